@@ -1,0 +1,178 @@
+"""Every setting of the platform, read from environment variables once and validated.
+
+`load_settings()` builds a frozen `Settings`; a bad value raises `ConfigError` naming the variable, the value and
+what is accepted. `SETTINGS_DOC` drives the README's table so documentation and code cannot drift apart.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from typing import Callable, Mapping
+
+FEEDS = ("binance", "simulated", "replay")
+STREAMS = ("aggTrade", "trade")
+TIMEFRAMES = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value the platform cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated, immutable settings shared by the collector, the CLI and the dashboard."""
+
+    db_path: str
+    ws_url: str
+    rest_url: str
+    data_feed: str
+    stream: str
+    symbols: tuple[str, ...]
+    replay_file: str
+    replay_speed: float
+    default_timeframe: str
+    lookback_minutes: int
+    refresh_interval_ms: int
+    batch_size: int
+    flush_interval_ms: int
+    queue_max: int
+    stall_first_s: float
+    stall_idle_s: float
+    rest_max_weight_per_min: int
+    repair_gaps: bool
+    backfill_minutes: int
+    backfill_kline_hours: int
+    fee_bps: float
+    slippage_bps: float
+    max_upload_mb: int
+    log_level: str
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().rstrip("/")
+        if not value.startswith(tuple(f"{s}://" for s in schemes)) or len(value) <= len(schemes[0]) + 3:
+            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+        return value
+    return parse
+
+
+def _choice(options: tuple[str, ...], fold: Callable[[str], str] = str.lower) -> Callable[[str], str]:
+    by_key = {fold(o): o for o in options}
+
+    def parse(raw: str) -> str:
+        key = fold(raw.strip())
+        if key not in by_key:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return by_key[key]
+    return parse
+
+
+def _number(kind: type, low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        if not low <= value <= high:
+            raise ValueError(f"expected a value from {low:g} to {high:g}")
+        return value
+    return parse
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected true/false (or 1/0, yes/no, on/off)")
+
+
+def parse_symbols(raw: str) -> tuple[str, ...]:
+    """Split a comma-separated symbol list, upper-case it and check each name against the strict pattern."""
+    symbols = [s.strip().upper() for s in raw.split(",") if s.strip()]
+    if not symbols:
+        raise ValueError("expected at least one symbol, e.g. BTCUSDT,ETHUSDT")
+    bad = [s for s in symbols if not SYMBOL_RE.match(s)]
+    if bad:
+        raise ValueError(f"{', '.join(bad)} not a valid symbol (2-20 letters/digits, e.g. BTCUSDT)")
+    return tuple(dict.fromkeys(symbols))
+
+
+# (env var, Settings field, default, parser, description) - the README's table is generated from this.
+SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], object], str], ...] = (
+    ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _text, "SQLite database file (created on first use)"),
+    ("BINANCE_WS_URL", "ws_url", "wss://fstream.binance.com/market", _url(("wss", "ws")),
+     "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`"),
+    ("BINANCE_REST_URL", "rest_url", "https://fapi.binance.com", _url(("https", "http")),
+     "REST base for exchangeInfo, gap repair and backfill (`{BINANCE_REST_URL}/fapi/v1/...`)"),
+    ("DATA_FEED", "data_feed", "binance", _choice(FEEDS), "feed: binance, simulated or replay"),
+    ("BINANCE_STREAM", "stream", "aggTrade", _choice(STREAMS, str.lower),
+     "aggTrade (ids contiguous, repairable over REST) or trade"),
+    ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols, "comma-separated USD-M symbols (case-insensitive)"),
+    ("REPLAY_FILE", "replay_file", "", _text,
+     "file for DATA_FEED=replay: NDJSON ticks, Binance archive CSV (.csv/.zip) or recorded frames (.gz)"),
+    ("REPLAY_SPEED", "replay_speed", "1", _number(float, 0, 1_000_000),
+     "replay speed multiplier; 0 = as fast as possible"),
+    ("DEFAULT_TIMEFRAME", "default_timeframe", "1s", _choice(TIMEFRAMES, str.lower), "bar size shown first"),
+    ("LOOKBACK_MINUTES", "lookback_minutes", "60", _number(int, 1, 60 * 24 * 31), "analysis window shown first"),
+    ("REFRESH_INTERVAL", "refresh_interval_ms", "1000", _number(int, 250, 600_000), "dashboard refresh (ms)"),
+    ("BATCH_SIZE", "batch_size", "2000", _number(int, 1, 100_000), "max ticks per database transaction"),
+    ("FLUSH_INTERVAL_MS", "flush_interval_ms", "250", _number(int, 10, 10_000), "writer flushes at least this often"),
+    ("QUEUE_MAX", "queue_max", "500000", _number(int, 1_000, 50_000_000),
+     "ticks buffered between socket and writer; overflow is counted as dropped"),
+    ("STALL_FIRST_S", "stall_first_s", "15", _number(float, 0.5, 3600),
+     "a stream with no first message this long after subscribing is stalled"),
+    ("STALL_IDLE_S", "stall_idle_s", "60", _number(float, 0.5, 3600),
+     "a flowing stream silent this long is stalled (reconnect)"),
+    ("REST_MAX_WEIGHT_PER_MIN", "rest_max_weight_per_min", "1200", _number(int, 10, 2400),
+     "client-side REST weight budget (Binance allows 2400/min)"),
+    ("REPAIR_GAPS", "repair_gaps", "true", _bool, "repair trade-id gaps over REST (binance feed, aggTrade)"),
+    ("BACKFILL_MINUTES", "backfill_minutes", "0", _number(int, 0, 48 * 60),
+     "on start, fetch this many minutes of aggTrades over REST (0 = off)"),
+    ("BACKFILL_KLINE_HOURS", "backfill_kline_hours", "0", _number(int, 0, 24 * 365),
+     "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)"),
+    ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
+    ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
+    ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),
+    ("LOG_LEVEL", "log_level", "INFO", _choice(LOG_LEVELS, str.upper), "logging level"),
+)
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ConfigError listing each bad variable with its value."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    problems: list[str] = []
+    for var, field, default, parse, _ in SETTINGS_DOC:
+        raw = env.get(var)
+        try:
+            values[field] = parse(default if raw is None or raw.strip() == "" else raw)
+        except ValueError as exc:
+            problems.append(f"{var}={raw!r}: {exc}")
+    if not problems and values["data_feed"] == "replay" and not values["replay_file"]:
+        problems.append("REPLAY_FILE='': DATA_FEED=replay needs REPLAY_FILE set to a file to replay")
+    if problems:
+        raise ConfigError("invalid configuration: " + "; ".join(problems))
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def configure_logging(level: str) -> None:
+    """Set up root logging once, in the format the CLI and the dashboard share."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def settings_table() -> str:
+    """Markdown table of every environment variable, its default and meaning (for the README)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{var}` | {f'`{default}`' if default else '(none)'} | {doc} |" for var, _, default, _, doc in SETTINGS_DOC]
+    return "\n".join(rows)

@@ -1,0 +1,26 @@
+"""Shared fixtures: paths to the real Binance recordings (tests skip when ../shared is absent) and tick factories."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+SHARED_DATA = ROOT.parent / "shared" / "data" / "binance"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Directory of the real Binance data files; skip when this checkout has no ../shared beside it."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data/binance not present: this test needs the real Binance recordings")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def db_path(tmp_path) -> str:
+    """A fresh database file path inside the test's temp dir."""
+    return str(tmp_path / "ticks.db")

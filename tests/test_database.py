@@ -1,0 +1,162 @@
+"""database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
+from __future__ import annotations
+
+import random
+import sqlite3
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import database as db
+from data_feed import Tick
+
+T0 = 1_723_161_000_000
+
+
+def tick(symbol: str, trade_id: int, ts: int, price: float, size: float = 1.0) -> Tick:
+    return Tick(symbol, trade_id, ts, price, size, bool(trade_id % 2), ts + 5)
+
+
+def random_ticks(n: int, symbol: str = "BTCUSDT", seed: int = 1) -> list[Tick]:
+    rng = random.Random(seed)
+    ts, out = T0, []
+    for i in range(1, n + 1):
+        ts += rng.randint(0, 180)
+        out.append(tick(symbol, i, ts, round(60000 + rng.gauss(0, 20), 1), round(rng.uniform(0.001, 2), 3)))
+    return out
+
+
+def test_schema_is_versioned_wal_and_refuses_newer(db_path):
+    conn = db.open_writer(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.execute(f"PRAGMA user_version={db.SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        db.open_writer(db_path)
+
+
+def test_ticks_are_stored_once_per_symbol_and_id(db_path):
+    conn = db.open_writer(db_path)
+    batch = random_ticks(500)
+    first = db.write_ticks(conn, batch)
+    again = db.write_ticks(conn, batch[100:300] + [tick("ETHUSDT", 1, T0, 3000.0)])
+    assert first.inserted == {"BTCUSDT": 500} and first.duplicates == 0
+    assert again.inserted == {"BTCUSDT": 0, "ETHUSDT": 1} and again.duplicates == 200
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 501
+    summary = {s.symbol: s for s in db.symbol_summaries(conn)}
+    assert summary["BTCUSDT"].tick_count == 500 and summary["BTCUSDT"].max_trade_id == 500
+
+
+def pandas_bars(ticks: list[Tick], rule: str) -> pd.DataFrame:
+    df = pd.DataFrame([(t.timestamp, t.trade_id, t.price, t.size) for t in ticks],
+                      columns=["timestamp", "trade_id", "price", "size"]).sort_values(["timestamp", "trade_id"])
+    df.index = pd.to_datetime(df.timestamp, unit="ms")
+    g = df.resample(rule)
+    out = pd.DataFrame({"open": g.price.first(), "high": g.price.max(), "low": g.price.min(),
+                        "close": g.price.last(), "volume": g["size"].sum(), "trade_count": g.price.count()})
+    return out[out.trade_count > 0]
+
+
+@pytest.mark.parametrize("timeframe, rule", [("1s", "1s"), ("1min", "1min")])
+def test_rollups_equal_pandas_resample_even_with_shuffled_and_late_batches(db_path, timeframe, rule):
+    ticks = random_ticks(6000)
+    shuffled = ticks[:]
+    random.Random(3).shuffle(shuffled)          # late and repaired ticks arrive out of order
+    conn = db.open_writer(db_path)
+    for i in range(0, len(shuffled), 700):
+        db.write_ticks(conn, shuffled[i:i + 700])
+    got = db.read_bars(conn, ["BTCUSDT"], timeframe)
+    want = pandas_bars(ticks, rule)
+    assert len(got) == len(want)
+    np.testing.assert_array_equal(got.timestamp.to_numpy(), want.index.as_unit("ms").asi8)
+    for col in ("open", "high", "low", "close", "trade_count"):
+        np.testing.assert_allclose(got[col].to_numpy(), want[col].to_numpy(), err_msg=col)
+    np.testing.assert_allclose(got.volume.to_numpy(), want.volume.to_numpy(), rtol=1e-9)
+
+
+def test_exchange_bars_are_not_overwritten_by_rollups(db_path):
+    conn = db.open_writer(db_path)
+    db.write_bars(conn, "BTCUSDT", "1min", [(T0 // 60000 * 60000, 1, 2, 0.5, 1.5, 10, 7, 15)], source="klines")
+    db.write_ticks(conn, [tick("BTCUSDT", 1, T0, 60000.0)])
+    bar = db.read_bars(conn, ["BTCUSDT"], "1min").iloc[0]
+    assert bar.open == 1 and bar.volume == 10 and bar.trade_count == 7
+
+
+def test_window_reads_are_index_backed_and_bounded(db_path):
+    conn = db.open_writer(db_path)
+    db.write_ticks(conn, random_ticks(3000))
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM ticks WHERE symbol IN (?) AND timestamp>=? AND timestamp<?",
+        ("BTCUSDT", 0, 1)))
+    assert "USING INDEX ix_ticks_symbol_time" in plan
+    plan = " ".join(r[3] for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM ohlc_data WHERE timeframe=? AND symbol IN (?) AND timestamp>=?",
+        ("1s", "BTCUSDT", 0)))
+    assert "SEARCH ohlc_data USING PRIMARY KEY" in plan
+    mid = random_ticks(3000)[1500].timestamp
+    window = db.read_ticks(conn, ["BTCUSDT"], start_ms=mid, end_ms=mid + 10_000)
+    assert window.timestamp.between(mid, mid + 9_999).all() and len(window) > 0
+    newest = db.read_ticks(conn, ["BTCUSDT"], limit=10, newest_first=True)
+    assert len(newest) == 10 and newest.timestamp.is_monotonic_decreasing
+
+
+def test_reader_is_read_only(db_path):
+    db.ensure_database(db_path)
+    reader = db.open_reader(db_path)
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        reader.execute("DELETE FROM ticks")
+
+
+def test_streaming_export_is_chunked_and_complete(db_path, tmp_path):
+    conn = db.open_writer(db_path)
+    for i in range(0, 60_000, 5000):
+        db.write_ticks(conn, random_ticks(60_000)[i:i + 5000])
+    out = tmp_path / "ticks.csv"
+    tracemalloc.start()
+    count = db.export_ticks_csv(db_path, str(out))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    frame = pd.read_csv(out)
+    assert count == 60_000 and len(frame) == 60_000
+    assert list(frame.columns) == db.TICK_COLUMNS
+    assert frame.trade_id.is_unique
+    assert peak < 40_000_000  # chunks of 50k rows, not the whole table
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+cmd", "'+cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("-x", "'-x"),
+    ("-1.5", "-1.5"), ("+2", "+2"), ("BTCUSDT", "BTCUSDT"), (3.5, 3.5)])
+def test_csv_cells_are_neutralised_against_formula_injection(cell, expected):
+    assert db.neutralise_cell(cell) == expected
+
+
+def test_dataframe_csv_neutralises_and_keeps_numbers():
+    text = db.dataframe_to_csv(pd.DataFrame({"symbol": ["=1+1", "BTCUSDT"], "pnl": [-1.25, 2.0]})).decode()
+    assert text.splitlines() == ["symbol,pnl", "'=1+1,-1.25", "BTCUSDT,2.0"]
+
+
+def test_gaps_and_alerts_round_trip(db_path):
+    conn = db.open_writer(db_path)
+    gap = db.record_gap(conn, "BTCUSDT", 10, 19, T0, T0 + 500)
+    db.update_gap(conn, gap, "repaired", 10)
+    [stored] = db.list_gaps(conn, ["BTCUSDT"])
+    assert (stored.status, stored.repaired_count, stored.last_missing_id) == ("repaired", 10, 19)
+    rule = db.add_alert_rule(conn, "zscore", "BTCUSDT", "ETHUSDT", ">", 2.0)
+    db.record_alert_check(conn, rule, 2.5, "z 2.5 > 2")
+    [r] = db.list_alert_rules(conn)
+    assert r.last_value == 2.5 and r.last_fired_at is not None
+    assert db.alert_history(conn).message.tolist() == ["z 2.5 > 2"]
+    db.delete_alert_rule(conn, rule)
+    assert db.list_alert_rules(conn) == [] and db.alert_history(conn).empty
+
+
+def test_failed_batch_leaves_nothing_half_written(db_path):
+    conn = db.open_writer(db_path)
+    bad = random_ticks(10) + [Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
+    with pytest.raises(sqlite3.IntegrityError):
+        db.write_ticks(conn, bad)
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
+    assert db.write_ticks(conn, random_ticks(10)).total_inserted == 10
