@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 ROLLUP_SOURCE = "ticks"
 BAR_COLUMNS = ["symbol", "timestamp", "open", "high", "low", "close", "volume", "trade_count", "quote_volume"]
 TICK_COLUMNS = ["symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at"]
@@ -106,6 +106,20 @@ _MIGRATIONS: tuple[str, ...] = (
         status TEXT NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (symbol, kind)
+    );
+    """,
+    # v2: paper-trading positions (the Portfolio tab), persisted instead of living in one browser session.
+    """
+    CREATE TABLE paper_positions(
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('LONG', 'SHORT')),
+        quantity REAL NOT NULL CHECK (quantity > 0),
+        entry_price REAL NOT NULL CHECK (entry_price > 0),
+        opened_at INTEGER NOT NULL,
+        exit_price REAL,
+        closed_at INTEGER,
+        realized_pnl REAL
     );
     """,
 )
@@ -276,7 +290,8 @@ def write_bars(conn: sqlite3.Connection, symbol: str, timeframe: str, bars: Iter
 def clear_all(conn: sqlite3.Connection) -> None:
     """Delete every tick, bar, gap, alert and backfill record, then reclaim the space."""
     conn.execute("BEGIN IMMEDIATE")
-    for table in ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state"):
+    for table in ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
+                  "paper_positions"):
         conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals above
     conn.execute("COMMIT")
     conn.execute("VACUUM")
@@ -446,6 +461,53 @@ def alert_history(conn: sqlite3.Connection, limit: int = 200) -> pd.DataFrame:
     rows = conn.execute("SELECT fired_at, rule_id, value, message FROM alert_events ORDER BY id DESC LIMIT ?",
                         (limit,)).fetchall()
     return pd.DataFrame(rows, columns=["fired_at", "rule_id", "value", "message"])
+
+
+# ------------------------------------------------------------------------------------------------------ paper trading
+@dataclass(frozen=True)
+class PaperPosition:
+    """A simulated position opened at a stored price; closed ones carry their realised P&L."""
+
+    id: int
+    symbol: str
+    side: str
+    quantity: float
+    entry_price: float
+    opened_at: int
+    exit_price: float | None
+    closed_at: int | None
+    realized_pnl: float | None
+
+    def unrealized_pnl(self, price: float) -> float:
+        """P&L in quote currency if closed at `price` (long gains when price rises)."""
+        sign = 1.0 if self.side == "LONG" else -1.0
+        return sign * (price - self.entry_price) * self.quantity
+
+
+def open_paper_position(conn: sqlite3.Connection, symbol: str, side: str, notional: float, price: float) -> int:
+    """Open a LONG or SHORT paper position worth `notional` quote units at `price`; return its id."""
+    if side not in ("LONG", "SHORT") or notional <= 0 or price <= 0:
+        raise ValueError(f"cannot open a {side} position of {notional} at {price}: need LONG/SHORT and positive sizes")
+    cur = conn.execute("INSERT INTO paper_positions(symbol, side, quantity, entry_price, opened_at) VALUES (?,?,?,?,?)",
+                       (symbol, side, notional / price, price, now_ms()))
+    return int(cur.lastrowid)
+
+
+def close_paper_position(conn: sqlite3.Connection, position_id: int, price: float) -> float:
+    """Close an open paper position at `price`, store and return the realised P&L."""
+    row = conn.execute("SELECT * FROM paper_positions WHERE id=? AND closed_at IS NULL", (position_id,)).fetchone()
+    if row is None:
+        raise ValueError(f"paper position {position_id} is not open")
+    pnl = PaperPosition(*row).unrealized_pnl(price)
+    conn.execute("UPDATE paper_positions SET exit_price=?, closed_at=?, realized_pnl=? WHERE id=?",
+                 (price, now_ms(), pnl, position_id))
+    return pnl
+
+
+def list_paper_positions(conn: sqlite3.Connection) -> list[PaperPosition]:
+    """Every paper position, open ones first, newest first."""
+    rows = conn.execute("SELECT * FROM paper_positions ORDER BY closed_at IS NOT NULL, id DESC").fetchall()
+    return [PaperPosition(*r) for r in rows]
 
 
 # ------------------------------------------------------------------------------------------------------------ backfill

@@ -160,3 +160,22 @@ def test_failed_batch_leaves_nothing_half_written(db_path):
         db.write_ticks(conn, bad)
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
     assert db.write_ticks(conn, random_ticks(10)).total_inserted == 10
+
+
+def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for statement in db._MIGRATIONS[0].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("PRAGMA user_version=1")
+    conn.execute("INSERT INTO ticks VALUES ('BTCUSDT', 1, 1, 60000.0, 1.0, 0, 1)")
+    conn.close()
+    conn = db.open_writer(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 1
+    pid = db.open_paper_position(conn, "BTCUSDT", "SHORT", 1000.0, 50_000.0)
+    assert db.close_paper_position(conn, pid, 49_000.0) == pytest.approx(20.0)
+    [pos] = db.list_paper_positions(conn)
+    assert pos.realized_pnl == pytest.approx(20.0) and pos.closed_at is not None
+    with pytest.raises(ValueError, match="not open"):
+        db.close_paper_position(conn, pid, 1.0)
