@@ -1,0 +1,665 @@
+"""Background collection: feed → bounded queue → batching writer thread → SQLite, plus gap repair and backfill.
+
+The feed's socket thread only appends to a bounded queue (overflow is counted, never silent). One writer thread owns
+the only write connection and commits a batch by size or every FLUSH_INTERVAL_MS. It checks trade-id continuity per
+symbol; gaps are recorded in the `gaps` table and, for the Binance aggTrade feed, repaired over REST by a repair
+thread whose ticks go through the same writer. `get_service()` is the one collector of a process (the dashboard
+shares it across browser tabs); `main()` is the headless CLI.
+"""
+from __future__ import annotations
+
+import argparse
+import atexit
+import logging
+import math
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import database
+from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
+from data_feed import (BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed, FeedEvent, FrameRecorder,
+                       ReplayFeed, SimulatedFeed, Tick, UnknownSymbolError)
+
+log = logging.getLogger(__name__)
+
+REST_HISTORY_MS = 48 * 3600 * 1000          # Binance serves aggTrades of the last 48 h only (2026)
+REST_SAFETY_MS = 15 * 60 * 1000             # do not ask for ids right at the edge of that window
+REPAIR_PAGE = 1000
+RATE_WINDOW_S = 5.0
+
+
+@dataclass
+class RepairBatch:
+    """Ticks fetched over REST for a gap or a backfill; `outcome` (status, repaired, note) closes a gap."""
+
+    ticks: list[Tick]
+    gap_id: int | None = None
+    outcome: tuple[str, int, str] | None = None
+
+
+@dataclass
+class BarBatch:
+    """Exchange bars (1-minute klines) to store in ohlc_data."""
+
+    symbol: str
+    timeframe: str
+    rows: list[tuple]
+
+
+@dataclass
+class BackfillState:
+    """Progress of a resumable backfill job, persisted through the writer."""
+
+    symbol: str
+    kind: str
+    start_ms: int
+    end_ms: int
+    cursor: int | None
+    status: str
+
+
+@dataclass
+class CollectorStats:
+    """A snapshot of the collector's counters for the status line and the dashboard."""
+
+    state: str
+    feed_kind: str
+    symbols: tuple[str, ...]
+    received: int
+    written: int
+    duplicates: int
+    dropped: int
+    rejected: int
+    queue_depth: int
+    ticks_per_s: float
+    batches: int
+    last_tick_ms: dict[str, int]
+    last_receive_ms: dict[str, int]
+    gaps_detected: int
+    gaps_repaired: int
+    gaps_unrepairable: int
+    repaired_ticks: int
+    backfill: dict[str, str]
+    last_error: str
+    feed: dict
+    started_at: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _storable(t: Tick) -> bool:
+    """A tick the database accepts: finite positive price, finite non-negative size."""
+    return (isinstance(t.price, (int, float)) and math.isfinite(t.price) and t.price > 0
+            and isinstance(t.size, (int, float)) and math.isfinite(t.size) and t.size >= 0)
+
+
+class TickQueue:
+    """Bounded FIFO between the socket thread and the writer; appends are lock-free, overflow is counted."""
+
+    def __init__(self, maxlen: int, batch_size: int) -> None:
+        self.maxlen = maxlen
+        self.batch_size = batch_size
+        self.items: deque[Tick] = deque()
+        self.dropped = 0
+        self.ready = threading.Event()
+        self._drop_lock = threading.Lock()
+
+    def put(self, tick: Tick) -> None:
+        """Called for every tick on the socket thread: O(1), never blocks."""
+        if len(self.items) >= self.maxlen:
+            with self._drop_lock:
+                self.dropped += 1
+            return
+        self.items.append(tick)
+        if len(self.items) >= self.batch_size and not self.ready.is_set():
+            self.ready.set()
+
+    def take(self, limit: int) -> list[Tick]:
+        """Pop up to `limit` ticks (writer thread only)."""
+        items, pop = self.items, self.items.popleft
+        return [pop() for _ in range(min(limit, len(items)))]
+
+
+@dataclass
+class _SymbolTrack:
+    last_id: int | None = None
+    last_ts: int | None = None
+    last_receive: int | None = None
+    first_live_id: int | None = None
+
+
+@dataclass
+class _Counters:
+    written: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    rejected: int = 0
+    gaps_detected: int = 0
+    gaps_repaired: int = 0
+    gaps_unrepairable: int = 0
+    repaired_ticks: int = 0
+    rate_marks: deque = field(default_factory=lambda: deque(maxlen=64))
+
+
+class Collector:
+    """Runs one feed into one database until stopped; see the module docstring for the threads involved."""
+
+    def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
+                 queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
+                 backfill_minutes: int = 0, backfill_kline_hours: int = 0,
+                 on_event: Callable[[FeedEvent], None] | None = None) -> None:
+        self.db_path = db_path
+        self.feed = feed
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_ms / 1000
+        self.rest = rest
+        self.repair_gaps = repair_gaps and rest is not None
+        self.backfill_minutes = backfill_minutes if rest is not None else 0
+        self.backfill_kline_hours = backfill_kline_hours if rest is not None else 0
+        self.queue = TickQueue(queue_max, batch_size)
+        self.symbols: tuple[str, ...] = ()
+        self.state = "idle"
+        self.last_error = ""
+        self.started_at = 0
+        self.backfill_progress: dict[str, str] = {}
+        self._on_event = on_event
+        self._side: deque[RepairBatch | BarBatch | BackfillState] = deque()
+        self._repairs: deque[tuple] = deque()
+        self._repair_wake = threading.Event()
+        self._tracks: dict[str, _SymbolTrack] = {}
+        self._counters = _Counters()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._writer_ready = threading.Event()
+        self._finished = threading.Event()
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    def start(self, symbols: Sequence[str]) -> "Collector":
+        """Validate symbols (REST exchangeInfo when available), start the writer, repair/backfill and the feed."""
+        self.symbols = tuple(parse_symbols(",".join(symbols)))
+        if self.rest is not None:
+            self._validate_symbols()
+        self.started_at = database.now_ms()
+        self.state = "starting"
+        self._spawn("collector-writer", self._writer_loop)
+        if not self._writer_ready.wait(10):
+            raise RuntimeError(f"database writer did not start for {self.db_path}: {self.last_error}")
+        if self.last_error and self.state == "failed":
+            raise RuntimeError(self.last_error)
+        if self.repair_gaps or self.backfill_minutes or self.backfill_kline_hours:
+            self._spawn("collector-repair", self._repair_loop)
+        self.feed.set_callback(self.queue.put)
+        self.feed.set_event_callback(self._handle_event)
+        self.feed.connect(self.symbols)
+        self.state = "running"
+        log.info("collector started: %s feed, symbols %s, db %s", self.feed.kind, ",".join(self.symbols),
+                 self.db_path)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnect the feed, flush every queued tick, and join the threads (idempotent)."""
+        if self._stop.is_set():
+            return
+        self.state = "stopping"
+        self.feed.disconnect()
+        self._stop.set()
+        self.queue.ready.set()
+        self._repair_wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+        self.state = "stopped"
+        log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", self._counters.written,
+                 self._counters.duplicates, self.queue.dropped)
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Block until a finite feed (replay) has ended and everything it produced is stored."""
+        return self._finished.wait(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self.state in ("starting", "running")
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.collector = self  # type: ignore[attr-defined]  # lets get_service() find a live collector
+        thread.start()
+        self._threads.append(thread)
+
+    def _validate_symbols(self) -> None:
+        try:
+            self.rest.symbol_info(self.symbols)  # type: ignore[union-attr]
+        except UnknownSymbolError:
+            raise
+        except BinanceRestError as exc:
+            self.last_error = f"symbols not validated: {exc}"
+            log.warning("could not validate symbols over REST (%s); subscribing anyway", exc)
+
+    def _handle_event(self, event: FeedEvent) -> None:
+        if event.kind in ("disconnected", "stalled", "subscribe_error", "error"):
+            self.last_error = f"{event.kind}: {event.message}"
+        if event.kind == "finished":
+            self.state = "draining"
+            self.queue.ready.set()
+        if self._on_event is not None:
+            self._on_event(event)
+
+    # -------------------------------------------------------------------------------------------------- writer
+    def _writer_loop(self) -> None:
+        try:
+            conn = database.open_writer(self.db_path)
+        except Exception as exc:  # noqa: BLE001 - reported to the starter, which raises it
+            self.last_error = f"cannot open database {self.db_path}: {exc}"
+            self.state = "failed"
+            self._writer_ready.set()
+            return
+        try:
+            for summary in database.symbol_summaries(conn):
+                self._tracks[summary.symbol] = _SymbolTrack(summary.max_trade_id, summary.last_ts)
+            self._writer_ready.set()
+            while True:
+                stopping = self._stop.is_set()
+                did_work = self._write_side(conn)
+                ticks = self.queue.take(self.batch_size)
+                if ticks:
+                    self._write_live(conn, ticks)
+                elif not did_work:
+                    if stopping:
+                        break
+                    if self.state == "draining" and not self._repairs and not self._side:
+                        self._finished.set()
+                    self.queue.ready.wait(self.flush_interval_s)
+                    self.queue.ready.clear()
+        except Exception as exc:  # noqa: BLE001 - the writer must report, not vanish
+            self.last_error = f"database writer failed: {exc}"
+            self.state = "failed"
+            log.exception("database writer failed")
+        finally:
+            conn.close()
+            self._finished.set()
+
+    def _write_live(self, conn, ticks: list[Tick]) -> None:
+        gaps = self._detect_gaps(ticks)
+        try:
+            result = database.write_ticks(conn, ticks)
+        except sqlite3.IntegrityError as exc:
+            good = [t for t in ticks if _storable(t)]
+            self._counters.rejected += len(ticks) - len(good)
+            log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
+            result = database.write_ticks(conn, good)
+        now = database.now_ms()
+        c = self._counters
+        c.processed += len(ticks)
+        c.written += result.total_inserted
+        c.duplicates += result.duplicates
+        c.batches += 1
+        c.rate_marks.append((time.monotonic(), c.processed))
+        for symbol, first, last, from_ts, to_ts in gaps:
+            self._open_gap(conn, symbol, first, last, from_ts, to_ts, now)
+
+    def _detect_gaps(self, ticks: list[Tick]) -> list[tuple]:
+        """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked)."""
+        gaps = []
+        tracks = self._tracks
+        for t in ticks:
+            track = tracks.get(t.symbol)
+            if track is None:
+                track = tracks[t.symbol] = _SymbolTrack()
+            track.last_receive = t.received_at
+            if t.trade_id <= 0:
+                continue
+            if track.first_live_id is None:
+                track.first_live_id = t.trade_id
+            last = track.last_id
+            if last is not None and t.trade_id > last + 1:
+                gaps.append((t.symbol, last + 1, t.trade_id - 1, track.last_ts, t.timestamp))
+            if last is None or t.trade_id > last:
+                track.last_id, track.last_ts = t.trade_id, t.timestamp
+        return gaps
+
+    def _open_gap(self, conn, symbol: str, first: int, last: int, from_ts: int | None, to_ts: int, now: int) -> None:
+        self._counters.gaps_detected += 1
+        reason = self._unrepairable_reason(from_ts, now)
+        status = "unrepairable" if reason else "open"
+        gap_id = database.record_gap(conn, symbol, first, last, from_ts, to_ts, status, reason)
+        log.warning("gap in %s: ids %d..%d (%d trades) %s", symbol, first, last, last - first + 1,
+                    reason or "- repairing over REST")
+        if reason:
+            self._counters.gaps_unrepairable += 1
+        else:
+            self._repairs.append((gap_id, symbol, first, last))
+            self._repair_wake.set()
+
+    def _unrepairable_reason(self, from_ts: int | None, now: int) -> str:
+        if not self.repair_gaps:
+            return f"no REST repair for the {self.feed.kind.lower()} feed"
+        if getattr(self.feed, "stream", "aggTrade") != "aggTrade":
+            return "only aggTrade ids can be repaired over REST"
+        if from_ts is not None and now - from_ts > REST_HISTORY_MS - REST_SAFETY_MS:
+            return "older than the 48 h REST window"
+        return ""
+
+    def _write_side(self, conn) -> bool:
+        """Store REST batches (repairs, backfill, klines) queued by the repair thread; True if any was stored."""
+        if not self._side:
+            return False
+        item = self._side.popleft()
+        if isinstance(item, BarBatch):
+            database.write_bars(conn, item.symbol, item.timeframe, item.rows, source="klines")
+            return True
+        if isinstance(item, BackfillState):
+            database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
+            return True
+        result = database.write_ticks(conn, item.ticks)
+        self._counters.written += result.total_inserted
+        self._counters.duplicates += result.duplicates
+        self._counters.repaired_ticks += result.total_inserted
+        if item.outcome is not None and item.gap_id is not None:
+            database.update_gap(conn, item.gap_id, *item.outcome)
+            if item.outcome[0] == "repaired":
+                self._counters.gaps_repaired += 1
+            else:
+                self._counters.gaps_unrepairable += 1
+        return True
+
+    # ------------------------------------------------------------------------------------------ repair + backfill
+    def _repair_loop(self) -> None:
+        """Repairs gaps first; between repairs, advances the backfill one REST page at a time."""
+        backfill = self._backfill_steps()
+        while not self._stop.is_set():
+            try:
+                if self._repairs:
+                    self._repair_gap(*self._repairs.popleft())
+                elif backfill is not None:
+                    if next(backfill, StopIteration) is StopIteration:
+                        backfill = None
+                else:
+                    self._repair_wake.wait(0.5)
+                    self._repair_wake.clear()
+            except Exception as exc:  # noqa: BLE001 - keep repairing later gaps; the error is shown in stats
+                self.last_error = f"repair failed: {exc}"
+                log.exception("repair thread error")
+
+    def _push(self, item: RepairBatch | BarBatch | BackfillState) -> None:
+        self._side.append(item)
+        self.queue.ready.set()
+
+    def _repair_gap(self, gap_id: int, symbol: str, first: int, last: int) -> None:
+        """Fetch aggTrades first..last over REST (1000 per request) and hand them to the writer."""
+        expected, fetched, from_id, note = last - first + 1, 0, first, ""
+        while from_id <= last and not self._stop.is_set():
+            try:
+                page = [t for t in self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
+                        if t.trade_id <= last]
+            except BinanceRestError as exc:
+                note = f"REST error: {exc}"
+                break
+            if not page:
+                break
+            fetched += len(page)
+            from_id = page[-1].trade_id + 1
+            self._push(RepairBatch(page))
+        missing = expected - fetched
+        if missing and not note:
+            note = f"{missing} of {expected} trades not available over REST"
+        status = "repaired" if not missing else "unrepairable"
+        self._push(RepairBatch([], gap_id, (status, fetched, note)))
+        log.info("gap %d in %s: %s (%d of %d trades)", gap_id, symbol, status, fetched, expected)
+
+    def _backfill_steps(self):
+        """Generator: one REST page of klines, then of aggTrades, per step, for every symbol; resumable."""
+        if self.backfill_kline_hours:
+            for symbol in self.symbols:
+                yield from self._backfill_klines(symbol)
+        if self.backfill_minutes:
+            for symbol in self.symbols:
+                yield from self._backfill_trades(symbol)
+
+    def _resume_point(self, symbol: str, kind: str, start_ms: int, end_ms: int) -> int | None:
+        reader = database.open_reader(self.db_path)
+        try:
+            saved = database.get_backfill(reader, symbol, kind)
+        finally:
+            reader.close()
+        if saved and saved[3] != "done" and saved[0] <= start_ms + 60_000 and saved[2] is not None:
+            log.info("resuming %s backfill of %s at %s", kind, symbol, saved[2])
+            return int(saved[2])
+        return None
+
+    def _progress(self, symbol: str, kind: str, done_ms: int, start_ms: int, end_ms: int) -> None:
+        pct = 100.0 * min(1.0, max(0.0, (done_ms - start_ms) / max(1, end_ms - start_ms)))
+        self.backfill_progress[f"{symbol} {kind}"] = f"{pct:.0f}%"
+        log.info("backfill %s %s: %.0f%%", symbol, kind, pct)
+
+    def _backfill_klines(self, symbol: str):
+        end = database.now_ms() // 60_000 * 60_000
+        start = end - self.backfill_kline_hours * 3_600_000
+        cursor = self._resume_point(symbol, "klines", start, end) or start
+        while cursor < end and not self._stop.is_set():
+            try:
+                bars = [b for b in self.rest.klines(symbol, "1m", start_time=cursor, limit=1500)  # type: ignore
+                        if b.open_time < end]
+            except BinanceRestError as exc:
+                self.backfill_progress[f"{symbol} klines"] = f"failed: {exc}"
+                return
+            if not bars:
+                break
+            rows = [(b.open_time, b.open, b.high, b.low, b.close, b.volume, b.trades, b.quote_volume) for b in bars]
+            self._push(BarBatch(symbol, "1min", rows))
+            cursor = bars[-1].open_time + 60_000
+            self._push(BackfillState(symbol, "klines", start, end, cursor, "running"))
+            self._progress(symbol, "klines", cursor, start, end)
+            yield
+        self._push(BackfillState(symbol, "klines", start, end, cursor, "done"))
+        self._progress(symbol, "klines", end, start, end)
+
+    def _backfill_trades(self, symbol: str):
+        end = database.now_ms()
+        start = end - self.backfill_minutes * 60_000
+        from_id = self._resume_point(symbol, "aggTrades", start, end)
+        probe = start
+        while from_id is None and probe < end and not self._stop.is_set():
+            try:
+                first = self.rest.agg_trades(symbol, start_time=probe, end_time=min(end, probe + 3_599_999),  # type: ignore
+                                             limit=1)
+            except BinanceRestError as exc:
+                self.backfill_progress[f"{symbol} aggTrades"] = f"failed: {exc}"
+                return
+            from_id = first[0].trade_id if first else None
+            probe += 3_600_000
+            yield
+        while from_id is not None and not self._stop.is_set():
+            live = self._tracks.get(symbol)
+            stop_id = live.first_live_id if live and live.first_live_id else None
+            if stop_id is not None and from_id >= stop_id:
+                break
+            try:
+                page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
+            except BinanceRestError as exc:
+                self.backfill_progress[f"{symbol} aggTrades"] = f"failed: {exc}"
+                return
+            if stop_id is not None:
+                page = [t for t in page if t.trade_id < stop_id]
+            if not page:
+                break
+            self._push(RepairBatch(page))
+            from_id = page[-1].trade_id + 1
+            self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "running"))
+            self._progress(symbol, "aggTrades", page[-1].timestamp, start, end)
+            if len(page) < REPAIR_PAGE and stop_id is None:
+                break
+            yield
+        self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "done"))
+        self._progress(symbol, "aggTrades", end, start, end)
+
+    # --------------------------------------------------------------------------------------------------- stats
+    def stats(self) -> CollectorStats:
+        """Counters for status lines and the dashboard; safe to call from any thread."""
+        c = self._counters
+        marks = list(c.rate_marks)
+        now = time.monotonic()
+        recent = [m for m in marks if now - m[0] <= RATE_WINDOW_S]
+        rate = 0.0
+        if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
+            rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+        tracks = dict(self._tracks)
+        return CollectorStats(
+            state=self.state, feed_kind=self.feed.kind, symbols=self.symbols,
+            received=c.processed + len(self.queue.items) + self.queue.dropped, written=c.written,
+            duplicates=c.duplicates, dropped=self.queue.dropped, rejected=c.rejected, queue_depth=len(self.queue.items),
+            ticks_per_s=rate, batches=c.batches,
+            last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in self.symbols},
+            last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
+            gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
+            repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress), last_error=self.last_error,
+            feed=self.feed.get_stats().to_dict(), started_at=self.started_at)
+
+
+# ------------------------------------------------------------------------------------------------------ construction
+def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str | None = None,
+              speed: float | None = None, record: str | None = None) -> DataFeed:
+    """Build the feed the settings (or the caller) choose: binance, simulated or replay."""
+    kind = kind or settings.data_feed
+    if kind == "binance":
+        return BinanceFuturesFeed(settings.ws_url, stream=settings.stream, stall_first_s=settings.stall_first_s,
+                                  stall_idle_s=settings.stall_idle_s,
+                                  recorder=FrameRecorder(record) if record else None)
+    if kind == "simulated":
+        return SimulatedFeed(speed=speed or 1.0)
+    if kind == "replay":
+        path = replay_file or settings.replay_file
+        if not path:
+            raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
+        return ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
+    raise ConfigError(f"unknown feed {kind!r}: expected binance, simulated or replay")
+
+
+def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
+    """A collector wired with the settings' batching, REST repair and backfill choices."""
+    rest = (BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min)
+            if feed.kind == "BINANCE" else None)
+    return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
+                     flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
+                     repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
+                     backfill_kline_hours=settings.backfill_kline_hours)
+
+
+# ------------------------------------------------------------------------------------------- one collector per process
+_SERVICE_LOCK = threading.Lock()
+
+
+def current_collector() -> Collector | None:
+    """The process's running collector, found through its live writer thread (survives module reloads)."""
+    for thread in threading.enumerate():
+        found = getattr(thread, "collector", None)
+        if thread.name == "collector-writer" and found is not None and found.running:
+            return found
+    return None
+
+
+def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
+                  replay_file: str | None = None) -> Collector:
+    """Start the process-wide collector (stopping a previous one first); shared by every browser session."""
+    with _SERVICE_LOCK:
+        previous = current_collector()
+        if previous is not None:
+            previous.stop()
+        feed = make_feed(settings, feed_kind, replay_file=replay_file)
+        collector = make_collector(settings, feed)
+        try:
+            collector.start(symbols)
+        except BaseException:
+            collector.stop()
+            raise
+        atexit.register(collector.stop)
+        return collector
+
+
+def stop_service() -> None:
+    """Stop the process-wide collector, flushing everything queued."""
+    with _SERVICE_LOCK:
+        running = current_collector()
+        if running is not None:
+            running.stop()
+
+
+# ------------------------------------------------------------------------------------------------------------- CLI
+def _status_line(stats: CollectorStats) -> str:
+    now = database.now_ms()
+    ages = " ".join(f"{s}:{(now - t) / 1000:.1f}s" for s, t in sorted(stats.last_receive_ms.items()))
+    feed = stats.feed
+    return (f"[{stats.feed_kind} {feed.get('state', stats.state)}] written={stats.written} "
+            f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
+            f"queue={stats.queue_depth} reconnects={feed.get('reconnects', 0)} gaps={stats.gaps_detected}"
+            f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
+            + (f" backfill {stats.backfill}" if stats.backfill else "")
+            + (f" last_error: {stats.last_error}" if stats.last_error else ""))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of the headless collector."""
+    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite, headless "
+                                "(24/7 next to the dashboard). Environment variables give the defaults.")
+    p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
+    p.add_argument("--feed", choices=("binance", "simulated", "replay"), help="data feed (default: DATA_FEED)")
+    p.add_argument("--replay-file", help="file to replay with --feed replay (NDJSON, archive CSV/zip, frames .gz)")
+    p.add_argument("--speed", type=float, help="replay/simulation speed multiplier; 0 = as fast as possible")
+    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--record", help="record raw Binance frames to FILE (.gz compresses) for later replay")
+    p.add_argument("--backfill-minutes", type=int, help="fetch this many minutes of aggTrades over REST on start")
+    p.add_argument("--backfill-kline-hours", type=int, help="fetch this many hours of 1m klines on start")
+    p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines (default 5)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        overrides = {k: v for k, v in {"backfill_minutes": args.backfill_minutes,
+                                       "backfill_kline_hours": args.backfill_kline_hours}.items() if v is not None}
+        if overrides:
+            settings = Settings(**{**asdict(settings), **overrides})
+        symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols
+        configure_logging(settings.log_level)
+        feed = make_feed(settings, args.feed, replay_file=args.replay_file, speed=args.speed, record=args.record)
+        collector = make_collector(settings, feed, args.db)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"collector.py: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        collector.start(symbols)
+    except (UnknownSymbolError, RuntimeError, OSError) as exc:
+        print(f"collector.py: {exc}", file=sys.stderr)
+        collector.stop()
+        return 2
+    deadline = time.monotonic() + args.duration if args.duration else None
+    next_status = time.monotonic() + args.status_interval
+    while not stop.is_set():
+        if collector.wait_finished(0.2) or (deadline and time.monotonic() >= deadline):
+            break
+        if time.monotonic() >= next_status:
+            log.info(_status_line(collector.stats()))
+            next_status += args.status_interval
+    collector.stop()
+    log.info(_status_line(collector.stats()))
+    if feed.kind == "BINANCE" and args.record:
+        feed.recorder.close()  # type: ignore[attr-defined]
+    return 0 if collector.state != "failed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
