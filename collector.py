@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 REST_HISTORY_MS = 48 * 3600 * 1000          # Binance serves aggTrades of the last 48 h only (2026)
 REST_SAFETY_MS = 15 * 60 * 1000             # do not ask for ids right at the edge of that window
 REPAIR_PAGE = 1000
+CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
+CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap detection takes over
 RATE_WINDOW_S = 5.0
 
 
@@ -41,6 +43,7 @@ class RepairBatch:
     ticks: list[Tick]
     gap_id: int | None = None
     outcome: tuple[str, int, str] | None = None
+    catchup: bool = False
 
 
 @dataclass
@@ -173,6 +176,7 @@ class Collector:
         self._on_event = on_event
         self._side: deque[RepairBatch | BarBatch | BackfillState] = deque()
         self._repairs: deque[tuple] = deque()
+        self._catchups: dict[str, float] = {}
         self._repair_wake = threading.Event()
         self._tracks: dict[str, _SymbolTrack] = {}
         self._counters = _Counters()
@@ -244,6 +248,8 @@ class Collector:
             log.warning("could not validate symbols over REST (%s); subscribing anyway", exc)
 
     def _handle_event(self, event: FeedEvent) -> None:
+        if event.kind in ("connected", "disconnected", "stalled") and self.repair_gaps:
+            self._schedule_catchups()
         if event.kind in ("disconnected", "stalled", "subscribe_error", "error"):
             self.last_error = f"{event.kind}: {event.message}"
         if event.kind == "finished":
@@ -347,6 +353,19 @@ class Collector:
             return "older than the 48 h REST window"
         return ""
 
+    def _record_catchup(self, conn, ticks: list[Tick], inserted: int) -> None:
+        """A catch-up that continued the stored id sequence filled a real hole: log it as a repaired gap."""
+        first, last = ticks[0], ticks[-1]
+        track = self._tracks[first.symbol]
+        if track.last_id is None or first.trade_id != track.last_id + 1:
+            return
+        database.record_gap(conn, first.symbol, first.trade_id, last.trade_id, track.last_ts, last.timestamp,
+                            "repaired", "filled over REST after a (re)connect", inserted)
+        track.last_id, track.last_ts = last.trade_id, last.timestamp
+        self._counters.gaps_detected += 1
+        self._counters.gaps_repaired += 1
+        log.info("caught up %s over REST: ids %d..%d (%d new)", first.symbol, first.trade_id, last.trade_id, inserted)
+
     def _write_side(self, conn) -> bool:
         """Store REST batches (repairs, backfill, klines) queued by the repair thread; True if any was stored."""
         if not self._side:
@@ -362,6 +381,8 @@ class Collector:
         self._counters.written += result.total_inserted
         self._counters.duplicates += result.duplicates
         self._counters.repaired_ticks += result.total_inserted
+        if item.catchup:
+            self._record_catchup(conn, item.ticks, result.total_inserted)
         if item.outcome is not None and item.gap_id is not None:
             database.update_gap(conn, item.gap_id, *item.outcome)
             if item.outcome[0] == "repaired":
@@ -376,17 +397,57 @@ class Collector:
         backfill = self._backfill_steps()
         while not self._stop.is_set():
             try:
+                catchup = self._due_catchup()
                 if self._repairs:
                     self._repair_gap(*self._repairs.popleft())
+                elif catchup is not None:
+                    self._catch_up(catchup)
                 elif backfill is not None:
                     if next(backfill, StopIteration) is StopIteration:
                         backfill = None
                 else:
-                    self._repair_wake.wait(0.5)
+                    self._repair_wake.wait(0.2 if self._catchups else 0.5)
                     self._repair_wake.clear()
             except Exception as exc:  # noqa: BLE001 - keep repairing later gaps; the error is shown in stats
                 self.last_error = f"repair failed: {exc}"
                 log.exception("repair thread error")
+
+    def _schedule_catchups(self) -> None:
+        """After a (re)connect, disconnect or stall, plan a REST catch-up from each symbol's last stored id: a hole
+        at the end of a stream (then a quiet market, a flapping link or a restart) is otherwise invisible until the
+        next live trade reveals it."""
+        due = time.monotonic() + CATCHUP_DELAY_S
+        for symbol in self.symbols:
+            self._catchups.setdefault(symbol, due)   # a flapping link must not postpone a pending catch-up
+        self._repair_wake.set()
+
+    def _due_catchup(self) -> str | None:
+        now = time.monotonic()
+        for symbol, due in list(self._catchups.items()):
+            if due <= now:
+                del self._catchups[symbol]
+                return symbol
+        return None
+
+    def _catch_up(self, symbol: str) -> None:
+        """Fetch aggTrades after the last stored id, unless live ticks are flowing (gap detection covers that)."""
+        track = self._tracks.get(symbol)
+        now = database.now_ms()
+        if (track is None or track.last_id is None or now - (track.last_receive or 0) < CATCHUP_DELAY_S * 1000
+                or self._unrepairable_reason(track.last_ts, now)):
+            return
+        ticks: list[Tick] = []
+        from_id = track.last_id + 1
+        for _ in range(CATCHUP_MAX_PAGES):
+            if self._stop.is_set():
+                break
+            page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore[union-attr]
+            ticks += page
+            if len(page) < REPAIR_PAGE:
+                break
+            from_id = page[-1].trade_id + 1
+        if ticks:
+            self._push(RepairBatch(ticks, catchup=True))
 
     def _push(self, item: RepairBatch | BarBatch | BackfillState) -> None:
         self._side.append(item)

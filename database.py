@@ -380,11 +380,11 @@ class Gap:
 
 
 def record_gap(conn: sqlite3.Connection, symbol: str, first_id: int, last_id: int, from_ts: int | None,
-               to_ts: int | None, status: str = "open", note: str = "") -> int:
+               to_ts: int | None, status: str = "open", note: str = "", repaired_count: int = 0) -> int:
     """Insert a detected gap and return its id."""
     cur = conn.execute("INSERT INTO gaps(symbol, first_missing_id, last_missing_id, from_ts, to_ts, detected_at, "
-                       "status, note) VALUES (?,?,?,?,?,?,?,?)",
-                       (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note))
+                       "status, note, repaired_count) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note, repaired_count))
     return int(cur.lastrowid)
 
 
@@ -586,3 +586,13 @@ def export_ticks_csv(db_path: str, out_path: str, symbols: Sequence[str] | None 
     finally:
         conn.close()
     return count
+
+
+# ------------------------------------------------------------------------------------------------------- dashboard
+def stored_symbols(conn: sqlite3.Connection) -> list[str]:
+    """Every symbol with ticks or bars (uploads included), by index seeks: O(symbols), not O(rows)."""
+    rows = conn.execute(
+        "WITH RECURSIVE s(sym) AS (SELECT min(symbol) FROM ohlc_data UNION ALL "
+        "SELECT (SELECT min(symbol) FROM ohlc_data WHERE symbol > s.sym) FROM s WHERE s.sym IS NOT NULL) "
+        "SELECT sym FROM s WHERE sym IS NOT NULL UNION SELECT symbol FROM symbol_stats ORDER BY 1").fetchall()
+    return [r[0] for r in rows]

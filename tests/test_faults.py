@@ -1,0 +1,318 @@
+"""Fault-injection suite: the real collector (BinanceFuturesFeed + BinanceRest) against the fake Binance server.
+
+Each scenario streams a known set of trades, injects one fault, streams a tail (gaps are noticed when the next live
+trade arrives, as in production) and asserts the database holds exactly the exchange's trades, each once.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import collector
+import database as db
+from data_feed import BinanceFuturesFeed, BinanceRest, UnknownSymbolError
+from fake_binance import FakeBinance
+
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+ROOT = Path(__file__).resolve().parents[1]
+SYMS = ["BTCUSDT", "ETHUSDT"]
+
+
+def wait_until(predicate, timeout: float = 20.0, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+def stored_ids(db_path: str, symbol: str) -> list[int]:
+    if not os.path.exists(db_path):
+        return []
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        return [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id", (symbol,))]
+    finally:
+        conn.close()
+
+
+def holds_exactly_history(fb: FakeBinance, db_path: str, symbols=SYMS) -> bool:
+    return all(stored_ids(db_path, s) == list(fb.history_ids(s)) for s in symbols)
+
+
+def assert_exact(fb: FakeBinance, db_path: str, symbols=SYMS, timeout: float = 30.0) -> None:
+    ok = wait_until(lambda: holds_exactly_history(fb, db_path, symbols), timeout)
+    for s in symbols:
+        got, want = stored_ids(db_path, s), list(fb.history_ids(s))
+        missing = sorted(set(want) - set(got))
+        assert ok and got == want, f"{s}: stored {len(got)} of {len(want)}, missing {missing[:10]}..."
+    conn = sqlite3.connect(db_path)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    prices = dict(conn.execute("SELECT trade_id, price FROM ticks WHERE symbol=?", (symbols[0],)).fetchall())
+    assert all(prices[t.agg_id] == float(t.price) for t in fb.history(symbols[0]))
+
+
+def make_collector(fb: FakeBinance, db_path: str, **feed_kw) -> collector.Collector:
+    options = dict(stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3,
+                   stable_after_s=0.5)
+    options.update(feed_kw)
+    feed = BinanceFuturesFeed(fb.ws_base, **options)
+    rest = BinanceRest(fb.rest_base, max_retry_wait_s=5)
+    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50)
+
+
+@pytest.fixture
+def fb():
+    with FakeBinance(ping_interval_s=1.0, ping_timeout_s=5.0) as server:
+        yield server
+
+
+@pytest.fixture
+def running(fb, db_path):
+    started: list[collector.Collector] = []
+
+    def start(**feed_kw) -> collector.Collector:
+        c = make_collector(fb, db_path, **feed_kw)
+        c.start(SYMS)
+        started.append(c)
+        return c
+    yield start
+    for c in started:
+        c.stop()
+
+
+def stream_with_fault(fb: FakeBinance, fault, *, count: int = 1500, rate: float = 1000, tail: int = 30) -> None:
+    """Stream `count` trades per symbol, run `fault` a third of the way in, then a tail once reconnected."""
+    job = fb.stream_trades(SYMS, count=count, rate_per_s=rate)
+    time.sleep(count / rate / 3)
+    fault()
+    job.wait(30)
+    assert fb.wait_subscribed(SYMS, timeout=15), "the feed did not come back"
+    fb.stream_trades(SYMS, count=tail, rate_per_s=200).wait(10)
+
+
+def test_clean_stream_two_symbols_stored_exactly_once(fb, running, db_path):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    fb.stream_trades(SYMS, count=4000, rate_per_s=4000).wait(30)
+    assert_exact(fb, db_path)
+    assert c.stats().gaps_detected == 0 and c.stats().duplicates == 0
+
+
+@pytest.mark.parametrize("abrupt", [True, False], ids=["no-close-frame", "close-frame"])
+def test_connection_dropped_mid_stream_reconnects_and_repairs(fb, running, db_path, abrupt):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    stream_with_fault(fb, lambda: fb.drop_connections(abrupt=abrupt) or time.sleep(0.3))
+    assert_exact(fb, db_path)
+    s = c.stats()
+    assert s.feed["reconnects"] >= 1 and s.gaps_repaired >= 1 and s.repaired_ticks > 0
+
+
+def test_silent_stall_is_detected_reconnected_and_repaired(fb, running, db_path):
+    c = running(stall_idle_s=1.0)
+    assert fb.wait_subscribed(SYMS)
+    stream_with_fault(fb, lambda: fb.stall(4.0))
+    assert_exact(fb, db_path)
+    assert c.stats().feed["stalls"] >= 1
+
+
+def test_acknowledged_but_silent_subscription_is_reported_then_recovered(fb, running, db_path):
+    fb.silence(["ETHUSDT"])
+    c = running(stall_first_s=1.0)
+    assert wait_until(lambda: c.stats().feed["stalls"] >= 1, 10), "silent stream not reported as stalled"
+    assert "ethusdt@aggTrade" in " ".join(c.stats().feed["stalled_streams"]) or c.stats().feed["stalls"] >= 1
+    fb.stream_trades(["BTCUSDT"], count=300, rate_per_s=300).wait(10)   # BTC flows while the link flaps
+    fb.unsilence()
+    assert fb.wait_subscribed(SYMS, timeout=15)
+    fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
+    assert_exact(fb, db_path)
+
+
+def test_malformed_and_truncated_frames_are_counted_and_skipped(fb, running, db_path):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    fb.inject_garbage(every=25)
+    fb.stream_trades(SYMS, count=2000, rate_per_s=2000).wait(30)
+    fb.inject_garbage(every=0)
+    assert_exact(fb, db_path)
+    feed = c.stats().feed
+    assert feed["parse_errors"] + feed["unknown_events"] >= 100
+
+
+def test_error_reply_to_subscribe_is_surfaced_and_recovered(fb, running, db_path):
+    fb.fail_next_subscribe(1)
+    c = running(url_streams_max=1)              # the second stream goes through a SUBSCRIBE request
+    assert wait_until(lambda: c.stats().feed["subscribe_errors"] >= 1, 10)
+    assert "invalid stream" in (c.stats().feed["last_error"] or "") + c.stats().last_error
+    assert fb.wait_subscribed(SYMS, timeout=20)
+    fb.stream_trades(SYMS, count=500, rate_per_s=1000).wait(10)
+    assert_exact(fb, db_path)
+
+
+def test_burst_of_100k_frames(fb, running, db_path):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    started = time.monotonic()
+    fb.stream_trades(SYMS, count=50_000, rate_per_s=None).wait(60)   # as fast as the client reads
+    assert_exact(fb, db_path, timeout=60)
+    s = c.stats()
+    assert s.dropped == 0 and s.written == 100_000
+    print(f"100k-frame burst stored in {time.monotonic() - started:.1f} s")
+
+
+def test_rest_429_during_repair_is_honoured(fb, running, db_path):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+
+    def fault():
+        fb.fail_rest(429, count=2, retry_after_s=1, path="/fapi/v1/aggTrades")
+        fb.drop_connections()
+    stream_with_fault(fb, fault)
+    assert_exact(fb, db_path)
+    assert c.rest.get_stats().rate_limited >= 2
+
+
+def test_24h_rotation_overlaps_without_loss_or_duplicates(fb, running, db_path):
+    c = running(rotate_after_s=1.0, rotation_overlap_s=0.4)
+    assert fb.wait_subscribed(SYMS)
+    fb.stream_trades(SYMS, count=4000, rate_per_s=1000).wait(30)
+    assert_exact(fb, db_path)
+    s = c.stats()
+    assert s.feed["rotations"] >= 2 and s.gaps_detected == 0
+
+
+def test_server_cut_at_connection_age_is_repaired():
+    with FakeBinance(max_connection_age_s=1.5) as fb, __import__("tempfile").TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "t.db")
+        c = make_collector(fb, path)
+        c.start(SYMS)
+        try:
+            assert fb.wait_subscribed(SYMS)
+            fb.stream_trades(SYMS, count=3000, rate_per_s=1000).wait(30)
+            assert fb.wait_subscribed(SYMS, timeout=10)
+            fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
+            assert_exact(fb, path)
+            assert c.stats().feed["reconnects"] >= 1
+        finally:
+            c.stop()
+
+
+def test_database_locked_by_a_long_reader_while_the_writer_runs(fb, running, db_path):
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    job = fb.stream_trades(SYMS, count=3000, rate_per_s=1500)
+    time.sleep(0.3)
+    reader = sqlite3.connect(db_path, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM ticks").fetchone()        # holds a read snapshot for 2 s
+    written_before = c.stats().written
+    time.sleep(2.0)
+    assert c.stats().written > written_before                     # WAL: the writer is not blocked
+    reader.execute("COMMIT")
+    reader.close()
+    job.wait(30)
+    assert_exact(fb, db_path)
+    assert c.stats().dropped == 0
+
+
+def test_unknown_symbol_is_refused_by_name(fb, db_path):
+    c = make_collector(fb, db_path)
+    with pytest.raises(UnknownSymbolError, match="NOPEUSDT"):
+        c.start(["BTCUSDT", "NOPEUSDT"])
+    c.stop()
+
+
+def test_gap_older_than_rest_window_is_recorded_unrepairable(fb, running, db_path):
+    fb.history_window_s = 2.0                    # time-compressed 48 h window
+    c = running()
+    assert fb.wait_subscribed(SYMS)
+    fb.stream_trades(SYMS, count=200, rate_per_s=1000).wait(10)
+    fb.stall(0.1)
+    c.feed.disconnect()
+    fb.stream_trades(SYMS, count=200, rate_per_s=1000).wait(10)   # missed, and soon out of the REST window
+    time.sleep(2.5)
+    c.feed.connect(SYMS)
+    assert fb.wait_subscribed(SYMS, timeout=10)
+    fb.stream_trades(SYMS, count=20, rate_per_s=200).wait(10)
+    assert wait_until(lambda: c.stats().gaps_unrepairable >= 2, 20)
+    gaps = db.list_gaps(db.open_reader(db_path))
+    assert {g.status for g in gaps} == {"unrepairable"} and all("not available" in g.note for g in gaps)
+    assert all(g.last_missing_id - g.first_missing_id + 1 >= 200 for g in gaps)
+
+
+def test_history_backfill_over_rest_is_resumable(fb, db_path):
+    for s in SYMS:
+        fb.generate(s, 3000, spacing_ms=100)           # the last 5 minutes, before we ever connected
+    c = make_collector(fb, db_path)
+    c.backfill_minutes = 10
+    fb.fail_rest(None, count=1000, delay_s=0.15, path="/fapi/v1/aggTrades")   # slow REST: stop mid-way
+    c.start(SYMS)
+    assert wait_until(lambda: len(stored_ids(db_path, "BTCUSDT")) >= 1000, 30)
+    c.stop()
+    conn = db.open_reader(db_path)
+    state = db.get_backfill(conn, "BTCUSDT", "aggTrades")
+    assert state is not None and state[3] == "running" and state[2] > min(fb.history_ids("BTCUSDT"))
+    fb._rest_faults.clear()
+    resumed = make_collector(fb, db_path)
+    resumed.backfill_minutes = 10
+    resumed.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS)
+        fb.stream_trades(SYMS, count=50, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path)
+        assert db.get_backfill(db.open_reader(db_path), "BTCUSDT", "aggTrades")[3] == "done"
+    finally:
+        resumed.stop()
+
+
+def test_kline_backfill_fills_ohlc_data(fb, db_path):
+    fb.generate("BTCUSDT", 3600, spacing_ms=2000)          # two hours of history
+    c = make_collector(fb, db_path)
+    c.backfill_kline_hours = 3
+    c.start(["BTCUSDT"])
+    try:
+        assert wait_until(lambda: c.backfill_progress.get("BTCUSDT klines") == "100%", 20)
+        conn = db.open_reader(db_path)
+        rows = conn.execute("SELECT count(*), sum(trade_count) FROM ohlc_data WHERE symbol='BTCUSDT' "
+                            "AND timeframe='1min' AND source='klines'").fetchone()
+        assert rows[0] >= 118 and rows[1] >= 3500
+    finally:
+        c.stop()
+
+
+def test_kill_9_mid_stream_then_restart_repairs_the_hole(fb, db_path):
+    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, "CRYPTO_DB_PATH": db_path,
+           "FLUSH_INTERVAL_MS": "50", "SYMBOLS": ",".join(SYMS)}
+    cmd = [sys.executable, str(ROOT / "collector.py"), "--feed", "binance", "--status-interval", "1"]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=20)
+        job = fb.stream_trades(SYMS, count=None, rate_per_s=500)
+        assert wait_until(lambda: len(stored_ids(db_path, "BTCUSDT")) > 500, 20)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        time.sleep(0.5)                             # trades go on while nobody listens
+        conn = sqlite3.connect(db_path)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
+        assert fb.wait_subscribed(SYMS, timeout=20)
+        time.sleep(0.5)
+        job.stop()
+        fb.stream_trades(SYMS, count=20, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path)
+        gaps = db.list_gaps(db.open_reader(db_path))
+        assert gaps and {g.status for g in gaps} == {"repaired"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
