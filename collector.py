@@ -21,6 +21,8 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
+import numpy as np
+
 import database
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
 from data_feed import (BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed, FeedEvent, FrameRecorder,
@@ -82,6 +84,7 @@ class CollectorStats:
     queue_depth: int
     ticks_per_s: float
     batches: int
+    commit_latency_ms: dict[str, float]
     last_tick_ms: dict[str, int]
     last_receive_ms: dict[str, int]
     gaps_detected: int
@@ -150,6 +153,7 @@ class _Counters:
     gaps_unrepairable: int = 0
     repaired_ticks: int = 0
     rate_marks: deque = field(default_factory=lambda: deque(maxlen=64))
+    latencies: deque = field(default_factory=lambda: deque(maxlen=100_000))
 
 
 class Collector:
@@ -229,6 +233,11 @@ class Collector:
         return self._finished.wait(timeout)
 
     @property
+    def written(self) -> int:
+        """Ticks stored so far (cheap: no snapshot, safe to poll)."""
+        return self._counters.written
+
+    @property
     def running(self) -> bool:
         return self.state in ("starting", "running")
 
@@ -303,6 +312,7 @@ class Collector:
             result = database.write_ticks(conn, good)
         now = database.now_ms()
         c = self._counters
+        c.latencies.extend([now - t.received_at for t in ticks])
         c.processed += len(ticks)
         c.written += result.total_inserted
         c.duplicates += result.duplicates
@@ -576,12 +586,20 @@ class Collector:
             state=self.state, feed_kind=self.feed.kind, symbols=self.symbols,
             received=c.processed + len(self.queue.items) + self.queue.dropped, written=c.written,
             duplicates=c.duplicates, dropped=self.queue.dropped, rejected=c.rejected, queue_depth=len(self.queue.items),
-            ticks_per_s=rate, batches=c.batches,
+            ticks_per_s=rate, batches=c.batches, commit_latency_ms=_percentiles(list(c.latencies)),
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in self.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
             gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
             repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress), last_error=self.last_error,
             feed=self.feed.get_stats().to_dict(), started_at=self.started_at)
+
+
+def _percentiles(values: list[int]) -> dict[str, float]:
+    """p50/p99/max of recent receive-to-commit latencies (ms); empty when nothing was written yet."""
+    if not values:
+        return {}
+    p50, p99 = np.percentile(values, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "max": float(max(values))}
 
 
 # ------------------------------------------------------------------------------------------------------ construction
@@ -659,7 +677,7 @@ def _status_line(stats: CollectorStats) -> str:
     feed = stats.feed
     return (f"[{stats.feed_kind} {feed.get('state', stats.state)}] written={stats.written} "
             f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
-            f"queue={stats.queue_depth} reconnects={feed.get('reconnects', 0)} gaps={stats.gaps_detected}"
+            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms reconnects={feed.get('reconnects', 0)} gaps={stats.gaps_detected}"
             f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
             + (f" backfill {stats.backfill}" if stats.backfill else "")
             + (f" last_error: {stats.last_error}" if stats.last_error else ""))

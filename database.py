@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import operator
 import os
 import sqlite3
 import time
@@ -201,6 +202,13 @@ _UPSERT_ROLLUP = (
     "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET open=excluded.open, high=excluded.high, "
     "low=excluded.low, close=excluded.close, volume=excluded.volume, trade_count=excluded.trade_count, "
     "quote_volume=excluded.quote_volume WHERE ohlc_data.source='ticks'")
+_MERGE_ROLLUP = (
+    "INSERT INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, volume, trade_count, quote_volume, "
+    "source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'ticks') "
+    "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET high=max(high, excluded.high), "
+    "low=min(low, excluded.low), close=excluded.close, volume=volume+excluded.volume, "
+    "trade_count=trade_count+excluded.trade_count, quote_volume=quote_volume+excluded.quote_volume "
+    "WHERE ohlc_data.source='ticks'")
 _UPSERT_STATS = (
     "INSERT INTO symbol_stats(symbol, tick_count, first_ts, last_ts, max_trade_id, last_received_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET tick_count=tick_count+excluded.tick_count, "
@@ -210,27 +218,37 @@ _UPSERT_STATS = (
     "last_received_at=max(coalesce(last_received_at, 0), excluded.last_received_at)")
 
 
+_TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at")
+
+
 def write_ticks(conn: sqlite3.Connection, ticks: Sequence["Tick"]) -> WriteResult:
-    """Store a batch in one transaction: ticks once per (symbol, trade_id), then refresh the 1s/1min rollups."""
+    """Store a batch in one transaction: ticks once per (symbol, trade_id), then bring the 1s/1min rollups up to
+    date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
+    when it lands inside it (repairs, replays)."""
     result = WriteResult()
     if not ticks:
         return result
-    by_symbol: dict[str, list[tuple]] = defaultdict(list)
-    for t in ticks:
-        by_symbol[t.symbol].append((t.symbol, t.trade_id, t.timestamp, t.price, t.size, int(t.is_buyer_maker),
-                                    t.received_at))
+    rows = list(map(_TICK_ROW, ticks))
+    symbols = {r[0] for r in rows}
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for symbol, rows in by_symbol.items():
-            inserted = conn.executemany(_INSERT_TICK, rows).rowcount
+        for symbol in symbols:
+            mine = rows if len(symbols) == 1 else [r for r in rows if r[0] == symbol]
+            last_ts = conn.execute("SELECT max(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()[0]
+            inserted = conn.executemany(_INSERT_TICK, mine).rowcount
             result.inserted[symbol] = inserted
-            result.duplicates += len(rows) - inserted
-            if inserted:
-                stamps = [r[2] for r in rows]
-                ids = [r[1] for r in rows if r[1] > 0]
-                conn.execute(_UPSERT_STATS, (symbol, inserted, min(stamps), max(stamps), max(ids) if ids else None,
-                                             max(r[6] for r in rows)))
-                _refresh_rollups(conn, symbol, min(stamps), max(stamps))
+            result.duplicates += len(mine) - inserted
+            if not inserted:
+                continue
+            n = len(mine)
+            stamps = np.fromiter(map(operator.itemgetter(2), mine), np.int64, n)
+            ids = [r[1] for r in mine if r[1] > 0]
+            conn.execute(_UPSERT_STATS, (symbol, inserted, int(stamps.min()), int(stamps.max()),
+                                         max(ids) if ids else None, max(r[6] for r in mine)))
+            if inserted == n and (last_ts is None or stamps.min() > last_ts):
+                _merge_rollups(conn, symbol, mine, stamps)
+            else:
+                _refresh_rollups(conn, symbol, int(stamps.min()), int(stamps.max()))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -248,6 +266,20 @@ def _aggregate(stamps: np.ndarray, bucket_ms: int, opens: np.ndarray, highs: np.
                     np.minimum.reduceat(lows, starts).tolist(), closes[ends].tolist(),
                     np.add.reduceat(volumes, starts).tolist(), np.add.reduceat(counts, starts).tolist(),
                     np.add.reduceat(quotes, starts).tolist()))
+
+
+def _merge_rollups(conn: sqlite3.Connection, symbol: str, rows: list[tuple], stamps: np.ndarray) -> None:
+    """Fold a batch that is newer than everything stored into its 1s and 1min bars (open kept, close replaced)."""
+    n = len(rows)
+    ids = np.fromiter(map(operator.itemgetter(1), rows), np.int64, n)
+    order = np.lexsort((ids, stamps))
+    stamps = stamps[order]
+    price = np.fromiter(map(operator.itemgetter(3), rows), np.float64, n)[order]
+    size = np.fromiter(map(operator.itemgetter(4), rows), np.float64, n)[order]
+    ones, quote = np.ones(n, np.int64), price * size
+    for timeframe, bucket in (("1s", 1000), ("1min", 60_000)):
+        bars = _aggregate(stamps, bucket, price, price, price, price, size, ones, quote)
+        conn.executemany(_MERGE_ROLLUP, [(symbol, timeframe, *b) for b in bars])
 
 
 def _refresh_rollups(conn: sqlite3.Connection, symbol: str, first_ms: int, last_ms: int) -> None:
@@ -596,3 +628,18 @@ def stored_symbols(conn: sqlite3.Connection) -> list[str]:
         "SELECT (SELECT min(symbol) FROM ohlc_data WHERE symbol > s.sym) FROM s WHERE s.sym IS NOT NULL) "
         "SELECT sym FROM s WHERE sym IS NOT NULL UNION SELECT symbol FROM symbol_stats ORDER BY 1").fetchall()
     return [r[0] for r in rows]
+
+
+def bar_series(conn: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
+    """(symbol, timeframe, first bar ms, last bar ms) of every stored bar series, by index seeks only (a row count
+    would scan every bar, which a live dashboard refresh must not do)."""
+    out = []
+    key = conn.execute("SELECT symbol, timeframe FROM ohlc_data ORDER BY symbol, timeframe LIMIT 1").fetchone()
+    while key is not None:
+        first, last = conn.execute(
+            "SELECT (SELECT min(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2), "
+            "(SELECT max(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2)", key).fetchone()
+        out.append((key[0], key[1], first, last))
+        key = conn.execute("SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe) > (?, ?) "
+                           "ORDER BY symbol, timeframe LIMIT 1", key).fetchone()
+    return out

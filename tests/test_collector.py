@@ -177,11 +177,14 @@ def test_cli_replays_a_file_to_the_end_and_exits_zero(db_path, tmp_path):
 def test_cli_sigterm_flushes_and_exits_zero(db_path):
     proc = subprocess.Popen([sys.executable, str(ROOT / "collector.py"), "--feed", "simulated", "--db", db_path,
                              "--status-interval", "0.5"], stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not (os.path.exists(db_path) and stored(db_path)):
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGTERM)
-    err = proc.communicate(timeout=20)[1]
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (os.path.exists(db_path) and stored(db_path)):
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=20)[1]
+    finally:
+        proc.kill()
     assert proc.returncode == 0, err
     written = int(err.rsplit("written=", 1)[1].split()[0])
     assert written == len(stored(db_path)) + len(stored(db_path, "ETHUSDT")) > 0
