@@ -33,6 +33,8 @@ def write_agg_csv(path: Path, ids, *, header: bool = True, start_ms: int = T0) -
 def stored(path: str, symbol: str = "BTCUSDT") -> list[tuple]:
     conn = db.open_reader(path)
     try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='ticks'").fetchone():
+            return []                      # a collector subprocess is still creating the schema
         return conn.execute("SELECT trade_id, timestamp, price, size FROM ticks WHERE symbol=? ORDER BY trade_id",
                             (symbol,)).fetchall()
     finally:
