@@ -1,5 +1,6 @@
 """Ingest benchmark: the real BinanceFuturesFeed and collector against the fake Binance server on 127.0.0.1.
 
+The server runs in a child process (its own interpreter, as an exchange would be); both share this 2-core machine.
 Reports, in one run: (a) the receive-only ceiling of the WebSocket client (frames/s read and parsed, nothing stored),
 with websocket-client's UTF-8 validation on and off; (b) sustained ticks/s from frame to committed row with zero
 loss; (c) receive-to-commit latency p50/p99, during the flood and at a steady 2,000 ticks/s.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing as mp
 import statistics
 import sys
 import tempfile
@@ -27,6 +29,41 @@ from fake_binance import FakeBinance  # noqa: E402
 SYMS = ["BTCUSDT", "ETHUSDT"]
 
 
+def _serve(conn) -> None:
+    """Child process: run the fake server and obey (command, args) messages from the benchmark."""
+    logging.basicConfig(level=logging.WARNING)
+    with FakeBinance() as fb:
+        conn.send(fb.ws_base)
+        while True:
+            command, args = conn.recv()
+            if command == "close":
+                return
+            if command == "subscribed":
+                conn.send(fb.wait_subscribed(args, timeout=10))
+            elif command == "stream":
+                fb.stream_trades(SYMS, count=args[0], rate_per_s=args[1])
+                conn.send(True)
+
+
+class ServerProcess:
+    """The fake Binance server in its own process (its own GIL), as a real exchange would be."""
+
+    def __enter__(self) -> "ServerProcess":
+        self.conn, child = mp.Pipe()
+        self.proc = mp.get_context("fork").Process(target=_serve, args=(child,), daemon=True)
+        self.proc.start()
+        self.ws_base = self.conn.recv()
+        return self
+
+    def call(self, command: str, *args):
+        self.conn.send((command, args[0] if len(args) == 1 else args))
+        return self.conn.recv()
+
+    def __exit__(self, *exc) -> None:
+        self.conn.send(("close", None))
+        self.proc.join(10)
+
+
 def wait_for(predicate, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -37,15 +74,15 @@ def wait_for(predicate, timeout: float) -> None:
 
 def receive_only(frames: int, skip_utf8: bool) -> float:
     """Frames/s the feed reads and parses into ticks with a counting callback."""
-    with FakeBinance() as fb:
-        feed = BinanceFuturesFeed(fb.ws_base, skip_utf8_validation=skip_utf8)
+    with ServerProcess() as server:
+        feed = BinanceFuturesFeed(server.ws_base, skip_utf8_validation=skip_utf8)
         count = [0]
         feed.set_callback(lambda tick: count.__setitem__(0, count[0] + 1))
         feed.connect(SYMS)
         try:
-            assert fb.wait_subscribed(SYMS, timeout=10)
+            assert server.call("subscribed", SYMS)
             started = time.perf_counter()
-            fb.stream_trades(SYMS, count=frames // 2, rate_per_s=None)
+            server.call("stream", frames // 2, None)
             wait_for(lambda: count[0] >= frames, 120)
             return frames / (time.perf_counter() - started)
         finally:
@@ -54,13 +91,13 @@ def receive_only(frames: int, skip_utf8: bool) -> float:
 
 def end_to_end(frames: int, rate_per_symbol: float | None) -> tuple[float, dict, int]:
     """Ticks/s from first frame to last committed row, latency percentiles, and ticks lost (must be 0)."""
-    with FakeBinance() as fb, tempfile.TemporaryDirectory() as tmp:
-        c = collector.Collector(str(Path(tmp) / "bench.db"), BinanceFuturesFeed(fb.ws_base))
+    with ServerProcess() as server, tempfile.TemporaryDirectory() as tmp:
+        c = collector.Collector(str(Path(tmp) / "bench.db"), BinanceFuturesFeed(server.ws_base))
         c.start(SYMS)
         try:
-            assert fb.wait_subscribed(SYMS, timeout=10)
+            assert server.call("subscribed", SYMS)
             started = time.perf_counter()
-            fb.stream_trades(SYMS, count=frames // 2, rate_per_s=rate_per_symbol)
+            server.call("stream", frames // 2, rate_per_symbol)
             wait_for(lambda: c.written >= frames, 300)
             elapsed = time.perf_counter() - started
             stats = c.stats()
@@ -89,7 +126,7 @@ def main() -> None:
     p50 = statistics.median(r[1]["p50"] for r in floods)
     p99 = statistics.median(r[1]["p99"] for r in floods)
     lost = max(r[2] for r in floods)
-    print(f"frames per run: {frames:,}; runs: {runs} (medians); server and client share this machine\n")
+    print(f"frames per run: {frames:,}; runs: {runs} (medians); fake server in a child process on this machine\n")
     print("| measure | result | target |")
     print("|---|---|---|")
     print(f"| (a) receive-only ceiling, skip_utf8_validation=True | {a:,.0f} frames/s | - |")
