@@ -234,7 +234,8 @@ def write_ticks(conn: sqlite3.Connection, ticks: Sequence["Tick"]) -> WriteResul
     try:
         for symbol in symbols:
             mine = rows if len(symbols) == 1 else [r for r in rows if r[0] == symbol]
-            last_ts = conn.execute("SELECT max(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()[0]
+            last = conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
+                                "ORDER BY timestamp DESC, trade_id DESC LIMIT 1", (symbol,)).fetchone()
             inserted = conn.executemany(_INSERT_TICK, mine).rowcount
             result.inserted[symbol] = inserted
             result.duplicates += len(mine) - inserted
@@ -245,7 +246,8 @@ def write_ticks(conn: sqlite3.Connection, ticks: Sequence["Tick"]) -> WriteResul
             ids = [r[1] for r in mine if r[1] > 0]
             conn.execute(_UPSERT_STATS, (symbol, inserted, int(stamps.min()), int(stamps.max()),
                                          max(ids) if ids else None, max(r[6] for r in mine)))
-            if inserted == n and (last_ts is None or stamps.min() > last_ts):
+            first = min((r[2], r[1]) for r in mine)
+            if inserted == n and (last is None or first > last):
                 _merge_rollups(conn, symbol, mine, stamps)
             else:
                 _refresh_rollups(conn, symbol, int(stamps.min()), int(stamps.max()))

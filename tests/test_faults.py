@@ -262,7 +262,7 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
     conn = db.open_reader(db_path)
     state = db.get_backfill(conn, "BTCUSDT", "aggTrades")
     assert state is not None and state[3] == "running" and state[2] > min(fb.history_ids("BTCUSDT"))
-    fb._rest_faults.clear()
+    fb.clear_faults()
     resumed = make_collector(fb, db_path)
     resumed.backfill_minutes = 10
     resumed.start(SYMS)
