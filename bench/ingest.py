@@ -12,56 +12,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from server_process import ServerProcess  # noqa: E402  (puts the project root and tests/ on sys.path)
 
 import collector  # noqa: E402
 from data_feed import BinanceFuturesFeed  # noqa: E402
-from fake_binance import FakeBinance  # noqa: E402
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
-
-
-def _serve(conn) -> None:
-    """Child process: run the fake server and obey (command, args) messages from the benchmark."""
-    logging.basicConfig(level=logging.WARNING)
-    with FakeBinance() as fb:
-        conn.send(fb.ws_base)
-        while True:
-            command, args = conn.recv()
-            if command == "close":
-                return
-            if command == "subscribed":
-                conn.send(fb.wait_subscribed(args, timeout=10))
-            elif command == "stream":
-                fb.stream_trades(SYMS, count=args[0], rate_per_s=args[1])
-                conn.send(True)
-
-
-class ServerProcess:
-    """The fake Binance server in its own process (its own GIL), as a real exchange would be."""
-
-    def __enter__(self) -> "ServerProcess":
-        self.conn, child = mp.Pipe()
-        self.proc = mp.get_context("fork").Process(target=_serve, args=(child,), daemon=True)
-        self.proc.start()
-        self.ws_base = self.conn.recv()
-        return self
-
-    def call(self, command: str, *args):
-        self.conn.send((command, args[0] if len(args) == 1 else args))
-        return self.conn.recv()
-
-    def __exit__(self, *exc) -> None:
-        self.conn.send(("close", None))
-        self.proc.join(10)
 
 
 def wait_for(predicate, timeout: float) -> None:
@@ -80,9 +44,9 @@ def receive_only(frames: int, skip_utf8: bool) -> float:
         feed.set_callback(lambda tick: count.__setitem__(0, count[0] + 1))
         feed.connect(SYMS)
         try:
-            assert server.call("subscribed", SYMS)
+            assert server.call("wait_subscribed", SYMS, timeout=10)
             started = time.perf_counter()
-            server.call("stream", frames // 2, None)
+            server.send("stream", SYMS, frames // 2, None)
             wait_for(lambda: count[0] >= frames, 120)
             return frames / (time.perf_counter() - started)
         finally:
@@ -95,9 +59,9 @@ def end_to_end(frames: int, rate_per_symbol: float | None) -> tuple[float, dict,
         c = collector.Collector(str(Path(tmp) / "bench.db"), BinanceFuturesFeed(server.ws_base))
         c.start(SYMS)
         try:
-            assert server.call("subscribed", SYMS)
+            assert server.call("wait_subscribed", SYMS, timeout=10)
             started = time.perf_counter()
-            server.call("stream", frames // 2, rate_per_symbol)
+            server.send("stream", SYMS, frames // 2, rate_per_symbol)
             wait_for(lambda: c.written >= frames, 300)
             elapsed = time.perf_counter() - started
             stats = c.stats()

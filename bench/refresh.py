@@ -1,0 +1,156 @@
+"""Server-side cost of one full refresh of every dashboard tab, against databases of 10k, 1M and 10M ticks.
+
+Each database holds a cointegrated BTCUSDT/ETHUSDT pair at about 20 trades/s per symbol (so 10M ticks span ~69 h of
+history and the last 6 h always has data). The page is driven with streamlit.testing AppTest on a 2-symbol pair at
+1s bars over a 6-hour window: for each tab, one warm-up run, then the median of --runs full script runs (sidebar,
+live status, alert check and the tab; a live fragment refresh does less, so this is an upper bound). A session
+re-reads only the newest bars of its window between full reloads, and the Pair Analytics tab refreshes its
+statistical tests in the background; the two extra rows measure the refreshes that do that work in line.
+
+    python bench/refresh.py                      # 10k, 1M, 10M (building 10M takes several minutes)
+    python bench/refresh.py --quick              # 10k and 1M, 3 runs
+    python bench/refresh.py --sizes 10k,1m --runs 5 --dir /tmp/benchdbs   # keep/reuse the databases
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import database  # noqa: E402
+from app_fixtures import batches, pair_path  # noqa: E402
+
+TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Portfolio", "Alerts", "Data Management")
+CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # (row, tab, session caches emptied before each run)
+    *((tab, tab, ()) for tab in TABS),
+    ("Dashboard, cold (whole window re-read)", "Dashboard", ("_bar_cache",)),
+    ("Pair Analytics, settings changed (tests computed in the refresh)", "Pair Analytics", ("_tests",)),
+)
+WINDOW_MIN = 360
+RATE_PER_SYMBOL = 20.0
+TARGET_MS = 300.0
+
+
+def parse_size(text: str) -> int:
+    """'10k' / '1m' / '10M' / '2500' → tick count."""
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+def label(n: int) -> str:
+    """Tick count as 10k / 1M / 10M."""
+    return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1_000}k"
+
+
+def build(path: str, total: int) -> float:
+    """Write `total` ticks (half per symbol) ending now into a fresh database; return seconds taken."""
+    per_symbol = total // 2
+    span_ms = int(max(WINDOW_MIN * 60_000, per_symbol / RATE_PER_SYMBOL * 1000))
+    started = time.perf_counter()
+    conn = database.open_writer(path)
+    try:
+        written = 0
+        for ticks in batches(pair_path(per_symbol, database.now_ms(), span_ms), 100_000):
+            written += database.write_ticks(conn, ticks).total_inserted
+            print(f"\r  {label(total)}: {written:,} ticks written", end="", flush=True)
+    finally:
+        conn.close()
+    print(f" in {time.perf_counter() - started:.0f} s ({database.database_size_bytes(path) / 2**20:,.0f} MB)")
+    return time.perf_counter() - started
+
+
+def fresh(path: str) -> bool:
+    """A kept database is reused only while its data still ends within the last 10 minutes (the window is live)."""
+    if not os.path.exists(path):
+        return False
+    conn = database.open_reader(path)
+    try:
+        last = max((s.last_ts or 0 for s in database.symbol_summaries(conn)), default=0)
+    finally:
+        conn.close()
+    return database.now_ms() - last < 600_000
+
+
+def measure(db_path: str, runs: int) -> dict[str, float]:
+    """Median ms of a full run per tab (after a warm-up run), on a 6 h window of 1s bars."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.update(CRYPTO_DB_PATH=db_path, DATA_FEED="simulated")
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at.session_state["timeframe"] = "1s"
+    at.session_state["lookback"] = WINDOW_MIN
+    at.run()
+    out = {}
+    for row, tab, resets in CASES:
+        at.session_state["tab"] = tab
+        at.run()
+        problems = [e.value for e in at.exception] + [e.value for e in at.error] + [i.value for i in at.main.info]
+        if problems:
+            raise SystemExit(f"{row} did not render cleanly on {db_path}: {problems}")
+        times = []
+        for _ in range(runs):
+            for name in resets:
+                at.session_state[name] = {}
+            started = time.perf_counter()
+            at.run()
+            times.append((time.perf_counter() - started) * 1000)
+        out[row] = statistics.median(times)
+        print(f"  {row}: {out[row]:.0f} ms", flush=True)
+    return out
+
+
+def table(results: dict[int, dict[str, float]]) -> str:
+    """Markdown table: one row per tab, one column per database size, plus largest/smallest."""
+    sizes = sorted(results)
+    rows = ["| tab | " + " | ".join(f"{label(n)} ticks" for n in sizes) + " | largest / smallest |",
+            "|---|" + "---:|" * (len(sizes) + 1)]
+    for row, _, _ in CASES:
+        cells = [results[n][row] for n in sizes]
+        flag = lambda ms: f"{ms:.0f} ms" + ("" if ms <= TARGET_MS else " ⚠")  # noqa: E731
+        rows.append(f"| {row} | " + " | ".join(flag(ms) for ms in cells) + f" | {cells[-1] / cells[0]:.2f}× |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the databases, measure, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10k,1m,10m", help="comma-separated tick counts (default 10k,1m,10m)")
+    parser.add_argument("--runs", type=int, default=5, help="timed runs per tab (median; default 5)")
+    parser.add_argument("--quick", action="store_true", help="10k and 1M only, 3 runs")
+    parser.add_argument("--dir", help="keep the databases here and reuse existing ones (default: a temp dir)")
+    args = parser.parse_args(argv)
+    sizes = [10_000, 1_000_000] if args.quick else [parse_size(s) for s in args.sizes.split(",")]
+    runs = 3 if args.quick else max(3, args.runs)
+    workdir = Path(args.dir or tempfile.mkdtemp(prefix="refresh-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = {}
+    try:
+        for n in sizes:
+            path = str(workdir / f"bench_{label(n)}.db")
+            if not fresh(path):
+                Path(path).unlink(missing_ok=True)
+                build(path, n)
+            print(f"measuring {label(n)} ({runs} runs per tab)…", flush=True)
+            results[n] = measure(path, runs)
+    finally:
+        if not args.dir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"\nFull refresh per tab, 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window (median of {runs}; "
+          f"⚠ = over {TARGET_MS:.0f} ms):\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
