@@ -92,6 +92,7 @@ class CollectorStats:
     gaps_unrepairable: int
     repaired_ticks: int
     backfill: dict[str, str]
+    symbol_rules: dict[str, dict]
     last_error: str
     feed: dict
     started_at: int
@@ -177,6 +178,7 @@ class Collector:
         self.last_error = ""
         self.started_at = 0
         self.backfill_progress: dict[str, str] = {}
+        self.symbol_rules: dict[str, dict] = {}
         self._on_event = on_event
         self._side: deque[RepairBatch | BarBatch | BackfillState] = deque()
         self._repairs: deque[tuple] = deque()
@@ -249,7 +251,8 @@ class Collector:
 
     def _validate_symbols(self) -> None:
         try:
-            self.rest.symbol_info(self.symbols)  # type: ignore[union-attr]
+            self.symbol_rules = {s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
+                                 for s, i in self.rest.symbol_info(self.symbols).items()}  # type: ignore[union-attr]
         except UnknownSymbolError:
             raise
         except BinanceRestError as exc:
@@ -341,7 +344,16 @@ class Collector:
                 track.last_id, track.last_ts = t.trade_id, t.timestamp
         return gaps
 
+    def _is_placeholder_run(self, symbol: str, first: int, last: int) -> bool:
+        """On a trade stream, zero-price placeholder rows (NA/ADL/insurance) consume ids without being trades."""
+        if getattr(self.feed, "stream", "") != "trade" or last - first > 10_000:
+            return False
+        skipped = set(self.feed.get_stats().placeholder_ids.get(symbol, ()))
+        return all(i in skipped for i in range(first, last + 1))
+
     def _open_gap(self, conn, symbol: str, first: int, last: int, from_ts: int | None, to_ts: int, now: int) -> None:
+        if self._is_placeholder_run(symbol, first, last):
+            return
         self._counters.gaps_detected += 1
         reason = self._unrepairable_reason(from_ts, now)
         status = "unrepairable" if reason else "open"
@@ -590,7 +602,7 @@ class Collector:
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in self.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
             gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
-            repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress), last_error=self.last_error,
+            repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress), symbol_rules=dict(self.symbol_rules), last_error=self.last_error,
             feed=self.feed.get_stats().to_dict(), started_at=self.started_at)
 
 

@@ -316,3 +316,9 @@ def test_kill_9_mid_stream_then_restart_repairs_the_hole(fb, db_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
+
+
+def test_symbol_rules_are_kept_from_exchange_info(fb, running):
+    c = running()
+    rules = c.stats().symbol_rules
+    assert rules["BTCUSDT"]["tick_size"] == pytest.approx(0.1) and rules["ETHUSDT"]["step_size"] == pytest.approx(0.001)
