@@ -1,0 +1,71 @@
+"""Storage benchmark: bytes per stored tick, batched insert rate with rollups, and window reads vs table size.
+
+    python bench/storage.py                 # 100k and 1M ticks
+    python bench/storage.py --sizes 1000000 10000000
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import database as db  # noqa: E402
+from data_feed import Tick  # noqa: E402
+
+T_END = 1_790_000_000_000
+
+
+def synthetic(n: int, batch: int = 5000):
+    """2 symbols, ~25 trades/s each, ending at T_END, yielded in collector-sized batches."""
+    per_symbol = n // 2
+    start = T_END - per_symbol * 40
+    for lo in range(0, per_symbol, batch // 2):
+        out = []
+        for i in range(lo, min(per_symbol, lo + batch // 2)):
+            ts = start + i * 40
+            out.append(Tick("BTCUSDT", i + 1, ts, 60_000 + (i % 997) / 10, 0.001 * (1 + i % 50), bool(i % 2), ts + 3))
+            out.append(Tick("ETHUSDT", i + 1, ts + 7, 3_000 + (i % 991) / 100, 0.01 * (1 + i % 30), bool(i % 3), ts + 9))
+        yield out
+
+
+def timed(fn, runs: int = 5) -> float:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    args = parser.parse_args()
+    print("| ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | 6 h of 1s bars, 2 symbols | "
+          "last 5 min of raw ticks | status (symbol_stats) |")
+    print("|---|---|---|---|---|---|")
+    for n in args.sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "bench.db")
+            conn = db.open_writer(path)
+            t0 = time.perf_counter()
+            for batch in synthetic(n):
+                db.write_ticks(conn, batch)
+            rate = n / (time.perf_counter() - t0)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            size = db.database_size_bytes(path) / n
+            reader = db.open_reader(path)
+            bars = timed(lambda: db.read_bars(reader, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
+            ticks = timed(lambda: db.read_ticks(reader, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
+            status = timed(lambda: db.symbol_summaries(reader))
+            print(f"| {n:,} | {rate:,.0f} rows/s | {size:.1f} | {bars:.1f} ms | {ticks:.1f} ms | {status:.2f} ms |")
+
+
+if __name__ == "__main__":
+    main()
