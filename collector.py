@@ -250,9 +250,12 @@ class Collector:
         self._threads.append(thread)
 
     def _validate_symbols(self) -> None:
+        """exchangeInfo check before subscribing; one quick attempt, so a machine with no network starts at once
+        (the feed then reports its own connection errors)."""
+        quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)  # type: ignore[union-attr]
         try:
             self.symbol_rules = {s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
-                                 for s, i in self.rest.symbol_info(self.symbols).items()}  # type: ignore[union-attr]
+                                 for s, i in quick.symbol_info(self.symbols).items()}
         except UnknownSymbolError:
             raise
         except BinanceRestError as exc:
@@ -325,8 +328,10 @@ class Collector:
             self._open_gap(conn, symbol, first, last, from_ts, to_ts, now)
 
     def _detect_gaps(self, ticks: list[Tick]) -> list[tuple]:
-        """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked)."""
+        """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked; a simulated
+        market's id sequence restarts with each session, so it is not checked either)."""
         gaps = []
+        check = self.feed.kind != "SIMULATED"
         tracks = self._tracks
         for t in ticks:
             track = tracks.get(t.symbol)
@@ -338,7 +343,7 @@ class Collector:
             if track.first_live_id is None:
                 track.first_live_id = t.trade_id
             last = track.last_id
-            if last is not None and t.trade_id > last + 1:
+            if check and last is not None and t.trade_id > last + 1:
                 gaps.append((t.symbol, last + 1, t.trade_id - 1, track.last_ts, t.timestamp))
             if last is None or t.trade_id > last:
                 track.last_id, track.last_ts = t.trade_id, t.timestamp
@@ -651,7 +656,7 @@ def current_collector() -> Collector | None:
     """The process's running collector, found through its live writer thread (survives module reloads)."""
     for thread in threading.enumerate():
         found = getattr(thread, "collector", None)
-        if thread.name == "collector-writer" and found is not None and found.running:
+        if thread.name == "collector-writer" and found is not None and found.state != "stopped":
             return found
     return None
 

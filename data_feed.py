@@ -521,17 +521,17 @@ def iter_ticks_from_file(source: TickSource, *, name: str | None = None, symbol:
 
 
 def parse_tick_file(data: bytes, name: str, *, strict: bool = True, symbol: str | None = None,
-                    report: ParseReport | None = None) -> list[Tick]:
+                    report: ParseReport | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> list[Tick]:
     """Parse an uploaded tick file completely (size-limited); strict mode rejects the file at its first bad line."""
-    _check_upload_size(data, name)
+    _check_upload_size(data, name, max_bytes)
     return list(iter_ticks_from_file(data, name=name, symbol=symbol, strict=strict, report=report,
                                      max_bytes=MAX_UNPACKED_BYTES))
 
 
 def parse_ohlcv_csv(data: bytes, strict: bool = True, *, name: str = "upload.csv",
-                    report: ParseReport | None = None) -> list[OhlcvBar]:
+                    report: ParseReport | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> list[OhlcvBar]:
     """Parse an OHLCV CSV (``ts,open,high,low,close,volume``; ts ISO or epoch s/ms) or a Binance kline CSV."""
-    _check_upload_size(data, name)
+    _check_upload_size(data, name, max_bytes)
     report = report if report is not None else ParseReport()
     with _open_text(data, name) as (display, lines):
         head = list(itertools.islice(lines, _DETECT_LINES))
@@ -545,10 +545,10 @@ def parse_ohlcv_csv(data: bytes, strict: bool = True, *, name: str = "upload.csv
                                 max_bytes=MAX_UNPACKED_BYTES))
 
 
-def _check_upload_size(data: bytes, name: str) -> None:
-    if len(data) > MAX_UPLOAD_BYTES:
+def _check_upload_size(data: bytes, name: str, max_bytes: int) -> None:
+    if len(data) > max_bytes:
         raise TickFileError(0, f"{name} is {len(data) / 2**20:.1f} MB; the upload limit is "
-                               f"{MAX_UPLOAD_BYTES / 2**20:.0f} MB")
+                               f"{max_bytes / 2**20:.0f} MB (MAX_UPLOAD_MB)")
 
 
 @contextlib.contextmanager
@@ -1713,7 +1713,9 @@ class SimulatedMarket:
         self._params = {s: _sim_market_params(s) for s in self.symbols}
         self._log_price = {s: math.log(self._params[s][0]) for s in self.symbols}
         self._updated = {s: 0.0 for s in self.symbols}
-        self._next_id = {s: random.Random(f"{seed}:{s}").randrange(10**9, 5 * 10**9) for s in self.symbols}
+        # Ids start at the start time in ms (plus a seeded offset < 1000): at fewer than 1,000 trades per simulated
+        # second they never catch up with the clock, so a later session never reuses an earlier session's ids.
+        self._next_id = {s: self.start_ms + random.Random(f"{seed}:{s}").randrange(1000) for s in self.symbols}
         self.pair = self._pick_pair()
         self.alpha = 0.0
         self.spread_std = 0.0

@@ -12,7 +12,6 @@ import operator
 import os
 import sqlite3
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
@@ -642,6 +641,6 @@ def bar_series(conn: sqlite3.Connection) -> list[tuple[str, str, int, int]]:
             "SELECT (SELECT min(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2), "
             "(SELECT max(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2)", key).fetchone()
         out.append((key[0], key[1], first, last))
-        key = conn.execute("SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe) > (?, ?) "
-                           "ORDER BY symbol, timeframe LIMIT 1", key).fetchone()
+        key = conn.execute("SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > (?, ?, ?) "
+                           "ORDER BY symbol, timeframe, timestamp LIMIT 1", (*key, last)).fetchone()
     return out

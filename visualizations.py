@@ -440,7 +440,7 @@ def _stack_domains(fig: go.Figure, block: int, n_blocks: int, rows_per: int) -> 
     top = 1.0 - block * (height + between)
     first_axis = block * rows_per + 1
     if rows_per == 1:
-        fig.layout[_yaxis_name(first_axis)].domain = [top - height, top]
+        fig.layout[_yaxis_name(first_axis)].domain = [max(0.0, top - height), top]
         return top
     split = top - 0.72 * (height - inside)
     fig.layout[_yaxis_name(first_axis)].domain = [split, top]

@@ -7,7 +7,7 @@ live status, alert check and the tab; a live fragment refresh does less, so this
 re-reads only the newest bars of its window between full reloads, and the Pair Analytics tab refreshes its
 statistical tests in the background; the two extra rows measure the refreshes that do that work in line.
 
-    python bench/refresh.py                      # 10k, 1M, 10M (building 10M takes several minutes)
+    python bench/refresh.py                      # 10k, 1M, 10M (building the 10M database takes 1-3 minutes)
     python bench/refresh.py --quick              # 10k and 1M, 3 runs
     python bench/refresh.py --sizes 10k,1m --runs 5 --dir /tmp/benchdbs   # keep/reuse the databases
 """
@@ -81,32 +81,43 @@ def fresh(path: str) -> bool:
     return database.now_ms() - last < 600_000
 
 
-def measure(db_path: str, runs: int) -> dict[str, float]:
-    """Median ms of a full run per tab (after a warm-up run), on a 6 h window of 1s bars."""
+def page(db_path: str):
+    """An AppTest of the dashboard on one database, set to 1s bars over the 6 h window, run once."""
     from streamlit.testing.v1 import AppTest
 
     os.environ.update(CRYPTO_DB_PATH=db_path, DATA_FEED="simulated")
-    logging.getLogger("streamlit").setLevel(logging.ERROR)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
     at.session_state["timeframe"] = "1s"
     at.session_state["lookback"] = WINDOW_MIN
-    at.run()
-    out = {}
+    return at.run()
+
+
+def measure(paths: dict[int, str], runs: int) -> dict[int, dict[str, float]]:
+    """Median ms of a full run per case and database, after a warm-up run; the databases take turns run by run,
+    so load from other processes on this machine spreads evenly over them."""
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    pages = {n: page(path) for n, path in paths.items()}
+    out: dict[int, dict[str, float]] = {n: {} for n in paths}
     for row, tab, resets in CASES:
-        at.session_state["tab"] = tab
-        at.run()
-        problems = [e.value for e in at.exception] + [e.value for e in at.error] + [i.value for i in at.main.info]
-        if problems:
-            raise SystemExit(f"{row} did not render cleanly on {db_path}: {problems}")
-        times = []
-        for _ in range(runs):
-            for name in resets:
-                at.session_state[name] = {}
-            started = time.perf_counter()
+        times: dict[int, list[float]] = {n: [] for n in paths}
+        for n, at in pages.items():
+            os.environ["CRYPTO_DB_PATH"] = paths[n]
+            at.session_state["tab"] = tab
             at.run()
-            times.append((time.perf_counter() - started) * 1000)
-        out[row] = statistics.median(times)
-        print(f"  {row}: {out[row]:.0f} ms", flush=True)
+            problems = [e.value for e in at.exception] + [e.value for e in at.error] + [i.value for i in at.main.info]
+            if problems:
+                raise SystemExit(f"{row} did not render cleanly on {paths[n]}: {problems}")
+        for _ in range(runs):
+            for n, at in pages.items():
+                os.environ["CRYPTO_DB_PATH"] = paths[n]
+                for name in resets:
+                    at.session_state[name] = {}
+                started = time.perf_counter()
+                at.run()
+                times[n].append((time.perf_counter() - started) * 1000)
+        for n in paths:
+            out[n][row] = statistics.median(times[n])
+        print(f"  {row}: " + ", ".join(f"{label(n)} {out[n][row]:.0f} ms" for n in paths), flush=True)
     return out
 
 
@@ -134,15 +145,14 @@ def main(argv: list[str] | None = None) -> int:
     runs = 3 if args.quick else max(3, args.runs)
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="refresh-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    results = {}
     try:
-        for n in sizes:
-            path = str(workdir / f"bench_{label(n)}.db")
+        paths = {n: str(workdir / f"bench_{label(n)}.db") for n in sizes}
+        for n, path in paths.items():
             if not fresh(path):
                 Path(path).unlink(missing_ok=True)
                 build(path, n)
-            print(f"measuring {label(n)} ({runs} runs per tab)…", flush=True)
-            results[n] = measure(path, runs)
+        print(f"measuring ({runs} runs per tab and database)…", flush=True)
+        results = measure(paths, runs)
     finally:
         if not args.dir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -61,7 +61,7 @@ import threading
 import time
 import urllib.parse
 from array import array
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Iterable

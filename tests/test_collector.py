@@ -100,6 +100,20 @@ def test_simulated_feed_rows_equal_counters_and_stop_flushes_everything(db_path)
     assert db.read_bars(conn, ["BTCUSDT"], "1s").trade_count.sum() == len(stored(db_path, "BTCUSDT"))
 
 
+def test_simulated_sessions_restart_on_the_same_database_without_clashing(db_path):
+    written = []
+    for _ in range(2):
+        c = collector.Collector(db_path, SimulatedFeed(rate_per_symbol=200), flush_interval_ms=50)
+        c.start(["BTCUSDT", "ETHUSDT"])
+        time.sleep(0.8)
+        c.stop()
+        written.append(c.stats().written)
+        assert c.stats().duplicates == 0 and c.stats().gaps_detected == 0
+        time.sleep(0.05)
+    assert all(w > 50 for w in written)
+    assert len(stored(db_path)) + len(stored(db_path, "ETHUSDT")) == sum(written)
+
+
 def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_path, tmp_path):
     db.ensure_database(db_path)
     blocker = sqlite3.connect(db_path, isolation_level=None)

@@ -10,7 +10,6 @@ import zipfile
 
 import pytest
 
-import data_feed
 from data_feed import (FileFormat, OhlcvBar, ParseReport, ReplayFeed, Tick, TickFileError, detect_tick_format,
                        iter_ticks_from_file, parse_ohlcv_csv, parse_tick_file)
 
@@ -159,12 +158,13 @@ def test_csv_errors():
         parse_tick_file(_csv(TRADE_ROWS[0], TRADE_ROWS[1].replace("true", "maybe")), "ETHUSDT-trades-x.csv")
 
 
-def test_upload_size_limit(monkeypatch):
-    monkeypatch.setattr(data_feed, "MAX_UPLOAD_BYTES", 1024)
-    with pytest.raises(TickFileError, match=r"big.ndjson is 0.0 MB; the upload limit is 0 MB") as info:
-        parse_tick_file(b" " * 2048, "big.ndjson")
+def test_upload_size_limit():
+    with pytest.raises(TickFileError, match=r"big.ndjson is 3.0 MB; the upload limit is 2 MB \(MAX_UPLOAD_MB\)") as info:
+        parse_tick_file(b" " * 3 * 2**20, "big.ndjson", max_bytes=2 * 2**20)
     assert info.value.line_no == 0
-    assert data_feed.MAX_UPLOAD_BYTES == 1024
+    with pytest.raises(TickFileError, match="upload limit is 1 MB"):
+        parse_ohlcv_csv(b"ts,open,high,low,close,volume\n" + b"1,1,1,1,1,1\n" * 200_000, name="bars.csv",
+                        max_bytes=2**20)
 
 
 # =================================================================================================== recorded frames

@@ -1,0 +1,428 @@
+"""The dashboard (app.py) driven through streamlit.testing AppTest on a database prepared by the test.
+
+The database holds a cointegrated BTCUSDT/ETHUSDT pair (3,000 ticks per symbol over the last 30 minutes, so the
+default 60-minute window sees all of it). Every test stops the process-wide collector in teardown, so no collector
+thread leaks from one test into the next. The CSV builders behind the download buttons are tested as functions
+(AppTest cannot fetch a download's bytes).
+"""
+from __future__ import annotations
+
+import io
+import json
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import collector
+import database
+from app_fixtures import PAIR, seed_database
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import app  # noqa: E402  (needs ROOT on sys.path; importing it does not run the page)
+
+N_PER_SYMBOL = 3000
+SPAN_MS = 30 * 60_000
+
+
+@pytest.fixture(autouse=True)
+def no_collector_left_running():
+    """After every test: the process-wide collector is stopped and none of its threads is left behind."""
+    yield
+    collector.stop_service()
+    deadline = time.monotonic() + 5
+    while (alive := [t.name for t in threading.enumerate() if t.name.startswith("collector-")]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive, f"collector threads leaked: {alive}"
+
+
+@pytest.fixture
+def seeded(tmp_path) -> str:
+    """A database file with the synthetic pair ending now."""
+    path = str(tmp_path / "ticks.db")
+    seed_database(path, N_PER_SYMBOL, SPAN_MS)
+    return path
+
+
+@pytest.fixture
+def at(seeded, monkeypatch) -> AppTest:
+    """The page, run once on the seeded database with the simulated feed configured (not started)."""
+    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    test.run()
+    yield test
+    collector.stop_service()
+    last = test.session_state["last_collector"] if "last_collector" in test.session_state else None
+    if last is not None:
+        last.stop()
+
+
+def show(test: AppTest, tab: str) -> AppTest:
+    """Switch the lazy tabs to `tab` and rerun."""
+    test.session_state["tab"] = tab
+    return test.run()
+
+
+def assert_clean(test: AppTest) -> None:
+    """No exception element and no error message on the page."""
+    assert not test.exception, [e.value for e in test.exception]
+    assert not test.error, [e.value for e in test.error]
+
+
+def chart_titles(test: AppTest) -> list[str]:
+    """Titles (or first annotation) of every Plotly chart on the page."""
+    titles = []
+    for chart in test.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        title = (layout.get("title") or {}).get("text") or ""
+        notes = [a.get("text", "") for a in layout.get("annotations", [])]
+        titles.append(title or (notes[0] if notes else ""))
+    return titles
+
+
+def metrics(test: AppTest) -> dict[str, str]:
+    """Metric label → value on the main page."""
+    return {m.label: m.value for m in test.main.metric}
+
+
+def stored_ticks(path: str) -> int:
+    """Ticks stored in the database."""
+    conn = database.open_reader(path)
+    try:
+        return sum(s.tick_count for s in database.symbol_summaries(conn))
+    finally:
+        conn.close()
+
+
+def test_page_runs_without_starting_a_collector(at):
+    assert_clean(at)
+    assert [t.label for t in at.tabs] == list(app.TABS)
+    assert collector.current_collector() is None
+    assert any("Collector stopped" in i.value for i in at.sidebar.info)
+
+
+def test_dashboard_shows_price_cards_pair_and_compact_chart(at):
+    found = metrics(at)
+    assert {"BTCUSDT", "ETHUSDT"} <= set(found)
+    assert float(found["BTCUSDT"].replace(",", "")) > 1000
+    z = found["z-score ETHUSDT/BTCUSDT"]
+    assert z != "—" and abs(float(z)) < 10
+    assert 0.02 < float(found["Hedge ratio β (kalman)"]) < 0.06  # the fixture's beta is 0.04
+    assert len(at.get("plotly_chart")) == 1  # lazy tabs: only the open tab draws
+
+
+@pytest.mark.parametrize("tab, min_charts", [("Charts", 6), ("Pair Analytics", 5), ("Backtest", 2),
+                                             ("Portfolio", 0), ("Alerts", 0), ("Data Management", 0)])
+def test_every_tab_renders(at, tab, min_charts):
+    show(at, tab)
+    assert_clean(at)
+    assert not [i.value for i in at.main.info], "a view said it lacks data"
+    assert len(at.get("plotly_chart")) >= min_charts
+
+
+def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
+    show(at, "Charts")
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert {t["type"] for t in specs[0]["data"]} == {"candlestick", "bar"}
+    assert any("Rebased" in (s["layout"].get("yaxis", {}).get("title") or {}).get("text", "") for s in specs)
+    table = at.dataframe[0].value
+    assert {"BTCUSDT", "ETHUSDT"} <= set(table.index) and {"high", "low", "σ price", "volume", "bars"} <= set(table)
+    at.toggle(key="show_volume").set_value(False).run()
+    assert {t["type"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]} == {"candlestick"}
+    show(at, "Dashboard")
+    show(at, "Charts")
+    assert at.toggle(key="show_volume").value is False  # in-tab widgets keep their state across tab switches
+
+
+def test_regression_method_changes_the_hedge(at):
+    show(at, "Pair Analytics")
+    assert "Hedge ratio β (kalman)" in chart_titles(at)
+    assert metrics(at)["R²"] == "—"
+    at.selectbox(key="method").set_value("ols").run()
+    assert_clean(at)
+    assert "Hedge ratio β (ols)" in chart_titles(at)
+    assert 0 < float(metrics(at)["R²"]) <= 1
+    verdicts = at.dataframe[0].value
+    assert {"ADF on the spread", "Engle–Granger (prices)", "Half-life (bars)", "Hurst exponent"} <= set(
+        verdicts["test"])
+
+
+def test_in_sample_option_is_labelled_and_pause_stops_refresh(at):
+    show(at, "Backtest")
+    assert at.checkbox(key="in_sample").disabled  # kalman: no in-sample variant
+    at.selectbox(key="method").set_value("ols").run()
+    at.checkbox(key="in_sample").check().run()
+    assert_clean(at)
+    assert any("IN-SAMPLE" in w.value for w in at.main.warning)
+    at.toggle(key="paused").set_value(True).run()
+    assert any("Auto-refresh paused" in c.value for c in at.sidebar.caption)
+
+
+def test_lookback_timeframe_and_scroll_back_change_the_window(at):
+    def bars_shown() -> int:
+        return int(at.main.caption[1].value.split("·")[1].split()[0].replace(",", ""))
+
+    full = bars_shown()
+    at.selectbox(key="lookback").set_value(5).run()
+    assert bars_shown() < full / 3
+    at.selectbox(key="lookback").set_value(60)
+    at.selectbox(key="timeframe").set_value("1min").run()
+    assert 25 <= bars_shown() <= 32
+    at.radio(key="end_mode").set_value("earlier").run()
+    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
+                                              - pd.Timedelta(hours=3)).run()
+    assert_clean(at)
+    assert any("no bars" in i.value for i in at.main.info)
+
+
+def test_download_buttons_are_offered(at):
+    show(at, "Data Management")
+    labels = {b.proto.label for b in at.download_button}
+    assert labels == {"Raw ticks (CSV)", "OHLC bars (CSV)", "Pair analytics (CSV)", "Backtest trade log (CSV)"}
+    show(at, "Backtest")
+    assert "Download trade log (CSV)" in {b.proto.label for b in at.download_button}
+    show(at, "Pair Analytics")
+    assert "Download pair analytics (CSV)" in {b.proto.label for b in at.download_button}
+
+
+def controls(db_path: str, **changes) -> app.Controls:
+    """Controls as the sidebar defaults make them, for the CSV builders."""
+    base = app.Controls(db_path=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
+                        min_volume=0.0, method="kalman", hedge_window=60, z_window=60, entry=2.0, exit=0.0,
+                        stop=4.0, max_hold=None, fee_bps=4.0, slippage_bps=0.0, capital=10_000.0, in_sample=False)
+    return app.dataclasses.replace(base, **changes)
+
+
+def test_csv_builders_columns_and_rows(seeded):
+    c = controls(seeded)
+    ticks = pd.read_csv(io.BytesIO(app.ticks_csv(c)))
+    assert list(ticks.columns) == database.TICK_COLUMNS and len(ticks) == 2 * N_PER_SYMBOL
+    bars = pd.read_csv(io.BytesIO(app.window_csv(c, app.bars_frame)))
+    assert list(bars.columns) == ["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume",
+                                  "trades", "filled"]
+    assert set(bars["symbol"]) == set(PAIR) and bars.groupby("symbol")["trades"].sum().eq(N_PER_SYMBOL).all()
+    pair = pd.read_csv(io.BytesIO(app.window_csv(c, app.pair_frame)))
+    assert list(pair.columns) == ["timestamp", "time_utc", "BTCUSDT", "ETHUSDT", "beta", "alpha", "spread",
+                                  "zscore", "correlation"]
+    assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
+    trades = pd.read_csv(io.BytesIO(app.window_csv(c, app.trades_frame)))
+    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
+    assert len(trades) > 0
+    minute = pd.read_csv(io.BytesIO(app.window_csv(controls(seeded, timeframe="1min"), app.bars_frame)))
+    assert 2 * 29 <= len(minute) <= 2 * 31
+
+
+def ndjson(rows: list[dict]) -> bytes:
+    """NDJSON upload bytes."""
+    return "\n".join(json.dumps(r) for r in rows).encode()
+
+
+def tick_rows(n: int, symbol: str = "SOLUSDT") -> list[dict]:
+    """n valid NDJSON ticks one second apart ending now."""
+    now = database.now_ms()
+    return [{"symbol": symbol, "ts": now - (n - i) * 1000, "price": 150 + i * 0.01, "size": 1.0} for i in range(n)]
+
+
+def test_parse_upload_rejects_bad_line_and_size(seeded):
+    rows = tick_rows(5)
+    rows[2]["price"] = "abc"
+    with pytest.raises(app.UploadError, match=r"line 3"):
+        app.parse_upload(ndjson(rows), "bad.ndjson", "ticks")
+    with pytest.raises(app.UploadError, match=r"limit is 1 MB"):
+        app.parse_upload(b"x" * (2**20 + 1), "big.ndjson", "ticks", max_mb=1)
+    with pytest.raises(app.UploadError, match="need a symbol"):
+        app.parse_upload(b"ts,open,high,low,close,volume\n1,1,1,1,1,1\n", "bars.csv", "bars")
+    parsed = app.parse_upload(ndjson(tick_rows(5)), "good.ndjson", "ticks")
+    assert len(parsed.records) == 5 and list(parsed.preview().columns)[:3] == ["symbol", "trade_id", "timestamp"]
+    assert "Stored 5 new ticks" in app.store_upload(seeded, parsed)
+
+
+def test_upload_with_bad_row_shows_the_line_and_stores_nothing(at, seeded):
+    show(at, "Data Management")
+    before = stored_ticks(seeded)
+    rows = tick_rows(50)
+    rows[41]["size"] = -3
+    at.file_uploader(key="upload_file").upload("ticks.ndjson", ndjson(rows), "application/x-ndjson").run()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and "line 42" in errors[0] and "Nothing was stored" in errors[0]
+    assert "upload_store" not in {b.key for b in at.button}
+    assert stored_ticks(seeded) == before
+
+
+def test_uploads_store_ticks_and_ohlcv_bars(at, seeded):
+    show(at, "Data Management")
+    at.file_uploader(key="upload_file").upload("sol.ndjson", ndjson(tick_rows(30)), "application/x-ndjson").run()
+    assert_clean(at)
+    assert len(at.dataframe) >= 1
+    at.button(key="upload_store").click().run()
+    assert any("Stored 30 new ticks" in s.value for s in at.success)
+    assert stored_ticks(seeded) == 2 * N_PER_SYMBOL + 30
+
+    at.radio(key="upload_kind").set_value("bars").run()
+    at.text_input(key="upload_symbol").set_value("adausdt")
+    at.selectbox(key="upload_timeframe").set_value("5min")
+    start = database.now_ms() // 300_000 * 300_000 - 3_600_000
+    csv = "ts,open,high,low,close,volume\n" + "".join(
+        f"{start + i * 300_000},{0.45 + i / 1000},{0.46 + i / 1000},{0.44 + i / 1000},{0.455 + i / 1000},100\n"
+        for i in range(12))
+    at.file_uploader(key="upload_file").clear().upload("ada.csv", csv.encode(), "text/csv").run()
+    at.button(key="upload_store").click().run()
+    assert any("Stored 12 5min bars for ADAUSDT" in s.value for s in at.success)
+    at.button(key="upload_show").click().run()
+    assert_clean(at)
+    assert "ADAUSDT" in at.multiselect(key="view_symbols").value
+    show(at, "Charts")
+    assert any(t.startswith("ADAUSDT") for t in chart_titles(at))
+
+
+def test_symbol_and_series_listings_use_index_seeks_only(seeded):
+    conn = database.open_writer(seeded)
+    try:
+        database.write_bars(conn, "ADAUSDT", "5min", [(300_000 * 5_000_000, 1.0, 1.0, 1.0, 1.0, 5.0)], "upload")
+        assert database.stored_symbols(conn) == ["ADAUSDT", "BTCUSDT", "ETHUSDT"]
+        series = database.bar_series(conn)
+        assert [(s, tf) for s, tf, _, _ in series] == [("ADAUSDT", "5min"), ("BTCUSDT", "1min"), ("BTCUSDT", "1s"),
+                                                      ("ETHUSDT", "1min"), ("ETHUSDT", "1s")]
+        plan = " ".join(str(r) for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > "
+            "(?, ?, ?) ORDER BY symbol, timeframe, timestamp LIMIT 1", ("A", "1s", 0)).fetchall())
+        assert "SEARCH" in plan and "SCAN" not in plan
+    finally:
+        conn.close()
+
+
+def test_alert_rule_fires_once_with_toast_and_history(at, seeded):
+    show(at, "Alerts")
+    at.selectbox(key="alert_metric").set_value("price")
+    at.selectbox(key="alert_x").set_value("BTCUSDT")
+    at.selectbox(key="alert_op").set_value(">")
+    at.number_input(key="alert_threshold").set_value(1.0)
+    at.button(key="alert_add").click().run()
+    assert_clean(at)
+    assert any("price BTCUSDT > 1" in t.value for t in at.toast)
+    history = at.dataframe[0].value
+    assert len(history) == 1 and "price BTCUSDT > 1" in history["message"].iloc[0]
+
+    at.selectbox(key="alert_metric").set_value("zscore").run()
+    at.selectbox(key="alert_x").set_value("BTCUSDT")
+    at.selectbox(key="alert_y").set_value("ETHUSDT")
+    at.selectbox(key="alert_op").set_value(">")
+    at.number_input(key="alert_threshold").set_value(-1000.0)
+    at.button(key="alert_add").click().run()
+    assert any("z-score ETHUSDT vs BTCUSDT > -1000" in t.value for t in at.toast)
+    assert len(at.dataframe[0].value) == 2
+    at.run()
+    assert len(at.dataframe[0].value) == 2  # a level rule fires when it turns true, not on every refresh
+    conn = database.open_reader(seeded)
+    rules = database.list_alert_rules(conn)
+    conn.close()
+    at.button(key=f"alert_del_{rules[0].id}").click().run()
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_alert_fires_only_on_transition():
+    rule = database.AlertRule(1, "zscore", "BTCUSDT", "ETHUSDT", ">", 2.0, True, 0, None, None)
+    assert app.alert_fires(rule, 2.5)
+    assert not app.alert_fires(app.dataclasses.replace(rule, last_value=2.2), 2.5)
+    assert app.alert_fires(app.dataclasses.replace(rule, last_value=1.0), 2.5)
+    crossing = app.dataclasses.replace(rule, op="crosses_below", threshold=0.0, last_value=0.3)
+    assert app.alert_fires(crossing, -0.1) and not app.alert_fires(crossing, 0.2)
+
+
+def test_portfolio_open_and_close_a_paper_position(at):
+    show(at, "Portfolio")
+    at.selectbox(key="pf_symbol").set_value("ETHUSDT")
+    at.radio(key="pf_side").set_value("SHORT")
+    at.number_input(key="pf_notional").set_value(2500.0)
+    at.button(key="pf_open").click().run()
+    assert_clean(at)
+    assert metrics(at)["Open positions"] == "1"
+    assert any("Opened SHORT ETHUSDT worth 2,500" in s.value for s in at.success)
+    close = [b for b in at.button if b.key and b.key.startswith("pf_close_")]
+    close[0].click().run()
+    assert metrics(at)["Open positions"] == "0"
+    assert metrics(at)["Win rate"] in ("0%", "100%")
+    assert len(at.dataframe[0].value) == 1
+
+
+def test_clear_database_needs_confirmation(at, seeded):
+    show(at, "Data Management")
+    assert at.button(key="clear_db").disabled
+    at.checkbox(key="confirm_clear").check().run()
+    at.button(key="clear_db").click().run()
+    assert any("Database cleared" in s.value for s in at.success)
+    assert stored_ticks(seeded) == 0
+
+
+def test_start_and_stop_the_simulated_collector(at):
+    at.button(key="start").click().run()
+    assert_clean(at)
+    assert any("SIMULATED FEED" in w.value for w in at.sidebar.warning)
+    running = collector.current_collector()
+    assert running is not None and running.feed.kind == "SIMULATED"
+    deadline = time.monotonic() + 10
+    while running.stats().written == 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    at.run()
+    assert int({m.label: m.value for m in at.sidebar.metric}["Written"].replace(",", "")) > 0
+    at.button(key="stop").click().run()
+    assert collector.current_collector() is None
+    assert any("Collector stopped" in i.value for i in at.sidebar.info)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatch):
+    port = closed_port()
+    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    monkeypatch.setenv("DATA_FEED", "binance")
+    monkeypatch.setenv("BINANCE_WS_URL", f"ws://127.0.0.1:{port}")
+    monkeypatch.setenv("BINANCE_REST_URL", f"http://127.0.0.1:{port}")
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    try:
+        test.run()
+        test.button(key="start").click().run()
+        deadline = time.monotonic() + 15
+        while not [e for e in test.sidebar.error if "Cannot get data from Binance" in e.value]:
+            assert time.monotonic() < deadline, [e.value for e in test.sidebar.error]
+            time.sleep(0.5)
+            test.run()
+        assert not test.exception
+        message = next(e.value for e in test.sidebar.error if "Cannot get data from Binance" in e.value)
+        assert "refused" in message.lower()
+        test.button(key="switch_simulated").click().run()
+        assert not test.exception
+        running = collector.current_collector()
+        assert running is not None and running.feed.kind == "SIMULATED"
+        assert test.session_state["feed"] == "simulated"
+        assert any("SIMULATED FEED" in w.value for w in test.sidebar.warning)
+    finally:
+        collector.stop_service()
+
+
+def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, monkeypatch, tmp_path):
+    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    monkeypatch.setenv("REFRESH_INTERVAL", "fast")
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not test.exception
+    assert "REFRESH_INTERVAL='fast'" in test.error[0].value
+    monkeypatch.delenv("REFRESH_INTERVAL")
+    monkeypatch.setenv("CRYPTO_DB_PATH", str(tmp_path / "missing-dir" / "ticks.db"))
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert not test.exception
+    assert "Cannot open the database" in test.error[0].value

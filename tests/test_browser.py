@@ -1,0 +1,120 @@
+"""The dashboard in a real browser: `streamlit run app.py` on a free loopback port, driven with the pip `playwright`
+package through Debian's /usr/bin/chromium (no browser download).
+
+Run alone:  python -m pytest -m browser tests/test_browser.py
+The database is prepared with 30 minutes of a synthetic BTCUSDT/ETHUSDT pair (negative ids, as an id-less upload
+stores them), so every tab has enough bars at once; the test then clicks Start (simulated feed), waits for live
+ticks, visits every tab, checks that charts are drawn and no exception is shown, downloads one CSV and checks its
+header, and saves a screenshot per tab in the test's temp dir. The server is always terminated.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from app_fixtures import seed_database
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+# tab -> (text that shows the tab has rendered, charts it must draw)
+TABS = {"Dashboard": ("Return correlation", 1), "Charts": ("Time-series statistics", 6),
+        "Pair Analytics": ("Stationarity and mean reversion", 5), "Backtest": ("Trade log", 2),
+        "Portfolio": ("Open positions", 0), "Alerts": ("Rules", 0), "Data Management": ("Database statistics", 0)}
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+def free_port() -> int:
+    """A free loopback TCP port."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`streamlit run app.py` on a free port with the simulated feed and a prepared database; yields its URL."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the browser test needs it")
+    db = tmp_path / "ticks.db"
+    seed_database(str(db), 3000, 30 * 60_000, id_sign=-1)
+    port = free_port()
+    env = dict(os.environ, DATA_FEED="simulated", CRYPTO_DB_PATH=str(db))
+    log = open(tmp_path / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
+         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "server never became healthy"
+            time.sleep(0.3)
+        yield url
+    finally:
+        stop(proc)
+        log.close()
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server's process group, then SIGKILL if it has not exited within 10 s."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+def test_every_tab_in_chromium(server, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
+            page.goto(server)
+            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+            page.get_by_role("button", name="Start", exact=True).click()
+            page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
+            page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
+            for i, (tab, (marker, charts)) in enumerate(TABS.items()):
+                page.get_by_role("tab", name=tab).click()
+                page.get_by_text(marker, exact=False).first.wait_for(timeout=30_000)
+                if charts:
+                    page.wait_for_function(
+                        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=charts,
+                        timeout=30_000)
+                page.wait_for_timeout(500)
+                assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
+                assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
+                page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
+            with page.expect_download(timeout=30_000) as download:
+                page.get_by_role("button", name="OHLC bars (CSV)").click()
+            header = Path(download.value.path()).read_text().splitlines()[0]
+            assert header == "symbol,timestamp,time_utc,open,high,low,close,volume,trades,filled"
+            page.get_by_role("button", name="Stop", exact=True).click()
+            page.get_by_text("Collector stopped").wait_for(timeout=30_000)
+        finally:
+            browser.close()
+    assert len(list(shots.glob("*.png"))) == len(TABS)
