@@ -286,19 +286,24 @@ class Collector:
             for summary in database.symbol_summaries(conn):
                 self._tracks[summary.symbol] = _SymbolTrack(summary.max_trade_id, summary.last_ts)
             self._writer_ready.set()
+            next_flush = time.monotonic() + self.flush_interval_s
             while True:
                 stopping = self._stop.is_set()
                 did_work = self._write_side(conn)
-                ticks = self.queue.take(self.batch_size)
-                if ticks:
-                    self._write_live(conn, ticks)
-                elif not did_work:
-                    if stopping:
-                        break
-                    if self.state == "draining" and not self._repairs and not self._side:
-                        self._finished.set()
-                    self.queue.ready.wait(self.flush_interval_s)
-                    self.queue.ready.clear()
+                queued, now = len(self.queue.items), time.monotonic()
+                if queued and (queued >= self.batch_size or now >= next_flush or stopping
+                               or self.state == "draining"):
+                    self._write_live(conn, self.queue.take(self.batch_size))   # a full batch, or the deadline
+                    next_flush = now + self.flush_interval_s
+                    continue
+                if did_work:
+                    continue
+                if stopping:
+                    break
+                if self.state == "draining" and not queued and not self._repairs and not self._side:
+                    self._finished.set()
+                self.queue.ready.wait(max(0.0, next_flush - now) if queued else self.flush_interval_s)
+                self.queue.ready.clear()
         except Exception as exc:  # noqa: BLE001 - the writer must report, not vanish
             self.last_error = f"database writer failed: {exc}"
             self.state = "failed"
