@@ -156,24 +156,14 @@ def fmt_value(value: float | None, spec: str = "{:.4g}") -> str:
     return spec.format(value)
 
 
-@contextlib.contextmanager
-def reader(db_path: str) -> Iterator[sqlite3.Connection]:
-    """A fresh read-only connection for one run of a view, always closed."""
-    conn = database.open_reader(db_path)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def reader(db_path: str) -> contextlib.closing[sqlite3.Connection]:
+    """A fresh read-only connection for one run of a view, closed when the `with` block ends."""
+    return contextlib.closing(database.open_reader(db_path))
 
 
-@contextlib.contextmanager
-def writer(db_path: str) -> Iterator[sqlite3.Connection]:
-    """A short-lived write connection for one UI action (upload, alert rule, paper trade), always closed."""
-    conn = database.open_writer(db_path)
-    try:
-        yield conn
-    finally:
-        conn.close()
+def writer(db_path: str) -> contextlib.closing[sqlite3.Connection]:
+    """A short-lived write connection for one UI action (upload, alert rule, paper trade), closed after use."""
+    return contextlib.closing(database.open_writer(db_path))
 
 
 def from_analytics(exc: BaseException) -> bool:
