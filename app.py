@@ -599,6 +599,7 @@ def init_state(settings: Settings) -> None:
         "alert_metric": "zscore", "alert_op": ">", "alert_threshold": 2.0, "upload_kind": "ticks",
         "upload_symbol": "", "upload_timeframe": "1min", "table_limit": 100, "table_order": "newest",
         "alerts_seen_ms": database.now_ms(), "collector_error": "", "flash": [],
+        "backfill_minutes": settings.backfill_minutes, "backfill_kline_hours": settings.backfill_kline_hours,
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -630,6 +631,8 @@ def start_collector(settings: Settings, feed: str) -> None:
     """Start (or restart) the process-wide collector; any failure is kept to show, never raised."""
     symbols = collect_symbols(settings)
     try:
+        settings = dataclasses.replace(settings, backfill_minutes=int(st.session_state["backfill_minutes"]),
+                                       backfill_kline_hours=int(st.session_state["backfill_kline_hours"]))
         running = collector.start_service(settings, feed, symbols,
                                           replay_file=st.session_state["replay_file"].strip() or None)
     except Exception as exc:  # noqa: BLE001 - UnknownSymbolError, ConfigError, RuntimeError, OSError: all shown
@@ -760,6 +763,12 @@ def collector_controls(settings: Settings) -> None:
         parse_symbols(st.session_state["symbols_text"])
     except ValueError as exc:
         st.error(f"Symbols: {exc}")
+    if st.session_state["feed"] == "binance":
+        with st.expander("History backfill on start"):
+            st.number_input("Minutes of trades (aggTrades, ≤ 48 h)", 0, 48 * 60, key="backfill_minutes",
+                            help="Fetched over REST when Start is pressed; an interrupted backfill resumes")
+            st.number_input("Hours of 1-minute klines", 0, 24 * 365, key="backfill_kline_hours",
+                            help="Stored as 1min bars (source 'klines') for long lookbacks")
     start, stop = st.columns(2)
     if start.button("Start", key="start", type="primary", icon=":material/play_arrow:", width="stretch",
                     help="Starts collecting (restarts with the new choices if already running)"):

@@ -426,3 +426,36 @@ def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, mo
     test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
     assert not test.exception
     assert "Cannot open the database" in test.error[0].value
+
+
+@pytest.mark.timeout(120)
+def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypatch):
+    from fake_binance import FakeBinance
+    with FakeBinance() as fb:
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            fb.generate(symbol, 2000, spacing_ms=100)             # 200 s of trades before Start
+        monkeypatch.setenv("CRYPTO_DB_PATH", db_path)
+        monkeypatch.setenv("DATA_FEED", "binance")
+        monkeypatch.setenv("BINANCE_WS_URL", fb.ws_base)
+        monkeypatch.setenv("BINANCE_REST_URL", fb.rest_base)
+        test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        try:
+            test.run()
+            test.number_input(key="backfill_minutes").set_value(10).run()
+            test.button(key="start").click().run()
+            deadline = time.monotonic() + 30
+            while True:
+                test.run()
+                bars = [p for p in test.sidebar.get("progress") if "Backfill" in p.proto.text]
+                if bars and all(p.proto.text.endswith("100%") for p in bars) and len(bars) == 2:
+                    break
+                assert time.monotonic() < deadline, [p.proto.text for p in bars]
+                time.sleep(0.5)
+            assert not test.exception
+            conn = database.open_reader(db_path)
+            for symbol in ("BTCUSDT", "ETHUSDT"):
+                ids = [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id",
+                                                  (symbol,))]
+                assert ids[:2000] == list(fb.history_ids(symbol))[:2000]
+        finally:
+            collector.stop_service()
