@@ -477,7 +477,7 @@ class ParsedUpload:
     def extent(self) -> tuple[list[str], int, int]:
         """Symbols, first and last time (epoch ms) of the records."""
         stamps = [r.timestamp if isinstance(r, Tick) else r.ts for r in self.records]
-        symbols = sorted({r.symbol for r in self.records}) if self.kind == "ticks" else [self.symbol or ""]
+        symbols = sorted({r.symbol or self.symbol or "" for r in self.records})
         return symbols, min(stamps), max(stamps)
 
     def summary(self) -> str:
@@ -503,11 +503,12 @@ def parse_upload(data: bytes, name: str, kind: str, *, symbol: str = "", timefra
             records: list = parse_tick_file(data, name, strict=True, symbol=sym, report=report,
                                             max_bytes=max_mb * 2**20)
         else:
-            if sym is None:
-                raise UploadError("OHLCV bars need a symbol: type it in the Symbol field. Nothing was stored.")
             if timeframe not in TIMEFRAMES:
                 raise UploadError(f"timeframe {timeframe!r} is not one of {', '.join(TIMEFRAMES)}")
             records = parse_ohlcv_csv(data, strict=True, name=name, report=report, max_bytes=max_mb * 2**20)
+            if sym is None and any(bar.symbol is None for bar in records):
+                raise UploadError("OHLCV bars need a symbol: type it in the Symbol field or give the file a "
+                                  "symbol column. Nothing was stored.")
     except TickFileError as exc:
         raise UploadError(f"{name}: {exc}. Nothing was stored: fix the file and upload it again.") from None
     if not records:
@@ -522,10 +523,13 @@ def store_upload(db_path: str, parsed: ParsedUpload) -> str:
             result = database.write_ticks(conn, parsed.records)  # type: ignore[arg-type]
             return (f"Stored {result.total_inserted:,} new ticks ({result.duplicates:,} were already stored) "
                     f"for {', '.join(sorted(result.inserted))}.")
-        rows = [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades) for b in parsed.records]  # type: ignore
-        count = database.write_bars(conn, parsed.symbol or "", parsed.timeframe or "1min", rows, source="upload")
-        return (f"Stored {count:,} {parsed.timeframe} bars for {parsed.symbol}; they show at a timeframe of "
-                f"{parsed.timeframe} or coarser.")
+        by_symbol: dict[str, list[tuple]] = {}
+        for b in parsed.records:  # a symbol column wins over the symbol typed in the form
+            by_symbol.setdefault(b.symbol or parsed.symbol or "", []).append(  # type: ignore[union-attr]
+                (b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades))  # type: ignore[union-attr]
+        count = database.write_bars(conn, parsed.timeframe or "1min", by_symbol, source="upload")
+        return (f"Stored {count:,} {parsed.timeframe} bars for {', '.join(sorted(by_symbol))}; they show at a "
+                f"timeframe of {parsed.timeframe} or coarser.")
 
 
 # ------------------------------------------------------------------------------------------------------ alerts

@@ -404,7 +404,7 @@ class Collector:
             return False
         item = self._side.popleft()
         if isinstance(item, BarBatch):
-            database.write_bars(conn, item.symbol, item.timeframe, item.rows, source="klines")
+            database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
             return True
         if isinstance(item, BackfillState):
             database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)

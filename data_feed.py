@@ -176,7 +176,8 @@ class KlineBar:
 
 @dataclass(frozen=True, slots=True)
 class OhlcvBar:
-    """One uploaded OHLCV bar stamped at its open time (epoch ms); ``trades`` is known for kline CSVs only."""
+    """One uploaded OHLCV bar stamped at its open time (epoch ms); ``trades`` is known for kline CSVs only,
+    ``symbol`` for files with a symbol column (the Streamlit seed's ``symbol,timestamp,open,...`` format)."""
 
     ts: int
     open: float
@@ -185,6 +186,7 @@ class OhlcvBar:
     close: float
     volume: float
     trades: int | None = None
+    symbol: str | None = None
 
 
 @dataclass(slots=True)
@@ -687,7 +689,7 @@ def _classify_header(fields: list[str]) -> FileFormat | None:
         return FileFormat.TRADES_CSV
     if names[0] == "open_time" and len(names) == 12:
         return FileFormat.KLINE_CSV
-    if names[0] in _TS_NAMES and {"open", "high", "low", "close"} <= set(names):
+    if set(names) & set(_TS_NAMES) and {"open", "high", "low", "close"} <= set(names):
         return FileFormat.OHLCV_CSV
     if len(fields) in (6, 7) and _is_timestamp_text(fields[0]):
         return FileFormat.OHLCV_CSV
@@ -867,7 +869,8 @@ class _FrameRows:
 
 
 class _OhlcvRows:
-    """OHLCV rows ``ts,open,high,low,close,volume[,trades]``; a header row may name and reorder the columns."""
+    """OHLCV rows ``ts,open,high,low,close,volume[,trades]``; a header row may name and reorder the columns and add
+    a ``symbol`` column."""
 
     _NAMES = {"ts": _TS_NAMES, "open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"),
               "close": ("close", "c"), "volume": ("volume", "vol", "v")}
@@ -875,6 +878,7 @@ class _OhlcvRows:
     def __init__(self) -> None:
         self._first = True
         self._positions = (0, 1, 2, 3, 4, 5)
+        self._symbol_at: int | None = None
 
     def parse(self, text: str) -> OhlcvBar | None:
         fields = [f.strip().strip('"') for f in text.split(",")]
@@ -885,7 +889,8 @@ class _OhlcvRows:
         if len(fields) < 6:
             raise ValueError(f"expected 6 columns ts,open,high,low,close,volume, found {len(fields)}")
         ts, o, h, lo, c, v = (fields[i] for i in self._positions)
-        return _make_bar(_epoch_ms(ts, "ts"), o, h, lo, c, v, None)
+        symbol = None if self._symbol_at is None else validate_symbol(fields[self._symbol_at])
+        return _make_bar(_epoch_ms(ts, "ts"), o, h, lo, c, v, None, symbol)
 
     def _read_header(self, fields: list[str]) -> bool:
         names = [f.lower() for f in fields]
@@ -898,6 +903,7 @@ class _OhlcvRows:
                 raise ValueError(f"header has no {key!r} column (expected ts,open,high,low,close,volume)")
             positions.append(found[0])
         self._positions = tuple(positions)
+        self._symbol_at = names.index("symbol") if "symbol" in names else None
         return True
 
 
@@ -912,7 +918,8 @@ def _kline_row(text: str) -> OhlcvBar | None:
                      _integer(fields[8], "count"))
 
 
-def _make_bar(ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | None) -> OhlcvBar:
+def _make_bar(ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | None,
+              symbol: str | None = None) -> OhlcvBar:
     """Validated bar: positive prices, high >= max(open, close), low <= min(open, close), volume >= 0."""
     open_, high, low, close = (_number(o, "open"), _number(h, "high"), _number(lo, "low"), _number(c, "close"))
     volume = _number(v, "volume")
@@ -924,7 +931,7 @@ def _make_bar(ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | No
         raise ValueError(f"low {lo} is above min(open, close) = {min(open_, close):g}")
     if volume < 0:
         raise ValueError(f"volume {v} is negative")
-    return OhlcvBar(ts, open_, high, low, close, volume, trades)
+    return OhlcvBar(ts, open_, high, low, close, volume, trades, symbol)
 
 
 # ============================================================================================================ recorder

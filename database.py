@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -323,12 +323,15 @@ def _refresh_rollups(conn: sqlite3.Connection, symbol: str, first_ms: int, last_
     conn.executemany(_UPSERT_ROLLUP, [(symbol, "1min", *b) for b in minutes])
 
 
-def write_bars(conn: sqlite3.Connection, symbol: str, timeframe: str, bars: Iterable[Sequence], source: str) -> int:
-    """Store uploaded or exchange bars (timestamp, open, high, low, close, volume, trade_count, quote_volume)
-    in one transaction; they replace any bar at the same time (exchange/upload data beats our rollups)."""
+def write_bars(conn: sqlite3.Connection, timeframe: str, bars_by_symbol: Mapping[str, Iterable[Sequence]],
+               source: str) -> int:
+    """Store uploaded or exchange bars — per symbol, rows of (timestamp, open, high, low, close, volume,
+    trade_count, quote_volume) — in one transaction; they replace any bar at the same time (exchange/upload data
+    beats our rollups)."""
     rows = [(symbol, timeframe, int(b[0]), float(b[1]), float(b[2]), float(b[3]), float(b[4]), float(b[5]),
              int(b[6]) if len(b) > 6 and b[6] is not None else 0,
-             float(b[7]) if len(b) > 7 and b[7] is not None else None, source) for b in bars]
+             float(b[7]) if len(b) > 7 and b[7] is not None else None, source)
+            for symbol, bars in bars_by_symbol.items() for b in bars]
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany("INSERT OR REPLACE INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, "

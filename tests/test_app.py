@@ -241,7 +241,7 @@ def test_parse_upload_rejects_bad_line_and_size(seeded):
     with pytest.raises(app.UploadError, match=r"limit is 1 MB"):
         app.parse_upload(b"x" * (2**20 + 1), "big.ndjson", "ticks", max_mb=1)
     with pytest.raises(app.UploadError, match="need a symbol"):
-        app.parse_upload(b"ts,open,high,low,close,volume\n1,1,1,1,1,1\n", "bars.csv", "bars")
+        app.parse_upload(b"ts,open,high,low,close,volume\n1723161000000,1,1,1,1,1\n", "bars.csv", "bars")
     parsed = app.parse_upload(ndjson(tick_rows(5)), "good.ndjson", "ticks")
     assert len(parsed.records) == 5 and list(parsed.preview().columns)[:3] == ["symbol", "trade_id", "timestamp"]
     assert "Stored 5 new ticks" in app.store_upload(seeded, parsed)
@@ -288,7 +288,7 @@ def test_uploads_store_ticks_and_ohlcv_bars(at, seeded):
 def test_symbol_and_series_listings_use_index_seeks_only(seeded):
     conn = database.open_writer(seeded)
     try:
-        database.write_bars(conn, "ADAUSDT", "5min", [(300_000 * 5_000_000, 1.0, 1.0, 1.0, 1.0, 5.0)], "upload")
+        database.write_bars(conn, "5min", {"ADAUSDT": [(300_000 * 5_000_000, 1.0, 1.0, 1.0, 1.0, 5.0)]}, "upload")
         assert database.stored_symbols(conn) == ["ADAUSDT", "BTCUSDT", "ETHUSDT"]
         series = database.bar_series(conn)
         assert [(s, tf) for s, tf, _, _ in series] == [("ADAUSDT", "5min"), ("BTCUSDT", "1min"), ("BTCUSDT", "1s"),
@@ -459,3 +459,16 @@ def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypat
                 assert ids[:2000] == list(fb.history_ids(symbol))[:2000]
         finally:
             collector.stop_service()
+
+
+def test_streamlit_seed_ohlc_upload_format_with_a_symbol_column(seeded):
+    data = (b"symbol,timestamp,open,high,low,close,volume\n"
+            b"SOLUSDT,1723161000000,150,151,149,150.5,10\nBNBUSDT,1723161060000,600,601,599,600.5,5\n")
+    parsed = app.parse_upload(data, "seed_ohlc.csv", "bars", timeframe="1min")
+    assert parsed.extent()[0] == ["BNBUSDT", "SOLUSDT"]
+    assert "2 1min bars for BNBUSDT, SOLUSDT" in app.store_upload(seeded, parsed)
+    conn = database.open_reader(seeded)
+    assert conn.execute("SELECT symbol, open FROM ohlc_data WHERE source='upload' ORDER BY symbol").fetchall() == [
+        ("BNBUSDT", 600.0), ("SOLUSDT", 150.0)]
+    with pytest.raises(app.UploadError, match=r"bad.csv: line 2: .*BTC/USDT"):
+        app.parse_upload(b"symbol,timestamp,open,high,low,close,volume\nBTC/USDT,1,1,1,1,1,1\n", "bad.csv", "bars")

@@ -81,7 +81,7 @@ def test_rollups_equal_pandas_resample_for_live_and_late_batches(db_path, timefr
 
 def test_exchange_bars_are_not_overwritten_by_rollups(db_path):
     conn = db.open_writer(db_path)
-    db.write_bars(conn, "BTCUSDT", "1min", [(T0 // 60000 * 60000, 1, 2, 0.5, 1.5, 10, 7, 15)], source="klines")
+    db.write_bars(conn, "1min", {"BTCUSDT": [(T0 // 60000 * 60000, 1, 2, 0.5, 1.5, 10, 7, 15)]}, source="klines")
     db.write_ticks(conn, [tick("BTCUSDT", 1, T0, 60000.0)])
     bar = db.read_bars(conn, ["BTCUSDT"], "1min").iloc[0]
     assert bar.open == 1 and bar.volume == 10 and bar.trade_count == 7
