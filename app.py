@@ -854,9 +854,13 @@ def refresh_every() -> float | None:
 
 
 # -------------------------------------------------------------------------------------------------------- tabs
+PLOT_CONFIG = {"displaylogo": False,   # drawing tools for trend lines and zones, as the FastAPI seed's charts had
+               "modeBarButtonsToAdd": ["drawline", "drawopenpath", "drawrect", "eraseshape"]}
+
+
 def plot(fig: Any, key: str) -> None:
     """Draw a Plotly figure with its own dark template under a stable key (updates in place)."""
-    st.plotly_chart(fig, key=key, theme=None, width="stretch")
+    st.plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOT_CONFIG)
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
