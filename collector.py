@@ -59,7 +59,7 @@ class BarBatch:
 
 @dataclass
 class BackfillState:
-    """Progress of a resumable backfill job, persisted through the writer."""
+    """Progress of a resumable backfill job, persisted through the writer; `done_ms` is the exchange time reached."""
 
     symbol: str
     kind: str
@@ -67,6 +67,7 @@ class BackfillState:
     end_ms: int
     cursor: int | None
     status: str
+    done_ms: int
 
 
 @dataclass
@@ -408,6 +409,7 @@ class Collector:
             return True
         if isinstance(item, BackfillState):
             database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
+            self._progress(item)   # published only now, so 100% means every page before it is committed
             return True
         result = database.write_ticks(conn, item.ticks)
         self._counters.written += result.total_inserted
@@ -527,10 +529,12 @@ class Collector:
             return int(saved[2])
         return None
 
-    def _progress(self, symbol: str, kind: str, done_ms: int, start_ms: int, end_ms: int) -> None:
-        pct = 100.0 * min(1.0, max(0.0, (done_ms - start_ms) / max(1, end_ms - start_ms)))
-        self.backfill_progress[f"{symbol} {kind}"] = f"{pct:.0f}%"
-        log.info("backfill %s %s: %.0f%%", symbol, kind, pct)
+    def _progress(self, state: BackfillState) -> None:
+        """Publish a committed backfill step as a percentage of its time span (called by the writer)."""
+        span = max(1, state.end_ms - state.start_ms)
+        pct = 100.0 * min(1.0, max(0.0, (state.done_ms - state.start_ms) / span))
+        self.backfill_progress[f"{state.symbol} {state.kind}"] = f"{pct:.0f}%"
+        log.info("backfill %s %s: %.0f%%", state.symbol, state.kind, pct)
 
     def _backfill_klines(self, symbol: str):
         end = database.now_ms() // 60_000 * 60_000
@@ -548,11 +552,10 @@ class Collector:
             rows = [(b.open_time, b.open, b.high, b.low, b.close, b.volume, b.trades, b.quote_volume) for b in bars]
             self._push(BarBatch(symbol, "1min", rows))
             cursor = bars[-1].open_time + 60_000
-            self._push(BackfillState(symbol, "klines", start, end, cursor, "running"))
-            self._progress(symbol, "klines", cursor, start, end)
+            self._push(BackfillState(symbol, "klines", start, end, cursor, "running", cursor))
             yield
-        self._push(BackfillState(symbol, "klines", start, end, cursor, "done"))
-        self._progress(symbol, "klines", end, start, end)
+        if not self._stop.is_set():   # an interrupted job stays "running" and resumes at its cursor next start
+            self._push(BackfillState(symbol, "klines", start, end, cursor, "done", end))
 
     def _backfill_trades(self, symbol: str):
         end = database.now_ms()
@@ -585,13 +588,12 @@ class Collector:
                 break
             self._push(RepairBatch(page))
             from_id = page[-1].trade_id + 1
-            self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "running"))
-            self._progress(symbol, "aggTrades", page[-1].timestamp, start, end)
+            self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "running", page[-1].timestamp))
             if len(page) < REPAIR_PAGE and stop_id is None:
                 break
             yield
-        self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "done"))
-        self._progress(symbol, "aggTrades", end, start, end)
+        if not self._stop.is_set():
+            self._push(BackfillState(symbol, "aggTrades", start, end, from_id, "done", end))
 
     # --------------------------------------------------------------------------------------------------- stats
     def stats(self) -> CollectorStats:

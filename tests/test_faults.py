@@ -274,6 +274,31 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
         resumed.stop()
 
 
+def test_backfill_progress_counts_only_committed_pages(fb, db_path):
+    """100% must mean the rows are in the database: the writer is held off by another writer's lock while REST
+    pages arrive, so a progress figure taken from fetched (not committed) pages would run ahead of the table."""
+    fb.generate("BTCUSDT", 3000, spacing_ms=100)
+    c = make_collector(fb, db_path)
+    c.backfill_minutes = 10
+    fb.fail_rest(None, count=1000, delay_s=0.1, path="/fapi/v1/aggTrades")   # room to take the lock first
+    c.start(["BTCUSDT"])
+    lock = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        lock.execute("BEGIN IMMEDIATE")
+        seen_while_locked = set()
+        deadline = time.monotonic() + 1.5                                # all pages are fetched by then
+        while time.monotonic() < deadline:
+            seen_while_locked.add(c.backfill_progress.get("BTCUSDT aggTrades"))
+            time.sleep(0.01)
+        lock.execute("ROLLBACK")
+        assert seen_while_locked == {None}, seen_while_locked
+        assert wait_until(lambda: c.backfill_progress.get("BTCUSDT aggTrades") == "100%", 20, step=0.001)
+        assert stored_ids(db_path, "BTCUSDT") == list(fb.history_ids("BTCUSDT"))
+    finally:
+        lock.close()
+        c.stop()
+
+
 def test_kline_backfill_fills_ohlc_data(fb, db_path):
     fb.generate("BTCUSDT", 3600, spacing_ms=2000)          # two hours of history
     c = make_collector(fb, db_path)
