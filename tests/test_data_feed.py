@@ -523,7 +523,8 @@ def test_rest_429_retry_after_is_honoured(fb, rest):
     assert abs(rest.server_time() - fb.now_ms()) < 5000
     assert time.monotonic() - started >= 1.0
     stats = rest.get_stats()
-    assert (stats.requests, stats.retries, stats.rate_limited) == (2, 1, 1) and stats.waited_s >= 1.0
+    assert (stats.requests, stats.retries, stats.rate_limited) == (2, 1, 1)
+    assert 0.5 < stats.waited_s <= 1.0     # the block runs from the 429's arrival, so the sleep itself is a bit shorter
 
 
 @pytest.mark.network
