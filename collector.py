@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 REST_HISTORY_MS = 48 * 3600 * 1000          # Binance serves aggTrades of the last 48 h only (2026)
 REST_SAFETY_MS = 15 * 60 * 1000             # do not ask for ids right at the edge of that window
 REPAIR_PAGE = 1000
+OLDER_THAN_REST = "older than the 48 h REST window"
 CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
 CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap detection takes over
 RATE_WINDOW_S = 5.0
@@ -100,6 +101,11 @@ class CollectorStats:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _beyond_rest(ts: int | None, now: int) -> bool:
+    """True when a trade at ts is (nearly) out of the 48 h window that REST aggTrades still serves."""
+    return ts is not None and now - ts > REST_HISTORY_MS - REST_SAFETY_MS
 
 
 def _storable(t: Tick) -> bool:
@@ -366,7 +372,7 @@ class Collector:
         if self._is_placeholder_run(symbol, first, last):
             return
         self._counters.gaps_detected += 1
-        reason = self._unrepairable_reason(from_ts, now)
+        reason = self._unrepairable_reason() or (OLDER_THAN_REST if _beyond_rest(to_ts, now) else "")
         status = "unrepairable" if reason else "open"
         gap_id = database.record_gap(conn, symbol, first, last, from_ts, to_ts, status, reason)
         log.warning("gap in %s: ids %d..%d (%d trades) %s", symbol, first, last, last - first + 1,
@@ -374,16 +380,15 @@ class Collector:
         if reason:
             self._counters.gaps_unrepairable += 1
         else:
-            self._repairs.append((gap_id, symbol, first, last))
+            self._repairs.append((gap_id, symbol, first, last, from_ts))
             self._repair_wake.set()
 
-    def _unrepairable_reason(self, from_ts: int | None, now: int) -> str:
+    def _unrepairable_reason(self) -> str:
+        """Why this collector cannot repair any gap ("" when it can)."""
         if not self.repair_gaps:
             return f"no REST repair for the {self.feed.kind.lower()} feed"
         if getattr(self.feed, "stream", "aggTrade") != "aggTrade":
             return "only aggTrade ids can be repaired over REST"
-        if from_ts is not None and now - from_ts > REST_HISTORY_MS - REST_SAFETY_MS:
-            return "older than the 48 h REST window"
         return ""
 
     def _record_catchup(self, conn, ticks: list[Tick], inserted: int) -> None:
@@ -468,7 +473,7 @@ class Collector:
         track = self._tracks.get(symbol)
         now = database.now_ms()
         if (track is None or track.last_id is None or now - (track.last_receive or 0) < CATCHUP_DELAY_S * 1000
-                or self._unrepairable_reason(track.last_ts, now)):
+                or self._unrepairable_reason() or _beyond_rest(track.last_ts, now)):
             return
         ticks: list[Tick] = []
         from_id = track.last_id + 1
@@ -487,9 +492,20 @@ class Collector:
         self._side.append(item)
         self.queue.ready.set()
 
-    def _repair_gap(self, gap_id: int, symbol: str, first: int, last: int) -> None:
-        """Fetch aggTrades first..last over REST (1000 per request) and hand them to the writer."""
-        expected, fetched, from_id, note = last - first + 1, 0, first, ""
+    def _repair_gap(self, gap_id: int, symbol: str, first: int, last: int, from_ts: int | None) -> None:
+        """Fetch aggTrades first..last over REST (1000 per request) and hand them to the writer; a gap that began
+        before the 48 h REST window is filled from the window's first trade on, and its older part is recorded."""
+        expected, fetched, from_id, notes = last - first + 1, 0, first, []
+        now = database.now_ms()
+        if _beyond_rest(from_ts, now):
+            try:
+                edge = self._first_id_since(symbol, now - REST_HISTORY_MS + REST_SAFETY_MS, now)
+            except BinanceRestError as exc:
+                edge, notes = last + 1, [f"REST error: {exc}"]
+            from_id = last + 1 if edge is None else max(first, edge)
+            if from_id > first:
+                notes.append(f"ids {first}..{min(last, from_id - 1)} {OLDER_THAN_REST}")
+        note = ""
         while from_id <= last and not self._stop.is_set():
             try:
                 page = [t for t in self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
@@ -503,11 +519,27 @@ class Collector:
             from_id = page[-1].trade_id + 1
             self._push(RepairBatch(page))
         missing = expected - fetched
-        if missing and not note:
-            note = f"{missing} of {expected} trades not available over REST"
+        if note:
+            notes.append(note)
+        if missing and not notes:
+            notes.append(f"{missing} of {expected} trades not available over REST")
+        if missing and fetched:
+            notes.append(f"{fetched} repaired over REST")
         status = "repaired" if not missing else "unrepairable"
-        self._push(RepairBatch([], gap_id, (status, fetched, note)))
+        self._push(RepairBatch([], gap_id, (status, fetched, "; ".join(notes))))
         log.info("gap %d in %s: %s (%d of %d trades)", gap_id, symbol, status, fetched, expected)
+
+    def _first_id_since(self, symbol: str, start_ms: int, end_ms: int) -> int | None:
+        """Id of the first aggTrade at or after start_ms, probing an hour at a time (Binance's startTime..endTime
+        limit) up to end_ms; None when there is no trade in between."""
+        probe = start_ms
+        while probe < end_ms and not self._stop.is_set():
+            first = self.rest.agg_trades(symbol, start_time=probe, end_time=min(end_ms, probe + 3_599_999),  # type: ignore
+                                         limit=1)
+            if first:
+                return first[0].trade_id
+            probe += 3_600_000
+        return None
 
     def _backfill_steps(self):
         """Generator: one REST page of klines, then of aggTrades, per step, for every symbol; resumable."""
@@ -561,16 +593,12 @@ class Collector:
         end = database.now_ms()
         start = end - self.backfill_minutes * 60_000
         from_id = self._resume_point(symbol, "aggTrades", start, end)
-        probe = start
-        while from_id is None and probe < end and not self._stop.is_set():
+        if from_id is None:
             try:
-                first = self.rest.agg_trades(symbol, start_time=probe, end_time=min(end, probe + 3_599_999),  # type: ignore
-                                             limit=1)
+                from_id = self._first_id_since(symbol, start, end)
             except BinanceRestError as exc:
                 self.backfill_progress[f"{symbol} aggTrades"] = f"failed: {exc}"
                 return
-            from_id = first[0].trade_id if first else None
-            probe += 3_600_000
             yield
         while from_id is not None and not self._stop.is_set():
             live = self._tracks.get(symbol)

@@ -17,7 +17,7 @@ import pytest
 
 import collector
 import database as db
-from data_feed import BinanceFuturesFeed, BinanceRest, UnknownSymbolError
+from data_feed import BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
 from fake_binance import FakeBinance
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
@@ -247,6 +247,34 @@ def test_gap_older_than_rest_window_is_recorded_unrepairable(fb, running, db_pat
     gaps = db.list_gaps(db.open_reader(db_path))
     assert {g.status for g in gaps} == {"unrepairable"} and all("not available" in g.note for g in gaps)
     assert all(g.last_missing_id - g.first_missing_id + 1 >= 200 for g in gaps)
+
+
+def test_gap_reaching_back_past_the_rest_window_is_repaired_from_the_window_edge(fb, db_path):
+    """Stopped for 50 h: REST still serves the last 48 h, so that part of the hole is filled and only the older
+    ids are recorded as out of reach, by id range."""
+    hour = 3_600_000
+    fb.generate("BTCUSDT", 600, start_ms=fb.now_ms() - 50 * hour, spacing_ms=5 * 60_000)   # one trade per 5 min
+    old = fb.history("BTCUSDT")[:10]                                   # what we stored before stopping
+    conn = db.open_writer(db_path)
+    db.write_ticks(conn, [Tick("BTCUSDT", t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker,
+                               t.time_ms) for t in old])
+    conn.close()
+    c = make_collector(fb, db_path)
+    c.start(["BTCUSDT"])
+    try:
+        assert fb.wait_subscribed(["BTCUSDT"])
+        fb.stream_trades(["BTCUSDT"], count=20, rate_per_s=200).wait(10)
+        edge = fb.now_ms() - 48 * hour + collector.REST_SAFETY_MS       # where the collector asks REST to begin
+        reachable = [t.agg_id for t in fb.history("BTCUSDT") if t.time_ms >= edge]
+        assert wait_until(lambda: stored_ids(db_path, "BTCUSDT")[10:] == reachable, 30)
+        assert wait_until(lambda: c.stats().gaps_unrepairable == 1, 10)
+        (gap,) = db.list_gaps(db.open_reader(db_path), ["BTCUSDT"])
+        first_missing = old[-1].agg_id + 1
+        assert (gap.first_missing_id, gap.status) == (first_missing, "unrepairable")
+        assert f"ids {first_missing}..{reachable[0] - 1} older than the 48 h REST window" in gap.note
+        assert f"{len(reachable) - 20} repaired over REST" in gap.note
+    finally:
+        c.stop()
 
 
 def test_history_backfill_over_rest_is_resumable(fb, db_path):
