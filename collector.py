@@ -2,14 +2,17 @@
 
 The feed's socket thread only appends to a bounded queue (overflow is counted, never silent). One writer thread owns
 the only write connection and commits a batch by size or every FLUSH_INTERVAL_MS. It checks trade-id continuity per
-symbol; gaps are recorded in the `gaps` table and, for the Binance aggTrade feed, repaired over REST by a repair
-thread whose ticks go through the same writer. `get_service()` is the one collector of a process (the dashboard
+symbol; gaps are recorded in the `gaps` table and, for the Binance aggTrade feed, repaired by a repair thread (over
+REST inside Binance's 48 h aggTrades window, from the data.binance.vision daily archive before it) whose ticks go
+through the same writer. `start_service()`/`current_collector()` keep the one collector of a process (the dashboard
 shares it across browser tabs); `main()` is the headless CLI.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
+import datetime
 import logging
 import math
 import signal
@@ -25,8 +28,8 @@ import numpy as np
 
 import database
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
-from data_feed import (BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed, FeedEvent, FrameRecorder,
-                       ReplayFeed, SimulatedFeed, Tick, UnknownSymbolError)
+from data_feed import (ArchiveError, BinanceArchive, BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed,
+                       FeedEvent, FrameRecorder, ReplayFeed, SimulatedFeed, Tick, UnknownSymbolError)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,7 @@ REST_HISTORY_MS = 48 * 3600 * 1000          # Binance serves aggTrades of the la
 REST_SAFETY_MS = 15 * 60 * 1000             # do not ask for ids right at the edge of that window
 REPAIR_PAGE = 1000
 OLDER_THAN_REST = "older than the 48 h REST window"
+ARCHIVE_BACKLOG = 8                         # archive batches queued for the writer before the download waits
 CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
 CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap detection takes over
 RATE_WINDOW_S = 5.0
@@ -103,6 +107,10 @@ class CollectorStats:
         return asdict(self)
 
 
+def _utc_day(ms: int) -> datetime.date:
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).date()
+
+
 def _beyond_rest(ts: int | None, now: int) -> bool:
     """True when a trade at ts is (nearly) out of the 48 h window that REST aggTrades still serves."""
     return ts is not None and now - ts > REST_HISTORY_MS - REST_SAFETY_MS
@@ -169,7 +177,7 @@ class Collector:
 
     def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
                  queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
-                 backfill_minutes: int = 0, backfill_kline_hours: int = 0,
+                 backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
                  on_event: Callable[[FeedEvent], None] | None = None) -> None:
         self.db_path = db_path
         self.feed = feed
@@ -177,6 +185,7 @@ class Collector:
         self.flush_interval_s = flush_interval_ms / 1000
         self.rest = rest
         self.repair_gaps = repair_gaps and rest is not None
+        self.archive = archive if self.repair_gaps else None
         self.backfill_minutes = backfill_minutes if rest is not None else 0
         self.backfill_kline_hours = backfill_kline_hours if rest is not None else 0
         self.queue = TickQueue(queue_max, batch_size)
@@ -252,7 +261,7 @@ class Collector:
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.collector = self  # type: ignore[attr-defined]  # lets get_service() find a live collector
+        thread.collector = self  # type: ignore[attr-defined]  # lets current_collector() find it
         thread.start()
         self._threads.append(thread)
 
@@ -372,7 +381,8 @@ class Collector:
         if self._is_placeholder_run(symbol, first, last):
             return
         self._counters.gaps_detected += 1
-        reason = self._unrepairable_reason() or (OLDER_THAN_REST if _beyond_rest(to_ts, now) else "")
+        reason = self._unrepairable_reason() or (
+            OLDER_THAN_REST if self.archive is None and _beyond_rest(to_ts, now) else "")
         status = "unrepairable" if reason else "open"
         gap_id = database.record_gap(conn, symbol, first, last, from_ts, to_ts, status, reason)
         log.warning("gap in %s: ids %d..%d (%d trades) %s", symbol, first, last, last - first + 1,
@@ -493,41 +503,78 @@ class Collector:
         self.queue.ready.set()
 
     def _repair_gap(self, gap_id: int, symbol: str, first: int, last: int, from_ts: int | None) -> None:
-        """Fetch aggTrades first..last over REST (1000 per request) and hand them to the writer; a gap that began
-        before the 48 h REST window is filled from the window's first trade on, and its older part is recorded."""
-        expected, fetched, from_id, notes = last - first + 1, 0, first, []
+        """Fill a gap and close it: the part inside the 48 h REST window over REST aggTrades, anything older from
+        the daily archive (when enabled); each batch goes to the writer, which then records the outcome."""
+        expected, notes, rest_from = last - first + 1, [], first
         now = database.now_ms()
+        window_start = now - REST_HISTORY_MS + REST_SAFETY_MS
         if _beyond_rest(from_ts, now):
             try:
-                edge = self._first_id_since(symbol, now - REST_HISTORY_MS + REST_SAFETY_MS, now)
+                edge = self._first_id_since(symbol, window_start, now)
             except BinanceRestError as exc:
                 edge, notes = last + 1, [f"REST error: {exc}"]
-            from_id = last + 1 if edge is None else max(first, edge)
-            if from_id > first:
-                notes.append(f"ids {first}..{min(last, from_id - 1)} {OLDER_THAN_REST}")
-        note = ""
+            rest_from = last + 1 if edge is None else max(first, edge)
+        fetched, note = self._fetch_rest(symbol, rest_from, last)
+        notes += [note] if note else []
+        rest_fetched = fetched
+        if rest_from > first:
+            old_last = min(last, rest_from - 1)
+            if self.archive is None:
+                notes.append(f"ids {first}..{old_last} {OLDER_THAN_REST}")
+            else:
+                from_archive, archive_notes = self._fetch_archive(symbol, first, old_last, from_ts, window_start)
+                fetched += from_archive
+                notes += archive_notes
+        missing = expected - fetched
+        if missing and not notes:
+            notes.append(f"{missing} of {expected} trades not available over REST")
+        if missing and rest_fetched:
+            notes.append(f"{rest_fetched} repaired over REST")
+        status = "repaired" if not missing else "unrepairable"
+        self._push(RepairBatch([], gap_id, (status, fetched, "; ".join(notes))))
+        log.info("gap %d in %s: %s (%d of %d trades)", gap_id, symbol, status, fetched, expected)
+
+    def _fetch_rest(self, symbol: str, first: int, last: int) -> tuple[int, str]:
+        """Queue aggTrades first..last from REST, 1000 per request; (trades fetched, the error if one stopped it)."""
+        fetched, from_id = 0, first
         while from_id <= last and not self._stop.is_set():
             try:
                 page = [t for t in self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
                         if t.trade_id <= last]
             except BinanceRestError as exc:
-                note = f"REST error: {exc}"
-                break
+                return fetched, f"REST error: {exc}"
             if not page:
                 break
             fetched += len(page)
             from_id = page[-1].trade_id + 1
             self._push(RepairBatch(page))
-        missing = expected - fetched
-        if note:
-            notes.append(note)
-        if missing and not notes:
-            notes.append(f"{missing} of {expected} trades not available over REST")
-        if missing and fetched:
-            notes.append(f"{fetched} repaired over REST")
-        status = "repaired" if not missing else "unrepairable"
-        self._push(RepairBatch([], gap_id, (status, fetched, "; ".join(notes))))
-        log.info("gap %d in %s: %s (%d of %d trades)", gap_id, symbol, status, fetched, expected)
+        return fetched, ""
+
+    def _fetch_archive(self, symbol: str, first: int, last: int, from_ts: int, until_ms: int) -> tuple[int, list[str]]:
+        """Queue aggTrades first..last from the daily archive files of the UTC days from_ts..until_ms (whole files
+        are downloaded, so the writer is given time to keep up); (trades fetched, notes)."""
+        fetched, notes, next_id = 0, [], first
+        day, last_day = _utc_day(from_ts), _utc_day(until_ms)
+        while day <= last_day and next_id <= last and not self._stop.is_set():
+            try:
+                with contextlib.closing(self.archive.iter_agg_trades(  # type: ignore[union-attr]
+                        symbol, day, first_id=next_id, last_id=last)) as chunks:
+                    for chunk in chunks:
+                        self._push(RepairBatch(chunk))
+                        fetched += len(chunk)
+                        next_id = max(next_id, chunk[-1].trade_id + 1)
+                        while len(self._side) > ARCHIVE_BACKLOG and not self._stop.is_set():
+                            time.sleep(0.05)
+                        if self._stop.is_set():
+                            break
+            except ArchiveError as exc:
+                notes.append(f"archive {day}: {exc}")
+            day += datetime.timedelta(days=1)
+        if fetched:
+            notes.append(f"{fetched} of ids {first}..{last} from the daily archive")
+        if next_id <= last and not notes:
+            notes.append(f"ids {next_id}..{last} {OLDER_THAN_REST} and not in the daily archive")
+        return fetched, notes
 
     def _first_id_since(self, symbol: str, start_ms: int, end_ms: int) -> int | None:
         """Id of the first aggTrade at or after start_ms, probing an hour at a time (Binance's startTime..endTime
@@ -674,13 +721,14 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
 
 
 def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
-    """A collector wired with the settings' batching, REST repair and backfill choices."""
-    rest = (BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min)
-            if feed.kind == "BINANCE" else None)
+    """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
+    live = feed.kind == "BINANCE"
+    rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
+    archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
     return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
                      flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
                      repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
-                     backfill_kline_hours=settings.backfill_kline_hours)
+                     backfill_kline_hours=settings.backfill_kline_hours, archive=archive)
 
 
 # ------------------------------------------------------------------------------------------- one collector per process

@@ -44,6 +44,8 @@ class Settings:
     stall_idle_s: float
     rest_max_weight_per_min: int
     repair_gaps: bool
+    archive_url: str
+    archive_repair: bool
     backfill_minutes: int
     backfill_kline_hours: int
     fee_bps: float
@@ -137,6 +139,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], object], str], ...] = (
     ("REST_MAX_WEIGHT_PER_MIN", "rest_max_weight_per_min", "1200", _number(int, 10, 2400),
      "client-side REST weight budget (Binance allows 2400/min)"),
     ("REPAIR_GAPS", "repair_gaps", "true", _bool, "repair trade-id gaps over REST (binance feed, aggTrade)"),
+    ("BINANCE_ARCHIVE_URL", "archive_url", "https://data.binance.vision", _url(("https", "http")),
+     ("daily archive used to repair gaps older than the 48 h REST window "
+      "(`{BINANCE_ARCHIVE_URL}/data/futures/um/daily/aggTrades/...`)")),
+    ("ARCHIVE_REPAIR", "archive_repair", "true", _bool,
+     "repair gaps older than 48 h from the daily archive (downloads whole daily files: tens of MB per symbol-day)"),
     ("BACKFILL_MINUTES", "backfill_minutes", "0", _number(int, 0, 48 * 60),
      "on start, fetch this many minutes of aggTrades over REST (0 = off)"),
     ("BACKFILL_KLINE_HOURS", "backfill_kline_hours", "0", _number(int, 0, 24 * 365),

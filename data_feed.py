@@ -18,6 +18,8 @@ shared by the live WebSocket feed, the replay feed, the REST client and the dash
   ``DataFeed`` interface.
 * ``BinanceRest``: urllib client for exchangeInfo / aggTrades / klines with a client-side weight budget and
   ``Retry-After`` handling of HTTP 429/418.
+* ``BinanceArchive``: the data.binance.vision daily aggTrades archive (sha256-verified, streamed through a temporary
+  file) for trade-id gaps older than the REST window; failures raise ``ArchiveError``.
 * ``FrameRecorder`` writes raw frames so a live session can be replayed by ``ReplayFeed``.
 
 The module imports nothing from the project (docs/CONTRACTS.md). Times are epoch milliseconds unless named _ns/_s.
@@ -30,16 +32,19 @@ import dataclasses
 import datetime as dt
 import enum
 import gzip
+import hashlib
 import http.client
 import io
 import itertools
 import json
 import logging
 import math
+import os
 import random
 import re
 import socket
 import ssl
+import tempfile
 import threading
 import time
 import urllib.error
@@ -65,6 +70,7 @@ _loads: Callable[[bytes | str], Any] = orjson.loads if orjson is not None else j
 
 DEFAULT_WS_BASE = "wss://fstream.binance.com/market"
 DEFAULT_REST_BASE = "https://fapi.binance.com"
+DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024            # uploads larger than this are refused with a clear message
 MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not unpack to more than this
 MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
@@ -214,6 +220,16 @@ class RestStats:
     last_error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    """Counters of a BinanceArchive client: verified files and bytes downloaded, ticks handed out, last failure."""
+
+    files: int
+    bytes: int
+    ticks: int
+    last_error: str | None
+
+
 # ============================================================================================================= errors
 class TickFileError(ValueError):
     """A tick/bar file could not be parsed; ``line_no`` is 1-based (0 = the file as a whole)."""
@@ -235,6 +251,20 @@ class BinanceRestError(RuntimeError):
         self.msg = msg
         self.path = path
         self.body = body
+
+
+class ArchiveError(Exception):
+    """A daily archive file could not be fetched or verified; ``status`` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+
+    @property
+    def missing(self) -> bool:
+        """True when the archive answered 404: the file is not published (yet) or never will be."""
+        return self.status == 404
 
 
 class UnknownSymbolError(ValueError):
@@ -2185,15 +2215,8 @@ class BinanceRest:
         except urllib.error.HTTPError as err:
             with err:
                 return err.code, err.headers, err.read(), None
-        except urllib.error.URLError as err:
-            reason = err.reason
-            if isinstance(reason, (TimeoutError, socket.timeout)):
-                return None, None, b"", f"timed out after {self._timeout_s:g} s"
-            return None, None, b"", f"connection failed: {reason}"
-        except (TimeoutError, socket.timeout):
-            return None, None, b"", f"timed out after {self._timeout_s:g} s"
         except (OSError, http.client.HTTPException) as exc:
-            return None, None, b"", f"connection failed: {_describe_exc(exc)}"
+            return None, None, b"", _network_failure(exc, self._timeout_s)
 
     def _retry_delay(self, path: str, status: int | None, headers: Any, body: bytes, failure: str | None,
                      attempt: int) -> float | None:
@@ -2262,6 +2285,16 @@ class BinanceRest:
                 self._waited_s += seconds
 
 
+def _network_failure(exc: BaseException, timeout_s: float) -> str:
+    """Describe a urllib/socket failure (timeout or connection problem) for an error message."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"timed out after {timeout_s:g} s"
+    if isinstance(exc, urllib.error.URLError):
+        return f"connection failed: {reason}"
+    return f"connection failed: {_describe_exc(exc)}"
+
+
 def _params(**values: Any) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
 
@@ -2295,3 +2328,154 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
         except (KeyError, TypeError, ValueError):
             log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", _preview(str(entry)))
     return result
+
+
+# ===================================================================================================== archive client
+_ARCHIVE_BLOCK_BYTES = 1 << 20          # download block: the file goes to disk, never whole into memory
+_CHECKSUM_MAX_BYTES = 4096              # a .CHECKSUM is one sha256sum line
+_CHECKSUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](\S+)")
+
+
+class BinanceArchive:
+    """Client of Binance's public daily archive (data.binance.vision) for USD-M aggTrades; urllib, thread-safe.
+
+    It repairs trade-id gaps older than the 48 h REST window. Each daily file (tens of MB) is streamed to a temporary
+    file while its sha256 is computed, checked against the sibling ``.CHECKSUM`` and then parsed by
+    ``iter_ticks_from_file``; an unverifiable file is never used. Failures raise ``ArchiveError``.
+    """
+
+    def __init__(self, base_url: str = DEFAULT_ARCHIVE_BASE, *, timeout_s: float = 60.0,
+                 tmp_dir: str | None = None) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"archive base URL {base_url!r} must start with http:// or https://")
+        self.base_url = base_url.rstrip("/")
+        self._timeout_s = timeout_s
+        self._tmp_dir = tmp_dir
+        self._headers = {"User-Agent": "binance-analytics-platform/1.0"}
+        self._lock = threading.Lock()
+        self._counts = {"files": 0, "bytes": 0, "ticks": 0}
+        self._last_error: str | None = None
+
+    def url(self, symbol: str, day: dt.date) -> str:
+        """Address of the daily aggTrades zip of a symbol (its checksum is the same URL plus ``.CHECKSUM``)."""
+        symbol = validate_symbol(symbol)
+        return f"{self.base_url}/data/futures/um/daily/aggTrades/{symbol}/{symbol}-aggTrades-{day.isoformat()}.zip"
+
+    def iter_agg_trades(self, symbol: str, day: dt.date, *, first_id: int | None = None, last_id: int | None = None,
+                        chunk: int = 20_000) -> Iterator[list[Tick]]:
+        """Ticks of one UTC day with ``first_id <= trade_id <= last_id``, in lists of at most ``chunk``.
+
+        Arguments are checked at once; the download starts at the first ``next``. Nothing is yielded before the
+        sha256 is verified; reading stops once an id passes ``last_id``; the temporary file is deleted when the
+        iterator is exhausted, closed or fails. ``received_at`` is the exchange time.
+        """
+        if chunk < 1:
+            raise ValueError(f"chunk must be at least 1, got {chunk}")
+        return self._iter_agg_trades(validate_symbol(symbol), day, first_id, last_id, chunk)
+
+    def get_stats(self) -> ArchiveStats:
+        """Verified files and bytes downloaded, ticks handed out and the last error."""
+        with self._lock:
+            return ArchiveStats(self._counts["files"], self._counts["bytes"], self._counts["ticks"],
+                                self._last_error)
+
+    # ------------------------------------------------------------------------------------------------ internals
+    def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
+                         chunk: int) -> Iterator[list[Tick]]:
+        """Fetch the checksum, download and verify the zip into a temporary file, yield its ticks, delete it."""
+        url = self.url(symbol, day)
+        name = url.rsplit("/", 1)[-1]
+        want = self._expected_sha256(url, name)
+        fd, tmp_path = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=self._tmp_dir)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                got = self._download(url, out)
+            if got != want:
+                raise self._error(f"{url}: sha256 {got} does not match .CHECKSUM {want}", url)
+            with self._lock:
+                self._counts["files"] += 1
+            yield from self._read(url, tmp_path, name, symbol, first_id, last_id, chunk)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_path)
+
+    def _read(self, url: str, path: str, name: str, symbol: str, first_id: int | None, last_id: int | None,
+              chunk: int) -> Iterator[list[Tick]]:
+        """Parse the verified file and yield the id range in lists of at most ``chunk``."""
+        batch: list[Tick] = []
+        try:
+            fmt = detect_tick_format(path, name=name)
+            if fmt is not FileFormat.AGG_TRADES_CSV:
+                raise self._error(f"{url}: expected an aggTrades CSV, found {fmt.value}", url)
+            with contextlib.closing(iter_ticks_from_file(path, name=name, symbol=symbol, strict=True)) as ticks:
+                for tick in ticks:
+                    if last_id is not None and tick.trade_id > last_id:
+                        break
+                    if first_id is not None and tick.trade_id < first_id:
+                        continue
+                    batch.append(tick)
+                    if len(batch) >= chunk:
+                        yield self._hand_out(batch)
+                        batch = []
+        except TickFileError as exc:
+            raise self._error(f"{url}: {exc}", url) from None
+        if batch:
+            yield self._hand_out(batch)
+
+    def _hand_out(self, batch: list[Tick]) -> list[Tick]:
+        with self._lock:
+            self._counts["ticks"] += len(batch)
+        return batch
+
+    def _expected_sha256(self, url: str, name: str) -> str:
+        """The sha256 hex from ``<url>.CHECKSUM`` (sha256sum format, naming the zip)."""
+        checksum_url = f"{url}.CHECKSUM"
+        with self._open(checksum_url) as response:
+            try:
+                body = response.read(_CHECKSUM_MAX_BYTES + 1)
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._error(f"cannot reach {checksum_url}: {_network_failure(exc, self._timeout_s)}",
+                                  checksum_url) from None
+        match = _CHECKSUM_LINE.fullmatch(body.decode("utf-8", "replace").strip())
+        if len(body) > _CHECKSUM_MAX_BYTES or match is None or match.group(2) != name:
+            raise self._error(f"{checksum_url}: expected '<sha256 hex>  {name}', got {_preview(body)}",
+                              checksum_url)
+        return match.group(1).lower()
+
+    def _download(self, url: str, out: Any) -> str:
+        """Stream ``url`` into ``out`` block by block; returns the sha256 hex of what was received."""
+        digest = hashlib.sha256()
+        size = 0
+        started = time.monotonic()
+        with self._open(url) as response:
+            try:
+                while block := response.read(_ARCHIVE_BLOCK_BYTES):
+                    digest.update(block)
+                    out.write(block)
+                    size += len(block)
+            except (OSError, http.client.HTTPException) as exc:
+                raise self._error(f"cannot reach {url}: download interrupted after {size} bytes "
+                                  f"({_network_failure(exc, self._timeout_s)})", url) from None
+        with self._lock:
+            self._counts["bytes"] += size
+        log.info("archive: downloaded %s (%.1f MB in %.1f s)", url, size / 2**20, time.monotonic() - started)
+        return digest.hexdigest()
+
+    def _open(self, url: str) -> Any:
+        """The urllib response for ``url``; raises ArchiveError for HTTP errors and network failures."""
+        request = urllib.request.Request(url, headers=self._headers)
+        try:
+            return urllib.request.urlopen(request, timeout=self._timeout_s)
+        except urllib.error.HTTPError as err:
+            with err:
+                what = "not published (yet) or no such file" if err.code == 404 else err.reason
+                raise self._error(f"{url}: HTTP {err.code} ({what})", url, err.code) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise self._error(f"cannot reach {url}: {_network_failure(exc, self._timeout_s)}", url) from None
+
+    def _error(self, message: str, url: str, status: int | None = None) -> ArchiveError:
+        """Build (and remember) an ArchiveError."""
+        log.warning("archive: %s", message)
+        with self._lock:
+            self._last_error = message
+        return ArchiveError(message, url=url, status=status)

@@ -32,6 +32,10 @@ limit (429 + Retry-After when exceeded): ``/fapi/v1/ping``, ``/fapi/v1/time``, `
 startTime/endTime (> 1 h apart -> -1127) | most recent; limit <= 1000; only trades inside ``history_window_s``,
 48 h by default), ``/fapi/v1/klines`` (built from the history; only intervals that had trades; limit <= 1500).
 Bad parameters get Binance error JSON with HTTP 400 (``{"code":-1121,"msg":"Invalid symbol."}`` etc.).
+The same port serves the data.binance.vision daily archive (no weight spent): ``/data/futures/um/daily/aggTrades/
+<SYM>/<SYM>-aggTrades-YYYY-MM-DD.zip`` (one CSV with the header row and every trade of that UTC day, however old;
+built once per symbol-day and rebuilt if the day's history grows) and ``...zip.CHECKSUM`` (the sha256sum line). Today
+and future days (by ``now_ms()``), days without trades and unknown symbols are 404, as are other ``/data/`` paths.
 
 Scripted faults (thread-safe, usable mid-stream): ``drop_connections(abrupt=True)`` (TCP close, no close frame) /
 ``drop_connections(abrupt=False)`` (close frame), ``stall(seconds)`` (socket open, nothing sent), ``silence(symbols)``
@@ -39,8 +43,11 @@ Scripted faults (thread-safe, usable mid-stream): ``drop_connections(abrupt=True
 and bad-field frames in between real ones), ``fail_next_subscribe(...)``, ``reject_connections(n)`` (HTTP 503 at the
 handshake), ``send_raw(frame)``, ``stream_trades(rate_per_s=None)`` (a burst as fast as the client reads),
 ``fail_rest(status=429, count=k, retry_after_s=...)`` (also 418, 5xx, non-JSON bodies, slow responses),
-``max_connection_age_s``; ``clear_faults()`` cancels whatever is still scripted. ``stats()`` returns the counters
-(connections, frames sent, subscriptions, REST requests by path, ...).
+``max_connection_age_s``; ``archive_missing(symbol, day)`` (404 for that zip and its CHECKSUM) and
+``corrupt_archive(symbol, day)`` (a valid zip that lacks the day's last trade, so its sha256 no longer matches the
+CHECKSUM); ``fail_rest(path=<archive path>)`` scripts an archive file (path-less REST faults hit /fapi only);
+``clear_faults()`` cancels whatever is still scripted. ``stats()`` returns the counters
+(connections, frames sent, subscriptions, REST and archive requests by path, ...).
 
 ``python -m tests.fake_binance --rate 50`` runs it standalone (prints the URLs) for manual runs of the collector.
 """
@@ -51,6 +58,9 @@ import asyncio
 import bisect
 import concurrent.futures
 import dataclasses
+import datetime as dt
+import hashlib
+import io
 import json
 import logging
 import math
@@ -60,6 +70,7 @@ import struct
 import threading
 import time
 import urllib.parse
+import zipfile
 from array import array
 from collections import deque
 from dataclasses import dataclass, field
@@ -87,6 +98,14 @@ GARBAGE_KINDS = ("truncated", "not_json", "unknown_event", "bad_field")
 _STREAM_NAME = re.compile(r"[a-z0-9]{2,30}@[A-Za-z0-9_@]+|![A-Za-z0-9_@]+")
 _BATCH = 500                     # trades per symbol per publishing step
 _SLOW_CLIENT_TIMEOUT_S = 5.0     # a client that does not read for this long is cut off (as Binance does)
+_DAY_MS = 86_400_000
+_ARCHIVE_PREFIX = "/data/"
+_ARCHIVE_PATH = re.compile(r"/data/futures/um/daily/aggTrades/([A-Z0-9]{2,20})/\1-aggTrades-"
+                           r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?")
+_ARCHIVE_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+_ARCHIVE_CACHE_MAX = 32          # symbol-days kept built
+_NO_SUCH_KEY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+                b"<Message>The specified key does not exist.</Message></Error>")
 _UNKNOWN_METHOD = ("Invalid request: unknown variant `{}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
                    "`LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`")
 
@@ -294,6 +313,8 @@ class FakeBinance:
         self._silent: set[str] | None = set()           # None = every symbol silent
         self._garbage_every = 0
         self._garbage_turn = 0
+        self._archive_faults: dict[tuple[str, dt.date], str] = {}     # (symbol, day): "missing" | "corrupt"
+        self._archives: dict[tuple[str, dt.date], tuple[tuple[int, int], bytes, str]] = {}   # ((lo, hi), zip, sum)
         self._clients: set[_Client] = set()             # loop thread only
         self._jobs: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -471,15 +492,28 @@ class FakeBinance:
     def fail_rest(self, status: int | None = 429, *, count: int = 1, retry_after_s: float | None = 1,
                   body: str | None = None, content_type: str = "application/json", delay_s: float = 0.0,
                   path: str | None = None) -> None:
-        """Script the next ``count`` REST requests (optionally only for ``path``): reply ``status`` with ``body``
-        (Binance-style JSON by default; Retry-After on 429/418), after ``delay_s``. ``status=None`` only delays."""
+        """Script the next ``count`` REST requests (optionally only for ``path``; archive files need their path):
+        reply ``status`` with ``body`` (Binance-style JSON by default; Retry-After on 429/418), after ``delay_s``.
+        ``status=None`` only delays."""
         with self._lock:
             self._rest_faults.append(_RestFault(status, retry_after_s, body, content_type, delay_s, path, count))
 
+    def archive_missing(self, symbol: str, day: dt.date) -> None:
+        """Answer 404 for that daily archive file and its CHECKSUM (a day Binance never published)."""
+        with self._lock:
+            self._archive_faults[(symbol, day)] = "missing"
+
+    def corrupt_archive(self, symbol: str, day: dt.date) -> None:
+        """Serve that daily file without its last trade while the CHECKSUM stays right (a sha256 mismatch)."""
+        with self._lock:
+            self._archive_faults[(symbol, day)] = "corrupt"
+
     def clear_faults(self) -> None:
-        """Cancel every scripted fault still pending (REST, subscribe errors, rejections, garbage, silence)."""
+        """Cancel every scripted fault still pending (REST, archive, subscribe errors, rejections, garbage,
+        silence)."""
         with self._lock:
             self._rest_faults.clear()
+            self._archive_faults.clear()
             self._subscribe_failures.clear()
             self._reject_handshakes.clear()
             self._garbage_every = 0
@@ -791,6 +825,9 @@ class FakeBinance:
             fault = self._take_rest_fault(url.path)
         if fault is not None and self._serve_fault(handler, fault):
             return
+        if url.path.startswith(_ARCHIVE_PREFIX):
+            self._serve_archive(handler, url.path)
+            return
         endpoint = _REST_ENDPOINTS.get(url.path)
         weight = endpoint[1](params) if endpoint else 1
         used, retry_after = self._spend_weight(weight)
@@ -809,8 +846,9 @@ class FakeBinance:
         _send_json(handler, 200, body, {"X-MBX-USED-WEIGHT-1M": str(used)})
 
     def _take_rest_fault(self, path: str) -> _RestFault | None:
+        archive = path.startswith(_ARCHIVE_PREFIX)
         for fault in self._rest_faults:
-            if fault.path is None or fault.path == path:
+            if fault.path == path or (fault.path is None and not archive):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self._rest_faults.remove(fault)
@@ -847,6 +885,51 @@ class FakeBinance:
                 return self._weight_used, max(1, math.ceil(((minute + 1) * 60_000 - now) / 1000))
             self._weight_used += weight
             return self._weight_used, None
+
+    def _serve_archive(self, handler: BaseHTTPRequestHandler, path: str) -> None:
+        """A daily aggTrades zip or its CHECKSUM; 404 (S3-style XML) for anything not published."""
+        match = _ARCHIVE_PATH.fullmatch(path)
+        try:
+            day = dt.date.fromisoformat(match.group(2)) if match else None
+        except ValueError:
+            day = None
+        built = self._archive_file(match.group(1), day) if match and day else None
+        if built is None:
+            _send_raw(handler, 404, _NO_SUCH_KEY, "application/xml", {})
+        elif match.group(3):
+            _send_raw(handler, 200, built[1].encode(), "text/plain", {})
+        else:
+            _send_raw(handler, 200, built[0], "application/zip", {})
+
+    def _archive_file(self, symbol: str, day: dt.date) -> tuple[bytes, str] | None:
+        """(zip bytes, CHECKSUM text) of a symbol-day as served, or None when it is not published."""
+        start = (day - dt.date(1970, 1, 1)).days * _DAY_MS
+        now = self.now_ms()
+        if start >= now - now % _DAY_MS:
+            return None
+        name = f"{symbol}-aggTrades-{day.isoformat()}"
+        with self._lock:
+            book = self._books.get(symbol)
+            fault = self._archive_faults.get((symbol, day))
+            if book is None or fault == "missing":
+                return None
+            span = (bisect.bisect_left(book.times, start), bisect.bisect_left(book.times, start + _DAY_MS))
+            if span[0] == span[1]:
+                return None
+            cached = self._archives.get((symbol, day))
+            rows = None if cached and cached[0] == span else [book.trade(i) for i in range(*span)]
+        if rows is not None:
+            data = _archive_zip(name, rows)
+            cached = (span, data, f"{hashlib.sha256(data).hexdigest()}  {name}.zip\n")
+            with self._lock:
+                if len(self._archives) >= _ARCHIVE_CACHE_MAX:
+                    self._archives.clear()
+                self._archives[(symbol, day)] = cached
+        if fault == "corrupt":
+            with self._lock:
+                rows = [book.trade(i) for i in range(span[0], span[1] - 1)]
+            return _archive_zip(name, rows), cached[2]
+        return cached[1], cached[2]
 
     def _rest_time(self, params: dict[str, str]) -> dict:
         return {"serverTime": self.now_ms()}
@@ -943,6 +1026,18 @@ def _int_param(params: dict[str, str], name: str, default: int | None) -> int | 
     if not re.fullmatch(r"[0-9]{1,20}", value):
         raise _ApiError(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^[0-9]{{1,20}}$'.")
     return int(value)
+
+
+def _archive_zip(name: str, trades: list[FakeTrade]) -> bytes:
+    """A Binance daily archive: ``<name>.zip`` holding ``<name>.csv`` with the header row and one row per trade."""
+    lines = [_ARCHIVE_HEADER]
+    lines += [f"{t.agg_id},{t.price},{t.qty},{t.first_id},{t.last_id},{t.time_ms},{str(t.buyer_maker).lower()}\n"
+              for t in trades]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(zipfile.ZipInfo(f"{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)), "".join(lines),
+                         compress_type=zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
 
 
 def _aggregate_klines(book: _Book, lo: int, hi: int, interval_ms: int) -> list[list]:

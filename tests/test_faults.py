@@ -17,7 +17,7 @@ import pytest
 
 import collector
 import database as db
-from data_feed import BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
+from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
 from fake_binance import FakeBinance
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
@@ -60,13 +60,14 @@ def assert_exact(fb: FakeBinance, db_path: str, symbols=SYMS, timeout: float = 3
     assert all(prices[t.agg_id] == float(t.price) for t in fb.history(symbols[0]))
 
 
-def make_collector(fb: FakeBinance, db_path: str, **feed_kw) -> collector.Collector:
+def make_collector(fb: FakeBinance, db_path: str, *, archive: bool = False, **feed_kw) -> collector.Collector:
     options = dict(stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3,
                    stable_after_s=0.5)
     options.update(feed_kw)
     feed = BinanceFuturesFeed(fb.ws_base, **options)
     rest = BinanceRest(fb.rest_base, max_retry_wait_s=5)
-    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50)
+    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50,
+                               archive=BinanceArchive(fb.rest_base) if archive else None)
 
 
 @pytest.fixture
@@ -249,16 +250,25 @@ def test_gap_older_than_rest_window_is_recorded_unrepairable(fb, running, db_pat
     assert all(g.last_missing_id - g.first_missing_id + 1 >= 200 for g in gaps)
 
 
-def test_gap_reaching_back_past_the_rest_window_is_repaired_from_the_window_edge(fb, db_path):
-    """Stopped for 50 h: REST still serves the last 48 h, so that part of the hole is filled and only the older
-    ids are recorded as out of reach, by id range."""
-    hour = 3_600_000
-    fb.generate("BTCUSDT", 600, start_ms=fb.now_ms() - 50 * hour, spacing_ms=5 * 60_000)   # one trade per 5 min
-    old = fb.history("BTCUSDT")[:10]                                   # what we stored before stopping
+HOUR_MS = 3_600_000
+
+
+def store_history_head(fb: FakeBinance, db_path: str, symbol: str, n: int) -> list:
+    """Store the exchange's first n trades, as a collector that ran back then would have; returns them."""
+    head = fb.history(symbol)[:n]
     conn = db.open_writer(db_path)
-    db.write_ticks(conn, [Tick("BTCUSDT", t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker,
-                               t.time_ms) for t in old])
+    db.write_ticks(conn, [Tick(symbol, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
+                          for t in head])
     conn.close()
+    return head
+
+
+def test_gap_reaching_back_past_the_rest_window_is_repaired_from_the_window_edge(fb, db_path):
+    """Stopped for 50 h, no archive: REST still serves the last 48 h, so that part of the hole is filled and only
+    the older ids are recorded as out of reach, by id range."""
+    hour = HOUR_MS
+    fb.generate("BTCUSDT", 600, start_ms=fb.now_ms() - 50 * hour, spacing_ms=5 * 60_000)   # one trade per 5 min
+    old = store_history_head(fb, db_path, "BTCUSDT", 10)                # what we stored before stopping
     c = make_collector(fb, db_path)
     c.start(["BTCUSDT"])
     try:
@@ -273,6 +283,45 @@ def test_gap_reaching_back_past_the_rest_window_is_repaired_from_the_window_edge
         assert (gap.first_missing_id, gap.status) == (first_missing, "unrepairable")
         assert f"ids {first_missing}..{reachable[0] - 1} older than the 48 h REST window" in gap.note
         assert f"{len(reachable) - 20} repaired over REST" in gap.note
+    finally:
+        c.stop()
+
+
+def test_gap_older_than_the_rest_window_is_repaired_from_the_daily_archive(fb, db_path):
+    """Stopped for three days: the last 48 h come over REST, the days before from data.binance.vision files."""
+    fb.generate("BTCUSDT", 3000, start_ms=fb.now_ms() - 72 * HOUR_MS, spacing_ms=86.4 * 1000)   # 72 h, every 86 s
+    store_history_head(fb, db_path, "BTCUSDT", 10)
+    c = make_collector(fb, db_path, archive=True)
+    c.start(["BTCUSDT"])
+    try:
+        assert fb.wait_subscribed(["BTCUSDT"])
+        fb.stream_trades(["BTCUSDT"], count=20, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path, ["BTCUSDT"])
+        assert wait_until(lambda: c.stats().gaps_repaired == 1, 10)
+        (gap,) = db.list_gaps(db.open_reader(db_path), ["BTCUSDT"])
+        assert gap.status == "repaired" and gap.repaired_count == 3000 - 10
+        assert "from the daily archive" in gap.note
+    finally:
+        c.stop()
+
+
+def test_a_missing_archive_day_leaves_the_gap_unrepairable_with_the_reason(fb, db_path):
+    fb.generate("BTCUSDT", 3000, start_ms=fb.now_ms() - 72 * HOUR_MS, spacing_ms=86.4 * 1000)
+    head = store_history_head(fb, db_path, "BTCUSDT", 10)
+    day = collector._utc_day(head[-1].time_ms)
+    fb.archive_missing("BTCUSDT", day)
+    c = make_collector(fb, db_path, archive=True)
+    c.start(["BTCUSDT"])
+    try:
+        assert fb.wait_subscribed(["BTCUSDT"])
+        fb.stream_trades(["BTCUSDT"], count=20, rate_per_s=200).wait(10)
+        assert wait_until(lambda: c.stats().gaps_unrepairable == 1, 30)
+        (gap,) = db.list_gaps(db.open_reader(db_path), ["BTCUSDT"])
+        assert gap.status == "unrepairable" and f"archive {day}" in gap.note and "404" in gap.note
+        lost = {t.agg_id for t in fb.history("BTCUSDT") if collector._utc_day(t.time_ms) == day} - {
+            t.agg_id for t in head}
+        assert set(fb.history_ids("BTCUSDT")) - set(stored_ids(db_path, "BTCUSDT")) == lost
+        assert gap.repaired_count == 3000 - 10 - len(lost)
     finally:
         c.stop()
 
