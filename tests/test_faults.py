@@ -320,7 +320,7 @@ def test_a_missing_archive_day_leaves_the_gap_unrepairable_with_the_reason(fb, d
         assert gap.status == "unrepairable" and f"archive {day}" in gap.note and "404" in gap.note
         lost = {t.agg_id for t in fb.history("BTCUSDT") if collector._utc_day(t.time_ms) == day} - {
             t.agg_id for t in head}
-        assert set(fb.history_ids("BTCUSDT")) - set(stored_ids(db_path, "BTCUSDT")) == lost
+        assert wait_until(lambda: set(fb.history_ids("BTCUSDT")) - set(stored_ids(db_path, "BTCUSDT")) == lost, 10)
         assert gap.repaired_count == 3000 - 10 - len(lost)
     finally:
         c.stop()
