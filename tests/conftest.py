@@ -1,10 +1,13 @@
-"""Shared fixtures: paths to the real Binance recordings (tests skip when ../shared is absent) and tick factories."""
+"""Shared fixtures: paths to the real Binance recordings (tests skip when ../shared is absent), a fresh database path
+and the fake Binance server."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
 import pytest
+
+from fake_binance import FakeBinance
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -24,3 +27,10 @@ def shared_data() -> Path:
 def db_path(tmp_path) -> str:
     """A fresh database file path inside the test's temp dir."""
     return str(tmp_path / "ticks.db")
+
+
+@pytest.fixture
+def fb():
+    """A fake Binance (WebSocket + REST + archive) on loopback for one test."""
+    with FakeBinance() as server:
+        yield server

@@ -22,12 +22,6 @@ SYM = "BTCUSDT"
 
 
 @pytest.fixture
-def fb():
-    with FakeBinance() as server:
-        yield server
-
-
-@pytest.fixture
 def tmp_dir(tmp_path):
     path = tmp_path / "archive-tmp"
     path.mkdir()

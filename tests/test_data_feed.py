@@ -125,12 +125,6 @@ def test_validate_symbol():
 
 # ============================================================================================= live feed (network)
 @pytest.fixture
-def fb():
-    with FakeBinance() as server:
-        yield server
-
-
-@pytest.fixture
 def make_feed(fb):
     """Factory of BinanceFuturesFeeds on the fake server with test-sized timings; disconnects them afterwards."""
     feeds: list[BinanceFuturesFeed] = []

@@ -14,12 +14,6 @@ from fake_binance import FakeBinance
 pytestmark = [pytest.mark.network, pytest.mark.timeout(30)]
 
 
-@pytest.fixture
-def fb():
-    with FakeBinance() as server:
-        yield server
-
-
 def _ws(url: str, timeout: float = 2.0) -> websocket.WebSocket:
     return websocket.create_connection(url, timeout=timeout)
 
