@@ -301,6 +301,9 @@ class Collector:
         try:
             for summary in database.symbol_summaries(conn):
                 self._tracks[summary.symbol] = _SymbolTrack(summary.max_trade_id, summary.last_ts)
+            if not self._unrepairable_reason():      # repairs a stop or a crash interrupted resume now
+                for gap in database.open_gaps(conn, self.symbols):
+                    self._repairs.append((gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
             self._writer_ready.set()
             next_flush = time.monotonic() + self.flush_interval_s
             while True:
@@ -525,6 +528,8 @@ class Collector:
                 from_archive, archive_notes = self._fetch_archive(symbol, first, old_last, from_ts, window_start)
                 fetched += from_archive
                 notes += archive_notes
+        if self._stop.is_set():
+            return                                  # the gap stays open and is repaired on the next start
         missing = expected - fetched
         if missing and not notes:
             notes.append(f"{missing} of {expected} trades not available over REST")
@@ -553,7 +558,7 @@ class Collector:
     def _fetch_archive(self, symbol: str, first: int, last: int, from_ts: int, until_ms: int) -> tuple[int, list[str]]:
         """Queue aggTrades first..last from the daily archive files of the UTC days from_ts..until_ms (whole files
         are downloaded, so the writer is given time to keep up); (trades fetched, notes)."""
-        fetched, notes, next_id = 0, [], first
+        fetched, errors, next_id = 0, [], first
         day, last_day = _utc_day(from_ts), _utc_day(until_ms)
         while day <= last_day and next_id <= last and not self._stop.is_set():
             try:
@@ -568,11 +573,10 @@ class Collector:
                         if self._stop.is_set():
                             break
             except ArchiveError as exc:
-                notes.append(f"archive {day}: {exc}")
+                errors.append(f"archive {day}: {exc}")
             day += datetime.timedelta(days=1)
-        if fetched:
-            notes.append(f"{fetched} of ids {first}..{last} from the daily archive")
-        if next_id <= last and not notes:
+        notes = errors + ([f"{fetched} of ids {first}..{last} from the daily archive"] if fetched else [])
+        if next_id <= last and not errors:
             notes.append(f"ids {next_id}..{last} {OLDER_THAN_REST} and not in the daily archive")
         return fetched, notes
 

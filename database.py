@@ -459,6 +459,15 @@ def list_gaps(conn: sqlite3.Connection, symbols: Sequence[str] | None = None, li
     return [Gap(*r) for r in rows]
 
 
+def open_gaps(conn: sqlite3.Connection, symbols: Sequence[str]) -> list[Gap]:
+    """Gaps still waiting for a repair (one was interrupted by a stop or a crash), oldest first."""
+    if not symbols:
+        return []
+    rows = conn.execute(f"SELECT * FROM gaps WHERE status='open' AND symbol IN ({_in_clause(symbols)}) ORDER BY id",
+                        tuple(symbols)).fetchall()
+    return [Gap(*r) for r in rows]
+
+
 # -------------------------------------------------------------------------------------------------------------- alerts
 @dataclass(frozen=True)
 class AlertRule:

@@ -253,14 +253,41 @@ def test_gap_older_than_rest_window_is_recorded_unrepairable(fb, running, db_pat
 HOUR_MS = 3_600_000
 
 
+def store_trades(db_path: str, symbol: str, trades: list) -> None:
+    """Store the exchange's trades as a collector that saw them would have."""
+    conn = db.open_writer(db_path)
+    db.write_ticks(conn, [Tick(symbol, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
+                          for t in trades])
+    conn.close()
+
+
 def store_history_head(fb: FakeBinance, db_path: str, symbol: str, n: int) -> list:
     """Store the exchange's first n trades, as a collector that ran back then would have; returns them."""
     head = fb.history(symbol)[:n]
-    conn = db.open_writer(db_path)
-    db.write_ticks(conn, [Tick(symbol, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
-                          for t in head])
-    conn.close()
+    store_trades(db_path, symbol, head)
     return head
+
+
+def test_a_repair_cut_short_by_a_crash_resumes_on_the_next_start(fb, db_path):
+    """The gap was recorded, then the process died before REST filled it: the next start finishes the job."""
+    fb.generate("BTCUSDT", 400, spacing_ms=100)
+    history = fb.history("BTCUSDT")
+    store_trades(db_path, "BTCUSDT", history[:100] + history[300:])
+    conn = db.open_writer(db_path)
+    gap_id = db.record_gap(conn, "BTCUSDT", history[100].agg_id, history[299].agg_id, history[99].time_ms,
+                           history[300].time_ms)                       # status "open": the repair never ran
+    conn.close()
+    c = make_collector(fb, db_path)
+    c.start(["BTCUSDT"])
+    try:
+        assert fb.wait_subscribed(["BTCUSDT"])
+        fb.stream_trades(["BTCUSDT"], count=20, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path, ["BTCUSDT"])
+        assert wait_until(lambda: db.list_gaps(db.open_reader(db_path), ["BTCUSDT"])[-1].status == "repaired", 10)
+        gap = next(g for g in db.list_gaps(db.open_reader(db_path), ["BTCUSDT"]) if g.id == gap_id)
+        assert gap.repaired_count == 200
+    finally:
+        c.stop()
 
 
 def test_gap_reaching_back_past_the_rest_window_is_repaired_from_the_window_edge(fb, db_path):
