@@ -20,6 +20,7 @@ pandas rolling moments; statsmodels RollingOLS needs ~1 s for 86,400 bars), the 
 
 from __future__ import annotations
 
+import enum
 import logging
 import math
 import warnings
@@ -35,14 +36,64 @@ from statsmodels.tools.sm_exceptions import CollinearityWarning
 from statsmodels.tsa.stattools import adfuller, coint
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
+from core.vocabulary import Timeframe
+
 logger = logging.getLogger(__name__)
 
-TIMEFRAMES: dict[str, int] = {
-    "1s": 1, "5s": 5, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "15min": 900, "1h": 3600,
-}
-HEDGE_METHODS: tuple[str, ...] = ("ols", "huber", "tls", "rolling", "kalman")
-STATIC_METHODS: tuple[str, ...] = ("ols", "huber", "tls")
-ALERT_OPS: tuple[str, ...] = (">", ">=", "<", "<=", "crosses_above", "crosses_below")
+TIMEFRAMES: dict[str, int] = {tf.value: tf.seconds for tf in Timeframe}
+
+
+class InsufficientData(ValueError):
+    """The data cannot support the result yet (too few bars, a constant series, no common bar times): an expected
+    state of a live window, shown to the user as "not enough data", unlike a ValueError from bad arguments."""
+
+
+class HedgeMethod(enum.StrEnum):
+    """How the hedge ratio is fitted (the dashboard lists them in this order)."""
+
+    KALMAN = "kalman"
+    ROLLING = "rolling"
+    TLS = "tls"
+    OLS = "ols"
+    HUBER = "huber"
+
+    @property
+    def is_static(self) -> bool:
+        """One (β, α) for the whole sample (refitted on an expanding window when causal), not a dynamic series."""
+        return self in (HedgeMethod.OLS, HedgeMethod.HUBER, HedgeMethod.TLS)
+
+
+class AlertOp(enum.StrEnum):
+    """Conditions an alert rule can test; `label` is what the user reads."""
+
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    CROSSES_ABOVE = "crosses_above"
+    CROSSES_BELOW = "crosses_below"
+
+    @property
+    def label(self) -> str:
+        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above",
+                "crosses_below": "crosses below"}.get(self.value, self.value)
+
+
+class AlertMetric(enum.StrEnum):
+    """What an alert rule watches; `label` is what the user reads."""
+
+    ZSCORE = "zscore"
+    SPREAD = "spread"
+    PRICE = "price"
+
+    @property
+    def label(self) -> str:
+        return {"zscore": "z-score of a pair", "spread": "spread of a pair", "price": "price of a symbol"}[self.value]
+
+
+HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
+STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
+ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
 
 # Kalman defaults, in NORMALISED price units (each leg divided by its first price, so both start at 1.0):
 # obs_var = 1e-6 is a residual standard deviation of 0.1 % of price; delta = 1e-12 gives a state noise
@@ -782,9 +833,22 @@ def distribution(series: Any, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
 # Pair analytics (one call per dashboard refresh)
 # ----------------------------------------------------------------------------------------------------------------
 
+class PairTest(enum.StrEnum):
+    """The statistical tests of a pair."""
+
+    ADF = "adf"
+    ENGLE_GRANGER = "engle_granger"
+    HALF_LIFE = "half_life"
+    HURST = "hurst"
+    JOHANSEN = "johansen"
+
+
 @dataclass
-class PairAnalytics:
-    """Everything the pair view shows: hedge, causal spread/z-score/correlation and the statistical tests."""
+class PairSeries:
+    """The per-bar series of a pair: causal hedge, spread y − (α_t + β_t·x), its z-score, rolling return correlation.
+
+    x is the independent leg, y the dependent one; `x_symbol`/`y_symbol` are the series' names.
+    """
 
     x: pd.Series
     y: pd.Series
@@ -792,15 +856,27 @@ class PairAnalytics:
     spread: pd.Series
     zscore: pd.Series
     correlation: pd.Series
-    adf: dict[str, Any]
-    engle_granger: dict[str, Any]
-    half_life: float
-    hurst: float
-    n_bars: int
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def x_symbol(self) -> str:
+        return str(self.x.name) if self.x.name is not None else "x"
+
+    @property
+    def y_symbol(self) -> str:
+        return str(self.y.name) if self.y.name is not None else "y"
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.x)
+
+    def latest(self, name: str) -> float:
+        """Latest finite value of one of the series (spread, zscore, correlation, x, y); NaN while there is none."""
+        valid = getattr(self, name).dropna()
+        return float(valid.iloc[-1]) if len(valid) else math.nan
+
     def to_frame(self) -> pd.DataFrame:
-        """Per-bar export (time index): price_x, price_y, beta, alpha, spread, zscore, correlation."""
+        """Per-bar export (index "time"): price_x, price_y, beta, alpha, spread, zscore, correlation."""
         frame = pd.DataFrame({"price_x": self.x, "price_y": self.y, "beta": self.hedge.beta_series,
                               "alpha": self.hedge.alpha_series, "spread": self.spread, "zscore": self.zscore,
                               "correlation": self.correlation})
@@ -808,33 +884,86 @@ class PairAnalytics:
         return frame
 
 
-def pair_analytics(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
-                   corr_window: int = 60, **hedge_kw: Any) -> PairAnalytics:
-    """Hedge, spread y − (alpha_t + beta_t·x), causal z-score, return correlation and ADF/EG/half-life/Hurst.
+@dataclass
+class PairTests:
+    """Results of the pair's tests (ADF/EG/Johansen: their result dicts; half-life, Hurst: floats) and, for each
+    test the data could not support yet, the reason."""
 
-    The spread uses the hedge's causal beta/alpha series (expanding for static methods unless causal=False is
-    passed). ADF, half-life and Hurst are computed on that spread; Engle–Granger on the prices. ADF on an
-    adaptive (rolling/Kalman) residual over-rejects, so cointegration evidence is the Engle–Granger p-value.
-    """
+    results: dict[PairTest, Any]
+    problems: dict[PairTest, str]
+    n_bars: int
+
+
+@dataclass
+class PairAnalytics:
+    """Everything the pair view shows: the series and the tests."""
+
+    series: PairSeries
+    tests: PairTests
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.series.to_frame()
+
+
+def pair_warmup(method: str, window: int, z_window: int, *, causal: bool = True) -> int:
+    """Bars a pair needs before its series and tests mean anything: the hedge window (for rolling and causal static
+    fits), or the z window if longer, plus MIN_STAT_OBS for the tests."""
+    windowed = method == HedgeMethod.ROLLING or (HedgeMethod(method).is_static and causal)
+    return max(window if windowed else 0, z_window) + MIN_STAT_OBS
+
+
+def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
+                corr_window: int | None = None, **hedge_kw: Any) -> PairSeries:
+    """Hedge, spread y − (alpha_t + beta_t·x), causal z-score and return correlation (window `corr_window`,
+    default the hedge window). The spread uses the hedge's causal beta/alpha series (expanding for static methods
+    unless causal=False is passed). InsufficientData while there are fewer bars than `pair_warmup`."""
     xs, ys = _pair(x, y, 3)
-    windowed = method == "rolling" or (method in STATIC_METHODS and hedge_kw.get("causal", True))
-    hedge_warmup = window if windowed else 0
-    need = max(hedge_warmup, z_window) + MIN_STAT_OBS
+    xs.name, ys.name = getattr(x, "name", None), getattr(y, "name", None)
+    method = _check_choice(method, "hedge method", HEDGE_METHODS)
+    need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
-        raise ValueError(f"pair analytics needs at least {need} bars (max of hedge window and z window, plus "
-                         f"{MIN_STAT_OBS} for the tests), got {len(xs)}")
+        raise InsufficientData(f"the pair needs at least {need:,} aligned bars (the longer of the hedge window "
+                               f"{window} and the z window {z_window}, plus {MIN_STAT_OBS} for the tests); "
+                               f"have {len(xs):,}")
     hedge = fit_hedge(xs, ys, method, window=window, **hedge_kw)
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
     notes = []
-    if method in ("rolling", "kalman"):
+    if method in (HedgeMethod.ROLLING, HedgeMethod.KALMAN):
         notes.append("ADF on an adaptive-hedge residual over-rejects; use the Engle–Granger p-value for "
                      "cointegration")
     if not hedge.params.get("causal", True):
         notes.append("in-sample hedge: the spread uses a full-sample fit (look-ahead)")
-    return PairAnalytics(x=xs, y=ys, hedge=hedge, spread=spread, zscore=calculate_zscore(spread, z_window),
-                         correlation=rolling_correlation(xs, ys, corr_window), adf=adf_test(spread),
-                         engle_granger=engle_granger(xs, ys), half_life=half_life(spread),
-                         hurst=hurst_exponent(spread), n_bars=len(xs), notes=notes)
+    return PairSeries(x=xs, y=ys, hedge=hedge, spread=spread, zscore=calculate_zscore(spread, z_window),
+                      correlation=rolling_correlation(xs, ys, window if corr_window is None else corr_window),
+                      notes=notes)
+
+
+def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTests:
+    """ADF, half-life and Hurst of the spread, Engle–Granger on the prices and, given the closes of 2+ symbols,
+    Johansen. A test the data cannot support yet is reported in `problems`; any other error propagates."""
+    jobs: dict[PairTest, Callable[[], Any]] = {
+        PairTest.ADF: lambda: adf_test(series.spread),
+        PairTest.ENGLE_GRANGER: lambda: engle_granger(series.x, series.y),
+        PairTest.HALF_LIFE: lambda: half_life(series.spread),
+        PairTest.HURST: lambda: hurst_exponent(series.spread)}
+    if closes is not None:
+        jobs[PairTest.JOHANSEN] = lambda: johansen(closes)
+    results: dict[PairTest, Any] = {}
+    problems: dict[PairTest, str] = {}
+    for name, job in jobs.items():
+        try:
+            results[name] = job()
+        except InsufficientData as exc:
+            problems[name] = str(exc)
+    return PairTests(results, problems, series.n_bars)
+
+
+def pair_analytics(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
+                   corr_window: int | None = None, closes: pd.DataFrame | None = None,
+                   **hedge_kw: Any) -> PairAnalytics:
+    """The one pair pipeline (dashboard, exports, API, alerts, benchmarks): `pair_series` then `pair_tests`."""
+    series = pair_series(x, y, method=method, window=window, z_window=z_window, corr_window=corr_window, **hedge_kw)
+    return PairAnalytics(series, pair_tests(series, closes))
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ import streamlit as st
 import analytics
 import collector
 import database
+from core.vocabulary import FeedKind
 import visualizations as viz
 from config import TIMEFRAMES, ConfigError, Settings, configure_logging, load_settings, parse_symbols
 from data_feed import OhlcvBar, ParseReport, Tick, TickFileError, parse_ohlcv_csv, parse_tick_file
@@ -676,7 +677,7 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     """Why the Binance feed delivers nothing (a failed start, or never connected with an error), else ''."""
     if st.session_state.get("collector_error") and st.session_state.get("last_feed") == "binance":
         return st.session_state["collector_error"]
-    if stats is None or stats.feed_kind != "BINANCE" or stats.received:
+    if stats is None or stats.feed_kind is not FeedKind.BINANCE or stats.received:
         return ""
     feed = stats.feed
     if feed.get("state") == "connected" and not feed.get("stalled_streams"):
@@ -688,10 +689,10 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
 def feed_badge(stats: collector.CollectorStats) -> None:
     """The feed kind, unmistakable: SIMULATED and REPLAY are warnings, live Binance shows its connection."""
     feed = stats.feed
-    if stats.feed_kind == "SIMULATED":
+    if stats.feed_kind is FeedKind.SIMULATED:
         st.warning("**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
                    icon=":material/science:")
-    elif stats.feed_kind == "REPLAY":
+    elif stats.feed_kind is FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state == "draining" else ""
         st.warning(f"**REPLAY** of {feed.get('source') or 'a file'}{done}", icon=":material/replay:")
     elif feed.get("state") == "connected" and not feed.get("stalled_streams"):

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 import database
+from core.vocabulary import FeedKind, StreamKind
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
 from data_feed import (ArchiveError, BinanceArchive, BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed,
                        FeedEvent, FrameRecorder, ReplayFeed, SimulatedFeed, Tick, UnknownSymbolError)
@@ -80,7 +81,7 @@ class CollectorStats:
     """A snapshot of the collector's counters for the status line and the dashboard."""
 
     state: str
-    feed_kind: str
+    feed_kind: FeedKind
     symbols: tuple[str, ...]
     received: int
     written: int
@@ -355,7 +356,7 @@ class Collector:
         """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked; a simulated
         market's id sequence restarts with each session, so it is not checked either)."""
         gaps = []
-        check = self.feed.kind != "SIMULATED"
+        check = self.feed.kind is not FeedKind.SIMULATED
         tracks = self._tracks
         for t in ticks:
             track = tracks.get(t.symbol)
@@ -375,7 +376,7 @@ class Collector:
 
     def _is_placeholder_run(self, symbol: str, first: int, last: int) -> bool:
         """On a trade stream, zero-price placeholder rows (NA/ADL/insurance) consume ids without being trades."""
-        if getattr(self.feed, "stream", "") != "trade" or last - first > 10_000:
+        if self.feed.stream is not StreamKind.TRADE or last - first > 10_000:
             return False
         skipped = set(self.feed.get_stats().placeholder_ids.get(symbol, ()))
         return all(i in skipped for i in range(first, last + 1))
@@ -400,7 +401,7 @@ class Collector:
         """Why this collector cannot repair any gap ("" when it can)."""
         if not self.repair_gaps:
             return f"no REST repair for the {self.feed.kind.lower()} feed"
-        if getattr(self.feed, "stream", "aggTrade") != "aggTrade":
+        if self.feed.stream is not StreamKind.AGG_TRADE:
             return "only aggTrade ids can be repaired over REST"
         return ""
 
@@ -726,7 +727,7 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
 
 def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
     """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
-    live = feed.kind == "BINANCE"
+    live = feed.kind is FeedKind.BINANCE
     rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
     archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
     return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
@@ -839,8 +840,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             next_status += args.status_interval
     collector.stop()
     log.info(_status_line(collector.stats()))
-    if feed.kind == "BINANCE" and args.record:
-        feed.recorder.close()  # type: ignore[attr-defined]
+    if feed.recorder is not None:
+        feed.recorder.close()
     return 0 if collector.state != "failed" else 1
 
 

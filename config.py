@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import logging
 import os
-import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from enum import StrEnum
+from typing import Any
 
-FEEDS = ("binance", "simulated", "replay")
-STREAMS = ("aggTrade", "trade")
-TIMEFRAMES = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h")
+from core.symbols import parse_symbols
+from core.vocabulary import FeedKind, StreamKind, Timeframe
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,20}$")
+__all__ = ["LOG_LEVELS", "ConfigError", "Settings", "configure_logging", "load_settings", "parse_symbols",
+           "settings_table"]
 
 
 class ConfigError(ValueError):
@@ -29,12 +31,12 @@ class Settings:
     db_path: str
     ws_url: str
     rest_url: str
-    data_feed: str
-    stream: str
+    data_feed: FeedKind
+    stream: StreamKind
     symbols: tuple[str, ...]
     replay_file: str
     replay_speed: float
-    default_timeframe: str
+    default_timeframe: Timeframe
     lookback_minutes: int
     refresh_interval_ms: int
     batch_size: int
@@ -67,18 +69,19 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def _choice(options: tuple[str, ...], fold: Callable[[str], str] = str.lower) -> Callable[[str], str]:
-    by_key = {fold(o): o for o in options}
+def _choice(options: type[StrEnum] | tuple[str, ...], fold: Callable[[str], str] = str.lower) -> Callable[[str], Any]:
+    """A parser accepting one of `options` in any case; a StrEnum gives its member, a tuple the canonical text."""
+    by_key: dict[str, Any] = {fold(str(o)): o for o in options}
 
-    def parse(raw: str) -> str:
+    def parse(raw: str) -> Any:
         key = fold(raw.strip())
         if key not in by_key:
-            raise ValueError(f"expected one of {', '.join(options)}")
+            raise ValueError(f"expected one of {', '.join(str(o) for o in options)}")
         return by_key[key]
     return parse
 
 
-def _number(kind: type, low: float, high: float) -> Callable[[str], float]:
+def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         try:
             value = kind(raw.strip())
@@ -99,33 +102,22 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false (or 1/0, yes/no, on/off)")
 
 
-def parse_symbols(raw: str) -> tuple[str, ...]:
-    """Split a comma-separated symbol list, upper-case it and check each name against the strict pattern."""
-    symbols = [s.strip().upper() for s in raw.split(",") if s.strip()]
-    if not symbols:
-        raise ValueError("expected at least one symbol, e.g. BTCUSDT,ETHUSDT")
-    bad = [s for s in symbols if not SYMBOL_RE.match(s)]
-    if bad:
-        raise ValueError(f"{', '.join(bad)} not a valid symbol (2-20 letters/digits, e.g. BTCUSDT)")
-    return tuple(dict.fromkeys(symbols))
-
-
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
-SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], object], str], ...] = (
+SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _text, "SQLite database file (created on first use)"),
     ("BINANCE_WS_URL", "ws_url", "wss://fstream.binance.com/market", _url(("wss", "ws")),
      "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`"),
     ("BINANCE_REST_URL", "rest_url", "https://fapi.binance.com", _url(("https", "http")),
      "REST base for exchangeInfo, gap repair and backfill (`{BINANCE_REST_URL}/fapi/v1/...`)"),
-    ("DATA_FEED", "data_feed", "binance", _choice(FEEDS), "feed: binance, simulated or replay"),
-    ("BINANCE_STREAM", "stream", "aggTrade", _choice(STREAMS, str.lower),
+    ("DATA_FEED", "data_feed", "binance", _choice(FeedKind), "feed: binance, simulated or replay"),
+    ("BINANCE_STREAM", "stream", "aggTrade", _choice(StreamKind),
      "aggTrade (ids contiguous, repairable over REST) or trade"),
     ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols, "comma-separated USD-M symbols (case-insensitive)"),
     ("REPLAY_FILE", "replay_file", "", _text,
      "file for DATA_FEED=replay: NDJSON ticks, Binance archive CSV (.csv/.zip) or recorded frames (.gz)"),
     ("REPLAY_SPEED", "replay_speed", "1", _number(float, 0, 1_000_000),
      "replay speed multiplier; 0 = as fast as possible"),
-    ("DEFAULT_TIMEFRAME", "default_timeframe", "1s", _choice(TIMEFRAMES, str.lower), "bar size shown first"),
+    ("DEFAULT_TIMEFRAME", "default_timeframe", "1s", _choice(Timeframe), "bar size shown first"),
     ("LOOKBACK_MINUTES", "lookback_minutes", "60", _number(int, 1, 60 * 24 * 31), "analysis window shown first"),
     ("REFRESH_INTERVAL", "refresh_interval_ms", "1000", _number(int, 250, 600_000), "dashboard refresh (ms)"),
     ("BATCH_SIZE", "batch_size", "2000", _number(int, 1, 100_000), "max ticks per database transaction"),
@@ -158,7 +150,7 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], object], str], ...] = (
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ConfigError listing each bad variable with its value."""
     env = os.environ if env is None else env
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     problems: list[str] = []
     for var, field, default, parse, _ in SETTINGS_DOC:
         raw = env.get(var)
@@ -170,7 +162,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("REPLAY_FILE='': DATA_FEED=replay needs REPLAY_FILE set to a file to replay")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
-    return Settings(**values)  # type: ignore[arg-type]
+    return Settings(**values)
 
 
 def configure_logging(level: str) -> None:
@@ -181,5 +173,6 @@ def configure_logging(level: str) -> None:
 def settings_table() -> str:
     """Markdown table of every environment variable, its default and meaning (for the README)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{var}` | {f'`{default}`' if default else '(none)'} | {doc} |" for var, _, default, _, doc in SETTINGS_DOC]
+    rows += [f"| `{var}` | {f'`{default}`' if default else '(none)'} | {doc} |"
+             for var, _, default, _, doc in SETTINGS_DOC]
     return "\n".join(rows)

@@ -59,6 +59,8 @@ from typing import Any, Callable, ClassVar, Iterable, Iterator, Sequence, TypeVa
 
 import websocket
 
+from core.vocabulary import FeedKind, StreamKind
+
 try:
     import orjson
 except ImportError:  # optional speed-up; the stdlib parser gives identical results
@@ -117,7 +119,7 @@ class FeedStats:
     trade rows (their ids are consumed, not gaps); ``last_ids``: highest id per symbol, placeholders included.
     """
 
-    kind: str
+    kind: FeedKind
     state: str = "idle"
     connected: bool = False
     source: str = ""
@@ -1055,7 +1057,12 @@ class _RateLimitedLog:
 class DataFeed(abc.ABC):
     """Pluggable tick source: ``connect`` starts its own thread(s), ticks and events arrive through callbacks."""
 
-    kind: ClassVar[str] = "ABSTRACT"
+    kind: ClassVar[FeedKind]
+    #: Which trade-id sequence the ticks carry (Binance aggTrade or trade ids); None when the ids are not the
+    #: exchange's (simulated ids, files without ids), so no REST repair applies.
+    stream: StreamKind | None = None
+    #: Where raw frames are recorded (``--record``); None when not recording.
+    recorder: FrameRecorder | None = None
 
     def __init__(self) -> None:
         self._callback: Callable[[Tick], None] | None = None
@@ -1308,9 +1315,9 @@ class BinanceFuturesFeed(DataFeed):
       in id order per symbol, under the feed lock: keep it cheap. ``disconnect()`` returns within about 1 s.
     """
 
-    kind = "BINANCE"
+    kind = FeedKind.BINANCE
 
-    def __init__(self, ws_base_url: str = DEFAULT_WS_BASE, stream: str = "aggTrade", *,
+    def __init__(self, ws_base_url: str = DEFAULT_WS_BASE, stream: str = StreamKind.AGG_TRADE, *,
                  stall_first_s: float = 10.0, stall_idle_s: float = 60.0, rotate_after_s: float = 23 * 3600,
                  rotation_overlap_s: float = 5.0, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0,
                  ping_interval_s: float = 20, recorder: FrameRecorder | None = None,
@@ -1331,7 +1338,7 @@ class BinanceFuturesFeed(DataFeed):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.ws_base_url = ws_base_url.rstrip("/")
-        self.stream = stream
+        self.stream: StreamKind = StreamKind(stream)
         self.recorder = recorder
         self._stall_first_s = stall_first_s
         self._stall_idle_s = stall_idle_s
@@ -1879,7 +1886,7 @@ class SimulatedFeed(_ProducerFeed):
     ``speed > 1`` compresses time for tests. ``received_at`` is the wall-clock delivery time.
     """
 
-    kind = "SIMULATED"
+    kind = FeedKind.SIMULATED
 
     def __init__(self, *, seed: int = 7, rate_per_symbol: float = 20.0, speed: float = 1.0, beta: float = 0.04,
                  half_life_s: float = 120.0, spread_std: float | None = None, start_ms: int | None = None) -> None:
@@ -1921,7 +1928,7 @@ class ReplayFeed(_ProducerFeed):
     trades. ``received_at`` is the wall-clock delivery time; a FeedEvent("finished") marks the end.
     """
 
-    kind = "REPLAY"
+    kind = FeedKind.REPLAY
 
     def __init__(self, path: str | Path, *, speed: float = 1.0, symbols: Sequence[str] | None = None,
                  loop: bool = False, symbol: str | None = None) -> None:
@@ -2081,6 +2088,8 @@ class BinanceRest:
     retries timeouts, connection errors and 5xx with backoff, and raises ``BinanceRestError`` with a clear message
     for everything else (Binance ``{"code","msg"}`` bodies, non-JSON bodies). Thread-safe.
     """
+
+    available: ClassVar[bool] = True
 
     def __init__(self, base_url: str = DEFAULT_REST_BASE, *, timeout_s: float = 10.0, max_weight_per_min: int = 1200,
                  max_retries: int = 3, max_retry_wait_s: float = 120.0, retry_backoff_s: float = 1.0,
@@ -2344,6 +2353,8 @@ class BinanceArchive:
     ``iter_ticks_from_file``; an unverifiable file is never used. Failures raise ``ArchiveError``.
     """
 
+    available: ClassVar[bool] = True
+
     def __init__(self, base_url: str = DEFAULT_ARCHIVE_BASE, *, timeout_s: float = 60.0,
                  tmp_dir: str | None = None) -> None:
         if not base_url.startswith(("http://", "https://")):
@@ -2479,3 +2490,38 @@ class BinanceArchive:
         with self._lock:
             self._last_error = message
         return ArchiveError(message, url=url, status=status)
+
+
+# ==================================================================================================== null clients
+class NoRest(BinanceRest):
+    """The REST client of a feed that has none (simulated, replay): ``available`` is False and every request raises
+    BinanceRestError naming why, so callers hold a client always and never check for None."""
+
+    available: ClassVar[bool] = False
+
+    def __init__(self, reason: str = "no REST endpoint for this feed") -> None:
+        self.base_url = ""
+        self.reason = reason
+
+    def _get(self, path: str, params: dict[str, Any], *, weight: int) -> Any:
+        raise BinanceRestError(self.reason, path=path)
+
+    def get_stats(self) -> RestStats:
+        return RestStats(0, 0, 0, None, 0.0, None)
+
+
+class NoArchive(BinanceArchive):
+    """The archive client when archive repair is off: ``available`` is False and a download raises ArchiveError."""
+
+    available: ClassVar[bool] = False
+
+    def __init__(self, reason: str = "archive repair is off") -> None:
+        self.base_url = ""
+        self.reason = reason
+
+    def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
+                         chunk: int) -> Iterator[list[Tick]]:
+        raise ArchiveError(self.reason, url="")
+
+    def get_stats(self) -> ArchiveStats:
+        return ArchiveStats(0, 0, 0, None)

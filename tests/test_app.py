@@ -369,7 +369,7 @@ def test_start_and_stop_the_simulated_collector(at):
     assert_clean(at)
     assert any("SIMULATED FEED" in w.value for w in at.sidebar.warning)
     running = collector.current_collector()
-    assert running is not None and running.feed.kind == "SIMULATED"
+    assert running is not None and running.feed.kind == "simulated"
     deadline = time.monotonic() + 10
     while running.stats().written == 0 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -408,7 +408,7 @@ def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatc
         test.button(key="switch_simulated").click().run()
         assert not test.exception
         running = collector.current_collector()
-        assert running is not None and running.feed.kind == "SIMULATED"
+        assert running is not None and running.feed.kind == "simulated"
         assert test.session_state["feed"] == "simulated"
         assert any("SIMULATED FEED" in w.value for w in test.sidebar.warning)
     finally:

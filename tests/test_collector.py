@@ -92,7 +92,7 @@ def test_simulated_feed_rows_equal_counters_and_stop_flushes_everything(db_path)
     s = c.stats()
     conn = db.open_reader(db_path)
     count = conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
-    assert s.feed["kind"] == "SIMULATED" and s.feed["ticks"] == s.received
+    assert s.feed["kind"] == "simulated" and s.feed["ticks"] == s.received
     assert count == s.written == s.received > 500 and s.dropped == 0 and s.queue_depth == 0
     for sym in ("BTCUSDT", "ETHUSDT"):
         ids = [r[0] for r in stored(db_path, sym)]

@@ -625,7 +625,7 @@ def test_simulated_feed_runs_compressed_time_and_stops_promptly():
     feed.disconnect()
     assert time.monotonic() - started < 1.0
     stats = feed.get_stats()
-    assert stats.kind == "SIMULATED" and stats.state == "stopped" and "pair ETHUSDT" in stats.source
+    assert stats.kind == "simulated" and stats.state == "stopped" and "pair ETHUSDT" in stats.source
     assert stats.ticks == len(sink.ticks) and sink.kinds() == ["connected"]
     span_s = (sink.ticks[-1].timestamp - sink.ticks[0].timestamp) / 1000
     wall_s = (sink.ticks[-1].received_at - sink.ticks[0].received_at) / 1000

@@ -277,7 +277,7 @@ def test_replay_feed_replays_each_format_as_fast_as_possible(tmp_path, name, dat
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in ticks] == [
         (t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in expected]
     stats = feed.get_stats()
-    assert stats.kind == "REPLAY" and stats.state == "finished" and stats.ticks == len(expected)
+    assert stats.kind == "replay" and stats.state == "finished" and stats.ticks == len(expected)
     assert [e.kind for e in events] == ["connected", "finished"]
 
 

@@ -1,0 +1,50 @@
+"""Vocabularies shared by several layers, each defined once as a StrEnum (its values are what is stored and typed)."""
+from __future__ import annotations
+
+import enum
+
+
+class FeedKind(enum.StrEnum):
+    """Where ticks come from: live Binance, the offline simulated market, or a replayed file."""
+
+    BINANCE = "binance"
+    SIMULATED = "simulated"
+    REPLAY = "replay"
+
+    @property
+    def label(self) -> str:
+        """The name a user sees (sidebar, status line)."""
+        return {"binance": "Binance live", "simulated": "Simulated", "replay": "Replay file"}[self.value]
+
+
+class StreamKind(enum.StrEnum):
+    """Binance trade stream: aggTrade ids are contiguous (repairable over REST); trade ids are another sequence."""
+
+    AGG_TRADE = "aggTrade"
+    TRADE = "trade"
+
+
+class Timeframe(enum.StrEnum):
+    """Bar sizes the platform stores and shows (pandas offset aliases), finest first."""
+
+    S1 = "1s"
+    S5 = "5s"
+    S10 = "10s"
+    S30 = "30s"
+    M1 = "1min"
+    M5 = "5min"
+    M15 = "15min"
+    H1 = "1h"
+
+    @property
+    def seconds(self) -> int:
+        """Bar length in seconds."""
+        return _TIMEFRAME_SECONDS[self.value]
+
+    @property
+    def ms(self) -> int:
+        """Bar length in milliseconds."""
+        return _TIMEFRAME_SECONDS[self.value] * 1000
+
+
+_TIMEFRAME_SECONDS = {"1s": 1, "5s": 5, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "15min": 900, "1h": 3600}
