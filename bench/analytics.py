@@ -13,8 +13,9 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from scipy.signal import lfilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import analytics as A  # noqa: E402
+import analytics as A
 
 SIZES = {"10k": 10_000, "100k": 100_000, "1M": 1_000_000}
 ENTRIES = np.round(np.linspace(1.0, 3.0, 20), 3)

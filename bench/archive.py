@@ -19,10 +19,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from fake_binance import FakeBinance  # noqa: E402
+
 import collector  # noqa: E402
 import database as db  # noqa: E402
 from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick  # noqa: E402
-from fake_binance import FakeBinance  # noqa: E402
 
 HOUR_MS = 3_600_000
 

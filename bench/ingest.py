@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server_process import ServerProcess  # noqa: E402  (puts the project root and tests/ on sys.path)
+from server_process import ServerProcess
 
-import collector  # noqa: E402
-from data_feed import BinanceFuturesFeed  # noqa: E402
+import collector
+from data_feed import BinanceFuturesFeed
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 

@@ -26,8 +26,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import database  # noqa: E402
 from app_fixtures import batches, pair_path  # noqa: E402
+
+import database  # noqa: E402
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Portfolio", "Alerts", "Data Management")
 CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # (row, tab, session caches emptied before each run)

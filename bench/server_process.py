@@ -56,7 +56,7 @@ class ServerProcess:
     def __init__(self, **options: Any) -> None:
         self.options = options
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.conn, child = mp.Pipe()
         self.proc = mp.get_context("fork").Process(target=_serve, args=(child, self.options), daemon=True)
         self.proc.start()

@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from server_process import ServerProcess  # noqa: E402  (puts the project root and tests/ on sys.path)
+from server_process import ServerProcess
 
-import collector  # noqa: E402
-from data_feed import BinanceFuturesFeed, BinanceRest  # noqa: E402
+import collector
+from data_feed import BinanceFuturesFeed, BinanceRest
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 FAULTS = (
@@ -39,9 +39,10 @@ FAULTS = (
 
 def rss_mb() -> float:
     """Resident set size of this process (MB), from /proc."""
-    for line in open("/proc/self/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
     return float("nan")
 
 
@@ -103,7 +104,8 @@ def main() -> None:
     print(f"soak: {args.minutes:g} min at {args.rate:,.0f} ticks/s, a fault every {args.fault_every:g} s\n")
     print("| measure | value |\n|---|---|")
     print(f"| ticks sent by the exchange | {sent:,} |")
-    print(f"| ticks stored (distinct ids in range) | {stored:,} ({'EQUAL' if stored == sent else 'MISSING ' + str(sent - stored)}) |")
+    verdict = "EQUAL" if stored == sent else f"MISSING {sent - stored}"
+    print(f"| ticks stored (distinct ids in range) | {stored:,} ({verdict}) |")
     print(f"| reconnects / stalls detected | {stats.feed['reconnects']} / {stats.feed['stalls']} |")
     print(f"| gaps detected / repaired / unrepairable | {stats.gaps_detected} / {stats.gaps_repaired} / "
           f"{stats.gaps_unrepairable} |")

@@ -30,7 +30,8 @@ def synthetic(n: int, batch: int = 5000):
         for i in range(lo, min(per_symbol, lo + batch // 2)):
             ts = start + i * 40
             out.append(Tick("BTCUSDT", i + 1, ts, 60_000 + (i % 997) / 10, 0.001 * (1 + i % 50), bool(i % 2), ts + 3))
-            out.append(Tick("ETHUSDT", i + 1, ts + 7, 3_000 + (i % 991) / 100, 0.01 * (1 + i % 30), bool(i % 3), ts + 9))
+            out.append(Tick("ETHUSDT", i + 1, ts + 7, 3_000 + (i % 991) / 100, 0.01 * (1 + i % 30), bool(i % 3),
+                            ts + 9))
         yield out
 
 
@@ -61,9 +62,9 @@ def main() -> None:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             size = db.database_size_bytes(path) / n
             reader = db.open_reader(path)
-            bars = timed(lambda: db.read_bars(reader, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
-            ticks = timed(lambda: db.read_ticks(reader, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
-            status = timed(lambda: db.symbol_summaries(reader))
+            bars = timed(lambda r=reader: db.read_bars(r, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
+            ticks = timed(lambda r=reader: db.read_ticks(r, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
+            status = timed(lambda r=reader: db.symbol_summaries(r))
             print(f"| {n:,} | {rate:,.0f} rows/s | {size:.1f} | {bars:.1f} ms | {ticks:.1f} ms | {status:.2f} ms |")
 
 

@@ -1,8 +1,8 @@
 """Synthetic market data for the dashboard tests and the refresh benchmark: a cointegrated BTC/ETH-like pair."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 from scipy.signal import lfilter

@@ -57,6 +57,7 @@ import argparse
 import asyncio
 import bisect
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -73,9 +74,10 @@ import urllib.parse
 import zipfile
 from array import array
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
@@ -317,6 +319,7 @@ class FakeBinance:
         self._archives: dict[tuple[str, dt.date], tuple[tuple[int, int], bytes, str]] = {}   # ((lo, hi), zip, sum)
         self._clients: set[_Client] = set()             # loop thread only
         self._jobs: set[asyncio.Task] = set()
+        self._background: set[asyncio.Future] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -436,7 +439,7 @@ class FakeBinance:
                 if abrupt:
                     client.conn.transport.abort()
                 else:
-                    asyncio.ensure_future(client.conn.close(1001, "going away"))
+                    self._spawn(client.conn.close(1001, "going away"))
             self._stats.closed_by_fault += len(victims)
             return len(victims)
         return self._call(drop)
@@ -557,7 +560,7 @@ class FakeBinance:
         def run() -> None:
             try:
                 future.set_result(fn())
-            except BaseException as exc:  # noqa: BLE001 - handed back to the calling thread
+            except BaseException as exc:
                 future.set_exception(exc)
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout=10)
@@ -567,7 +570,7 @@ class FakeBinance:
         self._loop = loop
         try:
             loop.run_until_complete(self._serve())
-        except BaseException as exc:  # noqa: BLE001 - reported to start()
+        except BaseException as exc:
             self._startup_error = exc
             self._ready.set()
         finally:
@@ -696,17 +699,21 @@ class FakeBinance:
             return False
         client.over_rate = True
         self._stats.rate_limit_closes += 1
-        asyncio.ensure_future(client.conn.close(1008, "Too many requests"))
+        self._spawn(client.conn.close(1008, "Too many requests"))
         return True
 
     async def _reply(self, client: _Client, request_id: int | None, *, result: Any = None,
                      error: tuple[int, str] | None = None) -> None:
         reply = ({"error": {"code": error[0], "msg": error[1]}, "id": request_id} if error is not None
                  else {"result": result, "id": request_id})
-        try:
+        with contextlib.suppress(websockets.ConnectionClosed):
             await client.conn.send(json.dumps(reply, separators=(",", ":")))
-        except websockets.ConnectionClosed:
-            pass
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a coroutine in the background, keeping a reference until it is done (the loop holds tasks weakly)."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _housekeeping(self) -> None:
         """Connection-age cuts (the time-compressed 24 h limit)."""
@@ -719,7 +726,7 @@ class FakeBinance:
             for client in list(self._clients):
                 if loop.time() - client.opened >= max_age and client.conn.state is State.OPEN:
                     self._stats.age_cuts += 1
-                    asyncio.ensure_future(client.conn.close(1000, "connection age limit"))
+                    self._spawn(client.conn.close(1000, "connection age limit"))
 
     # ---------------------------------------------------------------------------------------------- publishing
     async def _run_job(self, job: StreamJob) -> None:
@@ -737,7 +744,7 @@ class FakeBinance:
                 self._make_and_publish(job.symbols, n)
                 job.made += n
                 await self._drain()
-        except Exception as exc:  # noqa: BLE001 - surfaced by job.wait()
+        except Exception as exc:
             log.exception("stream job failed")
             job.error = exc
         finally:
@@ -809,7 +816,7 @@ class FakeBinance:
         for client in list(self._clients):
             try:
                 await asyncio.wait_for(client.conn.drain(), _SLOW_CLIENT_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._stats.slow_client_cuts += 1
                 client.conn.transport.abort()
             except (ConnectionError, RuntimeError):
@@ -1126,10 +1133,10 @@ class _RestHandler(BaseHTTPRequestHandler):
     server_version = "FakeBinance/1.0"
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         self.server.fake._handle_rest(self)  # type: ignore[attr-defined]
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - http.server signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("REST " + format, *args)
 
 

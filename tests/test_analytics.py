@@ -6,6 +6,7 @@ Independent references: numpy lstsq (OLS), statsmodels RollingOLS/adfuller/coint
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -276,7 +277,7 @@ def test_calculate_hedge_ratio_seed_api_all_methods(pair) -> None:
         ratio, intercept = A.Analytics.calculate_hedge_ratio(x, y, method=method, window=1_000)
         assert isinstance(ratio, float) and isinstance(intercept, float)
         assert ratio == pytest.approx(0.04, rel=0.3), method
-    beta, alpha = A.hedge_series(x, y, "kalman")
+    beta, _alpha = A.hedge_series(x, y, "kalman")
     assert len(beta) == len(x) and beta.iloc[-1] == A.calculate_hedge_ratio(x, y)[0]
 
 
@@ -399,10 +400,11 @@ def test_hurst_separates_random_walk_and_mean_reversion() -> None:
 def test_synthetic_pair_statistics_recover_known_beta_and_half_life() -> None:
     x, y, _ = cointegrated_pair(20_000, beta=0.04, alpha=100.0, half_life=30.0, seed=4)
     res = A.pair_analytics(x, y, method="ols", window=500)
-    assert res.hedge.beta == pytest.approx(0.04, rel=0.01)
-    assert res.half_life == pytest.approx(30.0, rel=0.15)
-    assert res.engle_granger["is_cointegrated"] and res.adf["is_stationary"]
-    assert res.hurst < 0.4
+    tests = res.tests.results
+    assert res.series.hedge.beta == pytest.approx(0.04, rel=0.01)
+    assert tests[A.PairTest.HALF_LIFE] == pytest.approx(30.0, rel=0.15)
+    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and tests[A.PairTest.ADF]["is_stationary"]
+    assert tests[A.PairTest.HURST] < 0.4
     rx, ry = random_walk_pair(20_000, seed=5)
     assert not A.engle_granger(rx, ry)["is_cointegrated"]
 
@@ -448,16 +450,32 @@ def test_pair_analytics_outputs_and_frame(pair) -> None:
     x, y, _ = pair
     res = A.pair_analytics(x, y, method="kalman", z_window=60, corr_window=60)
     frame = res.to_frame()
-    assert list(frame.columns) == ["price_x", "price_y", "beta", "alpha", "spread", "zscore", "correlation"]
-    assert frame.index.name == "time" and len(frame) == res.n_bars == len(x)
-    np.testing.assert_allclose(frame["spread"], frame["price_y"] - frame["alpha"] - frame["beta"] * frame["price_x"])
-    assert res.engle_granger["is_cointegrated"] and 0 < res.half_life < 100 and res.hurst < 0.5
-    assert any("Engle–Granger" in note for note in res.notes)
-    with pytest.raises(ValueError, match="at least"):
+    assert list(frame.columns) == [x.name, y.name, "beta", "alpha", "spread", "zscore", "correlation"]
+    assert frame.index.name == "time" and len(frame) == res.series.n_bars == res.tests.n_bars == len(x)
+    np.testing.assert_allclose(frame["spread"], frame[y.name] - frame["alpha"] - frame["beta"] * frame[x.name])
+    unnamed = A.pair_series(x.to_numpy(), y.to_numpy(), method="ols").to_frame()
+    assert list(unnamed.columns[:2]) == ["price_x", "price_y"]
+    tests = res.tests.results
+    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and 0 < tests[A.PairTest.HALF_LIFE] < 100
+    assert tests[A.PairTest.HURST] < 0.5 and not res.tests.problems
+    assert any("Engle–Granger" in note for note in res.series.notes)
+    with pytest.raises(A.InsufficientData, match="at least"):
         A.pair_analytics(x.iloc[:50], y.iloc[:50])
     in_sample = A.pair_analytics(x, y, method="ols", causal=False)
-    assert any("look-ahead" in note for note in in_sample.notes)
-    assert in_sample.spread.notna().all()  # full-sample fit: no warm-up
+    assert any("look-ahead" in note for note in in_sample.series.notes)
+    assert in_sample.series.spread.notna().all()  # full-sample fit: no warm-up
+
+
+def test_pair_tests_report_shortages_and_let_real_errors_through(pair) -> None:
+    x, y, _ = pair
+    series = A.pair_series(x, y, method="ols", window=60, z_window=60)
+    flat = dataclasses.replace(series, spread=pd.Series(1.0, index=series.x.index))
+    problems = A.pair_tests(flat).problems  # a constant spread: the spread tests cannot say anything yet
+    assert {A.PairTest.ADF, A.PairTest.HALF_LIFE} <= set(problems) and "constant" in problems[A.PairTest.ADF]
+    closes = pd.DataFrame({"a": x, "b": x})  # identical columns: not a data shortage but a singular system
+    with pytest.raises(Exception) as err:
+        A.pair_tests(series, closes)
+    assert not isinstance(err.value, A.InsufficientData)
 
 
 # ---------------------------------------------------------------------------------------------------- alerts
@@ -474,7 +492,7 @@ def test_evaluate_alert(value: float, op: str, threshold: float, previous: float
 
 
 def test_evaluate_alert_rejects_unknown_op() -> None:
-    with pytest.raises(ValueError, match="'=>'.*accepted"):
+    with pytest.raises(ValueError, match=r"'=>'.*accepted"):
         A.evaluate_alert(1.0, "=>", 0.0)
 
 
@@ -544,7 +562,8 @@ def test_real_binance_recording_through_the_whole_chain() -> None:
         res = A.pair_analytics(x, y, method=method, window=60, z_window=30, corr_window=30)
         frame = res.to_frame()
         assert frame["spread"].notna().sum() > 200 and frame["zscore"].abs().max() < 20
-        assert 0 <= res.adf["pvalue"] <= 1 and 0 <= res.engle_granger["pvalue"] <= 1
+        tests = res.tests.results
+        assert 0 <= tests[A.PairTest.ADF]["pvalue"] <= 1 and 0 <= tests[A.PairTest.ENGLE_GRANGER]["pvalue"] <= 1
     bt = A.backtest_pairs(x, y, A.BacktestParams(z_window=30, hedge_method="kalman", hedge_window=60))
     assert bt.trades["net_pnl"].sum() == pytest.approx(bt.equity.iloc[-1] - bt.params.capital, abs=1e-9)
     assert bt.metrics["sharpe"] is None and "min_span_days" in bt.metrics_reasons["sharpe"]

@@ -7,6 +7,7 @@ thread leaks from one test into the next. The CSV builders behind the download b
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import socket
@@ -17,17 +18,19 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from app_fixtures import PAIR, seed_database
 from streamlit.testing.v1 import AppTest
 
 import collector
 import database
-from app_fixtures import PAIR, seed_database
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import app  # noqa: E402  (needs ROOT on sys.path; importing it does not run the page)
+from dashboard import alerts, exports, uploads  # noqa: E402
+from dashboard.controls import Controls  # noqa: E402
 
 N_PER_SYMBOL = 3000
 SPAN_MS = 30 * 60_000
@@ -62,7 +65,7 @@ def at(seeded, monkeypatch) -> AppTest:
     test.run()
     yield test
     collector.stop_service()
-    last = test.session_state["last_collector"] if "last_collector" in test.session_state else None
+    last = test.session_state.get("last_collector", None)
     if last is not None:
         last.stop()
 
@@ -195,30 +198,30 @@ def test_download_buttons_are_offered(at):
     assert "Download pair analytics (CSV)" in {b.proto.label for b in at.download_button}
 
 
-def controls(db_path: str, **changes) -> app.Controls:
+def controls(db_path: str, **changes) -> Controls:
     """Controls as the sidebar defaults make them, for the CSV builders."""
-    base = app.Controls(db_path=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
+    base = Controls(db_path=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
                         min_volume=0.0, method="kalman", hedge_window=60, z_window=60, entry=2.0, exit=0.0,
                         stop=4.0, max_hold=None, fee_bps=4.0, slippage_bps=0.0, capital=10_000.0, in_sample=False)
-    return app.dataclasses.replace(base, **changes)
+    return dataclasses.replace(base, **changes)
 
 
 def test_csv_builders_columns_and_rows(seeded):
     c = controls(seeded)
-    ticks = pd.read_csv(io.BytesIO(app.ticks_csv(c)))
+    ticks = pd.read_csv(io.BytesIO(exports.ticks_csv(c)))
     assert list(ticks.columns) == database.TICK_COLUMNS and len(ticks) == 2 * N_PER_SYMBOL
-    bars = pd.read_csv(io.BytesIO(app.window_csv(c, app.bars_frame)))
+    bars = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.bars_frame)))
     assert list(bars.columns) == ["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume",
                                   "trades", "filled"]
     assert set(bars["symbol"]) == set(PAIR) and bars.groupby("symbol")["trades"].sum().eq(N_PER_SYMBOL).all()
-    pair = pd.read_csv(io.BytesIO(app.window_csv(c, app.pair_frame)))
+    pair = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.pair_frame)))
     assert list(pair.columns) == ["timestamp", "time_utc", "BTCUSDT", "ETHUSDT", "beta", "alpha", "spread",
                                   "zscore", "correlation"]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
-    trades = pd.read_csv(io.BytesIO(app.window_csv(c, app.trades_frame)))
+    trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
     assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
     assert len(trades) > 0
-    minute = pd.read_csv(io.BytesIO(app.window_csv(controls(seeded, timeframe="1min"), app.bars_frame)))
+    minute = pd.read_csv(io.BytesIO(exports.window_csv(controls(seeded, timeframe="1min"), exports.bars_frame)))
     assert 2 * 29 <= len(minute) <= 2 * 31
 
 
@@ -236,15 +239,15 @@ def tick_rows(n: int, symbol: str = "SOLUSDT") -> list[dict]:
 def test_parse_upload_rejects_bad_line_and_size(seeded):
     rows = tick_rows(5)
     rows[2]["price"] = "abc"
-    with pytest.raises(app.UploadError, match=r"line 3"):
-        app.parse_upload(ndjson(rows), "bad.ndjson", "ticks")
-    with pytest.raises(app.UploadError, match=r"limit is 1 MB"):
-        app.parse_upload(b"x" * (2**20 + 1), "big.ndjson", "ticks", max_mb=1)
-    with pytest.raises(app.UploadError, match="need a symbol"):
-        app.parse_upload(b"ts,open,high,low,close,volume\n1723161000000,1,1,1,1,1\n", "bars.csv", "bars")
-    parsed = app.parse_upload(ndjson(tick_rows(5)), "good.ndjson", "ticks")
+    with pytest.raises(uploads.UploadError, match=r"line 3"):
+        uploads.parse_upload(ndjson(rows), "bad.ndjson", "ticks")
+    with pytest.raises(uploads.UploadError, match=r"limit is 1 MB"):
+        uploads.parse_upload(b"x" * (2**20 + 1), "big.ndjson", "ticks", max_mb=1)
+    with pytest.raises(uploads.UploadError, match="need a symbol"):
+        uploads.parse_upload(b"ts,open,high,low,close,volume\n1723161000000,1,1,1,1,1\n", "bars.csv", "bars")
+    parsed = uploads.parse_upload(ndjson(tick_rows(5)), "good.ndjson", "ticks")
     assert len(parsed.records) == 5 and list(parsed.preview().columns)[:3] == ["symbol", "trade_id", "timestamp"]
-    assert "Stored 5 new ticks" in app.store_upload(seeded, parsed)
+    assert "Stored 5 new ticks" in uploads.store_upload(seeded, parsed)
 
 
 def test_upload_with_bad_row_shows_the_line_and_stores_nothing(at, seeded):
@@ -332,11 +335,11 @@ def test_alert_rule_fires_once_with_toast_and_history(at, seeded):
 
 def test_alert_fires_only_on_transition():
     rule = database.AlertRule(1, "zscore", "BTCUSDT", "ETHUSDT", ">", 2.0, True, 0, None, None)
-    assert app.alert_fires(rule, 2.5)
-    assert not app.alert_fires(app.dataclasses.replace(rule, last_value=2.2), 2.5)
-    assert app.alert_fires(app.dataclasses.replace(rule, last_value=1.0), 2.5)
-    crossing = app.dataclasses.replace(rule, op="crosses_below", threshold=0.0, last_value=0.3)
-    assert app.alert_fires(crossing, -0.1) and not app.alert_fires(crossing, 0.2)
+    assert alerts.alert_fires(rule, 2.5)
+    assert not alerts.alert_fires(dataclasses.replace(rule, last_value=2.2), 2.5)
+    assert alerts.alert_fires(dataclasses.replace(rule, last_value=1.0), 2.5)
+    crossing = dataclasses.replace(rule, op="crosses_below", threshold=0.0, last_value=0.3)
+    assert alerts.alert_fires(crossing, -0.1) and not alerts.alert_fires(crossing, 0.2)
 
 
 def test_portfolio_open_and_close_a_paper_position(at):
@@ -464,11 +467,26 @@ def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypat
 def test_streamlit_seed_ohlc_upload_format_with_a_symbol_column(seeded):
     data = (b"symbol,timestamp,open,high,low,close,volume\n"
             b"SOLUSDT,1723161000000,150,151,149,150.5,10\nBNBUSDT,1723161060000,600,601,599,600.5,5\n")
-    parsed = app.parse_upload(data, "seed_ohlc.csv", "bars", timeframe="1min")
+    parsed = uploads.parse_upload(data, "seed_ohlc.csv", "bars", timeframe="1min")
     assert parsed.extent()[0] == ["BNBUSDT", "SOLUSDT"]
-    assert "2 1min bars for BNBUSDT, SOLUSDT" in app.store_upload(seeded, parsed)
+    assert "2 1min bars for BNBUSDT, SOLUSDT" in uploads.store_upload(seeded, parsed)
     conn = database.open_reader(seeded)
     assert conn.execute("SELECT symbol, open FROM ohlc_data WHERE source='upload' ORDER BY symbol").fetchall() == [
         ("BNBUSDT", 600.0), ("SOLUSDT", 150.0)]
-    with pytest.raises(app.UploadError, match=r"bad.csv: line 2: .*BTC/USDT"):
-        app.parse_upload(b"symbol,timestamp,open,high,low,close,volume\nBTC/USDT,1,1,1,1,1,1\n", "bad.csv", "bars")
+    with pytest.raises(uploads.UploadError, match=r"bad.csv: line 2: .*BTC/USDT"):
+        uploads.parse_upload(b"symbol,timestamp,open,high,low,close,volume\nBTC/USDT,1,1,1,1,1,1\n", "bad.csv", "bars")
+
+
+def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_error():
+    def script():
+        import analytics
+        from dashboard.widgets import guard
+        with guard("Short section"):
+            raise analytics.InsufficientData("need 120 bars, have 45")
+        with guard("Broken section"):
+            analytics.fit_hedge([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 4.0, 6.0, 8.0, 11.0], "nonsense")
+
+    at = AppTest.from_function(script).run(timeout=30)
+    assert [i.value for i in at.info] == ["**Short section** — need 120 bars, have 45"]
+    assert len(at.error) == 1 and "Broken section** failed" in at.error[0].value
+    assert "unknown hedge method" in at.error[0].value

@@ -215,12 +215,13 @@ def test_seed_backtest_rejects_misaligned_input() -> None:
     spread, z = _crafted([0, 0, 2.5, 0])
     with pytest.raises(ValueError, match="misaligned"):
         A.backtest_mean_reversion(spread, z.iloc[1:])
-    with pytest.raises(ValueError, match="exit .* below entry"):
+    with pytest.raises(ValueError, match=r"exit .* below entry"):
         A.backtest_mean_reversion(spread, z, entry_th=1.0, exit_th=1.5)
 
 
 def test_seed_ou_case_has_positive_pnl_and_win_rate() -> None:
-    # peers.md §2.5: 20,000 OU bars, half-life 30, window 60 — the seed reported P&L < 0 and a 19 % win rate
+    # 20,000 OU bars, half-life 30, z window 60: the Streamlit seed reported P&L < 0 and a 19 % win rate here, a
+    # symptom of its look-ahead and sign errors; a correct backtest of a mean-reverting spread must earn.
     spread = pd.Series(ar1(20_000, 0.5 ** (1 / 30), 1.0, np.random.default_rng(0)), index=time_index(20_000))
     trades, positions = A.backtest_mean_reversion(spread, A.calculate_zscore(spread, 60))
     assert trades["pnl"].sum() > 0 and (trades["pnl"] > 0).mean() > 0.7

@@ -19,7 +19,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from app_fixtures import seed_database
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +49,7 @@ def server(tmp_path):
     seed_database(str(db), 3000, 30 * 60_000, id_sign=-1)
     port = free_port()
     env = dict(os.environ, DATA_FEED="simulated", CRYPTO_DB_PATH=str(db))
-    log = open(tmp_path / "server.log", "w")
+    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - the server writes to it; closed in `finally`
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
          "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
@@ -94,7 +93,7 @@ def download_first_line(page, label: str) -> str:
         return Path(download.value.path()).read_text().splitlines()[0]
     try:
         return attempt()
-    except Exception:  # noqa: BLE001 - playwright raises a plain Error("... canceled")
+    except Exception:
         return attempt()
 
 

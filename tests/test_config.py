@@ -1,4 +1,6 @@
 """config.py: defaults, validation messages naming the variable, value and accepted values."""
+from pathlib import Path
+
 import pytest
 
 from config import ConfigError, load_settings, parse_symbols, settings_table
@@ -56,7 +58,7 @@ def test_symbol_list_rejects_empty_and_injection():
 
 def test_readme_lists_every_variable():
     table = settings_table()
-    readme = open("README.md", encoding="utf-8").read()
+    readme = Path("README.md").read_text(encoding="utf-8")
     for line in table.splitlines()[2:]:
         var = line.split("`")[1]
         assert f"`{var}`" in readme, f"{var} missing from README's settings table"

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -507,18 +505,8 @@ def test_empty_input_gives_no_data_figure(name: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Module hygiene
+# Theme
 # ---------------------------------------------------------------------------------------------------------------
-
-def test_module_is_pure_plotly() -> None:
-    tree = ast.parse(Path(viz.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
-    assert not imported & {"streamlit", "sqlite3", "database", "analytics", "config", "collector", "app"}
-    assert "print(" not in Path(viz.__file__).read_text(encoding="utf-8")
-
 
 def test_every_builder_uses_the_dark_template(big_closes: pd.DataFrame) -> None:
     figs = [viz.normalized_price_figure(big_closes), viz.candlestick_figure(_bars(100), "BTCUSDT"),

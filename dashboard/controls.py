@@ -1,0 +1,131 @@
+"""Sidebar choices as one frozen record (Controls), the dashboard's constants and number/time formatting."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+import analytics
+import database
+
+BAR_SECONDS = analytics.TIMEFRAMES         # timeframe -> bar length in seconds
+
+
+LOOKBACK_MINUTES = (5, 15, 30, 60, 120, 240, 360, 720, 1440, 2880, 10080)
+
+
+FINE_WINDOW_MINUTES = 360            # windows up to 6 h read the stored 1s bars; longer ones the 1min bars
+
+
+TESTS_TTL_S = 15.0                   # the statistical tests are refreshed (in the background) this often
+
+
+FULL_RELOAD_S = 30.0                 # a session re-reads its whole window this often (else only new bars)
+
+
+OVERLAP_BARS = 5                     # an incremental read re-reads this many bars before the previous end
+
+
+SWEEP_ENTRIES = (1.0, 1.5, 2.0, 2.5, 3.0)
+
+
+SWEEP_EXITS = (-0.5, 0.0, 0.5, 1.0)
+
+
+SWEEP_METRICS = ("pct_return", "total_return", "sharpe", "win_rate", "max_drawdown", "profit_factor", "n_trades")
+
+
+BACKTEST_METRICS = (("total_return", "Total P&L", "{:,.2f}"), ("pct_return", "Return", "{:+.2f}%"),
+                    ("n_trades", "Trades", "{:,}"), ("win_rate", "Win rate", "{:.1%}"),
+                    ("expectancy", "Avg P&L / trade", "{:,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
+                    ("max_drawdown", "Max drawdown", "{:.2%}"), ("total_fees", "Fees paid", "{:,.2f}"),
+                    ("exposure", "Time in market", "{:.1%}"), ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
+                    ("sharpe", "Sharpe (ann.)", "{:.2f}"), ("sortino", "Sortino (ann.)", "{:.2f}"),
+                    ("calmar", "Calmar", "{:.2f}"), ("cagr", "CAGR", "{:.2%}"))
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Every sidebar choice a view depends on; plain values, so it is safe to hand to a download thread."""
+
+    db_path: str
+    symbols: tuple[str, ...]
+    pair: tuple[str, str] | None
+    timeframe: str
+    lookback_min: int
+    end_ms: int | None
+    min_volume: float
+    method: str
+    hedge_window: int
+    z_window: int
+    entry: float
+    exit: float
+    stop: float | None
+    max_hold: int | None
+    fee_bps: float
+    slippage_bps: float
+    capital: float
+    in_sample: bool
+
+    @property
+    def source_timeframe(self) -> str:
+        """Stored bar series the window is read from: 1min for coarse bars or windows over 6 h, else 1s."""
+        coarse = BAR_SECONDS[self.timeframe] >= 60 or self.lookback_min > FINE_WINDOW_MINUTES
+        return "1min" if coarse else "1s"
+
+    @property
+    def bar_timeframe(self) -> str:
+        """Bar size actually shown: the chosen timeframe, or the source's when the chosen one is finer."""
+        return max(self.timeframe, self.source_timeframe, key=BAR_SECONDS.__getitem__)
+
+    @property
+    def in_sample_hedge(self) -> bool:
+        """True when the labelled in-sample (look-ahead) static hedge is in use."""
+        return self.in_sample and self.method in analytics.STATIC_METHODS
+
+    def bounds(self) -> tuple[int, int]:
+        """[start, end) of the window in epoch ms; a live window ends now."""
+        end = self.end_ms if self.end_ms is not None else database.now_ms() + 1
+        return end - self.lookback_min * 60_000, end
+
+    def backtest_params(self) -> analytics.BacktestParams:
+        """The backtest settings these controls describe."""
+        return analytics.BacktestParams(
+            entry=self.entry, exit=self.exit, stop=self.stop, max_hold_bars=self.max_hold, z_window=self.z_window,
+            hedge_method=self.method, hedge_window=self.hedge_window, capital=self.capital, fee_bps=self.fee_bps,
+            slippage_bps=self.slippage_bps, bar_seconds=float(BAR_SECONDS[self.bar_timeframe]),
+            in_sample=self.in_sample_hedge)
+
+    def describe(self) -> str:
+        """One line saying what the window shows."""
+        end = "now" if self.end_ms is None else fmt_time(self.end_ms)
+        bars = self.bar_timeframe + (f" (chosen {self.timeframe}: windows over 6 h use 1min bars)"
+                                     if self.bar_timeframe != self.timeframe else "")
+        pair = f"pair x = {self.pair[0]} → y = {self.pair[1]}" if self.pair else "no pair selected"
+        return (f"Window: {fmt_minutes(self.lookback_min)} ending {end} (UTC) · {bars} bars · {pair} · "
+                f"{self.method} hedge")
+
+
+def fmt_time(ms: int | None) -> str:
+    """Epoch ms as 'YYYY-MM-DD HH:MM:SS' UTC ('—' for None)."""
+    return "—" if ms is None else pd.Timestamp(int(ms), unit="ms", tz="UTC").strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_minutes(minutes: int) -> str:
+    """A lookback as '15 min', '6 h' or '2 d'."""
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440} d"
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
+def fmt_price(value: float) -> str:
+    """A price with sensible decimals."""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+
+
+def fmt_value(value: float | None, spec: str = "{:.4g}") -> str:
+    """A number, or '—' when it is missing or not finite."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    return spec.format(value)

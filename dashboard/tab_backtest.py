@@ -1,0 +1,80 @@
+"""The Backtest tab: metrics, trades on the spread, equity and drawdown, trade log, entry × exit sweep."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import streamlit as st
+
+import analytics
+import database
+import visualizations as viz
+from dashboard.controls import (
+    BACKTEST_METRICS,
+    SWEEP_ENTRIES,
+    SWEEP_EXITS,
+    SWEEP_METRICS,
+    Controls,
+    fmt_time,
+    fmt_value,
+)
+from dashboard.exports import export_name, trades_frame, window_csv
+from dashboard.model import Window, load_window, pair_closes, reader, run_backtest
+from dashboard.widgets import download, guard, plot, session_cache
+
+
+def backtest_metrics(result: analytics.BacktestResult) -> None:
+    """Metric tiles; withheld ones show '—' with the reason."""
+    cols = st.columns(7)
+    for i, (name, label, spec) in enumerate(BACKTEST_METRICS):
+        value = result.metrics.get(name)
+        cols[i % 7].metric(label, fmt_value(value, spec), help=result.metrics_reasons.get(name))
+    shown = {name for name, _, _ in BACKTEST_METRICS}
+    withheld: dict[str, list[str]] = {}
+    for name, why in result.metrics_reasons.items():
+        if name in shown:
+            withheld.setdefault(why, []).append(name)
+    st.caption(f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
+               "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items()))
+
+
+def tab_backtest(c: Controls) -> None:
+    """Backtest of the pair: markers on the spread, equity and drawdown, metrics, trade log, threshold sweep."""
+    st.caption(c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
+               f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}")
+    with reader(c.db_path) as conn:
+        window = load_window(conn, c, cache=session_cache())
+    result = run_backtest(window)
+    if c.in_sample_hedge:
+        st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
+    backtest_metrics(result)
+    plot(viz.spread_zscore_figure(result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop,
+                                  trades=result.trades), "bt_spread")
+    plot(viz.equity_drawdown_figure(result.equity), "bt_equity")
+    st.subheader(f"Trade log ({len(result.trades):,} trades)")
+    st.dataframe(result.trades, width="stretch", hide_index=True, height=260)
+    download("Download trade log (CSV)", functools.partial(window_csv, c, trades_frame), export_name(c, "trades"),
+             "dl_trades_tab")
+    st.caption(" · ".join(result.notes))
+    with guard("Threshold sweep"):
+        sweep_section(window, c)
+
+
+def sweep_section(window: Window, c: Controls) -> None:
+    """Entry × exit sweep heatmap, computed on click (it runs one backtest per cell) and kept for these settings."""
+    st.subheader("Entry × exit sweep")
+    left, right, _ = st.columns([2, 1, 3], vertical_alignment="bottom")
+    metric = left.selectbox("Sweep metric", SWEEP_METRICS, key="sweep_metric", persist_state="page")
+    signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
+    if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
+        x, y = pair_closes(window, c.pair)
+        grid = analytics.parameter_sweep(x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric)
+        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x))
+    stored = st.session_state.get("_sweep")
+    if stored is None or stored[0] != signature:
+        st.caption(f"Runs {len(SWEEP_ENTRIES) * len(SWEEP_EXITS)} backtests (entries {SWEEP_ENTRIES}, exits "
+                   f"{SWEEP_EXITS}) with the other settings as in the sidebar. Press Run sweep.")
+        return
+    plot(viz.sweep_heatmap(stored[1], metric), "bt_sweep")
+    st.caption(f"Computed {fmt_time(stored[2])} UTC on {stored[3]:,} bars. A grid search overfits: judge the "
+               "chosen cell on later data.")

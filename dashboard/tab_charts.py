@@ -1,0 +1,67 @@
+"""The Charts tab: candles with volume, normalised comparison, statistics table, volatility, distributions."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import analytics
+import visualizations as viz
+from dashboard.controls import Controls
+from dashboard.model import Window, load_window, reader
+from dashboard.widgets import guard, plot, session_cache
+
+
+def traded(bars: pd.DataFrame) -> pd.DataFrame:
+    """The bars that had trades (filled ones repeat the last close and would pile up zero returns)."""
+    return bars.loc[~bars["filled"].astype(bool)]
+
+
+def statistics_table(window: Window) -> pd.DataFrame:
+    """Per-symbol time-series statistics of the window (prices and returns of traded bars, volume)."""
+    rows = {}
+    for symbol, bars in window.require().items():
+        price = analytics.summary_statistics(traded(bars)["close"])
+        ret = analytics.summary_statistics(analytics.returns(traded(bars)["close"]))
+        high, low = float(bars["high"].max()), float(bars["low"].min())
+        rows[symbol] = {"last": price["last"], "change": price["last"] - price["first"],
+                        "change %": (price["last"] / price["first"] - 1) * 100, "high": high, "low": low,
+                        "range": high - low, "mean": price["mean"], "σ price": price["std"],
+                        "volume": float(bars["volume"].sum()), "avg volume/bar": float(bars["volume"].mean()),
+                        "trades": int(bars["trades"].sum()), "bars": len(bars),
+                        "filled bars %": analytics.fill_fraction(bars) * 100, "σ return %": ret["std"] * 100,
+                        "skew": ret["skew"], "excess kurtosis": ret["kurtosis"]}
+    return pd.DataFrame(rows).T
+
+
+def tab_charts(c: Controls) -> None:
+    """Candles with volume, normalised comparison, statistics with rolling volatility, distributions."""
+    st.caption(c.describe())
+    with reader(c.db_path) as conn:
+        window = load_window(conn, c, cache=session_cache())
+    found = window.require()
+    st.toggle("Volume panels", key="show_volume", persist_state="page")
+    for symbol, bars in found.items():
+        plot(viz.candlestick_figure(bars, symbol, show_volume=st.session_state["show_volume"]),
+             f"chart_candles_{symbol}")
+    with guard("Normalised comparison"):
+        st.radio("Scale", ["rebased", "pct"], key="norm_mode", horizontal=True, persist_state="page",
+                 format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get)
+        plot(viz.normalized_price_figure(window.closes(), st.session_state["norm_mode"]), "chart_normalized")
+    with guard("Statistics"):
+        st.subheader("Time-series statistics")
+        table = statistics_table(window)
+        st.dataframe(table, width="stretch",
+                     column_config={name: st.column_config.NumberColumn(format="%.6g") for name in table.columns})
+        plot(viz.rolling_volatility_figure(window.closes(), window=c.hedge_window), "chart_volatility")
+    with guard("Distributions"):
+        if st.session_state.get("dist_symbol") not in found:
+            st.session_state["dist_symbol"] = next(iter(found))
+        symbol = st.columns(3)[0].selectbox("Distribution of", list(found), key="dist_symbol",
+                                            persist_state="page")
+        close = traded(found[symbol])["close"]
+        left, right = st.columns(2)
+        with left:
+            plot(viz.distribution_figure(close, f"{symbol} price", x_title="Price"), "chart_price_dist")
+        with right:
+            plot(viz.distribution_figure(analytics.returns(close) * 100, f"{symbol} {c.bar_timeframe} returns",
+                                         x_title="Return per bar (%)"), "chart_return_dist")

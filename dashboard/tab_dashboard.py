@@ -1,0 +1,45 @@
+"""The Dashboard tab: a price card per symbol, the pair's latest numbers and a compact chart."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import database
+import visualizations as viz
+from dashboard.controls import Controls, fmt_minutes, fmt_price, fmt_value
+from dashboard.model import load_window, pair_of, reader
+from dashboard.widgets import guard, plot, session_cache
+
+
+def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
+    """Trades per second over the last `seconds` of the window."""
+    recent = bars.loc[bars.index >= pd.Timestamp(end_ms - seconds * 1000, unit="ms", tz="UTC"), "trades"]
+    return float(recent.sum()) / seconds
+
+
+def tab_dashboard(c: Controls) -> None:
+    """Price cards, the pair's latest z-score and hedge ratio, a compact price chart."""
+    st.caption(c.describe())
+    with reader(c.db_path) as conn:
+        window = load_window(conn, c, cache=session_cache())
+        summaries = database.symbol_summaries(conn)
+    found = window.require()
+    with guard("Prices"):
+        for row in range(0, len(found), 4):
+            for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
+                first, last = float(bars["close"].iloc[0]), float(bars["close"].iloc[-1])
+                change = f"{(last / first - 1) * 100:+.3f} % ({fmt_minutes(c.lookback_min)})"
+                col.metric(symbol, fmt_price(last), change, border=True)
+                col.caption(f"{recent_rate(bars, window.end_ms):.1f} ticks/s · {len(bars):,} bars")
+    with guard("Pair"):
+        pair = pair_of(window, c.pair)
+        cols = st.columns(4)
+        cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
+        cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, "{:.5g}"))
+        cols[2].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[3].metric("Return correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
+    with guard("Price chart"):
+        plot(viz.compact_price_figure(window.closes()), "dash_prices")
+    total = sum(s.tick_count for s in summaries)
+    st.caption(f"Stored: {total:,} ticks for {len(summaries)} symbols · database "
+               f"{database.database_size_bytes(c.db_path) / 2**20:,.1f} MB")

@@ -1,0 +1,188 @@
+"""The Data Management tab: CSV downloads, uploads, database statistics, the raw tick table, Clear."""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import sqlite3
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import database
+from config import Settings
+from core.vocabulary import Timeframe
+from dashboard.controls import BAR_SECONDS, LOOKBACK_MINUTES, Controls, fmt_time
+from dashboard.exports import bars_frame, export_name, pair_frame, ticks_csv, trades_frame, window_csv
+from dashboard.model import reader, writer
+from dashboard.tab_pair import gaps_table
+from dashboard.uploads import UPLOAD_KINDS, ParsedUpload, UploadError, parse_upload, store_upload
+from dashboard.widgets import download, guard, guarded, show_flash
+
+
+def clear_database(db_path: str) -> None:
+    """Delete everything stored (button callback, after the confirmation box)."""
+    try:
+        with writer(db_path) as conn:
+            database.clear_all(conn)
+    except sqlite3.Error as exc:
+        st.session_state["flash"].append(("error", f"Could not clear the database: {exc}"))
+    else:
+        st.session_state["flash"].append(("success", "Database cleared."))
+    st.session_state["confirm_clear"] = False
+    st.session_state.pop("_bar_cache", None)
+
+
+def downloads_section(c: Controls) -> None:
+    """CSV downloads of the window; each CSV is built only when its button is clicked."""
+    st.subheader("Downloads (current window)")
+    cols = st.columns(4)
+    with cols[0]:
+        download("Raw ticks (CSV)", functools.partial(ticks_csv, c), export_name(c, "ticks"), "dl_ticks")
+    with cols[1]:
+        download("OHLC bars (CSV)", functools.partial(window_csv, c, bars_frame), export_name(c, "bars"), "dl_bars")
+    with cols[2]:
+        download("Pair analytics (CSV)", functools.partial(window_csv, c, pair_frame), export_name(c, "pair"),
+                 "dl_pair")
+    with cols[3]:
+        download("Backtest trade log (CSV)", functools.partial(window_csv, c, trades_frame),
+                 export_name(c, "trades"), "dl_trades")
+    st.caption("Whole-history tick exports stream to a file without loading them into memory: "
+               f"`python -c \"import database; database.export_ticks_csv('{c.db_path}', 'ticks.csv')\"`. "
+               "Cells that a spreadsheet would run as formulas are neutralised.")
+
+
+def cached_parse(upload: Any, kind: str, max_mb: int) -> ParsedUpload | UploadError:
+    """Parse an uploaded file once per (file, options); later reruns reuse the result or the error."""
+    s = st.session_state
+    key = (upload.file_id, kind, s["upload_symbol"], s["upload_timeframe"])
+    if s.get("_upload", (None,))[0] != key:
+        try:
+            result: ParsedUpload | UploadError = parse_upload(upload.getvalue(), upload.name, kind,
+                                                             symbol=s["upload_symbol"],
+                                                             timeframe=s["upload_timeframe"], max_mb=max_mb)
+        except UploadError as exc:
+            result = exc
+        s["_upload"] = (key, result)
+    return s["_upload"][1]
+
+
+def show_period(symbols: list[str], first_ms: int, last_ms: int, timeframe: str | None) -> None:
+    """Analyse the given symbols over [first_ms, last_ms] at `timeframe` or coarser: a live window if it reaches
+    now, else scrolled back (button callback)."""
+    s = st.session_state
+    s["view_symbols"] = list(dict.fromkeys([*s["view_symbols"], *symbols]))
+    if timeframe is not None and BAR_SECONDS[timeframe] > BAR_SECONDS[s["timeframe"]]:
+        s["timeframe"] = timeframe
+    span_min = (last_ms - first_ms) / 60_000 + 1
+    s["lookback"] = next((m for m in LOOKBACK_MINUTES if m >= span_min), LOOKBACK_MINUTES[-1])
+    if database.now_ms() - last_ms < 60_000:
+        s["end_mode"] = "now"
+    else:
+        end = dt.datetime.fromtimestamp(last_ms / 1000 + 60, dt.UTC).replace(tzinfo=None, second=0,
+                                                                                       microsecond=0)
+        s.update(end_mode="earlier", end_at=end)
+
+
+def upload_section(settings: Settings) -> None:
+    """Upload ticks or OHLCV bars: validate every line, preview, then store all or nothing."""
+    st.subheader("Upload data")
+    st.radio("Kind", list(UPLOAD_KINDS), format_func=UPLOAD_KINDS.get, key="upload_kind", persist_state="page")
+    kind = st.session_state["upload_kind"]
+    left, right = st.columns(2)
+    left.text_input("Symbol" + (" (required)" if kind == "bars" else " (for CSVs whose name does not say it)"),
+                    key="upload_symbol", persist_state="page")
+    if kind == "bars":
+        right.selectbox("Timeframe of the bars", list(Timeframe), key="upload_timeframe", persist_state="page")
+    upload = st.file_uploader(f"File (limit {settings.max_upload_mb} MB)", key="upload_file",
+                              type=["ndjson", "jsonl", "json", "txt", "csv", "zip", "gz"],
+                              max_upload_size=settings.max_upload_mb)
+    if upload is None:
+        return
+    progress = st.progress(0.1, text=f"Validating {upload.name}…")
+    parsed = cached_parse(upload, kind, settings.max_upload_mb)
+    if isinstance(parsed, UploadError):
+        progress.progress(1.0, text="Rejected")
+        st.error(str(parsed))
+        return
+    progress.progress(0.5, text=f"Validated {len(parsed.records):,} records — nothing stored yet")
+    st.caption(parsed.summary())
+    st.dataframe(parsed.preview(), width="stretch", hide_index=True, height=220)
+    if st.button(f"Store {len(parsed.records):,} records", key="upload_store", type="primary"):
+        progress.progress(0.7, text="Writing in one transaction…")
+        try:
+            message = store_upload(settings.db_path, parsed)
+            st.session_state.pop("_bar_cache", None)
+        except sqlite3.Error as exc:
+            progress.progress(1.0, text="Failed")
+            st.error(f"Nothing was stored: {exc}")
+            return
+        progress.progress(1.0, text="Stored")
+        st.success(message)
+        st.button("Show the uploaded data", key="upload_show", icon=":material/visibility:",
+                  on_click=show_period, args=(*parsed.extent(), parsed.timeframe),
+                  help="Adds its symbols to the analysis and moves the window over its time range")
+
+
+def db_statistics(c: Controls) -> None:
+    """Per-symbol tick counts and time range, stored bar series, gaps and size (live)."""
+    with reader(c.db_path) as conn:
+        summaries = database.symbol_summaries(conn)
+        series = database.bar_series(conn)
+        gaps = database.list_gaps(conn, limit=100)
+    st.subheader("Database statistics")
+    cols = st.columns(4)
+    cols[0].metric("Ticks", f"{sum(s.tick_count for s in summaries):,}")
+    cols[1].metric("Symbols", len({s.symbol for s in summaries} | {row[0] for row in series}))
+    cols[2].metric("Bar series", len(series), help="symbol × timeframe series in ohlc_data (rollups, uploads, "
+                   "klines)")
+    cols[3].metric("Size", f"{database.database_size_bytes(c.db_path) / 2**20:,.1f} MB")
+    left, right = st.columns([3, 2])
+    left.dataframe(pd.DataFrame([{"symbol": s.symbol, "ticks": s.tick_count, "first (UTC)": fmt_time(s.first_ts),
+                                  "last (UTC)": fmt_time(s.last_ts), "highest id": s.max_trade_id}
+                                 for s in summaries]), width="stretch", hide_index=True)
+    right.dataframe(pd.DataFrame([(sym, tf, fmt_time(first), fmt_time(last)) for sym, tf, first, last in series],
+                                 columns=["symbol", "bars", "first bar (UTC)", "last bar (UTC)"]),
+                    width="stretch", hide_index=True)
+    if gaps:
+        st.dataframe(gaps_table(gaps), width="stretch", hide_index=True)
+    else:
+        st.caption("No trade-id gaps recorded.")
+
+
+def tick_table(c: Controls) -> None:
+    """The newest (or oldest) raw ticks of the window with record count, average price, volume and range (live)."""
+    st.subheader("Raw ticks")
+    cols = st.columns([3, 1, 2])
+    st.session_state["table_symbols"] = [s for s in st.session_state.get("table_symbols", c.symbols)
+                                         if s in c.symbols]
+    symbols = cols[0].multiselect("Symbols", list(c.symbols), key="table_symbols", persist_state="page")
+    cols[1].number_input("Rows", 10, 10_000, key="table_limit", step=50, persist_state="page")
+    cols[2].radio("Order", ["newest", "oldest"], key="table_order", horizontal=True, persist_state="page")
+    limit, newest = int(st.session_state["table_limit"]), st.session_state["table_order"] == "newest"
+    start, end = c.bounds()
+    with reader(c.db_path) as conn:
+        parts = [database.read_ticks(conn, [s], start, end, limit=limit, newest_first=newest) for s in symbols]
+    ticks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=database.TICK_COLUMNS)
+    ticks = ticks.sort_values(["timestamp", "symbol"], ascending=not newest).head(limit)
+    summary = ticks.groupby("symbol").agg(rows=("price", "size"), average_price=("price", "mean"),
+                                          volume=("size", "sum"), low=("price", "min"), high=("price", "max"))
+    st.dataframe(summary.assign(range=summary["high"] - summary["low"]), width="stretch",
+                 column_config={name: st.column_config.NumberColumn(format="%.6g") for name in summary.columns})
+    st.dataframe(ticks.assign(time_utc=ticks["timestamp"].map(fmt_time)), width="stretch", hide_index=True,
+                 height=300)
+
+
+def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
+    """Downloads, raw tick table, uploads, database statistics, Clear Database."""
+    show_flash()
+    with guard("Downloads"):
+        downloads_section(c)
+    st.fragment(guarded("Raw ticks", tick_table), run_every=refresh)(c)
+    with guard("Upload"):
+        upload_section(settings)
+    st.fragment(guarded("Database statistics", db_statistics), run_every=refresh)(c)
+    st.subheader("Clear database")
+    st.checkbox("I understand this deletes every tick, bar, gap, alert and paper position", key="confirm_clear")
+    st.button("Clear database", key="clear_db", icon=":material/delete:",
+              disabled=not st.session_state.get("confirm_clear"), on_click=clear_database, args=(c.db_path,))

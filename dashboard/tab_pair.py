@@ -1,0 +1,132 @@
+"""The Pair Analytics tab: hedge ratio, spread and z-score, tests with verdicts, correlations, data quality."""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import analytics
+import database
+import visualizations as viz
+from dashboard.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
+from dashboard.exports import export_name, pair_frame, window_csv
+from dashboard.model import Window, all_closes, load_window, pair_of, reader
+from dashboard.widgets import cached_tests, download, guard, plot, session_cache
+
+
+def johansen_verdict(rank: int, n: int) -> str:
+    """Plain-language reading of a Johansen rank for n series."""
+    if rank == 0:
+        return "No cointegrating relation at 95 %"
+    if rank >= n:
+        return "Full rank: the prices themselves look stationary (no shared trend to trade)"
+    return f"{rank} cointegrating relation(s) among {n} symbols at 95 %"
+
+
+def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
+    """The tests as a table with plain-language verdicts."""
+    r: dict[str, Any] = {str(name): value for name, value in tests.results.items()}
+    rows: list[tuple[str, float | None, float | None, str]] = []
+    if "adf" in r:
+        adf = r["adf"]
+        rows.append(("ADF on the spread", adf["statistic"], adf["pvalue"],
+                     "Spread is stationary (mean-reverting) at 5 %" if adf["is_stationary"]
+                     else "Cannot reject a unit root: the spread may wander"))
+    if "engle_granger" in r:
+        eg = r["engle_granger"]
+        rows.append(("Engle–Granger (prices)", eg["statistic"], eg["pvalue"],
+                     "Cointegrated at 5 %: a stable long-run relation" if eg["is_cointegrated"]
+                     else "No evidence of cointegration"))
+    if "half_life" in r:
+        hl = r["half_life"]
+        text = (f"Deviations halve in about {hl:,.1f} bars ({hl * bar_seconds:,.0f} s)" if math.isfinite(hl)
+                else "No mean reversion detected")
+        rows.append(("Half-life (bars)", hl, None, text))
+    if "hurst" in r:
+        h = r["hurst"]
+        text = ("Mean-reverting (H < 0.45)" if h < 0.45 else "Trending (H > 0.55)" if h > 0.55
+                else "Close to a random walk")
+        rows.append(("Hurst exponent", h, None, text))
+    if "johansen" in r:
+        jo = r["johansen"]
+        n = len(jo["trace_stats"])
+        rows.append((f"Johansen trace ({n} symbols)", jo["trace_stats"][0], None, johansen_verdict(jo["rank"], n)))
+    rows += [(str(name), None, None, f"not available: {why}") for name, why in tests.problems.items()]
+    return pd.DataFrame([(name, fmt_value(stat), fmt_value(p, "{:.4f}"), text) for name, stat, p, text in rows],
+                        columns=["test", "statistic", "p-value", "verdict"])
+
+
+def quality_frame(window: Window, gaps: Sequence[database.Gap]) -> pd.DataFrame:
+    """Bars, filled-bar share and gaps touching the window, per symbol."""
+    rows = []
+    for symbol, bars in window.require().items():
+        touching = [g for g in gaps if g.symbol == symbol and (g.to_ts or window.end_ms) >= window.start_ms
+                    and (g.from_ts or 0) < window.end_ms]
+        rows.append({"symbol": symbol, "bars": len(bars), "filled_share": analytics.fill_fraction(bars),
+                     "gaps": len(touching)})
+    return pd.DataFrame(rows)
+
+
+def gaps_table(gaps: Sequence[database.Gap]) -> pd.DataFrame:
+    """Gaps as a readable table."""
+    return pd.DataFrame([{"symbol": g.symbol, "missing ids": f"{g.first_missing_id}–{g.last_missing_id}",
+                          "count": g.last_missing_id - g.first_missing_id + 1, "from": fmt_time(g.from_ts),
+                          "to": fmt_time(g.to_ts), "status": g.status, "repaired": g.repaired_count, "note": g.note}
+                         for g in gaps])
+
+
+def tab_pair(c: Controls) -> None:
+    """Hedge ratio, spread and z-score, correlation, tests with verdicts, correlation matrix, data quality."""
+    st.caption(c.describe())
+    with reader(c.db_path) as conn:
+        window = load_window(conn, c, cache=session_cache())
+        gaps = database.list_gaps(conn, list(c.symbols))
+    window.require()
+    with guard("Pair analytics"):
+        pair = pair_of(window, c.pair)
+        hedge = pair.hedge
+        cols = st.columns(6)
+        cols[0].metric("β (latest)", fmt_value(hedge.beta, "{:.5g}"))
+        cols[1].metric("α (latest)", fmt_value(hedge.alpha, "{:,.4g}"))
+        cols[2].metric("R²", fmt_value(hedge.r_squared, "{:.4f}"),
+                       help="kalman has no R²; huber/tls report none" if hedge.r_squared is None else None)
+        cols[3].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
+        cols[5].metric("Correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
+        if c.in_sample_hedge:
+            st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
+        plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop),
+             "pair_spread")
+        left, right = st.columns(2)
+        with left:
+            plot(viz.hedge_ratio_figure(hedge.beta_series, hedge.beta_band, c.method, r2=hedge.r_squared),
+                 "pair_beta")
+        with right:
+            plot(viz.rolling_correlation_figure(pair.correlation, window=c.hedge_window), "pair_corr")
+        st.subheader("Stationarity and mean reversion")
+        tests = cached_tests(pair, all_closes(window), c)
+        st.dataframe(verdicts(tests.tests, BAR_SECONDS[c.bar_timeframe]), width="stretch", hide_index=True)
+        st.caption(f"Tests on {tests.tests.n_bars:,} bars, computed "
+                   f"{time.strftime('%H:%M:%S', time.gmtime(tests.computed_at))} UTC (refreshed in the background "
+                   f"every {TESTS_TTL_S:g} s, at once when a setting changes)."
+                   + (" ADF on an adaptive (rolling/Kalman) residual over-rejects; judge cointegration by the "
+                      "Engle–Granger p-value." if c.method in ("rolling", "kalman") else ""))
+        download("Download pair analytics (CSV)", functools.partial(window_csv, c, pair_frame),
+                 export_name(c, "pair"), "dl_pair_tab")
+    left, right = st.columns(2)
+    with left, guard("Correlation matrix"):
+        plot(viz.correlation_heatmap(analytics.correlation_matrix(window.closes(None, c.min_volume)),
+                                     title="Return correlation of the analysed symbols"), "pair_heatmap")
+    with right, guard("Data quality"):
+        plot(viz.data_quality_figure(quality_frame(window, gaps)), "pair_quality")
+    with guard("Gaps"):
+        window_gaps = [g for g in gaps if (g.to_ts or window.end_ms) >= window.start_ms]
+        if window_gaps:
+            st.dataframe(gaps_table(window_gaps), width="stretch", hide_index=True)
+        else:
+            st.caption("No trade-id gaps recorded in this window.")

@@ -1,0 +1,84 @@
+"""The Portfolio tab: paper positions at the latest stored price, unrealised and realised P&L."""
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+import database
+from dashboard.controls import Controls, fmt_price, fmt_time, fmt_value
+from dashboard.model import reader, writer
+from dashboard.widgets import show_flash
+
+
+def open_position(db_path: str) -> None:
+    """Open a paper position at the latest stored price (button callback)."""
+    symbol, side, notional = (st.session_state.get("pf_symbol"), st.session_state["pf_side"],
+                              float(st.session_state["pf_notional"]))
+    with reader(db_path) as conn:
+        price = database.last_prices(conn, [symbol]).get(symbol) if symbol else None
+    if not symbol or price is None:
+        st.session_state["flash"].append(("error", f"No stored price for {symbol} yet."))
+        return
+    with writer(db_path) as conn:
+        database.open_paper_position(conn, symbol, side, notional, price[1])
+    st.session_state["flash"].append(("success", f"Opened {side} {symbol} worth {notional:,.0f} at "
+                                                 f"{fmt_price(price[1])}."))
+
+
+def close_position(db_path: str, position: database.PaperPosition) -> None:
+    """Close a paper position at the latest stored price (button callback)."""
+    with reader(db_path) as conn:
+        price = database.last_prices(conn, [position.symbol]).get(position.symbol)
+    if price is None:
+        st.session_state["flash"].append(("error", f"No stored price for {position.symbol}."))
+        return
+    with writer(db_path) as conn:
+        pnl = database.close_paper_position(conn, position.id, price[1])
+    st.session_state["flash"].append(("success", f"Closed #{position.id} {position.side} {position.symbol} at "
+                                                 f"{fmt_price(price[1])}: P&L {pnl:+,.2f}."))
+
+
+def tab_portfolio(c: Controls) -> None:
+    """Paper trading: open LONG/SHORT positions sized in $, live unrealised P&L, close, history, win rate."""
+    with reader(c.db_path) as conn:
+        positions = database.list_paper_positions(conn)
+        prices = database.last_prices(conn, sorted({p.symbol for p in positions} | set(c.symbols)))
+    show_flash()
+    if c.symbols:
+        if st.session_state.get("pf_symbol") not in c.symbols:
+            st.session_state["pf_symbol"] = c.symbols[0]
+        cols = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
+        cols[0].selectbox("Symbol", c.symbols, key="pf_symbol", persist_state="page")
+        cols[1].radio("Side", ["LONG", "SHORT"], key="pf_side", horizontal=True, persist_state="page")
+        cols[2].number_input("Size (USDT)", 100.0, 1e9, key="pf_notional", step=100.0, persist_state="page")
+        cols[3].button("Open position", key="pf_open", type="primary", on_click=open_position, args=(c.db_path,))
+    open_pos = [p for p in positions if p.closed_at is None]
+    closed = [p for p in positions if p.closed_at is not None]
+    unrealised = sum(p.unrealized_pnl(prices[p.symbol][1]) for p in open_pos if p.symbol in prices)
+    realised = sum(p.realized_pnl or 0.0 for p in closed)
+    wins = sum(1 for p in closed if (p.realized_pnl or 0) > 0)
+    cols = list(st.columns(4))
+    cols[0].metric("Open positions", len(open_pos))
+    cols[1].metric("Unrealised P&L", f"{unrealised:+,.2f}")
+    cols[2].metric("Realised P&L", f"{realised:+,.2f}")
+    cols[3].metric("Win rate", f"{wins / len(closed):.0%}" if closed else "—", help=f"{wins} of {len(closed)} closed")
+    st.subheader("Open positions")
+    if not open_pos:
+        st.caption("No open positions.")
+    for p in open_pos:
+        price = prices.get(p.symbol, (None, math.nan))[1]
+        cols = st.columns([5, 1], vertical_alignment="center")
+        cols[0].markdown(f"**#{p.id} {p.side} {p.symbol}** · qty {p.quantity:.6g} @ {fmt_price(p.entry_price)} · "
+                         f"now {fmt_value(price, '{:,.2f}')} · unrealised "
+                         f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}")
+        cols[1].button("Close", key=f"pf_close_{p.id}", on_click=close_position, args=(c.db_path, p))
+    st.subheader("History")
+    if closed:
+        st.dataframe(pd.DataFrame([{"id": p.id, "symbol": p.symbol, "side": p.side, "quantity": p.quantity,
+                                    "entry": p.entry_price, "exit": p.exit_price, "opened": fmt_time(p.opened_at),
+                                    "closed": fmt_time(p.closed_at), "realised P&L": p.realized_pnl}
+                                   for p in closed]), width="stretch", hide_index=True)
+    else:
+        st.caption("No closed positions yet.")

@@ -1,0 +1,94 @@
+"""Streamlit pieces every tab shares: the failure guard, charts, downloads, flash messages and the session caches (bars,
+background-refreshed tests)."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+import analytics
+from dashboard.controls import TESTS_TTL_S, Controls
+from dashboard.model import TimedTests, run_tests
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def guard(what: str) -> Iterator[None]:
+    """Show a failing section as a message, never a traceback (too little data → info, anything else → error)."""
+    try:
+        yield
+    except Exception as exc:
+        if isinstance(exc, analytics.InsufficientData):
+            log.debug("%s: %s", what, exc)
+            st.info(f"**{what}** — {exc}")
+        else:
+            log.exception("%s failed", what)
+            st.error(f"**{what}** failed: {exc}")
+
+
+def guarded(title: str, body: Callable[..., None]) -> Callable[..., None]:
+    """A view that shows its failures as messages (named after the body, so fragment ids stay stable)."""
+    @functools.wraps(body)
+    def run(*args: Any) -> None:
+        with guard(title):
+            body(*args)
+    return run
+
+
+def session_cache() -> dict:
+    """This session's bar cache (a plain dict kept in session state)."""
+    return st.session_state.setdefault("_bar_cache", {})
+
+
+def cached_tests(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: Controls) -> TimedTests:
+    """The tests for these settings: computed in the refresh when the settings change; afterwards the last result
+    is shown while a background thread refreshes it every TESTS_TTL_S (the tests cost far more than the series)."""
+    key = (pair.x_symbol, pair.y_symbol, c.db_path, c.method, c.hedge_window, c.z_window, c.timeframe,
+           c.lookback_min, c.end_ms, c.min_volume, c.in_sample_hedge, tuple(closes.columns) if closes is not None
+           else ())
+    state = st.session_state.setdefault("_tests", {})
+    if key not in state:
+        state.clear()
+        state[key] = run_tests(pair, closes)
+    elif time.time() - state[key].computed_at > TESTS_TTL_S and not state.get("running"):
+        state["running"] = True
+        threading.Thread(target=refresh_tests, args=(state, key, pair, closes), name="pair-tests",
+                         daemon=True).start()
+    return state[key]
+
+
+def refresh_tests(state: dict, key: tuple, pair: analytics.PairSeries, closes: pd.DataFrame | None) -> None:
+    """Recompute the tests off the refresh path and publish them into the session's test cache."""
+    try:
+        state[key] = run_tests(pair, closes)
+    finally:
+        state["running"] = False
+
+
+def download(label: str, make: Callable[[], bytes], file_name: str, key: str) -> None:
+    """A download button whose CSV is built only when clicked (no rerun)."""
+    st.download_button(label, data=make, file_name=file_name, mime="text/csv", key=key, on_click="ignore")
+
+
+PLOT_CONFIG = {"displaylogo": False,   # drawing tools for trend lines and zones, as the FastAPI seed's charts had
+               "modeBarButtonsToAdd": ["drawline", "drawopenpath", "drawrect", "eraseshape"]}
+
+
+def plot(fig: Any, key: str) -> None:
+    """Draw a Plotly figure with its own dark template under a stable key (updates in place)."""
+    st.plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOT_CONFIG)
+
+
+def show_flash() -> None:
+    """Messages left by button callbacks, shown once."""
+    for level, message in st.session_state["flash"]:
+        getattr(st, level)(message)
+    st.session_state["flash"] = []

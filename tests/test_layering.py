@@ -1,0 +1,108 @@
+"""One direction of flow: every project module imports only the layers below it (docs/CONTRACTS.md).
+
+A layer is a top-level module (the design card's entry points) together with the package it fronts, e.g.
+data_feed.py + feed/. The table is the architecture; a new module must be placed in it, or this test fails.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# layer -> the files it is made of (a module, or a package directory)
+LAYER_FILES: dict[str, tuple[str, ...]] = {
+    "core": ("core",),
+    "config": ("config.py",),
+    "feed": ("data_feed.py", "feed"),
+    "database": ("database.py",),
+    "collector": ("collector.py",),
+    "analytics": ("analytics.py", "quant"),
+    "visualizations": ("visualizations.py", "charts"),
+    "app": ("app.py", "dashboard"),
+}
+# layer -> the layers it may import. feed → collector → database is the flow of ticks; the collector drives the
+# database, so it sits above it. analytics and visualizations are pure (no storage, no UI, no settings).
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "config": {"core"},
+    "feed": {"core"},
+    "database": {"core", "feed"},
+    "collector": {"core", "config", "feed", "database"},
+    "analytics": {"core"},
+    "visualizations": {"core"},
+    "app": {"core", "config", "feed", "database", "collector", "analytics", "visualizations"},
+}
+# third-party imports a pure layer must not use
+FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
+    "core": {"streamlit", "sqlite3", "pandas", "plotly"},
+    "feed": {"streamlit", "sqlite3", "plotly"},
+    "analytics": {"streamlit", "sqlite3", "plotly"},
+    "visualizations": {"streamlit", "sqlite3", "statsmodels", "sklearn"},
+}
+
+
+def _module_layer() -> dict[str, str]:
+    """Top-level importable name -> layer (data_feed and feed are both the feed layer)."""
+    names = {}
+    for layer, files in LAYER_FILES.items():
+        for name in files:
+            names[name.removesuffix(".py")] = layer
+    return names
+
+
+def _files(layer: str) -> list[Path]:
+    out: list[Path] = []
+    for name in LAYER_FILES[layer]:
+        path = ROOT / name
+        out += sorted(path.rglob("*.py")) if path.is_dir() else [path]
+    return [p for p in out if p.exists()]
+
+
+def _imports(path: Path) -> set[str]:
+    """Top-level names of every absolute import in a file (relative imports stay inside its package)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+             for alias in node.names}
+    names |= {node.module.split(".")[0] for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    return names
+
+
+def test_every_project_module_belongs_to_a_layer() -> None:
+    placed = {p.resolve() for layer in LAYER_FILES for p in _files(layer)}
+    top = [p for p in ROOT.glob("*.py")]
+    packages = [p for d in ROOT.iterdir() if d.is_dir() and (d / "__init__.py").exists() for p in d.rglob("*.py")]
+    unplaced = sorted(str(p.relative_to(ROOT)) for p in top + packages if p.resolve() not in placed)
+    assert not unplaced, f"add these to LAYER_FILES in tests/test_layering.py: {unplaced}"
+
+
+@pytest.mark.parametrize("layer", list(LAYER_FILES))
+def test_layer_imports_only_layers_below_it(layer: str) -> None:
+    owner = _module_layer()
+    problems = []
+    for path in _files(layer):
+        for name in _imports(path):
+            target = owner.get(name)
+            if target is not None and target != layer and target not in ALLOWED[layer]:
+                problems.append(f"{path.relative_to(ROOT)} imports {name} ({target} layer)")
+            if name in FORBIDDEN_LIBRARIES.get(layer, set()):
+                problems.append(f"{path.relative_to(ROOT)} imports {name}, which the {layer} layer must not use")
+    assert not problems, "; ".join(problems)
+
+
+def _prints_outside_main(node: ast.AST) -> bool:
+    """True when a print() call appears outside a function named main (a CLI's own messages to its user)."""
+    if isinstance(node, ast.FunctionDef) and node.name == "main":
+        return False
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+        return True
+    return any(_prints_outside_main(child) for child in ast.iter_child_nodes(node))
+
+
+def test_no_print_in_library_code() -> None:
+    offenders = [str(path.relative_to(ROOT)) for layer in LAYER_FILES for path in _files(layer)
+                 if _prints_outside_main(ast.parse(path.read_text(encoding="utf-8")))]
+    assert not offenders, f"use logging, not print(): {offenders}"
