@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-import data_feed
+import feed.archive as data_feed  # _ARCHIVE_BLOCK_BYTES is patched where BinanceArchive reads it
 from data_feed import ArchiveError, BinanceArchive, BinanceRest
 from fake_binance import FakeBinance
 

@@ -1,0 +1,93 @@
+"""WebSocket frame decoding: ``decode_frame`` classifies one Binance text frame (trade, placeholder,
+control reply, other event, malformed) into a ``Frame`` without ever raising.
+
+Shared by the live feed, recorded-frame files and the replay feed, so all read frames the same way.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from core.symbols import validate_symbol
+from feed.records import Tick
+from feed.values import _loads, _make_tick, _number, _preview
+
+
+# ===================================================================================================== frame decoding
+class FrameKind(enum.Enum):
+    """What a WebSocket text frame turned out to be."""
+
+    TICK = "tick"
+    PLACEHOLDER = "placeholder"     # trade row with price 0 (NA / insurance-fund): consumes an id, not a trade
+    REPLY = "reply"                 # {"result": ..., "id": N}
+    ERROR_REPLY = "error_reply"     # {"error": {"code", "msg"}, "id": N}
+    OTHER = "other"                 # valid JSON, not a trade (bookTicker, depth, unknown event types, ...)
+    MALFORMED = "malformed"         # not JSON, truncated, or a trade with missing/bad fields
+
+
+@dataclass(slots=True)
+class Frame:
+    """Result of ``decode_frame``: the kind plus the tick, placeholder id, reply or problem description."""
+
+    kind: FrameKind
+    tick: Tick | None = None
+    symbol: str | None = None
+    trade_id: int | None = None
+    request_id: Any = None
+    result: Any = None
+    detail: str = ""
+
+
+_ID_KEYS = {"aggTrade": "a", "trade": "t"}
+
+
+def decode_frame(raw: bytes | str, received_at: int) -> Frame:
+    """Classify one frame (combined or raw payload) and parse aggTrade/trade payloads; never raises."""
+    try:
+        message = _loads(raw)
+    except ValueError as exc:
+        return Frame(FrameKind.MALFORMED, detail=f"not JSON ({exc}): {_preview(raw)}")
+    if type(message) is not dict:
+        return Frame(FrameKind.MALFORMED, detail=f"not a JSON object: {_preview(raw)}")
+    payload = message.get("data")
+    if type(payload) is not dict:
+        if "error" in message or ("result" in message and "id" in message):
+            return _control_frame(message)
+        payload = message
+    event = payload.get("e")
+    id_key = _ID_KEYS.get(event) if type(event) is str else None
+    if id_key is None:
+        return Frame(FrameKind.OTHER, detail=str(event) if event is not None else "no event type")
+    try:
+        return _trade_frame(payload["s"], payload, id_key, received_at)
+    except (KeyError, TypeError, ValueError) as exc:
+        return Frame(FrameKind.MALFORMED, detail=f"bad {event} frame ({_describe(exc)}): {_preview(raw)}")
+
+
+def _trade_frame(symbol: Any, payload: dict, id_key: str, received_at: int) -> Frame:
+    """Tick or placeholder from an aggTrade/trade payload (also REST aggTrades rows, which carry no 's')."""
+    trade_id = payload[id_key]
+    price = _number(payload["p"], "price")
+    if price == 0.0:
+        if type(trade_id) is not int:
+            raise ValueError(f"trade id {trade_id!r} is not an integer")
+        return Frame(FrameKind.PLACEHOLDER, symbol=validate_symbol(symbol), trade_id=trade_id)
+    tick = _make_tick(symbol, trade_id, payload["T"], price, _number(payload["q"], "quantity"), payload["m"],
+                      received_at)
+    return Frame(FrameKind.TICK, tick=tick)
+
+
+def _control_frame(message: dict) -> Frame:
+    """Reply to a SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS request."""
+    error = message.get("error")
+    if error is not None:
+        detail = (f"code {error.get('code')}: {error.get('msg')}" if type(error) is dict else str(error))
+        return Frame(FrameKind.ERROR_REPLY, request_id=message.get("id"), detail=detail)
+    return Frame(FrameKind.REPLY, request_id=message.get("id"), result=message.get("result"))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)

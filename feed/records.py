@@ -1,0 +1,168 @@
+"""Feed records: the value types every feed, parser and client hands out (Tick, FeedEvent, SymbolInfo,
+bars, stats) and the feed-wide constants (endpoints, upload limits, stream limits, event kinds).
+
+Plain data with no behaviour beyond copying/serialising, so every other feed module can import it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.vocabulary import FeedKind
+
+DEFAULT_WS_BASE = "wss://fstream.binance.com/market"
+DEFAULT_REST_BASE = "https://fapi.binance.com"
+DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024            # uploads larger than this are refused with a clear message
+MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not unpack to more than this
+MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
+EVENT_KINDS = ("connected", "disconnected", "reconnecting", "stalled", "subscribe_error", "rotated", "finished",
+               "error")
+KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
+
+
+# ============================================================================================================ records
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One trade as stored: exchange id and time, price, size, aggressor flag and local receive time (ms)."""
+
+    symbol: str
+    trade_id: int
+    timestamp: int
+    price: float
+    size: float
+    is_buyer_maker: bool
+    received_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEvent:
+    """A feed state change for the collector/UI; ``kind`` is one of EVENT_KINDS."""
+
+    kind: str
+    symbol: str | None
+    message: str
+    at_ms: int
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """Counters and state of one feed; ``get_stats()`` returns a copy, ``to_dict()`` makes it JSON-friendly.
+
+    ``state``: idle, connecting, connected, stalled, reconnecting, finished, stopped or failed. ``frames``: frames
+    (or replayed lines) seen; ``skipped``: replayed non-trade frames; ``placeholders`` / ``placeholder_ids``: zero-price
+    trade rows (their ids are consumed, not gaps); ``last_ids``: highest id per symbol, placeholders included.
+    """
+
+    kind: FeedKind
+    state: str = "idle"
+    connected: bool = False
+    source: str = ""
+    frames: int = 0
+    ticks: int = 0
+    parse_errors: int = 0
+    unknown_events: int = 0
+    skipped: int = 0
+    placeholders: int = 0
+    duplicates_dropped: int = 0
+    subscribe_errors: int = 0
+    callback_errors: int = 0
+    reconnects: int = 0
+    rotations: int = 0
+    stalls: int = 0
+    connections: int = 0
+    streams: list[str] = field(default_factory=list)
+    stalled_streams: list[str] = field(default_factory=list)
+    last_error: str | None = None
+    last_ids: dict[str, int] = field(default_factory=dict)
+    last_tick_at: dict[str, int] = field(default_factory=dict)
+    placeholder_ids: dict[str, list[int]] = field(default_factory=dict)
+    started_at: int | None = None
+
+    def copy(self) -> FeedStats:
+        """Snapshot with copied containers, safe to hand to another thread."""
+        return dataclasses.replace(
+            self, streams=list(self.streams), stalled_streams=list(self.stalled_streams),
+            last_ids=dict(self.last_ids), last_tick_at=dict(self.last_tick_at),
+            placeholder_ids={k: list(v) for k, v in self.placeholder_ids.items()})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (for status lines and the dashboard)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolInfo:
+    """Trading rules of one USD-M symbol from exchangeInfo."""
+
+    symbol: str
+    status: str
+    tick_size: float
+    step_size: float
+    contract_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class KlineBar:
+    """One Binance kline (REST ``/fapi/v1/klines`` row); times are epoch ms, ``trades`` is the trade count."""
+
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    close_time: int
+    quote_volume: float
+    trades: int
+
+
+@dataclass(frozen=True, slots=True)
+class OhlcvBar:
+    """One uploaded OHLCV bar stamped at its open time (epoch ms); ``trades`` is known for kline CSVs only,
+    ``symbol`` for files with a symbol column (the Streamlit seed's ``symbol,timestamp,open,...`` format)."""
+
+    ts: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    trades: int | None = None
+    symbol: str | None = None
+
+
+@dataclass(slots=True)
+class ParseReport:
+    """What a file parse saw: non-empty lines, records produced, lines skipped or rejected, and the first error."""
+
+    format: str = ""
+    lines: int = 0
+    records: int = 0
+    placeholders: int = 0
+    skipped: int = 0
+    errors: int = 0
+    first_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestStats:
+    """Counters of a BinanceRest client; ``used_weight_1m`` is the last X-MBX-USED-WEIGHT-1M header seen."""
+
+    requests: int
+    retries: int
+    rate_limited: int
+    used_weight_1m: int | None
+    waited_s: float
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveStats:
+    """Counters of a BinanceArchive client: verified files and bytes downloaded, ticks handed out, last failure."""
+
+    files: int
+    bytes: int
+    ticks: int
+    last_error: str | None
