@@ -1,0 +1,40 @@
+"""Data-quality chart: per-symbol counts of bars, gaps and the like from the quality table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from charts.common import (
+    _finish,
+    _fmt,
+    empty_figure,
+)
+from charts.theme import (
+    NO_DATA,
+    symbol_color,
+)
+
+
+def data_quality_figure(quality: pd.DataFrame) -> go.Figure:
+    """Bars per symbol, filled-bar share (input as a 0..1 fraction, shown in %) and gap counts when given."""
+    title = "Data quality"
+    if quality is None or quality.empty or not {"symbol", "bars"} <= set(quality.columns):
+        return empty_figure(f"{NO_DATA}: no bars to assess", title=title)
+    panels = [("bars", "Bars", 1.0), ("filled_share", "Filled bars (%)", 100.0), ("gaps", "Gaps", 1.0)]
+    panels = [p for p in panels if p[0] in quality.columns]
+    symbols = [str(s) for s in quality["symbol"]]
+    colors = [symbol_color(s) for s in symbols]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels], horizontal_spacing=0.1)
+    for col, (field, label, scale) in enumerate(panels, start=1):
+        values = pd.to_numeric(quality[field], errors="coerce").to_numpy(np.float64) * scale
+        fig.add_trace(go.Bar(x=symbols, y=values, name=label, marker=dict(color=colors, line=dict(width=0)),
+                             text=[_fmt(v) for v in values], textposition="outside",
+                             hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>"), row=1, col=col)
+        fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
+        fig.update_xaxes(title_text="Symbol", type="category", row=1, col=col)
+    fig.update_layout(showlegend=False, hovermode="closest")
+    return _finish(fig, title=title, uirevision="quality", height=340)

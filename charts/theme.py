@@ -1,0 +1,109 @@
+"""Dark theme and colours: palette, DARK_TEMPLATE, apply_dark, symbol colours and names, interval labels.
+
+Kept apart so every chart shares one look and the constants have a single home.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import plotly.graph_objects as go
+
+MAX_POINTS = 2000
+MAX_CANDLES = 1500
+COMPACT_POINTS = 600
+MAX_TRADE_MARKERS = 2000
+
+TIME_TITLE = "Time (UTC)"
+NO_DATA = "No data"
+_NAT_MS = np.iinfo(np.int64).min
+
+BG = "#0e1117"
+PANEL_BG = "#11151f"
+GRID = "#232936"
+AXIS_LINE = "#3a4150"
+TEXT = "#e6e6e6"
+MUTED = "#8b93a7"
+UP = "#26a69a"
+DOWN = "#ef5350"
+UP_DIM = "rgba(38,166,154,0.55)"
+DOWN_DIM = "rgba(239,83,80,0.55)"
+SPREAD_COLOR = "#4fc3f7"
+Z_COLOR = "#ffb74d"
+ENTRY_COLOR = "#ef5350"
+EXIT_COLOR = "#66bb6a"
+STOP_COLOR = "#ce93d8"
+EXIT_MARKER_COLOR = "#fdd835"
+EQUITY_COLOR = "#4fc3f7"
+BAND_FILL = "rgba(79,195,247,0.18)"
+
+PALETTE = (
+    "#f7931a", "#8c9eff", "#26c6da", "#ffca28", "#ab47bc", "#66bb6a",
+    "#ff7043", "#ec407a", "#9ccc65", "#29b6f6", "#d4e157", "#bcaaa4",
+)
+_KNOWN_COLORS = {
+    "BTC": "#f7931a", "ETH": "#8c9eff", "BNB": "#f3ba2f", "SOL": "#14f195", "XRP": "#5dade2",
+    "DOGE": "#c2a633", "ADA": "#3cc8c8", "AVAX": "#e84142", "LINK": "#4f7fff", "LTC": "#b8b8b8",
+}
+_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
+
+_SECOND = 1_000
+_MINUTE = 60 * _SECOND
+_HOUR = 60 * _MINUTE
+_DAY = 24 * _HOUR
+_NICE_BUCKETS_MS = (
+    _SECOND, 2 * _SECOND, 5 * _SECOND, 10 * _SECOND, 15 * _SECOND, 30 * _SECOND,
+    _MINUTE, 2 * _MINUTE, 3 * _MINUTE, 5 * _MINUTE, 10 * _MINUTE, 15 * _MINUTE, 30 * _MINUTE,
+    _HOUR, 2 * _HOUR, 4 * _HOUR, 6 * _HOUR, 8 * _HOUR, 12 * _HOUR, _DAY, 3 * _DAY, 7 * _DAY,
+)
+_TIME_COLUMNS = ("time", "timestamp", "ts", "open_time")
+
+_AXIS = dict(gridcolor=GRID, zerolinecolor=AXIS_LINE, linecolor=AXIS_LINE, tickcolor=AXIS_LINE,
+             title=dict(font=dict(color=MUTED, size=12)), automargin=True)
+DARK_TEMPLATE = go.layout.Template(
+    layout=dict(
+        paper_bgcolor=BG,
+        plot_bgcolor=PANEL_BG,
+        font=dict(family="Inter, -apple-system, 'Segoe UI', Roboto, sans-serif", size=12, color=TEXT),
+        colorway=list(PALETTE),
+        title=dict(font=dict(size=15), x=0.01, xanchor="left"),
+        xaxis=_AXIS,
+        yaxis=_AXIS,
+        hovermode="x unified",
+        hoverlabel=dict(bgcolor="#1c2030", bordercolor=AXIS_LINE, font=dict(color=TEXT)),
+        legend=dict(orientation="h", x=0, xanchor="left", y=1.0, yanchor="bottom", bgcolor="rgba(0,0,0,0)"),
+        margin=dict(l=60, r=20, t=60, b=40),
+    )
+)
+
+
+def apply_dark(fig: go.Figure) -> go.Figure:
+    """Apply the shared dark template in place and return the figure (one look for every chart)."""
+    fig.update_layout(template=DARK_TEMPLATE)
+    return fig
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """Split a Binance symbol such as "BTCUSDT" into (base, quote) so axes can name their units."""
+    sym = str(symbol).upper().split("_", 1)[0]
+    for quote in _QUOTES:
+        if sym.endswith(quote) and len(sym) > len(quote):
+            return sym[: -len(quote)], quote
+    return sym, ""
+
+
+def symbol_color(symbol: str) -> str:
+    """Stable colour for a symbol (same base asset, same colour, in every chart and session)."""
+    base, _ = split_symbol(symbol)
+    if base in _KNOWN_COLORS:
+        return _KNOWN_COLORS[base]
+    return PALETTE[zlib.crc32(base.encode()) % len(PALETTE)]
+
+
+def interval_label(ms: int) -> str:
+    """Human label for a bar interval in ms ("1s", "5m", "4h", "1d") used in chart titles."""
+    for unit, size in (("d", _DAY), ("h", _HOUR), ("m", _MINUTE), ("s", _SECOND)):
+        if ms >= size and ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
