@@ -1,0 +1,157 @@
+"""The pair pipeline: hedge -> spread -> z-score series, then the pair's statistical tests, as dataclasses.
+
+Why: one call gives the dashboard everything about a pair, composed from hedge and stationarity.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
+from quant.stationarity import adf_test, engle_granger, half_life, hurst_exponent, johansen, rolling_correlation
+from quant.validation import _check_choice, _pair
+from quant.vocabulary import HEDGE_METHODS, MIN_STAT_OBS, HedgeMethod, InsufficientData
+
+# ----------------------------------------------------------------------------------------------------------------
+# Pair analytics (one call per dashboard refresh)
+# ----------------------------------------------------------------------------------------------------------------
+
+class PairTest(enum.StrEnum):
+    """The statistical tests of a pair."""
+
+    ADF = "adf"
+    ENGLE_GRANGER = "engle_granger"
+    HALF_LIFE = "half_life"
+    HURST = "hurst"
+    JOHANSEN = "johansen"
+
+
+@dataclass
+class PairSeries:
+    """The per-bar series of a pair: causal hedge, spread y − (α_t + β_t·x), its z-score, rolling return correlation.
+
+    x is the independent leg, y the dependent one; `x_symbol`/`y_symbol` are the series' names.
+    """
+
+    x: pd.Series
+    y: pd.Series
+    hedge: HedgeResult
+    spread: pd.Series
+    zscore: pd.Series
+    correlation: pd.Series
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def x_symbol(self) -> str:
+        """The x leg's name (its series name; "price_x" when unnamed or named like y)."""
+        return str(self.x.name) if self.x.name is not None and self.x.name != self.y.name else "price_x"
+
+    @property
+    def y_symbol(self) -> str:
+        """The y leg's name (its series name; "price_y" when unnamed or named like x)."""
+        return str(self.y.name) if self.y.name is not None and self.x.name != self.y.name else "price_y"
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.x)
+
+    def latest(self, name: str) -> float:
+        """Latest finite value of one of the series (spread, zscore, correlation, x, y); NaN while there is none."""
+        valid = getattr(self, name).dropna()
+        return float(valid.iloc[-1]) if len(valid) else math.nan
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-bar export (index "time"): both prices (columns named after the legs), beta, alpha, spread, zscore,
+        correlation — the columns of the dashboard's pair CSV."""
+        frame = pd.DataFrame({self.x_symbol: self.x, self.y_symbol: self.y, "beta": self.hedge.beta_series,
+                              "alpha": self.hedge.alpha_series, "spread": self.spread, "zscore": self.zscore,
+                              "correlation": self.correlation})
+        frame.index = frame.index.rename("time")
+        return frame
+
+
+@dataclass
+class PairTests:
+    """Results of the pair's tests (ADF/EG/Johansen: their result dicts; half-life, Hurst: floats) and, for each
+    test the data could not support yet, the reason."""
+
+    results: dict[PairTest, Any]
+    problems: dict[PairTest, str]
+    n_bars: int
+
+
+@dataclass
+class PairAnalytics:
+    """Everything the pair view shows: the series and the tests."""
+
+    series: PairSeries
+    tests: PairTests
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.series.to_frame()
+
+
+def pair_warmup(method: str, window: int, z_window: int, *, causal: bool = True) -> int:
+    """Bars a pair needs before its series and tests mean anything: the hedge window (for rolling and causal static
+    fits), or the z window if longer, plus MIN_STAT_OBS for the tests."""
+    windowed = method == HedgeMethod.ROLLING or (HedgeMethod(method).is_static and causal)
+    return max(window if windowed else 0, z_window) + MIN_STAT_OBS
+
+
+def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
+                corr_window: int | None = None, **hedge_kw: Any) -> PairSeries:
+    """Hedge, spread y − (alpha_t + beta_t·x), causal z-score and return correlation (window `corr_window`,
+    default the hedge window). The spread uses the hedge's causal beta/alpha series (expanding for static methods
+    unless causal=False is passed). InsufficientData while there are fewer bars than `pair_warmup`."""
+    xs, ys = _pair(x, y, 3)
+    xs.name, ys.name = getattr(x, "name", None), getattr(y, "name", None)
+    method = _check_choice(method, "hedge method", HEDGE_METHODS)
+    need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
+    if len(xs) < need:
+        raise InsufficientData(f"the pair needs at least {need:,} aligned bars (the longer of the hedge window "
+                               f"{window} and the z window {z_window}, plus {MIN_STAT_OBS} for the tests); "
+                               f"have {len(xs):,}")
+    hedge = fit_hedge(xs, ys, method, window=window, **hedge_kw)
+    spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
+    notes = []
+    if method in (HedgeMethod.ROLLING, HedgeMethod.KALMAN):
+        notes.append("ADF on an adaptive-hedge residual over-rejects; use the Engle–Granger p-value for "
+                     "cointegration")
+    if not hedge.params.get("causal", True):
+        notes.append("in-sample hedge: the spread uses a full-sample fit (look-ahead)")
+    return PairSeries(x=xs, y=ys, hedge=hedge, spread=spread, zscore=calculate_zscore(spread, z_window),
+                      correlation=rolling_correlation(xs, ys, window if corr_window is None else corr_window),
+                      notes=notes)
+
+
+def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTests:
+    """ADF, half-life and Hurst of the spread, Engle–Granger on the prices and, given the closes of 2+ symbols,
+    Johansen. A test the data cannot support yet is reported in `problems`; any other error propagates."""
+    jobs: dict[PairTest, Callable[[], Any]] = {
+        PairTest.ADF: lambda: adf_test(series.spread),
+        PairTest.ENGLE_GRANGER: lambda: engle_granger(series.x, series.y),
+        PairTest.HALF_LIFE: lambda: half_life(series.spread),
+        PairTest.HURST: lambda: hurst_exponent(series.spread)}
+    if closes is not None:
+        jobs[PairTest.JOHANSEN] = lambda: johansen(closes)
+    results: dict[PairTest, Any] = {}
+    problems: dict[PairTest, str] = {}
+    for name, job in jobs.items():
+        try:
+            results[name] = job()
+        except InsufficientData as exc:
+            problems[name] = str(exc)
+    return PairTests(results, problems, series.n_bars)
+
+
+def pair_analytics(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
+                   corr_window: int | None = None, closes: pd.DataFrame | None = None,
+                   **hedge_kw: Any) -> PairAnalytics:
+    """The one pair pipeline (dashboard, exports, API, alerts, benchmarks): `pair_series` then `pair_tests`."""
+    series = pair_series(x, y, method=method, window=window, z_window=z_window, corr_window=corr_window, **hedge_kw)
+    return PairAnalytics(series, pair_tests(series, closes))

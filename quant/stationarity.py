@@ -1,0 +1,191 @@
+"""Statistical tests and descriptive statistics: ADF, Engle-Granger, Johansen, half-life, Hurst, returns,
+correlations, summary statistics and distributions.
+
+Why: the tests that judge whether a spread mean-reverts are independent of how the spread was built.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+from statsmodels.tools.sm_exceptions import CollinearityWarning
+from statsmodels.tsa.stattools import adfuller, coint
+from statsmodels.tsa.vector_ar.vecm import coint_johansen
+
+from quant.validation import _check_values, _check_window, _pair, _series
+from quant.vocabulary import AUTOLAG_BUDGET, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData
+
+# ----------------------------------------------------------------------------------------------------------------
+# Stationarity, cointegration, mean reversion
+# ----------------------------------------------------------------------------------------------------------------
+
+def _default_maxlag(n: int) -> int:
+    """Bounded lag range for the AIC search: min(Schwert 12·(n/100)^¼, AUTOLAG_BUDGET // n, n//2 − 2), ≥ 0."""
+    schwert = math.ceil(12.0 * (n / 100.0) ** 0.25)
+    return max(0, min(schwert, max(1, AUTOLAG_BUDGET // n), n // 2 - 2))
+
+
+def _stat_input(series: Any, name: str) -> np.ndarray:
+    """Finite values of a series for a statistical test (NaN such as warm-up dropped), validated."""
+    s = _series(series, name)
+    _check_values(s, name, MIN_STAT_OBS, allow_nan=True)
+    return s.dropna().to_numpy()
+
+
+def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "AIC") -> dict[str, Any]:
+    """Augmented Dickey–Fuller test with constant (statsmodels adfuller); NaN values (warm-up) are dropped.
+
+    maxlag=None searches lags 0..:func:`_default_maxlag` (bounded so a 1-day 1s series stays interactive).
+    is_stationary means p < 0.05. On a residual of an estimated hedge, use :func:`engle_granger` instead.
+    """
+    v = _stat_input(series, "series")
+    lag = _default_maxlag(v.size) if maxlag is None else maxlag
+    res = adfuller(v, maxlag=lag, autolag=autolag, result_object=True)
+    return {"statistic": float(res.statistic), "pvalue": float(res.pvalue),
+            "critical_values": {k: float(c) for k, c in res.critical_values.items()},
+            "is_stationary": bool(res.pvalue < SIGNIFICANCE), "lags": int(res.lags), "nobs": int(res.nobs),
+            "maxlag": lag, "autolag": autolag}
+
+
+def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "aic") -> dict[str, Any]:
+    """Engle–Granger test of y on x (statsmodels coint, MacKinnon EG critical values); cointegrated if p < 0.05."""
+    xs, ys = _pair(x, y, MIN_STAT_OBS)
+    lag = _default_maxlag(len(xs)) if maxlag is None else maxlag
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CollinearityWarning)
+        try:
+            res = coint(ys.to_numpy(), xs.to_numpy(), trend="c", maxlag=lag, autolag=autolag)
+        except CollinearityWarning as exc:
+            raise InsufficientData("x and y are (almost) perfectly collinear; Engle–Granger is not "
+                                   "informative") from exc
+    crit = dict(zip(("1%", "5%", "10%"), (float(c) for c in res.critical_values)))
+    return {"statistic": float(res.coint_t), "pvalue": float(res.pvalue), "critical_values": crit,
+            "is_cointegrated": bool(res.pvalue < SIGNIFICANCE), "nobs": len(xs), "maxlag": lag, "autolag": autolag}
+
+
+def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[str, Any]:
+    """Johansen trace and max-eigenvalue tests (statsmodels coint_johansen) for 2–12 price columns.
+
+    rank = number of leading trace statistics above their 95 % critical value (sequential test).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"johansen needs a DataFrame of price columns, got {type(df).__name__}")
+    if not 2 <= df.shape[1] <= 12:
+        raise ValueError(f"johansen needs 2 to 12 series, got {df.shape[1]}")
+    if det_order not in (-1, 0, 1):
+        raise ValueError(f"det_order must be -1, 0 or 1, got {det_order}")
+    for col in df.columns:
+        _check_values(_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
+    res = coint_johansen(df.to_numpy(dtype="float64"), det_order, k_ar_diff)
+    trace, crit95 = res.lr1, res.cvt[:, 1]
+    above = trace > crit95
+    rank = int(np.argmin(above)) if not above.all() else len(trace)
+    return {"trace_stats": trace.tolist(), "crit_90": res.cvt[:, 0].tolist(), "crit_95": crit95.tolist(),
+            "crit_99": res.cvt[:, 2].tolist(), "max_eig_stats": res.lr2.tolist(),
+            "max_eig_crit_95": res.cvm[:, 1].tolist(), "eigenvalues": res.eig.tolist(),
+            "eigenvectors": pd.DataFrame(res.evec, index=df.columns), "rank": rank,
+            "det_order": det_order, "k_ar_diff": k_ar_diff, "nobs": len(df)}
+
+
+def half_life(spread: Any) -> float:
+    """Half-life of mean reversion in BARS from the AR(1) fit Δs_t = λ·s_{t−1} + μ: −ln 2 / ln(1 + λ).
+
+    This is the exact AR(1) half-life (Chan's −ln 2/λ is its first-order approximation). Returns inf when λ ≥ 0
+    (no mean reversion) and 0.0 when 1 + λ ≤ 0 (reverts within one bar). Multiply by the bar length for time.
+    """
+    v = _stat_input(spread, "spread")
+    lagged, diff = v[:-1], np.diff(v)
+    var = lagged.var()
+    if var == 0:
+        raise InsufficientData("spread is constant before its last value; the AR(1) fit is undefined")
+    lam = float(((lagged - lagged.mean()) * (diff - diff.mean())).mean() / var)
+    phi = 1.0 + lam
+    if phi >= 1.0:
+        return math.inf
+    if phi <= 0.0:
+        return 0.0
+    return -math.log(2.0) / math.log(phi)
+
+
+def hurst_exponent(series: Any, max_lag: int = 100) -> float:
+    """Hurst exponent: slope of log std(s_{t+k} − s_t) on log k over ~20 log-spaced lags k in [2, max_lag].
+
+    The AL/QuantStart estimator (2·slope of log √std) on a log-spaced lag subset for speed: 0.5 random walk,
+    < 0.5 mean reverting, > 0.5 trending. Lags are capped at n/2.
+    """
+    v = _stat_input(series, "series")
+    top = min(max_lag, v.size // 2)
+    lags = np.unique(np.round(np.geomspace(2, top, 20)).astype(int)) if top > 2 else np.array([])
+    if lags.size < 4:
+        raise InsufficientData(f"series too short for Hurst: {v.size} values gives fewer than 4 lags")
+    tau = np.array([np.std(v[k:] - v[:-k]) for k in lags])
+    if (tau <= 0).any():
+        raise InsufficientData("series has constant differences at some lag; Hurst is undefined")
+    return float(np.polyfit(np.log(lags), np.log(tau), 1)[0])
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Correlation and distributions
+# ----------------------------------------------------------------------------------------------------------------
+
+def returns(prices: Any, log: bool = False) -> pd.Series:
+    """Simple (or log) returns of a positive price series; the first bar has no return and is dropped."""
+    s = _series(prices, "prices")
+    _check_values(s, "prices", 2, constant_ok=True)
+    if (s <= 0).any():
+        raise ValueError("prices must be > 0 to compute returns")
+    r = np.log(s).diff() if log else s.pct_change()
+    return r.iloc[1:].rename("returns")
+
+
+def rolling_correlation(s1: Any, s2: Any, window: int = 60) -> pd.Series:
+    """Causal rolling Pearson correlation of simple RETURNS (not price levels) over `window` bars ending at t.
+
+    Same index as the prices: the first `window` bars are NaN (one return is lost), as are windows where a leg
+    did not move.
+    """
+    x, y = _pair(s1, s2, 3)
+    window = _check_window(window, "window", len(x) - 1, minimum=3)
+    if (x <= 0).any() or (y <= 0).any():
+        raise ValueError("prices must be > 0 to compute returns")
+    rx, ry = x.pct_change(), y.pct_change()
+    vx, vy = rx.rolling(window).var(), ry.rolling(window).var()
+    corr = rx.rolling(window).corr(ry).where((vx > 0) & (vy > 0))
+    return corr.clip(-1.0, 1.0).rename("correlation")
+
+
+def correlation_matrix(closes_df: pd.DataFrame) -> pd.DataFrame:
+    """Pearson correlation matrix of simple returns for N ≥ 2 price columns (e.g. from align_closes)."""
+    if not isinstance(closes_df, pd.DataFrame) or closes_df.shape[1] < 2:
+        raise ValueError("correlation_matrix needs a DataFrame with at least 2 price columns")
+    rets = pd.DataFrame({col: returns(closes_df[col]) for col in closes_df.columns})
+    if len(rets) < 3:
+        raise ValueError(f"need at least 4 bars for a correlation matrix, got {len(closes_df)}")
+    flat = [str(c) for c in rets.columns if rets[c].std() == 0]
+    if flat:
+        raise ValueError(f"returns of {flat} are constant; correlation is undefined")
+    return rets.corr()
+
+
+def summary_statistics(series: Any) -> dict[str, float]:
+    """Descriptive statistics (count, mean, std, quantiles, skew, excess kurtosis, first/last) of finite values."""
+    s = _series(series, "series")
+    _check_values(s, "series", 4, allow_nan=True)
+    v = s.dropna()
+    a = v.to_numpy(dtype="float64")
+    q = np.quantile(a, [0.25, 0.5, 0.75])
+    return {"count": int(v.size), "mean": float(v.mean()), "std": float(v.std()), "min": float(a.min()),
+            "p25": float(q[0]), "median": float(q[1]), "p75": float(q[2]), "max": float(a.max()),
+            "skew": float(cast(float, v.skew())), "kurtosis": float(cast(float, v.kurt())),
+            "first": float(a[0]), "last": float(a[-1])}
+
+
+def distribution(series: Any, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram (counts, bin edges; len(edges) = bins + 1) of finite values, for price or return plots."""
+    s = _series(series, "series")
+    _check_values(s, "series", 1, allow_nan=True, constant_ok=True)
+    bins = _check_window(bins, "bins", None, minimum=1)
+    return np.histogram(s.dropna().to_numpy(), bins=bins)
