@@ -11,10 +11,10 @@ import re
 import socket
 
 import pytest
+from fake_binance import FakeBinance
 
 import feed.archive as data_feed  # _ARCHIVE_BLOCK_BYTES is patched where BinanceArchive reads it
 from data_feed import ArchiveError, BinanceArchive, BinanceRest
-from fake_binance import FakeBinance
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(60)]
 DAY_MS = 86_400_000
@@ -32,7 +32,7 @@ def past_day(fb: FakeBinance, days_ago: int) -> tuple[dt.date, int]:
     """(UTC date, its start in epoch ms) of the day ``days_ago`` before the server's today."""
     now = fb.now_ms()
     start = now - now % DAY_MS - days_ago * DAY_MS
-    return dt.datetime.fromtimestamp(start / 1000, dt.timezone.utc).date(), start
+    return dt.datetime.fromtimestamp(start / 1000, dt.UTC).date(), start
 
 
 def three_days_back(fb: FakeBinance) -> tuple[dt.date, int]:

@@ -8,7 +8,6 @@ import urllib.request
 
 import pytest
 import websocket
-
 from fake_binance import FakeBinance
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(30)]
@@ -211,7 +210,7 @@ def test_stall_silence_and_garbage(fb):
 def test_connection_age_cut():
     with FakeBinance(max_connection_age_s=0.3) as fb:
         ws = _ws(fb.ws_base + "/ws/btcusdt@aggTrade")
-        opcode, frame = ws.recv_data_frame(control_frame=True)
+        opcode, _frame = ws.recv_data_frame(control_frame=True)
         assert opcode == websocket.ABNF.OPCODE_CLOSE
         assert fb.stats().age_cuts == 1
 

@@ -10,8 +10,18 @@ import zipfile
 
 import pytest
 
-from data_feed import (FileFormat, OhlcvBar, ParseReport, ReplayFeed, Tick, TickFileError, detect_tick_format,
-                       iter_ticks_from_file, parse_ohlcv_csv, parse_tick_file)
+from data_feed import (
+    FileFormat,
+    OhlcvBar,
+    ParseReport,
+    ReplayFeed,
+    Tick,
+    TickFileError,
+    detect_tick_format,
+    iter_ticks_from_file,
+    parse_ohlcv_csv,
+    parse_tick_file,
+)
 
 T0 = 1_723_161_256_000
 AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"
@@ -159,7 +169,8 @@ def test_csv_errors():
 
 
 def test_upload_size_limit():
-    with pytest.raises(TickFileError, match=r"big.ndjson is 3.0 MB; the upload limit is 2 MB \(MAX_UPLOAD_MB\)") as info:
+    limit = r"big.ndjson is 3.0 MB; the upload limit is 2 MB \(MAX_UPLOAD_MB\)"
+    with pytest.raises(TickFileError, match=limit) as info:
         parse_tick_file(b" " * 3 * 2**20, "big.ndjson", max_bytes=2 * 2**20)
     assert info.value.line_no == 0
     with pytest.raises(TickFileError, match="upload limit is 1 MB"):
@@ -241,9 +252,9 @@ def test_binance_kline_csv(header):
 
 
 def test_bar_and_tick_parsers_refuse_each_others_files():
-    with pytest.raises(TickFileError, match="holds ticks .*expected an OHLCV CSV"):
+    with pytest.raises(TickFileError, match=r"holds ticks .*expected an OHLCV CSV"):
         parse_ohlcv_csv(NDJSON)
-    with pytest.raises(TickFileError, match="holds OHLCV bars .*not ticks"):
+    with pytest.raises(TickFileError, match=r"holds OHLCV bars .*not ticks"):
         parse_tick_file(_csv("ts,open,high,low,close,volume", "1704067200000,10,12,9,11,100"), "bars.csv")
 
 
