@@ -21,16 +21,31 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
 
 import numpy as np
 
 import database
-from core.vocabulary import FeedKind, StreamKind
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
-from data_feed import (ArchiveError, BinanceArchive, BinanceFuturesFeed, BinanceRest, BinanceRestError, DataFeed,
-                       FeedEvent, FrameRecorder, ReplayFeed, SimulatedFeed, Tick, UnknownSymbolError)
+from core.vocabulary import FeedKind, StreamKind
+from data_feed import (
+    ArchiveError,
+    BinanceArchive,
+    BinanceFuturesFeed,
+    BinanceRest,
+    BinanceRestError,
+    DataFeed,
+    FeedEvent,
+    FeedStats,
+    FrameRecorder,
+    NoArchive,
+    NoRest,
+    ReplayFeed,
+    SimulatedFeed,
+    Tick,
+    UnknownSymbolError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +91,23 @@ class BackfillState:
     done_ms: int
 
 
+@dataclass(frozen=True)
+class BackfillProgress:
+    """How far one backfill job has got: the committed share of its time span, or why it stopped."""
+
+    symbol: str
+    kind: str
+    fraction: float = 0.0
+    error: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.symbol} {self.kind}"
+
+    def __str__(self) -> str:
+        return f"{self.label} failed: {self.error}" if self.error else f"{self.label} {self.fraction:.0%}"
+
+
 @dataclass
 class CollectorStats:
     """A snapshot of the collector's counters for the status line and the dashboard."""
@@ -98,10 +130,10 @@ class CollectorStats:
     gaps_repaired: int
     gaps_unrepairable: int
     repaired_ticks: int
-    backfill: dict[str, str]
+    backfill: dict[str, BackfillProgress]
     symbol_rules: dict[str, dict]
     last_error: str
-    feed: dict
+    feed: FeedStats
     started_at: int
 
     def to_dict(self) -> dict:
@@ -109,7 +141,7 @@ class CollectorStats:
 
 
 def _utc_day(ms: int) -> datetime.date:
-    return datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc).date()
+    return datetime.datetime.fromtimestamp(ms / 1000, datetime.UTC).date()
 
 
 def _beyond_rest(ts: int | None, now: int) -> bool:
@@ -184,17 +216,19 @@ class Collector:
         self.feed = feed
         self.batch_size = batch_size
         self.flush_interval_s = flush_interval_ms / 1000
-        self.rest = rest
-        self.repair_gaps = repair_gaps and rest is not None
-        self.archive = archive if self.repair_gaps else None
-        self.backfill_minutes = backfill_minutes if rest is not None else 0
-        self.backfill_kline_hours = backfill_kline_hours if rest is not None else 0
+        # Null clients stand in for "none": the code below asks `.available`, never checks for None.
+        self.rest: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
+        self.repair_gaps = repair_gaps and self.rest.available
+        self.archive: BinanceArchive = (archive if archive is not None and self.repair_gaps
+                                        else NoArchive("archive repair is off"))
+        self.backfill_minutes = backfill_minutes if self.rest.available else 0
+        self.backfill_kline_hours = backfill_kline_hours if self.rest.available else 0
         self.queue = TickQueue(queue_max, batch_size)
         self.symbols: tuple[str, ...] = ()
         self.state = "idle"
         self.last_error = ""
         self.started_at = 0
-        self.backfill_progress: dict[str, str] = {}
+        self.backfill_progress: dict[str, BackfillProgress] = {}
         self.symbol_rules: dict[str, dict] = {}
         self._on_event = on_event
         self._side: deque[RepairBatch | BarBatch | BackfillState] = deque()
@@ -209,10 +243,10 @@ class Collector:
         self._finished = threading.Event()
 
     # ----------------------------------------------------------------------------------------------- lifecycle
-    def start(self, symbols: Sequence[str]) -> "Collector":
+    def start(self, symbols: Sequence[str]) -> Collector:
         """Validate symbols (REST exchangeInfo when available), start the writer, repair/backfill and the feed."""
         self.symbols = tuple(parse_symbols(",".join(symbols)))
-        if self.rest is not None:
+        if self.rest.available:
             self._validate_symbols()
         self.started_at = database.now_ms()
         self.state = "starting"
@@ -269,7 +303,7 @@ class Collector:
     def _validate_symbols(self) -> None:
         """exchangeInfo check before subscribing; one quick attempt, so a machine with no network starts at once
         (the feed then reports its own connection errors)."""
-        quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)  # type: ignore[union-attr]
+        quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)
         try:
             self.symbol_rules = {s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
                                  for s, i in quick.symbol_info(self.symbols).items()}
@@ -294,7 +328,7 @@ class Collector:
     def _writer_loop(self) -> None:
         try:
             conn = database.open_writer(self.db_path)
-        except Exception as exc:  # noqa: BLE001 - reported to the starter, which raises it
+        except Exception as exc:
             self.last_error = f"cannot open database {self.db_path}: {exc}"
             self.state = "failed"
             self._writer_ready.set()
@@ -324,7 +358,7 @@ class Collector:
                     self._finished.set()
                 self.queue.ready.wait(max(0.0, next_flush - now) if queued else self.flush_interval_s)
                 self.queue.ready.clear()
-        except Exception as exc:  # noqa: BLE001 - the writer must report, not vanish
+        except Exception as exc:
             self.last_error = f"database writer failed: {exc}"
             self.state = "failed"
             log.exception("database writer failed")
@@ -386,7 +420,7 @@ class Collector:
             return
         self._counters.gaps_detected += 1
         reason = self._unrepairable_reason() or (
-            OLDER_THAN_REST if self.archive is None and _beyond_rest(to_ts, now) else "")
+            OLDER_THAN_REST if not self.archive.available and _beyond_rest(to_ts, now) else "")
         status = "unrepairable" if reason else "open"
         gap_id = database.record_gap(conn, symbol, first, last, from_ts, to_ts, status, reason)
         log.warning("gap in %s: ids %d..%d (%d trades) %s", symbol, first, last, last - first + 1,
@@ -461,7 +495,7 @@ class Collector:
                 else:
                     self._repair_wake.wait(0.2 if self._catchups else 0.5)
                     self._repair_wake.clear()
-            except Exception as exc:  # noqa: BLE001 - keep repairing later gaps; the error is shown in stats
+            except Exception as exc:
                 self.last_error = f"repair failed: {exc}"
                 log.exception("repair thread error")
 
@@ -494,7 +528,7 @@ class Collector:
         for _ in range(CATCHUP_MAX_PAGES):
             if self._stop.is_set():
                 break
-            page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore[union-attr]
+            page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)
             ticks += page
             if len(page) < REPAIR_PAGE:
                 break
@@ -523,9 +557,10 @@ class Collector:
         rest_fetched = fetched
         if rest_from > first:
             old_last = min(last, rest_from - 1)
-            if self.archive is None:
+            if not self.archive.available:
                 notes.append(f"ids {first}..{old_last} {OLDER_THAN_REST}")
             else:
+                assert from_ts is not None  # rest_from passes `first` only for a gap dated beyond the REST window
                 from_archive, archive_notes = self._fetch_archive(symbol, first, old_last, from_ts, window_start)
                 fetched += from_archive
                 notes += archive_notes
@@ -545,7 +580,7 @@ class Collector:
         fetched, from_id = 0, first
         while from_id <= last and not self._stop.is_set():
             try:
-                page = [t for t in self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
+                page = [t for t in self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)
                         if t.trade_id <= last]
             except BinanceRestError as exc:
                 return fetched, f"REST error: {exc}"
@@ -563,7 +598,7 @@ class Collector:
         day, last_day = _utc_day(from_ts), _utc_day(until_ms)
         while day <= last_day and next_id <= last and not self._stop.is_set():
             try:
-                with contextlib.closing(self.archive.iter_agg_trades(  # type: ignore[union-attr]
+                with contextlib.closing(self.archive.iter_agg_trades(
                         symbol, day, first_id=next_id, last_id=last)) as chunks:
                     for chunk in chunks:
                         self._push(RepairBatch(chunk))
@@ -586,7 +621,7 @@ class Collector:
         limit) up to end_ms; None when there is no trade in between."""
         probe = start_ms
         while probe < end_ms and not self._stop.is_set():
-            first = self.rest.agg_trades(symbol, start_time=probe, end_time=min(end_ms, probe + 3_599_999),  # type: ignore
+            first = self.rest.agg_trades(symbol, start_time=probe, end_time=min(end_ms, probe + 3_599_999),
                                          limit=1)
             if first:
                 return first[0].trade_id
@@ -617,8 +652,14 @@ class Collector:
         """Publish a committed backfill step as a percentage of its time span (called by the writer)."""
         span = max(1, state.end_ms - state.start_ms)
         pct = 100.0 * min(1.0, max(0.0, (state.done_ms - state.start_ms) / span))
-        self.backfill_progress[f"{state.symbol} {state.kind}"] = f"{pct:.0f}%"
+        progress = BackfillProgress(state.symbol, state.kind, pct / 100)
+        self.backfill_progress[progress.label] = progress
         log.info("backfill %s %s: %.0f%%", state.symbol, state.kind, pct)
+
+    def _backfill_failed(self, symbol: str, kind: str, exc: Exception) -> None:
+        progress = BackfillProgress(symbol, kind, error=str(exc))
+        self.backfill_progress[progress.label] = progress
+        log.warning("backfill %s: %s", progress.label, exc)
 
     def _backfill_klines(self, symbol: str):
         end = database.now_ms() // 60_000 * 60_000
@@ -626,10 +667,10 @@ class Collector:
         cursor = self._resume_point(symbol, "klines", start, end) or start
         while cursor < end and not self._stop.is_set():
             try:
-                bars = [b for b in self.rest.klines(symbol, "1m", start_time=cursor, limit=1500)  # type: ignore
+                bars = [b for b in self.rest.klines(symbol, "1m", start_time=cursor, limit=1500)
                         if b.open_time < end]
             except BinanceRestError as exc:
-                self.backfill_progress[f"{symbol} klines"] = f"failed: {exc}"
+                self._backfill_failed(symbol, "klines", exc)
                 return
             if not bars:
                 break
@@ -649,7 +690,7 @@ class Collector:
             try:
                 from_id = self._first_id_since(symbol, start, end)
             except BinanceRestError as exc:
-                self.backfill_progress[f"{symbol} aggTrades"] = f"failed: {exc}"
+                self._backfill_failed(symbol, "aggTrades", exc)
                 return
             yield
         while from_id is not None and not self._stop.is_set():
@@ -658,9 +699,9 @@ class Collector:
             if stop_id is not None and from_id >= stop_id:
                 break
             try:
-                page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)  # type: ignore
+                page = self.rest.agg_trades(symbol, from_id=from_id, limit=REPAIR_PAGE)
             except BinanceRestError as exc:
-                self.backfill_progress[f"{symbol} aggTrades"] = f"failed: {exc}"
+                self._backfill_failed(symbol, "aggTrades", exc)
                 return
             if stop_id is not None:
                 page = [t for t in page if t.trade_id < stop_id]
@@ -694,8 +735,9 @@ class Collector:
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in self.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
             gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
-            repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress), symbol_rules=dict(self.symbol_rules), last_error=self.last_error,
-            feed=self.feed.get_stats().to_dict(), started_at=self.started_at)
+            repaired_ticks=c.repaired_ticks, backfill=dict(self.backfill_progress),
+            symbol_rules=dict(self.symbol_rules), last_error=self.last_error,
+            feed=self.feed.get_stats(), started_at=self.started_at)
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:
@@ -780,11 +822,12 @@ def _status_line(stats: CollectorStats) -> str:
     now = database.now_ms()
     ages = " ".join(f"{s}:{(now - t) / 1000:.1f}s" for s, t in sorted(stats.last_receive_ms.items()))
     feed = stats.feed
-    return (f"[{stats.feed_kind} {feed.get('state', stats.state)}] written={stats.written} "
+    return (f"[{stats.feed_kind} {feed.state}] written={stats.written} "
             f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
-            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms reconnects={feed.get('reconnects', 0)} gaps={stats.gaps_detected}"
+            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
+            f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
             f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
-            + (f" backfill {stats.backfill}" if stats.backfill else "")
+            + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
             + (f" last_error: {stats.last_error}" if stats.last_error else ""))
 
 

@@ -14,8 +14,9 @@ import operator
 import os
 import sqlite3
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -198,7 +199,7 @@ class WriteResult:
 _INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct sizes keep the statement cache warm
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _insert_ticks_sql(rows: int) -> str:
     values = ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
     return (f"INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at) VALUES {values} "
@@ -240,7 +241,7 @@ _UPSERT_STATS = (
 _TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at")
 
 
-def write_ticks(conn: sqlite3.Connection, ticks: Sequence["Tick"]) -> WriteResult:
+def write_ticks(conn: sqlite3.Connection, ticks: Sequence[Tick]) -> WriteResult:
     """Store a batch in one transaction: ticks once per (symbol, trade_id), then bring the 1s/1min rollups up to
     date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
     when it lands inside it (repairs, replays)."""
@@ -435,18 +436,26 @@ class Gap:
     note: str
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just created (always set after a successful single-row INSERT)."""
+    if cur.lastrowid is None:
+        raise sqlite3.OperationalError("INSERT created no row")
+    return cur.lastrowid
+
+
 def record_gap(conn: sqlite3.Connection, symbol: str, first_id: int, last_id: int, from_ts: int | None,
                to_ts: int | None, status: str = "open", note: str = "", repaired_count: int = 0) -> int:
     """Insert a detected gap and return its id."""
     cur = conn.execute("INSERT INTO gaps(symbol, first_missing_id, last_missing_id, from_ts, to_ts, detected_at, "
                        "status, note, repaired_count) VALUES (?,?,?,?,?,?,?,?,?)",
                        (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note, repaired_count))
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
 
 
 def update_gap(conn: sqlite3.Connection, gap_id: int, status: str, repaired_count: int, note: str = "") -> None:
     """Set a gap's outcome after a repair attempt."""
-    conn.execute("UPDATE gaps SET status=?, repaired_count=?, note=? WHERE id=?", (status, repaired_count, note, gap_id))
+    conn.execute("UPDATE gaps SET status=?, repaired_count=?, note=? WHERE id=?",
+                 (status, repaired_count, note, gap_id))
 
 
 def list_gaps(conn: sqlite3.Connection, symbols: Sequence[str] | None = None, limit: int = 500) -> list[Gap]:
@@ -490,7 +499,7 @@ def add_alert_rule(conn: sqlite3.Connection, metric: str, symbol_x: str, symbol_
     """Store a new alert rule and return its id."""
     cur = conn.execute("INSERT INTO alert_rules(metric, symbol_x, symbol_y, op, threshold, created_at) "
                        "VALUES (?,?,?,?,?,?)", (metric, symbol_x, symbol_y, op, float(threshold), now_ms()))
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
 
 
 def list_alert_rules(conn: sqlite3.Connection) -> list[AlertRule]:
@@ -555,7 +564,7 @@ def open_paper_position(conn: sqlite3.Connection, symbol: str, side: str, notion
         raise ValueError(f"cannot open a {side} position of {notional} at {price}: need LONG/SHORT and positive sizes")
     cur = conn.execute("INSERT INTO paper_positions(symbol, side, quantity, entry_price, opened_at) VALUES (?,?,?,?,?)",
                        (symbol, side, notional / price, price, now_ms()))
-    return int(cur.lastrowid)
+    return _inserted_id(cur)
 
 
 def close_paper_position(conn: sqlite3.Connection, position_id: int, price: float) -> float:

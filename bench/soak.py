@@ -106,12 +106,12 @@ def main() -> None:
     print(f"| ticks sent by the exchange | {sent:,} |")
     verdict = "EQUAL" if stored == sent else f"MISSING {sent - stored}"
     print(f"| ticks stored (distinct ids in range) | {stored:,} ({verdict}) |")
-    print(f"| reconnects / stalls detected | {stats.feed['reconnects']} / {stats.feed['stalls']} |")
+    print(f"| reconnects / stalls detected | {stats.feed.reconnects} / {stats.feed.stalls} |")
     print(f"| gaps detected / repaired / unrepairable | {stats.gaps_detected} / {stats.gaps_repaired} / "
           f"{stats.gaps_unrepairable} |")
     print(f"| ticks repaired over REST | {stats.repaired_ticks:,} |")
     print(f"| dropped / rejected / duplicates ignored | {stats.dropped} / {stats.rejected} / {stats.duplicates:,} |")
-    print(f"| parse errors counted | {stats.feed['parse_errors'] + stats.feed['unknown_events']:,} |")
+    print(f"| parse errors counted | {stats.feed.parse_errors + stats.feed.unknown_events:,} |")
     print(f"| commit latency p50 / p99 | {stats.commit_latency_ms.get('p50', 0):.0f} / "
           f"{stats.commit_latency_ms.get('p99', 0):.0f} ms |")
     first, last = samples[min(2, len(samples) - 1)], samples[-1]

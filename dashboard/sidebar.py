@@ -115,10 +115,10 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     if stats is None or stats.feed_kind is not FeedKind.BINANCE or stats.received:
         return ""
     feed = stats.feed
-    if feed.get("state") == "connected" and not feed.get("stalled_streams"):
+    if feed.state == "connected" and not feed.stalled_streams:
         return ""
-    error = stats.last_error or feed.get("last_error")
-    return f"Feed {feed.get('state', stats.state)} — {error}" if error else ""
+    error = stats.last_error or feed.last_error
+    return f"Feed {feed.state} — {error}" if error else ""
 
 
 def feed_badge(stats: collector.CollectorStats) -> None:
@@ -129,13 +129,13 @@ def feed_badge(stats: collector.CollectorStats) -> None:
                    icon=":material/science:")
     elif stats.feed_kind is FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state == "draining" else ""
-        st.warning(f"**REPLAY** of {feed.get('source') or 'a file'}{done}", icon=":material/replay:")
-    elif feed.get("state") == "connected" and not feed.get("stalled_streams"):
-        st.success(f"**BINANCE LIVE** — connected ({len(feed.get('streams', []))} streams)",
+        st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
+    elif feed.state == "connected" and not feed.stalled_streams:
+        st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)",
                    icon=":material/check_circle:")
     else:
-        stalled = f" (no data on {', '.join(feed['stalled_streams'])})" if feed.get("stalled_streams") else ""
-        st.error(f"**BINANCE** — {feed.get('state', stats.state)}{stalled}", icon=":material/error:")
+        stalled = f" (no data on {', '.join(feed.stalled_streams)})" if feed.stalled_streams else ""
+        st.error(f"**BINANCE** — {feed.state}{stalled}", icon=":material/error:")
 
 
 def status_panel(settings: Settings) -> None:
@@ -160,23 +160,23 @@ def status_panel(settings: Settings) -> None:
         left.metric("Ticks/s", f"{stats.ticks_per_s:,.1f}")
         right.metric("Written", f"{stats.written:,}")
         left.metric("Dropped", f"{stats.dropped:,}")
-        right.metric("Reconnects", f"{feed.get('reconnects', 0):,}")
+        right.metric("Reconnects", f"{feed.reconnects:,}")
         left.metric("Gaps", f"{stats.gaps_detected:,}",
                     help=f"repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}")
         right.metric("Queue", f"{stats.queue_depth:,}")
         now = database.now_ms()
         ages = " · ".join(f"{s} {(now - t) / 1000:.1f} s" for s, t in sorted(stats.last_receive_ms.items()))
         st.caption(f"Last tick age: {ages or 'no ticks yet'}")
-        st.caption(f"Collector {stats.state} · feed {feed.get('state', '?')}"
-                   + (f" · stalled: {', '.join(feed['stalled_streams'])}" if feed.get("stalled_streams") else ""))
-        error = feed.get("last_error") or stats.last_error
+        st.caption(f"Collector {stats.state} · feed {feed.state}"
+                   + (f" · stalled: {', '.join(feed.stalled_streams)}" if feed.stalled_streams else ""))
+        error = feed.last_error or stats.last_error
         if error and not problem:
             st.caption(f"Last error: {error}")
-        for label, progress in stats.backfill.items():
-            if progress.endswith("%"):
-                st.progress(float(progress[:-1]) / 100, text=f"Backfill {label}: {progress}")
+        for progress in stats.backfill.values():
+            if progress.error:
+                st.caption(f"Backfill {progress.label} failed: {progress.error}")
             else:
-                st.caption(f"Backfill {label}: {progress}")
+                st.progress(progress.fraction, text=f"Backfill {progress.label}: {progress.fraction:.0%}")
     st.caption(f"Database {settings.db_path}: {database.database_size_bytes(settings.db_path) / 2**20:,.1f} MB")
 
 

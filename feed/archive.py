@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, ClassVar
 
 from core.symbols import validate_symbol
@@ -63,7 +63,7 @@ class BinanceArchive:
         return f"{self.base_url}/data/futures/um/daily/aggTrades/{symbol}/{symbol}-aggTrades-{day.isoformat()}.zip"
 
     def iter_agg_trades(self, symbol: str, day: dt.date, *, first_id: int | None = None, last_id: int | None = None,
-                        chunk: int = 20_000) -> Iterator[list[Tick]]:
+                        chunk: int = 20_000) -> Generator[list[Tick], None, None]:
         """Ticks of one UTC day with ``first_id <= trade_id <= last_id``, in lists of at most ``chunk``.
 
         Arguments are checked at once; the download starts at the first ``next``. Nothing is yielded before the
@@ -82,7 +82,7 @@ class BinanceArchive:
 
     # ------------------------------------------------------------------------------------------------ internals
     def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
-                         chunk: int) -> Iterator[list[Tick]]:
+                         chunk: int) -> Generator[list[Tick], None, None]:
         """Fetch the checksum, download and verify the zip into a temporary file, yield its ticks, delete it."""
         url = self.url(symbol, day)
         name = url.rsplit("/", 1)[-1]
@@ -193,7 +193,7 @@ class NoArchive(BinanceArchive):
         self.reason = reason
 
     def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
-                         chunk: int) -> Iterator[list[Tick]]:
+                         chunk: int) -> Generator[list[Tick], None, None]:
         raise ArchiveError(self.reason, url="")
 
     def get_stats(self) -> ArchiveStats:

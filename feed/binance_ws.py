@@ -166,7 +166,8 @@ class BinanceFuturesFeed(DataFeed):
         with self._lock:
             self._stats.frames += 1
             if kind is FrameKind.TICK or kind is FrameKind.PLACEHOLDER:
-                symbol = frame.tick.symbol if kind is FrameKind.TICK else frame.symbol
+                symbol = frame.tick.symbol if frame.tick is not None else frame.symbol
+                assert symbol is not None  # decode_frame sets the tick (TICK) or the symbol (PLACEHOLDER)
                 link.last_seen[symbol] = time.monotonic()
                 if link.role is _Role.ACTIVE:
                     self._apply(frame)
@@ -178,8 +179,8 @@ class BinanceFuturesFeed(DataFeed):
     def _apply(self, frame: Frame) -> None:
         """De-duplicate by per-symbol id and deliver a tick, or account a placeholder (lock held)."""
         stats = self._stats
-        if frame.kind is FrameKind.TICK:
-            tick = frame.tick
+        tick = frame.tick
+        if tick is not None:  # a TICK frame
             last = stats.last_ids.get(tick.symbol)
             if last is not None and tick.trade_id <= last:
                 stats.duplicates_dropped += 1
@@ -188,6 +189,7 @@ class BinanceFuturesFeed(DataFeed):
             self._deliver(tick)
             return
         symbol, trade_id = frame.symbol, frame.trade_id
+        assert symbol is not None and trade_id is not None  # a PLACEHOLDER frame carries both
         stats.placeholders += 1
         if trade_id > stats.last_ids.get(symbol, trade_id - 1):
             stats.last_ids[symbol] = trade_id
@@ -210,7 +212,8 @@ class BinanceFuturesFeed(DataFeed):
             stats.last_error = f"subscribe request {frame.request_id} rejected: {frame.detail}"
             symbols = [s.split("@", 1)[0].upper() for s in streams]
             link.failed.update(symbols)
-            for symbol in symbols or [None]:
+            targets: list[str | None] = [*symbols] or [None]
+            for symbol in targets:
                 self._emit("subscribe_error", f"{stats.last_error} ({', '.join(streams) or 'unknown streams'})",
                            symbol)
         elif frame.kind is FrameKind.OTHER:
@@ -249,14 +252,14 @@ class BinanceFuturesFeed(DataFeed):
         if slot.replacing is None:
             if self._check_liveness(active, now):
                 self._plan_replacement(slot, active, "stall", now)
-            elif now - active.opened_at >= self._rotate_after_s:
+            elif active.age(now) >= self._rotate_after_s:
                 self._plan_replacement(slot, active, "rotation", now)
         if slot.replacing is not None and slot.standby is None and now >= slot.next_replace_at:
             slot.standby = self._start_link(slot, _Role.STANDBY, now)
         standby = slot.standby
         if standby is not None and standby.is_open:
             self._send_pending(standby, now)
-            if now - standby.opened_at >= self._overlap_s and not standby.pending:
+            if standby.age(now) >= self._overlap_s and not standby.pending:
                 self._switch(slot)
 
     def _plan_replacement(self, slot: _Slot, active: _Link, reason: str, now: float) -> None:
@@ -265,7 +268,7 @@ class BinanceFuturesFeed(DataFeed):
         if reason == "rotation":
             slot.next_replace_at = now
             return
-        if active.last_seen and now - active.opened_at >= self._stable_after_s:
+        if active.last_seen and active.age(now) >= self._stable_after_s:
             slot.attempt = 0
         delay = self._backoff(slot.attempt)
         slot.attempt += 1
@@ -286,6 +289,7 @@ class BinanceFuturesFeed(DataFeed):
 
     def _on_active_ended(self, slot: _Slot, now: float) -> None:
         old = slot.active
+        assert old is not None  # called only for the slot's active link
         self._links.discard(old)
         standby = slot.standby
         if standby is not None and standby.is_open:
@@ -393,6 +397,7 @@ class BinanceFuturesFeed(DataFeed):
     def _switch(self, slot: _Slot) -> None:
         """Make the standby link active: merge its buffer through the de-duplication, retire the old link."""
         old, new, reason = slot.active, slot.standby, slot.replacing or "rotation"
+        assert new is not None  # a switch needs an open standby link
         with self._lock:
             before = self._stats.duplicates_dropped
             if old is not None:

@@ -132,6 +132,10 @@ class _Link:
     def is_open(self) -> bool:
         return self.opened_at is not None and not self.ended and not self.closing
 
+    def age(self, now: float) -> float:
+        """Seconds since the handshake completed (0 before it has)."""
+        return 0.0 if self.opened_at is None else now - self.opened_at
+
     def end_reason(self) -> str:
         return self.stall_note or self.close_info or self.error or "connection closed"
 

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fake_binance import FakeBinance
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,8 +22,8 @@ T0 = 1_723_161_000_000
 
 def write_agg_csv(path: Path, ids, *, header: bool = True, start_ms: int = T0) -> list[tuple]:
     """A Binance futures aggTrades archive file with the given ids (a trade every 10 ms)."""
-    rows = [(i, f"{60000 + (i % 50) / 10:.1f}", "0.010", i * 3, i * 3 + 2, start_ms + k * 10, "true" if i % 2 else "false")
-            for k, i in enumerate(ids)]
+    rows = [(i, f"{60000 + (i % 50) / 10:.1f}", "0.010", i * 3, i * 3 + 2, start_ms + k * 10,
+             "true" if i % 2 else "false") for k, i in enumerate(ids)]
     lines = ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"] if header else []
     lines += [",".join(map(str, r)) for r in rows]
     path.write_text("\n".join(lines) + "\n")
@@ -92,7 +92,7 @@ def test_simulated_feed_rows_equal_counters_and_stop_flushes_everything(db_path)
     s = c.stats()
     conn = db.open_reader(db_path)
     count = conn.execute("SELECT count(*) FROM ticks").fetchone()[0]
-    assert s.feed["kind"] == "simulated" and s.feed["ticks"] == s.received
+    assert s.feed.kind == "simulated" and s.feed.ticks == s.received
     assert count == s.written == s.received > 500 and s.dropped == 0 and s.queue_depth == 0
     for sym in ("BTCUSDT", "ETHUSDT"):
         ids = [r[0] for r in stored(db_path, sym)]
@@ -145,7 +145,7 @@ def test_invalid_ticks_are_rejected_without_losing_the_batch(db_path):
     c._spawn("collector-writer", c._writer_loop)
     assert c._writer_ready.wait(5)
     good = [Tick("BTCUSDT", i, T0 + i, 60000.0, 1.0, False, T0) for i in range(1, 11)]
-    for t in good[:5] + [Tick("BTCUSDT", 6, T0, float("nan"), 1.0, False, T0)] + good[6:]:
+    for t in [*good[:5], Tick("BTCUSDT", 6, T0, float("nan"), 1.0, False, T0), *good[6:]]:
         c.queue.put(t)
     c.queue.ready.set()
     time.sleep(0.3)

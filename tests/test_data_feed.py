@@ -6,12 +6,27 @@ import time
 
 import numpy as np
 import pytest
+from fake_binance import FakeBinance
 
 import data_feed
-from data_feed import (BinanceFuturesFeed, BinanceRest, BinanceRestError, FeedEvent, FrameKind, FrameRecorder,
-                       ParseReport, ReplayFeed, SimulatedFeed, SimulatedMarket, Tick, UnknownSymbolError,
-                       decode_frame, iter_ticks_from_file, symbol_infos_from_exchange_info, validate_symbol)
-from fake_binance import FakeBinance
+from data_feed import (
+    BinanceFuturesFeed,
+    BinanceRest,
+    BinanceRestError,
+    FeedEvent,
+    FrameKind,
+    FrameRecorder,
+    ParseReport,
+    ReplayFeed,
+    SimulatedFeed,
+    SimulatedMarket,
+    Tick,
+    UnknownSymbolError,
+    decode_frame,
+    iter_ticks_from_file,
+    symbol_infos_from_exchange_info,
+    validate_symbol,
+)
 
 NOW = 1_723_161_256_322
 
@@ -119,7 +134,7 @@ def test_validate_symbol():
     for bad in ("BTC-USDT", "X", "A" * 21, "", "btc usdt", None):
         with pytest.raises(ValueError, match="invalid symbol"):
             validate_symbol(bad)
-    with pytest.raises(ValueError, match="'BTC-USDT'.*'x'"):
+    with pytest.raises(ValueError, match=r"'BTC-USDT'.*'x'"):
         BinanceFuturesFeed().connect(["ETHUSDT", "BTC-USDT", "x"])
 
 
@@ -176,7 +191,7 @@ def test_feed_reconnects_by_itself_after_the_server_drops_mid_stream(fb, make_fe
     fb.drop_connections(abrupt=abrupt)
     job.wait()
     for symbol in PAIR:
-        assert wait_until(lambda: sink.ids(symbol)[-1:] == [fb.history_ids(symbol)[-1]])
+        assert wait_until(lambda s=symbol: sink.ids(s)[-1:] == [fb.history_ids(s)[-1]])
         ids = sink.ids(symbol)
         assert ids == sorted(set(ids)), "in order, none twice"
         assert set(ids) <= set(fb.history_ids(symbol))
@@ -546,7 +561,7 @@ def test_rest_non_json_bodies_timeouts_and_server_errors(fb):
     fb.fail_rest(502, body="<html>bad gateway</html>", content_type="text/html")
     assert rest.server_time() > 0 and rest.get_stats().retries == 1
     fb.fail_rest(None, count=2, delay_s=0.6)
-    with pytest.raises(BinanceRestError, match="timed out after 0.3 s"):
+    with pytest.raises(BinanceRestError, match=r"timed out after 0\.3 s"):
         rest.server_time()
     with pytest.raises(BinanceRestError, match="connection failed"):
         BinanceRest("http://127.0.0.1:9", max_retries=0).server_time()

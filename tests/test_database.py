@@ -42,7 +42,7 @@ def test_ticks_are_stored_once_per_symbol_and_id(db_path):
     conn = db.open_writer(db_path)
     batch = random_ticks(500)
     first = db.write_ticks(conn, batch)
-    again = db.write_ticks(conn, batch[100:300] + [tick("ETHUSDT", 1, T0, 3000.0)])
+    again = db.write_ticks(conn, [*batch[100:300], tick("ETHUSDT", 1, T0, 3000.0)])
     assert first.inserted == {"BTCUSDT": 500} and first.duplicates == 0
     assert again.inserted == {"BTCUSDT": 0, "ETHUSDT": 1} and again.duplicates == 200
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 501
@@ -157,7 +157,7 @@ def test_gaps_and_alerts_round_trip(db_path):
 
 def test_failed_batch_leaves_nothing_half_written(db_path):
     conn = db.open_writer(db_path)
-    bad = random_ticks(10) + [Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
+    bad = [*random_ticks(10), Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
     with pytest.raises(sqlite3.IntegrityError):
         db.write_ticks(conn, bad)
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0

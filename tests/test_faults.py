@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_binance import FakeBinance
 
 import collector
 import database as db
 from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
-from fake_binance import FakeBinance
 
 pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +115,7 @@ def test_connection_dropped_mid_stream_reconnects_and_repairs(fb, running, db_pa
     stream_with_fault(fb, lambda: fb.drop_connections(abrupt=abrupt) or time.sleep(0.3))
     assert_exact(fb, db_path)
     s = c.stats()
-    assert s.feed["reconnects"] >= 1 and s.gaps_repaired >= 1 and s.repaired_ticks > 0
+    assert s.feed.reconnects >= 1 and s.gaps_repaired >= 1 and s.repaired_ticks > 0
 
 
 def test_silent_stall_is_detected_reconnected_and_repaired(fb, running, db_path):
@@ -123,13 +123,13 @@ def test_silent_stall_is_detected_reconnected_and_repaired(fb, running, db_path)
     assert fb.wait_subscribed(SYMS)
     stream_with_fault(fb, lambda: fb.stall(4.0))
     assert_exact(fb, db_path)
-    assert c.stats().feed["stalls"] >= 1
+    assert c.stats().feed.stalls >= 1
 
 
 def test_acknowledged_but_silent_subscription_is_reported_then_recovered(fb, running, db_path):
     fb.silence(["ETHUSDT"])
     c = running(stall_first_s=1.0)
-    assert wait_until(lambda: "ethusdt@aggTrade" in c.stats().feed["stalled_streams"], 10, step=0.01), \
+    assert wait_until(lambda: "ethusdt@aggTrade" in c.stats().feed.stalled_streams, 10, step=0.01), \
         "the silent stream was never reported as stalled"
     fb.stream_trades(["BTCUSDT"], count=300, rate_per_s=300).wait(10)   # BTC flows while the link flaps
     fb.unsilence()
@@ -146,14 +146,14 @@ def test_malformed_and_truncated_frames_are_counted_and_skipped(fb, running, db_
     fb.inject_garbage(every=0)
     assert_exact(fb, db_path)
     feed = c.stats().feed
-    assert feed["parse_errors"] + feed["unknown_events"] >= 100
+    assert feed.parse_errors + feed.unknown_events >= 100
 
 
 def test_error_reply_to_subscribe_is_surfaced_and_recovered(fb, running, db_path):
     fb.fail_next_subscribe(1)
     c = running(url_streams_max=1)              # the second stream goes through a SUBSCRIBE request
-    assert wait_until(lambda: c.stats().feed["subscribe_errors"] >= 1, 10)
-    assert "invalid stream" in (c.stats().feed["last_error"] or "") + c.stats().last_error
+    assert wait_until(lambda: c.stats().feed.subscribe_errors >= 1, 10)
+    assert "invalid stream" in (c.stats().feed.last_error or "") + c.stats().last_error
     assert fb.wait_subscribed(SYMS, timeout=20)
     fb.stream_trades(SYMS, count=500, rate_per_s=1000).wait(10)
     assert_exact(fb, db_path)
@@ -188,7 +188,7 @@ def test_24h_rotation_overlaps_without_loss_or_duplicates(fb, running, db_path):
     fb.stream_trades(SYMS, count=4000, rate_per_s=1000).wait(30)
     assert_exact(fb, db_path)
     s = c.stats()
-    assert s.feed["rotations"] >= 2 and s.gaps_detected == 0
+    assert s.feed.rotations >= 2 and s.gaps_detected == 0
 
 
 def test_server_cut_at_connection_age_is_repaired():
@@ -202,7 +202,7 @@ def test_server_cut_at_connection_age_is_repaired():
             assert fb.wait_subscribed(SYMS, timeout=10)
             fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
             assert_exact(fb, path)
-            assert c.stats().feed["reconnects"] >= 1
+            assert c.stats().feed.reconnects >= 1
         finally:
             c.stop()
 
@@ -378,6 +378,12 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
         resumed.stop()
 
 
+def _fraction(c, label: str) -> float | None:
+    """Committed share of a backfill job (None before its first committed page)."""
+    progress = c.backfill_progress.get(label)
+    return None if progress is None else progress.fraction
+
+
 def test_backfill_progress_counts_only_committed_pages(fb, db_path):
     """100% must mean the rows are in the database: the writer is held off by another writer's lock while REST
     pages arrive, so a progress figure taken from fetched (not committed) pages would run ahead of the table."""
@@ -392,11 +398,11 @@ def test_backfill_progress_counts_only_committed_pages(fb, db_path):
         seen_while_locked = set()
         deadline = time.monotonic() + 1.5                                # all pages are fetched by then
         while time.monotonic() < deadline:
-            seen_while_locked.add(c.backfill_progress.get("BTCUSDT aggTrades"))
+            seen_while_locked.add(_fraction(c, "BTCUSDT aggTrades"))
             time.sleep(0.01)
         lock.execute("ROLLBACK")
         assert seen_while_locked == {None}, seen_while_locked
-        assert wait_until(lambda: c.backfill_progress.get("BTCUSDT aggTrades") == "100%", 20, step=0.001)
+        assert wait_until(lambda: _fraction(c, "BTCUSDT aggTrades") == 1.0, 20, step=0.001)
         assert stored_ids(db_path, "BTCUSDT") == list(fb.history_ids("BTCUSDT"))
     finally:
         lock.close()
@@ -409,7 +415,7 @@ def test_kline_backfill_fills_ohlc_data(fb, db_path):
     c.backfill_kline_hours = 3
     c.start(["BTCUSDT"])
     try:
-        assert wait_until(lambda: c.backfill_progress.get("BTCUSDT klines") == "100%", 20)
+        assert wait_until(lambda: _fraction(c, "BTCUSDT klines") == 1.0, 20)
         conn = db.open_reader(db_path)
         rows = conn.execute("SELECT count(*), sum(trade_count) FROM ohlc_data WHERE symbol='BTCUSDT' "
                             "AND timeframe='1min' AND source='klines'").fetchone()
