@@ -805,16 +805,19 @@ def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
         except BaseException:
             collector.stop()
             raise
-        atexit.register(collector.stop)
         return collector
 
 
 def stop_service() -> None:
-    """Stop the process-wide collector, flushing everything queued."""
+    """Stop the process-wide collector, flushing everything queued (also run once at interpreter exit)."""
     with _SERVICE_LOCK:
         running = current_collector()
         if running is not None:
             running.stop()
+
+
+# One exit hook for the process (not one per Start, which kept every stopped Collector alive).
+atexit.register(stop_service)
 
 
 # ------------------------------------------------------------------------------------------------------------- CLI

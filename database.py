@@ -5,7 +5,9 @@ writer owns one write connection; readers (dashboard reruns, exports) open short
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import dataclasses
 import functools
 import io
 import itertools
@@ -344,13 +346,25 @@ def write_bars(conn: sqlite3.Connection, timeframe: str, bars_by_symbol: Mapping
     return len(rows)
 
 
-def clear_all(conn: sqlite3.Connection) -> None:
-    """Delete every tick, bar, gap, alert and backfill record, then reclaim the space."""
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """One write transaction on an autocommit connection: committed when the block ends, rolled back (and the
+    error re-raised) when it fails, so nothing is ever left half-done or open."""
     conn.execute("BEGIN IMMEDIATE")
-    for table in ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
-                  "paper_positions"):
-        conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals above
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     conn.execute("COMMIT")
+
+
+def clear_all(conn: sqlite3.Connection) -> None:
+    """Delete every tick, bar, gap, alert and backfill record (all or nothing), then reclaim the space."""
+    with _transaction(conn):
+        for table in ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
+                      "paper_positions"):
+            conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals above
     conn.execute("VACUUM")
 
 
@@ -408,12 +422,6 @@ def last_prices(conn: sqlite3.Connection, symbols: Sequence[str]) -> dict[str, t
     return out
 
 
-def bar_symbols(conn: sqlite3.Connection) -> list[tuple[str, str, int]]:
-    """(symbol, timeframe, bar count) for every stored bar series (uploads, klines, rollups)."""
-    return conn.execute("SELECT symbol, timeframe, count(*) FROM ohlc_data GROUP BY symbol, timeframe "
-                        "ORDER BY symbol, timeframe").fetchall()
-
-
 def database_size_bytes(path: str) -> int:
     """Bytes on disk of the database and its WAL."""
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
@@ -434,6 +442,10 @@ class Gap:
     status: str
     repaired_count: int
     note: str
+
+
+# Gap's fields in order: rows are selected by name, so a column added to the table later cannot shift them.
+_GAP_COLUMNS = ", ".join(f.name for f in dataclasses.fields(Gap))
 
 
 def _inserted_id(cur: sqlite3.Cursor) -> int:
@@ -461,10 +473,10 @@ def update_gap(conn: sqlite3.Connection, gap_id: int, status: str, repaired_coun
 def list_gaps(conn: sqlite3.Connection, symbols: Sequence[str] | None = None, limit: int = 500) -> list[Gap]:
     """Most recent gaps first, optionally for some symbols only."""
     if symbols:
-        rows = conn.execute(f"SELECT * FROM gaps WHERE symbol IN ({_in_clause(symbols)}) ORDER BY id DESC LIMIT ?",
-                            (*symbols, limit)).fetchall()
+        rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps WHERE symbol IN ({_in_clause(symbols)}) "
+                            "ORDER BY id DESC LIMIT ?", (*symbols, limit)).fetchall()
     else:
-        rows = conn.execute("SELECT * FROM gaps ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+        rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
     return [Gap(*r) for r in rows]
 
 
@@ -472,8 +484,8 @@ def open_gaps(conn: sqlite3.Connection, symbols: Sequence[str]) -> list[Gap]:
     """Gaps still waiting for a repair (one was interrupted by a stop or a crash), oldest first."""
     if not symbols:
         return []
-    rows = conn.execute(f"SELECT * FROM gaps WHERE status='open' AND symbol IN ({_in_clause(symbols)}) ORDER BY id",
-                        tuple(symbols)).fetchall()
+    rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps WHERE status='open' AND symbol IN "
+                        f"({_in_clause(symbols)}) ORDER BY id", tuple(symbols)).fetchall()
     return [Gap(*r) for r in rows]
 
 
@@ -510,24 +522,22 @@ def list_alert_rules(conn: sqlite3.Connection) -> list[AlertRule]:
 
 
 def delete_alert_rule(conn: sqlite3.Connection, rule_id: int) -> None:
-    """Remove a rule and its history."""
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM alert_events WHERE rule_id=?", (rule_id,))
-    conn.execute("DELETE FROM alert_rules WHERE id=?", (rule_id,))
-    conn.execute("COMMIT")
+    """Remove a rule and its history (both or neither)."""
+    with _transaction(conn):
+        conn.execute("DELETE FROM alert_events WHERE rule_id=?", (rule_id,))
+        conn.execute("DELETE FROM alert_rules WHERE id=?", (rule_id,))
 
 
 def record_alert_check(conn: sqlite3.Connection, rule_id: int, value: float, fired_message: str | None) -> None:
-    """Remember a rule's latest value (for crossing rules) and, when it fired, log the event."""
-    conn.execute("BEGIN IMMEDIATE")
-    if fired_message is None:
-        conn.execute("UPDATE alert_rules SET last_value=? WHERE id=?", (value, rule_id))
-    else:
-        stamp = now_ms()
-        conn.execute("UPDATE alert_rules SET last_value=?, last_fired_at=? WHERE id=?", (value, stamp, rule_id))
-        conn.execute("INSERT INTO alert_events(rule_id, fired_at, value, message) VALUES (?,?,?,?)",
-                     (rule_id, stamp, value, fired_message))
-    conn.execute("COMMIT")
+    """Remember a rule's latest value (for crossing rules) and, when it fired, log the event (all or nothing)."""
+    with _transaction(conn):
+        if fired_message is None:
+            conn.execute("UPDATE alert_rules SET last_value=? WHERE id=?", (value, rule_id))
+        else:
+            stamp = now_ms()
+            conn.execute("UPDATE alert_rules SET last_value=?, last_fired_at=? WHERE id=?", (value, stamp, rule_id))
+            conn.execute("INSERT INTO alert_events(rule_id, fired_at, value, message) VALUES (?,?,?,?)",
+                         (rule_id, stamp, value, fired_message))
 
 
 def alert_history(conn: sqlite3.Connection, limit: int = 200) -> pd.DataFrame:
@@ -558,6 +568,9 @@ class PaperPosition:
         return sign * (price - self.entry_price) * self.quantity
 
 
+_POSITION_COLUMNS = ", ".join(f.name for f in dataclasses.fields(PaperPosition))
+
+
 def open_paper_position(conn: sqlite3.Connection, symbol: str, side: str, notional: float, price: float) -> int:
     """Open a LONG or SHORT paper position worth `notional` quote units at `price`; return its id."""
     if side not in ("LONG", "SHORT") or notional <= 0 or price <= 0:
@@ -568,19 +581,25 @@ def open_paper_position(conn: sqlite3.Connection, symbol: str, side: str, notion
 
 
 def close_paper_position(conn: sqlite3.Connection, position_id: int, price: float) -> float:
-    """Close an open paper position at `price`, store and return the realised P&L."""
-    row = conn.execute("SELECT * FROM paper_positions WHERE id=? AND closed_at IS NULL", (position_id,)).fetchone()
-    if row is None:
-        raise ValueError(f"paper position {position_id} is not open")
-    pnl = PaperPosition(*row).unrealized_pnl(price)
-    conn.execute("UPDATE paper_positions SET exit_price=?, closed_at=?, realized_pnl=? WHERE id=?",
-                 (price, now_ms(), pnl, position_id))
+    """Close an open paper position at `price`, store and return the realised P&L. Read and update are one
+    transaction and the update requires the position still open, so two tabs cannot close it twice."""
+    with _transaction(conn):
+        row = conn.execute(f"SELECT {_POSITION_COLUMNS} FROM paper_positions WHERE id=? AND closed_at IS NULL",
+                           (position_id,)).fetchone()
+        if row is None:
+            raise ValueError(f"paper position {position_id} is not open (already closed, or no such position)")
+        pnl = PaperPosition(*row).unrealized_pnl(price)
+        cur = conn.execute("UPDATE paper_positions SET exit_price=?, closed_at=?, realized_pnl=? "
+                           "WHERE id=? AND closed_at IS NULL", (price, now_ms(), pnl, position_id))
+        if cur.rowcount != 1:
+            raise ValueError(f"paper position {position_id} was closed by someone else meanwhile")
     return pnl
 
 
 def list_paper_positions(conn: sqlite3.Connection) -> list[PaperPosition]:
     """Every paper position, open ones first, newest first."""
-    rows = conn.execute("SELECT * FROM paper_positions ORDER BY closed_at IS NOT NULL, id DESC").fetchall()
+    rows = conn.execute(f"SELECT {_POSITION_COLUMNS} FROM paper_positions "
+                        "ORDER BY closed_at IS NOT NULL, id DESC").fetchall()
     return [PaperPosition(*r) for r in rows]
 
 

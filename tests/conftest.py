@@ -29,7 +29,9 @@ def db_path(tmp_path) -> str:
 
 
 @pytest.fixture
-def fb():
-    """A fake Binance (WebSocket + REST + archive) on loopback for one test."""
-    with FakeBinance() as server:
+def fb(request):
+    """A fake Binance (WebSocket + REST + archive) on loopback for one test; a module or test marked
+    `@pytest.mark.fake_binance(**options)` gets a server built with those FakeBinance options."""
+    marker = request.node.get_closest_marker("fake_binance")
+    with FakeBinance(**(marker.kwargs if marker else {})) as server:
         yield server

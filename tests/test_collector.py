@@ -224,3 +224,19 @@ def test_real_recordings_replay_into_the_database_once(shared_data, db_path, nam
     else:
         assert all(i < 0 for i in ids)                  # deterministic synthetic ids for id-less files
     assert "written=0" in done.stderr                    # replaying again stored nothing twice
+
+
+def test_a_stopped_service_collector_is_not_kept_alive(db_path):
+    import gc
+    import weakref
+
+    from config import load_settings
+    settings = load_settings({"CRYPTO_DB_PATH": db_path, "DATA_FEED": "simulated"})
+    refs = []
+    for _ in range(2):
+        running = collector.start_service(settings, "simulated", ["BTCUSDT", "ETHUSDT"])
+        refs.append(weakref.ref(running))
+        collector.stop_service()
+        del running
+    gc.collect()
+    assert all(ref() is None for ref in refs), "a stopped collector is still referenced (e.g. by an exit hook)"

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 from fake_binance import FakeBinance
+from waiting import wait_until
 
 import data_feed
 from data_feed import (
@@ -47,15 +48,6 @@ class Sink:
 
     def kinds(self) -> list[str]:
         return [e.kind for e in self.events]
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return predicate()
 
 
 def assert_matches_history(fb: FakeBinance, sink: Sink, symbol: str) -> None:

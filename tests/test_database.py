@@ -181,3 +181,49 @@ def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):
     assert pos.realized_pnl == pytest.approx(20.0) and pos.closed_at is not None
     with pytest.raises(ValueError, match="not open"):
         db.close_paper_position(conn, pid, 1.0)
+
+
+def test_failed_multi_statement_writes_roll_back_and_leave_no_open_transaction(db_path):
+    conn = db.open_writer(db_path)
+    rule = db.add_alert_rule(conn, "zscore", "BTCUSDT", "ETHUSDT", ">", 2.0)
+    db.record_alert_check(conn, rule, 2.5, "fired")
+    conn.execute("CREATE TRIGGER refuse BEFORE DELETE ON alert_rules BEGIN SELECT RAISE(ABORT, 'refused'); END")
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):
+        db.delete_alert_rule(conn, rule)
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM alert_events").fetchone()[0] == 1  # its history was not deleted
+    conn.execute("CREATE TRIGGER refuse_event BEFORE INSERT ON alert_events BEGIN SELECT RAISE(ABORT, 'no'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.record_alert_check(conn, rule, 3.0, "fired again")
+    assert not conn.in_transaction
+    assert conn.execute("SELECT last_value FROM alert_rules").fetchone()[0] == 2.5  # the update went back too
+    db.write_ticks(conn, [Tick("BTCUSDT", 1, 1_700_000_000_000, 100.0, 1.0, False, 1_700_000_000_005)])
+    with pytest.raises(sqlite3.IntegrityError, match="refused"):  # fails at alert_rules, after ticks and events
+        db.clear_all(conn)
+    assert not conn.in_transaction and db.list_alert_rules(conn)  # nothing was cleared
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM alert_events").fetchone()[0] == 1
+    conn.close()
+
+
+def test_a_paper_position_closes_once_even_from_two_connections(db_path):
+    first, second = db.open_writer(db_path), db.open_writer(db_path)
+    position = db.open_paper_position(first, "BTCUSDT", "LONG", 1000.0, 100.0)
+    assert db.close_paper_position(first, position, 110.0) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="not open"):
+        db.close_paper_position(second, position, 50.0)
+    (closed,) = db.list_paper_positions(second)
+    assert closed.exit_price == 110.0 and closed.realized_pnl == pytest.approx(100.0)
+    assert not first.in_transaction and not second.in_transaction
+    first.close()
+    second.close()
+
+
+def test_gaps_are_read_by_column_name(db_path):
+    conn = db.open_writer(db_path)
+    gap_id = db.record_gap(conn, "BTCUSDT", 10, 20, 1_000, 2_000, note="hole")
+    conn.execute("ALTER TABLE gaps ADD COLUMN added_later TEXT DEFAULT 'x'")
+    (gap,) = db.list_gaps(conn)
+    assert (gap.id, gap.first_missing_id, gap.last_missing_id, gap.status, gap.note) == (gap_id, 10, 20, "open", "hole")
+    assert db.open_gaps(conn, ["BTCUSDT"])[0] == gap
+    conn.close()

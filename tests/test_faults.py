@@ -15,23 +15,17 @@ from pathlib import Path
 
 import pytest
 from fake_binance import FakeBinance
+from waiting import wait_until
 
 import collector
 import database as db
 from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
 
-pytestmark = [pytest.mark.network, pytest.mark.timeout(90)]
+# The fault scenarios need the fake server's pings every second (a silent stall is then seen within seconds).
+pytestmark = [pytest.mark.network, pytest.mark.timeout(90),
+              pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)]
 ROOT = Path(__file__).resolve().parents[1]
 SYMS = ["BTCUSDT", "ETHUSDT"]
-
-
-def wait_until(predicate, timeout: float = 20.0, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return predicate()
 
 
 def stored_ids(db_path: str, symbol: str) -> list[int]:
@@ -68,12 +62,6 @@ def make_collector(fb: FakeBinance, db_path: str, *, archive: bool = False, **fe
     rest = BinanceRest(fb.rest_base, max_retry_wait_s=5)
     return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50,
                                archive=BinanceArchive(fb.rest_base) if archive else None)
-
-
-@pytest.fixture
-def fb():
-    with FakeBinance(ping_interval_s=1.0, ping_timeout_s=5.0) as server:
-        yield server
 
 
 @pytest.fixture
