@@ -10,7 +10,6 @@ is started only by the Start button: one per server process, shared by every bro
 from __future__ import annotations
 
 import gc
-import sqlite3
 from collections.abc import Callable
 
 import streamlit as st
@@ -64,7 +63,7 @@ def main() -> None:
     try:
         with reader(settings.db_path) as conn:
             stored = database.stored_symbols(conn)
-    except (sqlite3.Error, OSError, RuntimeError) as exc:
+    except (database.DatabaseError, OSError, RuntimeError) as exc:
         st.error(f"Cannot open the database {settings.db_path} (CRYPTO_DB_PATH): {exc}")
         st.stop()
     refresh = refresh_every()

@@ -58,7 +58,7 @@ def one_run(trades: int) -> dict:
                     raise SystemExit(f"timed out with {stored:,} of {want:,} ticks stored")
                 time.sleep(0.1)
             elapsed = time.perf_counter() - started
-            archive = c.archive.get_stats()  # type: ignore[union-attr]
+            archive = c.archive.get_stats()
         finally:
             c.stop()
         return {"seconds": elapsed, "archive_ticks": archive.ticks, "archive_mb": archive.bytes / 2**20,

@@ -24,6 +24,14 @@ class StreamKind(enum.StrEnum):
     TRADE = "trade"
 
 
+class GapStatus(enum.StrEnum):
+    """What became of a run of missing trade ids (a row of the gaps table)."""
+
+    OPEN = "open"
+    REPAIRED = "repaired"
+    UNREPAIRABLE = "unrepairable"
+
+
 class Timeframe(enum.StrEnum):
     """Bar sizes the platform stores and shows (pandas offset aliases), finest first."""
 

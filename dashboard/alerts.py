@@ -4,13 +4,14 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import sqlite3
 from collections.abc import Sequence
 
 import analytics
 import database
 from dashboard.controls import Controls
 from dashboard.model import load_window, pair_of, reader, writer
+
+PRICE = analytics.AlertMetric.PRICE
 
 
 def alert_fires(rule: database.AlertRule, value: float) -> bool:
@@ -23,25 +24,24 @@ def alert_fires(rule: database.AlertRule, value: float) -> bool:
 
 def rule_text(rule: database.AlertRule) -> str:
     """A rule in words, e.g. 'z-score ETHUSDT vs BTCUSDT crosses above 2'."""
-    subject = rule.symbol_x if rule.metric == "price" else f"{rule.symbol_y} vs {rule.symbol_x}"
-    name = {"zscore": "z-score", "spread": "spread", "price": "price"}[rule.metric]
-    return f"{name} {subject} {analytics.AlertOp(rule.op).label} {rule.threshold:g}"
+    subject = rule.symbol_x if rule.metric == PRICE else f"{rule.symbol_y} vs {rule.symbol_x}"
+    return f"{analytics.AlertMetric(rule.metric).noun} {subject} {analytics.AlertOp(rule.op).label} {rule.threshold:g}"
 
 
-def alert_values(conn: sqlite3.Connection, rules: Sequence[database.AlertRule], c: Controls,
+def alert_values(conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls,
                  cache: dict | None = None) -> dict[int, float]:
     """Current value of each rule's metric on the live window (rules whose data is missing are left out)."""
     values: dict[int, float] = {}
-    prices = database.last_prices(conn, sorted({r.symbol_x for r in rules if r.metric == "price"}))
-    pairs = sorted({(r.symbol_x, r.symbol_y) for r in rules if r.metric != "price"})
-    live = dataclasses.replace(c, end_ms=None)
-    window = load_window(conn, live, sorted({s for p in pairs for s in p}), cache) if pairs else None
+    prices = database.last_prices(conn, sorted({r.symbol_x for r in rules if r.metric == PRICE}))
+    pairs = sorted({(r.symbol_x, r.symbol_y) for r in rules if r.metric != PRICE})
     series: dict[tuple[str, str], analytics.PairSeries] = {}
-    for pair in pairs:
-        with contextlib.suppress(analytics.InsufficientData):
-            series[pair] = pair_of(window, pair)  # type: ignore[arg-type]
+    if pairs:
+        window = load_window(conn, dataclasses.replace(c, end_ms=None), sorted({s for p in pairs for s in p}), cache)
+        for pair in pairs:
+            with contextlib.suppress(analytics.InsufficientData):
+                series[pair] = pair_of(window, pair)
     for rule in rules:
-        if rule.metric == "price" and rule.symbol_x in prices:
+        if rule.metric == PRICE and rule.symbol_x in prices:
             values[rule.id] = prices[rule.symbol_x][1]
         elif (rule.symbol_x, rule.symbol_y) in series:
             value = series[(rule.symbol_x, rule.symbol_y)].latest(rule.metric)

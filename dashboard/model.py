@@ -3,7 +3,6 @@ the pair, its tests and its backtest computed from them through analytics."""
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,12 +15,12 @@ from core.vocabulary import Timeframe
 from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, OVERLAP_BARS, Controls, fmt_time
 
 
-def reader(db_path: str) -> contextlib.closing[sqlite3.Connection]:
+def reader(db_path: str) -> contextlib.closing[database.Connection]:
     """A fresh read-only connection for one run of a view, closed when the `with` block ends."""
     return contextlib.closing(database.open_reader(db_path))
 
 
-def writer(db_path: str) -> contextlib.closing[sqlite3.Connection]:
+def writer(db_path: str) -> contextlib.closing[database.Connection]:
     """A short-lived write connection for one UI action (upload, alert rule, paper trade), closed after use."""
     return contextlib.closing(database.open_writer(db_path))
 
@@ -69,7 +68,7 @@ class BarCache:
     loaded_at: float
 
 
-def read_window_bars(conn: sqlite3.Connection, c: Controls, symbols: list[str], start: int, end: int,
+def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str], start: int, end: int,
                      cache: dict | None) -> pd.DataFrame:
     """database.read_bars of the source series for [start, end); with a cache, only bars from a few bars before
     the previous read's end are re-read, and everything is re-read every FULL_RELOAD_S (repaired history)."""
@@ -92,7 +91,7 @@ def read_window_bars(conn: sqlite3.Connection, c: Controls, symbols: list[str], 
     return rows
 
 
-def load_window(conn: sqlite3.Connection, c: Controls, symbols: Sequence[str] | None = None,
+def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] | None = None,
                 cache: dict | None = None) -> Window:
     """The one data path of every view: stored bars of [end − lookback, end) re-aggregated to the shown timeframe.
 

@@ -13,6 +13,7 @@ import streamlit as st
 import analytics
 import collector
 import database
+from collector import CollectorState
 from config import Settings, parse_symbols
 from core.vocabulary import FeedKind, Timeframe
 from dashboard.alerts import check_alerts
@@ -103,7 +104,7 @@ def visible_collector() -> collector.Collector | None:
     replay draining, or a failed writer whose error must stay visible)."""
     running = collector.current_collector()
     last = st.session_state.get("last_collector")
-    if running is None and last is not None and last.state not in ("stopped", "idle"):
+    if running is None and last is not None and last.state not in (CollectorState.STOPPED, CollectorState.IDLE):
         return last
     return running
 
@@ -128,7 +129,7 @@ def feed_badge(stats: collector.CollectorStats) -> None:
         st.warning("**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
                    icon=":material/science:")
     elif stats.feed_kind is FeedKind.REPLAY:
-        done = " — finished, all ticks stored" if stats.state == "draining" else ""
+        done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
     elif feed.state == "connected" and not feed.stalled_streams:
         st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)",

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import sqlite3
 from typing import Any
 
 import pandas as pd
@@ -25,7 +24,7 @@ def clear_database(db_path: str) -> None:
     try:
         with writer(db_path) as conn:
             database.clear_all(conn)
-    except sqlite3.Error as exc:
+    except database.DatabaseError as exc:
         st.session_state["flash"].append(("error", f"Could not clear the database: {exc}"))
     else:
         st.session_state["flash"].append(("success", "Database cleared."))
@@ -113,7 +112,7 @@ def upload_section(settings: Settings) -> None:
         try:
             message = store_upload(settings.db_path, parsed)
             st.session_state.pop("_bar_cache", None)
-        except sqlite3.Error as exc:
+        except database.DatabaseError as exc:
             progress.progress(1.0, text="Failed")
             st.error(f"Nothing was stored: {exc}")
             return

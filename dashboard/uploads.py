@@ -83,7 +83,7 @@ def store_upload(db_path: str, parsed: ParsedUpload) -> str:
     """Write a validated upload in one transaction (all or nothing) and say what was stored."""
     with writer(db_path) as conn:
         if parsed.kind == "ticks":
-            result = database.write_ticks(conn, parsed.records)  # type: ignore[arg-type]
+            result = database.write_ticks(conn, [t for t in parsed.records if isinstance(t, Tick)])
             return (f"Stored {result.total_inserted:,} new ticks ({result.duplicates:,} were already stored) "
                     f"for {', '.join(sorted(result.inserted))}.")
         by_symbol: dict[str, list[tuple]] = {}

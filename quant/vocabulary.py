@@ -58,6 +58,11 @@ class AlertMetric(enum.StrEnum):
     def label(self) -> str:
         return {"zscore": "z-score of a pair", "spread": "spread of a pair", "price": "price of a symbol"}[self.value]
 
+    @property
+    def noun(self) -> str:
+        """The metric's name in a rule's sentence ('z-score ETHUSDT vs BTCUSDT crosses above 2')."""
+        return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
+
 
 HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
 STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)

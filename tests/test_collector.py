@@ -141,17 +141,14 @@ def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_pat
 def test_invalid_ticks_are_rejected_without_losing_the_batch(db_path):
     from data_feed import Tick
     c = collector.Collector(db_path, SimulatedFeed(), flush_interval_ms=20)
-    c._writer_ready.clear()
-    c._spawn("collector-writer", c._writer_loop)
-    assert c._writer_ready.wait(5)
+    c.start_writer()
+    assert c.pipe.writer_ready.wait(5)
     good = [Tick("BTCUSDT", i, T0 + i, 60000.0, 1.0, False, T0) for i in range(1, 11)]
     for t in [*good[:5], Tick("BTCUSDT", 6, T0, float("nan"), 1.0, False, T0), *good[6:]]:
         c.queue.put(t)
     c.queue.ready.set()
     time.sleep(0.3)
-    c._stop.set()
-    c.queue.ready.set()
-    c._threads[0].join(5)
+    c.stop()
     assert c.stats().rejected == 1 and [r[0] for r in stored(db_path)] == [1, 2, 3, 4, 5, 7, 8, 9, 10]
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import database as db
 from data_feed import Tick
+from storage.schema import MIGRATIONS
 
 T0 = 1_723_161_000_000
 
@@ -166,7 +167,7 @@ def test_failed_batch_leaves_nothing_half_written(db_path):
 
 def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):
     conn = sqlite3.connect(db_path, isolation_level=None)
-    for statement in db._MIGRATIONS[0].split(";"):
+    for statement in MIGRATIONS[0].split(";"):
         if statement.strip():
             conn.execute(statement)
     conn.execute("PRAGMA user_version=1")

@@ -54,13 +54,15 @@ def assert_exact(fb: FakeBinance, db_path: str, symbols=SYMS, timeout: float = 3
     assert all(prices[t.agg_id] == float(t.price) for t in fb.history(symbols[0]))
 
 
-def make_collector(fb: FakeBinance, db_path: str, *, archive: bool = False, **feed_kw) -> collector.Collector:
+def make_collector(fb: FakeBinance, db_path: str, *, archive: bool = False, backfill_minutes: int = 0,
+                   backfill_kline_hours: int = 0, **feed_kw) -> collector.Collector:
     options = dict(stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3,
                    stable_after_s=0.5)
     options.update(feed_kw)
     feed = BinanceFuturesFeed(fb.ws_base, **options)
     rest = BinanceRest(fb.rest_base, max_retry_wait_s=5)
-    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50,
+    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50, backfill_minutes=backfill_minutes,
+                               backfill_kline_hours=backfill_kline_hours,
                                archive=BinanceArchive(fb.rest_base) if archive else None)
 
 
@@ -323,7 +325,7 @@ def test_gap_older_than_the_rest_window_is_repaired_from_the_daily_archive(fb, d
 def test_a_missing_archive_day_leaves_the_gap_unrepairable_with_the_reason(fb, db_path):
     fb.generate("BTCUSDT", 3000, start_ms=fb.now_ms() - 72 * HOUR_MS, spacing_ms=86.4 * 1000)
     head = store_history_head(fb, db_path, "BTCUSDT", 10)
-    day = collector._utc_day(head[-1].time_ms)
+    day = collector.utc_day(head[-1].time_ms)
     fb.archive_missing("BTCUSDT", day)
     c = make_collector(fb, db_path, archive=True)
     c.start(["BTCUSDT"])
@@ -333,7 +335,7 @@ def test_a_missing_archive_day_leaves_the_gap_unrepairable_with_the_reason(fb, d
         assert wait_until(lambda: c.stats().gaps_unrepairable == 1, 30)
         (gap,) = db.list_gaps(db.open_reader(db_path), ["BTCUSDT"])
         assert gap.status == "unrepairable" and f"archive {day}" in gap.note and "404" in gap.note
-        lost = {t.agg_id for t in fb.history("BTCUSDT") if collector._utc_day(t.time_ms) == day} - {
+        lost = {t.agg_id for t in fb.history("BTCUSDT") if collector.utc_day(t.time_ms) == day} - {
             t.agg_id for t in head}
         assert wait_until(lambda: set(fb.history_ids("BTCUSDT")) - set(stored_ids(db_path, "BTCUSDT")) == lost, 10)
         assert gap.repaired_count == 3000 - 10 - len(lost)
@@ -344,8 +346,7 @@ def test_a_missing_archive_day_leaves_the_gap_unrepairable_with_the_reason(fb, d
 def test_history_backfill_over_rest_is_resumable(fb, db_path):
     for s in SYMS:
         fb.generate(s, 3000, spacing_ms=100)           # the last 5 minutes, before we ever connected
-    c = make_collector(fb, db_path)
-    c.backfill_minutes = 10
+    c = make_collector(fb, db_path, backfill_minutes=10)
     fb.fail_rest(None, count=1000, delay_s=0.15, path="/fapi/v1/aggTrades")   # slow REST: stop mid-way
     c.start(SYMS)
     assert wait_until(lambda: len(stored_ids(db_path, "BTCUSDT")) >= 1000, 30)
@@ -354,8 +355,7 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
     state = db.get_backfill(conn, "BTCUSDT", "aggTrades")
     assert state is not None and state[3] == "running" and state[2] > min(fb.history_ids("BTCUSDT"))
     fb.clear_faults()
-    resumed = make_collector(fb, db_path)
-    resumed.backfill_minutes = 10
+    resumed = make_collector(fb, db_path, backfill_minutes=10)
     resumed.start(SYMS)
     try:
         assert fb.wait_subscribed(SYMS)
@@ -376,8 +376,7 @@ def test_backfill_progress_counts_only_committed_pages(fb, db_path):
     """100% must mean the rows are in the database: the writer is held off by another writer's lock while REST
     pages arrive, so a progress figure taken from fetched (not committed) pages would run ahead of the table."""
     fb.generate("BTCUSDT", 3000, spacing_ms=100)
-    c = make_collector(fb, db_path)
-    c.backfill_minutes = 10
+    c = make_collector(fb, db_path, backfill_minutes=10)
     fb.fail_rest(None, count=1000, delay_s=0.1, path="/fapi/v1/aggTrades")   # room to take the lock first
     c.start(["BTCUSDT"])
     lock = sqlite3.connect(db_path, isolation_level=None)
@@ -399,8 +398,7 @@ def test_backfill_progress_counts_only_committed_pages(fb, db_path):
 
 def test_kline_backfill_fills_ohlc_data(fb, db_path):
     fb.generate("BTCUSDT", 3600, spacing_ms=2000)          # two hours of history
-    c = make_collector(fb, db_path)
-    c.backfill_kline_hours = 3
+    c = make_collector(fb, db_path, backfill_kline_hours=3)
     c.start(["BTCUSDT"])
     try:
         assert wait_until(lambda: _fraction(c, "BTCUSDT klines") == 1.0, 20)

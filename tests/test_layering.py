@@ -17,8 +17,8 @@ LAYER_FILES: dict[str, tuple[str, ...]] = {
     "core": ("core",),
     "config": ("config.py",),
     "feed": ("data_feed.py", "feed"),
-    "database": ("database.py",),
-    "collector": ("collector.py",),
+    "database": ("database.py", "storage"),
+    "collector": ("collector.py", "collection"),
     "analytics": ("analytics.py", "quant"),
     "visualizations": ("visualizations.py", "charts"),
     "app": ("app.py", "dashboard"),
@@ -35,12 +35,17 @@ ALLOWED: dict[str, set[str]] = {
     "visualizations": {"core"},
     "app": {"core", "config", "feed", "database", "collector", "analytics", "visualizations"},
 }
+# Only the storage layer talks SQL: everything above it goes through database.py's functions and types.
+SQL_LIBRARIES = {"sqlite3", "psycopg"}
 # third-party imports a pure layer must not use
 FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
-    "core": {"streamlit", "sqlite3", "pandas", "plotly"},
-    "feed": {"streamlit", "sqlite3", "plotly"},
-    "analytics": {"streamlit", "sqlite3", "plotly"},
-    "visualizations": {"streamlit", "sqlite3", "statsmodels", "sklearn"},
+    "core": {"streamlit", "pandas", "plotly"} | SQL_LIBRARIES,
+    "config": SQL_LIBRARIES,
+    "feed": {"streamlit", "plotly"} | SQL_LIBRARIES,
+    "collector": {"streamlit", "plotly"} | SQL_LIBRARIES,
+    "analytics": {"streamlit", "plotly"} | SQL_LIBRARIES,
+    "visualizations": {"streamlit", "statsmodels", "sklearn"} | SQL_LIBRARIES,
+    "app": SQL_LIBRARIES,
 }
 
 

@@ -1,0 +1,92 @@
+"""The headless collector (`python collector.py`): options, a periodic status line, clean stop on SIGINT/SIGTERM."""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from collection.records import CollectorState, CollectorStats
+from collection.service import make_collector, make_feed
+from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
+from core.clock import now_ms
+from core.vocabulary import FeedKind
+from data_feed import UnknownSymbolError
+
+log = logging.getLogger(__name__)
+
+
+def status_line(stats: CollectorStats) -> str:
+    """One line of counters for the log: rate, duplicates, drops, latency, reconnects, gaps, tick ages."""
+    now = now_ms()
+    ages = " ".join(f"{s}:{(now - t) / 1000:.1f}s" for s, t in sorted(stats.last_receive_ms.items()))
+    feed = stats.feed
+    return (f"[{stats.feed_kind} {feed.state}] written={stats.written} "
+            f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
+            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
+            f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
+            f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
+            + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
+            + (f" last_error: {stats.last_error}" if stats.last_error else ""))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Command-line options of the headless collector."""
+    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite, headless "
+                                "(24/7 next to the dashboard). Environment variables give the defaults.")
+    p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
+    p.add_argument("--feed", choices=tuple(FeedKind), help="data feed (default: DATA_FEED)")
+    p.add_argument("--replay-file", help="file to replay with --feed replay (NDJSON, archive CSV/zip, frames .gz)")
+    p.add_argument("--speed", type=float, help="replay/simulation speed multiplier; 0 = as fast as possible")
+    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--duration", type=float, help="stop after this many seconds")
+    p.add_argument("--record", help="record raw Binance frames to FILE (.gz compresses) for later replay")
+    p.add_argument("--backfill-minutes", type=int, help="fetch this many minutes of aggTrades over REST on start")
+    p.add_argument("--backfill-kline-hours", type=int, help="fetch this many hours of 1m klines on start")
+    p.add_argument("--status-interval", type=float, default=5.0, help="seconds between status lines (default 5)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
+    errors go to the user's terminal (logging may not be configured yet) with exit status 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        overrides = {k: v for k, v in {"backfill_minutes": args.backfill_minutes,
+                                       "backfill_kline_hours": args.backfill_kline_hours}.items() if v is not None}
+        if overrides:
+            settings = Settings(**{**asdict(settings), **overrides})
+        symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols
+        configure_logging(settings.log_level)
+        feed = make_feed(settings, args.feed, replay_file=args.replay_file, speed=args.speed, record=args.record)
+        collector = make_collector(settings, feed, args.db)
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"collector.py: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        collector.start(symbols)
+    except (UnknownSymbolError, RuntimeError, OSError) as exc:
+        collector.stop()
+        print(f"collector.py: {exc}", file=sys.stderr)
+        return 2
+    deadline = time.monotonic() + args.duration if args.duration else None
+    next_status = time.monotonic() + args.status_interval
+    while not stop.is_set():
+        if collector.wait_finished(0.2) or (deadline and time.monotonic() >= deadline):
+            break
+        if time.monotonic() >= next_status:
+            log.info(status_line(collector.stats()))
+            next_status += args.status_interval
+    collector.stop()
+    log.info(status_line(collector.stats()))
+    if feed.recorder is not None:
+        feed.recorder.close()
+    return 0 if collector.state is not CollectorState.FAILED else 1

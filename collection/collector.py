@@ -1,0 +1,193 @@
+"""The Collector: runs one feed into one database until stopped — validates symbols, starts the writer and repair
+threads (collection.writer, collection.repair), connects the feed, and reports its counters as CollectorStats."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from collection.pipeline import Pipeline
+from collection.queue import TickQueue
+from collection.records import BackfillProgress, CollectorState, CollectorStats
+from collection.repair import run_repairs
+from collection.writer import run_writer
+from config import parse_symbols
+from core.clock import now_ms
+from data_feed import (
+    BinanceArchive,
+    BinanceRest,
+    BinanceRestError,
+    DataFeed,
+    FeedEvent,
+    NoArchive,
+    NoRest,
+    UnknownSymbolError,
+)
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_S = 5.0                         # ticks/s is measured over this trailing window
+WRITER_THREAD = "collector-writer"
+
+
+class Collector:
+    """Runs one feed into one database until stopped; see the collection package docstring for its threads."""
+
+    def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
+                 queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
+                 backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
+                 on_event: Callable[[FeedEvent], None] | None = None) -> None:
+        # Null clients stand in for "none": the code asks `.available`, never checks for None.
+        rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
+        repair = repair_gaps and rest_client.available
+        self.batch_size = batch_size
+        self.symbol_rules: dict[str, dict] = {}
+        self.started_at = 0
+        self._on_event = on_event
+        self._threads: list[threading.Thread] = []
+        self.pipe = Pipeline(
+            db_path, feed, rest_client,
+            archive if archive is not None and repair else NoArchive("archive repair is off"),
+            TickQueue(queue_max, batch_size), flush_interval_ms / 1000, repair,
+            backfill_minutes if rest_client.available else 0, backfill_kline_hours if rest_client.available else 0)
+        # Clients and queue never change after construction; the mutable state lives in the pipeline.
+        p = self.pipe
+        self.db_path, self.feed, self.rest, self.archive, self.queue = p.db_path, p.feed, p.rest, p.archive, p.queue
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.pipe.symbols
+
+    @property
+    def state(self) -> CollectorState:
+        return self.pipe.state
+
+    @property
+    def last_error(self) -> str:
+        return self.pipe.last_error
+
+    @property
+    def backfill_progress(self) -> dict[str, BackfillProgress]:
+        return self.pipe.backfill_progress
+
+    @property
+    def written(self) -> int:
+        """Ticks stored so far (cheap: no snapshot, safe to poll)."""
+        return self.pipe.counters.written
+
+    @property
+    def running(self) -> bool:
+        return self.state in (CollectorState.STARTING, CollectorState.RUNNING)
+
+    # ----------------------------------------------------------------------------------------------- lifecycle
+    def start(self, symbols: Sequence[str]) -> Collector:
+        """Validate symbols (REST exchangeInfo when available), start the writer, repair/backfill and the feed."""
+        p = self.pipe
+        p.symbols = tuple(parse_symbols(",".join(symbols)))
+        if p.rest.available:
+            self._validate_symbols()
+        self.started_at = now_ms()
+        p.state = CollectorState.STARTING
+        self.start_writer()
+        if not p.writer_ready.wait(10):
+            raise RuntimeError(f"database writer did not start for {p.db_path}: {p.last_error}")
+        if p.state is CollectorState.FAILED:
+            raise RuntimeError(p.last_error)
+        if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours:
+            self._spawn("collector-repair", lambda: run_repairs(p))
+        p.feed.set_callback(p.queue.put)
+        p.feed.set_event_callback(self._handle_event)
+        p.feed.connect(p.symbols)
+        p.state = CollectorState.RUNNING
+        log.info("collector started: %s feed, symbols %s, db %s", p.feed.kind, ",".join(p.symbols), p.db_path)
+        return self
+
+    def start_writer(self) -> None:
+        """Start only the writer thread (start() does this first; tests drive the queue directly through it)."""
+        self._spawn(WRITER_THREAD, lambda: run_writer(self.pipe, self.batch_size))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Disconnect the feed, flush every queued tick, and join the threads (idempotent)."""
+        p = self.pipe
+        if p.stop.is_set():
+            return
+        p.state = CollectorState.STOPPING
+        p.feed.disconnect()
+        p.stop.set()
+        p.queue.ready.set()
+        p.repair_wake.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.1, deadline - time.monotonic()))
+        p.state = CollectorState.STOPPED
+        log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", p.counters.written,
+                 p.counters.duplicates, p.queue.dropped)
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Block until a finite feed (replay) has ended and everything it produced is stored."""
+        return self.pipe.finished.wait(timeout)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.collector = self  # type: ignore[attr-defined]  # lets service.current_collector() find it
+        thread.start()
+        self._threads.append(thread)
+
+    def _validate_symbols(self) -> None:
+        """exchangeInfo check before subscribing; one quick attempt, so a machine with no network starts at once
+        (the feed then reports its own connection errors)."""
+        quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)
+        try:
+            self.symbol_rules = {s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
+                                 for s, i in quick.symbol_info(self.symbols).items()}
+        except UnknownSymbolError:
+            raise
+        except BinanceRestError as exc:
+            self.pipe.last_error = f"symbols not validated: {exc}"
+            log.warning("could not validate symbols over REST (%s); subscribing anyway", exc)
+
+    def _handle_event(self, event: FeedEvent) -> None:
+        p = self.pipe
+        if event.kind in ("connected", "disconnected", "stalled") and p.repair_gaps:
+            p.schedule_catchups()
+        if event.kind in ("disconnected", "stalled", "subscribe_error", "error"):
+            p.last_error = f"{event.kind}: {event.message}"
+        if event.kind == "finished":
+            p.state = CollectorState.DRAINING
+            p.queue.ready.set()
+        if self._on_event is not None:
+            self._on_event(event)
+
+    # --------------------------------------------------------------------------------------------------- stats
+    def stats(self) -> CollectorStats:
+        """Counters for status lines and the dashboard; safe to call from any thread."""
+        p, c = self.pipe, self.pipe.counters
+        now = time.monotonic()
+        recent = [m for m in list(c.rate_marks) if now - m[0] <= RATE_WINDOW_S]
+        rate = 0.0
+        if len(recent) >= 2 and recent[-1][0] > recent[0][0]:
+            rate = (recent[-1][1] - recent[0][1]) / (recent[-1][0] - recent[0][0])
+        tracks = dict(p.tracks)
+        queued, dropped = len(p.queue.items), p.queue.dropped
+        return CollectorStats(
+            state=p.state, feed_kind=p.feed.kind, symbols=p.symbols,
+            received=c.processed + queued + dropped, written=c.written,
+            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected, queue_depth=queued,
+            ticks_per_s=rate, batches=c.batches, commit_latency_ms=_percentiles(list(c.latencies)),
+            last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in p.symbols},
+            last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
+            gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
+            repaired_ticks=c.repaired_ticks, backfill=dict(p.backfill_progress),
+            symbol_rules=dict(self.symbol_rules), last_error=p.last_error,
+            feed=p.feed.get_stats(), started_at=self.started_at)
+
+
+def _percentiles(values: list[int]) -> dict[str, float]:
+    """p50/p99/max of recent receive-to-commit latencies (ms); empty when nothing was written yet."""
+    if not values:
+        return {}
+    p50, p99 = np.percentile(values, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "max": float(max(values))}

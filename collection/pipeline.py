@@ -1,0 +1,111 @@
+"""The state a collector's threads share: its clients, the queues between them, per-symbol tracks and counters.
+
+The feed thread fills `queue`; the repair thread fills `side` (REST/archive batches, bars, backfill states) and
+takes `repairs` (gaps the writer recorded) and `catchups`; the writer thread is the only one that touches the
+database for writing. Counters are plain ints written by one thread and read by any (a torn read is impossible
+under the GIL and a snapshot may be a batch old).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from collection.queue import TickQueue
+from collection.records import BackfillProgress, CollectorState, GapJob, SideItem
+from core.vocabulary import StreamKind
+from data_feed import BinanceArchive, BinanceRest, DataFeed
+
+CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
+
+
+@dataclass
+class SymbolTrack:
+    """The last stored trade of a symbol (continuity check) and when its last tick arrived."""
+
+    last_id: int | None = None
+    last_ts: int | None = None
+    last_receive: int | None = None
+    first_live_id: int | None = None
+
+
+@dataclass
+class Counters:
+    """Totals since start; `rate_marks` and `latencies` are bounded windows for the rate and commit latency."""
+
+    written: int = 0
+    processed: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    rejected: int = 0
+    gaps_detected: int = 0
+    gaps_repaired: int = 0
+    gaps_unrepairable: int = 0
+    repaired_ticks: int = 0
+    rate_marks: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
+    latencies: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
+
+
+@dataclass
+class Pipeline:
+    """Everything the writer, repair and backfill code of one collector reads and writes."""
+
+    db_path: str
+    feed: DataFeed
+    rest: BinanceRest
+    archive: BinanceArchive
+    queue: TickQueue
+    flush_interval_s: float
+    repair_gaps: bool
+    backfill_minutes: int
+    backfill_kline_hours: int
+    symbols: tuple[str, ...] = ()
+    state: CollectorState = CollectorState.IDLE
+    last_error: str = ""
+    side: deque[SideItem] = field(default_factory=deque)
+    repairs: deque[GapJob] = field(default_factory=deque)
+    catchups: dict[str, float] = field(default_factory=dict)
+    tracks: dict[str, SymbolTrack] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+    backfill_progress: dict[str, BackfillProgress] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+    repair_wake: threading.Event = field(default_factory=threading.Event)
+    writer_ready: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+
+    def push(self, item: SideItem) -> None:
+        """Hand a batch from the repair thread to the writer and wake it."""
+        self.side.append(item)
+        self.queue.ready.set()
+
+    def queue_repair(self, job: GapJob) -> None:
+        """Hand a recorded gap to the repair thread and wake it."""
+        self.repairs.append(job)
+        self.repair_wake.set()
+
+    def fail(self, message: str) -> None:
+        """Mark the collector failed with the reason shown to the user."""
+        self.last_error = message
+        self.state = CollectorState.FAILED
+
+    def unrepairable_reason(self) -> str:
+        """Why this collector cannot repair any gap ("" when it can)."""
+        if not self.repair_gaps:
+            return f"no REST repair for the {self.feed.kind.lower()} feed"
+        if self.feed.stream is not StreamKind.AGG_TRADE:
+            return "only aggTrade ids can be repaired over REST"
+        return ""
+
+    def schedule_catchups(self) -> None:
+        """After a (re)connect, disconnect or stall, plan a REST catch-up from each symbol's last stored id: a hole
+        at the end of a stream (then a quiet market, a flapping link or a restart) is otherwise invisible until the
+        next live trade reveals it."""
+        due = time.monotonic() + CATCHUP_DELAY_S
+        for symbol in self.symbols:
+            self.catchups.setdefault(symbol, due)   # a flapping link must not postpone a pending catch-up
+        self.repair_wake.set()
+
+    def idle(self) -> bool:
+        """No tick, repair or side batch is waiting."""
+        return not self.queue.items and not self.repairs and not self.side

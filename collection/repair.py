@@ -1,0 +1,159 @@
+"""The repair thread: fills recorded gaps (REST inside Binance's 48 h aggTrades window, the daily archive before
+it), catches up after a reconnect, and between those advances the backfill one REST page at a time. Everything it
+fetches goes to the writer through `Pipeline.push`; the writer records the outcome once the ticks are stored."""
+from __future__ import annotations
+
+import contextlib
+import datetime
+import logging
+import time
+
+from collection.backfill import backfill_steps
+from collection.pipeline import CATCHUP_DELAY_S, Pipeline
+from collection.records import GapJob, GapOutcome, RepairBatch
+from collection.rest_history import (
+    OLDER_THAN_REST,
+    REST_PAGE,
+    beyond_rest,
+    first_id_since,
+    rest_window_start,
+    utc_day,
+)
+from core.clock import now_ms
+from core.vocabulary import GapStatus
+from data_feed import ArchiveError, BinanceRestError, Tick
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_BACKLOG = 8                         # archive batches queued for the writer before the download waits
+CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap detection takes over
+
+
+def run_repairs(p: Pipeline) -> None:
+    """Thread body: gaps first, then due catch-ups, then one backfill step; sleeps when there is nothing to do."""
+    backfill = backfill_steps(p)
+    while not p.stop.is_set():
+        try:
+            catchup = _due_catchup(p)
+            if p.repairs:
+                repair_gap(p, p.repairs.popleft())
+            elif catchup is not None:
+                _catch_up(p, catchup)
+            elif backfill is not None:
+                if next(backfill, StopIteration) is StopIteration:
+                    backfill = None
+            else:
+                p.repair_wake.wait(0.2 if p.catchups else 0.5)
+                p.repair_wake.clear()
+        except Exception as exc:
+            p.last_error = f"repair failed: {exc}"
+            log.exception("repair thread error")
+
+
+def _due_catchup(p: Pipeline) -> str | None:
+    now = time.monotonic()
+    for symbol, due in list(p.catchups.items()):
+        if due <= now:
+            del p.catchups[symbol]
+            return symbol
+    return None
+
+
+def _catch_up(p: Pipeline, symbol: str) -> None:
+    """Fetch aggTrades after the last stored id, unless live ticks are flowing (gap detection covers that)."""
+    track = p.tracks.get(symbol)
+    now = now_ms()
+    if (track is None or track.last_id is None or now - (track.last_receive or 0) < CATCHUP_DELAY_S * 1000
+            or p.unrepairable_reason() or beyond_rest(track.last_ts, now)):
+        return
+    ticks: list[Tick] = []
+    from_id = track.last_id + 1
+    for _ in range(CATCHUP_MAX_PAGES):
+        if p.stop.is_set():
+            break
+        page = p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE)
+        ticks += page
+        if len(page) < REST_PAGE:
+            break
+        from_id = page[-1].trade_id + 1
+    if ticks:
+        p.push(RepairBatch(ticks, catchup=True))
+
+
+def repair_gap(p: Pipeline, job: GapJob) -> None:
+    """Fill a gap and close it: the part inside the 48 h REST window over REST aggTrades, anything older from
+    the daily archive (when enabled); each batch goes to the writer, which then records the outcome."""
+    expected, notes, rest_from = job.last - job.first + 1, [], job.first
+    now = now_ms()
+    window_start = rest_window_start(now)
+    if beyond_rest(job.from_ts, now):
+        try:
+            edge = first_id_since(p.rest, job.symbol, window_start, now, p.stop)
+        except BinanceRestError as exc:
+            edge, notes = job.last + 1, [f"REST error: {exc}"]
+        rest_from = job.last + 1 if edge is None else max(job.first, edge)
+    fetched, note = _fetch_rest(p, job.symbol, rest_from, job.last)
+    notes += [note] if note else []
+    rest_fetched = fetched
+    if rest_from > job.first:
+        old_last = min(job.last, rest_from - 1)
+        if not p.archive.available:
+            notes.append(f"ids {job.first}..{old_last} {OLDER_THAN_REST}")
+        else:
+            assert job.from_ts is not None  # rest_from passes `first` only for a gap dated beyond the REST window
+            from_archive, archive_notes = _fetch_archive(p, job.symbol, job.first, old_last, job.from_ts,
+                                                         window_start)
+            fetched += from_archive
+            notes += archive_notes
+    if p.stop.is_set():
+        return                                  # the gap stays open and is repaired on the next start
+    missing = expected - fetched
+    if missing and not notes:
+        notes.append(f"{missing} of {expected} trades not available over REST")
+    if missing and rest_fetched:
+        notes.append(f"{rest_fetched} repaired over REST")
+    status = GapStatus.UNREPAIRABLE if missing else GapStatus.REPAIRED
+    p.push(RepairBatch([], job.gap_id, GapOutcome(status, fetched, "; ".join(notes))))
+    log.info("gap %d in %s: %s (%d of %d trades)", job.gap_id, job.symbol, status, fetched, expected)
+
+
+def _fetch_rest(p: Pipeline, symbol: str, first: int, last: int) -> tuple[int, str]:
+    """Queue aggTrades first..last from REST, a page per request; (trades fetched, the error if one stopped it)."""
+    fetched, from_id = 0, first
+    while from_id <= last and not p.stop.is_set():
+        try:
+            page = [t for t in p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE) if t.trade_id <= last]
+        except BinanceRestError as exc:
+            return fetched, f"REST error: {exc}"
+        if not page:
+            break
+        fetched += len(page)
+        from_id = page[-1].trade_id + 1
+        p.push(RepairBatch(page))
+    return fetched, ""
+
+
+def _fetch_archive(p: Pipeline, symbol: str, first: int, last: int, from_ts: int,
+                   until_ms: int) -> tuple[int, list[str]]:
+    """Queue aggTrades first..last from the daily archive files of the UTC days from_ts..until_ms (whole files
+    are downloaded, so the writer is given time to keep up); (trades fetched, notes)."""
+    fetched, errors, next_id = 0, [], first
+    day, last_day = utc_day(from_ts), utc_day(until_ms)
+    while day <= last_day and next_id <= last and not p.stop.is_set():
+        try:
+            with contextlib.closing(p.archive.iter_agg_trades(symbol, day, first_id=next_id, last_id=last)) as chunks:
+                for chunk in chunks:
+                    p.push(RepairBatch(chunk))
+                    fetched += len(chunk)
+                    next_id = max(next_id, chunk[-1].trade_id + 1)
+                    while len(p.side) > ARCHIVE_BACKLOG and not p.stop.is_set():
+                        time.sleep(0.05)
+                    if p.stop.is_set():
+                        break
+        except ArchiveError as exc:
+            errors.append(f"archive {day}: {exc}")
+        day += datetime.timedelta(days=1)
+    notes = errors + ([f"{fetched} of ids {first}..{last} from the daily archive"] if fetched else [])
+    if next_id <= last and not errors:
+        notes.append(f"ids {next_id}..{last} {OLDER_THAN_REST} and not in the daily archive")
+    return fetched, notes

@@ -1,0 +1,92 @@
+"""Building a collector from the settings, and the one collector of a process (the dashboard shares it across
+browser tabs and Streamlit reruns)."""
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Sequence
+
+from collection.collector import WRITER_THREAD, Collector
+from collection.records import CollectorState
+from config import ConfigError, Settings
+from core.vocabulary import FeedKind
+from data_feed import (
+    BinanceArchive,
+    BinanceFuturesFeed,
+    BinanceRest,
+    DataFeed,
+    FrameRecorder,
+    ReplayFeed,
+    SimulatedFeed,
+)
+
+
+def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str | None = None,
+              speed: float | None = None, record: str | None = None) -> DataFeed:
+    """Build the feed the settings (or the caller) choose: binance, simulated or replay."""
+    try:
+        chosen = FeedKind(kind or settings.data_feed)
+    except ValueError:
+        raise ConfigError(f"unknown feed {kind!r}: expected {', '.join(FeedKind)}") from None
+    if chosen is FeedKind.BINANCE:
+        return BinanceFuturesFeed(settings.ws_url, stream=settings.stream, stall_first_s=settings.stall_first_s,
+                                  stall_idle_s=settings.stall_idle_s,
+                                  recorder=FrameRecorder(record) if record else None)
+    if chosen is FeedKind.SIMULATED:
+        return SimulatedFeed(speed=speed or 1.0)
+    path = replay_file or settings.replay_file
+    if not path:
+        raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
+    return ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
+
+
+def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
+    """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
+    live = feed.kind is FeedKind.BINANCE
+    rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
+    archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
+    return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
+                     flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
+                     repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
+                     backfill_kline_hours=settings.backfill_kline_hours, archive=archive)
+
+
+_SERVICE_LOCK = threading.Lock()
+
+
+def current_collector() -> Collector | None:
+    """The process's running collector, found through its live writer thread (survives module reloads)."""
+    for thread in threading.enumerate():
+        found = getattr(thread, "collector", None)
+        if thread.name == WRITER_THREAD and found is not None and found.state is not CollectorState.STOPPED:
+            return found
+    return None
+
+
+def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
+                  replay_file: str | None = None) -> Collector:
+    """Start the process-wide collector (stopping a previous one first); shared by every browser session."""
+    with _SERVICE_LOCK:
+        previous = current_collector()
+        if previous is not None:
+            previous.stop()
+        feed = make_feed(settings, feed_kind, replay_file=replay_file)
+        collector = make_collector(settings, feed)
+        try:
+            collector.start(symbols)
+        except BaseException:
+            collector.stop()
+            raise
+        return collector
+
+
+def stop_service() -> None:
+    """Stop the process-wide collector, flushing everything queued (also run once at interpreter exit)."""
+    with _SERVICE_LOCK:
+        running = current_collector()
+        if running is not None:
+            running.stop()
+
+
+# One exit hook for the process (not one per Start, which kept every stopped Collector alive).
+atexit.register(stop_service)

@@ -1,0 +1,200 @@
+"""The writer thread: the only write connection; commits live batches by size or deadline, checks trade-id
+continuity, records gaps, and stores what the repair thread hands over (repairs, catch-ups, bars, backfill states)."""
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import database
+from collection.pipeline import Pipeline, SymbolTrack
+from collection.records import (
+    BackfillProgress,
+    BackfillState,
+    BarBatch,
+    CollectorState,
+    GapJob,
+    IdGap,
+    RepairBatch,
+)
+from collection.rest_history import OLDER_THAN_REST, beyond_rest
+from core.clock import now_ms
+from core.vocabulary import FeedKind, GapStatus, StreamKind
+from data_feed import Tick
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_SCAN_MAX = 10_000               # longer id runs are never all placeholders
+
+
+def run_writer(p: Pipeline, batch_size: int) -> None:
+    """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
+    try:
+        conn = database.open_writer(p.db_path)
+    except Exception as exc:
+        p.fail(f"cannot open database {p.db_path}: {exc}")
+        p.writer_ready.set()
+        return
+    try:
+        for summary in database.symbol_summaries(conn):
+            p.tracks[summary.symbol] = SymbolTrack(summary.max_trade_id, summary.last_ts)
+        if not p.unrepairable_reason():      # repairs a stop or a crash interrupted resume now
+            for gap in database.open_gaps(conn, p.symbols):
+                p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
+        p.writer_ready.set()
+        _loop(p, conn, batch_size)
+    except Exception as exc:
+        p.fail(f"database writer failed: {exc}")
+        log.exception("database writer failed")
+    finally:
+        conn.close()
+        p.finished.set()
+
+
+def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
+    next_flush = time.monotonic() + p.flush_interval_s
+    while True:
+        stopping = p.stop.is_set()
+        did_work = _write_side(p, conn)
+        queued, now = len(p.queue.items), time.monotonic()
+        draining = p.state is CollectorState.DRAINING
+        if queued and (queued >= batch_size or now >= next_flush or stopping or draining):
+            _write_live(p, conn, p.queue.take(batch_size))   # a full batch, or the deadline
+            next_flush = now + p.flush_interval_s
+            continue
+        if did_work:
+            continue
+        if stopping:
+            return
+        if draining and p.idle():
+            p.finished.set()
+        p.queue.ready.wait(max(0.0, next_flush - now) if queued else p.flush_interval_s)
+        p.queue.ready.clear()
+
+
+def storable(t: Tick) -> bool:
+    """A tick the database accepts: finite positive price, finite non-negative size."""
+    return (isinstance(t.price, (int, float)) and math.isfinite(t.price) and t.price > 0
+            and isinstance(t.size, (int, float)) and math.isfinite(t.size) and t.size >= 0)
+
+
+def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> None:
+    gaps = detect_gaps(p, ticks)
+    try:
+        result = database.write_ticks(conn, ticks)
+    except database.IntegrityError as exc:
+        good = [t for t in ticks if storable(t)]
+        p.counters.rejected += len(ticks) - len(good)
+        log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
+        result = database.write_ticks(conn, good)
+    now = now_ms()
+    c = p.counters
+    c.latencies.extend([now - t.received_at for t in ticks])
+    c.processed += len(ticks)
+    c.written += result.total_inserted
+    c.duplicates += result.duplicates
+    c.batches += 1
+    c.rate_marks.append((time.monotonic(), c.processed))
+    for gap in gaps:
+        _open_gap(p, conn, gap, now)
+
+
+def detect_gaps(p: Pipeline, ticks: list[Tick]) -> list[IdGap]:
+    """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked; a simulated
+    market's id sequence restarts with each session, so it is not checked either)."""
+    gaps = []
+    check = p.feed.kind is not FeedKind.SIMULATED
+    tracks = p.tracks
+    for t in ticks:
+        track = tracks.get(t.symbol)
+        if track is None:
+            track = tracks[t.symbol] = SymbolTrack()
+        track.last_receive = t.received_at
+        if t.trade_id <= 0:
+            continue
+        if track.first_live_id is None:
+            track.first_live_id = t.trade_id
+        last = track.last_id
+        if check and last is not None and t.trade_id > last + 1:
+            gaps.append(IdGap(t.symbol, last + 1, t.trade_id - 1, track.last_ts, t.timestamp))
+        if last is None or t.trade_id > last:
+            track.last_id, track.last_ts = t.trade_id, t.timestamp
+    return gaps
+
+
+def _is_placeholder_run(p: Pipeline, gap: IdGap) -> bool:
+    """On a trade stream, zero-price placeholder rows (NA/ADL/insurance) consume ids without being trades."""
+    if p.feed.stream is not StreamKind.TRADE or gap.last - gap.first > PLACEHOLDER_SCAN_MAX:
+        return False
+    skipped = set(p.feed.get_stats().placeholder_ids.get(gap.symbol, ()))
+    return all(i in skipped for i in range(gap.first, gap.last + 1))
+
+
+def _open_gap(p: Pipeline, conn: database.Connection, gap: IdGap, now: int) -> None:
+    if _is_placeholder_run(p, gap):
+        return
+    p.counters.gaps_detected += 1
+    reason = p.unrepairable_reason() or (
+        OLDER_THAN_REST if not p.archive.available and beyond_rest(gap.to_ts, now) else "")
+    status = GapStatus.UNREPAIRABLE if reason else GapStatus.OPEN
+    gap_id = database.record_gap(conn, gap.symbol, gap.first, gap.last, gap.from_ts, gap.to_ts, status, reason)
+    log.warning("gap in %s: ids %d..%d (%d trades) %s", gap.symbol, gap.first, gap.last, gap.last - gap.first + 1,
+                reason or "- repairing over REST")
+    if reason:
+        p.counters.gaps_unrepairable += 1
+    else:
+        p.queue_repair(GapJob(gap_id, gap.symbol, gap.first, gap.last, gap.from_ts))
+
+
+def _record_catchup(p: Pipeline, conn: database.Connection, ticks: list[Tick], inserted: int) -> None:
+    """A catch-up that continued the stored id sequence filled a real hole: log it as a repaired gap."""
+    first, last = ticks[0], ticks[-1]
+    track = p.tracks[first.symbol]
+    if track.last_id is None or first.trade_id != track.last_id + 1:
+        return
+    database.record_gap(conn, first.symbol, first.trade_id, last.trade_id, track.last_ts, last.timestamp,
+                        GapStatus.REPAIRED, "filled over REST after a (re)connect", inserted)
+    track.last_id, track.last_ts = last.trade_id, last.timestamp
+    p.counters.gaps_detected += 1
+    p.counters.gaps_repaired += 1
+    log.info("caught up %s over REST: ids %d..%d (%d new)", first.symbol, first.trade_id, last.trade_id, inserted)
+
+
+def _write_side(p: Pipeline, conn: database.Connection) -> bool:
+    """Store one batch queued by the repair thread; True if there was one."""
+    if not p.side:
+        return False
+    item = p.side.popleft()
+    if isinstance(item, BarBatch):
+        database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
+    elif isinstance(item, BackfillState):
+        database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
+        _publish_progress(p, item)   # only now, so 100% means every page before it is committed
+    else:
+        _write_repair(p, conn, item)
+    return True
+
+
+def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> None:
+    result = database.write_ticks(conn, item.ticks)
+    c = p.counters
+    c.written += result.total_inserted
+    c.duplicates += result.duplicates
+    c.repaired_ticks += result.total_inserted
+    if item.catchup:
+        _record_catchup(p, conn, item.ticks, result.total_inserted)
+    if item.outcome is not None and item.gap_id is not None:
+        database.update_gap(conn, item.gap_id, item.outcome.status, item.outcome.repaired, item.outcome.note)
+        if item.outcome.status is GapStatus.REPAIRED:
+            c.gaps_repaired += 1
+        else:
+            c.gaps_unrepairable += 1
+
+
+def _publish_progress(p: Pipeline, state: BackfillState) -> None:
+    """Publish a committed backfill step as the share of its time span it has reached."""
+    span = max(1, state.end_ms - state.start_ms)
+    fraction = min(1.0, max(0.0, (state.done_ms - state.start_ms) / span))
+    progress = BackfillProgress(state.symbol, state.kind, fraction)
+    p.backfill_progress[progress.label] = progress
+    log.info("backfill %s %s: %.0f%%", state.symbol, state.kind, 100 * fraction)

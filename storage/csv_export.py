@@ -1,0 +1,63 @@
+"""CSV out of the database: bounded-memory streaming of ticks, whole-frame CSV for window-sized exports, and
+spreadsheet formula-injection neutralisation of every cell."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from storage.connection import open_reader
+from storage.ticks import TICK_COLUMNS, stream_ticks
+
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: object) -> object:
+    """Defuse spreadsheet formula injection: a text cell starting with = + - @ that is not a number gets a quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
+def csv_chunks(columns: Sequence[str], row_chunks: Iterable[Sequence[Sequence]]) -> Iterator[str]:
+    """CSV text chunk by chunk (header first), every cell neutralised; memory stays bounded by one chunk."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    yield buf.getvalue()
+    for rows in row_chunks:
+        buf.seek(0)
+        buf.truncate()
+        writer.writerows([[neutralise_cell(v) for v in row] for row in rows])
+        yield buf.getvalue()
+
+
+def dataframe_to_csv(df: pd.DataFrame, index: bool = False) -> bytes:
+    """Whole-frame CSV bytes with formula-injection neutralisation (for window-sized exports)."""
+    frame = df.reset_index() if index else df
+    rows = frame.itertuples(index=False, name=None)
+    return "".join(csv_chunks([str(c) for c in frame.columns], [list(rows)])).encode()
+
+
+def export_ticks_csv(db_path: str, out_path: str, symbols: Sequence[str] | None = None,
+                     start_ms: int | None = None, end_ms: int | None = None) -> int:
+    """Stream ticks into a CSV file and return the row count."""
+    conn = open_reader(db_path)
+    count = 0
+    try:
+        with open(out_path, "w", encoding="utf-8", newline="") as out:
+            def counted() -> Iterator[list[tuple]]:
+                nonlocal count
+                for rows in stream_ticks(conn, symbols, start_ms, end_ms):
+                    count += len(rows)
+                    yield rows
+            for text in csv_chunks(TICK_COLUMNS, counted()):
+                out.write(text)
+    finally:
+        conn.close()
+    return count

@@ -1,0 +1,80 @@
+"""The gaps table (runs of missing trade ids and what became of them) and the backfill_state table (resumable
+history jobs): the collector's repair bookkeeping."""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from core.clock import now_ms
+from core.vocabulary import GapStatus
+from storage.sql import Connection, in_clause, inserted_id
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A run of missing trade ids for one symbol and what became of it (open, repaired, unrepairable)."""
+
+    id: int
+    symbol: str
+    first_missing_id: int
+    last_missing_id: int
+    from_ts: int | None
+    to_ts: int | None
+    detected_at: int
+    status: str
+    repaired_count: int
+    note: str
+
+
+# Gap's fields in order: rows are selected by name, so a column added to the table later cannot shift them.
+_GAP_COLUMNS = ", ".join(f.name for f in dataclasses.fields(Gap))
+
+
+
+
+def record_gap(conn: Connection, symbol: str, first_id: int, last_id: int, from_ts: int | None,
+               to_ts: int | None, status: str = GapStatus.OPEN, note: str = "", repaired_count: int = 0) -> int:
+    """Insert a detected gap and return its id."""
+    cur = conn.execute("INSERT INTO gaps(symbol, first_missing_id, last_missing_id, from_ts, to_ts, detected_at, "
+                       "status, note, repaired_count) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note, repaired_count))
+    return inserted_id(cur)
+
+
+def update_gap(conn: Connection, gap_id: int, status: str, repaired_count: int, note: str = "") -> None:
+    """Set a gap's outcome after a repair attempt."""
+    conn.execute("UPDATE gaps SET status=?, repaired_count=?, note=? WHERE id=?",
+                 (status, repaired_count, note, gap_id))
+
+
+def list_gaps(conn: Connection, symbols: Sequence[str] | None = None, limit: int = 500) -> list[Gap]:
+    """Most recent gaps first, optionally for some symbols only."""
+    if symbols:
+        rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps WHERE symbol IN ({in_clause(symbols)}) "
+                            "ORDER BY id DESC LIMIT ?", (*symbols, limit)).fetchall()
+    else:
+        rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+    return [Gap(*r) for r in rows]
+
+
+def open_gaps(conn: Connection, symbols: Sequence[str]) -> list[Gap]:
+    """Gaps still waiting for a repair (one was interrupted by a stop or a crash), oldest first."""
+    if not symbols:
+        return []
+    rows = conn.execute(f"SELECT {_GAP_COLUMNS} FROM gaps WHERE status=? AND symbol IN "
+                        f"({in_clause(symbols)}) ORDER BY id", (GapStatus.OPEN, *symbols)).fetchall()
+    return [Gap(*r) for r in rows]
+
+
+def get_backfill(conn: Connection, symbol: str, kind: str) -> tuple[int, int, int | None, str] | None:
+    """(start_ms, end_ms, cursor, status) of a backfill job, or None when there is none."""
+    return conn.execute("SELECT start_ms, end_ms, cursor, status FROM backfill_state WHERE symbol=? AND kind=?",
+                        (symbol, kind)).fetchone()
+
+
+def save_backfill(conn: Connection, symbol: str, kind: str, start_ms: int, end_ms: int, cursor: int | None,
+                  status: str) -> None:
+    """Persist a backfill job's progress so an interrupted backfill resumes where it stopped."""
+    conn.execute("INSERT OR REPLACE INTO backfill_state(symbol, kind, start_ms, end_ms, cursor, status, updated_at) "
+                 "VALUES (?,?,?,?,?,?,?)", (symbol, kind, start_ms, end_ms, cursor, status, now_ms()))

@@ -1,0 +1,136 @@
+"""The schema: every table as numbered migrations (PRAGMA user_version), applied on open; and clearing it all."""
+from __future__ import annotations
+
+import logging
+
+from storage.sql import Connection, transaction
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
+          "paper_positions")
+
+MIGRATIONS: tuple[str, ...] = (
+    # v1: the whole initial schema.
+    """
+    CREATE TABLE ticks(
+        symbol TEXT NOT NULL,
+        trade_id INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        price REAL NOT NULL CHECK (price > 0),
+        size REAL NOT NULL CHECK (size >= 0),
+        is_buyer_maker INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (symbol, trade_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX ix_ticks_symbol_time ON ticks(symbol, timestamp);
+    CREATE TABLE ohlc_data(
+        symbol TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        open REAL NOT NULL,
+        high REAL NOT NULL,
+        low REAL NOT NULL,
+        close REAL NOT NULL,
+        volume REAL NOT NULL,
+        trade_count INTEGER NOT NULL,
+        quote_volume REAL,
+        source TEXT NOT NULL DEFAULT 'ticks',
+        PRIMARY KEY (symbol, timeframe, timestamp)
+    ) WITHOUT ROWID;
+    CREATE TABLE symbol_stats(
+        symbol TEXT PRIMARY KEY,
+        tick_count INTEGER NOT NULL,
+        first_ts INTEGER,
+        last_ts INTEGER,
+        max_trade_id INTEGER,
+        last_received_at INTEGER
+    );
+    CREATE TABLE gaps(
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        first_missing_id INTEGER NOT NULL,
+        last_missing_id INTEGER NOT NULL,
+        from_ts INTEGER,
+        to_ts INTEGER,
+        detected_at INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        repaired_count INTEGER NOT NULL DEFAULT 0,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX ix_gaps_symbol ON gaps(symbol, status);
+    CREATE TABLE alert_rules(
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,
+        symbol_x TEXT NOT NULL,
+        symbol_y TEXT NOT NULL DEFAULT '',
+        op TEXT NOT NULL,
+        threshold REAL NOT NULL,
+        enabled INTEGER NOT NULL DEFAULT 1,
+        created_at INTEGER NOT NULL,
+        last_value REAL,
+        last_fired_at INTEGER
+    );
+    CREATE TABLE alert_events(
+        id INTEGER PRIMARY KEY,
+        rule_id INTEGER NOT NULL,
+        fired_at INTEGER NOT NULL,
+        value REAL NOT NULL,
+        message TEXT NOT NULL
+    );
+    CREATE INDEX ix_alert_events_time ON alert_events(fired_at);
+    CREATE TABLE backfill_state(
+        symbol TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER NOT NULL,
+        cursor INTEGER,
+        status TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (symbol, kind)
+    );
+    """,
+    # v2: paper-trading positions (the Portfolio tab), persisted instead of living in one browser session.
+    """
+    CREATE TABLE paper_positions(
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('LONG', 'SHORT')),
+        quantity REAL NOT NULL CHECK (quantity > 0),
+        entry_price REAL NOT NULL CHECK (entry_price > 0),
+        opened_at INTEGER NOT NULL,
+        exit_price REAL,
+        closed_at INTEGER,
+        realized_pnl REAL
+    );
+    """,
+)
+
+
+def migrate(conn: Connection) -> int:
+    """Apply pending schema migrations (PRAGMA user_version); refuse a database newer than this code."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema v{version} is newer than this program understands (v{SCHEMA_VERSION})")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[target - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version={target}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("database migrated to schema v%d", target)
+    return SCHEMA_VERSION
+
+
+def clear_all(conn: Connection) -> None:
+    """Delete every tick, bar, gap, alert and backfill record (all or nothing), then reclaim the space."""
+    with transaction(conn):
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals of TABLES
+    conn.execute("VACUUM")
