@@ -7,8 +7,8 @@ import streamlit as st
 import database
 import visualizations as viz
 from dashboard.controls import Controls, fmt_minutes, fmt_price, fmt_value
-from dashboard.model import load_window, pair_of, reader
-from dashboard.widgets import guard, plot, session_cache
+from dashboard.model import all_closes, load_window, pair_of, reader
+from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
@@ -33,6 +33,7 @@ def tab_dashboard(c: Controls) -> None:
                 col.caption(f"{recent_rate(bars, window.end_ms):.1f} ticks/s · {len(bars):,} bars")
     with guard("Pair"):
         pair = pair_of(window, c.pair)
+        verdict_banner(pair, all_closes(window), c)
         cols = st.columns(4)
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, "{:.5g}"))
