@@ -94,7 +94,7 @@ from quant.stationarity import (
     static_fit,
     summary_statistics,
 )
-from quant.verdict import PairVerdict, Verdict, not_enough_data, pair_verdict
+from quant.verdict import PairVerdict, Verdict, fmt_p, not_enough_data, pair_verdict
 from quant.vocabulary import (
     ALERT_OPS,
     EXPANDING_REFIT_GROWTH,
@@ -189,6 +189,7 @@ __all__ = [
     "evaluate_alert",
     "fill_fraction",
     "fit_hedge",
+    "fmt_p",
     "half_life",
     "hedge_series",
     "hurst_exponent",

@@ -54,7 +54,7 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
         rows.append((T.HURST.label, h, None, text))
     if T.STABILITY in r:
         stab = r[T.STABILITY]
-        rows.append((T.STABILITY.label, stab["relative_range"], None,
+        rows.append((T.STABILITY.label, None, None,
                      ("Stable" if stab["is_stable"] else "Unstable") + ": " +
                      " / ".join(f"{b:.4g}" for b in stab["betas"]) + f" ({stab['relative_range']:.0%} apart)"))
     if T.JOHANSEN in r:
@@ -63,8 +63,8 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
         rows.append((f"{T.JOHANSEN.label}, {n} symbols", jo["trace_stats"][0], None,
                      johansen_verdict(jo["rank"], n)))
     rows += [(T(name).label, None, None, f"not available: {why}") for name, why in tests.problems.items()]
-    return pd.DataFrame([(name, fmt_value(stat), fmt_value(p, "{:.4f}"), text) for name, stat, p, text in rows],
-                        columns=["test", "statistic", "p-value", "reading"])
+    return pd.DataFrame([(name, fmt_value(stat), "—" if p is None else analytics.fmt_p(p).removeprefix("p "), text)
+                         for name, stat, p, text in rows], columns=["test", "statistic", "p-value", "reading"])
 
 
 def fmt_bars(bars: float, bar_seconds: int) -> str:

@@ -39,6 +39,16 @@ class PairVerdict:
     warnings: list[str] = field(default_factory=list)
 
 
+def fmt_p(p: float) -> str:
+    """A p-value as a trader reads it: 'p < 0.001' below that, else three decimals."""
+    return "p < 0.001" if p < 0.001 else f"p {p:.3f}"
+
+
+def fmt_bars(bars: float) -> str:
+    """A number of bars: one decimal below 10 ('1.4 bars'), whole bars above ('42 bars')."""
+    return f"{bars:.1f} bars" if bars < 10 else f"{bars:,.0f} bars"
+
+
 def _stability_text(stab: dict[str, Any]) -> str:
     betas = " / ".join(f"{b:.4g}" for b in stab["betas"])
     return f"β over the window's thirds {betas} ({stab['relative_range']:.0%} apart)"
@@ -64,7 +74,7 @@ def _warnings(series: PairSeries, r: dict[PairTest, Any]) -> list[str]:
         out.append(f"unstable hedge: {_stability_text(stab)}")
     hl = r.get(PairTest.HALF_LIFE)
     if hl is not None and math.isfinite(hl) and hl > series.n_bars / 4:
-        out.append(f"half-life {hl:,.0f} bars is long for a {series.n_bars:,}-bar window: few round trips to trade")
+        out.append(f"half-life {fmt_bars(hl)} is long for a {series.n_bars:,}-bar window: few round trips to trade")
     jo = r.get(PairTest.JOHANSEN)
     if jo is not None and len(jo["trace_stats"]) == 2 and (jo["rank"] == 1) != eg["is_cointegrated"]:
         out.append(f"Johansen finds {jo['rank']} relation(s) while Engle–Granger "
@@ -83,19 +93,19 @@ def pair_verdict(series: PairSeries, tests: PairTests) -> PairVerdict:
     if PairTest.ENGLE_GRANGER not in r:
         return not_enough_data(tests.problems.get(PairTest.ENGLE_GRANGER, "the Engle–Granger test did not run"))
     eg = r[PairTest.ENGLE_GRANGER]
-    evidence = f"Engle–Granger p {eg['pvalue']:.3g} on {eg['nobs']:,} bars"
+    evidence = f"Engle–Granger {fmt_p(eg['pvalue'])} on {eg['nobs']:,} bars"
     reasons = [f"Engle–Granger t = {eg['statistic']:.2f} (lag {eg['lags']}) against a 5 % critical value of "
                f"{eg['critical_values']['5%']:.2f}"]
     hl = r.get(PairTest.HALF_LIFE)
     if hl is not None:
-        reasons.append(f"static residual half-life {hl:,.1f} bars" if math.isfinite(hl)
+        reasons.append(f"static residual half-life {fmt_bars(hl)}" if math.isfinite(hl)
                        else "the static residual shows no mean reversion (AR(1) coefficient ≥ 1)")
     stab = r.get(PairTest.STABILITY)
     if stab is not None:
         reasons.append(_stability_text(stab))
     warnings = _warnings(series, r)
     if eg["pvalue"] < SIGNIFICANCE and hl is not None and math.isfinite(hl):
-        extra = f", half-life {hl:,.0f} bars" + (", β stable over the window's thirds" if stab and stab["is_stable"]
+        extra = f", half-life {fmt_bars(hl)}" + (", β stable over the window's thirds" if stab and stab["is_stable"]
                                                   else "")
         return PairVerdict(Verdict.COINTEGRATED, f"Cointegrated ({evidence}{extra})", reasons, warnings)
     return PairVerdict(Verdict.NOT_COINTEGRATED, f"Not cointegrated ({evidence}: no evidence of a stable "
