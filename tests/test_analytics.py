@@ -612,3 +612,14 @@ def test_real_binance_recording_through_the_whole_chain() -> None:
     assert bt.trades["net_pnl"].sum() == pytest.approx(bt.equity.iloc[-1] - bt.params.capital, abs=1e-9)
     assert bt.metrics["sharpe"] is None and "min_span_days" in bt.metrics_reasons["sharpe"]
     assert A.correlation_matrix(closes).shape == (2, 2)
+
+
+@pytest.mark.parametrize("method", list(A.HEDGE_METHODS))
+def test_latest_beta_and_alpha_are_the_ones_the_latest_spread_point_uses(pair, method: str) -> None:
+    x, y, _ = pair
+    series = A.pair_series(x.iloc[:2_000], y.iloc[:2_000], method=method, window=300)
+    hedge = series.hedge
+    latest = float(series.y.iloc[-1] - hedge.alpha - hedge.beta * series.x.iloc[-1])
+    assert series.latest("spread") == pytest.approx(latest, rel=1e-12, abs=1e-9)
+    frame = series.to_frame().iloc[-1]
+    assert (frame["beta"], frame["alpha"]) == (hedge.beta, hedge.alpha)
