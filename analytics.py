@@ -81,6 +81,7 @@ from quant.pair import (
     pair_tests,
     pair_warmup,
 )
+from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -154,6 +155,7 @@ __all__ = [
     "KALMAN_MEMORY",
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
+    "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
     "SIGNIFICANCE",
     "STATIC_METHODS",
@@ -171,6 +173,7 @@ __all__ = [
     "PairTest",
     "PairTests",
     "PairVerdict",
+    "ScanSummary",
     "Verdict",
     "adf_test",
     "align_closes",
@@ -206,6 +209,7 @@ __all__ = [
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "scan_pairs",
     "sharpe_ratio",
     "sortino_ratio",
     "static_fit",

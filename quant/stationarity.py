@@ -36,16 +36,17 @@ def _stat_input(series: Any, name: str) -> np.ndarray:
     return inner
 
 
-def _search(autolag: str | None) -> bool:
-    """True for the AIC lag search (the default), False for a fixed lag; other criteria are refused."""
+def _criterion(autolag: str | None) -> str | None:
+    """The lag criterion: "maic" (the default), "aic", or None for a fixed lag; other names are refused."""
     if autolag is None:
-        return False
-    if str(autolag).upper() != "AIC":
-        raise ValueError(f"autolag must be 'AIC' or None, got {autolag!r}")
-    return True
+        return None
+    name = str(autolag).lower()
+    if name not in ("maic", "aic"):
+        raise ValueError(f"autolag must be 'MAIC', 'AIC' or None, got {autolag!r}")
+    return name
 
 
-def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "AIC") -> dict[str, Any]:
+def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
     """Augmented Dickey–Fuller test with constant; leading/trailing NaN (warm-up) are dropped.
 
     The lag is chosen by AIC over 0..maxlag (default Schwert's 12·(n/100)^¼, which grows with n and keeps the
@@ -54,7 +55,7 @@ def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "AIC"
     estimation.
     """
     v = _stat_input(series, "series")
-    fit = unitroot.adf_fit(v, maxlag, search=_search(autolag))
+    fit = unitroot.adf_fit(v, maxlag, criterion=_criterion(autolag))
     p = unitroot.pvalue(fit.statistic)
     return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(fit.nobs),
             "is_stationary": bool(p < SIGNIFICANCE), "lags": fit.lags, "nobs": fit.nobs, "maxlag": fit.maxlag,
@@ -82,13 +83,13 @@ def static_fit(x: pd.Series, y: pd.Series) -> tuple[float, float, float, np.ndar
     return beta, float(yv.mean() - beta * xv.mean()), r2, resid
 
 
-def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "aic") -> dict[str, Any]:
+def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
     """Engle–Granger test of y on x: ADF (no constant, AIC lag search as :func:`adf_test`) of the static OLS
     residual y − α − β·x, judged by MacKinnon's cointegration critical values (N=2, constant), as statsmodels coint.
     Cointegrated if p < 0.05. Also returns the static fit (beta, alpha, r_squared) the residual comes from."""
     xs, ys = _pair(x, y, MIN_STAT_OBS)
     beta, alpha, r2, resid = static_fit(xs, ys)
-    fit = unitroot.adf_fit(resid, maxlag, constant=False, search=_search(autolag))
+    fit = unitroot.adf_fit(resid, maxlag, constant=False, criterion=_criterion(autolag))
     p = unitroot.pvalue(fit.statistic, 2)
     return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(len(xs) - 1, 2),
             "is_cointegrated": bool(p < SIGNIFICANCE), "nobs": len(xs), "lags": fit.lags, "maxlag": fit.maxlag,

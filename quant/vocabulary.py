@@ -84,9 +84,9 @@ KALMAN_ADAPT_SPAN = 60
 # The schedule does not depend on the sample length, so truncating the future never changes earlier values.
 EXPANDING_REFIT_GROWTH = 1.25
 
-# Unit-root tests choose their lag by AIC over 0..12·(n/100)^¼ (Schwert), see quant/unitroot.py: at a nominal 5 %
-# a unit root with MA(1) errors (θ = −0.5) is rejected 6.6 % / 7.0 % / 4.9 % / 4.0 % of the time at n = 600 / 3,600 /
-# 20,000 / 86,400 (1,000 / 1,000 / 1,000 / 300 trials; bench/test_sizes in tests/test_statistics.py).
+# Unit-root tests choose their lag by Ng & Perron's MAIC over 0..12·(n/100)^¼ (Schwert's bound, which grows with n),
+# see quant/unitroot.py; their size under MA(1) errors is measured in tests/test_statistics.py and bench/statistics.py
+# (≤ 5 % at θ = −0.5 and −0.8 for n = 600 and 3,600).
 MIN_STAT_OBS = 20
 SIGNIFICANCE = 0.05
 # A residual whose std is below FLOAT_NOISE × the price level is rounding error, not a spread (y = 2x + 1e-9·ε).

@@ -393,12 +393,32 @@ def test_adf_lag_search_grows_with_n_and_matches_statsmodels(n: int) -> None:
     rng = np.random.default_rng(5)
     e = rng.normal(size=n + 1)
     s = np.cumsum(e[1:] - 0.5 * e[:-1])  # a unit root with MA(1) errors: a lag search has something to find
-    res = A.adf_test(s)
+    res = A.adf_test(s, autolag="AIC")
     assert res["maxlag"] == math.ceil(12 * (n / 100) ** 0.25)  # Schwert's bound, at every n
     ref = adfuller(s, maxlag=res["maxlag"], autolag="AIC", result_object=True)
     assert res["lags"] == ref.lags and res["lags"] > 0
     assert res["statistic"] == pytest.approx(ref.statistic, rel=1e-8)
     assert res["pvalue"] == pytest.approx(ref.pvalue, rel=1e-8)
+
+
+@pytest.mark.parametrize(("theta", "seed"), [(-0.8, 1), (-0.5, 2), (0.0, 3), (0.5, 4)])
+def test_maic_lag_is_the_brute_force_ng_perron_choice(theta: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=3_001)
+    v = np.cumsum(e[1:] + theta * e[:-1])
+    top = A.adf_test(v)["maxlag"]
+    centred = v - v.mean()
+    dv = np.diff(centred)
+    rows = dv.size - top  # the common sample t ≥ maxlag + 1, every candidate refitted by lstsq
+    best = []
+    for k in range(top + 1):
+        design = np.column_stack([np.ones(rows), centred[top:-1]] + [dv[top - j:dv.size - j] for j in range(1, k + 1)])
+        coef = np.linalg.lstsq(design, dv[top:], rcond=None)[0]
+        sigma2 = float(((dv[top:] - design @ coef) ** 2).sum()) / rows
+        tau = coef[1] ** 2 * float(centred[top:-1] @ centred[top:-1]) / sigma2
+        best.append(math.log(sigma2) + 2 * (tau + k) / rows)
+    assert A.adf_test(v)["lags"] == int(np.argmin(best))
+    assert A.adf_test(v, autolag="MAIC")["lags"] == A.adf_test(v)["lags"]  # MAIC is the default
 
 
 def test_johansen_matches_statsmodels_and_finds_rank(macro: pd.DataFrame) -> None:
