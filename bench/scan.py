@@ -4,7 +4,7 @@ share of the planted pairs (medians over runs).
     python bench/scan.py                       # 500 symbols × 10,080 one-minute bars (7 days), 3 runs
     python bench/scan.py --symbols 200 --runs 5
 
-Universe (tests/analytics_fixtures.synthetic_universe): sector-correlated random walks, 30 planted cointegrated pairs
+Universe (data_feed.simulate_universe): sector-correlated random walks, 30 planted cointegrated pairs
 (half-lives 10–60 bars), 20 correlated-but-not-cointegrated trap pairs and 30 symbols with bid/ask bounce.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import analytics as A  # noqa: E402
-from analytics_fixtures import synthetic_universe  # noqa: E402
+from data_feed import simulate_universe as synthetic_universe  # noqa: E402
 
 
 def main() -> None:
@@ -50,8 +50,8 @@ def main() -> None:
     print("| universe | pairs tested | confirmed | scan time | peak RSS (process) | recall | false share | target |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {args.symbols} symbols × {args.bars:,} bars | {med[5]:,.0f} | {med[6]:,.0f} | {med[0]:.1f} s | "
-          f"{med[1]:,.0f} MB (data built: {med[2]:,.0f} MB) | {med[3]:.0%} | {med[4]:.0%} | ≤ 20 s, ≤ 2 GB, recall ≥ 90 %, "
-          "false share ≤ 10 % |")
+          f"{med[1]:,.0f} MB (data built: {med[2]:,.0f} MB) | {med[3]:.0%} | {med[4]:.0%} | "
+          "≤ 20 s, ≤ 2 GB, recall ≥ 90 %, false share ≤ 10 % |")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import statsmodels.api as sm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
+from quant.blas import one_blas_thread
 from quant.kalman import kalman_hedge, kendall
 from quant.validation import _check_choice, _check_values, _check_window, _pair, _series
 from quant.vocabulary import (
@@ -261,6 +262,7 @@ def _fit_static(xs: pd.Series, ys: pd.Series, method: str, window: int, causal: 
                        alpha_s.rename("alpha"), band, params)
 
 
+@one_blas_thread
 def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: int = KALMAN_MEMORY,
               causal: bool = True) -> HedgeResult:
     """Fit y ≈ alpha + beta·x (x independent, y dependent) by ols, huber, tls, rolling or kalman.

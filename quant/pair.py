@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant.blas import one_blas_thread
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
 from quant.stationarity import engle_granger, half_life, hurst_exponent, johansen, rolling_correlation, static_fit
 from quant.validation import _check_choice, _pair
@@ -147,6 +148,7 @@ def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> 
             "is_stable": bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0)}
 
 
+@one_blas_thread
 def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTests:
     """Cointegration evidence on the right objects: Engle–Granger on the prices, half-life and Hurst of its static
     (whole-window OLS) residual, β stability over the window's thirds and, given the closes of 2+ symbols,

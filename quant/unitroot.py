@@ -18,6 +18,7 @@ from scipy.stats import norm
 from statsmodels.tsa import adfvalues
 from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 
+from quant.blas import one_blas_thread
 from quant.vocabulary import InsufficientData
 
 
@@ -82,6 +83,7 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: str) -> i
     return int(np.argmin(np.log(sigma2) + 2.0 * (gamma * gamma / sigma2 + ks) / n))
 
 
+@one_blas_thread
 def adf_fit(v: np.ndarray, maxlag: int | None = None, *, constant: bool = True,
             criterion: str | None = "maic") -> AdfFit:
     """ADF t-statistic of v with the lag chosen by `criterion` ("maic" or "aic", see :func:`_select_lag`) over

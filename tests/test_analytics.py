@@ -643,3 +643,15 @@ def test_latest_beta_and_alpha_are_the_ones_the_latest_spread_point_uses(pair, m
     assert series.latest("spread") == pytest.approx(latest, rel=1e-12, abs=1e-9)
     frame = series.to_frame().iloc[-1]
     assert (frame["beta"], frame["alpha"]) == (hedge.beta, hedge.alpha)
+
+
+def test_small_linear_algebra_runs_on_one_blas_thread() -> None:
+    # OpenBLAS threads on a loaded 2-core machine made one ADF fit ~100× slower (195 ms instead of 2 ms)
+    from threadpoolctl import threadpool_info
+
+    from quant import blas, unitroot
+
+    inside = blas.one_blas_thread(threadpool_info)()
+    assert all(lib["num_threads"] == 1 for lib in inside if lib["user_api"] == "blas")
+    for fn in (unitroot.adf_fit, A.fit_hedge, A.pair_tests):
+        assert getattr(fn, "__wrapped__", None) is not None, fn

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from analytics_fixtures import synthetic_universe
 
 import analytics as A
+from data_feed import simulate_universe as synthetic_universe
 
 
 def _found(table: pd.DataFrame) -> set[frozenset[str]]:
