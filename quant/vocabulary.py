@@ -70,13 +70,15 @@ ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
 
 # Kalman hedge (quant/kalman.py): φ and the observation noise are estimated on the first max(window, KALMAN_WARMUP)
 # bars (the output is NaN before then); the state noise makes the filter forget within KALMAN_MEMORY bars on a stable
-# pair and adapts when its last ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says (a β that
-# steps from 1 to 2 is within 10 % of the new value after a median of ~150 bars; tests/test_statistics.py). The
+# pair and adapts when its last ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says or keep one
+# sign (a β that doubles is within 10 % of the new value after a median of ~70 bars; tests/test_statistics.py). The
 # spread's AR(1) coefficient is capped at KALMAN_PHI_CAP so that a unit-root residual keeps an identified intercept.
 KALMAN_WARMUP = 300
 KALMAN_MEMORY = 300
 KALMAN_PHI_CAP = 0.999
 KALMAN_ADAPT_SPAN = 60
+# ... and fades when the squared mean of those innovations exceeds this many times its variance under the model.
+KALMAN_DRIFT_LEVEL = 3.5
 
 # Static robust/orthogonal fits are refitted causally on a geometric schedule: fit on bars [0, c) at
 # c = window, ceil(window·g), ceil(window·g²), ... and forward-filled, so the value at bar t omits at most the
@@ -85,8 +87,8 @@ KALMAN_ADAPT_SPAN = 60
 EXPANDING_REFIT_GROWTH = 1.25
 
 # Unit-root tests choose their lag by Ng & Perron's MAIC over 0..12·(n/100)^¼ (Schwert's bound, which grows with n),
-# see quant/unitroot.py; their size under MA(1) errors is measured in tests/test_statistics.py and bench/statistics.py
-# (≤ 5 % at θ = −0.5 and −0.8 for n = 600 and 3,600).
+# see quant/unitroot.py; their size under MA(1) errors is measured in tests/test_statistics.py and
+# bench/pair_statistics.py (5.5–7.1 % at θ = −0.5 and −0.8 for n = 600 and 3,600; ~6 % at 86,400).
 MIN_STAT_OBS = 20
 SIGNIFICANCE = 0.05
 # A residual whose std is below FLOAT_NOISE × the price level is rounding error, not a spread (y = 2x + 1e-9·ε).
