@@ -39,12 +39,18 @@ def test_universe_history_is_stored_as_one_minute_bars(universe_db) -> None:
         collector.store_simulated_history(path, symbols=5)
 
 
-def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, monkeypatch) -> None:
-    path, planted = universe_db
-    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+@pytest.fixture
+def page(universe_db, monkeypatch) -> AppTest:
+    """The dashboard on the universe database with the simulated feed configured, run once."""
+    monkeypatch.setenv("CRYPTO_DB_PATH", universe_db[0])
     monkeypatch.setenv("DATA_FEED", "simulated")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
+    return at.run()
+
+
+def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, page) -> None:
+    path, planted = universe_db
+    at = page
     at.session_state["tab"] = "Scanner"
     at.run()
     assert any("No scan yet" in i.value for i in at.main.info)
@@ -66,12 +72,8 @@ def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, monkey
     assert any(f"{len(sel)} selected" in c.value for c in at.caption)
 
 
-def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(universe_db, monkeypatch) -> None:
-    path, _ = universe_db
-    monkeypatch.setenv("CRYPTO_DB_PATH", path)
-    monkeypatch.setenv("DATA_FEED", "simulated")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
+def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(page) -> None:
+    at = page
     view = scanner.pair_view("P00XUSDT", "P00YUSDT", 3, ["BTCUSDT"])  # what the row's Open button applies
     at.session_state["view_symbols"] = view.pop("view_symbols")  # AppTest cannot select a dataframe row, and it
     at.run()  # re-sends the previous run's selectboxes, so the new pair must be among their options first
