@@ -103,6 +103,7 @@ class SymbolInfo:
     tick_size: float
     step_size: float
     contract_type: str
+    quote_asset: str = ""
 
 
 @dataclass(frozen=True, slots=True)
