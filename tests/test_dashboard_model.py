@@ -1,0 +1,33 @@
+"""The dashboard's data path without Streamlit: the session bar cache across the first minute of collection."""
+from __future__ import annotations
+
+import dataclasses
+
+from app_fixtures import PAIR, seed_database
+
+import database
+from dashboard.controls import Controls
+from dashboard.model import load_window
+
+
+def test_a_cached_empty_read_followed_by_new_bars_loads_cleanly(tmp_path) -> None:
+    """First minute from an empty database: the first refresh caches an empty read (object columns); the next one
+    used to fail with "column 'timestamp' must hold integer epoch milliseconds, got dtype object"."""
+    path = str(tmp_path / "first.db")
+    database.ensure_database(path)
+    c = Controls(db_path=path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
+                 min_volume=0.0, method="ols", hedge_window=60, z_window=60, entry=2.0, exit=0.0, stop=None,
+                 max_hold=None, fee_bps=4.0, slippage_bps=1.0, capital=10_000.0, in_sample=False)
+    cache: dict = {}
+    conn = database.open_reader(path)
+    try:
+        assert load_window(conn, c, cache=cache).bars == {}
+    finally:
+        conn.close()
+    seed_database(path, 500, 60_000)
+    conn = database.open_reader(path)
+    try:
+        window = load_window(conn, dataclasses.replace(c), cache=cache)
+    finally:
+        conn.close()
+    assert set(window.bars) == set(PAIR) and all(len(b) > 0 for b in window.bars.values())
