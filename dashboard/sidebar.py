@@ -113,7 +113,7 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     """Why the Binance feed delivers nothing (a failed start, or never connected with an error), else ''."""
     if st.session_state.get("collector_error") and st.session_state.get("last_feed") == "binance":
         return st.session_state["collector_error"]
-    if stats is None or stats.feed_kind is not FeedKind.BINANCE or stats.received:
+    if stats is None or stats.feed_kind != FeedKind.BINANCE or stats.received:
         return ""
     feed = stats.feed
     if feed.state == "connected" and not feed.stalled_streams:
@@ -125,10 +125,10 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
 def feed_badge(stats: collector.CollectorStats) -> None:
     """The feed kind, unmistakable: SIMULATED and REPLAY are warnings, live Binance shows its connection."""
     feed = stats.feed
-    if stats.feed_kind is FeedKind.SIMULATED:
+    if stats.feed_kind == FeedKind.SIMULATED:  # by value: a module reload makes new enum classes
         st.warning("**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
                    icon=":material/science:")
-    elif stats.feed_kind is FeedKind.REPLAY:
+    elif stats.feed_kind == FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
     elif feed.state == "connected" and not feed.stalled_streams:
