@@ -73,7 +73,7 @@ ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
 # pair and adapts when its last ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says or keep one
 # sign (a β that doubles is within 10 % of the new value after a median of ~70 bars; tests/test_statistics.py). The
 # spread's AR(1) coefficient is capped at KALMAN_PHI_CAP so that a unit-root residual keeps an identified intercept.
-KALMAN_WARMUP = 300
+KALMAN_WARMUP = 180
 KALMAN_MEMORY = 300
 KALMAN_PHI_CAP = 0.999
 KALMAN_ADAPT_SPAN = 60

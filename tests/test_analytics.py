@@ -568,7 +568,7 @@ def _good() -> tuple[pd.Series, pd.Series]:
     (lambda x, y: A.fit_hedge(x.iloc[::-1], y.iloc[::-1], "ols"), "unsorted"),
     (lambda x, y: A.fit_hedge(x, y, "rolling", window=2), "window=2 is out of range"),
     (lambda x, y: A.fit_hedge(x, y, "kalman", memory=1), "memory must be at least 2"),
-    (lambda x, y: A.fit_hedge(x.iloc[:250], y.iloc[:250], "kalman"), "300-bar warm-up"),
+    (lambda x, y: A.fit_hedge(x.iloc[:150], y.iloc[:150], "kalman"), "180-bar warm-up"),
     (lambda x, y: A.calculate_zscore(x, 0), "window=0"),
     (lambda x, y: A.calculate_zscore(x, 1_000), "window=1000"),
     (lambda x, y: A.calculate_zscore(x * 0.0, 20), "constant"),

@@ -282,7 +282,7 @@ def test_verdict_power_falls_with_the_half_life() -> None:
 
 # ---------------------------------------------------------------------------------------------- Kalman tracking
 
-STEP_BARS = 2_000  # warm-up 300, β doubles at bar 1,000, 1,000 bars to follow it
+STEP_BARS = 2_000  # warm-up 180, β doubles at bar 1,000, 1,000 bars to follow it
 # The bars to come back are bimodal (deciles over 600 seeds: 48, 69, 94, 126, 176, 251, 359, 431, 515): the median
 # of 60 seeds ranges over 140–320 bars, that of 300 seeds is within ~±25 bars of the 187 measured on 1,500.
 STEP_SEEDS = 300
