@@ -180,8 +180,7 @@ class Collector:
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in p.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
             gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
-            repaired_ticks=c.repaired_ticks, quarantined=c.quarantined + p.feed.get_stats().quarantined,
-            backfill=dict(p.backfill_progress),
+            repaired_ticks=c.repaired_ticks, backfill=dict(p.backfill_progress),
             symbol_rules=dict(self.symbol_rules), last_error=p.last_error,
             feed=p.feed.get_stats(), started_at=self.started_at)
 

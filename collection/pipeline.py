@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, GapJob, SideItem
-from core.vocabulary import IdSpace, StreamKind
+from core.vocabulary import StreamKind
 from data_feed import BinanceArchive, BinanceRest, DataFeed
 
 CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
@@ -43,7 +43,6 @@ class Counters:
     gaps_repaired: int = 0
     gaps_unrepairable: int = 0
     repaired_ticks: int = 0
-    quarantined: int = 0
     rate_marks: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
     latencies: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -74,11 +73,6 @@ class Pipeline:
     repair_wake: threading.Event = field(default_factory=threading.Event)
     writer_ready: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def space(self) -> IdSpace:
-        """The id space of this collector's live trades (aggTrade or trade ids)."""
-        return IdSpace.of_stream(self.feed.stream)
 
     def push(self, item: SideItem) -> None:
         """Hand a batch from the repair thread to the writer and wake it."""

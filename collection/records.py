@@ -132,7 +132,6 @@ class CollectorStats:
     gaps_repaired: int
     gaps_unrepairable: int
     repaired_ticks: int
-    quarantined: int
     backfill: dict[str, BackfillProgress]
     symbol_rules: dict[str, dict]
     last_error: str

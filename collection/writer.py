@@ -19,7 +19,6 @@ from collection.records import (
 )
 from collection.rest_history import OLDER_THAN_REST, beyond_rest
 from core.clock import now_ms
-from core.ids import ID_JUMP_BOUND, IdCheck, check_id
 from core.vocabulary import FeedKind, GapStatus, StreamKind
 from data_feed import Tick
 
@@ -37,8 +36,8 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
         p.writer_ready.set()
         return
     try:
-        for symbol, (last_id, last_ts) in database.id_cursors(conn, p.space).items():
-            p.tracks[symbol] = SymbolTrack(last_id, last_ts)  # the collector's own cursor: imports never move it
+        for summary in database.symbol_summaries(conn):
+            p.tracks[summary.symbol] = SymbolTrack(summary.max_trade_id, summary.last_ts)
         if not p.unrepairable_reason():      # repairs a stop or a crash interrupted resume now
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
@@ -80,19 +79,14 @@ def storable(t: Tick) -> bool:
 
 
 def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> None:
-    gaps, outliers = detect_gaps(p, ticks)
-    if outliers:
-        database.quarantine_ticks(conn, outliers, p.space, f"id more than {ID_JUMP_BOUND:,} past the symbol's last")
-        p.counters.quarantined += len(outliers)
-        kept = set(map(id, outliers))
-        ticks = [t for t in ticks if id(t) not in kept]
+    gaps = detect_gaps(p, ticks)
     try:
-        result = database.write_ticks(conn, ticks, p.space, live=True)
+        result = database.write_ticks(conn, ticks)
     except database.IntegrityError as exc:
         good = [t for t in ticks if storable(t)]
         p.counters.rejected += len(ticks) - len(good)
         log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
-        result = database.write_ticks(conn, good, p.space, live=True)
+        result = database.write_ticks(conn, good)
     now = now_ms()
     c = p.counters
     c.latencies.extend([now - t.received_at for t in ticks])
@@ -105,13 +99,10 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
         _open_gap(p, conn, gap, now)
 
 
-def detect_gaps(p: Pipeline, ticks: list[Tick]) -> tuple[list[IdGap], list[Tick]]:
+def detect_gaps(p: Pipeline, ticks: list[Tick]) -> list[IdGap]:
     """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked; a simulated
-    market's id sequence restarts with each session, so it is not checked either): the gaps, and the ticks whose id
-    cannot belong to the sequence (core.ids), to quarantine. An id far below the cursor means the cursor was the
-    implausible one: the sequence follows the new id."""
-    gaps: list[IdGap] = []
-    outliers: list[Tick] = []
+    market's id sequence restarts with each session, so it is not checked either)."""
+    gaps = []
     check = p.feed.kind is not FeedKind.SIMULATED
     tracks = p.tracks
     for t in ticks:
@@ -124,20 +115,11 @@ def detect_gaps(p: Pipeline, ticks: list[Tick]) -> tuple[list[IdGap], list[Tick]
         if track.first_live_id is None:
             track.first_live_id = t.trade_id
         last = track.last_id
-        verdict = check_id(last, t.trade_id) if check else IdCheck.NEXT
-        if verdict is IdCheck.OUTLIER:
-            outliers.append(t)
-            log.warning("%s: trade id %d is far past the last one (%s); quarantined", t.symbol, t.trade_id, last)
-            continue
-        if verdict is IdCheck.RESET:
-            log.warning("%s: trade id %d is far below the cursor %s; the cursor was implausible and now follows "
-                        "the stream", t.symbol, t.trade_id, last)
-            track.last_id = None
-        elif verdict is IdCheck.GAP and last is not None:
+        if check and last is not None and t.trade_id > last + 1:
             gaps.append(IdGap(t.symbol, last + 1, t.trade_id - 1, track.last_ts, t.timestamp))
-        if track.last_id is None or t.trade_id > track.last_id:
+        if last is None or t.trade_id > last:
             track.last_id, track.last_ts = t.trade_id, t.timestamp
-    return gaps, outliers
+    return gaps
 
 
 def _is_placeholder_run(p: Pipeline, gap: IdGap) -> bool:
@@ -194,7 +176,7 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
 
 
 def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> None:
-    result = database.write_ticks(conn, item.ticks, p.space, live=True)
+    result = database.write_ticks(conn, item.ticks)
     c = p.counters
     c.written += result.total_inserted
     c.duplicates += result.duplicates

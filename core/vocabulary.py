@@ -24,20 +24,6 @@ class StreamKind(enum.StrEnum):
     TRADE = "trade"
 
 
-class IdSpace(enum.IntEnum):
-    """Which numbering a stored trade id belongs to (stored as this integer in the ticks key): Binance aggTrade ids,
-    Binance trade ids, or ids from an imported file of unknown provenance. Sequences never mix across spaces."""
-
-    AGG_TRADE = 0
-    TRADE = 1
-    IMPORT = 2
-
-    @classmethod
-    def of_stream(cls, stream: StreamKind | None) -> IdSpace:
-        """The space of a live stream's ids (a feed without one, simulated or replayed, numbers like aggTrade)."""
-        return cls.TRADE if stream is StreamKind.TRADE else cls.AGG_TRADE
-
-
 class GapStatus(enum.StrEnum):
     """What became of a run of missing trade ids (a row of the gaps table)."""
 

@@ -8,10 +8,10 @@ import pandas as pd
 
 import database
 from config import parse_symbols
-from core.vocabulary import IdSpace, Timeframe
+from core.vocabulary import Timeframe
 from dashboard.controls import BAR_SECONDS, fmt_time
 from dashboard.model import writer
-from data_feed import FileFormat, OhlcvBar, ParseReport, Tick, TickFileError, parse_ohlcv_csv, parse_tick_file
+from data_feed import OhlcvBar, ParseReport, Tick, TickFileError, parse_ohlcv_csv, parse_tick_file
 
 UPLOAD_KINDS = {"ticks": "Ticks: NDJSON {symbol, ts, price, size}, Binance aggTrades/trades CSV (.csv/.zip), "
                          "recorded frames (.gz)",
@@ -79,20 +79,11 @@ def parse_upload(data: bytes, name: str, kind: str, *, symbol: str = "", timefra
     return ParsedUpload(name, kind, report.format, records, sym, timeframe if kind == "bars" else None)
 
 
-def upload_space(fmt: str | None) -> IdSpace:
-    """The id space of an uploaded tick file: a Binance aggTrades or trades archive keeps its exchange ids (the
-    same trades as live collection, stored once); ids of any other file are imports of unknown provenance, kept
-    apart so they can never collide with, or move, a live sequence."""
-    known = {FileFormat.AGG_TRADES_CSV.value: IdSpace.AGG_TRADE, FileFormat.TRADES_CSV.value: IdSpace.TRADE}
-    return known.get(fmt or "", IdSpace.IMPORT)
-
-
 def store_upload(db_path: str, parsed: ParsedUpload) -> str:
     """Write a validated upload in one transaction (all or nothing) and say what was stored."""
     with writer(db_path) as conn:
         if parsed.kind == "ticks":
-            result = database.write_ticks(conn, [t for t in parsed.records if isinstance(t, Tick)],
-                                          upload_space(parsed.fmt))
+            result = database.write_ticks(conn, [t for t in parsed.records if isinstance(t, Tick)])
             return (f"Stored {result.total_inserted:,} new ticks ({result.duplicates:,} were already stored) "
                     f"for {', '.join(sorted(result.inserted))}.")
         by_symbol: dict[str, list[tuple]] = {}

@@ -15,7 +15,6 @@ import time
 from collections.abc import Sequence
 
 from core.clock import now_ms
-from core.ids import IdCheck, check_id
 from core.symbols import validate_symbols
 from core.vocabulary import FeedKind, StreamKind
 from feed.base import DataFeed, _join
@@ -182,14 +181,9 @@ class BinanceFuturesFeed(DataFeed):
         stats = self._stats
         tick = frame.tick
         if tick is not None:  # a TICK frame
-            verdict = check_id(stats.last_ids.get(tick.symbol), tick.trade_id)
-            if verdict is IdCheck.DUPLICATE:
+            last = stats.last_ids.get(tick.symbol)
+            if last is not None and tick.trade_id <= last:
                 stats.duplicates_dropped += 1
-                return
-            if verdict is IdCheck.OUTLIER:  # one implausible id must not make every later trade a "duplicate"
-                stats.quarantined += 1
-                log.warning("%s: trade id %d is far past the last one (%d); frame quarantined", tick.symbol,
-                            tick.trade_id, stats.last_ids[tick.symbol])
                 return
             stats.last_ids[tick.symbol] = tick.trade_id
             self._deliver(tick)

@@ -52,8 +52,7 @@ class FeedStats:
 
     ``state``: idle, connecting, connected, stalled, reconnecting, finished, stopped or failed. ``frames``: frames
     (or replayed lines) seen; ``skipped``: replayed non-trade frames; ``placeholders`` / ``placeholder_ids``: zero-price
-    trade rows (their ids are consumed, not gaps); ``last_ids``: highest id per symbol, placeholders included;
-    ``quarantined``: ticks dropped because their id cannot belong to the symbol's sequence (core.ids).
+    trade rows (their ids are consumed, not gaps); ``last_ids``: highest id per symbol, placeholders included.
     """
 
     kind: FeedKind
@@ -67,7 +66,6 @@ class FeedStats:
     skipped: int = 0
     placeholders: int = 0
     duplicates_dropped: int = 0
-    quarantined: int = 0
     subscribe_errors: int = 0
     callback_errors: int = 0
     reconnects: int = 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 
 from storage.schema import migrate
 from storage.sql import Connection
@@ -16,24 +15,10 @@ def _apply_pragmas(conn: Connection) -> None:
     conn.execute("PRAGMA journal_size_limit=67108864")
 
 
-def _enable_wal(conn: Connection, timeout_s: float = 5.0) -> None:
-    """Switch a (new) file to WAL mode. SQLite answers "locked" at once, without its busy handler, while another
-    process creates the same file, so this retries for up to `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
-
-
 def open_writer(path: str) -> Connection:
     """Open (creating and migrating if needed) a write connection in WAL mode; use it only in the calling thread."""
     conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    _enable_wal(conn)
+    conn.execute("PRAGMA journal_mode=WAL")
     _apply_pragmas(conn)
     migrate(conn)
     return conn

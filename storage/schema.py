@@ -7,9 +7,9 @@ from storage.sql import Connection, transaction
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 2
 TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
-          "paper_positions", "id_cursors", "quarantine")
+          "paper_positions")
 
 MIGRATIONS: tuple[str, ...] = (
     # v1: the whole initial schema.
@@ -105,77 +105,27 @@ MIGRATIONS: tuple[str, ...] = (
         realized_pnl REAL
     );
     """,
-    # v3: trade ids live in id spaces (core.vocabulary.IdSpace: aggTrade 0, trade 1, import 2) that never share a
-    # sequence; the live cursor per (symbol, space) is written by the collector only, so an imported row cannot move
-    # it; ticks whose id cannot belong to their sequence are quarantined. Existing rows are aggTrade ids (the default
-    # stream) and the cursors start from the highest stored id, as before.
-    """
-    CREATE TABLE ticks_v3(
-        symbol TEXT NOT NULL,
-        id_space INTEGER NOT NULL DEFAULT 0,
-        trade_id INTEGER NOT NULL,
-        timestamp INTEGER NOT NULL,
-        price REAL NOT NULL CHECK (price > 0),
-        size REAL NOT NULL CHECK (size >= 0),
-        is_buyer_maker INTEGER NOT NULL,
-        received_at INTEGER NOT NULL,
-        PRIMARY KEY (symbol, id_space, trade_id)
-    ) WITHOUT ROWID;
-    INSERT INTO ticks_v3(symbol, id_space, trade_id, timestamp, price, size, is_buyer_maker, received_at)
-        SELECT symbol, 0, trade_id, timestamp, price, size, is_buyer_maker, received_at FROM ticks;
-    DROP TABLE ticks;
-    ALTER TABLE ticks_v3 RENAME TO ticks;
-    CREATE INDEX ix_ticks_symbol_time ON ticks(symbol, timestamp);
-    CREATE TABLE id_cursors(
-        symbol TEXT NOT NULL,
-        id_space INTEGER NOT NULL,
-        last_id INTEGER NOT NULL,
-        last_ts INTEGER,
-        PRIMARY KEY (symbol, id_space)
-    );
-    INSERT INTO id_cursors(symbol, id_space, last_id, last_ts)
-        SELECT symbol, 0, max_trade_id, last_ts FROM symbol_stats WHERE max_trade_id IS NOT NULL;
-    CREATE TABLE quarantine(
-        id INTEGER PRIMARY KEY,
-        symbol TEXT NOT NULL,
-        id_space INTEGER NOT NULL,
-        trade_id INTEGER NOT NULL,
-        timestamp INTEGER NOT NULL,
-        price REAL NOT NULL,
-        size REAL NOT NULL,
-        received_at INTEGER NOT NULL,
-        reason TEXT NOT NULL
-    );
-    """,
 )
 
 
 def migrate(conn: Connection) -> int:
-    """Apply pending schema migrations (PRAGMA user_version); refuse a database newer than this code. The version
-    is read inside each migration's write transaction, so two processes opening a fresh file at once never both
-    apply the same step (an up-to-date file needs no write lock: a writer can open while a reader or another writer
-    is busy)."""
-    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return SCHEMA_VERSION
-    while True:
+    """Apply pending schema migrations (PRAGMA user_version); refuse a database newer than this code."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(f"database schema v{version} is newer than this program understands (v{SCHEMA_VERSION})")
+    for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise RuntimeError(f"database schema v{version} is newer than this program understands "
-                                   f"(v{SCHEMA_VERSION})")
-            if version == SCHEMA_VERSION:
-                conn.execute("COMMIT")
-                return SCHEMA_VERSION
-            for statement in MIGRATIONS[version].split(";"):
+            for statement in MIGRATIONS[target - 1].split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={version + 1}")
+            conn.execute(f"PRAGMA user_version={target}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        log.info("database migrated to schema v%d", version + 1)
+        log.info("database migrated to schema v%d", target)
+    return SCHEMA_VERSION
 
 
 def clear_all(conn: Connection) -> None:

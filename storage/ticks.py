@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.vocabulary import IdSpace
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import Connection, in_clause, transaction
+from storage.sql import Connection, in_clause
 
 if TYPE_CHECKING:
     from data_feed import Tick
@@ -38,18 +37,18 @@ _INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct 
 
 
 @functools.cache
-def _insert_ticks_sql(rows: int, space: int) -> str:
-    values = ",".join([f"(?, {space}, ?, ?, ?, ?, ?, ?)"] * rows)  # space: an IdSpace integer, never user text
-    return ("INSERT INTO ticks(symbol, id_space, trade_id, timestamp, price, size, is_buyer_maker, received_at) "
-            f"VALUES {values} ON CONFLICT(symbol, id_space, trade_id) DO NOTHING")
+def _insert_ticks_sql(rows: int) -> str:
+    values = ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return (f"INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at) VALUES {values} "
+            "ON CONFLICT(symbol, trade_id) DO NOTHING")
 
 
-def _insert_ticks(conn: Connection, rows: list[tuple], space: IdSpace) -> int:
+def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
     """Insert tick rows with multi-row statements and return how many were new. One statement step per chunk
     instead of one per row (executemany) halves the cost and, above all, the GIL hand-offs with the socket thread."""
     inserted = done = 0
     for size in _INSERT_CHUNKS:
-        sql = _insert_ticks_sql(size, int(space))
+        sql = _insert_ticks_sql(size)
         while len(rows) - done >= size:
             inserted += conn.execute(sql, list(itertools.chain.from_iterable(rows[done:done + size]))).rowcount
             done += size
@@ -66,17 +65,10 @@ _UPSERT_STATS = (
 _TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at")
 
 
-_UPSERT_CURSOR = ("INSERT INTO id_cursors(symbol, id_space, last_id, last_ts) VALUES (?, ?, ?, ?) "
-                  "ON CONFLICT(symbol, id_space) DO UPDATE SET last_ts=CASE WHEN excluded.last_id > last_id "
-                  "THEN excluded.last_ts ELSE last_ts END, last_id=max(last_id, excluded.last_id)")
-
-
-def write_ticks(conn: Connection, ticks: Sequence[Tick], space: IdSpace = IdSpace.AGG_TRADE, *,
-                live: bool = False) -> WriteResult:
-    """Store a batch in one transaction: ticks once per (symbol, id space, trade_id), then bring the 1s/1min rollups
-    up to date — merged from the batch when it extends the stored series (the live path), recomputed from stored
-    ticks when it lands inside it (repairs, replays). `live` batches (the collector's) also advance the symbol's
-    cursor in `space`; imports never do, so an imported id cannot hide a later gap."""
+def write_ticks(conn: Connection, ticks: Sequence[Tick]) -> WriteResult:
+    """Store a batch in one transaction: ticks once per (symbol, trade_id), then bring the 1s/1min rollups up to
+    date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
+    when it lands inside it (repairs, replays)."""
     result = WriteResult()
     if not ticks:
         return result
@@ -88,7 +80,7 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], space: IdSpace = IdSpac
             mine = rows if len(symbols) == 1 else [r for r in rows if r[0] == symbol]
             last = conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
                                 "ORDER BY timestamp DESC, trade_id DESC LIMIT 1", (symbol,)).fetchone()
-            inserted = _insert_ticks(conn, mine, space)
+            inserted = _insert_ticks(conn, mine)
             result.inserted[symbol] = inserted
             result.duplicates += len(mine) - inserted
             if not inserted:
@@ -96,9 +88,6 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], space: IdSpace = IdSpac
             n = len(mine)
             stamps = np.fromiter(map(operator.itemgetter(2), mine), np.int64, n)
             ids = [r[1] for r in mine if r[1] > 0]
-            if live and ids:
-                top = max((r[1], r[2]) for r in mine)
-                conn.execute(_UPSERT_CURSOR, (symbol, int(space), top[0], top[1]))
             conn.execute(_UPSERT_STATS, (symbol, inserted, int(stamps.min()), int(stamps.max()),
                                          max(ids) if ids else None, max(r[6] for r in mine)))
             first = min((r[2], r[1]) for r in mine)
@@ -121,27 +110,6 @@ def read_ticks(conn: Connection, symbols: Sequence[str], start_ms: int | None = 
            f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, trade_id {order} LIMIT ?")
     rows = conn.execute(sql, (*symbols, start_ms or 0, end_ms or 2**62, -1 if limit is None else limit)).fetchall()
     return pd.DataFrame(rows, columns=TICK_COLUMNS)
-
-
-def id_cursors(conn: Connection, space: IdSpace) -> dict[str, tuple[int, int | None]]:
-    """The collector's last (trade id, exchange time) per symbol in one id space (imports never move these)."""
-    rows = conn.execute("SELECT symbol, last_id, last_ts FROM id_cursors WHERE id_space=?", (int(space),)).fetchall()
-    return {r[0]: (r[1], r[2]) for r in rows}
-
-
-def quarantine_ticks(conn: Connection, ticks: Sequence[Tick], space: IdSpace, reason: str) -> None:
-    """Keep ticks whose id cannot belong to their sequence aside (not in ticks, not in any bar), with the reason."""
-    with transaction(conn):
-        conn.executemany("INSERT INTO quarantine(symbol, id_space, trade_id, timestamp, price, size, received_at, "
-                         "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         [(t.symbol, int(space), t.trade_id, t.timestamp, t.price, t.size, t.received_at, reason)
-                          for t in ticks])
-
-
-def quarantined(conn: Connection) -> pd.DataFrame:
-    """Every quarantined tick, newest first."""
-    return pd.read_sql_query("SELECT symbol, id_space, trade_id, timestamp, price, size, received_at, reason "
-                             "FROM quarantine ORDER BY id DESC", conn)
 
 
 @dataclass(frozen=True)

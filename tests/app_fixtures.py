@@ -63,7 +63,7 @@ def seed_database(db_path: str, n_per_symbol: int, span_ms: int, *, end_ms: int 
     written = 0
     try:
         for ticks in batches(path, batch_per_symbol):
-            written += database.write_ticks(conn, ticks, live=True).total_inserted
+            written += database.write_ticks(conn, ticks).total_inserted
     finally:
         conn.close()
     return written

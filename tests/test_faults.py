@@ -247,7 +247,7 @@ def store_trades(db_path: str, symbol: str, trades: list) -> None:
     """Store the exchange's trades as a collector that saw them would have."""
     conn = db.open_writer(db_path)
     db.write_ticks(conn, [Tick(symbol, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
-                          for t in trades], live=True)
+                          for t in trades])
     conn.close()
 
 
