@@ -498,3 +498,13 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     assert [i.value for i in at.info] == ["**Short section** — need 120 bars, have 45"]
     assert len(at.error) == 1 and "Broken section** failed" in at.error[0].value
     assert "unknown hedge method" in at.error[0].value
+
+
+def test_a_historical_window_counts_trades_instead_of_a_live_rate(at):
+    at.radio(key="end_mode").set_value("earlier").run()
+    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
+                                              + pd.Timedelta(minutes=1)).run()
+    assert_clean(at)
+    captions = [c.value for c in at.main.caption]
+    assert any("trades in the window" in c for c in captions), captions
+    assert not any("ticks/s" in c for c in captions)

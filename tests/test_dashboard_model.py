@@ -31,3 +31,14 @@ def test_a_cached_empty_read_followed_by_new_bars_loads_cleanly(tmp_path) -> Non
     finally:
         conn.close()
     assert set(window.bars) == set(PAIR) and all(len(b) > 0 for b in window.bars.values())
+
+
+def test_a_change_is_labelled_with_the_span_the_bars_cover() -> None:
+    import pandas as pd
+
+    from dashboard.tab_dashboard import fmt_span
+    index = pd.date_range("2026-01-01", periods=67, freq="1s", tz="UTC")
+    bars = pd.DataFrame({"close": 1.0}, index=index)
+    assert fmt_span(bars, 60) == "66 s"  # 66 s of data is not "% (1 h)"
+    assert fmt_span(bars.reindex(pd.date_range(index[0], periods=3601, freq="1s")), 60) == "1 h"
+    assert fmt_span(bars.reindex(pd.date_range(index[0], periods=601, freq="1s")), 60) == "10 min"
