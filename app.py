@@ -87,7 +87,7 @@ def main() -> None:
                     tab_data(controls, settings, refresh)
             elif label == "Scanner":
                 with guard(label):
-                    tab_scanner(controls, st.session_state["feed"])
+                    tab_scanner(controls, st.session_state["feed"], settings)
             else:
                 st.fragment(guarded(label, LIVE_TABS[label]), run_every=refresh)(controls)
     freeze_startup_heap()

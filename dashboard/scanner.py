@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 
 import analytics
+import collector
 import database
 from dashboard.controls import LOOKBACK_MINUTES
 from dashboard.model import reader
+from data_feed import BinanceArchive, BinanceRest
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,54 @@ class ScanJob:
 
 _JOBS: dict[ScanRequest, ScanJob] = {}
 _LOCK = threading.Lock()
+
+
+@dataclass
+class HistoryJob:
+    """A load of the universe's 1-minute history from Binance (one per database at a time)."""
+
+    quote: str
+    days: int
+    stage: str = "listing the universe"
+    fraction: float = 0.0
+    report: collector.HistoryReport | None = None
+    error: str = ""
+    running: bool = True
+
+
+_HISTORY: dict[str, HistoryJob] = {}
+
+
+def history_job(db_path: str) -> HistoryJob | None:
+    """The latest history load into this database (running or finished), or None."""
+    with _LOCK:
+        return _HISTORY.get(db_path)
+
+
+def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
+    """Load `days` of 1-minute bars for every TRADING perpetual quoted in `quote` in the background (resumable:
+    stored days are skipped), unless a load into this database is running."""
+    with _LOCK:
+        current = _HISTORY.get(db_path)
+        if current is not None and current.running:
+            return current
+        j = _HISTORY[db_path] = HistoryJob(quote, days)
+
+    def run() -> None:
+        try:
+            symbols = rest.universe(quote)
+            j.stage = f"0 of {len(symbols)} symbols"
+
+            def progress(fraction: float, stage: str) -> None:
+                j.fraction, j.stage = fraction, stage
+            j.report = collector.load_binance_history(db_path, symbols, days, archive, rest, progress=progress)
+        except Exception as exc:  # shown in the tab; never takes the dashboard down
+            log.exception("history load failed")
+            j.error = str(exc)
+        finally:
+            j.running = False
+    threading.Thread(target=run, name="universe-history", daemon=True).start()
+    return j
 
 
 def universe_closes(conn: database.Connection, req: ScanRequest) -> tuple[pd.DataFrame, list[str]]:

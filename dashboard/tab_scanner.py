@@ -9,10 +9,22 @@ import streamlit as st
 
 import collector
 import database
+from config import Settings
 from core.vocabulary import FeedKind
 from dashboard.controls import Controls, fmt_value
-from dashboard.scanner import ScanJob, ScanRequest, filtered, job, pair_view, refresh_if_stale, start_scan
+from dashboard.scanner import (
+    ScanJob,
+    ScanRequest,
+    filtered,
+    history_job,
+    job,
+    pair_view,
+    refresh_if_stale,
+    start_history,
+    start_scan,
+)
 from dashboard.widgets import guard, show_flash
+from data_feed import BinanceArchive, BinanceRest
 
 SHOWN = {"x": "x", "y": "y", "beta": "β (y on x)", "pvalue": "p (both ways)", "qvalue": "q (BH)",
          "half_life": "half-life (bars)", "correlation": "return corr.", "spread_vol": "spread σ (% of y)",
@@ -23,6 +35,11 @@ SHOWN = {"x": "x", "y": "y", "beta": "β (y on x)", "pvalue": "p (both ways)", "
 def open_pair(x: str, y: str, days: int) -> None:
     """Button callback: make (x, y) the analysed pair and switch to Pair Analytics (see scanner.pair_view)."""
     st.session_state.update(pair_view(x, y, days, st.session_state["view_symbols"]))
+
+
+def load_history(db_path: str, quote: str, days: int, settings: Settings) -> None:
+    """Button callback: load the universe's 1-minute history from Binance in the background (see history_status)."""
+    start_history(db_path, quote, days, BinanceRest(settings.rest_url), BinanceArchive(settings.archive_url))
 
 
 def run_scan(req: ScanRequest) -> None:
@@ -90,7 +107,22 @@ def results(j: ScanJob, c: Controls) -> None:
                        mime="text/csv", key="dl_scan", on_click="ignore")
 
 
-def tab_scanner(c: Controls, feed: str) -> None:
+def history_status(db_path: str) -> None:
+    """Progress of a running history load, or what the last one did."""
+    h = history_job(db_path)
+    if h is None:
+        return
+    if h.running:
+        st.progress(h.fraction, text=f"Loading {h.days} days of 1-minute history ({h.quote}): {h.stage}")
+    elif h.error:
+        st.error(f"The history load failed: {h.error}")
+    elif h.report is not None:
+        r = h.report
+        st.caption(f"History: {r.archive_days:,} symbol-days from the archive, {r.skipped_days:,} already stored, "
+                   f"{r.rest_bars:,} bars of today over REST, {len(r.missing):,} symbol-days no source had.")
+
+
+def tab_scanner(c: Controls, feed: str, settings: Settings) -> None:
     """Settings, the Run button, progress while a scan runs (polled every second), then the results."""
     show_flash()
     st.caption("Every pair of the stored symbols with 1-minute bars: Engle–Granger in both directions, "
@@ -105,6 +137,12 @@ def tab_scanner(c: Controls, feed: str) -> None:
     run, simulate = st.columns(2)
     run.button("Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,),
                icon=":material/travel_explore:")
+    if feed == FeedKind.BINANCE:
+        simulate.button(f"Load {int(days)} days of 1-minute history for every {quote or 'listed'} perpetual",
+                        key="scan_history", icon=":material/download:", on_click=load_history,
+                        args=(c.db_path, quote, int(days), settings),
+                        help="Closed days from the sha256-verified data.binance.vision daily klines files, today "
+                             "over REST; days already stored are skipped, so an interrupted load resumes")
     if feed == FeedKind.SIMULATED:
         simulate.button("Store a simulated universe (200 symbols, 7 days)", key="scan_simulate",
                         on_click=simulate_history, args=(c.db_path,), icon=":material/science:",
@@ -114,6 +152,7 @@ def tab_scanner(c: Controls, feed: str) -> None:
     @st.fragment(run_every=1.0)
     def progress() -> None:
         with guard("Scanner"):
+            history_status(c.db_path)
             current = job(req)
             if current is None:
                 st.info("No scan yet for these settings: press **Run scan**. The scan needs at least a day of "

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from fake_binance import DEFAULT_SYMBOLS
 from streamlit.testing.v1 import AppTest
 
 import collector
@@ -86,3 +87,60 @@ def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(page) -> No
     assert not at.exception
     banner = [b.value for b in at.main.success]
     assert any("Cointegrated" in b for b in banner), [m.value for m in (*at.main.warning, *at.main.info)]
+
+
+@pytest.mark.network
+def test_binance_history_comes_from_verified_daily_klines_and_rest_and_resumes(fb, tmp_path) -> None:
+    import datetime as dt
+
+    import database
+    from data_feed import BinanceArchive, BinanceRest
+
+    now = fb.now_ms()
+    today = now - now % 86_400_000
+    for symbol in ("BTCUSDT", "ETHUSDT"):
+        fb.generate(symbol, 3 * 1_440 + (now - today) // 60_000, start_ms=today - 3 * 86_400_000, spacing_ms=60_000)
+    missing_day = dt.datetime.fromtimestamp((today - 2 * 86_400_000) / 1000, dt.UTC).date()
+    fb.archive_missing("ETHUSDT", missing_day)
+    path = str(tmp_path / "history.db")
+    archive, rest = BinanceArchive(fb.rest_base), BinanceRest(fb.rest_base)
+    seen: list[float] = []
+    report = collector.load_binance_history(path, ["BTCUSDT", "ETHUSDT"], 3, archive, rest,
+                                            progress=lambda f, _: seen.append(f))
+    assert report.archive_days == 5 and seen == [0.5, 1.0]
+    assert len(report.missing) == 1 and "ETHUSDT" in report.missing[0] and "404" in report.missing[0]
+    conn = database.open_reader(path)
+    try:
+        btc = database.read_bars(conn, ["BTCUSDT"], "1min", today - 3 * 86_400_000, now)
+    finally:
+        conn.close()
+    assert len(btc) >= 3 * 1_440 + (now - today) // 60_000 - 1 and btc["timestamp"].is_unique
+    again = collector.load_binance_history(path, ["BTCUSDT", "ETHUSDT"], 3, archive, rest)
+    assert again.archive_days == 0 and again.skipped_days == 5  # resumes: stored days are not fetched again
+
+
+@pytest.mark.network
+def test_scanner_tab_loads_the_binance_universe_history_with_progress(fb, tmp_path, monkeypatch) -> None:
+    now = fb.now_ms()
+    today = now - now % 86_400_000
+    universe = sorted(DEFAULT_SYMBOLS)  # the fake exchange lists these perpetuals
+    for symbol in universe:
+        fb.generate(symbol, 1_440 + (now - today) // 60_000, start_ms=today - 86_400_000, spacing_ms=60_000)
+    path = str(tmp_path / "live.db")
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    monkeypatch.setenv("DATA_FEED", "binance")
+    monkeypatch.setenv("BINANCE_REST_URL", fb.rest_base)
+    monkeypatch.setenv("BINANCE_ARCHIVE_URL", fb.rest_base)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at.session_state["tab"] = "Scanner"
+    at.run()
+    at.number_input(key="scan_days").set_value(1).run()
+    at.button(key="scan_history").click().run()
+    deadline = time.monotonic() + 60
+    while (h := scanner.history_job(path)) is None or h.running:
+        assert time.monotonic() < deadline, "the history load did not finish"
+        time.sleep(0.2)
+    at.run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert h.report is not None and h.report.archive_days == len(universe) and not h.report.missing
+    assert any("symbol-days from the archive" in c.value for c in at.caption)
