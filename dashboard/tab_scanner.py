@@ -129,8 +129,8 @@ def tab_scanner(c: Controls, feed: str, settings: Settings) -> None:
                "Benjamini–Hochberg over all pairs, re-tested on the last 30 % of the window.")
     cols = st.columns(4)
     days = cols[0].number_input("Days of history", 1, 30, 7, key="scan_days")
-    quote = cols[1].selectbox("Quote asset", ["USDT", "USDC", ""], key="scan_quote",
-                              format_func=lambda q: q or "any")
+    quotes = list(dict.fromkeys([settings.universe_quote, "USDT", "USDC", ""]))
+    quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")
     req = ScanRequest(c.db_path, int(days), quote, float(volume), float(fdr))
