@@ -21,7 +21,7 @@ from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, n
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
-from storage.sql import Connection, DatabaseError, IntegrityError
+from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError
 from storage.ticks import (
     TICK_COLUMNS,
     SymbolSummary,
@@ -34,7 +34,7 @@ from storage.ticks import (
 )
 
 __all__ = [
-    "BAR_COLUMNS", "SCHEMA_VERSION", "TICK_COLUMNS", "AlertRule", "Connection", "DatabaseError",
+    "BAR_COLUMNS", "SCHEMA_VERSION", "TICK_COLUMNS", "AlertRule", "Connection", "DamagedDatabase", "DatabaseError",
     "Gap", "IntegrityError", "PaperPosition", "SymbolSummary", "WriteResult", "add_alert_rule", "alert_history",
     "bar_series", "clear_all", "close_paper_position", "csv_chunks", "database_size_bytes", "dataframe_to_csv",
     "delete_alert_rule", "ensure_database", "export_ticks_csv", "get_backfill", "last_prices", "list_alert_rules",

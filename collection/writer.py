@@ -30,7 +30,7 @@ PLACEHOLDER_SCAN_MAX = 10_000               # longer id runs are never all place
 def run_writer(p: Pipeline, batch_size: int) -> None:
     """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
     try:
-        conn = database.open_writer(p.db_path)
+        conn = database.open_writer(p.db_path, verify=True)
     except Exception as exc:
         p.fail(f"cannot open database {p.db_path}: {exc}")
         p.writer_ready.set()

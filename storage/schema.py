@@ -109,22 +109,20 @@ MIGRATIONS: tuple[str, ...] = (
 
 
 def migrate(conn: Connection) -> int:
-    """Apply pending schema migrations (PRAGMA user_version); refuse a database newer than this code."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema v{version} is newer than this program understands (v{SCHEMA_VERSION})")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    """Apply pending schema migrations (PRAGMA user_version) in one write transaction; the version is read inside
+    it, so two processes opening a fresh file at once cannot both run the same migration. Refuse a database newer
+    than this code."""
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"database schema v{version} is newer than this program understands "
+                               f"(v{SCHEMA_VERSION})")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target - 1].split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version={target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("database migrated to schema v%d", target)
+            log.info("database migrated to schema v%d", target)
     return SCHEMA_VERSION
 
 
