@@ -27,7 +27,8 @@ def status_line(stats: CollectorStats) -> str:
     feed = stats.feed
     return (f"[{stats.feed_kind} {feed.state}] written={stats.written} "
             f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
-            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
+            f"queue={stats.queue_depth} quarantined={stats.quarantined} "
+            f"p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
             f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
             f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
             + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
@@ -89,4 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(status_line(collector.stats()))
     if feed.recorder is not None:
         feed.recorder.close()
-    return 0 if collector.state is not CollectorState.FAILED else 1
+    if collector.state is CollectorState.FAILED:
+        print(f"collector.py: {collector.last_error}", file=sys.stderr)
+        return 1
+    return 0

@@ -113,6 +113,8 @@ class Collector:
         """Disconnect the feed, flush every queued tick, and join the threads (idempotent)."""
         p = self.pipe
         if p.stop.is_set():
+            if p.state is CollectorState.FAILED:     # the writer stopped it: make sure the feed is down too
+                p.feed.disconnect()
             return
         p.state = CollectorState.STOPPING
         p.feed.disconnect()
@@ -122,7 +124,8 @@ class Collector:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
-        p.state = CollectorState.STOPPED
+        if p.state is not CollectorState.FAILED:
+            p.state = CollectorState.STOPPED
         log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", p.counters.written,
                  p.counters.duplicates, p.queue.dropped)
 
@@ -175,7 +178,8 @@ class Collector:
         return CollectorStats(
             state=p.state, feed_kind=p.feed.kind, symbols=p.symbols,
             received=c.processed + queued + dropped, written=c.written,
-            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected, queue_depth=queued,
+            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected,
+            quarantined=c.quarantined + p.feed.get_stats().quarantined, queue_depth=queued,
             ticks_per_s=rate, batches=c.batches, commit_latency_ms=_percentiles(list(c.latencies)),
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in p.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},

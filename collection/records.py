@@ -91,6 +91,7 @@ class GapJob:
     first: int
     last: int
     from_ts: int | None
+    attempt: int = 0                        # failed tries so far (transient REST/archive errors)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class CollectorStats:
     duplicates: int
     dropped: int
     rejected: int
+    quarantined: int                        # implausible trade ids, not stored (writer and feed together)
     queue_depth: int
     ticks_per_s: float
     batches: int

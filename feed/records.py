@@ -66,6 +66,7 @@ class FeedStats:
     skipped: int = 0
     placeholders: int = 0
     duplicates_dropped: int = 0
+    quarantined: int = 0                    # ticks with an implausible id jump, not delivered (core.trade_ids)
     subscribe_errors: int = 0
     callback_errors: int = 0
     reconnects: int = 0

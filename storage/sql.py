@@ -34,6 +34,12 @@ def rollback(conn: Connection) -> None:
         conn.execute("ROLLBACK")
 
 
+def is_busy(exc: BaseException) -> bool:
+    """The database was locked by another connection for longer than busy_timeout (worth waiting for, unlike a
+    full disk or a damaged file)."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
 def in_clause(values: Sequence[str]) -> str:
     """Placeholders for `IN (...)` with one parameter per value."""
     return ",".join("?" * len(values))

@@ -2,18 +2,29 @@
 each against the real collector, the fake Binance server and real files (nothing mocked)."""
 from __future__ import annotations
 
+import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
-from test_faults import SYMS, make_collector, store_history_head
+from test_faults import SYMS, assert_exact, make_collector, store_history_head, stored_ids, stream_with_fault
+from waiting import wait_until
 
+import collector
 import config
 import database as db
+from collection.pipeline import Pipeline, SymbolTrack
+from collection.queue import TickQueue
+from collection.records import GapJob, RepairBatch
+from collection.repair import run_repairs
+from core.clock import now_ms
+from data_feed import BinanceFuturesFeed, BinanceRest, NoArchive, Tick
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.timeout(120)]
@@ -90,3 +101,215 @@ def test_bad_settings_are_refused_naming_the_variable(var, value, message):
         config.load_settings({var: value})
     assert message in str(err.value)
     assert "secret" not in str(err.value)
+
+
+# ------------------------------------------------------------------- item 6: reconnect at once after a cut
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_repeated_cuts_are_answered_within_a_second_every_time(fb, db_path):
+    """A server that cuts every connection soon after it delivered data: the backoff must not grow (default
+    backoff settings: 1 s initial, 30 s cap)."""
+    c = make_collector(fb, db_path, backoff_initial_s=1.0, backoff_max_s=30.0)
+    c.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        job = fb.stream_trades(SYMS, count=None, rate_per_s=300)
+        delays = []
+        for _ in range(6):
+            time.sleep(0.5)                                  # the connection delivers data...
+            before = fb.stats().connections_accepted
+            cut_at = time.monotonic()
+            fb.drop_connections(abrupt=True)                 # ...then is cut
+            assert wait_until(lambda b=before: fb.stats().connections_accepted > b, 40)
+            delays.append(time.monotonic() - cut_at)
+            assert fb.wait_subscribed(SYMS, timeout=15)
+        job.stop()
+        assert max(delays) < 1.6, [f"{d:.2f}" for d in delays]
+        fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path)
+    finally:
+        c.stop()
+
+
+# --------------------------------------------------- item 7: a due catch-up is not lost to a queued repair
+@pytest.mark.network
+def test_a_due_catchup_survives_a_gap_repair_queued_at_the_same_moment(fb, db_path):
+    feed = BinanceFuturesFeed(fb.ws_base)
+    p = Pipeline(db_path, feed, BinanceRest(fb.rest_base), NoArchive("off"), TickQueue(1000, 100), 0.05, True, 0, 0)
+    p.symbols = tuple(SYMS)
+    for symbol in SYMS:
+        fb.generate(symbol, 200)
+    btc, eth = fb.history("BTCUSDT"), fb.history("ETHUSDT")
+    p.tracks["BTCUSDT"] = SymbolTrack(btc[-50].agg_id, btc[-50].time_ms, now_ms() - 60_000)
+    p.catchups["BTCUSDT"] = time.monotonic()                 # due now
+    p.repairs.append(GapJob(1, "ETHUSDT", eth[-20].agg_id, eth[-10].agg_id, eth[-21].time_ms))
+    thread = threading.Thread(target=run_repairs, args=(p,), daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: any(isinstance(b, RepairBatch) and b.catchup for b in list(p.side)), 10), \
+            "the due catch-up of BTCUSDT was discarded"
+        caught = next(b for b in p.side if isinstance(b, RepairBatch) and b.catchup)
+        assert [t.trade_id for t in caught.ticks] == [t.agg_id for t in btc[-49:]]
+        assert any(isinstance(b, RepairBatch) and b.outcome is not None for b in p.side)
+    finally:
+        p.stop.set()
+        thread.join(5)
+
+
+# ------------------------------------------- item 5: a REST outage defers repairs instead of losing trades
+def _collector_with_quick_rest_retries(fb, db_path) -> collector.Collector:
+    feed = BinanceFuturesFeed(fb.ws_base, stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05,
+                              backoff_max_s=0.3)
+    rest = BinanceRest(fb.rest_base, max_retries=2, retry_backoff_s=0.1)
+    return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50)
+
+
+def _gap_statuses(db_path: str) -> list[str]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return [r[0] for r in conn.execute("SELECT status FROM gaps")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_a_rest_outage_during_repair_is_retried_until_rest_is_back(fb, db_path):
+    c = _collector_with_quick_rest_retries(fb, db_path)
+    c.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        fb.fail_rest(503, count=10_000, path="/fapi/v1/aggTrades")
+        stream_with_fault(fb, fb.drop_connections)
+        time.sleep(6)                        # far longer than the REST client's own retries (0.1 + 0.2 s)
+        statuses = _gap_statuses(db_path)
+        assert statuses and "unrepairable" not in statuses, statuses
+        fb.clear_faults()
+        assert_exact(fb, db_path, timeout=60)
+        assert set(_gap_statuses(db_path)) == {"repaired"}
+    finally:
+        c.stop()
+
+
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_a_repair_deferred_by_a_rest_outage_resumes_after_a_restart(fb, db_path):
+    c = _collector_with_quick_rest_retries(fb, db_path)
+    c.start(SYMS)
+    assert fb.wait_subscribed(SYMS, timeout=15)
+    fb.fail_rest(503, count=10_000, path="/fapi/v1/aggTrades")
+    stream_with_fault(fb, fb.drop_connections)
+    time.sleep(3)
+    c.stop()
+    assert "unrepairable" not in _gap_statuses(db_path)
+    fb.clear_faults()
+    c = _collector_with_quick_rest_retries(fb, db_path)
+    c.start(SYMS)
+    try:
+        assert_exact(fb, db_path, timeout=60)
+    finally:
+        c.stop()
+
+
+# ------------------------------------------------------ item 3: a writer failure stops the feed, loudly
+_LIMIT_BYTES = 3 * 1024 * 1024
+
+
+def _limit_file_size() -> None:
+    """In the child: files may not grow past _LIMIT_BYTES (writes beyond fail with EFBIG, as on a full disk)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (_LIMIT_BYTES, _LIMIT_BYTES))
+
+
+@pytest.mark.network
+def test_cli_writer_failure_exits_non_zero_with_the_real_error(fb, tmp_path):
+    db_path = str(tmp_path / "full.db")
+    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, "REPAIR_GAPS": "false",
+           "FLUSH_INTERVAL_MS": "50"}
+    proc = subprocess.Popen([sys.executable, "collector.py", "--symbols", "BTCUSDT,ETHUSDT", "--db", db_path,
+                             "--status-interval", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_limit_file_size)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=20)
+        job = fb.stream_trades(SYMS, count=None, rate_per_s=20_000)
+        _, err = proc.communicate(timeout=60)          # it must stop by itself: nothing can be stored any more
+        job.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("collector.py: database writer failed") and "disk" in last, last
+    assert "cannot rollback" not in err
+
+
+@pytest.mark.network
+def test_a_dead_writer_disconnects_the_feed_and_says_why(fb, db_path):
+    c = make_collector(fb, db_path)
+    c.start(SYMS)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        # another program makes every insert fail from now on (as a full disk would, but in this process)
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON ticks BEGIN SELECT RAISE(ABORT, 'no space'); END")
+        conn.commit()
+        job = fb.stream_trades(SYMS, count=None, rate_per_s=2000)
+        assert wait_until(lambda: c.state is collector.CollectorState.FAILED, 20), c.stats().last_error
+        assert wait_until(lambda: fb.stats().connections_open == 0, 10), "the feed kept running"
+        depth = c.stats().queue_depth
+        time.sleep(1.0)
+        job.stop()
+        assert c.stats().queue_depth == depth                # nothing more is taken in
+        assert "database writer failed" in c.last_error and "no space" in c.last_error
+        assert "ticks not stored" in c.last_error
+        c.stop()
+        assert c.state is collector.CollectorState.FAILED    # Stop does not hide the failure
+    finally:
+        conn.close()
+        c.stop()
+
+
+# ------------------------------------- item 1: a foreign or implausible id cannot disable gap detection
+def _ids_below(db_path: str, symbol: str, bound: int) -> list[int]:
+    return [i for i in stored_ids(db_path, symbol) if i < bound]
+
+
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_an_uploaded_tick_with_a_huge_id_does_not_move_the_live_cursor(fb, db_path):
+    for symbol in SYMS:
+        fb.generate(symbol, 500)
+        store_history_head(fb, db_path, symbol, 500)
+    conn = db.open_writer(db_path)                    # what the dashboard's NDJSON upload stores
+    db.write_ticks(conn, [Tick("BTCUSDT", 9 * 10**15, now_ms(), 60_000.0, 1.0, False, now_ms())])
+    conn.close()
+    c = make_collector(fb, db_path)
+    c.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        stream_with_fault(fb, fb.drop_connections)
+        want = list(fb.history_ids("BTCUSDT"))
+        assert wait_until(lambda: _ids_below(db_path, "BTCUSDT", 10**15) == want, 30), \
+            f"stored {len(_ids_below(db_path, 'BTCUSDT', 10**15))} of {len(want)}"
+        assert stored_ids(db_path, "ETHUSDT") == list(fb.history_ids("ETHUSDT"))
+    finally:
+        c.stop()
+
+
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_a_live_frame_with_an_implausible_id_is_quarantined_not_trusted(fb, db_path):
+    c = make_collector(fb, db_path)
+    c.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        fb.stream_trades(SYMS, count=300, rate_per_s=1000).wait(10)
+        t = now_ms()
+        fb.send_raw(json.dumps({"stream": "btcusdt@aggTrade", "data": {
+            "e": "aggTrade", "E": t, "a": 10**15, "s": "BTCUSDT", "p": "60000.0", "q": "1.0", "nq": "1.0",
+            "f": 1, "l": 1, "T": t, "m": False}}))
+        fb.stream_trades(SYMS, count=300, rate_per_s=1000).wait(10)
+        assert_exact(fb, db_path)
+        assert c.stats().quarantined == 1
+        assert "implausible trade id 1000000000000000" in c.feed.get_stats().last_error
+    finally:
+        c.stop()
