@@ -10,14 +10,15 @@ import sys
 
 from collection.cli import build_parser, main, status_line
 from collection.collector import Collector
+from collection.imports import ImportPlan, ImportRefused, store_import, validate_import
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats
 from collection.rest_history import REST_SAFETY_MS, utc_day
 from collection.service import current_collector, make_collector, make_feed, start_service, stop_service
 
-__all__ = ["REST_SAFETY_MS", "BackfillProgress", "Collector", "CollectorState", "CollectorStats", "TickQueue",
-           "build_parser", "current_collector", "main", "make_collector", "make_feed", "start_service",
-           "status_line", "stop_service", "utc_day"]
+__all__ = ["REST_SAFETY_MS", "BackfillProgress", "Collector", "CollectorState", "CollectorStats", "ImportPlan",
+           "ImportRefused", "TickQueue", "build_parser", "current_collector", "main", "make_collector", "make_feed",
+           "start_service", "status_line", "stop_service", "store_import", "utc_day", "validate_import"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,13 +9,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
+from collection.imports import ImportRefused, store_import, validate_import
 from collection.records import CollectorState, CollectorStats
 from collection.service import make_collector, make_feed
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
 from core.clock import now_ms
 from core.vocabulary import FeedKind
-from data_feed import UnknownSymbolError
+from data_feed import TickFileError, UnknownSymbolError
+from database import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_import_parser() -> argparse.ArgumentParser:
+    """Options of `python collector.py import`."""
+    p = argparse.ArgumentParser(prog="collector.py import", description="Import tick files (NDJSON, Binance "
+                                "aggTrades/trades CSV or zip, recorded frames) or OHLCV bar CSVs into the database, "
+                                "validated exactly as a dashboard upload and stored in bounded batches, so a "
+                                "collector writing to the same database is never stalled.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--symbol", default="", help="symbol for CSVs whose name does not say it (or for bars)")
+    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--bars", metavar="TIMEFRAME", help="the files hold OHLCV bars of this timeframe (e.g. 1min)")
+    return p
+
+
+def import_main(argv: Sequence[str]) -> int:
+    """Validate every file first, then store them one by one with progress lines; exit 2 naming the file, the
+    line and the problem if one is refused (nothing is stored then)."""
+    args = build_import_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        kind, timeframe = ("bars", args.bars) if args.bars else ("ticks", "1min")
+        plans = [validate_import(Path(f), Path(f).name, kind, symbol=args.symbol, timeframe=timeframe,
+                                 max_bytes=settings.max_upload_mb * 2**20) for f in args.files]
+    except (ConfigError, ImportRefused) as exc:
+        print(f"collector.py import: {exc}", file=sys.stderr)
+        return 2
+    db_path = args.db or settings.db_path
+    for plan in plans:
+        def progress(done: int, total: int, name: str = plan.name) -> None:
+            log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
+        try:
+            log.info("%s", store_import(db_path, plan, progress))
+        except (OSError, DatabaseError, TickFileError) as exc:
+            print(f"collector.py import: {plan.name}: {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
-    errors go to the user's terminal (logging may not be configured yet) with exit status 2."""
+    errors go to the user's terminal (logging may not be configured yet) with exit status 2.
+    `main(["import", FILE, ...])` imports files instead (see build_import_parser)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["import"]:
+        return import_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -11,7 +11,7 @@ import numpy as np
 
 from collection.pipeline import Pipeline
 from collection.queue import TickQueue
-from collection.records import BackfillProgress, CollectorState, CollectorStats
+from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
 from collection.repair import run_repairs
 from collection.writer import run_writer
 from config import parse_symbols
@@ -24,6 +24,7 @@ from data_feed import (
     FeedEvent,
     NoArchive,
     NoRest,
+    Tick,
     UnknownSymbolError,
 )
 
@@ -128,6 +129,18 @@ class Collector:
             p.state = CollectorState.STOPPED
         log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", p.counters.written,
                  p.counters.duplicates, p.queue.dropped)
+
+    def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
+        """Store a bounded slice of an imported file through this collector's writer, between its live batches
+        (so an import never holds the write lock against it); waits until the slice is committed."""
+        batch = ImportBatch(ticks)
+        self.pipe.push(batch)
+        deadline = time.monotonic() + timeout_s
+        while not batch.done.wait(0.1):
+            if self.pipe.finished.is_set() or self.pipe.stop.is_set() or time.monotonic() > deadline:
+                batch.error = batch.error or f"the collector stopped ({self.pipe.last_error or self.state})"
+                break
+        return batch
 
     def wait_finished(self, timeout: float | None = None) -> bool:
         """Block until a finite feed (replay) has ended and everything it produced is stored."""

@@ -18,6 +18,7 @@ from data_feed import (
     FrameRecorder,
     ReplayFeed,
     SimulatedFeed,
+    detect_tick_format,
 )
 
 
@@ -37,6 +38,7 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
     path = replay_file or settings.replay_file
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
+    detect_tick_format(path)                # an unreadable or unrecognised file is refused here, with its reason
     return ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
 
 

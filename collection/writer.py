@@ -17,6 +17,7 @@ from collection.records import (
     CollectorState,
     GapJob,
     IdGap,
+    ImportBatch,
     RepairBatch,
 )
 from collection.rest_history import OLDER_THAN_REST, beyond_rest
@@ -221,12 +222,26 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
     item = p.side.popleft()
     if isinstance(item, BarBatch):
         database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
+    elif isinstance(item, ImportBatch):
+        _write_import(p, conn, item)
     elif isinstance(item, BackfillState):
         database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
         _publish_progress(p, item)   # only now, so 100% means every page before it is committed
     else:
         _write_repair(p, conn, item)
     return True
+
+
+def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> None:
+    """A slice of an imported file: stored like any batch, but it never moves a live cursor or opens a gap."""
+    try:
+        result = _patiently(p, lambda: database.write_ticks(conn, item.ticks))
+    except database.IntegrityError as exc:
+        item.error = str(exc)               # the import is told; the live collection goes on
+    else:
+        item.inserted, item.duplicates = dict(result.inserted), result.duplicates
+    finally:
+        item.done.set()
 
 
 def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> None:

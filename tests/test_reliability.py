@@ -2,6 +2,7 @@
 each against the real collector, the fake Binance server and real files (nothing mocked)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import resource
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from collection.queue import TickQueue
 from collection.records import GapJob, RepairBatch
 from collection.repair import run_repairs
 from core.clock import now_ms
+from dashboard import uploads
 from data_feed import BinanceFuturesFeed, BinanceRest, NoArchive, Tick
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -313,3 +316,139 @@ def test_a_live_frame_with_an_implausible_id_is_quarantined_not_trusted(fb, db_p
         assert "implausible trade id 1000000000000000" in c.feed.get_stats().last_error
     finally:
         c.stop()
+
+
+# ------------------------------------------ item 2: a large import never stalls a running collector
+def _agg_csv(path: Path, symbol_rows: int, start_ms: int = 1_600_000_000_000) -> None:
+    with open(path, "w") as f:
+        f.write("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n")
+        f.writelines(f"{i},{100 + i % 7}.5,0.01,{i},{i},{start_ms + i},false\n" for i in range(1, symbol_rows + 1))
+
+
+@pytest.mark.network
+@pytest.mark.fake_binance(ping_interval_s=1.0, ping_timeout_s=5.0)
+def test_a_large_import_from_the_shell_never_stalls_the_live_writer(fb, db_path, tmp_path):
+    big = tmp_path / "SOLUSDT-aggTrades-2020-09-13.csv"
+    _agg_csv(big, 1_500_000)
+    c = make_collector(fb, db_path)
+    c.start(SYMS)
+    try:
+        assert fb.wait_subscribed(SYMS, timeout=15)
+        job = fb.stream_trades(SYMS, count=None, rate_per_s=500)
+        proc = subprocess.run([sys.executable, "collector.py", "import", str(big), "--db", db_path], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)
+        job.stop()
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "Stored 1,500,000 new ticks" in proc.stderr
+        assert c.state is collector.CollectorState.RUNNING, c.last_error
+        fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
+        assert_exact(fb, db_path)
+        assert c.stats().commit_latency_ms["max"] < 5000        # never waited out a busy_timeout
+    finally:
+        c.stop()
+
+
+def test_an_upload_goes_through_the_running_collectors_writer_in_batches(tmp_path, monkeypatch):
+    """In the dashboard's process the running collector stores the upload between its live batches."""
+    path = str(tmp_path / "live.db")
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    settings = config.load_settings()
+    big = tmp_path / "SOLUSDT-aggTrades-2020-09-13.csv"
+    _agg_csv(big, 50_000)
+    running = collector.start_service(settings, "simulated", ["BTCUSDT"])
+    try:
+        plan = uploads.parse_upload(big.read_bytes(), big.name, "ticks")
+        seen: list[int] = []
+        message = uploads.store_upload(path, plan, lambda done, total: seen.append(done))
+        assert message.startswith("Stored 50,000 new ticks") and seen == [20_000, 40_000, 50_000]
+        assert running.running and running.stats().written > 0
+    finally:
+        collector.stop_service()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM ticks WHERE symbol='SOLUSDT'").fetchone()[0] == 50_000
+    conn.close()
+
+
+# ------------------------------------------------- item 4: bounded, streaming parsing of uploads
+_MEASURE = """
+import resource, sys, zipfile, io
+from dashboard import uploads
+data = open(sys.argv[1], 'rb').read()
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    plan = uploads.parse_upload(data, sys.argv[2], 'ticks', max_mb=200)
+    outcome = f'count={plan.count}'
+except uploads.UploadError as exc:
+    outcome = f'refused={exc}'
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, outcome)
+"""
+
+
+def _measure_upload(path: Path) -> tuple[int, str]:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path), path.name], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    grown, outcome = out.stdout.strip().split(" ", 1)
+    return int(grown), outcome
+
+
+def test_a_zip_holding_one_huge_line_is_refused_early_with_bounded_memory(tmp_path):
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z, \
+            z.open("bomb.ndjson", "w", force_zip64=True) as member:
+        block = b"a" * (1 << 20)
+        for _ in range(400):                             # one 400 MB line
+            member.write(block)
+    grown_mb, outcome = _measure_upload(bomb)
+    assert outcome.startswith("refused=") and "longer than" in outcome, outcome
+    assert grown_mb < 200, f"{grown_mb} MB"
+
+
+def test_a_small_zip_of_millions_of_valid_rows_is_parsed_in_bounded_memory(tmp_path):
+    rows = tmp_path / "BTCUSDT-aggTrades-2020-09-13.csv"
+    _agg_csv(rows, 2_000_000)
+    packed = tmp_path / "BTCUSDT-aggTrades-2020-09-13.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        z.write(rows, rows.name)
+    grown_mb, outcome = _measure_upload(packed)
+    assert outcome == "count=2000000", outcome
+    assert grown_mb < 200, f"{grown_mb} MB"
+
+
+# ------------------------------------------------------- item 10: upload inputs refused with a message
+def test_two_bars_with_one_time_are_refused():
+    data = b"ts,open,high,low,close,volume\n1723161000000,1,2,1,2,5\n1723161000000,2,3,2,3,5\n"
+    with pytest.raises(uploads.UploadError, match=r"line 2: a second BTCUSDT bar"):
+        uploads.parse_upload(data, "dup.csv", "bars", symbol="BTCUSDT", timeframe="1min")
+
+
+def test_an_unaligned_bar_is_refused():
+    data = b"ts,open,high,low,close,volume\n1723161030000,1,2,1,2,5\n"
+    with pytest.raises(uploads.UploadError, match=r"not aligned to 1min"):
+        uploads.parse_upload(data, "odd.csv", "bars", symbol="BTCUSDT", timeframe="1min")
+
+
+def test_a_zip_with_a_second_member_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("BTCUSDT-aggTrades-2024-08-08.csv", "1,60000.1,0.01,1,1,1723075200000,false\n")
+        z.writestr("ETHUSDT-aggTrades-2024-08-08.csv", "1,3000.1,0.01,1,1,1723075200000,false\n")
+    with pytest.raises(uploads.UploadError, match="holds 2 files"):
+        uploads.parse_upload(buffer.getvalue(), "two.zip", "ticks")
+
+
+def test_an_archive_of_one_symbol_uploaded_as_another_is_refused():
+    data = b"1,60000.1,0.01,1,1,1723075200000,false\n"
+    with pytest.raises(uploads.UploadError, match="is a BTCUSDT archive, not ETHUSDT"):
+        uploads.parse_upload(data, "BTCUSDT-aggTrades-2024-08-08.csv", "ticks", symbol="ETHUSDT")
+
+
+def test_an_unrecognised_replay_file_is_refused_without_a_traceback(tmp_path):
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello\nworld\n")
+    proc = subprocess.run([sys.executable, "collector.py", "--feed", "replay", "--replay-file", str(bad), "--db",
+                           str(tmp_path / "r.db"), "--duration", "2"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "notes.txt: unrecognised format" in proc.stderr
