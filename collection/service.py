@@ -54,14 +54,18 @@ def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = Non
 
 
 _SERVICE_LOCK = threading.Lock()
+_latest: list[Collector] = []               # the last one started here, so a failed one stays visible and stoppable
 
 
 def current_collector() -> Collector | None:
-    """The process's running collector, found through its live writer thread (survives module reloads)."""
+    """The process's running collector, found through its live writer thread (survives module reloads); else
+    one whose writer failed, so every browser session sees the error and Stop still reaches its feed."""
     for thread in threading.enumerate():
         found = getattr(thread, "collector", None)
         if thread.name == WRITER_THREAD and found is not None and found.state is not CollectorState.STOPPED:
             return found
+    if _latest and _latest[0].state is CollectorState.FAILED:
+        return _latest[0]
     return None
 
 
@@ -79,6 +83,7 @@ def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
         except BaseException:
             collector.stop()
             raise
+        _latest[:] = [collector]
         return collector
 
 

@@ -452,3 +452,24 @@ def test_an_unrecognised_replay_file_is_refused_without_a_traceback(tmp_path):
                           timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "notes.txt: unrecognised format" in proc.stderr
+
+
+def test_a_failed_collector_stays_visible_to_every_session_and_its_feed_is_stopped(tmp_path, monkeypatch):
+    path = str(tmp_path / "live.db")
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    settings = config.load_settings()
+    running = collector.start_service(settings, "simulated", ["BTCUSDT"])
+    try:
+        assert wait_until(lambda: running.stats().written > 0, 10)
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON ticks BEGIN SELECT RAISE(ABORT, 'no space'); END")
+        conn.commit()
+        conn.close()
+        assert wait_until(lambda: running.state is collector.CollectorState.FAILED, 10)
+        seen = collector.current_collector()            # what any other browser session finds
+        assert seen is running and "no space" in seen.stats().last_error
+        assert wait_until(lambda: not running.feed.is_connected(), 5)
+        collector.stop_service()                         # Stop from another session reaches it
+        assert running.state is collector.CollectorState.FAILED
+    finally:
+        collector.stop_service()
