@@ -93,6 +93,8 @@ def stop_service() -> None:
         running = current_collector()
         if running is not None:
             running.stop()
+        if not (_latest and _latest[0].state is CollectorState.FAILED):
+            _latest.clear()                 # a stopped collector is not kept alive; a failed one stays visible
 
 
 # One exit hook for the process (not one per Start, which kept every stopped Collector alive).
