@@ -68,9 +68,9 @@ def build_import_parser() -> argparse.ArgumentParser:
     return p
 
 
-def import_main(argv: Sequence[str]) -> int:
-    """Validate every file first, then store them one by one with progress lines; exit 2 naming the file, the
-    line and the problem if one is refused (nothing is stored then)."""
+def run_import(argv: Sequence[str]) -> tuple[int, str]:
+    """Validate every file first, then store them one by one with progress lines; (exit status, error message):
+    2 naming the file, the line and the problem if one is refused (nothing is stored then), 1 if storing failed."""
     args = build_import_parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -79,8 +79,7 @@ def import_main(argv: Sequence[str]) -> int:
         plans = [validate_import(Path(f), Path(f).name, kind, symbol=args.symbol, timeframe=timeframe,
                                  max_bytes=settings.max_upload_mb * 2**20) for f in args.files]
     except (ConfigError, ImportRefused) as exc:
-        print(f"collector.py import: {exc}", file=sys.stderr)
-        return 2
+        return 2, str(exc)
     db_path = args.db or settings.db_path
     for plan in plans:
         def progress(done: int, total: int, name: str = plan.name) -> None:
@@ -88,9 +87,8 @@ def import_main(argv: Sequence[str]) -> int:
         try:
             log.info("%s", store_import(db_path, plan, progress))
         except (OSError, DatabaseError, TickFileError) as exc:
-            print(f"collector.py import: {plan.name}: {exc}", file=sys.stderr)
-            return 1
-    return 0
+            return 1, f"{plan.name}: {exc}"
+    return 0, ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -99,7 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     `main(["import", FILE, ...])` imports files instead (see build_import_parser)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["import"]:
-        return import_main(argv[1:])
+        status, error = run_import(argv[1:])
+        if error:
+            print(f"collector.py import: {error}", file=sys.stderr)
+        return status
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -75,7 +75,8 @@ def validate_import(source: Source, name: str, kind: str, *, symbol: str = "", t
         else:
             _scan(plan, ((b.symbol or sym or "", b.ts, b) for b in _checked_bars(plan, report)))
     except TickFileError as exc:
-        raise ImportRefused(f"{name}: {exc}. Nothing was stored: fix the file and upload it again.") from None
+        where = "" if str(exc).startswith(name) else f"{name}: "
+        raise ImportRefused(f"{where}{exc}. Nothing was stored: fix the file and upload it again.") from None
     plan.fmt = report.format
     if not plan.count:
         raise ImportRefused(f"{name} holds no {kind}. Nothing was stored.")
