@@ -76,6 +76,7 @@ def _damage(path: str) -> None:
 
 @pytest.mark.network
 def test_a_damaged_database_is_refused_at_start_with_a_clear_message(fb, db_path):
+    fb.generate("BTCUSDT", 20_000)
     store_history_head(fb, db_path, "BTCUSDT", 20_000)
     _damage(db_path)
     size = os.path.getsize(db_path)
