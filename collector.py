@@ -10,6 +10,7 @@ import sys
 
 from collection.cli import build_parser, main, status_line
 from collection.collector import Collector
+from collection.imports import ImportPlan, ImportRefused, store_import, validate_import
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats
 from collection.rest_history import REST_SAFETY_MS, utc_day
@@ -23,6 +24,8 @@ __all__ = [
     "CollectorState",
     "CollectorStats",
     "HistoryReport",
+    "ImportPlan",
+    "ImportRefused",
     "TickQueue",
     "build_parser",
     "current_collector",
@@ -33,8 +36,10 @@ __all__ = [
     "start_service",
     "status_line",
     "stop_service",
+    "store_import",
     "store_simulated_history",
     "utc_day",
+    "validate_import",
 ]
 
 if __name__ == "__main__":

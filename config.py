@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -57,15 +59,44 @@ class Settings:
     log_level: str
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
 def _text(raw: str) -> str:
     return raw.strip()
+
+
+def _redact(raw: str | None) -> str | None:
+    """The value as it may be shown: a URL's password replaced by ***."""
+    return None if raw is None else re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", raw)
+
+
+def _db_path(raw: str) -> str:
+    value = raw.strip()
+    if not value or value == ":memory:" or value.startswith("file:"):
+        raise ValueError("expected a file path (an in-memory database is lost on exit and cannot be shared "
+                         "between the collector and the dashboard)")
+    return value
 
 
 def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().rstrip("/")
+        expected = f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}"
         if not value.startswith(tuple(f"{s}://" for s in schemes)) or len(value) <= len(schemes[0]) + 3:
-            raise ValueError(f"expected a URL starting with {' or '.join(s + '://' for s in schemes)}")
+            raise ValueError(expected)
+        try:
+            parts = urllib.parse.urlsplit(value)
+            port = parts.port
+        except ValueError as exc:
+            raise ValueError(f"{expected} and a valid host and port ({exc})") from None
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("credentials in the URL are not accepted (they would show in logs and the dashboard)")
+        if not parts.hostname or (port is not None and not 0 < port < 65536):
+            raise ValueError(f"{expected}, a host name and a port from 1 to 65535")
+        if parts.query or parts.fragment or value.endswith(("?", "#")):
+            raise ValueError("expected a base URL without a query string or fragment")
         return value
     return parse
 
@@ -84,10 +115,10 @@ def _choice(options: type[StrEnum] | tuple[str, ...], fold: Callable[[str], str]
 
 def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        try:
-            value = kind(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected {'an integer' if kind is int else 'a number'}") from None
+        text = raw.strip()
+        if not (_INTEGER if kind is int else _DECIMAL).fullmatch(text):   # int()/float() take "1_000" and "١٢"
+            raise ValueError(f"expected {'an integer' if kind is int else 'a number'} in ASCII digits")
+        value = kind(text)
         if not low <= value <= high:
             raise ValueError(f"expected a value from {low:g} to {high:g}")
         return value
@@ -105,7 +136,7 @@ def _bool(raw: str) -> bool:
 
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
-    ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _text, "SQLite database file (created on first use)"),
+    ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
     ("BINANCE_WS_URL", "ws_url", "wss://fstream.binance.com/market", _url(("wss", "ws")),
      "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`"),
     ("BINANCE_REST_URL", "rest_url", "https://fapi.binance.com", _url(("https", "http")),
@@ -161,7 +192,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         try:
             values[field] = parse(default if raw is None or raw.strip() == "" else raw)
         except ValueError as exc:
-            problems.append(f"{var}={raw!r}: {exc}")
+            problems.append(f"{var}={_redact(raw)!r}: {exc}")
     if not problems and values["data_feed"] == "replay" and not values["replay_file"]:
         problems.append("REPLAY_FILE='': DATA_FEED=replay needs REPLAY_FILE set to a file to replay")
     if problems:

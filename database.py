@@ -18,10 +18,11 @@ from storage.alerts import (
 from storage.bars import BAR_COLUMNS, bar_series, read_bars, stored_symbols, write_bars
 from storage.connection import database_size_bytes, ensure_database, open_reader, open_writer
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
+from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
-from storage.sql import Connection, DatabaseError, IntegrityError
+from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, is_busy
 from storage.ticks import (
     TICK_COLUMNS,
     SymbolSummary,
@@ -34,11 +35,12 @@ from storage.ticks import (
 )
 
 __all__ = [
-    "BAR_COLUMNS", "SCHEMA_VERSION", "TICK_COLUMNS", "AlertRule", "Connection", "DatabaseError",
-    "Gap", "IntegrityError", "PaperPosition", "SymbolSummary", "WriteResult", "add_alert_rule", "alert_history",
-    "bar_series", "clear_all", "close_paper_position", "csv_chunks", "database_size_bytes", "dataframe_to_csv",
-    "delete_alert_rule", "ensure_database", "export_ticks_csv", "get_backfill", "last_prices", "list_alert_rules",
-    "list_gaps", "list_paper_positions", "migrate", "neutralise_cell", "now_ms", "open_gaps", "open_paper_position",
-    "open_reader", "open_writer", "read_bars", "read_ticks", "record_alert_check", "record_gap", "save_backfill",
-    "stored_symbols", "stream_ticks", "symbol_summaries", "update_gap", "write_bars", "write_ticks",
+    "BAR_COLUMNS", "SCHEMA_VERSION", "TICK_COLUMNS", "AlertRule", "Connection", "DamagedDatabase", "DatabaseError",
+    "Gap", "IdCursor", "IntegrityError", "PaperPosition", "SymbolSummary", "WriteResult", "add_alert_rule",
+    "alert_history", "bar_series", "clear_all", "close_paper_position", "csv_chunks", "database_size_bytes",
+    "dataframe_to_csv", "delete_alert_rule", "ensure_database", "export_ticks_csv", "get_backfill", "is_busy",
+    "last_prices", "list_alert_rules", "list_gaps", "list_paper_positions", "load_cursors", "migrate",
+    "neutralise_cell", "now_ms", "open_gaps", "open_paper_position", "open_reader", "open_writer", "read_bars",
+    "read_ticks", "record_alert_check", "record_gap", "save_backfill", "stored_symbols", "stream_ticks",
+    "symbol_summaries", "update_gap", "write_bars", "write_ticks",
 ]

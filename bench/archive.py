@@ -38,7 +38,8 @@ def one_run(trades: int) -> dict:
         path = f"{tmp}/bench.db"
         conn = db.open_writer(path)
         db.write_ticks(conn, [Tick("BTCUSDT", t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker,
-                                   t.time_ms) for t in history[:10]])
+                                   t.time_ms) for t in history[:10]],
+                       [db.IdCursor("BTCUSDT", "aggTrade", history[9].agg_id, history[9].time_ms)])  # as live
         conn.close()
         c = collector.Collector(path, BinanceFuturesFeed(fb.ws_base), rest=BinanceRest(fb.rest_base),
                                 archive=BinanceArchive(fb.rest_base), flush_interval_ms=250)

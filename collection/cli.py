@@ -9,13 +9,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
+from pathlib import Path
 
+from collection.imports import ImportRefused, store_import, validate_import
 from collection.records import CollectorState, CollectorStats
 from collection.service import make_collector, make_feed
 from config import ConfigError, Settings, configure_logging, load_settings, parse_symbols
 from core.clock import now_ms
 from core.vocabulary import FeedKind
-from data_feed import UnknownSymbolError
+from data_feed import TickFileError, UnknownSymbolError
+from database import DatabaseError
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +30,8 @@ def status_line(stats: CollectorStats) -> str:
     feed = stats.feed
     return (f"[{stats.feed_kind} {feed.state}] written={stats.written} "
             f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
-            f"queue={stats.queue_depth} p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
+            f"queue={stats.queue_depth} quarantined={stats.quarantined} "
+            f"p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
             f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
             f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
             + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
@@ -51,9 +55,52 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def build_import_parser() -> argparse.ArgumentParser:
+    """Options of `python collector.py import`."""
+    p = argparse.ArgumentParser(prog="collector.py import", description="Import tick files (NDJSON, Binance "
+                                "aggTrades/trades CSV or zip, recorded frames) or OHLCV bar CSVs into the database, "
+                                "validated exactly as a dashboard upload and stored in bounded batches, so a "
+                                "collector writing to the same database is never stalled.")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--symbol", default="", help="symbol for CSVs whose name does not say it (or for bars)")
+    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--bars", metavar="TIMEFRAME", help="the files hold OHLCV bars of this timeframe (e.g. 1min)")
+    return p
+
+
+def run_import(argv: Sequence[str]) -> tuple[int, str]:
+    """Validate every file first, then store them one by one with progress lines; (exit status, error message):
+    2 naming the file, the line and the problem if one is refused (nothing is stored then), 1 if storing failed."""
+    args = build_import_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        kind, timeframe = ("bars", args.bars) if args.bars else ("ticks", "1min")
+        plans = [validate_import(Path(f), Path(f).name, kind, symbol=args.symbol, timeframe=timeframe,
+                                 max_bytes=settings.max_upload_mb * 2**20) for f in args.files]
+    except (ConfigError, ImportRefused) as exc:
+        return 2, str(exc)
+    db_path = args.db or settings.db_path
+    for plan in plans:
+        def progress(done: int, total: int, name: str = plan.name) -> None:
+            log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
+        try:
+            log.info("%s", store_import(db_path, plan, progress))
+        except (OSError, DatabaseError, TickFileError) as exc:
+            return 1, f"{plan.name}: {exc}"
+    return 0, ""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
-    errors go to the user's terminal (logging may not be configured yet) with exit status 2."""
+    errors go to the user's terminal (logging may not be configured yet) with exit status 2.
+    `main(["import", FILE, ...])` imports files instead (see build_import_parser)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["import"]:
+        status, error = run_import(argv[1:])
+        if error:
+            print(f"collector.py import: {error}", file=sys.stderr)
+        return status
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
@@ -89,4 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info(status_line(collector.stats()))
     if feed.recorder is not None:
         feed.recorder.close()
-    return 0 if collector.state is not CollectorState.FAILED else 1
+    if collector.state is CollectorState.FAILED:
+        print(f"collector.py: {collector.last_error}", file=sys.stderr)
+        return 1
+    return 0

@@ -11,7 +11,7 @@ import numpy as np
 
 from collection.pipeline import Pipeline
 from collection.queue import TickQueue
-from collection.records import BackfillProgress, CollectorState, CollectorStats
+from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
 from collection.repair import run_repairs
 from collection.writer import run_writer
 from config import parse_symbols
@@ -25,6 +25,7 @@ from data_feed import (
     FeedEvent,
     NoArchive,
     NoRest,
+    Tick,
     UnknownSymbolError,
 )
 
@@ -117,6 +118,8 @@ class Collector:
         """Disconnect the feed, flush every queued tick, and join the threads (idempotent)."""
         p = self.pipe
         if p.stop.is_set():
+            if p.state is CollectorState.FAILED:     # the writer stopped it: make sure the feed is down too
+                p.feed.disconnect()
             return
         p.state = CollectorState.STOPPING
         p.feed.disconnect()
@@ -126,9 +129,22 @@ class Collector:
         deadline = time.monotonic() + timeout
         for thread in self._threads:
             thread.join(max(0.1, deadline - time.monotonic()))
-        p.state = CollectorState.STOPPED
+        if p.state is not CollectorState.FAILED:
+            p.state = CollectorState.STOPPED
         log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", p.counters.written,
                  p.counters.duplicates, p.queue.dropped)
+
+    def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
+        """Store a bounded slice of an imported file through this collector's writer, between its live batches
+        (so an import never holds the write lock against it); waits until the slice is committed."""
+        batch = ImportBatch(ticks)
+        self.pipe.push(batch)
+        deadline = time.monotonic() + timeout_s
+        while not batch.done.wait(0.1):
+            if self.pipe.finished.is_set() or self.pipe.stop.is_set() or time.monotonic() > deadline:
+                batch.error = batch.error or f"the collector stopped ({self.pipe.last_error or self.state})"
+                break
+        return batch
 
     def wait_finished(self, timeout: float | None = None) -> bool:
         """Block until a finite feed (replay) has ended and everything it produced is stored."""
@@ -191,7 +207,8 @@ class Collector:
         return CollectorStats(
             state=p.state, feed_kind=p.feed.kind, symbols=p.symbols,
             received=c.processed + queued + dropped, written=c.written,
-            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected, queue_depth=queued,
+            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected,
+            quarantined=c.quarantined + p.feed.get_stats().quarantined, queue_depth=queued,
             ticks_per_s=rate, batches=c.batches, commit_latency_ms=_percentiles(list(c.latencies)),
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in p.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, GapJob, SideItem
@@ -18,6 +18,7 @@ from core.vocabulary import StreamKind
 from data_feed import BinanceArchive, BinanceRest, DataFeed
 
 CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
+RETRY_MAX_S = 60.0                          # a repair hit by transient failures is retried at most this far apart
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Counters:
     duplicates: int = 0
     batches: int = 0
     rejected: int = 0
+    quarantined: int = 0
     gaps_detected: int = 0
     gaps_repaired: int = 0
     gaps_unrepairable: int = 0
@@ -66,6 +68,7 @@ class Pipeline:
     side: deque[SideItem] = field(default_factory=deque)
     repairs: deque[GapJob] = field(default_factory=deque)
     catchups: dict[str, float] = field(default_factory=dict)
+    deferred: list[tuple[float, GapJob]] = field(default_factory=list)
     tracks: dict[str, SymbolTrack] = field(default_factory=dict)
     counters: Counters = field(default_factory=Counters)
     backfill_progress: dict[str, BackfillProgress] = field(default_factory=dict)
@@ -83,6 +86,20 @@ class Pipeline:
         """Hand a recorded gap to the repair thread and wake it."""
         self.repairs.append(job)
         self.repair_wake.set()
+
+    def retry_later(self, job: GapJob, reason: str) -> None:
+        """A repair hit a transient failure: try it again after a capped exponential backoff (the gap stays open,
+        so a restart in the meantime resumes it)."""
+        delay = min(RETRY_MAX_S, 2.0 ** job.attempt)
+        self.deferred.append((time.monotonic() + delay, replace(job, attempt=job.attempt + 1)))
+        self.last_error = f"gap repair for {job.symbol} deferred {delay:.0f} s: {reason}"
+
+    def due_retries(self) -> None:
+        """Move deferred repairs whose time has come back to the repair queue."""
+        now = time.monotonic()
+        for item in [d for d in self.deferred if d[0] <= now]:
+            self.deferred.remove(item)
+            self.repairs.append(item[1])
 
     def fail(self, message: str) -> None:
         """Mark the collector failed with the reason shown to the user."""
@@ -108,4 +125,4 @@ class Pipeline:
 
     def idle(self) -> bool:
         """No tick, repair or side batch is waiting."""
-        return not self.queue.items and not self.repairs and not self.side
+        return not self.queue.items and not self.repairs and not self.side and not self.deferred

@@ -1,7 +1,8 @@
 """Typed records the collector's threads pass to each other and report: side batches, gap jobs, progress, stats."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import threading
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from core.vocabulary import FeedKind, GapStatus
@@ -68,7 +69,19 @@ class BackfillState:
     done_ms: int
 
 
-SideItem = RepairBatch | BarBatch | BackfillState
+@dataclass(eq=False)
+class ImportBatch:
+    """A bounded slice of an imported file, stored by the writer between live batches; `done` is set once it is
+    committed (or failed: then `error` says why)."""
+
+    ticks: list[Tick]
+    inserted: dict[str, int] = field(default_factory=dict)
+    duplicates: int = 0
+    error: str = ""
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+SideItem = RepairBatch | BarBatch | BackfillState | ImportBatch
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,7 @@ class GapJob:
     first: int
     last: int
     from_ts: int | None
+    attempt: int = 0                        # failed tries so far (transient REST/archive errors)
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,7 @@ class CollectorStats:
     duplicates: int
     dropped: int
     rejected: int
+    quarantined: int                        # implausible trade ids, not stored (writer and feed together)
     queue_depth: int
     ticks_per_s: float
     batches: int

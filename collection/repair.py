@@ -34,7 +34,8 @@ def run_repairs(p: Pipeline) -> None:
     backfill = backfill_steps(p)
     while not p.stop.is_set():
         try:
-            catchup = _due_catchup(p)
+            p.due_retries()
+            catchup = None if p.repairs else _due_catchup(p)   # a due catch-up waits for queued repairs, never lost
             if p.repairs:
                 repair_gap(p, p.repairs.popleft())
             elif catchup is not None:
@@ -43,7 +44,7 @@ def run_repairs(p: Pipeline) -> None:
                 if next(backfill, StopIteration) is StopIteration:
                     backfill = None
             else:
-                p.repair_wake.wait(0.2 if p.catchups else 0.5)
+                p.repair_wake.wait(0.2 if p.catchups or p.deferred else 0.5)
                 p.repair_wake.clear()
         except Exception as exc:
             p.last_error = f"repair failed: {exc}"
@@ -71,7 +72,13 @@ def _catch_up(p: Pipeline, symbol: str) -> None:
     for _ in range(CATCHUP_MAX_PAGES):
         if p.stop.is_set():
             break
-        page = p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE)
+        try:
+            page = p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE)
+        except BinanceRestError as exc:
+            if exc.transient:               # try again shortly; what was fetched so far is stored below
+                p.catchups.setdefault(symbol, time.monotonic() + 2 * CATCHUP_DELAY_S)
+            p.last_error = f"catch-up of {symbol} failed: {exc}"
+            break
         ticks += page
         if len(page) < REST_PAGE:
             break
@@ -80,9 +87,29 @@ def _catch_up(p: Pipeline, symbol: str) -> None:
         p.push(RepairBatch(ticks, catchup=True))
 
 
+class _Transient(Exception):
+    """A repair step failed in a way that may pass (REST 5xx, timeout, connection refused, archive 5xx)."""
+
+
 def repair_gap(p: Pipeline, job: GapJob) -> None:
     """Fill a gap and close it: the part inside the 48 h REST window over REST aggTrades, anything older from
-    the daily archive (when enabled); each batch goes to the writer, which then records the outcome."""
+    the daily archive (when enabled); each batch goes to the writer, which then records the outcome. A transient
+    failure defers the whole job (it stays open) instead of declaring the trades lost."""
+    try:
+        outcome = _repair(p, job)
+    except _Transient as exc:
+        if not p.stop.is_set():
+            p.retry_later(job, str(exc))
+            log.warning("gap %d in %s: %s; retrying later (try %d)", job.gap_id, job.symbol, exc, job.attempt + 1)
+        return
+    if outcome is None:
+        return                                  # stopped: the gap stays open and is repaired on the next start
+    p.push(RepairBatch([], job.gap_id, outcome))
+    log.info("gap %d in %s: %s (%d of %d trades)", job.gap_id, job.symbol, outcome.status, outcome.repaired,
+             job.last - job.first + 1)
+
+
+def _repair(p: Pipeline, job: GapJob) -> GapOutcome | None:
     expected, notes, rest_from = job.last - job.first + 1, [], job.first
     now = now_ms()
     window_start = rest_window_start(now)
@@ -90,6 +117,8 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
         try:
             edge = first_id_since(p.rest, job.symbol, window_start, now, p.stop)
         except BinanceRestError as exc:
+            if exc.transient:
+                raise _Transient(f"REST error: {exc}") from exc
             edge, notes = job.last + 1, [f"REST error: {exc}"]
         rest_from = job.last + 1 if edge is None else max(job.first, edge)
     fetched, note = _fetch_rest(p, job.symbol, rest_from, job.last)
@@ -106,24 +135,25 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
             fetched += from_archive
             notes += archive_notes
     if p.stop.is_set():
-        return                                  # the gap stays open and is repaired on the next start
+        return None
     missing = expected - fetched
     if missing and not notes:
         notes.append(f"{missing} of {expected} trades not available over REST")
     if missing and rest_fetched:
         notes.append(f"{rest_fetched} repaired over REST")
-    status = GapStatus.UNREPAIRABLE if missing else GapStatus.REPAIRED
-    p.push(RepairBatch([], job.gap_id, GapOutcome(status, fetched, "; ".join(notes))))
-    log.info("gap %d in %s: %s (%d of %d trades)", job.gap_id, job.symbol, status, fetched, expected)
+    return GapOutcome(GapStatus.UNREPAIRABLE if missing else GapStatus.REPAIRED, fetched, "; ".join(notes))
 
 
 def _fetch_rest(p: Pipeline, symbol: str, first: int, last: int) -> tuple[int, str]:
-    """Queue aggTrades first..last from REST, a page per request; (trades fetched, the error if one stopped it)."""
+    """Queue aggTrades first..last from REST, a page per request; (trades fetched, the error if one stopped it).
+    Raises _Transient when the failure may pass."""
     fetched, from_id = 0, first
     while from_id <= last and not p.stop.is_set():
         try:
             page = [t for t in p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE) if t.trade_id <= last]
         except BinanceRestError as exc:
+            if exc.transient:
+                raise _Transient(f"REST error: {exc}") from exc
             return fetched, f"REST error: {exc}"
         if not page:
             break
@@ -151,6 +181,8 @@ def _fetch_archive(p: Pipeline, symbol: str, first: int, last: int, from_ts: int
                     if p.stop.is_set():
                         break
         except ArchiveError as exc:
+            if exc.transient:
+                raise _Transient(f"archive {day}: {exc}") from exc
             errors.append(f"archive {day}: {exc}")
         day += datetime.timedelta(days=1)
     notes = errors + ([f"{fetched} of ids {first}..{last} from the daily archive"] if fetched else [])

@@ -18,6 +18,7 @@ from data_feed import (
     FrameRecorder,
     ReplayFeed,
     SimulatedFeed,
+    detect_tick_format,
 )
 
 
@@ -37,6 +38,7 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
     path = replay_file or settings.replay_file
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
+    detect_tick_format(path)                # an unreadable or unrecognised file is refused here, with its reason
     return ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
 
 
@@ -53,14 +55,18 @@ def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = Non
 
 
 _SERVICE_LOCK = threading.Lock()
+_latest: list[Collector] = []               # the last one started here, so a failed one stays visible and stoppable
 
 
 def current_collector() -> Collector | None:
-    """The process's running collector, found through its live writer thread (survives module reloads)."""
+    """The process's running collector, found through its live writer thread (survives module reloads); else
+    one whose writer failed, so every browser session sees the error and Stop still reaches its feed."""
     for thread in threading.enumerate():
         found = getattr(thread, "collector", None)
         if thread.name == WRITER_THREAD and found is not None and found.state is not CollectorState.STOPPED:
             return found
+    if _latest and _latest[0].state is CollectorState.FAILED:
+        return _latest[0]
     return None
 
 
@@ -78,6 +84,7 @@ def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
         except BaseException:
             collector.stop()
             raise
+        _latest[:] = [collector]
         return collector
 
 
@@ -87,6 +94,8 @@ def stop_service() -> None:
         running = current_collector()
         if running is not None:
             running.stop()
+        if not (_latest and _latest[0].state is CollectorState.FAILED):
+            _latest.clear()                 # a stopped collector is not kept alive; a failed one stays visible
 
 
 # One exit hook for the process (not one per Start, which kept every stopped Collector alive).

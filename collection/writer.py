@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import database
 from collection.pipeline import Pipeline, SymbolTrack
@@ -15,40 +17,71 @@ from collection.records import (
     CollectorState,
     GapJob,
     IdGap,
+    ImportBatch,
     RepairBatch,
 )
 from collection.rest_history import OLDER_THAN_REST, beyond_rest
 from core.clock import now_ms
+from core.trade_ids import implausible_jump
 from core.vocabulary import FeedKind, GapStatus, StreamKind
 from data_feed import Tick
 
 log = logging.getLogger(__name__)
 
 PLACEHOLDER_SCAN_MAX = 10_000               # longer id runs are never all placeholders
+BUSY_TIMEOUT_S = 5.0                        # storage's busy_timeout: each failed try has already waited this long
+BUSY_WAIT_MAX_S = 120.0                     # a lock held longer than this stops the writer
+T = TypeVar("T")
 
 
 def run_writer(p: Pipeline, batch_size: int) -> None:
     """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
     try:
-        conn = database.open_writer(p.db_path)
+        conn = database.open_writer(p.db_path, verify=True)
     except Exception as exc:
         p.fail(f"cannot open database {p.db_path}: {exc}")
         p.writer_ready.set()
         return
     try:
-        for summary in database.symbol_summaries(conn):
-            p.tracks[summary.symbol] = SymbolTrack(summary.max_trade_id, summary.last_ts)
+        for cursor in database.load_cursors(conn, id_space(p)).values():
+            p.tracks[cursor.symbol] = SymbolTrack(cursor.last_id, cursor.last_ts)
         if not p.unrepairable_reason():      # repairs a stop or a crash interrupted resume now
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
         p.writer_ready.set()
         _loop(p, conn, batch_size)
     except Exception as exc:
-        p.fail(f"database writer failed: {exc}")
-        log.exception("database writer failed")
+        _stop_on_failure(p, exc)
     finally:
         conn.close()
         p.finished.set()
+
+
+def _stop_on_failure(p: Pipeline, exc: Exception) -> None:
+    """The writer cannot go on (disk full, I/O error, damaged file): stop the feed at once, so no more ticks are
+    taken in that cannot be stored, and report the real error and what was lost."""
+    lost = len(p.queue.items) + sum(len(item.ticks) for item in p.side if isinstance(item, RepairBatch))
+    p.fail(f"database writer failed: {type(exc).__name__}: {exc} - collection stopped, "
+           f"{lost} received ticks not stored")
+    log.error("%s", p.last_error, exc_info=exc)
+    p.stop.set()
+    p.feed.disconnect()
+    p.repair_wake.set()
+
+
+def _patiently(p: Pipeline, write: Callable[[], T]) -> T:
+    """Run one write, waiting out a lock held longer than busy_timeout (another process's long transaction)
+    instead of failing: the batch stays in hand, nothing is lost. Other errors propagate."""
+    waited = 0.0
+    while True:
+        try:
+            return write()
+        except database.DatabaseError as exc:
+            if not database.is_busy(exc) or waited >= BUSY_WAIT_MAX_S or p.stop.is_set():
+                raise
+            log.warning("database busy (%s); retrying the batch", exc)
+            time.sleep(0.2)
+            waited += 0.2 + BUSY_TIMEOUT_S
 
 
 def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
@@ -78,15 +111,28 @@ def storable(t: Tick) -> bool:
             and isinstance(t.size, (int, float)) and math.isfinite(t.size) and t.size >= 0)
 
 
+def id_space(p: Pipeline) -> str:
+    """The numbering the feed's ids belong to: the stream (aggTrade or trade ids) of a live feed, else the feed
+    kind (a replayed file's or a simulated market's ids never continue a live sequence)."""
+    return str(p.feed.stream) if p.feed.kind is FeedKind.BINANCE and p.feed.stream else str(p.feed.kind)
+
+
+def _cursors(p: Pipeline, symbols: set[str]) -> list[database.IdCursor]:
+    space = id_space(p)
+    return [database.IdCursor(s, space, t.last_id, t.last_ts) for s in symbols
+            if (t := p.tracks.get(s)) is not None and t.last_id is not None]
+
+
 def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> None:
-    gaps = detect_gaps(p, ticks)
+    gaps, ticks = detect_gaps(p, ticks)
+    cursors = _cursors(p, {t.symbol for t in ticks})
     try:
-        result = database.write_ticks(conn, ticks)
+        result = _patiently(p, lambda: database.write_ticks(conn, ticks, cursors))
     except database.IntegrityError as exc:
         good = [t for t in ticks if storable(t)]
         p.counters.rejected += len(ticks) - len(good)
         log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
-        result = database.write_ticks(conn, good)
+        result = _patiently(p, lambda: database.write_ticks(conn, good, cursors))
     now = now_ms()
     c = p.counters
     c.latencies.extend([now - t.received_at for t in ticks])
@@ -99,13 +145,16 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
         _open_gap(p, conn, gap, now)
 
 
-def detect_gaps(p: Pipeline, ticks: list[Tick]) -> list[IdGap]:
-    """Trade-id continuity per symbol (ids ≤ 0 come from id-less files and are not checked; a simulated
-    market's id sequence restarts with each session, so it is not checked either)."""
+def detect_gaps(p: Pipeline, ticks: list[Tick]) -> tuple[list[IdGap], list[Tick]]:
+    """Trade-id continuity per symbol in the feed's id space (ids ≤ 0 come from id-less files and are not checked;
+    a simulated market's id sequence restarts with each session, so it is not checked either). Returns the gaps
+    and the ticks to store: an id implausibly far beyond the cursor is quarantined (counted, reported, not
+    stored), so it can neither hide a gap nor turn every later trade into a "duplicate"."""
     gaps = []
     check = p.feed.kind is not FeedKind.SIMULATED
     tracks = p.tracks
-    for t in ticks:
+    quarantined: set[int] = set()
+    for i, t in enumerate(ticks):
         track = tracks.get(t.symbol)
         if track is None:
             track = tracks[t.symbol] = SymbolTrack()
@@ -115,11 +164,17 @@ def detect_gaps(p: Pipeline, ticks: list[Tick]) -> list[IdGap]:
         if track.first_live_id is None:
             track.first_live_id = t.trade_id
         last = track.last_id
+        if check and last is not None and implausible_jump(last, track.last_ts, t.trade_id, t.timestamp):
+            quarantined.add(i)
+            p.counters.quarantined += 1
+            p.last_error = f"{t.symbol}: implausible trade id {t.trade_id} after {last} quarantined (not stored)"
+            log.warning("%s", p.last_error)
+            continue
         if check and last is not None and t.trade_id > last + 1:
             gaps.append(IdGap(t.symbol, last + 1, t.trade_id - 1, track.last_ts, t.timestamp))
         if last is None or t.trade_id > last:
             track.last_id, track.last_ts = t.trade_id, t.timestamp
-    return gaps
+    return gaps, [t for i, t in enumerate(ticks) if i not in quarantined] if quarantined else ticks
 
 
 def _is_placeholder_run(p: Pipeline, gap: IdGap) -> bool:
@@ -167,6 +222,8 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
     item = p.side.popleft()
     if isinstance(item, BarBatch):
         database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
+    elif isinstance(item, ImportBatch):
+        _write_import(p, conn, item)
     elif isinstance(item, BackfillState):
         database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
         _publish_progress(p, item)   # only now, so 100% means every page before it is committed
@@ -175,8 +232,20 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
     return True
 
 
+def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> None:
+    """A slice of an imported file: stored like any batch, but it never moves a live cursor or opens a gap."""
+    try:
+        result = _patiently(p, lambda: database.write_ticks(conn, item.ticks))
+    except database.IntegrityError as exc:
+        item.error = str(exc)               # the import is told; the live collection goes on
+    else:
+        item.inserted, item.duplicates = dict(result.inserted), result.duplicates
+    finally:
+        item.done.set()
+
+
 def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> None:
-    result = database.write_ticks(conn, item.ticks)
+    result = _patiently(p, lambda: database.write_ticks(conn, item.ticks))
     c = p.counters
     c.written += result.total_inserted
     c.duplicates += result.duplicates

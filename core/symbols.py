@@ -13,10 +13,10 @@ def validate_symbol(symbol: object) -> str:
     """Upper-case a symbol and check it against the rule; ValueError names the bad value."""
     if not isinstance(symbol, str):
         raise ValueError(f"invalid symbol {symbol!r}: expected text such as BTCUSDT")
-    clean = symbol.strip().upper()
-    if not SYMBOL_PATTERN.fullmatch(clean):
+    clean = symbol.strip()
+    if not clean.isascii() or not SYMBOL_PATTERN.fullmatch(clean.upper()):   # "ß".upper() is "SS"
         raise ValueError(f"invalid symbol {symbol!r}: expected {_RULE}")
-    return clean
+    return clean.upper()
 
 
 def validate_symbols(symbols: Iterable[object]) -> tuple[str, ...]:

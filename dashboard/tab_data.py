@@ -1,6 +1,7 @@
 """The Data Management tab: CSV downloads, uploads, database statistics, the raw tick table, Clear."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from typing import Any
@@ -15,7 +16,15 @@ from dashboard.controls import BAR_SECONDS, LOOKBACK_MINUTES, Controls, fmt_time
 from dashboard.exports import bars_frame, export_name, pair_frame, ticks_csv, trades_frame, window_csv
 from dashboard.model import reader, writer
 from dashboard.tab_pair import gaps_table
-from dashboard.uploads import UPLOAD_KINDS, ParsedUpload, UploadError, parse_upload, store_upload
+from dashboard.uploads import (
+    UPLOAD_KINDS,
+    ParsedUpload,
+    UploadError,
+    parse_upload,
+    preview,
+    store_upload,
+    summary,
+)
 from dashboard.widgets import download, guard, guarded, show_flash
 
 
@@ -56,10 +65,10 @@ def cached_parse(upload: Any, kind: str, max_mb: int) -> ParsedUpload | UploadEr
     s = st.session_state
     key = (upload.file_id, kind, s["upload_symbol"], s["upload_timeframe"])
     if s.get("_upload", (None,))[0] != key:
-        try:
-            result: ParsedUpload | UploadError = parse_upload(upload.getvalue(), upload.name, kind,
-                                                             symbol=s["upload_symbol"],
-                                                             timeframe=s["upload_timeframe"], max_mb=max_mb)
+        try:   # only the summary stays in the session: the file is read again when it is stored
+            result: ParsedUpload | UploadError = dataclasses.replace(
+                parse_upload(upload.getvalue(), upload.name, kind, symbol=s["upload_symbol"],
+                             timeframe=s["upload_timeframe"], max_mb=max_mb), source=b"")
         except UploadError as exc:
             result = exc
         s["_upload"] = (key, result)
@@ -84,7 +93,8 @@ def show_period(symbols: list[str], first_ms: int, last_ms: int, timeframe: str 
 
 
 def upload_section(settings: Settings) -> None:
-    """Upload ticks or OHLCV bars: validate every line, preview, then store all or nothing."""
+    """Upload ticks or OHLCV bars: validate every line, preview, then store in bounded batches (nothing is
+    stored from a file with a bad line)."""
     st.subheader("Upload data")
     st.radio("Kind", list(UPLOAD_KINDS), format_func=UPLOAD_KINDS.get, key="upload_kind", persist_state="page")
     kind = st.session_state["upload_kind"]
@@ -104,13 +114,14 @@ def upload_section(settings: Settings) -> None:
         progress.progress(1.0, text="Rejected")
         st.error(str(parsed))
         return
-    progress.progress(0.5, text=f"Validated {len(parsed.records):,} records — nothing stored yet")
-    st.caption(parsed.summary())
-    st.dataframe(parsed.preview(), width="stretch", hide_index=True, height=220)
-    if st.button(f"Store {len(parsed.records):,} records", key="upload_store", type="primary"):
-        progress.progress(0.7, text="Writing in one transaction…")
+    progress.progress(0.5, text=f"Validated {parsed.count:,} records — nothing stored yet")
+    st.caption(summary(parsed))
+    st.dataframe(preview(parsed), width="stretch", hide_index=True, height=220)
+    if st.button(f"Store {parsed.count:,} records", key="upload_store", type="primary"):
+        def stored(done: int, total: int) -> None:
+            progress.progress(min(1.0, done / max(1, total)), text=f"Stored {done:,} of {total:,} records…")
         try:
-            message = store_upload(settings.db_path, parsed)
+            message = store_upload(settings.db_path, dataclasses.replace(parsed, source=upload.getvalue()), stored)
             st.session_state.pop("_bar_cache", None)
         except database.DatabaseError as exc:
             progress.progress(1.0, text="Failed")
@@ -119,7 +130,7 @@ def upload_section(settings: Settings) -> None:
         progress.progress(1.0, text="Stored")
         st.success(message)
         st.button("Show the uploaded data", key="upload_show", icon=":material/visibility:",
-                  on_click=show_period, args=(*parsed.extent(), parsed.timeframe),
+                  on_click=show_period, args=(parsed.symbols, parsed.first_ts, parsed.last_ts, parsed.timeframe),
                   help="Adds its symbols to the analysis and moves the window over its time range")
 
 

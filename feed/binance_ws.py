@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from core.clock import now_ms
 from core.symbols import validate_symbols
+from core.trade_ids import implausible_jump
 from core.vocabulary import FeedKind, StreamKind
 from feed.base import DataFeed, _join
 from feed.frames import _ID_KEYS, Frame, FrameKind, decode_frame
@@ -39,8 +40,9 @@ class BinanceFuturesFeed(DataFeed):
       aggTrade since 2026-04-23; the unrouted paths acknowledge and stay silent). Up to ``url_streams_max`` streams
       go in the URL, the rest of a connection's streams (<= ``max_streams_per_connection``) are SUBSCRIBEd at
       <= 4 messages/s; more symbols use more connections.
-    * Own reconnect loop: capped exponential backoff with jitter, reset after a connection delivered data for
-      ``stable_after_s``; at most ``max_connect_attempts`` per ``connect_window_s`` (Binance: 300 per 5 min).
+    * Own reconnect loop: capped exponential backoff with jitter, reset once a connection has delivered data (a
+      server that cuts often is answered within ``backoff_initial_s`` every time); at most ``max_connect_attempts``
+      per ``connect_window_s`` (Binance: 300 per 5 min).
     * Liveness per stream: no message within ``stall_first_s`` of subscribing, or none for ``stall_idle_s`` on a
       stream that was flowing -> log, stats state "stalled" with the stream names, FeedEvent("stalled"), reconnect.
     * Make-before-break replacement, used both for stalls (after the backoff delay) and for the rotation before
@@ -63,7 +65,7 @@ class BinanceFuturesFeed(DataFeed):
                  rotation_overlap_s: float = 5.0, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0,
                  ping_interval_s: float = 20, recorder: FrameRecorder | None = None,
                  max_streams_per_connection: int = STREAMS_PER_CONNECTION, url_streams_max: int = 200,
-                 connect_timeout_s: float = 10.0, stable_after_s: float = 10.0, skip_utf8_validation: bool = True,
+                 connect_timeout_s: float = 10.0, skip_utf8_validation: bool = True,
                  max_connect_attempts: int = 300, connect_window_s: float = 300.0) -> None:
         super().__init__()
         if stream not in _ID_KEYS:
@@ -91,12 +93,12 @@ class BinanceFuturesFeed(DataFeed):
         self._max_streams = max_streams_per_connection
         self._url_streams_max = url_streams_max
         self._connect_timeout_s = connect_timeout_s
-        self._stable_after_s = stable_after_s
         self._skip_utf8_validation = skip_utf8_validation
         self._limiter = _AttemptLimiter(max_connect_attempts, connect_window_s)
         self._tick_s = max(0.02, min(0.1, stall_first_s / 5))
         self._rng = random.Random()
         self._stop = threading.Event()
+        self._last_ts: dict[str, int] = {}     # exchange time of the last delivered id per symbol
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._slots: list[_Slot] = []
@@ -185,7 +187,15 @@ class BinanceFuturesFeed(DataFeed):
             if last is not None and tick.trade_id <= last:
                 stats.duplicates_dropped += 1
                 return
+            if last is not None and implausible_jump(last, self._last_ts.get(tick.symbol), tick.trade_id,
+                                                     tick.timestamp):
+                stats.quarantined += 1      # trusting it would drop every later real trade as a "duplicate"
+                stats.last_error = (f"{tick.symbol}: implausible trade id {tick.trade_id} after {last} "
+                                    "quarantined (not stored)")
+                self._ratelog(logging.WARNING, f"quarantine-{tick.symbol}", "%s", stats.last_error)
+                return
             stats.last_ids[tick.symbol] = tick.trade_id
+            self._last_ts[tick.symbol] = tick.timestamp
             self._deliver(tick)
             return
         symbol, trade_id = frame.symbol, frame.trade_id
@@ -268,7 +278,7 @@ class BinanceFuturesFeed(DataFeed):
         if reason == "rotation":
             slot.next_replace_at = now
             return
-        if active.last_seen and active.age(now) >= self._stable_after_s:
+        if active.last_seen:
             slot.attempt = 0
         delay = self._backoff(slot.attempt)
         slot.attempt += 1
@@ -300,7 +310,7 @@ class BinanceFuturesFeed(DataFeed):
         if standby is not None:
             standby.close()
             slot.standby = None
-        if old.opened_at is not None and old.last_seen and now - old.opened_at >= self._stable_after_s:
+        if old.last_seen:       # it delivered data: the server accepts us, so come back at once
             slot.attempt = 0
         delay = self._backoff(slot.attempt)
         slot.attempt += 1

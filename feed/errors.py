@@ -27,6 +27,11 @@ class BinanceRestError(RuntimeError):
         self.path = path
         self.body = body
 
+    @property
+    def transient(self) -> bool:
+        """A failure that may pass (no answer, 5xx, rate limit): worth retrying later, unlike a rejected request."""
+        return self.status is None or self.status >= 500 or self.status in (418, 429)
+
 
 class ArchiveError(Exception):
     """A daily archive file could not be fetched or verified; ``status`` is the HTTP status when there was one."""
@@ -40,6 +45,11 @@ class ArchiveError(Exception):
     def missing(self) -> bool:
         """True when the archive answered 404: the file is not published (yet) or never will be."""
         return self.status == 404
+
+    @property
+    def transient(self) -> bool:
+        """No answer or a 5xx: the file may well be there on a later try."""
+        return self.status is None or self.status >= 500
 
 
 class UnknownSymbolError(ValueError):

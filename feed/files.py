@@ -22,7 +22,7 @@ from typing import Any, ClassVar, TypeVar, cast
 from core.symbols import validate_symbol
 from feed.errors import TickFileError
 from feed.frames import FrameKind, decode_frame
-from feed.records import MAX_UNPACKED_BYTES, MAX_UPLOAD_BYTES, OhlcvBar, ParseReport, Tick
+from feed.records import MAX_LINE_CHARS, MAX_UNPACKED_BYTES, MAX_UPLOAD_BYTES, OhlcvBar, ParseReport, Tick
 from feed.values import _boolean, _epoch_ms, _integer, _iso_ms, _loads, _make_tick, _number
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
@@ -109,9 +109,45 @@ def _check_upload_size(data: bytes, name: str, max_bytes: int) -> None:
                                f"{max_bytes / 2**20:.0f} MB (MAX_UPLOAD_MB)")
 
 
+class _Bounded(io.RawIOBase):
+    """A byte stream that refuses to yield more than ``limit`` bytes: the unpacked size is checked while
+    decompressing, so a decompression bomb is stopped after ``limit`` bytes, not after it has been inflated."""
+
+    def __init__(self, inner: Any, limit: int, display: str) -> None:
+        self._inner, self._limit, self._display, self._total = inner, limit, display, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(min(len(buffer), self._limit - self._total + 1))
+        self._total += len(data)
+        if self._total > self._limit:
+            raise TickFileError(0, f"{self._display}: unpacked data exceeds the limit of "
+                                   f"{self._limit / 2**20:.0f} MB")
+        buffer[:len(data)] = data
+        return len(data)
+
+
+def _lines(text: io.TextIOWrapper, display: str) -> Iterator[str]:
+    """Text lines, each at most MAX_LINE_CHARS long (a line is never assembled beyond that)."""
+    line_no = 0
+    while True:
+        line = text.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        line_no += 1
+        if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
+            raise TickFileError(line_no, f"{display}: line longer than {MAX_LINE_CHARS:,} characters "
+                                         "(no tick or bar row is this long)")
+        yield line
+
+
 @contextlib.contextmanager
-def _open_text(source: TickSource, name: str | None) -> Iterator[tuple[str, Iterator[str]]]:
-    """Open a path or bytes as text lines, unpacking zip (first data member) or gzip; yields (name, lines)."""
+def _open_text(source: TickSource, name: str | None,
+               max_unpacked: int = MAX_UNPACKED_BYTES) -> Iterator[tuple[str, Iterator[str]]]:
+    """Open a path or bytes as text lines, unpacking zip (its one data member) or gzip, with the unpacked size
+    and the line length bounded while reading; yields (name, lines)."""
     with contextlib.ExitStack() as stack:
         if isinstance(source, (bytes, bytearray, memoryview)):
             binary: Any = io.BytesIO(source)
@@ -136,7 +172,8 @@ def _open_text(source: TickSource, name: str | None) -> Iterator[tuple[str, Iter
         elif magic[:2] == b"\x1f\x8b":
             binary = stack.enter_context(gzip.GzipFile(fileobj=binary))
             display = display[:-3] if display.lower().endswith(".gz") else display
-        yield display, iter(io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace"))
+        bounded = io.BufferedReader(_Bounded(binary, max_unpacked, display), 1 << 16)
+        yield display, _lines(io.TextIOWrapper(bounded, encoding="utf-8-sig", errors="replace"), display)
 
 
 def _zip_member(archive: zipfile.ZipFile, display: str) -> zipfile.ZipInfo:
@@ -145,7 +182,9 @@ def _zip_member(archive: zipfile.ZipFile, display: str) -> zipfile.ZipInfo:
     if not members:
         raise TickFileError(0, f"{display}: the zip archive is empty")
     if len(members) > 1:
-        log.warning("%s holds %d files; reading only %s", display, len(members), members[0].filename)
+        raise TickFileError(0, f"{display} holds {len(members)} files ({', '.join(m.filename for m in members[:3])}"
+                               f"{', ...' if len(members) > 3 else ''}); a Binance archive holds exactly one - "
+                               "upload each file on its own")
     return members[0]
 
 
@@ -286,9 +325,13 @@ def _tick_row_parser(fmt: FileFormat, display: str, symbol: str | None,
 
 
 def _csv_symbol(display: str, symbol: str | None) -> str:
-    if symbol:
-        return validate_symbol(symbol)
     match = _ARCHIVE_NAME.match(display)
+    if symbol:
+        chosen = validate_symbol(symbol)
+        if match is not None and validate_symbol(match.group(1)) != chosen:
+            raise TickFileError(0, f"{display} is a {match.group(1).upper()} archive, not {chosen}: its prices "
+                                   f"would be stored under the wrong symbol")
+        return chosen
     if match is None:
         raise TickFileError(0, f"{display}: cannot tell the symbol; name the file like "
                                "BTCUSDT-aggTrades-2024-08-08.csv or pass the symbol")

@@ -16,6 +16,7 @@ DEFAULT_REST_BASE = "https://fapi.binance.com"
 DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024            # uploads larger than this are refused with a clear message
 MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not unpack to more than this
+MAX_LINE_CHARS = 1024 * 1024                    # no tick, bar or recorded frame line is anywhere near this long
 MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
 STREAMS_PER_CONNECTION = 200                    # what one connection carries: a universe of ~500 symbols is 3
 EVENT_KINDS = ("connected", "disconnected", "reconnecting", "stalled", "subscribe_error", "rotated", "finished",
@@ -67,6 +68,7 @@ class FeedStats:
     skipped: int = 0
     placeholders: int = 0
     duplicates_dropped: int = 0
+    quarantined: int = 0                    # ticks with an implausible id jump, not delivered (core.trade_ids)
     subscribe_errors: int = 0
     callback_errors: int = 0
     reconnects: int = 0

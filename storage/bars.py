@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from storage.sql import Connection, in_clause
+from storage.sql import Connection, in_clause, rollback
 
 BAR_COLUMNS = ["symbol", "timestamp", "open", "high", "low", "close", "volume", "trade_count", "quote_volume"]
 
@@ -26,7 +26,7 @@ def write_bars(conn: Connection, timeframe: str, bars_by_symbol: Mapping[str, It
                          "volume, trade_count, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return len(rows)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 
 from storage.schema import migrate
-from storage.sql import Connection
+from storage.sql import Connection, DamagedDatabase
 
 
 def _apply_pragmas(conn: Connection) -> None:
@@ -15,13 +16,48 @@ def _apply_pragmas(conn: Connection) -> None:
     conn.execute("PRAGMA journal_size_limit=67108864")
 
 
-def open_writer(path: str) -> Connection:
-    """Open (creating and migrating if needed) a write connection in WAL mode; use it only in the calling thread."""
+def open_writer(path: str, *, verify: bool = False) -> Connection:
+    """Open (creating and migrating if needed) a write connection in WAL mode; use it only in the calling thread.
+    With `verify` (a collector's start) a damaged file is refused before anything is written into it."""
     conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    _apply_pragmas(conn)
-    migrate(conn)
+    try:
+        if verify:
+            check_integrity(conn, path)
+        _enable_wal(conn)
+        _apply_pragmas(conn)
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
+
+
+def _enable_wal(conn: Connection, timeout_s: float = 5.0) -> None:
+    """Switch to WAL mode. Switching needs the file to itself and SQLite does not wait for that (no busy
+    handler), so a process opening a fresh file while another does retries until the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.02)
+
+
+def check_integrity(conn: Connection, path: str) -> None:
+    """SQLite's quick_check (pages, records, indexes' structure; linear in the file size); raise
+    DamagedDatabase naming the file and the first problems found."""
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+    except sqlite3.DatabaseError as exc:
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise DamagedDatabase(
+            f"database {path} is damaged (quick_check: {'; '.join(problems)}); nothing was written to it - "
+            "restore it from a backup, or move it aside to start a new one (the sqlite3 shell's .recover "
+            "can salvage what is readable)")
 
 
 def open_reader(path: str) -> Connection:

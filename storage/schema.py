@@ -7,9 +7,9 @@ from storage.sql import Connection, transaction
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
-          "paper_positions")
+          "paper_positions", "id_cursors")
 
 MIGRATIONS: tuple[str, ...] = (
     # v1: the whole initial schema.
@@ -105,26 +105,38 @@ MIGRATIONS: tuple[str, ...] = (
         realized_pnl REAL
     );
     """,
+    # v3: live id cursors per (symbol, id space); earlier databases held aggTrade ids from the default stream.
+    """
+    CREATE TABLE id_cursors(
+        symbol TEXT NOT NULL,
+        space TEXT NOT NULL,
+        last_id INTEGER NOT NULL,
+        last_ts INTEGER,
+        PRIMARY KEY (symbol, space)
+    );
+    INSERT INTO id_cursors(symbol, space, last_id, last_ts)
+        SELECT symbol, 'aggTrade', max_trade_id, last_ts FROM symbol_stats WHERE max_trade_id IS NOT NULL
+    """,
 )
 
 
 def migrate(conn: Connection) -> int:
-    """Apply pending schema migrations (PRAGMA user_version); refuse a database newer than this code."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise RuntimeError(f"database schema v{version} is newer than this program understands (v{SCHEMA_VERSION})")
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+    """Apply pending schema migrations (PRAGMA user_version) in one write transaction; the version is read inside
+    it, so two processes opening a fresh file at once cannot both run the same migration. Refuse a database newer
+    than this code."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+        return SCHEMA_VERSION                   # up to date: no write lock needed (a long writer may hold it)
+    with transaction(conn):
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"database schema v{version} is newer than this program understands "
+                               f"(v{SCHEMA_VERSION})")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
             for statement in MIGRATIONS[target - 1].split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version={target}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        log.info("database migrated to schema v%d", target)
+            log.info("database migrated to schema v%d", target)
     return SCHEMA_VERSION
 
 

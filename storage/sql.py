@@ -10,6 +10,10 @@ IntegrityError = sqlite3.IntegrityError      # a row broke a CHECK or NOT NULL c
 DatabaseError = sqlite3.Error
 
 
+class DamagedDatabase(RuntimeError):
+    """The database file failed SQLite's quick_check: writing into it could spread the damage."""
+
+
 @contextlib.contextmanager
 def transaction(conn: Connection) -> Iterator[None]:
     """One write transaction on an autocommit connection: committed when the block ends, rolled back (and the
@@ -18,9 +22,22 @@ def transaction(conn: Connection) -> Iterator[None]:
     try:
         yield
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     conn.execute("COMMIT")
+
+
+def rollback(conn: Connection) -> None:
+    """Roll back the open transaction, if SQLite has not already done so itself (it does after SQLITE_FULL and
+    some I/O errors): a failing ROLLBACK must never hide the error that caused it."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def is_busy(exc: BaseException) -> bool:
+    """The database was locked by another connection for longer than busy_timeout (worth waiting for, unlike a
+    full disk or a damaged file)."""
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
 
 
 def in_clause(values: Sequence[str]) -> str:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from storage.cursors import IdCursor, save_cursors
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import Connection, in_clause
+from storage.sql import Connection, in_clause, rollback
 
 if TYPE_CHECKING:
     from data_feed import Tick
@@ -65,10 +66,10 @@ _UPSERT_STATS = (
 _TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at")
 
 
-def write_ticks(conn: Connection, ticks: Sequence[Tick]) -> WriteResult:
+def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCursor] = ()) -> WriteResult:
     """Store a batch in one transaction: ticks once per (symbol, trade_id), then bring the 1s/1min rollups up to
     date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
-    when it lands inside it (repairs, replays)."""
+    when it lands inside it (repairs, replays); a live batch's id cursors commit with it."""
     result = WriteResult()
     if not ticks:
         return result
@@ -95,9 +96,10 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick]) -> WriteResult:
                 merge_rollups(conn, symbol, mine, stamps)
             else:
                 refresh_rollups(conn, symbol, int(stamps.min()), int(stamps.max()))
+        save_cursors(conn, cursors)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
     return result
 

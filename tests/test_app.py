@@ -254,7 +254,7 @@ def test_parse_upload_rejects_bad_line_and_size(seeded):
     with pytest.raises(uploads.UploadError, match="need a symbol"):
         uploads.parse_upload(b"ts,open,high,low,close,volume\n1723161000000,1,1,1,1,1\n", "bars.csv", "bars")
     parsed = uploads.parse_upload(ndjson(tick_rows(5)), "good.ndjson", "ticks")
-    assert len(parsed.records) == 5 and list(parsed.preview().columns)[:3] == ["symbol", "trade_id", "timestamp"]
+    assert parsed.count == 5 and list(uploads.preview(parsed).columns)[:3] == ["symbol", "trade_id", "timestamp"]
     assert "Stored 5 new ticks" in uploads.store_upload(seeded, parsed)
 
 
@@ -476,7 +476,7 @@ def test_streamlit_seed_ohlc_upload_format_with_a_symbol_column(seeded):
     data = (b"symbol,timestamp,open,high,low,close,volume\n"
             b"SOLUSDT,1723161000000,150,151,149,150.5,10\nBNBUSDT,1723161060000,600,601,599,600.5,5\n")
     parsed = uploads.parse_upload(data, "seed_ohlc.csv", "bars", timeframe="1min")
-    assert parsed.extent()[0] == ["BNBUSDT", "SOLUSDT"]
+    assert parsed.symbols == ["BNBUSDT", "SOLUSDT"]
     assert "2 1min bars for BNBUSDT, SOLUSDT" in uploads.store_upload(seeded, parsed)
     conn = database.open_reader(seeded)
     assert conn.execute("SELECT symbol, open FROM ohlc_data WHERE source='upload' ORDER BY symbol").fetchall() == [

@@ -138,7 +138,7 @@ def make_feed(fb):
 
     def factory(url: str | None = None, **options) -> tuple[BinanceFuturesFeed, Sink]:
         settings = dict(backoff_initial_s=0.05, backoff_max_s=0.2, stall_first_s=3.0, stall_idle_s=3.0,
-                        stable_after_s=0.2, rotation_overlap_s=0.2)
+                        rotation_overlap_s=0.2)
         settings.update(options)
         feed = BinanceFuturesFeed(url or fb.ws_base, **settings)
         sink = Sink()

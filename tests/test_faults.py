@@ -56,8 +56,7 @@ def assert_exact(fb: FakeBinance, db_path: str, symbols=SYMS, timeout: float = 3
 
 def make_collector(fb: FakeBinance, db_path: str, *, archive: bool = False, backfill_minutes: int = 0,
                    backfill_kline_hours: int = 0, **feed_kw) -> collector.Collector:
-    options = dict(stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3,
-                   stable_after_s=0.5)
+    options = dict(stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3)
     options.update(feed_kw)
     feed = BinanceFuturesFeed(fb.ws_base, **options)
     rest = BinanceRest(fb.rest_base, max_retry_wait_s=5)
@@ -246,8 +245,9 @@ HOUR_MS = 3_600_000
 def store_trades(db_path: str, symbol: str, trades: list) -> None:
     """Store the exchange's trades as a collector that saw them would have."""
     conn = db.open_writer(db_path)
+    cursor = db.IdCursor(symbol, "aggTrade", trades[-1].agg_id, trades[-1].time_ms)   # its live id cursor too
     db.write_ticks(conn, [Tick(symbol, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
-                          for t in trades])
+                          for t in trades], [cursor])
     conn.close()
 
 
