@@ -14,10 +14,28 @@ from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats
 from collection.rest_history import REST_SAFETY_MS, utc_day
 from collection.service import current_collector, make_collector, make_feed, start_service, stop_service
+from collection.universe import HistoryReport, load_binance_history, store_simulated_history
 
-__all__ = ["REST_SAFETY_MS", "BackfillProgress", "Collector", "CollectorState", "CollectorStats", "TickQueue",
-           "build_parser", "current_collector", "main", "make_collector", "make_feed", "start_service",
-           "status_line", "stop_service", "utc_day"]
+__all__ = [
+    "REST_SAFETY_MS",
+    "BackfillProgress",
+    "Collector",
+    "CollectorState",
+    "CollectorStats",
+    "HistoryReport",
+    "TickQueue",
+    "build_parser",
+    "current_collector",
+    "load_binance_history",
+    "main",
+    "make_collector",
+    "make_feed",
+    "start_service",
+    "status_line",
+    "stop_service",
+    "store_simulated_history",
+    "utc_day",
+]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,7 @@ class Settings:
     data_feed: FeedKind
     stream: StreamKind
     symbols: tuple[str, ...]
+    universe_quote: str
     replay_file: str
     replay_speed: float
     default_timeframe: Timeframe
@@ -124,7 +125,10 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("DATA_FEED", "data_feed", "binance", _choice(FeedKind), "feed: binance, simulated or replay"),
     ("BINANCE_STREAM", "stream", "aggTrade", _choice(StreamKind),
      "aggTrade (ids contiguous, repairable over REST) or trade"),
-    ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols, "comma-separated USD-M symbols (case-insensitive)"),
+    ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols,
+     "comma-separated USD-M symbols (case-insensitive), or ALL for every TRADING perpetual of UNIVERSE_QUOTE"),
+    ("UNIVERSE_QUOTE", "universe_quote", "USDT", _choice(("USDT", "USDC", "BTC")),
+     "quote asset of the SYMBOLS=ALL universe and of the Scanner's history loads"),
     ("REPLAY_FILE", "replay_file", "", _text,
      "file for DATA_FEED=replay: NDJSON ticks, Binance archive CSV (.csv/.zip) or recorded frames (.gz)"),
     ("REPLAY_SPEED", "replay_speed", "1", _number(float, 0, 1_000_000),

@@ -71,6 +71,7 @@ from feed.records import (
 )
 from feed.rest import BinanceRest, NoRest, symbol_infos_from_exchange_info
 from feed.rest import _WeightBudget as _WeightBudget  # private; the REST tests reach it as data_feed._WeightBudget
+from feed.universe_sim import simulate_universe
 
 __all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_WS_BASE", "EVENT_KINDS",
            "KLINE_INTERVALS", "MAX_STREAMS_PER_CONNECTION", "MAX_UNPACKED_BYTES", "MAX_UPLOAD_BYTES", "SYMBOL_PATTERN",
@@ -79,4 +80,4 @@ __all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_
            "FrameRecorder", "KlineBar", "NoArchive", "NoRest", "OhlcvBar", "ParseReport", "ReplayFeed", "RestStats",
            "SimulatedFeed", "SimulatedMarket", "SymbolInfo", "Tick", "TickFileError", "TickSource",
            "UnknownSymbolError", "decode_frame", "detect_tick_format", "iter_ticks_from_file", "parse_ohlcv_csv",
-           "parse_tick_file", "symbol_infos_from_exchange_info", "validate_symbol"]
+           "parse_tick_file", "simulate_universe", "symbol_infos_from_exchange_info", "validate_symbol"]

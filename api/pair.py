@@ -2,6 +2,7 @@
 pair_tests through the dashboard's model) and the cost-aware backtest, in the seed's answer shapes."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -61,13 +62,14 @@ def _pair_args(q: Mapping[str, str]) -> tuple[str, str]:
 
 
 def _stationarity(tests: analytics.PairTests) -> dict[str, Any]:
-    """The seed's `adf` block from our cointegration test of the pair (Engle–Granger; ADF when it is absent)."""
-    for test in (analytics.PairTest.ENGLE_GRANGER, analytics.PairTest.ADF):
-        found = tests.results.get(test)
-        if isinstance(found, dict):
-            return {"stat": _num(found.get("statistic")), "pvalue": _num(found.get("pvalue")),
-                    "nobs": found.get("nobs", tests.n_bars), "test": str(test)}
-    return {"stat": None, "pvalue": None, "nobs": tests.n_bars, "test": None}
+    """The seed's `adf` block, filled with our cointegration test of the pair: Engle–Granger on the prices (an
+    ADF on an estimated residual needs its critical values); nulls with the reason while the data is too short."""
+    found = tests.results.get(analytics.PairTest.ENGLE_GRANGER)
+    if isinstance(found, dict):
+        return {"stat": _num(found.get("statistic")), "pvalue": _num(found.get("pvalue")),
+                "nobs": found.get("nobs", tests.n_bars), "test": "engle_granger"}
+    return {"stat": None, "pvalue": None, "nobs": tests.n_bars, "test": "engle_granger",
+            "problem": tests.problems.get(analytics.PairTest.ENGLE_GRANGER, "")}
 
 
 def _fired(conn: database.Connection, x: str, y: str, last: dict[str, float | None]) -> list[dict[str, Any]]:
@@ -105,7 +107,8 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
                                 for row in result.trades.tail(params.SERIES_POINTS).to_dict("records")],
                      "equity": _series(result.equity),
                      "metrics": {k: jsonable(v) for k, v in result.metrics.items()}},
-        "last": last, "alerts": fired, "notes": series.notes}
+        "last": last, "alerts": fired, "notes": series.notes,
+        "verdict": dataclasses.asdict(analytics.pair_verdict(series, tests))}
 
 
 def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:

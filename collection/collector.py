@@ -16,6 +16,7 @@ from collection.repair import run_repairs
 from collection.writer import run_writer
 from config import parse_symbols
 from core.clock import now_ms
+from core.symbols import UNIVERSE
 from data_feed import (
     BinanceArchive,
     BinanceRest,
@@ -39,13 +40,14 @@ class Collector:
     def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
                  queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
                  backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
-                 on_event: Callable[[FeedEvent], None] | None = None) -> None:
+                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = "USDT") -> None:
         # Null clients stand in for "none": the code asks `.available`, never checks for None.
         rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
         repair = repair_gaps and rest_client.available
         self.batch_size = batch_size
         self.symbol_rules: dict[str, dict] = {}
         self.started_at = 0
+        self.universe_quote = universe_quote
         self._on_event = on_event
         self._threads: list[threading.Thread] = []
         self.pipe = Pipeline(
@@ -87,7 +89,9 @@ class Collector:
         """Validate symbols (REST exchangeInfo when available), start the writer, repair/backfill and the feed."""
         p = self.pipe
         p.symbols = tuple(parse_symbols(",".join(symbols)))
-        if p.rest.available:
+        if p.symbols == (UNIVERSE,):
+            p.symbols = self._universe()
+        elif p.rest.available:
             self._validate_symbols()
         self.started_at = now_ms()
         p.state = CollectorState.STARTING
@@ -135,6 +139,18 @@ class Collector:
         thread.collector = self  # type: ignore[attr-defined]  # lets service.current_collector() find it
         thread.start()
         self._threads.append(thread)
+
+    def _universe(self) -> tuple[str, ...]:
+        """SYMBOLS=ALL: every TRADING perpetual of the quote asset, from exchangeInfo (the feed spreads them over
+        connections of STREAMS_PER_CONNECTION streams)."""
+        if not self.pipe.rest.available:
+            raise ValueError(f"SYMBOLS={UNIVERSE} lists the exchange's universe, which needs the Binance feed; "
+                             "offline, store a simulated universe from the Scanner tab")
+        symbols = tuple(self.pipe.rest.universe(self.universe_quote))
+        if not symbols:
+            raise ValueError(f"exchangeInfo lists no TRADING perpetual quoted in {self.universe_quote}")
+        log.info("universe: %d %s perpetuals", len(symbols), self.universe_quote)
+        return symbols
 
     def _validate_symbols(self) -> None:
         """exchangeInfo check before subscribing; one quick attempt, so a machine with no network starts at once

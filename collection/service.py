@@ -48,7 +48,8 @@ def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = Non
     return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
                      flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
                      repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
-                     backfill_kline_hours=settings.backfill_kline_hours, archive=archive)
+                     backfill_kline_hours=settings.backfill_kline_hours, archive=archive,
+                     universe_quote=settings.universe_quote)
 
 
 _SERVICE_LOCK = threading.Lock()

@@ -5,6 +5,7 @@ import re
 from collections.abc import Iterable
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,20}")
+UNIVERSE = "ALL"   # SYMBOLS=ALL: every TRADING perpetual of UNIVERSE_QUOTE, listed from exchangeInfo at start
 _RULE = "2-20 letters or digits such as BTCUSDT"
 
 

@@ -79,7 +79,8 @@ def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str],
         since = max(start, hit.through_ms - OVERLAP_BARS * BAR_SECONDS[c.source_timeframe] * 1000)
         kept = hit.rows[(hit.rows["timestamp"] >= start) & (hit.rows["timestamp"] < since)]
         new = database.read_bars(conn, symbols, c.source_timeframe, since, end)
-        rows = pd.concat([kept, new], ignore_index=True) if len(new) else kept
+        # an empty frame has object columns: concatenated with new rows it would turn the timestamps into objects
+        rows = pd.concat([kept, new], ignore_index=True) if len(kept) and len(new) else (new if len(new) else kept)
         loaded_at = hit.loaded_at
     else:
         rows, loaded_at = database.read_bars(conn, symbols, c.source_timeframe, start, end), time.monotonic()
@@ -128,9 +129,9 @@ def pair_closes(window: Window, pair: tuple[str, str] | None) -> tuple[pd.Series
     need = analytics.pair_warmup(c.method, c.hedge_window, c.z_window, causal=not c.in_sample_hedge)
     if len(closes) < need:
         raise analytics.InsufficientData(
-            f"the pair needs ≥ {need:,} aligned bars (the longer of the hedge window {c.hedge_window} and the z "
-            f"window {c.z_window}, plus {analytics.MIN_STAT_OBS} for the tests); have {len(closes):,}. Wait for "
-            "more data, widen the lookback or shorten the windows.")
+            f"the pair needs ≥ {need:,} aligned bars (the {c.method} hedge's warm-up or the z window "
+            f"{c.z_window}, whichever is longer, plus {analytics.MIN_STAT_OBS} for the tests); have {len(closes):,}. "
+            "Wait for more data, widen the lookback or shorten the windows.")
     return closes[x_sym], closes[y_sym]
 
 

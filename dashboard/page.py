@@ -34,9 +34,10 @@ from dashboard.tab_dashboard import tab_dashboard
 from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
+from dashboard.tab_scanner import tab_scanner
 from dashboard.widgets import guard, guarded
 
-TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Portfolio", "Alerts", "Data Management")
+TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
 LIVE_TABS: dict[str, Callable[[Controls], None]] = {
     "Dashboard": tab_dashboard, "Charts": tab_charts, "Pair Analytics": tab_pair, "Backtest": tab_backtest,
     "Portfolio": tab_portfolio, "Alerts": tab_alerts}
@@ -84,6 +85,9 @@ def main() -> None:
             if label == "Data Management":
                 with guard(label):
                     tab_data(controls, settings, refresh)
+            elif label == "Scanner":
+                with guard(label):
+                    tab_scanner(controls, st.session_state["feed"], settings)
             else:
                 st.fragment(guarded(label, LIVE_TABS[label]), run_every=refresh)(controls)
     freeze_startup_heap()

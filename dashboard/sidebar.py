@@ -113,7 +113,7 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     """Why the Binance feed delivers nothing (a failed start, or never connected with an error), else ''."""
     if st.session_state.get("collector_error") and st.session_state.get("last_feed") == "binance":
         return st.session_state["collector_error"]
-    if stats is None or stats.feed_kind is not FeedKind.BINANCE or stats.received:
+    if stats is None or stats.feed_kind != FeedKind.BINANCE or stats.received:
         return ""
     feed = stats.feed
     if feed.state == "connected" and not feed.stalled_streams:
@@ -122,13 +122,29 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     return f"Feed {feed.state} — {error}" if error else ""
 
 
+LIVE_WITHIN_MS = 60_000   # a symbol with a tick this recent counts as live in the universe summary
+
+
+def liveness(stats: collector.CollectorStats, now: int) -> str:
+    """Per-symbol liveness: each symbol's last tick age for a few symbols; for a universe, how many are live and
+    which are quiet."""
+    ages = {s: stats.last_receive_ms.get(s) for s in stats.symbols}
+    if len(ages) <= 8:
+        shown = " · ".join(f"{s} {(now - t) / 1000:.1f} s" if t is not None else f"{s} —" for s, t in ages.items())
+        return f"Last tick age: {shown}"
+    quiet = sorted(s for s, t in ages.items() if t is None or now - t > LIVE_WITHIN_MS)
+    listed = ", ".join(quiet[:6]) + (f" (+{len(quiet) - 6} more)" if len(quiet) > 6 else "")
+    return (f"{len(ages) - len(quiet):,} of {len(ages):,} symbols traded in the last {LIVE_WITHIN_MS // 1000} s"
+            + (f"; quiet: {listed}" if quiet else ""))
+
+
 def feed_badge(stats: collector.CollectorStats) -> None:
     """The feed kind, unmistakable: SIMULATED and REPLAY are warnings, live Binance shows its connection."""
     feed = stats.feed
-    if stats.feed_kind is FeedKind.SIMULATED:
+    if stats.feed_kind == FeedKind.SIMULATED:  # by value: a module reload makes new enum classes
         st.warning("**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
                    icon=":material/science:")
-    elif stats.feed_kind is FeedKind.REPLAY:
+    elif stats.feed_kind == FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
     elif feed.state == "connected" and not feed.stalled_streams:
@@ -165,9 +181,7 @@ def status_panel(settings: Settings) -> None:
         left.metric("Gaps", f"{stats.gaps_detected:,}",
                     help=f"repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}")
         right.metric("Queue", f"{stats.queue_depth:,}")
-        now = database.now_ms()
-        ages = " · ".join(f"{s} {(now - t) / 1000:.1f} s" for s, t in sorted(stats.last_receive_ms.items()))
-        st.caption(f"Last tick age: {ages or 'no ticks yet'}")
+        st.caption(liveness(stats, database.now_ms()))
         st.caption(f"Collector {stats.state} · feed {feed.state}"
                    + (f" · stalled: {', '.join(feed.stalled_streams)}" if feed.stalled_streams else ""))
         error = feed.last_error or stats.last_error

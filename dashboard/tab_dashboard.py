@@ -7,14 +7,22 @@ import streamlit as st
 import database
 import visualizations as viz
 from dashboard.controls import Controls, fmt_minutes, fmt_price, fmt_value
-from dashboard.model import load_window, pair_of, reader
-from dashboard.widgets import guard, plot, session_cache
+from dashboard.model import all_closes, load_window, pair_of, reader
+from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
     """Trades per second over the last `seconds` of the window."""
     recent = bars.loc[bars.index >= pd.Timestamp(end_ms - seconds * 1000, unit="ms", tz="UTC"), "trades"]
     return float(recent.sum()) / seconds
+
+
+def fmt_span(bars: pd.DataFrame, lookback_min: int) -> str:
+    """What a change is measured over: the lookback when the bars cover it, else the span they do cover."""
+    span_s = (bars.index[-1] - bars.index[0]).total_seconds() if len(bars) > 1 else 0.0
+    if span_s >= lookback_min * 60 * 0.95:
+        return fmt_minutes(lookback_min)
+    return f"{span_s:.0f} s" if span_s < 120 else f"{span_s / 60:.0f} min"
 
 
 def tab_dashboard(c: Controls) -> None:
@@ -28,11 +36,14 @@ def tab_dashboard(c: Controls) -> None:
         for row in range(0, len(found), 4):
             for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
                 first, last = float(bars["close"].iloc[0]), float(bars["close"].iloc[-1])
-                change = f"{(last / first - 1) * 100:+.3f} % ({fmt_minutes(c.lookback_min)})"
+                change = f"{(last / first - 1) * 100:+.3f} % ({fmt_span(bars, c.lookback_min)})"
                 col.metric(symbol, fmt_price(last), change, border=True)
-                col.caption(f"{recent_rate(bars, window.end_ms):.1f} ticks/s · {len(bars):,} bars")
+                activity = (f"{recent_rate(bars, window.end_ms):.1f} ticks/s" if c.end_ms is None
+                            else f"{int(bars['trades'].sum()):,} trades in the window")
+                col.caption(f"{activity} · {len(bars):,} bars")
     with guard("Pair"):
         pair = pair_of(window, c.pair)
+        verdict_banner(pair, all_closes(window), c)
         cols = st.columns(4)
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, "{:.5g}"))

@@ -5,7 +5,6 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -16,7 +15,7 @@ import visualizations as viz
 from dashboard.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from dashboard.exports import export_name, pair_frame, window_csv
 from dashboard.model import Window, all_closes, load_window, pair_of, reader
-from dashboard.widgets import cached_tests, download, guard, plot, session_cache
+from dashboard.widgets import download, guard, plot, session_cache, verdict_banner
 
 
 def johansen_verdict(rank: int, n: int) -> str:
@@ -29,36 +28,48 @@ def johansen_verdict(rank: int, n: int) -> str:
 
 
 def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
-    """The tests as a table with plain-language verdicts."""
-    r: dict[str, Any] = {str(name): value for name, value in tests.results.items()}
+    """The tests as a table with plain-language readings that never contradict the overall verdict: the evidence is
+    Engle–Granger on the prices; the static residual's half-life and Hurst qualify it; the trading spread's
+    half-life is labelled descriptive (an adaptive spread mean-reverts by construction)."""
+    r = tests.results
+    T = analytics.PairTest
+    eg = r.get(T.ENGLE_GRANGER)
+    evidence = eg is not None and eg["is_cointegrated"]
+    caveat = "" if evidence else " — not evidence on its own: Engle–Granger finds no cointegration"
     rows: list[tuple[str, float | None, float | None, str]] = []
-    if "adf" in r:
-        adf = r["adf"]
-        rows.append(("ADF on the spread", adf["statistic"], adf["pvalue"],
-                     "Spread is stationary (mean-reverting) at 5 %" if adf["is_stationary"]
-                     else "Cannot reject a unit root: the spread may wander"))
-    if "engle_granger" in r:
-        eg = r["engle_granger"]
-        rows.append(("Engle–Granger (prices)", eg["statistic"], eg["pvalue"],
-                     "Cointegrated at 5 %: a stable long-run relation" if eg["is_cointegrated"]
-                     else "No evidence of cointegration"))
-    if "half_life" in r:
-        hl = r["half_life"]
-        text = (f"Deviations halve in about {hl:,.1f} bars ({hl * bar_seconds:,.0f} s)" if math.isfinite(hl)
-                else "No mean reversion detected")
-        rows.append(("Half-life (bars)", hl, None, text))
-    if "hurst" in r:
-        h = r["hurst"]
-        text = ("Mean-reverting (H < 0.45)" if h < 0.45 else "Trending (H > 0.55)" if h > 0.55
-                else "Close to a random walk")
-        rows.append(("Hurst exponent", h, None, text))
-    if "johansen" in r:
-        jo = r["johansen"]
+    if eg is not None:
+        rows.append((T.ENGLE_GRANGER.label, eg["statistic"], eg["pvalue"],
+                     f"Cointegrated at 5 % (lag {eg['lags']})" if evidence
+                     else f"No evidence of cointegration at 5 % (lag {eg['lags']})"))
+    for test in (T.HALF_LIFE, T.SPREAD_HALF_LIFE):
+        if test in r:
+            hl = r[test]
+            text = (f"Deviations halve in about {fmt_bars(hl, bar_seconds)}" if math.isfinite(hl)
+                    else "No mean reversion detected")
+            rows.append((test.label, hl, None, text + (caveat if test is T.HALF_LIFE and math.isfinite(hl) else "")))
+    if T.HURST in r:
+        h = r[T.HURST]
+        text = ("Below 0.5: reverts faster than a random walk" + caveat if h < 0.45
+                else "Above 0.5: trending" if h > 0.55 else "Close to a random walk")
+        rows.append((T.HURST.label, h, None, text))
+    if T.STABILITY in r:
+        stab = r[T.STABILITY]
+        rows.append((T.STABILITY.label, None, None,
+                     ("Stable" if stab["is_stable"] else "Unstable") + ": " +
+                     " / ".join(f"{b:.4g}" for b in stab["betas"]) + f" ({stab['relative_range']:.0%} apart)"))
+    if T.JOHANSEN in r:
+        jo = r[T.JOHANSEN]
         n = len(jo["trace_stats"])
-        rows.append((f"Johansen trace ({n} symbols)", jo["trace_stats"][0], None, johansen_verdict(jo["rank"], n)))
-    rows += [(str(name), None, None, f"not available: {why}") for name, why in tests.problems.items()]
-    return pd.DataFrame([(name, fmt_value(stat), fmt_value(p, "{:.4f}"), text) for name, stat, p, text in rows],
-                        columns=["test", "statistic", "p-value", "verdict"])
+        rows.append((f"{T.JOHANSEN.label}, {n} symbols", jo["trace_stats"][0], None,
+                     johansen_verdict(jo["rank"], n)))
+    rows += [(T(name).label, None, None, f"not available: {why}") for name, why in tests.problems.items()]
+    return pd.DataFrame([(name, fmt_value(stat), "—" if p is None else analytics.fmt_p(p).removeprefix("p "), text)
+                         for name, stat, p, text in rows], columns=["test", "statistic", "p-value", "reading"])
+
+
+def fmt_bars(bars: float, bar_seconds: int) -> str:
+    """A number of bars with its duration ('42.0 bars (42 s)')."""
+    return f"{bars:,.1f} bars ({bars * bar_seconds:,.0f} s)"
 
 
 def quality_frame(window: Window, gaps: Sequence[database.Gap]) -> pd.DataFrame:
@@ -89,6 +100,7 @@ def tab_pair(c: Controls) -> None:
     window.require()
     with guard("Pair analytics"):
         pair = pair_of(window, c.pair)
+        tests = verdict_banner(pair, all_closes(window), c)
         hedge = pair.hedge
         cols = st.columns(6)
         cols[0].metric("β (latest)", fmt_value(hedge.beta, "{:.5g}"))
@@ -108,14 +120,13 @@ def tab_pair(c: Controls) -> None:
                  "pair_beta")
         with right:
             plot(viz.rolling_correlation_figure(pair.correlation, window=c.hedge_window), "pair_corr")
-        st.subheader("Stationarity and mean reversion")
-        tests = cached_tests(pair, all_closes(window), c)
+        st.subheader("Cointegration and mean reversion")
         st.dataframe(verdicts(tests.tests, BAR_SECONDS[c.bar_timeframe]), width="stretch", hide_index=True)
         st.caption(f"Tests on {tests.tests.n_bars:,} bars, computed "
                    f"{time.strftime('%H:%M:%S', time.gmtime(tests.computed_at))} UTC (refreshed in the background "
-                   f"every {TESTS_TTL_S:g} s, at once when a setting changes)."
-                   + (" ADF on an adaptive (rolling/Kalman) residual over-rejects; judge cointegration by the "
-                      "Engle–Granger p-value." if c.method in ("rolling", "kalman") else ""))
+                   f"every {TESTS_TTL_S:g} s, at once when a setting changes). The evidence is Engle–Granger on the "
+                   "prices and the static (whole-window OLS) residual; the trading spread above uses the "
+                   f"{c.method} hedge, which adapts, so its own half-life is descriptive only.")
         download("Download pair analytics (CSV)", functools.partial(window_csv, c, pair_frame),
                  export_name(c, "pair"), "dl_pair_tab")
     left, right = st.columns(2)

@@ -65,6 +65,19 @@ def cached_tests(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: Con
     return state[key]
 
 
+def verdict_banner(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: Controls) -> TimedTests:
+    """The pair's one overall verdict, shown before any other number of the pair (its warnings under it); returns
+    the tests it rests on so the tab can show them without recomputing."""
+    tests = cached_tests(pair, closes, c)
+    verdict = analytics.pair_verdict(pair, tests.tests)
+    show = {analytics.Verdict.COINTEGRATED: st.success, analytics.Verdict.NOT_COINTEGRATED: st.warning,
+            analytics.Verdict.NOT_ENOUGH_DATA: st.info}[verdict.verdict]
+    lines = [f"**{pair.y_symbol} / {pair.x_symbol}: {verdict.headline}**"]
+    lines += [f"- ⚠ {w}" for w in verdict.warnings]
+    show("\n".join(lines))
+    return tests
+
+
 def refresh_tests(state: dict, key: tuple, pair: analytics.PairSeries, closes: pd.DataFrame | None) -> None:
     """Recompute the tests off the refresh path and publish them into the session's test cache."""
     try:

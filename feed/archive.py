@@ -1,5 +1,6 @@
-"""``BinanceArchive``: the data.binance.vision daily aggTrades archive (sha256-verified, streamed through a
-temporary file) for trade-id gaps older than the REST window; ``NoArchive`` when repair is off.
+"""``BinanceArchive``: the data.binance.vision daily archive (sha256-verified, streamed through a temporary file):
+aggTrades for trade-id gaps older than the REST window, 1-minute klines for the scanner's history; ``NoArchive``
+when repair is off.
 """
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from typing import Any, ClassVar
 
 from core.symbols import validate_symbol
 from feed.errors import ArchiveError, TickFileError
-from feed.files import FileFormat, detect_tick_format, iter_ticks_from_file
-from feed.records import DEFAULT_ARCHIVE_BASE, ArchiveStats, Tick
+from feed.files import FileFormat, detect_tick_format, iter_ticks_from_file, parse_ohlcv_csv
+from feed.records import DEFAULT_ARCHIVE_BASE, ArchiveStats, OhlcvBar, Tick
 from feed.rest import _network_failure
 from feed.values import _preview
 
@@ -62,6 +63,25 @@ class BinanceArchive:
         symbol = validate_symbol(symbol)
         return f"{self.base_url}/data/futures/um/daily/aggTrades/{symbol}/{symbol}-aggTrades-{day.isoformat()}.zip"
 
+    def klines_url(self, symbol: str, day: dt.date) -> str:
+        """Address of the daily 1-minute klines zip of a symbol (checksum: the same URL plus ``.CHECKSUM``)."""
+        symbol = validate_symbol(symbol)
+        return f"{self.base_url}/data/futures/um/daily/klines/{symbol}/1m/{symbol}-1m-{day.isoformat()}.zip"
+
+    def klines_1m(self, symbol: str, day: dt.date) -> list[OhlcvBar]:
+        """The 1-minute klines of one UTC day (≤ 1,440 bars, ~100 KB), sha256-verified like the aggTrades files."""
+        url = self.klines_url(symbol, day)
+        name = url.rsplit("/", 1)[-1]
+        with self._verified(url, name) as path, open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            bars = parse_ohlcv_csv(data, strict=True, name=name)
+        except TickFileError as exc:
+            raise self._error(f"{url}: {exc}", url) from None
+        with self._lock:
+            self._counts["files"] += 1
+        return bars
+
     def iter_agg_trades(self, symbol: str, day: dt.date, *, first_id: int | None = None, last_id: int | None = None,
                         chunk: int = 20_000) -> Generator[list[Tick], None, None]:
         """Ticks of one UTC day with ``first_id <= trade_id <= last_id``, in lists of at most ``chunk``.
@@ -86,6 +106,15 @@ class BinanceArchive:
         """Fetch the checksum, download and verify the zip into a temporary file, yield its ticks, delete it."""
         url = self.url(symbol, day)
         name = url.rsplit("/", 1)[-1]
+        with self._verified(url, name) as tmp_path:
+            with self._lock:
+                self._counts["files"] += 1
+            yield from self._read(url, tmp_path, name, symbol, first_id, last_id, chunk)
+
+    @contextlib.contextmanager
+    def _verified(self, url: str, name: str) -> Iterator[str]:
+        """Download ``url`` into a temporary file, check it against ``<url>.CHECKSUM`` and yield its path; the file
+        is deleted when the block ends (an unverifiable file is never handed out)."""
         want = self._expected_sha256(url, name)
         fd, tmp_path = tempfile.mkstemp(prefix=f"{name}.", suffix=".part", dir=self._tmp_dir)
         try:
@@ -93,9 +122,7 @@ class BinanceArchive:
                 got = self._download(url, out)
             if got != want:
                 raise self._error(f"{url}: sha256 {got} does not match .CHECKSUM {want}", url)
-            with self._lock:
-                self._counts["files"] += 1
-            yield from self._read(url, tmp_path, name, symbol, first_id, last_id, chunk)
+            yield tmp_path
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_path)

@@ -20,7 +20,7 @@ from core.vocabulary import FeedKind, StreamKind
 from feed.base import DataFeed, _join
 from feed.frames import _ID_KEYS, Frame, FrameKind, decode_frame
 from feed.recorder import FrameRecorder
-from feed.records import DEFAULT_WS_BASE, MAX_STREAMS_PER_CONNECTION
+from feed.records import DEFAULT_WS_BASE, MAX_STREAMS_PER_CONNECTION, STREAMS_PER_CONNECTION
 from feed.values import _describe_exc, _preview
 from feed.ws_link import _AttemptLimiter, _Link, _Role, _Slot
 
@@ -62,7 +62,7 @@ class BinanceFuturesFeed(DataFeed):
                  stall_first_s: float = 10.0, stall_idle_s: float = 60.0, rotate_after_s: float = 23 * 3600,
                  rotation_overlap_s: float = 5.0, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0,
                  ping_interval_s: float = 20, recorder: FrameRecorder | None = None,
-                 max_streams_per_connection: int = MAX_STREAMS_PER_CONNECTION, url_streams_max: int = 200,
+                 max_streams_per_connection: int = STREAMS_PER_CONNECTION, url_streams_max: int = 200,
                  connect_timeout_s: float = 10.0, stable_after_s: float = 10.0, skip_utf8_validation: bool = True,
                  max_connect_attempts: int = 300, connect_window_s: float = 300.0) -> None:
         super().__init__()

@@ -17,6 +17,7 @@ DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024            # uploads larger than this are refused with a clear message
 MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not unpack to more than this
 MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
+STREAMS_PER_CONNECTION = 200                    # what one connection carries: a universe of ~500 symbols is 3
 EVENT_KINDS = ("connected", "disconnected", "reconnecting", "stalled", "subscribe_error", "rotated", "finished",
                "error")
 KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
@@ -101,6 +102,7 @@ class SymbolInfo:
     tick_size: float
     step_size: float
     contract_type: str
+    quote_asset: str = ""
 
 
 @dataclass(frozen=True, slots=True)

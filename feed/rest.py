@@ -136,6 +136,13 @@ class BinanceRest:
             raise UnknownSymbolError(bad, details)
         return {symbol: listed[symbol] for symbol in wanted}
 
+    def universe(self, quote: str = "USDT") -> list[str]:
+        """Every TRADING perpetual quoted in `quote` ("" = any), sorted: the market scanner's universe (a symbol
+        being delivered, settling or halted is left out)."""
+        listed = symbol_infos_from_exchange_info(self.exchange_info()).values()
+        return sorted(i.symbol for i in listed if i.status == "TRADING" and i.contract_type == "PERPETUAL"
+                      and (not quote or i.quote_asset == quote))
+
     def agg_trades(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
                    end_time: int | None = None, limit: int = 1000) -> list[Tick]:
         """``GET /fapi/v1/aggTrades`` (weight 20) as ticks in id order; Binance serves the last 48 h only."""
@@ -327,7 +334,7 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
                 symbol=entry["symbol"], status=entry.get("status", "UNKNOWN"),
                 tick_size=float(filters.get("PRICE_FILTER", {}).get("tickSize", "nan")),
                 step_size=float(filters.get("LOT_SIZE", {}).get("stepSize", "nan")),
-                contract_type=entry.get("contractType", ""))
+                contract_type=entry.get("contractType", ""), quote_asset=str(entry.get("quoteAsset", "")))
         except (KeyError, TypeError, ValueError):
             log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", _preview(str(entry)))
     return result

@@ -5,7 +5,7 @@ Why: the trading simulation is the largest single job and depends on hedge and m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -20,15 +20,15 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from quant.stationarity import static_fit
 from quant.validation import _check_choice, _check_values, _check_window, _pair, _series
-from quant.vocabulary import HEDGE_METHODS, STATIC_METHODS
+from quant.vocabulary import HEDGE_METHODS, KALMAN_MEMORY, STATIC_METHODS
 
 # ----------------------------------------------------------------------------------------------------------------
 # Pairs backtest
 # ----------------------------------------------------------------------------------------------------------------
 
 _EXIT_REASONS = np.array(["exit", "stop", "max_hold", "end"])
-_KALMAN_KEYS = ("delta", "obs_var")
 
 
 @dataclass
@@ -50,7 +50,7 @@ class BacktestParams:
     z_window: int = 60
     hedge_method: str = "rolling"
     hedge_window: int = 300
-    hedge_kw: dict[str, float] = field(default_factory=dict)
+    kalman_memory: int = KALMAN_MEMORY
     capital: float = 10_000.0
     fee_bps: float = 4.0
     slippage_bps: float = 0.0
@@ -83,9 +83,8 @@ class BacktestParams:
         if self.fee_bps < 0 or self.slippage_bps < 0:
             raise ValueError("fee_bps and slippage_bps must be >= 0")
         annualization_factor(self.bar_seconds)
-        unknown = set(self.hedge_kw) - set(_KALMAN_KEYS)
-        if unknown:
-            raise ValueError(f"unknown hedge_kw {sorted(unknown)}; accepted: {', '.join(_KALMAN_KEYS)}")
+        if self.kalman_memory < 2:
+            raise ValueError(f"kalman_memory must be at least 2 bars, got {self.kalman_memory}")
         if self.in_sample and self.hedge_method not in STATIC_METHODS:
             raise ValueError(f"in_sample applies to static hedges ({', '.join(STATIC_METHODS)}), "
                              f"not {self.hedge_method!r}")
@@ -300,8 +299,9 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     need = params.warmup + 3
     if len(xs) < need:
         raise ValueError(f"backtest needs at least {need} bars (warm-up {params.warmup} + 3), got {len(xs)}")
+    static_fit(xs, ys)  # refuses identical legs and a float-noise spread: there is nothing to trade
     hedge = fit_hedge(xs, ys, params.hedge_method, window=params.hedge_window, causal=not params.in_sample,
-                      **params.hedge_kw)
+                      memory=params.kalman_memory)
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
     return xs, ys, hedge, spread, hedge.beta_series.ffill().to_numpy()
 

@@ -17,13 +17,16 @@ import statsmodels.api as sm
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import HuberRegressor
 
+from quant.blas import one_blas_thread
+from quant.kalman import kalman_hedge, kendall
 from quant.validation import _check_choice, _check_values, _check_window, _pair, _series
 from quant.vocabulary import (
+    BAND_Z,
     EXPANDING_REFIT_GROWTH,
     HEDGE_METHODS,
-    KALMAN_DELTA,
-    KALMAN_OBS_VAR,
-    KALMAN_PRIOR_VAR,
+    KALMAN_MEMORY,
+    KALMAN_WARMUP,
+    RHO_CAP,
     STATIC_METHODS,
     InsufficientData,
 )
@@ -36,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class HedgeResult:
-    """Hedge fit y ≈ alpha + beta·x: latest values, the per-bar series, a ±2σ beta band and the settings used."""
+    """Hedge fit y ≈ alpha + beta·x: latest values, the per-bar series, a 95 % β band and the settings used."""
 
     method: str
     beta: float
@@ -51,9 +54,25 @@ class HedgeResult:
 
 
 def _ols_fit(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    """Full-sample OLS with intercept via statsmodels: (beta, alpha, r_squared, std_err of beta)."""
+    """Full-sample OLS with intercept via statsmodels: (beta, alpha, r_squared, HAC std_err of beta)."""
     res = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
-    return float(res.params[1]), float(res.params[0]), float(res.rsquared), float(res.bse[1])
+    xd, e = x - x.mean(), res.resid
+    factor = _lrv_factor(_ar1(xd), _ar1(e), x.size)
+    return float(res.params[1]), float(res.params[0]), float(res.rsquared), float(res.bse[1]) * math.sqrt(factor)
+
+
+def _ar1(v: np.ndarray) -> float:
+    """First-order autocorrelation Σ v_t·v_{t−1} / Σ v_t² of a mean-zero series (0 for a constant one)."""
+    denom = float(v @ v)
+    return float(v[1:] @ v[:-1]) / denom if denom > 0 else 0.0
+
+
+def _lrv_factor(rho_x: Any, rho_e: Any, n: Any) -> Any:
+    """Long-run over short-run variance of the OLS score x̃_t·e_t when regressor and error are AR(1) with
+    coefficients ρ_x, ρ_e: (1 + ρ)/(1 − ρ) with ρ = ρ_x·ρ_e clipped to [0, RHO_CAP], capped at n (Andrews 1991's
+    AR(1) plug-in for a HAC standard error, each ρ bias-corrected; works on scalars and on aligned Series alike)."""
+    rho = np.clip(kendall(rho_x, n) * kendall(rho_e, n), 0.0, RHO_CAP)
+    return np.minimum((1.0 + rho) / (1.0 - rho), n)
 
 
 def _huber_model(warm_start: bool = False) -> HuberRegressor:
@@ -98,7 +117,7 @@ def _moment_ols(x: pd.Series, y: pd.Series, window: int, expanding: bool) -> dic
 
     Hand-written because statsmodels RollingOLS costs ~11 µs/bar; tests check it against RollingOLS. Data are
     shifted by their first values (known at every t) for numerical conditioning. A window where x is constant
-    has no defined beta (NaN).
+    has no defined beta (NaN). std_err is HAC: the iid standard error times :func:`_lrv_factor` of the score.
     """
     xc, yc = x - x.iloc[0], y - y.iloc[0]
     wx = xc.expanding(min_periods=window) if expanding else xc.rolling(window)
@@ -107,11 +126,39 @@ def _moment_ols(x: pd.Series, y: pd.Series, window: int, expanding: bool) -> dic
     count = wx.count()
     var_x = var_x.where(var_x > 0)
     beta = cov / var_x
-    alpha = (wy.mean() + y.iloc[0]) - beta * (wx.mean() + x.iloc[0])
-    resid_var = ((var_y - beta * cov) * (count - 1) / (count - 2)).clip(lower=0.0)
-    std_err = np.sqrt(resid_var / (var_x * (count - 1)))
+    mean_x = wx.mean()
+    alpha = (wy.mean() + y.iloc[0]) - beta * (mean_x + x.iloc[0])
+    resid_ss = ((var_y - beta * cov) * (count - 1)).clip(lower=0.0)
+    rho_x, rho_e = _window_ar1(xc, yc, mean_x, wy.mean(), beta, resid_ss, count, window, expanding)
+    std_err = np.sqrt(resid_ss / (count - 2) * _lrv_factor(rho_x, rho_e.fillna(0.0), count) / (var_x * (count - 1)))
     r_squared = (cov * cov / (var_x * var_y.where(var_y > 0))).clip(upper=1.0)
     return {"beta": beta, "alpha": alpha, "std_err": std_err, "r_squared": r_squared}
+
+
+def _window_ar1(xc: pd.Series, yc: pd.Series, mean_x: pd.Series, mean_y: pd.Series, beta: pd.Series,
+                resid_ss: pd.Series, count: pd.Series, window: int,
+                expanding: bool) -> tuple[pd.Series, pd.Series]:
+    """AR(1) coefficients of the demeaned regressor and of the residual of each window's fit, over the lag pairs
+    inside the window, from window sums (O(n)): Σ(x_s − x̄)(x_{s−1} − x̄) and Σ e_s·e_{s−1} expanded in sums of
+    x, y and their lag products."""
+    xl, yl = xc.shift(1), yc.shift(1)
+
+    def pair_sum(v: pd.Series) -> pd.Series:  # over s − 1, s both in the window
+        return v.fillna(0.0).expanding(min_periods=window).sum() if expanding else v.rolling(window - 1).sum()
+
+    wsum = (lambda v: v.expanding(min_periods=window).sum()) if expanding else (lambda v: v.rolling(window).sum())
+    first_x = xc.iloc[0] if expanding else xc.shift(window - 1)
+    first_y = yc.iloc[0] if expanding else yc.shift(window - 1)
+    sx, sy = wsum(xc), wsum(yc)
+    ax, bx = sx - first_x, sx - xc  # Σ x_s and Σ x_{s−1} over the pairs
+    ay, by = sy - first_y, sy - yc
+    pxx, pyy, pyx, pxy = pair_sum(xc * xl), pair_sum(yc * yl), pair_sum(yc * xl), pair_sum(xc * yl)
+    pairs = count - 1
+    a = mean_y - beta * mean_x  # the window's intercept in centred units
+    x_lag = pxx - mean_x * (ax + bx) + pairs * mean_x * mean_x
+    x_var = wsum(xc * xc) - count * mean_x * mean_x
+    e_lag = pyy - beta * (pyx + pxy) + beta * beta * pxx - a * (ay + by) + a * beta * (ax + bx) + pairs * a * a
+    return x_lag / x_var.where(x_var > 0), e_lag / resid_ss.where(resid_ss > 0)
 
 
 def _refit_points(start: int, n: int) -> list[int]:
@@ -137,36 +184,9 @@ def _scheduled_expanding(fit: Callable[[np.ndarray, np.ndarray], tuple[float, fl
     return (pd.Series(beta, index=x.index).ffill(), pd.Series(alpha, index=x.index).ffill(), len(points))
 
 
-def _kalman_filter(xn: np.ndarray, yn: np.ndarray, delta: float, obs_var: float,
-                   prior_var: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Kalman FILTER (never smoother) for state [beta, alpha], random-walk transition, y_t = beta·x_t + alpha + v.
-
-    E. Chan's recursion with Vw = delta/(1−delta)·I and Ve = obs_var, prior mean 0 and P0 = prior_var·I.
-    Hand-written with unrolled scalar arithmetic on the symmetric 2x2 covariance (~0.7 µs/bar; pykalman ~250 µs).
-    Returns the posterior beta, alpha and var(beta) at every bar.
-    """
-    q = delta / (1.0 - delta)
-    b = a = 0.0
-    p00 = p11 = prior_var
-    p01 = 0.0
-    n = xn.size
-    betas, alphas, beta_vars = [0.0] * n, [0.0] * n, [0.0] * n
-    for i, (f, obs) in enumerate(zip(xn.tolist(), yn.tolist())):
-        r00, r11 = p00 + q, p11 + q
-        g0, g1 = r00 * f + p01, p01 * f + r11  # R·Fᵀ
-        qv = f * g0 + g1 + obs_var  # innovation variance F·R·Fᵀ + Ve
-        e = obs - b * f - a
-        k0, k1 = g0 / qv, g1 / qv
-        b += k0 * e
-        a += k1 * e
-        p00, p01, p11 = r00 - k0 * g0, p01 - k0 * g1, r11 - k1 * g1  # P = R − K·F·R
-        betas[i], alphas[i], beta_vars[i] = b, a, p00
-    return np.array(betas), np.array(alphas), np.array(beta_vars)
-
-
 def _band(beta: pd.Series, std_err: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """±2σ beta band."""
-    return (beta - 2.0 * std_err).rename("beta_lower"), (beta + 2.0 * std_err).rename("beta_upper")
+    """The 95 % confidence band β ± 1.96·s.e."""
+    return (beta - BAND_Z * std_err).rename("beta_lower"), (beta + BAND_Z * std_err).rename("beta_upper")
 
 
 def _last_valid(s: pd.Series, what: str) -> float:
@@ -177,28 +197,22 @@ def _last_valid(s: pd.Series, what: str) -> float:
     return float(valid.iloc[-1])
 
 
-def _fit_kalman(xs: pd.Series, ys: pd.Series, delta: float, obs_var: float) -> HedgeResult:
-    """Kalman hedge on prices normalised by their first values; outputs mapped back to raw-price units."""
-    if not 0.0 < delta < 1.0:
-        raise ValueError(f"delta must be in (0, 1), got {delta}")
-    if obs_var <= 0:
-        raise ValueError(f"obs_var must be > 0, got {obs_var}")
-    x0, y0 = float(xs.iloc[0]), float(ys.iloc[0])
-    if x0 <= 0 or y0 <= 0:
-        raise ValueError("kalman normalises each leg by its first price, which must be > 0")
-    beta_n, alpha_n, beta_var = _kalman_filter(xs.to_numpy() / x0, ys.to_numpy() / y0, delta, obs_var,
-                                               KALMAN_PRIOR_VAR)
-    scale = y0 / x0  # y = y0·(beta_n·x/x0 + alpha_n)  =>  beta = beta_n·y0/x0, alpha = alpha_n·y0
-    beta = pd.Series(beta_n * scale, index=xs.index, name="beta")
-    se = pd.Series(np.sqrt(beta_var) * scale, index=xs.index)
-    params = {"method": "kalman", "delta": delta, "obs_var": obs_var, "prior_var": KALMAN_PRIOR_VAR, "x0": x0,
-              "y0": y0, "units": "filtered on x/x0 and y/y0; outputs in raw prices"}
-    return HedgeResult("kalman", float(beta.iloc[-1]), float(alpha_n[-1] * y0), None, float(se.iloc[-1]), len(xs),
-                       beta, pd.Series(alpha_n * y0, index=xs.index, name="alpha"), _band(beta, se), params)
+def _fit_kalman(xs: pd.Series, ys: pd.Series, window: int, memory: int) -> HedgeResult:
+    """Kalman hedge (quant.kalman): noise estimated on the first max(window, KALMAN_WARMUP) bars, then filtered."""
+    warmup = max(window, KALMAN_WARMUP)
+    path = kalman_hedge(xs.to_numpy(), ys.to_numpy(), warmup=warmup, memory=memory)
+    beta = pd.Series(path.beta, index=xs.index, name="beta")
+    se = pd.Series(path.beta_se, index=xs.index)
+    n = path.noise
+    params = {"method": "kalman", "warmup": warmup, "memory": memory, "phi": n.phi, "obs_var": n.obs_var,
+              "q_beta": n.q_beta, "q_alpha": n.q_alpha,
+              "units": "filtered on prices standardised by the warm-up; outputs in raw prices"}
+    return HedgeResult("kalman", float(path.beta[-1]), float(path.alpha[-1]), None, float(path.beta_se[-1]),
+                       len(xs), beta, pd.Series(path.alpha, index=xs.index, name="alpha"), _band(beta, se), params)
 
 
 def _fit_rolling(xs: pd.Series, ys: pd.Series, window: int) -> HedgeResult:
-    """Rolling OLS over the trailing `window` bars (t included); latest valid values and a ±2·s.e. band."""
+    """Rolling OLS over the trailing `window` bars (t included); latest valid values and a 95 % HAC band."""
     mom = _moment_ols(xs, ys, window, expanding=False)
     beta = mom["beta"].rename("beta")
     return HedgeResult("rolling", _last_valid(beta, "beta"), _last_valid(mom["alpha"], "alpha"),
@@ -239,27 +253,36 @@ def _fit_static(xs: pd.Series, ys: pd.Series, method: str, window: int, causal: 
         beta_s, alpha_s, refits = _scheduled_expanding(fitter, xs, ys, window)
         params.update(window=window, refits=refits, refit_growth=EXPANDING_REFIT_GROWTH,
                       series="expanding fit refitted on a geometric schedule, forward-filled")
+    if causal:  # the tiles show the (β, α) the latest spread point uses, not the full-sample fit
+        params.update(full_sample_beta=beta, full_sample_alpha=alpha)
+        beta, alpha = _last_valid(beta_s, "beta"), _last_valid(alpha_s, "alpha")
+        if band is not None:
+            std_err = float((band[1].iloc[-1] - band[0].iloc[-1]) / (2 * BAND_Z))
     return HedgeResult(method, beta, alpha, r_squared, std_err, len(xs), beta_s.rename("beta"),
                        alpha_s.rename("alpha"), band, params)
 
 
-def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, delta: float = KALMAN_DELTA,
-              obs_var: float = KALMAN_OBS_VAR, causal: bool = True) -> HedgeResult:
+@one_blas_thread
+def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: int = KALMAN_MEMORY,
+              causal: bool = True) -> HedgeResult:
     """Fit y ≈ alpha + beta·x (x independent, y dependent) by ols, huber, tls, rolling or kalman.
 
-    * ols / huber / tls: ``beta``/``alpha`` are the full-sample fit (the latest value). With ``causal=True`` the
-      series is an expanding fit known at each bar, NaN for the first window−1 bars (OLS exact per bar; huber/tls
+    * ols / huber / tls: with ``causal=True`` the series is an expanding fit known at each bar and ``beta``/``alpha``
+      are its latest values, the ones the latest spread point uses (the full-sample fit is in ``params``); NaN for
+      the first window−1 bars (OLS exact per bar; huber/tls
       refitted on the geometric schedule of :data:`EXPANDING_REFIT_GROWTH`, huber warm-started from the previous
       refit). With ``causal=False`` the series repeats the full-sample fit (in-sample, look-ahead: research only).
-    * rolling: OLS over the trailing ``window`` bars ending at t (t included); band ±2·s.e.; R² of the last window.
-    * kalman: filtered state on normalised prices (x/x0, y/y0), see :data:`KALMAN_DELTA`; band ±2·√P_ββ.
+    * rolling: OLS over the trailing ``window`` bars ending at t (t included); R² of the last window.
+    * kalman: filtered state (quant.kalman) with its noise estimated on the first max(window, KALMAN_WARMUP) bars,
+      forgetting within ``memory`` bars at most; NaN during the warm-up.
+    Bands are 95 % intervals: HAC standard errors for OLS/rolling, the filter's √P_ββ for Kalman.
     """
     method = _check_choice(method, "hedge method", HEDGE_METHODS)
-    uses_window = method == "rolling" or (method in STATIC_METHODS and causal)
+    uses_window = method in ("rolling", "kalman") or (method in STATIC_METHODS and causal)
     min_n = _check_window(window, "window", None, minimum=3) if uses_window else 3
     xs, ys = _pair(x, y, min_n)
     if method == "kalman":
-        return _fit_kalman(xs, ys, delta, obs_var)
+        return _fit_kalman(xs, ys, window, memory)
     if method == "rolling":
         return _fit_rolling(xs, ys, window)
     return _fit_static(xs, ys, method, window, causal)

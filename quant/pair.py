@@ -4,32 +4,34 @@ Why: one call gives the dashboard everything about a pair, composed from hedge a
 """
 from __future__ import annotations
 
-import enum
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from quant.blas import one_blas_thread
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
-from quant.stationarity import adf_test, engle_granger, half_life, hurst_exponent, johansen, rolling_correlation
+from quant.stationarity import engle_granger, half_life, hurst_exponent, johansen, rolling_correlation, static_fit
 from quant.validation import _check_choice, _pair
-from quant.vocabulary import HEDGE_METHODS, MIN_STAT_OBS, HedgeMethod, InsufficientData
+from quant.verdict import PairVerdict, pair_verdict
+from quant.vocabulary import (
+    HEDGE_METHODS,
+    KALMAN_WARMUP,
+    MIN_STAT_OBS,
+    STABILITY_PARTS,
+    STABLE_BETA_RANGE,
+    HedgeMethod,
+    InsufficientData,
+    PairTest,
+)
 
 # ----------------------------------------------------------------------------------------------------------------
 # Pair analytics (one call per dashboard refresh)
 # ----------------------------------------------------------------------------------------------------------------
-
-class PairTest(enum.StrEnum):
-    """The statistical tests of a pair."""
-
-    ADF = "adf"
-    ENGLE_GRANGER = "engle_granger"
-    HALF_LIFE = "half_life"
-    HURST = "hurst"
-    JOHANSEN = "johansen"
-
 
 @dataclass
 class PairSeries:
@@ -92,15 +94,22 @@ class PairAnalytics:
     series: PairSeries
     tests: PairTests
 
+    @property
+    def verdict(self) -> PairVerdict:
+        """The pair's one overall verdict from these tests (quant.verdict)."""
+        return pair_verdict(self.series, self.tests)
+
     def to_frame(self) -> pd.DataFrame:
         return self.series.to_frame()
 
 
 def pair_warmup(method: str, window: int, z_window: int, *, causal: bool = True) -> int:
-    """Bars a pair needs before its series and tests mean anything: the hedge window (for rolling and causal static
-    fits), or the z window if longer, plus MIN_STAT_OBS for the tests."""
-    windowed = method == HedgeMethod.ROLLING or (HedgeMethod(method).is_static and causal)
-    return max(window if windowed else 0, z_window) + MIN_STAT_OBS
+    """Bars a pair needs before its series and tests mean anything: the hedge's warm-up (the window for rolling and
+    causal static fits, max(window, KALMAN_WARMUP) for Kalman), or the z window if longer, plus MIN_STAT_OBS."""
+    hedge = HedgeMethod(method)
+    warm = (max(window, KALMAN_WARMUP) if hedge is HedgeMethod.KALMAN
+            else window if hedge is HedgeMethod.ROLLING or (hedge.is_static and causal) else 0)
+    return max(warm, z_window) + MIN_STAT_OBS
 
 
 def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
@@ -113,15 +122,14 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
     method = _check_choice(method, "hedge method", HEDGE_METHODS)
     need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
-        raise InsufficientData(f"the pair needs at least {need:,} aligned bars (the longer of the hedge window "
-                               f"{window} and the z window {z_window}, plus {MIN_STAT_OBS} for the tests); "
-                               f"have {len(xs):,}")
+        hedge_warmup = (f"the Kalman warm-up {max(window, KALMAN_WARMUP)}" if method == HedgeMethod.KALMAN
+                        else f"the hedge window {window}")
+        raise InsufficientData(f"the pair needs at least {need:,} aligned bars (the longer of {hedge_warmup} and "
+                               f"the z window {z_window}, plus {MIN_STAT_OBS} for the tests); have {len(xs):,}")
+    static_fit(xs, ys)  # refuses a degenerate pair (identical legs, a float-noise spread) before any fit
     hedge = fit_hedge(xs, ys, method, window=window, **hedge_kw)
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
     notes = []
-    if method in (HedgeMethod.ROLLING, HedgeMethod.KALMAN):
-        notes.append("ADF on an adaptive-hedge residual over-rejects; use the Engle–Granger p-value for "
-                     "cointegration")
     if not hedge.params.get("causal", True):
         notes.append("in-sample hedge: the spread uses a full-sample fit (look-ahead)")
     return PairSeries(x=xs, y=ys, hedge=hedge, spread=spread, zscore=calculate_zscore(spread, z_window),
@@ -129,14 +137,36 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
                       notes=notes)
 
 
+def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> dict[str, Any]:
+    """Static OLS β on each of `parts` consecutive equal pieces of the window and their spread relative to the
+    full-window β: a cointegrating relation that holds should give similar β in every piece."""
+    edges = np.linspace(0, len(x), parts + 1).astype(int)
+    full = static_fit(x, y)[0]
+    betas = [static_fit(x.iloc[lo:hi], y.iloc[lo:hi])[0] for lo, hi in itertools.pairwise(edges)]
+    spread = (max(betas) - min(betas)) / abs(full)
+    return {"betas": betas, "full_beta": full, "relative_range": spread,
+            "is_stable": bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0)}
+
+
+@one_blas_thread
 def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTests:
-    """ADF, half-life and Hurst of the spread, Engle–Granger on the prices and, given the closes of 2+ symbols,
-    Johansen. A test the data cannot support yet is reported in `problems`; any other error propagates."""
+    """Cointegration evidence on the right objects: Engle–Granger on the prices, half-life and Hurst of its static
+    (whole-window OLS) residual, β stability over the window's thirds and, given the closes of 2+ symbols,
+    Johansen; plus the half-life of the adaptive trading spread, labelled descriptive (an adaptive residual
+    mean-reverts by construction, so it is no evidence). A test the data cannot support yet is reported in
+    `problems`; any other error propagates."""
+    x, y = series.x, series.y
+
+    def static_residual() -> pd.Series:
+        beta, alpha, _, _ = static_fit(x, y)
+        return y - alpha - beta * x
+
     jobs: dict[PairTest, Callable[[], Any]] = {
-        PairTest.ADF: lambda: adf_test(series.spread),
-        PairTest.ENGLE_GRANGER: lambda: engle_granger(series.x, series.y),
-        PairTest.HALF_LIFE: lambda: half_life(series.spread),
-        PairTest.HURST: lambda: hurst_exponent(series.spread)}
+        PairTest.ENGLE_GRANGER: lambda: engle_granger(x, y),
+        PairTest.HALF_LIFE: lambda: half_life(static_residual()),
+        PairTest.HURST: lambda: hurst_exponent(static_residual()),
+        PairTest.STABILITY: lambda: beta_stability(x, y),
+        PairTest.SPREAD_HALF_LIFE: lambda: half_life(series.spread)}
     if closes is not None:
         jobs[PairTest.JOHANSEN] = lambda: johansen(closes)
     results: dict[PairTest, Any] = {}

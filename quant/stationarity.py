@@ -6,80 +6,127 @@ Why: the tests that judge whether a spread mean-reverts are independent of how t
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
-from statsmodels.tools.sm_exceptions import CollinearityWarning
-from statsmodels.tsa.stattools import adfuller, coint
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
+from quant import unitroot
 from quant.validation import _check_values, _check_window, _pair, _series
-from quant.vocabulary import AUTOLAG_BUDGET, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData
+from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData
 
 # ----------------------------------------------------------------------------------------------------------------
 # Stationarity, cointegration, mean reversion
 # ----------------------------------------------------------------------------------------------------------------
 
-def _default_maxlag(n: int) -> int:
-    """Bounded lag range for the AIC search: min(Schwert 12·(n/100)^¼, AUTOLAG_BUDGET // n, n//2 − 2), ≥ 0."""
-    schwert = math.ceil(12.0 * (n / 100.0) ** 0.25)
-    return max(0, min(schwert, max(1, AUTOLAG_BUDGET // n), n // 2 - 2))
-
-
 def _stat_input(series: Any, name: str) -> np.ndarray:
-    """Finite values of a series for a statistical test (NaN such as warm-up dropped), validated."""
+    """Finite values of a series for a statistical test, validated: leading/trailing NaN (warm-up, not yet known)
+    are dropped; NaN between values is refused, since joining the two sides would invent a one-bar move."""
     s = _series(series, name)
     _check_values(s, name, MIN_STAT_OBS, allow_nan=True)
-    return s.dropna().to_numpy()
+    v = s.to_numpy()
+    known = np.flatnonzero(~np.isnan(v))
+    inner = v[known[0]:known[-1] + 1]
+    holes = np.isnan(inner)
+    if holes.any():
+        first = s.index[known[0] + int(np.argmax(holes))]
+        raise ValueError(f"{name} has {int(holes.sum())} NaN values inside its sample (first at {first}); a test "
+                         "cannot join the two sides of a gap — fill the gap or test each contiguous piece")
+    return inner
 
 
-def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "AIC") -> dict[str, Any]:
-    """Augmented Dickey–Fuller test with constant (statsmodels adfuller); NaN values (warm-up) are dropped.
+def _criterion(autolag: str | None) -> str | None:
+    """The lag criterion: "maic" (the default), "aic", or None for a fixed lag; other names are refused."""
+    if autolag is None:
+        return None
+    name = str(autolag).lower()
+    if name not in ("maic", "aic"):
+        raise ValueError(f"autolag must be 'MAIC', 'AIC' or None, got {autolag!r}")
+    return name
 
-    maxlag=None searches lags 0..:func:`_default_maxlag` (bounded so a 1-day 1s series stays interactive).
-    is_stationary means p < 0.05. On a residual of an estimated hedge, use :func:`engle_granger` instead.
+
+def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
+    """Augmented Dickey–Fuller test with constant; leading/trailing NaN (warm-up) are dropped.
+
+    The lag is chosen by AIC over 0..maxlag (default Schwert's 12·(n/100)^¼, which grows with n and keeps the
+    test's size under MA errors); autolag=None uses exactly maxlag lags. MacKinnon p-values; is_stationary means
+    p < 0.05. For the residual of an estimated hedge use :func:`engle_granger`, whose critical values allow for the
+    estimation.
     """
     v = _stat_input(series, "series")
-    lag = _default_maxlag(v.size) if maxlag is None else maxlag
-    res = adfuller(v, maxlag=lag, autolag=autolag, result_object=True)
-    return {"statistic": float(res.statistic), "pvalue": float(res.pvalue),
-            "critical_values": {k: float(c) for k, c in res.critical_values.items()},
-            "is_stationary": bool(res.pvalue < SIGNIFICANCE), "lags": int(res.lags), "nobs": int(res.nobs),
-            "maxlag": lag, "autolag": autolag}
+    fit = unitroot.adf_fit(v, maxlag, criterion=_criterion(autolag))
+    p = unitroot.pvalue(fit.statistic)
+    return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(fit.nobs),
+            "is_stationary": bool(p < SIGNIFICANCE), "lags": fit.lags, "nobs": fit.nobs, "maxlag": fit.maxlag,
+            "autolag": autolag}
 
 
-def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "aic") -> dict[str, Any]:
-    """Engle–Granger test of y on x (statsmodels coint, MacKinnon EG critical values); cointegrated if p < 0.05."""
+def static_fit(x: pd.Series, y: pd.Series) -> tuple[float, float, float, np.ndarray]:
+    """OLS y = α + β·x over the whole sample: (β, α, R², residual); ValueError when y is an exact linear function
+    of x (the residual is floating-point noise, so no test or trade on it means anything)."""
+    xv, yv = x.to_numpy(), y.to_numpy()
+    xc, yc = xv - xv.mean(), yv - yv.mean()
+    sxx, syy = float(xc @ xc), float(yc @ yc)
+    if sxx == 0 or syy == 0:
+        raise InsufficientData(f"{'x' if sxx == 0 else 'y'} is constant over these {xv.size} bars; no hedge is defined")
+    beta = float(xc @ yc) / sxx
+    resid = yc - beta * xc
+    r2 = 1.0 - float(resid @ resid) / syy
+    scale = max(float(np.abs(yv).mean()), float(np.abs(yv).max()) * 1e-3)
+    if r2 >= 1.0 - 1e-12 or float(resid.std()) <= FLOAT_NOISE * scale:
+        what = "x and y are the same series" if np.array_equal(xv, yv) else (
+            f"y is an exact linear function of x (y ≈ {yv.mean() - beta * xv.mean():.6g} + {beta:.6g}·x, residual "
+            f"std {resid.std():.3g} on prices of {scale:.3g})")
+        raise ValueError(f"degenerate pair: {what}; the spread is floating-point noise, so there is nothing to "
+                         "test or trade")
+    return beta, float(yv.mean() - beta * xv.mean()), r2, resid
+
+
+def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
+    """Engle–Granger test of y on x: ADF (no constant, AIC lag search as :func:`adf_test`) of the static OLS
+    residual y − α − β·x, judged by MacKinnon's cointegration critical values (N=2, constant), as statsmodels coint.
+    Cointegrated if p < 0.05. Also returns the static fit (beta, alpha, r_squared) the residual comes from."""
     xs, ys = _pair(x, y, MIN_STAT_OBS)
-    lag = _default_maxlag(len(xs)) if maxlag is None else maxlag
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", CollinearityWarning)
-        try:
-            res = coint(ys.to_numpy(), xs.to_numpy(), trend="c", maxlag=lag, autolag=autolag)
-        except CollinearityWarning as exc:
-            raise InsufficientData("x and y are (almost) perfectly collinear; Engle–Granger is not "
-                                   "informative") from exc
-    crit = dict(zip(("1%", "5%", "10%"), (float(c) for c in res.critical_values)))
-    return {"statistic": float(res.coint_t), "pvalue": float(res.pvalue), "critical_values": crit,
-            "is_cointegrated": bool(res.pvalue < SIGNIFICANCE), "nobs": len(xs), "maxlag": lag, "autolag": autolag}
+    beta, alpha, r2, resid = static_fit(xs, ys)
+    fit = unitroot.adf_fit(resid, maxlag, constant=False, criterion=_criterion(autolag))
+    p = unitroot.pvalue(fit.statistic, 2)
+    return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(len(xs) - 1, 2),
+            "is_cointegrated": bool(p < SIGNIFICANCE), "nobs": len(xs), "lags": fit.lags, "maxlag": fit.maxlag,
+            "autolag": autolag, "beta": beta, "alpha": alpha, "r_squared": r2}
+
+
+def _columns(df: Any, what: str, lo: int, hi: int) -> pd.DataFrame:
+    """A DataFrame of lo..hi uniquely named columns, or ValueError saying what is wrong with it."""
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{what} needs a DataFrame of price columns, got {type(df).__name__}")
+    dup = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+    if dup:
+        raise ValueError(f"{what}: duplicate column names {dup}; each series needs its own name")
+    if not lo <= df.shape[1] <= hi:
+        raise ValueError(f"{what} needs {lo} to {hi} series, got {df.shape[1]}")
+    return df
 
 
 def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[str, Any]:
     """Johansen trace and max-eigenvalue tests (statsmodels coint_johansen) for 2–12 price columns.
 
-    rank = number of leading trace statistics above their 95 % critical value (sequential test).
+    rank = number of leading trace statistics above their 95 % critical value (sequential test). Collinear columns
+    (one an exact linear combination of the others) are refused with a ValueError naming them.
     """
-    if not isinstance(df, pd.DataFrame):
-        raise ValueError(f"johansen needs a DataFrame of price columns, got {type(df).__name__}")
-    if not 2 <= df.shape[1] <= 12:
-        raise ValueError(f"johansen needs 2 to 12 series, got {df.shape[1]}")
+    _columns(df, "johansen", 2, 12)
     if det_order not in (-1, 0, 1):
         raise ValueError(f"det_order must be -1, 0 or 1, got {det_order}")
     for col in df.columns:
         _check_values(_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
-    res = coint_johansen(df.to_numpy(dtype="float64"), det_order, k_ar_diff)
+    values = df.to_numpy(dtype="float64")
+    diffs = np.diff(values, axis=0)
+    centred = diffs - diffs.mean(axis=0)
+    sv = np.linalg.svd(centred / centred.std(axis=0), compute_uv=False)
+    if sv[-1] <= 1e-8 * sv[0]:
+        raise ValueError(f"johansen: the columns {[str(c) for c in df.columns]} are collinear (one moves as an exact "
+                         "linear combination of the others); drop the redundant series")
+    res = coint_johansen(values, det_order, k_ar_diff)
     trace, crit95 = res.lr1, res.cvt[:, 1]
     above = trace > crit95
     rank = int(np.argmin(above)) if not above.all() else len(trace)
@@ -159,8 +206,7 @@ def rolling_correlation(s1: Any, s2: Any, window: int = 60) -> pd.Series:
 
 def correlation_matrix(closes_df: pd.DataFrame) -> pd.DataFrame:
     """Pearson correlation matrix of simple returns for N ≥ 2 price columns (e.g. from align_closes)."""
-    if not isinstance(closes_df, pd.DataFrame) or closes_df.shape[1] < 2:
-        raise ValueError("correlation_matrix needs a DataFrame with at least 2 price columns")
+    _columns(closes_df, "correlation_matrix", 2, 10_000)
     rets = pd.DataFrame({col: returns(closes_df[col]) for col in closes_df.columns})
     if len(rets) < 3:
         raise ValueError(f"need at least 4 bars for a correlation matrix, got {len(closes_df)}")

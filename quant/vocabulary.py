@@ -68,15 +68,17 @@ HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
 STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
 ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
 
-# Kalman defaults, in NORMALISED price units (each leg divided by its first price, so both start at 1.0):
-# obs_var = 1e-6 is a residual standard deviation of 0.1 % of price; delta = 1e-12 gives a state noise
-# Vw = delta/(1-delta) per bar per state, i.e. Vw/obs_var = 1e-6 and an adaptation memory of roughly
-# sqrt(obs_var/Vw) ≈ 1,000 bars, slow enough not to absorb a spread with a half-life of ~100 bars. Raise delta to
-# adapt faster (Chan's delta=1e-4, Ve=1e-3 on raw ~$100 prices is a memory of a few bars), lower it for a steadier
-# hedge. Only the ratio Vw/obs_var and the price units matter for beta; obs_var alone scales the band.
-KALMAN_DELTA = 1e-12
-KALMAN_OBS_VAR = 1e-6
-KALMAN_PRIOR_VAR = 1.0  # P0 = I in normalised units: diffuse relative to beta ≈ 1; prior mean [0, 0] (Chan).
+# Kalman hedge (quant/kalman.py): φ and the observation noise are estimated on the first max(window, KALMAN_WARMUP)
+# bars (the output is NaN before then); the state noise makes the filter forget within KALMAN_MEMORY bars on a stable
+# pair and adapts when its last ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says or keep one
+# sign (a β that doubles is within 10 % of the new value after a median of ~70 bars; tests/test_statistics.py). The
+# spread's AR(1) coefficient is capped at KALMAN_PHI_CAP so that a unit-root residual keeps an identified intercept.
+KALMAN_WARMUP = 180
+KALMAN_MEMORY = 300
+KALMAN_PHI_CAP = 0.999
+KALMAN_ADAPT_SPAN = 60
+# ... and fades when the squared mean of those innovations exceeds this many times its variance under the model.
+KALMAN_DRIFT_LEVEL = 3.5
 
 # Static robust/orthogonal fits are refitted causally on a geometric schedule: fit on bars [0, c) at
 # c = window, ceil(window·g), ceil(window·g²), ... and forward-filled, so the value at bar t omits at most the
@@ -84,12 +86,44 @@ KALMAN_PRIOR_VAR = 1.0  # P0 = I in normalised units: diffuse relative to beta �
 # The schedule does not depend on the sample length, so truncating the future never changes earlier values.
 EXPANDING_REFIT_GROWTH = 1.25
 
-# Unit-root tests: AIC lag search over 0..maxlag with maxlag = min(Schwert's 12·(n/100)^¼, AUTOLAG_BUDGET // n),
-# so the search costs at most ~AUTOLAG_BUDGET row-regressions: Schwert's rule up to ~3,000 bars, 10 lags at 10,000,
-# 1 lag at 86,400 1s bars (~40 ms per test). MacKinnon p-values stay valid for the selected lag (few lags suffice
-# for 1s spreads, whose differences are close to white noise); pass maxlag explicitly for a wider search.
-AUTOLAG_BUDGET = 100_000
+# Unit-root tests choose their lag by Ng & Perron's MAIC over 0..12·(n/100)^¼ (Schwert's bound, which grows with n),
+# see quant/unitroot.py; their size under MA(1) errors is measured in tests/test_statistics.py and
+# bench/pair_statistics.py (5.5–7.1 % at θ = −0.5 and −0.8 for n = 600 and 3,600; ~6 % at 86,400).
 MIN_STAT_OBS = 20
 SIGNIFICANCE = 0.05
+# A residual whose std is below FLOAT_NOISE × the price level is rounding error, not a spread (y = 2x + 1e-9·ε).
+FLOAT_NOISE = 1e-9
+
+# Hedge-ratio bands are 95 % intervals β ± BAND_Z·s.e.; OLS/rolling standard errors are HAC: the iid error inflated
+# by the AR(1) long-run-variance factor (1 + ρ)/(1 − ρ) of the regression score, ρ capped at RHO_CAP.
+BAND_Z = 1.959964
+RHO_CAP = 0.995
+
+# The verdict calls β stable when OLS on each of the window's STABILITY_PARTS thirds gives β within
+# STABLE_BETA_RANGE (relative range (max − min)/|β|) of each other, all with one sign.
+STABILITY_PARTS = 3
+# The verdict warns when the static fit's R² is below LOW_R_SQUARED.
+LOW_R_SQUARED = 0.5
+STABLE_BETA_RANGE = 0.25
 
 SECONDS_PER_YEAR = 365 * 86_400  # 24/7 markets: 365 days, as vectorbt's year_freq="365 days".
+
+
+class PairTest(enum.StrEnum):
+    """The statistical tests of a pair; `label` says what each is computed on."""
+
+    ENGLE_GRANGER = "engle_granger"
+    HALF_LIFE = "half_life"
+    HURST = "hurst"
+    STABILITY = "stability"
+    SPREAD_HALF_LIFE = "spread_half_life"
+    JOHANSEN = "johansen"
+
+    @property
+    def label(self) -> str:
+        return {"engle_granger": "Engle–Granger (prices; ADF of the static residual)",
+                "half_life": "Half-life of the static residual",
+                "hurst": "Hurst exponent of the static residual",
+                "stability": "β over the window's thirds",
+                "spread_half_life": "Half-life of the trading spread (adaptive; descriptive, not evidence)",
+                "johansen": "Johansen trace (prices)"}[self.value]

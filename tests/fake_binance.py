@@ -104,6 +104,10 @@ _DAY_MS = 86_400_000
 _ARCHIVE_PREFIX = "/data/"
 _ARCHIVE_PATH = re.compile(r"/data/futures/um/daily/aggTrades/([A-Z0-9]{2,20})/\1-aggTrades-"
                            r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?")
+_KLINES_PATH = re.compile(r"/data/futures/um/daily/klines/([A-Z0-9]{2,20})/1m/\1-1m-"
+                          r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?")
+_KLINES_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+                  "taker_buy_quote_volume,ignore\n")
 _ARCHIVE_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
 _ARCHIVE_CACHE_MAX = 32          # symbol-days kept built
 _NO_SUCH_KEY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
@@ -894,7 +898,16 @@ class FakeBinance:
             return self._weight_used, None
 
     def _serve_archive(self, handler: BaseHTTPRequestHandler, path: str) -> None:
-        """A daily aggTrades zip or its CHECKSUM; 404 (S3-style XML) for anything not published."""
+        """A daily aggTrades or 1-minute klines zip or its CHECKSUM; 404 (S3-style XML) for anything not published."""
+        klines = _KLINES_PATH.fullmatch(path)
+        if klines:
+            built = self._klines_file(klines.group(1), dt.date.fromisoformat(klines.group(2)))
+            if built is None:
+                _send_raw(handler, 404, _NO_SUCH_KEY, "application/xml", {})
+            else:
+                body, ctype = (built[1].encode(), "text/plain") if klines.group(3) else (built[0], "application/zip")
+                _send_raw(handler, 200, body, ctype, {})
+            return
         match = _ARCHIVE_PATH.fullmatch(path)
         try:
             day = dt.date.fromisoformat(match.group(2)) if match else None
@@ -907,6 +920,23 @@ class FakeBinance:
             _send_raw(handler, 200, built[1].encode(), "text/plain", {})
         else:
             _send_raw(handler, 200, built[0], "application/zip", {})
+
+    def _klines_file(self, symbol: str, day: dt.date) -> tuple[bytes, str] | None:
+        """(zip bytes, CHECKSUM text) of a symbol-day's 1-minute klines, built from its trades; None for today, the
+        future, a missing day (archive_missing) or a day without trades."""
+        start = (day - dt.date(1970, 1, 1)).days * _DAY_MS
+        now = self.now_ms()
+        with self._lock:
+            book = self._books.get(symbol)
+            if start >= now - now % _DAY_MS or book is None or self._archive_faults.get((symbol, day)) == "missing":
+                return None
+            lo, hi = bisect.bisect_left(book.times, start), bisect.bisect_left(book.times, start + _DAY_MS)
+            if lo == hi:
+                return None
+            rows = _aggregate_klines(book, lo, hi, 60_000)
+        name = f"{symbol}-1m-{day.isoformat()}"
+        data = _zip_text(name, _KLINES_HEADER + "".join(",".join(map(str, r)) + "\n" for r in rows))
+        return data, f"{hashlib.sha256(data).hexdigest()}  {name}.zip\n"
 
     def _archive_file(self, symbol: str, day: dt.date) -> tuple[bytes, str] | None:
         """(zip bytes, CHECKSUM text) of a symbol-day as served, or None when it is not published."""
@@ -1040,9 +1070,14 @@ def _archive_zip(name: str, trades: list[FakeTrade]) -> bytes:
     lines = [_ARCHIVE_HEADER]
     lines += [f"{t.agg_id},{t.price},{t.qty},{t.first_id},{t.last_id},{t.time_ms},{str(t.buyer_maker).lower()}\n"
               for t in trades]
+    return _zip_text(name, "".join(lines))
+
+
+def _zip_text(name: str, text: str) -> bytes:
+    """``<name>.zip`` holding ``<name>.csv`` with `text`, as data.binance.vision packs its daily files."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(zipfile.ZipInfo(f"{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)), "".join(lines),
+        archive.writestr(zipfile.ZipInfo(f"{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)), text,
                          compress_type=zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 

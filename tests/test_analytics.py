@@ -19,6 +19,7 @@ from statsmodels.tsa.stattools import adfuller, coint
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import analytics as A
+from quant import kalman
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning/FutureWarning/ConvergenceWarning may leak
 
@@ -132,6 +133,18 @@ def _al_fixture() -> tuple[np.ndarray, np.ndarray]:
     return x, 5 * x + rs.normal(0, 1, 100)
 
 
+def _hac_factor(xd: np.ndarray, e: np.ndarray) -> float:
+    """Andrews' AR(1) plug-in, written out: (1 + ρ)/(1 − ρ), ρ = ρ_x·ρ_e, each Kendall-corrected, capped at n."""
+    n = len(e)
+
+    def rho(v: np.ndarray) -> float:
+        r = float(np.dot(v[1:], v[:-1]) / np.dot(v, v))
+        return min(r + (1 + 3 * r) / n, 1.0)
+
+    r = min(max(rho(xd) * rho(e), 0.0), 0.995)
+    return min((1 + r) / (1 - r), n)
+
+
 def test_ols_matches_numpy_lstsq() -> None:
     x, y = _al_fixture()
     res = A.fit_hedge(x, y, "ols", causal=False)
@@ -140,7 +153,9 @@ def test_ols_matches_numpy_lstsq() -> None:
     assert res.beta == pytest.approx(beta, rel=1e-10) and res.alpha == pytest.approx(alpha, rel=1e-8)
     assert abs(res.beta - 5) < 1e-2  # arbitragelab's oracle
     sxx = ((x - x.mean()) ** 2).sum()
-    assert res.std_err == pytest.approx(math.sqrt(rss[0] / (len(x) - 2) / sxx), rel=1e-8)
+    iid = math.sqrt(rss[0] / (len(x) - 2) / sxx)
+    assert res.std_err == pytest.approx(iid * math.sqrt(_hac_factor(x - x.mean(), y - alpha - beta * x)), rel=1e-8)
+    assert res.std_err > iid  # a random-walk regressor with persistent errors: the iid error is too small
     assert res.r_squared == pytest.approx(1 - rss[0] / ((y - y.mean()) ** 2).sum(), rel=1e-10)
 
 
@@ -165,7 +180,13 @@ def test_rolling_matches_statsmodels_rolling_ols(pair) -> None:
     np.testing.assert_allclose(res.beta_series.to_numpy(), ref.params[:, 1], rtol=1e-6, atol=1e-8, equal_nan=True)
     np.testing.assert_allclose(res.alpha_series.to_numpy(), ref.params[:, 0], rtol=1e-6, atol=1e-3, equal_nan=True)
     lower, upper = res.beta_band
-    np.testing.assert_allclose(((upper - lower) / 4).to_numpy(), ref.bse[:, 1], rtol=1e-5, equal_nan=True)
+    se = ((upper - lower) / (2 * 1.959964)).to_numpy()
+    assert (se[window - 1:] >= ref.bse[window - 1:, 1] * (1 - 1e-6)).all()  # HAC never below the iid error
+    for t in (window - 1, 2_361, 4_999):  # the HAC factor of the window's own scores, written out
+        xs, ys = x.to_numpy()[t - window + 1: t + 1], y.to_numpy()[t - window + 1: t + 1]
+        b, a = ref.params[t, 1], ref.params[t, 0]
+        assert se[t] == pytest.approx(ref.bse[t, 1] * math.sqrt(_hac_factor(xs - xs.mean(), ys - a - b * xs)),
+                                      rel=1e-4)
     assert res.r_squared == pytest.approx(ref.rsquared[-1], rel=1e-6)
     assert res.beta_series.iloc[: window - 1].isna().all()
     assert (res.beta, res.alpha) == A.calculate_hedge_ratio(x, y, "rolling", window=window)
@@ -228,36 +249,44 @@ def test_scheduled_expanding_fit_is_the_fit_on_the_latest_checkpoint(pair, metho
         assert res.beta_series.iloc[t] == pytest.approx(ref.beta, rel=1e-5)
 
 
-def _textbook_kalman(x: np.ndarray, y: np.ndarray, delta: float, ve: float, p0: float) -> np.ndarray:
-    """Independent matrix-form Kalman filter (predict/update with (I − K H) P), state [beta, alpha]."""
-    theta, cov = np.zeros(2), p0 * np.eye(2)
-    w = delta / (1 - delta) * np.eye(2)
-    out = np.empty((len(x), 2))
-    for t in range(len(x)):
-        h = np.array([[x[t], 1.0]])
+def _matrix_kalman(h: np.ndarray, y: np.ndarray, c: float, q: tuple[float, float], r: float) -> np.ndarray:
+    """Independent matrix-form Kalman filter (predict/update with (I − K H) P), state [beta, alpha], H = [h_t, c]."""
+    theta, cov = np.zeros(2), 1e4 * np.eye(2)
+    w = np.diag(q)
+    out = np.empty((len(h), 3))
+    for t in range(len(h)):
+        hm = np.array([[h[t], c]])
         cov_pred = cov + w
-        s = (h @ cov_pred @ h.T).item() + ve
-        gain = cov_pred @ h.T / s
-        theta = theta + (gain * (y[t] - (h @ theta).item())).ravel()
-        cov = (np.eye(2) - gain @ h) @ cov_pred
-        out[t] = theta
+        s = (hm @ cov_pred @ hm.T).item() + r
+        gain = cov_pred @ hm.T / s
+        theta = theta + (gain * (y[t] - (hm @ theta).item())).ravel()
+        cov = (np.eye(2) - gain @ hm) @ cov_pred
+        out[t] = theta[0], theta[1], cov[0, 0]
     return out
 
 
-@pytest.mark.parametrize(("delta", "obs_var"), [(A.KALMAN_DELTA, A.KALMAN_OBS_VAR), (1e-5, 1e-3)])
-def test_kalman_matches_textbook_filter(pair, delta: float, obs_var: float) -> None:
+def test_kalman_filter_matches_matrix_form(pair) -> None:
     x, y, _ = pair
-    x, y = x.iloc[:2_000], y.iloc[:2_000]
-    res = A.fit_hedge(x, y, "kalman", delta=delta, obs_var=obs_var)
-    x0, y0 = x.iloc[0], y.iloc[0]
-    ref = _textbook_kalman(x.to_numpy() / x0, y.to_numpy() / y0, delta, obs_var, A.KALMAN_PRIOR_VAR)
-    # x/x0 ≈ 1 makes [beta, alpha] nearly collinear: against a long-double run the module's scalar recursion is
-    # accurate to ~3e-9 and this matrix form to ~6e-8 (relative), hence the tolerance
-    np.testing.assert_allclose(res.beta_series.to_numpy(), ref[:, 0] * y0 / x0, rtol=3e-7, atol=1e-12)
-    np.testing.assert_allclose(res.alpha_series.to_numpy(), ref[:, 1] * y0, rtol=0, atol=3e-7 * y0)
-    assert res.params["delta"] == delta and res.params["obs_var"] == obs_var and "x/x0" in res.params["units"]
+    xs, ys = (x.to_numpy()[:2_000] - 60_000) / 300, (y.to_numpy()[:2_000] - 2_500) / 12
+    beta, alpha, var = kalman.filter_path(xs, ys, 0.05, 1e-5, 3e-3, 0.2)
+    ref = _matrix_kalman(xs, ys, 0.05, (1e-5, 3e-3), 0.2)
+    np.testing.assert_allclose(np.column_stack([beta, alpha, var]), ref, rtol=1e-7, atol=1e-10)
+
+
+def test_kalman_hedge_is_causal_scale_free_and_reports_its_noise(pair) -> None:
+    x, y, _ = pair
+    res = A.fit_hedge(x, y, "kalman", window=60)
+    warm = A.KALMAN_WARMUP
+    assert res.beta_series.iloc[: warm - 1].isna().all() and res.beta_series.iloc[warm - 1:].notna().all()
+    assert res.params["warmup"] == warm and 0 <= res.params["phi"] <= 0.999 and res.params["q_beta"] > 0
+    t = 3_000
+    cut = A.fit_hedge(x.iloc[: t + 1], y.iloc[: t + 1], "kalman", window=60)
+    assert cut.beta == pytest.approx(res.beta_series.iloc[t], rel=1e-9)  # no look-ahead
+    scaled = A.fit_hedge(x * 1e-4, y * 1e3, "kalman", window=60)  # price units do not matter
+    np.testing.assert_allclose(scaled.beta_series.to_numpy(), res.beta_series.to_numpy() * 1e7, rtol=1e-6)
     lower, upper = res.beta_band
-    assert (upper > lower).all()
+    assert (upper > lower).iloc[warm - 1:].all()
+    assert abs(res.beta - 0.04) <= 1.96 * res.std_err and res.std_err < 0.5 * 0.04
 
 
 def test_estimators_recover_known_beta() -> None:
@@ -359,14 +388,37 @@ def test_engle_granger_uses_eg_not_adf_critical_values(pair) -> None:
     assert eg["is_cointegrated"]
 
 
-def test_adf_default_lag_search_is_bounded_and_matches_statsmodels() -> None:
-    s = ar1(86_400, 0.99, 1.0, np.random.default_rng(5))
-    res = A.adf_test(s)
-    assert res["maxlag"] == A.AUTOLAG_BUDGET // 86_400 == 1
-    ref = adfuller(s, maxlag=1, autolag="AIC", result_object=True)
-    assert res["statistic"] == pytest.approx(ref.statistic) and res["lags"] == ref.lags
-    small = A.adf_test(s[:1_000])
-    assert small["maxlag"] == math.ceil(12 * (1_000 / 100) ** 0.25)  # Schwert's rule when affordable
+@pytest.mark.parametrize("n", [300, 5_000])
+def test_adf_lag_search_grows_with_n_and_matches_statsmodels(n: int) -> None:
+    rng = np.random.default_rng(5)
+    e = rng.normal(size=n + 1)
+    s = np.cumsum(e[1:] - 0.5 * e[:-1])  # a unit root with MA(1) errors: a lag search has something to find
+    res = A.adf_test(s, autolag="AIC")
+    assert res["maxlag"] == math.ceil(12 * (n / 100) ** 0.25)  # Schwert's bound, at every n
+    ref = adfuller(s, maxlag=res["maxlag"], autolag="AIC", result_object=True)
+    assert res["lags"] == ref.lags and res["lags"] > 0
+    assert res["statistic"] == pytest.approx(ref.statistic, rel=1e-8)
+    assert res["pvalue"] == pytest.approx(ref.pvalue, rel=1e-8)
+
+
+@pytest.mark.parametrize(("theta", "seed"), [(-0.8, 1), (-0.5, 2), (0.0, 3), (0.5, 4)])
+def test_maic_lag_is_the_brute_force_ng_perron_choice(theta: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    e = rng.normal(size=3_001)
+    v = np.cumsum(e[1:] + theta * e[:-1])
+    top = A.adf_test(v)["maxlag"]
+    centred = v - v.mean()
+    dv = np.diff(centred)
+    rows = dv.size - top  # the common sample t ≥ maxlag + 1, every candidate refitted by lstsq
+    best = []
+    for k in range(top + 1):
+        design = np.column_stack([np.ones(rows), centred[top:-1]] + [dv[top - j:dv.size - j] for j in range(1, k + 1)])
+        coef = np.linalg.lstsq(design, dv[top:], rcond=None)[0]
+        sigma2 = float(((dv[top:] - design @ coef) ** 2).sum()) / rows
+        tau = coef[1] ** 2 * float(centred[top:-1] @ centred[top:-1]) / sigma2
+        best.append(math.log(sigma2) + 2 * (tau + k) / rows)
+    assert A.adf_test(v)["lags"] == int(np.argmin(best))
+    assert A.adf_test(v, autolag="MAIC")["lags"] == A.adf_test(v)["lags"]  # MAIC is the default
 
 
 def test_johansen_matches_statsmodels_and_finds_rank(macro: pd.DataFrame) -> None:
@@ -403,7 +455,8 @@ def test_synthetic_pair_statistics_recover_known_beta_and_half_life() -> None:
     tests = res.tests.results
     assert res.series.hedge.beta == pytest.approx(0.04, rel=0.01)
     assert tests[A.PairTest.HALF_LIFE] == pytest.approx(30.0, rel=0.15)
-    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and tests[A.PairTest.ADF]["is_stationary"]
+    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and tests[A.PairTest.STABILITY]["is_stable"]
+    assert res.verdict.verdict is A.Verdict.COINTEGRATED and "half-life 3" in res.verdict.headline
     assert tests[A.PairTest.HURST] < 0.4
     rx, ry = random_walk_pair(20_000, seed=5)
     assert not A.engle_granger(rx, ry)["is_cointegrated"]
@@ -458,7 +511,7 @@ def test_pair_analytics_outputs_and_frame(pair) -> None:
     tests = res.tests.results
     assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and 0 < tests[A.PairTest.HALF_LIFE] < 100
     assert tests[A.PairTest.HURST] < 0.5 and not res.tests.problems
-    assert any("Engle–Granger" in note for note in res.series.notes)
+    assert res.verdict.verdict is A.Verdict.COINTEGRATED and not res.series.notes
     with pytest.raises(A.InsufficientData, match="at least"):
         A.pair_analytics(x.iloc[:50], y.iloc[:50])
     in_sample = A.pair_analytics(x, y, method="ols", causal=False)
@@ -470,10 +523,10 @@ def test_pair_tests_report_shortages_and_let_real_errors_through(pair) -> None:
     x, y, _ = pair
     series = A.pair_series(x, y, method="ols", window=60, z_window=60)
     flat = dataclasses.replace(series, spread=pd.Series(1.0, index=series.x.index))
-    problems = A.pair_tests(flat).problems  # a constant spread: the spread tests cannot say anything yet
-    assert {A.PairTest.ADF, A.PairTest.HALF_LIFE} <= set(problems) and "constant" in problems[A.PairTest.ADF]
+    problems = A.pair_tests(flat).problems  # a constant spread: its half-life cannot say anything yet
+    assert set(problems) == {A.PairTest.SPREAD_HALF_LIFE} and "constant" in problems[A.PairTest.SPREAD_HALF_LIFE]
     closes = pd.DataFrame({"a": x, "b": x})  # identical columns: not a data shortage but a singular system
-    with pytest.raises(Exception) as err:
+    with pytest.raises(ValueError, match="collinear") as err:
         A.pair_tests(series, closes)
     assert not isinstance(err.value, A.InsufficientData)
 
@@ -514,13 +567,22 @@ def _good() -> tuple[pd.Series, pd.Series]:
     (lambda x, y: A.fit_hedge(x, y.shift(1, freq="s"), "ols"), "misaligned: their indexes differ"),
     (lambda x, y: A.fit_hedge(x.iloc[::-1], y.iloc[::-1], "ols"), "unsorted"),
     (lambda x, y: A.fit_hedge(x, y, "rolling", window=2), "window=2 is out of range"),
-    (lambda x, y: A.fit_hedge(x, y, "kalman", delta=0.0), "delta must be in"),
+    (lambda x, y: A.fit_hedge(x, y, "kalman", memory=1), "memory must be at least 2"),
+    (lambda x, y: A.fit_hedge(x.iloc[:150], y.iloc[:150], "kalman"), "180-bar warm-up"),
     (lambda x, y: A.calculate_zscore(x, 0), "window=0"),
     (lambda x, y: A.calculate_zscore(x, 1_000), "window=1000"),
     (lambda x, y: A.calculate_zscore(x * 0.0, 20), "constant"),
     (lambda x, y: A.adf_test(x.iloc[:10]), "too short"),
     (lambda x, y: A.adf_test(x * np.nan), "all NaN"),
-    (lambda x, y: A.engle_granger(x, x * 2 + 1), "collinear"),
+    (lambda x, y: A.engle_granger(x, x * 2 + 1), "exact linear function of x"),
+    (lambda x, y: A.engle_granger(x, x), "same series"),
+    (lambda x, y: A.backtest_pairs(x, x * 2 + 1e-9 * np.sin(np.arange(len(x))),
+                                      A.BacktestParams(hedge_window=60, z_window=30)), "floating-point noise"),
+    (lambda x, y: A.pair_series(x, x, method="ols"), "same series"),
+    (lambda x, y: A.johansen(pd.DataFrame({"a": x, "b": 2 * x + 1})), "collinear"),
+    (lambda x, y: A.johansen(pd.concat([x, y], axis=1, keys=["a", "a"])), "duplicate column names"),
+    (lambda x, y: A.adf_test(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
+    (lambda x, y: A.half_life(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
     (lambda x, y: A.half_life(x * 0 + 1), "constant"),
     (lambda x, y: A.half_life(np.r_[np.ones(30), 2.0]), "constant before its last value"),
     (lambda x, y: A.hurst_exponent(pd.Series([1.0, 2.0] * 10)), "constant differences"),
@@ -561,10 +623,35 @@ def test_real_binance_recording_through_the_whole_chain() -> None:
     for method in A.HEDGE_METHODS:
         res = A.pair_analytics(x, y, method=method, window=60, z_window=30, corr_window=30)
         frame = res.to_frame()
-        assert frame["spread"].notna().sum() > 200 and frame["zscore"].abs().max() < 20
+        warm = A.pair_warmup(method, 60, 30) - A.MIN_STAT_OBS
+        assert frame["spread"].notna().sum() >= len(frame) - warm and frame["zscore"].abs().max() < 20
         tests = res.tests.results
-        assert 0 <= tests[A.PairTest.ADF]["pvalue"] <= 1 and 0 <= tests[A.PairTest.ENGLE_GRANGER]["pvalue"] <= 1
+        assert 0 <= tests[A.PairTest.ENGLE_GRANGER]["pvalue"] <= 1 and 0 <= tests[A.PairTest.HURST] <= 1
+        assert res.verdict.verdict in (A.Verdict.COINTEGRATED, A.Verdict.NOT_COINTEGRATED)
     bt = A.backtest_pairs(x, y, A.BacktestParams(z_window=30, hedge_method="kalman", hedge_window=60))
     assert bt.trades["net_pnl"].sum() == pytest.approx(bt.equity.iloc[-1] - bt.params.capital, abs=1e-9)
     assert bt.metrics["sharpe"] is None and "min_span_days" in bt.metrics_reasons["sharpe"]
     assert A.correlation_matrix(closes).shape == (2, 2)
+
+
+@pytest.mark.parametrize("method", list(A.HEDGE_METHODS))
+def test_latest_beta_and_alpha_are_the_ones_the_latest_spread_point_uses(pair, method: str) -> None:
+    x, y, _ = pair
+    series = A.pair_series(x.iloc[:2_000], y.iloc[:2_000], method=method, window=300)
+    hedge = series.hedge
+    latest = float(series.y.iloc[-1] - hedge.alpha - hedge.beta * series.x.iloc[-1])
+    assert series.latest("spread") == pytest.approx(latest, rel=1e-12, abs=1e-9)
+    frame = series.to_frame().iloc[-1]
+    assert (frame["beta"], frame["alpha"]) == (hedge.beta, hedge.alpha)
+
+
+def test_small_linear_algebra_runs_on_one_blas_thread() -> None:
+    # OpenBLAS threads on a loaded 2-core machine made one ADF fit ~100× slower (195 ms instead of 2 ms)
+    from threadpoolctl import threadpool_info
+
+    from quant import blas, unitroot
+
+    inside = blas.one_blas_thread(threadpool_info)()
+    assert all(lib["num_threads"] == 1 for lib in inside if lib["user_api"] == "blas")
+    for fn in (unitroot.adf_fit, A.fit_hedge, A.pair_tests):
+        assert getattr(fn, "__wrapped__", None) is not None, fn

@@ -95,6 +95,7 @@ def test_pair_analytics_every_hedge_method(url, method):
     assert all("net_pnl" in t and "fees" in t for t in body["backtest"]["trades"])
     assert body["last"]["zscore"] == pytest.approx(list(body["zscore"].values())[-1])
     assert body["alerts"] == []
+    assert body["verdict"]["verdict"] and body["verdict"]["headline"] and isinstance(body["verdict"]["reasons"], list)
 
 
 def test_pair_shortage_is_an_error_field(url):

@@ -21,6 +21,7 @@ import pytest
 from app_fixtures import PAIR, seed_database
 from streamlit.testing.v1 import AppTest
 
+import analytics as A
 import collector
 import database
 
@@ -160,8 +161,15 @@ def test_regression_method_changes_the_hedge(at):
     assert "Hedge ratio β (ols)" in chart_titles(at)
     assert 0 < float(metrics(at)["R²"]) <= 1
     verdicts = at.dataframe[0].value
-    assert {"ADF on the spread", "Engle–Granger (prices)", "Half-life (bars)", "Hurst exponent"} <= set(
-        verdicts["test"])
+    labels = {str(t.label) for t in (A.PairTest.ENGLE_GRANGER, A.PairTest.HALF_LIFE, A.PairTest.HURST,
+                                     A.PairTest.STABILITY, A.PairTest.SPREAD_HALF_LIFE)}
+    assert labels <= set(verdicts["test"]) and not any("ADF on the spread" in t for t in verdicts["test"])
+    eg = verdicts.set_index("test").loc[A.PairTest.ENGLE_GRANGER.label, "reading"]
+    banner = [b.value for b in (*at.main.success, *at.main.warning) if "Engle–Granger p" in b.value]
+    assert len(banner) == 1  # one overall verdict, and it agrees with the test table beside it
+    assert ("Not cointegrated" in banner[0]) == eg.startswith("No evidence")
+    show(at, "Dashboard")
+    assert any("Engle–Granger p" in b.value for b in (*at.main.success, *at.main.warning))
 
 
 def test_in_sample_option_is_labelled_and_pause_stops_refresh(at):
@@ -494,3 +502,13 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     assert [i.value for i in at.info] == ["**Short section** — need 120 bars, have 45"]
     assert len(at.error) == 1 and "Broken section** failed" in at.error[0].value
     assert "unknown hedge method" in at.error[0].value
+
+
+def test_a_historical_window_counts_trades_instead_of_a_live_rate(at):
+    at.radio(key="end_mode").set_value("earlier").run()
+    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
+                                              + pd.Timedelta(minutes=1)).run()
+    assert_clean(at)
+    captions = [c.value for c in at.main.caption]
+    assert any("trades in the window" in c for c in captions), captions
+    assert not any("ticks/s" in c for c in captions)

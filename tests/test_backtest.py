@@ -286,7 +286,7 @@ def test_annualised_metrics_match_the_helpers_on_the_equity_curve(ou_pair) -> No
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"exit": 2.5}, "exit .* below entry"), ({"stop": 1.5}, "stop .* above entry"),
     ({"fee_bps": -1.0}, "fee_bps"), ({"hedge_method": "lasso"}, "unknown hedge method"),
-    ({"hedge_kw": {"window": 5}}, "unknown hedge_kw"), ({"z_window": 1}, "z_window=1"),
+    ({"kalman_memory": 1}, "kalman_memory must be"), ({"z_window": 1}, "z_window=1"),
     ({"capital": 0.0}, "capital"), ({"bar_seconds": 0.0}, "bar_seconds"), ({"max_hold_bars": 0}, "max_hold_bars"),
 ])
 def test_bad_backtest_params_raise(ou_pair, kwargs: dict, message: str) -> None:

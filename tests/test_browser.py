@@ -22,7 +22,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 # tab -> (text that shows the tab has rendered, charts it must draw)
 TABS = {"Dashboard": ("Return correlation", 1), "Charts": ("Time-series statistics", 6),
-        "Pair Analytics": ("Stationarity and mean reversion", 5), "Backtest": ("Trade log", 2),
+        "Pair Analytics": ("Cointegration and mean reversion", 5), "Backtest": ("Trade log", 2),
         "Portfolio": ("Open positions", 0), "Alerts": ("Rules", 0), "Data Management": ("Database statistics", 0)}
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]

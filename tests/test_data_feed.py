@@ -465,7 +465,7 @@ def rest(fb):
 def test_rest_symbol_info_and_unknown_symbols(fb, rest):
     fb.add_symbol("OLDUSDT", status="SETTLING")
     infos = rest.symbol_info(["btcusdt", "ETHUSDT"])
-    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.1, 0.001, "PERPETUAL")
+    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.1, 0.001, "PERPETUAL", "USDT")
     assert list(infos) == PAIR
     with pytest.raises(UnknownSymbolError) as info:
         rest.symbol_info(["BTCUSDT", "NOPEUSDT", "OLDUSDT", "bad-name"])
@@ -668,7 +668,7 @@ def test_real_aggtrade_recording_and_exchange_info(shared_data):
     text = (shared_data / "cryptofeed_sample" / "BINANCE_FUTURES.0").read_text()
     document, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
     infos = symbol_infos_from_exchange_info(document)
-    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.01, 0.001, "PERPETUAL")
+    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.01, 0.001, "PERPETUAL", "USDT")
 
 
 def test_real_message_samples_classify(shared_data):
@@ -696,3 +696,13 @@ def test_feed_callback_exceptions_are_counted_not_fatal(fb, make_feed):
     fb.stream_trades(["BTCUSDT"], count=10).wait()
     assert wait_until(lambda: len(calls) == 10)
     assert feed.get_stats().callback_errors == 5 and feed.is_connected()
+
+
+def test_rest_universe_lists_trading_perpetuals_of_a_quote(fb, rest):
+    fb.add_symbol("OLDUSDT", status="SETTLING")
+    fb.add_symbol("BTCUSDT_261225", contract_type="CURRENT_QUARTER")
+    fb.add_symbol("SOLUSDT", price=150.0)
+    universe = rest.universe("USDT")
+    assert "SOLUSDT" in universe and "BTCUSDT" in universe and universe == sorted(universe)
+    assert "OLDUSDT" not in universe and "BTCUSDT_261225" not in universe  # settling, and not a perpetual
+    assert rest.universe("USDC") == [] and rest.universe("") == universe

@@ -442,3 +442,29 @@ def test_symbol_rules_are_kept_from_exchange_info(fb, running):
     c = running()
     rules = c.stats().symbol_rules
     assert rules["BTCUSDT"]["tick_size"] == pytest.approx(0.1) and rules["ETHUSDT"]["step_size"] == pytest.approx(0.001)
+
+
+def test_symbols_all_collects_the_whole_universe_over_several_connections(fb, db_path):
+    """SYMBOLS=ALL: every TRADING perpetual from exchangeInfo, spread over connections of at most N streams."""
+    from fake_binance import DEFAULT_SYMBOLS
+
+    fb.add_symbol("OLDUSDT", status="SETTLING")
+    universe = sorted(DEFAULT_SYMBOLS)
+    c = make_collector(fb, db_path, max_streams_per_connection=2)
+    c.start(["all"])
+    try:
+        assert c.symbols == tuple(universe) and "OLDUSDT" not in c.symbols
+        assert all(fb.wait_subscribed([s]) for s in universe)  # each on one of the connections
+        fb.stream_trades(universe, count=200, rate_per_s=1000).wait(20)
+        assert_exact(fb, db_path, universe)
+        assert c.stats().feed.connections >= 3
+    finally:
+        c.stop()
+
+
+def test_symbols_all_without_the_exchange_is_refused_with_the_reason(db_path):
+    from data_feed import SimulatedFeed
+
+    c = collector.Collector(db_path, SimulatedFeed())
+    with pytest.raises(ValueError, match="needs the Binance feed"):
+        c.start(["ALL"])

@@ -1,0 +1,190 @@
+"""The Scanner tab's work without Streamlit: the stored universe's aligned 1-minute closes, and scans run in a
+background thread whose progress and result every browser session of the process shares."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+import analytics
+import collector
+import database
+from dashboard.controls import LOOKBACK_MINUTES
+from dashboard.model import reader
+from data_feed import BinanceArchive, BinanceRest
+
+log = logging.getLogger(__name__)
+
+SCAN_TTL_S = 900.0          # a finished scan is re-run in the background after 15 minutes
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class ScanRequest:
+    """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
+    ("" = any), the minimum median daily quote volume and the false discovery rate."""
+
+    db_path: str
+    days: int = 7
+    quote: str = "USDT"
+    min_daily_volume: float = 0.0
+    fdr: float = 0.05
+    end_ms: int | None = None
+
+
+@dataclass
+class ScanJob:
+    """One request's latest scan: progress while it runs, then the table (or the error), when it finished."""
+
+    request: ScanRequest
+    stage: str = "queued"
+    fraction: float = 0.0
+    table: pd.DataFrame | None = None
+    symbols: int = 0
+    notes: list[str] = field(default_factory=list)
+    error: str = ""
+    finished_at: float = 0.0
+    running: bool = False
+
+
+_JOBS: dict[ScanRequest, ScanJob] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass
+class HistoryJob:
+    """A load of the universe's 1-minute history from Binance (one per database at a time)."""
+
+    quote: str
+    days: int
+    stage: str = "listing the universe"
+    fraction: float = 0.0
+    report: collector.HistoryReport | None = None
+    error: str = ""
+    running: bool = True
+
+
+_HISTORY: dict[str, HistoryJob] = {}
+
+
+def history_job(db_path: str) -> HistoryJob | None:
+    """The latest history load into this database (running or finished), or None."""
+    with _LOCK:
+        return _HISTORY.get(db_path)
+
+
+def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
+    """Load `days` of 1-minute bars for every TRADING perpetual quoted in `quote` in the background (resumable:
+    stored days are skipped), unless a load into this database is running."""
+    with _LOCK:
+        current = _HISTORY.get(db_path)
+        if current is not None and current.running:
+            return current
+        j = _HISTORY[db_path] = HistoryJob(quote, days)
+
+    def run() -> None:
+        try:
+            symbols = rest.universe(quote)
+            j.stage = f"0 of {len(symbols)} symbols"
+
+            def progress(fraction: float, stage: str) -> None:
+                j.fraction, j.stage = fraction, stage
+            j.report = collector.load_binance_history(db_path, symbols, days, archive, rest, progress=progress)
+        except Exception as exc:  # shown in the tab; never takes the dashboard down
+            log.exception("history load failed")
+            j.error = str(exc)
+        finally:
+            j.running = False
+    threading.Thread(target=run, name="universe-history", daemon=True).start()
+    return j
+
+
+def universe_closes(conn: database.Connection, req: ScanRequest) -> tuple[pd.DataFrame, list[str]]:
+    """Aligned 1-minute closes (UTC index, one column per symbol) of every stored symbol with the quote asset and
+    enough volume over the requested days, and notes on what was left out."""
+    end = req.end_ms if req.end_ms is not None else int(time.time() * 1000) // 60_000 * 60_000
+    start = end - req.days * DAY_MS
+    symbols = [s for s in database.stored_symbols(conn) if s.endswith(req.quote)]
+    if not symbols:
+        return pd.DataFrame(), [f"no stored symbol quoted in {req.quote or 'any asset'}"]
+    bars = database.read_bars(conn, symbols, "1min", start, end)
+    notes = []
+    if bars.empty:
+        return pd.DataFrame(), [f"no 1-minute bars in the last {req.days} days"]
+    quote = bars["quote_volume"].fillna(bars["volume"] * bars["close"])
+    daily = quote.groupby([bars["symbol"], bars["timestamp"] // DAY_MS]).sum().groupby(level=0).median()
+    thin = sorted(daily.index[daily < req.min_daily_volume])
+    if thin:
+        notes.append(f"{len(thin)} symbols below {req.min_daily_volume:,.0f} {req.quote or 'quote'} a day left out")
+    bars = bars.loc[~bars["symbol"].isin(thin)]
+    closes = bars.pivot(index="timestamp", columns="symbol", values="close").sort_index()
+    closes.index = pd.to_datetime(closes.index, unit="ms", utc=True)
+    grid = pd.date_range(closes.index[0], closes.index[-1], freq="1min")
+    return closes.reindex(grid), notes
+
+
+def job(req: ScanRequest) -> ScanJob | None:
+    """The latest scan for this request (running or finished), or None when none was started."""
+    with _LOCK:
+        return _JOBS.get(req)
+
+
+def start_scan(req: ScanRequest) -> ScanJob:
+    """Start a scan in the background unless one for this request is running; returns its job."""
+    with _LOCK:
+        current = _JOBS.get(req)
+        if current is not None and current.running:
+            return current
+        fresh = ScanJob(req, running=True)
+        if current is not None:  # keep showing the previous result while the new one runs
+            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (current.table, current.symbols,
+                                                                          current.notes, current.finished_at)
+        _JOBS[req] = fresh
+    threading.Thread(target=_run, args=(fresh,), name="market-scan", daemon=True).start()
+    return fresh
+
+
+def refresh_if_stale(req: ScanRequest) -> None:
+    """Re-run a finished scan in the background once it is SCAN_TTL_S old (the table stays visible meanwhile)."""
+    current = job(req)
+    if current is not None and not current.running and time.time() - current.finished_at > SCAN_TTL_S:
+        start_scan(req)
+
+
+def _run(j: ScanJob) -> None:
+    try:
+        j.stage, j.fraction = "reading 1-minute bars", 0.1
+        with reader(j.request.db_path) as conn:
+            closes, notes = universe_closes(conn, j.request)
+        if closes.shape[1] < 2:
+            raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
+        j.stage, j.fraction = f"testing {closes.shape[1] * (closes.shape[1] - 1) // 2:,} pairs", 0.4
+        table = analytics.scan_pairs(closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2))
+        summary: analytics.ScanSummary = table.attrs["scan"]
+        notes += [f"{k}: {why}" for k, why in summary.excluded.items()]
+        j.table, j.symbols, j.notes, j.error = table, closes.shape[1], notes, ""
+    except Exception as exc:  # shown in the tab; a scan must never take the dashboard down
+        log.exception("market scan failed")
+        j.error = str(exc)
+    finally:
+        j.stage, j.fraction, j.finished_at, j.running = "done", 1.0, time.time(), False
+
+
+def pair_view(x: str, y: str, days: int, view_symbols: list[str]) -> dict[str, object]:
+    """The sidebar and tab state that shows pair (x, y) in Pair Analytics on 1-minute bars, live, over the shortest
+    lookback choice that covers the scanned days (at most the longest one)."""
+    covering = [m for m in LOOKBACK_MINUTES if m >= days * 1_440]
+    return {"view_symbols": list(dict.fromkeys([x, y, *view_symbols])), "pair_x": x, "pair_y": y,
+            "timeframe": "1min", "lookback": covering[0] if covering else max(LOOKBACK_MINUTES), "end_mode": "now",
+            "tab": "Pair Analytics"}
+
+
+def filtered(table: pd.DataFrame, *, selected_only: bool, half_life: tuple[float, float]) -> pd.DataFrame:
+    """The rows a trader asked for: selected pairs only (or every confirmed pair), half-life within the range."""
+    rows = table.loc[table["selected"]] if selected_only else table.loc[table["confirmed"]]
+    hl = rows["half_life"]
+    return rows.loc[(hl >= half_life[0]) & (hl <= half_life[1]) | (np.isnan(hl) & (half_life[0] <= 0))]

@@ -1,0 +1,111 @@
+"""The market scanner on synthetic universes with known answers: planted cointegrated pairs among sector-correlated
+random walks, correlated-but-not-cointegrated traps and bid/ask-bounce noise; false discoveries controlled."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import analytics as A
+from data_feed import simulate_universe as synthetic_universe
+
+
+def _found(table: pd.DataFrame) -> set[frozenset[str]]:
+    sel = table.loc[table["selected"]]
+    return {frozenset(p) for p in zip(sel["x"], sel["y"])}
+
+
+@pytest.fixture(scope="module")
+def universe() -> tuple[pd.DataFrame, set[frozenset[str]], pd.DataFrame]:
+    prices, planted = synthetic_universe(120, 10_080, n_planted=12, seed=4, bounce=15, trap_pairs=6)
+    return prices, planted, A.scan_pairs(prices)
+
+
+def test_planted_pairs_are_found_and_false_discoveries_stay_rare(universe) -> None:
+    prices, planted, table = universe
+    found = _found(table)
+    recall = len(found & planted) / len(planted)
+    false_share = len(found - planted) / max(len(found), 1)
+    assert recall >= 0.9 and false_share <= 0.1, (recall, false_share)
+    n = prices.shape[1]
+    assert len(table) == n * (n - 1) // 2  # every pair tested once
+    summary = table.attrs["scan"]
+    assert summary.pairs_tested == len(table) and summary.pairs_selected == len(found)
+    assert list(table.columns) == list(A.SCAN_COLUMNS)
+    assert table["selected"].iloc[: len(found)].all()  # best first
+
+
+def test_traps_and_bounce_are_not_selected(universe) -> None:
+    _, _, table = universe
+    for _, row in table.loc[table["selected"]].iterrows():
+        assert not (row["x"].startswith("T") and row["y"].startswith("T")), "correlated random walks selected"
+        assert not (row["x"].startswith("W") and row["y"].startswith("W")), "unrelated walks selected"
+    traps = table.loc[table["x"].str.startswith("T") & table["y"].str.startswith("T")
+                      & (table["x"].str[:3] == table["y"].str[:3])]
+    assert (traps["correlation"] > 0.85).all() and not traps["selected"].any()  # correlated is not cointegrated
+
+
+def test_null_universe_with_heavy_bounce_selects_nothing() -> None:
+    prices, _ = synthetic_universe(60, 10_080, n_planted=0, seed=11, bounce=30, bounce_bps=20)
+    table = A.scan_pairs(prices)
+    assert not table["selected"].any()
+    assert table.attrs["scan"].pairs_confirmed > 0  # the lag-0 screen is fooled; the confirmation is not
+
+
+def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) -> None:
+    prices, _, table = universe
+    row = table.iloc[0]
+    formation = prices.iloc[: table.attrs["scan"].formation_bars]
+    eg = A.engle_granger(formation[row["x"]], formation[row["y"]])
+    assert row["pvalue_y_on_x"] == pytest.approx(eg["pvalue"], rel=1e-9)
+    assert row["beta"] == pytest.approx(eg["beta"], rel=1e-9)
+    reverse = A.engle_granger(formation[row["y"]], formation[row["x"]])
+    assert row["pvalue"] == pytest.approx(max(eg["pvalue"], reverse["pvalue"]), rel=1e-9)
+    assert 5 < row["half_life"] < 120 and row["crossings_per_day"] > 10 and row["hurst"] < 0.5
+    assert row["oos_confirmed"] and row["spread_vol"] > 0
+    q = table["qvalue"].to_numpy()
+    p = table["pvalue"].to_numpy()
+    assert (q >= p - 1e-15).all() and (q <= 1).all()
+
+
+def test_benjamini_hochberg_matches_statsmodels(universe) -> None:
+    from statsmodels.stats.multitest import multipletests
+    _, _, table = universe
+    ref = multipletests(table["pvalue"].to_numpy(), alpha=0.05, method="fdr_bh")
+    np.testing.assert_allclose(table["qvalue"].to_numpy(), ref[1], rtol=1e-12)
+    assert (table["selected"].to_numpy() == ref[0]).all()
+
+
+def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
+    prices, planted = synthetic_universe(20, 6_000, n_planted=3, seed=5)
+    prices = prices.copy()
+    prices.iloc[:5_000, 0] = np.nan  # listed late: too little history
+    prices.iloc[1_500:, 1] = np.nan  # delisted
+    prices.iloc[:, 2] = 42.0  # halted all window
+    prices.iloc[:2_000, 3] = np.nan  # listed during the window, enough history
+    prices.iloc[2_500:2_600, 4] = np.nan  # a quiet spell: carried forward
+    table = A.scan_pairs(prices, min_overlap=1_000)
+    excluded = table.attrs["scan"].excluded
+    names = list(prices.columns)
+    assert "listed recently" in excluded[names[0]] and "stopped trading" in excluded[names[1]]
+    assert "constant" in excluded[names[2]] and names[3] not in excluded and names[4] not in excluded
+    tested = set(table["x"]) | set(table["y"])
+    assert names[3] in tested and not {names[0], names[1], names[2]} & tested
+    assert table.attrs["scan"].pairs_short_overlap == 17  # the late listing with each of the 17 testable symbols
+    assert (table.loc[(table["x"] == names[3]) | (table["y"] == names[3]), "n_bars"] < 4_200 - 1_900).all()
+    assert _found(table) >= planted
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda p: A.scan_pairs(p.iloc[:, :1]), "at least 2 symbols"),
+    (lambda p: A.scan_pairs(p.reset_index(drop=True)), "DatetimeIndex"),
+    (lambda p: A.scan_pairs(p.iloc[::-1]), "sorted"),
+    (lambda p: A.scan_pairs(p.set_axis(["A"] * p.shape[1], axis=1)), "duplicate"),
+    (lambda p: A.scan_pairs(p, fdr=0.0), "fdr"),
+    (lambda p: A.scan_pairs(p, validation_fraction=1.0), "validation_fraction"),
+    (lambda p: A.scan_pairs(p.iloc[:500]), "testable symbols"),
+])
+def test_bad_input_is_refused_with_a_reason(call, message: str) -> None:
+    prices, _ = synthetic_universe(6, 3_000, n_planted=1, seed=6)
+    with pytest.raises(ValueError, match=message):
+        call(prices)
