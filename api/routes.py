@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
-from api import alerts, ingest, market, pair, uploads
+from api import alerts, ingest, market, pair, scanner, uploads
 from api.errors import ApiError
 from api.live import Broadcaster
 from config import Settings
@@ -63,7 +63,7 @@ async def _form_file(request: Request) -> tuple[bytes, str, dict[str, str]]:
 
 
 def build_routes(settings: Settings) -> list[BaseRoute]:
-    """Every endpoint of SEED_API.md plus ingest stop/status and gaps."""
+    """Every endpoint of SEED_API.md plus ingest stop/status, gaps and the market scanner."""
     s = settings
     live = Broadcaster(settings)
 
@@ -129,6 +129,12 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
     async def get_gaps(r: Request) -> Response:
         return await _answer(lambda: ingest.gaps(s, dict(r.query_params)))
 
+    async def post_scan(r: Request) -> Response:
+        return await _answer(lambda: scanner.run(s, r.query_params))
+
+    async def get_scan(r: Request) -> Response:
+        return await _answer(lambda: scanner.latest(s, r.query_params))
+
     async def ws_live(ws: WebSocket) -> None:
         await ws.accept()
         queue = live.subscribe()
@@ -156,5 +162,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/ingest/stop", post_stop, methods=["POST"]),
         Route("/api/ingest/status", get_status, methods=["GET"]),
         Route("/api/gaps", get_gaps, methods=["GET"]),
+        Route("/api/scanner", get_scan, methods=["GET"]),
+        Route("/api/scanner/run", post_scan, methods=["POST"]),
         WebSocketRoute("/ws/live", ws_live),
     ]

@@ -13,6 +13,7 @@ import websocket
 from app_fixtures import seed_database
 from served import serve
 
+import collector
 import database
 
 pytestmark = pytest.mark.timeout(240)
@@ -44,7 +45,8 @@ def refused(resp: requests.Response, status: int, param: str) -> dict:
 
 
 def test_symbols(url):
-    assert requests.get(f"{url}/api/symbols", timeout=30).json() == {"symbols": ["btcusdt", "ethusdt"]}
+    found = requests.get(f"{url}/api/symbols", timeout=30).json()["symbols"]
+    assert {"btcusdt", "ethusdt"} <= set(found) and all(s == s.lower() for s in found)
 
 
 def test_resampled_bars_are_bounded_and_oldest_first(url):
@@ -254,6 +256,8 @@ def test_foreign_origin_cannot_change_or_stream(url):
 def test_token_when_configured(db, tmp_path):
     with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": db, "API_TOKEN": "s3cret"}) as u:
         refused(requests.get(f"{u}/api/symbols", timeout=30), 401, "token")
+        with pytest.raises(websocket.WebSocketException):
+            heartbeats(u, 1)
         refused(requests.get(f"{u}/api/symbols", headers={"Authorization": "Bearer nope"}, timeout=30), 401, "token")
         ok = requests.get(f"{u}/api/symbols", headers={"Authorization": "Bearer s3cret"}, timeout=30)
         assert ok.status_code == 200 and "btcusdt" in ok.json()["symbols"]
@@ -261,3 +265,22 @@ def test_token_when_configured(db, tmp_path):
         assert json.loads(ws.recv())["type"] == "heartbeat"
         ws.close()
         assert requests.get(f"{u}/_stcore/health", timeout=30).text == "ok"     # the dashboard itself is not gated
+
+
+def test_scanner_run_and_results(url, db):
+    planted = collector.store_simulated_history(db, symbols=12, days=2, planted=2)
+    query = {"days": 2, "quote": "", "fdr": 0.05}
+    assert requests.get(f"{url}/api/scanner", params={**query, "days": 3}, timeout=30).json() == {
+        "state": "none", "pairs": []}
+    assert requests.post(f"{url}/api/scanner/run", params=query, timeout=30).json()["state"] in ("running", "done")
+    deadline = time.monotonic() + 120
+    while (found := requests.get(f"{url}/api/scanner", params=query, timeout=30).json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert found["error"] == "" and found["symbols"] >= 12 and found["pairs"]
+    best = {frozenset((found["pairs"][0]["x"], found["pairs"][0]["y"]))}
+    assert best <= planted
+    refused(requests.get(f"{url}/api/scanner", params={"fdr": "0.2"}, timeout=30), 400, "fdr")
+    refused(requests.get(f"{url}/api/scanner", params={"days": "99"}, timeout=30), 400, "days")
+    refused(requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30),
+            403, "Origin")
