@@ -100,8 +100,7 @@ def controls(q: Mapping[str, str], settings: Settings, syms: tuple[str, ...],
              pair: tuple[str, str] | None = None) -> Controls:
     """The Controls record the dashboard's model reads, built from query parameters instead of the sidebar."""
     lookback, end = window(q, settings)
-    roll = integer(q, "roll_window", 60, 2, 100_000)
-    assert roll is not None
+    roll = integer(q, "roll_window", 60, 2, 100_000) or 60
     return Controls(
         db_path=settings.db_path, symbols=syms, pair=pair, timeframe=timeframe(q), lookback_min=lookback,
         end_ms=end, min_volume=number(q, "min_volume", 0.0, 0.0, 1e18), method=method(q), hedge_window=roll,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api import params
 from api.errors import ApiError
 from config import Settings
 from dashboard.uploads import UploadError, parse_upload, store_upload
@@ -20,12 +21,14 @@ def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
 
 
 def upload_bars(settings: Settings, data: bytes, name: str, symbol: str, timeframe: str) -> dict[str, Any]:
-    """`{"status": "ok", "symbol", "timeframe"}`; a bad file is a 400 and nothing is stored."""
+    """`{"status": "ok", "symbol", "timeframe"}`; a bad form field or file is a 400 naming it; nothing is stored."""
+    if symbol.strip():
+        params.symbol(symbol)
+    timeframe = params.timeframe({"timeframe": timeframe or "1s"})
     try:
-        parsed = parse_upload(data, name or "upload.csv", "bars", symbol=symbol, timeframe=timeframe or "1s",
+        parsed = parse_upload(data, name or "upload.csv", "bars", symbol=symbol, timeframe=timeframe,
                               max_mb=settings.max_upload_mb)
     except UploadError as exc:
-        raise ApiError(400, "symbol" if exc.args and "symbol" in str(exc).split(":")[0] else "file",
-                       str(exc)) from None
+        raise ApiError(400, "file", str(exc)) from None
     store_upload(settings.db_path, parsed)
     return {"status": "ok", "symbol": (parsed.symbol or symbol).lower(), "timeframe": parsed.timeframe or timeframe}

@@ -182,7 +182,12 @@ def test_upload_ohlcv(url):
     assert bad.status_code == 400 and bad.json()["status"] == "error" and "Traceback" not in bad.text
     refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "2min"},
                           files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
-            400, "file")
+            400, "timeframe")
+    refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "ada$", "timeframe": "1min"},
+                          files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
+            400, "symbol")
+    refused(requests.post(f"{url}/api/upload_ohlcv", files={"file": ("b.csv", "ts,open,high,low,close,volume\n"
+                                                                             + rows)}, timeout=30), 400, "file")
 
 
 def heartbeats(url: str, count: int, **options) -> list[dict]:
