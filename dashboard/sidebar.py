@@ -15,6 +15,7 @@ import collector
 import database
 from collector import CollectorState
 from config import Settings, parse_symbols
+from core.symbols import UNIVERSE
 from core.vocabulary import FeedKind, Timeframe
 from dashboard.alerts import check_alerts
 from dashboard.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
@@ -29,8 +30,8 @@ def init_state(settings: Settings) -> None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
     defaults: dict[str, Any] = {
         "feed": settings.data_feed, "replay_file": settings.replay_file, "symbols_text": ",".join(settings.symbols),
-        "view_symbols": list(settings.symbols), "pair_x": settings.symbols[0],
-        "pair_y": settings.symbols[1] if len(settings.symbols) > 1 else settings.symbols[0],
+        "view_symbols": analysable(settings.symbols), "pair_x": analysable(settings.symbols)[0],
+        "pair_y": analysable(settings.symbols)[min(1, len(analysable(settings.symbols)) - 1)],
         "timeframe": settings.default_timeframe, "lookback": settings.lookback_minutes, "end_mode": "now",
         "end_at": now, "method": "kalman", "hedge_window": 60, "z_window": 60, "min_volume": 0.0, "entry": 2.0,
         "exit": 0.0, "stop_z": 4.0, "max_hold": 0, "fee_bps": settings.fee_bps,
@@ -59,10 +60,21 @@ def collect_symbols(settings: Settings) -> tuple[str, ...]:
         return settings.symbols
 
 
+DEFAULT_VIEW = ("BTCUSDT", "ETHUSDT")
+
+
+def analysable(symbols: Sequence[str]) -> list[str]:
+    """The symbols a view can analyse: SYMBOLS=ALL names the universe, not a symbol (its members show up as they are
+    stored), so it falls back to BTCUSDT/ETHUSDT."""
+    return [s for s in symbols if s != UNIVERSE] or list(DEFAULT_VIEW)
+
+
 def on_symbols_changed() -> None:
-    """Typing new symbols makes them the analysed set and the pair."""
+    """Typing new symbols makes them the analysed set and the pair (typing ALL keeps the current ones)."""
     with contextlib.suppress(ValueError):
         symbols = parse_symbols(st.session_state["symbols_text"])
+        if symbols == (UNIVERSE,):
+            return
         st.session_state["view_symbols"] = list(symbols)
         st.session_state["pair_x"] = symbols[0]
         st.session_state["pair_y"] = symbols[1] if len(symbols) > 1 else symbols[0]
@@ -237,7 +249,7 @@ def collector_controls(settings: Settings) -> None:
 def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
     """Analysis settings (symbols, pair, timeframe, window, hedge, strategy, costs) → Controls."""
     st.subheader("Analytics settings")
-    options = list(dict.fromkeys([*collect_symbols(settings), *stored]))
+    options = list(dict.fromkeys([*analysable(collect_symbols(settings)), *stored]))
     st.session_state["view_symbols"] = [s for s in st.session_state["view_symbols"] if s in options]
     chosen = st.multiselect("Symbols to analyse", options, key="view_symbols")
     pair_options = chosen or options

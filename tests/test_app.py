@@ -512,3 +512,19 @@ def test_a_historical_window_counts_trades_instead_of_a_live_rate(at):
     captions = [c.value for c in at.main.caption]
     assert any("trades in the window" in c for c in captions), captions
     assert not any("ticks/s" in c for c in captions)
+
+
+def test_typing_all_collects_the_universe_but_keeps_an_analysable_pair(at):
+    at.text_input(key="symbols_text").set_value("all").run()
+    assert_clean(at)
+    assert "ALL" not in at.session_state["view_symbols"]
+    assert at.session_state["pair_x"] != "ALL" and at.session_state["pair_y"] != "ALL"
+
+
+def test_symbols_all_in_the_settings_starts_with_an_analysable_pair(seeded, monkeypatch):
+    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    monkeypatch.setenv("SYMBOLS", "ALL")
+    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    assert_clean(test)
+    assert test.session_state["view_symbols"] == ["BTCUSDT", "ETHUSDT"]
