@@ -525,6 +525,6 @@ def test_symbols_all_in_the_settings_starts_with_an_analysable_pair(seeded, monk
     monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     monkeypatch.setenv("SYMBOLS", "ALL")
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert_clean(test)
     assert test.session_state["view_symbols"] == ["BTCUSDT", "ETHUSDT"]
