@@ -87,7 +87,9 @@ def test_pair_analytics_every_hedge_method(url, method):
     body = requests.get(f"{url}/api/analytics/pair", params={**PAIR, "regression": method, "roll_window": 60},
                         timeout=60).json()
     assert "error" not in body, body
-    assert body["hedge"]["method"] == method and 0.02 < body["hedge"]["beta"] < 0.06   # the fixture's β is 0.04
+    # the fixture's β is 0.04; the last 60-bar rolling OLS estimate is the noisiest of the five
+    low, high = (0.01, 0.08) if method == "rolling" else (0.02, 0.06)
+    assert body["hedge"]["method"] == method and low < body["hedge"]["beta"] < high
     assert set(body["adf"]) >= {"stat", "pvalue", "nobs"} and 0 <= body["adf"]["pvalue"] <= 1
     for key in ("spread", "zscore", "corr"):
         assert 0 < len(body[key]) <= 500
