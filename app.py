@@ -1,97 +1,40 @@
-"""Binance Analytics Platform dashboard (Streamlit 1.67): page setup, the sidebar and the tab loop.
+"""Binance Analytics Platform: `streamlit run app.py` serves the dashboard and the HTTP/WebSocket API on one port.
 
-Everything else lives in dashboard/: the Streamlit-free model of a view (`model`: the visible window's bars, the
-pair and its tests through analytics), actions (`exports`, `uploads`, `alerts`), shared `widgets`, the `sidebar`
-and one module per tab (`tab_*.py`). Controls sit in the sidebar (outside the tabs, so they keep their state); the
-tabs are lazy (only the open one runs) and every live tab body is an ``st.fragment(run_every=...)`` that opens a
-fresh read-only SQLite connection, reads the stored bars of the visible window only, and closes it. The collector
-is started only by the Start button: one per server process, shared by every browser session.
+The dashboard's page script is dashboard/page.py (run per browser session); the API's routes come from api/ and
+share the process, its database and the collector the sidebar starts. The lifespan stops that collector (flushing
+what is queued) when the server shuts down.
 """
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 import streamlit as st
 
-import database
-from config import ConfigError, configure_logging, load_settings
-from dashboard.controls import Controls
-from dashboard.model import reader
-from dashboard.sidebar import (
-    alert_watch,
-    analytics_controls,
-    collector_controls,
-    init_state,
-    refresh_controls,
-    refresh_every,
-    status_panel,
-)
-from dashboard.tab_alerts import tab_alerts
-from dashboard.tab_backtest import tab_backtest
-from dashboard.tab_charts import tab_charts
-from dashboard.tab_dashboard import tab_dashboard
-from dashboard.tab_data import tab_data
-from dashboard.tab_pair import tab_pair
-from dashboard.tab_portfolio import tab_portfolio
-from dashboard.tab_scanner import tab_scanner
-from dashboard.widgets import guard, guarded
+import collector
+from api.routes import build_routes
+from api.security import middleware
+from config import ConfigError, Settings, load_settings
 
-TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
-LIVE_TABS: dict[str, Callable[[Controls], None]] = {
-    "Dashboard": tab_dashboard, "Charts": tab_charts, "Pair Analytics": tab_pair, "Backtest": tab_backtest,
-    "Portfolio": tab_portfolio, "Alerts": tab_alerts}
+PAGE = Path(__file__).resolve().parent / "dashboard" / "page.py"
 
 
-def freeze_startup_heap() -> None:
-    """Once per process, after the first run: move everything then alive (imported modules, mostly) out of the
-    garbage collector's full passes, which otherwise add ~100 ms to every third refresh on this page."""
-    if gc.get_freeze_count() == 0:
-        gc.collect()
-        gc.freeze()
-
-
-def main() -> None:
-    """Build the page: settings, sidebar, live status, lazy tabs."""
-    st.set_page_config(page_title="Binance Analytics", page_icon="📈", layout="wide")
+@asynccontextmanager
+async def lifespan(_: Any) -> AsyncIterator[None]:
+    """Nothing to start (the sidebar or POST /api/ingest/start starts the collector); stop it at shutdown."""
     try:
-        settings = load_settings()
-    except ConfigError as exc:
-        st.error(str(exc))
-        st.stop()
-    configure_logging(settings.log_level)
-    init_state(settings)
-    try:
-        with reader(settings.db_path) as conn:
-            stored = database.stored_symbols(conn)
-    except (database.DatabaseError, OSError, RuntimeError) as exc:
-        st.error(f"Cannot open the database {settings.db_path} (CRYPTO_DB_PATH): {exc}")
-        st.stop()
-    refresh = refresh_every()
-    with st.sidebar:
-        st.title("Binance Analytics")
-        collector_controls(settings)
-        st.fragment(guarded("Collector status", status_panel), run_every=refresh)(settings)
-        controls = analytics_controls(settings, stored)
-        refresh_controls()
-        st.fragment(guarded("Alert check", alert_watch), run_every=refresh)(controls)
-        if refresh is None:
-            st.caption("Auto-refresh paused.")
-    tabs = st.tabs(TABS, key="tab", on_change="rerun")
-    for label, tab in zip(TABS, tabs):
-        if not tab.open:
-            continue
-        with tab:
-            if label == "Data Management":
-                with guard(label):
-                    tab_data(controls, settings, refresh)
-            elif label == "Scanner":
-                with guard(label):
-                    tab_scanner(controls, st.session_state["feed"], settings)
-            else:
-                st.fragment(guarded(label, LIVE_TABS[label]), run_every=refresh)(controls)
-    freeze_startup_heap()
+        yield
+    finally:
+        collector.stop_service()
 
 
-if __name__ == "__main__":
-    main()
+SETTINGS: Settings | None
+try:
+    SETTINGS = load_settings()
+except ConfigError:
+    SETTINGS = None          # the page shows the configuration error; the API stays off until it is fixed
+
+app = st.App(str(PAGE), lifespan=lifespan, routes=build_routes(SETTINGS) if SETTINGS else [],
+             middleware=middleware(SETTINGS) if SETTINGS else [])

@@ -56,6 +56,8 @@ class Settings:
     fee_bps: float
     slippage_bps: float
     max_upload_mb: int
+    api_cors_origins: tuple[str, ...]
+    api_token: str
     log_level: str
 
 
@@ -134,6 +136,16 @@ def _bool(raw: str) -> bool:
     raise ValueError("expected true/false (or 1/0, yes/no, on/off)")
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated exact origins (scheme://host[:port]); a wildcard is refused."""
+    out = []
+    for part in (p.strip().rstrip("/") for p in raw.split(",") if p.strip()):
+        if "*" in part or not part.startswith(("http://", "https://")) or "/" in part.split("://", 1)[1]:
+            raise ValueError(f"{part!r} is not an origin: expected http(s)://host[:port], never a wildcard")
+        out.append(part)
+    return tuple(out)
+
+
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
@@ -178,6 +190,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
     ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
     ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),
+    ("API_CORS_ORIGINS", "api_cors_origins", "", _origins,
+     "comma-separated web origins allowed to call the API from a browser (CORS allow-list; empty = none, never `*`)"),
+    ("API_TOKEN", "api_token", "", _text,
+     "when set, every /api and /ws request needs `Authorization: Bearer <token>` (or `?token=`); set it whenever "
+     "the server is bound beyond 127.0.0.1"),
     ("LOG_LEVEL", "log_level", "INFO", _choice(LOG_LEVELS, str.upper), "logging level"),
 )
 

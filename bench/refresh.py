@@ -87,7 +87,7 @@ def page(db_path: str):
     from streamlit.testing.v1 import AppTest
 
     os.environ.update(CRYPTO_DB_PATH=db_path, DATA_FEED="simulated")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=300)
     at.session_state["timeframe"] = "1s"
     at.session_state["lookback"] = WINDOW_MIN
     return at.run()

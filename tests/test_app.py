@@ -1,4 +1,4 @@
-"""The dashboard (app.py) driven through streamlit.testing AppTest on a database prepared by the test.
+"""The dashboard (dashboard/page.py, served by app.py) driven through AppTest on a database prepared by the test.
 
 The database holds a cointegrated BTCUSDT/ETHUSDT pair (3,000 ticks per symbol over the last 30 minutes, so the
 default 60-minute window sees all of it). Every test stops the process-wide collector in teardown, so no collector
@@ -29,8 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import app  # noqa: E402  (needs ROOT on sys.path; importing it does not run the page)
-from dashboard import alerts, exports, uploads  # noqa: E402
+from dashboard import (  # noqa: E402
+    alerts,
+    exports,
+    page,
+    uploads,
+)
 from dashboard.controls import Controls  # noqa: E402
 
 N_PER_SYMBOL = 3000
@@ -62,7 +66,7 @@ def at(seeded, monkeypatch) -> AppTest:
     """The page, run once on the seeded database with the simulated feed configured (not started)."""
     monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60)
     test.run()
     yield test
     collector.stop_service()
@@ -110,7 +114,7 @@ def stored_ticks(path: str) -> int:
 
 def test_page_runs_without_starting_a_collector(at):
     assert_clean(at)
-    assert [t.label for t in at.tabs] == list(app.TABS)
+    assert [t.label for t in at.tabs] == list(page.TABS)
     assert collector.current_collector() is None
     assert any("Collector stopped" in i.value for i in at.sidebar.info)
 
@@ -404,7 +408,7 @@ def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatc
     monkeypatch.setenv("DATA_FEED", "binance")
     monkeypatch.setenv("BINANCE_WS_URL", f"ws://127.0.0.1:{port}")
     monkeypatch.setenv("BINANCE_REST_URL", f"http://127.0.0.1:{port}")
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60)
     try:
         test.run()
         test.button(key="start").click().run()
@@ -429,12 +433,12 @@ def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatc
 def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, monkeypatch, tmp_path):
     monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
     monkeypatch.setenv("REFRESH_INTERVAL", "fast")
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
     assert "REFRESH_INTERVAL='fast'" in test.error[0].value
     monkeypatch.delenv("REFRESH_INTERVAL")
     monkeypatch.setenv("CRYPTO_DB_PATH", str(tmp_path / "missing-dir" / "ticks.db"))
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
     assert "Cannot open the database" in test.error[0].value
 
@@ -449,7 +453,7 @@ def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypat
         monkeypatch.setenv("DATA_FEED", "binance")
         monkeypatch.setenv("BINANCE_WS_URL", fb.ws_base)
         monkeypatch.setenv("BINANCE_REST_URL", fb.rest_base)
-        test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+        test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60)
         try:
             test.run()
             test.number_input(key="backfill_minutes").set_value(10).run()
@@ -521,6 +525,6 @@ def test_symbols_all_in_the_settings_starts_with_an_analysable_pair(seeded, monk
     monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     monkeypatch.setenv("SYMBOLS", "ALL")
-    test = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert_clean(test)
     assert test.session_state["view_symbols"] == ["BTCUSDT", "ETHUSDT"]

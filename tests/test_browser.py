@@ -10,16 +10,11 @@ header, and saves a screenshot per tab in the test's temp dir. The server is alw
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from app_fixtures import seed_database
+from served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -33,13 +28,6 @@ TABS = {"Dashboard": ("Return correlation", 1), "Charts": ("Time-series statisti
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
 
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def server(tmp_path):
     """`streamlit run app.py` on a free port with the simulated feed and a prepared database; yields its URL."""
@@ -47,41 +35,8 @@ def server(tmp_path):
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium); the browser test needs it")
     db = tmp_path / "ticks.db"
     seed_database(str(db), 3000, 30 * 60_000, id_sign=-1)
-    port = free_port()
-    env = dict(os.environ, DATA_FEED="simulated", CRYPTO_DB_PATH=str(db))
-    log = open(tmp_path / "server.log", "w")  # noqa: SIM115 - the server writes to it; closed in `finally`
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "server never became healthy"
-            time.sleep(0.3)
+    with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": str(db)}) as url:
         yield url
-    finally:
-        stop(proc)
-        log.close()
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM the server's process group, then SIGKILL if it has not exited within 10 s."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 def download_first_line(page, label: str) -> str:

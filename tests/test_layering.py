@@ -21,7 +21,7 @@ LAYER_FILES: dict[str, tuple[str, ...]] = {
     "collector": ("collector.py", "collection"),
     "analytics": ("analytics.py", "quant"),
     "visualizations": ("visualizations.py", "charts"),
-    "app": ("app.py", "dashboard"),
+    "app": ("app.py", "dashboard", "api"),
 }
 # layer -> the layers it may import. feed → collector → database is the flow of ticks; the collector drives the
 # database, so it sits above it. analytics and visualizations are pure (no storage, no UI, no settings).

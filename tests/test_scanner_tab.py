@@ -45,7 +45,7 @@ def page(universe_db, monkeypatch) -> AppTest:
     """The dashboard on the universe database with the simulated feed configured, run once."""
     monkeypatch.setenv("CRYPTO_DB_PATH", universe_db[0])
     monkeypatch.setenv("DATA_FEED", "simulated")
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60)
     return at.run()
 
 
@@ -131,7 +131,7 @@ def test_scanner_tab_loads_the_binance_universe_history_with_progress(fb, tmp_pa
     monkeypatch.setenv("DATA_FEED", "binance")
     monkeypatch.setenv("BINANCE_REST_URL", fb.rest_base)
     monkeypatch.setenv("BINANCE_ARCHIVE_URL", fb.rest_base)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     at.session_state["tab"] = "Scanner"
     at.run()
     at.number_input(key="scan_days").set_value(1).run()

@@ -1,0 +1,55 @@
+"""Alert rules over HTTP: the same database rules the Alerts tab edits."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import analytics
+import database
+from api import params
+from api.errors import ApiError
+from config import Settings
+from dashboard.model import reader, writer
+
+
+def _rule(rule: database.AlertRule) -> dict[str, Any]:
+    out = dataclasses.asdict(rule)
+    out["symbol_x"], out["symbol_y"] = rule.symbol_x.lower(), rule.symbol_y.lower()
+    return out
+
+
+def list_rules(settings: Settings) -> list[dict[str, Any]]:
+    """Every stored rule, each with its `id`."""
+    with reader(settings.db_path) as conn:
+        return [_rule(r) for r in database.list_alert_rules(conn)]
+
+
+def add_rule(settings: Settings, body: Any) -> dict[str, Any]:
+    """Validate `{"symbol_x", "symbol_y", "metric", "op", "threshold"}` and store it; answer the stored rule."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "body", "expected a JSON object {symbol_x, symbol_y, metric, op, threshold}")
+    metric, op = str(body.get("metric", "zscore")), str(body.get("op", ">"))
+    if metric not in set(analytics.AlertMetric):
+        raise ApiError(400, "metric", f"metric={metric!r}: expected one of {', '.join(analytics.AlertMetric)}")
+    if op not in set(analytics.AlertOp):
+        raise ApiError(400, "op", f"op={op!r}: expected one of {', '.join(analytics.AlertOp)}")
+    x = params.symbol(str(body.get("symbol_x", "")), "symbol_x")
+    y = x if metric == analytics.AlertMetric.PRICE and not body.get("symbol_y") else params.symbol(
+        str(body.get("symbol_y", "")), "symbol_y")
+    threshold = params.number({"threshold": str(body.get("threshold", ""))}, "threshold", float("nan"), -1e18, 1e18)
+    if threshold != threshold:
+        raise ApiError(400, "threshold", "threshold is required (a number)")
+    with writer(settings.db_path) as conn:
+        rule_id = database.add_alert_rule(conn, metric, x, y, op, threshold)
+        stored = next(r for r in database.list_alert_rules(conn) if r.id == rule_id)
+    return _rule(stored)
+
+
+def delete_rule(settings: Settings, raw_id: str) -> dict[str, bool]:
+    """`{"removed": true}` when the rule existed."""
+    rule_id = params.integer({"id": raw_id}, "id", None, 0, 2**62)
+    with writer(settings.db_path) as conn:
+        existed = any(r.id == rule_id for r in database.list_alert_rules(conn))
+        if existed and rule_id is not None:
+            database.delete_alert_rule(conn, rule_id)
+    return {"removed": existed}

@@ -1,0 +1,293 @@
+"""The HTTP/WebSocket API against the real server: `streamlit run app.py` on a free loopback port, called with a
+real HTTP client (requests) and a real WebSocket client (websocket-client). Every endpoint of SEED_API.md in the
+seed's shapes, every error path as a 4xx JSON naming the parameter, the live heartbeat, and the security rules
+(foreign Origin refused, no wildcard CORS, optional token)."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+import websocket
+from app_fixtures import seed_database
+from served import serve
+
+import collector
+import database
+
+pytestmark = pytest.mark.timeout(240)
+PAIR = {"x": "btcusdt", "y": "ethusdt"}
+METHODS = ("ols", "kalman", "rolling", "tls", "huber")
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory) -> str:
+    path = tmp_path_factory.mktemp("api") / "ticks.db"
+    seed_database(str(path), 3000, 30 * 60_000, id_sign=-1)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def url(db, tmp_path_factory):
+    with serve(tmp_path_factory.mktemp("log") / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": db,
+                                                                "API_CORS_ORIGINS": "http://allowed.example"}) as u:
+        yield u
+
+
+def refused(resp: requests.Response, status: int, param: str) -> dict:
+    """Assert a JSON error with this status naming `param` (and no traceback); return its body."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["param"] == param and body["status"] == "error" and "Traceback" not in resp.text
+    assert param in body["msg"] or param in ("file", "body", "Origin", "token")
+    return body
+
+
+def test_symbols(url):
+    found = requests.get(f"{url}/api/symbols", timeout=30).json()["symbols"]
+    assert {"btcusdt", "ethusdt"} <= set(found) and all(s == s.lower() for s in found)
+
+
+def test_resampled_bars_are_bounded_and_oldest_first(url):
+    data = requests.get(f"{url}/api/resampled/BTCUSDT", timeout=30).json()["data"]
+    assert 0 < len(data) <= 1000 and set(data[0]) == {"ts", "open", "high", "low", "close", "volume"}
+    assert [d["ts"] for d in data] == sorted(d["ts"] for d in data) and isinstance(data[0]["ts"], str)
+    assert all(d["low"] <= min(d["open"], d["close"]) <= max(d["open"], d["close"]) <= d["high"] for d in data)
+    five = requests.get(f"{url}/api/resampled/btcusdt", params={"limit": 5, "timeframe": "1min"}, timeout=30).json()
+    assert len(five["data"]) == 5 and five["data"][-1]["ts"].endswith(":00")
+    end = database.now_ms() - 10 * 60_000
+    window = requests.get(f"{url}/api/resampled/btcusdt",
+                          params={"start": end - 120_000, "end": end, "limit": 10_000}, timeout=30).json()["data"]
+    assert 100 <= len(window) <= 120
+    assert requests.get(f"{url}/api/resampled/solusdt", timeout=30).json() == {"data": []}
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ({"timeframe": "abc"}, "timeframe"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
+    ({"start": "5", "end": "4"}, "start"), ({"end": "soon"}, "end"), ({"start": "0"}, "start")])
+def test_resampled_bad_parameters(url, query, param):
+    refused(requests.get(f"{url}/api/resampled/btcusdt", params=query, timeout=30), 400, param)
+
+
+def test_bad_symbol_in_path(url):
+    refused(requests.get(f"{url}/api/resampled/btc-usdt!", timeout=30), 400, "symbol")
+    refused(requests.get(f"{url}/api/export/btc-usdt!", timeout=30), 400, "symbol")
+
+
+def test_export_streams_ohlcv_csv(url):
+    resp = requests.get(f"{url}/api/export/btcusdt", params={"limit": 50}, stream=True, timeout=30)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    lines = resp.text.splitlines()
+    assert lines[0] == "ts,open,high,low,close,volume" and len(lines) == 51
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_pair_analytics_every_hedge_method(url, method):
+    body = requests.get(f"{url}/api/analytics/pair", params={**PAIR, "regression": method, "roll_window": 60},
+                        timeout=60).json()
+    assert "error" not in body, body
+    # the fixture's β is 0.04; the last 60-bar rolling OLS estimate is the noisiest of the five
+    low, high = (0.01, 0.08) if method == "rolling" else (0.02, 0.06)
+    assert body["hedge"]["method"] == method and low < body["hedge"]["beta"] < high
+    assert set(body["adf"]) >= {"stat", "pvalue", "nobs"} and 0 <= body["adf"]["pvalue"] <= 1
+    for key in ("spread", "zscore", "corr"):
+        assert 0 < len(body[key]) <= 500
+    assert list(body["zscore"])[-1] == list(body["spread"])[-1]
+    equity = list(body["backtest"]["equity"].values())
+    assert 9_000 < equity[-1] < 11_000                  # USDT on 10,000 capital, not z-units
+    assert all("net_pnl" in t and "fees" in t for t in body["backtest"]["trades"])
+    assert body["last"]["zscore"] == pytest.approx(list(body["zscore"].values())[-1])
+    assert body["alerts"] == []
+    assert body["verdict"]["verdict"] and body["verdict"]["headline"] and isinstance(body["verdict"]["reasons"], list)
+
+
+def test_pair_shortage_is_an_error_field(url):
+    body = requests.get(f"{url}/api/analytics/pair", params={"x": "btcusdt", "y": "solusdt"}, timeout=30).json()
+    assert "solusdt".upper() in body["error"]
+
+
+@pytest.mark.parametrize(("query", "param"), [
+    ({**PAIR, "timeframe": "abc"}, "timeframe"), ({**PAIR, "roll_window": "-5"}, "roll_window"),
+    ({**PAIR, "regression": "magic"}, "regression"), ({"y": "ethusdt"}, "x"), ({"x": "btcusdt"}, "y"),
+    ({"x": "btcusdt", "y": "BTCUSDT"}, "y"), ({**PAIR, "min_volume": "nan"}, "min_volume")])
+def test_pair_bad_parameters(url, query, param):
+    refused(requests.get(f"{url}/api/analytics/pair", params=query, timeout=30), 400, param)
+    refused(requests.get(f"{url}/api/analytics/pair_export", params=query, timeout=30), 400, param)
+
+
+def test_corr_matrix(url):
+    body = requests.get(f"{url}/api/analytics/corr_matrix", params={"symbols": "btcusdt,ethusdt"}, timeout=30).json()
+    assert body["symbols"] == ["btcusdt", "ethusdt"]
+    assert body["matrix"][0][0] == pytest.approx(1) and 0.3 < body["matrix"][0][1] == body["matrix"][1][0] < 1
+    refused(requests.get(f"{url}/api/analytics/corr_matrix", params={"symbols": "btc$"}, timeout=30), 400, "symbols")
+
+
+def test_pair_export_csv(url):
+    resp = requests.get(f"{url}/api/analytics/pair_export", params=PAIR, timeout=60)
+    lines = resp.text.splitlines()
+    assert resp.status_code == 200 and lines[0] == "ts,spread,zscore,corr" and len(lines) > 1000
+
+
+def test_alert_rules_round_trip_and_firing(url):
+    rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": -1000}
+    stored = requests.post(f"{url}/api/alerts", json=rule, timeout=30).json()
+    assert isinstance(stored["id"], int) and stored["symbol_x"] == "btcusdt" and stored["threshold"] == -1000
+    assert stored["id"] in [r["id"] for r in requests.get(f"{url}/api/alerts", timeout=30).json()]
+    fired = requests.get(f"{url}/api/analytics/pair", params=PAIR, timeout=60).json()["alerts"]
+    assert [a["id"] for a in fired] == [stored["id"]] and "z-score" in fired[0]["message"]
+    assert requests.delete(f"{url}/api/alerts/{stored['id']}", timeout=30).json() == {"removed": True}
+    assert requests.delete(f"{url}/api/alerts/{stored['id']}", timeout=30).json() == {"removed": False}
+
+
+@pytest.mark.parametrize(("rule", "param"), [
+    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": "!=", "threshold": 2}, "op"),
+    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "volume", "op": ">", "threshold": 2}, "metric"),
+    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": "x"}, "threshold"),
+    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">"}, "threshold"),
+    ({"symbol_x": "b@d", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}, "symbol_x"),
+    ([1, 2], "body")])
+def test_alert_bad_rules(url, rule, param):
+    refused(requests.post(f"{url}/api/alerts", json=rule, timeout=30), 400, param)
+
+
+def test_alert_bad_body_and_id(url):
+    refused(requests.post(f"{url}/api/alerts", data="{not json", timeout=30), 400, "body")
+    refused(requests.delete(f"{url}/api/alerts/abc", timeout=30), 400, "id")
+
+
+def test_upload_ndjson_all_or_nothing(url, db):
+    base = database.now_ms() - 3_600_000
+    good = "\n".join(json.dumps({"symbol": "xrpusdt", "ts": base + i, "price": 0.5 + i / 1e4, "size": 1})
+                     for i in range(3))
+    bad = good + '\n{"symbol": "xrpusdt", "ts": "yesterday", "price": 1, "size": 1}\n'
+    body = refused(requests.post(f"{url}/api/upload_ndjson", files={"file": ("t.ndjson", bad)}, timeout=30),
+                   400, "file")
+    assert "line 4" in body["msg"]
+    assert "xrpusdt" not in requests.get(f"{url}/api/symbols", timeout=30).json()["symbols"]
+    ok = requests.post(f"{url}/api/upload_ndjson", files={"file": ("t.ndjson", good)}, timeout=30).json()
+    assert ok == {"status": "ok", "loaded": 3}
+    assert "xrpusdt" in requests.get(f"{url}/api/symbols", timeout=30).json()["symbols"]
+    refused(requests.post(f"{url}/api/upload_ndjson", data={"x": "1"}, timeout=30), 400, "file")
+
+
+def test_upload_ohlcv(url):
+    start = (database.now_ms() // 60_000 - 30) * 60_000
+    rows = "\n".join(f"{start + i * 60_000},10,11,9,10.5,3" for i in range(5))
+    ok = requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "1min"},
+                       files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30).json()
+    assert ok == {"status": "ok", "symbol": "adausdt", "timeframe": "1min"}
+    bars = requests.get(f"{url}/api/resampled/adausdt", params={"timeframe": "1min"}, timeout=30).json()["data"]
+    assert [b["close"] for b in bars if b["volume"]] == [10.5] * 5
+    bad = requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "1min"},
+                        files={"file": ("b.csv", "ts,open,high,low,close,volume\n1,a,b,c,d,e\n")}, timeout=30)
+    assert bad.status_code == 400 and bad.json()["status"] == "error" and "Traceback" not in bad.text
+    refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "2min"},
+                          files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
+            400, "timeframe")
+    refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "ada$", "timeframe": "1min"},
+                          files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
+            400, "symbol")
+    refused(requests.post(f"{url}/api/upload_ohlcv", files={"file": ("b.csv", "ts,open,high,low,close,volume\n"
+                                                                             + rows)}, timeout=30), 400, "file")
+
+
+def heartbeats(url: str, count: int, **options) -> list[dict]:
+    """`count` messages from /ws/live."""
+    ws = websocket.create_connection(url.replace("http://", "ws://") + "/ws/live", timeout=15, **options)
+    try:
+        return [json.loads(ws.recv()) for _ in range(count)]
+    finally:
+        ws.close()
+
+
+def test_ingest_start_status_live_and_stop(url):
+    refused(requests.post(f"{url}/api/ingest/start", json={"mode": "ws", "symbols": []}, timeout=30), 400, "symbols")
+    refused(requests.post(f"{url}/api/ingest/start", json={"mode": "ftp", "symbols": ["btcusdt"]}, timeout=30),
+            400, "mode")
+    refused(requests.post(f"{url}/api/ingest/start", json={"symbols": ["b@d"]}, timeout=30), 400, "symbols")
+    started = requests.post(f"{url}/api/ingest/start", json={"mode": "simulated", "symbols": ["BTCUSDT", "ethusdt"]},
+                            timeout=30).json()
+    assert started == {"status": "ok", "mode": "simulated", "symbols": ["btcusdt", "ethusdt"]}
+    try:
+        status = requests.get(f"{url}/api/ingest/status", timeout=30).json()
+        assert status["state"] != "stopped" and status["symbols"] == ["btcusdt", "ethusdt"]
+        beats = heartbeats(url, 3)
+        assert all(b["type"] == "heartbeat" and isinstance(b["ts"], float) for b in beats)
+        assert set(beats[-1]["symbols"]) == {"btcusdt", "ethusdt"} and beats[-1]["symbols"]["btcusdt"]["price"] > 0
+        assert beats[-1]["collector"]["state"] != "stopped"
+        assert 0.5 < beats[2]["ts"] - beats[1]["ts"] < 2.5
+    finally:
+        stopped = requests.post(f"{url}/api/ingest/stop", json={}, timeout=30).json()
+    assert stopped == {"status": "ok", "stopped": True}
+    assert requests.get(f"{url}/api/ingest/status", timeout=30).json()["state"] == "stopped"
+
+
+def test_live_serves_many_clients_at_once(url):
+    sockets = [websocket.create_connection(url.replace("http://", "ws://") + "/ws/live", timeout=15)
+               for _ in range(20)]
+    try:
+        first = [json.loads(ws.recv()) for ws in sockets]
+        assert all(m["type"] == "heartbeat" and "btcusdt" in m["symbols"] for m in first)
+        began = time.monotonic()
+        assert requests.get(f"{url}/api/symbols", timeout=30).status_code == 200
+        assert time.monotonic() - began < 2
+    finally:
+        for ws in sockets:
+            ws.close()
+
+
+def test_gaps(url):
+    assert requests.get(f"{url}/api/gaps", params={"symbol": "btcusdt"}, timeout=30).json() == {"gaps": []}
+    refused(requests.get(f"{url}/api/gaps", params={"limit": "-1"}, timeout=30), 400, "limit")
+
+
+def test_foreign_origin_cannot_change_or_stream(url):
+    evil = {"Origin": "http://evil.example"}
+    rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
+    before = requests.get(f"{url}/api/alerts", timeout=30).json()
+    refused(requests.post(f"{url}/api/alerts", json=rule, headers=evil, timeout=30), 403, "Origin")
+    refused(requests.post(f"{url}/api/ingest/start", json={"symbols": ["btcusdt"]}, headers=evil, timeout=30),
+            403, "Origin")
+    assert requests.get(f"{url}/api/alerts", timeout=30).json() == before
+    with pytest.raises(websocket.WebSocketException):
+        heartbeats(url, 1, origin="http://evil.example")
+    read = requests.get(f"{url}/api/symbols", headers=evil, timeout=30)
+    assert "access-control-allow-origin" not in {k.lower() for k in read.headers}   # the browser will not show it
+    allowed = requests.get(f"{url}/api/symbols", headers={"Origin": "http://allowed.example"}, timeout=30)
+    assert allowed.headers["access-control-allow-origin"] == "http://allowed.example"
+    own = requests.post(f"{url}/api/alerts", json=rule, headers={"Origin": url}, timeout=30).json()
+    assert requests.delete(f"{url}/api/alerts/{own['id']}", headers={"Origin": url}, timeout=30).json()["removed"]
+
+
+def test_token_when_configured(db, tmp_path):
+    with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": db, "API_TOKEN": "s3cret"}) as u:
+        refused(requests.get(f"{u}/api/symbols", timeout=30), 401, "token")
+        with pytest.raises(websocket.WebSocketException):
+            heartbeats(u, 1)
+        refused(requests.get(f"{u}/api/symbols", headers={"Authorization": "Bearer nope"}, timeout=30), 401, "token")
+        ok = requests.get(f"{u}/api/symbols", headers={"Authorization": "Bearer s3cret"}, timeout=30)
+        assert ok.status_code == 200 and "btcusdt" in ok.json()["symbols"]
+        ws = websocket.create_connection(u.replace("http://", "ws://") + "/ws/live?token=s3cret", timeout=15)
+        assert json.loads(ws.recv())["type"] == "heartbeat"
+        ws.close()
+        assert requests.get(f"{u}/_stcore/health", timeout=30).text == "ok"     # the dashboard itself is not gated
+
+
+def test_scanner_run_and_results(url, db):
+    planted = collector.store_simulated_history(db, symbols=12, days=2, planted=2)
+    query = {"days": 2, "quote": "", "fdr": 0.05}
+    assert requests.get(f"{url}/api/scanner", params={**query, "days": 3}, timeout=30).json() == {
+        "state": "none", "pairs": []}
+    assert requests.post(f"{url}/api/scanner/run", params=query, timeout=30).json()["state"] in ("running", "done")
+    deadline = time.monotonic() + 120
+    while (found := requests.get(f"{url}/api/scanner", params=query, timeout=30).json())["state"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert found["error"] == "" and found["symbols"] >= 12 and found["pairs"]
+    best = {frozenset((found["pairs"][0]["x"], found["pairs"][0]["y"]))}
+    assert best <= planted
+    refused(requests.get(f"{url}/api/scanner", params={"fdr": "0.2"}, timeout=30), 400, "fdr")
+    refused(requests.get(f"{url}/api/scanner", params={"days": "99"}, timeout=30), 400, "days")
+    refused(requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30),
+            403, "Origin")
