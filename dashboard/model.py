@@ -79,7 +79,10 @@ def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str],
         since = max(start, hit.through_ms - OVERLAP_BARS * BAR_SECONDS[c.source_timeframe] * 1000)
         kept = hit.rows[(hit.rows["timestamp"] >= start) & (hit.rows["timestamp"] < since)]
         new = database.read_bars(conn, symbols, c.source_timeframe, since, end)
-        rows = pd.concat([kept, new], ignore_index=True) if len(new) else kept
+        # An empty part (e.g. the empty first read of a new database) has object columns; concatenating it
+        # would turn the integer timestamps into objects, so only non-empty parts are joined.
+        parts = [part for part in (kept, new) if len(part)]
+        rows = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts[0] if parts else new)
         loaded_at = hit.loaded_at
     else:
         rows, loaded_at = database.read_bars(conn, symbols, c.source_timeframe, start, end), time.monotonic()

@@ -498,3 +498,22 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     assert [i.value for i in at.info] == ["**Short section** — need 120 bars, have 45"]
     assert len(at.error) == 1 and "Broken section** failed" in at.error[0].value
     assert "unknown hedge method" in at.error[0].value
+
+
+def test_first_ticks_after_an_empty_read_load_with_the_session_cache(tmp_path):
+    """Start on an empty database: the cached empty read (object dtype) must not poison the next refresh's bars
+    (it raised "column 'timestamp' must hold integer epoch milliseconds, got dtype object" until the full re-read)."""
+    from dashboard import model
+    path = str(tmp_path / "empty.db")
+    database.open_writer(path).close()
+    c = controls(path)
+    cache: dict = {}
+    conn = database.open_reader(path)
+    try:
+        with pytest.raises(A.InsufficientData):
+            model.load_window(conn, c, cache=cache).require()
+        seed_database(path, 300, 60_000)
+        window = model.load_window(conn, c, cache=cache)
+        assert set(window.require()) == set(PAIR)
+    finally:
+        conn.close()
