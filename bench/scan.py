@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import analytics as A  # noqa: E402
 from analytics_fixtures import synthetic_universe  # noqa: E402
+
+import analytics as A  # noqa: E402
 
 
 def main() -> None:
@@ -50,8 +51,8 @@ def main() -> None:
     print("| universe | pairs tested | confirmed | scan time | peak RSS (process) | recall | false share | target |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {args.symbols} symbols × {args.bars:,} bars | {med[5]:,.0f} | {med[6]:,.0f} | {med[0]:.1f} s | "
-          f"{med[1]:,.0f} MB (data built: {med[2]:,.0f} MB) | {med[3]:.0%} | {med[4]:.0%} | ≤ 20 s, ≤ 2 GB, recall ≥ 90 %, "
-          "false share ≤ 10 % |")
+          f"{med[1]:,.0f} MB (data built: {med[2]:,.0f} MB) | {med[3]:.0%} | {med[4]:.0%} | "
+          "≤ 20 s, ≤ 2 GB, recall ≥ 90 %, false share ≤ 10 % |")
 
 
 if __name__ == "__main__":

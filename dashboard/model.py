@@ -105,14 +105,18 @@ def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] |
     wanted = list(symbols or c.symbols)
     start, end = c.bounds()
     frames = _bars_by_symbol(read_window_bars(conn, c, wanted, start, end, cache)) if wanted else {}
+    series = dict.fromkeys(frames, c.source_timeframe)
     fallbacks = [tf for tf in Timeframe
                  if BAR_SECONDS[tf] <= BAR_SECONDS[c.bar_timeframe] and tf != c.source_timeframe]
     for timeframe in fallbacks:
         missing = [s for s in wanted if s not in frames]
         if not missing:
             break
-        frames.update(_bars_by_symbol(database.read_bars(conn, missing, timeframe, start, end)))
-    bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True) for s in wanted if s in frames}
+        found = _bars_by_symbol(database.read_bars(conn, missing, timeframe, start, end))
+        frames.update(found)
+        series.update(dict.fromkeys(found, timeframe))
+    bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True, source=series[s])
+            for s in wanted if s in frames}
     return Window(c, start, end, bars)
 
 

@@ -517,3 +517,24 @@ def test_first_ticks_after_an_empty_read_load_with_the_session_cache(tmp_path):
         assert set(window.require()) == set(PAIR)
     finally:
         conn.close()
+
+
+def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(tmp_path):
+    """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
+    "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
+    from dashboard import model
+    path = str(tmp_path / "sparse.db")
+    end = database.now_ms() // 1000 * 1000
+    writer = database.open_writer(path)
+    try:
+        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
+        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
+    finally:
+        writer.close()
+    conn = database.open_reader(path)
+    try:
+        window = model.load_window(conn, controls(path, symbols=["SOLUSDT"], pair=None))
+    finally:
+        conn.close()
+    sol = window.require(["SOLUSDT"])["SOLUSDT"]
+    assert (~sol["filled"]).sum() == 199 and sol.index.to_series().diff().min() == pd.Timedelta(seconds=1)
