@@ -119,6 +119,15 @@ def fmt_minutes(minutes: int) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
+def fmt_span(seconds: float) -> str:
+    """A covered time span as '66 s', '30 min', '5 h' or '2 d' (rounded to its unit)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 120 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} d"
+
+
 def fmt_price(value: float) -> str:
     """A price with sensible decimals."""
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"

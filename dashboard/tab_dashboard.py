@@ -6,7 +6,7 @@ import streamlit as st
 
 import database
 import visualizations as viz
-from dashboard.controls import Controls, fmt_minutes, fmt_price, fmt_value
+from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value
 from dashboard.model import all_closes, load_window, pair_of, reader
 from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
@@ -15,6 +15,16 @@ def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
     """Trades per second over the last `seconds` of the window."""
     recent = bars.loc[bars.index >= pd.Timestamp(end_ms - seconds * 1000, unit="ms", tz="UTC"), "trades"]
     return float(recent.sum()) / seconds
+
+
+def price_change(bars: pd.DataFrame) -> str:
+    """Change of the close over the span the real (traded) bars really cover, e.g. '+0.080 % over 66 s'."""
+    real = bars.loc[~bars["filled"].astype(bool)] if "filled" in bars.columns else bars
+    real = real if len(real) else bars
+    first, last = float(real["close"].iloc[0]), float(bars["close"].iloc[-1])
+    step = (bars.index[1] - bars.index[0]).total_seconds() if len(bars) > 1 else 0.0
+    span = (bars.index[-1] - real.index[0]).total_seconds() + step
+    return f"{(last / first - 1) * 100:+.3f} % over {fmt_span(span)}"
 
 
 def tab_dashboard(c: Controls) -> None:
@@ -27,10 +37,9 @@ def tab_dashboard(c: Controls) -> None:
     with guard("Prices"):
         for row in range(0, len(found), 4):
             for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
-                first, last = float(bars["close"].iloc[0]), float(bars["close"].iloc[-1])
-                change = f"{(last / first - 1) * 100:+.3f} % ({fmt_minutes(c.lookback_min)})"
-                col.metric(symbol, fmt_price(last), change, border=True)
-                col.caption(f"{recent_rate(bars, window.end_ms):.1f} ticks/s · {len(bars):,} bars")
+                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1])), price_change(bars), border=True)
+                rate = f"{recent_rate(bars, window.end_ms):.1f} ticks/s · " if c.end_ms is None else ""
+                col.caption(f"{rate}{len(bars):,} bars")
     with guard("Pair"):
         pair = pair_of(window, c.pair)
         verdict_banner(pair, all_closes(window), c)

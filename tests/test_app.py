@@ -538,3 +538,17 @@ def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(tmp_path):
         conn.close()
     sol = window.require(["SOLUSDT"])["SOLUSDT"]
     assert (~sol["filled"]).sum() == 199 and sol.index.to_series().diff().min() == pd.Timedelta(seconds=1)
+
+
+def test_price_card_change_names_the_span_covered_and_rate_only_when_live(at):
+    """30 min of data in a 1 h window: the change reads "over 30 min", not "(1 h)"; a window in the past shows no
+    "0.0 ticks/s" (there is no live rate to report)."""
+    delta = next(m.proto.delta for m in at.main.metric if m.label == "BTCUSDT")
+    assert "(1 h)" not in delta and delta.endswith("over 30 min"), delta
+    assert "ticks/s" in at.main.caption[1].value
+    at.radio(key="end_mode").set_value("earlier").run()
+    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
+                                              + pd.Timedelta(minutes=1)).run()
+    assert_clean(at)
+    captions = [c.value for c in at.main.caption]
+    assert any(c.endswith(" bars") for c in captions) and not any("ticks/s" in c for c in captions), captions
