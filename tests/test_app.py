@@ -552,3 +552,14 @@ def test_price_card_change_names_the_span_covered_and_rate_only_when_live(at):
     assert_clean(at)
     captions = [c.value for c in at.main.caption]
     assert any(c.endswith(" bars") for c in captions) and not any("ticks/s" in c for c in captions), captions
+
+
+def test_hedge_ratio_axis_names_the_assets(at):
+    """The β axis says what β is in the pair's assets (BTC per ETH held), not "leg 2 per unit of leg 1"."""
+    show(at, "Pair Analytics")
+    titles = []
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        titles += [((layout.get(axis) or {}).get("title") or {}).get("text") or "" for axis in ("yaxis",)]
+    beta = [t for t in titles if t.startswith("β")]
+    assert beta == ["β (BTC per ETH held)"], titles
