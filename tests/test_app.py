@@ -563,3 +563,18 @@ def test_hedge_ratio_axis_names_the_assets(at):
         titles += [((layout.get(axis) or {}).get("title") or {}).get("text") or "" for axis in ("yaxis",)]
     beta = [t for t in titles if t.startswith("β")]
     assert beta == ["β (BTC per ETH held)"], titles
+
+
+def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
+    """30 min of data: the withheld annualised ratios are explained in words with their labels (not
+    "sharpe … min_span_days=1.0"), and sweeping "sharpe" says why the grid is empty (not just "no sweep results")."""
+    show(at, "Backtest")
+    text = " ".join(c.value for c in at.main.caption)
+    assert "min_span_days" not in text and "Withheld Sharpe (ann.)" in text, text
+    assert "at least 1 day of data" in text, text
+    at.selectbox(key="sweep_metric").set_value("sharpe")
+    at.button(key="run_sweep").click().run()
+    assert_clean(at)
+    sweep = [json.loads(ch.proto.spec)["layout"] for ch in at.get("plotly_chart")][-1]
+    notes = " ".join(a.get("text", "") for a in sweep.get("annotations", []))
+    assert "at least 1 day of data" in notes, notes
