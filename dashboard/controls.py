@@ -144,8 +144,12 @@ def fmt_price(value: float) -> str:
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
 
 
-def fmt_value(value: float | None, spec: str = "{:.4g}") -> str:
-    """A number, or '—' when it is missing or not finite."""
+def fmt_value(value: float | None, spec: str | int = 4) -> str:
+    """A number, or '—' when it is missing or not finite; an int spec means that many significant digits in
+    plain notation with thousands separators (12,150 and 0.00001230, never 1.215e+04)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    return spec.format(value)
+    if isinstance(spec, str):
+        return spec.format(value)
+    decimals = max(0, spec - 1 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{round(value, decimals):,.{decimals}f}"

@@ -45,8 +45,8 @@ def tab_dashboard(c: Controls) -> None:
         verdict_banner(pair, all_closes(window), c)
         cols = st.columns(4)
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
-        cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, "{:.5g}"))
-        cols[2].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
+        cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[3].metric("Return correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
     with guard("Price chart"):
         plot(viz.compact_price_figure(window.closes()), "dash_prices")

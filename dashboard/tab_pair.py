@@ -103,11 +103,11 @@ def tab_pair(c: Controls) -> None:
         tests = verdict_banner(pair, all_closes(window), c)
         hedge = pair.hedge
         cols = st.columns(6)
-        cols[0].metric("β (latest)", fmt_value(hedge.beta, "{:.5g}"))
-        cols[1].metric("α (latest)", fmt_value(hedge.alpha, "{:,.4g}"))
+        cols[0].metric("β (latest)", fmt_value(hedge.beta, 5))
+        cols[1].metric("α (latest)", fmt_value(hedge.alpha, 4))
         cols[2].metric("R²", fmt_value(hedge.r_squared, "{:.4f}"),
                        help="kalman has no R²; huber/tls report none" if hedge.r_squared is None else None)
-        cols[3].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[3].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[5].metric("Correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
         if c.in_sample_hedge:

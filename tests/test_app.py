@@ -578,3 +578,11 @@ def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
     sweep = [json.loads(ch.proto.spec)["layout"] for ch in at.get("plotly_chart")][-1]
     notes = " ".join(a.get("text", "") for a in sweep.get("annotations", []))
     assert "at least 1 day of data" in notes, notes
+
+
+def test_tiles_never_use_scientific_notation():
+    """α of a BTC/ETH pair (≈ 12,150) read "1.215e+04" in its tile; tiles use plain notation with separators."""
+    from dashboard.controls import fmt_value
+    assert fmt_value(12150.3) == "12,150" and fmt_value(0.0000123) == "0.00001230"
+    assert fmt_value(0.0400123, 5) == "0.040012" and fmt_value(-3.5e7, 4) == "-35,000,000"
+    assert fmt_value(0.0) == "0" and fmt_value(float("nan")) == "—"
