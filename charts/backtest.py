@@ -39,15 +39,16 @@ def _label(value: Any) -> str:
     return f"{value:g}" if isinstance(value, numbers.Real) else str(value)
 
 
-def sweep_heatmap(grid: pd.DataFrame, metric: str) -> go.Figure:
+def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go.Figure:
     """Entry × exit sweep (rows entry, or (z_window, entry); columns exit) as an annotated heatmap, NaN blank.
 
-    The title names the best cell (max of the metric; min for total_fees; none for neutral counts).
+    The title names the best cell (max of the metric; min for total_fees; none for neutral counts); ``why`` says
+    why an empty grid is empty (e.g. the reason the metric is withheld).
     """
     title = f"Threshold sweep: {metric}"
     z = grid.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64) if grid is not None else np.empty((0, 0))
     if z.size == 0 or np.isnan(z).all():
-        return empty_figure(f"{NO_DATA}: no sweep results", title=title)
+        return empty_figure(f"{NO_DATA}: {why or 'no sweep results'}", title=title)
     lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
     diverging = lo < 0 < hi
     xs = [_label(c) for c in grid.columns]

@@ -167,10 +167,12 @@ def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, 
 
 
 def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series] | pd.DataFrame | None = None,
-                       method: str = "", *, index: pd.Index | None = None, r2: float | None = None) -> go.Figure:
+                       method: str = "", *, index: pd.Index | None = None, r2: float | None = None,
+                       units: str = "units of x per unit of y held") -> go.Figure:
     """Hedge ratio over time with an optional (lower, upper) band; a static value is drawn flat and annotated.
 
-    A scalar beta needs ``index`` (e.g. the spread's index) to span the time axis.
+    A scalar beta needs ``index`` (e.g. the spread's index) to span the time axis; ``units`` names β's unit on the
+    axis (spread = y − α − βx: β units of x are hedged per unit of y held, e.g. "BTC per ETH held").
     """
     title = f"Hedge ratio β ({method})" if method else "Hedge ratio β"
     if not isinstance(beta, pd.Series):
@@ -197,7 +199,7 @@ def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series
     fig.add_annotation(text=note, x=1, y=1, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
                        showarrow=False, font=dict(color=TEXT, size=12))
     _time_axes(fig)
-    fig.update_yaxes(title_text="β (units of leg 2 per unit of leg 1)")
+    fig.update_yaxes(title_text=f"β ({units})")
     return _finish(fig, title=title, uirevision="beta", height=360)
 
 

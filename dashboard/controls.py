@@ -119,13 +119,37 @@ def fmt_minutes(minutes: int) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
+QUOTE_ASSETS = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD")
+
+
+def base_asset(symbol: str) -> str:
+    """The traded asset of a symbol quoted in a stablecoin ('ETHUSDT' → 'ETH'), else the symbol itself."""
+    for quote in QUOTE_ASSETS:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[:-len(quote)]
+    return symbol
+
+
+def fmt_span(seconds: float) -> str:
+    """A covered time span as '66 s', '30 min', '5 h' or '2 d' (rounded to its unit)."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 120 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.0f} h" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} d"
+
+
 def fmt_price(value: float) -> str:
     """A price with sensible decimals."""
     return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
 
 
-def fmt_value(value: float | None, spec: str = "{:.4g}") -> str:
-    """A number, or '—' when it is missing or not finite."""
+def fmt_value(value: float | None, spec: str | int = 4) -> str:
+    """A number, or '—' when it is missing or not finite; an int spec means that many significant digits in
+    plain notation with thousands separators (12,150 and 0.00001230, never 1.215e+04)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    return spec.format(value)
+    if isinstance(spec, str):
+        return spec.format(value)
+    decimals = max(0, spec - 1 - math.floor(math.log10(abs(value)))) if value else 0
+    return f"{round(value, decimals):,.{decimals}f}"

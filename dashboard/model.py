@@ -79,8 +79,10 @@ def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str],
         since = max(start, hit.through_ms - OVERLAP_BARS * BAR_SECONDS[c.source_timeframe] * 1000)
         kept = hit.rows[(hit.rows["timestamp"] >= start) & (hit.rows["timestamp"] < since)]
         new = database.read_bars(conn, symbols, c.source_timeframe, since, end)
-        # an empty frame has object columns: concatenated with new rows it would turn the timestamps into objects
-        rows = pd.concat([kept, new], ignore_index=True) if len(kept) and len(new) else (new if len(new) else kept)
+        # An empty part (e.g. the empty first read of a new database) has object columns; concatenating it
+        # would turn the integer timestamps into objects, so only non-empty parts are joined.
+        parts = [part for part in (kept, new) if len(part)]
+        rows = pd.concat(parts, ignore_index=True) if len(parts) == 2 else (parts[0] if parts else new)
         loaded_at = hit.loaded_at
     else:
         rows, loaded_at = database.read_bars(conn, symbols, c.source_timeframe, start, end), time.monotonic()
@@ -103,14 +105,18 @@ def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] |
     wanted = list(symbols or c.symbols)
     start, end = c.bounds()
     frames = _bars_by_symbol(read_window_bars(conn, c, wanted, start, end, cache)) if wanted else {}
+    series = dict.fromkeys(frames, c.source_timeframe)
     fallbacks = [tf for tf in Timeframe
                  if BAR_SECONDS[tf] <= BAR_SECONDS[c.bar_timeframe] and tf != c.source_timeframe]
     for timeframe in fallbacks:
         missing = [s for s in wanted if s not in frames]
         if not missing:
             break
-        frames.update(_bars_by_symbol(database.read_bars(conn, missing, timeframe, start, end)))
-    bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True) for s in wanted if s in frames}
+        found = _bars_by_symbol(database.read_bars(conn, missing, timeframe, start, end))
+        frames.update(found)
+        series.update(dict.fromkeys(found, timeframe))
+    bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True, source=series[s])
+            for s in wanted if s in frames}
     return Window(c, start, end, bars)
 
 

@@ -29,11 +29,11 @@ def backtest_metrics(result: analytics.BacktestResult) -> None:
     for i, (name, label, spec) in enumerate(BACKTEST_METRICS):
         value = result.metrics.get(name)
         cols[i % 7].metric(label, fmt_value(value, spec), help=result.metrics_reasons.get(name))
-    shown = {name for name, _, _ in BACKTEST_METRICS}
+    labels = {name: label for name, label, _ in BACKTEST_METRICS}
     withheld: dict[str, list[str]] = {}
     for name, why in result.metrics_reasons.items():
-        if name in shown:
-            withheld.setdefault(why, []).append(name)
+        if name in labels:
+            withheld.setdefault(why, []).append(labels[name])
     st.caption(f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
                "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items()))
 
@@ -69,12 +69,13 @@ def sweep_section(window: Window, c: Controls) -> None:
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
         x, y = pair_closes(window, c.pair)
         grid = analytics.parameter_sweep(x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric)
-        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x))
+        why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
+        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
     stored = st.session_state.get("_sweep")
     if stored is None or stored[0] != signature:
         st.caption(f"Runs {len(SWEEP_ENTRIES) * len(SWEEP_EXITS)} backtests (entries {SWEEP_ENTRIES}, exits "
                    f"{SWEEP_EXITS}) with the other settings as in the sidebar. Press Run sweep.")
         return
-    plot(viz.sweep_heatmap(stored[1], metric), "bt_sweep")
+    plot(viz.sweep_heatmap(stored[1], metric, why=stored[4]), "bt_sweep")
     st.caption(f"Computed {fmt_time(stored[2])} UTC on {stored[3]:,} bars. A grid search overfits: judge the "
                "chosen cell on later data.")

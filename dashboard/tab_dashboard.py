@@ -6,7 +6,7 @@ import streamlit as st
 
 import database
 import visualizations as viz
-from dashboard.controls import Controls, fmt_minutes, fmt_price, fmt_value
+from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value
 from dashboard.model import all_closes, load_window, pair_of, reader
 from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
@@ -17,12 +17,14 @@ def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
     return float(recent.sum()) / seconds
 
 
-def fmt_span(bars: pd.DataFrame, lookback_min: int) -> str:
-    """What a change is measured over: the lookback when the bars cover it, else the span they do cover."""
-    span_s = (bars.index[-1] - bars.index[0]).total_seconds() if len(bars) > 1 else 0.0
-    if span_s >= lookback_min * 60 * 0.95:
-        return fmt_minutes(lookback_min)
-    return f"{span_s:.0f} s" if span_s < 120 else f"{span_s / 60:.0f} min"
+def price_change(bars: pd.DataFrame) -> str:
+    """Change of the close over the span the real (traded) bars really cover, e.g. '+0.080 % over 66 s'."""
+    real = bars.loc[~bars["filled"].astype(bool)] if "filled" in bars.columns else bars
+    real = real if len(real) else bars
+    first, last = float(real["close"].iloc[0]), float(bars["close"].iloc[-1])
+    step = (bars.index[1] - bars.index[0]).total_seconds() if len(bars) > 1 else 0.0
+    span = (bars.index[-1] - real.index[0]).total_seconds() + step
+    return f"{(last / first - 1) * 100:+.3f} % over {fmt_span(span)}"
 
 
 def tab_dashboard(c: Controls) -> None:
@@ -35,9 +37,7 @@ def tab_dashboard(c: Controls) -> None:
     with guard("Prices"):
         for row in range(0, len(found), 4):
             for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
-                first, last = float(bars["close"].iloc[0]), float(bars["close"].iloc[-1])
-                change = f"{(last / first - 1) * 100:+.3f} % ({fmt_span(bars, c.lookback_min)})"
-                col.metric(symbol, fmt_price(last), change, border=True)
+                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1])), price_change(bars), border=True)
                 activity = (f"{recent_rate(bars, window.end_ms):.1f} ticks/s" if c.end_ms is None
                             else f"{int(bars['trades'].sum()):,} trades in the window")
                 col.caption(f"{activity} · {len(bars):,} bars")
@@ -46,8 +46,8 @@ def tab_dashboard(c: Controls) -> None:
         verdict_banner(pair, all_closes(window), c)
         cols = st.columns(4)
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
-        cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, "{:.5g}"))
-        cols[2].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
+        cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[3].metric("Return correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
     with guard("Price chart"):
         plot(viz.compact_price_figure(window.closes()), "dash_prices")

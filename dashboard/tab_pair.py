@@ -12,7 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
-from dashboard.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
+from dashboard.controls import BAR_SECONDS, TESTS_TTL_S, Controls, base_asset, fmt_time, fmt_value
 from dashboard.exports import export_name, pair_frame, window_csv
 from dashboard.model import Window, all_closes, load_window, pair_of, reader
 from dashboard.widgets import download, guard, plot, session_cache, verdict_banner
@@ -103,11 +103,11 @@ def tab_pair(c: Controls) -> None:
         tests = verdict_banner(pair, all_closes(window), c)
         hedge = pair.hedge
         cols = st.columns(6)
-        cols[0].metric("β (latest)", fmt_value(hedge.beta, "{:.5g}"))
-        cols[1].metric("α (latest)", fmt_value(hedge.alpha, "{:,.4g}"))
+        cols[0].metric("β (latest)", fmt_value(hedge.beta, 5))
+        cols[1].metric("α (latest)", fmt_value(hedge.alpha, 4))
         cols[2].metric("R²", fmt_value(hedge.r_squared, "{:.4f}"),
                        help="kalman has no R²; huber/tls report none" if hedge.r_squared is None else None)
-        cols[3].metric("Spread", fmt_value(pair.latest("spread"), "{:,.4g}"))
+        cols[3].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[5].metric("Correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
         if c.in_sample_hedge:
@@ -116,8 +116,9 @@ def tab_pair(c: Controls) -> None:
              "pair_spread")
         left, right = st.columns(2)
         with left:
-            plot(viz.hedge_ratio_figure(hedge.beta_series, hedge.beta_band, c.method, r2=hedge.r_squared),
-                 "pair_beta")
+            units = f"{base_asset(pair.x_symbol)} per {base_asset(pair.y_symbol)} held"
+            plot(viz.hedge_ratio_figure(hedge.beta_series, hedge.beta_band, c.method, r2=hedge.r_squared,
+                                        units=units), "pair_beta")
         with right:
             plot(viz.rolling_correlation_figure(pair.correlation, window=c.hedge_window), "pair_corr")
         st.subheader("Cointegration and mean reversion")

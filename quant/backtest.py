@@ -262,13 +262,15 @@ def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
         else:
             metrics["profit_factor"], reasons["profit_factor"] = None, "no losing trades; profit factor undefined"
     else:
-        why = f"{n_trades} closed trades < min_trades={params.min_trades}"
+        why = f"only {n_trades} closed trades, and these ratios need at least {params.min_trades}"
         for name in ("win_rate", "expectancy", "profit_factor"):
             metrics[name], reasons[name] = None, why
     annualised = tuple(name for name in ("sharpe", "sortino", "calmar", "cagr") if wanted in (None, name))
     if span_days < params.min_span_days:
-        why = (f"sample spans {span_days:.3g} days < min_span_days={params.min_span_days}: annualising a short "
-               "intraday sample gives meaningless ratios")
+        covered = f"{span_days * 24:.1f} hours" if span_days < 1 else f"{span_days:.1f} days"
+        why = (f"the data covers only {covered} and annualised ratios need at least {params.min_span_days:g} day"
+               f"{'' if params.min_span_days == 1 else 's'} of data (annualising a short intraday sample gives "
+               "meaningless ratios)")
         for name in annualised:
             metrics[name], reasons[name] = None, why
     elif (equity <= 0).any():

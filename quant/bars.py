@@ -108,8 +108,11 @@ def resample_ohlcv(tick_df: pd.DataFrame, timeframe: str = "1min", fill: bool = 
     return _finish_bars(agg, agg["trades"].to_numpy() == 0, fill)
 
 
-def resample_bars(bars: pd.DataFrame, timeframe: str, fill: bool = False) -> pd.DataFrame:
+def resample_bars(bars: pd.DataFrame, timeframe: str, fill: bool = False, source: str | None = None) -> pd.DataFrame:
     """Re-aggregate finer bars into a coarser timeframe; same columns and conventions as :func:`resample_ohlcv`.
+
+    ``source`` is the input's bar size when the caller knows it (stored series): sparse bars (a symbol trading
+    every 5 s) are then not mistaken for coarser ones; without it the size is inferred from the closest two bars.
 
     Input columns: open, high, low, close, volume, optional trades, quote_volume and filled (filled input bars are
     ignored). VWAP is quote_volume/volume when quote_volume is present, else the volume-weighted close; ``trades``
@@ -129,7 +132,10 @@ def resample_bars(bars: pd.DataFrame, timeframe: str, fill: bool = False) -> pd.
         src = src.loc[~src["filled"].astype(bool)]
         if src.empty:
             raise InsufficientData("every input bar is filled (synthetic); there is nothing to aggregate")
-    if len(src) > 1:
+    if source is not None:
+        if TIMEFRAMES[source] > TIMEFRAMES[timeframe]:
+            raise ValueError(f"cannot resample {source} bars into finer {timeframe} bars")
+    elif len(src) > 1:
         step = pd.Series(src.index).diff().min()
         if step > pd.Timedelta(seconds=TIMEFRAMES[timeframe]):
             raise ValueError(f"cannot resample {step} bars into finer {timeframe} bars")

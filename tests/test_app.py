@@ -504,6 +504,94 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     assert "unknown hedge method" in at.error[0].value
 
 
+def test_first_ticks_after_an_empty_read_load_with_the_session_cache(tmp_path):
+    """Start on an empty database: the cached empty read (object dtype) must not poison the next refresh's bars
+    (it raised "column 'timestamp' must hold integer epoch milliseconds, got dtype object" until the full re-read)."""
+    from dashboard import model
+    path = str(tmp_path / "empty.db")
+    database.open_writer(path).close()
+    c = controls(path)
+    cache: dict = {}
+    conn = database.open_reader(path)
+    try:
+        with pytest.raises(A.InsufficientData):
+            model.load_window(conn, c, cache=cache).require()
+        seed_database(path, 300, 60_000)
+        window = model.load_window(conn, c, cache=cache)
+        assert set(window.require()) == set(PAIR)
+    finally:
+        conn.close()
+
+
+def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(tmp_path):
+    """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
+    "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
+    from dashboard import model
+    path = str(tmp_path / "sparse.db")
+    end = database.now_ms() // 1000 * 1000
+    writer = database.open_writer(path)
+    try:
+        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
+        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
+    finally:
+        writer.close()
+    conn = database.open_reader(path)
+    try:
+        window = model.load_window(conn, controls(path, symbols=["SOLUSDT"], pair=None))
+    finally:
+        conn.close()
+    sol = window.require(["SOLUSDT"])["SOLUSDT"]
+    assert (~sol["filled"]).sum() == 199 and sol.index.to_series().diff().min() == pd.Timedelta(seconds=1)
+
+
+def test_price_card_change_names_the_span_covered_and_rate_only_when_live(at):
+    """30 min of data in a 1 h window: the change reads "over 30 min", not "(1 h)"; a window in the past shows no
+    "0.0 ticks/s" (there is no live rate to report)."""
+    delta = next(m.proto.delta for m in at.main.metric if m.label == "BTCUSDT")
+    assert "(1 h)" not in delta and delta.endswith("over 30 min"), delta
+    assert "ticks/s" in at.main.caption[1].value
+    at.radio(key="end_mode").set_value("earlier").run()
+    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
+                                              + pd.Timedelta(minutes=1)).run()
+    assert_clean(at)
+    captions = [c.value for c in at.main.caption]
+    assert any(c.endswith(" bars") for c in captions) and not any("ticks/s" in c for c in captions), captions
+
+
+def test_hedge_ratio_axis_names_the_assets(at):
+    """The β axis says what β is in the pair's assets (BTC per ETH held), not "leg 2 per unit of leg 1"."""
+    show(at, "Pair Analytics")
+    titles = []
+    for chart in at.get("plotly_chart"):
+        layout = json.loads(chart.proto.spec)["layout"]
+        titles += [((layout.get(axis) or {}).get("title") or {}).get("text") or "" for axis in ("yaxis",)]
+    beta = [t for t in titles if t.startswith("β")]
+    assert beta == ["β (BTC per ETH held)"], titles
+
+
+def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
+    """30 min of data: the withheld annualised ratios are explained in words with their labels (not
+    "sharpe … min_span_days=1.0"), and sweeping "sharpe" says why the grid is empty (not just "no sweep results")."""
+    show(at, "Backtest")
+    text = " ".join(c.value for c in at.main.caption)
+    assert "min_span_days" not in text and "Withheld Sharpe (ann.)" in text, text
+    assert "at least 1 day of data" in text, text
+    at.selectbox(key="sweep_metric").set_value("sharpe")
+    at.button(key="run_sweep").click().run()
+    assert_clean(at)
+    sweep = [json.loads(ch.proto.spec)["layout"] for ch in at.get("plotly_chart")][-1]
+    notes = " ".join(a.get("text", "") for a in sweep.get("annotations", []))
+    assert "at least 1 day of data" in notes, notes
+
+
+def test_tiles_never_use_scientific_notation():
+    """α of a BTC/ETH pair (≈ 12,150) read "1.215e+04" in its tile; tiles use plain notation with separators."""
+    from dashboard.controls import fmt_value
+    assert fmt_value(12150.3) == "12,150" and fmt_value(0.0000123) == "0.00001230"
+    assert fmt_value(0.0400123, 5) == "0.040012" and fmt_value(-3.5e7, 4) == "-35,000,000"
+    assert fmt_value(0.0) == "0" and fmt_value(float("nan")) == "—"
+
+
 def test_a_historical_window_counts_trades_instead_of_a_live_rate(at):
     at.radio(key="end_mode").set_value("earlier").run()
     at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
