@@ -17,7 +17,7 @@ from api.errors import ApiError
 from api.market import TS_FORMAT
 from config import Settings
 from dashboard.alerts import alert_fires, rule_text
-from dashboard.model import load_window, pair_of, reader, run_backtest, run_tests
+from dashboard.model import Window, load_window, pair_of, reader, run_backtest, run_tests
 
 
 def _num(value: Any) -> float | None:
@@ -82,13 +82,20 @@ def _fired(conn: database.Connection, x: str, y: str, last: dict[str, float | No
     return out
 
 
-def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
-    """`/api/analytics/pair`: hedge, stationarity, spread/zscore/corr, backtest and alerts; shortages as
-    `{"error": ...}` (the seed's frontend shows it)."""
+def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Window]:
+    """The pair's (x, y) from the query and the window the query asks for."""
     x, y = _pair_args(q)
     c = params.controls(q, settings, (x, y), (x, y))
     with reader(settings.db_path) as conn:
-        window = load_window(conn, c)
+        return x, y, load_window(conn, c)
+
+
+def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
+    """`/api/analytics/pair`: hedge, stationarity, spread/zscore/corr, backtest and alerts; shortages as
+    `{"error": ...}` (the seed's frontend shows it)."""
+    x, y, window = _pair_window(settings, q)
+    c = window.controls
+    with reader(settings.db_path) as conn:
         try:
             series = pair_of(window, c.pair)
             tests = run_tests(series, None).tests
@@ -128,12 +135,9 @@ def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
 
 def pair_export(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     """CSV `ts,spread,zscore,corr` of the pair over the window (every bar, not only the last 500)."""
-    x, y = _pair_args(q)
-    c = params.controls(q, settings, (x, y), (x, y))
-    with reader(settings.db_path) as conn:
-        window = load_window(conn, c)
+    _, _, window = _pair_window(settings, q)
     try:
-        series = pair_of(window, c.pair)
+        series = pair_of(window, window.controls.pair)
     except analytics.InsufficientData as exc:
         raise ApiError(409, "x", str(exc)) from None
     frame = pd.DataFrame({"spread": series.spread, "zscore": series.zscore, "corr": series.correlation})
