@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import analytics
 import database
@@ -46,29 +47,26 @@ def timeframe(q: Mapping[str, str], param: str = "timeframe") -> str:
 
 def number(q: Mapping[str, str], param: str, default: float, low: float, high: float) -> float:
     """A finite float in [low, high]."""
-    raw = q.get(param)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ApiError(400, param, f"{param}={raw!r}: expected a number") from None
-    if not math.isfinite(value) or not low <= value <= high:
-        raise ApiError(400, param, f"{param}={raw!r}: expected a number from {low:g} to {high:g}")
-    return value
+    return _bounded(q, param, default, low, high, float, "a number", "g")
 
 
 def integer(q: Mapping[str, str], param: str, default: int | None, low: int, high: int) -> int | None:
     """An integer in [low, high], or the default when absent."""
+    return _bounded(q, param, default, low, high, int, "an integer", "")
+
+
+def _bounded(q: Mapping[str, str], param: str, default: Any, low: Any, high: Any, convert: Callable[[str], Any],
+             noun: str, fmt: str) -> Any:
+    """`param` converted and checked against [low, high] (finite), the default when absent; a 400 naming it."""
     raw = q.get(param)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = convert(raw)
     except ValueError:
-        raise ApiError(400, param, f"{param}={raw!r}: expected an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, param, f"{param}={raw!r}: expected an integer from {low} to {high}")
+        raise ApiError(400, param, f"{param}={raw!r}: expected {noun}") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ApiError(400, param, f"{param}={raw!r}: expected {noun} from {low:{fmt}} to {high:{fmt}}")
     return value
 
 
