@@ -161,7 +161,8 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("UNIVERSE_QUOTE", "universe_quote", "USDT", _choice(("USDT", "USDC", "BTC")),
      "quote asset of the SYMBOLS=ALL universe and of the Scanner's history loads"),
     ("REPLAY_FILE", "replay_file", "", _text,
-     "file for DATA_FEED=replay: NDJSON ticks, Binance archive CSV (.csv/.zip) or recorded frames (.gz)"),
+     "files for DATA_FEED=replay, merged in time order: NDJSON ticks, tick CSV, Binance archive CSV (.csv/.zip) "
+     "or recorded frames (.gz); several separated by ':', or a folder"),
     ("REPLAY_SPEED", "replay_speed", "1", _number(float, 0, 1_000_000),
      "replay speed multiplier; 0 = as fast as possible"),
     ("DEFAULT_TIMEFRAME", "default_timeframe", "1s", _choice(Timeframe), "bar size shown first"),

@@ -13,9 +13,10 @@ This module only re-exports its public names, so ``from data_feed import ...`` k
 * ``feed.frames``: ``decode_frame`` classifies one WebSocket text frame (combined ``{"stream","data"}`` or raw
   payload) into a ``Frame`` of ``FrameKind`` trade / placeholder / subscribe reply / error / other / malformed.
   Never raises.
-* ``feed.files``: ``iter_ticks_from_file`` / ``parse_tick_file`` read NDJSON ticks, Binance archive CSVs (aggTrades /
-  trades, with or without header, optionally zipped) and recorded frames (plain or gzip); ``detect_tick_format``
-  tells them apart (``FileFormat``); ``parse_ohlcv_csv`` reads bar uploads. Strict mode raises ``TickFileError``.
+* ``feed.files``: ``iter_ticks_from_file`` / ``parse_tick_file`` read NDJSON ticks, this platform's tick CSV, Binance
+  archive CSVs (aggTrades / trades, with or without header, optionally zipped) and recorded frames (plain or gzip);
+  ``detect_tick_format`` tells them apart (``FileFormat``); ``iter_bars_from_file`` / ``parse_ohlcv_csv`` read bar
+  files. Strict mode raises ``TickFileError``.
 * ``feed.recorder``: ``FrameRecorder`` writes raw frames so a live session can be replayed by ``ReplayFeed``.
 * ``feed.base``: the ``DataFeed`` interface every feed implements.
 * ``feed.binance_ws`` (+ ``feed.ws_link``, its connections): ``BinanceFuturesFeed`` (websocket-client; own reconnect
@@ -43,6 +44,7 @@ from feed.files import (
     FileFormat,
     TickSource,
     detect_tick_format,
+    iter_bars_from_file,
     iter_ticks_from_file,
     parse_ohlcv_csv,
     parse_tick_file,
@@ -79,5 +81,6 @@ __all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_
            "BinanceRestError", "DataFeed", "FeedEvent", "FeedStats", "FileFormat", "Frame", "FrameKind",
            "FrameRecorder", "KlineBar", "NoArchive", "NoRest", "OhlcvBar", "ParseReport", "ReplayFeed", "RestStats",
            "SimulatedFeed", "SimulatedMarket", "SymbolInfo", "Tick", "TickFileError", "TickSource",
-           "UnknownSymbolError", "decode_frame", "detect_tick_format", "iter_ticks_from_file", "parse_ohlcv_csv",
-           "parse_tick_file", "simulate_universe", "symbol_infos_from_exchange_info", "validate_symbol"]
+           "UnknownSymbolError", "decode_frame", "detect_tick_format", "iter_bars_from_file", "iter_ticks_from_file",
+           "parse_ohlcv_csv", "parse_tick_file", "simulate_universe", "symbol_infos_from_exchange_info",
+           "validate_symbol"]

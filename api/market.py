@@ -8,6 +8,7 @@ import pandas as pd
 
 import database
 from api import params
+from api.errors import ApiError
 from config import Settings
 from dashboard.model import load_window, reader
 
@@ -41,6 +42,24 @@ def resampled(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> dict
     """`{"data": [{"ts", "open", "high", "low", "close", "volume"}, ...]}` oldest first."""
     return {"data": [dict(zip(("ts", *BAR_FIELDS), row, strict=True))
                      for row in bar_rows(settings, raw_symbol, q)]}
+
+
+def ticks_csv(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
+    """Raw ticks of `symbols` in [start, end) (epoch ms) as CSV, streamed from a server-side cursor chunk by chunk:
+    memory stays bounded whatever the window holds (the dashboard's "Raw ticks (CSV)" link is this)."""
+    syms = params.symbols(q.get("symbols", ""))
+    start = params.integer(q, "start", 0, 0, 2**53) or 0
+    end = params.integer(q, "end", None, 0, 2**53)
+    if end is not None and start >= end:
+        raise ApiError(400, "start", f"start={start} must be before end={end}")
+    conn = database.open_reader(settings.db_path, any_thread=True)   # the response pulls chunks from worker threads
+
+    def chunks() -> Iterator[str]:
+        try:
+            yield from database.csv_chunks(database.TICK_COLUMNS, database.stream_ticks(conn, syms, start, end))
+        finally:
+            conn.close()
+    return chunks()
 
 
 def export_csv(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> Iterator[str]:

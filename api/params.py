@@ -62,6 +62,8 @@ def _bounded(q: Mapping[str, str], param: str, default: Any, low: Any, high: Any
     if raw is None or raw == "":
         return default
     try:
+        if not raw.isascii() or "_" in raw:      # int()/float() take "1_000" and non-ASCII digits
+            raise ValueError(raw)
         value = convert(raw)
     except ValueError:
         raise ApiError(400, param, f"{param}={raw!r}: expected {noun}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -75,6 +76,13 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
 
     async def get_export(r: Request) -> Response:
         return await _answer(lambda: market.export_csv(s, r.path_params["symbol"], r.query_params))
+
+    async def get_ticks(r: Request) -> Response:
+        response = await _answer(lambda: market.ticks_csv(s, r.query_params))
+        if isinstance(response, StreamingResponse):
+            name = "-".join(re.findall(r"[A-Z0-9]+", r.query_params.get("symbols", "").upper())) + "_ticks.csv"
+            response.headers["content-disposition"] = f'attachment; filename="{name}"'
+        return response
 
     async def get_pair(r: Request) -> Response:
         return await _answer(lambda: pair.pair(s, r.query_params))
@@ -150,6 +158,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         Route("/api/symbols", get_symbols, methods=["GET"]),
         Route("/api/resampled/{symbol}", get_resampled, methods=["GET"]),
         Route("/api/export/{symbol}", get_export, methods=["GET"]),
+        Route("/api/ticks.csv", get_ticks, methods=["GET"]),
         Route("/api/analytics/pair", get_pair, methods=["GET"]),
         Route("/api/analytics/corr_matrix", get_corr, methods=["GET"]),
         Route("/api/analytics/pair_export", get_pair_export, methods=["GET"]),

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -18,7 +19,7 @@ from config import ConfigError, Settings, configure_logging, load_settings, pars
 from core.clock import now_ms
 from core.vocabulary import FeedKind
 from data_feed import TickFileError, UnknownSymbolError
-from database import DatabaseError
+from database import DatabaseError, export_ticks_csv
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(24/7 next to the dashboard). Environment variables give the defaults.")
     p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
     p.add_argument("--feed", choices=tuple(FeedKind), help="data feed (default: DATA_FEED)")
-    p.add_argument("--replay-file", help="file to replay with --feed replay (NDJSON, archive CSV/zip, frames .gz)")
+    p.add_argument("--replay-file", nargs="+", metavar="FILE", help="files or folders to replay with --feed replay, "
+                   "merged in time order (NDJSON, tick CSV, archive CSV/zip, frames .gz)")
     p.add_argument("--speed", type=float, help="replay/simulation speed multiplier; 0 = as fast as possible")
     p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -66,6 +68,38 @@ def build_import_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
     p.add_argument("--bars", metavar="TIMEFRAME", help="the files hold OHLCV bars of this timeframe (e.g. 1min)")
     return p
+
+
+def build_export_parser() -> argparse.ArgumentParser:
+    """Options of `python collector.py export`."""
+    p = argparse.ArgumentParser(prog="collector.py export", description="Write stored ticks to a CSV file, streamed "
+                                "chunk by chunk (any size, bounded memory). The file imports and replays back.")
+    p.add_argument("out", metavar="OUT.csv")
+    p.add_argument("--symbols", help="comma-separated symbols (default: every stored symbol)")
+    p.add_argument("--start", type=int, metavar="MS", help="first exchange time, epoch ms (default: the oldest)")
+    p.add_argument("--end", type=int, metavar="MS", help="end of the range (exclusive), epoch ms (default: now)")
+    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    return p
+
+
+def run_export(argv: Sequence[str]) -> tuple[int, str]:
+    """Export ticks; (exit status, error message): 2 for bad options or settings, 1 if reading or writing failed."""
+    args = build_export_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+        symbols = parse_symbols(args.symbols) if args.symbols else None
+    except (ConfigError, ValueError) as exc:
+        return 2, str(exc)
+    db_path = args.db or settings.db_path
+    if not os.path.exists(db_path):
+        return 2, f"database {db_path} does not exist"
+    try:
+        count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
+    except (OSError, DatabaseError) as exc:
+        return 1, str(exc)
+    log.info("exported %d ticks to %s", count, args.out)
+    return 0, ""
 
 
 def run_import(argv: Sequence[str]) -> tuple[int, str]:
@@ -94,12 +128,13 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
     errors go to the user's terminal (logging may not be configured yet) with exit status 2.
-    `main(["import", FILE, ...])` imports files instead (see build_import_parser)."""
+    `main(["import", FILE, ...])` imports files instead (see build_import_parser), `main(["export", OUT])` writes
+    stored ticks to CSV (build_export_parser)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["import"]:
-        status, error = run_import(argv[1:])
+    if argv[:1] in (["import"], ["export"]):
+        status, error = (run_import if argv[0] == "import" else run_export)(argv[1:])
         if error:
-            print(f"collector.py import: {error}", file=sys.stderr)
+            print(f"collector.py {argv[0]}: {error}", file=sys.stderr)
         return status
     args = build_parser().parse_args(argv)
     try:
@@ -110,7 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = Settings(**{**asdict(settings), **overrides})
         symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols
         configure_logging(settings.log_level)
-        feed = make_feed(settings, args.feed, replay_file=args.replay_file, speed=args.speed, record=args.record)
+        replay = os.pathsep.join(args.replay_file) if args.replay_file else None
+        feed = make_feed(settings, args.feed, replay_file=replay, speed=args.speed, record=args.record)
         collector = make_collector(settings, feed, args.db)
     except (ConfigError, ValueError, OSError) as exc:
         print(f"collector.py: {exc}", file=sys.stderr)

@@ -38,8 +38,10 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
     path = replay_file or settings.replay_file
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
-    detect_tick_format(path)                # an unreadable or unrecognised file is refused here, with its reason
-    return ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
+    feed = ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
+    for file in feed.paths:                 # an unreadable or unrecognised file is refused here, with its reason
+        detect_tick_format(file)
+    return feed
 
 
 def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:

@@ -24,6 +24,17 @@ class StreamKind(enum.StrEnum):
     TRADE = "trade"
 
 
+class IdSpace(enum.StrEnum):
+    """The numbering a tick's id belongs to: Binance's aggTrade and trade ids are two sequences, an upload's ids
+    (or the negative ids given to id-less rows) a third, a simulated market's a fourth. A tick is unique per
+    (symbol, id space, id), so one numbering can never shadow, hide or duplicate another."""
+
+    AGG_TRADE = "aggTrade"
+    TRADE = "trade"
+    UPLOAD = "upload"
+    SIMULATED = "simulated"
+
+
 class GapStatus(enum.StrEnum):
     """What became of a run of missing trade ids (a row of the gaps table)."""
 

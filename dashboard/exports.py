@@ -1,4 +1,5 @@
-"""CSV exports of the visible window: raw ticks, OHLC bars, the pair's series and the backtest's trades."""
+"""CSV exports of the visible window built on click: OHLC bars, the pair's series and the backtest's trades (raw
+ticks stream from the API instead: api.market.ticks_csv)."""
 from __future__ import annotations
 
 import time
@@ -42,14 +43,6 @@ def window_csv(c: Controls, build: Callable[[Window], pd.DataFrame]) -> bytes:
     with reader(c.db_path) as conn:
         window = load_window(conn, c)
     return database.dataframe_to_csv(build(window))
-
-
-def ticks_csv(c: Controls) -> bytes:
-    """Raw ticks of the analysed symbols in the window, streamed from a server-side cursor into CSV bytes."""
-    start, end = c.bounds()
-    with reader(c.db_path) as conn:
-        chunks = database.csv_chunks(database.TICK_COLUMNS, database.stream_ticks(conn, c.symbols, start, end))
-        return "".join(chunks).encode()
 
 
 def export_name(c: Controls, what: str) -> str:

@@ -224,8 +224,9 @@ def collector_controls(settings: Settings) -> None:
     st.radio("Data feed", list(FeedKind), format_func=lambda kind: FeedKind(kind).label, key="feed",
              horizontal=True)
     if st.session_state["feed"] == "replay":
-        st.text_input("Replay file", key="replay_file", help="NDJSON ticks, Binance archive CSV (.csv/.zip) or "
-                      "recorded frames (.gz); a path on the server")
+        st.text_input("Replay files", key="replay_file", help="NDJSON ticks, tick CSV (this app's export), Binance "
+                      "archive CSV (.csv/.zip) or recorded frames (.gz): paths on the server, several separated by "
+                      "':', or a folder; they replay merged in time order")
     st.text_input("Symbols (USD-M, comma-separated, any case)", key="symbols_text", on_change=on_symbols_changed)
     try:
         parse_symbols(st.session_state["symbols_text"])

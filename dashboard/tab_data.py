@@ -10,10 +10,11 @@ import pandas as pd
 import streamlit as st
 
 import database
+from api.security import signed_link
 from config import Settings
 from core.vocabulary import Timeframe
 from dashboard.controls import BAR_SECONDS, LOOKBACK_MINUTES, Controls, fmt_time
-from dashboard.exports import bars_frame, export_name, pair_frame, ticks_csv, trades_frame, window_csv
+from dashboard.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
 from dashboard.model import reader, writer
 from dashboard.tab_pair import gaps_table
 from dashboard.uploads import (
@@ -41,12 +42,15 @@ def clear_database(db_path: str) -> None:
     st.session_state.pop("_bar_cache", None)
 
 
-def downloads_section(c: Controls) -> None:
-    """CSV downloads of the window; each CSV is built only when its button is clicked."""
+def downloads_section(c: Controls, settings: Settings) -> None:
+    """CSV downloads of the window; each CSV is built only when its button is clicked. Raw ticks, which may be
+    millions of rows, stream from the API (a link the browser downloads) instead of being built in memory."""
     st.subheader("Downloads (current window)")
     cols = st.columns(4)
+    start, end = c.bounds()
     with cols[0]:
-        download("Raw ticks (CSV)", functools.partial(ticks_csv, c), export_name(c, "ticks"), "dl_ticks")
+        st.link_button("Raw ticks (CSV)", signed_link(settings, "/api/ticks.csv", {
+            "symbols": ",".join(c.symbols), "start": str(start), "end": str(end)}), width="stretch")
     with cols[1]:
         download("OHLC bars (CSV)", functools.partial(window_csv, c, bars_frame), export_name(c, "bars"), "dl_bars")
     with cols[2]:
@@ -55,9 +59,9 @@ def downloads_section(c: Controls) -> None:
     with cols[3]:
         download("Backtest trade log (CSV)", functools.partial(window_csv, c, trades_frame),
                  export_name(c, "trades"), "dl_trades")
-    st.caption("Whole-history tick exports stream to a file without loading them into memory: "
-               f"`python -c \"import database; database.export_ticks_csv('{c.db_path}', 'ticks.csv')\"`. "
-               "Cells that a spreadsheet would run as formulas are neutralised.")
+    st.caption("Raw ticks stream chunk by chunk whatever the window holds; the whole history goes to a file with "
+               f"`python collector.py export ticks.csv --db {c.db_path}`. Cells that a spreadsheet would run as "
+               "formulas are neutralised; the tick CSV imports and replays back as it is.")
 
 
 def cached_parse(upload: Any, kind: str, max_mb: int) -> ParsedUpload | UploadError:
@@ -187,7 +191,7 @@ def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
     """Downloads, raw tick table, uploads, database statistics, Clear Database."""
     show_flash()
     with guard("Downloads"):
-        downloads_section(c)
+        downloads_section(c, settings)
     st.fragment(guarded("Raw ticks", tick_table), run_every=refresh)(c)
     with guard("Upload"):
         upload_section(settings)

@@ -6,6 +6,7 @@ Used by the replay feed and the dashboard's uploads; strict mode raises ``TickFi
 from __future__ import annotations
 
 import contextlib
+import csv
 import dataclasses
 import enum
 import gzip
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar, cast
 
 from core.symbols import validate_symbol
+from core.vocabulary import IdSpace
 from feed.errors import TickFileError
 from feed.frames import FrameKind, decode_frame
 from feed.records import MAX_LINE_CHARS, MAX_UNPACKED_BYTES, MAX_UPLOAD_BYTES, OhlcvBar, ParseReport, Tick
@@ -30,9 +32,10 @@ log = logging.getLogger("data_feed")   # one logger name for the whole feed laye
 
 # ======================================================================================================= file parsers
 class FileFormat(enum.StrEnum):
-    """File formats understood by the parsers (ticks: the first four; bars: the last two)."""
+    """File formats understood by the parsers (ticks: the first five; bars: the last two)."""
 
     NDJSON = "ndjson"
+    TICKS_CSV = "ticks_csv"            # this platform's own tick export (symbol,trade_id,timestamp,price,size,...)
     AGG_TRADES_CSV = "agg_trades_csv"
     TRADES_CSV = "trades_csv"
     RAW_FRAMES = "raw_frames"
@@ -40,7 +43,7 @@ class FileFormat(enum.StrEnum):
     KLINE_CSV = "kline_csv"
 
 
-TICK_FORMATS = frozenset({FileFormat.NDJSON, FileFormat.AGG_TRADES_CSV, FileFormat.TRADES_CSV,
+TICK_FORMATS = frozenset({FileFormat.NDJSON, FileFormat.TICKS_CSV, FileFormat.AGG_TRADES_CSV, FileFormat.TRADES_CSV,
                           FileFormat.RAW_FRAMES})
 BAR_FORMATS = frozenset({FileFormat.OHLCV_CSV, FileFormat.KLINE_CSV})
 TickSource = str | Path | bytes
@@ -67,14 +70,33 @@ def iter_ticks_from_file(source: TickSource, *, name: str | None = None, symbol:
     Id-less NDJSON ticks get deterministic negative ids ``-(ts_ms*1000 + k)`` (k = occurrence within symbol+ms).
     """
     report = report if report is not None else ParseReport()
+    yield from _records(source, name, report, TICK_FORMATS, strict=strict, max_bytes=max_bytes,
+                        row=lambda fmt, display: _tick_row_parser(fmt, display, symbol, report))
+
+
+def iter_bars_from_file(source: TickSource, *, name: str | None = None, strict: bool = True,
+                        report: ParseReport | None = None) -> Generator[OhlcvBar, None, None]:
+    """Stream bars from an OHLCV CSV (``ts,open,high,low,close,volume``; ts ISO or epoch s/ms) or a Binance kline
+    CSV, path or bytes, zip/gzip unpacked with the unpacked size bounded: memory stays one line deep."""
+    report = report if report is not None else ParseReport()
+    yield from _records(source, name, report, BAR_FORMATS, strict=strict, max_bytes=MAX_UNPACKED_BYTES,
+                        row=lambda fmt, _: _kline_row if fmt is FileFormat.KLINE_CSV else _OhlcvRows().parse)
+
+
+def _records(source: TickSource, name: str | None, report: ParseReport, wanted: frozenset[FileFormat], *,
+             strict: bool, max_bytes: int | None,
+             row: Callable[[FileFormat, str], Callable[[str], _R | None]]) -> Generator[_R, None, None]:
+    """Open, detect the format, refuse a file of the other kind (ticks vs bars) by name, then parse row by row."""
     with _open_text(source, name) as (display, lines):
         head = list(itertools.islice(lines, _DETECT_LINES))
         fmt = _detect(display, head)
         report.format = fmt.value
-        if fmt in BAR_FORMATS:
+        if fmt not in wanted and fmt in BAR_FORMATS:
             raise TickFileError(0, f"{display} holds OHLCV bars ({fmt.value}), not ticks; load it as bars")
-        row = _tick_row_parser(fmt, display, symbol, report)
-        yield from _parse_rows(itertools.chain(head, lines), row, strict=strict, report=report,
+        if fmt not in wanted:
+            raise TickFileError(0, f"{display} holds ticks ({fmt.value}), not bars; expected an OHLCV CSV "
+                                   "(ts,open,high,low,close,volume) or a Binance kline CSV")
+        yield from _parse_rows(itertools.chain(head, lines), row(fmt, display), strict=strict, report=report,
                                max_bytes=max_bytes)
 
 
@@ -88,19 +110,9 @@ def parse_tick_file(data: bytes, name: str, *, strict: bool = True, symbol: str 
 
 def parse_ohlcv_csv(data: bytes, strict: bool = True, *, name: str = "upload.csv",
                     report: ParseReport | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> list[OhlcvBar]:
-    """Parse an OHLCV CSV (``ts,open,high,low,close,volume``; ts ISO or epoch s/ms) or a Binance kline CSV."""
+    """Parse a whole uploaded bar file (size-limited): ``iter_bars_from_file`` as a list."""
     _check_upload_size(data, name, max_bytes)
-    report = report if report is not None else ParseReport()
-    with _open_text(data, name) as (display, lines):
-        head = list(itertools.islice(lines, _DETECT_LINES))
-        fmt = _detect(display, head)
-        report.format = fmt.value
-        if fmt not in BAR_FORMATS:
-            raise TickFileError(0, f"{display} holds ticks ({fmt.value}), not bars; expected an OHLCV CSV "
-                                   "(ts,open,high,low,close,volume) or a Binance kline CSV")
-        row = _kline_row if fmt is FileFormat.KLINE_CSV else _OhlcvRows().parse
-        return list(_parse_rows(itertools.chain(head, lines), row, strict=strict, report=report,
-                                max_bytes=MAX_UNPACKED_BYTES))
+    return list(iter_bars_from_file(data, name=name, strict=strict, report=report))
 
 
 def _check_upload_size(data: bytes, name: str, max_bytes: int) -> None:
@@ -278,6 +290,8 @@ def _classify_numeric_row(fields: list[str]) -> FileFormat | None:
 def _classify_header(fields: list[str]) -> FileFormat | None:
     """Header rows by their column names; an ISO time in the first column means a header-less OHLCV row."""
     names = [f.lower() for f in fields]
+    if names[0] == "symbol" and {"price", "size"} <= set(names) and set(names) & {"timestamp", "ts"}:
+        return FileFormat.TICKS_CSV
     if names[0] == "agg_trade_id":
         return FileFormat.AGG_TRADES_CSV
     if names[:3] == ["id", "price", "qty"]:
@@ -318,10 +332,12 @@ def _tick_row_parser(fmt: FileFormat, display: str, symbol: str | None,
         return _NdjsonRows().parse
     if fmt is FileFormat.RAW_FRAMES:
         return _FrameRows(report).parse
+    if fmt is FileFormat.TICKS_CSV:
+        return _TickCsvRows().parse
     csv_symbol = _csv_symbol(display, symbol)
     if fmt is FileFormat.AGG_TRADES_CSV:
-        return _CsvRows(csv_symbol, _agg_trade_fields, "agg_trade_id").parse
-    return _CsvRows(csv_symbol, _trade_fields, "id").parse
+        return _CsvRows(csv_symbol, _agg_trade_fields, "agg_trade_id", IdSpace.AGG_TRADE).parse
+    return _CsvRows(csv_symbol, _trade_fields, "id", IdSpace.TRADE).parse
 
 
 def _csv_symbol(display: str, symbol: str | None) -> str:
@@ -339,7 +355,8 @@ def _csv_symbol(display: str, symbol: str | None) -> str:
 
 
 class _NdjsonRows:
-    """NDJSON ticks ``{symbol, ts, price, size[, trade_id][, is_buyer_maker]}``; id-less rows get negative ids."""
+    """NDJSON ticks ``{symbol, ts, price, size[, trade_id][, is_buyer_maker][, id_space]}``; id-less rows get
+    negative ids; ids are an upload's numbering unless the row names its id space (this project's exports do)."""
 
     _REQUIRED = ("symbol", "ts", "price", "size")
 
@@ -363,7 +380,51 @@ class _NdjsonRows:
         maker = _boolean(obj.get("is_buyer_maker", obj.get("m", False)), "is_buyer_maker")
         raw_id = obj.get("trade_id", obj.get("id"))
         trade_id = self._ids.assign(symbol, ts) if raw_id is None else _integer(raw_id, "trade_id")
-        return _make_tick(symbol, trade_id, ts, price, size, maker, ts)
+        return _make_tick(symbol, trade_id, ts, price, size, maker, ts, id_space(obj.get("id_space")))
+
+
+def id_space(value: object) -> IdSpace:
+    """A file's id-space cell (absent or empty: an upload's own numbering), refused by name when unknown."""
+    if value is None or value == "":
+        return IdSpace.UPLOAD
+    try:
+        return IdSpace(str(value))
+    except ValueError:
+        raise ValueError(f"id_space {value!r} is not one of {', '.join(IdSpace)}") from None
+
+
+class _TickCsvRows:
+    """This platform's tick CSV (the Data Management and API exports): a header naming at least symbol, timestamp
+    (or ts), price and size, optionally trade_id, is_buyer_maker, received_at and id_space; other columns are
+    ignored. Rows without a trade id get negative ids, as in NDJSON."""
+
+    def __init__(self) -> None:
+        self._columns: dict[str, int] | None = None
+        self._width = 0
+        self._ids = _NegativeIds()
+
+    def parse(self, text: str) -> Tick | None:
+        fields = next(csv.reader([text]))
+        if self._columns is None:
+            self._width = len(fields)
+            self._columns = {name.strip().lower(): i for i, name in enumerate(fields)}
+            self._columns.setdefault("timestamp", self._columns.get("ts", -1))
+            return None
+        if len(fields) != self._width:
+            raise ValueError(f"expected {self._width} columns like the header, found {len(fields)}")
+        cell = self._cell(fields)
+        symbol = validate_symbol(cell("symbol"))
+        ts = _epoch_ms(cell("timestamp"), "timestamp")
+        raw_id = cell("trade_id")
+        trade_id = self._ids.assign(symbol, ts) if raw_id == "" else _integer(raw_id, "trade_id")
+        maker = _boolean(cell("is_buyer_maker") or "false", "is_buyer_maker")
+        received = cell("received_at")
+        return _make_tick(symbol, trade_id, ts, _number(cell("price"), "price"), _number(cell("size"), "size"), maker,
+                          _epoch_ms(received, "received_at") if received else ts, id_space(cell("id_space")))
+
+    def _cell(self, fields: list[str]) -> Callable[[str], str]:
+        columns = cast(dict[str, int], self._columns)
+        return lambda name: fields[columns[name]].strip() if columns.get(name, -1) >= 0 else ""
 
 
 class _NegativeIds:
@@ -422,10 +483,11 @@ class _CsvRows:
     """
 
     def __init__(self, symbol: str, columns: Callable[[list[str]], tuple[str, str, str, str, str]],
-                 id_name: str) -> None:
+                 id_name: str, space: IdSpace) -> None:
         self._symbol = symbol
         self._columns = columns
         self._id_name = id_name
+        self._space = space
         self._width: int | None = None
 
     def parse(self, text: str) -> Tick | None:
@@ -439,7 +501,7 @@ class _CsvRows:
         raw_id, price, qty, ts, maker = self._columns(fields)
         time_ms = _epoch_ms(ts, "time")
         return _make_tick(self._symbol, _integer(raw_id, self._id_name), time_ms, _number(price, "price"),
-                          _number(qty, "quantity"), _boolean(maker, "is_buyer_maker"), time_ms)
+                          _number(qty, "quantity"), _boolean(maker, "is_buyer_maker"), time_ms, self._space)
 
 
 class _FrameRows:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.symbols import validate_symbol
+from core.vocabulary import IdSpace
 from feed.records import Tick
 from feed.values import _loads, _make_tick, _number, _preview
 
@@ -39,7 +40,8 @@ class Frame:
     detail: str = ""
 
 
-_ID_KEYS = {"aggTrade": "a", "trade": "t"}
+_ID_KEYS = {IdSpace.AGG_TRADE: "a", IdSpace.TRADE: "t"}   # a trade event's id space (= its type) -> its id field
+_SPACES = {str(space): space for space in _ID_KEYS}
 
 
 def decode_frame(raw: bytes | str, received_at: int) -> Frame:
@@ -56,25 +58,25 @@ def decode_frame(raw: bytes | str, received_at: int) -> Frame:
             return _control_frame(message)
         payload = message
     event = payload.get("e")
-    id_key = _ID_KEYS.get(event) if type(event) is str else None
-    if id_key is None:
+    space = _SPACES.get(event) if type(event) is str else None
+    if space is None:
         return Frame(FrameKind.OTHER, detail=str(event) if event is not None else "no event type")
     try:
-        return _trade_frame(payload["s"], payload, id_key, received_at)
+        return _trade_frame(payload["s"], payload, space, received_at)
     except (KeyError, TypeError, ValueError) as exc:
         return Frame(FrameKind.MALFORMED, detail=f"bad {event} frame ({_describe(exc)}): {_preview(raw)}")
 
 
-def _trade_frame(symbol: Any, payload: dict, id_key: str, received_at: int) -> Frame:
+def _trade_frame(symbol: Any, payload: dict, space: IdSpace, received_at: int) -> Frame:
     """Tick or placeholder from an aggTrade/trade payload (also REST aggTrades rows, which carry no 's')."""
-    trade_id = payload[id_key]
+    trade_id = payload[_ID_KEYS[space]]
     price = _number(payload["p"], "price")
     if price == 0.0:
         if type(trade_id) is not int:
             raise ValueError(f"trade id {trade_id!r} is not an integer")
         return Frame(FrameKind.PLACEHOLDER, symbol=validate_symbol(symbol), trade_id=trade_id)
     tick = _make_tick(symbol, trade_id, payload["T"], price, _number(payload["q"], "quantity"), payload["m"],
-                      received_at)
+                      received_at, space)
     return Frame(FrameKind.TICK, tick=tick)
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import heapq
 import logging
 import math
+import operator
+import os
 import random
 import threading
 import time
@@ -16,7 +19,7 @@ from typing import Any, cast
 
 from core.clock import now_ms
 from core.symbols import validate_symbols
-from core.vocabulary import FeedKind
+from core.vocabulary import FeedKind, IdSpace
 from feed.base import DataFeed, _join
 from feed.errors import TickFileError
 from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
@@ -110,7 +113,7 @@ class SimulatedMarket:
         trade_id = self._next_id[symbol]
         self._next_id[symbol] = trade_id + 1
         ts = self.start_ms + int(self.elapsed_s * 1000)
-        return Tick(symbol, trade_id, ts, price, size, self._rng.random() < 0.5, ts)
+        return Tick(symbol, trade_id, ts, price, size, self._rng.random() < 0.5, ts, IdSpace.SIMULATED)
 
     def _price(self, symbol: str) -> float:
         """Current fair price: random walk, or alpha + beta*A + OU spread for the pair's second leg."""
@@ -243,8 +246,30 @@ class SimulatedFeed(_ProducerFeed):
 
 
 # ======================================================================================================= replay feed
+def replay_paths(spec: str | Path | Sequence[str | Path]) -> list[Path]:
+    """The files a replay reads: each path given (a string may list several, separated by os.pathsep as in PATH),
+    a folder meaning every non-hidden file in it, by name. Missing paths and empty folders are refused by name."""
+    items = [spec] if isinstance(spec, Path) else spec.split(os.pathsep) if isinstance(spec, str) else list(spec)
+    files: list[Path] = []
+    for item in items:
+        path = Path(str(item).strip())
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not found:
+                raise FileNotFoundError(f"replay folder {path} holds no files")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise FileNotFoundError(f"replay file {path} does not exist")
+    if not files:
+        raise FileNotFoundError("no replay file given")
+    return files
+
+
 class ReplayFeed(_ProducerFeed):
-    """Replays a tick file (any ``detect_tick_format`` format) through the shared parsers, labelled REPLAY.
+    """Replays tick files (any ``detect_tick_format`` format; several files or folders merge into one session in
+    time order, each file being time-ordered) through the shared parsers, labelled REPLAY.
 
     ``speed`` multiplies the recorded pace (0 = as fast as possible). Symbols are filtered by the constructor's
     ``symbols`` and by ``connect(symbols)`` (an empty list means all). With ``loop=True`` the file repeats with
@@ -254,12 +279,10 @@ class ReplayFeed(_ProducerFeed):
 
     kind = FeedKind.REPLAY
 
-    def __init__(self, path: str | Path, *, speed: float = 1.0, symbols: Sequence[str] | None = None,
-                 loop: bool = False, symbol: str | None = None) -> None:
+    def __init__(self, path: str | Path | Sequence[str | Path], *, speed: float = 1.0,
+                 symbols: Sequence[str] | None = None, loop: bool = False, symbol: str | None = None) -> None:
         super().__init__()
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"replay file {self.path} does not exist")
+        self.paths = replay_paths(path)
         if speed < 0:
             raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed!r}")
         self.speed = speed
@@ -269,15 +292,18 @@ class ReplayFeed(_ProducerFeed):
         self._filter: set[str] | None = None
 
     def _prepare(self, symbols: Sequence[str]) -> None:
-        fmt = detect_tick_format(self.path)
-        if fmt in BAR_FORMATS:
-            raise TickFileError(0, f"{self.path.name} holds OHLCV bars ({fmt.value}); a replay needs ticks")
+        formats = []
+        for path in self.paths:
+            fmt = detect_tick_format(path)
+            if fmt in BAR_FORMATS:
+                raise TickFileError(0, f"{path.name} holds OHLCV bars ({fmt.value}); a replay needs ticks")
+            formats.append(fmt.value)
         wanted = set(validate_symbols(symbols)) if symbols else None
         if self._own_filter is not None and wanted is not None:
             self._filter = self._own_filter & wanted
         else:
             self._filter = self._own_filter if self._own_filter is not None else wanted
-        self._stats.source = f"{self.path.name} ({fmt.value}, speed {self.speed:g})"
+        self._stats.source = f"{self._names()} ({', '.join(sorted(set(formats)))}, speed {self.speed:g})"
         self._stats.streams = sorted(self._filter) if self._filter else []
 
     def _produce(self) -> None:
@@ -300,13 +326,18 @@ class ReplayFeed(_ProducerFeed):
         with self._lock:
             self._stats.state, self._stats.connected = "finished", False
             ticks = self._stats.ticks
-        self._emit("finished", f"replayed {ticks} ticks from {self.path.name} in {passes} pass(es)")
+        self._emit("finished", f"replayed {ticks} ticks from {self._names()} in {passes} pass(es)")
+
+    def _names(self) -> str:
+        first = self.paths[0].name
+        return first if len(self.paths) == 1 else f"{first} and {len(self.paths) - 1} more file(s)"
 
     def _replay_pass(self, shift: _LoopShift, pass_no: int, report: ParseReport) -> bool:
         """One pass over the file; False if stopped."""
         started = time.monotonic()
         first_ts: int | None = None
-        for tick in iter_ticks_from_file(self.path, symbol=self._symbol, report=report):
+        files = [iter_ticks_from_file(path, symbol=self._symbol, report=report) for path in self.paths]
+        for tick in heapq.merge(*files, key=_TIME) if len(files) > 1 else files[0]:
             if self._filter is not None and tick.symbol not in self._filter:
                 continue
             if pass_no == 0:
@@ -325,6 +356,9 @@ class ReplayFeed(_ProducerFeed):
                 self._stats.last_ids[tick.symbol] = tick.trade_id
                 self._deliver(dataclasses.replace(tick, received_at=now_ms()))
         return True
+
+
+_TIME = operator.attrgetter("timestamp")
 
 
 class _LoopShift:

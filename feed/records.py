@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.vocabulary import FeedKind
+from core.vocabulary import FeedKind, IdSpace
 
 DEFAULT_WS_BASE = "wss://fstream.binance.com/market"
 DEFAULT_REST_BASE = "https://fapi.binance.com"
@@ -27,7 +27,8 @@ KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h",
 # ============================================================================================================ records
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """One trade as stored: exchange id and time, price, size, aggressor flag and local receive time (ms)."""
+    """One trade as stored: exchange id and time, price, size, aggressor flag, local receive time (ms) and the
+    numbering its id belongs to (ids of unknown origin are an upload's)."""
 
     symbol: str
     trade_id: int
@@ -36,6 +37,7 @@ class Tick:
     size: float
     is_buyer_maker: bool
     received_at: int
+    space: IdSpace = IdSpace.UPLOAD
 
 
 @dataclass(frozen=True, slots=True)

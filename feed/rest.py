@@ -18,6 +18,7 @@ from typing import Any, ClassVar, cast
 
 from core.clock import now_ms
 from core.symbols import validate_symbol
+from core.vocabulary import IdSpace
 from feed.errors import BinanceRestError, UnknownSymbolError
 from feed.frames import FrameKind, _describe, _trade_frame
 from feed.records import DEFAULT_REST_BASE, KLINE_INTERVALS, KlineBar, RestStats, SymbolInfo, Tick
@@ -155,7 +156,7 @@ class BinanceRest:
         ticks = []
         for row in _rows(rows, "/fapi/v1/aggTrades"):
             try:
-                frame = _trade_frame(symbol, row, "a", received_at)
+                frame = _trade_frame(symbol, row, IdSpace.AGG_TRADE, received_at)
             except (KeyError, TypeError, ValueError) as exc:
                 raise BinanceRestError(f"bad aggTrades row {_preview(str(row))}: {_describe(exc)}",
                                        path="/fapi/v1/aggTrades") from None

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from core.symbols import SYMBOL_PATTERN, validate_symbol
+from core.vocabulary import IdSpace
 from feed.records import Tick
 
 
@@ -35,12 +36,18 @@ _MS = dt.timedelta(milliseconds=1)
 
 
 
+def _plain(text: str) -> bool:
+    """Numeric text as files write it: ASCII, no digit-group underscores (int() and float() take "1_000" and
+    Arabic-Indic digits, which no exchange file holds)."""
+    return text.isascii() and "_" not in text
+
+
 def _number(value: Any, name: str) -> float:
     """A finite float from a JSON number or numeric text; the error names the field and the value."""
     kind = type(value)
     if kind is float or kind is int:
         number = float(value)
-    elif kind is str:
+    elif kind is str and _plain(value):
         try:
             number = float(value)
         except ValueError:
@@ -56,7 +63,7 @@ def _integer(value: Any, name: str) -> int:
     """An int from a JSON integer or integer text."""
     if type(value) is int:
         return value
-    if type(value) is str:
+    if type(value) is str and _plain(value):
         try:
             return int(value)
         except ValueError:
@@ -126,7 +133,7 @@ def _check_ms(ms: int, name: str, original: Any) -> int:
 
 
 def _make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: float, is_buyer_maker: Any,
-               received_at: int) -> Tick:
+               received_at: int, space: IdSpace) -> Tick:
     """The one Tick constructor of every path: checks symbol, id, time, positive price/size and the maker flag."""
     if type(symbol) is not str or not SYMBOL_PATTERN.fullmatch(symbol):
         symbol = validate_symbol(symbol)
@@ -140,7 +147,7 @@ def _make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: f
         raise ValueError(f"size {size!r} must be positive")
     if type(is_buyer_maker) is not bool:
         raise ValueError(f"buyer-is-maker flag {is_buyer_maker!r} is not true/false")
-    return Tick(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at)
+    return Tick(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, space)
 
 
 

@@ -60,11 +60,13 @@ def check_integrity(conn: Connection, path: str) -> None:
             "can salvage what is readable)")
 
 
-def open_reader(path: str) -> Connection:
-    """Open a read-only connection (cheap: open one per rerun or export and close it)."""
+def open_reader(path: str, *, any_thread: bool = False) -> Connection:
+    """Open a read-only connection (cheap: open one per rerun or export and close it). `any_thread` lets a
+    streamed HTTP response pull its chunks from whichever worker thread runs next (one at a time, never at once)."""
     if not os.path.exists(path):
         ensure_database(path)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None)
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
+                           check_same_thread=not any_thread)
     _apply_pragmas(conn)
     return conn
 

@@ -7,7 +7,7 @@ from storage.sql import Connection, transaction
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
           "paper_positions", "id_cursors")
 
@@ -116,6 +116,28 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO id_cursors(symbol, space, last_id, last_ts)
         SELECT symbol, 'aggTrade', max_trade_id, last_ts FROM symbol_stats WHERE max_trade_id IS NOT NULL
+    """,
+    # v4: a tick is unique per (symbol, id space, id) - aggTrade, trade, upload and simulated ids are different
+    # numberings (codes: storage.ticks.SPACE_CODES). Earlier rows with positive ids came from the default aggTrade
+    # stream (or REST repairs of it); non-positive ids were given to id-less uploaded rows.
+    """
+    CREATE TABLE ticks_v4(
+        symbol TEXT NOT NULL,
+        id_space INTEGER NOT NULL,
+        trade_id INTEGER NOT NULL,
+        timestamp INTEGER NOT NULL,
+        price REAL NOT NULL CHECK (price > 0),
+        size REAL NOT NULL CHECK (size >= 0),
+        is_buyer_maker INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (symbol, id_space, trade_id)
+    ) WITHOUT ROWID;
+    INSERT INTO ticks_v4(symbol, id_space, trade_id, timestamp, price, size, is_buyer_maker, received_at)
+        SELECT symbol, CASE WHEN trade_id > 0 THEN 0 ELSE 2 END, trade_id, timestamp, price, size, is_buyer_maker,
+               received_at FROM ticks;
+    DROP TABLE ticks;
+    ALTER TABLE ticks_v4 RENAME TO ticks;
+    CREATE INDEX ix_ticks_symbol_time ON ticks(symbol, timestamp)
     """,
 )
 

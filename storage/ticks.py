@@ -1,5 +1,5 @@
-"""The ticks table: batched writes (one per (symbol, trade_id)) that keep the 1s/1min rollups and per-symbol
-totals current, and windowed or streamed reads."""
+"""The ticks table: batched writes (one row per (symbol, id space, trade_id)) that keep the 1s/1min rollups and
+per-symbol totals current, and windowed or streamed reads."""
 from __future__ import annotations
 
 import functools
@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from core.vocabulary import IdSpace
 from storage.cursors import IdCursor, save_cursors
 from storage.rollups import merge_rollups, refresh_rollups
 from storage.sql import Connection, in_clause, rollback
@@ -19,7 +20,10 @@ from storage.sql import Connection, in_clause, rollback
 if TYPE_CHECKING:
     from data_feed import Tick
 
-TICK_COLUMNS = ["symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at"]
+TICK_COLUMNS = ["symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at", "id_space"]
+SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # stored codes
+_SELECT_TICKS = ("SELECT symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, CASE id_space "
+                 + " ".join(f"WHEN {code} THEN '{space}'" for space, code in SPACE_CODES.items()) + " END FROM ticks")
 
 
 @dataclass
@@ -39,9 +43,9 @@ _INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct 
 
 @functools.cache
 def _insert_ticks_sql(rows: int) -> str:
-    values = ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return (f"INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at) VALUES {values} "
-            "ON CONFLICT(symbol, trade_id) DO NOTHING")
+    values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
+    return ("INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) "
+            f"VALUES {values} ON CONFLICT(symbol, id_space, trade_id) DO NOTHING")
 
 
 def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
@@ -67,13 +71,14 @@ _TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "siz
 
 
 def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCursor] = ()) -> WriteResult:
-    """Store a batch in one transaction: ticks once per (symbol, trade_id), then bring the 1s/1min rollups up to
-    date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
+    """Store a batch in one transaction: ticks once per (symbol, id space, trade_id), then bring the 1s/1min rollups
+    up to date — merged from the batch when it extends the stored series (the live path), recomputed from stored ticks
     when it lands inside it (repairs, replays); a live batch's id cursors commit with it."""
     result = WriteResult()
     if not ticks:
         return result
-    rows = list(map(_TICK_ROW, ticks))
+    codes = SPACE_CODES
+    rows = [(*_TICK_ROW(t), codes[t.space]) for t in ticks]
     symbols = {r[0] for r in rows}
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -108,7 +113,7 @@ def read_ticks(conn: Connection, symbols: Sequence[str], start_ms: int | None = 
                end_ms: int | None = None, limit: int | None = None, newest_first: bool = False) -> pd.DataFrame:
     """Raw ticks for some symbols in [start_ms, end_ms), optionally capped to `limit` rows."""
     order = "DESC" if newest_first else "ASC"
-    sql = (f"SELECT {', '.join(TICK_COLUMNS)} FROM ticks WHERE symbol IN ({in_clause(symbols)}) "
+    sql = (f"{_SELECT_TICKS} WHERE symbol IN ({in_clause(symbols)}) "
            f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, trade_id {order} LIMIT ?")
     rows = conn.execute(sql, (*symbols, start_ms or 0, end_ms or 2**62, -1 if limit is None else limit)).fetchall()
     return pd.DataFrame(rows, columns=TICK_COLUMNS)
@@ -149,7 +154,7 @@ def stream_ticks(conn: Connection, symbols: Sequence[str] | None = None, start_m
     """Ticks in (symbol, time) order as chunks from a server-side cursor: a 10M-row export never sits in memory."""
     chosen = list(symbols) if symbols else [s.symbol for s in symbol_summaries(conn)]
     for symbol in chosen:
-        cur = conn.execute(f"SELECT {', '.join(TICK_COLUMNS)} FROM ticks WHERE symbol=? AND timestamp>=? "
+        cur = conn.execute(f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? "
                            "AND timestamp<? ORDER BY timestamp, trade_id", (symbol, start_ms or 0, end_ms or 2**62))
         while rows := cur.fetchmany(chunk_rows):
             yield rows

@@ -4,6 +4,8 @@ seed's shapes, every error path as a 4xx JSON naming the parameter, the live hea
 (foreign Origin refused, no wildcard CORS, optional token)."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import time
 
@@ -14,7 +16,10 @@ from app_fixtures import seed_database
 from served import serve
 
 import collector
+import config
+import data_feed
 import database
+from api.security import signed_link
 
 pytestmark = pytest.mark.timeout(240)
 PAIR = {"x": "btcusdt", "y": "ethusdt"}
@@ -80,6 +85,30 @@ def test_export_streams_ohlcv_csv(url):
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     lines = resp.text.splitlines()
     assert lines[0] == "ts,open,high,low,close,volume" and len(lines) == 51
+
+
+def test_raw_ticks_stream_as_csv_that_imports_back(url, db, tmp_path):
+    """The dashboard's "Raw ticks (CSV)" link: every tick of the window, streamed, in a file the importer reads."""
+    end = database.now_ms() + 1
+    resp = requests.get(f"{url}/api/ticks.csv", params={"symbols": "btcusdt,ETHUSDT", "start": 0, "end": end},
+                        stream=True, timeout=60)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
+    assert resp.headers["content-disposition"] == 'attachment; filename="BTCUSDT-ETHUSDT_ticks.csv"'
+    out = tmp_path / "ticks.csv"
+    out.write_bytes(resp.content)
+    ticks = list(data_feed.iter_ticks_from_file(out))
+    assert len(ticks) == 6000 and {t.symbol for t in ticks} == {"BTCUSDT", "ETHUSDT"}
+    with contextlib.closing(database.open_reader(db)) as conn:
+        stored = database.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
+    assert sorted((t.symbol, t.trade_id, t.space) for t in ticks) == \
+        sorted(zip(stored.symbol, stored.trade_id, stored.id_space))
+
+
+@pytest.mark.parametrize("query, param", [({"symbols": "nope!"}, "symbols"), ({"symbols": ""}, "symbols"),
+                                          ({"symbols": "btcusdt", "start": "1_000"}, "start"),
+                                          ({"symbols": "btcusdt", "start": "5", "end": "5"}, "start")])
+def test_raw_ticks_bad_parameters(url, query, param):
+    refused(requests.get(f"{url}/api/ticks.csv", params=query, timeout=30), 400, param)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -272,6 +301,13 @@ def test_token_when_configured(db, tmp_path):
         assert json.loads(ws.recv())["type"] == "heartbeat"
         ws.close()
         assert requests.get(f"{u}/_stcore/health", timeout=30).text == "ok"     # the dashboard itself is not gated
+        settings = dataclasses.replace(config.load_settings({}), api_token="s3cret")
+        link = signed_link(settings, "/api/ticks.csv", {"symbols": "BTCUSDT", "start": "0"})
+        assert "s3cret" not in link and requests.get(u + link, timeout=30).text.count("\nBTCUSDT,") == 3000
+        refused(requests.get(u + link.replace("BTCUSDT", "ETHUSDT"), timeout=30), 401, "token")   # altered
+        refused(requests.get(u + link.replace("/api/ticks.csv", "/api/symbols"), timeout=30), 401, "token")
+        forged = signed_link(dataclasses.replace(settings, api_token="guess"), "/api/ticks.csv", {"symbols": "BTCUSDT"})
+        refused(requests.get(u + forged, timeout=30), 401, "token")
 
 
 def test_scanner_run_and_results(url, db):

@@ -203,7 +203,9 @@ def test_lookback_timeframe_and_scroll_back_change_the_window(at):
 def test_download_buttons_are_offered(at):
     show(at, "Data Management")
     labels = {b.proto.label for b in at.download_button}
-    assert labels == {"Raw ticks (CSV)", "OHLC bars (CSV)", "Pair analytics (CSV)", "Backtest trade log (CSV)"}
+    assert labels == {"OHLC bars (CSV)", "Pair analytics (CSV)", "Backtest trade log (CSV)"}
+    [raw] = [e for e in at.get("link_button") if e.proto.label == "Raw ticks (CSV)"]   # streamed by the API
+    assert raw.proto.url.startswith("/api/ticks.csv?symbols=BTCUSDT%2CETHUSDT&start=")
     show(at, "Backtest")
     assert "Download trade log (CSV)" in {b.proto.label for b in at.download_button}
     show(at, "Pair Analytics")
@@ -220,8 +222,6 @@ def controls(db_path: str, **changes) -> Controls:
 
 def test_csv_builders_columns_and_rows(seeded):
     c = controls(seeded)
-    ticks = pd.read_csv(io.BytesIO(exports.ticks_csv(c)))
-    assert list(ticks.columns) == database.TICK_COLUMNS and len(ticks) == 2 * N_PER_SYMBOL
     bars = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.bars_frame)))
     assert list(bars.columns) == ["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume",
                                   "trades", "filled"]

@@ -237,3 +237,26 @@ def test_a_stopped_service_collector_is_not_kept_alive(db_path):
         del running
     gc.collect()
     assert all(ref() is None for ref in refs), "a stopped collector is still referenced (e.g. by an exit hook)"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "collector.py", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "LOG_LEVEL": "INFO"})
+
+
+def test_cli_replays_several_files_exports_and_imports_the_export_back(tmp_path):
+    """`--replay-file A B` is one session; `export` streams it to CSV; `import` of that CSV adds nothing new."""
+    btc, eth = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv", tmp_path / "ETHUSDT-aggTrades-2024-08-08.csv"
+    write_agg_csv(btc, range(1, 301))
+    write_agg_csv(eth, range(1, 201), start_ms=T0 + 5)
+    db_path = str(tmp_path / "cli.db")
+    replay = _cli("--feed", "replay", "--replay-file", str(btc), str(eth), "--speed", "0", "--db", db_path)
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    assert len(stored(db_path)) == 300 and len(stored(db_path, "ETHUSDT")) == 200
+    out = tmp_path / "export.csv"
+    export = _cli("export", str(out), "--db", db_path)
+    assert export.returncode == 0 and "exported 500 ticks" in export.stderr, export.stderr[-2000:]
+    again = _cli("import", str(out), "--db", db_path)
+    assert again.returncode == 0 and "Stored 0 new ticks (500 were already stored)" in again.stderr, again.stderr
+    missing = _cli("export", str(out), "--db", str(tmp_path / "nope.db"))
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr

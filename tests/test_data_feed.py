@@ -10,6 +10,7 @@ from fake_binance import FakeBinance
 from waiting import wait_until
 
 import data_feed
+from core.vocabulary import IdSpace
 from data_feed import (
     BinanceFuturesFeed,
     BinanceRest,
@@ -71,7 +72,7 @@ def test_decode_combined_aggtrade_with_extra_fields():
     raw = json.dumps({"stream": "btcusdt@aggTrade", "data": _agg(nq="0.006", st=1)}).encode()
     frame = decode_frame(raw, NOW + 5)
     assert frame.kind is FrameKind.TICK
-    assert frame.tick == Tick("BTCUSDT", 5933014, NOW - 2, 61800.3, 0.006, True, NOW + 5)
+    assert frame.tick == Tick("BTCUSDT", 5933014, NOW - 2, 61800.3, 0.006, True, NOW + 5, IdSpace.AGG_TRADE)
 
 
 def test_decode_raw_payload_and_trade_frames():
@@ -79,7 +80,7 @@ def test_decode_raw_payload_and_trade_frames():
     trade = {"e": "trade", "E": NOW, "T": NOW, "s": "ETHUSDT", "t": 4308068523, "p": "2681.62", "q": "1.000",
              "X": "MARKET", "m": False}
     frame = decode_frame(json.dumps({"stream": "ethusdt@trade", "data": trade}), 2)
-    assert frame.tick == Tick("ETHUSDT", 4308068523, NOW, 2681.62, 1.0, False, 2)
+    assert frame.tick == Tick("ETHUSDT", 4308068523, NOW, 2681.62, 1.0, False, 2, IdSpace.TRADE)
 
 
 def test_zero_price_trade_rows_are_placeholders_not_ticks():

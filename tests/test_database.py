@@ -1,6 +1,7 @@
 """database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
 from __future__ import annotations
 
+import dataclasses
 import random
 import sqlite3
 import tracemalloc
@@ -10,7 +11,8 @@ import pandas as pd
 import pytest
 
 import database as db
-from data_feed import Tick
+from core.vocabulary import IdSpace
+from data_feed import Tick, iter_ticks_from_file
 from storage.schema import MIGRATIONS
 
 T0 = 1_723_161_000_000
@@ -49,6 +51,32 @@ def test_ticks_are_stored_once_per_symbol_and_id(db_path):
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 501
     summary = {s.symbol: s for s in db.symbol_summaries(conn)}
     assert summary["BTCUSDT"].tick_count == 500 and summary["BTCUSDT"].max_trade_id == 500
+
+
+def test_one_id_in_two_id_spaces_is_two_trades(db_path):
+    """A trade-stream id and an aggTrade id that happen to be equal are different trades (switching BINANCE_STREAM
+    on one database, or an upload numbered its own way); one numbering never makes another's rows duplicates."""
+    conn = db.open_writer(db_path)
+    spaces = list(IdSpace)
+    rows = [dataclasses.replace(tick("BTCUSDT", 100, T0 + i, 60_000.0 + i), space=space)
+            for i, space in enumerate(spaces)]
+    assert db.write_ticks(conn, rows).inserted == {"BTCUSDT": len(spaces)}
+    assert db.write_ticks(conn, rows).duplicates == len(spaces)
+    stored = db.read_ticks(conn, ["BTCUSDT"])
+    assert sorted(stored.id_space) == sorted(spaces) and set(stored.trade_id) == {100}
+
+
+def test_tick_export_imports_back_with_its_id_spaces(db_path, tmp_path):
+    """The Data Management/CLI tick CSV is a file replay and import read back: same rows, same id spaces."""
+    conn = db.open_writer(db_path)
+    ticks = [*random_ticks(50), dataclasses.replace(tick("ETHUSDT", -5, T0, 3000.0), space=IdSpace.UPLOAD),
+             dataclasses.replace(tick("ETHUSDT", 7, T0 + 1, 3001.0), space=IdSpace.TRADE)]
+    db.write_ticks(conn, ticks)
+    out = tmp_path / "ticks.csv"
+    db.export_ticks_csv(db_path, str(out))
+    assert sorted(iter_ticks_from_file(out), key=lambda t: (t.symbol, t.timestamp)) == \
+        sorted(ticks, key=lambda t: (t.symbol, t.timestamp))
+    assert db.write_ticks(conn, list(iter_ticks_from_file(out))).total_inserted == 0
 
 
 def pandas_bars(ticks: list[Tick], rule: str) -> pd.DataFrame:
@@ -163,6 +191,26 @@ def test_failed_batch_leaves_nothing_half_written(db_path):
         db.write_ticks(conn, bad)
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
     assert db.write_ticks(conn, random_ticks(10)).total_inserted == 10
+
+
+def test_v3_ticks_are_rebuilt_with_their_id_space(db_path):
+    """Migration v4 keeps every tick: positive ids as the default aggTrade stream, id-less upload rows (negative
+    ids) as an upload's; afterwards the same id in another space is a new trade."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:3]:
+        for statement in migration.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("PRAGMA user_version=3")
+    conn.executemany("INSERT INTO ticks VALUES (?, ?, ?, 60000.0, 1.0, 0, ?)",
+                     [("BTCUSDT", 5, T0, T0), ("BTCUSDT", -T0 * 1000, T0, T0), ("ETHUSDT", 5, T0 + 1, T0 + 1)])
+    conn.close()
+    conn = db.open_writer(db_path)
+    stored = db.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
+    assert list(zip(stored.symbol, stored.trade_id, stored.id_space)) == [
+        ("BTCUSDT", -T0 * 1000, "upload"), ("BTCUSDT", 5, "aggTrade"), ("ETHUSDT", 5, "aggTrade")]
+    trade = dataclasses.replace(tick("BTCUSDT", 5, T0 + 2, 60_001.0), space=IdSpace.TRADE)
+    assert db.write_ticks(conn, [trade]).total_inserted == 1
 
 
 def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):

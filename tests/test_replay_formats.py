@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import time
 import zipfile
 
 import pytest
 
+from core.vocabulary import IdSpace
 from data_feed import (
     FileFormat,
     OhlcvBar,
@@ -31,7 +33,7 @@ TRADE_HEADER = "id,price,qty,quote_qty,time,is_buyer_maker"
 TRADE_ROWS = [f"{900 + i},2681.6{i},1.00{i},{2681.6 * (1 + i / 1000):.4f},{T0 + i},{'true' if i % 2 else 'false'}"
               for i in range(4)]
 EXPECTED_AGG = [Tick("BTCUSDT", 100 + i, T0 + 10 * i, float(f"61800.{i}0"), float(f"0.00{i + 1}"), i % 2 == 0,
-                     T0 + 10 * i) for i in range(5)]
+                     T0 + 10 * i, IdSpace.AGG_TRADE) for i in range(5)]
 
 
 def _csv(*lines: str) -> bytes:
@@ -197,8 +199,8 @@ def test_recorded_frames_plain_and_gzip():
     for data in (_frames_file(), gzip.compress(_frames_file())):
         report = ParseReport()
         ticks = parse_tick_file(data, "session.frames.gz", report=report)
-        assert ticks == [Tick("BTCUSDT", 7, T0, 61800.3, 0.006, True, 1_723_161_255_088),
-                         Tick("BTCUSDT", 9, T0, 61800.4, 0.006, True, 1_723_161_255_091)]
+        assert ticks == [Tick("BTCUSDT", 7, T0, 61800.3, 0.006, True, 1_723_161_255_088, IdSpace.AGG_TRADE),
+                         Tick("BTCUSDT", 9, T0, 61800.4, 0.006, True, 1_723_161_255_091, IdSpace.AGG_TRADE)]
         assert (report.skipped, report.placeholders, report.errors) == (2, 1, 0)
 
 
@@ -317,6 +319,28 @@ def test_replay_speed_filter_and_loop(tmp_path):
     assert ids == list(range(5, 5 + 33)), "each pass continues the ids"
     times = [t.timestamp for t in looped[:33]]
     assert times == sorted(times) and times[11] == T0 + 1001
+
+
+@pytest.mark.timeout(30)
+def test_several_files_and_a_folder_replay_as_one_session_in_time_order(tmp_path):
+    """Two symbols' daily archives (and the platform's own tick CSV) replay together, merged by exchange time."""
+    folder = tmp_path / "day"
+    folder.mkdir()
+    (folder / "BTCUSDT-aggTrades-2024-08-08.csv").write_bytes(_csv(AGG_HEADER, *AGG_ROWS))
+    eth = [f"{500 + i},2681.{i}0,1.0,{i},{i},{T0 + 10 * i + 5},false" for i in range(5)]
+    (folder / "ETHUSDT-aggTrades-2024-08-08.csv").write_bytes(_csv(*eth))
+    own = tmp_path / "export.csv"
+    own.write_text("symbol,trade_id,timestamp,price,size,is_buyer_maker,received_at,id_space\n"
+                   f"SOLUSDT,3,{T0 + 1},150.5,2,0,{T0 + 1},trade\n")
+    feed, ticks, events = _replay(f"{folder}{os.pathsep}{own}", speed=0)
+    assert [t.timestamp for t in ticks] == sorted(t.timestamp for t in ticks) and len(ticks) == 11
+    assert {(t.symbol, t.space) for t in ticks} == {("BTCUSDT", IdSpace.AGG_TRADE), ("ETHUSDT", IdSpace.AGG_TRADE),
+                                                    ("SOLUSDT", IdSpace.TRADE)}
+    assert "and 2 more file(s)" in feed.get_stats().source and events[-1].kind == "finished"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="holds no files"):
+        ReplayFeed(empty)
 
 
 def test_replay_refuses_missing_and_bar_files(tmp_path):
