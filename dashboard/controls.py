@@ -153,3 +153,15 @@ def fmt_value(value: float | None, spec: str | int = 4) -> str:
         return spec.format(value)
     decimals = max(0, spec - 1 - math.floor(math.log10(abs(value)))) if value else 0
     return f"{round(value, decimals):,.{decimals}f}"
+
+
+def fmt_duration(seconds: float) -> str:
+    """'45 s', '3 min 20 s', '2 h 05 min', '3 d 04 h'."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    if s < 86_400:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min"
+    return f"{s // 86_400} d {s % 86_400 // 3600:02d} h"

@@ -5,14 +5,14 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 import analytics
 import database
 from core.vocabulary import Timeframe
-from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, OVERLAP_BARS, Controls, fmt_time
+from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
 
 
 def reader(db_path: str) -> contextlib.closing[database.Connection]:
@@ -25,23 +25,77 @@ def writer(db_path: str) -> contextlib.closing[database.Connection]:
     return contextlib.closing(database.open_writer(db_path))
 
 
+@dataclass(frozen=True)
+class Extent:
+    """Where a symbol's stored data lies (first and last exchange time, epoch ms) and the finest bar series that
+    holds it (None: ticks, so every timeframe)."""
+
+    first_ms: int
+    last_ms: int
+    timeframe: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredHistory:
+    """Stored data of some symbols that a view could be moved to: one click (widgets.jump_button) shows it."""
+
+    symbols: tuple[str, ...]
+    first_ms: int
+    last_ms: int
+    timeframe: str | None
+
+    def describe(self) -> str:
+        return (f"the database holds {', '.join(self.symbols)} from {fmt_time(self.first_ms)} to "
+                f"{fmt_time(self.last_ms)} UTC")
+
+
+class NotYet(analytics.InsufficientData):
+    """Too little data in the window for a view, with what a trader can do about it: how long until a live window
+    has enough (`wait_s`), how far it has got (`progress`), and stored history to analyse instead (`history`)."""
+
+    def __init__(self, message: str, *, progress: float | None = None, wait_s: float | None = None,
+                 history: StoredHistory | None = None) -> None:
+        super().__init__(message)
+        self.progress, self.wait_s, self.history = progress, wait_s, history
+
+
 @dataclass
 class Window:
-    """Bars of the visible window per symbol (time-indexed, at the shown timeframe, empty intervals filled)."""
+    """Bars of the visible window per symbol (time-indexed, at the shown timeframe, empty intervals filled), and
+    where the analysed symbols' stored data lies (for "no data here" hints)."""
 
     controls: Controls
     start_ms: int
     end_ms: int
     bars: dict[str, pd.DataFrame]
+    extents: dict[str, Extent] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.controls.end_ms is None
+
+    def history(self, symbols: Sequence[str]) -> StoredHistory | None:
+        """The stored span the symbols share, when it reaches outside this window (else None)."""
+        known = [self.extents[s] for s in symbols if s in self.extents]
+        if not known or len(known) < len(symbols):
+            return None
+        first, last = max(e.first_ms for e in known), min(e.last_ms for e in known)
+        if last < first or (first >= self.start_ms and last < self.end_ms):
+            return None
+        coarsest = max((e.timeframe for e in known if e.timeframe), key=BAR_SECONDS.__getitem__, default=None)
+        return StoredHistory(tuple(symbols), first, last, coarsest)
 
     def require(self, symbols: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
-        """Bars of the given (default: all analysed) symbols, or InsufficientData naming what is missing."""
+        """Bars of the given (default: all analysed) symbols, or NotYet naming what is missing and where the
+        stored data is."""
         wanted = list(symbols or self.controls.symbols)
         found = {s: self.bars[s] for s in wanted if s in self.bars}
         if not found:
-            raise analytics.InsufficientData(
-                f"no bars for {', '.join(wanted) or 'any symbol'} between {fmt_time(self.start_ms)} and"
-                f" {fmt_time(self.end_ms)} UTC — start the collector, upload data, or move the window (sidebar)")
+            history = self.history(wanted)
+            where = (f" — {history.describe()}" if history is not None
+                     else " — start the collector, upload data, or move the window (sidebar)")
+            raise NotYet(f"no bars for {', '.join(wanted) or 'any symbol'} between {fmt_time(self.start_ms)} and"
+                         f" {fmt_time(self.end_ms)} UTC{where}", history=history)
         return found
 
     def closes(self, symbols: Sequence[str] | None = None, min_volume: float = 0.0) -> pd.DataFrame:
@@ -117,7 +171,20 @@ def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] |
         series.update(dict.fromkeys(found, timeframe))
     bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True, source=series[s])
             for s in wanted if s in frames}
-    return Window(c, start, end, bars)
+    return Window(c, start, end, bars, stored_extents(conn, wanted))
+
+
+def stored_extents(conn: database.Connection, symbols: Sequence[str]) -> dict[str, Extent]:
+    """Where each symbol's stored ticks (or, for bar-only symbols, its finest bar series) lie: per-symbol totals
+    and index seeks only, so a refresh never scans history."""
+    wanted = set(symbols)
+    out = {s.symbol: Extent(s.first_ts, s.last_ts) for s in database.symbol_summaries(conn)
+           if s.symbol in wanted and s.first_ts is not None and s.last_ts is not None}
+    if wanted - set(out):
+        for symbol, timeframe, first, last in database.bar_series(conn):
+            if symbol in wanted and symbol not in out:
+                out[symbol] = Extent(first, last, timeframe)
+    return out
 
 
 def pair_closes(window: Window, pair: tuple[str, str] | None) -> tuple[pd.Series, pd.Series]:
@@ -129,16 +196,32 @@ def pair_closes(window: Window, pair: tuple[str, str] | None) -> tuple[pd.Series
     x_sym, y_sym = pair
     missing = [s for s in pair if s not in window.bars]
     if missing:
-        raise analytics.InsufficientData(f"no bars for {' and '.join(missing)} between {fmt_time(window.start_ms)} and "
-                            f"{fmt_time(window.end_ms)} UTC")
+        window.require(missing)
     closes = window.closes(pair, c.min_volume)
     need = analytics.pair_warmup(c.method, c.hedge_window, c.z_window, causal=not c.in_sample_hedge)
     if len(closes) < need:
-        raise analytics.InsufficientData(
-            f"the pair needs ≥ {need:,} aligned bars (the {c.method} hedge's warm-up or the z window "
-            f"{c.z_window}, whichever is longer, plus {analytics.MIN_STAT_OBS} for the tests); have {len(closes):,}. "
-            "Wait for more data, widen the lookback or shorten the windows.")
+        raise shortage(window, pair, need, len(closes))
     return closes[x_sym], closes[y_sym]
+
+
+def shortage(window: Window, pair: tuple[str, str], need: int, have: int) -> NotYet:
+    """Why the pair cannot be analysed yet, how long a live window must wait, and stored history that would do now
+    (when the database holds at least `need` bars' worth of it at this timeframe)."""
+    c = window.controls
+    bar_s = BAR_SECONDS[c.bar_timeframe]
+    what = (f"The pair needs {need:,} aligned {c.bar_timeframe} bars (the {c.method} hedge's warm-up or the z window "
+            f"of {c.z_window}, whichever is longer, plus {analytics.MIN_STAT_OBS} for the tests); {have:,} so far")
+    wait_s = None
+    if window.live and (need - have) * bar_s * 1000 <= window.end_ms - window.start_ms:
+        wait_s = float((need - have) * bar_s)
+        ready = fmt_time(window.end_ms + int(wait_s * 1000))
+        what += f" — about {fmt_duration(wait_s)} more (ready ≈ {ready} UTC)"
+    else:
+        what += " — widen the lookback, choose a finer timeframe, or shorten the windows"
+    history = window.history(pair)
+    if history is not None and history.last_ms - history.first_ms < need * bar_s * 1000:
+        history = None
+    return NotYet(what + ".", progress=have / need, wait_s=wait_s, history=history)
 
 
 def pair_of(window: Window, pair: tuple[str, str] | None) -> analytics.PairSeries:

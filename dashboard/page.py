@@ -18,6 +18,7 @@ import database
 from config import ConfigError, configure_logging, load_settings
 from dashboard.controls import Controls
 from dashboard.model import reader
+from dashboard.navigation import apply_jump
 from dashboard.sidebar import (
     alert_watch,
     analytics_controls,
@@ -61,6 +62,7 @@ def main() -> None:
         st.stop()
     configure_logging(settings.log_level)
     init_state(settings)
+    apply_jump()
     try:
         with reader(settings.db_path) as conn:
             stored = database.stored_symbols(conn)

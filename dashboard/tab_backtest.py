@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 import analytics
@@ -15,6 +17,7 @@ from dashboard.controls import (
     SWEEP_EXITS,
     SWEEP_METRICS,
     Controls,
+    fmt_duration,
     fmt_time,
     fmt_value,
 )
@@ -38,6 +41,31 @@ def backtest_metrics(result: analytics.BacktestResult) -> None:
                "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items()))
 
 
+TRADE_LOG_FIRST = ("entry_time", "exit_time", "side", "net_pnl", "fees", "holding_time", "exit_reason",
+                   "entry_zscore", "exit_zscore")     # what a trader reads first, visible without scrolling
+
+
+def trade_log(trades: pd.DataFrame) -> None:
+    """The trade log with its key columns first, P&L signed in USDT, z-scores and prices rounded, times to the
+    second, durations as text and empty cells left empty."""
+    order = [c for c in TRADE_LOG_FIRST if c in trades] + [c for c in trades if c not in TRADE_LOG_FIRST]
+    held = [fmt_duration(pd.Timedelta(v).total_seconds()) if pd.notna(v) else "" for v in trades["holding_time"]]
+    shown = trades[order].assign(holding_time=held)
+    money = st.column_config.NumberColumn(format="%+,.2f USDT")
+    config: dict[str, Any] = {
+        "entry_time": st.column_config.DatetimeColumn("entry (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "exit_time": st.column_config.DatetimeColumn("exit (UTC)", format="YYYY-MM-DD HH:mm:ss"),
+        "net_pnl": st.column_config.NumberColumn("net P&L", format="%+,.2f USDT"),
+        "fees": st.column_config.NumberColumn(format="%,.2f USDT"), "gross_pnl": money, "slippage": money,
+        "holding_time": "held", "entry_zscore": st.column_config.NumberColumn("entry z", format="%+.2f"),
+        "exit_zscore": st.column_config.NumberColumn("exit z", format="%+.2f"),
+        "entry_beta": st.column_config.NumberColumn("entry β", format="%.5g"),
+        **{c: st.column_config.NumberColumn(format="%,.6g") for c in map(str, order)
+           if c.startswith(("entry_price", "exit_price", "qty", "exit_qty"))},
+    }
+    st.dataframe(shown, width="stretch", hide_index=True, height=260, column_config=config)
+
+
 def tab_backtest(c: Controls) -> None:
     """Backtest of the pair: markers on the spread, equity and drawdown, metrics, trade log, threshold sweep."""
     st.caption(c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
@@ -52,7 +80,7 @@ def tab_backtest(c: Controls) -> None:
                                   trades=result.trades), "bt_spread")
     plot(viz.equity_drawdown_figure(result.equity), "bt_equity")
     st.subheader(f"Trade log ({len(result.trades):,} trades)")
-    st.dataframe(result.trades, width="stretch", hide_index=True, height=260)
+    trade_log(result.trades)
     download("Download trade log (CSV)", functools.partial(window_csv, c, trades_frame), export_name(c, "trades"),
              "dl_trades_tab")
     st.caption(" · ".join(result.notes))

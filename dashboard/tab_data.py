@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 from typing import Any
 
@@ -13,9 +12,10 @@ import database
 from api.security import signed_link
 from config import Settings
 from core.vocabulary import Timeframe
-from dashboard.controls import BAR_SECONDS, LOOKBACK_MINUTES, Controls, fmt_time
+from dashboard.controls import Controls, fmt_time
 from dashboard.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
 from dashboard.model import reader, writer
+from dashboard.navigation import request_jump
 from dashboard.tab_pair import gaps_table
 from dashboard.uploads import (
     UPLOAD_KINDS,
@@ -79,23 +79,6 @@ def cached_parse(upload: Any, kind: str, max_mb: int) -> ParsedUpload | UploadEr
     return s["_upload"][1]
 
 
-def show_period(symbols: list[str], first_ms: int, last_ms: int, timeframe: str | None) -> None:
-    """Analyse the given symbols over [first_ms, last_ms] at `timeframe` or coarser: a live window if it reaches
-    now, else scrolled back (button callback)."""
-    s = st.session_state
-    s["view_symbols"] = list(dict.fromkeys([*s["view_symbols"], *symbols]))
-    if timeframe is not None and BAR_SECONDS[timeframe] > BAR_SECONDS[s["timeframe"]]:
-        s["timeframe"] = timeframe
-    span_min = (last_ms - first_ms) / 60_000 + 1
-    s["lookback"] = next((m for m in LOOKBACK_MINUTES if m >= span_min), LOOKBACK_MINUTES[-1])
-    if database.now_ms() - last_ms < 60_000:
-        s["end_mode"] = "now"
-    else:
-        end = dt.datetime.fromtimestamp(last_ms / 1000 + 60, dt.UTC).replace(tzinfo=None, second=0,
-                                                                                       microsecond=0)
-        s.update(end_mode="earlier", end_at=end)
-
-
 def upload_section(settings: Settings) -> None:
     """Upload ticks or OHLCV bars: validate every line, preview, then store in bounded batches (nothing is
     stored from a file with a bad line)."""
@@ -134,7 +117,7 @@ def upload_section(settings: Settings) -> None:
         progress.progress(1.0, text="Stored")
         st.success(message)
         st.button("Show the uploaded data", key="upload_show", icon=":material/visibility:",
-                  on_click=show_period, args=(parsed.symbols, parsed.first_ts, parsed.last_ts, parsed.timeframe),
+                  on_click=request_jump, args=(parsed.symbols, parsed.first_ts, parsed.last_ts, parsed.timeframe),
                   help="Adds its symbols to the analysis and moves the window over its time range")
 
 

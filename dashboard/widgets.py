@@ -14,8 +14,9 @@ import pandas as pd
 import streamlit as st
 
 import analytics
-from dashboard.controls import TESTS_TTL_S, Controls
-from dashboard.model import TimedTests, run_tests
+from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration
+from dashboard.model import NotYet, TimedTests, run_tests
+from dashboard.navigation import jump_button
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +27,26 @@ def guard(what: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if isinstance(exc, analytics.InsufficientData):
+        if isinstance(exc, NotYet):
+            log.debug("%s: %s", what, exc)
+            not_yet(what, exc)
+        elif isinstance(exc, analytics.InsufficientData):
             log.debug("%s: %s", what, exc)
             st.info(f"**{what}** — {exc}")
         else:
             log.exception("%s failed", what)
             st.error(f"**{what}** failed: {exc}")
+
+
+def not_yet(what: str, exc: NotYet) -> None:
+    """Too little data for a view: the reason, how far a live window has got and how long is left, and a one-click
+    move to stored history that would do now."""
+    st.info(f"**{what}** — {exc}")
+    if exc.progress is not None:
+        left = f" — about {fmt_duration(exc.wait_s)} left" if exc.wait_s is not None else ""
+        st.progress(min(1.0, exc.progress), text=f"{exc.progress:.0%} of the bars needed{left}")
+    if exc.history is not None:
+        jump_button(exc.history, key=f"jump_{what}")
 
 
 def guarded(title: str, body: Callable[..., None]) -> Callable[..., None]:

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 from storage.connection import open_reader
@@ -16,6 +17,8 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 def neutralise_cell(value: object) -> object:
     """Defuse spreadsheet formula injection: a text cell starting with = + - @ that is not a number gets a quote."""
+    if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
+        return ""                                       # a missing value is an empty cell, never "nan"
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         try:
             float(value)
@@ -38,10 +41,18 @@ def csv_chunks(columns: Sequence[str], row_chunks: Iterable[Sequence[Sequence]])
 
 
 def dataframe_to_csv(df: pd.DataFrame, index: bool = False) -> bytes:
-    """Whole-frame CSV bytes with formula-injection neutralisation (for window-sized exports)."""
-    frame = df.reset_index() if index else df
+    """Whole-frame CSV bytes with formula-injection neutralisation (for window-sized exports): missing values are
+    empty cells (not "nan"), floats carry at most 12 decimals in plain notation, so computed values lose their
+    binary noise (0.42400000000000004 → 0.424) and small ones their exponent (1e-05 → 0.00001)."""
+    frame = (df.reset_index() if index else df).copy()
+    for column in frame.columns[[pd.api.types.is_float_dtype(t) for t in frame.dtypes]]:
+        frame[column] = [_plain_float(v) for v in frame[column].to_numpy()]
     rows = frame.itertuples(index=False, name=None)
     return "".join(csv_chunks([str(c) for c in frame.columns], [list(rows)])).encode()
+
+
+def _plain_float(value: float) -> str:
+    return "" if np.isnan(value) else np.format_float_positional(value, precision=12, unique=True, trim="-")
 
 
 def export_ticks_csv(db_path: str, out_path: str, symbols: Sequence[str] | None = None,

@@ -616,3 +616,56 @@ def test_symbols_all_in_the_settings_starts_with_an_analysable_pair(seeded, monk
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert_clean(test)
     assert test.session_state["view_symbols"] == ["BTCUSDT", "ETHUSDT"]
+
+
+def every_tab_is_clean(test: AppTest) -> list[str]:
+    """Open every tab; assert no exception or error element anywhere; return the info messages seen."""
+    seen = []
+    for tab in page.TABS:
+        show(test, tab)
+        assert_clean(test)
+        seen += [i.value for i in test.main.info]
+    return seen
+
+
+def test_the_first_minute_from_an_empty_database(tmp_path, monkeypatch):
+    """An empty database, then the first minute of a live pair: never an error; Pair Analytics and Backtest say how
+    far they have got and how long is left (a progress bar), and become ready once there are enough bars."""
+    path = str(tmp_path / "first.db")
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    every_tab_is_clean(test)
+    seed_database(path, 120, 60_000)                      # one minute of both symbols: 60 aligned 1 s bars
+    infos = every_tab_is_clean(test)
+    pair = [i for i in infos if i.startswith("**Pair analytics**")]
+    assert pair and "so far — about" in pair[0] and "ready ≈" in pair[0], infos
+    show(test, "Pair Analytics")
+    [bar] = test.get("progress")
+    assert "of the bars needed — about" in bar.proto.text and 0 < bar.proto.value < 100
+    show(test, "Backtest")
+    assert test.get("progress"), "the Backtest tab shows its progress too"
+    seed_database(path, 2000, 20 * 60_000, seed=8)        # twenty minutes more: enough for every view
+    test.session_state["_bar_cache"] = {}                 # (older bars than the tail: the 30 s full re-read's job)
+    show(test, "Pair Analytics")
+    assert_clean(test) and not test.get("progress")
+    assert any("Cointegrated" in s.value or "cointegrat" in s.value for s in [*test.main.success,
+                                                                                *test.main.warning])
+
+
+def test_an_empty_window_over_stored_history_offers_a_jump_to_it(tmp_path, monkeypatch):
+    """Data recorded three hours ago and a live 1 h window: the view says where the data is, and one click moves the
+    window there (scrolled back, with a notice that it no longer follows live data)."""
+    path = str(tmp_path / "old.db")
+    seed_database(path, 1500, 20 * 60_000, end_ms=database.now_ms() - 3 * 3_600_000)
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    show(test, "Charts")
+    assert any("the database holds BTCUSDT, ETHUSDT from" in i.value for i in test.main.info), \
+        [i.value for i in test.main.info]
+    test.button(key="jump_Charts").click().run()
+    assert_clean(test)
+    assert test.session_state["end_mode"] == "earlier" and test.session_state["lookback"] == 30
+    assert any("no longer follows live data" in t.proto.body for t in test.get("toast"))
+    assert not any("no bars" in i.value for i in test.main.info) and test.get("plotly_chart")

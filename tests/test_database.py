@@ -166,7 +166,16 @@ def test_csv_cells_are_neutralised_against_formula_injection(cell, expected):
 
 def test_dataframe_csv_neutralises_and_keeps_numbers():
     text = db.dataframe_to_csv(pd.DataFrame({"symbol": ["=1+1", "BTCUSDT"], "pnl": [-1.25, 2.0]})).decode()
-    assert text.splitlines() == ["symbol,pnl", "'=1+1,-1.25", "BTCUSDT,2.0"]
+    assert text.splitlines() == ["symbol,pnl", "'=1+1,-1.25", "BTCUSDT,2"]
+
+
+def test_dataframe_csv_has_empty_cells_and_no_float_noise():
+    """Missing values were written "nan" and computed floats with their binary noise (0.42400000000000004)."""
+    frame = pd.DataFrame({"z": [0.1 + 0.2, np.nan, 1e-5, 12150.3], "when": pd.to_datetime([1, None, 2, 3], unit="s"),
+                          "note": ["a", None, "b", "c"]})
+    lines = db.dataframe_to_csv(frame).decode().splitlines()
+    assert lines[1:] == ["0.3,1970-01-01 00:00:01,a", ",,", "0.00001,1970-01-01 00:00:02,b",
+                         "12150.3,1970-01-01 00:00:03,c"]
 
 
 def test_gaps_and_alerts_round_trip(db_path):
