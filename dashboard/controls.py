@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 import analytics
@@ -139,9 +141,25 @@ def fmt_span(seconds: float) -> str:
     return f"{seconds / 3600:.0f} h" if seconds < 48 * 3600 else f"{seconds / 86400:.0f} d"
 
 
-def fmt_price(value: float) -> str:
-    """A price with sensible decimals."""
-    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.6g}"
+def fmt_price(value: float, decimals: int | None = None) -> str:
+    """A price with thousands separators and the decimals of the symbol's tick (`tick_decimals` of its recent
+    prices); without them, 2 decimals above 1 and 6 significant digits below."""
+    if decimals is not None:
+        return f"{value:,.{decimals}f}"
+    return f"{value:,.2f}" if abs(value) >= 1 else fmt_value(value, 6)
+
+
+def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
+    """The decimals of a symbol's price tick, read off its traded prices: the fewest decimals that write every one
+    of them exactly (0.1 for BTCUSDT's 60,000.1, 0.00001 for a 0.12345 coin). Exchange info would say it too, but
+    a replayed or uploaded symbol has none; trades always sit on the tick grid."""
+    values = np.abs(np.asarray(prices, dtype=float))
+    values = values[np.isfinite(values)]
+    for decimals in range(most + 1):
+        scaled = values * 10.0 ** decimals
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
+            return decimals
+    return most
 
 
 def fmt_value(value: float | None, spec: str | int = 4) -> str:

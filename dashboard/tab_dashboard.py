@@ -6,7 +6,7 @@ import streamlit as st
 
 import database
 import visualizations as viz
-from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value
+from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value, tick_decimals
 from dashboard.model import all_closes, load_window, pair_of, reader
 from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
@@ -37,7 +37,9 @@ def tab_dashboard(c: Controls) -> None:
     with guard("Prices"):
         for row in range(0, len(found), 4):
             for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
-                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1])), price_change(bars), border=True)
+                decimals = tick_decimals(bars["close"].to_numpy()[-300:])
+                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1]), decimals), price_change(bars),
+                           border=True)
                 activity = (f"{recent_rate(bars, window.end_ms):.1f} ticks/s" if c.end_ms is None
                             else f"{int(bars['trades'].sum()):,} trades in the window")
                 col.caption(f"{activity} · {len(bars):,} bars")

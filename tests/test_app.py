@@ -669,3 +669,12 @@ def test_an_empty_window_over_stored_history_offers_a_jump_to_it(tmp_path, monke
     assert test.session_state["end_mode"] == "earlier" and test.session_state["lookback"] == 30
     assert any("no longer follows live data" in t.proto.body for t in test.get("toast"))
     assert not any("no bars" in i.value for i in test.main.info) and test.get("plotly_chart")
+
+
+def test_prices_show_the_decimals_of_their_tick():
+    """A price card showed BTCUSDT 60,000.10 and a 0.12345 coin as 0.123450: the tick's decimals, read off the
+    traded prices, with thousands separators."""
+    from dashboard.controls import fmt_price, tick_decimals
+    assert [tick_decimals(p) for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234],
+                                        [60000.0, 60001.0], [0.1 + 0.2])] == [1, 2, 5, 0, 1]
+    assert fmt_price(60000.1, 1) == "60,000.1" and fmt_price(0.12345, 5) == "0.12345"
