@@ -128,7 +128,9 @@ def test_repeated_cuts_are_answered_within_a_second_every_time(fb, db_path):
             delays.append(time.monotonic() - cut_at)
             assert fb.wait_subscribed(SYMS, timeout=15)
         job.stop()
-        assert max(delays) < 1.6, [f"{d:.2f}" for d in delays]
+        # ~1 s (the initial backoff with jitter) each time; a growing backoff would reach 4, 8, 16 s by the 6th cut.
+        # The bound leaves room for a loaded 2-core CI machine.
+        assert max(delays) < 3.0, [f"{d:.2f}" for d in delays]
         fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
         assert_exact(fb, db_path)
     finally:
