@@ -27,6 +27,15 @@ def price_change(bars: pd.DataFrame) -> str:
     return f"{(last / first - 1) * 100:+.3f} % over {fmt_span(span)}"
 
 
+def sparse_note(bars: pd.DataFrame, timeframe: str) -> str:
+    """' · sparse: trades in 12 % of the 1s bars' when most bars of a symbol are filled (no trade): its chart and
+    pair statistics rest on fewer prices than the bar count suggests."""
+    if "filled" not in bars.columns or not len(bars):
+        return ""
+    traded = 1.0 - float(bars["filled"].astype(bool).mean())
+    return f" · sparse: trades in {traded:.0%} of the {timeframe} bars" if traded < 0.5 else ""
+
+
 def tab_dashboard(c: Controls) -> None:
     """Price cards, the pair's latest z-score and hedge ratio, a compact price chart."""
     st.caption(c.describe())
@@ -42,7 +51,7 @@ def tab_dashboard(c: Controls) -> None:
                            border=True)
                 activity = (f"{recent_rate(bars, window.end_ms):.1f} ticks/s" if c.end_ms is None
                             else f"{int(bars['trades'].sum()):,} trades in the window")
-                col.caption(f"{activity} · {len(bars):,} bars")
+                col.caption(f"{activity} · {len(bars):,} bars" + sparse_note(bars, c.bar_timeframe))
     with guard("Pair"):
         pair = pair_of(window, c.pair)
         verdict_banner(pair, all_closes(window), c)

@@ -678,3 +678,22 @@ def test_prices_show_the_decimals_of_their_tick():
     assert [tick_decimals(p) for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234],
                                         [60000.0, 60001.0], [0.1 + 0.2])] == [1, 2, 5, 0, 1]
     assert fmt_price(60000.1, 1) == "60,000.1" and fmt_price(0.12345, 5) == "0.12345"
+
+
+def test_a_sparse_symbol_gets_a_note_on_its_card_and_the_others_are_untouched(seeded, monkeypatch):
+    """Bars 5 s apart next to a liquid pair: the Dashboard still shows every card; the sparse one says so."""
+    end = database.now_ms() // 1000 * 1000
+    writer = database.open_writer(seeded)
+    try:
+        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
+        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
+    finally:
+        writer.close()
+    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    test.multiselect(key="view_symbols").set_value(["BTCUSDT", "ETHUSDT", "SOLUSDT"]).run()
+    assert_clean(test)
+    assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= set(metrics(test))
+    notes = [c.value for c in test.main.caption if "sparse" in c.value]
+    assert len(notes) == 1 and "sparse: trades in 20% of the 1s bars" in notes[0], notes
