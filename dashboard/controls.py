@@ -38,10 +38,10 @@ SWEEP_EXITS = (-0.5, 0.0, 0.5, 1.0)
 SWEEP_METRICS = ("pct_return", "total_return", "sharpe", "win_rate", "max_drawdown", "profit_factor", "n_trades")
 
 
-BACKTEST_METRICS = (("total_return", "Total P&L", "{:,.2f}"), ("pct_return", "Return", "{:+.2f}%"),
+BACKTEST_METRICS = (("total_return", "Total P&L (USDT)", "{:+,.2f}"), ("pct_return", "Return", "{:+.2f}%"),
                     ("n_trades", "Trades", "{:,}"), ("win_rate", "Win rate", "{:.1%}"),
-                    ("expectancy", "Avg P&L / trade", "{:,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
-                    ("max_drawdown", "Max drawdown", "{:.2%}"), ("total_fees", "Fees paid", "{:,.2f}"),
+                    ("expectancy", "Avg P&L / trade (USDT)", "{:+,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
+                    ("max_drawdown", "Max drawdown", "{:.2%}"), ("total_fees", "Fees paid (USDT)", "{:,.2f}"),
                     ("exposure", "Time in market", "{:.1%}"), ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
                     ("sharpe", "Sharpe (ann.)", "{:.2f}"), ("sortino", "Sortino (ann.)", "{:.2f}"),
                     ("calmar", "Calmar", "{:.2f}"), ("cagr", "CAGR", "{:.2%}"))

@@ -308,9 +308,8 @@ def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
 def refresh_controls() -> None:
     """Refresh interval and the pause switch."""
     st.subheader("Refresh")
-    left, right = st.columns([3, 2], vertical_alignment="bottom")
-    left.number_input("Every (seconds)", 0.5, 600.0, key="refresh_s", step=0.5)
-    right.toggle("Pause", key="paused", help="Stops every automatic refresh (charts, status and alert checks)")
+    st.number_input("Every (seconds)", 0.5, 600.0, key="refresh_s", step=0.5)
+    st.toggle("Pause refreshing", key="paused", help="Stops every automatic refresh (charts, status and alert checks)")
 
 
 def refresh_every() -> float | None:

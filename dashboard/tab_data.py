@@ -165,9 +165,13 @@ def tick_table(c: Controls) -> None:
     summary = ticks.groupby("symbol").agg(rows=("price", "size"), average_price=("price", "mean"),
                                           volume=("size", "sum"), low=("price", "min"), high=("price", "max"))
     st.dataframe(summary.assign(range=summary["high"] - summary["low"]), width="stretch",
-                 column_config={name: st.column_config.NumberColumn(format="%.6g") for name in summary.columns})
-    st.dataframe(ticks.assign(time_utc=ticks["timestamp"].map(fmt_time)), width="stretch", hide_index=True,
-                 height=300)
+                 column_config={name: st.column_config.NumberColumn(format="%,.6g") for name in summary.columns})
+    shown = ticks.assign(time_utc=ticks["timestamp"].map(fmt_time))
+    st.dataframe(shown[["time_utc", "symbol", "price", "size", "is_buyer_maker", "trade_id", "id_space", "timestamp",
+                        "received_at"]], width="stretch", hide_index=True, height=300,
+                 column_config={"time_utc": "time (UTC)", "price": st.column_config.NumberColumn(format="%,.8g"),
+                                "size": st.column_config.NumberColumn(format="%,.8g"),
+                                "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker")})
 
 
 def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
