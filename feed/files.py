@@ -530,8 +530,9 @@ class _FrameRows:
 
 
 class _OhlcvRows:
-    """OHLCV rows ``ts,open,high,low,close,volume[,trades]``; a header row may name and reorder the columns and add
-    a ``symbol`` column."""
+    """OHLCV rows ``ts,open,high,low,close,volume``; a header row may name and reorder the columns and add ``symbol``,
+    ``trades`` and ``filled`` columns (this platform's bar export: a filled bar had no trade, so it is skipped, not
+    stored as a flat bar)."""
 
     _NAMES: ClassVar[dict[str, tuple[str, ...]]] = {
         "ts": _TS_NAMES, "open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"),
@@ -541,6 +542,8 @@ class _OhlcvRows:
         self._first = True
         self._positions: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
         self._symbol_at: int | None = None
+        self._trades_at: int | None = None
+        self._filled_at: int | None = None
 
     def parse(self, text: str) -> OhlcvBar | None:
         fields = [f.strip().strip('"') for f in text.split(",")]
@@ -551,8 +554,11 @@ class _OhlcvRows:
         if len(fields) < 6:
             raise ValueError(f"expected 6 columns ts,open,high,low,close,volume, found {len(fields)}")
         ts, o, h, lo, c, v = (fields[i] for i in self._positions)
+        if self._filled_at is not None and _boolean(fields[self._filled_at], "filled"):
+            return None
         symbol = None if self._symbol_at is None else validate_symbol(fields[self._symbol_at])
-        return _make_bar(_epoch_ms(ts, "ts"), o, h, lo, c, v, None, symbol)
+        trades = None if self._trades_at is None else _integer(fields[self._trades_at], "trades")
+        return _make_bar(_epoch_ms(ts, "ts"), o, h, lo, c, v, trades, symbol)
 
     def _read_header(self, fields: list[str]) -> bool:
         names = [f.lower() for f in fields]
@@ -566,6 +572,8 @@ class _OhlcvRows:
             positions.append(found[0])
         self._positions = tuple(positions)
         self._symbol_at = names.index("symbol") if "symbol" in names else None
+        self._trades_at = next((names.index(n) for n in ("trades", "trade_count") if n in names), None)
+        self._filled_at = names.index("filled") if "filled" in names else None
         return True
 
 

@@ -7,6 +7,7 @@ thread leaks from one test into the next. The CSV builders behind the download b
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -697,3 +698,18 @@ def test_a_sparse_symbol_gets_a_note_on_its_card_and_the_others_are_untouched(se
     assert {"BTCUSDT", "ETHUSDT", "SOLUSDT"} <= set(metrics(test))
     notes = [c.value for c in test.main.caption if "sparse" in c.value]
     assert len(notes) == 1 and "sparse: trades in 20% of the 1s bars" in notes[0], notes
+
+
+def test_the_bar_export_imports_back_without_its_filled_bars(seeded, tmp_path):
+    """The OHLC bars CSV of Data Management uploads back as bars: traded bars with their trade counts; filled
+    (no-trade) bars are skipped rather than stored as flat bars."""
+    c = controls(seeded)
+    data = exports.window_csv(c, exports.bars_frame)
+    frame = pd.read_csv(io.BytesIO(data))
+    plan = uploads.parse_upload(data, "bars.csv", "bars", timeframe="1s")
+    assert plan.count == int((~frame["filled"]).sum()) and plan.symbols == sorted(PAIR)
+    other = str(tmp_path / "other.db")
+    uploads.store_upload(other, uploads.parse_upload(data, "bars.csv", "bars", timeframe="1s"))
+    with contextlib.closing(database.open_reader(other)) as conn:
+        back = database.read_bars(conn, list(PAIR), "1s")
+    assert len(back) == plan.count and back["trade_count"].sum() == frame["trades"].sum()
