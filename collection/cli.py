@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     try:
         collector.start(symbols)
-    except (UnknownSymbolError, RuntimeError, OSError) as exc:
+    except (UnknownSymbolError, RuntimeError, OSError, ValueError) as exc:
         collector.stop()
         print(f"collector.py: {exc}", file=sys.stderr)
         return 2

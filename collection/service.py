@@ -11,6 +11,7 @@ from collection.records import CollectorState
 from config import ConfigError, Settings
 from core.vocabulary import FeedKind
 from data_feed import (
+    BAR_FORMATS,
     BinanceArchive,
     BinanceFuturesFeed,
     BinanceRest,
@@ -18,6 +19,7 @@ from data_feed import (
     FrameRecorder,
     ReplayFeed,
     SimulatedFeed,
+    TickFileError,
     detect_tick_format,
 )
 
@@ -39,8 +41,10 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
     feed = ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
-    for file in feed.paths:                 # an unreadable or unrecognised file is refused here, with its reason
-        detect_tick_format(file)
+    for file in feed.paths:                 # an unreadable, unrecognised or bar file is refused here, by name
+        if detect_tick_format(file) in BAR_FORMATS:
+            raise TickFileError(0, f"{file.name} holds OHLCV bars; a replay needs ticks (import bars with "
+                                   "`python collector.py import FILE --bars TIMEFRAME` or the Upload section)")
     return feed
 
 

@@ -260,3 +260,16 @@ def test_cli_replays_several_files_exports_and_imports_the_export_back(tmp_path)
     assert again.returncode == 0 and "Stored 0 new ticks (500 were already stored)" in again.stderr, again.stderr
     missing = _cli("export", str(out), "--db", str(tmp_path / "nope.db"))
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("ts,open,high,low,close,volume\n1723161000000,1,2,1,2,5\n", "holds OHLCV bars; a replay needs ticks"),
+    ("hello\n", "unrecognised format"), (None, "holds no files")])
+def test_cli_refuses_a_bad_replay_file_or_folder_without_a_traceback(tmp_path, content, message):
+    target = tmp_path / "in"
+    if content is None:
+        target.mkdir()
+    else:
+        target.write_text(content)
+    run = _cli("--feed", "replay", "--replay-file", str(target), "--db", str(tmp_path / "x.db"))
+    assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr[-1500:]
