@@ -29,7 +29,7 @@ async def _answer(job: Callable[[], Any]) -> Response:
         result = await run_in_threadpool(job)
     except ApiError as exc:
         return JSONResponse(exc.body(), status_code=exc.status)
-    except (database.DatabaseError, OSError) as exc:
+    except (*database.DatabaseError, OSError) as exc:
         log.warning("API request failed: %s", exc)
         return JSONResponse({"status": "error", "error": f"database unavailable: {exc}", "param": "database"},
                             status_code=503)

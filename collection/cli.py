@@ -96,7 +96,7 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
         return 2, f"database {db_path} does not exist"
     try:
         count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
-    except (OSError, DatabaseError) as exc:
+    except (OSError, *DatabaseError) as exc:
         return 1, str(exc)
     log.info("exported %d ticks to %s", count, args.out)
     return 0, ""
@@ -120,7 +120,7 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
             log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
         try:
             log.info("%s", store_import(db_path, plan, progress))
-        except (OSError, DatabaseError, TickFileError) as exc:
+        except (OSError, *DatabaseError, TickFileError) as exc:
             return 1, f"{plan.name}: {exc}"
     return 0, ""
 

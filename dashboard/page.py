@@ -66,7 +66,7 @@ def main() -> None:
     try:
         with reader(settings.db_path) as conn:
             stored = database.stored_symbols(conn)
-    except (database.DatabaseError, OSError, RuntimeError) as exc:
+    except (*database.DatabaseError, OSError, RuntimeError) as exc:
         st.error(f"Cannot open the database {settings.db_path} (CRYPTO_DB_PATH): {exc}")
         st.stop()
     refresh = refresh_every()

@@ -28,9 +28,9 @@ class AlertRule:
 def add_alert_rule(conn: Connection, metric: str, symbol_x: str, symbol_y: str, op: str,
                    threshold: float) -> int:
     """Store a new alert rule and return its id."""
-    cur = conn.execute("INSERT INTO alert_rules(metric, symbol_x, symbol_y, op, threshold, created_at) "
-                       "VALUES (?,?,?,?,?,?)", (metric, symbol_x, symbol_y, op, float(threshold), now_ms()))
-    return inserted_id(cur)
+    return inserted_id(conn.execute("INSERT INTO alert_rules(metric, symbol_x, symbol_y, op, threshold, created_at) "
+                                    "VALUES (?,?,?,?,?,?) RETURNING id",
+                                    (metric, symbol_x, symbol_y, op, float(threshold), now_ms())))
 
 
 def list_alert_rules(conn: Connection) -> list[AlertRule]:

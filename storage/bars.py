@@ -22,8 +22,12 @@ def write_bars(conn: Connection, timeframe: str, bars_by_symbol: Mapping[str, It
             for symbol, bars in bars_by_symbol.items() for b in bars]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.executemany("INSERT OR REPLACE INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, "
-                         "volume, trade_count, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+        conn.executemany("INSERT INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, volume, "
+                         "trade_count, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                         "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET open=excluded.open, "
+                         "high=excluded.high, low=excluded.low, close=excluded.close, volume=excluded.volume, "
+                         "trade_count=excluded.trade_count, quote_volume=excluded.quote_volume, "
+                         "source=excluded.source", rows)
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
@@ -56,8 +60,8 @@ def bar_series(conn: Connection) -> list[tuple[str, str, int, int]]:
     key = conn.execute("SELECT symbol, timeframe FROM ohlc_data ORDER BY symbol, timeframe LIMIT 1").fetchone()
     while key is not None:
         first, last = conn.execute(
-            "SELECT (SELECT min(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2), "
-            "(SELECT max(timestamp) FROM ohlc_data WHERE symbol=?1 AND timeframe=?2)", key).fetchone()
+            "SELECT (SELECT min(timestamp) FROM ohlc_data WHERE symbol=? AND timeframe=?), "
+            "(SELECT max(timestamp) FROM ohlc_data WHERE symbol=? AND timeframe=?)", (*key, *key)).fetchone()
         out.append((key[0], key[1], first, last))
         key = conn.execute("SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > (?, ?, ?) "
                            "ORDER BY symbol, timeframe, timestamp LIMIT 1", (*key, last)).fetchone()

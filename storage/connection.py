@@ -1,13 +1,15 @@
-"""Opening SQLite databases: one write connection per writer thread (WAL, schema migrated on open), short-lived
-read-only ones per rerun or export; and the file's size on disk."""
+"""Opening databases: a target is a SQLite file path or a postgresql:// URL (storage.postgres). One write connection
+per writer thread (SQLite: WAL, schema migrated on open), short-lived read-only ones per rerun or export; and the
+database's size on disk."""
 from __future__ import annotations
 
 import os
 import sqlite3
 import time
 
+from storage import postgres
 from storage.schema import migrate
-from storage.sql import Connection, DamagedDatabase
+from storage.sql import Connection, DamagedDatabase, is_postgres
 
 
 def _apply_pragmas(conn: Connection) -> None:
@@ -18,7 +20,10 @@ def _apply_pragmas(conn: Connection) -> None:
 
 def open_writer(path: str, *, verify: bool = False) -> Connection:
     """Open (creating and migrating if needed) a write connection in WAL mode; use it only in the calling thread.
-    With `verify` (a collector's start) a damaged file is refused before anything is written into it."""
+    With `verify` (a collector's start) a damaged file is refused before anything is written into it. A
+    postgresql:// target opens a server session instead (its own integrity is the server's business)."""
+    if is_postgres(path):
+        return postgres.connect(path)
     conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
     try:
         if verify:
@@ -63,6 +68,8 @@ def check_integrity(conn: Connection, path: str) -> None:
 def open_reader(path: str, *, any_thread: bool = False) -> Connection:
     """Open a read-only connection (cheap: open one per rerun or export and close it). `any_thread` lets a
     streamed HTTP response pull its chunks from whichever worker thread runs next (one at a time, never at once)."""
+    if is_postgres(path):
+        return postgres.connect(path, read_only=True)
     if not os.path.exists(path):
         ensure_database(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
@@ -72,10 +79,26 @@ def open_reader(path: str, *, any_thread: bool = False) -> Connection:
 
 
 def ensure_database(path: str) -> None:
-    """Create the database file and bring its schema up to date."""
+    """Create the database (file or schema) and bring its schema up to date."""
     open_writer(path).close()
 
 
 def database_size_bytes(path: str) -> int:
-    """Bytes on disk of the database and its WAL."""
+    """Bytes on disk of the database (SQLite: the file and its WAL; PostgreSQL: the server's database)."""
+    if is_postgres(path):
+        conn = postgres.connect(path, read_only=True)
+        try:
+            return postgres.size_bytes(conn)
+        finally:
+            conn.close()
     return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+
+
+def database_exists(path: str) -> bool:
+    """Whether a target holds a database already (a SQLite file exists; a server is always there to ask)."""
+    return is_postgres(path) or os.path.exists(path)
+
+
+def describe_target(path: str) -> str:
+    """A target as it may be shown in logs and the dashboard (a URL's password hidden)."""
+    return postgres.redact(path)

@@ -36,10 +36,10 @@ _GAP_COLUMNS = ", ".join(f.name for f in dataclasses.fields(Gap))
 def record_gap(conn: Connection, symbol: str, first_id: int, last_id: int, from_ts: int | None,
                to_ts: int | None, status: str = GapStatus.OPEN, note: str = "", repaired_count: int = 0) -> int:
     """Insert a detected gap and return its id."""
-    cur = conn.execute("INSERT INTO gaps(symbol, first_missing_id, last_missing_id, from_ts, to_ts, detected_at, "
-                       "status, note, repaired_count) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note, repaired_count))
-    return inserted_id(cur)
+    return inserted_id(conn.execute(
+        "INSERT INTO gaps(symbol, first_missing_id, last_missing_id, from_ts, to_ts, detected_at, status, note, "
+        "repaired_count) VALUES (?,?,?,?,?,?,?,?,?) RETURNING id",
+        (symbol, first_id, last_id, from_ts, to_ts, now_ms(), status, note, repaired_count)))
 
 
 def update_gap(conn: Connection, gap_id: int, status: str, repaired_count: int, note: str = "") -> None:
@@ -76,5 +76,7 @@ def get_backfill(conn: Connection, symbol: str, kind: str) -> tuple[int, int, in
 def save_backfill(conn: Connection, symbol: str, kind: str, start_ms: int, end_ms: int, cursor: int | None,
                   status: str) -> None:
     """Persist a backfill job's progress so an interrupted backfill resumes where it stopped."""
-    conn.execute("INSERT OR REPLACE INTO backfill_state(symbol, kind, start_ms, end_ms, cursor, status, updated_at) "
-                 "VALUES (?,?,?,?,?,?,?)", (symbol, kind, start_ms, end_ms, cursor, status, now_ms()))
+    conn.execute("INSERT INTO backfill_state(symbol, kind, start_ms, end_ms, cursor, status, updated_at) "
+                 "VALUES (?,?,?,?,?,?,?) ON CONFLICT(symbol, kind) DO UPDATE SET start_ms=excluded.start_ms, "
+                 "end_ms=excluded.end_ms, cursor=excluded.cursor, status=excluded.status, "
+                 "updated_at=excluded.updated_at", (symbol, kind, start_ms, end_ms, cursor, status, now_ms()))

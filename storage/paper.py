@@ -35,9 +35,9 @@ def open_paper_position(conn: Connection, symbol: str, side: str, notional: floa
     """Open a LONG or SHORT paper position worth `notional` quote units at `price`; return its id."""
     if side not in ("LONG", "SHORT") or notional <= 0 or price <= 0:
         raise ValueError(f"cannot open a {side} position of {notional} at {price}: need LONG/SHORT and positive sizes")
-    cur = conn.execute("INSERT INTO paper_positions(symbol, side, quantity, entry_price, opened_at) VALUES (?,?,?,?,?)",
-                       (symbol, side, notional / price, price, now_ms()))
-    return inserted_id(cur)
+    return inserted_id(conn.execute("INSERT INTO paper_positions(symbol, side, quantity, entry_price, opened_at) "
+                                    "VALUES (?,?,?,?,?) RETURNING id", (symbol, side, notional / price, price,
+                                                                        now_ms())))
 
 
 def close_paper_position(conn: Connection, position_id: int, price: float) -> float:

@@ -21,9 +21,11 @@ _UPSERT_ROLLUP = (
 _MERGE_ROLLUP = (
     "INSERT INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, volume, trade_count, quote_volume, "
     f"source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {ROLLUP_SOURCE!r}) "
-    "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET high=max(high, excluded.high), "
-    "low=min(low, excluded.low), close=excluded.close, volume=volume+excluded.volume, "
-    "trade_count=trade_count+excluded.trade_count, quote_volume=quote_volume+excluded.quote_volume "
+    "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET "
+    "high=CASE WHEN excluded.high > ohlc_data.high THEN excluded.high ELSE ohlc_data.high END, "
+    "low=CASE WHEN excluded.low < ohlc_data.low THEN excluded.low ELSE ohlc_data.low END, close=excluded.close, "
+    "volume=ohlc_data.volume+excluded.volume, trade_count=ohlc_data.trade_count+excluded.trade_count, "
+    "quote_volume=ohlc_data.quote_volume+excluded.quote_volume "
     f"WHERE ohlc_data.source={ROLLUP_SOURCE!r}")
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 
+from storage import postgres
+from storage.postgres import PgConnection
 from storage.sql import Connection, transaction
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,9 @@ def migrate(conn: Connection) -> int:
 
 def clear_all(conn: Connection) -> None:
     """Delete every tick, bar, gap, alert and backfill record (all or nothing), then reclaim the space."""
+    if isinstance(conn, PgConnection):
+        postgres.clear(conn, TABLES)
+        return
     with transaction(conn):
         for table in TABLES:
             conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals of TABLES

@@ -1,13 +1,33 @@
-"""What every table module shares: the connection type, its errors, the transaction block, small SQL helpers."""
+"""What every table module shares: the connection type both backends satisfy, their errors, the transaction block,
+small SQL helpers. Table modules write one SQL text for both backends (`?` placeholders, ON CONFLICT, RETURNING,
+CASE instead of SQLite's two-argument min/max); only storage.connection, storage.schema and storage.postgres know
+which backend they talk to."""
 from __future__ import annotations
 
 import contextlib
 import sqlite3
 from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
-Connection = sqlite3.Connection
-IntegrityError = sqlite3.IntegrityError      # a row broke a CHECK or NOT NULL constraint (e.g. a NaN price)
-DatabaseError = sqlite3.Error
+import psycopg
+
+
+class Connection(Protocol):
+    """The DB-API subset the table modules use; sqlite3.Connection has it, storage.postgres.PgConnection adds it
+    to a psycopg connection (translating `?` placeholders)."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+    def close(self) -> None: ...
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)   # a row broke a CHECK or NOT NULL constraint
+DatabaseError = (sqlite3.Error, psycopg.Error)
 
 
 class DamagedDatabase(RuntimeError):
@@ -28,16 +48,19 @@ def transaction(conn: Connection) -> Iterator[None]:
 
 
 def rollback(conn: Connection) -> None:
-    """Roll back the open transaction, if SQLite has not already done so itself (it does after SQLITE_FULL and
-    some I/O errors): a failing ROLLBACK must never hide the error that caused it."""
+    """Roll back the open transaction, if the database has not already done so itself (SQLite does after
+    SQLITE_FULL and some I/O errors): a failing ROLLBACK must never hide the error that caused it."""
     if conn.in_transaction:
         conn.execute("ROLLBACK")
 
 
 def is_busy(exc: BaseException) -> bool:
-    """The database was locked by another connection for longer than busy_timeout (worth waiting for, unlike a
+    """The database was locked by another connection for longer than its lock timeout (worth waiting for, unlike a
     full disk or a damaged file)."""
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+    if isinstance(exc, sqlite3.OperationalError):
+        return "locked" in str(exc) or "busy" in str(exc)
+    return isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
+                            psycopg.errors.SerializationFailure))
 
 
 def in_clause(values: Sequence[str]) -> str:
@@ -45,8 +68,19 @@ def in_clause(values: Sequence[str]) -> str:
     return ",".join("?" * len(values))
 
 
-def inserted_id(cur: sqlite3.Cursor) -> int:
-    """The rowid an INSERT just created (always set after a successful single-row INSERT)."""
-    if cur.lastrowid is None:
-        raise sqlite3.OperationalError("INSERT created no row")
-    return cur.lastrowid
+def inserted_id(cur: Any) -> int:
+    """The id an `INSERT … RETURNING id` created (RETURNING works on SQLite ≥ 3.35 and PostgreSQL alike)."""
+    row = cur.fetchone()
+    if row is None:
+        raise RuntimeError("INSERT created no row")
+    return int(row[0])
+
+
+def limit_clause(limit: int | None) -> str:
+    """`LIMIT n` for a row cap, nothing for none (SQLite refuses LIMIT NULL, PostgreSQL LIMIT -1)."""
+    return "" if limit is None else f" LIMIT {int(limit)}"
+
+
+def is_postgres(target: str) -> bool:
+    """Whether a database target (CRYPTO_DB_PATH / DATABASE_URL / --db) names a PostgreSQL server."""
+    return target.startswith(("postgresql://", "postgres://"))

@@ -14,8 +14,9 @@ import pandas as pd
 
 from core.vocabulary import IdSpace
 from storage.cursors import IdCursor, save_cursors
+from storage.postgres import PgConnection
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import Connection, in_clause, rollback
+from storage.sql import Connection, in_clause, limit_clause, rollback
 
 if TYPE_CHECKING:
     from data_feed import Tick
@@ -45,7 +46,7 @@ _INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct 
 def _insert_ticks_sql(rows: int) -> str:
     values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
     return ("INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) "
-            f"VALUES {values} ON CONFLICT(symbol, id_space, trade_id) DO NOTHING")
+            f"VALUES {values} ON CONFLICT DO NOTHING")
 
 
 def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
@@ -60,11 +61,15 @@ def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
     return inserted
 _UPSERT_STATS = (
     "INSERT INTO symbol_stats(symbol, tick_count, first_ts, last_ts, max_trade_id, last_received_at) "
-    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET tick_count=tick_count+excluded.tick_count, "
-    "first_ts=min(coalesce(first_ts, excluded.first_ts), excluded.first_ts), "
-    "last_ts=max(coalesce(last_ts, excluded.last_ts), excluded.last_ts), "
-    "max_trade_id=max(coalesce(max_trade_id, excluded.max_trade_id), coalesce(excluded.max_trade_id, max_trade_id)), "
-    "last_received_at=max(coalesce(last_received_at, 0), excluded.last_received_at)")
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET "
+    "tick_count=symbol_stats.tick_count+excluded.tick_count, "
+    "first_ts=CASE WHEN symbol_stats.first_ts <= excluded.first_ts THEN symbol_stats.first_ts "
+    "ELSE excluded.first_ts END, "
+    "last_ts=CASE WHEN symbol_stats.last_ts >= excluded.last_ts THEN symbol_stats.last_ts ELSE excluded.last_ts END, "
+    "max_trade_id=CASE WHEN excluded.max_trade_id IS NULL OR symbol_stats.max_trade_id >= excluded.max_trade_id "
+    "THEN coalesce(symbol_stats.max_trade_id, excluded.max_trade_id) ELSE excluded.max_trade_id END, "
+    "last_received_at=CASE WHEN symbol_stats.last_received_at >= excluded.last_received_at "
+    "THEN symbol_stats.last_received_at ELSE excluded.last_received_at END")   # CASE: both backends' SQL
 
 
 _TICK_ROW = operator.attrgetter("symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at")
@@ -80,6 +85,8 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
     codes = SPACE_CODES
     rows = [(*_TICK_ROW(t), codes[t.space]) for t in ticks]
     symbols = {r[0] for r in rows}
+    if isinstance(conn, PgConnection):
+        conn.ensure_partitions(r[2] for r in rows)
     conn.execute("BEGIN IMMEDIATE")
     try:
         for symbol in symbols:
@@ -114,8 +121,8 @@ def read_ticks(conn: Connection, symbols: Sequence[str], start_ms: int | None = 
     """Raw ticks for some symbols in [start_ms, end_ms), optionally capped to `limit` rows."""
     order = "DESC" if newest_first else "ASC"
     sql = (f"{_SELECT_TICKS} WHERE symbol IN ({in_clause(symbols)}) "
-           f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, trade_id {order} LIMIT ?")
-    rows = conn.execute(sql, (*symbols, start_ms or 0, end_ms or 2**62, -1 if limit is None else limit)).fetchall()
+           f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, trade_id {order}{limit_clause(limit)}")
+    rows = conn.execute(sql, (*symbols, start_ms or 0, end_ms or 2**62)).fetchall()
     return pd.DataFrame(rows, columns=TICK_COLUMNS)
 
 
@@ -153,8 +160,12 @@ def stream_ticks(conn: Connection, symbols: Sequence[str] | None = None, start_m
                  end_ms: int | None = None, chunk_rows: int = 50_000) -> Iterator[list[tuple]]:
     """Ticks in (symbol, time) order as chunks from a server-side cursor: a 10M-row export never sits in memory."""
     chosen = list(symbols) if symbols else [s.symbol for s in symbol_summaries(conn)]
+    sql = f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? AND timestamp<? ORDER BY timestamp, trade_id"
     for symbol in chosen:
-        cur = conn.execute(f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? "
-                           "AND timestamp<? ORDER BY timestamp, trade_id", (symbol, start_ms or 0, end_ms or 2**62))
+        params = (symbol, start_ms or 0, end_ms or 2**62)
+        if isinstance(conn, PgConnection):
+            yield from conn.stream(sql, params, chunk_rows)
+            continue
+        cur = conn.execute(sql, params)
         while rows := cur.fetchmany(chunk_rows):
             yield rows

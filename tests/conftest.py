@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pg_cluster
 import pytest
 from fake_binance import FakeBinance
 
@@ -26,6 +27,23 @@ def shared_data() -> Path:
 def db_path(tmp_path) -> str:
     """A fresh database file path inside the test's temp dir."""
     return str(tmp_path / "ticks.db")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throw-away PostgreSQL cluster for the whole run (skips when Debian's postgresql is not installed)."""
+    if pg_cluster.binaries() is None:
+        pytest.skip("PostgreSQL binaries not found: install Debian's postgresql package (CI does) or set PG_BIN")
+    with pg_cluster.cluster() as server:
+        yield server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request, tmp_path) -> str:
+    """A fresh database on each backend: a SQLite file path, then a new PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ticks.db")
+    return request.getfixturevalue("pg_server").create_database()
 
 
 @pytest.fixture
