@@ -30,7 +30,8 @@ class ConfigError(ValueError):
 class Settings:
     """Validated, immutable settings shared by the collector, the CLI and the dashboard."""
 
-    db_path: str
+    db_path: str                      # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
+    database_url: str
     ws_url: str
     rest_url: str
     data_feed: FeedKind
@@ -79,6 +80,25 @@ def _db_path(raw: str) -> str:
     if not value or value == ":memory:" or value.startswith("file:"):
         raise ValueError("expected a file path (an in-memory database is lost on exit and cannot be shared "
                          "between the collector and the dashboard)")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    """A PostgreSQL connection URL (libpq form: postgresql://[user[:password]@]host[:port]/dbname[?options]); empty
+    means SQLite at CRYPTO_DB_PATH. A password is accepted but never shown (PGPASSWORD or ~/.pgpass keep it out of
+    the environment altogether)."""
+    value = raw.strip()
+    if not value:
+        return ""
+    if not value.startswith(("postgresql://", "postgres://")):
+        raise ValueError("expected a postgresql:// URL, e.g. postgresql://collector@db.internal:5432/ticks")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"expected a postgresql:// URL with a valid host and port ({exc})") from None
+    if not parts.path.strip("/") or (port is not None and not 0 < port < 65536):
+        raise ValueError("expected postgresql://host[:port]/dbname naming a database (port 1 to 65535)")
     return value
 
 
@@ -149,6 +169,9 @@ def _origins(raw: str) -> tuple[str, ...]:
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
+    ("DATABASE_URL", "database_url", "", _database_url,
+     "PostgreSQL server instead of SQLite, e.g. `postgresql://collector@db.internal:5432/ticks` (schema created on "
+     "first use; the password is best kept in PGPASSWORD or ~/.pgpass); when set, it is the database everywhere"),
     ("BINANCE_WS_URL", "ws_url", "wss://fstream.binance.com/market", _url(("wss", "ws")),
      "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`"),
     ("BINANCE_REST_URL", "rest_url", "https://fapi.binance.com", _url(("https", "http")),
@@ -215,6 +238,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         problems.append("REPLAY_FILE='': DATA_FEED=replay needs REPLAY_FILE set to a file to replay")
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
+    if values["database_url"]:
+        values["db_path"] = values["database_url"]
     return Settings(**values)
 
 

@@ -19,7 +19,7 @@ from config import ConfigError, Settings, configure_logging, load_settings, pars
 from core.clock import now_ms
 from core.vocabulary import FeedKind
 from data_feed import TickFileError, UnknownSymbolError
-from database import DatabaseError, export_ticks_csv
+from database import DatabaseError, database_exists, describe_target, export_ticks_csv
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
     except (ConfigError, ValueError) as exc:
         return 2, str(exc)
     db_path = args.db or settings.db_path
-    if not os.path.exists(db_path):
-        return 2, f"database {db_path} does not exist"
+    if not database_exists(db_path):
+        return 2, f"database {describe_target(db_path)} does not exist"
     try:
         count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
     except (OSError, *DatabaseError) as exc:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+import database
 from collection.pipeline import Pipeline
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
@@ -98,7 +99,8 @@ class Collector:
         p.state = CollectorState.STARTING
         self.start_writer()
         if not p.writer_ready.wait(10):
-            raise RuntimeError(f"database writer did not start for {p.db_path}: {p.last_error}")
+            where = database.describe_target(p.db_path)
+            raise RuntimeError(f"database writer did not start for {where}: {p.last_error}")
         if p.state is CollectorState.FAILED:
             raise RuntimeError(p.last_error)
         if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours:
@@ -107,7 +109,8 @@ class Collector:
         p.feed.set_event_callback(self._handle_event)
         p.feed.connect(p.symbols)
         p.state = CollectorState.RUNNING
-        log.info("collector started: %s feed, symbols %s, db %s", p.feed.kind, ",".join(p.symbols), p.db_path)
+        log.info("collector started: %s feed, symbols %s, db %s", p.feed.kind, ",".join(p.symbols),
+                 database.describe_target(p.db_path))
         return self
 
     def start_writer(self) -> None:

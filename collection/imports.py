@@ -110,7 +110,7 @@ def store_import(db_path: str, plan: ImportPlan, progress: Progress | None = Non
 def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> tuple[dict[str, int], int]:
     """One batch: through the live writer when this process's collector writes to this file, else directly."""
     live = current_collector()
-    if live is not None and live.running and os.path.realpath(live.db_path) == os.path.realpath(db_path):
+    if live is not None and live.running and database.same_target(live.db_path, db_path):
         done = live.import_ticks(batch)
         if not done.error:
             return done.inserted, done.duplicates

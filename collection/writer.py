@@ -39,7 +39,7 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
     try:
         conn = database.open_writer(p.db_path, verify=True)
     except Exception as exc:
-        p.fail(f"cannot open database {p.db_path}: {exc}")
+        p.fail(f"cannot open database {database.describe_target(p.db_path)}: {exc}")
         p.writer_ready.set()
         return
     try:

@@ -204,7 +204,8 @@ def status_panel(settings: Settings) -> None:
                 st.caption(f"Backfill {progress.label} failed: {progress.error}")
             else:
                 st.progress(progress.fraction, text=f"Backfill {progress.label}: {progress.fraction:.0%}")
-    st.caption(f"Database {settings.db_path}: {database.database_size_bytes(settings.db_path) / 2**20:,.1f} MB")
+    st.caption(f"Database {database.describe_target(settings.db_path)}: "
+               f"{database.database_size_bytes(settings.db_path) / 2**20:,.1f} MB")
 
 
 def alert_watch(c: Controls) -> None:

@@ -99,6 +99,13 @@ def database_exists(path: str) -> bool:
     return is_postgres(path) or os.path.exists(path)
 
 
+def same_target(a: str, b: str) -> bool:
+    """Whether two targets name one database (the same file, however spelt; the same URL)."""
+    if is_postgres(a) or is_postgres(b):
+        return a == b
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def describe_target(path: str) -> str:
     """A target as it may be shown in logs and the dashboard (a URL's password hidden)."""
     return postgres.redact(path)
