@@ -23,9 +23,22 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+# Modules whose `db_path` tests also run on PostgreSQL (a test that needs SQLite itself is marked sqlite_only).
+BOTH_BACKENDS = {"test_faults", "test_collector", "test_api"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if ("db_path" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_BACKENDS
+            and metafunc.definition.get_closest_marker("sqlite_only") is None):
+        metafunc.parametrize("db_path", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture
-def db_path(tmp_path) -> str:
-    """A fresh database file path inside the test's temp dir."""
+def db_path(request, tmp_path) -> str:
+    """A fresh database: a file path inside the test's temp dir, or (the postgresql parameter of BOTH_BACKENDS
+    modules) a new database on the session's throw-away PostgreSQL cluster."""
+    if getattr(request, "param", "sqlite") == "postgresql":
+        return request.getfixturevalue("pg_server").create_database()
     return str(tmp_path / "ticks.db")
 
 

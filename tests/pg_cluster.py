@@ -17,6 +17,11 @@ from pathlib import Path
 from served import free_port
 
 
+def database_env(target: str) -> dict[str, str]:
+    """The environment variable that points a collector or dashboard process at `target`."""
+    return {"DATABASE_URL": target} if target.startswith("postgresql://") else {"CRYPTO_DB_PATH": target}
+
+
 def binaries() -> Path | None:
     """The directory of initdb/pg_ctl (PG_BIN, else the newest /usr/lib/postgresql/*/bin), or None."""
     if os.environ.get("PG_BIN"):

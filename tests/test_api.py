@@ -13,6 +13,7 @@ import pytest
 import requests
 import websocket
 from app_fixtures import seed_database
+from pg_cluster import database_env
 from served import serve
 
 import collector
@@ -26,16 +27,18 @@ PAIR = {"x": "btcusdt", "y": "ethusdt"}
 METHODS = ("ols", "kalman", "rolling", "tls", "huber")
 
 
-@pytest.fixture(scope="module")
-def db(tmp_path_factory) -> str:
-    path = tmp_path_factory.mktemp("api") / "ticks.db"
-    seed_database(str(path), 3000, 30 * 60_000, id_sign=-1)
-    return str(path)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db(request, tmp_path_factory) -> str:
+    """The seeded pair on each backend: the whole API suite runs against SQLite, then PostgreSQL."""
+    path = (str(tmp_path_factory.mktemp("api") / "ticks.db") if request.param == "sqlite"
+            else request.getfixturevalue("pg_server").create_database())
+    seed_database(path, 3000, 30 * 60_000, id_sign=-1)
+    return path
 
 
 @pytest.fixture(scope="module")
 def url(db, tmp_path_factory):
-    with serve(tmp_path_factory.mktemp("log") / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": db,
+    with serve(tmp_path_factory.mktemp("log") / "server.log", {"DATA_FEED": "simulated", **database_env(db),
                                                                 "API_CORS_ORIGINS": "http://allowed.example"}) as u:
         yield u
 
@@ -290,7 +293,7 @@ def test_foreign_origin_cannot_change_or_stream(url):
 
 
 def test_token_when_configured(db, tmp_path):
-    with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": db, "API_TOKEN": "s3cret"}) as u:
+    with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", **database_env(db), "API_TOKEN": "s3cret"}) as u:
         refused(requests.get(f"{u}/api/symbols", timeout=30), 401, "token")
         with pytest.raises(websocket.WebSocketException):
             heartbeats(u, 1)

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pg_cluster import database_env
 
 import collector
 import database as db
@@ -31,9 +32,12 @@ def write_agg_csv(path: Path, ids, *, header: bool = True, start_ms: int = T0) -
 
 
 def stored(path: str, symbol: str = "BTCUSDT") -> list[tuple]:
+    if path.startswith("postgresql://"):
+        db.ensure_database(path)           # (a collector subprocess may still be creating the schema)
     conn = db.open_reader(path)
     try:
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='ticks'").fetchone():
+        if not path.startswith("postgresql://") and not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name='ticks'").fetchone():
             return []                      # a collector subprocess is still creating the schema
         return conn.execute("SELECT trade_id, timestamp, price, size FROM ticks WHERE symbol=? ORDER BY trade_id",
                             (symbol,)).fetchall()
@@ -114,6 +118,7 @@ def test_simulated_sessions_restart_on_the_same_database_without_clashing(db_pat
     assert len(stored(db_path)) + len(stored(db_path, "ETHUSDT")) == sum(written)
 
 
+@pytest.mark.sqlite_only
 def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_path, tmp_path):
     db.ensure_database(db_path)
     blocker = sqlite3.connect(db_path, isolation_level=None)
@@ -153,7 +158,8 @@ def test_invalid_ticks_are_rejected_without_losing_the_batch(db_path):
 
 
 def test_one_collector_per_process(db_path, monkeypatch):
-    monkeypatch.setenv("CRYPTO_DB_PATH", db_path)
+    for var, value in database_env(db_path).items():
+        monkeypatch.setenv(var, value)
     settings = load_settings()
     try:
         first = collector.start_service(settings, "simulated", ["BTCUSDT"])
@@ -228,7 +234,7 @@ def test_a_stopped_service_collector_is_not_kept_alive(db_path):
     import weakref
 
     from config import load_settings
-    settings = load_settings({"CRYPTO_DB_PATH": db_path, "DATA_FEED": "simulated"})
+    settings = load_settings({**database_env(db_path), "DATA_FEED": "simulated"})
     refs = []
     for _ in range(2):
         running = collector.start_service(settings, "simulated", ["BTCUSDT", "ETHUSDT"])

@@ -5,6 +5,7 @@ trade arrives, as in production) and asserts the database holds exactly the exch
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fake_binance import FakeBinance
+from pg_cluster import database_env
 from waiting import wait_until
 
 import collector
@@ -29,11 +31,12 @@ SYMS = ["BTCUSDT", "ETHUSDT"]
 
 
 def stored_ids(db_path: str, symbol: str) -> list[int]:
-    if not os.path.exists(db_path):
+    if not db.database_exists(db_path):
         return []
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn = db.open_reader(db_path)
     try:
-        return [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id", (symbol,))]
+        return [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id",
+                                           (symbol,)).fetchall()]
     finally:
         conn.close()
 
@@ -48,9 +51,11 @@ def assert_exact(fb: FakeBinance, db_path: str, symbols=SYMS, timeout: float = 3
         got, want = stored_ids(db_path, s), list(fb.history_ids(s))
         missing = sorted(set(want) - set(got))
         assert ok and got == want, f"{s}: stored {len(got)} of {len(want)}, missing {missing[:10]}..."
-    conn = sqlite3.connect(db_path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    prices = dict(conn.execute("SELECT trade_id, price FROM ticks WHERE symbol=?", (symbols[0],)).fetchall())
+    if not db_path.startswith("postgresql://"):
+        with contextlib.closing(sqlite3.connect(db_path)) as check:
+            assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with contextlib.closing(db.open_reader(db_path)) as conn:
+        prices = dict(conn.execute("SELECT trade_id, price FROM ticks WHERE symbol=?", (symbols[0],)).fetchall())
     assert all(prices[t.agg_id] == float(t.price) for t in fb.history(symbols[0]))
 
 
@@ -196,6 +201,7 @@ def test_server_cut_at_connection_age_is_repaired():
             c.stop()
 
 
+@pytest.mark.sqlite_only
 def test_database_locked_by_a_long_reader_while_the_writer_runs(fb, running, db_path):
     c = running()
     assert fb.wait_subscribed(SYMS)
@@ -372,6 +378,7 @@ def _fraction(c, label: str) -> float | None:
     return None if progress is None else progress.fraction
 
 
+@pytest.mark.sqlite_only
 def test_backfill_progress_counts_only_committed_pages(fb, db_path):
     """100% must mean the rows are in the database: the writer is held off by another writer's lock while REST
     pages arrive, so a progress figure taken from fetched (not committed) pages would run ahead of the table."""
@@ -411,7 +418,7 @@ def test_kline_backfill_fills_ohlc_data(fb, db_path):
 
 
 def test_kill_9_mid_stream_then_restart_repairs_the_hole(fb, db_path):
-    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, "CRYPTO_DB_PATH": db_path,
+    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, **database_env(db_path),
            "FLUSH_INTERVAL_MS": "50", "SYMBOLS": ",".join(SYMS)}
     cmd = [sys.executable, str(ROOT / "collector.py"), "--feed", "binance", "--status-interval", "1"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
@@ -422,9 +429,9 @@ def test_kill_9_mid_stream_then_restart_repairs_the_hole(fb, db_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         time.sleep(0.5)                             # trades go on while nobody listens
-        conn = sqlite3.connect(db_path)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        conn.close()
+        if not db_path.startswith("postgresql://"):
+            with contextlib.closing(sqlite3.connect(db_path)) as conn:
+                assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL)
         assert fb.wait_subscribed(SYMS, timeout=20)
         time.sleep(0.5)
