@@ -23,12 +23,14 @@ from storage.connection import (
     ensure_database,
     open_reader,
     open_writer,
+    repair_locks,
     same_target,
 )
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
 from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
+from storage.postgres import RepairLocks
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, is_busy
 from storage.ticks import (
@@ -54,6 +56,7 @@ __all__ = [
     "IdCursor",
     "IntegrityError",
     "PaperPosition",
+    "RepairLocks",
     "SymbolSummary",
     "WriteResult",
     "add_alert_rule",
@@ -87,6 +90,7 @@ __all__ = [
     "read_ticks",
     "record_alert_check",
     "record_gap",
+    "repair_locks",
     "same_target",
     "save_backfill",
     "stored_symbols",

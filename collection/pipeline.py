@@ -12,6 +12,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+import database
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, GapJob, SideItem
 from core.vocabulary import StreamKind
@@ -66,6 +67,7 @@ class Pipeline:
     state: CollectorState = CollectorState.IDLE
     last_error: str = ""
     side: deque[SideItem] = field(default_factory=deque)
+    locks: database.RepairLocks | None = None       # per-symbol repair coordination on a shared server
     repairs: deque[GapJob] = field(default_factory=deque)
     catchups: dict[str, float] = field(default_factory=dict)
     deferred: list[tuple[float, GapJob]] = field(default_factory=list)

@@ -7,7 +7,9 @@ import contextlib
 import datetime
 import logging
 import time
+from collections.abc import Iterator
 
+import database
 from collection.backfill import backfill_steps
 from collection.pipeline import CATCHUP_DELAY_S, Pipeline
 from collection.records import GapJob, GapOutcome, RepairBatch
@@ -20,7 +22,7 @@ from collection.rest_history import (
     utc_day,
 )
 from core.clock import now_ms
-from core.vocabulary import GapStatus
+from core.vocabulary import GapStatus, IdSpace
 from data_feed import ArchiveError, BinanceRestError, Tick
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,18 @@ CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap 
 
 def run_repairs(p: Pipeline) -> None:
     """Thread body: gaps first, then due catch-ups, then one backfill step; sleeps when there is nothing to do."""
+    try:
+        p.locks = database.repair_locks(p.db_path)
+    except database.DatabaseError as exc:
+        log.warning("no repair coordination with other collectors: %s", exc)
+    try:
+        _repair_loop(p)
+    finally:
+        if p.locks is not None:
+            p.locks.close()
+
+
+def _repair_loop(p: Pipeline) -> None:
     backfill = backfill_steps(p)
     while not p.stop.is_set():
         try:
@@ -94,7 +108,32 @@ class _Transient(Exception):
 def repair_gap(p: Pipeline, job: GapJob) -> None:
     """Fill a gap and close it: the part inside the 48 h REST window over REST aggTrades, anything older from
     the daily archive (when enabled); each batch goes to the writer, which then records the outcome. A transient
-    failure defers the whole job (it stays open) instead of declaring the trades lost."""
+    failure defers the whole job (it stays open) instead of declaring the trades lost. Collectors sharing a
+    PostgreSQL server repair a symbol one at a time, and one finding its gap already filled by another skips it."""
+    with _exclusive(p, job.symbol) as held:
+        if not held:
+            return                              # stopped while another collector repaired: the gap stays open
+        if p.locks is not None and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first,
+                                                  job.last) >= job.last - job.first + 1:
+            p.push(RepairBatch([], job.gap_id, GapOutcome(GapStatus.REPAIRED, 0, "filled by another collector")))
+            log.info("gap %d in %s: already filled by another collector", job.gap_id, job.symbol)
+            return
+        _repair_now(p, job)
+        while p.locks is not None and p.side and not p.stop.is_set():
+            time.sleep(0.02)                    # hold the lock until the writer has committed the repair
+
+
+@contextlib.contextmanager
+def _exclusive(p: Pipeline, symbol: str) -> Iterator[bool]:
+    """The symbol's repair lock when collectors share a server (True once held), else nothing to wait for."""
+    if p.locks is None:
+        yield True
+        return
+    with p.locks.hold(symbol, p.stop.is_set) as held:
+        yield held
+
+
+def _repair_now(p: Pipeline, job: GapJob) -> None:
     try:
         outcome = _repair(p, job)
     except _Transient as exc:

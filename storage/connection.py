@@ -99,6 +99,12 @@ def database_exists(path: str) -> bool:
     return is_postgres(path) or os.path.exists(path)
 
 
+def repair_locks(path: str) -> postgres.RepairLocks | None:
+    """Per-symbol repair coordination between collectors sharing a PostgreSQL server; None for SQLite (one
+    machine: the file's write lock serialises writers and the ticks key drops the overlap)."""
+    return postgres.RepairLocks(path) if is_postgres(path) else None
+
+
 def same_target(a: str, b: str) -> bool:
     """Whether two targets name one database (the same file, however spelt; the same URL)."""
     if is_postgres(a) or is_postgres(b):

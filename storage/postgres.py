@@ -11,18 +11,23 @@ import contextlib
 import functools
 import logging
 import re
+import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import pq
+
+from core.vocabulary import IdSpace
+from storage.sql import SPACE_CODES
 
 log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 PG_SCHEMA_VERSION = 1
 _MIGRATION_LOCK = 7_432_001                       # advisory lock key serialising concurrent first opens
+_REPAIR_LOCKS = 7_432_002                         # class key of the per-symbol repair locks
 PG_MIGRATIONS: tuple[str, ...] = (
     # v1: the SQLite schema v4 in PostgreSQL types; ticks partitioned by UTC day (retention drops partitions).
     # A partitioned table's key must hold the partition column, so it is (symbol, id_space, trade_id, timestamp):
@@ -213,19 +218,40 @@ def migrate(conn: PgConnection) -> int:
     return PG_SCHEMA_VERSION
 
 
-def try_symbol_lock(conn: PgConnection, symbol: str) -> bool:
-    """Take this session's advisory lock for repairing `symbol` without waiting: True when it is ours (held until
-    released or the session ends), False when another collector is repairing it."""
-    row = conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", (_MIGRATION_LOCK, _key(symbol))).fetchone()
-    return bool(row and row[0])
+class RepairLocks:
+    """Coordination of several collectors writing one server: a session of a collector's repair thread that holds
+    a per-symbol advisory lock while it repairs that symbol (so two collectors never repair one symbol at once) and
+    asks which ids of a gap are already stored (so the second one skips what the first has filled)."""
 
+    def __init__(self, target: str) -> None:
+        self.conn = connect(target)
 
-def release_symbol_lock(conn: PgConnection, symbol: str) -> None:
-    conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", (_MIGRATION_LOCK, _key(symbol)))
+    @contextlib.contextmanager
+    def hold(self, symbol: str, stopped: Callable[[], bool], poll_s: float = 0.1) -> Iterator[bool]:
+        """Wait for `symbol`'s repair lock (True once held; False if `stopped()` first), release it afterwards.
+        Polling pg_try_advisory_lock keeps a stop prompt, where pg_advisory_lock would block until granted."""
+        key = (_REPAIR_LOCKS, zlib.crc32(symbol.encode()) & 0x7FFFFFFF)
+        held = False
+        while not held and not stopped():
+            row = self.conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
+            held = bool(row and row[0])
+            if not held:
+                time.sleep(poll_s)
+        try:
+            yield held
+        finally:
+            if held:
+                self.conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", key)
 
+    def stored(self, symbol: str, space: IdSpace, first: int, last: int) -> int:
+        """How many ids of first..last (one id space) are stored: an index range count on the ticks key."""
+        row = self.conn.raw.execute("SELECT count(*) FROM ticks WHERE symbol=%s AND id_space=%s "
+                                    "AND trade_id BETWEEN %s AND %s",
+                                    (symbol, SPACE_CODES[space], first, last)).fetchone()
+        return int(row[0]) if row else 0
 
-def _key(symbol: str) -> int:
-    return zlib.crc32(symbol.encode()) & 0x7FFFFFFF
+    def close(self) -> None:
+        self.conn.close()
 
 
 def size_bytes(conn: PgConnection) -> int:

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 import psycopg
 
+from core.vocabulary import IdSpace
+
 
 class Connection(Protocol):
     """The DB-API subset the table modules use; sqlite3.Connection has it, storage.postgres.PgConnection adds it
@@ -26,6 +28,7 @@ class Connection(Protocol):
     def in_transaction(self) -> bool: ...
 
 
+SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # ticks.id_space
 IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)   # a row broke a CHECK or NOT NULL constraint
 DatabaseError = (sqlite3.Error, psycopg.Error)
 

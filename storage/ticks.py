@@ -12,17 +12,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.vocabulary import IdSpace
 from storage.cursors import IdCursor, save_cursors
 from storage.postgres import PgConnection
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import Connection, in_clause, limit_clause, rollback
+from storage.sql import SPACE_CODES, Connection, in_clause, limit_clause, rollback
 
 if TYPE_CHECKING:
     from data_feed import Tick
 
 TICK_COLUMNS = ["symbol", "trade_id", "timestamp", "price", "size", "is_buyer_maker", "received_at", "id_space"]
-SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # stored codes
 _SELECT_TICKS = ("SELECT symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, CASE id_space "
                  + " ".join(f"WHEN {code} THEN '{space}'" for space, code in SPACE_CODES.items()) + " END FROM ticks")
 
