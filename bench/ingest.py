@@ -3,10 +3,13 @@
 The server runs in a child process (its own interpreter, as an exchange would be); both share this 2-core machine.
 Reports, in one run: (a) the receive-only ceiling of the WebSocket client (frames/s read and parsed, nothing stored),
 with websocket-client's UTF-8 validation on and off; (b) sustained ticks/s from frame to committed row with zero
-loss; (c) receive-to-commit latency p50/p99, during the flood and at a steady 2,000 ticks/s.
+loss; (c) receive-to-commit latency p50/p99, during the flood and at a steady 2,000 ticks/s; (d) the same
+sustained flood into PostgreSQL (a throw-away durable cluster of Debian's postgresql, tests/pg_cluster.py), side by
+side with SQLite's.
 
     python bench/ingest.py              # 3 runs of 100k frames each, medians
     python bench/ingest.py --quick      # 1 run of 30k frames
+    python bench/ingest.py --backends sqlite        # skip PostgreSQL
 """
 from __future__ import annotations
 
@@ -19,7 +22,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+import pg_cluster
 from server_process import ServerProcess
 
 import collector
@@ -53,10 +58,11 @@ def receive_only(frames: int, skip_utf8: bool) -> float:
             feed.disconnect()
 
 
-def end_to_end(frames: int, rate_per_symbol: float | None) -> tuple[float, dict, int]:
-    """Ticks/s from first frame to last committed row, latency percentiles, and ticks lost (must be 0)."""
+def end_to_end(frames: int, rate_per_symbol: float | None, target: str | None = None) -> tuple[float, dict, int]:
+    """Ticks/s from first frame to last committed row, latency percentiles, and ticks lost (must be 0); into a
+    fresh SQLite file, or `target` (a PostgreSQL database)."""
     with ServerProcess() as server, tempfile.TemporaryDirectory() as tmp:
-        c = collector.Collector(str(Path(tmp) / "bench.db"), BinanceFuturesFeed(server.ws_base))
+        c = collector.Collector(target or str(Path(tmp) / "bench.db"), BinanceFuturesFeed(server.ws_base))
         c.start(SYMS)
         try:
             assert server.call("wait_subscribed", SYMS, timeout=10)
@@ -76,6 +82,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run of 30k frames")
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
     args = parser.parse_args()
     frames, runs = (30_000, 1) if args.quick else (args.frames, args.runs)
     logging.basicConfig(level=logging.WARNING)
@@ -90,6 +97,14 @@ def main() -> None:
     p50 = statistics.median(r[1]["p50"] for r in floods)
     p99 = statistics.median(r[1]["p99"] for r in floods)
     lost = max(r[2] for r in floods)
+    pg_rows = []
+    if "postgresql" in args.backends:
+        with pg_cluster.cluster(durable=True) as pg:
+            pg_floods = [end_to_end(frames, None, pg.create_database()) for _ in range(runs)]
+        d = statistics.median(r[0] for r in pg_floods)
+        pg_rows.append(f"| (d) the same flood into PostgreSQL (durable: fsync, synchronous_commit) | {d:,.0f} ticks/s "
+                       f"({d / b:.0%} of SQLite's (b)); lost {max(r[2] for r in pg_floods)}; p99 "
+                       f"{statistics.median(r[1]['p99'] for r in pg_floods):.0f} ms | ≥ 25,000/s and ≥ 70% of (b) |")
     print(f"frames per run: {frames:,}; runs: {runs} (medians); fake server in a child process on this machine\n")
     print("| measure | result | target |")
     print("|---|---|---|")
@@ -100,6 +115,7 @@ def main() -> None:
     print(f"| (c) receive → commit latency during the flood | p50 {p50:.0f} ms, p99 {p99:.0f} ms | p99 ≤ 500 ms |")
     print(f"| (c') latency at a steady 2,000 ticks/s | p50 {steady[1]['p50']:.0f} ms, p99 {steady[1]['p99']:.0f} ms "
           f"(lost {steady[2]}) | p99 ≤ 500 ms |")
+    print("\n".join(pg_rows))
 
 
 if __name__ == "__main__":

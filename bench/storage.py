@@ -1,11 +1,14 @@
-"""Storage benchmark: bytes per stored tick, batched insert rate with rollups, and window reads vs table size.
+"""Storage benchmark, both backends side by side: batched insert rate with rollups, bytes per stored tick, and
+window reads (what a dashboard refresh costs) vs table size. PostgreSQL runs on a throw-away cluster of Debian's
+postgresql (tests/pg_cluster.py) with durable settings (fsync and synchronous_commit on, as a server would run).
 
-    python bench/storage.py                 # 100k and 1M ticks
-    python bench/storage.py --sizes 1000000 10000000
+    python bench/storage.py                                  # 100k and 1M ticks, SQLite and PostgreSQL
+    python bench/storage.py --sizes 1000000 10000000 --backends sqlite postgresql
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -14,6 +17,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import pg_cluster  # noqa: E402
 
 import database as db  # noqa: E402
 from data_feed import Tick  # noqa: E402
@@ -44,28 +50,47 @@ def timed(fn, runs: int = 5) -> float:
     return statistics.median(samples) * 1000
 
 
+def run(target: str, n: int, empty_size: int) -> str:
+    """Fill one empty database with n ticks and time the reads; one Markdown row."""
+    conn = db.open_writer(target)
+    t0 = time.perf_counter()
+    for batch in synthetic(n):
+        db.write_ticks(conn, batch)
+    rate = n / (time.perf_counter() - t0)
+    if not target.startswith("postgresql://"):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    else:
+        conn.execute("CHECKPOINT")
+    size = (db.database_size_bytes(target) - empty_size) / n
+    conn.close()
+    reader = db.open_reader(target)
+    bars = timed(lambda r=reader: db.read_bars(r, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
+    ticks = timed(lambda r=reader: db.read_ticks(r, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
+    status = timed(lambda r=reader: db.symbol_summaries(r))
+    reader.close()
+    return f"{rate:,.0f} rows/s | {size:.1f} | {bars:.1f} ms | {ticks:.1f} ms | {status:.2f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
     args = parser.parse_args()
-    print("| ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | 6 h of 1s bars, 2 symbols | "
-          "last 5 min of raw ticks | status (symbol_stats) |")
-    print("|---|---|---|---|---|---|")
-    for n in args.sizes:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "bench.db")
-            conn = db.open_writer(path)
-            t0 = time.perf_counter()
-            for batch in synthetic(n):
-                db.write_ticks(conn, batch)
-            rate = n / (time.perf_counter() - t0)
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            size = db.database_size_bytes(path) / n
-            reader = db.open_reader(path)
-            bars = timed(lambda r=reader: db.read_bars(r, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
-            ticks = timed(lambda r=reader: db.read_ticks(r, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
-            status = timed(lambda r=reader: db.symbol_summaries(r))
-            print(f"| {n:,} | {rate:,.0f} rows/s | {size:.1f} | {bars:.1f} ms | {ticks:.1f} ms | {status:.2f} ms |")
+    print("| backend | ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | "
+          "6 h of 1s bars, 2 symbols | last 5 min of raw ticks | status (symbol_stats) |")
+    print("|---|---|---|---|---|---|---|")
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(pg_cluster.cluster(durable=True)) if "postgresql" in args.backends else None
+        for n in args.sizes:
+            for backend in args.backends:
+                with tempfile.TemporaryDirectory() as tmp:
+                    if server is not None and backend == "postgresql":
+                        target = server.create_database()
+                    else:
+                        target = str(Path(tmp) / "bench.db")
+                    db.ensure_database(target)
+                    row = run(target, n, db.database_size_bytes(target))
+                    print(f"| {backend} | {n:,} | {row} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -113,8 +113,8 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
     with _exclusive(p, job.symbol) as held:
         if not held:
             return                              # stopped while another collector repaired: the gap stays open
-        if p.locks is not None and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first,
-                                                  job.last) >= job.last - job.first + 1:
+        if p.locks is not None and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first, job.last,
+                                                  job.from_ts) >= job.last - job.first + 1:
             p.push(RepairBatch([], job.gap_id, GapOutcome(GapStatus.REPAIRED, 0, "filled by another collector")))
             log.info("gap %d in %s: already filled by another collector", job.gap_id, job.symbol)
             return

@@ -48,8 +48,9 @@ def _insert_ticks_sql(rows: int) -> str:
 
 
 def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
-    """Insert tick rows with multi-row statements and return how many were new. One statement step per chunk
-    instead of one per row (executemany) halves the cost and, above all, the GIL hand-offs with the socket thread."""
+    """Insert tick rows with multi-row statements and return how many were new (SQLite). One statement step per
+    chunk instead of one per row (executemany) halves the cost and, above all, the GIL hand-offs with the socket
+    thread. PostgreSQL COPYs instead (PgConnection.insert_ticks)."""
     inserted = done = 0
     for size in _INSERT_CHUNKS:
         sql = _insert_ticks_sql(size)
@@ -84,14 +85,16 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
     rows = [(*_TICK_ROW(t), codes[t.space]) for t in ticks]
     symbols = {r[0] for r in rows}
     if isinstance(conn, PgConnection):
-        conn.ensure_partitions(r[2] for r in rows)
+        conn.prepare_write(r[2] for r in rows)
     conn.execute("BEGIN IMMEDIATE")
     try:
-        for symbol in symbols:
-            mine = rows if len(symbols) == 1 else [r for r in rows if r[0] == symbol]
-            last = conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
-                                "ORDER BY timestamp DESC, trade_id DESC LIMIT 1", (symbol,)).fetchone()
-            inserted = _insert_ticks(conn, mine)
+        by_symbol = {s: rows if len(symbols) == 1 else [r for r in rows if r[0] == s] for s in symbols}
+        lasts = {s: conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
+                                 "ORDER BY timestamp DESC, trade_id DESC LIMIT 1", (s,)).fetchone() for s in symbols}
+        counts = (conn.insert_ticks(rows) if isinstance(conn, PgConnection)
+                  else {s: _insert_ticks(conn, mine) for s, mine in by_symbol.items()})
+        for symbol, mine in by_symbol.items():
+            last, inserted = lasts[symbol], counts.get(symbol, 0)
             result.inserted[symbol] = inserted
             result.duplicates += len(mine) - inserted
             if not inserted:
