@@ -54,6 +54,8 @@ class Settings:
     archive_repair: bool
     backfill_minutes: int
     backfill_kline_hours: int
+    tick_retention_days: int
+    cold_dir: str
     fee_bps: float
     slippage_bps: float
     max_upload_mb: int
@@ -211,6 +213,11 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
      "on start, fetch this many minutes of aggTrades over REST (0 = off)"),
     ("BACKFILL_KLINE_HOURS", "backfill_kline_hours", "0", _number(int, 0, 24 * 365),
      "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)"),
+    ("TICK_RETENTION_DAYS", "tick_retention_days", "0", _number(int, 0, 36_500),
+     "keep raw ticks this many whole UTC days (0 = forever); older symbol-days move to Parquet files in COLD_DIR "
+     "(bars stay in the database)"),
+    ("COLD_DIR", "cold_dir", "cold_ticks", _text,
+     "folder of the Parquet cold tier: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet (zstd, ~5 bytes per trade)"),
     ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
     ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
     ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),

@@ -31,6 +31,7 @@ from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
+from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, is_busy
 from storage.ticks import (
@@ -57,13 +58,17 @@ __all__ = [
     "IntegrityError",
     "PaperPosition",
     "RepairLocks",
+    "RetentionReport",
     "SymbolSummary",
     "WriteResult",
     "add_alert_rule",
     "alert_history",
+    "apply_retention",
     "bar_series",
     "clear_all",
     "close_paper_position",
+    "cold_path",
+    "cold_tier_usage",
     "csv_chunks",
     "database_exists",
     "database_size_bytes",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -19,7 +20,14 @@ from config import ConfigError, Settings, configure_logging, load_settings, pars
 from core.clock import now_ms
 from core.vocabulary import FeedKind
 from data_feed import TickFileError, UnknownSymbolError
-from database import DatabaseError, database_exists, describe_target, export_ticks_csv
+from database import (
+    DatabaseError,
+    apply_retention,
+    database_exists,
+    describe_target,
+    export_ticks_csv,
+    open_writer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +110,40 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
     return 0, ""
 
 
+def build_retention_parser() -> argparse.ArgumentParser:
+    """Options of `python collector.py retention`."""
+    p = argparse.ArgumentParser(prog="collector.py retention", description="Move raw ticks older than N whole UTC "
+                                "days to Parquet files (one per symbol-day, zstd) and out of the database, once. A "
+                                "collector with TICK_RETENTION_DAYS set does this by itself every hour.")
+    p.add_argument("--days", type=int, help="whole UTC days of raw ticks to keep (default: TICK_RETENTION_DAYS)")
+    p.add_argument("--cold-dir", help="folder of the Parquet files (default: COLD_DIR)")
+    p.add_argument("--db", help="SQLite path or postgresql:// URL (default: DATABASE_URL or CRYPTO_DB_PATH)")
+    return p
+
+
+def run_retention(argv: Sequence[str]) -> tuple[int, str]:
+    """One retention pass; (exit status, error): 2 for bad options, 1 if it failed (nothing dropped then)."""
+    args = build_retention_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+    except ConfigError as exc:
+        return 2, str(exc)
+    days = settings.tick_retention_days if args.days is None else args.days
+    if days < 1:
+        return 2, "--days (or TICK_RETENTION_DAYS) must be at least 1 (0 keeps every tick)"
+    db_path = args.db or settings.db_path
+    if not database_exists(db_path):
+        return 2, f"database {describe_target(db_path)} does not exist"
+    try:
+        with contextlib.closing(open_writer(db_path)) as conn:
+            report = apply_retention(conn, days, args.cold_dir or settings.cold_dir, now_ms())
+    except (OSError, *DatabaseError) as exc:
+        return 1, str(exc)
+    log.info("retention (keep %d days): %s", days, report)
+    return 0, ""
+
+
 def run_import(argv: Sequence[str]) -> tuple[int, str]:
     """Validate every file first, then store them one by one with progress lines; (exit status, error message):
     2 naming the file, the line and the problem if one is refused (nothing is stored then), 1 if storing failed."""
@@ -129,10 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
     errors go to the user's terminal (logging may not be configured yet) with exit status 2.
     `main(["import", FILE, ...])` imports files instead (see build_import_parser), `main(["export", OUT])` writes
-    stored ticks to CSV (build_export_parser)."""
+    stored ticks to CSV (build_export_parser), `main(["retention"])` moves old ticks to Parquet once."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] in (["import"], ["export"]):
-        status, error = (run_import if argv[0] == "import" else run_export)(argv[1:])
+    commands = {"import": run_import, "export": run_export, "retention": run_retention}
+    if argv[:1] and argv[0] in commands:
+        status, error = commands[argv[0]](argv[1:])
         if error:
             print(f"collector.py {argv[0]}: {error}", file=sys.stderr)
         return status

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 import database
-from collection.pipeline import Pipeline
+from collection.pipeline import Pipeline, Retention
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
 from collection.repair import run_repairs
@@ -42,7 +42,8 @@ class Collector:
     def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
                  queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
                  backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
-                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = "USDT") -> None:
+                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = "USDT",
+                 retention: Retention | None = None) -> None:
         # Null clients stand in for "none": the code asks `.available`, never checks for None.
         rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
         repair = repair_gaps and rest_client.available
@@ -56,7 +57,8 @@ class Collector:
             db_path, feed, rest_client,
             archive if archive is not None and repair else NoArchive("archive repair is off"),
             TickQueue(queue_max, batch_size), flush_interval_ms / 1000, repair,
-            backfill_minutes if rest_client.available else 0, backfill_kline_hours if rest_client.available else 0)
+            backfill_minutes if rest_client.available else 0, backfill_kline_hours if rest_client.available else 0,
+            retention)
         # Clients and queue never change after construction; the mutable state lives in the pipeline.
         p = self.pipe
         self.db_path, self.feed, self.rest, self.archive, self.queue = p.db_path, p.feed, p.rest, p.archive, p.queue

@@ -50,6 +50,14 @@ class Counters:
     latencies: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
 
 
+@dataclass(frozen=True)
+class Retention:
+    """Keep raw ticks `keep_days` whole UTC days; older symbol-days go to Parquet files under `cold_dir`."""
+
+    keep_days: int
+    cold_dir: str
+
+
 @dataclass
 class Pipeline:
     """Everything the writer, repair and backfill code of one collector reads and writes."""
@@ -63,6 +71,7 @@ class Pipeline:
     repair_gaps: bool
     backfill_minutes: int
     backfill_kline_hours: int
+    retention: Retention | None = None              # TICK_RETENTION_DAYS > 0: the writer moves old days to Parquet
     symbols: tuple[str, ...] = ()
     state: CollectorState = CollectorState.IDLE
     last_error: str = ""

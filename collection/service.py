@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 
 from collection.collector import WRITER_THREAD, Collector
+from collection.pipeline import Retention
 from collection.records import CollectorState
 from config import ConfigError, Settings
 from core.vocabulary import FeedKind
@@ -57,7 +58,9 @@ def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = Non
                      flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
                      repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
                      backfill_kline_hours=settings.backfill_kline_hours, archive=archive,
-                     universe_quote=settings.universe_quote)
+                     universe_quote=settings.universe_quote,
+                     retention=Retention(settings.tick_retention_days, settings.cold_dir)
+                     if settings.tick_retention_days else None)
 
 
 _SERVICE_LOCK = threading.Lock()

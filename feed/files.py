@@ -24,18 +24,20 @@ from core.symbols import validate_symbol
 from core.vocabulary import IdSpace
 from feed.errors import TickFileError
 from feed.frames import FrameKind, decode_frame
+from feed.parquet import is_parquet, iter_parquet_ticks
 from feed.records import MAX_LINE_CHARS, MAX_UNPACKED_BYTES, MAX_UPLOAD_BYTES, OhlcvBar, ParseReport, Tick
-from feed.values import _boolean, _epoch_ms, _integer, _iso_ms, _loads, _make_tick, _number
+from feed.values import _boolean, _epoch_ms, _integer, _iso_ms, _loads, _make_tick, _number, id_space
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
 
 # ======================================================================================================= file parsers
 class FileFormat(enum.StrEnum):
-    """File formats understood by the parsers (ticks: the first five; bars: the last two)."""
+    """File formats understood by the parsers (ticks: the first six; bars: the last two)."""
 
     NDJSON = "ndjson"
     TICKS_CSV = "ticks_csv"            # this platform's own tick export (symbol,trade_id,timestamp,price,size,...)
+    PARQUET = "parquet"                # this platform's cold tier (one file per symbol-day), or any Parquet ticks
     AGG_TRADES_CSV = "agg_trades_csv"
     TRADES_CSV = "trades_csv"
     RAW_FRAMES = "raw_frames"
@@ -43,8 +45,8 @@ class FileFormat(enum.StrEnum):
     KLINE_CSV = "kline_csv"
 
 
-TICK_FORMATS = frozenset({FileFormat.NDJSON, FileFormat.TICKS_CSV, FileFormat.AGG_TRADES_CSV, FileFormat.TRADES_CSV,
-                          FileFormat.RAW_FRAMES})
+TICK_FORMATS = frozenset({FileFormat.NDJSON, FileFormat.TICKS_CSV, FileFormat.PARQUET, FileFormat.AGG_TRADES_CSV,
+                          FileFormat.TRADES_CSV, FileFormat.RAW_FRAMES})
 BAR_FORMATS = frozenset({FileFormat.OHLCV_CSV, FileFormat.KLINE_CSV})
 TickSource = str | Path | bytes
 _FRAME_LINE = re.compile(r"(?:(\d+(?:\.\d+)?):?\s+)?(\{.*)", re.DOTALL)
@@ -56,6 +58,8 @@ _R = TypeVar("_R")
 
 def detect_tick_format(source: TickSource, *, name: str | None = None) -> FileFormat:
     """Tell the format of a tick or bar file (path or bytes; zip/gzip unpacked) from its first lines."""
+    if is_parquet(source):
+        return FileFormat.PARQUET
     with _open_text(source, name) as (display, lines):
         return _detect(display, list(itertools.islice(lines, _DETECT_LINES)))
 
@@ -70,6 +74,11 @@ def iter_ticks_from_file(source: TickSource, *, name: str | None = None, symbol:
     Id-less NDJSON ticks get deterministic negative ids ``-(ts_ms*1000 + k)`` (k = occurrence within symbol+ms).
     """
     report = report if report is not None else ParseReport()
+    if is_parquet(source):
+        report.format = FileFormat.PARQUET.value
+        display = name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
+        yield from iter_parquet_ticks(source, display, report, strict=strict)
+        return
     yield from _records(source, name, report, TICK_FORMATS, strict=strict, max_bytes=max_bytes,
                         row=lambda fmt, display: _tick_row_parser(fmt, display, symbol, report))
 
@@ -381,16 +390,6 @@ class _NdjsonRows:
         raw_id = obj.get("trade_id", obj.get("id"))
         trade_id = self._ids.assign(symbol, ts) if raw_id is None else _integer(raw_id, "trade_id")
         return _make_tick(symbol, trade_id, ts, price, size, maker, ts, id_space(obj.get("id_space")))
-
-
-def id_space(value: object) -> IdSpace:
-    """A file's id-space cell (absent or empty: an upload's own numbering), refused by name when unknown."""
-    if value is None or value == "":
-        return IdSpace.UPLOAD
-    try:
-        return IdSpace(str(value))
-    except ValueError:
-        raise ValueError(f"id_space {value!r} is not one of {', '.join(IdSpace)}") from None
 
 
 class _TickCsvRows:

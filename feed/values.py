@@ -160,3 +160,13 @@ def _preview(raw: bytes | str, limit: int = 120) -> str:
 def _describe_exc(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def id_space(value: object) -> IdSpace:
+    """A file's id-space cell (absent or empty: an upload's own numbering), refused by name when unknown."""
+    if value is None or value == "":
+        return IdSpace.UPLOAD
+    try:
+        return IdSpace(str(value))
+    except ValueError:
+        raise ValueError(f"id_space {value!r} is not one of {', '.join(IdSpace)}") from None

@@ -286,3 +286,36 @@ def test_gaps_are_read_by_column_name(db_target):
     assert (gap.id, gap.first_missing_id, gap.last_missing_id, gap.status, gap.note) == (gap_id, 10, 20, "open", "hole")
     assert db.open_gaps(conn, ["BTCUSDT"])[0] == gap
     conn.close()
+
+
+def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path):
+    """Four days of ticks, keep one whole day: the two older days become one Parquet file per symbol-day (read back
+    tick for tick, id spaces included), leave the database (PostgreSQL: their partitions), symbol_stats follows,
+    and the 1 s / 1 min bars of those days stay for charts and the scanner."""
+    day = 86_400_000
+    now = (T0 // day + 3) * day + 3_600_000                    # 01:00 UTC on the fourth day
+    conn = db.open_writer(db_target)
+    ticks = [dataclasses.replace(tick(symbol, i + 1, (T0 // day + d) * day + 1000 * i, 100.0 + i),
+                                 space=IdSpace.AGG_TRADE)
+             for d in range(4) for symbol in ("BTCUSDT", "ETHUSDT") for i in range(50)]
+    ticks = [dataclasses.replace(t, trade_id=t.trade_id + 100 * (t.timestamp // day)) for t in ticks]
+    db.write_ticks(conn, ticks)
+    cold = tmp_path / "cold"
+    report = db.apply_retention(conn, 1, cold, now)
+    assert report.ticks_removed == 200 and len(report.files) == 4
+    assert sorted(p.name for p in cold.glob("*/*.parquet")) == [
+        f"{s}-ticks-{d}.parquet" for s in ("BTCUSDT", "ETHUSDT") for d in ("2024-08-08", "2024-08-09")]
+    kept = db.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
+    assert len(kept) == 200 and kept.timestamp.min() >= (T0 // day + 2) * day
+    stats = {s.symbol: s for s in db.symbol_summaries(conn)}
+    assert stats["BTCUSDT"].tick_count == 100 and stats["BTCUSDT"].first_ts == kept.timestamp.min()
+    assert len(db.read_bars(conn, ["BTCUSDT"], "1s")) == 200          # every day's bars are still there
+    if db_target.startswith("postgresql://"):                           # whole day partitions were dropped
+        assert conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchone()[0] == 2
+    back = sorted((t for f in sorted(cold.glob("*/*.parquet")) for t in iter_ticks_from_file(f)),
+                  key=lambda t: (t.symbol, t.timestamp))
+    old = sorted((t for t in ticks if t.timestamp < (T0 // day + 2) * day), key=lambda t: (t.symbol, t.timestamp))
+    assert back == old
+    assert db.write_ticks(conn, back).total_inserted == 200              # a cold day imports back
+    assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200   # and leaves again
+    assert db.apply_retention(conn, 1, cold, now).files == []            # nothing left to move

@@ -1,0 +1,158 @@
+"""Retention and the Parquet cold tier: raw ticks older than N days leave the database, each closed symbol-day first
+written to one Parquet file (zstd; ~5 bytes per trade instead of ~90 in SQLite or ~170 in PostgreSQL), which replay,
+import and the tick parsers read back. Bars (1 s / 1 min rollups, klines, uploads) stay: charts, analytics and the
+scanner keep working over the dropped days. PostgreSQL drops a whole day partition at once; SQLite deletes the day
+in short slices so a collector's live batches are never held up for long."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from storage.postgres import DAY_MS, PgConnection
+from storage.sql import Connection, transaction
+from storage.ticks import TICK_COLUMNS, stream_ticks, symbol_summaries
+
+log = logging.getLogger(__name__)
+
+_RETENTION_LOCK = 7_432_003                 # advisory lock: one collector on a server applies retention at a time
+SLICE_MS = 10 * 60_000                      # SQLite deletes a day in 10-minute slices (one short transaction each)
+_ARROW_TYPES = {"symbol": pa.string(), "trade_id": pa.int64(), "timestamp": pa.int64(), "price": pa.float64(),
+                "size": pa.float64(), "is_buyer_maker": pa.bool_(), "received_at": pa.int64(), "id_space": pa.string()}
+PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in TICK_COLUMNS])   # the export's columns, typed
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    """What one retention pass did: symbol-days moved to Parquet and ticks removed from the database."""
+
+    files: list[Path]
+    ticks_removed: int
+
+    def __str__(self) -> str:
+        return f"{len(self.files)} symbol-day file(s) written, {self.ticks_removed:,} ticks removed"
+
+
+def cold_path(cold_dir: str | Path, symbol: str, day: int) -> Path:
+    """The Parquet file of one symbol-day: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet."""
+    date = dt.datetime.fromtimestamp(day * DAY_MS / 1000, dt.UTC).date()
+    return Path(cold_dir) / symbol / f"{symbol}-ticks-{date.isoformat()}.parquet"
+
+
+def expired_days(conn: Connection, keep_days: int, now_ms: int) -> Iterator[tuple[str, int]]:
+    """(symbol, day number) of every day with stored ticks that ended more than `keep_days` days ago: per symbol
+    an index seek per day from its first tick, never a scan of the ticks themselves."""
+    cutoff_day = now_ms // DAY_MS - keep_days          # days before this one are expired (whole UTC days only)
+    for summary in symbol_summaries(conn):
+        if summary.first_ts is None:
+            continue
+        for day in range(summary.first_ts // DAY_MS, cutoff_day):
+            if conn.execute("SELECT 1 FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<? LIMIT 1",
+                            (summary.symbol, day * DAY_MS, (day + 1) * DAY_MS)).fetchone():
+                yield summary.symbol, day
+
+
+def export_day(conn: Connection, symbol: str, day: int, cold_dir: str | Path) -> tuple[Path, int]:
+    """Write one symbol-day's ticks to Parquet (streamed in chunks; written to a temporary name, fsynced, then
+    renamed, so a crash never leaves a half file under the real name); returns the file and its row count."""
+    path = cold_path(cold_dir, symbol, day)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".parquet.partial")
+    rows = 0
+    with pq.ParquetWriter(partial, PARQUET_SCHEMA, compression="zstd", compression_level=9) as writer:
+        for chunk in stream_ticks(conn, [symbol], day * DAY_MS, (day + 1) * DAY_MS, chunk_rows=200_000):
+            columns = list(zip(*chunk, strict=True))
+            arrays = [pa.array([bool(v) for v in col] if field.type == pa.bool_() else col, type=field.type)
+                      for col, field in zip(columns, PARQUET_SCHEMA, strict=True)]    # SQLite's flag is 0/1
+            writer.write_batch(pa.record_batch(arrays, schema=PARQUET_SCHEMA))
+            rows += len(chunk)
+    with open(partial, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(partial, path)
+    return path, rows
+
+
+def drop_day(conn: Connection, symbol: str, day: int) -> int:
+    """Remove one symbol-day's ticks and keep symbol_stats true; returns the ticks removed."""
+    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
+    removed = 0
+    for start in range(lo, hi, SLICE_MS):
+        with transaction(conn):
+            removed += conn.execute("DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
+                                    (symbol, start, min(hi, start + SLICE_MS))).rowcount
+    with transaction(conn):
+        first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,))
+        conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
+                     (removed, first, symbol))
+    return removed
+
+
+def drop_partition(conn: PgConnection, day: int) -> None:
+    """PostgreSQL: the day's partition, whole (every symbol of it has been exported first)."""
+    conn.execute(f"DROP TABLE IF EXISTS ticks_d{int(day)}")
+    conn.partitions.discard(day)
+
+
+def apply_retention(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
+    """Move every expired symbol-day to Parquet, then out of the database. A day whose export fails stays in the
+    database (nothing is dropped that is not safely on disk); an export already on disk is written again (the
+    database is the source until the drop). On a shared server one collector at a time applies it."""
+    if not isinstance(conn, PgConnection):
+        return _apply(conn, keep_days, cold_dir, now_ms)
+    if not _one_row(conn, "SELECT pg_try_advisory_lock(?)", (_RETENTION_LOCK,)):
+        return RetentionReport([], 0)                  # another collector on this server is applying it
+    try:
+        return _apply(conn, keep_days, cold_dir, now_ms)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(?)", (_RETENTION_LOCK,))
+
+
+def _apply(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
+    files: list[Path] = []
+    removed = 0
+    by_day: dict[int, list[str]] = {}
+    for symbol, day in list(expired_days(conn, keep_days, now_ms)):
+        path, rows = export_day(conn, symbol, day, cold_dir)
+        files.append(path)
+        log.info("retention: %s of %s → %s (%d ticks)", symbol, path.stem.rsplit("-ticks-", 1)[-1], path, rows)
+        by_day.setdefault(day, []).append(symbol)
+        if not isinstance(conn, PgConnection):
+            removed += drop_day(conn, symbol, day)
+    if isinstance(conn, PgConnection):
+        for day, symbols in by_day.items():
+            for symbol in symbols:                     # stats first, then the partition goes in one statement
+                removed += _forget_pg_day(conn, symbol, day)
+            drop_partition(conn, day)
+    return RetentionReport(files, removed)
+
+
+def _one_row(conn: Connection, sql: str, params: tuple) -> Any:
+    """The single value a query answers (None when it answers no row)."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row[0]
+
+
+def _forget_pg_day(conn: PgConnection, symbol: str, day: int) -> int:
+    """symbol_stats without the symbol-day about to be dropped (PostgreSQL drops the partition, not rows)."""
+    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
+    with transaction(conn):
+        count = _one_row(conn, "SELECT count(*) FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
+                         (symbol, lo, hi))
+        first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?", (symbol, hi))
+        conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
+                     (count, first, symbol))
+    return int(count or 0)
+
+
+def cold_tier_usage(cold_dir: str | Path) -> tuple[int, int]:
+    """(files, bytes) of the Parquet cold tier."""
+    files = list(Path(cold_dir).glob("*/*.parquet")) if Path(cold_dir).is_dir() else []
+    return len(files), sum(f.stat().st_size for f in files)
+
