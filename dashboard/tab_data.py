@@ -91,7 +91,7 @@ def upload_section(settings: Settings) -> None:
     if kind == "bars":
         right.selectbox("Timeframe of the bars", list(Timeframe), key="upload_timeframe", persist_state="page")
     upload = st.file_uploader(f"File (limit {settings.max_upload_mb} MB)", key="upload_file",
-                              type=["ndjson", "jsonl", "json", "txt", "csv", "zip", "gz"],
+                              type=["ndjson", "jsonl", "json", "txt", "csv", "zip", "gz", "parquet"],
                               max_upload_size=settings.max_upload_mb)
     if upload is None:
         return
@@ -121,19 +121,33 @@ def upload_section(settings: Settings) -> None:
                   help="Adds its symbols to the analysis and moves the window over its time range")
 
 
-def db_statistics(c: Controls) -> None:
-    """Per-symbol tick counts and time range, stored bar series, gaps and size (live)."""
+def db_statistics(c: Controls, settings: Settings) -> None:
+    """Per-symbol tick counts and time range, stored bar series, gaps, disk use of the database and of the Parquet
+    cold tier, and the retention in force (live)."""
     with reader(c.db_path) as conn:
         summaries = database.symbol_summaries(conn)
         series = database.bar_series(conn)
         gaps = database.list_gaps(conn, limit=100)
     st.subheader("Database statistics")
-    cols = st.columns(4)
-    cols[0].metric("Ticks", f"{sum(s.tick_count for s in summaries):,}")
+    ticks = sum(s.tick_count for s in summaries)
+    size = database.database_size_bytes(c.db_path)
+    files, cold_bytes = database.cold_tier_usage(settings.cold_dir)
+    cols = st.columns(5)
+    cols[0].metric("Ticks", f"{ticks:,}")
     cols[1].metric("Symbols", len({s.symbol for s in summaries} | {row[0] for row in series}))
     cols[2].metric("Bar series", len(series), help="symbol × timeframe series in ohlc_data (rollups, uploads, "
                    "klines)")
-    cols[3].metric("Size", f"{database.database_size_bytes(c.db_path) / 2**20:,.1f} MB")
+    cols[3].metric("Database size", f"{size / 2**20:,.1f} MB",
+                   help=f"{database.describe_target(c.db_path)}; {size / max(1, ticks):,.0f} bytes per stored tick "
+                        "(ticks, bars and indexes)")
+    cols[4].metric("Cold tier (Parquet)", f"{cold_bytes / 2**20:,.1f} MB", help=f"{files:,} symbol-day files in "
+                   f"{settings.cold_dir} (COLD_DIR)")
+    st.caption(f"Retention: raw ticks are kept {settings.tick_retention_days} whole UTC days; older symbol-days are "
+               f"moved hourly by the collector to {settings.cold_dir}/SYMBOL/SYMBOL-ticks-DAY.parquet, and their "
+               "bars stay here (charts, analytics and the Scanner keep working). Replay or import a Parquet file to "
+               "bring its ticks back." if settings.tick_retention_days else
+               "Retention: off — every raw tick stays in the database (set TICK_RETENTION_DAYS to move days older "
+               "than that to Parquet files, ~5 bytes per trade).")
     left, right = st.columns([3, 2])
     left.dataframe(pd.DataFrame([{"symbol": s.symbol, "ticks": s.tick_count, "first (UTC)": fmt_time(s.first_ts),
                                   "last (UTC)": fmt_time(s.last_ts), "highest id": s.max_trade_id}
@@ -182,7 +196,7 @@ def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
     st.fragment(guarded("Raw ticks", tick_table), run_every=refresh)(c)
     with guard("Upload"):
         upload_section(settings)
-    st.fragment(guarded("Database statistics", db_statistics), run_every=refresh)(c)
+    st.fragment(guarded("Database statistics", db_statistics), run_every=refresh)(c, settings)
     st.subheader("Clear database")
     st.checkbox("I understand this deletes every tick, bar, gap, alert and paper position", key="confirm_clear")
     st.button("Clear database", key="clear_db", icon=":material/delete:",

@@ -713,3 +713,11 @@ def test_the_bar_export_imports_back_without_its_filled_bars(seeded, tmp_path):
     with contextlib.closing(database.open_reader(other)) as conn:
         back = database.read_bars(conn, list(PAIR), "1s")
     assert len(back) == plan.count and back["trade_count"].sum() == frame["trades"].sum()
+
+
+def test_data_management_shows_disk_use_and_retention(at):
+    show(at, "Data Management")
+    assert_clean(at)
+    found = metrics(at)
+    assert found["Database size"].endswith(" MB") and found["Cold tier (Parquet)"] == "0.0 MB"
+    assert any("Retention: off" in c.value for c in at.main.caption)
