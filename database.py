@@ -31,7 +31,7 @@ from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
-from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage
+from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, is_busy
 from storage.ticks import (
@@ -76,6 +76,7 @@ __all__ = [
     "delete_alert_rule",
     "describe_target",
     "ensure_database",
+    "export_day",
     "export_ticks_csv",
     "get_backfill",
     "is_busy",

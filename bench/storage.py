@@ -22,7 +22,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import pg_cluster  # noqa: E402
 
 import database as db  # noqa: E402
-from data_feed import Tick  # noqa: E402
+from data_feed import Tick, iter_ticks_from_file  # noqa: E402
 
 T_END = 1_790_000_000_000
 
@@ -71,6 +71,30 @@ def run(target: str, n: int, empty_size: int) -> str:
     return f"{rate:,.0f} rows/s | {size:.1f} | {bars:.1f} ms | {ticks:.1f} ms | {status:.2f} ms"
 
 
+REAL = ROOT.parent / "shared" / "data" / "binance" / "hftbacktest_usdm"
+
+
+def real_trades() -> list:
+    """Every trade of the real USD-M recordings beside the project (empty when ../shared is absent)."""
+    return [t for f in sorted(REAL.glob("*.gz")) for t in iter_ticks_from_file(f)] if REAL.is_dir() else []
+
+
+def bytes_per_tick(target: str, trades: list, tmp: Path) -> tuple[float, float]:
+    """(database bytes per tick, Parquet bytes per tick) for real trades: the database grown by storing them
+    (ticks, their 1 s / 1 min bars and indexes), then the cold tier's files for the same trades."""
+    db.ensure_database(target)
+    empty = db.database_size_bytes(target)
+    conn = db.open_writer(target)
+    for i in range(0, len(trades), 5000):
+        db.write_ticks(conn, trades[i:i + 5000])
+    conn.execute("CHECKPOINT" if target.startswith("postgresql://") else "PRAGMA wal_checkpoint(TRUNCATE)")
+    stored = (db.database_size_bytes(target) - empty) / len(trades)
+    days = {(t.symbol, t.timestamp // 86_400_000) for t in trades}
+    files = [db.export_day(conn, symbol, day, tmp / "cold")[0] for symbol, day in sorted(days)]
+    conn.close()
+    return stored, sum(f.stat().st_size for f in files) / len(trades)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -91,6 +115,19 @@ def main() -> None:
                     db.ensure_database(target)
                     row = run(target, n, db.database_size_bytes(target))
                     print(f"| {backend} | {n:,} | {row} |", flush=True)
+        trades = real_trades()
+        if trades:
+            print(f"\nBytes per tick on disk, {len(trades):,} real Binance USD-M trades (../shared/data, "
+                  f"{len({t.symbol for t in trades})} symbols):\n")
+            print("| store | bytes/tick |")
+            print("|---|---|")
+            for backend in args.backends:
+                with tempfile.TemporaryDirectory() as tmp:
+                    target = (server.create_database() if server is not None and backend == "postgresql"
+                              else str(Path(tmp) / "real.db"))
+                    stored, cold = bytes_per_tick(target, trades, Path(tmp))
+                    print(f"| {backend} (ticks + 1 s/1 min bars + indexes) | {stored:.1f} |", flush=True)
+            print(f"| Parquet cold tier (zstd, one file per symbol-day) | {cold:.1f} |")
 
 
 if __name__ == "__main__":
