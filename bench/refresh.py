@@ -10,10 +10,12 @@ statistical tests in the background; the two extra rows measure the refreshes th
     python bench/refresh.py                      # 10k, 1M, 10M (building the 10M database takes 1-3 minutes)
     python bench/refresh.py --quick              # 10k and 1M, 3 runs
     python bench/refresh.py --sizes 10k,1m --runs 5 --dir /tmp/benchdbs   # keep/reuse the databases
+    python bench/refresh.py --backend postgresql # the same on a throw-away PostgreSQL cluster (tests/pg_cluster.py)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+import pg_cluster  # noqa: E402
 from app_fixtures import batches, pair_path  # noqa: E402
 
 import database  # noqa: E402
@@ -72,7 +75,7 @@ def build(path: str, total: int) -> float:
 
 def fresh(path: str) -> bool:
     """A kept database is reused only while its data still ends within the last 10 minutes (the window is live)."""
-    if not os.path.exists(path):
+    if not database.database_exists(path) or path.startswith("postgresql://"):
         return False
     conn = database.open_reader(path)
     try:
@@ -82,11 +85,18 @@ def fresh(path: str) -> bool:
     return database.now_ms() - last < 600_000
 
 
+def point_at(target: str) -> None:
+    """Point the page's settings at a database target (a SQLite path or a PostgreSQL URL)."""
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.update(pg_cluster.database_env(target))
+
+
 def page(db_path: str):
     """An AppTest of the dashboard on one database, set to 1s bars over the 6 h window, run once."""
     from streamlit.testing.v1 import AppTest
 
-    os.environ.update(CRYPTO_DB_PATH=db_path, DATA_FEED="simulated")
+    point_at(db_path)
+    os.environ["DATA_FEED"] = "simulated"
     at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=300)
     at.session_state["timeframe"] = "1s"
     at.session_state["lookback"] = WINDOW_MIN
@@ -102,7 +112,7 @@ def measure(paths: dict[int, str], runs: int) -> dict[int, dict[str, float]]:
     for row, tab, resets in CASES:
         times: dict[int, list[float]] = {n: [] for n in paths}
         for n, at in pages.items():
-            os.environ["CRYPTO_DB_PATH"] = paths[n]
+            point_at(paths[n])
             at.session_state["tab"] = tab
             at.run()
             problems = [e.value for e in at.exception] + [e.value for e in at.error] + [i.value for i in at.main.info]
@@ -110,7 +120,7 @@ def measure(paths: dict[int, str], runs: int) -> dict[int, dict[str, float]]:
                 raise SystemExit(f"{row} did not render cleanly on {paths[n]}: {problems}")
         for _ in range(runs):
             for n, at in pages.items():
-                os.environ["CRYPTO_DB_PATH"] = paths[n]
+                point_at(paths[n])
                 for name in resets:
                     at.session_state[name] = {}
                 started = time.perf_counter()
@@ -141,24 +151,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tab (median; default 5)")
     parser.add_argument("--quick", action="store_true", help="10k and 1M only, 3 runs")
     parser.add_argument("--dir", help="keep the databases here and reuse existing ones (default: a temp dir)")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args(argv)
     sizes = [10_000, 1_000_000] if args.quick else [parse_size(s) for s in args.sizes.split(",")]
     runs = 3 if args.quick else max(3, args.runs)
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="refresh-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    try:
-        paths = {n: str(workdir / f"bench_{label(n)}.db") for n in sizes}
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(pg_cluster.cluster()) if args.backend == "postgresql" else None
+        paths = {n: server.create_database() if server else str(workdir / f"bench_{label(n)}.db") for n in sizes}
+        stack.callback(lambda: None if args.dir else shutil.rmtree(workdir, ignore_errors=True))
         for n, path in paths.items():
             if not fresh(path):
-                Path(path).unlink(missing_ok=True)
+                if server is None:
+                    Path(path).unlink(missing_ok=True)
                 build(path, n)
         print(f"measuring ({runs} runs per tab and database)…", flush=True)
         results = measure(paths, runs)
-    finally:
-        if not args.dir:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\nFull refresh per tab, 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window (median of {runs}; "
-          f"⚠ = over {TARGET_MS:.0f} ms):\n")
+    print(f"\nFull refresh per tab ({args.backend}), 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window "
+          f"(median of {runs}; ⚠ = over {TARGET_MS:.0f} ms):\n")
     print(table(results))
     return 0
 
