@@ -17,6 +17,7 @@ import collector
 from api.routes import build_routes
 from api.security import middleware
 from config import ConfigError, Settings, load_settings
+from dashboard.live_chart import asset_routes
 
 PAGE = Path(__file__).resolve().parent / "dashboard" / "page.py"
 
@@ -36,5 +37,5 @@ try:
 except ConfigError:
     SETTINGS = None          # the page shows the configuration error; the API stays off until it is fixed
 
-app = st.App(str(PAGE), lifespan=lifespan, routes=build_routes(SETTINGS) if SETTINGS else [],
+app = st.App(str(PAGE), lifespan=lifespan, routes=[*asset_routes(), *(build_routes(SETTINGS) if SETTINGS else [])],
              middleware=middleware(SETTINGS) if SETTINGS else [])

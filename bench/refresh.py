@@ -67,6 +67,8 @@ def build(path: str, total: int) -> float:
         for ticks in batches(pair_path(per_symbol, database.now_ms(), span_ms), 100_000):
             written += database.write_ticks(conn, ticks).total_inserted
             print(f"\r  {label(total)}: {written:,} ticks written", end="", flush=True)
+        if path.startswith("postgresql://"):
+            conn.execute("ANALYZE")       # what autovacuum does on a running server soon after a bulk load
     finally:
         conn.close()
     print(f" in {time.perf_counter() - started:.0f} s ({database.database_size_bytes(path) / 2**20:,.0f} MB)")

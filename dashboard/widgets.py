@@ -15,6 +15,7 @@ import streamlit as st
 
 import analytics
 from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration
+from dashboard.live_chart import live_chart
 from dashboard.model import NotYet, TimedTests, run_tests
 from dashboard.navigation import jump_button
 
@@ -111,8 +112,9 @@ PLOT_CONFIG = {"displaylogo": False,   # drawing tools for trend lines and zones
 
 
 def plot(fig: Any, key: str) -> None:
-    """Draw a Plotly figure with its own dark template under a stable key (updates in place)."""
-    st.plotly_chart(fig, key=key, theme=None, width="stretch", config=PLOT_CONFIG)
+    """Draw a Plotly figure with its own dark template under a stable key; a refresh updates the chart in place,
+    keeping the user's zoom (see dashboard.live_chart for why st.plotly_chart cannot)."""
+    live_chart(fig, key, PLOT_CONFIG)
 
 
 def show_flash() -> None:

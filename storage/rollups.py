@@ -59,7 +59,7 @@ def refresh_rollups(conn: Connection, symbol: str, first_ms: int, last_ms: int) 
     """Recompute the 1s and 1min bars touched by a batch from stored rows, so late or repaired ticks land exactly."""
     sec_lo, sec_hi = first_ms // 1000 * 1000, last_ms // 1000 * 1000 + 1000
     rows = conn.execute("SELECT timestamp, price, size FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<? "
-                        "ORDER BY timestamp, trade_id", (symbol, sec_lo, sec_hi)).fetchall()
+                        "ORDER BY timestamp, id_space, trade_id", (symbol, sec_lo, sec_hi)).fetchall()
     arr = np.array(rows, dtype=np.float64)
     stamps = arr[:, 0].astype(np.int64)
     price, size = arr[:, 1], arr[:, 2]

@@ -90,7 +90,8 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
     try:
         by_symbol = {s: rows if len(symbols) == 1 else [r for r in rows if r[0] == s] for s in symbols}
         lasts = {s: conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
-                                 "ORDER BY timestamp DESC, trade_id DESC LIMIT 1", (s,)).fetchone() for s in symbols}
+                                 "ORDER BY timestamp DESC, id_space DESC, trade_id DESC LIMIT 1", (s,)).fetchone()
+                 for s in symbols}
         counts = (conn.insert_ticks(rows) if isinstance(conn, PgConnection)
                   else {s: _insert_ticks(conn, mine) for s, mine in by_symbol.items()})
         for symbol, mine in by_symbol.items():
@@ -122,7 +123,8 @@ def read_ticks(conn: Connection, symbols: Sequence[str], start_ms: int | None = 
     """Raw ticks for some symbols in [start_ms, end_ms), optionally capped to `limit` rows."""
     order = "DESC" if newest_first else "ASC"
     sql = (f"{_SELECT_TICKS} WHERE symbol IN ({in_clause(symbols)}) "
-           f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, trade_id {order}{limit_clause(limit)}")
+           f"AND timestamp>=? AND timestamp<? ORDER BY timestamp {order}, id_space {order}, trade_id {order}"
+           f"{limit_clause(limit)}")
     rows = conn.execute(sql, (*symbols, start_ms or 0, end_ms or 2**62)).fetchall()
     return pd.DataFrame(rows, columns=TICK_COLUMNS)
 
@@ -161,7 +163,7 @@ def stream_ticks(conn: Connection, symbols: Sequence[str] | None = None, start_m
                  end_ms: int | None = None, chunk_rows: int = 50_000) -> Iterator[list[tuple]]:
     """Ticks in (symbol, time) order as chunks from a server-side cursor: a 10M-row export never sits in memory."""
     chosen = list(symbols) if symbols else [s.symbol for s in symbol_summaries(conn)]
-    sql = f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? AND timestamp<? ORDER BY timestamp, trade_id"
+    sql = f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? AND timestamp<? ORDER BY timestamp, id_space, trade_id"
     for symbol in chosen:
         params = (symbol, start_ms or 0, end_ms or 2**62)
         if isinstance(conn, PgConnection):

@@ -88,11 +88,18 @@ def assert_clean(test: AppTest) -> None:
     assert not test.error, [e.value for e in test.error]
 
 
+def figures(test: AppTest) -> list[dict]:
+    """Every chart on the page as its Plotly figure dict (dashboard.live_chart sends the figure JSON as the
+    component's data)."""
+    return [json.loads(json.loads(e.proto.json)["figure"]) for e in test.get("bidi_component")
+            if e.proto.component_name == "live_plotly_chart"]
+
+
 def chart_titles(test: AppTest) -> list[str]:
     """Titles (or first annotation) of every Plotly chart on the page."""
     titles = []
-    for chart in test.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
+    for figure in figures(test):
+        layout = figure["layout"]
         title = (layout.get("title") or {}).get("text") or ""
         notes = [a.get("text", "") for a in layout.get("annotations", [])]
         titles.append(title or (notes[0] if notes else ""))
@@ -127,7 +134,7 @@ def test_dashboard_shows_price_cards_pair_and_compact_chart(at):
     z = found["z-score ETHUSDT/BTCUSDT"]
     assert z != "—" and abs(float(z)) < 10
     assert 0.02 < float(found["Hedge ratio β (kalman)"]) < 0.06  # the fixture's beta is 0.04
-    assert len(at.get("plotly_chart")) == 1  # lazy tabs: only the open tab draws
+    assert len(figures(at)) == 1  # lazy tabs: only the open tab draws
 
 
 @pytest.mark.parametrize("tab, min_charts", [("Charts", 6), ("Pair Analytics", 5), ("Backtest", 2),
@@ -136,18 +143,18 @@ def test_every_tab_renders(at, tab, min_charts):
     show(at, tab)
     assert_clean(at)
     assert not [i.value for i in at.main.info], "a view said it lacks data"
-    assert len(at.get("plotly_chart")) >= min_charts
+    assert len(figures(at)) >= min_charts
 
 
 def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     show(at, "Charts")
-    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    specs = figures(at)
     assert {t["type"] for t in specs[0]["data"]} == {"candlestick", "bar"}
     assert any("Rebased" in (s["layout"].get("yaxis", {}).get("title") or {}).get("text", "") for s in specs)
     table = at.dataframe[0].value
     assert {"BTCUSDT", "ETHUSDT"} <= set(table.index) and {"high", "low", "σ price", "volume", "bars"} <= set(table)
     at.toggle(key="show_volume").set_value(False).run()
-    assert {t["type"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]} == {"candlestick"}
+    assert {t["type"] for t in figures(at)[0]["data"]} == {"candlestick"}
     show(at, "Dashboard")
     show(at, "Charts")
     assert at.toggle(key="show_volume").value is False  # in-tab widgets keep their state across tab switches
@@ -563,8 +570,8 @@ def test_hedge_ratio_axis_names_the_assets(at):
     """The β axis says what β is in the pair's assets (BTC per ETH held), not "leg 2 per unit of leg 1"."""
     show(at, "Pair Analytics")
     titles = []
-    for chart in at.get("plotly_chart"):
-        layout = json.loads(chart.proto.spec)["layout"]
+    for figure in figures(at):
+        layout = figure["layout"]
         titles += [((layout.get(axis) or {}).get("title") or {}).get("text") or "" for axis in ("yaxis",)]
     beta = [t for t in titles if t.startswith("β")]
     assert beta == ["β (BTC per ETH held)"], titles
@@ -580,7 +587,7 @@ def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
     at.selectbox(key="sweep_metric").set_value("sharpe")
     at.button(key="run_sweep").click().run()
     assert_clean(at)
-    sweep = [json.loads(ch.proto.spec)["layout"] for ch in at.get("plotly_chart")][-1]
+    sweep = [figure["layout"] for figure in figures(at)][-1]
     notes = " ".join(a.get("text", "") for a in sweep.get("annotations", []))
     assert "at least 1 day of data" in notes, notes
 
@@ -669,7 +676,7 @@ def test_an_empty_window_over_stored_history_offers_a_jump_to_it(tmp_path, monke
     assert_clean(test)
     assert test.session_state["end_mode"] == "earlier" and test.session_state["lookback"] == 30
     assert any("no longer follows live data" in t.proto.body for t in test.get("toast"))
-    assert not any("no bars" in i.value for i in test.main.info) and test.get("plotly_chart")
+    assert not any("no bars" in i.value for i in test.main.info) and figures(test)
 
 
 def test_prices_show_the_decimals_of_their_tick():

@@ -4,8 +4,9 @@ package through Debian's /usr/bin/chromium (no browser download).
 Run alone:  python -m pytest -m browser tests/test_browser.py
 The database is prepared with 30 minutes of a synthetic BTCUSDT/ETHUSDT pair (negative ids, as an id-less upload
 stores them), so every tab has enough bars at once; the test then clicks Start (simulated feed), waits for live
-ticks, visits every tab, checks that charts are drawn and no exception is shown, downloads one CSV and checks its
-header, and saves a screenshot per tab in the test's temp dir. The server is always terminated.
+ticks, visits every tab, checks that charts are drawn and no exception is shown, that a drag-zoom on a live chart
+survives refreshes that bring new data and that no sample shows a blank chart (tests/browser_probe.py), downloads one
+CSV and checks its header, and saves a screenshot per tab in the test's temp dir. The server is always terminated.
 """
 from __future__ import annotations
 
@@ -14,12 +15,10 @@ from pathlib import Path
 
 import pytest
 from app_fixtures import seed_database
+from browser_probe import CHROMIUM, CHROMIUM_ARGS, drag_zoom, sample_tab
 from served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 # tab -> (text that shows the tab has rendered, charts it must draw)
 TABS = {"Dashboard": ("Return correlation", 1), "Charts": ("Time-series statistics", 6),
         "Pair Analytics": ("Cointegration and mean reversion", 5), "Backtest": ("Trade log", 2),
@@ -76,6 +75,14 @@ def test_every_tab_in_chromium(server, tmp_path):
                 assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
                 assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
                 page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
+            page.get_by_role("tab", name="Dashboard").click()
+            page.get_by_text("Return correlation").first.wait_for(timeout=30_000)
+            watched = sample_tab(page, 6.0)
+            assert watched.charts >= 1 and watched.blank == 0, watched
+            zoom = drag_zoom(page, refreshes=4)
+            assert zoom.redraws >= 4 and zoom.kept, zoom          # the chart was redrawn with new data, zoom kept
+            page.get_by_role("tab", name="Data Management").click()
+            page.get_by_text("Database statistics").first.wait_for(timeout=30_000)
             header = download_first_line(page, "OHLC bars (CSV)")
             assert header == "symbol,timestamp,time_utc,open,high,low,close,volume,trades,filled"
             page.get_by_role("button", name="Stop", exact=True).click()

@@ -218,7 +218,7 @@ def test_v3_ticks_are_rebuilt_with_their_id_space(db_path):
     conn = db.open_writer(db_path)
     stored = db.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
     assert list(zip(stored.symbol, stored.trade_id, stored.id_space)) == [
-        ("BTCUSDT", -T0 * 1000, "upload"), ("BTCUSDT", 5, "aggTrade"), ("ETHUSDT", 5, "aggTrade")]
+        ("BTCUSDT", 5, "aggTrade"), ("BTCUSDT", -T0 * 1000, "upload"), ("ETHUSDT", 5, "aggTrade")]
     trade = dataclasses.replace(tick("BTCUSDT", 5, T0 + 2, 60_001.0), space=IdSpace.TRADE)
     assert db.write_ticks(conn, [trade]).total_inserted == 1
 
