@@ -21,7 +21,7 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 
 * ``quant/vocabulary.py``   InsufficientData, HedgeMethod, AlertOp, AlertMetric and the tuning constants.
 * ``quant/validation.py``   input checks shared by every function (private helpers).
-* ``quant/bars.py``         to_time_index, resample_ohlcv, resample_bars, fill_fraction, align_closes.
+* ``quant/bars.py``         to_time_index, resample_ohlcv, resample_bars, fill_fraction, align_closes, mask_holes.
 * ``quant/hedge.py``        HedgeResult, fit_hedge and its OLS/Huber/TLS/rolling/Kalman fits, spread, z-score.
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
 * ``quant/pair.py``         PairTest, PairSeries, PairTests, PairAnalytics and the pair pipeline.
@@ -49,6 +49,7 @@ from quant.backtest import (
 from quant.bars import (
     align_closes,
     fill_fraction,
+    mask_holes,
     resample_bars,
     resample_ohlcv,
     to_time_index,
@@ -197,6 +198,7 @@ __all__ = [
     "hedge_series",
     "hurst_exponent",
     "johansen",
+    "mask_holes",
     "max_drawdown",
     "not_enough_data",
     "pair_analytics",

@@ -23,6 +23,7 @@ FINE_WINDOW_MINUTES = 360            # windows up to 6 h read the stored 1s bars
 TESTS_TTL_S = 15.0                   # the statistical tests are refreshed (in the background) this often
 
 
+HOLE_S = 60                          # a minute or more without a trade is drawn as a gap, not a flat line
 FULL_RELOAD_S = 30.0                 # a session re-reads its whole window this often (else only new bars)
 
 

@@ -3,6 +3,7 @@ the pair, its tests and its backtest computed from them through analytics."""
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import pandas as pd
 import analytics
 import database
 from core.vocabulary import Timeframe
-from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
+from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, HOLE_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
 
 
 def reader(db_path: str) -> contextlib.closing[database.Connection]:
@@ -101,6 +102,16 @@ class Window:
     def closes(self, symbols: Sequence[str] | None = None, min_volume: float = 0.0) -> pd.DataFrame:
         """Closes of the symbols on their common bar times."""
         return analytics.align_closes(self.require(symbols), min_volume)
+
+    def drawable(self) -> dict[str, pd.DataFrame]:
+        """The analysed symbols' bars for charts: holes in the data (HOLE_S or longer without a trade) blanked, so
+        they are drawn as gaps rather than flat lines at the last price."""
+        min_bars = max(2, math.ceil(HOLE_S / BAR_SECONDS[self.controls.bar_timeframe]))
+        return {s: analytics.mask_holes(b, min_bars) for s, b in self.require().items()}
+
+    def drawable_closes(self) -> pd.DataFrame:
+        """Closes of `drawable` bars on the union of their times (NaN where a symbol has a hole or no bar)."""
+        return pd.DataFrame({s: b["close"] for s, b in self.drawable().items()})
 
 
 def _bars_by_symbol(raw: pd.DataFrame) -> dict[str, pd.DataFrame]:

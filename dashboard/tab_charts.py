@@ -40,13 +40,14 @@ def tab_charts(c: Controls) -> None:
         window = load_window(conn, c, cache=session_cache())
     found = window.require()
     st.toggle("Volume panels", key="show_volume", persist_state="page")
-    for symbol, bars in found.items():
+    for symbol, bars in window.drawable().items():
         plot(viz.candlestick_figure(bars, symbol, show_volume=st.session_state["show_volume"]),
              f"chart_candles_{symbol}")
     with guard("Normalised comparison"):
         st.radio("Scale", ["rebased", "pct"], key="norm_mode", horizontal=True, persist_state="page",
                  format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get)
-        plot(viz.normalized_price_figure(window.closes(), st.session_state["norm_mode"]), "chart_normalized")
+        plot(viz.normalized_price_figure(window.drawable_closes(), st.session_state["norm_mode"]),
+             "chart_normalized")
     with guard("Statistics"):
         st.subheader("Time-series statistics")
         table = statistics_table(window)

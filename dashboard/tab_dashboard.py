@@ -61,7 +61,7 @@ def tab_dashboard(c: Controls) -> None:
         cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[3].metric("Return correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
     with guard("Price chart"):
-        plot(viz.compact_price_figure(window.closes()), "dash_prices")
+        plot(viz.compact_price_figure(window.drawable_closes()), "dash_prices")
     total = sum(s.tick_count for s in summaries)
     st.caption(f"Stored: {total:,} ticks for {len(summaries)} symbols · database "
                f"{database.database_size_bytes(c.db_path) / 2**20:,.1f} MB")

@@ -182,3 +182,23 @@ def align_closes(bars_by_symbol: dict[str, pd.DataFrame], min_volume: float = 0.
         raise InsufficientData(f"symbols {list(bars_by_symbol)} share no bar times")
     out.index = out.index.rename("time")
     return out
+
+
+def mask_holes(bars: pd.DataFrame, min_bars: int) -> pd.DataFrame:
+    """The bars with open/high/low/close/vwap blanked (NaN) inside every run of at least `min_bars` filled bars, so
+    a hole in the data (a stopped collector, a missing day) is drawn as a gap, not as a flat line at the last price.
+    Shorter runs (a quiet second or two) keep their carried-forward price. For drawing: statistics use the bars as
+    they are."""
+    if "filled" not in bars.columns or bars.empty:
+        return bars
+    filled = bars["filled"].to_numpy(dtype=bool)
+    edges = np.flatnonzero(np.diff(np.r_[0, filled.astype(np.int8), 0]))
+    hole = np.zeros(len(filled), dtype=bool)
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start >= min_bars:
+            hole[start:stop] = True
+    if not hole.any():
+        return bars
+    out = bars.copy()
+    out.loc[hole, [c for c in ("open", "high", "low", "close", "vwap") if c in out.columns]] = np.nan
+    return out

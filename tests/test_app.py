@@ -7,6 +7,7 @@ thread leaks from one test into the next. The CSV builders behind the download b
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import io
@@ -17,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from app_fixtures import PAIR, seed_database
@@ -86,6 +88,13 @@ def assert_clean(test: AppTest) -> None:
     """No exception element and no error message on the page."""
     assert not test.exception, [e.value for e in test.exception]
     assert not test.error, [e.value for e in test.error]
+
+
+def values(array: object) -> np.ndarray:
+    """A figure's data array as numbers: Plotly ≥ 6 sends numeric arrays as base64 typed arrays (NaN inside)."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.array([np.nan if v is None else v for v in array], dtype=float)
 
 
 def figures(test: AppTest) -> list[dict]:
@@ -728,3 +737,34 @@ def test_data_management_shows_disk_use_and_retention(at):
     found = metrics(at)
     assert found["Database size"].endswith(" MB") and found["Cold tier (Parquet)"] == "0.0 MB"
     assert any("Retention: off" in c.value for c in at.main.caption)
+
+
+def test_a_hole_in_the_data_is_drawn_as_a_gap_not_a_flat_line(tmp_path, monkeypatch):
+    """Ten minutes of the pair, a 30-minute hole (the collector was stopped), ten more minutes: the price charts
+    break the line over the hole (null points), while quiet seconds inside the traded stretches keep their price."""
+    path = str(tmp_path / "hole.db")
+    end = database.now_ms()
+    seed_database(path, 600, 10 * 60_000, end_ms=end)
+    seed_database(path, 600, 10 * 60_000, end_ms=end - 40 * 60_000, seed=9, id_sign=-1)
+    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    assert_clean(test)
+    [compact] = figures(test)
+    assert all(np.isnan(values(trace["y"])).sum() >= 1 for trace in compact["data"])   # each line breaks
+    show(test, "Charts")
+    candles = [t for f in figures(test) for t in f["data"] if t["type"] == "candlestick"]
+    gaps = [np.diff(values(t["x"])).max() for t in candles]               # no flat candles over the hole
+    assert candles and all(gap >= 29 * 60_000 for gap in gaps), gaps
+
+
+def test_mask_holes_blanks_only_long_runs_of_filled_bars():
+    from analytics import mask_holes
+    index = pd.date_range("2024-01-01", periods=12, freq="1s", tz="UTC")
+    filled = [False, True, False, True, True, True, True, False, False, True, True, False]
+    bars = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0, "filled": filled},
+                        index=index)
+    out = mask_holes(bars, 3)
+    assert out["close"].isna().tolist() == [False, False, False, True, True, True, True, False, False, False,
+                                            False, False]
+    assert out["volume"].tolist() == bars["volume"].tolist() and mask_holes(bars, 5).equals(bars)
