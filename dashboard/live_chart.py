@@ -9,7 +9,7 @@ identity is its key alone, and its JavaScript is called again with the new data 
 The page loads plotly.js once, from the copy inside the installed `plotly` package (served by app.py at
 `PLOTLY_JS_PATH`, so no network access). The script coalesces updates to one per animation frame, applies none
 while the user is dragging on the chart (the newest one is applied when the drag ends) and none while the tab is
-hidden; a figure identical to the last one is not sent again (Streamlit skips unchanged component data).
+hidden.
 """
 from __future__ import annotations
 
