@@ -160,9 +160,8 @@ def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, 
     if trades is not None and len(trades) and "entry_time" not in trades.columns:
         log.warning("trade log without entry_time column; markers skipped")
     elif trades is not None and len(trades) and panels:
-        _add_trade_markers(fig, trades, panels)
-        x_all = np.concatenate([to_epoch_ms(s.index) for _, s in panels])
-        fig.update_xaxes(range=[int(x_all.min()), int(x_all.max())])  # markers would otherwise pad the axis by 5%
+        _add_trade_markers(fig, trades, panels)   # (no explicit x range: one that moves with the live window would
+                                                  # override the user's zoom at every refresh)
     return _finish(fig, title=title, uirevision="spread", height=520)
 
 
