@@ -41,7 +41,7 @@ SWEEP_METRICS = ("pct_return", "total_return", "sharpe", "win_rate", "max_drawdo
 
 BACKTEST_METRICS = (("total_return", "Total P&L (USDT)", "{:+,.2f}"), ("pct_return", "Return", "{:+.2f}%"),
                     ("n_trades", "Trades", "{:,}"), ("win_rate", "Win rate", "{:.1%}"),
-                    ("expectancy", "Avg P&L / trade (USDT)", "{:+,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
+                    ("expectancy", "Per trade (USDT)", "{:+,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
                     ("max_drawdown", "Max drawdown", "{:.2%}"), ("total_fees", "Fees paid (USDT)", "{:,.2f}"),
                     ("exposure", "Time in market", "{:.1%}"), ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
                     ("sharpe", "Sharpe (ann.)", "{:.2f}"), ("sortino", "Sortino (ann.)", "{:.2f}"),

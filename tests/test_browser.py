@@ -77,6 +77,8 @@ def test_every_tab_in_chromium(server, tmp_path):
                 page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
             page.get_by_role("tab", name="Dashboard").click()
             page.get_by_text("Return correlation").first.wait_for(timeout=30_000)
+            page.wait_for_selector(".live-plot .main-svg", timeout=30_000)     # drawn once; from now on it
+            page.wait_for_timeout(1_000)                                      # must never be blank again
             watched = sample_tab(page, 6.0)
             assert watched.charts >= 1 and watched.blank == 0, watched
             zoom = drag_zoom(page, refreshes=4)
