@@ -540,18 +540,20 @@ def test_first_ticks_after_an_empty_read_load_with_the_session_cache(tmp_path):
         conn.close()
 
 
+def add_sparse_symbol(path: str) -> None:
+    """SOLUSDT as 199 uploaded 1s bars 5 s apart, ending now."""
+    end = database.now_ms() // 1000 * 1000
+    with contextlib.closing(database.open_writer(path)) as writer:
+        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
+        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
+
+
 def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(tmp_path):
     """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
     "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
     from dashboard import model
     path = str(tmp_path / "sparse.db")
-    end = database.now_ms() // 1000 * 1000
-    writer = database.open_writer(path)
-    try:
-        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
-        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
-    finally:
-        writer.close()
+    add_sparse_symbol(path)
     conn = database.open_reader(path)
     try:
         window = model.load_window(conn, controls(path, symbols=["SOLUSDT"], pair=None))
@@ -699,13 +701,7 @@ def test_prices_show_the_decimals_of_their_tick():
 
 def test_a_sparse_symbol_gets_a_note_on_its_card_and_the_others_are_untouched(seeded, monkeypatch):
     """Bars 5 s apart next to a liquid pair: the Dashboard still shows every card; the sparse one says so."""
-    end = database.now_ms() // 1000 * 1000
-    writer = database.open_writer(seeded)
-    try:
-        bars = [(end - k * 5000, 10.0, 10.5, 9.5, 10.0 + k / 100, 1.0, 3, 10.0) for k in range(1, 200)]
-        database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
-    finally:
-        writer.close()
+    add_sparse_symbol(seeded)
     monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
