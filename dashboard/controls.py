@@ -151,9 +151,10 @@ def fmt_price(value: float, decimals: int | None = None) -> str:
 
 
 def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
-    """The decimals of a symbol's price tick, read off its traded prices: the fewest decimals that write every one
-    of them exactly (0.1 for BTCUSDT's 60,000.1, 0.00001 for a 0.12345 coin). Exchange info would say it too, but
-    a replayed or uploaded symbol has none; trades always sit on the tick grid."""
+    """The decimals of a symbol's price tick (or, given sizes, its quantity step), read off its trades: the fewest
+    decimals that write every one of them exactly (0.1 for BTCUSDT's 60,000.1, 0.00001 for a 0.12345 coin, 0.001
+    for BTC quantities). Exchange info would say it too, but a replayed or uploaded symbol has none; trades always sit
+    on the tick and step grids."""
     values = np.abs(np.asarray(prices, dtype=float))
     values = values[np.isfinite(values)]
     for decimals in range(most + 1):

@@ -12,7 +12,7 @@ import database
 from api.security import signed_link
 from config import Settings
 from core.vocabulary import Timeframe
-from dashboard.controls import Controls, fmt_time
+from dashboard.controls import Controls, fmt_time, tick_decimals
 from dashboard.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
 from dashboard.model import reader, writer
 from dashboard.navigation import request_jump
@@ -181,11 +181,11 @@ def tick_table(c: Controls) -> None:
     st.dataframe(summary.assign(range=summary["high"] - summary["low"]), width="stretch",
                  column_config={name: st.column_config.NumberColumn(format="%,.6g") for name in summary.columns})
     shown = ticks.assign(time_utc=ticks["timestamp"].map(fmt_time))
+    config: dict[str, Any] = {     # prices in the tick's decimals, sizes in the step's (read off the trades shown)
+        "time_utc": "time (UTC)", "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker"),
+        **{name: st.column_config.NumberColumn(format=f"%,.{tick_decimals(shown[name])}f") for name in ("price", "size")}}
     st.dataframe(shown[["time_utc", "symbol", "price", "size", "is_buyer_maker", "trade_id", "id_space", "timestamp",
-                        "received_at"]], width="stretch", hide_index=True, height=300,
-                 column_config={"time_utc": "time (UTC)", "price": st.column_config.NumberColumn(format="%,.8g"),
-                                "size": st.column_config.NumberColumn(format="%,.8g"),
-                                "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker")})
+                        "received_at"]], width="stretch", hide_index=True, height=300, column_config=config)
 
 
 def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
