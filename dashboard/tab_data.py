@@ -183,7 +183,7 @@ def tick_table(c: Controls) -> None:
     shown = ticks.assign(time_utc=ticks["timestamp"].map(fmt_time))
     config: dict[str, Any] = {     # prices in the tick's decimals, sizes in the step's (read off the trades shown)
         "time_utc": "time (UTC)", "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker"),
-        **{name: st.column_config.NumberColumn(format=f"%,.{tick_decimals(shown[name])}f")
+        **{name: st.column_config.NumberColumn(format=f"%,.{tick_decimals(shown[name].to_numpy())}f")
            for name in ("price", "size")}}
     st.dataframe(shown[["time_utc", "symbol", "price", "size", "is_buyer_maker", "trade_id", "id_space", "timestamp",
                         "received_at"]], width="stretch", hide_index=True, height=300, column_config=config)
