@@ -12,9 +12,14 @@ from dashboard.widgets import guard, plot, session_cache, verdict_banner
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
-    """Trades per second over the last `seconds` of the window."""
-    recent = bars.loc[bars.index >= pd.Timestamp(end_ms - seconds * 1000, unit="ms", tz="UTC"), "trades"]
-    return float(recent.sum()) / seconds
+    """Trades per second over the last `seconds` of the window, or over the part of them the data covers (eight
+    seconds after Start the rate is 8 seconds' trades over 8 s, not over 60)."""
+    since = pd.Timestamp(end_ms - seconds * 1000, unit="ms", tz="UTC")
+    recent = bars.loc[bars.index >= since, "trades"]
+    if recent.empty:
+        return 0.0
+    covered = min(seconds, (end_ms - max(since, bars.index[0]).value // 1_000_000) / 1000)
+    return float(recent.sum()) / max(1.0, covered)
 
 
 def price_change(bars: pd.DataFrame) -> str:

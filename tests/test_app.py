@@ -764,3 +764,13 @@ def test_mask_holes_blanks_only_long_runs_of_filled_bars():
     assert out["close"].isna().tolist() == [False, False, False, True, True, True, True, False, False, False,
                                             False, False]
     assert out["volume"].tolist() == bars["volume"].tolist() and mask_holes(bars, 5).equals(bars)
+
+
+def test_the_tick_rate_of_the_first_seconds_is_over_the_seconds_covered():
+    """Eight seconds after Start the card said "2.4 ticks/s" for a symbol trading 20/s: 8 s of trades over 60 s."""
+    from dashboard.tab_dashboard import recent_rate
+    end = 1_800_000_000_000
+    first = pd.date_range(pd.Timestamp(end - 8000, unit="ms", tz="UTC"), periods=8, freq="1s")
+    later = pd.date_range(pd.Timestamp(end - 600_000, unit="ms", tz="UTC"), periods=600, freq="1s")
+    assert recent_rate(pd.DataFrame({"trades": [20] * 8}, index=first), end) == 20.0
+    assert recent_rate(pd.DataFrame({"trades": [20] * 600}, index=later), end) == 20.0
