@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import re
 import time
 import zlib
@@ -20,9 +19,7 @@ import psycopg
 from psycopg import pq
 
 from core.vocabulary import IdSpace
-from storage.sql import SPACE_CODES
-
-log = logging.getLogger(__name__)
+from storage.sql import SPACE_CODES, apply_migrations
 
 DAY_MS = 86_400_000
 PG_SCHEMA_VERSION = 1
@@ -234,15 +231,8 @@ def migrate(conn: PgConnection) -> int:
         conn.raw.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
         row = conn.raw.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] if row and row[0] is not None else 0
-        if version > PG_SCHEMA_VERSION:
-            raise RuntimeError(f"database schema v{version} is newer than this program understands "
-                               f"(v{PG_SCHEMA_VERSION})")
-        for target in range(version + 1, PG_SCHEMA_VERSION + 1):
-            for statement in PG_MIGRATIONS[target - 1].split(";"):
-                if statement.strip():
-                    conn.raw.execute(statement)
-            conn.raw.execute("INSERT INTO schema_version(version) VALUES (%s)", (target,))
-            log.info("PostgreSQL database migrated to schema v%d", target)
+        apply_migrations(conn.raw.execute, PG_MIGRATIONS, version, lambda target: conn.raw.execute(
+            "INSERT INTO schema_version(version) VALUES (%s)", (target,)))
     return PG_SCHEMA_VERSION
 
 

@@ -1,15 +1,11 @@
 """The schema: every table as numbered migrations (PRAGMA user_version), applied on open; and clearing it all."""
 from __future__ import annotations
 
-import logging
-
 from storage import postgres
 from storage.postgres import PgConnection
-from storage.sql import Connection, transaction
+from storage.sql import Connection, apply_migrations, transaction
 
-log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 4                       # = len(MIGRATIONS)
 TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
           "paper_positions", "id_cursors")
 
@@ -152,15 +148,8 @@ def migrate(conn: Connection) -> int:
         return SCHEMA_VERSION                   # up to date: no write lock needed (a long writer may hold it)
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise RuntimeError(f"database schema v{version} is newer than this program understands "
-                               f"(v{SCHEMA_VERSION})")
-        for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in MIGRATIONS[target - 1].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA user_version={target}")
-            log.info("database migrated to schema v%d", target)
+        apply_migrations(conn.execute, MIGRATIONS, version,
+                         lambda target: conn.execute(f"PRAGMA user_version={target}"))
     return SCHEMA_VERSION
 
 

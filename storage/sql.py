@@ -5,13 +5,16 @@ which backend they talk to."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import psycopg
 
 from core.vocabulary import IdSpace
+
+log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
@@ -82,6 +85,21 @@ def inserted_id(cur: Any) -> int:
 def limit_clause(limit: int | None) -> str:
     """`LIMIT n` for a row cap, nothing for none (SQLite refuses LIMIT NULL, PostgreSQL LIMIT -1)."""
     return "" if limit is None else f" LIMIT {int(limit)}"
+
+
+def apply_migrations(execute: Callable[[str], Any], migrations: Sequence[str], version: int,
+                     record: Callable[[int], Any]) -> None:
+    """Run the migrations after `version`, statement by statement, recording each version reached (inside the
+    caller's transaction, so a failure leaves the schema as it was); refuse a database newer than this code."""
+    if version > len(migrations):
+        raise RuntimeError(f"database schema v{version} is newer than this program understands "
+                           f"(v{len(migrations)})")
+    for target in range(version + 1, len(migrations) + 1):
+        for statement in migrations[target - 1].split(";"):
+            if statement.strip():
+                execute(statement)
+        record(target)
+        log.info("database migrated to schema v%d", target)
 
 
 def is_postgres(target: str) -> bool:
