@@ -41,9 +41,11 @@ def empty_figure(message: str = NO_DATA, *, title: str | None = None, height: in
 
 
 def _finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) -> go.Figure:
-    """Apply the template, title, height and a constant uirevision (keeps zoom across refreshes)."""
+    """Apply the template, title, height, a constant uirevision (keeps zoom across refreshes) and hover values with
+    six significant digits and separators ("75,024.7", "2.85352", never "2.853524000001")."""
     apply_dark(fig)
     fig.update_layout(title_text=title, height=height, uirevision=uirevision)
+    fig.update_traces(yhoverformat=",.6~g", selector={"type": "scatter"})
     if not title:
         fig.update_layout(margin_t=36)
     return fig

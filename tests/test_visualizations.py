@@ -514,3 +514,11 @@ def test_every_builder_uses_the_dark_template(big_closes: pd.DataFrame) -> None:
     for fig in figs:
         assert fig.layout.template.layout.paper_bgcolor == viz.DARK_TEMPLATE.layout.paper_bgcolor
     assert viz.apply_dark(go.Figure()).layout.template.layout.plot_bgcolor == viz.DARK_TEMPLATE.layout.plot_bgcolor
+
+
+def test_hover_values_are_rounded_not_raw_floats(big_closes, big_z, trades) -> None:
+    """Hover read "Spread : 2.853524" (raw floats): every line and marker trace rounds to 6 significant digits."""
+    figures = [viz.compact_price_figure(big_closes), viz.normalized_price_figure(big_closes),
+               viz.spread_zscore_figure(big_z * 2, big_z, entry=2.0, exit=0.0, stop=4.0, trades=trades)]
+    scatters = [t for f in figures for t in f.data if t.type == "scatter"]
+    assert scatters and all(t.yhoverformat == ",.6~g" for t in scatters)
