@@ -10,9 +10,10 @@ import pandas as pd
 from collector import ImportPlan, ImportRefused, store_import, validate_import
 from dashboard.controls import fmt_time
 
-UPLOAD_KINDS = {"ticks": "Ticks: NDJSON {symbol, ts, price, size}, Binance aggTrades/trades CSV (.csv/.zip), "
-                         "recorded frames (.gz)",
-                "bars": "OHLCV bars: CSV ts,open,high,low,close,volume (or a Binance kline CSV)"}
+UPLOAD_KINDS = {"ticks": "Ticks: NDJSON {symbol, ts, price, size}, this app's tick CSV or Parquet, Binance "
+                         "aggTrades/trades CSV (.csv/.zip), recorded frames (.gz)",
+                "bars": "OHLCV bars: CSV ts,open,high,low,close,volume (this app's bar export too) or a Binance "
+                        "kline CSV"}
 UploadError = ImportRefused                 # the name the dashboard and its tests use
 ParsedUpload = ImportPlan
 
