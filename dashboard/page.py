@@ -67,7 +67,8 @@ def main() -> None:
         with reader(settings.db_path) as conn:
             stored = database.stored_symbols(conn)
     except (*database.DatabaseError, OSError, RuntimeError) as exc:
-        st.error(f"Cannot open the database {settings.db_path} (CRYPTO_DB_PATH): {exc}")
+        setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
+        st.error(f"Cannot open the database {database.describe_target(settings.db_path)} ({setting}): {exc}")
         st.stop()
     refresh = refresh_every()
     with st.sidebar:

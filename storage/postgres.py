@@ -209,18 +209,30 @@ class PgConnection:
 
 
 def connect(target: str, *, read_only: bool = False) -> PgConnection:
-    """Open a session on the server named by a postgresql:// URL (schema migrated unless read-only)."""
+    """Open a session on the server named by a postgresql:// URL, its schema brought up to date. A read-only
+    session migrates only when the schema is missing or behind (a dashboard started on a fresh database before any
+    collector, as a new SQLite file is created by its first reader), so a role with SELECT rights only can read a
+    current database."""
     raw = psycopg.connect(target, autocommit=True, connect_timeout=10, application_name="binance-analytics")
     conn = PgConnection(raw, target)
     try:
+        if not read_only or schema_version(conn) != PG_SCHEMA_VERSION:
+            migrate(conn)
         if read_only:
             raw.execute("SET default_transaction_read_only = on")
-        else:
-            migrate(conn)
     except BaseException:
         raw.close()
         raise
     return conn
+
+
+def schema_version(conn: PgConnection) -> int:
+    """The schema version the database holds (0 for a database this program has never opened)."""
+    try:
+        row = conn.raw.execute("SELECT max(version) FROM schema_version").fetchone()
+    except psycopg.errors.UndefinedTable:
+        return 0
+    return int(row[0]) if row and row[0] is not None else 0
 
 
 def migrate(conn: PgConnection) -> int:

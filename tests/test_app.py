@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from app_fixtures import PAIR, seed_database
+from pg_cluster import database_env
 from streamlit.testing.v1 import AppTest
 
 import analytics as A
@@ -57,17 +58,25 @@ def no_collector_left_running():
 
 
 @pytest.fixture
-def seeded(tmp_path) -> str:
-    """A database file with the synthetic pair ending now."""
-    path = str(tmp_path / "ticks.db")
-    seed_database(path, N_PER_SYMBOL, SPAN_MS)
-    return path
+def seeded(db_path) -> str:
+    """A database (a SQLite file, or a PostgreSQL database: conftest runs this module on both) with the synthetic
+    pair ending now."""
+    seed_database(db_path, N_PER_SYMBOL, SPAN_MS)
+    return db_path
+
+
+def use_database(monkeypatch: pytest.MonkeyPatch, target: str) -> None:
+    """Point the page's settings at `target` as a user would: DATABASE_URL for a server, else CRYPTO_DB_PATH (and
+    no DATABASE_URL, which would win)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    for name, value in database_env(target).items():
+        monkeypatch.setenv(name, value)
 
 
 @pytest.fixture
 def at(seeded, monkeypatch) -> AppTest:
     """The page, run once on the seeded database with the simulated feed configured (not started)."""
-    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    use_database(monkeypatch, seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60)
     test.run()
@@ -317,14 +326,21 @@ def test_uploads_store_ticks_and_ohlcv_bars(at, seeded):
     assert any(t.startswith("ADAUSDT") for t in chart_titles(at))
 
 
-def test_symbol_and_series_listings_use_index_seeks_only(seeded):
-    conn = database.open_writer(seeded)
-    try:
+def test_symbol_and_series_listings(seeded):
+    with contextlib.closing(database.open_writer(seeded)) as conn:
         database.write_bars(conn, "5min", {"ADAUSDT": [(300_000 * 5_000_000, 1.0, 1.0, 1.0, 1.0, 5.0)]}, "upload")
         assert database.stored_symbols(conn) == ["ADAUSDT", "BTCUSDT", "ETHUSDT"]
         series = database.bar_series(conn)
-        assert [(s, tf) for s, tf, _, _ in series] == [("ADAUSDT", "5min"), ("BTCUSDT", "1min"), ("BTCUSDT", "1s"),
-                                                      ("ETHUSDT", "1min"), ("ETHUSDT", "1s")]
+    assert [(s, tf) for s, tf, _, _ in series] == [("ADAUSDT", "5min"), ("BTCUSDT", "1min"), ("BTCUSDT", "1s"),
+                                                  ("ETHUSDT", "1min"), ("ETHUSDT", "1s")]
+
+
+@pytest.mark.sqlite_only
+def test_symbol_and_series_listings_use_index_seeks_only(seeded):
+    """The listings' next-key step is an index seek (SQLite's plan; PostgreSQL's planner rightly scans a table this
+    small whatever its indexes, so its plans are measured at size by bench/refresh.py instead)."""
+    conn = database.open_writer(seeded)
+    try:
         plan = " ".join(str(r) for r in conn.execute(
             "EXPLAIN QUERY PLAN SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > "
             "(?, ?, ?) ORDER BY symbol, timeframe, timestamp LIMIT 1", ("A", "1s", 0)).fetchall())
@@ -421,7 +437,7 @@ def closed_port() -> int:
 
 def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatch):
     port = closed_port()
-    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    use_database(monkeypatch, seeded)
     monkeypatch.setenv("DATA_FEED", "binance")
     monkeypatch.setenv("BINANCE_WS_URL", f"ws://127.0.0.1:{port}")
     monkeypatch.setenv("BINANCE_REST_URL", f"http://127.0.0.1:{port}")
@@ -448,16 +464,23 @@ def test_no_network_shows_the_error_and_switches_to_simulated(seeded, monkeypatc
 
 
 def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, monkeypatch, tmp_path):
-    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    """A bad setting, then a database that cannot be opened (a file in a missing folder; a server nothing listens
+    on): each is an error message on the page, never an exception."""
+    use_database(monkeypatch, seeded)
     monkeypatch.setenv("REFRESH_INTERVAL", "fast")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
     assert "REFRESH_INTERVAL='fast'" in test.error[0].value
     monkeypatch.delenv("REFRESH_INTERVAL")
-    monkeypatch.setenv("CRYPTO_DB_PATH", str(tmp_path / "missing-dir" / "ticks.db"))
+    server = seeded.startswith("postgresql://")
+    unusable = (f"postgresql://postgres:s3cret@127.0.0.1:{closed_port()}/ticks" if server
+                else str(tmp_path / "missing-dir" / "ticks.db"))
+    use_database(monkeypatch, unusable)
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
-    assert "Cannot open the database" in test.error[0].value
+    message = test.error[0].value
+    assert "Cannot open the database" in message and "s3cret" not in message       # the password is never shown
+    assert ("(DATABASE_URL)" if server else "(CRYPTO_DB_PATH)") in message
 
 
 @pytest.mark.timeout(120)
@@ -466,7 +489,7 @@ def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypat
     with FakeBinance() as fb:
         for symbol in ("BTCUSDT", "ETHUSDT"):
             fb.generate(symbol, 2000, spacing_ms=100)             # 200 s of trades before Start
-        monkeypatch.setenv("CRYPTO_DB_PATH", db_path)
+        use_database(monkeypatch, db_path)
         monkeypatch.setenv("DATA_FEED", "binance")
         monkeypatch.setenv("BINANCE_WS_URL", fb.ws_base)
         monkeypatch.setenv("BINANCE_REST_URL", fb.rest_base)
@@ -521,11 +544,11 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     assert "unknown hedge method" in at.error[0].value
 
 
-def test_first_ticks_after_an_empty_read_load_with_the_session_cache(tmp_path):
+def test_first_ticks_after_an_empty_read_load_with_the_session_cache(db_path):
     """Start on an empty database: the cached empty read (object dtype) must not poison the next refresh's bars
     (it raised "column 'timestamp' must hold integer epoch milliseconds, got dtype object" until the full re-read)."""
     from dashboard import model
-    path = str(tmp_path / "empty.db")
+    path = db_path
     database.open_writer(path).close()
     c = controls(path)
     cache: dict = {}
@@ -548,11 +571,11 @@ def add_sparse_symbol(path: str) -> None:
         database.write_bars(writer, "1s", {"SOLUSDT": bars}, source="upload")
 
 
-def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(tmp_path):
+def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(db_path):
     """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
     "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
     from dashboard import model
-    path = str(tmp_path / "sparse.db")
+    path = db_path
     add_sparse_symbol(path)
     conn = database.open_reader(path)
     try:
@@ -629,7 +652,7 @@ def test_typing_all_collects_the_universe_but_keeps_an_analysable_pair(at):
 
 
 def test_symbols_all_in_the_settings_starts_with_an_analysable_pair(seeded, monkeypatch):
-    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    use_database(monkeypatch, seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     monkeypatch.setenv("SYMBOLS", "ALL")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
@@ -647,11 +670,11 @@ def every_tab_is_clean(test: AppTest) -> list[str]:
     return seen
 
 
-def test_the_first_minute_from_an_empty_database(tmp_path, monkeypatch):
+def test_the_first_minute_from_an_empty_database(db_path, monkeypatch):
     """An empty database, then the first minute of a live pair: never an error; Pair Analytics and Backtest say how
     far they have got and how long is left (a progress bar), and become ready once there are enough bars."""
-    path = str(tmp_path / "first.db")
-    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    path = db_path
+    use_database(monkeypatch, path)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     every_tab_is_clean(test)
@@ -672,12 +695,12 @@ def test_the_first_minute_from_an_empty_database(tmp_path, monkeypatch):
                                                                                 *test.main.warning])
 
 
-def test_an_empty_window_over_stored_history_offers_a_jump_to_it(tmp_path, monkeypatch):
+def test_an_empty_window_over_stored_history_offers_a_jump_to_it(db_path, monkeypatch):
     """Data recorded three hours ago and a live 1 h window: the view says where the data is, and one click moves the
     window there (scrolled back, with a notice that it no longer follows live data)."""
-    path = str(tmp_path / "old.db")
+    path = db_path
     seed_database(path, 1500, 20 * 60_000, end_ms=database.now_ms() - 3 * 3_600_000)
-    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    use_database(monkeypatch, path)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     show(test, "Charts")
@@ -702,7 +725,7 @@ def test_prices_show_the_decimals_of_their_tick():
 def test_a_sparse_symbol_gets_a_note_on_its_card_and_the_others_are_untouched(seeded, monkeypatch):
     """Bars 5 s apart next to a liquid pair: the Dashboard still shows every card; the sparse one says so."""
     add_sparse_symbol(seeded)
-    monkeypatch.setenv("CRYPTO_DB_PATH", seeded)
+    use_database(monkeypatch, seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     test.multiselect(key="view_symbols").set_value(["BTCUSDT", "ETHUSDT", "SOLUSDT"]).run()
@@ -735,14 +758,14 @@ def test_data_management_shows_disk_use_and_retention(at):
     assert any("Retention: off" in c.value for c in at.main.caption)
 
 
-def test_a_hole_in_the_data_is_drawn_as_a_gap_not_a_flat_line(tmp_path, monkeypatch):
+def test_a_hole_in_the_data_is_drawn_as_a_gap_not_a_flat_line(db_path, monkeypatch):
     """Ten minutes of the pair, a 30-minute hole (the collector was stopped), ten more minutes: the price charts
     break the line over the hole (null points), while quiet seconds inside the traded stretches keep their price."""
-    path = str(tmp_path / "hole.db")
+    path = db_path
     end = database.now_ms()
     seed_database(path, 600, 10 * 60_000, end_ms=end)
     seed_database(path, 600, 10 * 60_000, end_ms=end - 40 * 60_000, seed=9, id_sign=-1)
-    monkeypatch.setenv("CRYPTO_DB_PATH", path)
+    use_database(monkeypatch, path)
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert_clean(test)

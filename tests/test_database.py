@@ -1,6 +1,7 @@
 """database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import sqlite3
@@ -139,6 +140,15 @@ def test_reader_is_read_only(db_target):
     reader = db.open_reader(db_target)
     with pytest.raises(db.DatabaseError, match=r"readonly|read-only"):
         reader.execute("DELETE FROM ticks")
+
+
+def test_a_reader_on_a_new_database_finds_its_schema(db_target):
+    """A dashboard started before any collector on a new database (a new file; a server database just created)
+    reads an empty store, read-only; on PostgreSQL it failed with 'relation "ohlc_data" does not exist'."""
+    with contextlib.closing(db.open_reader(db_target)) as reader:
+        assert db.stored_symbols(reader) == [] and db.symbol_summaries(reader) == []
+        with pytest.raises(db.DatabaseError, match=r"readonly|read-only"):
+            reader.execute("DELETE FROM ticks")
 
 
 def test_streaming_export_is_chunked_and_complete(db_target, tmp_path):
