@@ -47,16 +47,20 @@ def status_line(stats: CollectorStats) -> str:
             + (f" last_error: {stats.last_error}" if stats.last_error else ""))
 
 
+DB_HELP = "SQLite file path or postgresql:// URL (default: DATABASE_URL, else CRYPTO_DB_PATH)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the headless collector."""
-    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite, headless "
-                                "(24/7 next to the dashboard). Environment variables give the defaults.")
+    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite or "
+                                "PostgreSQL, headless (24/7 next to the dashboard). Environment variables give the "
+                                "defaults.")
     p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
     p.add_argument("--feed", choices=tuple(FeedKind), help="data feed (default: DATA_FEED)")
     p.add_argument("--replay-file", nargs="+", metavar="FILE", help="files or folders to replay with --feed replay, "
                    "merged in time order (NDJSON, tick CSV, archive CSV/zip, frames .gz)")
     p.add_argument("--speed", type=float, help="replay/simulation speed multiplier; 0 = as fast as possible")
-    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     p.add_argument("--record", help="record raw Binance frames to FILE (.gz compresses) for later replay")
     p.add_argument("--backfill-minutes", type=int, help="fetch this many minutes of aggTrades over REST on start")
@@ -73,7 +77,7 @@ def build_import_parser() -> argparse.ArgumentParser:
                                 "collector writing to the same database is never stalled.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--symbol", default="", help="symbol for CSVs whose name does not say it (or for bars)")
-    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--db", help=DB_HELP)
     p.add_argument("--bars", metavar="TIMEFRAME", help="the files hold OHLCV bars of this timeframe (e.g. 1min)")
     return p
 
@@ -86,7 +90,7 @@ def build_export_parser() -> argparse.ArgumentParser:
     p.add_argument("--symbols", help="comma-separated symbols (default: every stored symbol)")
     p.add_argument("--start", type=int, metavar="MS", help="first exchange time, epoch ms (default: the oldest)")
     p.add_argument("--end", type=int, metavar="MS", help="end of the range (exclusive), epoch ms (default: now)")
-    p.add_argument("--db", help="SQLite database path (default: CRYPTO_DB_PATH)")
+    p.add_argument("--db", help=DB_HELP)
     return p
 
 
@@ -117,7 +121,7 @@ def build_retention_parser() -> argparse.ArgumentParser:
                                 "collector with TICK_RETENTION_DAYS set does this by itself every hour.")
     p.add_argument("--days", type=int, help="whole UTC days of raw ticks to keep (default: TICK_RETENTION_DAYS)")
     p.add_argument("--cold-dir", help="folder of the Parquet files (default: COLD_DIR)")
-    p.add_argument("--db", help="SQLite path or postgresql:// URL (default: DATABASE_URL or CRYPTO_DB_PATH)")
+    p.add_argument("--db", help=DB_HELP)
     return p
 
 
