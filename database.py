@@ -25,6 +25,7 @@ from storage.connection import (
     open_writer,
     repair_locks,
     same_target,
+    store_info,
 )
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
 from storage.cursors import IdCursor, load_cursors
@@ -33,7 +34,7 @@ from storage.paper import PaperPosition, close_paper_position, list_paper_positi
 from storage.postgres import RepairLocks
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
-from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, is_busy
+from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, StoreInfo, is_busy
 from storage.ticks import (
     TICK_COLUMNS,
     SymbolSummary,
@@ -59,6 +60,7 @@ __all__ = [
     "PaperPosition",
     "RepairLocks",
     "RetentionReport",
+    "StoreInfo",
     "SymbolSummary",
     "WriteResult",
     "add_alert_rule",
@@ -99,6 +101,7 @@ __all__ = [
     "repair_locks",
     "same_target",
     "save_backfill",
+    "store_info",
     "stored_symbols",
     "stream_ticks",
     "symbol_summaries",

@@ -128,6 +128,7 @@ def db_statistics(c: Controls, settings: Settings) -> None:
         summaries = database.symbol_summaries(conn)
         series = database.bar_series(conn)
         gaps = database.list_gaps(conn, limit=100)
+        info = database.store_info(conn)
     st.subheader("Database statistics")
     ticks = sum(s.tick_count for s in summaries)
     size = database.database_size_bytes(c.db_path)
@@ -148,6 +149,7 @@ def db_statistics(c: Controls, settings: Settings) -> None:
                "bring its ticks back." if settings.tick_retention_days else
                "Retention: off — every raw tick stays in the database (set TICK_RETENTION_DAYS to move days older "
                "than that to Parquet files, ~5 bytes per trade).")
+    st.caption(f"Store: {info}.")
     left, right = st.columns([3, 2])
     left.dataframe(pd.DataFrame([{"symbol": s.symbol, "ticks": s.tick_count, "first (UTC)": fmt_time(s.first_ts),
                                   "last (UTC)": fmt_time(s.last_ts), "highest id": s.max_trade_id}

@@ -9,7 +9,7 @@ import time
 
 from storage import postgres
 from storage.schema import migrate
-from storage.sql import Connection, DamagedDatabase, is_postgres
+from storage.sql import Connection, DamagedDatabase, StoreInfo, is_postgres
 
 
 def _apply_pragmas(conn: Connection) -> None:
@@ -115,3 +115,11 @@ def same_target(a: str, b: str) -> bool:
 def describe_target(path: str) -> str:
     """A target as it may be shown in logs and the dashboard (a URL's password hidden)."""
     return postgres.redact(path)
+
+
+def store_info(conn: Connection) -> StoreInfo:
+    """What the open database runs on (engine, version, tick layout, unused server features) for Data Management."""
+    if isinstance(conn, postgres.PgConnection):
+        return postgres.store_info(conn)
+    return StoreInfo(f"SQLite {sqlite3.sqlite_version}", "raw ticks in one table (WAL: readers never block the "
+                     "writer; retention deletes a day in 10-minute slices)")

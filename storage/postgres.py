@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 import time
 import zlib
@@ -19,7 +20,9 @@ import psycopg
 from psycopg import pq
 
 from core.vocabulary import IdSpace
-from storage.sql import SPACE_CODES, apply_migrations
+from storage.sql import SPACE_CODES, StoreInfo, apply_migrations
+
+log = logging.getLogger(__name__)
 
 DAY_MS = 86_400_000
 PG_SCHEMA_VERSION = 1
@@ -245,7 +248,33 @@ def migrate(conn: PgConnection) -> int:
         version = row[0] if row and row[0] is not None else 0
         apply_migrations(conn.raw.execute, PG_MIGRATIONS, version, lambda target: conn.raw.execute(
             "INSERT INTO schema_version(version) VALUES (%s)", (target,)))
+    if version == 0 and (note := timescaledb_note(conn)):
+        log.info("%s", note)
     return PG_SCHEMA_VERSION
+
+
+def timescaledb_note(conn: PgConnection) -> str | None:
+    """Whether the server offers the TimescaleDB extension (detected, never required), said in words; None when it
+    does not. This version keeps ticks in plain day partitions either way."""
+    row = conn.raw.execute("SELECT default_version, installed_version FROM pg_available_extensions "
+                           "WHERE name = 'timescaledb'").fetchone()
+    if row is None:
+        return None
+    default, installed = row
+    where = f"installed in this database ({installed})" if installed else f"available on the server ({default})"
+    return (f"TimescaleDB is {where} but not used: ticks stay in plain day partitions (hypertables and native "
+            "compression would be the next step)")
+
+
+def store_info(conn: PgConnection) -> StoreInfo:
+    """The server's version, how many day partitions hold raw ticks, and whether TimescaleDB is on offer."""
+    number = conn.raw.info.server_version                    # e.g. 150018 for 15.18
+    row = conn.raw.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchone()
+    days = int(row[0]) if row else 0
+    note = timescaledb_note(conn)
+    return StoreInfo(f"PostgreSQL {number // 10_000}.{number % 10_000}",
+                     f"raw ticks in {days:,} day partition{'' if days == 1 else 's'} (retention drops whole days)",
+                     (note,) if note else ())
 
 
 class RepairLocks:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import psycopg
@@ -29,6 +30,19 @@ class Connection(Protocol):
 
     @property
     def in_transaction(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    """What a database target runs on, as Data Management shows it: the engine and its version, how raw ticks are
+    laid out, and what the server offers that this program does not use."""
+
+    engine: str
+    layout: str
+    notes: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return "; ".join((self.engine, self.layout, *self.notes))
 
 
 SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # ticks.id_space

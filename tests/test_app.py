@@ -750,12 +750,15 @@ def test_the_bar_export_imports_back_without_its_filled_bars(seeded, tmp_path):
     assert len(back) == plan.count and back["trade_count"].sum() == frame["trades"].sum()
 
 
-def test_data_management_shows_disk_use_and_retention(at):
+def test_data_management_shows_disk_use_retention_and_the_store(at, seeded):
     show(at, "Data Management")
     assert_clean(at)
     found = metrics(at)
     assert found["Database size"].endswith(" MB") and found["Cold tier (Parquet)"] == "0.0 MB"
-    assert any("Retention: off" in c.value for c in at.main.caption)
+    captions = [c.value for c in at.main.caption]
+    assert any("Retention: off" in c for c in captions)
+    engine = "Store: PostgreSQL" if seeded.startswith("postgresql://") else "Store: SQLite"
+    assert any(c.startswith(engine) for c in captions), captions
 
 
 def test_a_hole_in_the_data_is_drawn_as_a_gap_not_a_flat_line(db_path, monkeypatch):

@@ -151,6 +151,20 @@ def test_a_reader_on_a_new_database_finds_its_schema(db_target):
             reader.execute("DELETE FROM ticks")
 
 
+def test_store_info_names_the_engine_and_the_tick_layout(db_target):
+    """Data Management's store line: the engine and its version, and (PostgreSQL) one partition per UTC day of
+    ticks; TimescaleDB is only ever mentioned, never required."""
+    with contextlib.closing(db.open_writer(db_target)) as conn:
+        db.write_ticks(conn, [tick("BTCUSDT", 1, T0, 60_000.0), tick("BTCUSDT", 2, T0 + 86_400_000, 60_001.0)])
+        info = db.store_info(conn)
+    if db_target.startswith("postgresql://"):
+        assert info.engine.startswith("PostgreSQL 1") and info.layout.startswith("raw ticks in 2 day partitions")
+    else:
+        assert info.engine == f"SQLite {sqlite3.sqlite_version}" and "one table" in info.layout
+    assert all("TimescaleDB" in note for note in info.notes)
+    assert str(info).startswith(f"{info.engine}; {info.layout}")
+
+
 def test_streaming_export_is_chunked_and_complete(db_target, tmp_path):
     conn = db.open_writer(db_target)
     rows = random_ticks(150_000)
