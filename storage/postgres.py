@@ -211,18 +211,24 @@ class PgConnection:
             self.partitions.add(day)
 
 
+_CURRENT: set[str] = set()                        # targets this process has seen at the current schema version
+
+
 def connect(target: str, *, read_only: bool = False) -> PgConnection:
     """Open a session on the server named by a postgresql:// URL, its schema brought up to date. A read-only
-    session migrates only when the schema is missing or behind (a dashboard started on a fresh database before any
-    collector, as a new SQLite file is created by its first reader), so a role with SELECT rights only can read a
-    current database."""
-    raw = psycopg.connect(target, autocommit=True, connect_timeout=10, application_name="binance-analytics")
+    session is read-only from its startup packet (no extra round trip) and checks the schema version once per
+    process: a new database gets its schema from a write session first (a dashboard may start before any collector,
+    as a new SQLite file is created by its first reader), a current one is only read (a role with SELECT rights on
+    the tables is enough)."""
+    raw = psycopg.connect(target, autocommit=True, connect_timeout=10, application_name="binance-analytics",
+                          options="-c default_transaction_read_only=on" if read_only else None)
     conn = PgConnection(raw, target)
     try:
-        if not read_only or schema_version(conn) != PG_SCHEMA_VERSION:
+        if not read_only:
             migrate(conn)
-        if read_only:
-            raw.execute("SET default_transaction_read_only = on")
+        elif target not in _CURRENT and schema_version(conn) != PG_SCHEMA_VERSION:
+            connect(target).close()
+        _CURRENT.add(target)
     except BaseException:
         raw.close()
         raise

@@ -15,6 +15,8 @@ from fake_binance import FakeBinance
 from waiting import wait_until
 
 import database as db
+from data_feed import Tick
+from storage.postgres import PG_SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
@@ -67,3 +69,33 @@ def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
             logs = [proc.communicate(timeout=30)[1] for proc in (a, b)]
         assert a.returncode == 0 and b.returncode == 0, logs
         assert not any("Traceback" in log for log in logs), logs
+
+
+def test_a_dashboard_role_with_select_rights_only_reads_a_current_database(pg_server):
+    """Dashboards may log in with a role that can only read: its sessions never write (not even to check the
+    schema), so they read a database a collector has created; on a new database they say why they cannot start."""
+    url = pg_server.create_database()
+    with contextlib.closing(db.open_writer(url)) as writer:
+        db.write_ticks(writer, [Tick("BTCUSDT", 1, 1_723_161_000_000, 60_000.0, 1.0, False, 1_723_161_000_005)])
+        writer.execute("CREATE ROLE dash_reader LOGIN")
+        writer.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO dash_reader")
+    reader_url = url.replace("postgresql://postgres@", "postgresql://dash_reader@")
+    with contextlib.closing(db.open_reader(reader_url)) as reader:
+        assert db.stored_symbols(reader) == ["BTCUSDT"]
+        assert db.read_ticks(reader, ["BTCUSDT"])["trade_id"].tolist() == [1]
+    with pytest.raises(db.DatabaseError, match="permission denied"):
+        db.open_reader(pg_server.create_database().replace("postgresql://postgres@", "postgresql://dash_reader@"))
+
+
+def test_a_newer_schema_is_refused_before_anything_is_read_or_written(pg_server):
+    """A server database migrated by a newer version of this program (another machine upgraded first): an older
+    collector or dashboard refuses it by name instead of writing rows the newer schema does not expect."""
+    url = pg_server.create_database()
+    with contextlib.closing(db.open_writer(url)) as writer:
+        writer.execute("INSERT INTO schema_version(version) VALUES (?)", (PG_SCHEMA_VERSION + 1,))
+    code = ("import sys, database\n"
+            "try:\n    database.open_reader(sys.argv[1])\nexcept RuntimeError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert f"newer than this program understands (v{PG_SCHEMA_VERSION})" in out.stdout, out.stderr
+    with pytest.raises(RuntimeError, match="newer than this program"):
+        db.open_writer(url)
