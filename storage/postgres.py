@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
+from core.clock import now_ms
 from core.vocabulary import IdSpace
 from storage.sql import SPACE_CODES, StoreInfo, apply_migrations
 
@@ -196,19 +197,33 @@ class PgConnection:
 
     def prepare_write(self, stamps_ms: Iterable[int]) -> None:
         """Before a batch's transaction: the session's staging table and the day partitions of ticks the batch
-        needs (created outside it, so a failed batch cannot roll them back; another collector creating the same
-        partition at the same moment is fine)."""
+        needs (created outside it, so a failed batch cannot roll them back), and tomorrow's once live data arrives,
+        so the first batch after UTC midnight finds its partition ready."""
         if not self.staging:
             self.raw.execute("CREATE TEMP TABLE IF NOT EXISTS ticks_in (symbol TEXT, trade_id BIGINT, "
                              "timestamp BIGINT, price DOUBLE PRECISION, size DOUBLE PRECISION, is_buyer_maker BOOLEAN, "
                              "received_at BIGINT, id_space SMALLINT) ON COMMIT DELETE ROWS")
             self.staging = True
-        for day in {int(ts) // DAY_MS for ts in stamps_ms} - self.partitions:
-            name = f"ticks_d{day}"
-            with contextlib.suppress(psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):  # a race
-                self.raw.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF ticks "
-                                 f"FOR VALUES FROM ({day * DAY_MS}) TO ({(day + 1) * DAY_MS})")
+        days = {int(ts) // DAY_MS for ts in stamps_ms}
+        today = now_ms() // DAY_MS
+        for day in sorted((days | {d + 1 for d in days if d >= today}) - self.partitions):
+            add_partition(self.raw, day)
             self.partitions.add(day)
+
+
+def add_partition(raw: psycopg.Connection, day: int) -> None:
+    """Make sure the ticks partition of one UTC day exists. It is created as a plain table and then attached:
+    ATTACH PARTITION takes a lock that reads and writes of ticks share, where CREATE TABLE … PARTITION OF would
+    wait for every open read of ticks (a long export) and hold up every other session behind it. Another collector
+    doing the same at the same moment is fine."""
+    name = f"ticks_d{int(day)}"
+    if raw.execute("SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)", (name,)).fetchone():
+        return
+    with contextlib.suppress(psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):    # a race
+        raw.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
+    with contextlib.suppress(psycopg.errors.WrongObjectType):           # "already a partition": another won
+        raw.execute(f"ALTER TABLE ticks ATTACH PARTITION {name} FOR VALUES FROM ({day * DAY_MS}) "
+                    f"TO ({(day + 1) * DAY_MS})")
 
 
 _CURRENT: set[str] = set()                        # targets this process has seen at the current schema version

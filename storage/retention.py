@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.postgres import DAY_MS, PgConnection
-from storage.sql import Connection, transaction
+from storage.sql import Connection, DatabaseError, is_busy, transaction
 from storage.ticks import TICK_COLUMNS, stream_ticks, symbol_summaries
 
 log = logging.getLogger(__name__)
 
 _RETENTION_LOCK = 7_432_003                 # advisory lock: one collector on a server applies retention at a time
 SLICE_MS = 10 * 60_000                      # SQLite deletes a day in 10-minute slices (one short transaction each)
+DROP_LOCK_WAIT_MS = 1000                    # PostgreSQL: longest wait for the ticks table's lock to drop a day
 _ARROW_TYPES = {"symbol": pa.string(), "trade_id": pa.int64(), "timestamp": pa.int64(), "price": pa.float64(),
                 "size": pa.float64(), "is_buyer_maker": pa.bool_(), "received_at": pa.int64(), "id_space": pa.string()}
 # Ids and times grow steadily: delta-packed they take a few bits each; prices split into byte streams, which zstd
@@ -35,13 +36,16 @@ PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in TICK_COLUMNS]
 
 @dataclass(frozen=True)
 class RetentionReport:
-    """What one retention pass did: symbol-days moved to Parquet and ticks removed from the database."""
+    """What one retention pass did: symbol-days moved to Parquet, ticks removed from the database, and expired
+    symbol-days left for the next pass (PostgreSQL: the ticks table was busy, or the day changed after its export)."""
 
     files: list[Path]
     ticks_removed: int
+    deferred: int = 0
 
     def __str__(self) -> str:
-        return f"{len(self.files)} symbol-day file(s) written, {self.ticks_removed:,} ticks removed"
+        text = f"{len(self.files)} symbol-day file(s) written, {self.ticks_removed:,} ticks removed"
+        return text + (f", {self.deferred} symbol-day(s) left for the next pass" if self.deferred else "")
 
 
 def cold_path(cold_dir: str | Path, symbol: str, day: int) -> Path:
@@ -100,16 +104,45 @@ def drop_day(conn: Connection, symbol: str, day: int) -> int:
     return removed
 
 
-def drop_partition(conn: PgConnection, day: int) -> None:
-    """PostgreSQL: the day's partition, whole (every symbol of it has been exported first)."""
-    conn.execute(f"DROP TABLE IF EXISTS ticks_d{int(day)}")
+class _ChangedSinceExport(RuntimeError):
+    """A day to be dropped holds other ticks than its Parquet files."""
+
+
+def drop_partition(conn: PgConnection, day: int, exported: dict[str, int]) -> int | None:
+    """PostgreSQL: drop the day's partition, whole, and take its ticks out of symbol_stats, in one transaction;
+    returns the ticks removed, or None when the day stays for the next pass. Dropping a partition locks the whole
+    ticks table, so the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall every collector
+    and dashboard queued behind the drop). The day is first locked against new rows and its rows counted per
+    symbol: a tick written after its export (a late repair or import) keeps the day until it is exported again."""
+    name, hi = f"ticks_d{int(day)}", (day + 1) * DAY_MS
+    try:
+        with transaction(conn):
+            conn.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
+            conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
+            counts: dict[str, int] = dict(conn.execute(f"SELECT symbol, count(*) FROM {name} GROUP BY symbol")
+                                          .fetchall())
+            if counts != exported:
+                raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, {sum(exported.values()):,} exported")
+            for symbol, count in counts.items():
+                first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?",
+                                 (symbol, hi))
+                conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
+                             (count, first, symbol))
+            conn.execute(f"DROP TABLE {name}")
+    except (_ChangedSinceExport, *DatabaseError) as exc:
+        if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
+            raise
+        log.warning("retention: the ticks of %s stay in the database until the next pass (%s)", name, exc)
+        return None
     conn.partitions.discard(day)
+    return sum(counts.values())
 
 
 def apply_retention(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
-    """Move every expired symbol-day to Parquet, then out of the database. A day whose export fails stays in the
-    database (nothing is dropped that is not safely on disk); an export already on disk is written again (the
-    database is the source until the drop). On a shared server one collector at a time applies it."""
+    """Move every expired symbol-day to Parquet, then out of the database, oldest day first. A day whose export
+    fails stays in the database (nothing is dropped that is not safely on disk); an export already on disk is
+    written again (the database is the source until the drop). On a shared server one collector at a time applies
+    it, and a day that cannot be dropped now ends the pass (the rest waits for the next one)."""
     if not isinstance(conn, PgConnection):
         return _apply(conn, keep_days, cold_dir, now_ms)
     if not _one_row(conn, "SELECT pg_try_advisory_lock(?)", (_RETENTION_LOCK,)):
@@ -121,21 +154,24 @@ def apply_retention(conn: Connection, keep_days: int, cold_dir: str | Path, now_
 
 
 def _apply(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
-    files: list[Path] = []
-    removed = 0
     by_day: dict[int, list[str]] = {}
     for symbol, day in list(expired_days(conn, keep_days, now_ms)):
-        path, rows = export_day(conn, symbol, day, cold_dir)
-        files.append(path)
-        log.info("retention: %s of %s → %s (%d ticks)", symbol, path.stem.rsplit("-ticks-", 1)[-1], path, rows)
         by_day.setdefault(day, []).append(symbol)
+    files: list[Path] = []
+    removed = 0
+    for day in sorted(by_day):
+        exported: dict[str, int] = {}
+        for symbol in by_day[day]:
+            path, exported[symbol] = export_day(conn, symbol, day, cold_dir)
+            files.append(path)
+            log.info("retention: %s of %s → %s (%d ticks)", symbol, path.stem.rsplit("-ticks-", 1)[-1], path,
+                     exported[symbol])
         if not isinstance(conn, PgConnection):
-            removed += drop_day(conn, symbol, day)
-    if isinstance(conn, PgConnection):
-        for day, symbols in by_day.items():
-            for symbol in symbols:                     # stats first, then the partition goes in one statement
-                removed += _forget_pg_day(conn, symbol, day)
-            drop_partition(conn, day)
+            removed += sum(drop_day(conn, symbol, day) for symbol in exported)
+        elif (dropped := drop_partition(conn, day, exported)) is not None:
+            removed += dropped
+        else:
+            return RetentionReport(files, removed, sum(len(by_day[d]) for d in by_day if d >= day))
     return RetentionReport(files, removed)
 
 
@@ -143,18 +179,6 @@ def _one_row(conn: Connection, sql: str, params: tuple) -> Any:
     """The single value a query answers (None when it answers no row)."""
     row = conn.execute(sql, params).fetchone()
     return None if row is None else row[0]
-
-
-def _forget_pg_day(conn: PgConnection, symbol: str, day: int) -> int:
-    """symbol_stats without the symbol-day about to be dropped (PostgreSQL drops the partition, not rows)."""
-    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-    with transaction(conn):
-        count = _one_row(conn, "SELECT count(*) FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
-                         (symbol, lo, hi))
-        first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?", (symbol, hi))
-        conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                     (count, first, symbol))
-    return int(count or 0)
 
 
 def cold_tier_usage(cold_dir: str | Path) -> tuple[int, int]:

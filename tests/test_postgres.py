@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from waiting import wait_until
 import database as db
 from data_feed import Tick
 from storage.postgres import PG_SCHEMA_VERSION
+from storage.retention import drop_partition
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
@@ -99,3 +101,102 @@ def test_a_newer_schema_is_refused_before_anything_is_read_or_written(pg_server)
     assert f"newer than this program understands (v{PG_SCHEMA_VERSION})" in out.stdout, out.stderr
     with pytest.raises(RuntimeError, match="newer than this program"):
         db.open_writer(url)
+
+
+DAY = 86_400_000
+DAY0 = 1_723_161_000_000 // DAY * DAY                         # 00:00 UTC of a day
+
+
+def day_ticks(day: int, n: int = 20, first_id: int = 1) -> list[Tick]:
+    """n BTCUSDT trades one second apart from 01:00 UTC of day DAY0 + day."""
+    start = DAY0 + day * DAY + 3_600_000
+    return [Tick("BTCUSDT", first_id + i, start + 1000 * i, 60_000.0 + i, 1.0, False, start + 1000 * i + 5)
+            for i in range(n)]
+
+
+def in_thread(work) -> threading.Thread:
+    """Run `work` in a daemon thread (a test that finds it blocked can still end)."""
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_new_day_partition_never_waits_for_a_long_read(pg_server):
+    """At UTC midnight the first batch of a new day needs its partition. CREATE TABLE … PARTITION OF locks the whole
+    ticks table exclusively, so it waited for any open read of ticks (a streamed export running for minutes) while
+    every other collector and dashboard queued behind it. Attaching a prepared table takes only a lock that reads
+    and writes share: the batch goes through at once."""
+    url = pg_server.create_database()
+    with contextlib.closing(db.open_writer(url)) as writer:
+        db.write_ticks(writer, day_ticks(0))
+        with contextlib.closing(db.open_reader(url)) as reader:
+            export = db.stream_ticks(reader, ["BTCUSDT"], chunk_rows=5)
+            next(export)                                        # an export is running: its transaction is open
+            done: list[int] = []
+            thread = in_thread(lambda: done.append(db.write_ticks(writer, day_ticks(2, first_id=1000))
+                                                   .total_inserted))
+            thread.join(10)
+            waited = thread.is_alive()
+            export.close()
+            thread.join(10)
+        assert not waited, "the batch of a new day waited for the export"
+        assert done == [20]
+        assert db.read_ticks(writer, ["BTCUSDT"])["trade_id"].tolist()[-1] == 1019
+
+
+def test_retention_never_stalls_the_server_behind_an_open_read(pg_server, tmp_path):
+    """Dropping a day's partition locks the whole ticks table. It waited for any open read of ticks (an export
+    streaming for minutes) while the collectors' batches queued behind it. Now the drop waits at most a second: the
+    day stays for the next pass, the batch goes through, and once the read is over the next pass drops the day."""
+    url = pg_server.create_database()
+    now = DAY0 + 5 * DAY + 7_200_000
+    with contextlib.closing(db.open_writer(url)) as retention, contextlib.closing(db.open_writer(url)) as writer:
+        db.write_ticks(writer, day_ticks(0) + day_ticks(5, first_id=500))
+        with contextlib.closing(db.open_reader(url)) as reader:
+            export = db.stream_ticks(reader, ["BTCUSDT"], start_ms=DAY0 + 5 * DAY, chunk_rows=5)
+            next(export)
+            reports: list[db.RetentionReport] = []
+            passing = in_thread(lambda: reports.append(db.apply_retention(retention, 1, tmp_path, now)))
+            written: list[int] = []
+            batch = in_thread(lambda: written.append(db.write_ticks(writer, day_ticks(5, 5, first_id=900))
+                                                     .total_inserted))
+            passing.join(10)
+            batch.join(10)
+            stalled = passing.is_alive() or batch.is_alive()
+            export.close()
+            passing.join(10)
+            batch.join(10)
+        assert not stalled, "retention or the batch waited for the export"
+        assert written == [5] and reports[0].deferred == 1 and reports[0].ticks_removed == 0
+        report = db.apply_retention(retention, 1, tmp_path, now)
+        assert (report.ticks_removed, report.deferred, len(report.files)) == (20, 0, 1)
+        (summary,) = db.symbol_summaries(writer)
+        assert (summary.tick_count, summary.first_ts) == (25, DAY0 + 5 * DAY + 3_600_000)
+        assert db.read_ticks(writer, ["BTCUSDT"])["trade_id"].min() == 500
+
+
+def test_a_day_written_after_its_export_stays_until_exported_again(pg_server, tmp_path):
+    """A late repair or import lands in a day between its export and its drop: the drop would lose that tick, so
+    the day stays (the next pass exports it again, with the tick, and drops it)."""
+    url = pg_server.create_database()
+    with contextlib.closing(db.open_writer(url)) as conn:
+        db.write_ticks(conn, day_ticks(0))
+        assert drop_partition(conn, DAY0 // DAY, {"BTCUSDT": 19}) is None          # one more than exported
+        assert len(db.read_ticks(conn, ["BTCUSDT"])) == 20
+        report = db.apply_retention(conn, 1, tmp_path, DAY0 + 3 * DAY)
+        assert (report.ticks_removed, report.deferred) == (20, 0)
+        assert db.read_ticks(conn, ["BTCUSDT"]).empty and db.symbol_summaries(conn)[0].tick_count == 0
+
+
+def test_live_ticks_prepare_tomorrows_partition(pg_server):
+    """The first batch after UTC midnight finds its partition made the day before (no DDL in the midnight batch);
+    replayed old days get no extra partitions."""
+    url = pg_server.create_database()
+    now = db.now_ms()
+    with contextlib.closing(db.open_writer(url)) as conn:
+        db.write_ticks(conn, day_ticks(0))
+        db.write_ticks(conn, [Tick("ETHUSDT", 1, now, 3_000.0, 1.0, False, now + 5)])
+        names = {r[0] for r in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                            "WHERE inhparent = 'ticks'::regclass").fetchall()}
+    today = now // DAY
+    assert names == {f"ticks_d{DAY0 // DAY}", f"ticks_d{today}", f"ticks_d{today + 1}"}
