@@ -23,8 +23,10 @@ from storage.connection import (
     ensure_database,
     open_reader,
     open_writer,
+    reopen,
     repair_locks,
     same_target,
+    session_lost,
     store_info,
 )
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
@@ -98,9 +100,11 @@ __all__ = [
     "read_ticks",
     "record_alert_check",
     "record_gap",
+    "reopen",
     "repair_locks",
     "same_target",
     "save_backfill",
+    "session_lost",
     "store_info",
     "stored_symbols",
     "stream_ticks",

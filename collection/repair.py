@@ -109,7 +109,16 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
     """Fill a gap and close it: the part inside the 48 h REST window over REST aggTrades, anything older from
     the daily archive (when enabled); each batch goes to the writer, which then records the outcome. A transient
     failure defers the whole job (it stays open) instead of declaring the trades lost. Collectors sharing a
-    PostgreSQL server repair a symbol one at a time, and one finding its gap already filled by another skips it."""
+    PostgreSQL server repair a symbol one at a time, and one finding its gap already filled by another skips it;
+    while that server cannot be reached the job is deferred like any transient failure."""
+    try:
+        _repair_coordinated(p, job)
+    except database.DatabaseError as exc:
+        p.retry_later(job, f"repair coordination with other collectors failed: {exc}")
+        log.warning("%s", p.last_error)
+
+
+def _repair_coordinated(p: Pipeline, job: GapJob) -> None:
     with _exclusive(p, job.symbol) as held:
         if not held:
             return                              # stopped while another collector repaired: the gap stays open

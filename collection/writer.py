@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 PLACEHOLDER_SCAN_MAX = 10_000               # longer id runs are never all placeholders
 BUSY_TIMEOUT_S = 5.0                        # storage's busy_timeout: each failed try has already waited this long
 BUSY_WAIT_MAX_S = 120.0                     # a lock held longer than this stops the writer
+RECONNECT_EVERY_S = 1.0                     # a lost server session: how often to try a new one
+RECONNECT_MAX_S = 300.0                     # a server unreachable this long stops the writer
 RETENTION_FIRST_S = 5.0                     # the first retention pass, once the collector has settled
 RETENTION_EVERY_S = 3600.0                  # then hourly: a UTC day expires once a day, per symbol
 T = TypeVar("T")
@@ -71,19 +73,43 @@ def _stop_on_failure(p: Pipeline, exc: Exception) -> None:
     p.repair_wake.set()
 
 
-def _patiently(p: Pipeline, write: Callable[[], T]) -> T:
-    """Run one write, waiting out a lock held longer than busy_timeout (another process's long transaction)
-    instead of failing: the batch stays in hand, nothing is lost. Other errors propagate."""
+def _patiently(p: Pipeline, conn: database.Connection, write: Callable[[], T]) -> T:
+    """Run one write, waiting out a lock held longer than busy_timeout (another process's long transaction) and a
+    lost server session (a PostgreSQL restart or failover, a network cut) instead of failing: the batch stays in
+    hand and is written again once it can be (a batch that had committed is then all duplicates), nothing is lost.
+    Other errors propagate."""
     waited = 0.0
     while True:
         try:
             return write()
         except database.DatabaseError as exc:
+            if database.session_lost(conn) and not p.stop.is_set():
+                _reconnect(p, conn, exc)
+                continue
             if not database.is_busy(exc) or waited >= BUSY_WAIT_MAX_S or p.stop.is_set():
                 raise
             log.warning("database busy (%s); retrying the batch", exc)
             time.sleep(0.2)
             waited += 0.2 + BUSY_TIMEOUT_S
+
+
+def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None:
+    """Open a new server session in place of the lost one, trying every RECONNECT_EVERY_S while the server is
+    unreachable (the feed goes on; the bounded queue buffers and counts what it cannot hold); give up after
+    RECONNECT_MAX_S, or at a stop, with the last error."""
+    log.warning("database connection lost (%s); reconnecting", str(cause).strip())
+    deadline = time.monotonic() + RECONNECT_MAX_S
+    while True:
+        try:
+            database.reopen(conn)
+        except database.DatabaseError as exc:
+            if time.monotonic() >= deadline or p.stop.is_set():
+                raise
+            log.warning("database still unreachable (%s); retrying in %.0f s", str(exc).strip(), RECONNECT_EVERY_S)
+            p.stop.wait(RECONNECT_EVERY_S)
+            continue
+        log.info("database connection restored")
+        return
 
 
 def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
@@ -145,12 +171,12 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
     gaps, ticks = detect_gaps(p, ticks)
     cursors = _cursors(p, {t.symbol for t in ticks})
     try:
-        result = _patiently(p, lambda: database.write_ticks(conn, ticks, cursors))
+        result = _patiently(p, conn, lambda: database.write_ticks(conn, ticks, cursors))
     except database.IntegrityError as exc:
         good = [t for t in ticks if storable(t)]
         p.counters.rejected += len(ticks) - len(good)
         log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
-        result = _patiently(p, lambda: database.write_ticks(conn, good, cursors))
+        result = _patiently(p, conn, lambda: database.write_ticks(conn, good, cursors))
     now = now_ms()
     c = p.counters
     c.latencies.extend([now - t.received_at for t in ticks])
@@ -210,7 +236,8 @@ def _open_gap(p: Pipeline, conn: database.Connection, gap: IdGap, now: int) -> N
     reason = p.unrepairable_reason() or (
         OLDER_THAN_REST if not p.archive.available and beyond_rest(gap.to_ts, now) else "")
     status = GapStatus.UNREPAIRABLE if reason else GapStatus.OPEN
-    gap_id = database.record_gap(conn, gap.symbol, gap.first, gap.last, gap.from_ts, gap.to_ts, status, reason)
+    gap_id = _patiently(p, conn, lambda: database.record_gap(conn, gap.symbol, gap.first, gap.last, gap.from_ts,
+                                                              gap.to_ts, status, reason))
     log.warning("gap in %s: ids %d..%d (%d trades) %s", gap.symbol, gap.first, gap.last, gap.last - gap.first + 1,
                 reason or "- repairing over REST")
     if reason:
@@ -225,8 +252,9 @@ def _record_catchup(p: Pipeline, conn: database.Connection, ticks: list[Tick], i
     track = p.tracks[first.symbol]
     if track.last_id is None or first.trade_id != track.last_id + 1:
         return
-    database.record_gap(conn, first.symbol, first.trade_id, last.trade_id, track.last_ts, last.timestamp,
-                        GapStatus.REPAIRED, "filled over REST after a (re)connect", inserted)
+    _patiently(p, conn, lambda: database.record_gap(conn, first.symbol, first.trade_id, last.trade_id,
+                                                    track.last_ts, last.timestamp, GapStatus.REPAIRED,
+                                                    "filled over REST after a (re)connect", inserted))
     track.last_id, track.last_ts = last.trade_id, last.timestamp
     p.counters.gaps_detected += 1
     p.counters.gaps_repaired += 1
@@ -239,11 +267,13 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
         return False
     item = p.side.popleft()
     if isinstance(item, BarBatch):
-        database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
+        _patiently(p, conn, lambda: database.write_bars(conn, item.timeframe, {item.symbol: item.rows},
+                                                        source="klines"))
     elif isinstance(item, ImportBatch):
         _write_import(p, conn, item)
     elif isinstance(item, BackfillState):
-        database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status)
+        _patiently(p, conn, lambda: database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms,
+                                                           item.cursor, item.status))
         _publish_progress(p, item)   # only now, so 100% means every page before it is committed
     else:
         _write_repair(p, conn, item)
@@ -253,7 +283,7 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
 def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> None:
     """A slice of an imported file: stored like any batch, but it never moves a live cursor or opens a gap."""
     try:
-        result = _patiently(p, lambda: database.write_ticks(conn, item.ticks))
+        result = _patiently(p, conn, lambda: database.write_ticks(conn, item.ticks))
     except database.IntegrityError as exc:
         item.error = str(exc)               # the import is told; the live collection goes on
     else:
@@ -263,16 +293,18 @@ def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> 
 
 
 def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> None:
-    result = _patiently(p, lambda: database.write_ticks(conn, item.ticks))
+    result = _patiently(p, conn, lambda: database.write_ticks(conn, item.ticks))
     c = p.counters
     c.written += result.total_inserted
     c.duplicates += result.duplicates
     c.repaired_ticks += result.total_inserted
     if item.catchup:
         _record_catchup(p, conn, item.ticks, result.total_inserted)
-    if item.outcome is not None and item.gap_id is not None:
-        database.update_gap(conn, item.gap_id, item.outcome.status, item.outcome.repaired, item.outcome.note)
-        if item.outcome.status is GapStatus.REPAIRED:
+    gap_id, outcome = item.gap_id, item.outcome
+    if outcome is not None and gap_id is not None:
+        _patiently(p, conn, lambda: database.update_gap(conn, gap_id, outcome.status, outcome.repaired,
+                                                        outcome.note))
+        if outcome.status is GapStatus.REPAIRED:
             c.gaps_repaired += 1
         else:
             c.gaps_unrepairable += 1

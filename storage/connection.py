@@ -123,3 +123,16 @@ def store_info(conn: Connection) -> StoreInfo:
         return postgres.store_info(conn)
     return StoreInfo(f"SQLite {sqlite3.sqlite_version}", "raw ticks in one table (WAL: readers never block the "
                      "writer; retention deletes a day in 10-minute slices)")
+
+
+def session_lost(conn: Connection) -> bool:
+    """Whether the server session behind `conn` is gone (PostgreSQL restarted or failed over, a network cut, the
+    session terminated), as the last failed statement found; a SQLite connection to its file never is."""
+    return isinstance(conn, postgres.PgConnection) and conn.lost
+
+
+def reopen(conn: Connection) -> None:
+    """Give a lost connection a new server session in place (the same object goes on being used); raises
+    DatabaseError while the server cannot be reached."""
+    if isinstance(conn, postgres.PgConnection):
+        conn.reopen()

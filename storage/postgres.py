@@ -152,11 +152,24 @@ def _translate(sql: str) -> str:
 class PgConnection:
     """A psycopg connection (autocommit, explicit transactions) with the sqlite3 methods storage uses."""
 
-    def __init__(self, raw: psycopg.Connection, target: str) -> None:
+    def __init__(self, raw: psycopg.Connection, target: str, read_only: bool = False) -> None:
         self.raw = raw
         self.target = target
+        self.read_only = read_only
         self.partitions: set[int] = set()          # day numbers whose ticks partition is known to exist
         self.staging = False                        # the session's temporary ticks_in table exists
+
+    @property
+    def lost(self) -> bool:
+        """The server session is gone (server restarted or failed over, network cut, session terminated)."""
+        return self.raw.closed or self.raw.broken
+
+    def reopen(self) -> None:
+        """Replace the session by a new one to the same server in the same mode (the old session's temporary
+        table and advisory locks went with it); raises psycopg.OperationalError while the server is unreachable."""
+        fresh = connect(self.target, read_only=self.read_only)
+        self.raw.close()
+        self.raw, self.partitions, self.staging = fresh.raw, set(), False
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor:
         return self.raw.execute(_translate(sql), parameters or None)
@@ -237,7 +250,7 @@ def connect(target: str, *, read_only: bool = False) -> PgConnection:
     the tables is enough)."""
     raw = psycopg.connect(target, autocommit=True, connect_timeout=10, application_name="binance-analytics",
                           options="-c default_transaction_read_only=on" if read_only else None)
-    conn = PgConnection(raw, target)
+    conn = PgConnection(raw, target, read_only)
     try:
         if not read_only:
             migrate(conn)
@@ -313,7 +326,7 @@ class RepairLocks:
         key = (_REPAIR_LOCKS, zlib.crc32(symbol.encode()) & 0x7FFFFFFF)
         held = False
         while not held and not stopped():
-            row = self.conn.raw.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()
+            row = self._ask("SELECT pg_try_advisory_lock(%s, %s)", key)
             held = bool(row and row[0])
             if not held:
                 time.sleep(poll_s)
@@ -321,15 +334,26 @@ class RepairLocks:
             yield held
         finally:
             if held:
-                self.conn.raw.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+                self._ask("SELECT pg_advisory_unlock(%s, %s)", key)
 
     def stored(self, symbol: str, space: IdSpace, first: int, last: int, since_ms: int | None) -> int:
         """How many ids of first..last (one id space) traded since `since_ms` are stored: a range of the ticks key
         (symbol, timestamp, …) from the gap's start, never the symbol's whole history."""
-        row = self.conn.raw.execute("SELECT count(*) FROM ticks WHERE symbol=%s AND timestamp>=%s AND id_space=%s "
-                                    "AND trade_id BETWEEN %s AND %s",
-                                    (symbol, since_ms or 0, SPACE_CODES[space], first, last)).fetchone()
+        row = self._ask("SELECT count(*) FROM ticks WHERE symbol=%s AND timestamp>=%s AND id_space=%s "
+                        "AND trade_id BETWEEN %s AND %s", (symbol, since_ms or 0, SPACE_CODES[space], first, last))
         return int(row[0]) if row else 0
+
+    def _ask(self, sql: str, params: tuple) -> tuple | None:
+        """One query's first row, asked again on a new session if the old one was lost (its locks went with it;
+        the polling in `hold` takes them again)."""
+        try:
+            return self.conn.raw.execute(sql, params).fetchone()
+        except psycopg.OperationalError:
+            if not self.conn.lost:
+                raise
+        log.warning("repair coordination: the server session was lost; reconnecting")
+        self.conn.reopen()
+        return self.conn.raw.execute(sql, params).fetchone()
 
     def close(self) -> None:
         self.conn.close()

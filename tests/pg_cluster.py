@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,11 +32,18 @@ def binaries() -> Path | None:
 
 
 class Cluster:
-    """A running cluster: `url(name)` of a database in it, `create_database()` for a fresh one."""
+    """A running cluster: `url(name)` of a database in it, `create_database()` for a fresh one, `restart()`."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, pg_ctl: list[str]) -> None:
         self.port = port
+        self._pg_ctl = pg_ctl                       # pg_ctl with its data directory, log and server options
         self._names = itertools.count(1)
+
+    def restart(self, down_s: float) -> None:
+        """Stop the server (its sessions are cut, as in a crash or failover), keep it down `down_s`, start it."""
+        subprocess.run([*self._pg_ctl, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
+        time.sleep(down_s)
+        subprocess.run([*self._pg_ctl, "-w", "-t", "60", "start"], check=True, capture_output=True)
 
     def url(self, name: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
@@ -69,18 +77,18 @@ def cluster(*, durable: bool = False) -> Iterator[Cluster]:
     options = ["-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", str(sock), "-c", "max_connections=200"]
     if not durable:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    pg_ctl = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
+                           "-o", " ".join(options)])
     try:
         subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
                                      "-E", "UTF8", "--no-sync"]), check=True, capture_output=True, text=True)
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                                     "-o", " ".join(options), "-w", "-t", "60", "start"]),
-                       check=True, capture_output=True, text=True)
+        subprocess.run([*pg_ctl, "-w", "-t", "60", "start"], check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as exc:
         log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"cannot start PostgreSQL: {exc.stdout}{exc.stderr}{log}") from None
     try:
-        yield Cluster(port)
+        yield Cluster(port, pg_ctl)
     finally:
         subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                        capture_output=True)

@@ -11,17 +11,21 @@ import sys
 import threading
 from pathlib import Path
 
+import pg_cluster
+import psycopg
 import pytest
 from fake_binance import FakeBinance
 from waiting import wait_until
 
+import collector
 import database as db
-from data_feed import Tick
+from data_feed import BinanceFuturesFeed, BinanceRest, Tick
 from storage.postgres import PG_SCHEMA_VERSION
 from storage.retention import drop_partition
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
+SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 
 def stored_ids(url: str, symbol: str) -> list[int]:
@@ -35,6 +39,13 @@ def collector_process(fb: FakeBinance, url: str, symbols: list[str]) -> subproce
            "FLUSH_INTERVAL_MS": "50", "SYMBOLS": ",".join(symbols), "LOG_LEVEL": "INFO"}
     return subprocess.Popen([sys.executable, str(ROOT / "collector.py"), "--feed", "binance", "--status-interval",
                              "1"], env=env, stderr=subprocess.PIPE, text=True)
+
+
+def stop(*procs: subprocess.Popen) -> list[str]:
+    """SIGTERM the collector processes and return what each logged."""
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    return [proc.communicate(timeout=30)[1] for proc in procs]
 
 
 def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
@@ -65,10 +76,10 @@ def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
             with contextlib.closing(db.open_reader(url)) as conn:
                 gaps = db.list_gaps(conn)
             assert gaps and {g.status for g in gaps} == {"repaired"}, gaps
-        finally:
-            for proc in (a, b):
-                proc.send_signal(signal.SIGTERM)
-            logs = [proc.communicate(timeout=30)[1] for proc in (a, b)]
+        except BaseException as exc:
+            exc.add_note("collector logs (last lines):\n" + "\n---\n".join(log[-4000:] for log in stop(a, b)))
+            raise
+        logs = stop(a, b)
         assert a.returncode == 0 and b.returncode == 0, logs
         assert not any("Traceback" in log for log in logs), logs
 
@@ -200,3 +211,66 @@ def test_live_ticks_prepare_tomorrows_partition(pg_server):
                                             "WHERE inhparent = 'ticks'::regclass").fetchall()}
     today = now // DAY
     assert names == {f"ticks_d{DAY0 // DAY}", f"ticks_d{today}", f"ticks_d{today + 1}"}
+
+
+def terminate_sessions(url: str) -> int:
+    """Cut every session of this program on the server (what a server restart or a failover does to them)."""
+    with psycopg.connect(url, autocommit=True, application_name="test") as admin:
+        return len(admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                 "WHERE application_name = 'binance-analytics' AND datname = current_database()")
+                   .fetchall())
+
+
+def test_a_collector_survives_losing_its_server_sessions(pg_server):
+    """The server drops the collector's sessions (restart, failover, an administrator) while trades flow, and the
+    exchange link drops too, so a gap must be repaired over the lost sessions: the writer opens a new session and
+    writes the batch in hand again, the repair thread's lock session does the same; every trade is stored once and
+    the collector never fails."""
+    url = pg_server.create_database()
+    with FakeBinance(ping_interval_s=1.0, ping_timeout_s=5.0) as fb:
+        feed = BinanceFuturesFeed(fb.ws_base, stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05,
+                                  backoff_max_s=0.3)
+        c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
+        c.start(SYMBOLS)
+        try:
+            assert fb.wait_subscribed(SYMBOLS)
+            job = fb.stream_trades(SYMBOLS, count=1500, rate_per_s=1000)
+            wait_until(lambda: False, 0.5)
+            assert terminate_sessions(url) >= 2                  # the writer's and the repair locks' sessions
+            wait_until(lambda: False, 0.2)
+            fb.drop_connections(abrupt=True)
+            job.wait(30)
+            assert fb.wait_subscribed(SYMBOLS, timeout=15)
+            fb.stream_trades(SYMBOLS, count=30, rate_per_s=200).wait(10)
+            for symbol in SYMBOLS:
+                want = list(fb.history_ids(symbol))
+                assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, 30), \
+                    f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+            stats = c.stats()
+            assert c.state.value == "running" and stats.gaps_repaired >= 1, (c.state, stats.last_error)
+        finally:
+            c.stop()
+
+
+def test_a_collector_waits_out_a_server_restart(pg_server):
+    """The server goes down for three seconds while trades flow: the writer keeps the batch in hand and tries a
+    new session every second, the queue buffers meanwhile, and once the server is back every trade is stored once.
+    (Its own cluster: the session's is shared by the other tests.)"""
+    with pg_cluster.cluster() as server, FakeBinance() as fb:
+        url = server.create_database()
+        feed = BinanceFuturesFeed(fb.ws_base, backoff_initial_s=0.05, backoff_max_s=0.3)
+        c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
+        c.start(SYMBOLS)
+        try:
+            assert fb.wait_subscribed(SYMBOLS)
+            job = fb.stream_trades(SYMBOLS, count=1500, rate_per_s=300)
+            wait_until(lambda: False, 1.0)
+            server.restart(down_s=3.0)
+            job.wait(30)
+            for symbol in SYMBOLS:
+                want = list(fb.history_ids(symbol))
+                assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, 30), \
+                    f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+            assert c.state.value == "running" and c.stats().dropped == 0, c.stats().last_error
+        finally:
+            c.stop()
