@@ -24,7 +24,7 @@ def shared_data() -> Path:
 
 
 # Modules whose `db_path` tests also run on PostgreSQL (a test that needs SQLite itself is marked sqlite_only).
-BOTH_BACKENDS = {"test_faults", "test_collector", "test_api", "test_app"}
+BOTH_BACKENDS = {"test_faults", "test_collector", "test_api", "test_app", "test_reliability"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
