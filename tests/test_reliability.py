@@ -250,17 +250,25 @@ def test_cli_writer_failure_exits_non_zero_with_the_real_error(fb, tmp_path):
     assert "cannot rollback" not in err
 
 
+_REFUSE_INSERTS = {   # another program makes every insert fail from now on (as a full disk would, but in this process)
+    "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON ticks BEGIN SELECT RAISE(ABORT, 'no space'); END"],
+    "postgresql": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'no space'; END $$",
+                   "CREATE TRIGGER refuse BEFORE INSERT ON ticks FOR EACH ROW EXECUTE FUNCTION refuse()"],
+}
+
+
 @pytest.mark.network
-@pytest.mark.sqlite_only                              # (the failing insert is a SQLite trigger)
 def test_a_dead_writer_disconnects_the_feed_and_says_why(fb, db_path):
+    """Every insert fails (a full disk): the collector fails at once, stops taking ticks in and says why — on a
+    server too, where a failing statement must not be mistaken for a lost session and retried for minutes."""
     c = make_collector(fb, db_path)
     c.start(SYMS)
-    conn = sqlite3.connect(db_path)
+    conn = db.open_writer(db_path)
     try:
         assert fb.wait_subscribed(SYMS, timeout=15)
-        # another program makes every insert fail from now on (as a full disk would, but in this process)
-        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON ticks BEGIN SELECT RAISE(ABORT, 'no space'); END")
-        conn.commit()
+        for statement in _REFUSE_INSERTS["postgresql" if db_path.startswith("postgresql://") else "sqlite"]:
+            conn.execute(statement)
         job = fb.stream_trades(SYMS, count=None, rate_per_s=2000)
         assert wait_until(lambda: c.state is collector.CollectorState.FAILED, 20), c.stats().last_error
         assert wait_until(lambda: fb.stats().connections_open == 0, 10), "the feed kept running"
