@@ -136,7 +136,10 @@ PG_MIGRATIONS: tuple[str, ...] = (
 _TICK_FIELDS = "symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space"
 _COPY_TICKS = f"COPY ticks_in ({_TICK_FIELDS}) FROM STDIN (FORMAT BINARY)"
 _TICK_TYPES = ("text", "int8", "int8", "float8", "float8", "bool", "int8", "int2")
+# Rows go in key order, whatever order they arrived in: collectors inserting the same trades then take their row
+# locks in one order and never wait on each other in a circle (arrival order deadlocked two of them).
 _MOVE_TICKS = (f"WITH new AS (INSERT INTO ticks ({_TICK_FIELDS}) SELECT {_TICK_FIELDS} FROM ticks_in "
+               "ORDER BY symbol, timestamp, id_space, trade_id "
                "ON CONFLICT DO NOTHING RETURNING symbol) SELECT symbol, count(*) FROM new GROUP BY symbol")
 
 

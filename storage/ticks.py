@@ -83,7 +83,7 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
         return result
     codes = SPACE_CODES
     rows = [(*_TICK_ROW(t), codes[t.space]) for t in ticks]
-    symbols = {r[0] for r in rows}
+    symbols = sorted({r[0] for r in rows})     # one order for every writer: their row locks never cross
     if isinstance(conn, PgConnection):
         conn.prepare_write(r[2] for r in rows)
     conn.execute("BEGIN IMMEDIATE")

@@ -274,3 +274,39 @@ def test_a_collector_waits_out_a_server_restart(pg_server):
             assert c.state.value == "running" and c.stats().dropped == 0, c.stats().last_error
         finally:
             c.stop()
+
+
+def write_together(start: threading.Barrier, conn, ticks: list[Tick], failures: list[BaseException]) -> None:
+    """Write a batch the moment the other thread writes its own; keep the error of a failed one."""
+    start.wait()
+    try:
+        db.write_ticks(conn, ticks)
+    except Exception as exc:                                   # (a deadlock victim's error, for the assertion)
+        failures.append(exc)
+
+
+def test_collectors_writing_the_same_trades_in_different_orders_never_deadlock(pg_server):
+    """Two collectors receive the same trades of two symbols, each in its own order (their sockets interleave the
+    symbols differently). Inserting in arrival order, each could hold one symbol's rows while waiting for the
+    other's: a deadlock, which the server breaks by failing one batch. Rows go in key order, so nobody ever waits
+    in a circle."""
+    url = pg_server.create_database()
+    writers = [db.open_writer(url), db.open_writer(url)]
+    failures: list[BaseException] = []
+    try:
+        for round_ in range(8):
+            trades = {symbol: [Tick(symbol, round_ * 1000 + i, DAY0 + round_ * 10_000 + i, 100.0 + i, 1.0, False,
+                                    DAY0 + round_ * 10_000 + i + 5) for i in range(1, 801)]
+                      for symbol in SYMBOLS}
+            orders = [trades["BTCUSDT"] + trades["ETHUSDT"], trades["ETHUSDT"] + trades["BTCUSDT"]]
+            start = threading.Barrier(2)
+            threads = [in_thread(lambda c=c, t=t, b=start: write_together(b, c, t, failures))
+                       for c, t in zip(writers, orders, strict=True)]
+            for thread in threads:
+                thread.join(30)
+        assert not failures, failures
+        with contextlib.closing(db.open_reader(url)) as reader:
+            assert [s.tick_count for s in db.symbol_summaries(reader)] == [6400, 6400]
+    finally:
+        for conn in writers:
+            conn.close()
