@@ -4,16 +4,17 @@ The server runs in a child process (its own interpreter, as an exchange would be
 Reports, in one run: (a) the receive-only ceiling of the WebSocket client (frames/s read and parsed, nothing stored),
 with websocket-client's UTF-8 validation on and off; (b) sustained ticks/s from frame to committed row with zero
 loss; (c) receive-to-commit latency p50/p99, during the flood and at a steady 2,000 ticks/s; (d) the same
-sustained flood into PostgreSQL (a throw-away durable cluster of Debian's postgresql, tests/pg_cluster.py), side by
-side with SQLite's.
+sustained flood into PostgreSQL and into TimescaleDB (throw-away durable clusters of Debian's postgresql,
+bench/backends.py), side by side with SQLite's.
 
     python bench/ingest.py              # 3 runs of 100k frames each, medians
     python bench/ingest.py --quick      # 1 run of 30k frames
-    python bench/ingest.py --backends sqlite        # skip PostgreSQL
+    python bench/ingest.py --backends sqlite        # skip the server backends
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import statistics
 import sys
@@ -24,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-import pg_cluster
+from backends import BACKENDS, Backends
 from server_process import ServerProcess
 
 import collector
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one run of 30k frames")
     parser.add_argument("--frames", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     args = parser.parse_args()
     frames, runs = (30_000, 1) if args.quick else (args.frames, args.runs)
     logging.basicConfig(level=logging.WARNING)
@@ -98,13 +99,16 @@ def main() -> None:
     p99 = statistics.median(r[1]["p99"] for r in floods)
     lost = max(r[2] for r in floods)
     pg_rows = []
-    if "postgresql" in args.backends:
-        with pg_cluster.cluster(durable=True) as pg:
-            pg_floods = [end_to_end(frames, None, pg.create_database()) for _ in range(runs)]
-        d = statistics.median(r[0] for r in pg_floods)
-        pg_rows.append(f"| (d) the same flood into PostgreSQL (durable: fsync, synchronous_commit) | {d:,.0f} ticks/s "
-                       f"({d / b:.0%} of SQLite's (b)); lost {max(r[2] for r in pg_floods)}; p99 "
-                       f"{statistics.median(r[1]['p99'] for r in pg_floods):.0f} ms | ≥ 25,000/s and ≥ 70% of (b) |")
+    with contextlib.ExitStack() as stack:
+        servers = Backends(stack, [n for n in args.backends if n != "sqlite"], Path(tempfile.gettempdir()),
+                           durable=True)
+        for name in servers.names:
+            pg_floods = [end_to_end(frames, None, servers.new(name)) for _ in range(runs)]
+            d = statistics.median(r[0] for r in pg_floods)
+            d99 = statistics.median(r[1]["p99"] for r in pg_floods)
+            pg_rows.append(f"| (d) the same flood into {name} (durable: fsync, synchronous_commit) | {d:,.0f} "
+                           f"ticks/s ({d / b:.0%} of SQLite's (b)); lost {max(r[2] for r in pg_floods)}; p99 "
+                           f"{d99:.0f} ms | ≥ 25,000/s and ≥ 70% of (b) |")
     print(f"frames per run: {frames:,}; runs: {runs} (medians); fake server in a child process on this machine\n")
     print("| measure | result | target |")
     print("|---|---|---|")

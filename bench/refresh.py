@@ -10,7 +10,8 @@ statistical tests in the background; the two extra rows measure the refreshes th
     python bench/refresh.py                      # 10k, 1M, 10M (building the 10M database takes 1-3 minutes)
     python bench/refresh.py --quick              # 10k and 1M, 3 runs
     python bench/refresh.py --sizes 10k,1m --runs 5 --dir /tmp/benchdbs   # keep/reuse the databases
-    python bench/refresh.py --backend postgresql # the same on a throw-away PostgreSQL cluster (tests/pg_cluster.py)
+    python bench/refresh.py --backends sqlite postgresql timescaledb --sizes 10k,10m   # side by side in one run
+                                                 # (throw-away clusters: bench/backends.py)
 """
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import pg_cluster  # noqa: E402
 from app_fixtures import batches, pair_path  # noqa: E402
+from backends import BACKENDS, Backends, compress_closed_days  # noqa: E402
 
 import database  # noqa: E402
 
@@ -71,6 +73,7 @@ def build(path: str, total: int) -> float:
             conn.execute("ANALYZE")       # what autovacuum does on a running server soon after a bulk load
     finally:
         conn.close()
+    compress_closed_days(path)            # TimescaleDB: what its policy does to the closed days within the hour
     print(f" in {time.perf_counter() - started:.0f} s ({database.database_size_bytes(path) / 2**20:,.0f} MB)")
     return time.perf_counter() - started
 
@@ -105,14 +108,22 @@ def page(db_path: str):
     return at.run()
 
 
-def measure(paths: dict[int, str], runs: int) -> dict[int, dict[str, float]]:
+Key = tuple[str, int]                     # (backend, tick count)
+
+
+def column(key: Key) -> str:
+    """A database's column name: backend and size."""
+    return f"{key[0]} {label(key[1])}"
+
+
+def measure(paths: dict[Key, str], runs: int) -> dict[Key, dict[str, float]]:
     """Median ms of a full run per case and database, after a warm-up run; the databases take turns run by run,
     so load from other processes on this machine spreads evenly over them."""
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     pages = {n: page(path) for n, path in paths.items()}
-    out: dict[int, dict[str, float]] = {n: {} for n in paths}
+    out: dict[Key, dict[str, float]] = {n: {} for n in paths}
     for row, tab, resets in CASES:
-        times: dict[int, list[float]] = {n: [] for n in paths}
+        times: dict[Key, list[float]] = {n: [] for n in paths}
         for n, at in pages.items():
             point_at(paths[n])
             at.session_state["tab"] = tab
@@ -130,19 +141,21 @@ def measure(paths: dict[int, str], runs: int) -> dict[int, dict[str, float]]:
                 times[n].append((time.perf_counter() - started) * 1000)
         for n in paths:
             out[n][row] = statistics.median(times[n])
-        print(f"  {row}: " + ", ".join(f"{label(n)} {out[n][row]:.0f} ms" for n in paths), flush=True)
+        print(f"  {row}: " + ", ".join(f"{column(n)} {out[n][row]:.0f} ms" for n in paths), flush=True)
     return out
 
 
-def table(results: dict[int, dict[str, float]]) -> str:
-    """Markdown table: one row per tab, one column per database size, plus largest/smallest."""
-    sizes = sorted(results)
-    rows = ["| tab | " + " | ".join(f"{label(n)} ticks" for n in sizes) + " | largest / smallest |",
-            "|---|" + "---:|" * (len(sizes) + 1)]
+def table(results: dict[Key, dict[str, float]]) -> str:
+    """Markdown table: one row per tab; per backend one column per database size and the largest / smallest."""
+    backends = list(dict.fromkeys(b for b, _ in results))
+    sizes = sorted({n for _, n in results})
+    head = [column((b, n)) for b in backends for n in sizes] + [f"{b} ×" for b in backends]
+    rows = ["| tab | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    flag = lambda ms: f"{ms:.0f} ms" + ("" if ms <= TARGET_MS else " ⚠")  # noqa: E731
     for row, _, _ in CASES:
-        cells = [results[n][row] for n in sizes]
-        flag = lambda ms: f"{ms:.0f} ms" + ("" if ms <= TARGET_MS else " ⚠")  # noqa: E731
-        rows.append(f"| {row} | " + " | ".join(flag(ms) for ms in cells) + f" | {cells[-1] / cells[0]:.2f}× |")
+        cells = [flag(results[(b, n)][row]) for b in backends for n in sizes]
+        ratios = [f"{results[(b, sizes[-1])][row] / results[(b, sizes[0])][row]:.2f}" for b in backends]
+        rows.append(f"| {row} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(rows)
 
 
@@ -152,26 +165,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10k,1m,10m", help="comma-separated tick counts (default 10k,1m,10m)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per tab (median; default 5)")
     parser.add_argument("--quick", action="store_true", help="10k and 1M only, 3 runs")
-    parser.add_argument("--dir", help="keep the databases here and reuse existing ones (default: a temp dir)")
-    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--dir", help="keep the SQLite databases here and reuse fresh ones (default: a temp dir)")
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=["sqlite"])
     args = parser.parse_args(argv)
     sizes = [10_000, 1_000_000] if args.quick else [parse_size(s) for s in args.sizes.split(",")]
     runs = 3 if args.quick else max(3, args.runs)
     workdir = Path(args.dir or tempfile.mkdtemp(prefix="refresh-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(pg_cluster.cluster()) if args.backend == "postgresql" else None
-        paths = {n: server.create_database() if server else str(workdir / f"bench_{label(n)}.db") for n in sizes}
         stack.callback(lambda: None if args.dir else shutil.rmtree(workdir, ignore_errors=True))
-        for n, path in paths.items():
+        backends = Backends(stack, args.backends, workdir, durable=False)
+        paths = {(b, n): str(workdir / f"bench_{label(n)}.db") if b == "sqlite" else backends.new(b)
+                 for b in backends.names for n in sizes}
+        for (backend, n), path in paths.items():
             if not fresh(path):
-                if server is None:
+                if backend == "sqlite":
                     Path(path).unlink(missing_ok=True)
                 build(path, n)
         print(f"measuring ({runs} runs per tab and database)…", flush=True)
         results = measure(paths, runs)
-    print(f"\nFull refresh per tab ({args.backend}), 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window "
-          f"(median of {runs}; ⚠ = over {TARGET_MS:.0f} ms):\n")
+    print(f"\nFull refresh per tab, 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window (median of {runs}; "
+          f"× = largest / smallest database; ⚠ = over {TARGET_MS:.0f} ms):\n")
     print(table(results))
     return 0
 

@@ -1,8 +1,9 @@
-"""Storage benchmark, both backends side by side: batched insert rate with rollups, bytes per stored tick, and
-window reads (what a dashboard refresh costs) vs table size. PostgreSQL runs on a throw-away cluster of Debian's
-postgresql (tests/pg_cluster.py) with durable settings (fsync and synchronous_commit on, as a server would run).
+"""Storage benchmark, the backends side by side: batched insert rate with rollups, bytes per stored tick, and
+window reads (what a dashboard refresh costs) vs table size. PostgreSQL and TimescaleDB run on throw-away clusters of
+Debian's postgresql (bench/backends.py) with durable settings (fsync and synchronous_commit on, as a server would
+run); TimescaleDB's figures are after its policy has compressed the closed days (all of the synthetic history).
 
-    python bench/storage.py                                  # 100k and 1M ticks, SQLite and PostgreSQL
+    python bench/storage.py                                  # 100k and 1M ticks, every backend
     python bench/storage.py --sizes 1000000 10000000 --backends sqlite postgresql
 """
 from __future__ import annotations
@@ -16,10 +17,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-import pg_cluster  # noqa: E402
+from backends import BACKENDS, Backends, compress_closed_days  # noqa: E402
 
 import database as db  # noqa: E402
 from data_feed import Tick, iter_ticks_from_file  # noqa: E402
@@ -50,6 +50,15 @@ def timed(fn, runs: int = 5) -> float:
     return statistics.median(samples) * 1000
 
 
+def stored_size(target: str) -> int:
+    """The database's bytes on disk once written out (closed days compressed on TimescaleDB)."""
+    compress_closed_days(target)
+    conn = db.open_writer(target)
+    conn.execute("CHECKPOINT" if target.startswith("postgresql://") else "PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    return db.database_size_bytes(target)
+
+
 def run(target: str, n: int, empty_size: int) -> str:
     """Fill one empty database with n ticks and time the reads; one Markdown row."""
     conn = db.open_writer(target)
@@ -57,12 +66,8 @@ def run(target: str, n: int, empty_size: int) -> str:
     for batch in synthetic(n):
         db.write_ticks(conn, batch)
     rate = n / (time.perf_counter() - t0)
-    if not target.startswith("postgresql://"):
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    else:
-        conn.execute("CHECKPOINT")
-    size = (db.database_size_bytes(target) - empty_size) / n
     conn.close()
+    size = (stored_size(target) - empty_size) / n
     reader = db.open_reader(target)
     bars = timed(lambda r=reader: db.read_bars(r, ["BTCUSDT", "ETHUSDT"], "1s", T_END - 6 * 3600_000, T_END))
     ticks = timed(lambda r=reader: db.read_ticks(r, ["BTCUSDT", "ETHUSDT"], T_END - 300_000, T_END))
@@ -87,8 +92,7 @@ def bytes_per_tick(target: str, trades: list, tmp: Path) -> tuple[float, float]:
     conn = db.open_writer(target)
     for i in range(0, len(trades), 5000):
         db.write_ticks(conn, trades[i:i + 5000])
-    conn.execute("CHECKPOINT" if target.startswith("postgresql://") else "PRAGMA wal_checkpoint(TRUNCATE)")
-    stored = (db.database_size_bytes(target) - empty) / len(trades)
+    stored = (stored_size(target) - empty) / len(trades)
     days = {(t.symbol, t.timestamp // 86_400_000) for t in trades}
     files = [db.export_day(conn, symbol, day, tmp / "cold")[0] for symbol, day in sorted(days)]
     conn.close()
@@ -98,35 +102,29 @@ def bytes_per_tick(target: str, trades: list, tmp: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"])
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     args = parser.parse_args()
-    print("| backend | ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | "
-          "6 h of 1s bars, 2 symbols | last 5 min of raw ticks | status (symbol_stats) |")
-    print("|---|---|---|---|---|---|---|")
     with contextlib.ExitStack() as stack:
-        server = stack.enter_context(pg_cluster.cluster(durable=True)) if "postgresql" in args.backends else None
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        backends = Backends(stack, args.backends, tmp, durable=True)
+        print("| backend | ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | "
+              "6 h of 1s bars, 2 symbols | last 5 min of raw ticks | status (symbol_stats) |")
+        print("|---|---|---|---|---|---|---|")
         for n in args.sizes:
-            for backend in args.backends:
-                with tempfile.TemporaryDirectory() as tmp:
-                    if server is not None and backend == "postgresql":
-                        target = server.create_database()
-                    else:
-                        target = str(Path(tmp) / "bench.db")
-                    db.ensure_database(target)
-                    row = run(target, n, db.database_size_bytes(target))
-                    print(f"| {backend} | {n:,} | {row} |", flush=True)
+            for backend in backends.names:
+                target = backends.new(backend)
+                db.ensure_database(target)
+                row = run(target, n, db.database_size_bytes(target))
+                print(f"| {backend} | {n:,} | {row} |", flush=True)
         trades = real_trades()
         if trades:
             print(f"\nBytes per tick on disk, {len(trades):,} real Binance USD-M trades (../shared/data, "
                   f"{len({t.symbol for t in trades})} symbols):\n")
             print("| store | bytes/tick |")
             print("|---|---|")
-            for backend in args.backends:
-                with tempfile.TemporaryDirectory() as tmp:
-                    target = (server.create_database() if server is not None and backend == "postgresql"
-                              else str(Path(tmp) / "real.db"))
-                    stored, cold = bytes_per_tick(target, trades, Path(tmp))
-                    print(f"| {backend} (ticks + 1 s/1 min bars + indexes) | {stored:.1f} |", flush=True)
+            for backend in backends.names:
+                stored, cold = bytes_per_tick(backends.new(backend), trades, tmp / backend)
+                print(f"| {backend} (ticks + 1 s/1 min bars + indexes) | {stored:.1f} |", flush=True)
             print(f"| Parquet cold tier (zstd, one file per symbol-day) | {cold:.1f} |")
 
 

@@ -17,13 +17,12 @@ import numpy as np
 import pandas as pd
 
 import database
-from core.clock import now_ms
+from core.clock import DAY_MS, now_ms
 from data_feed import ArchiveError, BinanceArchive, BinanceRest, BinanceRestError, simulate_universe
 
 log = logging.getLogger(__name__)
 
 SIMULATED_SOURCE = "simulated"
-DAY_MS = 86_400_000
 
 
 def bars_from_closes(closes: pd.Series, rng: np.random.Generator) -> list[tuple]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+DAY_MS = 86_400_000                     # one UTC day in the platform's unit
+
 
 def now_ms() -> int:
     """Wall-clock epoch milliseconds."""

@@ -13,6 +13,7 @@ import pandas as pd
 import analytics
 import collector
 import database
+from core.clock import DAY_MS
 from dashboard.controls import LOOKBACK_MINUTES
 from dashboard.model import reader
 from data_feed import BinanceArchive, BinanceRest
@@ -20,7 +21,6 @@ from data_feed import BinanceArchive, BinanceRest
 log = logging.getLogger(__name__)
 
 SCAN_TTL_S = 900.0          # a finished scan is re-run in the background after 15 minutes
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)

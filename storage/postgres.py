@@ -1,5 +1,6 @@
 """The PostgreSQL backend: a psycopg 3 connection that speaks the sqlite3 subset the table modules use, its
-versioned schema (ticks partitioned by UTC day), on-demand day partitions, server-side streaming, advisory locks.
+versioned schema (ticks partitioned by UTC day, or a TimescaleDB hypertable of day chunks when the server offers the
+extension: storage/timescale.py), on-demand day partitions, server-side streaming, advisory locks.
 
 One SQL text serves both backends; this module only translates `?` placeholders to psycopg's `%s` and SQLite's
 `BEGIN IMMEDIATE` to `BEGIN`. Sessions run in autocommit mode with explicit BEGIN/COMMIT, exactly as the SQLite
@@ -11,30 +12,34 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 import time
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import pq
 
-from core.clock import now_ms
+from core.clock import DAY_MS, now_ms
 from core.vocabulary import IdSpace
+from storage import timescale
 from storage.sql import SPACE_CODES, StoreInfo, apply_migrations
 
 log = logging.getLogger(__name__)
 
-DAY_MS = 86_400_000
 PG_SCHEMA_VERSION = 1
+_PARTITIONED = " PARTITION BY RANGE (timestamp)"       # the ticks table's layout without TimescaleDB
 _MIGRATION_LOCK = 7_432_001                       # advisory lock key serialising concurrent first opens
 _REPAIR_LOCKS = 7_432_002                         # class key of the per-symbol repair locks
 PG_MIGRATIONS: tuple[str, ...] = (
     # v1: the SQLite schema v4 in PostgreSQL types; ticks partitioned by UTC day (retention drops partitions).
     # A partitioned table's key must hold the partition column, so it is (symbol, timestamp, id_space, trade_id):
     # a trade re-sent by Binance carries its original time, so it is still stored once. In that order the key is
-    # also the index of window reads, so one B-tree serves both (SQLite's table needs a second one).
-    """
+    # also the index of window reads, so one B-tree serves both (SQLite's table needs a second one). On a server with
+    # TimescaleDB the table is created without PARTITION BY and made a hypertable (timescale.HYPERTABLE_SETUP).
+    f"""
     CREATE TABLE ticks(
         symbol TEXT NOT NULL,
         id_space SMALLINT NOT NULL,
@@ -45,7 +50,7 @@ PG_MIGRATIONS: tuple[str, ...] = (
         is_buyer_maker BOOLEAN NOT NULL,
         received_at BIGINT NOT NULL,
         PRIMARY KEY (symbol, timestamp, id_space, trade_id)
-    ) PARTITION BY RANGE (timestamp);
+    ){_PARTITIONED};
     CREATE TABLE ohlc_data(
         symbol TEXT NOT NULL,
         timeframe TEXT NOT NULL,
@@ -159,8 +164,17 @@ class PgConnection:
         self.raw = raw
         self.target = target
         self.read_only = read_only
+        self._closed = False
         self.partitions: set[int] = set()          # day numbers whose ticks partition is known to exist
         self.staging = False                        # the session's temporary ticks_in table exists
+        self._hypertable: bool | None = None
+
+    @property
+    def hypertable(self) -> bool:
+        """Whether ticks is a TimescaleDB hypertable (asked once per session; a layout never changes)."""
+        if self._hypertable is None:
+            self._hypertable = timescale.is_hypertable(self.raw)
+        return self._hypertable
 
     @property
     def lost(self) -> bool:
@@ -171,8 +185,9 @@ class PgConnection:
         """Replace the session by a new one to the same server in the same mode (the old session's temporary
         table and advisory locks went with it); raises psycopg.OperationalError while the server is unreachable."""
         fresh = connect(self.target, read_only=self.read_only)
-        self.raw.close()
-        self.raw, self.partitions, self.staging = fresh.raw, set(), False
+        self.close()
+        self.raw, self._closed = fresh.raw, False
+        self.partitions, self.staging, self._hypertable = set(), False, fresh._hypertable
 
     def execute(self, sql: str, parameters: Any = (), /) -> psycopg.Cursor:
         return self.raw.execute(_translate(sql), parameters or None)
@@ -183,7 +198,15 @@ class PgConnection:
         return cur
 
     def close(self) -> None:
-        self.raw.close()
+        """End the session, or keep a healthy read session for the next reader (once: a second close does
+        nothing, so a session kept for another reader is never closed under it)."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.read_only:
+            _keep_idle(self.target, self.raw)
+        else:
+            self.raw.close()
 
     @property
     def in_transaction(self) -> bool:
@@ -214,12 +237,14 @@ class PgConnection:
     def prepare_write(self, stamps_ms: Iterable[int]) -> None:
         """Before a batch's transaction: the session's staging table and the day partitions of ticks the batch
         needs (created outside it, so a failed batch cannot roll them back), and tomorrow's once live data arrives,
-        so the first batch after UTC midnight finds its partition ready."""
+        so the first batch after UTC midnight finds its partition ready. A hypertable makes its chunks itself."""
         if not self.staging:
             self.raw.execute("CREATE TEMP TABLE IF NOT EXISTS ticks_in (symbol TEXT, trade_id BIGINT, "
                              "timestamp BIGINT, price DOUBLE PRECISION, size DOUBLE PRECISION, is_buyer_maker BOOLEAN, "
                              "received_at BIGINT, id_space SMALLINT) ON COMMIT DELETE ROWS")
             self.staging = True
+        if self.hypertable:
+            return
         days = {int(ts) // DAY_MS for ts in stamps_ms}
         today = now_ms() // DAY_MS
         for day in sorted((days | {d + 1 for d in days if d >= today}) - self.partitions):
@@ -243,16 +268,59 @@ def add_partition(raw: psycopg.Connection, day: int) -> None:
 
 
 _CURRENT: set[str] = set()                        # targets this process has seen at the current schema version
+IDLE_KEPT = 8                                     # idle read sessions one process keeps, over all databases
+IDLE_MAX_S = 60.0                                 # an idle read session older than this is closed, not reused
+_IDLE: deque[tuple[str, psycopg.Connection, float]] = deque()      # (target, session, kept since), newest last
+_IDLE_LOCK = threading.Lock()
+
+
+def _session_options(read_only: bool) -> dict[str, Any]:
+    """psycopg.connect's options for this program's sessions (a reader is read-only from its startup packet)."""
+    return {"autocommit": True, "connect_timeout": 10, "application_name": "binance-analytics",
+            "options": "-c default_transaction_read_only=on" if read_only else None}
+
+
+def _keep_idle(target: str, raw: psycopg.Connection) -> None:
+    """Keep a closed reader's session for the next reader of the same database (a dashboard opens several a rerun:
+    3 ms each on loopback, 7 ms with TimescaleDB loading, more over a network), unless it is broken or mid-query;
+    the oldest kept session makes room. Hand-written rather than psycopg_pool: a pool waits for a session when the
+    server is down, where a reader must fail at once with the server's own error."""
+    if raw.closed or raw.broken or raw.info.transaction_status != pq.TransactionStatus.IDLE:
+        raw.close()
+        return
+    with _IDLE_LOCK:
+        _IDLE.append((target, raw, time.monotonic()))
+        evicted = _IDLE.popleft()[1] if len(_IDLE) > IDLE_KEPT else None
+    if evicted is not None:
+        evicted.close()
+
+
+def _idle_session(target: str) -> psycopg.Connection | None:
+    """A kept read session on `target` that still answers (one cut by a server restart is closed), or None."""
+    while True:
+        with _IDLE_LOCK:
+            found = next((item for item in reversed(_IDLE) if item[0] == target), None)
+            if found is not None:
+                _IDLE.remove(found)
+        if found is None:
+            return None
+        _, raw, since = found
+        try:
+            if time.monotonic() - since < IDLE_MAX_S:
+                raw.execute("")                     # an empty query: one round trip says the session is alive
+                return raw
+        except psycopg.Error:
+            pass
+        raw.close()
 
 
 def connect(target: str, *, read_only: bool = False) -> PgConnection:
     """Open a session on the server named by a postgresql:// URL, its schema brought up to date. A read-only
-    session is read-only from its startup packet (no extra round trip) and checks the schema version once per
-    process: a new database gets its schema from a write session first (a dashboard may start before any collector,
-    as a new SQLite file is created by its first reader), a current one is only read (a role with SELECT rights on
-    the tables is enough)."""
-    raw = psycopg.connect(target, autocommit=True, connect_timeout=10, application_name="binance-analytics",
-                          options="-c default_transaction_read_only=on" if read_only else None)
+    session may be one a closed reader left (see _keep_idle) and checks the schema version once per process: a new
+    database gets its schema from a write session first (a dashboard may start before any collector, as a new
+    SQLite file is created by its first reader), a current one is only read (a role with SELECT rights on the
+    tables is enough)."""
+    raw = (read_only and _idle_session(target)) or psycopg.connect(target, **_session_options(read_only))
     conn = PgConnection(raw, target, read_only)
     try:
         if not read_only:
@@ -261,7 +329,7 @@ def connect(target: str, *, read_only: bool = False) -> PgConnection:
             connect(target).close()
         _CURRENT.add(target)
     except BaseException:
-        raw.close()
+        conn.close()
         raise
     return conn
 
@@ -277,41 +345,50 @@ def schema_version(conn: PgConnection) -> int:
 
 def migrate(conn: PgConnection) -> int:
     """Apply pending PostgreSQL migrations in one transaction, serialised by an advisory lock so concurrent first
-    opens (several collectors starting together) run each migration once; refuse a newer schema."""
+    opens (several collectors starting together) run each migration once; refuse a newer schema. A new database
+    gets the hypertable layout when TimescaleDB can be enabled in it, else day partitions."""
     with conn.raw.transaction():
         conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         conn.raw.execute("CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL)")
         row = conn.raw.execute("SELECT max(version) FROM schema_version").fetchone()
         version = row[0] if row and row[0] is not None else 0
-        apply_migrations(conn.raw.execute, PG_MIGRATIONS, version, lambda target: conn.raw.execute(
+        hypertable = version == 0 and timescale.enable(conn.raw)
+        migrations = (PG_MIGRATIONS[0].replace(_PARTITIONED, ""), *PG_MIGRATIONS[1:]) if hypertable else PG_MIGRATIONS
+        apply_migrations(conn.raw.execute, migrations, version, lambda target: conn.raw.execute(
             "INSERT INTO schema_version(version) VALUES (%s)", (target,)))
-    if version == 0 and (note := timescaledb_note(conn)):
-        log.info("%s", note)
+        for statement in timescale.HYPERTABLE_SETUP if hypertable else ():
+            conn.raw.execute(statement)
+    if hypertable:
+        log.info("raw ticks in a TimescaleDB hypertable of day chunks, each day compressed %d h after it closes",
+                 timescale.COMPRESS_AFTER_MS // 3_600_000)
     return PG_SCHEMA_VERSION
 
 
 def timescaledb_note(conn: PgConnection) -> str | None:
-    """Whether the server offers the TimescaleDB extension (detected, never required), said in words; None when it
-    does not. This version keeps ticks in plain day partitions either way."""
+    """Why a database in plain day partitions does not use the TimescaleDB extension its server offers, in words;
+    None when the server does not offer it (the layout is chosen when a database is created)."""
     row = conn.raw.execute("SELECT default_version, installed_version FROM pg_available_extensions "
                            "WHERE name = 'timescaledb'").fetchone()
     if row is None:
         return None
     default, installed = row
     where = f"installed in this database ({installed})" if installed else f"available on the server ({default})"
-    return (f"TimescaleDB is {where} but not used: ticks stay in plain day partitions (hypertables and native "
-            "compression would be the next step)")
+    return (f"TimescaleDB is {where} but not used: this database was created in plain day partitions (a new "
+            "database on a server that preloads the extension gets a compressed hypertable)")
 
 
 def store_info(conn: PgConnection) -> StoreInfo:
-    """The server's version, how many day partitions hold raw ticks, and whether TimescaleDB is on offer."""
+    """The server's version and the ticks' layout: a hypertable's chunks and compression, or how many day partitions
+    hold raw ticks and whether TimescaleDB is on offer."""
     number = conn.raw.info.server_version                    # e.g. 150018 for 15.18
+    engine = f"PostgreSQL {number // 10_000}.{number % 10_000}"
+    if conn.hypertable:
+        return StoreInfo(engine, str(timescale.chunk_stats(conn.raw)))
     row = conn.raw.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchone()
     days = int(row[0]) if row else 0
     note = timescaledb_note(conn)
-    return StoreInfo(f"PostgreSQL {number // 10_000}.{number % 10_000}",
-                     f"raw ticks in {days:,} day partition{'' if days == 1 else 's'} (retention drops whole days)",
-                     (note,) if note else ())
+    layout = f"raw ticks in {days:,} day partition{'' if days == 1 else 's'} (retention drops whole days)"
+    return StoreInfo(engine, layout, (note,) if note else ())
 
 
 class RepairLocks:
@@ -369,13 +446,33 @@ def size_bytes(conn: PgConnection) -> int:
 
 
 def clear(conn: PgConnection, tables: Iterable[str]) -> None:
-    """Empty every table at once (TRUNCATE also empties every day partition and frees their space)."""
+    """Empty every table at once (TRUNCATE also empties every day partition and frees their space; on a hypertable it
+    drops the chunks)."""
     with conn.raw.transaction():
         conn.raw.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-        for (name,) in conn.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
-                                        "WHERE inhparent = 'ticks'::regclass").fetchall():
+        partitions = [] if conn.hypertable else conn.raw.execute(
+            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchall()
+        for (name,) in partitions:
             conn.raw.execute(f"DROP TABLE {name}")      # names come from the catalogue: ticks_d<day>
     conn.partitions.clear()
+
+
+def day_tables(conn: PgConnection, day: int) -> list[str]:
+    """The tables holding one UTC day's raw ticks: its day partition, or its hypertable chunk (none if no ticks)."""
+    if conn.hypertable:
+        return timescale.day_chunks(conn.raw, day)
+    row = conn.raw.execute("SELECT to_regclass(%s)::text", (f"ticks_d{int(day)}",)).fetchone()
+    return [row[0]] if row and row[0] else []
+
+
+def drop_day_tables(conn: PgConnection, day: int) -> None:
+    """Drop one UTC day's raw ticks whole, inside the caller's transaction: its partition or its chunk."""
+    if conn.hypertable:
+        timescale.drop_day(conn.raw, day)
+    else:
+        for name in day_tables(conn, day):
+            conn.raw.execute(f"DROP TABLE {name}")
+    conn.partitions.discard(day)
 
 
 def redact(target: str) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.postgres import DAY_MS, PgConnection
+from core.clock import DAY_MS
+from storage.postgres import PgConnection, day_tables, drop_day_tables
 from storage.sql import Connection, DatabaseError, is_busy, transaction
 from storage.ticks import TICK_COLUMNS, stream_ticks, symbol_summaries
 
@@ -109,18 +110,20 @@ class _ChangedSinceExport(RuntimeError):
 
 
 def drop_partition(conn: PgConnection, day: int, exported: dict[str, int]) -> int | None:
-    """PostgreSQL: drop the day's partition, whole, and take its ticks out of symbol_stats, in one transaction;
-    returns the ticks removed, or None when the day stays for the next pass. Dropping a partition locks the whole
-    ticks table, so the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall every collector
-    and dashboard queued behind the drop). The day is first locked against new rows and its rows counted per
-    symbol: a tick written after its export (a late repair or import) keeps the day until it is exported again."""
-    name, hi = f"ticks_d{int(day)}", (day + 1) * DAY_MS
+    """PostgreSQL: drop the day's partition (or hypertable chunk), whole, and take its ticks out of symbol_stats, in
+    one transaction; returns the ticks removed, or None when the day stays for the next pass. Dropping a partition
+    locks the whole ticks table, so the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall
+    every collector and dashboard queued behind the drop). The day is first locked against new rows and its rows
+    counted per symbol: a tick written after its export (a late repair or import) keeps the day until it is exported
+    again."""
+    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
     try:
         with transaction(conn):
             conn.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
-            conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
-            counts: dict[str, int] = dict(conn.execute(f"SELECT symbol, count(*) FROM {name} GROUP BY symbol")
-                                          .fetchall())
+            for name in day_tables(conn, day):
+                conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
+            counts: dict[str, int] = dict(conn.execute("SELECT symbol, count(*) FROM ticks WHERE timestamp>=? AND "
+                                                       "timestamp<? GROUP BY symbol", (lo, hi)).fetchall())
             if counts != exported:
                 raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, {sum(exported.values()):,} exported")
             for symbol, count in counts.items():
@@ -128,13 +131,13 @@ def drop_partition(conn: PgConnection, day: int, exported: dict[str, int]) -> in
                                  (symbol, hi))
                 conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
                              (count, first, symbol))
-            conn.execute(f"DROP TABLE {name}")
+            drop_day_tables(conn, day)
     except (_ChangedSinceExport, *DatabaseError) as exc:
         if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
             raise
-        log.warning("retention: the ticks of %s stay in the database until the next pass (%s)", name, exc)
+        log.warning("retention: the ticks of UTC day %s stay in the database until the next pass (%s)",
+                    dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(), exc)
         return None
-    conn.partitions.discard(day)
     return sum(counts.values())
 
 

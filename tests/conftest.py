@@ -2,6 +2,7 @@
 and the fake Binance server."""
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -44,10 +45,22 @@ def db_path(request, tmp_path) -> str:
 
 @pytest.fixture(scope="session")
 def pg_server():
-    """One throw-away PostgreSQL cluster for the whole run (skips when Debian's postgresql is not installed)."""
+    """One throw-away PostgreSQL cluster for the whole run (skips when Debian's postgresql is not installed). With
+    PG_TIMESCALEDB=1 it preloads TimescaleDB, so every server-backend test runs on the hypertable layout."""
     if pg_cluster.binaries() is None:
         pytest.skip("PostgreSQL binaries not found: install Debian's postgresql package (CI does) or set PG_BIN")
-    with pg_cluster.cluster() as server:
+    with pg_cluster.cluster(timescaledb=os.environ.get("PG_TIMESCALEDB") == "1") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def tsdb_server():
+    """A throw-away cluster preloading TimescaleDB (skips when the extension is not installed: it is not in Debian's
+    archive; CI runs the plain-partition layout only)."""
+    if pg_cluster.binaries() is None or not pg_cluster.timescaledb_installed():
+        pytest.skip("TimescaleDB is not installed for this machine's PostgreSQL (not in Debian's archive: install "
+                    "timescaledb-2-postgresql-15 from Timescale's repository or build it from source)")
+    with pg_cluster.cluster(timescaledb=True) as server:
         yield server
 
 

@@ -1,7 +1,8 @@
 """A throw-away PostgreSQL cluster for the server-backend tests and benchmarks: Debian's postgresql binaries,
 `initdb` + `pg_ctl` on a temporary directory and a free loopback port (as the postgres user when run as root, which
 CI is), trust authentication on loopback only, stopped and deleted afterwards. Durability is off (fsync,
-synchronous_commit) unless asked for: a test cluster is rebuilt each run."""
+synchronous_commit) unless asked for: a test cluster is rebuilt each run. A cluster may preload TimescaleDB when the
+extension is installed next to the binaries (then every new database holds its ticks in a hypertable)."""
 from __future__ import annotations
 
 import glob
@@ -31,11 +32,21 @@ def binaries() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def timescaledb_installed() -> bool:
+    """Whether the TimescaleDB extension is installed for these binaries (its control file in their share dir)."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        return False
+    share = subprocess.run([str(bin_dir / "pg_config"), "--sharedir"], capture_output=True, text=True).stdout.strip()
+    return bool(share) and (Path(share) / "extension" / "timescaledb.control").exists()
+
+
 class Cluster:
     """A running cluster: `url(name)` of a database in it, `create_database()` for a fresh one, `restart()`."""
 
-    def __init__(self, port: int, pg_ctl: list[str]) -> None:
+    def __init__(self, port: int, pg_ctl: list[str], timescaledb: bool) -> None:
         self.port = port
+        self.timescaledb = timescaledb              # the server preloads TimescaleDB: new databases are hypertables
         self._pg_ctl = pg_ctl                       # pg_ctl with its data directory, log and server options
         self._names = itertools.count(1)
 
@@ -62,8 +73,9 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 
 
 @contextmanager
-def cluster(*, durable: bool = False) -> Iterator[Cluster]:
-    """Start a cluster for the block; raise RuntimeError (with initdb/pg_ctl's output) if it cannot start."""
+def cluster(*, durable: bool = False, timescaledb: bool = False) -> Iterator[Cluster]:
+    """Start a cluster for the block (preloading TimescaleDB if asked); raise RuntimeError (with initdb/pg_ctl's
+    output) if it cannot start."""
     bin_dir = binaries()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL binaries not found (install Debian's postgresql package or set PG_BIN)")
@@ -77,6 +89,8 @@ def cluster(*, durable: bool = False) -> Iterator[Cluster]:
     options = ["-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", str(sock), "-c", "max_connections=200"]
     if not durable:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+    if timescaledb:
+        options += ["-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off"]
     pg_ctl = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
                            "-o", " ".join(options)])
     try:
@@ -88,7 +102,7 @@ def cluster(*, durable: bool = False) -> Iterator[Cluster]:
         shutil.rmtree(root, ignore_errors=True)
         raise RuntimeError(f"cannot start PostgreSQL: {exc.stdout}{exc.stderr}{log}") from None
     try:
-        yield Cluster(port, pg_ctl)
+        yield Cluster(port, pg_ctl, timescaledb)
     finally:
         subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
                        capture_output=True)

@@ -153,11 +153,14 @@ def test_a_reader_on_a_new_database_finds_its_schema(db_target):
 
 def test_store_info_names_the_engine_and_the_tick_layout(db_target):
     """Data Management's store line: the engine and its version, and (PostgreSQL) one partition per UTC day of
-    ticks; TimescaleDB is only ever mentioned, never required."""
+    ticks, or one chunk per day on a server preloading TimescaleDB (detected, never required)."""
     with contextlib.closing(db.open_writer(db_target)) as conn:
         db.write_ticks(conn, [tick("BTCUSDT", 1, T0, 60_000.0), tick("BTCUSDT", 2, T0 + 86_400_000, 60_001.0)])
         info = db.store_info(conn)
-    if db_target.startswith("postgresql://"):
+        hypertable = getattr(conn, "hypertable", False)           # a server preloading TimescaleDB
+    if hypertable:
+        assert info.layout.startswith("raw ticks in a TimescaleDB hypertable: 2 day chunks")
+    elif db_target.startswith("postgresql://"):
         assert info.engine.startswith("PostgreSQL 1") and info.layout.startswith("raw ticks in 2 day partitions")
     else:
         assert info.engine == f"SQLite {sqlite3.sqlite_version}" and "one table" in info.layout

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pg_cluster
 import psycopg
 import pytest
 from fake_binance import FakeBinance
+from served import free_port
 from waiting import wait_until
 
 import collector
@@ -178,9 +180,12 @@ def test_retention_never_stalls_the_server_behind_an_open_read(pg_server, tmp_pa
             passing.join(10)
             batch.join(10)
         assert not stalled, "retention or the batch waited for the export"
-        assert written == [5] and reports[0].deferred == 1 and reports[0].ticks_removed == 0
-        report = db.apply_retention(retention, 1, tmp_path, now)
-        assert (report.ticks_removed, report.deferred, len(report.files)) == (20, 0, 1)
+        if writer.hypertable:       # dropping a chunk locks that day only: the read of another day does not hold it
+            assert written == [5] and (reports[0].deferred, reports[0].ticks_removed) == (0, 20)
+        else:
+            assert written == [5] and reports[0].deferred == 1 and reports[0].ticks_removed == 0
+            report = db.apply_retention(retention, 1, tmp_path, now)
+            assert (report.ticks_removed, report.deferred, len(report.files)) == (20, 0, 1)
         (summary,) = db.symbol_summaries(writer)
         assert (summary.tick_count, summary.first_ts) == (25, DAY0 + 5 * DAY + 3_600_000)
         assert db.read_ticks(writer, ["BTCUSDT"])["trade_id"].min() == 500
@@ -202,6 +207,8 @@ def test_a_day_written_after_its_export_stays_until_exported_again(pg_server, tm
 def test_live_ticks_prepare_tomorrows_partition(pg_server):
     """The first batch after UTC midnight finds its partition made the day before (no DDL in the midnight batch);
     replayed old days get no extra partitions."""
+    if pg_server.timescaledb:
+        pytest.skip("day partitions only: a hypertable makes its own chunks (PG_TIMESCALEDB=1)")
     url = pg_server.create_database()
     now = db.now_ms()
     with contextlib.closing(db.open_writer(url)) as conn:
@@ -310,3 +317,40 @@ def test_collectors_writing_the_same_trades_in_different_orders_never_deadlock(p
     finally:
         for conn in writers:
             conn.close()
+
+
+def backend_pid(conn) -> int:
+    return conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def test_readers_reuse_a_closed_readers_session_and_never_a_dead_or_busy_one(pg_server):
+    """A dashboard rerun opens several readers: each reuses the session the last one closed (no new server session,
+    3-7 ms each, per open); a kept session cut by the server is replaced; one closed mid-stream is not kept."""
+    url = pg_server.create_database()
+    db.ensure_database(url)
+    with contextlib.closing(db.open_reader(url)) as first:
+        pid = backend_pid(first)
+    with contextlib.closing(db.open_reader(url)) as again:
+        assert backend_pid(again) == pid
+        with contextlib.closing(db.open_reader(url)) as meanwhile:     # the kept one is in use: a second session
+            assert backend_pid(meanwhile) != pid
+    assert terminate_sessions(url) >= 1
+    with contextlib.closing(db.open_reader(url)) as after_cut:
+        assert db.symbol_summaries(after_cut) == []
+        cut_pid = backend_pid(after_cut)
+        assert cut_pid != pid
+        streaming = db.stream_ticks(after_cut, ["BTCUSDT"], chunk_rows=5)
+        with contextlib.closing(db.open_writer(url)) as writer:
+            db.write_ticks(writer, day_ticks(0))
+        next(streaming)                                                  # a server-side cursor is open
+    with contextlib.closing(db.open_reader(url)) as later:
+        assert backend_pid(later) not in (pid, cut_pid)
+        assert len(db.read_ticks(later, ["BTCUSDT"])) == 20
+
+
+def test_a_reader_of_an_unreachable_server_fails_at_once_with_the_servers_error():
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    started = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match=r"refused|failed"):
+        db.open_reader(url)
+    assert time.monotonic() - started < 5
