@@ -14,7 +14,14 @@ from collection.imports import ImportPlan, ImportRefused, store_import, validate
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats
 from collection.rest_history import REST_SAFETY_MS, utc_day
-from collection.service import current_collector, make_collector, make_feed, start_service, stop_service
+from collection.service import (
+    current_collector,
+    last_stop_ms,
+    make_collector,
+    make_feed,
+    start_service,
+    stop_service,
+)
 from collection.universe import HistoryReport, load_binance_history, store_simulated_history
 
 __all__ = [
@@ -29,6 +36,7 @@ __all__ = [
     "TickQueue",
     "build_parser",
     "current_collector",
+    "last_stop_ms",
     "load_binance_history",
     "main",
     "make_collector",

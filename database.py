@@ -36,7 +36,15 @@ from storage.paper import PaperPosition, close_paper_position, list_paper_positi
 from storage.postgres import RepairLocks
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
-from storage.sql import Connection, DamagedDatabase, DatabaseError, IntegrityError, StoreInfo, is_busy
+from storage.sql import (
+    Connection,
+    DamagedDatabase,
+    DatabaseError,
+    IntegrityError,
+    StoreInfo,
+    is_busy,
+    is_unreachable,
+)
 from storage.ticks import (
     TICK_COLUMNS,
     SymbolSummary,
@@ -84,6 +92,7 @@ __all__ = [
     "export_ticks_csv",
     "get_backfill",
     "is_busy",
+    "is_unreachable",
     "last_prices",
     "list_alert_rules",
     "list_gaps",

@@ -10,6 +10,7 @@ from collection.collector import WRITER_THREAD, Collector
 from collection.pipeline import Retention
 from collection.records import CollectorState
 from config import ConfigError, Settings
+from core.clock import now_ms
 from core.vocabulary import FeedKind
 from data_feed import (
     BAR_FORMATS,
@@ -65,6 +66,7 @@ def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = Non
 
 _SERVICE_LOCK = threading.Lock()
 _latest: list[Collector] = []               # the last one started here, so a failed one stays visible and stoppable
+_stopped_at: list[int] = [0]                # when a collector of this process last stopped (epoch ms)
 
 
 def current_collector() -> Collector | None:
@@ -79,6 +81,11 @@ def current_collector() -> Collector | None:
     return None
 
 
+def last_stop_ms() -> int:
+    """When a collector of this process last stopped (0: never); ticks received later were written by another."""
+    return _stopped_at[0]
+
+
 def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
                   replay_file: str | None = None) -> Collector:
     """Start the process-wide collector (stopping a previous one first); shared by every browser session."""
@@ -86,6 +93,7 @@ def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
         previous = current_collector()
         if previous is not None:
             previous.stop()
+            _stopped_at[0] = now_ms()
         feed = make_feed(settings, feed_kind, replay_file=replay_file)
         collector = make_collector(settings, feed)
         try:
@@ -103,6 +111,7 @@ def stop_service() -> None:
         running = current_collector()
         if running is not None:
             running.stop()
+            _stopped_at[0] = now_ms()
         if not (_latest and _latest[0].state is CollectorState.FAILED):
             _latest.clear()                 # a stopped collector is not kept alive; a failed one stays visible
 

@@ -36,7 +36,7 @@ from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
-from dashboard.widgets import guard, guarded
+from dashboard.widgets import guard, guarded, log_outage, outage_text
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
 LIVE_TABS: dict[str, Callable[[Controls], None]] = {
@@ -50,6 +50,18 @@ def freeze_startup_heap() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect()
         gc.freeze()
+
+
+OUTAGE_RETRY_S = 5.0                        # an unreachable server is tried again this often
+
+
+def wait_for_database(db_path: str) -> None:
+    """While the server is unreachable: try it again, and rebuild the whole page once it answers."""
+    try:
+        database.open_reader(db_path).close()
+    except (*database.DatabaseError, OSError):
+        return
+    st.rerun()
 
 
 def main() -> None:
@@ -68,7 +80,14 @@ def main() -> None:
             stored = database.stored_symbols(conn)
     except (*database.DatabaseError, OSError, RuntimeError) as exc:
         setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
-        st.error(f"Cannot open the database {database.describe_target(settings.db_path)} ({setting}): {exc}")
+        where = f"{database.describe_target(settings.db_path)} ({setting})"
+        if not database.is_unreachable(exc):
+            st.error(f"Cannot open the database {where}: {exc}")
+            st.stop()
+        log_outage(exc)
+        st.warning(f"The database server {where} is unreachable ({outage_text(exc)}). The page comes back by "
+                   f"itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).", icon=":material/cloud_off:")
+        st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
         st.stop()
     refresh = refresh_every()
     with st.sidebar:

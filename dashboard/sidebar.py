@@ -16,7 +16,7 @@ import database
 from collector import CollectorState
 from config import Settings, parse_symbols
 from core.symbols import UNIVERSE
-from core.vocabulary import FeedKind, Timeframe
+from core.vocabulary import FeedKind, IdSpace, Timeframe
 from dashboard.alerts import check_alerts
 from dashboard.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
 from dashboard.model import reader
@@ -150,6 +150,48 @@ def liveness(stats: collector.CollectorStats, now: int) -> str:
             + (f"; quiet: {listed}" if quiet else ""))
 
 
+@dataclasses.dataclass(frozen=True)
+class OtherWriter:
+    """Ticks another process is writing into this database (a headless collector, one on another machine)."""
+
+    live_symbols: int            # symbols with a tick received in the last LIVE_WITHIN_MS
+    age_s: float                 # since the newest tick was received
+    space: str                   # the id space of the newest tick (simulated, aggTrade, ...)
+    stored: int                  # ticks stored over all symbols
+
+
+def other_writer(db_path: str, now: int) -> OtherWriter | None:
+    """What another collector is writing here, read off the writers' per-symbol totals (O(symbols)) and the newest
+    tick; None when nothing arrived in the last LIVE_WITHIN_MS, or only ticks this process's own collector
+    received before it stopped."""
+    since = max(now - LIVE_WITHIN_MS, collector.last_stop_ms())
+    with reader(db_path) as conn:
+        summaries = database.symbol_summaries(conn)
+        live = [s for s in summaries if s.last_received_at is not None and s.last_received_at > since]
+        if not live:
+            return None
+        newest = max(live, key=lambda s: s.last_received_at or 0)
+        tick = database.read_ticks(conn, [newest.symbol], limit=1, newest_first=True)
+    return OtherWriter(len(live), (now - (newest.last_received_at or now)) / 1000,
+                       str(tick["id_space"].iloc[0]) if len(tick) else "", sum(s.tick_count for s in summaries))
+
+
+def other_writer_status(found: OtherWriter, now: int) -> None:
+    """Another collector's writes, unmistakable when they are synthetic, with their rate since the last look."""
+    last = st.session_state.get("_other_stored")
+    st.session_state["_other_stored"] = (now, found.stored)
+    rate = (f" · {(found.stored - last[1]) / ((now - last[0]) / 1000):,.1f} ticks/s"
+            if last is not None and now > last[0] and found.stored >= last[1] else "")
+    text = (f"another process (a headless collector, or one on another machine) is writing this database: "
+            f"{found.live_symbols:,} symbol{'' if found.live_symbols == 1 else 's'} live, newest tick "
+            f"{found.age_s:.1f} s ago{rate}")
+    if found.space == IdSpace.SIMULATED:
+        st.warning(f"**SIMULATED FEED** — {text}; synthetic prices, not Binance.", icon=":material/science:")
+    else:
+        st.success(f"**COLLECTOR RUNNING ELSEWHERE** — {text}.", icon=":material/check_circle:")
+    st.caption("Start runs a second collector in this process (trades both receive are stored once).")
+
+
 def feed_badge(stats: collector.CollectorStats) -> None:
     """The feed kind, unmistakable: SIMULATED and REPLAY are warnings, live Binance shows its connection."""
     feed = stats.feed
@@ -180,7 +222,9 @@ def status_panel(settings: Settings) -> None:
                   on_click=switch_to_simulated, args=(settings,))
     elif st.session_state.get("collector_error"):
         st.error(st.session_state["collector_error"])
-    if stats is None:
+    if stats is None and (found := other_writer(settings.db_path, database.now_ms())) is not None:
+        other_writer_status(found, database.now_ms())
+    elif stats is None:
         st.info("Collector stopped — press **Start**. Stored data stays viewable.")
     else:
         feed_badge(stats)

@@ -1,12 +1,14 @@
 """The Charts tab: candles with volume, normalised comparison, statistics table, volatility, distributions."""
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
 import analytics
 import visualizations as viz
-from dashboard.controls import Controls
+from dashboard.controls import Controls, fmt_price, fmt_value, tick_decimals
 from dashboard.model import Window, load_window, reader
 from dashboard.widgets import guard, plot, session_cache
 
@@ -33,6 +35,32 @@ def statistics_table(window: Window) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
+_PRICE_ROWS = ("last", "change", "high", "low", "range")           # on the symbol's tick grid
+_DERIVED_PRICE_ROWS = ("mean", "σ price")                         # prices, off the grid: two more decimals
+_PERCENT_ROWS = ("change %", "filled bars %", "σ return %")
+_COUNT_ROWS = ("trades", "bars")
+_SHAPE_ROWS = ("skew", "excess kurtosis")
+
+
+def statistics_view(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFrame:
+    """The statistics as a trader reads them: one column per symbol (so no header is cut), prices in the symbol's
+    tick decimals with thousands separators, percentages to 3 decimals, counts whole, '—' where undefined."""
+    def cell(stat: str, symbol: str, value: float) -> str:
+        if not math.isfinite(value):
+            return "—"
+        if stat in _PRICE_ROWS or stat in _DERIVED_PRICE_ROWS:
+            return fmt_price(value, min(8, decimals[symbol] + (2 if stat in _DERIVED_PRICE_ROWS else 0)))
+        if stat in _PERCENT_ROWS:
+            return f"{value:,.3f}"
+        if stat in _COUNT_ROWS:
+            return f"{int(value):,}"
+        if stat in _SHAPE_ROWS:
+            return f"{value:.2f}"
+        return fmt_value(value, 6)                                  # volumes
+    return pd.DataFrame({symbol: [cell(str(stat), str(symbol), float(value)) for stat, value in row.items()]
+                         for symbol, row in table.astype(float).iterrows()}, index=table.columns)
+
+
 def tab_charts(c: Controls) -> None:
     """Candles with volume, normalised comparison, statistics with rolling volatility, distributions."""
     st.caption(c.describe())
@@ -50,9 +78,10 @@ def tab_charts(c: Controls) -> None:
              "chart_normalized")
     with guard("Statistics"):
         st.subheader("Time-series statistics")
-        table = statistics_table(window)
-        st.dataframe(table, width="stretch",
-                     column_config={name: st.column_config.NumberColumn(format="%.6g") for name in table.columns})
+        view = statistics_view(statistics_table(window), {symbol: tick_decimals(traded(bars)["close"].to_numpy())
+                                                          for symbol, bars in found.items()})
+        st.dataframe(view, width="stretch",
+                     column_config={symbol: st.column_config.TextColumn(alignment="right") for symbol in view.columns})
         plot(viz.rolling_volatility_figure(window.closes(), window=c.hedge_window), "chart_volatility")
     with guard("Distributions"):
         if st.session_state.get("dist_symbol") not in found:

@@ -64,7 +64,8 @@ def tab_dashboard(c: Controls) -> None:
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
         cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
-        cols[3].metric("Return correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
+        cols[3].metric(f"Return correlation (last {c.hedge_window} bars)", fmt_value(pair.latest("correlation"),
+                       "{:.3f}"), help="rolling over the hedge window; Pair Analytics' matrix is over the whole window")
     with guard("Price chart"):
         plot(viz.compact_price_figure(window.drawable_closes()), "dash_prices")
     total = sum(s.tick_count for s in summaries)

@@ -109,7 +109,9 @@ def tab_pair(c: Controls) -> None:
                        help="kalman has no R²; huber/tls report none" if hedge.r_squared is None else None)
         cols[3].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
-        cols[5].metric("Correlation", fmt_value(pair.latest("correlation"), "{:.3f}"))
+        cols[5].metric(f"Return correlation (last {c.hedge_window} bars)",
+                       fmt_value(pair.latest("correlation"), "{:.3f}"),
+                       help="rolling over the hedge window; the matrix below is over the whole window")
         if c.in_sample_hedge:
             st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
         plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop),
@@ -133,7 +135,7 @@ def tab_pair(c: Controls) -> None:
     left, right = st.columns(2)
     with left, guard("Correlation matrix"):
         plot(viz.correlation_heatmap(analytics.correlation_matrix(window.closes(None, c.min_volume)),
-                                     title="Return correlation of the analysed symbols"), "pair_heatmap")
+                                     title="Return correlation over the whole window"), "pair_heatmap")
     with right, guard("Data quality"):
         plot(viz.data_quality_figure(quality_frame(window, gaps)), "pair_quality")
     with guard("Gaps"):

@@ -14,12 +14,27 @@ import pandas as pd
 import streamlit as st
 
 import analytics
+import database
 from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration
 from dashboard.live_chart import live_chart
 from dashboard.model import NotYet, TimedTests, run_tests
 from dashboard.navigation import jump_button
 
 log = logging.getLogger(__name__)
+OUTAGE_LOG_EVERY_S = 30.0                   # an unreachable database is logged this often, not at every refresh
+_outage_logged = [0.0]
+
+
+def outage_text(exc: BaseException) -> str:
+    """The server's own first line about an outage (psycopg's messages run to several lines)."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def log_outage(exc: BaseException) -> None:
+    """Log an unreachable database once per OUTAGE_LOG_EVERY_S (every view of every refresh meets it)."""
+    if time.monotonic() - _outage_logged[0] >= OUTAGE_LOG_EVERY_S:
+        _outage_logged[0] = time.monotonic()
+        log.warning("database unreachable: %s", outage_text(exc))
 
 
 @contextlib.contextmanager
@@ -34,6 +49,10 @@ def guard(what: str) -> Iterator[None]:
         elif isinstance(exc, analytics.InsufficientData):
             log.debug("%s: %s", what, exc)
             st.info(f"**{what}** — {exc}")
+        elif database.is_unreachable(exc):
+            log_outage(exc)
+            st.warning(f"**{what}** — the database server is unreachable ({outage_text(exc)}); retrying at every "
+                       "refresh.", icon=":material/cloud_off:")
         else:
             log.exception("%s failed", what)
             st.error(f"**{what}** failed: {exc}")

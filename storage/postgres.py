@@ -384,10 +384,13 @@ def store_info(conn: PgConnection) -> StoreInfo:
     engine = f"PostgreSQL {number // 10_000}.{number % 10_000}"
     if conn.hypertable:
         return StoreInfo(engine, str(timescale.chunk_stats(conn.raw)))
-    row = conn.raw.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchone()
-    days = int(row[0]) if row else 0
+    names = conn.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass")
+    days = [int(name.rsplit("_d", 1)[1]) for (name,) in names.fetchall()]          # ticks_d<day number>
+    ahead = sum(day > now_ms() // DAY_MS for day in days)                         # tomorrow's, made the day before
+    held = len(days) - ahead
     note = timescaledb_note(conn)
-    layout = f"raw ticks in {days:,} day partition{'' if days == 1 else 's'} (retention drops whole days)"
+    layout = (f"raw ticks in {held:,} day partition{'' if held == 1 else 's'}"
+              + (f" (+{ahead} made ahead for tomorrow)" if ahead else "") + "; retention drops whole days")
     return StoreInfo(engine, layout, (note,) if note else ())
 
 

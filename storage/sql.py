@@ -83,6 +83,13 @@ def is_busy(exc: BaseException) -> bool:
                             psycopg.errors.SerializationFailure))
 
 
+def is_unreachable(exc: BaseException) -> bool:
+    """The database server cannot be reached now (down, restarting, failing over, a network cut, or it ended the
+    session), as opposed to a fault of the query or the data: worth showing as an outage and retrying."""
+    code = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.OperationalError) and (code is None or code.startswith(("08", "57P")))
+
+
 def in_clause(values: Sequence[str]) -> str:
     """Placeholders for `IN (...)` with one parameter per value."""
     return ",".join("?" * len(values))

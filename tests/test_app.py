@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import re
 import socket
 import sys
 import threading
@@ -28,6 +29,8 @@ from streamlit.testing.v1 import AppTest
 import analytics as A
 import collector
 import database
+from core.vocabulary import IdSpace
+from data_feed import Tick
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -142,7 +145,33 @@ def test_page_runs_without_starting_a_collector(at):
     assert_clean(at)
     assert [t.label for t in at.tabs] == list(page.TABS)
     assert collector.current_collector() is None
-    assert any("Collector stopped" in i.value for i in at.sidebar.info)
+    # the seeded ticks were received moments ago, as a headless collector's would be: the status says who writes
+    assert any("COLLECTOR RUNNING ELSEWHERE" in s.value and "2 symbols live" in s.value for s in at.sidebar.success)
+
+
+def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_path, monkeypatch):
+    """No collector runs in the dashboard's process, yet a headless one (or one on another machine) writes the
+    database: the status said "Collector stopped — press Start". It now names the other writer, SIMULATED when its
+    ticks are synthetic, with its rate once it has looked twice; ticks received over a minute ago are history."""
+    now = database.now_ms()
+    conn = database.open_writer(db_path)
+    try:
+        database.write_ticks(conn, [Tick("BTCUSDT", i, now - 600_000 + i, 60_000.0, 1.0, False, now - 600_000 + i,
+                                         IdSpace.SIMULATED) for i in range(1, 11)])
+        use_database(monkeypatch, db_path)
+        test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+        assert any("Collector stopped" in i.value for i in test.sidebar.info)
+        for start in (100, 200):
+            t = database.now_ms()
+            database.write_ticks(conn, [Tick("BTCUSDT", start + i, t + i, 60_000.0, 1.0, False, t + i,
+                                             IdSpace.SIMULATED) for i in range(50)])
+            time.sleep(0.3)
+            test.run()
+        (warning,) = [w.value for w in test.sidebar.warning if "SIMULATED FEED" in w.value]
+        assert "another process" in warning and "1 symbol live" in warning and "ticks/s" in warning
+        assert not any("Collector stopped" in i.value for i in test.sidebar.info)
+    finally:
+        conn.close()
 
 
 def test_dashboard_shows_price_cards_pair_and_compact_chart(at):
@@ -169,8 +198,12 @@ def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     specs = figures(at)
     assert {t["type"] for t in specs[0]["data"]} == {"candlestick", "bar"}
     assert any("Rebased" in (s["layout"].get("yaxis", {}).get("title") or {}).get("text", "") for s in specs)
-    table = at.dataframe[0].value
-    assert {"BTCUSDT", "ETHUSDT"} <= set(table.index) and {"high", "low", "σ price", "volume", "bars"} <= set(table)
+    table = at.dataframe[0].value                  # one column per symbol: no header cut, each in its tick decimals
+    assert {"BTCUSDT", "ETHUSDT"} <= set(table.columns) and {"high", "low", "σ price", "volume", "bars"} <= set(
+        table.index)
+    btc = table["BTCUSDT"]
+    assert re.fullmatch(r"\d{2},\d{3}\.\d{1,2}", btc["last"]) and re.fullmatch(r"-?\d+\.\d{3}", btc["change %"])
+    assert re.fullmatch(r"[\d,]+", btc["trades"]) and all(len(v) <= 14 for v in table.to_numpy().ravel())
     at.toggle(key="show_volume").set_value(False).run()
     assert {t["type"] for t in figures(at)[0]["data"]} == {"candlestick"}
     show(at, "Dashboard")
@@ -478,8 +511,13 @@ def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, mo
     use_database(monkeypatch, unusable)
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
-    message = test.error[0].value
-    assert "Cannot open the database" in message and "s3cret" not in message       # the password is never shown
+    if server:      # an unreachable server is an outage: said as such, and tried again until it answers
+        (message,) = [w.value for w in test.warning]
+        assert "is unreachable" in message and "comes back by itself" in message and "refused" in message
+    else:
+        message = test.error[0].value
+        assert "Cannot open the database" in message
+    assert "s3cret" not in message                                                  # the password is never shown
     assert ("(DATABASE_URL)" if server else "(CRYPTO_DB_PATH)") in message
 
 

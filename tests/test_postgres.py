@@ -216,6 +216,8 @@ def test_live_ticks_prepare_tomorrows_partition(pg_server):
         db.write_ticks(conn, [Tick("ETHUSDT", 1, now, 3_000.0, 1.0, False, now + 5)])
         names = {r[0] for r in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
                                             "WHERE inhparent = 'ticks'::regclass").fetchall()}
+        layout = db.store_info(conn).layout                    # Data Management counts tomorrow's apart
+    assert layout.startswith("raw ticks in 2 day partitions (+1 made ahead for tomorrow)")
     today = now // DAY
     assert names == {f"ticks_d{DAY0 // DAY}", f"ticks_d{today}", f"ticks_d{today + 1}"}
 
@@ -354,3 +356,44 @@ def test_a_reader_of_an_unreachable_server_fails_at_once_with_the_servers_error(
     with pytest.raises(psycopg.OperationalError, match=r"refused|failed"):
         db.open_reader(url)
     assert time.monotonic() - started < 5
+
+
+def test_outages_are_told_apart_from_faults_of_the_query(pg_server):
+    """The dashboard shows an unreachable server as an outage it retries (not a failure with the driver's
+    traceback); only a connection that cannot be made or that the server ended counts, never a query's own error."""
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(f"postgresql://postgres@127.0.0.1:{free_port()}/x", connect_timeout=5)
+    url = pg_server.create_database()
+    db.ensure_database(url)
+    with contextlib.closing(db.open_writer(url)) as conn:
+        terminate_sessions(url)
+        with pytest.raises(psycopg.OperationalError) as ended:
+            conn.execute("SELECT 1")
+    with contextlib.closing(db.open_writer(url)) as conn:
+        with pytest.raises(psycopg.errors.QueryCanceled) as canceled:
+            conn.execute("SET statement_timeout = 10")
+            conn.execute("SELECT pg_sleep(1)")
+        with pytest.raises(psycopg.errors.UndefinedTable) as missing:
+            conn.execute("SELECT * FROM nowhere")
+    assert db.is_unreachable(refused.value) and db.is_unreachable(ended.value)
+    assert not db.is_unreachable(canceled.value) and not db.is_unreachable(missing.value)
+
+
+def test_a_view_meeting_an_outage_says_so_and_keeps_the_page(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    def page():
+        import psycopg
+        import streamlit as st
+
+        from dashboard.widgets import guard
+        with guard("Dashboard"):
+            raise psycopg.OperationalError('connection failed: connection to server at "127.0.0.1", port 5 '
+                                           "failed: Connection refused\n\tIs the server running on that host?")
+        st.write("the rest of the page")
+
+    test = AppTest.from_function(page).run()
+    assert not test.exception and not test.error
+    (warning,) = [w.value for w in test.warning]
+    assert "the database server is unreachable" in warning and "retrying" in warning and "\n" not in warning
+    assert test.markdown[0].value == "the rest of the page"
