@@ -77,7 +77,7 @@ def main() -> None:
     apply_jump()
     try:
         with reader(settings.db_path) as conn:
-            stored = database.stored_symbols(conn)
+            stored = st.session_state["_stored_symbols"] = database.stored_symbols(conn)
     except (*database.DatabaseError, OSError, RuntimeError) as exc:
         setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
         where = f"{database.describe_target(settings.db_path)} ({setting})"
@@ -85,10 +85,12 @@ def main() -> None:
             st.error(f"Cannot open the database {where}: {exc}")
             st.stop()
         log_outage(exc)
-        st.warning(f"The database server {where} is unreachable ({outage_text(exc)}). The page comes back by "
-                   f"itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).", icon=":material/cloud_off:")
-        st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
-        st.stop()
+        if "_stored_symbols" not in st.session_state:       # nothing read yet: wait for the server
+            st.warning(f"The database server {where} is unreachable ({outage_text(exc)}). The page comes back by "
+                       f"itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).", icon=":material/cloud_off:")
+            st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
+            st.stop()
+        stored = st.session_state["_stored_symbols"]        # the views show their last reads (read_or_last)
     refresh = refresh_every()
     with st.sidebar:
         st.title("Binance Analytics")

@@ -22,8 +22,8 @@ from dashboard.controls import (
     fmt_value,
 )
 from dashboard.exports import export_name, trades_frame, window_csv
-from dashboard.model import Window, load_window, pair_closes, reader, run_backtest
-from dashboard.widgets import download, guard, plot, session_cache
+from dashboard.model import Window, load_window, pair_closes, run_backtest
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
@@ -70,8 +70,7 @@ def tab_backtest(c: Controls) -> None:
     """Backtest of the pair: markers on the spread, equity and drawdown, metrics, trade log, threshold sweep."""
     st.caption(c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
                f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}")
-    with reader(c.db_path) as conn:
-        window = load_window(conn, c, cache=session_cache())
+    window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
     result = run_backtest(window)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")

@@ -9,8 +9,8 @@ import streamlit as st
 import analytics
 import visualizations as viz
 from dashboard.controls import Controls, fmt_price, fmt_value, tick_decimals
-from dashboard.model import Window, load_window, reader
-from dashboard.widgets import guard, plot, session_cache
+from dashboard.model import Window, load_window
+from dashboard.widgets import guard, plot, read_or_last, session_cache
 
 
 def traded(bars: pd.DataFrame) -> pd.DataFrame:
@@ -64,8 +64,7 @@ def statistics_view(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFra
 def tab_charts(c: Controls) -> None:
     """Candles with volume, normalised comparison, statistics with rolling volatility, distributions."""
     st.caption(c.describe())
-    with reader(c.db_path) as conn:
-        window = load_window(conn, c, cache=session_cache())
+    window = read_or_last("charts", c, lambda conn: load_window(conn, c, cache=session_cache()))
     found = window.require()
     st.toggle("Volume panels", key="show_volume", persist_state="page")
     for symbol, bars in window.drawable().items():

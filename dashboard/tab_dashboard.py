@@ -7,8 +7,8 @@ import streamlit as st
 import database
 import visualizations as viz
 from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value, tick_decimals
-from dashboard.model import all_closes, load_window, pair_of, reader
-from dashboard.widgets import guard, plot, session_cache, verdict_banner
+from dashboard.model import all_closes, load_window, pair_of
+from dashboard.widgets import guard, plot, read_or_last, session_cache, verdict_banner
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
@@ -44,9 +44,8 @@ def sparse_note(bars: pd.DataFrame, timeframe: str) -> str:
 def tab_dashboard(c: Controls) -> None:
     """Price cards, the pair's latest z-score and hedge ratio, a compact price chart."""
     st.caption(c.describe())
-    with reader(c.db_path) as conn:
-        window = load_window(conn, c, cache=session_cache())
-        summaries = database.symbol_summaries(conn)
+    window, summaries = read_or_last("dashboard", c, lambda conn: (load_window(conn, c, cache=session_cache()),
+                                                                   database.symbol_summaries(conn)))
     found = window.require()
     with guard("Prices"):
         for row in range(0, len(found), 4):

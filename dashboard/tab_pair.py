@@ -14,8 +14,8 @@ import database
 import visualizations as viz
 from dashboard.controls import BAR_SECONDS, TESTS_TTL_S, Controls, base_asset, fmt_time, fmt_value
 from dashboard.exports import export_name, pair_frame, window_csv
-from dashboard.model import Window, all_closes, load_window, pair_of, reader
-from dashboard.widgets import download, guard, plot, session_cache, verdict_banner
+from dashboard.model import Window, all_closes, load_window, pair_of
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 
 
 def johansen_verdict(rank: int, n: int) -> str:
@@ -94,9 +94,8 @@ def gaps_table(gaps: Sequence[database.Gap]) -> pd.DataFrame:
 def tab_pair(c: Controls) -> None:
     """Hedge ratio, spread and z-score, correlation, tests with verdicts, correlation matrix, data quality."""
     st.caption(c.describe())
-    with reader(c.db_path) as conn:
-        window = load_window(conn, c, cache=session_cache())
-        gaps = database.list_gaps(conn, list(c.symbols))
+    window, gaps = read_or_last("pair", c, lambda conn: (load_window(conn, c, cache=session_cache()),
+                                                         database.list_gaps(conn, list(c.symbols))))
     window.require()
     with guard("Pair analytics"):
         pair = pair_of(window, c.pair)

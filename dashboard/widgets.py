@@ -8,16 +8,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
 
 import analytics
 import database
-from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration
+from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration, fmt_time
 from dashboard.live_chart import live_chart
-from dashboard.model import NotYet, TimedTests, run_tests
+from dashboard.model import NotYet, TimedTests, reader, run_tests
 from dashboard.navigation import jump_button
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,28 @@ def log_outage(exc: BaseException) -> None:
     if time.monotonic() - _outage_logged[0] >= OUTAGE_LOG_EVERY_S:
         _outage_logged[0] = time.monotonic()
         log.warning("database unreachable: %s", outage_text(exc))
+
+
+T = TypeVar("T")
+
+
+def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T]) -> T:
+    """A view's reads on a fresh reader, remembered per session; while the database server is unreachable, the last
+    reads of this view with the same settings come back instead (with a notice of their time), so its charts, and
+    a zoom on them, stay on screen through a restart or failover. Memory: one visible window per view."""
+    kept: dict[str, tuple[Controls, int, Any]] = st.session_state.setdefault("_last_reads", {})
+    try:
+        with reader(c.db_path) as conn:
+            value = read(conn)
+    except Exception as exc:
+        if not database.is_unreachable(exc) or view not in kept or kept[view][0] != c:
+            raise
+        log_outage(exc)
+        st.warning(f"The database server is unreachable ({outage_text(exc)}): showing the data read at "
+                   f"{fmt_time(kept[view][1])}; retrying at every refresh.", icon=":material/cloud_off:")
+        return kept[view][2]
+    kept[view] = (c, database.now_ms(), value)
+    return value
 
 
 @contextlib.contextmanager

@@ -838,3 +838,45 @@ def test_the_tick_rate_of_the_first_seconds_is_over_the_seconds_covered():
     later = pd.date_range(pd.Timestamp(end - 600_000, unit="ms", tz="UTC"), periods=600, freq="1s")
     assert recent_rate(pd.DataFrame({"trades": [20] * 8}, index=first), end) == 20.0
     assert recent_rate(pd.DataFrame({"trades": [20] * 600}, index=later), end) == 20.0
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("tab", ["Dashboard", "Charts", "Pair Analytics", "Backtest"])
+def test_a_server_outage_keeps_each_views_last_data_on_screen(pg_server, monkeypatch, tab):
+    """The database server restarts (or fails over) under an open page: each view showed the driver's error in
+    place of its charts, so they blanked and a zoom on them was lost. Now a view keeps its last reads with a
+    notice of their time, and reads afresh, without the notice, once the server answers."""
+    import psycopg
+
+    url = pg_server.create_database()
+    seed_database(url, N_PER_SYMBOL, SPAN_MS)
+    use_database(monkeypatch, url)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = show(AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run(), tab)
+    assert_clean(test)
+    shown = [f["layout"].get("title") for f in figures(test)]
+
+    def reachable() -> bool:
+        try:
+            psycopg.connect(url, connect_timeout=2).close()
+        except psycopg.OperationalError:
+            return False
+        return True
+
+    restart = threading.Thread(target=pg_server.restart, args=(6.0,), daemon=True)
+    restart.start()
+    deadline = time.monotonic() + 10
+    while reachable():
+        assert time.monotonic() < deadline, "the server did not stop"
+        time.sleep(0.1)
+    test.run()
+    assert_clean(test)
+    notices = [w.value for w in test.main.warning if "showing the data read at" in w.value]
+    assert len(notices) == 1 and "unreachable" in notices[0] and "\n" not in notices[0]
+    assert [f["layout"].get("title") for f in figures(test)] == shown
+    restart.join(60)
+    assert reachable()
+    test.run()
+    assert_clean(test)
+    assert not [w for w in test.main.warning if "unreachable" in w.value]
+    assert [f["layout"].get("title") for f in figures(test)] == shown
