@@ -42,6 +42,7 @@ from storage.sql import (
     DatabaseError,
     IntegrityError,
     StoreInfo,
+    error_line,
     is_busy,
     is_unreachable,
 )
@@ -88,6 +89,7 @@ __all__ = [
     "delete_alert_rule",
     "describe_target",
     "ensure_database",
+    "error_line",
     "export_day",
     "export_ticks_csv",
     "get_backfill",

@@ -45,6 +45,7 @@ from charts.theme import (
     split_symbol,
     symbol_color,
 )
+from core.numbers import significant
 
 
 def _bar_interval_ms(bars: pd.DataFrame) -> int | None:
@@ -226,8 +227,8 @@ def distribution_figure(values: pd.Series | np.ndarray | Sequence[float], title:
         hovertemplate="%{x:.6g}: %{y}<extra></extra>",
     ))
     mean, median = float(arr.mean()), float(np.median(arr))
-    _ref_lines(fig, [_RefLine(mean, f"mean {mean:.4g}", Z_COLOR, "dash", side="right"),
-                     _RefLine(median, f"median {median:.4g}", MUTED, "dot", side="left")], vertical=True)
+    _ref_lines(fig, [_RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
+                     _RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left")], vertical=True)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Count")
     fig.update_layout(hovermode="closest", bargap=0.02, showlegend=False)

@@ -33,6 +33,7 @@ BUSY_TIMEOUT_S = 5.0                        # storage's busy_timeout: each faile
 BUSY_WAIT_MAX_S = 120.0                     # a lock held longer than this stops the writer
 RECONNECT_EVERY_S = 1.0                     # a lost server session: how often to try a new one
 RECONNECT_MAX_S = 300.0                     # a server unreachable this long stops the writer
+RECONNECT_LOG_EVERY_S = 30.0                # while it is, say so this often (not at every try)
 RETENTION_FIRST_S = 5.0                     # the first retention pass, once the collector has settled
 RETENTION_EVERY_S = 3600.0                  # then hourly: a UTC day expires once a day, per symbol
 T = TypeVar("T")
@@ -97,18 +98,23 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
     """Open a new server session in place of the lost one, trying every RECONNECT_EVERY_S while the server is
     unreachable (the feed goes on; the bounded queue buffers and counts what it cannot hold); give up after
     RECONNECT_MAX_S, or at a stop, with the last error."""
-    log.warning("database connection lost (%s); reconnecting", str(cause).strip())
-    deadline = time.monotonic() + RECONNECT_MAX_S
+    log.warning("database connection lost (%s); reconnecting every %.0f s", database.error_line(cause),
+                RECONNECT_EVERY_S)
+    started = time.monotonic()
+    said = started
     while True:
         try:
             database.reopen(conn)
         except database.DatabaseError as exc:
-            if time.monotonic() >= deadline or p.stop.is_set():
+            now = time.monotonic()
+            if now - started >= RECONNECT_MAX_S or p.stop.is_set():
                 raise
-            log.warning("database still unreachable (%s); retrying in %.0f s", str(exc).strip(), RECONNECT_EVERY_S)
+            if now - said >= RECONNECT_LOG_EVERY_S:
+                said = now
+                log.warning("database still unreachable after %.0f s (%s)", now - started, database.error_line(exc))
             p.stop.wait(RECONNECT_EVERY_S)
             continue
-        log.info("database connection restored")
+        log.info("database connection restored after %.0f s", time.monotonic() - started)
         return
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 import analytics
 import database
+from core.numbers import significant
 
 BAR_SECONDS = analytics.TIMEFRAMES         # timeframe -> bar length in seconds
 
@@ -169,10 +170,7 @@ def fmt_value(value: float | None, spec: str | int = 4) -> str:
     plain notation with thousands separators (12,150 and 0.00001230, never 1.215e+04)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    if isinstance(spec, str):
-        return spec.format(value)
-    decimals = max(0, spec - 1 - math.floor(math.log10(abs(value)))) if value else 0
-    return f"{round(value, decimals):,.{decimals}f}"
+    return spec.format(value) if isinstance(spec, str) else significant(value, spec)
 
 
 def fmt_duration(seconds: float) -> str:

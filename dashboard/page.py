@@ -36,7 +36,7 @@ from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
-from dashboard.widgets import guard, guarded, log_outage, outage_text
+from dashboard.widgets import guard, guarded, log_outage
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
 LIVE_TABS: dict[str, Callable[[Controls], None]] = {
@@ -86,8 +86,9 @@ def main() -> None:
             st.stop()
         log_outage(exc)
         if "_stored_symbols" not in st.session_state:       # nothing read yet: wait for the server
-            st.warning(f"The database server {where} is unreachable ({outage_text(exc)}). The page comes back by "
-                       f"itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).", icon=":material/cloud_off:")
+            st.warning(f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
+                       f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
+                       icon=":material/cloud_off:")
             st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
             st.stop()
         stored = st.session_state["_stored_symbols"]        # the views show their last reads (read_or_last)

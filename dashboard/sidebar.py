@@ -183,8 +183,8 @@ def other_writer_status(found: OtherWriter, now: int) -> None:
     rate = (f" · {(found.stored - last[1]) / ((now - last[0]) / 1000):,.1f} ticks/s"
             if last is not None and now > last[0] and found.stored >= last[1] else "")
     text = (f"another process (a headless collector, or one on another machine) is writing this database: "
-            f"{found.live_symbols:,} symbol{'' if found.live_symbols == 1 else 's'} live, newest tick "
-            f"{found.age_s:.1f} s ago{rate}")
+            f"{found.live_symbols:,} symbol{'' if found.live_symbols == 1 else 's'} with trades in the last "
+            f"{LIVE_WITHIN_MS // 60_000} min, newest {found.age_s:.1f} s ago{rate}")
     if found.space == IdSpace.SIMULATED:
         st.warning(f"**SIMULATED FEED** — {text}; synthetic prices, not Binance.", icon=":material/science:")
     else:

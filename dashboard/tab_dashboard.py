@@ -44,8 +44,9 @@ def sparse_note(bars: pd.DataFrame, timeframe: str) -> str:
 def tab_dashboard(c: Controls) -> None:
     """Price cards, the pair's latest z-score and hedge ratio, a compact price chart."""
     st.caption(c.describe())
-    window, summaries = read_or_last("dashboard", c, lambda conn: (load_window(conn, c, cache=session_cache()),
-                                                                   database.symbol_summaries(conn)))
+    window, summaries, size = read_or_last("dashboard", c, lambda conn: (
+        load_window(conn, c, cache=session_cache()), database.symbol_summaries(conn),
+        database.database_size_bytes(c.db_path)))
     found = window.require()
     with guard("Prices"):
         for row in range(0, len(found), 4):
@@ -63,10 +64,10 @@ def tab_dashboard(c: Controls) -> None:
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
         cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
-        cols[3].metric(f"Return correlation (last {c.hedge_window} bars)", fmt_value(pair.latest("correlation"),
-                       "{:.3f}"), help="rolling over the hedge window; Pair Analytics' matrix is over the whole window")
+        cols[3].metric(f"Return corr. ({c.hedge_window} bars)", fmt_value(pair.latest("correlation"), "{:.3f}"),
+                       help="return correlation over the last hedge window of bars; Pair Analytics' matrix is over "
+                       "the whole window")
     with guard("Price chart"):
         plot(viz.compact_price_figure(window.drawable_closes()), "dash_prices")
     total = sum(s.tick_count for s in summaries)
-    st.caption(f"Stored: {total:,} ticks for {len(summaries)} symbols · database "
-               f"{database.database_size_bytes(c.db_path) / 2**20:,.1f} MB")
+    st.caption(f"Stored: {total:,} ticks for {len(summaries)} symbols · database {size / 2**20:,.1f} MB")

@@ -108,9 +108,9 @@ def tab_pair(c: Controls) -> None:
                        help="kalman has no R²; huber/tls report none" if hedge.r_squared is None else None)
         cols[3].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
-        cols[5].metric(f"Return correlation (last {c.hedge_window} bars)",
-                       fmt_value(pair.latest("correlation"), "{:.3f}"),
-                       help="rolling over the hedge window; the matrix below is over the whole window")
+        cols[5].metric(f"Return corr. ({c.hedge_window} bars)", fmt_value(pair.latest("correlation"), "{:.3f}"),
+                       help="return correlation over the last hedge window of bars; the matrix below is over the "
+                       "whole window")
         if c.in_sample_hedge:
             st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
         plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop),

@@ -25,16 +25,11 @@ OUTAGE_LOG_EVERY_S = 30.0                   # an unreachable database is logged 
 _outage_logged = [0.0]
 
 
-def outage_text(exc: BaseException) -> str:
-    """The server's own first line about an outage (psycopg's messages run to several lines)."""
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
 def log_outage(exc: BaseException) -> None:
     """Log an unreachable database once per OUTAGE_LOG_EVERY_S (every view of every refresh meets it)."""
     if time.monotonic() - _outage_logged[0] >= OUTAGE_LOG_EVERY_S:
         _outage_logged[0] = time.monotonic()
-        log.warning("database unreachable: %s", outage_text(exc))
+        log.warning("database unreachable: %s", database.error_line(exc))
 
 
 T = TypeVar("T")
@@ -52,7 +47,7 @@ def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T
         if not database.is_unreachable(exc) or view not in kept or kept[view][0] != c:
             raise
         log_outage(exc)
-        st.warning(f"The database server is unreachable ({outage_text(exc)}): showing the data read at "
+        st.warning(f"The database server is unreachable ({database.error_line(exc)}): showing the data read at "
                    f"{fmt_time(kept[view][1])}; retrying at every refresh.", icon=":material/cloud_off:")
         return kept[view][2]
     kept[view] = (c, database.now_ms(), value)
@@ -73,8 +68,8 @@ def guard(what: str) -> Iterator[None]:
             st.info(f"**{what}** — {exc}")
         elif database.is_unreachable(exc):
             log_outage(exc)
-            st.warning(f"**{what}** — the database server is unreachable ({outage_text(exc)}); retrying at every "
-                       "refresh.", icon=":material/cloud_off:")
+            st.warning(f"**{what}** — the database server is unreachable ({database.error_line(exc)}); retrying at "
+                       "every refresh.", icon=":material/cloud_off:")
         else:
             log.exception("%s failed", what)
             st.error(f"**{what}** failed: {exc}")

@@ -105,11 +105,12 @@ class PairAnalytics:
 
 def pair_warmup(method: str, window: int, z_window: int, *, causal: bool = True) -> int:
     """Bars a pair needs before its series and tests mean anything: the hedge's warm-up (the window for rolling and
-    causal static fits, max(window, KALMAN_WARMUP) for Kalman), or the z window if longer, plus MIN_STAT_OBS."""
+    causal static fits, max(window, KALMAN_WARMUP) for Kalman), then the z window over the spread that warm-up
+    leaves (the two run one after the other: the z-score starts where the spread does), plus MIN_STAT_OBS."""
     hedge = HedgeMethod(method)
     warm = (max(window, KALMAN_WARMUP) if hedge is HedgeMethod.KALMAN
             else window if hedge is HedgeMethod.ROLLING or (hedge.is_static and causal) else 0)
-    return max(warm, z_window) + MIN_STAT_OBS
+    return warm + z_window + MIN_STAT_OBS
 
 
 def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
@@ -122,10 +123,11 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
     method = _check_choice(method, "hedge method", HEDGE_METHODS)
     need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
-        hedge_warmup = (f"the Kalman warm-up {max(window, KALMAN_WARMUP)}" if method == HedgeMethod.KALMAN
-                        else f"the hedge window {window}")
-        raise InsufficientData(f"the pair needs at least {need:,} aligned bars (the longer of {hedge_warmup} and "
-                               f"the z window {z_window}, plus {MIN_STAT_OBS} for the tests); have {len(xs):,}")
+        warm = need - z_window - MIN_STAT_OBS
+        hedge_warmup = ("" if not warm else f"the Kalman warm-up {warm}, then " if method == HedgeMethod.KALMAN
+                        else f"the hedge window {warm}, then ")
+        raise InsufficientData(f"the pair needs at least {need:,} aligned bars ({hedge_warmup}the z window "
+                               f"{z_window}, plus {MIN_STAT_OBS} for the tests); have {len(xs):,}")
     static_fit(xs, ys)  # refuses a degenerate pair (identical legs, a float-noise spread) before any fit
     hedge = fit_hedge(xs, ys, method, window=window, **hedge_kw)
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)

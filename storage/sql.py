@@ -90,6 +90,13 @@ def is_unreachable(exc: BaseException) -> bool:
     return isinstance(exc, psycopg.OperationalError) and (code is None or code.startswith(("08", "57P")))
 
 
+def error_line(exc: BaseException) -> str:
+    """A database error's first line (the server's message; libpq adds hint lines such as "Is the server running
+    on that host…?"), for logs and the page."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def in_clause(values: Sequence[str]) -> str:
     """Placeholders for `IN (...)` with one parameter per value."""
     return ",".join("?" * len(values))

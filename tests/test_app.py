@@ -146,7 +146,8 @@ def test_page_runs_without_starting_a_collector(at):
     assert [t.label for t in at.tabs] == list(page.TABS)
     assert collector.current_collector() is None
     # the seeded ticks were received moments ago, as a headless collector's would be: the status says who writes
-    assert any("COLLECTOR RUNNING ELSEWHERE" in s.value and "2 symbols live" in s.value for s in at.sidebar.success)
+    assert any("COLLECTOR RUNNING ELSEWHERE" in s.value and "2 symbols with trades in the last 1 min" in s.value
+               for s in at.sidebar.success)
 
 
 def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_path, monkeypatch):
@@ -168,7 +169,7 @@ def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_pa
             time.sleep(0.3)
             test.run()
         (warning,) = [w.value for w in test.sidebar.warning if "SIMULATED FEED" in w.value]
-        assert "another process" in warning and "1 symbol live" in warning and "ticks/s" in warning
+        assert "another process" in warning and "1 symbol with trades" in warning and "ticks/s" in warning
         assert not any("Collector stopped" in i.value for i in test.sidebar.info)
     finally:
         conn.close()

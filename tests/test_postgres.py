@@ -4,6 +4,7 @@ one collector at a time. Runs on the session's throw-away cluster (tests/pg_clus
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -265,11 +266,12 @@ def test_a_collector_survives_losing_its_server_sessions(pg_server):
             c.stop()
 
 
-def test_a_collector_waits_out_a_server_restart(pg_server):
+def test_a_collector_waits_out_a_server_restart(pg_server, caplog):
     """The server goes down for three seconds while trades flow: the writer keeps the batch in hand and tries a
     new session every second, the queue buffers meanwhile, and once the server is back every trade is stored once.
+    The log says so in two one-line messages (it said "still unreachable" with libpq's two-line text at every try).
     (Its own cluster: the session's is shared by the other tests.)"""
-    with pg_cluster.cluster() as server, FakeBinance() as fb:
+    with pg_cluster.cluster() as server, FakeBinance() as fb, caplog.at_level(logging.INFO, "collection.writer"):
         url = server.create_database()
         feed = BinanceFuturesFeed(fb.ws_base, backoff_initial_s=0.05, backoff_max_s=0.3)
         c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
@@ -287,6 +289,10 @@ def test_a_collector_waits_out_a_server_restart(pg_server):
             assert c.state.value == "running" and c.stats().dropped == 0, c.stats().last_error
         finally:
             c.stop()
+    said = [r.getMessage() for r in caplog.records if "database" in r.getMessage()]
+    assert any(m.startswith("database connection lost") for m in said), said
+    assert any(m.startswith("database connection restored after") for m in said), said
+    assert not any("still unreachable" in m or "\n" in m for m in said), said
 
 
 def write_together(start: threading.Barrier, conn, ticks: list[Tick], failures: list[BaseException]) -> None:
