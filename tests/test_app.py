@@ -875,6 +875,10 @@ def test_a_server_outage_keeps_each_views_last_data_on_screen(pg_server, monkeyp
     notices = [w.value for w in test.main.warning if "showing the data read at" in w.value]
     assert len(notices) == 1 and "unreachable" in notices[0] and "\n" not in notices[0]
     assert [f["layout"].get("title") for f in figures(test)] == shown
+    frozen = ([m.value for m in test.main.metric], [c.value for c in test.main.caption], figures(test))
+    time.sleep(1.5)
+    test.run()                                      # later in the outage: the same reads, so the same numbers
+    assert ([m.value for m in test.main.metric], [c.value for c in test.main.caption], figures(test)) == frozen
     restart.join(60)
     assert reachable()
     test.run()
