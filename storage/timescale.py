@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import psycopg
 
 from core.clock import DAY_MS
+from storage.sql import error_line
 
 log = logging.getLogger(__name__)
 
@@ -32,19 +33,20 @@ def enable(raw: psycopg.Connection) -> bool:
     """Whether a new database can hold its ticks in a hypertable: the extension is installed in it, or is on offer,
     preloaded by the server (asking for it otherwise ends the session) and can be created now (the role may need
     rights); when it cannot, why is logged and the plain day partitions serve. Runs inside the migration's
-    transaction (a refused CREATE EXTENSION is rolled back to a savepoint)."""
-    row = raw.execute("SELECT installed_version, current_setting('shared_preload_libraries') "
+    transaction (a refused CREATE EXTENSION is rolled back to a savepoint). Preloading shows as the loader's own
+    settings, which any role may read (shared_preload_libraries itself only a superuser may)."""
+    row = raw.execute("SELECT installed_version, current_setting('timescaledb.max_background_workers', true) "
                       "FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
     if row is None:
         return False
-    installed, preloaded = row
-    why = "" if "timescaledb" in preloaded else "the server does not preload it: add it to shared_preload_libraries"
+    installed, loader = row
+    why = "" if loader is not None else "the server does not preload it: add it to shared_preload_libraries"
     if installed is None and not why:
         try:
             with raw.transaction():
                 raw.execute("CREATE EXTENSION timescaledb")
         except psycopg.Error as exc:
-            why = str(exc).strip().splitlines()[0]
+            why = error_line(exc)
     if why:
         log.warning("TimescaleDB is on the server but cannot be used in this database (%s); raw ticks go to plain "
                     "day partitions", why)

@@ -407,3 +407,16 @@ def test_a_view_meeting_an_outage_says_so_and_keeps_the_page(monkeypatch):
     (warning,) = [w.value for w in test.warning]
     assert "the database server is unreachable" in warning and "retrying" in warning and "\n" not in warning
     assert test.markdown[0].value == "the rest of the page"
+
+
+def test_a_plain_role_owning_a_new_database_creates_the_schema(pg_server):
+    """The README's set-up: the collectors' role is no superuser, only the database's owner. Its first open creates
+    the schema (and reading server settings that only a superuser may see would fail that migration)."""
+    with psycopg.connect(pg_server.url(), autocommit=True) as admin:
+        admin.execute("CREATE ROLE plain_owner LOGIN")
+        admin.execute("CREATE DATABASE plain_owned OWNER plain_owner")
+    url = pg_server.url("plain_owned").replace("postgres@", "plain_owner@")
+    with contextlib.closing(db.open_writer(url)) as conn:
+        assert db.write_ticks(conn, day_ticks(0)).total_inserted == 20
+    with contextlib.closing(db.open_reader(url)) as reader:
+        assert len(db.read_ticks(reader, ["BTCUSDT"])) == 20

@@ -124,3 +124,21 @@ def test_a_server_that_does_not_preload_the_extension_gets_day_partitions(caplog
             (note,) = info.notes
             assert note.startswith("TimescaleDB is available on the server") and "not used" in note
     assert "the server does not preload it" in caplog.text
+
+
+@pytest.mark.parametrize("preload", [False, True])
+def test_a_collector_role_that_is_not_a_superuser_creates_the_schema(preload):
+    """The README's set-up gives the collectors a plain role owning the database. Detecting TimescaleDB read
+    shared_preload_libraries, which only a superuser may: the first collector's migration failed outright. Now a
+    plain owner gets day partitions where the server does not preload the extension, and the hypertable where it
+    does (TimescaleDB is a trusted extension: a database owner may create it)."""
+    if pg_cluster.binaries() is None or not pg_cluster.timescaledb_installed():
+        pytest.skip("TimescaleDB is not installed for this machine's PostgreSQL")
+    import psycopg
+    with pg_cluster.cluster(timescaledb=preload) as server:
+        with psycopg.connect(server.url(), autocommit=True) as admin:
+            admin.execute("CREATE ROLE collector LOGIN")
+            admin.execute("CREATE DATABASE ticks OWNER collector")
+        with contextlib.closing(db.open_writer(server.url("ticks").replace("postgres@", "collector@"))) as conn:
+            assert conn.hypertable is preload
+            assert db.write_ticks(conn, day_ticks(0)).total_inserted == 20
