@@ -220,8 +220,10 @@ def shortage(window: Window, pair: tuple[str, str], need: int, have: int) -> Not
     (when the database holds at least `need` bars' worth of it at this timeframe)."""
     c = window.controls
     bar_s = BAR_SECONDS[c.bar_timeframe]
-    what = (f"The pair needs {need:,} aligned {c.bar_timeframe} bars (the {c.method} hedge's warm-up or the z window "
-            f"of {c.z_window}, whichever is longer, plus {analytics.MIN_STAT_OBS} for the tests); {have:,} so far")
+    warm = need - c.z_window - analytics.MIN_STAT_OBS
+    hedge = f"the {c.method} hedge's warm-up of {warm}, then " if warm else ""
+    what = (f"The pair needs {need:,} aligned {c.bar_timeframe} bars ({hedge}the z window of {c.z_window}, plus "
+            f"{analytics.MIN_STAT_OBS} for the tests); {have:,} so far")
     wait_s = None
     if window.live and (need - have) * bar_s * 1000 <= window.end_ms - window.start_ms:
         wait_s = float((need - have) * bar_s)

@@ -721,6 +721,7 @@ def test_the_first_minute_from_an_empty_database(db_path, monkeypatch):
     infos = every_tab_is_clean(test)
     pair = [i for i in infos if i.startswith("**Pair analytics**")]
     assert pair and "so far — about" in pair[0] and "ready ≈" in pair[0], infos
+    assert "needs 260 aligned 1s bars (the kalman hedge's warm-up of 180, then the z window of 60, plus 20" in pair[0]
     show(test, "Pair Analytics")
     [bar] = test.get("progress")
     assert "of the bars needed — about" in bar.proto.text and 0 < bar.proto.value < 100
