@@ -90,7 +90,11 @@ def cluster(*, durable: bool = False, timescaledb: bool = False) -> Iterator[Clu
     if not durable:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     if timescaledb:
-        options += ["-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off"]
+        # no background jobs: the compression policy runs when a test or benchmark calls run_job, never in the middle
+        # of a test's own direct writes (a chunk being compressed and an INSERT into it can deadlock; the collector's
+        # writer retries such a batch, a test calling write_ticks directly does not)
+        options += ["-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
+                    "-c", "timescaledb.max_background_workers=0"]
     pg_ctl = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
                            "-o", " ".join(options)])
     try:
