@@ -37,6 +37,14 @@ def stored_ids(url: str, symbol: str) -> list[int]:
                                            (symbol,)).fetchall()]
 
 
+def assert_every_trade_once(fb: FakeBinance, url: str, symbols: list[str], timeout_s: float = 30) -> None:
+    """Wait until the database holds exactly the exchange's trades of each symbol, each once."""
+    for symbol in symbols:
+        want = list(fb.history_ids(symbol))
+        assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, timeout_s), \
+            f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+
+
 def gaps_of(url: str) -> list:
     with contextlib.closing(db.open_reader(url)) as conn:
         return db.list_gaps(conn)
@@ -77,10 +85,7 @@ def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
                 assert fb.wait_subscribed(["BTCUSDT"], timeout=30) and fb.wait_subscribed(["SOLUSDT"], timeout=30)
             job.stop()
             fb.stream_trades(["BTCUSDT", "ETHUSDT", "SOLUSDT"], count=30, rate_per_s=300).wait(10)
-            for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
-                want = list(fb.history_ids(symbol))
-                assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, 60), \
-                    f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+            assert_every_trade_once(fb, url, ["BTCUSDT", "ETHUSDT", "SOLUSDT"], timeout_s=60)
             # a repair commits its trades, then its outcome: the last gap may read open for a moment
             assert wait_until(lambda: {g.status for g in gaps_of(url)} == {"repaired"}, 30), gaps_of(url)
         except BaseException as exc:
@@ -256,10 +261,7 @@ def test_a_collector_survives_losing_its_server_sessions(pg_server):
             job.wait(30)
             assert fb.wait_subscribed(SYMBOLS, timeout=15)
             fb.stream_trades(SYMBOLS, count=30, rate_per_s=200).wait(10)
-            for symbol in SYMBOLS:
-                want = list(fb.history_ids(symbol))
-                assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, 30), \
-                    f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+            assert_every_trade_once(fb, url, SYMBOLS)
             stats = c.stats()
             assert c.state.value == "running" and stats.gaps_repaired >= 1, (c.state, stats.last_error)
         finally:
@@ -282,10 +284,7 @@ def test_a_collector_waits_out_a_server_restart(pg_server, caplog):
             wait_until(lambda: False, 1.0)
             server.restart(down_s=3.0)
             job.wait(30)
-            for symbol in SYMBOLS:
-                want = list(fb.history_ids(symbol))
-                assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, 30), \
-                    f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+            assert_every_trade_once(fb, url, SYMBOLS)
             assert c.state.value == "running" and c.stats().dropped == 0, c.stats().last_error
         finally:
             c.stop()
