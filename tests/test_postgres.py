@@ -45,6 +45,18 @@ def assert_every_trade_once(fb: FakeBinance, url: str, symbols: list[str], timeo
             f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
 
 
+def started_collector(fb: FakeBinance, url: str, **feed_options: float) -> collector.Collector:
+    """An in-process collector of SYMBOLS on the fake exchange, writing `url` in 50 ms batches, once subscribed
+    (quick reconnects; `feed_options` for the feed's stall detection)."""
+    feed = BinanceFuturesFeed(fb.ws_base, backoff_initial_s=0.05, backoff_max_s=0.3, **feed_options)
+    c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
+    c.start(SYMBOLS)
+    if not fb.wait_subscribed(SYMBOLS):
+        c.stop()
+        raise AssertionError("the collector did not subscribe")
+    return c
+
+
 def gaps_of(url: str) -> list:
     with contextlib.closing(db.open_reader(url)) as conn:
         return db.list_gaps(conn)
@@ -247,12 +259,8 @@ def test_a_collector_survives_losing_its_server_sessions(pg_server):
     the collector never fails."""
     url = pg_server.create_database()
     with FakeBinance(ping_interval_s=1.0, ping_timeout_s=5.0) as fb:
-        feed = BinanceFuturesFeed(fb.ws_base, stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05,
-                                  backoff_max_s=0.3)
-        c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
-        c.start(SYMBOLS)
+        c = started_collector(fb, url, stall_first_s=2.0, stall_idle_s=2.0)
         try:
-            assert fb.wait_subscribed(SYMBOLS)
             job = fb.stream_trades(SYMBOLS, count=1500, rate_per_s=1000)
             wait_until(lambda: False, 0.5)
             assert terminate_sessions(url) >= 2                  # the writer's and the repair locks' sessions
@@ -275,11 +283,8 @@ def test_a_collector_waits_out_a_server_restart(pg_server, caplog):
     (Its own cluster: the session's is shared by the other tests.)"""
     with pg_cluster.cluster() as server, FakeBinance() as fb, caplog.at_level(logging.INFO, "collection.writer"):
         url = server.create_database()
-        feed = BinanceFuturesFeed(fb.ws_base, backoff_initial_s=0.05, backoff_max_s=0.3)
-        c = collector.Collector(url, feed, rest=BinanceRest(fb.rest_base, max_retry_wait_s=5), flush_interval_ms=50)
-        c.start(SYMBOLS)
+        c = started_collector(fb, url)
         try:
-            assert fb.wait_subscribed(SYMBOLS)
             job = fb.stream_trades(SYMBOLS, count=1500, rate_per_s=300)
             wait_until(lambda: False, 1.0)
             server.restart(down_s=3.0)
