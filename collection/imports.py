@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import logging
 import os
@@ -22,6 +23,7 @@ import numpy as np
 
 import database
 from collection.service import current_collector
+from collection.writer import patiently
 from config import parse_symbols
 from core.vocabulary import Timeframe
 from data_feed import OhlcvBar, ParseReport, Tick, TickFileError, iter_bars_from_file, iter_ticks_from_file
@@ -115,7 +117,7 @@ def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> 
         if not done.error:
             return done.inserted, done.duplicates
         log.warning("import through the collector failed (%s); storing directly", done.error)
-    result = database.write_ticks(conn, batch)
+    result = patiently(conn, lambda: database.write_ticks(conn, batch))
     return dict(result.inserted), result.duplicates
 
 
@@ -128,7 +130,8 @@ def _store_bars(db_path: str, plan: ImportPlan, progress: Progress | None) -> st
             for b in batch:                 # a symbol column wins over the symbol typed in the form
                 by_symbol.setdefault(b.symbol or plan.symbol or "", []).append(
                     (b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades))
-            count += database.write_bars(conn, plan.timeframe or "1min", by_symbol, source="upload")
+            count += patiently(conn, functools.partial(database.write_bars, conn, plan.timeframe or "1min",
+                                                       by_symbol, source="upload"))
             symbols |= set(by_symbol)
             done += len(batch)
             if progress is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -74,24 +75,32 @@ def _stop_on_failure(p: Pipeline, exc: Exception) -> None:
     p.repair_wake.set()
 
 
-def _patiently(p: Pipeline, conn: database.Connection, write: Callable[[], T]) -> T:
-    """Run one write, waiting out a lock held longer than busy_timeout (another process's long transaction) and a
-    lost server session (a PostgreSQL restart or failover, a network cut) instead of failing: the batch stays in
-    hand and is written again once it can be (a batch that had committed is then all duplicates), nothing is lost.
-    Other errors propagate."""
+def patiently(conn: database.Connection, write: Callable[[], T], stop: threading.Event | None = None,
+              reconnect: Callable[[Exception], None] | None = None) -> T:
+    """Run one idempotent write, waiting out a lock held longer than busy_timeout (another process's long
+    transaction) or a deadlock the server broke by failing this side (TimescaleDB's compression job), for up to
+    BUSY_WAIT_MAX_S; with `reconnect`, a lost server session too (a PostgreSQL restart or failover, a network cut).
+    The batch stays in hand and is written again (a batch that had committed is then all duplicates), nothing is
+    lost. Other errors, and any at a stop, propagate."""
     waited = 0.0
     while True:
         try:
             return write()
         except database.DatabaseError as exc:
-            if database.session_lost(conn) and not p.stop.is_set():
-                _reconnect(p, conn, exc)
+            stopping = stop is not None and stop.is_set()
+            if reconnect is not None and database.session_lost(conn) and not stopping:
+                reconnect(exc)
                 continue
-            if not database.is_busy(exc) or waited >= BUSY_WAIT_MAX_S or p.stop.is_set():
+            if not database.is_busy(exc) or waited >= BUSY_WAIT_MAX_S or stopping:
                 raise
-            log.warning("database busy (%s); retrying the batch", exc)
+            log.warning("database busy (%s); retrying the batch", database.error_line(exc))
             time.sleep(0.2)
             waited += 0.2 + BUSY_TIMEOUT_S
+
+
+def _patiently(p: Pipeline, conn: database.Connection, write: Callable[[], T]) -> T:
+    """The writer thread's writes: patient, and they reconnect a lost server session."""
+    return patiently(conn, write, p.stop, lambda exc: _reconnect(p, conn, exc))
 
 
 def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None:

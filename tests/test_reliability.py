@@ -384,6 +384,31 @@ def test_an_upload_goes_through_the_running_collectors_writer_in_batches(tmp_pat
     conn.close()
 
 
+def test_a_direct_import_waits_out_a_write_lock_held_past_busy_timeout(tmp_path, caplog):
+    """No collector in this process: the import writes itself. Another process holding the write lock longer than
+    SQLite's busy_timeout (or a server deadlock broken against the import) makes the batch wait and go again,
+    instead of failing the import half-way (it failed with "database is locked")."""
+    path = str(tmp_path / "ticks.db")
+    db.ensure_database(path)
+    csv = tmp_path / "SOLUSDT-aggTrades-2020-09-13.csv"
+    _agg_csv(csv, 1_000)
+    plan = collector.validate_import(csv, csv.name, "ticks")
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(7.0, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        message = collector.store_import(path, plan)
+    finally:
+        release.join()
+        holder.close()
+    assert message.startswith("Stored 1,000 new ticks"), message
+    assert "database busy" in caplog.text
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM ticks WHERE symbol='SOLUSDT'").fetchone()[0] == 1_000
+    conn.close()
+
+
 # ------------------------------------------------- item 4: bounded, streaming parsing of uploads
 _MEASURE = """
 import resource, sys, zipfile, io
