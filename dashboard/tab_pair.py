@@ -123,7 +123,8 @@ def tab_pair(c: Controls) -> None:
         with right:
             plot(viz.rolling_correlation_figure(pair.correlation, window=c.hedge_window), "pair_corr")
         st.subheader("Cointegration and mean reversion")
-        st.dataframe(verdicts(tests.tests, BAR_SECONDS[c.bar_timeframe]), width="stretch", hide_index=True)
+        # a static table: its readings are sentences, which it wraps (a data grid cut them at the column's edge)
+        st.table(verdicts(tests.tests, BAR_SECONDS[c.bar_timeframe]).set_index("test"))
         st.caption(f"Tests on {tests.tests.n_bars:,} bars, computed "
                    f"{time.strftime('%H:%M:%S', time.gmtime(tests.computed_at))} UTC (refreshed in the background "
                    f"every {TESTS_TTL_S:g} s, at once when a setting changes). The evidence is Engle–Granger on the "
