@@ -32,7 +32,7 @@ from storage.connection import (
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
 from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
-from storage.paper import PaperPosition, close_paper_position, list_paper_positions, open_paper_position
+from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
@@ -69,6 +69,7 @@ __all__ = [
     "IdCursor",
     "IntegrityError",
     "PaperPosition",
+    "PaperSide",
     "RepairLocks",
     "RetentionReport",
     "StoreInfo",

@@ -9,7 +9,7 @@ import database
 from api import params
 from api.errors import ApiError
 from config import Settings
-from dashboard.model import reader, writer
+from service.window import reader, writer
 
 
 def _rule(rule: database.AlertRule) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from api import params
 from api.errors import ApiError
 from config import Settings
 from core.vocabulary import FeedKind
-from dashboard.model import reader
+from service.window import reader
 
 MODES = {"ws": FeedKind.BINANCE, "binance": FeedKind.BINANCE, "simulated": FeedKind.SIMULATED}
 

@@ -12,7 +12,7 @@ import collector
 import database
 from api.ingest import status
 from config import Settings
-from dashboard.model import reader
+from service.window import reader
 
 log = logging.getLogger(__name__)
 HEARTBEAT_S = 1.0

@@ -10,7 +10,7 @@ import database
 from api import params
 from api.errors import ApiError
 from config import Settings
-from dashboard.model import load_window, reader
+from service.window import load_window, reader
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"      # the seed's bar timestamps (UTC)

@@ -16,8 +16,8 @@ from api import params
 from api.errors import ApiError
 from api.market import TS_FORMAT
 from config import Settings
-from dashboard.alerts import alert_fires, rule_text
-from dashboard.model import Window, load_window, pair_of, reader, run_backtest, run_tests
+from service.alerts import alert_fires, rule_text
+from service.window import Window, load_window, pair_of, reader, run_backtest, run_tests
 
 
 def _num(value: Any) -> float | None:

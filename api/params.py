@@ -10,7 +10,7 @@ import database
 from api.errors import ApiError
 from config import Settings, parse_symbols
 from core.vocabulary import Timeframe
-from dashboard.controls import Controls
+from service.controls import Controls
 
 MAX_WINDOW_MIN = 60 * 24 * 31        # the longest window one answer may cover (31 days)
 MAX_LIMIT = 10_000                   # most points in one answer

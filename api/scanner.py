@@ -9,7 +9,7 @@ from api import params
 from api.errors import ApiError
 from api.pair import jsonable
 from config import Settings
-from dashboard.scanner import ScanJob, ScanRequest, job, start_scan
+from service.scan_jobs import ScanJob, ScanRequest, job, start_scan
 
 FDRS = (0.01, 0.05, 0.1)
 

@@ -3,53 +3,22 @@ state-changing requests (and the live socket) refused from a foreign `Origin` so
 change or read the data. CORS is an allow-list (empty by default; never `*`), via Starlette's CORSMiddleware."""
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs
 
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
 from config import Settings
+from service.links import verify_link
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable, Callable], Awaitable[None]]
 API_PREFIXES = ("/api/", "/ws/")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-SIGNED_PATHS = ("/api/ticks.csv",)   # GETs a dashboard link may open without the token, when signed (below)
-LINK_TTL_S = 900
-
-
-def _signature(token: str, path: str, query: dict[str, str]) -> str:
-    message = path + "?" + urlencode(sorted(query.items()))
-    return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
-
-
-def signed_link(settings: Settings, path: str, query: dict[str, str]) -> str:
-    """A same-origin link to a read-only API path for the dashboard. With API_TOKEN set it carries an expiry and
-    an HMAC of the path and query under the token instead of the token itself: it opens this one export for
-    LINK_TTL_S seconds, and the token never appears in a URL, browser history or access log."""
-    if not settings.api_token:
-        return f"{path}?{urlencode(query)}"
-    query = {**query, "exp": str(int(time.time()) + LINK_TTL_S)}
-    return f"{path}?{urlencode({**query, 'sig': _signature(settings.api_token, path, query)})}"
-
-
-def _signed(scope: Scope, token: str) -> bool:
-    """A GET of a SIGNED_PATHS link made by signed_link, unexpired and unaltered."""
-    if scope["path"] not in SIGNED_PATHS or scope.get("method") != "GET":
-        return False
-    query = {k: v[-1] for k, v in parse_qs(scope.get("query_string", b"").decode("latin-1")).items()}
-    given = query.pop("sig", "")
-    try:
-        unexpired = int(query.get("exp", "0")) >= time.time()
-    except ValueError:
-        return False
-    return unexpired and hmac.compare_digest(given.encode(), _signature(token, scope["path"], query).encode())
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -63,8 +32,9 @@ def refusal(scope: Scope, settings: Settings) -> tuple[int, str] | None:
         given = headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not given:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
-        if not hmac.compare_digest(given.encode(), settings.api_token.encode()) and not _signed(scope,
-                                                                                                 settings.api_token):
+        if not hmac.compare_digest(given.encode(), settings.api_token.encode()) and not verify_link(
+                scope.get("method", ""), scope["path"], scope.get("query_string", b"").decode("latin-1"),
+                settings.api_token):
             return 401, "token: missing or wrong API token (Authorization: Bearer <API_TOKEN>)"
     origin = headers.get("origin")
     changing = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS

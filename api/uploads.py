@@ -7,7 +7,7 @@ from typing import Any
 from api import params
 from api.errors import ApiError
 from config import Settings
-from dashboard.uploads import UploadError, parse_upload, store_upload
+from service.uploads import UploadError, parse_upload, store_upload
 
 
 def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:

@@ -1,2 +1,2 @@
-"""The Streamlit dashboard behind app.py: a Streamlit-free model and actions, shared widgets, the sidebar and one module
-per tab."""
+"""The Streamlit dashboard behind app.py: shared widgets, the sidebar and one module per tab, standing on service/
+(the Streamlit-free window model and actions the API shares)."""

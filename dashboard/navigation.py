@@ -9,8 +9,8 @@ from collections.abc import Sequence
 import streamlit as st
 
 import database
-from dashboard.controls import BAR_SECONDS, LOOKBACK_MINUTES, fmt_time
-from dashboard.model import StoredHistory
+from service.controls import BAR_SECONDS, LOOKBACK_MINUTES, fmt_time
+from service.window import StoredHistory
 
 
 def jump_button(history: StoredHistory, key: str, label: str = "Show the stored history") -> None:

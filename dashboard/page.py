@@ -16,8 +16,6 @@ import streamlit as st
 
 import database
 from config import ConfigError, configure_logging, load_settings
-from dashboard.controls import Controls
-from dashboard.model import reader
 from dashboard.navigation import apply_jump
 from dashboard.sidebar import (
     alert_watch,
@@ -37,6 +35,8 @@ from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
 from dashboard.widgets import guard, guarded, log_outage
+from service.controls import Controls
+from service.window import reader
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
 LIVE_TABS: dict[str, Callable[[Controls], None]] = {

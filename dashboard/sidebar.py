@@ -17,10 +17,10 @@ from collector import CollectorState
 from config import Settings, parse_symbols
 from core.symbols import UNIVERSE
 from core.vocabulary import FeedKind, IdSpace, Timeframe
-from dashboard.alerts import check_alerts
-from dashboard.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
-from dashboard.model import reader
 from dashboard.widgets import session_cache
+from service.alerts import check_alerts
+from service.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
+from service.window import reader
 
 log = logging.getLogger(__name__)
 

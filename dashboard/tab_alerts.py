@@ -5,10 +5,10 @@ import streamlit as st
 
 import analytics
 import database
-from dashboard.alerts import rule_text
-from dashboard.controls import Controls, fmt_time
-from dashboard.model import reader, writer
 from dashboard.widgets import show_flash
+from service.alerts import rule_text
+from service.controls import Controls, fmt_time
+from service.window import reader, writer
 
 
 def add_rule(db_path: str) -> None:

@@ -11,7 +11,8 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
-from dashboard.controls import (
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache
+from service.controls import (
     BACKTEST_METRICS,
     SWEEP_ENTRIES,
     SWEEP_EXITS,
@@ -21,9 +22,8 @@ from dashboard.controls import (
     fmt_time,
     fmt_value,
 )
-from dashboard.exports import export_name, trades_frame, window_csv
-from dashboard.model import Window, load_window, pair_closes, run_backtest
-from dashboard.widgets import download, guard, plot, read_or_last, session_cache
+from service.exports import export_name, trades_frame, window_csv
+from service.window import Window, load_window, pair_closes, run_backtest
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:

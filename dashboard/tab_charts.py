@@ -8,9 +8,9 @@ import streamlit as st
 
 import analytics
 import visualizations as viz
-from dashboard.controls import Controls, fmt_price, fmt_value, tick_decimals
-from dashboard.model import Window, load_window
 from dashboard.widgets import guard, plot, read_or_last, session_cache
+from service.controls import Controls, fmt_price, fmt_value, tick_decimals
+from service.window import Window, load_window
 
 
 def traded(bars: pd.DataFrame) -> pd.DataFrame:

@@ -6,9 +6,9 @@ import streamlit as st
 
 import database
 import visualizations as viz
-from dashboard.controls import Controls, fmt_price, fmt_span, fmt_value, tick_decimals
-from dashboard.model import all_closes, load_window, pair_of
 from dashboard.widgets import guard, plot, read_or_last, session_cache, verdict_banner
+from service.controls import Controls, fmt_price, fmt_span, fmt_value, tick_decimals
+from service.window import all_closes, load_window, pair_of
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:

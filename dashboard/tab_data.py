@@ -9,15 +9,15 @@ import pandas as pd
 import streamlit as st
 
 import database
-from api.security import signed_link
 from config import Settings
 from core.vocabulary import Timeframe
-from dashboard.controls import Controls, fmt_time, tick_decimals
-from dashboard.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
-from dashboard.model import reader, writer
 from dashboard.navigation import request_jump
 from dashboard.tab_pair import gaps_table
-from dashboard.uploads import (
+from dashboard.widgets import download, guard, guarded, show_flash
+from service.controls import Controls, fmt_time, tick_decimals
+from service.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
+from service.links import signed_link
+from service.uploads import (
     UPLOAD_KINDS,
     ParsedUpload,
     UploadError,
@@ -26,7 +26,7 @@ from dashboard.uploads import (
     store_upload,
     summary,
 )
-from dashboard.widgets import download, guard, guarded, show_flash
+from service.window import reader, writer
 
 
 def clear_database(db_path: str) -> None:

@@ -7,37 +7,33 @@ import pandas as pd
 import streamlit as st
 
 import database
-from dashboard.controls import Controls, fmt_price, fmt_time, fmt_value
-from dashboard.model import reader, writer
 from dashboard.widgets import show_flash
+from service import paper
+from service.controls import Controls, fmt_price, fmt_time, fmt_value
+from service.window import reader
 
 
-def open_position(db_path: str) -> None:
-    """Open a paper position at the latest stored price (button callback)."""
-    symbol, side, notional = (st.session_state.get("pf_symbol"), st.session_state["pf_side"],
-                              float(st.session_state["pf_notional"]))
-    with reader(db_path) as conn:
-        price = database.last_prices(conn, [symbol]).get(symbol) if symbol else None
-    if not symbol or price is None:
-        st.session_state["flash"].append(("error", f"No stored price for {symbol} yet."))
+def _open(db_path: str) -> None:
+    """Open a paper position from the form (button callback)."""
+    symbol, notional = st.session_state.get("pf_symbol"), float(st.session_state["pf_notional"])
+    try:
+        if not symbol:
+            raise paper.PaperRefused("Choose a symbol first.")
+        fill = paper.open_position(db_path, symbol, database.PaperSide(st.session_state["pf_side"]), notional)
+    except paper.PaperRefused as exc:
+        st.session_state["flash"].append(("error", str(exc)))
         return
-    with writer(db_path) as conn:
-        database.open_paper_position(conn, symbol, side, notional, price[1])
-    st.session_state["flash"].append(("success", f"Opened {side} {symbol} worth {notional:,.0f} at "
-                                                 f"{fmt_price(price[1])}."))
+    st.session_state["flash"].append(("success", fill.message(notional)))
 
 
-def close_position(db_path: str, position: database.PaperPosition) -> None:
-    """Close a paper position at the latest stored price (button callback)."""
-    with reader(db_path) as conn:
-        price = database.last_prices(conn, [position.symbol]).get(position.symbol)
-    if price is None:
-        st.session_state["flash"].append(("error", f"No stored price for {position.symbol}."))
+def _close(db_path: str, position: database.PaperPosition) -> None:
+    """Close a paper position (button callback)."""
+    try:
+        fill = paper.close_position(db_path, position)
+    except paper.PaperRefused as exc:
+        st.session_state["flash"].append(("error", str(exc)))
         return
-    with writer(db_path) as conn:
-        pnl = database.close_paper_position(conn, position.id, price[1])
-    st.session_state["flash"].append(("success", f"Closed #{position.id} {position.side} {position.symbol} at "
-                                                 f"{fmt_price(price[1])}: P&L {pnl:+,.2f}."))
+    st.session_state["flash"].append(("success", fill.message()))
 
 
 def tab_portfolio(c: Controls) -> None:
@@ -51,9 +47,10 @@ def tab_portfolio(c: Controls) -> None:
             st.session_state["pf_symbol"] = c.symbols[0]
         cols = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
         cols[0].selectbox("Symbol", c.symbols, key="pf_symbol", persist_state="page")
-        cols[1].radio("Side", ["LONG", "SHORT"], key="pf_side", horizontal=True, persist_state="page")
+        cols[1].radio("Side", [side.value for side in database.PaperSide], key="pf_side", horizontal=True,
+                      persist_state="page")
         cols[2].number_input("Size (USDT)", 100.0, 1e9, key="pf_notional", step=100.0, persist_state="page")
-        cols[3].button("Open position", key="pf_open", type="primary", on_click=open_position, args=(c.db_path,))
+        cols[3].button("Open position", key="pf_open", type="primary", on_click=_open, args=(c.db_path,))
     open_pos = [p for p in positions if p.closed_at is None]
     closed = [p for p in positions if p.closed_at is not None]
     unrealised = sum(p.unrealized_pnl(prices[p.symbol][1]) for p in open_pos if p.symbol in prices)
@@ -73,7 +70,7 @@ def tab_portfolio(c: Controls) -> None:
         cols[0].markdown(f"**#{p.id} {p.side} {p.symbol}** · qty {p.quantity:.6g} @ {fmt_price(p.entry_price)} · "
                          f"now {fmt_value(price, '{:,.2f}')} · unrealised "
                          f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}")
-        cols[1].button("Close", key=f"pf_close_{p.id}", on_click=close_position, args=(c.db_path, p))
+        cols[1].button("Close", key=f"pf_close_{p.id}", on_click=_close, args=(c.db_path, p))
     st.subheader("History")
     if closed:
         st.dataframe(pd.DataFrame([{"id": p.id, "symbol": p.symbol, "side": p.side, "quantity": p.quantity,

@@ -11,8 +11,10 @@ import collector
 import database
 from config import Settings
 from core.vocabulary import FeedKind
-from dashboard.controls import Controls, fmt_value
-from dashboard.scanner import (
+from dashboard.widgets import guard, show_flash
+from data_feed import BinanceArchive, BinanceRest
+from service.controls import Controls, fmt_value
+from service.scan_jobs import (
     ScanJob,
     ScanRequest,
     filtered,
@@ -23,8 +25,6 @@ from dashboard.scanner import (
     start_history,
     start_scan,
 )
-from dashboard.widgets import guard, show_flash
-from data_feed import BinanceArchive, BinanceRest
 
 SHOWN = {"x": "x", "y": "y", "beta": "β (y on x)", "pvalue": "p (both ways)", "qvalue": "q (BH)",
          "half_life": "half-life (bars)", "correlation": "return corr.", "spread_vol": "spread σ (% of y)",

@@ -15,10 +15,10 @@ import streamlit as st
 
 import analytics
 import database
-from dashboard.controls import TESTS_TTL_S, Controls, fmt_duration, fmt_time
 from dashboard.live_chart import live_chart
-from dashboard.model import NotYet, TimedTests, reader, run_tests
 from dashboard.navigation import jump_button
+from service.controls import TESTS_TTL_S, Controls, fmt_duration, fmt_time
+from service.window import NotYet, TimedTests, reader, run_tests
 
 log = logging.getLogger(__name__)
 OUTAGE_LOG_EVERY_S = 30.0                   # an unreachable database is logged this often, not at every refresh

@@ -3,9 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from enum import StrEnum
 
 from core.clock import now_ms
 from storage.sql import Connection, inserted_id, transaction
+
+
+class PaperSide(StrEnum):
+    """A position's direction, as stored in paper_positions.side."""
+
+    LONG = "LONG"
+    SHORT = "SHORT"
 
 
 @dataclass(frozen=True)
@@ -14,7 +22,7 @@ class PaperPosition:
 
     id: int
     symbol: str
-    side: str
+    side: PaperSide
     quantity: float
     entry_price: float
     opened_at: int
@@ -24,16 +32,16 @@ class PaperPosition:
 
     def unrealized_pnl(self, price: float) -> float:
         """P&L in quote currency if closed at `price` (long gains when price rises)."""
-        sign = 1.0 if self.side == "LONG" else -1.0
+        sign = 1.0 if self.side == PaperSide.LONG else -1.0
         return sign * (price - self.entry_price) * self.quantity
 
 
 _POSITION_COLUMNS = ", ".join(f.name for f in dataclasses.fields(PaperPosition))
 
 
-def open_paper_position(conn: Connection, symbol: str, side: str, notional: float, price: float) -> int:
+def open_paper_position(conn: Connection, symbol: str, side: PaperSide, notional: float, price: float) -> int:
     """Open a LONG or SHORT paper position worth `notional` quote units at `price`; return its id."""
-    if side not in ("LONG", "SHORT") or notional <= 0 or price <= 0:
+    if side not in tuple(PaperSide) or notional <= 0 or price <= 0:
         raise ValueError(f"cannot open a {side} position of {notional} at {price}: need LONG/SHORT and positive sizes")
     return inserted_id(conn.execute("INSERT INTO paper_positions(symbol, side, quantity, entry_price, opened_at) "
                                     "VALUES (?,?,?,?,?) RETURNING id", (symbol, side, notional / price, price,
@@ -48,7 +56,7 @@ def close_paper_position(conn: Connection, position_id: int, price: float) -> fl
                            (position_id,)).fetchone()
         if row is None:
             raise ValueError(f"paper position {position_id} is not open (already closed, or no such position)")
-        pnl = PaperPosition(*row).unrealized_pnl(price)
+        pnl = _position(row).unrealized_pnl(price)
         cur = conn.execute("UPDATE paper_positions SET exit_price=?, closed_at=?, realized_pnl=? "
                            "WHERE id=? AND closed_at IS NULL", (price, now_ms(), pnl, position_id))
         if cur.rowcount != 1:
@@ -60,4 +68,9 @@ def list_paper_positions(conn: Connection) -> list[PaperPosition]:
     """Every paper position, open ones first, newest first."""
     rows = conn.execute(f"SELECT {_POSITION_COLUMNS} FROM paper_positions "
                         "ORDER BY closed_at IS NOT NULL, id DESC").fetchall()
-    return [PaperPosition(*r) for r in rows]
+    return [_position(r) for r in rows]
+
+
+def _position(row: tuple) -> PaperPosition:
+    position = PaperPosition(*row)
+    return dataclasses.replace(position, side=PaperSide(position.side))

@@ -20,7 +20,7 @@ import collector
 import config
 import data_feed
 import database
-from api.security import signed_link
+from service.links import signed_link
 
 pytestmark = pytest.mark.timeout(240)
 PAIR = {"x": "btcusdt", "y": "ethusdt"}

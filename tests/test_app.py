@@ -36,13 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from dashboard import (  # noqa: E402
-    alerts,
-    exports,
-    page,
-    uploads,
-)
-from dashboard.controls import Controls  # noqa: E402
+from dashboard import page  # noqa: E402
+from service import alerts, exports, uploads  # noqa: E402
+from service.controls import Controls  # noqa: E402
 
 N_PER_SYMBOL = 3000
 SPAN_MS = 30 * 60_000
@@ -586,7 +582,7 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
 def test_first_ticks_after_an_empty_read_load_with_the_session_cache(db_path):
     """Start on an empty database: the cached empty read (object dtype) must not poison the next refresh's bars
     (it raised "column 'timestamp' must hold integer epoch milliseconds, got dtype object" until the full re-read)."""
-    from dashboard import model
+    from service import window as model
     path = db_path
     database.open_writer(path).close()
     c = controls(path)
@@ -613,7 +609,7 @@ def add_sparse_symbol(path: str) -> None:
 def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(db_path):
     """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
     "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
-    from dashboard import model
+    from service import window as model
     path = db_path
     add_sparse_symbol(path)
     conn = database.open_reader(path)
@@ -667,7 +663,7 @@ def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
 
 def test_tiles_never_use_scientific_notation():
     """α of a BTC/ETH pair (≈ 12,150) read "1.215e+04" in its tile; tiles use plain notation with separators."""
-    from dashboard.controls import fmt_value
+    from service.controls import fmt_value
     assert fmt_value(12150.3) == "12,150" and fmt_value(0.0000123) == "0.00001230"
     assert fmt_value(0.0400123, 5) == "0.040012" and fmt_value(-3.5e7, 4) == "-35,000,000"
     assert fmt_value(0.0) == "0" and fmt_value(float("nan")) == "—"
@@ -756,7 +752,7 @@ def test_an_empty_window_over_stored_history_offers_a_jump_to_it(db_path, monkey
 def test_prices_show_the_decimals_of_their_tick():
     """A price card showed BTCUSDT 60,000.10 and a 0.12345 coin as 0.123450: the tick's decimals, read off the
     traded prices, with thousands separators."""
-    from dashboard.controls import fmt_price, tick_decimals
+    from service.controls import fmt_price, tick_decimals
     assert [tick_decimals(p) for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234],
                                         [60000.0, 60001.0], [0.1 + 0.2])] == [1, 2, 5, 0, 1]
     assert fmt_price(60000.1, 1) == "60,000.1" and fmt_price(0.12345, 5) == "0.12345"

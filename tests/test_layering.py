@@ -21,7 +21,10 @@ LAYER_FILES: dict[str, tuple[str, ...]] = {
     "collector": ("collector.py", "collection"),
     "analytics": ("analytics.py", "quant"),
     "visualizations": ("visualizations.py", "charts"),
-    "app": ("app.py", "dashboard", "api"),
+    "service": ("service",),
+    "dashboard": ("dashboard",),
+    "api": ("api",),
+    "app": ("app.py",),
 }
 # layer -> the layers it may import. feed → collector → database is the flow of ticks; the collector drives the
 # database, so it sits above it. analytics and visualizations are pure (no storage, no UI, no settings).
@@ -33,7 +36,13 @@ ALLOWED: dict[str, set[str]] = {
     "collector": {"core", "config", "feed", "database"},
     "analytics": {"core"},
     "visualizations": {"core"},
-    "app": {"core", "config", "feed", "database", "collector", "analytics", "visualizations"},
+    # What both UIs do, with neither Streamlit nor HTTP: the window model, jobs, actions.
+    "service": {"core", "config", "feed", "database", "collector", "analytics"},
+    # The two UIs stand on the service layer side by side and never import each other.
+    "dashboard": {"core", "config", "feed", "database", "collector", "analytics", "visualizations", "service"},
+    "api": {"core", "config", "feed", "database", "collector", "analytics", "visualizations", "service"},
+    # app.py serves both: the Streamlit page script, the API's routes and its middleware.
+    "app": {"core", "config", "collector", "service", "dashboard", "api"},
 }
 # Only the storage layer talks SQL: everything above it goes through database.py's functions and types.
 SQL_LIBRARIES = {"sqlite3", "psycopg"}
@@ -45,6 +54,9 @@ FORBIDDEN_LIBRARIES: dict[str, set[str]] = {
     "collector": {"streamlit", "plotly"} | SQL_LIBRARIES,
     "analytics": {"streamlit", "plotly"} | SQL_LIBRARIES,
     "visualizations": {"streamlit", "statsmodels", "sklearn"} | SQL_LIBRARIES,
+    "service": {"streamlit", "plotly", "starlette", "fastapi"} | SQL_LIBRARIES,
+    "dashboard": SQL_LIBRARIES,
+    "api": {"streamlit"} | SQL_LIBRARIES,
     "app": SQL_LIBRARIES,
 }
 
@@ -111,3 +123,10 @@ def test_no_print_in_library_code() -> None:
     offenders = [str(path.relative_to(ROOT)) for layer in LAYER_FILES for path in _files(layer)
                  if _prints_outside_main(ast.parse(path.read_text(encoding="utf-8")))]
     assert not offenders, f"use logging, not print(): {offenders}"
+
+
+def test_dashboard_and_api_never_import_each_other() -> None:
+    """The two UIs share only what lies below them (service and lower): a change to one cannot break the other."""
+    for layer, other in (("dashboard", "api"), ("api", "dashboard")):
+        offenders = [str(p.relative_to(ROOT)) for p in _files(layer) if other in _imports(p)]
+        assert not offenders, f"{layer} must not import {other}: {offenders}"

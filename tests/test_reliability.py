@@ -26,8 +26,8 @@ from collection.queue import TickQueue
 from collection.records import GapJob, RepairBatch
 from collection.repair import run_repairs
 from core.clock import now_ms
-from dashboard import uploads
 from data_feed import BinanceFuturesFeed, BinanceRest, NoArchive, Tick
+from service import uploads
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.timeout(120)]
@@ -412,7 +412,7 @@ def test_a_direct_import_waits_out_a_write_lock_held_past_busy_timeout(tmp_path,
 # ------------------------------------------------- item 4: bounded, streaming parsing of uploads
 _MEASURE = """
 import resource, sys, zipfile, io
-from dashboard import uploads
+from service import uploads
 data = open(sys.argv[1], 'rb').read()
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:

@@ -11,7 +11,7 @@ from fake_binance import DEFAULT_SYMBOLS
 from streamlit.testing.v1 import AppTest
 
 import collector
-from dashboard import scanner
+from service import scan_jobs as scanner
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

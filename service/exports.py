@@ -8,8 +8,8 @@ from collections.abc import Callable
 import pandas as pd
 
 import database
-from dashboard.controls import Controls
-from dashboard.model import Window, load_window, pair_of, reader, run_backtest
+from service.controls import Controls
+from service.window import Window, load_window, pair_of, reader, run_backtest
 
 
 def with_time_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pandas as pd
 
 from collector import ImportPlan, ImportRefused, store_import, validate_import
-from dashboard.controls import fmt_time
+from service.controls import fmt_time
 
 UPLOAD_KINDS = {"ticks": "Ticks: NDJSON {symbol, ts, price, size}, this app's tick CSV or Parquet, Binance "
                          "aggTrades/trades CSV (.csv/.zip), recorded frames (.gz)",

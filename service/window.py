@@ -13,7 +13,7 @@ import pandas as pd
 import analytics
 import database
 from core.vocabulary import Timeframe
-from dashboard.controls import BAR_SECONDS, FULL_RELOAD_S, HOLE_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
+from service.controls import BAR_SECONDS, FULL_RELOAD_S, HOLE_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
 
 
 def reader(db_path: str) -> contextlib.closing[database.Connection]:

@@ -14,9 +14,9 @@ import analytics
 import collector
 import database
 from core.clock import DAY_MS
-from dashboard.controls import LOOKBACK_MINUTES
-from dashboard.model import reader
 from data_feed import BinanceArchive, BinanceRest
+from service.controls import LOOKBACK_MINUTES
+from service.window import reader
 
 log = logging.getLogger(__name__)
 

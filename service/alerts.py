@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import analytics
 import database
-from dashboard.controls import Controls
-from dashboard.model import load_window, pair_of, reader, writer
+from service.controls import Controls
+from service.window import load_window, pair_of, reader, writer
 
 PRICE = analytics.AlertMetric.PRICE
 
