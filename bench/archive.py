@@ -10,20 +10,14 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+from fake_binance import FakeBinance
 
-from fake_binance import FakeBinance  # noqa: E402
-
-import collector  # noqa: E402
-import database as db  # noqa: E402
-from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick  # noqa: E402
+import collector
+import database as db
+from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick
 
 HOUR_MS = 3_600_000
 

@@ -6,13 +6,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import pg_cluster  # noqa: E402
+import pg_cluster
 
 log = logging.getLogger(__name__)
 BACKENDS = ("sqlite", "postgresql", "timescaledb")

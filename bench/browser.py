@@ -15,17 +15,13 @@ Budget: Running <= 20 %, renderer < 1 core, zoom kept over 10 refreshes, 0 blank
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from app_fixtures import seed_database  # noqa: E402
-from browser_probe import CHROMIUM, CHROMIUM_ARGS, drag_zoom, sample_tab  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
-from served import serve  # noqa: E402
+from app_fixtures import seed_database
+from browser_probe import CHROMIUM, CHROMIUM_ARGS, drag_zoom, sample_tab
+from playwright.sync_api import sync_playwright
+from served import serve
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest")
 MARKERS = {"Dashboard": "Return correlation", "Charts": "Time-series statistics",

@@ -17,13 +17,9 @@ import argparse
 import contextlib
 import logging
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from backends import BACKENDS, Backends
 from server_process import ServerProcess

@@ -6,8 +6,8 @@ N (default 400) is the trial count of the cheap cells; slow cells use a fixed fr
 The experiments are those of tests/test_statistics.py, run with more trials; ± is one binomial standard error for a
 rate and one standard error across seeds for a coverage. ~75 s at N = 400 on 2 quiet cores; N = 1,500 took 12
 minutes on 2 cores shared with other jobs (load average 3–5).
-(Not bench/statistics.py: a script's folder comes first on sys.path, so that name would shadow the standard library's
-statistics module for every other bench script.)
+(Not bench/statistics.py: a script's folder comes first on the import path, so that name would shadow the standard
+library's statistics module for every other bench script.)
 """
 
 from __future__ import annotations
@@ -20,15 +20,10 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
 import test_statistics as S
 
 import analytics as A

@@ -21,19 +21,17 @@ import logging
 import os
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import pg_cluster
+from app_fixtures import batches, pair_path
+from backends import BACKENDS, Backends, compress_closed_days
+
+import database
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-
-import pg_cluster  # noqa: E402
-from app_fixtures import batches, pair_path  # noqa: E402
-from backends import BACKENDS, Backends, compress_closed_days  # noqa: E402
-
-import database  # noqa: E402
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Portfolio", "Alerts", "Data Management")
 CASES: tuple[tuple[str, str, tuple[str, ...]], ...] = (  # (row, tab, session caches emptied before each run)

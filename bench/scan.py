@@ -15,13 +15,9 @@ import resource
 import statistics
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-import analytics as A  # noqa: E402
-from data_feed import simulate_universe as synthetic_universe  # noqa: E402
+import analytics as A
+from data_feed import simulate_universe as synthetic_universe
 
 
 def main() -> None:

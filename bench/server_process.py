@@ -7,14 +7,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
-import sys
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-
-from fake_binance import FakeBinance  # noqa: E402
+from fake_binance import FakeBinance
 
 
 def _serve(conn, options: dict) -> None:

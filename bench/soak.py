@@ -11,12 +11,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sqlite3
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from server_process import ServerProcess
 
@@ -24,11 +22,20 @@ import collector
 from data_feed import BinanceFuturesFeed, BinanceRest
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
-FAULTS = (
+
+
+def garbage_for_5s(server: ServerProcess) -> None:
+    """Every frame malformed for 5 s, then clean frames again."""
+    server.call("inject_garbage", 20)
+    time.sleep(5)
+    server.call("inject_garbage", 0)
+
+
+FAULTS: tuple[tuple[str, Callable[[ServerProcess], object]], ...] = (
     ("abrupt close (no close frame)", lambda s: s.call("drop_connections", abrupt=True)),
     ("clean close (close frame)", lambda s: s.call("drop_connections", abrupt=False)),
     ("silent stall 5 s", lambda s: s.call("stall", 5.0)),
-    ("malformed frames for 5 s", lambda s: (s.call("inject_garbage", 20), time.sleep(5), s.call("inject_garbage", 0))),
+    ("malformed frames for 5 s", garbage_for_5s),
     ("REST 429 x3 + abrupt close", lambda s: (s.call("fail_rest", 429, count=3, retry_after_s=1,
                                                     path="/fapi/v1/aggTrades"),
                                              s.call("drop_connections", abrupt=True))),

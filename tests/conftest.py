@@ -3,7 +3,6 @@ and the fake Binance server."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pg_cluster
@@ -11,8 +10,6 @@ import pytest
 from fake_binance import FakeBinance
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 SHARED_DATA = ROOT.parent / "shared" / "data" / "binance"
 
 

@@ -14,7 +14,6 @@ import io
 import json
 import re
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -30,15 +29,12 @@ import analytics as A
 import collector
 import database
 from core.vocabulary import IdSpace
+from dashboard import page
 from data_feed import Tick
+from service import alerts, exports, uploads
+from service.controls import Controls
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from dashboard import page  # noqa: E402
-from service import alerts, exports, uploads  # noqa: E402
-from service.controls import Controls  # noqa: E402
 
 N_PER_SYMBOL = 3000
 SPAN_MS = 30 * 60_000

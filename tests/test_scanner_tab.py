@@ -2,7 +2,6 @@
 pair opened in Pair Analytics."""
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import collector
 from service import scan_jobs as scanner
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 @pytest.fixture

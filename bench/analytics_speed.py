@@ -1,6 +1,6 @@
 """Benchmark of analytics.py: time per call at 10k / 100k / 1M bars (median of >= 3 runs), as a markdown table.
 
-Usage:  python bench/analytics.py [--quick] [--repeats N]
+Usage:  python bench/analytics_speed.py [--quick] [--repeats N]
 --quick runs 10k and 100k bars only (~30 s); the full run adds 1M bars (~2 min on 2 shared cores).
 Data: synthetic 1-second bars, x a geometric random walk at BTC level, y = 100 + 0.04·x + an OU spread.
 """
@@ -8,20 +8,18 @@ Data: synthetic 1-second bars, x a geometric random walk at BTC level, y = 100 +
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import analytics as A
 
@@ -97,17 +95,18 @@ def main() -> None:
             if size_label == "1M" and name in SKIP_AT_1M:
                 results.setdefault(name, {})[size_label] = None
                 continue
-            results.setdefault(name, {})[size_label] = timed(fn, repeats)
-            print(f"  {name} @ {size_label}: {fmt(results[name][size_label])}", file=sys.stderr)
+            seconds = timed(fn, repeats)
+            results.setdefault(name, {})[size_label] = seconds
+            print(f"  {name} @ {size_label}: {fmt(seconds)}", file=sys.stderr)
 
     print("| call | " + " | ".join(sizes) + " | target |")
     print("|" + "---|" * (len(sizes) + 2))
     for name, row in results.items():
-        cells = ["skipped" if row.get(s) is None else fmt(row[s]) for s in sizes]
+        cells = ["skipped" if (cell := row.get(s)) is None else fmt(cell) for s in sizes]
         note = ""
-        if name in TARGETS and TARGETS[name][1] in row:
+        if name in TARGETS and (measured := row.get(TARGETS[name][1])) is not None:
             limit, at = TARGETS[name]
-            note = f"≤ {limit:g} s @ {at}: {'met' if row[at] <= limit else 'MISSED'}"
+            note = f"≤ {limit:g} s @ {at}: {'met' if measured <= limit else 'MISSED'}"
         print(f"| {name} | " + " | ".join(cells) + f" | {note} |")
     for name, reason in SKIP_AT_1M.items():
         if "1M" in sizes:
@@ -116,7 +115,7 @@ def main() -> None:
     x, y = make_pair(86_400, seed=1)
     print("\n| pair_analytics refresh, 86,400 1s bars | time | target |\n|---|---|---|")
     for method in ("kalman", "rolling", "ols", "tls"):
-        seconds = timed(lambda m=method: A.pair_analytics(x, y, method=m, window=300), repeats)
+        seconds = timed(functools.partial(A.pair_analytics, x, y, method=method, window=300), repeats)
         print(f"| method={method} | {fmt(seconds)} | ≤ 0.5 s: {'met' if seconds <= 0.5 else 'MISSED'} |")
 
 

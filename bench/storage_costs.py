@@ -3,26 +3,24 @@ window reads (what a dashboard refresh costs) vs table size. PostgreSQL and Time
 Debian's postgresql (bench/backends.py) with durable settings (fsync and synchronous_commit on, as a server would
 run); TimescaleDB's figures are after its policy has compressed the closed days (all of the synthetic history).
 
-    python bench/storage.py                                  # 100k and 1M ticks, every backend
-    python bench/storage.py --sizes 1000000 10000000 --backends sqlite postgresql
+    python bench/storage_costs.py                            # 100k and 1M ticks, every backend
+    python bench/storage_costs.py --sizes 1000000 10000000 --backends sqlite postgresql
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from backends import BACKENDS, Backends, compress_closed_days
+
+import database as db
+from data_feed import Tick, iter_ticks_from_file
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-
-from backends import BACKENDS, Backends, compress_closed_days  # noqa: E402
-
-import database as db  # noqa: E402
-from data_feed import Tick, iter_ticks_from_file  # noqa: E402
 
 T_END = 1_790_000_000_000
 

@@ -1,7 +1,7 @@
 """API benchmark: latency of every GET endpoint of the served app (`streamlit run app.py`) with 10M stored ticks.
 
-    python bench/api.py                     # 10M ticks (built in ~1-2 min, reused with --db)
-    python bench/api.py --ticks 1m --runs 9 --db /tmp/api-bench.db
+    python bench/api_latency.py             # 10M ticks (built in ~1-2 min, reused with --db)
+    python bench/api_latency.py --ticks 1m --runs 9 --db /tmp/api-bench.db
 
 The database is the refresh benchmark's synthetic cointegrated pair (bench/refresh.py `build`) ending now; each
 endpoint is called `--runs` times with a real HTTP client after one warm-up call, and the median and the worst
@@ -12,18 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import requests
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
-
-from refresh import build, fresh, label, parse_size  # noqa: E402
-from served import serve  # noqa: E402
+from refresh import build, fresh, label, parse_size
+from served import serve
 
 TARGET_MS = 300.0
 PAIR = "x=btcusdt&y=ethusdt"
