@@ -130,3 +130,14 @@ def test_dashboard_and_api_never_import_each_other() -> None:
     for layer, other in (("dashboard", "api"), ("api", "dashboard")):
         offenders = [str(p.relative_to(ROOT)) for p in _files(layer) if other in _imports(p)]
         assert not offenders, f"{layer} must not import {other}: {offenders}"
+
+
+def test_the_distribution_ships_every_layer() -> None:
+    """pyproject.toml's wheel list names every top-level module and package: a new one left out of it would be
+    missing from a non-editable `pip install .`."""
+    import tomllib
+
+    shipped = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "only-include"])
+    placed = {name for files in LAYER_FILES.values() for name in files}
+    assert shipped == placed, f"only-include differs from the layers: {sorted(shipped ^ placed)}"
