@@ -29,8 +29,12 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
 
-The seed-compatible ``Analytics`` namespace class stays here. Of the private helpers only
-``_refit_points`` (used by the tests) is re-exported.
+Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
+``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
+below keeps those calls (and the other functions under the same names) working. Nothing in the product calls
+``resample_ohlcv``, ``calculate_hedge_ratio`` or ``backtest_mean_reversion`` (it reads stored bars and calls
+``fit_hedge`` and ``backtest_pairs``): they are kept for the seed, tested in tests/test_analytics.py and
+tests/test_backtest.py. This module re-exports no private name.
 """
 from __future__ import annotations
 
@@ -60,9 +64,7 @@ from quant.hedge import (
     calculate_spread,
     calculate_zscore,
     fit_hedge,
-    hedge_series,
 )
-from quant.hedge import _refit_points as _refit_points  # used by tests/test_analytics.py
 from quant.metrics import (
     annualization_factor,
     cagr,
@@ -121,7 +123,9 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------------------------
 
 class Analytics:
-    """Thin namespace keeping the seed's documented ``Analytics.<name>(...)`` calls working (same functions)."""
+    """Thin namespace keeping the seed's documented ``Analytics.<name>(...)`` calls working (same functions).
+
+    Only tests call it in this repository: it is the seed-compatible API (docs/CONTRACTS.md), not dead code."""
 
     to_time_index = staticmethod(to_time_index)
     resample_ohlcv = staticmethod(resample_ohlcv)
@@ -130,7 +134,6 @@ class Analytics:
     align_closes = staticmethod(align_closes)
     fit_hedge = staticmethod(fit_hedge)
     calculate_hedge_ratio = staticmethod(calculate_hedge_ratio)
-    hedge_series = staticmethod(hedge_series)
     calculate_spread = staticmethod(calculate_spread)
     calculate_zscore = staticmethod(calculate_zscore)
     adf_test = staticmethod(adf_test)
@@ -195,7 +198,6 @@ __all__ = [
     "fit_hedge",
     "fmt_p",
     "half_life",
-    "hedge_series",
     "hurst_exponent",
     "johansen",
     "mask_holes",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from core.symbols import parse_symbols
+from core.symbols import DEFAULT_QUOTE, FUTURES_QUOTES, parse_symbols
 from core.vocabulary import FeedKind, StreamKind, Timeframe
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -183,7 +183,7 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
      "aggTrade (ids contiguous, repairable over REST) or trade"),
     ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols,
      "comma-separated USD-M symbols (case-insensitive), or ALL for every TRADING perpetual of UNIVERSE_QUOTE"),
-    ("UNIVERSE_QUOTE", "universe_quote", "USDT", _choice(("USDT", "USDC", "BTC")),
+    ("UNIVERSE_QUOTE", "universe_quote", DEFAULT_QUOTE, _choice(FUTURES_QUOTES),
      "quote asset of the SYMBOLS=ALL universe and of the Scanner's history loads"),
     ("REPLAY_FILE", "replay_file", "", _text,
      "files for DATA_FEED=replay, merged in time order: NDJSON ticks, tick CSV, Binance archive CSV (.csv/.zip) "

@@ -72,7 +72,6 @@ from feed.records import (
     Tick,
 )
 from feed.rest import BinanceRest, NoRest, symbol_infos_from_exchange_info
-from feed.rest import _WeightBudget as _WeightBudget  # private; the REST tests reach it as data_feed._WeightBudget
 from feed.universe_sim import simulate_universe
 
 __all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_WS_BASE", "EVENT_KINDS",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
-from api import alerts, ingest, market, pair, scanner, uploads
+from api import alerts, ingest, market, pair, params, scanner, uploads
 from api.errors import ApiError
 from api.live import Broadcaster
 from config import Settings
@@ -80,7 +79,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
     async def get_ticks(r: Request) -> Response:
         response = await _answer(lambda: market.ticks_csv(s, r.query_params))
         if isinstance(response, StreamingResponse):
-            name = "-".join(re.findall(r"[A-Z0-9]+", r.query_params.get("symbols", "").upper())) + "_ticks.csv"
+            name = "-".join(params.symbols(r.query_params.get("symbols", ""))) + "_ticks.csv"   # ticks_csv parsed them
             response.headers["content-disposition"] = f'attachment; filename="{name}"'
         return response
 

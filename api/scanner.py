@@ -9,6 +9,7 @@ from api import params
 from api.errors import ApiError
 from api.pair import jsonable
 from config import Settings
+from core.symbols import DEFAULT_QUOTE
 from service.scan_jobs import ScanJob, ScanRequest, job, start_scan
 
 FDRS = (0.01, 0.05, 0.1)
@@ -19,7 +20,7 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
     fdr = params.number(q, "fdr", 0.05, 0.0, 1.0)
     if fdr not in FDRS:
         raise ApiError(400, "fdr", f"fdr={q.get('fdr')!r}: expected one of {', '.join(map(str, FDRS))}")
-    quote = q.get("quote", "USDT").strip().upper()
+    quote = q.get("quote", DEFAULT_QUOTE).strip().upper()
     if not quote.isalnum() and quote:
         raise ApiError(400, "quote", f"quote={quote!r}: expected an asset name such as USDT (or empty for any)")
     days = params.integer(q, "days", 7, 1, 30) or 7

@@ -12,16 +12,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charts.common import (
-    _as_series,
-    _finish,
-    _fmt,
-    _is_empty,
-    _series_line,
-    _time_axes,
+    as_series,
     empty_figure,
-)
-from charts.pair import (
-    _heatmap,
+    finish,
+    fmt_cell,
+    heatmap_trace,
+    is_empty,
+    series_line,
+    time_axes,
 )
 from charts.theme import (
     DOWN,
@@ -53,9 +51,9 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     diverging = lo < 0 < hi
     xs = [_label(c) for c in grid.columns]
     ys = [_label(i) for i in grid.index]
-    fig = go.Figure(_heatmap(z, xs, ys, colorscale="RdYlGn" if diverging else "Viridis", zmin=None, zmax=None,
-                             zmid=0.0 if diverging else None, colorbar_title=metric,
-                             hover=f"entry %{{y}} / exit %{{x}}: {metric} = %{{z:.4g}}"))
+    fig = go.Figure(heatmap_trace(z, xs, ys, colorscale="RdYlGn" if diverging else "Viridis", zmin=None, zmax=None,
+                                  zmid=0.0 if diverging else None, colorbar_title=metric,
+                                  hover=f"entry %{{y}} / exit %{{x}}: {metric} = %{{z:.4g}}"))
     fig.update_xaxes(title_text="exit z", type="category")
     multi = isinstance(grid.index, pd.MultiIndex)
     fig.update_yaxes(title_text="z window · entry z" if multi else "entry z", type="category")
@@ -64,8 +62,8 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     if direction:
         flat = np.nanargmax(z) if direction == "max" else np.nanargmin(z)
         row, col = np.unravel_index(flat, z.shape)
-        title += f" (best {_fmt(z[row, col])} at entry {ys[row]} / exit {xs[col]})"
-    return _finish(fig, title=title, uirevision="sweep", height=max(320, 120 + 40 * len(ys)))
+        title += f" (best {fmt_cell(z[row, col])} at entry {ys[row]} / exit {xs[col]})"
+    return finish(fig, title=title, uirevision="sweep", height=max(320, 120 + 40 * len(ys)))
 
 
 def equity_drawdown_figure(equity: pd.Series, drawdown: pd.Series | None = None, *, currency: str = "USDT",
@@ -77,21 +75,21 @@ def equity_drawdown_figure(equity: pd.Series, drawdown: pd.Series | None = None,
     (default: ``currency``).
     """
     title = "Equity and drawdown"
-    if _is_empty(equity):
+    if is_empty(equity):
         return empty_figure(f"{NO_DATA}: the backtest produced no equity curve", title=title, height=460)
-    eq = _as_series(equity).astype(np.float64)
-    if drawdown is not None and not _is_empty(drawdown):
-        dd, unit = _as_series(drawdown).astype(np.float64), drawdown_unit or currency
+    eq = as_series(equity).astype(np.float64)
+    if drawdown is not None and not is_empty(drawdown):
+        dd, unit = as_series(drawdown).astype(np.float64), drawdown_unit or currency
     elif (eq.dropna() > 0).all():
         dd, unit = (eq / eq.cummax() - 1.0) * 100.0, "%"
     else:
         dd, unit = eq - eq.cummax(), currency
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.68, 0.32])
-    fig.add_trace(_series_line(eq, "Equity", EQUITY_COLOR), row=1, col=1)
-    fig.add_trace(_series_line(dd, "Drawdown", DOWN, fill="tozeroy", fillcolor="rgba(239,83,80,0.25)"),
+    fig.add_trace(series_line(eq, "Equity", EQUITY_COLOR), row=1, col=1)
+    fig.add_trace(series_line(dd, "Drawdown", DOWN, fill="tozeroy", fillcolor="rgba(239,83,80,0.25)"),
                   row=2, col=1)
     fig.update_yaxes(title_text=f"Equity ({currency})", row=1, col=1)
     fig.update_yaxes(title_text=f"Drawdown ({unit})", row=2, col=1)
-    _time_axes(fig, bottom_row=2)
-    return _finish(fig, title=f"{title} (max drawdown {_fmt(float(dd.min()))} {unit})", uirevision="equity",
-                   height=460)
+    time_axes(fig, bottom_row=2)
+    return finish(fig, title=f"{title} (max drawdown {fmt_cell(float(dd.min()))} {unit})", uirevision="equity",
+                  height=460)

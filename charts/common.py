@@ -1,4 +1,4 @@
-"""Shared figure helpers: empty_figure, _finish, date axes, series coercion, line traces, reference lines.
+"""Shared figure helpers: empty_figure, finish, date axes, series coercion, line traces, reference lines, heatmaps.
 
 Every builder module uses these, so they live below them and above theme/downsample.
 """
@@ -17,10 +17,10 @@ from charts.downsample import (
     to_epoch_ms,
 )
 from charts.theme import (
-    _NAT_MS,
     BG,
     MAX_POINTS,
     MUTED,
+    NAT_MS,
     NO_DATA,
     TIME_TITLE,
     apply_dark,
@@ -37,10 +37,10 @@ def empty_figure(message: str = NO_DATA, *, title: str | None = None, height: in
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(plot_bgcolor=BG)
-    return _finish(fig, title=title, uirevision="empty", height=height)
+    return finish(fig, title=title, uirevision="empty", height=height)
 
 
-def _finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) -> go.Figure:
+def finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) -> go.Figure:
     """Apply the template, title, height, a constant uirevision (keeps zoom across refreshes) and hover values with
     six significant digits and separators ("75,024.7", "2.85352", never "2.853524000001")."""
     apply_dark(fig)
@@ -51,7 +51,7 @@ def _finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) 
     return fig
 
 
-def _time_axes(fig: go.Figure, bottom_row: int | None = None) -> None:
+def time_axes(fig: go.Figure, bottom_row: int | None = None) -> None:
     """Make every x axis a date axis (x data are epoch ms) and title it (only the bottom row of a subplot grid)."""
     fig.update_xaxes(type="date", hoverformat="%Y-%m-%d %H:%M:%S", showspikes=True, spikemode="across",
                      spikethickness=1, spikecolor=MUTED)
@@ -61,19 +61,19 @@ def _time_axes(fig: go.Figure, bottom_row: int | None = None) -> None:
         fig.update_xaxes(title_text=TIME_TITLE, row=bottom_row, col=1)
 
 
-def _is_empty(obj: Any) -> bool:
+def is_empty(obj: Any) -> bool:
     """True for None, zero-length or all-missing data (the cases that get the "No data" figure)."""
     if obj is None:
         return True
     if isinstance(obj, Mapping):
-        return all(_is_empty(v) for v in obj.values())
+        return all(is_empty(v) for v in obj.values())
     if isinstance(obj, (pd.Series, pd.DataFrame)):
         return obj.size == 0 or bool(obj.isna().to_numpy().all())
     arr = np.asarray(obj, dtype=np.float64)
     return arr.size == 0 or bool(np.isnan(arr).all())
 
 
-def _as_series(obj: pd.Series | pd.DataFrame) -> pd.Series:
+def as_series(obj: pd.Series | pd.DataFrame) -> pd.Series:
     """Series sorted by time; a one-column frame is accepted for convenience."""
     s = obj.iloc[:, 0] if isinstance(obj, pd.DataFrame) else obj
     if not s.index.is_monotonic_increasing:
@@ -81,7 +81,7 @@ def _as_series(obj: pd.Series | pd.DataFrame) -> pd.Series:
     return s
 
 
-def _as_frame(obj: FrameLike) -> pd.DataFrame:
+def as_frame(obj: FrameLike) -> pd.DataFrame:
     """DataFrame of columns from a frame, a named series or a {name: series} mapping (outer-joined on time)."""
     if isinstance(obj, pd.DataFrame):
         frame = obj
@@ -96,27 +96,27 @@ def _xy(s: pd.Series, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     """Epoch-ms x and float y of a time series, rows with no timestamp dropped, downsampled to n_out."""
     x = to_epoch_ms(s.index)
     y = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    ok = x != _NAT_MS
+    ok = x != NAT_MS
     if not ok.all():
         x, y = x[ok], y[ok]
     return minmax_downsample(x, y, n_out)
 
 
-def _line(x: np.ndarray, y: np.ndarray, name: str, color: str | None = None, *, width: float = 1.6,
-          dash: str | None = None, **kwargs: Any) -> go.Scatter:
+def line_trace(x: np.ndarray, y: np.ndarray, name: str, color: str | None = None, *, width: float = 1.6,
+               dash: str | None = None, **kwargs: Any) -> go.Scatter:
     """SVG line trace (faster than WebGL at <= 2k points with software GL, and no WebGL context limit)."""
     return go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=width, dash=dash),
                       **kwargs)
 
 
-def _series_line(s: pd.Series, name: str, color: str | None = None, *, n_out: int = MAX_POINTS,
-                 **kwargs: Any) -> go.Scatter:
+def series_line(s: pd.Series, name: str, color: str | None = None, *, n_out: int = MAX_POINTS,
+                **kwargs: Any) -> go.Scatter:
     """Downsampled line trace of a time series."""
     x, y = _xy(s, n_out)
-    return _line(x, y, name, color, **kwargs)
+    return line_trace(x, y, name, color, **kwargs)
 
 
-class _RefLine(NamedTuple):
+class RefLine(NamedTuple):
     """A labelled reference line: a threshold, a baseline or a mean. side = where the label sits."""
 
     value: float
@@ -126,7 +126,7 @@ class _RefLine(NamedTuple):
     side: str = "right"
 
 
-def _ref_lines(fig: go.Figure, lines: Sequence[_RefLine], *, vertical: bool = False, row: int = 1) -> None:
+def ref_lines(fig: go.Figure, lines: Sequence[RefLine], *, vertical: bool = False, row: int = 1) -> None:
     """Add horizontal (or vertical) labelled lines to panel `row` of a one-column figure in one layout update.
 
     Built as plain shapes/annotations because fig.add_hline/add_vline cost ~6 ms each (25x more).
@@ -149,6 +149,16 @@ def _ref_lines(fig: go.Figure, lines: Sequence[_RefLine], *, vertical: bool = Fa
     fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *notes])
 
 
-def _fmt(value: float) -> str:
+def fmt_cell(value: float) -> str:
     """Compact number for in-cell labels; blank for NaN so missing cells stay empty."""
     return "" if value is None or not np.isfinite(value) else f"{value:.3g}"
+
+
+def heatmap_trace(z: np.ndarray, x: list[str], y: list[str], *, colorscale: str, zmin: float | None,
+                  zmax: float | None, zmid: float | None, colorbar_title: str, hover: str) -> go.Heatmap:
+    """Annotated heatmap trace; NaN cells render blank (no colour, no text)."""
+    text = [[fmt_cell(v) for v in row] for row in z]
+    return go.Heatmap(z=z, x=x, y=y, text=text, texttemplate="%{text}", textfont=dict(size=12),
+                      colorscale=colorscale, zmin=zmin, zmax=zmax, zmid=zmid, hoverongaps=False,
+                      colorbar=dict(title=dict(text=colorbar_title)), hovertemplate=hover + "<extra></extra>",
+                      xgap=1, ygap=1)

@@ -13,16 +13,24 @@ import numpy as np
 import pandas as pd
 
 from charts.theme import (
-    _DAY,
-    _NAT_MS,
-    _NICE_BUCKETS_MS,
-    _TIME_COLUMNS,
+    DAY_MS,
+    HOUR_MS,
     MAX_CANDLES,
     MAX_POINTS,
+    MINUTE_MS,
+    NAT_MS,
+    SECOND_MS,
     interval_label,
 )
 
 log = logging.getLogger("visualizations")  # one logger for the whole chart layer, as before the split
+
+_NICE_BUCKETS_MS = (
+    SECOND_MS, 2 * SECOND_MS, 5 * SECOND_MS, 10 * SECOND_MS, 15 * SECOND_MS, 30 * SECOND_MS,
+    MINUTE_MS, 2 * MINUTE_MS, 3 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS, 15 * MINUTE_MS, 30 * MINUTE_MS,
+    HOUR_MS, 2 * HOUR_MS, 4 * HOUR_MS, 6 * HOUR_MS, 8 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 3 * DAY_MS, 7 * DAY_MS,
+)
+_TIME_COLUMNS = ("time", "timestamp", "ts", "open_time")
 
 
 def to_epoch_ms(values: Any) -> np.ndarray:
@@ -33,11 +41,11 @@ def to_epoch_ms(values: Any) -> np.ndarray:
         values = np.asarray(values)
     if pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype):
         arr = np.asarray(values, dtype=np.float64)
-        return np.where(np.isnan(arr), _NAT_MS, arr).astype(np.int64)
+        return np.where(np.isnan(arr), NAT_MS, arr).astype(np.int64)
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ms").asi8
 
 
-def _time_indexed(df: pd.DataFrame) -> pd.DataFrame:
+def time_indexed(df: pd.DataFrame) -> pd.DataFrame:
     """Frame indexed by time: keeps a DatetimeIndex, else uses a time/timestamp/ts column (epoch ms or dates)."""
     if isinstance(df.index, pd.DatetimeIndex):
         return df
@@ -104,7 +112,7 @@ def _bucket_ms(span_ms: int, max_candles: int) -> int:
     for width in _NICE_BUCKETS_MS:
         if width >= need:
             return width
-    return math.ceil(need / _DAY) * _DAY
+    return math.ceil(need / DAY_MS) * DAY_MS
 
 
 def rebucket_candles(bars: pd.DataFrame, max_candles: int = MAX_CANDLES) -> pd.DataFrame:
@@ -116,7 +124,7 @@ def rebucket_candles(bars: pd.DataFrame, max_candles: int = MAX_CANDLES) -> pd.D
     """
     if bars is None or len(bars) <= max_candles:
         return bars
-    bars = _time_indexed(bars)
+    bars = time_indexed(bars)
     if not bars.index.is_monotonic_increasing:
         bars = bars.sort_index()
     ms = to_epoch_ms(bars.index)

@@ -13,24 +13,23 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charts.common import (
-    _as_frame,
-    _as_series,
-    _finish,
-    _fmt,
-    _is_empty,
-    _line,
-    _ref_lines,
-    _RefLine,
-    _series_line,
-    _time_axes,
+    RefLine,
+    as_frame,
+    as_series,
     empty_figure,
+    finish,
+    heatmap_trace,
+    is_empty,
+    line_trace,
+    ref_lines,
+    series_line,
+    time_axes,
 )
 from charts.downsample import (
     envelope_downsample,
     to_epoch_ms,
 )
 from charts.theme import (
-    _NAT_MS,
     BAND_FILL,
     BG,
     DOWN,
@@ -39,6 +38,7 @@ from charts.theme import (
     EXIT_MARKER_COLOR,
     MAX_TRADE_MARKERS,
     MUTED,
+    NAT_MS,
     NO_DATA,
     PALETTE,
     SPREAD_COLOR,
@@ -55,7 +55,7 @@ def _asof(x_ms: np.ndarray, y: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
     """Value of a sorted series at or before each time in t_ms (NaN before the first point or for missing t)."""
     pos = np.searchsorted(x_ms, t_ms, side="right") - 1
     out = np.where(pos >= 0, y[np.clip(pos, 0, None)], np.nan) if len(y) else np.full(len(t_ms), np.nan)
-    return np.where(t_ms == _NAT_MS, np.nan, out)
+    return np.where(t_ms == NAT_MS, np.nan, out)
 
 
 _TRADE_COLUMNS = {  # normalised name -> accepted trade-log columns, first match wins
@@ -75,7 +75,7 @@ def _trade_frame(trades: pd.DataFrame) -> pd.DataFrame:
                         for s in sides], dtype=np.bool_)
     out = pd.DataFrame({
         "entry_ms": to_epoch_ms(trades["entry_time"]),
-        "exit_ms": to_epoch_ms(trades["exit_time"]) if "exit_time" in trades.columns else _NAT_MS,
+        "exit_ms": to_epoch_ms(trades["exit_time"]) if "exit_time" in trades.columns else NAT_MS,
         "is_long": is_long,
     })
     for name, candidates in _TRADE_COLUMNS.items():
@@ -118,7 +118,7 @@ def _add_trade_markers(fig: go.Figure, trades: pd.DataFrame, panels: Sequence[tu
     """
     t = _trade_frame(trades)
     is_long = t["is_long"].to_numpy()
-    has_exit = t["exit_ms"].to_numpy() != _NAT_MS
+    has_exit = t["exit_ms"].to_numpy() != NAT_MS
     pnl = t["pnl"].to_numpy()
     size = 10 if len(t) <= 100 else 7 if len(t) <= 500 else 5  # hundreds of trades would bury the lines
     for i, (row, series) in enumerate(panels):
@@ -139,30 +139,30 @@ def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, 
                          stop: float | None = None, trades: pd.DataFrame | None = None) -> go.Figure:
     """Spread and z-score panels with ±entry / ±exit (/ ±stop) lines and, given a trade log, entry/exit markers."""
     title = "Spread and z-score"
-    if _is_empty(spread) and _is_empty(zscore):
+    if is_empty(spread) and is_empty(zscore):
         return empty_figure(f"{NO_DATA}: spread needs two symbols with overlapping bars", title=title, height=480)
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.5, 0.5])
     panels: list[tuple[int, pd.Series]] = []
     for row, data, color, label in ((1, spread, SPREAD_COLOR, "Spread"), (2, zscore, Z_COLOR, "z-score")):
-        if not _is_empty(data):
-            s = _as_series(data)
-            fig.add_trace(_series_line(s, label, color), row=row, col=1)
+        if not is_empty(data):
+            s = as_series(data)
+            fig.add_trace(series_line(s, label, color), row=row, col=1)
             panels.append((row, s))
         fig.update_yaxes(title_text=label, row=row, col=1)
-    levels: dict[float, _RefLine] = {}  # keyed by level: exit 0 gives one line, a later kind wins a tie
+    levels: dict[float, RefLine] = {}  # keyed by level: exit 0 gives one line, a later kind wins a tie
     for value, kind, color, dash in ((stop, "stop", STOP_COLOR, "dashdot"), (entry, "entry", ENTRY_COLOR, "dash"),
                                      (exit, "exit", EXIT_COLOR, "dot")):
         if value is not None and np.isfinite(value):
             for level in {abs(float(value)), -abs(float(value))}:
-                levels[level] = _RefLine(level, f"{kind} {level:+g}", color, dash)
-    _ref_lines(fig, list(levels.values()), row=2)
-    _time_axes(fig, bottom_row=2)
+                levels[level] = RefLine(level, f"{kind} {level:+g}", color, dash)
+    ref_lines(fig, list(levels.values()), row=2)
+    time_axes(fig, bottom_row=2)
     if trades is not None and len(trades) and "entry_time" not in trades.columns:
         log.warning("trade log without entry_time column; markers skipped")
     elif trades is not None and len(trades) and panels:
         _add_trade_markers(fig, trades, panels)   # (no explicit x range: one that moves with the live window would
                                                   # override the user's zoom at every refresh)
-    return _finish(fig, title=title, uirevision="spread", height=520)
+    return finish(fig, title=title, uirevision="spread", height=520)
 
 
 def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series] | pd.DataFrame | None = None,
@@ -178,54 +178,44 @@ def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series
         if index is None or len(index) == 0 or not np.isfinite(float(beta)):
             return empty_figure(f"{NO_DATA}: hedge ratio needs a time range", title=title)
         beta = pd.Series(float(beta), index=index)
-    if _is_empty(beta):
+    if is_empty(beta):
         return empty_figure(f"{NO_DATA}: hedge ratio not available yet", title=title)
-    s = _as_series(beta)
+    s = as_series(beta)
     fig = go.Figure()
     if band is not None:
         lower, upper = (band["lower"], band["upper"]) if isinstance(band, pd.DataFrame) else band
         both = pd.concat({"lower": lower, "upper": upper}, axis=1).sort_index()
-        if not _is_empty(both):
+        if not is_empty(both):
             bx, lo, hi = envelope_downsample(to_epoch_ms(both.index), both["lower"].to_numpy(np.float64),
                                              both["upper"].to_numpy(np.float64))
-            fig.add_trace(_line(bx, hi, "band upper", width=0, showlegend=False, hoverinfo="skip"))
-            fig.add_trace(_line(bx, lo, "band", width=0, fill="tonexty", fillcolor=BAND_FILL, hoverinfo="skip"))
-    fig.add_trace(_series_line(s, "β", SPREAD_COLOR))
+            fig.add_trace(line_trace(bx, hi, "band upper", width=0, showlegend=False, hoverinfo="skip"))
+            fig.add_trace(line_trace(bx, lo, "band", width=0, fill="tonexty", fillcolor=BAND_FILL, hoverinfo="skip"))
+    fig.add_trace(series_line(s, "β", SPREAD_COLOR))
     values = s.dropna()
     note = f"β = {float(values.iloc[-1]):.5g}" + (" (static)" if values.nunique() == 1 else " (latest)")
     if r2 is not None:
         note += f", R² = {r2:.3f}"
     fig.add_annotation(text=note, x=1, y=1, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
                        showarrow=False, font=dict(color=TEXT, size=12))
-    _time_axes(fig)
+    time_axes(fig)
     fig.update_yaxes(title_text=f"β ({units})")
-    return _finish(fig, title=title, uirevision="beta", height=360)
+    return finish(fig, title=title, uirevision="beta", height=360)
 
 
 def rolling_correlation_figure(corr: pd.Series | pd.DataFrame, *, window: int | None = None) -> go.Figure:
     """Rolling correlation (one line per pair column) on a fixed [-1, 1] scale."""
     title = f"Rolling correlation ({window} bars)" if window else "Rolling correlation"
-    if _is_empty(corr):
+    if is_empty(corr):
         return empty_figure(f"{NO_DATA}: correlation needs a full window of bars", title=title)
-    frame = _as_frame(corr.rename("correlation") if isinstance(corr, pd.Series) and corr.name is None else corr)
+    frame = as_frame(corr.rename("correlation") if isinstance(corr, pd.Series) and corr.name is None else corr)
     fig = go.Figure()
     for i, col in enumerate(frame.columns):
         if not frame[col].isna().all():
-            fig.add_trace(_series_line(frame[col], str(col), PALETTE[(i + 2) % len(PALETTE)]))
-    _ref_lines(fig, [_RefLine(0.0, "", MUTED, "dot")])
-    _time_axes(fig)
+            fig.add_trace(series_line(frame[col], str(col), PALETTE[(i + 2) % len(PALETTE)]))
+    ref_lines(fig, [RefLine(0.0, "", MUTED, "dot")])
+    time_axes(fig)
     fig.update_yaxes(title_text="Correlation", range=[-1.05, 1.05])
-    return _finish(fig, title=title, uirevision="rolling-corr", height=320)
-
-
-def _heatmap(z: np.ndarray, x: list[str], y: list[str], *, colorscale: str, zmin: float | None,
-             zmax: float | None, zmid: float | None, colorbar_title: str, hover: str) -> go.Heatmap:
-    """Annotated heatmap trace; NaN cells render blank (no colour, no text)."""
-    text = [[_fmt(v) for v in row] for row in z]
-    return go.Heatmap(z=z, x=x, y=y, text=text, texttemplate="%{text}", textfont=dict(size=12),
-                      colorscale=colorscale, zmin=zmin, zmax=zmax, zmid=zmid, hoverongaps=False,
-                      colorbar=dict(title=dict(text=colorbar_title)), hovertemplate=hover + "<extra></extra>",
-                      xgap=1, ygap=1)
+    return finish(fig, title=title, uirevision="rolling-corr", height=320)
 
 
 def correlation_heatmap(matrix: pd.DataFrame, *, title: str = "Correlation matrix") -> go.Figure:
@@ -235,9 +225,9 @@ def correlation_heatmap(matrix: pd.DataFrame, *, title: str = "Correlation matri
     labels_x = [str(c) for c in matrix.columns]
     labels_y = [str(i) for i in matrix.index]
     z = matrix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    fig = go.Figure(_heatmap(z, labels_x, labels_y, colorscale="RdBu", zmin=-1.0, zmax=1.0, zmid=None,
-                             colorbar_title="ρ", hover="%{y} vs %{x}: %{z:.3f}"))
+    fig = go.Figure(heatmap_trace(z, labels_x, labels_y, colorscale="RdBu", zmin=-1.0, zmax=1.0, zmid=None,
+                                  colorbar_title="ρ", hover="%{y} vs %{x}: %{z:.3f}"))
     fig.update_xaxes(title_text="Symbol", type="category", side="bottom")
     fig.update_yaxes(title_text="Symbol", type="category", autorange="reversed")
     fig.update_layout(hovermode="closest")
-    return _finish(fig, title=title, uirevision="corr-matrix", height=max(320, 120 + 50 * len(labels_y)))
+    return finish(fig, title=title, uirevision="corr-matrix", height=max(320, 120 + 50 * len(labels_y)))

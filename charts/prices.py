@@ -13,23 +13,23 @@ from plotly.subplots import make_subplots
 
 from charts.common import (
     FrameLike,
-    _as_frame,
-    _finish,
-    _is_empty,
-    _ref_lines,
-    _RefLine,
-    _series_line,
-    _time_axes,
+    RefLine,
+    as_frame,
     empty_figure,
+    finish,
+    is_empty,
+    ref_lines,
+    series_line,
+    time_axes,
 )
 from charts.downsample import (
-    _time_indexed,
     rebucket_candles,
+    time_indexed,
     to_epoch_ms,
 )
 from charts.theme import (
-    _DAY,
     COMPACT_POINTS,
+    DAY_MS,
     DOWN,
     DOWN_DIM,
     MAX_CANDLES,
@@ -42,10 +42,10 @@ from charts.theme import (
     UP_DIM,
     Z_COLOR,
     interval_label,
-    split_symbol,
     symbol_color,
 )
 from core.numbers import significant
+from core.symbols import split_symbol
 
 
 def _bar_interval_ms(bars: pd.DataFrame) -> int | None:
@@ -60,7 +60,7 @@ def _bar_interval_ms(bars: pd.DataFrame) -> int | None:
 
 def _prepare_bars(bars: pd.DataFrame, max_candles: int) -> pd.DataFrame:
     """Time-indexed, sorted, OHLC-complete bars cut to the candle budget."""
-    bars = _time_indexed(bars)
+    bars = time_indexed(bars)
     if not bars.index.is_monotonic_increasing:
         bars = bars.sort_index()
     bars = bars.dropna(subset=[c for c in ("open", "high", "low", "close") if c in bars.columns])
@@ -87,9 +87,9 @@ def multi_candlestick_figure(bars_by_symbol: Mapping[str, pd.DataFrame], *, show
                            xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
                            font=dict(size=13, color=TEXT))
     fig.update_xaxes(rangeslider_visible=False)
-    _time_axes(fig, bottom_row=n_rows)
+    time_axes(fig, bottom_row=n_rows)
     fig.update_layout(showlegend=False, hovermode="x")
-    return _finish(fig, title=None, uirevision="candles:" + ",".join(prepared), height=120 + 380 * len(prepared))
+    return finish(fig, title=None, uirevision="candles:" + ",".join(prepared), height=120 + 380 * len(prepared))
 
 
 def _stack_domains(fig: go.Figure, block: int, n_blocks: int, rows_per: int) -> float:
@@ -159,27 +159,27 @@ def _price_lines(fig: go.Figure, frame: pd.DataFrame, n_out: int) -> None:
     """One line per symbol column in its symbol colour."""
     for col in frame.columns:
         if not frame[col].isna().all():
-            fig.add_trace(_series_line(frame[col], str(col), symbol_color(str(col)), n_out=n_out))
+            fig.add_trace(series_line(frame[col], str(col), symbol_color(str(col)), n_out=n_out))
 
 
 def normalized_price_figure(closes: FrameLike, mode: str = "rebased") -> go.Figure:
     """Several symbols on one readable scale: rebased to 100 or % change since the window start."""
     title = "Normalised prices" if mode == "rebased" else "Change since window start"
-    if _is_empty(closes):
+    if is_empty(closes):
         return empty_figure(f"{NO_DATA}: no closing prices yet", title=title)
     fig = go.Figure()
-    _price_lines(fig, _normalize(_as_frame(closes), mode), MAX_POINTS)
-    _ref_lines(fig, [_RefLine(100.0 if mode == "rebased" else 0.0, "start", MUTED, "dot", side="left")])
-    _time_axes(fig)
+    _price_lines(fig, _normalize(as_frame(closes), mode), MAX_POINTS)
+    ref_lines(fig, [RefLine(100.0 if mode == "rebased" else 0.0, "start", MUTED, "dot", side="left")])
+    time_axes(fig)
     fig.update_yaxes(title_text="Rebased (start = 100)" if mode == "rebased" else "Change since start (%)")
-    return _finish(fig, title=title, uirevision="normalized", height=420)
+    return finish(fig, title=title, uirevision="normalized", height=420)
 
 
 def compact_price_figure(closes: FrameLike, *, height: int = 240) -> go.Figure:
     """Small price chart for the dashboard tab: raw price for one symbol, % change for several."""
-    if _is_empty(closes):
+    if is_empty(closes):
         return empty_figure(f"{NO_DATA}: waiting for prices", height=height)
-    frame = _as_frame(closes)
+    frame = as_frame(closes)
     fig = go.Figure()
     if frame.shape[1] == 1:
         _, quote = split_symbol(str(frame.columns[0]))
@@ -188,29 +188,29 @@ def compact_price_figure(closes: FrameLike, *, height: int = 240) -> go.Figure:
     else:
         _price_lines(fig, _normalize(frame, "pct"), COMPACT_POINTS)
         fig.update_yaxes(title_text="Change (%)")
-    _time_axes(fig)
+    time_axes(fig)
     fig.update_layout(margin=dict(l=50, r=10, t=30, b=30))
-    return _finish(fig, title=None, uirevision="compact", height=height)
+    return finish(fig, title=None, uirevision="compact", height=height)
 
 
 def rolling_volatility_figure(closes: FrameLike, window: int = 60, *, annualize: bool = True) -> go.Figure:
     """Rolling volatility of log returns per symbol (annualised on a 365-day year, from the bar spacing)."""
     title = f"Rolling volatility ({window} bars)"
-    if _is_empty(closes):
+    if is_empty(closes):
         return empty_figure(f"{NO_DATA}: no closing prices yet", title=title)
-    frame = _as_frame(closes).apply(pd.to_numeric, errors="coerce").astype(np.float64)
+    frame = as_frame(closes).apply(pd.to_numeric, errors="coerce").astype(np.float64)
     log_ret = np.log(frame.where(frame > 0)).diff()
     vol = log_ret.rolling(window, min_periods=max(2, window // 2)).std()
     step = _bar_interval_ms(frame)
-    scale = math.sqrt(365 * _DAY / step) if annualize and step else 1.0
+    scale = math.sqrt(365 * DAY_MS / step) if annualize and step else 1.0
     if vol.isna().all(axis=None):
         return empty_figure(f"{NO_DATA}: need more than {window // 2} bars", title=title)
     fig = go.Figure()
     _price_lines(fig, vol * scale * 100.0, MAX_POINTS)
-    _time_axes(fig)
+    time_axes(fig)
     unit = "Annualised volatility (%)" if scale != 1.0 else "Std of log returns per bar (%)"
     fig.update_yaxes(title_text=unit, rangemode="tozero")
-    return _finish(fig, title=title, uirevision="volatility", height=360)
+    return finish(fig, title=title, uirevision="volatility", height=360)
 
 
 def distribution_figure(values: pd.Series | np.ndarray | Sequence[float], title: str, bins: int = 50, *,
@@ -227,9 +227,9 @@ def distribution_figure(values: pd.Series | np.ndarray | Sequence[float], title:
         hovertemplate="%{x:.6g}: %{y}<extra></extra>",
     ))
     mean, median = float(arr.mean()), float(np.median(arr))
-    _ref_lines(fig, [_RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
-                     _RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left")], vertical=True)
+    ref_lines(fig, [RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
+                    RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left")], vertical=True)
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Count")
     fig.update_layout(hovermode="closest", bargap=0.02, showlegend=False)
-    return _finish(fig, title=f"{title} (n = {arr.size:,})", uirevision="distribution", height=360)
+    return finish(fig, title=f"{title} (n = {arr.size:,})", uirevision="distribution", height=360)

@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charts.common import (
-    _finish,
-    _fmt,
     empty_figure,
+    finish,
+    fmt_cell,
 )
 from charts.theme import (
     NO_DATA,
@@ -32,9 +32,9 @@ def data_quality_figure(quality: pd.DataFrame) -> go.Figure:
     for col, (field, label, scale) in enumerate(panels, start=1):
         values = pd.to_numeric(quality[field], errors="coerce").to_numpy(np.float64) * scale
         fig.add_trace(go.Bar(x=symbols, y=values, name=label, marker=dict(color=colors, line=dict(width=0)),
-                             text=[_fmt(v) for v in values], textposition="outside",
+                             text=[fmt_cell(v) for v in values], textposition="outside",
                              hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>"), row=1, col=col)
         fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
         fig.update_xaxes(title_text="Symbol", type="category", row=1, col=col)
     fig.update_layout(showlegend=False, hovermode="closest")
-    return _finish(fig, title=title, uirevision="quality", height=340)
+    return finish(fig, title=title, uirevision="quality", height=340)

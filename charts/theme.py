@@ -1,4 +1,4 @@
-"""Dark theme and colours: palette, DARK_TEMPLATE, apply_dark, symbol colours and names, interval labels.
+"""Dark theme and colours: palette, DARK_TEMPLATE, apply_dark, symbol colours, time units, interval labels.
 
 Kept apart so every chart shares one look and the constants have a single home.
 """
@@ -10,6 +10,8 @@ import zlib
 import numpy as np
 import plotly.graph_objects as go
 
+from core.symbols import base_asset
+
 MAX_POINTS = 2000
 MAX_CANDLES = 1500
 COMPACT_POINTS = 600
@@ -17,7 +19,7 @@ MAX_TRADE_MARKERS = 2000
 
 TIME_TITLE = "Time (UTC)"
 NO_DATA = "No data"
-_NAT_MS = np.iinfo(np.int64).min
+NAT_MS = np.iinfo(np.int64).min
 
 BG = "#0e1117"
 PANEL_BG = "#11151f"
@@ -46,18 +48,11 @@ _KNOWN_COLORS = {
     "BTC": "#f7931a", "ETH": "#8c9eff", "BNB": "#f3ba2f", "SOL": "#14f195", "XRP": "#5dade2",
     "DOGE": "#c2a633", "ADA": "#3cc8c8", "AVAX": "#e84142", "LINK": "#4f7fff", "LTC": "#b8b8b8",
 }
-_QUOTES = ("FDUSD", "USDT", "USDC", "BUSD", "TUSD", "USD", "BTC", "ETH", "BNB", "EUR", "TRY")
 
-_SECOND = 1_000
-_MINUTE = 60 * _SECOND
-_HOUR = 60 * _MINUTE
-_DAY = 24 * _HOUR
-_NICE_BUCKETS_MS = (
-    _SECOND, 2 * _SECOND, 5 * _SECOND, 10 * _SECOND, 15 * _SECOND, 30 * _SECOND,
-    _MINUTE, 2 * _MINUTE, 3 * _MINUTE, 5 * _MINUTE, 10 * _MINUTE, 15 * _MINUTE, 30 * _MINUTE,
-    _HOUR, 2 * _HOUR, 4 * _HOUR, 6 * _HOUR, 8 * _HOUR, 12 * _HOUR, _DAY, 3 * _DAY, 7 * _DAY,
-)
-_TIME_COLUMNS = ("time", "timestamp", "ts", "open_time")
+SECOND_MS = 1_000
+MINUTE_MS = 60 * SECOND_MS
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
 
 _AXIS = dict(gridcolor=GRID, zerolinecolor=AXIS_LINE, linecolor=AXIS_LINE, tickcolor=AXIS_LINE,
              title=dict(font=dict(color=MUTED, size=12)), automargin=True)
@@ -84,18 +79,9 @@ def apply_dark(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def split_symbol(symbol: str) -> tuple[str, str]:
-    """Split a Binance symbol such as "BTCUSDT" into (base, quote) so axes can name their units."""
-    sym = str(symbol).upper().split("_", 1)[0]
-    for quote in _QUOTES:
-        if sym.endswith(quote) and len(sym) > len(quote):
-            return sym[: -len(quote)], quote
-    return sym, ""
-
-
 def symbol_color(symbol: str) -> str:
     """Stable colour for a symbol (same base asset, same colour, in every chart and session)."""
-    base, _ = split_symbol(symbol)
+    base = base_asset(symbol)
     if base in _KNOWN_COLORS:
         return _KNOWN_COLORS[base]
     return PALETTE[zlib.crc32(base.encode()) % len(PALETTE)]
@@ -103,7 +89,7 @@ def symbol_color(symbol: str) -> str:
 
 def interval_label(ms: int) -> str:
     """Human label for a bar interval in ms ("1s", "5m", "4h", "1d") used in chart titles."""
-    for unit, size in (("d", _DAY), ("h", _HOUR), ("m", _MINUTE), ("s", _SECOND)):
+    for unit, size in (("d", DAY_MS), ("h", HOUR_MS), ("m", MINUTE_MS), ("s", SECOND_MS)):
         if ms >= size and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"

@@ -17,7 +17,7 @@ from collection.repair import run_repairs
 from collection.writer import run_writer
 from config import parse_symbols
 from core.clock import now_ms
-from core.symbols import UNIVERSE
+from core.symbols import DEFAULT_QUOTE, UNIVERSE
 from data_feed import (
     BinanceArchive,
     BinanceRest,
@@ -42,7 +42,7 @@ class Collector:
     def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
                  queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
                  backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
-                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = "USDT",
+                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = DEFAULT_QUOTE,
                  retention: Retention | None = None) -> None:
         # Null clients stand in for "none": the code asks `.available`, never checks for None.
         rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")

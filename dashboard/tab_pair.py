@@ -12,8 +12,9 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from core.symbols import base_asset
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
-from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, base_asset, fmt_time, fmt_value
+from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from service.exports import export_name, pair_frame, window_csv
 from service.window import Window, all_closes, load_window, pair_of
 

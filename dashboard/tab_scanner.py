@@ -10,6 +10,7 @@ import streamlit as st
 import collector
 import database
 from config import Settings
+from core.symbols import FUTURES_QUOTES
 from core.vocabulary import FeedKind
 from dashboard.widgets import guard, show_flash
 from data_feed import BinanceArchive, BinanceRest
@@ -129,7 +130,7 @@ def tab_scanner(c: Controls, feed: str, settings: Settings) -> None:
                "Benjamini–Hochberg over all pairs, re-tested on the last 30 % of the window.")
     cols = st.columns(4)
     days = cols[0].number_input("Days of history", 1, 30, 7, key="scan_days")
-    quotes = list(dict.fromkeys([settings.universe_quote, "USDT", "USDC", ""]))
+    quotes = list(dict.fromkeys([settings.universe_quote, *FUTURES_QUOTES, ""]))
     quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")

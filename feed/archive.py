@@ -24,8 +24,8 @@ from core.symbols import validate_symbol
 from feed.errors import ArchiveError, TickFileError
 from feed.files import FileFormat, detect_tick_format, iter_ticks_from_file, parse_ohlcv_csv
 from feed.records import DEFAULT_ARCHIVE_BASE, ArchiveStats, OhlcvBar, Tick
-from feed.rest import _network_failure
-from feed.values import _preview
+from feed.rest import network_failure
+from feed.values import preview
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -162,11 +162,11 @@ class BinanceArchive:
             try:
                 body = response.read(_CHECKSUM_MAX_BYTES + 1)
             except (OSError, http.client.HTTPException) as exc:
-                raise self._error(f"cannot reach {checksum_url}: {_network_failure(exc, self._timeout_s)}",
+                raise self._error(f"cannot reach {checksum_url}: {network_failure(exc, self._timeout_s)}",
                                   checksum_url) from None
         match = _CHECKSUM_LINE.fullmatch(body.decode("utf-8", "replace").strip())
         if len(body) > _CHECKSUM_MAX_BYTES or match is None or match.group(2) != name:
-            raise self._error(f"{checksum_url}: expected '<sha256 hex>  {name}', got {_preview(body)}",
+            raise self._error(f"{checksum_url}: expected '<sha256 hex>  {name}', got {preview(body)}",
                               checksum_url)
         return match.group(1).lower()
 
@@ -183,7 +183,7 @@ class BinanceArchive:
                     size += len(block)
             except (OSError, http.client.HTTPException) as exc:
                 raise self._error(f"cannot reach {url}: download interrupted after {size} bytes "
-                                  f"({_network_failure(exc, self._timeout_s)})", url) from None
+                                  f"({network_failure(exc, self._timeout_s)})", url) from None
         with self._lock:
             self._counts["bytes"] += size
         log.info("archive: downloaded %s (%.1f MB in %.1f s)", url, size / 2**20, time.monotonic() - started)
@@ -199,7 +199,7 @@ class BinanceArchive:
                 what = "not published (yet) or no such file" if err.code == 404 else err.reason
                 raise self._error(f"{url}: HTTP {err.code} ({what})", url, err.code) from None
         except (OSError, http.client.HTTPException) as exc:
-            raise self._error(f"cannot reach {url}: {_network_failure(exc, self._timeout_s)}", url) from None
+            raise self._error(f"cannot reach {url}: {network_failure(exc, self._timeout_s)}", url) from None
 
     def _error(self, message: str, url: str, status: int | None = None) -> ArchiveError:
         """Build (and remember) an ArchiveError."""

@@ -1,5 +1,5 @@
 """``DataFeed``: the interface every feed implements (callbacks, connect/disconnect, stats, events), plus the
-rate-limited logger the feeds use so a flood of bad frames cannot flood the log, and ``_join`` for stopping
+rate-limited logger the feeds use so a flood of bad frames cannot flood the log, and ``join_thread`` for stopping
 feed threads (safe from inside a callback on that very thread).
 """
 from __future__ import annotations
@@ -111,7 +111,7 @@ class DataFeed(abc.ABC):
             self._ratelog(logging.ERROR, "callback", "tick callback failed", exc_info=True)
 
 
-def _join(thread: threading.Thread, timeout: float) -> None:
+def join_thread(thread: threading.Thread, timeout: float) -> None:
     """Join with a timeout, tolerating a call from that very thread (e.g. disconnect() inside a callback)."""
     if thread is not threading.current_thread():
         thread.join(timeout=max(0.0, timeout))

@@ -18,12 +18,12 @@ from core.clock import now_ms
 from core.symbols import validate_symbols
 from core.trade_ids import implausible_jump
 from core.vocabulary import FeedKind, StreamKind
-from feed.base import DataFeed, _join
-from feed.frames import _ID_KEYS, Frame, FrameKind, decode_frame
+from feed.base import DataFeed, join_thread
+from feed.frames import ID_KEYS, Frame, FrameKind, decode_frame
 from feed.recorder import FrameRecorder
 from feed.records import DEFAULT_WS_BASE, MAX_STREAMS_PER_CONNECTION, STREAMS_PER_CONNECTION
-from feed.values import _describe_exc, _preview
-from feed.ws_link import _AttemptLimiter, _Link, _Role, _Slot
+from feed.values import describe_exc, preview
+from feed.ws_link import AttemptLimiter, Link, LinkOptions, Role, Slot
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -68,7 +68,7 @@ class BinanceFuturesFeed(DataFeed):
                  connect_timeout_s: float = 10.0, skip_utf8_validation: bool = True,
                  max_connect_attempts: int = 300, connect_window_s: float = 300.0) -> None:
         super().__init__()
-        if stream not in _ID_KEYS:
+        if stream not in ID_KEYS:
             raise ValueError(f"stream {stream!r} is not supported: use 'aggTrade' (default) or 'trade'")
         if not ws_base_url.startswith(("ws://", "wss://")):
             raise ValueError(f"WebSocket base URL {ws_base_url!r} must start with ws:// or wss://")
@@ -89,21 +89,19 @@ class BinanceFuturesFeed(DataFeed):
         self._overlap_s = max(0.0, rotation_overlap_s)
         self._backoff_initial_s = backoff_initial_s
         self._backoff_max_s = backoff_max_s
-        self._ping_interval_s = max(0.0, float(ping_interval_s))
         self._max_streams = max_streams_per_connection
         self._url_streams_max = url_streams_max
-        self._connect_timeout_s = connect_timeout_s
-        self._skip_utf8_validation = skip_utf8_validation
-        self._limiter = _AttemptLimiter(max_connect_attempts, connect_window_s)
+        self._link_options = LinkOptions(connect_timeout_s, max(0.0, float(ping_interval_s)), skip_utf8_validation)
+        self._limiter = AttemptLimiter(max_connect_attempts, connect_window_s)
         self._tick_s = max(0.02, min(0.1, stall_first_s / 5))
         self._rng = random.Random()
         self._stop = threading.Event()
         self._last_ts: dict[str, int] = {}     # exchange time of the last delivered id per symbol
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
-        self._slots: list[_Slot] = []
-        self._links: set[_Link] = set()
-        self._requests: dict[int, tuple[_Link, list[str]]] = {}
+        self._slots: list[Slot] = []
+        self._links: set[Link] = set()
+        self._requests: dict[int, tuple[Link, list[str]]] = {}
         self._request_ids = itertools.count(1)
         self._stalled: set[str] = set()
 
@@ -119,7 +117,7 @@ class BinanceFuturesFeed(DataFeed):
             if self._supervisor is not None:
                 raise RuntimeError("feed is already connected; call disconnect() first")
             self._stop.clear()
-            self._slots = [_Slot(clean[i:i + self._max_streams]) for i in range(0, len(clean), self._max_streams)]
+            self._slots = [Slot(clean[i:i + self._max_streams]) for i in range(0, len(clean), self._max_streams)]
             self._stalled.clear()
             stats = self._stats
             stats.state, stats.source = "connecting", self.ws_base_url
@@ -138,12 +136,12 @@ class BinanceFuturesFeed(DataFeed):
         deadline = time.monotonic() + 1.0
         self._stop.set()
         self._wake.set()
-        _join(supervisor, 0.5)
+        join_thread(supervisor, 0.5)
         links = list(self._links)
         for link in links:
             link.close()
         for link in links:
-            _join(link.thread, deadline - time.monotonic())
+            join_thread(link.thread, deadline - time.monotonic())
         with self._lock:
             self._links.clear()
             self._slots = []
@@ -157,7 +155,7 @@ class BinanceFuturesFeed(DataFeed):
             return self._stats.connected
 
     # ------------------------------------------------------------------------------------------- socket threads
-    def _on_frame(self, link: _Link, raw: bytes | str) -> None:
+    def _on_frame(self, link: Link, raw: bytes | str) -> None:
         """Hot path, once per frame on a socket thread: record, decode, liveness, de-dup, deliver."""
         receive_ns = time.time_ns()
         recorder = self.recorder
@@ -171,9 +169,9 @@ class BinanceFuturesFeed(DataFeed):
                 symbol = frame.tick.symbol if frame.tick is not None else frame.symbol
                 assert symbol is not None  # decode_frame sets the tick (TICK) or the symbol (PLACEHOLDER)
                 link.last_seen[symbol] = time.monotonic()
-                if link.role is _Role.ACTIVE:
+                if link.role is Role.ACTIVE:
                     self._apply(frame)
-                elif link.role is _Role.STANDBY:
+                elif link.role is Role.STANDBY:
                     link.buffer.append(frame)
             else:
                 self._on_other_frame(link, frame, raw)
@@ -208,7 +206,7 @@ class BinanceFuturesFeed(DataFeed):
         if len(kept) > 2 * _PLACEHOLDER_IDS_KEPT:
             del kept[:-_PLACEHOLDER_IDS_KEPT]
 
-    def _on_other_frame(self, link: _Link, frame: Frame, raw: bytes | str) -> None:
+    def _on_other_frame(self, link: Link, frame: Frame, raw: bytes | str) -> None:
         """Replies, subscribe errors, unknown events and malformed frames: count and log (lock held)."""
         stats = self._stats
         if frame.kind is FrameKind.REPLY:
@@ -228,7 +226,7 @@ class BinanceFuturesFeed(DataFeed):
                            symbol)
         elif frame.kind is FrameKind.OTHER:
             stats.unknown_events += 1
-            self._ratelog(logging.WARNING, "unknown", "unexpected event type %s: %s", frame.detail, _preview(raw))
+            self._ratelog(logging.WARNING, "unknown", "unexpected event type %s: %s", frame.detail, preview(raw))
         else:
             stats.parse_errors += 1
             stats.last_error = f"malformed frame: {frame.detail}"
@@ -248,12 +246,12 @@ class BinanceFuturesFeed(DataFeed):
             self._wake.wait(self._tick_s)
             self._wake.clear()
 
-    def _service(self, slot: _Slot, now: float) -> None:
+    def _service(self, slot: Slot, now: float) -> None:
         self._reap_standby(slot, now)
         if slot.active is not None and slot.active.ended:
             self._on_active_ended(slot, now)
         if slot.active is None and now >= slot.next_attempt_at:
-            slot.active = self._start_link(slot, _Role.ACTIVE, now)
+            slot.active = self._start_link(slot, Role.ACTIVE, now)
         active = slot.active
         if active is None or not active.is_open:
             return
@@ -265,14 +263,14 @@ class BinanceFuturesFeed(DataFeed):
             elif active.age(now) >= self._rotate_after_s:
                 self._plan_replacement(slot, active, "rotation", now)
         if slot.replacing is not None and slot.standby is None and now >= slot.next_replace_at:
-            slot.standby = self._start_link(slot, _Role.STANDBY, now)
+            slot.standby = self._start_link(slot, Role.STANDBY, now)
         standby = slot.standby
         if standby is not None and standby.is_open:
             self._send_pending(standby, now)
             if standby.age(now) >= self._overlap_s and not standby.pending:
                 self._switch(slot)
 
-    def _plan_replacement(self, slot: _Slot, active: _Link, reason: str, now: float) -> None:
+    def _plan_replacement(self, slot: Slot, active: Link, reason: str, now: float) -> None:
         """Schedule a make-before-break replacement of the active link (stall recovery or 24 h rotation)."""
         slot.replacing = reason
         if reason == "rotation":
@@ -286,7 +284,7 @@ class BinanceFuturesFeed(DataFeed):
         self._emit("reconnecting", f"opening a fresh connection in {delay:.2f} s; the current one stays "
                                    "until it is up (no gap for streams that still flow)")
 
-    def _reap_standby(self, slot: _Slot, now: float) -> None:
+    def _reap_standby(self, slot: Slot, now: float) -> None:
         standby = slot.standby
         if standby is None or not standby.ended:
             return
@@ -297,7 +295,7 @@ class BinanceFuturesFeed(DataFeed):
         slot.next_replace_at = now + delay
         self._emit("error", f"replacement connection failed ({standby.end_reason()}); retrying in {delay:.1f} s")
 
-    def _on_active_ended(self, slot: _Slot, now: float) -> None:
+    def _on_active_ended(self, slot: Slot, now: float) -> None:
         old = slot.active
         assert old is not None  # called only for the slot's active link
         self._links.discard(old)
@@ -324,11 +322,11 @@ class BinanceFuturesFeed(DataFeed):
             self._emit("error", f"cannot connect to {old.url}: {old.end_reason()}")
         self._emit("reconnecting", f"reconnecting in {delay:.2f} s (attempt {slot.attempt})")
 
-    def _start_link(self, slot: _Slot, role: _Role, now: float) -> _Link | None:
+    def _start_link(self, slot: Slot, role: Role, now: float) -> Link | None:
         """Open a connection for the slot's streams unless the attempt limiter says wait."""
         wait = self._limiter.wait_s(now)
         if wait > 0:
-            if role is _Role.ACTIVE:
+            if role is Role.ACTIVE:
                 slot.next_attempt_at = now + wait
             else:
                 slot.next_replace_at = now + wait
@@ -337,11 +335,11 @@ class BinanceFuturesFeed(DataFeed):
         self._limiter.record(now)
         in_url = min(len(slot.symbols), self._url_streams_max)
         url = f"{self.ws_base_url}/stream?streams=" + "/".join(self.stream_name(s) for s in slot.symbols[:in_url])
-        link = _Link(self, url, slot.symbols, in_url, role)
+        link = Link(url, slot.symbols, in_url, role, self._link_options, self._on_frame, self._wake)
         self._links.add(link)
         return link.start()
 
-    def _announce(self, slot: _Slot, link: _Link) -> None:
+    def _announce(self, slot: Slot, link: Link) -> None:
         if link.announced:
             return
         link.announced = True
@@ -350,7 +348,7 @@ class BinanceFuturesFeed(DataFeed):
         self._emit("connected", f"{'re' if again else ''}connected to {self.ws_base_url} "
                                 f"({len(link.symbols)} streams)")
 
-    def _send_pending(self, link: _Link, now: float) -> None:
+    def _send_pending(self, link: Link, now: float) -> None:
         """SUBSCRIBE the streams that did not fit in the URL, one message per spacing interval."""
         if not link.pending or now < link.next_sub_at:
             return
@@ -364,14 +362,14 @@ class BinanceFuturesFeed(DataFeed):
         try:
             link.send(json.dumps({"method": "SUBSCRIBE", "params": streams, "id": request_id}))
         except Exception as exc:  # broad on purpose: a failed send means a dead connection: recycle it
-            link.error = f"SUBSCRIBE failed: {_describe_exc(exc)}"
+            link.error = f"SUBSCRIBE failed: {describe_exc(exc)}"
             link.close()
             return
         for symbol in symbols:
             link.sub_started[symbol] = now
         link.next_sub_at = now + _SUBSCRIBE_SPACING_S
 
-    def _check_liveness(self, link: _Link, now: float) -> bool:
+    def _check_liveness(self, link: Link, now: float) -> bool:
         """Report stalled streams of the active link once (log, stats, events); True if any stalled."""
         first_late: list[str] = []
         idle: list[str] = []
@@ -404,15 +402,15 @@ class BinanceFuturesFeed(DataFeed):
             self._emit("stalled", f"{name}: {'; '.join(notes)}; reconnecting", symbol)
         return True
 
-    def _switch(self, slot: _Slot) -> None:
+    def _switch(self, slot: Slot) -> None:
         """Make the standby link active: merge its buffer through the de-duplication, retire the old link."""
         old, new, reason = slot.active, slot.standby, slot.replacing or "rotation"
         assert new is not None  # a switch needs an open standby link
         with self._lock:
             before = self._stats.duplicates_dropped
             if old is not None:
-                old.role = _Role.RETIRED
-            new.role = _Role.ACTIVE
+                old.role = Role.RETIRED
+            new.role = Role.ACTIVE
             for frame in new.buffer:
                 self._apply(frame)
             merged = len(new.buffer)

@@ -26,7 +26,16 @@ from feed.errors import TickFileError
 from feed.frames import FrameKind, decode_frame
 from feed.parquet import is_parquet, iter_parquet_ticks
 from feed.records import MAX_LINE_CHARS, MAX_UNPACKED_BYTES, MAX_UPLOAD_BYTES, OhlcvBar, ParseReport, Tick
-from feed.values import _boolean, _epoch_ms, _integer, _iso_ms, _loads, _make_tick, _number, id_space
+from feed.values import (
+    id_space,
+    json_loads,
+    make_tick,
+    parse_boolean,
+    parse_epoch_ms,
+    parse_integer,
+    parse_iso_ms,
+    parse_number,
+)
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -271,7 +280,7 @@ def _classify_line(text: str) -> FileFormat | None:
 
 def _classify_json(text: str, *, prefixed: bool) -> FileFormat | None:
     try:
-        obj = _loads(text)
+        obj = json_loads(text)
     except ValueError:
         return FileFormat.RAW_FRAMES if prefixed else None
     if type(obj) is not dict:
@@ -328,7 +337,7 @@ def _is_bool(text: str) -> bool:
 
 def _is_timestamp_text(text: str) -> bool:
     try:
-        _iso_ms(text, "ts")
+        parse_iso_ms(text, "ts")
     except ValueError:
         return False
     return True
@@ -374,7 +383,7 @@ class _NdjsonRows:
 
     def parse(self, text: str) -> Tick:
         try:
-            obj = _loads(text)
+            obj = json_loads(text)
         except ValueError as exc:
             raise ValueError(f"not valid JSON ({exc})") from None
         if type(obj) is not dict:
@@ -383,13 +392,13 @@ class _NdjsonRows:
         if missing:
             raise ValueError(f"missing field(s) {', '.join(missing)}")
         symbol = validate_symbol(obj["symbol"])
-        ts = _epoch_ms(obj["ts"], "ts")
-        price = _number(obj["price"], "price")
-        size = _number(obj["size"], "size")
-        maker = _boolean(obj.get("is_buyer_maker", obj.get("m", False)), "is_buyer_maker")
+        ts = parse_epoch_ms(obj["ts"], "ts")
+        price = parse_number(obj["price"], "price")
+        size = parse_number(obj["size"], "size")
+        maker = parse_boolean(obj.get("is_buyer_maker", obj.get("m", False)), "is_buyer_maker")
         raw_id = obj.get("trade_id", obj.get("id"))
-        trade_id = self._ids.assign(symbol, ts) if raw_id is None else _integer(raw_id, "trade_id")
-        return _make_tick(symbol, trade_id, ts, price, size, maker, ts, id_space(obj.get("id_space")))
+        trade_id = self._ids.assign(symbol, ts) if raw_id is None else parse_integer(raw_id, "trade_id")
+        return make_tick(symbol, trade_id, ts, price, size, maker, ts, id_space(obj.get("id_space")))
 
 
 class _TickCsvRows:
@@ -413,13 +422,14 @@ class _TickCsvRows:
             raise ValueError(f"expected {self._width} columns like the header, found {len(fields)}")
         cell = self._cell(fields)
         symbol = validate_symbol(cell("symbol"))
-        ts = _epoch_ms(cell("timestamp"), "timestamp")
+        ts = parse_epoch_ms(cell("timestamp"), "timestamp")
         raw_id = cell("trade_id")
-        trade_id = self._ids.assign(symbol, ts) if raw_id == "" else _integer(raw_id, "trade_id")
-        maker = _boolean(cell("is_buyer_maker") or "false", "is_buyer_maker")
+        trade_id = self._ids.assign(symbol, ts) if raw_id == "" else parse_integer(raw_id, "trade_id")
+        maker = parse_boolean(cell("is_buyer_maker") or "false", "is_buyer_maker")
         received = cell("received_at")
-        return _make_tick(symbol, trade_id, ts, _number(cell("price"), "price"), _number(cell("size"), "size"), maker,
-                          _epoch_ms(received, "received_at") if received else ts, id_space(cell("id_space")))
+        return make_tick(symbol, trade_id, ts, parse_number(cell("price"), "price"),
+                         parse_number(cell("size"), "size"), maker,
+                         parse_epoch_ms(received, "received_at") if received else ts, id_space(cell("id_space")))
 
     def _cell(self, fields: list[str]) -> Callable[[str], str]:
         columns = cast(dict[str, int], self._columns)
@@ -498,9 +508,9 @@ class _CsvRows:
         if len(fields) != self._width:
             raise ValueError(f"expected {self._width} columns like the first line, found {len(fields)}")
         raw_id, price, qty, ts, maker = self._columns(fields)
-        time_ms = _epoch_ms(ts, "time")
-        return _make_tick(self._symbol, _integer(raw_id, self._id_name), time_ms, _number(price, "price"),
-                          _number(qty, "quantity"), _boolean(maker, "is_buyer_maker"), time_ms, self._space)
+        time_ms = parse_epoch_ms(ts, "time")
+        return make_tick(self._symbol, parse_integer(raw_id, self._id_name), time_ms, parse_number(price, "price"),
+                         parse_number(qty, "quantity"), parse_boolean(maker, "is_buyer_maker"), time_ms, self._space)
 
 
 class _FrameRows:
@@ -514,7 +524,7 @@ class _FrameRows:
         if match is None:
             raise ValueError("expected '<receive time> <json frame>'")
         stamp, body = match.groups()
-        received_at = _epoch_ms(stamp, "receive time") if stamp is not None else 0
+        received_at = parse_epoch_ms(stamp, "receive time") if stamp is not None else 0
         frame = decode_frame(body, received_at)
         if frame.kind is FrameKind.TICK:
             tick = cast(Tick, frame.tick)   # a TICK frame always carries its tick
@@ -553,11 +563,11 @@ class _OhlcvRows:
         if len(fields) < 6:
             raise ValueError(f"expected 6 columns ts,open,high,low,close,volume, found {len(fields)}")
         ts, o, h, lo, c, v = (fields[i] for i in self._positions)
-        if self._filled_at is not None and _boolean(fields[self._filled_at], "filled"):
+        if self._filled_at is not None and parse_boolean(fields[self._filled_at], "filled"):
             return None
         symbol = None if self._symbol_at is None else validate_symbol(fields[self._symbol_at])
-        trades = None if self._trades_at is None else _integer(fields[self._trades_at], "trades")
-        return _make_bar(_epoch_ms(ts, "ts"), o, h, lo, c, v, trades, symbol)
+        trades = None if self._trades_at is None else parse_integer(fields[self._trades_at], "trades")
+        return _make_bar(parse_epoch_ms(ts, "ts"), o, h, lo, c, v, trades, symbol)
 
     def _read_header(self, fields: list[str]) -> bool:
         names = [f.lower() for f in fields]
@@ -583,15 +593,16 @@ def _kline_row(text: str) -> OhlcvBar | None:
         return None
     if len(fields) != 12:
         raise ValueError(f"expected 12 kline columns, found {len(fields)}")
-    return _make_bar(_epoch_ms(fields[0], "open_time"), fields[1], fields[2], fields[3], fields[4], fields[5],
-                     _integer(fields[8], "count"))
+    return _make_bar(parse_epoch_ms(fields[0], "open_time"), fields[1], fields[2], fields[3], fields[4], fields[5],
+                     parse_integer(fields[8], "count"))
 
 
 def _make_bar(ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | None,
               symbol: str | None = None) -> OhlcvBar:
     """Validated bar: positive prices, high >= max(open, close), low <= min(open, close), volume >= 0."""
-    open_, high, low, close = (_number(o, "open"), _number(h, "high"), _number(lo, "low"), _number(c, "close"))
-    volume = _number(v, "volume")
+    open_, high, low, close = (parse_number(o, "open"), parse_number(h, "high"), parse_number(lo, "low"),
+                               parse_number(c, "close"))
+    volume = parse_number(v, "volume")
     if min(open_, high, low, close) <= 0:
         raise ValueError("prices must be positive")
     if high < max(open_, close):

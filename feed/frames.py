@@ -12,7 +12,7 @@ from typing import Any
 from core.symbols import validate_symbol
 from core.vocabulary import IdSpace
 from feed.records import Tick
-from feed.values import _loads, _make_tick, _number, _preview
+from feed.values import json_loads, make_tick, parse_number, preview
 
 
 # ===================================================================================================== frame decoding
@@ -40,18 +40,18 @@ class Frame:
     detail: str = ""
 
 
-_ID_KEYS = {IdSpace.AGG_TRADE: "a", IdSpace.TRADE: "t"}   # a trade event's id space (= its type) -> its id field
-_SPACES = {str(space): space for space in _ID_KEYS}
+ID_KEYS = {IdSpace.AGG_TRADE: "a", IdSpace.TRADE: "t"}   # a trade event's id space (= its type) -> its id field
+_SPACES = {str(space): space for space in ID_KEYS}
 
 
 def decode_frame(raw: bytes | str, received_at: int) -> Frame:
     """Classify one frame (combined or raw payload) and parse aggTrade/trade payloads; never raises."""
     try:
-        message = _loads(raw)
+        message = json_loads(raw)
     except ValueError as exc:
-        return Frame(FrameKind.MALFORMED, detail=f"not JSON ({exc}): {_preview(raw)}")
+        return Frame(FrameKind.MALFORMED, detail=f"not JSON ({exc}): {preview(raw)}")
     if type(message) is not dict:
-        return Frame(FrameKind.MALFORMED, detail=f"not a JSON object: {_preview(raw)}")
+        return Frame(FrameKind.MALFORMED, detail=f"not a JSON object: {preview(raw)}")
     payload = message.get("data")
     if type(payload) is not dict:
         if "error" in message or ("result" in message and "id" in message):
@@ -62,21 +62,21 @@ def decode_frame(raw: bytes | str, received_at: int) -> Frame:
     if space is None:
         return Frame(FrameKind.OTHER, detail=str(event) if event is not None else "no event type")
     try:
-        return _trade_frame(payload["s"], payload, space, received_at)
+        return trade_frame(payload["s"], payload, space, received_at)
     except (KeyError, TypeError, ValueError) as exc:
-        return Frame(FrameKind.MALFORMED, detail=f"bad {event} frame ({_describe(exc)}): {_preview(raw)}")
+        return Frame(FrameKind.MALFORMED, detail=f"bad {event} frame ({describe_field_error(exc)}): {preview(raw)}")
 
 
-def _trade_frame(symbol: Any, payload: dict, space: IdSpace, received_at: int) -> Frame:
+def trade_frame(symbol: Any, payload: dict, space: IdSpace, received_at: int) -> Frame:
     """Tick or placeholder from an aggTrade/trade payload (also REST aggTrades rows, which carry no 's')."""
-    trade_id = payload[_ID_KEYS[space]]
-    price = _number(payload["p"], "price")
+    trade_id = payload[ID_KEYS[space]]
+    price = parse_number(payload["p"], "price")
     if price == 0.0:
         if type(trade_id) is not int:
             raise ValueError(f"trade id {trade_id!r} is not an integer")
         return Frame(FrameKind.PLACEHOLDER, symbol=validate_symbol(symbol), trade_id=trade_id)
-    tick = _make_tick(symbol, trade_id, payload["T"], price, _number(payload["q"], "quantity"), payload["m"],
-                      received_at, space)
+    tick = make_tick(symbol, trade_id, payload["T"], price, parse_number(payload["q"], "quantity"), payload["m"],
+                     received_at, space)
     return Frame(FrameKind.TICK, tick=tick)
 
 
@@ -89,7 +89,7 @@ def _control_frame(message: dict) -> Frame:
     return Frame(FrameKind.REPLY, request_id=message.get("id"), result=message.get("result"))
 
 
-def _describe(exc: Exception) -> str:
+def describe_field_error(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
     return str(exc)

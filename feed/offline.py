@@ -20,11 +20,11 @@ from typing import Any, cast
 from core.clock import now_ms
 from core.symbols import validate_symbols
 from core.vocabulary import FeedKind, IdSpace
-from feed.base import DataFeed, _join
+from feed.base import DataFeed, join_thread
 from feed.errors import TickFileError
 from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
 from feed.records import ParseReport, Tick
-from feed.values import _describe_exc
+from feed.values import describe_exc
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -169,7 +169,7 @@ class _ProducerFeed(DataFeed):
         if thread is None:
             return
         self._stop.set()
-        _join(thread, 1.0)
+        join_thread(thread, 1.0)
         with self._lock:
             if self._stats.state != "finished":
                 self._stats.state = "stopped"
@@ -186,9 +186,9 @@ class _ProducerFeed(DataFeed):
         except Exception as exc:  # broad on purpose: reported as an event; the feed stops cleanly
             log.exception("%s feed failed", self.kind)
             with self._lock:
-                self._stats.last_error = _describe_exc(exc)
+                self._stats.last_error = describe_exc(exc)
                 self._stats.state, self._stats.connected = "failed", False
-            self._emit("error", f"{self.kind.lower()} feed failed: {_describe_exc(exc)}")
+            self._emit("error", f"{self.kind.lower()} feed failed: {describe_exc(exc)}")
 
     def _sleep_until(self, due: float) -> bool:
         """Wait until a monotonic deadline; False if the feed was stopped meanwhile."""

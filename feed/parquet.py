@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from feed.errors import TickFileError
 from feed.records import ParseReport, Tick
-from feed.values import _make_tick, _number, id_space
+from feed.values import id_space, make_tick, parse_number
 
 PARQUET_MAGIC = b"PAR1"
 BATCH_ROWS = 50_000
@@ -69,5 +69,5 @@ def _row(columns: dict[str, list], i: int, stamp: str) -> Tick:
     maker = bool(columns["is_buyer_maker"][i]) if "is_buyer_maker" in columns else False
     received = columns["received_at"][i] if "received_at" in columns else None
     space = id_space(columns["id_space"][i] if "id_space" in columns else None)
-    return _make_tick(columns["symbol"][i], columns["trade_id"][i], ts, _number(columns["price"][i], "price"),
-                      _number(columns["size"][i], "size"), maker, received if received is not None else ts, space)
+    return make_tick(columns["symbol"][i], columns["trade_id"][i], ts, parse_number(columns["price"][i], "price"),
+                     parse_number(columns["size"][i], "size"), maker, received if received is not None else ts, space)

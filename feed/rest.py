@@ -17,12 +17,12 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, cast
 
 from core.clock import now_ms
-from core.symbols import validate_symbol
+from core.symbols import DEFAULT_QUOTE, validate_symbol
 from core.vocabulary import IdSpace
 from feed.errors import BinanceRestError, UnknownSymbolError
-from feed.frames import FrameKind, _describe, _trade_frame
+from feed.frames import FrameKind, describe_field_error, trade_frame
 from feed.records import DEFAULT_REST_BASE, KLINE_INTERVALS, KlineBar, RestStats, SymbolInfo, Tick
-from feed.values import _describe_exc, _loads, _preview
+from feed.values import describe_exc, json_loads, preview
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -137,7 +137,7 @@ class BinanceRest:
             raise UnknownSymbolError(bad, details)
         return {symbol: listed[symbol] for symbol in wanted}
 
-    def universe(self, quote: str = "USDT") -> list[str]:
+    def universe(self, quote: str = DEFAULT_QUOTE) -> list[str]:
         """Every TRADING perpetual quoted in `quote` ("" = any), sorted: the market scanner's universe (a symbol
         being delivered, settling or halted is left out)."""
         listed = symbol_infos_from_exchange_info(self.exchange_info()).values()
@@ -156,9 +156,9 @@ class BinanceRest:
         ticks = []
         for row in _rows(rows, "/fapi/v1/aggTrades"):
             try:
-                frame = _trade_frame(symbol, row, IdSpace.AGG_TRADE, received_at)
+                frame = trade_frame(symbol, row, IdSpace.AGG_TRADE, received_at)
             except (KeyError, TypeError, ValueError) as exc:
-                raise BinanceRestError(f"bad aggTrades row {_preview(str(row))}: {_describe(exc)}",
+                raise BinanceRestError(f"bad aggTrades row {preview(str(row))}: {describe_field_error(exc)}",
                                        path="/fapi/v1/aggTrades") from None
             if frame.kind is FrameKind.TICK:
                 ticks.append(cast(Tick, frame.tick))   # a TICK frame always carries its tick
@@ -180,14 +180,14 @@ class BinanceRest:
                 bars.append(KlineBar(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]),
                                      float(row[5]), int(row[6]), float(row[7]), int(row[8])))
             except (IndexError, TypeError, ValueError) as exc:
-                raise BinanceRestError(f"bad kline row {_preview(str(row))}: {exc}", path="/fapi/v1/klines") from None
+                raise BinanceRestError(f"bad kline row {preview(str(row))}: {exc}", path="/fapi/v1/klines") from None
         return bars
 
     def server_time(self) -> int:
         """``GET /fapi/v1/time`` (weight 1): Binance's clock in epoch ms."""
         reply = self._get("/fapi/v1/time", {}, weight=1)
         if type(reply) is not dict or type(reply.get("serverTime")) is not int:
-            raise BinanceRestError(f"bad time response {_preview(str(reply))}", path="/fapi/v1/time")
+            raise BinanceRestError(f"bad time response {preview(str(reply))}", path="/fapi/v1/time")
         return reply["serverTime"]
 
     def get_stats(self) -> RestStats:
@@ -227,7 +227,7 @@ class BinanceRest:
             with err:
                 return err.code, err.headers, err.read(), None
         except (OSError, http.client.HTTPException) as exc:
-            return None, None, b"", _network_failure(exc, self._timeout_s)
+            return None, None, b"", network_failure(exc, self._timeout_s)
 
     def _retry_delay(self, path: str, status: int | None, headers: Any, body: bytes, failure: str | None,
                      attempt: int) -> float | None:
@@ -251,7 +251,7 @@ class BinanceRest:
 
     def _decode(self, path: str, status: int | None, body: bytes) -> Any:
         try:
-            payload = _loads(body)
+            payload = json_loads(body)
         except ValueError:
             payload = None
             if status is not None and status < 400:
@@ -266,7 +266,7 @@ class BinanceRest:
         text = body.decode("utf-8", "replace")
         if payload is None:
             with contextlib.suppress(ValueError):
-                payload = _loads(body)
+                payload = json_loads(body)
         code = payload.get("code") if type(payload) is dict else None
         msg = payload.get("msg") if type(payload) is dict else None
         parts = [f"GET {path}", what]
@@ -275,7 +275,7 @@ class BinanceRest:
         if code is not None or msg is not None:
             parts.append(f"Binance error {code}: {msg}")
         elif text:
-            parts.append(f"body {_preview(text)}")
+            parts.append(f"body {preview(text)}")
         error = BinanceRestError(": ".join(parts[:2]) + (f" ({'; '.join(parts[2:])})" if parts[2:] else ""),
                                  status=status, code=code if type(code) is int else None, msg=msg, path=path,
                                  body=text)
@@ -296,14 +296,14 @@ class BinanceRest:
                 self._waited_s += seconds
 
 
-def _network_failure(exc: BaseException, timeout_s: float) -> str:
+def network_failure(exc: BaseException, timeout_s: float) -> str:
     """Describe a urllib/socket failure (timeout or connection problem) for an error message."""
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     if isinstance(reason, (TimeoutError, socket.timeout)):
         return f"timed out after {timeout_s:g} s"
     if isinstance(exc, urllib.error.URLError):
         return f"connection failed: {reason}"
-    return f"connection failed: {_describe_exc(exc)}"
+    return f"connection failed: {describe_exc(exc)}"
 
 
 def _params(**values: Any) -> dict[str, Any]:
@@ -312,7 +312,7 @@ def _params(**values: Any) -> dict[str, Any]:
 
 def _rows(payload: Any, path: str) -> list:
     if type(payload) is not list:
-        raise BinanceRestError(f"GET {path}: expected a JSON list, got {_preview(str(payload))}", path=path)
+        raise BinanceRestError(f"GET {path}: expected a JSON list, got {preview(str(payload))}", path=path)
     return payload
 
 
@@ -337,7 +337,7 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
                 step_size=float(filters.get("LOT_SIZE", {}).get("stepSize", "nan")),
                 contract_type=entry.get("contractType", ""), quote_asset=str(entry.get("quoteAsset", "")))
         except (KeyError, TypeError, ValueError):
-            log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", _preview(str(entry)))
+            log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", preview(str(entry)))
     return result
 
 

@@ -1,8 +1,8 @@
 """Field validators shared by every parser: numbers, integers, booleans, epoch-ms timestamps (numeric,
 scaled or ISO text) and the checked ``Tick`` constructor; the symbol rule itself lives in ``core.symbols``.
 
-Also the one JSON decoder (``_loads``: orjson when installed) and the message helpers ``_preview`` /
-``_describe_exc``. One place so the WebSocket decoder, file readers and REST client accept and refuse exactly the
+Also the one JSON decoder (``json_loads``: orjson when installed) and the message helpers ``preview`` /
+``describe_exc``. One place so the WebSocket decoder, file readers and REST client accept and refuse exactly the
 same values.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from core.vocabulary import IdSpace
 from feed.records import Tick
 
 
-def _json_loads() -> Callable[[bytes | str], Any]:
+def _json_decoder() -> Callable[[bytes | str], Any]:
     """orjson when installed (an optional speed-up); the stdlib parser gives identical results."""
     try:
         import orjson
@@ -27,7 +27,7 @@ def _json_loads() -> Callable[[bytes | str], Any]:
     return orjson.loads
 
 
-_loads: Callable[[bytes | str], Any] = _json_loads()   # the one JSON decoder of every feed parser
+json_loads: Callable[[bytes | str], Any] = _json_decoder()   # the one JSON decoder of every feed parser
 
 _MIN_MS = 946_684_800_000                       # 2000-01-01: anything earlier is not a trade time
 _MAX_MS = 4_102_444_800_000                     # 2100-01-01
@@ -42,7 +42,7 @@ def _plain(text: str) -> bool:
     return text.isascii() and "_" not in text
 
 
-def _number(value: Any, name: str) -> float:
+def parse_number(value: Any, name: str) -> float:
     """A finite float from a JSON number or numeric text; the error names the field and the value."""
     kind = type(value)
     if kind is float or kind is int:
@@ -59,7 +59,7 @@ def _number(value: Any, name: str) -> float:
     return number
 
 
-def _integer(value: Any, name: str) -> int:
+def parse_integer(value: Any, name: str) -> int:
     """An int from a JSON integer or integer text."""
     if type(value) is int:
         return value
@@ -71,7 +71,7 @@ def _integer(value: Any, name: str) -> int:
     raise ValueError(f"{name} {value!r} is not an integer")
 
 
-def _boolean(value: Any, name: str) -> bool:
+def parse_boolean(value: Any, name: str) -> bool:
     """A bool from JSON true/false, 0/1 or text such as 'True'/'false'."""
     if type(value) is bool:
         return value
@@ -83,7 +83,7 @@ def _boolean(value: Any, name: str) -> bool:
     raise ValueError(f"{name} {value!r} is not true/false")
 
 
-def _epoch_ms(value: Any, name: str = "ts") -> int:
+def parse_epoch_ms(value: Any, name: str = "ts") -> int:
     """Epoch ms from an ISO-8601 string or an epoch number in s, ms, us or ns (told apart by magnitude)."""
     kind = type(value)
     if kind is str:
@@ -93,7 +93,7 @@ def _epoch_ms(value: Any, name: str = "ts") -> int:
         try:
             return _scaled_ms(float(text), name, value)
         except ValueError:
-            return _iso_ms(text, name)
+            return parse_iso_ms(text, name)
     if kind is int or kind is float:
         return _scaled_ms(value, name, value)
     raise ValueError(f"{name} {value!r} is not a timestamp")
@@ -115,7 +115,7 @@ def _scaled_ms(number: int | float, name: str, original: Any) -> int:
     return _check_ms(ms, name, original)
 
 
-def _iso_ms(text: str, name: str) -> int:
+def parse_iso_ms(text: str, name: str) -> int:
     """Epoch ms from ISO-8601 text (naive times are UTC)."""
     try:
         moment = dt.datetime.fromisoformat(text)
@@ -132,8 +132,8 @@ def _check_ms(ms: int, name: str, original: Any) -> int:
     return ms
 
 
-def _make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: float, is_buyer_maker: Any,
-               received_at: int, space: IdSpace) -> Tick:
+def make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: float, is_buyer_maker: Any,
+              received_at: int, space: IdSpace) -> Tick:
     """The one Tick constructor of every path: checks symbol, id, time, positive price/size and the maker flag."""
     if type(symbol) is not str or not SYMBOL_PATTERN.fullmatch(symbol):
         symbol = validate_symbol(symbol)
@@ -151,13 +151,13 @@ def _make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: f
 
 
 
-def _preview(raw: bytes | str, limit: int = 120) -> str:
+def preview(raw: bytes | str, limit: int = 120) -> str:
     """Short printable excerpt of a frame for log and error messages."""
     text = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray, memoryview)) else str(raw)
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _describe_exc(exc: BaseException) -> str:
+def describe_exc(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

@@ -1,8 +1,10 @@
-"""WebSocket connection plumbing of ``BinanceFuturesFeed``: one link (``_Link``: a websocket-client app on its own
+"""WebSocket connection plumbing of ``BinanceFuturesFeed``: one link (``Link``: a websocket-client app on its own
 thread, its SUBSCRIBE queue, liveness marks and standby buffer), the active/standby pair per stream group
-(``_Slot``), the connection-attempt limiter and the socket opener.
+(``Slot``), the connection-attempt limiter and the socket opener.
 
-Kept apart from the supervisor logic in ``feed.binance_ws`` so each file holds one job.
+Kept apart from the supervisor logic in ``feed.binance_ws`` so each file holds one job. This module sits below
+the supervisor and never imports it: a link is given its socket options (``LinkOptions``), the callback that
+takes its frames and the event that wakes the supervisor.
 """
 from __future__ import annotations
 
@@ -16,32 +18,42 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import websocket
 
 from feed.frames import Frame
-from feed.values import _describe_exc
-
-if TYPE_CHECKING:   # _Link calls back into its feed; the import would be circular at run time
-    from feed.binance_ws import BinanceFuturesFeed
+from feed.values import describe_exc
 
 _SUBSCRIBE_CHUNK = 200          # streams per SUBSCRIBE message
 
 
-class _Role(enum.Enum):
+class Role(enum.Enum):
     ACTIVE = "active"       # delivers ticks
     STANDBY = "standby"     # replacement (stall recovery or rotation) in overlap: buffers until the switch
     RETIRED = "retired"     # replaced: its late frames are ignored
 
 
-class _Link:
-    """One WebSocket connection: thread, socket, role and per-symbol liveness (state owned by the supervisor)."""
+@dataclass(frozen=True)
+class LinkOptions:
+    """How every link of a feed opens and keeps its socket."""
 
-    def __init__(self, feed: BinanceFuturesFeed, url: str, symbols: Sequence[str], url_symbols: int,
-                 role: _Role) -> None:
-        self.feed = feed
+    connect_timeout_s: float
+    ping_interval_s: float          # 0 = no pings
+    skip_utf8_validation: bool
+
+
+class Link:
+    """One WebSocket connection: thread, socket, role and per-symbol liveness (state owned by the supervisor).
+
+    Every frame goes to `on_frame(link, raw)` on the link's thread; `wake` is set when the link opens or ends."""
+
+    def __init__(self, url: str, symbols: Sequence[str], url_symbols: int, role: Role, options: LinkOptions,
+                 on_frame: Callable[[Link, bytes | str], None], wake: threading.Event) -> None:
+        self.options = options
+        self.on_frame = on_frame
+        self.wake = wake
         self.url = url
         self.symbols = tuple(symbols)
         self.role = role
@@ -64,44 +76,44 @@ class _Link:
         self.raw_sock: socket.socket | None = None
         self.thread = threading.Thread(target=self._run, name="binance-ws", daemon=True)
 
-    def start(self) -> _Link:
+    def start(self) -> Link:
         self.thread.start()
         return self
 
     def _run(self) -> None:
-        feed = self.feed
+        options = self.options
         try:
-            self.raw_sock = _open_socket(self.url, feed._connect_timeout_s)
+            self.raw_sock = _open_socket(self.url, options.connect_timeout_s)
             if self.closing:
                 return
             self.app = websocket.WebSocketApp(
                 self.url, on_open=self._on_open, on_message=self._on_message, on_error=self._on_error,
                 on_close=self._on_close, socket=self.raw_sock)
-            self.app.run_forever(ping_interval=feed._ping_interval_s,
-                                 ping_timeout=min(10.0, feed._ping_interval_s / 2) if feed._ping_interval_s else None,
-                                 skip_utf8_validation=feed._skip_utf8_validation)
+            ping_s = options.ping_interval_s
+            self.app.run_forever(ping_interval=ping_s, ping_timeout=min(10.0, ping_s / 2) if ping_s else None,
+                                 skip_utf8_validation=options.skip_utf8_validation)
         except Exception as exc:  # broad on purpose: any connect failure ends this link; the supervisor retries
-            self.error = self.error or _describe_exc(exc)
+            self.error = self.error or describe_exc(exc)
         finally:
             if self.raw_sock is not None:
                 with contextlib.suppress(OSError):
                     self.raw_sock.close()
             self.ended = True
-            feed._wake.set()
+            self.wake.set()
 
     def _on_open(self, _app: websocket.WebSocketApp) -> None:
         now = time.monotonic()
         for symbol in self._url_symbols:
             self.sub_started[symbol] = now
         self.opened_at = now
-        self.feed._wake.set()
+        self.wake.set()
 
     def _on_message(self, _app: websocket.WebSocketApp, raw: bytes | str) -> None:
-        self.feed._on_frame(self, raw)
+        self.on_frame(self, raw)
 
     def _on_error(self, _app: websocket.WebSocketApp, exc: Exception) -> None:
         if not self.closing:
-            self.error = _describe_exc(exc)
+            self.error = describe_exc(exc)
 
     def _on_close(self, _app: websocket.WebSocketApp, code: int | None, reason: str | None) -> None:
         if code is not None and not self.closing:
@@ -140,13 +152,13 @@ class _Link:
         return self.stall_note or self.close_info or self.error or "connection closed"
 
 
-class _Slot:
+class Slot:
     """A fixed group of streams (<= max per connection) served by one active link at a time."""
 
     def __init__(self, symbols: Sequence[str]) -> None:
         self.symbols = list(symbols)
-        self.active: _Link | None = None
-        self.standby: _Link | None = None
+        self.active: Link | None = None
+        self.standby: Link | None = None
         self.attempt = 0
         self.next_attempt_at = 0.0
         self.replacing: str | None = None       # "stall" or "rotation" while a replacement link is due/opening
@@ -155,7 +167,7 @@ class _Slot:
         self.ever_connected = False
 
 
-class _AttemptLimiter:
+class AttemptLimiter:
     """Sliding-window cap on connection attempts (Binance allows 300 per 5 minutes per IP)."""
 
     def __init__(self, max_attempts: int, window_s: float) -> None:

@@ -123,17 +123,6 @@ def fmt_minutes(minutes: int) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
-QUOTE_ASSETS = ("USDT", "USDC", "FDUSD", "BUSD", "TUSD")
-
-
-def base_asset(symbol: str) -> str:
-    """The traded asset of a symbol quoted in a stablecoin ('ETHUSDT' → 'ETH'), else the symbol itself."""
-    for quote in QUOTE_ASSETS:
-        if symbol.endswith(quote) and len(symbol) > len(quote):
-            return symbol[:-len(quote)]
-    return symbol
-
-
 def fmt_span(seconds: float) -> str:
     """A covered time span as '66 s', '30 min', '5 h' or '2 d' (rounded to its unit)."""
     if seconds < 120:

@@ -14,6 +14,7 @@ import analytics
 import collector
 import database
 from core.clock import DAY_MS
+from core.symbols import DEFAULT_QUOTE
 from data_feed import BinanceArchive, BinanceRest
 from service.controls import LOOKBACK_MINUTES
 from service.window import reader
@@ -30,7 +31,7 @@ class ScanRequest:
 
     db_path: str
     days: int = 7
-    quote: str = "USDT"
+    quote: str = DEFAULT_QUOTE
     min_daily_volume: float = 0.0
     fdr: float = 0.05
     end_ms: int | None = None

@@ -20,6 +20,7 @@ from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import analytics as A
 from quant import kalman
+from quant.hedge import _refit_points
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning/FutureWarning/ConvergenceWarning may leak
 
@@ -240,7 +241,7 @@ def test_scheduled_expanding_fit_is_the_fit_on_the_latest_checkpoint(pair, metho
     x, y, _ = pair
     x, y = x.iloc[:1_500], y.iloc[:1_500]
     res = A.fit_hedge(x, y, method, window=100)
-    points = A._refit_points(100, len(x))
+    points = _refit_points(100, len(x))
     assert res.params["refits"] == len(points)
     assert res.beta_series.iloc[:99].isna().all()
     for t in (99, 700, 1_499):
@@ -306,7 +307,7 @@ def test_calculate_hedge_ratio_seed_api_all_methods(pair) -> None:
         ratio, intercept = A.Analytics.calculate_hedge_ratio(x, y, method=method, window=1_000)
         assert isinstance(ratio, float) and isinstance(intercept, float)
         assert ratio == pytest.approx(0.04, rel=0.3), method
-    beta, _alpha = A.hedge_series(x, y, "kalman")
+    beta = A.fit_hedge(x, y, "kalman").beta_series
     assert len(beta) == len(x) and beta.iloc[-1] == A.calculate_hedge_ratio(x, y)[0]
 
 

@@ -29,6 +29,7 @@ from data_feed import (
     symbol_infos_from_exchange_info,
     validate_symbol,
 )
+from feed.rest import _WeightBudget
 
 NOW = 1_723_161_256_322
 
@@ -571,7 +572,7 @@ def test_rest_client_side_weight_budget_waits_before_exceeding():
         sleeps.append(seconds)
         clock["now"] += seconds
 
-    budget = data_feed._WeightBudget(40, lambda: clock["now"], sleep)
+    budget = _WeightBudget(40, lambda: clock["now"], sleep)
     assert budget.acquire(20) == 0 and budget.acquire(20) == 0
     clock["now"] += 10
     assert budget.acquire(20) == pytest.approx(50.0)

@@ -141,3 +141,62 @@ def test_the_distribution_ships_every_layer() -> None:
         "only-include"])
     placed = {name for files in LAYER_FILES.values() for name in files}
     assert shipped == placed, f"only-include differs from the layers: {sorted(shipped ^ placed)}"
+
+
+# quant/ and storage/ are being cleaned up in their own branches (issue 22); drop them from here once they are.
+CLEANED_UP_ELSEWHERE = ("quant", "storage")
+
+
+def _project_modules() -> dict[str, Path]:
+    """Dotted name -> file of every project module (tests and benchmarks aside)."""
+    out = {}
+    for layer in LAYER_FILES:
+        for path in _files(layer):
+            out[".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")] = path
+    return out
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    """A name another module imports is public: `from m import _x` and `m._x` across modules are refused."""
+    modules = _project_modules()
+    problems = []
+    for me, path in modules.items():
+        if me.split(".")[0] in CLEANED_UP_ELSEWHERE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        bound: dict[str, str] = {}      # local name -> project module it refers to
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in modules and node.level == 0:
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" in modules:
+                        bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+                    elif _private(alias.name) and node.module != me:
+                        problems.append(f"{me} imports {node.module}.{alias.name}")
+            elif isinstance(node, ast.Import):
+                bound |= {alias.asname or alias.name: alias.name for alias in node.names if alias.name in modules}
+        problems += [f"{me} uses {bound[node.value.id]}.{node.attr}" for node in ast.walk(tree)
+                     if isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
+                     and bound.get(node.value.id, me) != me]
+    assert not problems, "give these a public name or move them to their one user: " + "; ".join(problems)
+
+
+def test_no_two_modules_import_each_other() -> None:
+    """Not even for type hints: the shared piece belongs in the lower module (as feed.ws_link below binance_ws)."""
+    modules = _project_modules()
+    deps: dict[str, set[str]] = {}
+    for me, path in modules.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                          for a in node.names}
+            elif isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+        deps[me] = found & set(modules) - {me}
+    circles = sorted({tuple(sorted((a, b))) for a in deps for b in deps[a] if a in deps.get(b, set())
+                      and a.split(".")[0] not in CLEANED_UP_ELSEWHERE})
+    assert not circles, f"modules importing each other: {circles}"
