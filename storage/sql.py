@@ -57,14 +57,17 @@ class DamagedDatabase(RuntimeError):
 @contextlib.contextmanager
 def transaction(conn: Connection) -> Iterator[None]:
     """One write transaction on an autocommit connection: committed when the block ends, rolled back (and the
-    error re-raised) when it fails, so nothing is ever left half-done or open."""
+    error re-raised) when it fails, so nothing is ever left half-done or open. A BEGIN that fails (SQLite: another
+    connection held the write lock past busy_timeout) opened nothing; a COMMIT that fails (SQLite keeps the
+    transaction open after a busy or a deferred constraint's COMMIT) is rolled back like the block, so the caller
+    may simply write again."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
-    conn.execute("COMMIT")
 
 
 def rollback(conn: Connection) -> None:

@@ -15,7 +15,7 @@ import pandas as pd
 from storage.cursors import IdCursor, save_cursors
 from storage.postgres import PgConnection
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import SPACE_CODES, Connection, in_clause, limit_clause, rollback
+from storage.sql import SPACE_CODES, Connection, in_clause, limit_clause, transaction
 
 if TYPE_CHECKING:
     from data_feed import Tick
@@ -86,8 +86,7 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
     symbols = sorted({r[0] for r in rows})     # one order for every writer: their row locks never cross
     if isinstance(conn, PgConnection):
         conn.prepare_write(r[2] for r in rows)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         by_symbol = {s: rows if len(symbols) == 1 else [r for r in rows if r[0] == s] for s in symbols}
         lasts = {s: conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
                                  "ORDER BY timestamp DESC, id_space DESC, trade_id DESC LIMIT 1", (s,)).fetchone()
@@ -111,10 +110,6 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
             else:
                 refresh_rollups(conn, symbol, int(stamps.min()), int(stamps.max()))
         save_cursors(conn, cursors)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return result
 
 

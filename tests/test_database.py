@@ -292,6 +292,44 @@ def test_failed_multi_statement_writes_roll_back_and_leave_no_open_transaction(d
     conn.close()
 
 
+def _fail_commits_after_insert_into(conn: db.Connection, table: str, postgres: bool) -> None:
+    """Make every transaction that inserts into `table` fail at its COMMIT, after all its statements went through:
+    each inserted row adds an orphan whose deferred foreign key is checked only then (SQLite keeps such a
+    transaction open after the failed COMMIT, as it does after a COMMIT that found the database busy)."""
+    if postgres:
+        conn.execute("CREATE TABLE parents(id BIGINT PRIMARY KEY)")
+        conn.execute("CREATE TABLE orphans(parent BIGINT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+        conn.execute("CREATE FUNCTION add_orphan() RETURNS trigger LANGUAGE plpgsql "
+                     "AS $$ BEGIN INSERT INTO orphans VALUES (-1); RETURN NEW; END $$")
+        conn.execute(f"CREATE TRIGGER orphan AFTER INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION add_orphan()")
+        return
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE parents(id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE orphans(parent INTEGER REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+    conn.execute(f"CREATE TRIGGER orphan AFTER INSERT ON {table} BEGIN INSERT INTO orphans VALUES (-1); END")
+
+
+@pytest.mark.parametrize("table", ["ohlc_data", "symbol_stats"])
+def test_a_write_whose_commit_fails_is_rolled_back_and_can_be_written_again(db_target, table):
+    """The bar and tick writes roll back a transaction whose COMMIT failed (a busy or a deferred constraint's
+    COMMIT leaves a SQLite transaction open): nothing of it is stored, no transaction stays open (the next BEGIN
+    would fail), and the same batch goes through once the cause is gone, as a collector retries it."""
+    conn = db.open_writer(db_target)
+    _fail_commits_after_insert_into(conn, table, db_target.startswith("postgresql://"))
+    bars = {"BTCUSDT": [(T0, 1.0, 2.0, 0.5, 1.5, 10.0, 3, 15.0)]}
+    batch = random_ticks(20)
+    write = (lambda: db.write_bars(conn, "1h", bars, "upload")) if table == "ohlc_data" else \
+        (lambda: db.write_ticks(conn, batch).total_inserted)
+    with pytest.raises(db.IntegrityError):
+        write()
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM ohlc_data").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
+    conn.execute("DROP TRIGGER orphan" + (f" ON {table}" if db_target.startswith("postgresql://") else ""))
+    assert write() == (1 if table == "ohlc_data" else 20)
+    conn.close()
+
+
 def test_a_paper_position_closes_once_even_from_two_connections(db_target):
     first, second = db.open_writer(db_target), db.open_writer(db_target)
     position = db.open_paper_position(first, "BTCUSDT", "LONG", 1000.0, 100.0)
