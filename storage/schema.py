@@ -1,8 +1,6 @@
 """The schema: every table as numbered migrations (PRAGMA user_version), applied on open; and clearing it all."""
 from __future__ import annotations
 
-from storage import postgres
-from storage.postgres import PgConnection
 from storage.sql import Connection, apply_migrations, transaction
 
 SCHEMA_VERSION = 4                       # = len(MIGRATIONS)
@@ -155,10 +153,4 @@ def migrate(conn: Connection) -> int:
 
 def clear_all(conn: Connection) -> None:
     """Delete every tick, bar, gap, alert and backfill record (all or nothing), then reclaim the space."""
-    if isinstance(conn, PgConnection):
-        postgres.clear(conn, TABLES)
-        return
-    with transaction(conn):
-        for table in TABLES:
-            conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals of TABLES
-    conn.execute("VACUUM")
+    conn.clear(TABLES)

@@ -1,11 +1,13 @@
 """database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import random
 import sqlite3
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -384,3 +386,29 @@ def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path)
     assert db.write_ticks(conn, back).total_inserted == 200              # a cold day imports back
     assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200   # and leaves again
     assert db.apply_retention(conn, 1, cold, now).files == []            # nothing left to move
+
+
+# The modules that know which backend they talk to: the one that opens connections, the backends themselves, and the
+# shared module whose error tuples name both drivers' classes. Every other storage module is a table module.
+BACKEND_MODULES = {"connection.py", "sqlite.py", "postgres.py", "timescale.py", "sql.py"}
+BACKEND_NAMES = {"sqlite3", "psycopg", "storage.sqlite", "storage.postgres", "storage.timescale", "PgConnection",
+                 "SqliteConnection", "sqlite", "postgres", "timescale", "is_postgres"}
+
+
+def test_table_modules_never_ask_which_backend_they_hold():
+    """Table modules call the storage.sql.Connection methods where the backends differ: they import no driver and no
+    backend module, so they hold no `isinstance(conn, PgConnection)` branch (a new difference becomes a method)."""
+    storage = Path(__file__).resolve().parents[1] / "storage"
+    found = []
+    for path in sorted(storage.glob("*.py")):
+        if path.name in BACKEND_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names = {node.module or ""} | {alias.name for alias in node.names}
+            else:
+                continue
+            found += [f"{path.name} imports {name}" for name in sorted(names & BACKEND_NAMES)]
+    assert not found, found
