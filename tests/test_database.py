@@ -252,6 +252,30 @@ def test_v3_ticks_are_rebuilt_with_their_id_space(db_path):
     assert db.write_ticks(conn, [trade]).total_inserted == 1
 
 
+def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_path):
+    """Migration v5 rebuilds symbol_stats with a NOT NULL symbol (as PostgreSQL's): every symbol's totals are kept,
+    a NULL-symbol row (SQLite's rowid tables allowed one; the program never wrote it) is not."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("PRAGMA user_version=4")
+    conn.executemany("INSERT INTO symbol_stats VALUES (?, ?, ?, ?, ?, ?)",
+                     [("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None),
+                      (None, 5, None, None, None, None)])
+    conn.close()
+    conn = db.open_writer(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
+    assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
+        ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None)]
+    with pytest.raises(db.IntegrityError):
+        conn.execute("INSERT INTO symbol_stats(symbol, tick_count) VALUES (NULL, 1)")
+    assert db.write_ticks(conn, [tick("BTCUSDT", 8, T0 + 3, 60_000.0)]).total_inserted == 1
+    assert db.symbol_summaries(conn)[0].tick_count == 4
+    conn.close()
+
+
 def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):
     conn = sqlite3.connect(db_path, isolation_level=None)
     for statement in MIGRATIONS[0].split(";"):
