@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from storage.sql import Connection, in_clause, rollback
+from storage.sql import Connection, in_clause, transaction
 
 BAR_COLUMNS = ["symbol", "timestamp", "open", "high", "low", "close", "volume", "trade_count", "quote_volume"]
 
@@ -20,18 +20,13 @@ def write_bars(conn: Connection, timeframe: str, bars_by_symbol: Mapping[str, It
              int(b[6]) if len(b) > 6 and b[6] is not None else 0,
              float(b[7]) if len(b) > 7 and b[7] is not None else None, source)
             for symbol, bars in bars_by_symbol.items() for b in bars]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         conn.executemany("INSERT INTO ohlc_data(symbol, timeframe, timestamp, open, high, low, close, volume, "
                          "trade_count, quote_volume, source) VALUES (?,?,?,?,?,?,?,?,?,?,?) "
                          "ON CONFLICT(symbol, timeframe, timestamp) DO UPDATE SET open=excluded.open, "
                          "high=excluded.high, low=excluded.low, close=excluded.close, volume=excluded.volume, "
                          "trade_count=excluded.trade_count, quote_volume=excluded.quote_volume, "
                          "source=excluded.source", rows)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return len(rows)
 
 

@@ -10,6 +10,7 @@ import time
 from storage import postgres
 from storage.schema import migrate
 from storage.sql import Connection, DamagedDatabase, StoreInfo, is_postgres
+from storage.sqlite import SqliteConnection
 
 
 def _apply_pragmas(conn: Connection) -> None:
@@ -24,7 +25,7 @@ def open_writer(path: str, *, verify: bool = False) -> Connection:
     postgresql:// target opens a server session instead (its own integrity is the server's business)."""
     if is_postgres(path):
         return postgres.connect(path)
-    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None)
+    conn = sqlite3.connect(path, timeout=5.0, isolation_level=None, factory=SqliteConnection)
     try:
         if verify:
             check_integrity(conn, path)
@@ -73,7 +74,7 @@ def open_reader(path: str, *, any_thread: bool = False) -> Connection:
     if not os.path.exists(path):
         ensure_database(path)
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
-                           check_same_thread=not any_thread)
+                           check_same_thread=not any_thread, factory=SqliteConnection)
     _apply_pragmas(conn)
     return conn
 
@@ -119,20 +120,16 @@ def describe_target(path: str) -> str:
 
 def store_info(conn: Connection) -> StoreInfo:
     """What the open database runs on (engine, version, tick layout, unused server features) for Data Management."""
-    if isinstance(conn, postgres.PgConnection):
-        return postgres.store_info(conn)
-    return StoreInfo(f"SQLite {sqlite3.sqlite_version}", "raw ticks in one table (WAL: readers never block the "
-                     "writer; retention deletes a day in 10-minute slices)")
+    return conn.store_info()
 
 
 def session_lost(conn: Connection) -> bool:
     """Whether the server session behind `conn` is gone (PostgreSQL restarted or failed over, a network cut, the
     session terminated), as the last failed statement found; a SQLite connection to its file never is."""
-    return isinstance(conn, postgres.PgConnection) and conn.lost
+    return conn.lost
 
 
 def reopen(conn: Connection) -> None:
     """Give a lost connection a new server session in place (the same object goes on being used); raises
     DatabaseError while the server cannot be reached."""
-    if isinstance(conn, postgres.PgConnection):
-        conn.reopen()
+    conn.reopen()

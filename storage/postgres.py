@@ -2,13 +2,15 @@
 versioned schema (ticks partitioned by UTC day, or a TimescaleDB hypertable of day chunks when the server offers the
 extension: storage/timescale.py), on-demand day partitions, server-side streaming, advisory locks.
 
-One SQL text serves both backends; this module only translates `?` placeholders to psycopg's `%s` and SQLite's
-`BEGIN IMMEDIATE` to `BEGIN`. Sessions run in autocommit mode with explicit BEGIN/COMMIT, exactly as the SQLite
-connections do, so storage.sql.transaction works unchanged.
+One SQL text serves both backends; this module translates `?` placeholders to psycopg's `%s` and SQLite's
+`BEGIN IMMEDIATE` to `BEGIN`, and does the storage.sql.Connection operations the backends do differently (bulk tick
+writes, streaming, dropping a day, clearing, advisory locks) the PostgreSQL way. Sessions run in autocommit mode with
+explicit BEGIN/COMMIT, exactly as the SQLite connections do, so storage.sql.transaction works unchanged.
 """
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import logging
 import re
@@ -16,7 +18,7 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -25,7 +27,7 @@ from psycopg import pq
 from core.clock import DAY_MS, now_ms
 from core.vocabulary import IdSpace
 from storage import timescale
-from storage.sql import SPACE_CODES, StoreInfo, apply_migrations
+from storage.sql import SPACE_CODES, DatabaseError, StoreInfo, apply_migrations, is_busy, transaction
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,7 @@ PG_SCHEMA_VERSION = 1
 _PARTITIONED = " PARTITION BY RANGE (timestamp)"       # the ticks table's layout without TimescaleDB
 _MIGRATION_LOCK = 7_432_001                       # advisory lock key serialising concurrent first opens
 _REPAIR_LOCKS = 7_432_002                         # class key of the per-symbol repair locks
+DROP_LOCK_WAIT_MS = 1000                          # retention: longest wait for the ticks table's lock to drop a day
 PG_MIGRATIONS: tuple[str, ...] = (
     # v1: the SQLite schema v4 in PostgreSQL types; ticks partitioned by UTC day (retention drops partitions).
     # A partitioned table's key must hold the partition column, so it is (symbol, timestamp, id_space, trade_id):
@@ -220,7 +223,7 @@ class PgConnection:
             while rows := cur.fetchmany(chunk_rows):
                 yield rows
 
-    def insert_ticks(self, rows: list[tuple]) -> dict[str, int]:
+    def insert_ticks(self, by_symbol: Mapping[str, list[tuple]]) -> dict[str, int]:
         """Insert tick rows (symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) once
         per key inside the caller's transaction; returns how many were new per symbol. COPY into a session-private
         staging table, then one INSERT … SELECT … ON CONFLICT DO NOTHING: COPY streams rows without building an SQL
@@ -228,8 +231,9 @@ class PgConnection:
         with self.raw.cursor() as cur:
             with cur.copy(_COPY_TICKS) as copy:
                 copy.set_types(_TICK_TYPES)
-                for row in rows:
-                    copy.write_row(row)
+                for rows in by_symbol.values():
+                    for row in rows:
+                        copy.write_row(row)
             inserted: dict[str, int] = dict(cur.execute(_MOVE_TICKS).fetchall())
             cur.execute("DELETE FROM ticks_in")     # (a second batch in this transaction starts empty)
         return inserted
@@ -250,6 +254,78 @@ class PgConnection:
         for day in sorted((days | {d + 1 for d in days if d >= today}) - self.partitions):
             add_partition(self.raw, day)
             self.partitions.add(day)
+
+
+    def store_info(self) -> StoreInfo:
+        """The server's version and the ticks' layout: a hypertable's chunks and compression, or how many day
+        partitions hold raw ticks and whether TimescaleDB is on offer."""
+        number = self.raw.info.server_version                    # e.g. 150018 for 15.18
+        engine = f"PostgreSQL {number // 10_000}.{number % 10_000}"
+        if self.hypertable:
+            return StoreInfo(engine, str(timescale.chunk_stats(self.raw)))
+        names = self.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
+                                 "WHERE inhparent = 'ticks'::regclass")
+        days = [int(name.rsplit("_d", 1)[1]) for (name,) in names.fetchall()]          # ticks_d<day number>
+        ahead = sum(day > now_ms() // DAY_MS for day in days)                         # tomorrow's, made the day before
+        held = len(days) - ahead
+        note = timescaledb_note(self)
+        layout = (f"raw ticks in {held:,} day partition{'' if held == 1 else 's'}"
+                  + (f" (+{ahead} made ahead for tomorrow)" if ahead else "") + "; retention drops whole days")
+        return StoreInfo(engine, layout, (note,) if note else ())
+
+    def try_advisory_lock(self, key: int) -> bool:
+        row = self.raw.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+        return bool(row and row[0])
+
+    def advisory_unlock(self, key: int) -> None:
+        self.raw.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+    def drop_ticks_day(self, day: int, exported: dict[str, int]) -> int | None:
+        """Drop the day's partition (or hypertable chunk), whole, and take its ticks out of symbol_stats, in one
+        transaction; None when the day stays for the next pass. Dropping a partition locks the whole ticks table, so
+        the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall every collector and dashboard
+        queued behind the drop). The day is first locked against new rows and its rows counted per symbol: a tick
+        written after its export (a late repair or import) keeps the day until it is exported again."""
+        lo, hi = day * DAY_MS, (day + 1) * DAY_MS
+        try:
+            with transaction(self):
+                self.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
+                for name in day_tables(self, day):
+                    self.execute(f"LOCK TABLE {name} IN SHARE MODE")
+                counts: dict[str, int] = dict(self.execute("SELECT symbol, count(*) FROM ticks WHERE timestamp>=? "
+                                                           "AND timestamp<? GROUP BY symbol", (lo, hi)).fetchall())
+                if counts != exported:
+                    raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, "
+                                              f"{sum(exported.values()):,} exported")
+                for symbol, count in counts.items():
+                    row = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?",
+                                       (symbol, hi)).fetchone()
+                    first = None if row is None else row[0]
+                    self.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
+                                 (count, first, symbol))
+                drop_day_tables(self, day)
+        except (_ChangedSinceExport, *DatabaseError) as exc:
+            if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
+                raise
+            log.warning("retention: the ticks of UTC day %s stay in the database until the next pass (%s)",
+                        dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(), exc)
+            return None
+        return sum(counts.values())
+
+    def clear(self, tables: Sequence[str]) -> None:
+        """Empty every table at once (TRUNCATE also empties every day partition and frees their space; on a
+        hypertable it drops the chunks)."""
+        with self.raw.transaction():
+            self.raw.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            partitions = [] if self.hypertable else self.raw.execute(
+                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchall()
+            for (name,) in partitions:
+                self.raw.execute(f"DROP TABLE {name}")      # names come from the catalogue: ticks_d<day>
+        self.partitions.clear()
+
+
+class _ChangedSinceExport(RuntimeError):
+    """A day to be dropped holds other ticks than its Parquet files."""
 
 
 def add_partition(raw: psycopg.Connection, day: int) -> None:
@@ -377,23 +453,6 @@ def timescaledb_note(conn: PgConnection) -> str | None:
             "database on a server that preloads the extension gets a compressed hypertable)")
 
 
-def store_info(conn: PgConnection) -> StoreInfo:
-    """The server's version and the ticks' layout: a hypertable's chunks and compression, or how many day partitions
-    hold raw ticks and whether TimescaleDB is on offer."""
-    number = conn.raw.info.server_version                    # e.g. 150018 for 15.18
-    engine = f"PostgreSQL {number // 10_000}.{number % 10_000}"
-    if conn.hypertable:
-        return StoreInfo(engine, str(timescale.chunk_stats(conn.raw)))
-    names = conn.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass")
-    days = [int(name.rsplit("_d", 1)[1]) for (name,) in names.fetchall()]          # ticks_d<day number>
-    ahead = sum(day > now_ms() // DAY_MS for day in days)                         # tomorrow's, made the day before
-    held = len(days) - ahead
-    note = timescaledb_note(conn)
-    layout = (f"raw ticks in {held:,} day partition{'' if held == 1 else 's'}"
-              + (f" (+{ahead} made ahead for tomorrow)" if ahead else "") + "; retention drops whole days")
-    return StoreInfo(engine, layout, (note,) if note else ())
-
-
 class RepairLocks:
     """Coordination of several collectors writing one server: a session of a collector's repair thread that holds
     a per-symbol advisory lock while it repairs that symbol (so two collectors never repair one symbol at once) and
@@ -446,18 +505,6 @@ def size_bytes(conn: PgConnection) -> int:
     """Bytes the database takes on the server."""
     row = conn.raw.execute("SELECT pg_database_size(current_database())").fetchone()
     return int(row[0]) if row else 0
-
-
-def clear(conn: PgConnection, tables: Iterable[str]) -> None:
-    """Empty every table at once (TRUNCATE also empties every day partition and frees their space; on a hypertable it
-    drops the chunks)."""
-    with conn.raw.transaction():
-        conn.raw.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-        partitions = [] if conn.hypertable else conn.raw.execute(
-            "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchall()
-        for (name,) in partitions:
-            conn.raw.execute(f"DROP TABLE {name}")      # names come from the catalogue: ticks_d<day>
-    conn.partitions.clear()
 
 
 def day_tables(conn: PgConnection, day: int) -> list[str]:

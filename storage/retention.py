@@ -1,8 +1,9 @@
 """Retention and the Parquet cold tier: raw ticks older than N days leave the database, each closed symbol-day first
 written to one Parquet file (zstd; ~5 bytes per trade instead of ~90 in SQLite or ~170 in PostgreSQL), which replay,
 import and the tick parsers read back. Bars (1 s / 1 min rollups, klines, uploads) stay: charts, analytics and the
-scanner keep working over the dropped days. PostgreSQL drops a whole day partition at once; SQLite deletes the day
-in short slices so a collector's live batches are never held up for long."""
+scanner keep working over the dropped days. How a day leaves the database is the connection's own
+(Connection.drop_ticks_day): PostgreSQL drops a whole day partition at once; SQLite deletes the day in short slices so
+a collector's live batches are never held up for long."""
 from __future__ import annotations
 
 import datetime as dt
@@ -11,21 +12,17 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.clock import DAY_MS
-from storage.postgres import PgConnection, day_tables, drop_day_tables
-from storage.sql import Connection, DatabaseError, is_busy, transaction
+from storage.sql import Connection
 from storage.ticks import TICK_COLUMNS, stream_ticks, symbol_summaries
 
 log = logging.getLogger(__name__)
 
 _RETENTION_LOCK = 7_432_003                 # advisory lock: one collector on a server applies retention at a time
-SLICE_MS = 10 * 60_000                      # SQLite deletes a day in 10-minute slices (one short transaction each)
-DROP_LOCK_WAIT_MS = 1000                    # PostgreSQL: longest wait for the ticks table's lock to drop a day
 _ARROW_TYPES = {"symbol": pa.string(), "trade_id": pa.int64(), "timestamp": pa.int64(), "price": pa.float64(),
                 "size": pa.float64(), "is_buyer_maker": pa.bool_(), "received_at": pa.int64(), "id_space": pa.string()}
 # Ids and times grow steadily: delta-packed they take a few bits each; prices split into byte streams, which zstd
@@ -90,70 +87,17 @@ def export_day(conn: Connection, symbol: str, day: int, cold_dir: str | Path) ->
     return path, rows
 
 
-def drop_day(conn: Connection, symbol: str, day: int) -> int:
-    """Remove one symbol-day's ticks and keep symbol_stats true; returns the ticks removed."""
-    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-    removed = 0
-    for start in range(lo, hi, SLICE_MS):
-        with transaction(conn):
-            removed += conn.execute("DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
-                                    (symbol, start, min(hi, start + SLICE_MS))).rowcount
-    with transaction(conn):
-        first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,))
-        conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                     (removed, first, symbol))
-    return removed
-
-
-class _ChangedSinceExport(RuntimeError):
-    """A day to be dropped holds other ticks than its Parquet files."""
-
-
-def drop_partition(conn: PgConnection, day: int, exported: dict[str, int]) -> int | None:
-    """PostgreSQL: drop the day's partition (or hypertable chunk), whole, and take its ticks out of symbol_stats, in
-    one transaction; returns the ticks removed, or None when the day stays for the next pass. Dropping a partition
-    locks the whole ticks table, so the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall
-    every collector and dashboard queued behind the drop). The day is first locked against new rows and its rows
-    counted per symbol: a tick written after its export (a late repair or import) keeps the day until it is exported
-    again."""
-    lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-    try:
-        with transaction(conn):
-            conn.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
-            for name in day_tables(conn, day):
-                conn.execute(f"LOCK TABLE {name} IN SHARE MODE")
-            counts: dict[str, int] = dict(conn.execute("SELECT symbol, count(*) FROM ticks WHERE timestamp>=? AND "
-                                                       "timestamp<? GROUP BY symbol", (lo, hi)).fetchall())
-            if counts != exported:
-                raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, {sum(exported.values()):,} exported")
-            for symbol, count in counts.items():
-                first = _one_row(conn, "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?",
-                                 (symbol, hi))
-                conn.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                             (count, first, symbol))
-            drop_day_tables(conn, day)
-    except (_ChangedSinceExport, *DatabaseError) as exc:
-        if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
-            raise
-        log.warning("retention: the ticks of UTC day %s stay in the database until the next pass (%s)",
-                    dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(), exc)
-        return None
-    return sum(counts.values())
-
-
 def apply_retention(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
     """Move every expired symbol-day to Parquet, then out of the database, oldest day first. A day whose export
     fails stays in the database (nothing is dropped that is not safely on disk); an export already on disk is
     written again (the database is the source until the drop). On a shared server one collector at a time applies
     it, and a day that cannot be dropped now ends the pass (the rest waits for the next one)."""
-    if not isinstance(conn, PgConnection):
-        return _apply(conn, keep_days, cold_dir, now_ms)
-    if not _one_row(conn, "SELECT pg_try_advisory_lock(?)", (_RETENTION_LOCK,)):
+    if not conn.try_advisory_lock(_RETENTION_LOCK):
         return RetentionReport([], 0)                  # another collector on this server is applying it
     try:
         return _apply(conn, keep_days, cold_dir, now_ms)
     finally:
-        conn.execute("SELECT pg_advisory_unlock(?)", (_RETENTION_LOCK,))
+        conn.advisory_unlock(_RETENTION_LOCK)
 
 
 def _apply(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) -> RetentionReport:
@@ -169,19 +113,11 @@ def _apply(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) 
             files.append(path)
             log.info("retention: %s of %s → %s (%d ticks)", symbol, path.stem.rsplit("-ticks-", 1)[-1], path,
                      exported[symbol])
-        if not isinstance(conn, PgConnection):
-            removed += sum(drop_day(conn, symbol, day) for symbol in exported)
-        elif (dropped := drop_partition(conn, day, exported)) is not None:
+        if (dropped := conn.drop_ticks_day(day, exported)) is not None:
             removed += dropped
         else:
             return RetentionReport(files, removed, sum(len(by_day[d]) for d in by_day if d >= day))
     return RetentionReport(files, removed)
-
-
-def _one_row(conn: Connection, sql: str, params: tuple) -> Any:
-    """The single value a query answers (None when it answers no row)."""
-    row = conn.execute(sql, params).fetchone()
-    return None if row is None else row[0]
 
 
 def cold_tier_usage(cold_dir: str | Path) -> tuple[int, int]:

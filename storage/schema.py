@@ -1,11 +1,9 @@
 """The schema: every table as numbered migrations (PRAGMA user_version), applied on open; and clearing it all."""
 from __future__ import annotations
 
-from storage import postgres
-from storage.postgres import PgConnection
 from storage.sql import Connection, apply_migrations, transaction
 
-SCHEMA_VERSION = 4                       # = len(MIGRATIONS)
+SCHEMA_VERSION = 5                       # = len(MIGRATIONS)
 TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
           "paper_positions", "id_cursors")
 
@@ -137,6 +135,24 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE ticks_v4 RENAME TO ticks;
     CREATE INDEX ix_ticks_symbol_time ON ticks(symbol, timestamp)
     """,
+    # v5: symbol_stats.symbol NOT NULL, as PostgreSQL's key is (SQLite lets a rowid table's TEXT PRIMARY KEY hold
+    # NULLs, a legacy quirk; tests/test_schema_parity.py found it). The program never wrote a NULL symbol: such a row
+    # could be no symbol's totals and is not carried over.
+    """
+    CREATE TABLE symbol_stats_v5(
+        symbol TEXT NOT NULL PRIMARY KEY,
+        tick_count INTEGER NOT NULL,
+        first_ts INTEGER,
+        last_ts INTEGER,
+        max_trade_id INTEGER,
+        last_received_at INTEGER
+    );
+    INSERT INTO symbol_stats_v5(symbol, tick_count, first_ts, last_ts, max_trade_id, last_received_at)
+        SELECT symbol, tick_count, first_ts, last_ts, max_trade_id, last_received_at FROM symbol_stats
+        WHERE symbol IS NOT NULL;
+    DROP TABLE symbol_stats;
+    ALTER TABLE symbol_stats_v5 RENAME TO symbol_stats
+    """,
 )
 
 
@@ -155,10 +171,4 @@ def migrate(conn: Connection) -> int:
 
 def clear_all(conn: Connection) -> None:
     """Delete every tick, bar, gap, alert and backfill record (all or nothing), then reclaim the space."""
-    if isinstance(conn, PgConnection):
-        postgres.clear(conn, TABLES)
-        return
-    with transaction(conn):
-        for table in TABLES:
-            conn.execute(f"DELETE FROM {table}")  # table names are the fixed literals of TABLES
-    conn.execute("VACUUM")
+    conn.clear(TABLES)

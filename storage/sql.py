@@ -1,13 +1,14 @@
 """What every table module shares: the connection type both backends satisfy, their errors, the transaction block,
 small SQL helpers. Table modules write one SQL text for both backends (`?` placeholders, ON CONFLICT, RETURNING,
-CASE instead of SQLite's two-argument min/max); only storage.connection, storage.schema and storage.postgres know
+CASE instead of SQLite's two-argument min/max) and call the Connection's own methods where the backends work
+differently; only storage.connection (which opens them), storage.sqlite, storage.postgres and storage.timescale know
 which backend they talk to."""
 from __future__ import annotations
 
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,8 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class Connection(Protocol):
-    """The DB-API subset the table modules use; sqlite3.Connection has it, storage.postgres.PgConnection adds it
-    to a psycopg connection (translating `?` placeholders)."""
+    """What the table modules may do with a connection: the DB-API subset they use (storage.sqlite.SqliteConnection
+    is a sqlite3.Connection; storage.postgres.PgConnection gives a psycopg session the same methods, translating `?`
+    placeholders), and the operations each backend does its own way. Table modules call these and never ask which
+    backend they hold."""
 
     def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
 
@@ -30,6 +33,57 @@ class Connection(Protocol):
 
     @property
     def in_transaction(self) -> bool: ...
+
+    @property
+    def lost(self) -> bool:
+        """The server session behind the connection is gone (restart, failover, network cut, terminated), as the
+        last failed statement found; never for a SQLite file."""
+        ...
+
+    def reopen(self) -> None:
+        """Give a lost connection a new server session in place (nothing to do for a SQLite file); raises a
+        DatabaseError while the server cannot be reached."""
+        ...
+
+    def store_info(self) -> StoreInfo:
+        """What the database runs on (engine, version, the ticks' layout, unused server features)."""
+        ...
+
+    def prepare_write(self, stamps_ms: Iterable[int]) -> None:
+        """Before a tick batch's transaction: whatever the batch's rows need to exist first (PostgreSQL: its day
+        partitions and the session's staging table), made outside the transaction so a failed batch cannot roll
+        them back."""
+        ...
+
+    def insert_ticks(self, by_symbol: Mapping[str, list[tuple]]) -> dict[str, int]:
+        """Insert a batch's tick rows (symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at,
+        id_space code), grouped by symbol in symbol order, once per key inside the caller's transaction; returns
+        how many were new per symbol (a symbol with none may be left out)."""
+        ...
+
+    def stream(self, sql: str, parameters: Any, chunk_rows: int) -> Iterator[list[tuple]]:
+        """A query's rows in chunks of at most `chunk_rows`, never the whole result in memory at once."""
+        ...
+
+    def try_advisory_lock(self, key: int) -> bool:
+        """Take a lock shared by every session of the database's server, if free (PostgreSQL's advisory lock: one
+        collector of several sharing a server does a job); True when held. A SQLite file is written from one
+        machine, whose writers its write lock serialises: always True."""
+        ...
+
+    def advisory_unlock(self, key: int) -> None:
+        """Release a lock taken by try_advisory_lock."""
+        ...
+
+    def drop_ticks_day(self, day: int, exported: dict[str, int]) -> int | None:
+        """Remove the raw ticks of one UTC day (day number since the epoch) whose symbols and tick counts were
+        `exported` to the cold tier, keeping symbol_stats true; returns the ticks removed, or None when the day
+        stays for the next retention pass (PostgreSQL: the table was busy, or the day changed since its export)."""
+        ...
+
+    def clear(self, tables: Sequence[str]) -> None:
+        """Empty the given tables, all or nothing, and give their space back."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -57,14 +111,17 @@ class DamagedDatabase(RuntimeError):
 @contextlib.contextmanager
 def transaction(conn: Connection) -> Iterator[None]:
     """One write transaction on an autocommit connection: committed when the block ends, rolled back (and the
-    error re-raised) when it fails, so nothing is ever left half-done or open."""
+    error re-raised) when it fails, so nothing is ever left half-done or open. A BEGIN that fails (SQLite: another
+    connection held the write lock past busy_timeout) opened nothing; a COMMIT that fails (SQLite keeps the
+    transaction open after a busy or a deferred constraint's COMMIT) is rolled back like the block, so the caller
+    may simply write again."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield
+        conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
-    conn.execute("COMMIT")
 
 
 def rollback(conn: Connection) -> None:

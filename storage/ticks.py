@@ -2,8 +2,6 @@
 per-symbol totals current, and windowed or streamed reads."""
 from __future__ import annotations
 
-import functools
-import itertools
 import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -13,9 +11,8 @@ import numpy as np
 import pandas as pd
 
 from storage.cursors import IdCursor, save_cursors
-from storage.postgres import PgConnection
 from storage.rollups import merge_rollups, refresh_rollups
-from storage.sql import SPACE_CODES, Connection, in_clause, limit_clause, rollback
+from storage.sql import SPACE_CODES, Connection, in_clause, limit_clause, transaction
 
 if TYPE_CHECKING:
     from data_feed import Tick
@@ -37,27 +34,6 @@ class WriteResult:
         return sum(self.inserted.values())
 
 
-_INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct sizes keep the statement cache warm
-
-
-@functools.cache
-def _insert_ticks_sql(rows: int) -> str:
-    values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return ("INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) "
-            f"VALUES {values} ON CONFLICT DO NOTHING")
-
-
-def _insert_ticks(conn: Connection, rows: list[tuple]) -> int:
-    """Insert tick rows with multi-row statements and return how many were new (SQLite). One statement step per
-    chunk instead of one per row (executemany) halves the cost and, above all, the GIL hand-offs with the socket
-    thread. PostgreSQL COPYs instead (PgConnection.insert_ticks)."""
-    inserted = done = 0
-    for size in _INSERT_CHUNKS:
-        sql = _insert_ticks_sql(size)
-        while len(rows) - done >= size:
-            inserted += conn.execute(sql, list(itertools.chain.from_iterable(rows[done:done + size]))).rowcount
-            done += size
-    return inserted
 _UPSERT_STATS = (
     "INSERT INTO symbol_stats(symbol, tick_count, first_ts, last_ts, max_trade_id, last_received_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(symbol) DO UPDATE SET "
@@ -84,16 +60,13 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
     codes = SPACE_CODES
     rows = [(*_TICK_ROW(t), codes[t.space]) for t in ticks]
     symbols = sorted({r[0] for r in rows})     # one order for every writer: their row locks never cross
-    if isinstance(conn, PgConnection):
-        conn.prepare_write(r[2] for r in rows)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    conn.prepare_write(r[2] for r in rows)
+    with transaction(conn):
         by_symbol = {s: rows if len(symbols) == 1 else [r for r in rows if r[0] == s] for s in symbols}
         lasts = {s: conn.execute("SELECT timestamp, trade_id FROM ticks WHERE symbol=? "
                                  "ORDER BY timestamp DESC, id_space DESC, trade_id DESC LIMIT 1", (s,)).fetchone()
                  for s in symbols}
-        counts = (conn.insert_ticks(rows) if isinstance(conn, PgConnection)
-                  else {s: _insert_ticks(conn, mine) for s, mine in by_symbol.items()})
+        counts = conn.insert_ticks(by_symbol)
         for symbol, mine in by_symbol.items():
             last, inserted = lasts[symbol], counts.get(symbol, 0)
             result.inserted[symbol] = inserted
@@ -111,10 +84,6 @@ def write_ticks(conn: Connection, ticks: Sequence[Tick], cursors: Sequence[IdCur
             else:
                 refresh_rollups(conn, symbol, int(stamps.min()), int(stamps.max()))
         save_cursors(conn, cursors)
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
     return result
 
 
@@ -165,10 +134,4 @@ def stream_ticks(conn: Connection, symbols: Sequence[str] | None = None, start_m
     chosen = list(symbols) if symbols else [s.symbol for s in symbol_summaries(conn)]
     sql = f"{_SELECT_TICKS} WHERE symbol=? AND timestamp>=? AND timestamp<? ORDER BY timestamp, id_space, trade_id"
     for symbol in chosen:
-        params = (symbol, start_ms or 0, end_ms or 2**62)
-        if isinstance(conn, PgConnection):
-            yield from conn.stream(sql, params, chunk_rows)
-            continue
-        cur = conn.execute(sql, params)
-        while rows := cur.fetchmany(chunk_rows):
-            yield rows
+        yield from conn.stream(sql, (symbol, start_ms or 0, end_ms or 2**62), chunk_rows)

@@ -1,11 +1,13 @@
 """database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import random
 import sqlite3
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -250,6 +252,30 @@ def test_v3_ticks_are_rebuilt_with_their_id_space(db_path):
     assert db.write_ticks(conn, [trade]).total_inserted == 1
 
 
+def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_path):
+    """Migration v5 rebuilds symbol_stats with a NOT NULL symbol (as PostgreSQL's): every symbol's totals are kept,
+    a NULL-symbol row (SQLite's rowid tables allowed one; the program never wrote it) is not."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    for migration in MIGRATIONS[:4]:
+        for statement in migration.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("PRAGMA user_version=4")
+    conn.executemany("INSERT INTO symbol_stats VALUES (?, ?, ?, ?, ?, ?)",
+                     [("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None),
+                      (None, 5, None, None, None, None)])
+    conn.close()
+    conn = db.open_writer(db_path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
+    assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
+        ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None)]
+    with pytest.raises(db.IntegrityError):
+        conn.execute("INSERT INTO symbol_stats(symbol, tick_count) VALUES (NULL, 1)")
+    assert db.write_ticks(conn, [tick("BTCUSDT", 8, T0 + 3, 60_000.0)]).total_inserted == 1
+    assert db.symbol_summaries(conn)[0].tick_count == 4
+    conn.close()
+
+
 def test_v1_database_is_migrated_in_place_without_losing_ticks(db_path):
     conn = sqlite3.connect(db_path, isolation_level=None)
     for statement in MIGRATIONS[0].split(";"):
@@ -289,6 +315,44 @@ def test_failed_multi_statement_writes_roll_back_and_leave_no_open_transaction(d
     assert not conn.in_transaction and db.list_alert_rules(conn)  # nothing was cleared
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM alert_events").fetchone()[0] == 1
+    conn.close()
+
+
+def _fail_commits_after_insert_into(conn: db.Connection, table: str, postgres: bool) -> None:
+    """Make every transaction that inserts into `table` fail at its COMMIT, after all its statements went through:
+    each inserted row adds an orphan whose deferred foreign key is checked only then (SQLite keeps such a
+    transaction open after the failed COMMIT, as it does after a COMMIT that found the database busy)."""
+    if postgres:
+        conn.execute("CREATE TABLE parents(id BIGINT PRIMARY KEY)")
+        conn.execute("CREATE TABLE orphans(parent BIGINT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+        conn.execute("CREATE FUNCTION add_orphan() RETURNS trigger LANGUAGE plpgsql "
+                     "AS $$ BEGIN INSERT INTO orphans VALUES (-1); RETURN NEW; END $$")
+        conn.execute(f"CREATE TRIGGER orphan AFTER INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION add_orphan()")
+        return
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("CREATE TABLE parents(id INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE orphans(parent INTEGER REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
+    conn.execute(f"CREATE TRIGGER orphan AFTER INSERT ON {table} BEGIN INSERT INTO orphans VALUES (-1); END")
+
+
+@pytest.mark.parametrize("table", ["ohlc_data", "symbol_stats"])
+def test_a_write_whose_commit_fails_is_rolled_back_and_can_be_written_again(db_target, table):
+    """The bar and tick writes roll back a transaction whose COMMIT failed (a busy or a deferred constraint's
+    COMMIT leaves a SQLite transaction open): nothing of it is stored, no transaction stays open (the next BEGIN
+    would fail), and the same batch goes through once the cause is gone, as a collector retries it."""
+    conn = db.open_writer(db_target)
+    _fail_commits_after_insert_into(conn, table, db_target.startswith("postgresql://"))
+    bars = {"BTCUSDT": [(T0, 1.0, 2.0, 0.5, 1.5, 10.0, 3, 15.0)]}
+    batch = random_ticks(20)
+    write = (lambda: db.write_bars(conn, "1h", bars, "upload")) if table == "ohlc_data" else \
+        (lambda: db.write_ticks(conn, batch).total_inserted)
+    with pytest.raises(db.IntegrityError):
+        write()
+    assert not conn.in_transaction
+    assert conn.execute("SELECT count(*) FROM ohlc_data").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
+    conn.execute("DROP TRIGGER orphan" + (f" ON {table}" if db_target.startswith("postgresql://") else ""))
+    assert write() == (1 if table == "ohlc_data" else 20)
     conn.close()
 
 
@@ -346,3 +410,29 @@ def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path)
     assert db.write_ticks(conn, back).total_inserted == 200              # a cold day imports back
     assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200   # and leaves again
     assert db.apply_retention(conn, 1, cold, now).files == []            # nothing left to move
+
+
+# The modules that know which backend they talk to: the one that opens connections, the backends themselves, and the
+# shared module whose error tuples name both drivers' classes. Every other storage module is a table module.
+BACKEND_MODULES = {"connection.py", "sqlite.py", "postgres.py", "timescale.py", "sql.py"}
+BACKEND_NAMES = {"sqlite3", "psycopg", "storage.sqlite", "storage.postgres", "storage.timescale", "PgConnection",
+                 "SqliteConnection", "sqlite", "postgres", "timescale", "is_postgres"}
+
+
+def test_table_modules_never_ask_which_backend_they_hold():
+    """Table modules call the storage.sql.Connection methods where the backends differ: they import no driver and no
+    backend module, so they hold no `isinstance(conn, PgConnection)` branch (a new difference becomes a method)."""
+    storage = Path(__file__).resolve().parents[1] / "storage"
+    found = []
+    for path in sorted(storage.glob("*.py")):
+        if path.name in BACKEND_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                names = {node.module or ""} | {alias.name for alias in node.names}
+            else:
+                continue
+            found += [f"{path.name} imports {name}" for name in sorted(names & BACKEND_NAMES)]
+    assert not found, found

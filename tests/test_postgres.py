@@ -24,7 +24,6 @@ import collector
 import database as db
 from data_feed import BinanceFuturesFeed, BinanceRest, Tick
 from storage.postgres import PG_SCHEMA_VERSION
-from storage.retention import drop_partition
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
@@ -219,7 +218,7 @@ def test_a_day_written_after_its_export_stays_until_exported_again(pg_server, tm
     url = pg_server.create_database()
     with contextlib.closing(db.open_writer(url)) as conn:
         db.write_ticks(conn, day_ticks(0))
-        assert drop_partition(conn, DAY0 // DAY, {"BTCUSDT": 19}) is None          # one more than exported
+        assert conn.drop_ticks_day(DAY0 // DAY, {"BTCUSDT": 19}) is None          # one more than exported
         assert len(db.read_ticks(conn, ["BTCUSDT"])) == 20
         report = db.apply_retention(conn, 1, tmp_path, DAY0 + 3 * DAY)
         assert (report.ticks_removed, report.deferred) == (20, 0)

@@ -16,7 +16,6 @@ import database as db
 from data_feed import Tick
 from storage import timescale
 from storage.postgres import PgConnection
-from storage.retention import drop_partition
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -93,7 +92,7 @@ def test_a_day_written_after_its_export_keeps_its_chunk(tsdb_server, tmp_path):
     with contextlib.closing(db.open_writer(url)) as conn:
         db.write_ticks(conn, day_ticks(0))
         compress_closed_days(conn)
-        assert drop_partition(conn, DAY0 // DAY, {"BTCUSDT": 19}) is None
+        assert conn.drop_ticks_day(DAY0 // DAY, {"BTCUSDT": 19}) is None
         assert len(db.read_ticks(conn, ["BTCUSDT"])) == 20 and len(chunks(conn)) == 1
         report = db.apply_retention(conn, 1, tmp_path, DAY0 + 3 * DAY)
         assert (report.ticks_removed, report.deferred) == (20, 0) and chunks(conn) == []
