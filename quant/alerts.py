@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from quant.validation import _check_choice
+from quant.validation import check_choice
 from quant.vocabulary import ALERT_OPS
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -18,7 +18,7 @@ def evaluate_alert(rule_metric_value: float, op: str, threshold: float, previous
 
     A NaN value (e.g. a z-score in warm-up) never fires.
     """
-    op = _check_choice(op, "alert op", ALERT_OPS)
+    op = check_choice(op, "alert op", ALERT_OPS)
     if not math.isfinite(threshold):
         raise ValueError(f"threshold must be finite, got {threshold}")
     value = float(rule_metric_value)

@@ -16,7 +16,7 @@ import pandas as pd
 from quant.blas import one_blas_thread
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
 from quant.stationarity import engle_granger, half_life, hurst_exponent, johansen, rolling_correlation, static_fit
-from quant.validation import _check_choice, _pair
+from quant.validation import aligned_pair, check_choice
 from quant.verdict import PairVerdict, pair_verdict
 from quant.vocabulary import (
     HEDGE_METHODS,
@@ -118,9 +118,9 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
     """Hedge, spread y − (alpha_t + beta_t·x), causal z-score and return correlation (window `corr_window`,
     default the hedge window). The spread uses the hedge's causal beta/alpha series (expanding for static methods
     unless causal=False is passed). InsufficientData while there are fewer bars than `pair_warmup`."""
-    xs, ys = _pair(x, y, 3)
+    xs, ys = aligned_pair(x, y, 3)
     xs.name, ys.name = getattr(x, "name", None), getattr(y, "name", None)
-    method = _check_choice(method, "hedge method", HEDGE_METHODS)
+    method = check_choice(method, "hedge method", HEDGE_METHODS)
     need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
         warm = need - z_window - MIN_STAT_OBS

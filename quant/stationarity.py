@@ -13,7 +13,7 @@ import pandas as pd
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 from quant import unitroot
-from quant.validation import _check_values, _check_window, _pair, _series
+from quant.validation import aligned_pair, as_series, check_values, check_window
 from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -23,8 +23,8 @@ from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, Insufficie
 def _stat_input(series: Any, name: str) -> np.ndarray:
     """Finite values of a series for a statistical test, validated: leading/trailing NaN (warm-up, not yet known)
     are dropped; NaN between values is refused, since joining the two sides would invent a one-bar move."""
-    s = _series(series, name)
-    _check_values(s, name, MIN_STAT_OBS, allow_nan=True)
+    s = as_series(series, name)
+    check_values(s, name, MIN_STAT_OBS, allow_nan=True)
     v = s.to_numpy()
     known = np.flatnonzero(~np.isnan(v))
     inner = v[known[0]:known[-1] + 1]
@@ -87,7 +87,7 @@ def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None
     """Engle–Granger test of y on x: ADF (no constant, AIC lag search as :func:`adf_test`) of the static OLS
     residual y − α − β·x, judged by MacKinnon's cointegration critical values (N=2, constant), as statsmodels coint.
     Cointegrated if p < 0.05. Also returns the static fit (beta, alpha, r_squared) the residual comes from."""
-    xs, ys = _pair(x, y, MIN_STAT_OBS)
+    xs, ys = aligned_pair(x, y, MIN_STAT_OBS)
     beta, alpha, r2, resid = static_fit(xs, ys)
     fit = unitroot.adf_fit(resid, maxlag, constant=False, criterion=_criterion(autolag))
     p = unitroot.pvalue(fit.statistic, 2)
@@ -118,7 +118,7 @@ def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[s
     if det_order not in (-1, 0, 1):
         raise ValueError(f"det_order must be -1, 0 or 1, got {det_order}")
     for col in df.columns:
-        _check_values(_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
+        check_values(as_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
     values = df.to_numpy(dtype="float64")
     diffs = np.diff(values, axis=0)
     centred = diffs - diffs.mean(axis=0)
@@ -180,8 +180,8 @@ def hurst_exponent(series: Any, max_lag: int = 100) -> float:
 
 def returns(prices: Any, log: bool = False) -> pd.Series:
     """Simple (or log) returns of a positive price series; the first bar has no return and is dropped."""
-    s = _series(prices, "prices")
-    _check_values(s, "prices", 2, constant_ok=True)
+    s = as_series(prices, "prices")
+    check_values(s, "prices", 2, constant_ok=True)
     if (s <= 0).any():
         raise ValueError("prices must be > 0 to compute returns")
     r = np.log(s).diff() if log else s.pct_change()
@@ -194,8 +194,8 @@ def rolling_correlation(s1: Any, s2: Any, window: int = 60) -> pd.Series:
     Same index as the prices: the first `window` bars are NaN (one return is lost), as are windows where a leg
     did not move.
     """
-    x, y = _pair(s1, s2, 3)
-    window = _check_window(window, "window", len(x) - 1, minimum=3)
+    x, y = aligned_pair(s1, s2, 3)
+    window = check_window(window, "window", len(x) - 1, minimum=3)
     if (x <= 0).any() or (y <= 0).any():
         raise ValueError("prices must be > 0 to compute returns")
     rx, ry = x.pct_change(), y.pct_change()
@@ -218,8 +218,8 @@ def correlation_matrix(closes_df: pd.DataFrame) -> pd.DataFrame:
 
 def summary_statistics(series: Any) -> dict[str, float]:
     """Descriptive statistics (count, mean, std, quantiles, skew, excess kurtosis, first/last) of finite values."""
-    s = _series(series, "series")
-    _check_values(s, "series", 4, allow_nan=True)
+    s = as_series(series, "series")
+    check_values(s, "series", 4, allow_nan=True)
     v = s.dropna()
     a = v.to_numpy(dtype="float64")
     q = np.quantile(a, [0.25, 0.5, 0.75])
@@ -231,7 +231,7 @@ def summary_statistics(series: Any) -> dict[str, float]:
 
 def distribution(series: Any, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Histogram (counts, bin edges; len(edges) = bins + 1) of finite values, for price or return plots."""
-    s = _series(series, "series")
-    _check_values(s, "series", 1, allow_nan=True, constant_ok=True)
-    bins = _check_window(bins, "bins", None, minimum=1)
+    s = as_series(series, "series")
+    check_values(s, "series", 1, allow_nan=True, constant_ok=True)
+    bins = check_window(bins, "bins", None, minimum=1)
     return np.histogram(s.dropna().to_numpy(), bins=bins)
