@@ -3,7 +3,7 @@ with the false discovery rate controlled.
 
 Why: statsmodels' coint costs ~0.35 s a pair, 12 hours for the ~125k pairs of 500 symbols. Here three matrix products
 give the lag-0 Engle–Granger (Dickey–Fuller) statistic of every pair in both orientations; the pairs that pass a
-lenient screen are confirmed with the full test the Pair Analytics tab uses (AIC lag search over Schwert's bound,
+lenient screen are confirmed with the full test the Pair Analytics tab uses (MAIC lag search over Schwert's bound,
 quant/unitroot.py), which keeps its size when bid/ask bounce puts MA errors into a residual. Benjamini–Hochberg then
 runs over every pair tested, and the last part of the window re-tests the selected pairs out of sample.
 """

@@ -64,6 +64,14 @@ class AlertMetric(enum.StrEnum):
         return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
 
 
+class LagCriterion(enum.StrEnum):
+    """How a unit-root test chooses its lag: Ng & Perron's modified AIC (MAIC, the default) or plain AIC
+    (statsmodels' rule; it picks too few lags when the differences carry a large negative MA root)."""
+
+    MAIC = "maic"
+    AIC = "aic"
+
+
 HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
 STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
 ALERT_OPS: tuple[str, ...] = tuple(AlertOp)

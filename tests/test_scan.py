@@ -57,10 +57,10 @@ def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) 
     row = table.iloc[0]
     formation = prices.iloc[: table.attrs["scan"].formation_bars]
     eg = A.engle_granger(formation[row["x"]], formation[row["y"]])
-    assert row["pvalue_y_on_x"] == pytest.approx(eg["pvalue"], rel=1e-9)
-    assert row["beta"] == pytest.approx(eg["beta"], rel=1e-9)
+    assert row["pvalue_y_on_x"] == pytest.approx(eg.pvalue, rel=1e-9)
+    assert row["beta"] == pytest.approx(eg.beta, rel=1e-9)
     reverse = A.engle_granger(formation[row["y"]], formation[row["x"]])
-    assert row["pvalue"] == pytest.approx(max(eg["pvalue"], reverse["pvalue"]), rel=1e-9)
+    assert row["pvalue"] == pytest.approx(max(eg.pvalue, reverse.pvalue), rel=1e-9)
     assert 5 < row["half_life"] < 120 and row["crossings_per_day"] > 10 and row["hurst"] < 0.5
     assert row["oos_confirmed"] and row["spread_vol"] > 0
     q = table["qvalue"].to_numpy()
