@@ -29,7 +29,7 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
 * ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
-* ``quant/scan.py``         scan_pairs, ScanSummary.
+* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -97,7 +97,7 @@ from quant.results import (
     StaticFit,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs
+from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -188,6 +188,7 @@ __all__ = [
     "BacktestResult",
     "CriticalValues",
     "EngleGrangerResult",
+    "ExclusionReason",
     "HalfLifeResult",
     "HedgeMethod",
     "HedgeResult",
@@ -200,6 +201,7 @@ __all__ = [
     "PairTest",
     "PairTests",
     "PairVerdict",
+    "ScanExclusion",
     "ScanSummary",
     "StabilityResult",
     "StaticFit",
@@ -242,6 +244,7 @@ __all__ = [
     "returns",
     "rolling_correlation",
     "scan_pairs",
+    "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
     "stability_text",
