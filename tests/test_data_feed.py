@@ -15,7 +15,9 @@ from data_feed import (
     BinanceFuturesFeed,
     BinanceRest,
     BinanceRestError,
+    EventKind,
     FeedEvent,
+    FeedState,
     FrameKind,
     FrameRecorder,
     ParseReport,
@@ -161,7 +163,7 @@ def test_thousands_of_trades_for_two_symbols_arrive_once_in_order(fb, make_feed)
     feed, sink = make_feed()
     feed.connect(PAIR)
     assert fb.wait_subscribed(PAIR)
-    assert feed.is_connected() and feed.get_stats().state == "connected"
+    assert feed.is_connected() and feed.get_stats().state is FeedState.CONNECTED
     fb.stream_trades(PAIR, count=3000, rate_per_s=None).wait()
     assert wait_until(lambda: len(sink.ticks) == 6000)
     for symbol in PAIR:
@@ -189,7 +191,7 @@ def test_feed_reconnects_by_itself_after_the_server_drops_mid_stream(fb, make_fe
         assert ids == sorted(set(ids)), "in order, none twice"
         assert set(ids) <= set(fb.history_ids(symbol))
     stats = feed.get_stats()
-    assert stats.reconnects >= 1 and stats.state == "connected"
+    assert stats.reconnects >= 1 and stats.state is FeedState.CONNECTED
     kinds = sink.kinds()
     assert kinds.count("connected") >= 2 and "disconnected" in kinds and "reconnecting" in kinds
     assert fb.stats().connections_accepted >= 2
@@ -210,7 +212,7 @@ def test_malformed_truncated_and_unknown_frames_are_counted_and_skipped(fb, make
     stats = feed.get_stats()
     assert stats.parse_errors == garbage["truncated"] + garbage["not_json"] + garbage["bad_field"] > 0
     assert stats.unknown_events == garbage["unknown_event"] > 0
-    assert stats.state == "connected" and stats.reconnects == 0
+    assert stats.state is FeedState.CONNECTED and stats.reconnects == 0
 
 
 @pytest.mark.network
@@ -239,7 +241,7 @@ def test_subscribe_error_is_an_event_and_not_a_stall(fb, make_feed):
         time.sleep(1.0)
     finally:
         job.stop()
-    event = next(e for e in sink.events if e.kind == "subscribe_error")
+    event = next(e for e in sink.events if e.kind is EventKind.SUBSCRIBE_ERROR)
     assert event.symbol == "ETHUSDT" and "Invalid request: invalid stream" in event.message
     assert "stalled" not in sink.kinds(), "a rejected stream is reported once, not treated as a stall"
     stats = feed.get_stats()
@@ -257,10 +259,10 @@ def test_unrouted_base_url_is_reported_as_stalled_quickly(fb, make_feed):
     try:
         assert wait_until(lambda: sink.kinds().count("stalled") >= 2, timeout=3)
         stats = feed.get_stats()
-        assert stats.state == "stalled"
+        assert stats.state is FeedState.STALLED
         assert stats.stalled_streams == ["btcusdt@aggTrade", "ethusdt@aggTrade"]
         assert not sink.ticks
-        stalled = [e for e in sink.events if e.kind == "stalled"]
+        stalled = [e for e in sink.events if e.kind is EventKind.STALLED]
         assert {e.symbol for e in stalled} == set(PAIR) and "no first message within 0.3 s" in stalled[0].message
         assert wait_until(lambda: feed.get_stats().reconnects >= 1, timeout=3)
     finally:
@@ -275,11 +277,12 @@ def test_silent_stream_and_idle_stall_recover_after_reconnect(fb, make_feed):
     feed.connect(PAIR)
     job = fb.stream_trades(PAIR, count=None, rate_per_s=200)
     try:
-        assert wait_until(lambda: any(e.kind == "stalled" and e.symbol == "ETHUSDT" for e in sink.events))
+        assert wait_until(lambda: any(e.kind is EventKind.STALLED and e.symbol == "ETHUSDT" for e in sink.events))
         fb.unsilence()
-        assert wait_until(lambda: len(sink.ids("ETHUSDT")) > 20 and feed.get_stats().state == "connected")
+        assert wait_until(lambda: len(sink.ids("ETHUSDT")) > 20 and feed.get_stats().state is FeedState.CONNECTED)
         fb.stall(1.5)
-        assert wait_until(lambda: any("silent for more than" in e.message for e in sink.events if e.kind == "stalled"))
+        assert wait_until(lambda: any("silent for more than" in e.message for e in sink.events
+                                      if e.kind is EventKind.STALLED))
         before = len(sink.ticks)
         assert wait_until(lambda: len(sink.ticks) > before + 50 and feed.get_stats().stalled_streams == [])
     finally:
@@ -305,7 +308,7 @@ def test_stall_recovery_is_make_before_break_so_flowing_streams_lose_nothing(fb,
     btc = sink.ids("BTCUSDT")
     assert btc == list(range(btc[0], fb.history_ids("BTCUSDT")[-1] + 1)), "no BTC trade lost or doubled"
     stats = feed.get_stats()
-    assert stats.state == "stalled" and stats.stalled_streams == ["ethusdt@aggTrade"]
+    assert stats.state is FeedState.STALLED and stats.stalled_streams == ["ethusdt@aggTrade"]
     assert "disconnected" not in sink.kinds() and fb.stats().connections_accepted >= 4
 
 
@@ -336,8 +339,8 @@ def test_server_age_cut_without_rotation_reconnects(make_feed):
         feed.connect(PAIR)
         assert wait_until(lambda: feed.get_stats().reconnects >= 1 and feed.is_connected(), timeout=5)
         # the counter is raised before the event reaches the callback (another thread): wait for the event too
-        assert wait_until(lambda: any("code 1000" in e.message for e in sink.events if e.kind == "disconnected"),
-                          timeout=5)
+        assert wait_until(lambda: any("code 1000" in e.message for e in sink.events
+                                      if e.kind is EventKind.DISCONNECTED), timeout=5)
         feed.disconnect()
 
 
@@ -353,7 +356,7 @@ def test_disconnect_is_prompt_while_streaming_stalled_or_backing_off(fb, make_fe
     feed.disconnect()
     assert time.monotonic() - started < 1.5
     job.stop()
-    assert not feed.is_connected() and feed.get_stats().state == "stopped"
+    assert not feed.is_connected() and feed.get_stats().state is FeedState.STOPPED
     feed.disconnect()                                              # idempotent
 
     stalled, _ = make_feed()
@@ -411,7 +414,7 @@ def test_connection_attempts_are_capped(fb, make_feed):
     assert wait_until(lambda: fb.stats().handshakes_rejected == 3)
     time.sleep(0.5)
     assert fb.stats().handshakes_rejected == 3
-    assert any("503" in e.message for e in sink.events if e.kind == "error")
+    assert any("503" in e.message for e in sink.events if e.kind is EventKind.ERROR)
 
 
 @pytest.mark.network
@@ -636,7 +639,7 @@ def test_simulated_feed_runs_compressed_time_and_stops_promptly():
     feed.disconnect()
     assert time.monotonic() - started < 1.0
     stats = feed.get_stats()
-    assert stats.kind == "simulated" and stats.state == "stopped" and "pair ETHUSDT" in stats.source
+    assert stats.kind == "simulated" and stats.state is FeedState.STOPPED and "pair ETHUSDT" in stats.source
     assert stats.ticks == len(sink.ticks) and sink.kinds() == ["connected"]
     span_s = (sink.ticks[-1].timestamp - sink.ticks[0].timestamp) / 1000
     wall_s = (sink.ticks[-1].received_at - sink.ticks[0].received_at) / 1000
