@@ -43,6 +43,14 @@ class GapStatus(enum.StrEnum):
     UNREPAIRABLE = "unrepairable"
 
 
+class BackfillStatus(enum.StrEnum):
+    """A resumable history job's state (a row of the backfill_state table): an interrupted `running` job resumes at
+    its saved cursor."""
+
+    RUNNING = "running"
+    DONE = "done"
+
+
 class Timeframe(enum.StrEnum):
     """Bar sizes the platform stores and shows (pandas offset aliases), finest first."""
 
