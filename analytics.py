@@ -19,8 +19,8 @@ pandas rolling moments; statsmodels RollingOLS needs ~1 s for 86,400 bars), the 
 
 Layout: this module is a facade; the implementation lives in the ``quant`` package, one job per file:
 
-* ``quant/vocabulary.py``   InsufficientData, HedgeMethod, AlertOp, AlertMetric, PairTest, LagCriterion and the tuning
-                            constants.
+* ``quant/vocabulary.py``   InsufficientData, HedgeMethod, PairTest, LagCriterion and the tuning constants (AlertOp
+                            and AlertMetric are core.vocabulary's: the database stores them too).
 * ``quant/validation.py``   input checks shared by every function.
 * ``quant/results.py``      the frozen result records (AdfResult, EngleGrangerResult, JohansenResult, HalfLifeResult,
                             HurstResult, StabilityResult), PairSeries, PairTests and ``to_json``.
@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 
+from core.vocabulary import AlertMetric, AlertOp
 from quant.alerts import (
     evaluate_alert,
 )
@@ -125,8 +126,6 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
-    AlertMetric,
-    AlertOp,
     HedgeMethod,
     InsufficientData,
     LagCriterion,

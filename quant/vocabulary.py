@@ -1,4 +1,5 @@
-"""Shared vocabulary of the analytics layer: the error type, option enums and tuning constants.
+"""Shared vocabulary of the analytics layer: the error type, option enums and tuning constants (AlertOp and
+AlertMetric live in core.vocabulary: the database layer stores them too).
 
 Why: every other quant module validates against and defaults to these names, so they live in one place.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from core.vocabulary import Timeframe
+from core.vocabulary import AlertOp, Timeframe
 
 TIMEFRAMES: dict[str, int] = {tf.value: tf.seconds for tf in Timeframe}
 
@@ -29,39 +30,6 @@ class HedgeMethod(enum.StrEnum):
     def is_static(self) -> bool:
         """One (β, α) for the whole sample (refitted on an expanding window when causal), not a dynamic series."""
         return self in (HedgeMethod.OLS, HedgeMethod.HUBER, HedgeMethod.TLS)
-
-
-class AlertOp(enum.StrEnum):
-    """Conditions an alert rule can test; `label` is what the user reads."""
-
-    GT = ">"
-    GE = ">="
-    LT = "<"
-    LE = "<="
-    CROSSES_ABOVE = "crosses_above"
-    CROSSES_BELOW = "crosses_below"
-
-    @property
-    def label(self) -> str:
-        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above",
-                "crosses_below": "crosses below"}.get(self.value, self.value)
-
-
-class AlertMetric(enum.StrEnum):
-    """What an alert rule watches; `label` is what the user reads."""
-
-    ZSCORE = "zscore"
-    SPREAD = "spread"
-    PRICE = "price"
-
-    @property
-    def label(self) -> str:
-        return {"zscore": "z-score of a pair", "spread": "spread of a pair", "price": "price of a symbol"}[self.value]
-
-    @property
-    def noun(self) -> str:
-        """The metric's name in a rule's sentence ('z-score ETHUSDT vs BTCUSDT crosses above 2')."""
-        return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
 
 
 class LagCriterion(enum.StrEnum):
