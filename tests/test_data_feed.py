@@ -193,7 +193,7 @@ def test_feed_reconnects_by_itself_after_the_server_drops_mid_stream(fb, make_fe
     stats = feed.get_stats()
     assert stats.reconnects >= 1 and stats.state is FeedState.CONNECTED
     kinds = sink.kinds()
-    assert kinds.count("connected") >= 2 and "disconnected" in kinds and "reconnecting" in kinds
+    assert kinds.count(EventKind.CONNECTED) >= 2 and EventKind.DISCONNECTED in kinds and EventKind.RECONNECTING in kinds
     assert fb.stats().connections_accepted >= 2
 
 
@@ -237,13 +237,13 @@ def test_subscribe_error_is_an_event_and_not_a_stall(fb, make_feed):
     job = fb.stream_trades(PAIR, count=None, rate_per_s=100)
     try:
         feed.connect(PAIR)
-        assert wait_until(lambda: "subscribe_error" in sink.kinds())
+        assert wait_until(lambda: EventKind.SUBSCRIBE_ERROR in sink.kinds())
         time.sleep(1.0)
     finally:
         job.stop()
     event = next(e for e in sink.events if e.kind is EventKind.SUBSCRIBE_ERROR)
     assert event.symbol == "ETHUSDT" and "Invalid request: invalid stream" in event.message
-    assert "stalled" not in sink.kinds(), "a rejected stream is reported once, not treated as a stall"
+    assert EventKind.STALLED not in sink.kinds(), "a rejected stream is reported once, not treated as a stall"
     stats = feed.get_stats()
     assert stats.subscribe_errors == 1 and "Invalid request" in stats.last_error and stats.reconnects == 0
     btc = sink.ids("BTCUSDT")
@@ -257,7 +257,7 @@ def test_unrouted_base_url_is_reported_as_stalled_quickly(fb, make_feed):
     feed.connect(PAIR)
     job = fb.stream_trades(PAIR, count=None, rate_per_s=100)
     try:
-        assert wait_until(lambda: sink.kinds().count("stalled") >= 2, timeout=3)
+        assert wait_until(lambda: sink.kinds().count(EventKind.STALLED) >= 2, timeout=3)
         stats = feed.get_stats()
         assert stats.state is FeedState.STALLED
         assert stats.stalled_streams == ["btcusdt@aggTrade", "ethusdt@aggTrade"]
@@ -309,7 +309,7 @@ def test_stall_recovery_is_make_before_break_so_flowing_streams_lose_nothing(fb,
     assert btc == list(range(btc[0], fb.history_ids("BTCUSDT")[-1] + 1)), "no BTC trade lost or doubled"
     stats = feed.get_stats()
     assert stats.state is FeedState.STALLED and stats.stalled_streams == ["ethusdt@aggTrade"]
-    assert "disconnected" not in sink.kinds() and fb.stats().connections_accepted >= 4
+    assert EventKind.DISCONNECTED not in sink.kinds() and fb.stats().connections_accepted >= 4
 
 
 @pytest.mark.network
@@ -327,7 +327,7 @@ def test_rotation_before_the_cut_overlaps_and_deduplicates_without_loss(make_fee
         assert stats.rotations >= 2 and stats.reconnects == 0 and fb.stats().age_cuts == 0
         assert stats.duplicates_dropped > 0, "the overlap delivered every trade twice; the copies were dropped"
         # each rotation is counted before its event reaches the callback: let the last event arrive
-        assert wait_until(lambda: sink.kinds().count("rotated") == feed.get_stats().rotations, timeout=5)
+        assert wait_until(lambda: sink.kinds().count(EventKind.ROTATED) == feed.get_stats().rotations, timeout=5)
         feed.disconnect()
 
 
@@ -455,7 +455,7 @@ def test_recorded_session_replays_into_the_same_ticks(fb, make_feed, tmp_path):
     replayed = Sink()
     replayed.attach(replay)
     replay.connect(PAIR)
-    assert wait_until(lambda: "finished" in replayed.kinds())
+    assert wait_until(lambda: EventKind.FINISHED in replayed.kinds())
     strip = [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in sink.ticks]
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in replayed.ticks] == strip
     assert replay.get_stats().parse_errors == feed.get_stats().parse_errors
@@ -640,7 +640,7 @@ def test_simulated_feed_runs_compressed_time_and_stops_promptly():
     assert time.monotonic() - started < 1.0
     stats = feed.get_stats()
     assert stats.kind == "simulated" and stats.state is FeedState.STOPPED and "pair ETHUSDT" in stats.source
-    assert stats.ticks == len(sink.ticks) and sink.kinds() == ["connected"]
+    assert stats.ticks == len(sink.ticks) and sink.kinds() == [EventKind.CONNECTED]
     span_s = (sink.ticks[-1].timestamp - sink.ticks[0].timestamp) / 1000
     wall_s = (sink.ticks[-1].received_at - sink.ticks[0].received_at) / 1000
     assert span_s > 5 * wall_s

@@ -293,7 +293,7 @@ def test_replay_feed_replays_each_format_as_fast_as_possible(tmp_path, name, dat
         (t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in expected]
     stats = feed.get_stats()
     assert stats.kind == "replay" and stats.state is FeedState.FINISHED and stats.ticks == len(expected)
-    assert [e.kind for e in events] == ["connected", "finished"]
+    assert [e.kind for e in events] == [EventKind.CONNECTED, EventKind.FINISHED]
 
 
 @pytest.mark.timeout(30)
@@ -369,6 +369,6 @@ def test_disconnect_from_inside_the_event_callback(tmp_path):
     feed.set_event_callback(on_event)
     feed.connect([])
     deadline = time.monotonic() + 5
-    while "finished" not in seen and time.monotonic() < deadline:
+    while EventKind.FINISHED not in seen and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert seen == ["connected", "finished"] and not feed.is_connected()
+    assert seen == [EventKind.CONNECTED, EventKind.FINISHED] and not feed.is_connected()
