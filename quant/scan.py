@@ -10,6 +10,7 @@ selected pairs out of sample.
 """
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass, field
@@ -95,10 +96,13 @@ class ConfirmedPair:
         """The weaker orientation's p-value: the pair must reject both ways."""
         return max(self.pvalue_y_on_x, self.pvalue_x_on_y)
 
+    def numbers(self) -> tuple[float, ...]:
+        """Its values for the table's DESCRIBED_COLUMNS, in that order."""
+        return tuple(float(getattr(self, name)) for name in DESCRIBED_COLUMNS)
 
-# the columns a confirmed pair fills (the rest of SCAN_COLUMNS come from the screen)
-DESCRIBED_COLUMNS = ("beta", "alpha", "pvalue_y_on_x", "pvalue_x_on_y", "half_life", "spread_vol",
-                     "crossings_per_day", "hurst", "oos_pvalue")
+
+# the columns a confirmed pair fills (its number fields; the rest of SCAN_COLUMNS come from the screen)
+DESCRIBED_COLUMNS = tuple(f.name for f in dataclasses.fields(ConfirmedPair) if f.name != "swap")
 
 
 @dataclass(frozen=True)
@@ -327,8 +331,7 @@ def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray,
     extra = pd.DataFrame(index=pairs.index, columns=list(DESCRIBED_COLUMNS), dtype="float64")
     for k, row in described.items():
         swap[k] = row.swap
-        extra.loc[k] = [row.beta, row.alpha, row.pvalue_y_on_x, row.pvalue_x_on_y, row.half_life, row.spread_vol,
-                        row.crossings_per_day, row.hurst, row.oos_pvalue]
+        extra.loc[k] = row.numbers()
     # the confirmed orientation: y = u regressed on x = v unless the reverse regression rejected more strongly
     xi, yi = np.where(swap, first, second), np.where(swap, second, first)
     symbols = np.array(u.symbols, dtype=object)
