@@ -19,12 +19,17 @@ pandas rolling moments; statsmodels RollingOLS needs ~1 s for 86,400 bars), the 
 
 Layout: this module is a facade; the implementation lives in the ``quant`` package, one job per file:
 
-* ``quant/vocabulary.py``   InsufficientData, HedgeMethod, AlertOp, AlertMetric and the tuning constants.
-* ``quant/validation.py``   input checks shared by every function (private helpers).
+* ``quant/vocabulary.py``   InsufficientData, HedgeMethod, PairTest, LagCriterion and the tuning constants (AlertOp
+                            and AlertMetric are core.vocabulary's: the database stores them too).
+* ``quant/validation.py``   input checks shared by every function.
+* ``quant/results.py``      the frozen result records (AdfResult, EngleGrangerResult, JohansenResult, HalfLifeResult,
+                            HurstResult, StabilityResult), PairSeries, PairTests and ``to_json``.
 * ``quant/bars.py``         to_time_index, resample_ohlcv, resample_bars, fill_fraction, align_closes, mask_holes.
 * ``quant/hedge.py``        HedgeResult, fit_hedge and its OLS/Huber/TLS/rolling/Kalman fits, spread, z-score.
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
-* ``quant/pair.py``         PairTest, PairSeries, PairTests, PairAnalytics and the pair pipeline.
+* ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
+* ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
+* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import logging
 
+from core.vocabulary import AlertMetric, AlertOp
 from quant.alerts import (
     evaluate_alert,
 )
@@ -75,30 +81,42 @@ from quant.metrics import (
 )
 from quant.pair import (
     PairAnalytics,
-    PairSeries,
-    PairTest,
-    PairTests,
     beta_stability,
     pair_analytics,
     pair_series,
     pair_tests,
     pair_warmup,
 )
-from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs
+from quant.results import (
+    AdfResult,
+    CriticalValues,
+    EngleGrangerResult,
+    HalfLifeResult,
+    HurstResult,
+    JohansenResult,
+    PairSeries,
+    PairTests,
+    StabilityResult,
+    StaticFit,
+    to_json,
+)
+from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
     distribution,
     engle_granger,
     half_life,
+    half_life_fit,
     hurst_exponent,
+    hurst_fit,
     johansen,
     returns,
     rolling_correlation,
     static_fit,
     summary_statistics,
 )
-from quant.verdict import PairVerdict, Verdict, fmt_p, not_enough_data, pair_verdict
+from quant.verdict import PairVerdict, Verdict, fmt_p, not_enough_data, pair_verdict, stability_text
 from quant.vocabulary import (
     ALERT_OPS,
     EXPANDING_REFIT_GROWTH,
@@ -110,10 +128,10 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
-    AlertMetric,
-    AlertOp,
     HedgeMethod,
     InsufficientData,
+    LagCriterion,
+    PairTest,
 )
 
 logger = logging.getLogger(__name__)
@@ -164,20 +182,31 @@ __all__ = [
     "SIGNIFICANCE",
     "STATIC_METHODS",
     "TIMEFRAMES",
+    "AdfResult",
     "AlertMetric",
     "AlertOp",
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "CriticalValues",
+    "EngleGrangerResult",
+    "ExclusionReason",
+    "HalfLifeResult",
     "HedgeMethod",
     "HedgeResult",
+    "HurstResult",
     "InsufficientData",
+    "JohansenResult",
+    "LagCriterion",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
     "PairTests",
     "PairVerdict",
+    "ScanExclusion",
     "ScanSummary",
+    "StabilityResult",
+    "StaticFit",
     "Verdict",
     "adf_test",
     "align_closes",
@@ -198,7 +227,9 @@ __all__ = [
     "fit_hedge",
     "fmt_p",
     "half_life",
+    "half_life_fit",
     "hurst_exponent",
+    "hurst_fit",
     "johansen",
     "mask_holes",
     "max_drawdown",
@@ -214,9 +245,12 @@ __all__ = [
     "returns",
     "rolling_correlation",
     "scan_pairs",
+    "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "stability_text",
     "static_fit",
     "summary_statistics",
+    "to_json",
     "to_time_index",
 ]

@@ -5,8 +5,8 @@ ONE parsing path shared by the live WebSocket feed, the replay feed, the REST cl
 This module only re-exports its public names, so ``from data_feed import ...`` keeps working. Where each piece lives:
 
 * ``feed.records``: ``Tick``, ``FeedEvent``, ``FeedStats``, ``SymbolInfo``, ``KlineBar``, ``OhlcvBar``,
-  ``ParseReport``, ``RestStats``, ``ArchiveStats`` and the constants (``DEFAULT_*_BASE``, upload and stream limits,
-  ``EVENT_KINDS``, ``KLINE_INTERVALS``).
+  ``ParseReport``, ``RestStats``, ``ArchiveStats``, the ``EventKind`` and ``FeedState`` StrEnums and the constants
+  (``DEFAULT_*_BASE``, upload and stream limits, ``EVENT_KINDS``, ``KLINE_INTERVALS``).
 * ``feed.errors``: ``TickFileError``, ``BinanceRestError``, ``ArchiveError``, ``UnknownSymbolError``.
 * ``feed.values``: the field validators every parser shares; the symbol rule is ``core.symbols`` (``validate_symbol``,
   ``SYMBOL_PATTERN``, re-exported here).
@@ -62,7 +62,9 @@ from feed.records import (
     MAX_UNPACKED_BYTES,
     MAX_UPLOAD_BYTES,
     ArchiveStats,
+    EventKind,
     FeedEvent,
+    FeedState,
     FeedStats,
     KlineBar,
     OhlcvBar,
@@ -77,7 +79,8 @@ from feed.universe_sim import simulate_universe
 __all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_WS_BASE", "EVENT_KINDS",
            "KLINE_INTERVALS", "MAX_STREAMS_PER_CONNECTION", "MAX_UNPACKED_BYTES", "MAX_UPLOAD_BYTES", "SYMBOL_PATTERN",
            "TICK_FORMATS", "ArchiveError", "ArchiveStats", "BinanceArchive", "BinanceFuturesFeed", "BinanceRest",
-           "BinanceRestError", "DataFeed", "FeedEvent", "FeedStats", "FileFormat", "Frame", "FrameKind",
+           "BinanceRestError", "DataFeed", "EventKind", "FeedEvent", "FeedState", "FeedStats", "FileFormat", "Frame",
+           "FrameKind",
            "FrameRecorder", "KlineBar", "NoArchive", "NoRest", "OhlcvBar", "ParseReport", "ReplayFeed", "RestStats",
            "SimulatedFeed", "SimulatedMarket", "SymbolInfo", "Tick", "TickFileError", "TickSource",
            "UnknownSymbolError", "decode_frame", "detect_tick_format", "iter_bars_from_file", "iter_ticks_from_file",

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import enum
+from typing import Any, TypeVar
 
 import analytics
 import database
@@ -10,6 +11,8 @@ from api import params
 from api.errors import ApiError
 from config import Settings
 from service.window import reader, writer
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 
 def _rule(rule: database.AlertRule) -> dict[str, Any]:
@@ -24,15 +27,20 @@ def list_rules(settings: Settings) -> list[dict[str, Any]]:
         return [_rule(r) for r in database.list_alert_rules(conn)]
 
 
+def _choice(vocabulary: type[E], raw: Any, param: str) -> E:
+    """The member of a StrEnum a body field names, or a 400 listing them."""
+    try:
+        return vocabulary(str(raw))
+    except ValueError:
+        raise ApiError(400, param, f"{param}={str(raw)!r}: expected one of {', '.join(vocabulary)}") from None
+
+
 def add_rule(settings: Settings, body: Any) -> dict[str, Any]:
     """Validate `{"symbol_x", "symbol_y", "metric", "op", "threshold"}` and store it; answer the stored rule."""
     if not isinstance(body, dict):
         raise ApiError(400, "body", "expected a JSON object {symbol_x, symbol_y, metric, op, threshold}")
-    metric, op = str(body.get("metric", "zscore")), str(body.get("op", ">"))
-    if metric not in set(analytics.AlertMetric):
-        raise ApiError(400, "metric", f"metric={metric!r}: expected one of {', '.join(analytics.AlertMetric)}")
-    if op not in set(analytics.AlertOp):
-        raise ApiError(400, "op", f"op={op!r}: expected one of {', '.join(analytics.AlertOp)}")
+    metric = _choice(analytics.AlertMetric, body.get("metric", analytics.AlertMetric.ZSCORE), "metric")
+    op = _choice(analytics.AlertOp, body.get("op", analytics.AlertOp.GT), "op")
     x = params.symbol(str(body.get("symbol_x", "")), "symbol_x")
     y = x if metric == analytics.AlertMetric.PRICE and not body.get("symbol_y") else params.symbol(
         str(body.get("symbol_y", "")), "symbol_y")

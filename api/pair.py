@@ -2,7 +2,6 @@
 pair_tests through the dashboard's model) and the cost-aware backtest, in the seed's answer shapes."""
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -64,11 +63,11 @@ def _pair_args(q: Mapping[str, str]) -> tuple[str, str]:
 def _stationarity(tests: analytics.PairTests) -> dict[str, Any]:
     """The seed's `adf` block, filled with our cointegration test of the pair: Engle–Granger on the prices (an
     ADF on an estimated residual needs its critical values); nulls with the reason while the data is too short."""
-    found = tests.results.get(analytics.PairTest.ENGLE_GRANGER)
-    if isinstance(found, dict):
-        return {"stat": _num(found.get("statistic")), "pvalue": _num(found.get("pvalue")),
-                "nobs": found.get("nobs", tests.n_bars), "test": "engle_granger"}
-    return {"stat": None, "pvalue": None, "nobs": tests.n_bars, "test": "engle_granger",
+    eg = tests.engle_granger
+    if eg is not None:
+        return {"stat": _num(eg.statistic), "pvalue": _num(eg.pvalue), "nobs": eg.nobs,
+                "test": analytics.PairTest.ENGLE_GRANGER.value}
+    return {"stat": None, "pvalue": None, "nobs": tests.n_bars, "test": analytics.PairTest.ENGLE_GRANGER.value,
             "problem": tests.problems.get(analytics.PairTest.ENGLE_GRANGER, "")}
 
 
@@ -115,7 +114,7 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
                      "equity": _series(result.equity),
                      "metrics": {k: jsonable(v) for k, v in result.metrics.items()}},
         "last": last, "alerts": fired, "notes": series.notes,
-        "verdict": dataclasses.asdict(analytics.pair_verdict(series, tests))}
+        "verdict": analytics.to_json(analytics.pair_verdict(series, tests))}
 
 
 def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:

@@ -12,14 +12,14 @@ from collection.pipeline import Pipeline
 from collection.records import BackfillKind, BackfillProgress, BackfillState, BarBatch, RepairBatch
 from collection.rest_history import REST_PAGE, first_id_since
 from core.clock import now_ms
-from core.vocabulary import Timeframe
+from core.vocabulary import BackfillStatus, Timeframe
 from data_feed import BinanceRestError
 
 log = logging.getLogger(__name__)
 
 KLINE_PAGE = 1500                            # klines per request (the endpoint's maximum)
 MINUTE_MS = 60_000
-RUNNING, DONE = "running", "done"
+RUNNING, DONE = BackfillStatus.RUNNING, BackfillStatus.DONE
 
 
 def backfill_steps(p: Pipeline) -> Iterator[None] | None:
@@ -45,9 +45,9 @@ def _resume_point(p: Pipeline, symbol: str, kind: BackfillKind, start_ms: int) -
         saved = database.get_backfill(reader, symbol, kind)
     finally:
         reader.close()
-    if saved and saved[3] != DONE and saved[0] <= start_ms + MINUTE_MS and saved[2] is not None:
-        log.info("resuming %s backfill of %s at %s", kind, symbol, saved[2])
-        return int(saved[2])
+    if saved and saved.status is not DONE and saved.start_ms <= start_ms + MINUTE_MS and saved.cursor is not None:
+        log.info("resuming %s backfill of %s at %s", kind, symbol, saved.cursor)
+        return int(saved.cursor)
     return None
 
 

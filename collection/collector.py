@@ -23,6 +23,7 @@ from data_feed import (
     BinanceRest,
     BinanceRestError,
     DataFeed,
+    EventKind,
     FeedEvent,
     NoArchive,
     NoRest,
@@ -188,11 +189,11 @@ class Collector:
 
     def _handle_event(self, event: FeedEvent) -> None:
         p = self.pipe
-        if event.kind in ("connected", "disconnected", "stalled") and p.repair_gaps:
+        if event.kind in (EventKind.CONNECTED, EventKind.DISCONNECTED, EventKind.STALLED) and p.repair_gaps:
             p.schedule_catchups()
-        if event.kind in ("disconnected", "stalled", "subscribe_error", "error"):
+        if event.kind.is_trouble:
             p.last_error = f"{event.kind}: {event.message}"
-        if event.kind == "finished":
+        if event.kind is EventKind.FINISHED:
             p.state = CollectorState.DRAINING
             p.queue.ready.set()
         if self._on_event is not None:

@@ -5,7 +5,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
-from core.vocabulary import FeedKind, GapStatus
+from core.vocabulary import BackfillStatus, FeedKind, GapStatus
 from data_feed import FeedStats, Tick
 
 
@@ -65,7 +65,7 @@ class BackfillState:
     start_ms: int
     end_ms: int
     cursor: int | None
-    status: str
+    status: BackfillStatus
     done_ms: int
 
 

@@ -43,6 +43,52 @@ class GapStatus(enum.StrEnum):
     UNREPAIRABLE = "unrepairable"
 
 
+class BackfillStatus(enum.StrEnum):
+    """A resumable history job's state (a row of the backfill_state table): an interrupted `running` job resumes at
+    its saved cursor."""
+
+    RUNNING = "running"
+    DONE = "done"
+
+
+class AlertOp(enum.StrEnum):
+    """Conditions an alert rule can test; `label` is what the user reads."""
+
+    GT = ">"
+    GE = ">="
+    LT = "<"
+    LE = "<="
+    CROSSES_ABOVE = "crosses_above"
+    CROSSES_BELOW = "crosses_below"
+
+    @property
+    def label(self) -> str:
+        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above",
+                "crosses_below": "crosses below"}.get(self.value, self.value)
+
+    @property
+    def is_crossing(self) -> bool:
+        """Fires on the bar the value crosses the threshold (needs the previous value), not while a level holds."""
+        return self in (AlertOp.CROSSES_ABOVE, AlertOp.CROSSES_BELOW)
+
+
+class AlertMetric(enum.StrEnum):
+    """What an alert rule watches; `label` is what the user reads."""
+
+    ZSCORE = "zscore"
+    SPREAD = "spread"
+    PRICE = "price"
+
+    @property
+    def label(self) -> str:
+        return {"zscore": "z-score of a pair", "spread": "spread of a pair", "price": "price of a symbol"}[self.value]
+
+    @property
+    def noun(self) -> str:
+        """The metric's name in a rule's sentence ('z-score ETHUSDT vs BTCUSDT crosses above 2')."""
+        return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
+
+
 class Timeframe(enum.StrEnum):
     """Bar sizes the platform stores and shows (pandas offset aliases), finest first."""
 

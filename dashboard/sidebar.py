@@ -18,6 +18,7 @@ from config import Settings, parse_symbols
 from core.symbols import UNIVERSE
 from core.vocabulary import FeedKind, IdSpace, Timeframe
 from dashboard.widgets import session_cache
+from data_feed import FeedState
 from service.alerts import check_alerts
 from service.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
 from service.window import reader
@@ -128,7 +129,7 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     if stats is None or stats.feed_kind != FeedKind.BINANCE or stats.received:
         return ""
     feed = stats.feed
-    if feed.state == "connected" and not feed.stalled_streams:
+    if feed.state is FeedState.CONNECTED and not feed.stalled_streams:
         return ""
     error = stats.last_error or feed.last_error
     return f"Feed {feed.state} — {error}" if error else ""
@@ -201,7 +202,7 @@ def feed_badge(stats: collector.CollectorStats) -> None:
     elif stats.feed_kind == FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
-    elif feed.state == "connected" and not feed.stalled_streams:
+    elif feed.state is FeedState.CONNECTED and not feed.stalled_streams:
         st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)",
                    icon=":material/check_circle:")
     else:

@@ -14,13 +14,13 @@ from service.window import reader, writer
 def add_rule(db_path: str) -> None:
     """Store the rule in the alert form (button callback); a bad rule leaves a message instead."""
     s = st.session_state
-    metric, x, y = s["alert_metric"], s.get("alert_x"), s.get("alert_y")
-    if x is None or (metric != "price" and (y is None or x == y)):
+    metric, x, y = analytics.AlertMetric(s["alert_metric"]), s.get("alert_x"), s.get("alert_y")
+    if x is None or (metric is not analytics.AlertMetric.PRICE and (y is None or x == y)):
         s["flash"].append(("error", "A pair rule needs two different symbols."))
         return
     with writer(db_path) as conn:
-        database.add_alert_rule(conn, metric, x, "" if metric == "price" else y or "", s["alert_op"],
-                                float(s["alert_threshold"]))
+        database.add_alert_rule(conn, metric, x, "" if metric is analytics.AlertMetric.PRICE else y or "",
+                                analytics.AlertOp(s["alert_op"]), float(s["alert_threshold"]))
     s["flash"].append(("success", "Alert rule added; it is checked on every refresh."))
 
 
@@ -47,7 +47,7 @@ def tab_alerts(c: Controls) -> None:
                           persist_state="page")
         cols[1].selectbox("Symbol / x", options, key="alert_x", persist_state="page")
         cols[2].selectbox("y (pairs)", options, key="alert_y", persist_state="page",
-                          disabled=st.session_state["alert_metric"] == "price")
+                          disabled=st.session_state["alert_metric"] == analytics.AlertMetric.PRICE)
         cols[3].selectbox("Condition", list(analytics.AlertOp), format_func=lambda op: analytics.AlertOp(op).label,
                           key="alert_op",
                           persist_state="page")

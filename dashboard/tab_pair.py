@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import math
 import time
 from collections.abc import Sequence
 
@@ -32,38 +31,35 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
     """The tests as a table with plain-language readings that never contradict the overall verdict: the evidence is
     Engle–Granger on the prices; the static residual's half-life and Hurst qualify it; the trading spread's
     half-life is labelled descriptive (an adaptive spread mean-reverts by construction)."""
-    r = tests.results
     T = analytics.PairTest
-    eg = r.get(T.ENGLE_GRANGER)
-    evidence = eg is not None and eg["is_cointegrated"]
+    eg = tests.engle_granger
+    evidence = eg is not None and eg.is_cointegrated
     caveat = "" if evidence else " — not evidence on its own: Engle–Granger finds no cointegration"
     rows: list[tuple[str, float | None, float | None, str]] = []
     if eg is not None:
-        rows.append((T.ENGLE_GRANGER.label, eg["statistic"], eg["pvalue"],
-                     f"Cointegrated at 5 % (lag {eg['lags']})" if evidence
-                     else f"No evidence of cointegration at 5 % (lag {eg['lags']})"))
-    for test in (T.HALF_LIFE, T.SPREAD_HALF_LIFE):
-        if test in r:
-            hl = r[test]
-            text = (f"Deviations halve in about {fmt_bars(hl, bar_seconds)}" if math.isfinite(hl)
+        rows.append((T.ENGLE_GRANGER.label, eg.statistic, eg.pvalue,
+                     f"Cointegrated at 5 % (lag {eg.lags})" if evidence
+                     else f"No evidence of cointegration at 5 % (lag {eg.lags})"))
+    for test, hl in ((T.HALF_LIFE, tests.half_life), (T.SPREAD_HALF_LIFE, tests.spread_half_life)):
+        if hl is not None:
+            text = (f"Deviations halve in about {fmt_bars(hl.bars, bar_seconds)}" if hl.mean_reverts
                     else "No mean reversion detected")
-            rows.append((test.label, hl, None, text + (caveat if test is T.HALF_LIFE and math.isfinite(hl) else "")))
-    if T.HURST in r:
-        h = r[T.HURST]
+            rows.append((test.label, hl.bars, None, text + (caveat if test is T.HALF_LIFE and hl.mean_reverts else "")))
+    if tests.hurst is not None:
+        h = tests.hurst.exponent
         text = ("Below 0.5: reverts faster than a random walk" + caveat if h < 0.45
                 else "Above 0.5: trending" if h > 0.55 else "Close to a random walk")
         rows.append((T.HURST.label, h, None, text))
-    if T.STABILITY in r:
-        stab = r[T.STABILITY]
+    if tests.stability is not None:
+        stab = tests.stability
         rows.append((T.STABILITY.label, None, None,
-                     ("Stable" if stab["is_stable"] else "Unstable") + ": " +
-                     " / ".join(f"{b:.4g}" for b in stab["betas"]) + f" ({stab['relative_range']:.0%} apart)"))
-    if T.JOHANSEN in r:
-        jo = r[T.JOHANSEN]
-        n = len(jo["trace_stats"])
-        rows.append((f"{T.JOHANSEN.label}, {n} symbols", jo["trace_stats"][0], None,
-                     johansen_verdict(jo["rank"], n)))
-    rows += [(T(name).label, None, None, f"not available: {why}") for name, why in tests.problems.items()]
+                     ("Stable" if stab.is_stable else "Unstable") + ": " +
+                     " / ".join(f"{b:.4g}" for b in stab.betas) + f" ({stab.relative_range:.0%} apart)"))
+    if tests.johansen is not None:
+        jo = tests.johansen
+        rows.append((f"{T.JOHANSEN.label}, {jo.n_series} symbols", jo.trace_stats[0], None,
+                     johansen_verdict(jo.rank, jo.n_series)))
+    rows += [(test.label, None, None, f"not available: {why}") for test, why in tests.problems.items()]
     return pd.DataFrame([(name, fmt_value(stat), "—" if p is None else analytics.fmt_p(p).removeprefix("p "), text)
                          for name, stat, p, text in rows], columns=["test", "statistic", "p-value", "reading"])
 

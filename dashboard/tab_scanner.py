@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+import analytics
 import collector
 import database
 from config import Settings
@@ -79,7 +80,7 @@ def results(j: ScanJob, c: Controls) -> None:
         st.error(f"The last scan failed: {j.error}")
     if j.table is None:
         return
-    summary = j.table.attrs["scan"]
+    summary = analytics.scan_summary(j.table)
     st.caption(f"{summary.pairs_tested:,} pairs of {j.symbols} symbols tested on {summary.formation_bars:,} formation "
                f"and {summary.validation_bars:,} validation bars; {summary.pairs_confirmed:,} confirmed with the full "
                f"test, **{summary.pairs_selected} selected** at a false discovery rate of {j.request.fdr:.0%}. "

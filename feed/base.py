@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from core.clock import now_ms
 from core.vocabulary import FeedKind, StreamKind
 from feed.recorder import FrameRecorder
-from feed.records import FeedEvent, FeedStats, Tick
+from feed.records import EventKind, FeedEvent, FeedStats, Tick
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
 
@@ -84,9 +84,9 @@ class DataFeed(abc.ABC):
         with self._lock:
             return self._stats.copy()
 
-    def _emit(self, kind: str, message: str, symbol: str | None = None) -> None:
+    def _emit(self, kind: EventKind, message: str, symbol: str | None = None) -> None:
         """Log an event and pass it to the event callback (its exceptions are logged, never propagated)."""
-        level = logging.WARNING if kind in ("disconnected", "stalled", "subscribe_error", "error") else logging.INFO
+        level = logging.WARNING if kind.is_trouble else logging.INFO
         log.log(level, "%s feed %s%s: %s", self.kind, kind, f" [{symbol}]" if symbol else "", message)
         callback = self._event_callback
         if callback is None:

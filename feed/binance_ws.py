@@ -21,7 +21,13 @@ from core.vocabulary import FeedKind, StreamKind
 from feed.base import DataFeed, join_thread
 from feed.frames import ID_KEYS, Frame, FrameKind, decode_frame
 from feed.recorder import FrameRecorder
-from feed.records import DEFAULT_WS_BASE, MAX_STREAMS_PER_CONNECTION, STREAMS_PER_CONNECTION
+from feed.records import (
+    DEFAULT_WS_BASE,
+    MAX_STREAMS_PER_CONNECTION,
+    STREAMS_PER_CONNECTION,
+    EventKind,
+    FeedState,
+)
 from feed.values import describe_exc, preview
 from feed.ws_link import AttemptLimiter, Link, LinkOptions, Role, Slot
 
@@ -120,7 +126,7 @@ class BinanceFuturesFeed(DataFeed):
             self._slots = [Slot(clean[i:i + self._max_streams]) for i in range(0, len(clean), self._max_streams)]
             self._stalled.clear()
             stats = self._stats
-            stats.state, stats.source = "connecting", self.ws_base_url
+            stats.state, stats.source = FeedState.CONNECTING, self.ws_base_url
             stats.streams = [self.stream_name(s) for s in clean]
             stats.started_at = now_ms()
             self._supervisor = threading.Thread(target=self._supervise, name="binance-feed-supervisor",
@@ -146,7 +152,7 @@ class BinanceFuturesFeed(DataFeed):
             self._links.clear()
             self._slots = []
             stats = self._stats
-            stats.state, stats.connected, stats.connections, stats.stalled_streams = "stopped", False, 0, []
+            stats.state, stats.connected, stats.connections, stats.stalled_streams = FeedState.STOPPED, False, 0, []
         log.info("%s feed stopped", self.kind)
 
     def is_connected(self) -> bool:
@@ -222,7 +228,7 @@ class BinanceFuturesFeed(DataFeed):
             link.failed.update(symbols)
             targets: list[str | None] = [*symbols] or [None]
             for symbol in targets:
-                self._emit("subscribe_error", f"{stats.last_error} ({', '.join(streams) or 'unknown streams'})",
+                self._emit(EventKind.SUBSCRIBE_ERROR, f"{stats.last_error} ({', '.join(streams) or 'unknown streams'})",
                            symbol)
         elif frame.kind is FrameKind.OTHER:
             stats.unknown_events += 1
@@ -281,7 +287,7 @@ class BinanceFuturesFeed(DataFeed):
         delay = self._backoff(slot.attempt)
         slot.attempt += 1
         slot.next_replace_at = now + delay
-        self._emit("reconnecting", f"opening a fresh connection in {delay:.2f} s; the current one stays "
+        self._emit(EventKind.RECONNECTING, f"opening a fresh connection in {delay:.2f} s; the current one stays "
                                    "until it is up (no gap for streams that still flow)")
 
     def _reap_standby(self, slot: Slot, now: float) -> None:
@@ -293,7 +299,8 @@ class BinanceFuturesFeed(DataFeed):
         delay = self._backoff(slot.replace_attempt)
         slot.replace_attempt += 1
         slot.next_replace_at = now + delay
-        self._emit("error", f"replacement connection failed ({standby.end_reason()}); retrying in {delay:.1f} s")
+        self._emit(EventKind.ERROR,
+                   f"replacement connection failed ({standby.end_reason()}); retrying in {delay:.1f} s")
 
     def _on_active_ended(self, slot: Slot, now: float) -> None:
         old = slot.active
@@ -317,10 +324,10 @@ class BinanceFuturesFeed(DataFeed):
             self._stats.reconnects += 1
             self._stats.last_error = old.end_reason()
         if old.opened_at is not None:
-            self._emit("disconnected", old.end_reason())
+            self._emit(EventKind.DISCONNECTED, old.end_reason())
         else:
-            self._emit("error", f"cannot connect to {old.url}: {old.end_reason()}")
-        self._emit("reconnecting", f"reconnecting in {delay:.2f} s (attempt {slot.attempt})")
+            self._emit(EventKind.ERROR, f"cannot connect to {old.url}: {old.end_reason()}")
+        self._emit(EventKind.RECONNECTING, f"reconnecting in {delay:.2f} s (attempt {slot.attempt})")
 
     def _start_link(self, slot: Slot, role: Role, now: float) -> Link | None:
         """Open a connection for the slot's streams unless the attempt limiter says wait."""
@@ -345,7 +352,7 @@ class BinanceFuturesFeed(DataFeed):
         link.announced = True
         again = slot.ever_connected
         slot.ever_connected = True
-        self._emit("connected", f"{'re' if again else ''}connected to {self.ws_base_url} "
+        self._emit(EventKind.CONNECTED, f"{'re' if again else ''}connected to {self.ws_base_url} "
                                 f"({len(link.symbols)} streams)")
 
     def _send_pending(self, link: Link, now: float) -> None:
@@ -399,7 +406,7 @@ class BinanceFuturesFeed(DataFeed):
             self._stats.stalls += 1
             self._stats.last_error = link.stall_note
         for symbol, name in zip(first_late + idle, names):
-            self._emit("stalled", f"{name}: {'; '.join(notes)}; reconnecting", symbol)
+            self._emit(EventKind.STALLED, f"{name}: {'; '.join(notes)}; reconnecting", symbol)
         return True
 
     def _switch(self, slot: Slot) -> None:
@@ -428,9 +435,10 @@ class BinanceFuturesFeed(DataFeed):
             old.close()
         detail = f"{merged} buffered frames merged, {overlap} overlapping ticks de-duplicated"
         if reason == "rotation":
-            self._emit("rotated", f"switched to a fresh connection before the 24 h cut; {detail}")
+            self._emit(EventKind.ROTATED, f"switched to a fresh connection before the 24 h cut; {detail}")
         else:
-            self._emit("connected", f"reconnected to {self.ws_base_url} after a stall (make-before-break); {detail}")
+            self._emit(EventKind.CONNECTED,
+                       f"reconnected to {self.ws_base_url} after a stall (make-before-break); {detail}")
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with equal jitter."""
@@ -447,10 +455,10 @@ class BinanceFuturesFeed(DataFeed):
             stats.connected = any(s.active is not None and s.active.is_open for s in self._slots)
             stats.stalled_streams = sorted(self._stalled)
             if self._stalled:
-                stats.state = "stalled"
+                stats.state = FeedState.STALLED
             elif self._slots and all(s.active is not None and s.active.is_open for s in self._slots):
-                stats.state = "connected"
+                stats.state = FeedState.CONNECTED
             elif any(s.ever_connected for s in self._slots):
-                stats.state = "reconnecting"
+                stats.state = FeedState.RECONNECTING
             else:
-                stats.state = "connecting"
+                stats.state = FeedState.CONNECTING

@@ -23,7 +23,7 @@ from core.vocabulary import FeedKind, IdSpace
 from feed.base import DataFeed, join_thread
 from feed.errors import TickFileError
 from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
-from feed.records import ParseReport, Tick
+from feed.records import EventKind, FeedState, ParseReport, Tick
 from feed.values import describe_exc
 
 log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
@@ -157,8 +157,8 @@ class _ProducerFeed(DataFeed):
                 raise RuntimeError("feed is already connected; call disconnect() first")
             self._prepare(symbols)
             self._stop.clear()
-            self._stats.state, self._stats.connected, self._stats.started_at = "connected", True, now_ms()
-            self._emit("connected", f"{self.kind.lower()} feed started ({self._stats.source})")
+            self._stats.state, self._stats.connected, self._stats.started_at = FeedState.CONNECTED, True, now_ms()
+            self._emit(EventKind.CONNECTED, f"{self.kind.lower()} feed started ({self._stats.source})")
             self._thread = threading.Thread(target=self._run, name=f"{self.kind.lower()}-feed", daemon=True)
             self._thread.start()
 
@@ -171,8 +171,8 @@ class _ProducerFeed(DataFeed):
         self._stop.set()
         join_thread(thread, 1.0)
         with self._lock:
-            if self._stats.state != "finished":
-                self._stats.state = "stopped"
+            if self._stats.state != FeedState.FINISHED:
+                self._stats.state = FeedState.STOPPED
             self._stats.connected = False
 
     def is_connected(self) -> bool:
@@ -187,8 +187,8 @@ class _ProducerFeed(DataFeed):
             log.exception("%s feed failed", self.kind)
             with self._lock:
                 self._stats.last_error = describe_exc(exc)
-                self._stats.state, self._stats.connected = "failed", False
-            self._emit("error", f"{self.kind.lower()} feed failed: {describe_exc(exc)}")
+                self._stats.state, self._stats.connected = FeedState.FAILED, False
+            self._emit(EventKind.ERROR, f"{self.kind.lower()} feed failed: {describe_exc(exc)}")
 
     def _sleep_until(self, due: float) -> bool:
         """Wait until a monotonic deadline; False if the feed was stopped meanwhile."""
@@ -324,9 +324,9 @@ class ReplayFeed(_ProducerFeed):
             if not self.loop or shift.span_ms == 0:
                 break
         with self._lock:
-            self._stats.state, self._stats.connected = "finished", False
+            self._stats.state, self._stats.connected = FeedState.FINISHED, False
             ticks = self._stats.ticks
-        self._emit("finished", f"replayed {ticks} ticks from {self._names()} in {passes} pass(es)")
+        self._emit(EventKind.FINISHED, f"replayed {ticks} ticks from {self._names()} in {passes} pass(es)")
 
     def _names(self) -> str:
         first = self.paths[0].name

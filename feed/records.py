@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from core.vocabulary import FeedKind, IdSpace
@@ -19,9 +20,43 @@ MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not un
 MAX_LINE_CHARS = 1024 * 1024                    # no tick, bar or recorded frame line is anywhere near this long
 MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
 STREAMS_PER_CONNECTION = 200                    # what one connection carries: a universe of ~500 symbols is 3
-EVENT_KINDS = ("connected", "disconnected", "reconnecting", "stalled", "subscribe_error", "rotated", "finished",
-               "error")
 KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
+
+
+
+
+class EventKind(StrEnum):
+    """What a :class:`FeedEvent` reports."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    RECONNECTING = "reconnecting"
+    STALLED = "stalled"
+    SUBSCRIBE_ERROR = "subscribe_error"
+    ROTATED = "rotated"
+    FINISHED = "finished"
+    ERROR = "error"
+
+    @property
+    def is_trouble(self) -> bool:
+        """Ticks may be missing or not arriving: logged as a warning, kept as the collector's last error."""
+        return self in (EventKind.DISCONNECTED, EventKind.STALLED, EventKind.SUBSCRIBE_ERROR, EventKind.ERROR)
+
+
+EVENT_KINDS: tuple[str, ...] = tuple(EventKind)
+
+
+class FeedState(StrEnum):
+    """A feed's state in its :class:`FeedStats` (``finished``: a finite feed delivered everything)."""
+
+    IDLE = "idle"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    STALLED = "stalled"
+    RECONNECTING = "reconnecting"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 # ============================================================================================================ records
@@ -42,9 +77,9 @@ class Tick:
 
 @dataclass(frozen=True, slots=True)
 class FeedEvent:
-    """A feed state change for the collector/UI; ``kind`` is one of EVENT_KINDS."""
+    """A feed state change for the collector/UI."""
 
-    kind: str
+    kind: EventKind
     symbol: str | None
     message: str
     at_ms: int
@@ -54,13 +89,13 @@ class FeedEvent:
 class FeedStats:
     """Counters and state of one feed; ``get_stats()`` returns a copy, ``to_dict()`` makes it JSON-friendly.
 
-    ``state``: idle, connecting, connected, stalled, reconnecting, finished, stopped or failed. ``frames``: frames
+    ``state``: a :class:`FeedState`. ``frames``: frames
     (or replayed lines) seen; ``skipped``: replayed non-trade frames; ``placeholders`` / ``placeholder_ids``: zero-price
     trade rows (their ids are consumed, not gaps); ``last_ids``: highest id per symbol, placeholders included.
     """
 
     kind: FeedKind
-    state: str = "idle"
+    state: FeedState = FeedState.IDLE
     connected: bool = False
     source: str = ""
     frames: int = 0

@@ -13,15 +13,15 @@ import pandas as pd
 
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
 from quant.metrics import (
-    _max_drawdown_values,
     annualization_factor,
     cagr,
     calmar_ratio,
+    max_drawdown_values,
     sharpe_ratio,
     sortino_ratio,
 )
 from quant.stationarity import static_fit
-from quant.validation import _check_choice, _check_values, _check_window, _pair, _series
+from quant.validation import aligned_pair, as_series, check_choice, check_values, check_window
 from quant.vocabulary import HEDGE_METHODS, KALMAN_MEMORY, STATIC_METHODS
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -63,7 +63,7 @@ class BacktestParams:
 
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent setting."""
-        _check_choice(self.hedge_method, "hedge method", HEDGE_METHODS)
+        check_choice(self.hedge_method, "hedge method", HEDGE_METHODS)
         if not self.entry > 0:
             raise ValueError(f"entry must be > 0, got {self.entry}")
         if not self.exit < self.entry:
@@ -73,9 +73,9 @@ class BacktestParams:
         for name in ("max_hold_bars", "rehedge_bars", "warmup_bars"):
             value = getattr(self, name)
             if value is not None:
-                _check_window(value, name, None, minimum=1 if name != "warmup_bars" else 0)
-        _check_window(self.z_window, "z_window", None)
-        _check_window(self.hedge_window, "hedge_window", None, minimum=3)
+                check_window(value, name, None, minimum=1 if name != "warmup_bars" else 0)
+        check_window(self.z_window, "z_window", None)
+        check_window(self.hedge_window, "hedge_window", None, minimum=3)
         if not self.capital > 0:
             raise ValueError(f"capital must be > 0, got {self.capital}")
         if self.min_trades < 0 or self.min_span_days < 0:
@@ -242,7 +242,7 @@ def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
     metrics: dict[str, Any] = {
         "total_return": total, "pct_return": 100.0 * total / params.capital, "n_trades": n_trades,
         "exposure": float(sim["n_held"] / n),
-        "max_drawdown": _max_drawdown_values(np.concatenate([[params.capital], equity])),
+        "max_drawdown": max_drawdown_values(np.concatenate([[params.capital], equity])),
         "total_fees": float(sim["trade_fees"].sum()), "total_slippage": float(sim["trade_slippage"].sum()),
         "rehedges": int(sim["trade_rehedges"].sum()), "n_bars": n, "span_days": span_days, "ann_factor": ann,
     }
@@ -297,7 +297,7 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     """Validate, fit the causal (or labelled in-sample) hedge and build the spread; returns x, y, hedge, spread,
     and beta forward-filled for sizing."""
     params.validate()
-    xs, ys = _pair(x, y, 3)
+    xs, ys = aligned_pair(x, y, 3)
     need = params.warmup + 3
     if len(xs) < need:
         raise ValueError(f"backtest needs at least {need} bars (warm-up {params.warmup} + 3), got {len(xs)}")
@@ -377,11 +377,11 @@ def backtest_mean_reversion(spread: Any, zscore: Any, entry_th: float = 2.0, exi
     """
     params = BacktestParams(entry=entry_th, exit=exit_th, stop=stop_th, max_hold_bars=max_hold_bars)
     params.validate()
-    s, zs = _series(spread, "spread"), _series(zscore, "zscore")
+    s, zs = as_series(spread, "spread"), as_series(zscore, "zscore")
     if len(s) != len(zs) or not s.index.equals(zs.index):
         raise ValueError("spread and zscore are misaligned: their indexes differ")
-    _check_values(s, "spread", 3, allow_nan=True, constant_ok=True)
-    _check_values(zs, "zscore", 3, allow_nan=True, constant_ok=True)
+    check_values(s, "spread", 3, allow_nan=True, constant_ok=True)
+    check_values(zs, "zscore", 3, allow_nan=True, constant_ok=True)
     z, sv = zs.to_numpy(), s.to_numpy()
     sig_in, side, sig_out, codes = _find_trades(z, entry_th, exit_th, stop_th, max_hold_bars, 0)
     entries, exits = sig_in + 1, _fill_bars(len(s), sig_out, codes)
@@ -403,7 +403,7 @@ def parameter_sweep(x: Any, y: Any, params: BacktestParams | None, entries: Any,
     """Grid of one backtest metric over entry × exit (rows entry, columns exit; rows (z_window, entry) when
     z_windows is given). The hedge is fitted once; cells with exit ≥ entry, stop ≤ entry, or a withheld metric
     are NaN. Brute-force grids overfit: judge the chosen cell out of sample."""
-    metric = _check_choice(metric, "sweep metric", _SWEEP_METRICS)
+    metric = check_choice(metric, "sweep metric", _SWEEP_METRICS)
     params = params or BacktestParams()
     entries_l, exits_l = [float(e) for e in entries], [float(e) for e in exits]
     if not entries_l or not exits_l:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from quant.validation import _check_index, _check_values, _series
+from quant.validation import as_series, check_index, check_values
 from quant.vocabulary import TIMEFRAMES, InsufficientData
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -55,10 +55,10 @@ def _tick_frame(tick_df: pd.DataFrame) -> pd.DataFrame:
         raise ValueError("ticks need a DatetimeIndex or a 'timestamp' column (epoch ms)")
     if ticks.empty:
         raise InsufficientData("ticks are empty")
-    price = _series(ticks["price"], "price")
-    size = _series(ticks["size"], "size")
-    _check_values(price, "price", 1, constant_ok=True)
-    _check_values(size, "size", 1, constant_ok=True)
+    price = as_series(ticks["price"], "price")
+    size = as_series(ticks["size"], "size")
+    check_values(price, "price", 1, constant_ok=True)
+    check_values(size, "size", 1, constant_ok=True)
     if (price <= 0).any():
         raise ValueError(f"price must be > 0; {int((price <= 0).sum())} ticks are not")
     if (size < 0).any():
@@ -127,7 +127,7 @@ def resample_bars(bars: pd.DataFrame, timeframe: str, fill: bool = False, source
     if bars.empty:
         raise InsufficientData("bars are empty")
     src = bars.set_axis(_utc_index(bars.index), axis=0)
-    _check_index(src.index, "bars")
+    check_index(src.index, "bars")
     if "filled" in src.columns:
         src = src.loc[~src["filled"].astype(bool)]
         if src.empty:

@@ -19,7 +19,7 @@ from sklearn.linear_model import HuberRegressor
 
 from quant.blas import one_blas_thread
 from quant.kalman import kalman_hedge, kendall
-from quant.validation import _check_choice, _check_values, _check_window, _pair, _series
+from quant.validation import aligned_pair, as_series, check_choice, check_values, check_window
 from quant.vocabulary import (
     BAND_Z,
     EXPANDING_REFIT_GROWTH,
@@ -277,10 +277,10 @@ def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: 
       forgetting within ``memory`` bars at most; NaN during the warm-up.
     Bands are 95 % intervals: HAC standard errors for OLS/rolling, the filter's √P_ββ for Kalman.
     """
-    method = _check_choice(method, "hedge method", HEDGE_METHODS)
+    method = check_choice(method, "hedge method", HEDGE_METHODS)
     uses_window = method in ("rolling", "kalman") or (method in STATIC_METHODS and causal)
-    min_n = _check_window(window, "window", None, minimum=3) if uses_window else 3
-    xs, ys = _pair(x, y, min_n)
+    min_n = check_window(window, "window", None, minimum=3) if uses_window else 3
+    xs, ys = aligned_pair(x, y, min_n)
     if method == "kalman":
         return _fit_kalman(xs, ys, window, memory)
     if method == "rolling":
@@ -311,7 +311,7 @@ def calculate_spread(price1: Any, price2: Any, hedge_ratio: float | pd.Series,
 
     This corrects the seed, which computed price1 − ratio·price2 against its own regression's orientation.
     """
-    x, y = _pair(price1, price2, 1, constant_ok=True)
+    x, y = aligned_pair(price1, price2, 1, constant_ok=True)
     terms: dict[str, float | pd.Series] = {}
     for name, value in (("hedge_ratio", hedge_ratio), ("intercept", intercept)):
         if isinstance(value, pd.Series):
@@ -330,9 +330,9 @@ def calculate_zscore(series: Any, window: int = 60) -> pd.Series:
 
     The first window−1 bars, windows containing NaN (e.g. hedge warm-up) and flat windows (std 0) are NaN.
     """
-    s = _series(series, "series")
-    _check_values(s, "series", 2, allow_nan=True)
-    window = _check_window(window, "window", int(s.notna().sum()))
+    s = as_series(series, "series")
+    check_values(s, "series", 2, allow_nan=True)
+    window = check_window(window, "window", int(s.notna().sum()))
     roll = s.rolling(window)
     std = roll.std()
     return ((s - roll.mean()) / std.where(std > 0)).rename("zscore")

@@ -60,7 +60,7 @@ def cagr(returns: Any, ann_factor: float) -> float:
     return math.expm1(log_growth)
 
 
-def _max_drawdown_values(values: np.ndarray) -> float:
+def max_drawdown_values(values: np.ndarray) -> float:
     """Largest peak-to-trough fall of a value path, as a negative fraction (0 when it never falls)."""
     return float(np.min(values / np.maximum.accumulate(values)) - 1.0)
 
@@ -68,7 +68,7 @@ def _max_drawdown_values(values: np.ndarray) -> float:
 def max_drawdown(returns: Any) -> float:
     """Maximum drawdown of the compounded path starting at 1, as a negative fraction (vectorbt)."""
     r = _returns_array(returns)
-    return _max_drawdown_values(np.concatenate([[1.0], np.cumprod(1.0 + r)]))
+    return max_drawdown_values(np.concatenate([[1.0], np.cumprod(1.0 + r)]))
 
 
 def calmar_ratio(returns: Any, ann_factor: float) -> float:

@@ -5,18 +5,25 @@ Why: one call gives the dashboard everything about a pair, composed from hedge a
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from quant.blas import one_blas_thread
-from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
-from quant.stationarity import engle_granger, half_life, hurst_exponent, johansen, rolling_correlation, static_fit
-from quant.validation import _check_choice, _pair
+from quant.hedge import calculate_spread, calculate_zscore, fit_hedge
+from quant.results import PairSeries, PairTests, StabilityResult
+from quant.stationarity import (
+    engle_granger,
+    half_life_fit,
+    hurst_fit,
+    johansen,
+    rolling_correlation,
+    static_fit,
+)
+from quant.validation import aligned_pair, check_choice
 from quant.verdict import PairVerdict, pair_verdict
 from quant.vocabulary import (
     HEDGE_METHODS,
@@ -29,63 +36,11 @@ from quant.vocabulary import (
     PairTest,
 )
 
+T = TypeVar("T")
+
 # ----------------------------------------------------------------------------------------------------------------
 # Pair analytics (one call per dashboard refresh)
 # ----------------------------------------------------------------------------------------------------------------
-
-@dataclass
-class PairSeries:
-    """The per-bar series of a pair: causal hedge, spread y − (α_t + β_t·x), its z-score, rolling return correlation.
-
-    x is the independent leg, y the dependent one; `x_symbol`/`y_symbol` are the series' names.
-    """
-
-    x: pd.Series
-    y: pd.Series
-    hedge: HedgeResult
-    spread: pd.Series
-    zscore: pd.Series
-    correlation: pd.Series
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def x_symbol(self) -> str:
-        """The x leg's name (its series name; "price_x" when unnamed or named like y)."""
-        return str(self.x.name) if self.x.name is not None and self.x.name != self.y.name else "price_x"
-
-    @property
-    def y_symbol(self) -> str:
-        """The y leg's name (its series name; "price_y" when unnamed or named like x)."""
-        return str(self.y.name) if self.y.name is not None and self.x.name != self.y.name else "price_y"
-
-    @property
-    def n_bars(self) -> int:
-        return len(self.x)
-
-    def latest(self, name: str) -> float:
-        """Latest finite value of one of the series (spread, zscore, correlation, x, y); NaN while there is none."""
-        valid = getattr(self, name).dropna()
-        return float(valid.iloc[-1]) if len(valid) else math.nan
-
-    def to_frame(self) -> pd.DataFrame:
-        """Per-bar export (index "time"): both prices (columns named after the legs), beta, alpha, spread, zscore,
-        correlation — the columns of the dashboard's pair CSV."""
-        frame = pd.DataFrame({self.x_symbol: self.x, self.y_symbol: self.y, "beta": self.hedge.beta_series,
-                              "alpha": self.hedge.alpha_series, "spread": self.spread, "zscore": self.zscore,
-                              "correlation": self.correlation})
-        frame.index = frame.index.rename("time")
-        return frame
-
-
-@dataclass
-class PairTests:
-    """Results of the pair's tests (ADF/EG/Johansen: their result dicts; half-life, Hurst: floats) and, for each
-    test the data could not support yet, the reason."""
-
-    results: dict[PairTest, Any]
-    problems: dict[PairTest, str]
-    n_bars: int
-
 
 @dataclass
 class PairAnalytics:
@@ -118,9 +73,9 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
     """Hedge, spread y − (alpha_t + beta_t·x), causal z-score and return correlation (window `corr_window`,
     default the hedge window). The spread uses the hedge's causal beta/alpha series (expanding for static methods
     unless causal=False is passed). InsufficientData while there are fewer bars than `pair_warmup`."""
-    xs, ys = _pair(x, y, 3)
+    xs, ys = aligned_pair(x, y, 3)
     xs.name, ys.name = getattr(x, "name", None), getattr(y, "name", None)
-    method = _check_choice(method, "hedge method", HEDGE_METHODS)
+    method = check_choice(method, "hedge method", HEDGE_METHODS)
     need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
         warm = need - z_window - MIN_STAT_OBS
@@ -139,15 +94,15 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
                       notes=notes)
 
 
-def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> dict[str, Any]:
+def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> StabilityResult:
     """Static OLS β on each of `parts` consecutive equal pieces of the window and their spread relative to the
     full-window β: a cointegrating relation that holds should give similar β in every piece."""
     edges = np.linspace(0, len(x), parts + 1).astype(int)
-    full = static_fit(x, y)[0]
-    betas = [static_fit(x.iloc[lo:hi], y.iloc[lo:hi])[0] for lo, hi in itertools.pairwise(edges)]
+    full = static_fit(x, y).beta
+    betas = tuple(static_fit(x.iloc[lo:hi], y.iloc[lo:hi]).beta for lo, hi in itertools.pairwise(edges))
     spread = (max(betas) - min(betas)) / abs(full)
-    return {"betas": betas, "full_beta": full, "relative_range": spread,
-            "is_stable": bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0)}
+    return StabilityResult(betas=betas, full_beta=full, relative_range=spread,
+                           is_stable=bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0))
 
 
 @one_blas_thread
@@ -163,22 +118,24 @@ def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTe
         beta, alpha, _, _ = static_fit(x, y)
         return y - alpha - beta * x
 
-    jobs: dict[PairTest, Callable[[], Any]] = {
-        PairTest.ENGLE_GRANGER: lambda: engle_granger(x, y),
-        PairTest.HALF_LIFE: lambda: half_life(static_residual()),
-        PairTest.HURST: lambda: hurst_exponent(static_residual()),
-        PairTest.STABILITY: lambda: beta_stability(x, y),
-        PairTest.SPREAD_HALF_LIFE: lambda: half_life(series.spread)}
-    if closes is not None:
-        jobs[PairTest.JOHANSEN] = lambda: johansen(closes)
-    results: dict[PairTest, Any] = {}
     problems: dict[PairTest, str] = {}
-    for name, job in jobs.items():
+
+    def attempt(test: PairTest, job: Callable[[], T]) -> T | None:
         try:
-            results[name] = job()
+            return job()
         except InsufficientData as exc:
-            problems[name] = str(exc)
-    return PairTests(results, problems, series.n_bars)
+            problems[test] = str(exc)
+            return None
+
+    return PairTests(
+        n_bars=series.n_bars,
+        engle_granger=attempt(PairTest.ENGLE_GRANGER, lambda: engle_granger(x, y)),
+        half_life=attempt(PairTest.HALF_LIFE, lambda: half_life_fit(static_residual())),
+        hurst=attempt(PairTest.HURST, lambda: hurst_fit(static_residual())),
+        stability=attempt(PairTest.STABILITY, lambda: beta_stability(x, y)),
+        spread_half_life=attempt(PairTest.SPREAD_HALF_LIFE, lambda: half_life_fit(series.spread)),
+        johansen=None if closes is None else attempt(PairTest.JOHANSEN, lambda: johansen(closes)),
+        problems=problems)
 
 
 def pair_analytics(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,

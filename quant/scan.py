@@ -3,32 +3,59 @@ with the false discovery rate controlled.
 
 Why: statsmodels' coint costs ~0.35 s a pair, 12 hours for the ~125k pairs of 500 symbols. Here three matrix products
 give the lag-0 Engle–Granger (Dickey–Fuller) statistic of every pair in both orientations; the pairs that pass a
-lenient screen are confirmed with the full test the Pair Analytics tab uses (AIC lag search over Schwert's bound,
-quant/unitroot.py), which keeps its size when bid/ask bounce puts MA errors into a residual. Benjamini–Hochberg then
-runs over every pair tested, and the last part of the window re-tests the selected pairs out of sample.
+lenient screen are confirmed with the full test the Pair Analytics tab uses (MAIC lag search over Schwert's bound,
+quant/unitroot.py), which keeps its size when bid/ask bounce puts MA errors into a residual. Benjamini–Hochberg
+(statsmodels' multipletests, fdr_bh) then runs over every pair tested, and the last part of the window re-tests the
+selected pairs out of sample.
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.multitest import multipletests
 
 from quant import unitroot
 from quant.stationarity import half_life, hurst_exponent
 from quant.vocabulary import SIGNIFICANCE, InsufficientData
 
+SUMMARY_ATTR = "scan"  # the result's attrs key of its ScanSummary
 CONFIRM_MARGIN = 20.0  # confirm pairs whose screen p-value is within 20× the screen's Benjamini–Hochberg cutoff
 SCAN_COLUMNS = ("x", "y", "beta", "alpha", "pvalue", "pvalue_y_on_x", "pvalue_x_on_y", "qvalue", "selected",
                 "confirmed", "half_life", "correlation", "spread_vol", "crossings_per_day", "hurst", "oos_pvalue",
                 "oos_confirmed", "n_bars")
 
 
+class ExclusionReason(enum.StrEnum):
+    """Why the scanner set a symbol aside before pairing it."""
+
+    NO_CLOSES = "no_closes"                 # no close anywhere in the window
+    STOPPED_TRADING = "stopped_trading"     # no close in the window's last 1 % (delisted or halted)
+    LISTED_RECENTLY = "listed_recently"     # too little history in the formation window
+    NON_POSITIVE = "non_positive"           # a price ≤ 0 in the formation window
+    CONSTANT = "constant"                   # constant over the formation window (halted)
+
+
+@dataclass(frozen=True)
+class ScanExclusion:
+    """A symbol the scan left out: the reason, and the sentence a user reads (with its numbers)."""
+
+    reason: ExclusionReason
+    detail: str
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 @dataclass(frozen=True)
 class ScanSummary:
-    """What a scan tested and what it left out, and why (kept in the result's ``attrs["scan"]``)."""
+    """What a scan tested and what it left out, and why (kept in the result's ``attrs["scan"]``; read it with
+    :func:`scan_summary`)."""
 
     symbols: int
     pairs_tested: int
@@ -37,7 +64,45 @@ class ScanSummary:
     pairs_short_overlap: int
     formation_bars: int
     validation_bars: int
-    excluded: dict[str, str] = field(default_factory=dict)
+    excluded: dict[str, ScanExclusion] = field(default_factory=dict)
+
+
+def scan_summary(table: pd.DataFrame) -> ScanSummary:
+    """The :class:`ScanSummary` a :func:`scan_pairs` result carries."""
+    summary = table.attrs.get(SUMMARY_ATTR)
+    if not isinstance(summary, ScanSummary):
+        raise ValueError("this table is not a scan_pairs result (it carries no scan summary)")
+    return summary
+
+
+@dataclass(frozen=True)
+class ConfirmedPair:
+    """The full Engle–Granger test of a screened pair in both orientations (:func:`_describe`), oriented y on x where
+    that p is the smaller, and what a trader ranks it by."""
+
+    swap: bool                              # the reverse regression rejected more strongly: x and y swapped
+    beta: float
+    alpha: float
+    pvalue_y_on_x: float
+    pvalue_x_on_y: float
+    half_life: float
+    spread_vol: float
+    crossings_per_day: float
+    hurst: float
+    oos_pvalue: float
+
+    @property
+    def pvalue(self) -> float:
+        """The weaker orientation's p-value: the pair must reject both ways."""
+        return max(self.pvalue_y_on_x, self.pvalue_x_on_y)
+
+    def numbers(self) -> tuple[float, ...]:
+        """Its values for the table's DESCRIBED_COLUMNS, in that order."""
+        return tuple(float(getattr(self, name)) for name in DESCRIBED_COLUMNS)
+
+
+# the columns a confirmed pair fills (its number fields; the rest of SCAN_COLUMNS come from the screen)
+DESCRIBED_COLUMNS = tuple(f.name for f in dataclasses.fields(ConfirmedPair) if f.name != "swap")
 
 
 @dataclass(frozen=True)
@@ -48,7 +113,7 @@ class _Universe:
     validation: np.ndarray
     symbols: list[str]
     start: np.ndarray
-    excluded: dict[str, str]
+    excluded: dict[str, ScanExclusion]
 
 
 def _universe(prices: pd.DataFrame, validation_fraction: float, min_overlap: int) -> _Universe:
@@ -58,7 +123,7 @@ def _universe(prices: pd.DataFrame, validation_fraction: float, min_overlap: int
     n_val = int(n * validation_fraction)
     n_form = n - n_val
     values = prices.to_numpy(dtype="float64", copy=True)
-    excluded: dict[str, str] = {}
+    excluded: dict[str, ScanExclusion] = {}
     keep: list[int] = []
     starts: list[int] = []
     tail = max(1, n // 100)
@@ -67,18 +132,20 @@ def _universe(prices: pd.DataFrame, validation_fraction: float, min_overlap: int
         col = values[:, k]
         valid = np.flatnonzero(np.isfinite(col))
         if valid.size == 0:
-            excluded[name] = "no closes in the window"
+            excluded[name] = ScanExclusion(ExclusionReason.NO_CLOSES, "no closes in the window")
         elif valid[-1] < n - tail:
-            excluded[name] = f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)"
+            excluded[name] = ScanExclusion(ExclusionReason.STOPPED_TRADING,
+                                           f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)")
         elif n_form - valid[0] < min_overlap:
-            excluded[name] = (f"{max(n_form - valid[0], 0):,} bars of history in the formation window, fewer than "
-                              f"the {min_overlap:,} a test needs (listed recently)")
+            excluded[name] = ScanExclusion(ExclusionReason.LISTED_RECENTLY,
+                                           f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
+                                           f"fewer than the {min_overlap:,} a test needs (listed recently)")
         elif (col[valid[0]:n_form] <= 0).any():
-            excluded[name] = "non-positive prices"
+            excluded[name] = ScanExclusion(ExclusionReason.NON_POSITIVE, "non-positive prices")
         else:
             filled = pd.Series(col[valid[0]:]).ffill().to_numpy()
             if np.ptp(filled[: n_form - valid[0]]) == 0:
-                excluded[name] = "constant over the formation window (halted)"
+                excluded[name] = ScanExclusion(ExclusionReason.CONSTANT, "constant over the formation window (halted)")
                 continue
             values[valid[0]:, k] = filled
             keep.append(k)
@@ -158,15 +225,10 @@ def _to_confirm(screen: np.ndarray, fdr: float, screen_p: float, max_confirm: in
     return order[: min(int(np.searchsorted(ranked, limit, side="right")), max_confirm)]
 
 
-def _bh(p: np.ndarray) -> np.ndarray:
-    """Benjamini–Hochberg q-values: q_(i) = min over k ≥ i of p_(k)·m/k, capped at 1."""
-    m = p.size
-    order = np.argsort(p)
-    scaled = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
-    out = np.empty(m)
-    out[order] = q
-    return out
+def bh_qvalues(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values (statsmodels' multipletests, fdr_bh): q_(i) = min over k ≥ i of p_(k)·m/k,
+    capped at 1."""
+    return np.asarray(multipletests(p, method="fdr_bh")[1], dtype="float64")
 
 
 def _eg(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndarray]:
@@ -179,7 +241,7 @@ def _eg(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndarray]:
     return unitroot.pvalue(fit.statistic, 2), beta, alpha, resid
 
 
-def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_seconds: float) -> dict[str, Any]:
+def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_seconds: float) -> ConfirmedPair:
     """The confirmed pair's Engle–Granger in both orientations, oriented y on x where that p is the smaller, and what
     a trader ranks by: half-life, spread volatility (share of y), mean crossings per day, Hurst, and the out-of-sample
     ADF of the validation window's residual under the formation's (α, β) (no estimation there: plain ADF values)."""
@@ -189,22 +251,22 @@ def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_
         x, y, xv, yv = y, x, yv, xv
         forward, reverse = reverse, forward
     p_yx, beta, alpha, resid = forward
-    p_xy = reverse[0]
     centred = resid - resid.mean()
     days = resid.size * bar_seconds / 86_400
-    row: dict[str, Any] = {"swap": swap, "beta": beta, "alpha": alpha, "pvalue_y_on_x": p_yx, "pvalue_x_on_y": p_xy,
-                           "spread_vol": float(resid.std() / abs(y.mean())),
-                           "crossings_per_day": float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days)}
-    for name, fn in (("half_life", half_life), ("hurst", hurst_exponent)):
+    descriptive = []
+    for fn in (half_life, hurst_exponent):
         try:
-            row[name] = float(fn(resid))
+            descriptive.append(float(fn(resid)))
         except InsufficientData:
-            row[name] = math.nan
-    row["oos_pvalue"] = math.nan
+            descriptive.append(math.nan)
+    oos_pvalue = math.nan
     if xv.size >= 30 and np.isfinite(xv).all() and np.isfinite(yv).all():
         fit = unitroot.adf_fit(yv - alpha - beta * xv, constant=True)
-        row["oos_pvalue"] = unitroot.pvalue(fit.statistic)
-    return row
+        oos_pvalue = unitroot.pvalue(fit.statistic)
+    return ConfirmedPair(swap=bool(swap), beta=beta, alpha=alpha, pvalue_y_on_x=p_yx, pvalue_x_on_y=reverse[0],
+                         half_life=descriptive[0], spread_vol=float(resid.std() / abs(y.mean())),
+                         crossings_per_day=float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days),
+                         hurst=descriptive[1], oos_pvalue=oos_pvalue)
 
 
 def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: float = 0.05, min_overlap: int = 1_440,
@@ -234,9 +296,9 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
     u = _universe(prices, validation_fraction, min_overlap)
     if len(u.symbols) < 2:
         raise InsufficientData(f"the scan needs 2 testable symbols, have {len(u.symbols)}: "
-                               + "; ".join(f"{k}: {v}" for k, v in u.excluded.items()))
+                               + "; ".join(f"{k}: {v.detail}" for k, v in u.excluded.items()))
     pairs = _screen(u)
-    recent = sum("listed recently" in why for why in u.excluded.values())
+    recent = sum(why.reason is ExclusionReason.LISTED_RECENTLY for why in u.excluded.values())
     short = recent * len(u.symbols) + recent * (recent - 1) // 2  # pairs with a recent listing: too little overlap
     weaker = np.maximum(pairs["t_u_on_v"].to_numpy(), pairs["t_v_on_u"].to_numpy())
     pvalue = unitroot.pvalues(weaker, 2)
@@ -248,28 +310,28 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
         i, j, s = int(first[k]), int(second[k]), int(start[k])
         described[k] = _describe(u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i],
                                  bar_seconds)
-        pvalue[k] = max(described[k]["pvalue_y_on_x"], described[k]["pvalue_x_on_y"])
+        pvalue[k] = described[k].pvalue
     table = _table(u, pairs, pvalue, described)
-    table["qvalue"] = _bh(table["pvalue"].to_numpy())
+    table["qvalue"] = bh_qvalues(table["pvalue"].to_numpy())
     table["selected"] = table["qvalue"] <= fdr
     table["oos_confirmed"] = table["oos_pvalue"] < SIGNIFICANCE
     table = table.sort_values(["selected", "qvalue", "pvalue"], ascending=[False, True, True], kind="stable")
     table = table.loc[:, list(SCAN_COLUMNS)].reset_index(drop=True)
-    table.attrs["scan"] = ScanSummary(len(prices.columns), len(table), len(described), int(table["selected"].sum()),
-                                      short, u.formation.shape[0], u.validation.shape[0], u.excluded)
+    table.attrs[SUMMARY_ATTR] = ScanSummary(len(prices.columns), len(table), len(described),
+                                            int(table["selected"].sum()), short, u.formation.shape[0],
+                                            u.validation.shape[0], u.excluded)
     return table
 
 
-def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray, described: dict[int, dict[str, Any]]) -> pd.DataFrame:
+def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray,
+           described: dict[int, ConfirmedPair]) -> pd.DataFrame:
     """One row per pair; pairs not confirmed keep their screen p-value and no descriptive numbers."""
     first, second = pairs["u"].to_numpy(), pairs["v"].to_numpy()
     swap = np.zeros(len(pairs), dtype=bool)
-    extra = pd.DataFrame(index=pairs.index, columns=["beta", "alpha", "pvalue_y_on_x", "pvalue_x_on_y", "half_life",
-                                                     "spread_vol", "crossings_per_day", "hurst", "oos_pvalue"],
-                         dtype="float64")
+    extra = pd.DataFrame(index=pairs.index, columns=list(DESCRIBED_COLUMNS), dtype="float64")
     for k, row in described.items():
-        swap[k] = row["swap"]
-        extra.loc[k] = [row[c] for c in extra.columns]
+        swap[k] = row.swap
+        extra.loc[k] = row.numbers()
     # the confirmed orientation: y = u regressed on x = v unless the reverse regression rejected more strongly
     xi, yi = np.where(swap, first, second), np.where(swap, second, first)
     symbols = np.array(u.symbols, dtype=object)

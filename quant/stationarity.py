@@ -13,8 +13,16 @@ import pandas as pd
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 from quant import unitroot
-from quant.validation import _check_values, _check_window, _pair, _series
-from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData
+from quant.results import (
+    AdfResult,
+    EngleGrangerResult,
+    HalfLifeResult,
+    HurstResult,
+    JohansenResult,
+    StaticFit,
+)
+from quant.validation import aligned_pair, as_series, check_values, check_window
+from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, InsufficientData, LagCriterion
 
 # ----------------------------------------------------------------------------------------------------------------
 # Stationarity, cointegration, mean reversion
@@ -23,8 +31,8 @@ from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, Insufficie
 def _stat_input(series: Any, name: str) -> np.ndarray:
     """Finite values of a series for a statistical test, validated: leading/trailing NaN (warm-up, not yet known)
     are dropped; NaN between values is refused, since joining the two sides would invent a one-bar move."""
-    s = _series(series, name)
-    _check_values(s, name, MIN_STAT_OBS, allow_nan=True)
+    s = as_series(series, name)
+    check_values(s, name, MIN_STAT_OBS, allow_nan=True)
     v = s.to_numpy()
     known = np.flatnonzero(~np.isnan(v))
     inner = v[known[0]:known[-1] + 1]
@@ -36,35 +44,36 @@ def _stat_input(series: Any, name: str) -> np.ndarray:
     return inner
 
 
-def _criterion(autolag: str | None) -> str | None:
-    """The lag criterion: "maic" (the default), "aic", or None for a fixed lag; other names are refused."""
+def _criterion(autolag: str | None) -> LagCriterion | None:
+    """The lag criterion: "MAIC" (the default), "AIC" (either case), or None for a fixed lag; others are refused."""
     if autolag is None:
         return None
-    name = str(autolag).lower()
-    if name not in ("maic", "aic"):
-        raise ValueError(f"autolag must be 'MAIC', 'AIC' or None, got {autolag!r}")
-    return name
+    try:
+        return LagCriterion(str(autolag).lower())
+    except ValueError:
+        raise ValueError(f"autolag must be 'MAIC', 'AIC' or None, got {autolag!r}") from None
 
 
-def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
+def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> AdfResult:
     """Augmented Dickey–Fuller test with constant; leading/trailing NaN (warm-up) are dropped.
 
-    The lag is chosen by AIC over 0..maxlag (default Schwert's 12·(n/100)^¼, which grows with n and keeps the
-    test's size under MA errors); autolag=None uses exactly maxlag lags. MacKinnon p-values; is_stationary means
-    p < 0.05. For the residual of an estimated hedge use :func:`engle_granger`, whose critical values allow for the
-    estimation.
+    The lag is chosen by Ng & Perron's MAIC (the default; autolag="AIC" for statsmodels' plain AIC) over 0..maxlag
+    (default Schwert's 12·(n/100)^¼, which grows with n and keeps the test's size under MA errors); autolag=None
+    uses exactly maxlag lags. MacKinnon p-values; is_stationary means p < 0.05. For the residual of an estimated
+    hedge use :func:`engle_granger`, whose critical values allow for the estimation.
     """
     v = _stat_input(series, "series")
-    fit = unitroot.adf_fit(v, maxlag, criterion=_criterion(autolag))
+    criterion = _criterion(autolag)
+    fit = unitroot.adf_fit(v, maxlag, criterion=criterion)
     p = unitroot.pvalue(fit.statistic)
-    return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(fit.nobs),
-            "is_stationary": bool(p < SIGNIFICANCE), "lags": fit.lags, "nobs": fit.nobs, "maxlag": fit.maxlag,
-            "autolag": autolag}
+    return AdfResult(statistic=fit.statistic, pvalue=p, critical_values=unitroot.critical_values(fit.nobs),
+                     is_stationary=bool(p < SIGNIFICANCE), lags=fit.lags, nobs=fit.nobs, maxlag=fit.maxlag,
+                     autolag=criterion)
 
 
-def static_fit(x: pd.Series, y: pd.Series) -> tuple[float, float, float, np.ndarray]:
-    """OLS y = α + β·x over the whole sample: (β, α, R², residual); ValueError when y is an exact linear function
-    of x (the residual is floating-point noise, so no test or trade on it means anything)."""
+def static_fit(x: pd.Series, y: pd.Series) -> StaticFit:
+    """OLS y = α + β·x over the whole sample: StaticFit(beta, alpha, r_squared, residual); ValueError when y is an
+    exact linear function of x (the residual is floating-point noise, so no test or trade on it means anything)."""
     xv, yv = x.to_numpy(), y.to_numpy()
     xc, yc = xv - xv.mean(), yv - yv.mean()
     sxx, syy = float(xc @ xc), float(yc @ yc)
@@ -80,20 +89,22 @@ def static_fit(x: pd.Series, y: pd.Series) -> tuple[float, float, float, np.ndar
             f"std {resid.std():.3g} on prices of {scale:.3g})")
         raise ValueError(f"degenerate pair: {what}; the spread is floating-point noise, so there is nothing to "
                          "test or trade")
-    return beta, float(yv.mean() - beta * xv.mean()), r2, resid
+    return StaticFit(beta, float(yv.mean() - beta * xv.mean()), r2, resid)
 
 
-def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> dict[str, Any]:
-    """Engle–Granger test of y on x: ADF (no constant, AIC lag search as :func:`adf_test`) of the static OLS
+def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None = "MAIC") -> EngleGrangerResult:
+    """Engle–Granger test of y on x: ADF (no constant, the MAIC lag search of :func:`adf_test`) of the static OLS
     residual y − α − β·x, judged by MacKinnon's cointegration critical values (N=2, constant), as statsmodels coint.
     Cointegrated if p < 0.05. Also returns the static fit (beta, alpha, r_squared) the residual comes from."""
-    xs, ys = _pair(x, y, MIN_STAT_OBS)
-    beta, alpha, r2, resid = static_fit(xs, ys)
-    fit = unitroot.adf_fit(resid, maxlag, constant=False, criterion=_criterion(autolag))
+    xs, ys = aligned_pair(x, y, MIN_STAT_OBS)
+    fitted = static_fit(xs, ys)
+    criterion = _criterion(autolag)
+    fit = unitroot.adf_fit(fitted.residual, maxlag, constant=False, criterion=criterion)
     p = unitroot.pvalue(fit.statistic, 2)
-    return {"statistic": fit.statistic, "pvalue": p, "critical_values": unitroot.critical_values(len(xs) - 1, 2),
-            "is_cointegrated": bool(p < SIGNIFICANCE), "nobs": len(xs), "lags": fit.lags, "maxlag": fit.maxlag,
-            "autolag": autolag, "beta": beta, "alpha": alpha, "r_squared": r2}
+    return EngleGrangerResult(statistic=fit.statistic, pvalue=p,
+                              critical_values=unitroot.critical_values(len(xs) - 1, 2),
+                              is_cointegrated=bool(p < SIGNIFICANCE), nobs=len(xs), lags=fit.lags, maxlag=fit.maxlag,
+                              autolag=criterion, beta=fitted.beta, alpha=fitted.alpha, r_squared=fitted.r_squared)
 
 
 def _columns(df: Any, what: str, lo: int, hi: int) -> pd.DataFrame:
@@ -108,7 +119,7 @@ def _columns(df: Any, what: str, lo: int, hi: int) -> pd.DataFrame:
     return df
 
 
-def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[str, Any]:
+def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> JohansenResult:
     """Johansen trace and max-eigenvalue tests (statsmodels coint_johansen) for 2–12 price columns.
 
     rank = number of leading trace statistics above their 95 % critical value (sequential test). Collinear columns
@@ -118,7 +129,7 @@ def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[s
     if det_order not in (-1, 0, 1):
         raise ValueError(f"det_order must be -1, 0 or 1, got {det_order}")
     for col in df.columns:
-        _check_values(_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
+        check_values(as_series(df[col], str(col)), str(col), MIN_STAT_OBS + k_ar_diff + df.shape[1])
     values = df.to_numpy(dtype="float64")
     diffs = np.diff(values, axis=0)
     centred = diffs - diffs.mean(axis=0)
@@ -130,17 +141,21 @@ def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> dict[s
     trace, crit95 = res.lr1, res.cvt[:, 1]
     above = trace > crit95
     rank = int(np.argmin(above)) if not above.all() else len(trace)
-    return {"trace_stats": trace.tolist(), "crit_90": res.cvt[:, 0].tolist(), "crit_95": crit95.tolist(),
-            "crit_99": res.cvt[:, 2].tolist(), "max_eig_stats": res.lr2.tolist(),
-            "max_eig_crit_95": res.cvm[:, 1].tolist(), "eigenvalues": res.eig.tolist(),
-            "eigenvectors": pd.DataFrame(res.evec, index=df.columns), "rank": rank,
-            "det_order": det_order, "k_ar_diff": k_ar_diff, "nobs": len(df)}
+    return JohansenResult(trace_stats=_floats(trace), crit_90=_floats(res.cvt[:, 0]), crit_95=_floats(crit95),
+                          crit_99=_floats(res.cvt[:, 2]), max_eig_stats=_floats(res.lr2),
+                          max_eig_crit_95=_floats(res.cvm[:, 1]), eigenvalues=_floats(res.eig),
+                          eigenvectors=pd.DataFrame(res.evec, index=df.columns), rank=rank, det_order=det_order,
+                          k_ar_diff=k_ar_diff, nobs=len(df))
 
 
-def half_life(spread: Any) -> float:
+def _floats(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in values)
+
+
+def half_life_fit(spread: Any) -> HalfLifeResult:
     """Half-life of mean reversion in BARS from the AR(1) fit Δs_t = λ·s_{t−1} + μ: −ln 2 / ln(1 + λ).
 
-    This is the exact AR(1) half-life (Chan's −ln 2/λ is its first-order approximation). Returns inf when λ ≥ 0
+    This is the exact AR(1) half-life (Chan's −ln 2/λ is its first-order approximation). `bars` is inf when λ ≥ 0
     (no mean reversion) and 0.0 when 1 + λ ≤ 0 (reverts within one bar). Multiply by the bar length for time.
     """
     v = _stat_input(spread, "spread")
@@ -150,14 +165,16 @@ def half_life(spread: Any) -> float:
         raise InsufficientData("spread is constant before its last value; the AR(1) fit is undefined")
     lam = float(((lagged - lagged.mean()) * (diff - diff.mean())).mean() / var)
     phi = 1.0 + lam
-    if phi >= 1.0:
-        return math.inf
-    if phi <= 0.0:
-        return 0.0
-    return -math.log(2.0) / math.log(phi)
+    bars = math.inf if phi >= 1.0 else 0.0 if phi <= 0.0 else -math.log(2.0) / math.log(phi)
+    return HalfLifeResult(bars=bars, ar1=phi, nobs=int(v.size))
 
 
-def hurst_exponent(series: Any, max_lag: int = 100) -> float:
+def half_life(spread: Any) -> float:
+    """:func:`half_life_fit`'s half-life in bars (inf without mean reversion)."""
+    return half_life_fit(spread).bars
+
+
+def hurst_fit(series: Any, max_lag: int = 100) -> HurstResult:
     """Hurst exponent: slope of log std(s_{t+k} − s_t) on log k over ~20 log-spaced lags k in [2, max_lag].
 
     The AL/QuantStart estimator (2·slope of log √std) on a log-spaced lag subset for speed: 0.5 random walk,
@@ -171,7 +188,13 @@ def hurst_exponent(series: Any, max_lag: int = 100) -> float:
     tau = np.array([np.std(v[k:] - v[:-k]) for k in lags])
     if (tau <= 0).any():
         raise InsufficientData("series has constant differences at some lag; Hurst is undefined")
-    return float(np.polyfit(np.log(lags), np.log(tau), 1)[0])
+    return HurstResult(exponent=float(np.polyfit(np.log(lags), np.log(tau), 1)[0]), lags=int(lags.size),
+                       max_lag=int(lags[-1]), nobs=int(v.size))
+
+
+def hurst_exponent(series: Any, max_lag: int = 100) -> float:
+    """:func:`hurst_fit`'s exponent."""
+    return hurst_fit(series, max_lag).exponent
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -180,8 +203,8 @@ def hurst_exponent(series: Any, max_lag: int = 100) -> float:
 
 def returns(prices: Any, log: bool = False) -> pd.Series:
     """Simple (or log) returns of a positive price series; the first bar has no return and is dropped."""
-    s = _series(prices, "prices")
-    _check_values(s, "prices", 2, constant_ok=True)
+    s = as_series(prices, "prices")
+    check_values(s, "prices", 2, constant_ok=True)
     if (s <= 0).any():
         raise ValueError("prices must be > 0 to compute returns")
     r = np.log(s).diff() if log else s.pct_change()
@@ -194,8 +217,8 @@ def rolling_correlation(s1: Any, s2: Any, window: int = 60) -> pd.Series:
     Same index as the prices: the first `window` bars are NaN (one return is lost), as are windows where a leg
     did not move.
     """
-    x, y = _pair(s1, s2, 3)
-    window = _check_window(window, "window", len(x) - 1, minimum=3)
+    x, y = aligned_pair(s1, s2, 3)
+    window = check_window(window, "window", len(x) - 1, minimum=3)
     if (x <= 0).any() or (y <= 0).any():
         raise ValueError("prices must be > 0 to compute returns")
     rx, ry = x.pct_change(), y.pct_change()
@@ -218,8 +241,8 @@ def correlation_matrix(closes_df: pd.DataFrame) -> pd.DataFrame:
 
 def summary_statistics(series: Any) -> dict[str, float]:
     """Descriptive statistics (count, mean, std, quantiles, skew, excess kurtosis, first/last) of finite values."""
-    s = _series(series, "series")
-    _check_values(s, "series", 4, allow_nan=True)
+    s = as_series(series, "series")
+    check_values(s, "series", 4, allow_nan=True)
     v = s.dropna()
     a = v.to_numpy(dtype="float64")
     q = np.quantile(a, [0.25, 0.5, 0.75])
@@ -231,7 +254,7 @@ def summary_statistics(series: Any) -> dict[str, float]:
 
 def distribution(series: Any, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
     """Histogram (counts, bin edges; len(edges) = bins + 1) of finite values, for price or return plots."""
-    s = _series(series, "series")
-    _check_values(s, "series", 1, allow_nan=True, constant_ok=True)
-    bins = _check_window(bins, "bins", None, minimum=1)
+    s = as_series(series, "series")
+    check_values(s, "series", 1, allow_nan=True, constant_ok=True)
+    bins = check_window(bins, "bins", None, minimum=1)
     return np.histogram(s.dropna().to_numpy(), bins=bins)

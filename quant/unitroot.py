@@ -19,7 +19,8 @@ from statsmodels.tsa import adfvalues
 from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 
 from quant.blas import one_blas_thread
-from quant.vocabulary import InsufficientData
+from quant.results import CriticalValues
+from quant.vocabulary import InsufficientData, LagCriterion
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def _design(v: np.ndarray, lags: int, constant: bool, first: int) -> tuple[np.nd
     return np.column_stack(cols), dv[first:]
 
 
-def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: str) -> int:
+def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: LagCriterion) -> int:
     """Lag in 0..maxlag minimising the criterion over the common sample t ≥ maxlag + 1, every candidate read off one
     Cholesky factor of the largest model's cross products (nested models share its leading blocks).
 
@@ -73,7 +74,7 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: str) -> i
     rss = np.maximum(rss, np.finfo(float).tiny)
     n = y.size
     ks = np.arange(maxlag + 1)
-    if criterion == "aic":
+    if criterion is LagCriterion.AIC:
         return int(np.argmin(n * np.log(rss / n) + 2.0 * (base + ks)))
     # γ̂_k·‖v_{t−1}‖ (scaled coordinates) of every nested model at once: the inverse of a triangular factor's leading
     # block is the leading block of its inverse, so γ̂_k = Σ_{j<m} W[level, j]·z_j with W = (Lᵀ)⁻¹
@@ -85,17 +86,18 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: str) -> i
 
 @one_blas_thread
 def adf_fit(v: np.ndarray, maxlag: int | None = None, *, constant: bool = True,
-            criterion: str | None = "maic") -> AdfFit:
-    """ADF t-statistic of v with the lag chosen by `criterion` ("maic" or "aic", see :func:`_select_lag`) over
-    0..maxlag (default :func:`schwert_maxlag`), or exactly `maxlag` lags when criterion is None."""
+            criterion: LagCriterion | None = LagCriterion.MAIC) -> AdfFit:
+    """ADF t-statistic of v with the lag chosen by `criterion` (MAIC, the default, or plain AIC; see
+    :func:`_select_lag`) over 0..maxlag (default :func:`schwert_maxlag`), or exactly `maxlag` lags when criterion is
+    None."""
     v = np.asarray(v, dtype="float64")
     v = v - v.mean()
     top = schwert_maxlag(v.size) if maxlag is None else maxlag
     if top < 0 or top > v.size // 2 - 3:
         raise ValueError(f"maxlag must be in 0..{max(0, v.size // 2 - 3)} for {v.size} values, got {top}")
-    if criterion not in ("maic", "aic", None):
+    if criterion is not None and criterion not in set(LagCriterion):
         raise ValueError(f"criterion must be 'maic', 'aic' or None, got {criterion!r}")
-    lags = _select_lag(v, top, constant, criterion) if criterion and top > 0 else top
+    lags = _select_lag(v, top, constant, LagCriterion(criterion)) if criterion and top > 0 else top
     x, y = _design(v, lags, constant, lags)
     coef, _, rank, _ = np.linalg.lstsq(x, y, rcond=None)
     if rank < x.shape[1]:
@@ -115,19 +117,43 @@ def pvalue(statistic: float, n_vars: int = 1) -> float:
     return float(mackinnonp(statistic, regression="c", N=n_vars))
 
 
-def critical_values(nobs: int, n_vars: int = 1) -> dict[str, float]:
+def critical_values(nobs: int, n_vars: int = 1) -> CriticalValues:
     """MacKinnon (2010) 1/5/10 % critical values for nobs rows (constant)."""
-    crit = mackinnoncrit(N=n_vars, regression="c", nobs=nobs)
-    return dict(zip(("1%", "5%", "10%"), (float(c) for c in crit)))
+    one, five, ten = (float(c) for c in mackinnoncrit(N=n_vars, regression="c", nobs=nobs))
+    return CriticalValues(one_pct=one, five_pct=five, ten_pct=ten)
+
+
+@dataclass(frozen=True)
+class MacKinnonTable:
+    """MacKinnon's (1994) p-value polynomials for one number of variables (constant), as statsmodels' mackinnonp
+    evaluates them: the small-p polynomial up to `star`, the large-p one above; p = 0 below `tau_min`, 1 above
+    `tau_max`. Coefficients lowest order first."""
+
+    small: tuple[float, ...]
+    large: tuple[float, ...]
+    star: float
+    tau_min: float
+    tau_max: float
+
+
+def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
+    """The table mackinnonp uses for n_vars variables, read from statsmodels' private module tables (the only
+    private names this package reads; tests/test_analytics.py pins them against mackinnonp, so a statsmodels
+    release that moves or changes them fails the suite, not a scan)."""
+    k = n_vars - 1
+    return MacKinnonTable(small=tuple(float(c) for c in adfvalues._tau_smallps["c"][k]),
+                          large=tuple(float(c) for c in adfvalues._tau_largeps["c"][k]),
+                          star=float(adfvalues._tau_stars["c"][k]), tau_min=float(adfvalues._tau_mins["c"][k]),
+                          tau_max=float(adfvalues._tau_maxs["c"][k]))
 
 
 def pvalues(statistics: np.ndarray, n_vars: int = 1) -> np.ndarray:
-    """:func:`pvalue` for an array of statistics at once (the scanner has ~125k): MacKinnon's (1994) polynomials,
-    read from statsmodels' own tables, evaluated with numpy; equal to mackinnonp element by element."""
-    k = n_vars - 1
+    """:func:`pvalue` for an array of statistics at once (the scanner has ~125k): MacKinnon's (1994) polynomials
+    (:func:`mackinnon_table`) evaluated with numpy; equal to mackinnonp element by element."""
+    table = mackinnon_table(n_vars)
     stats = np.asarray(statistics, dtype="float64")
-    small = np.polyval(np.asarray(adfvalues._tau_smallps["c"][k])[::-1], stats)
-    large = np.polyval(np.asarray(adfvalues._tau_largeps["c"][k])[::-1], stats)
-    p = norm.cdf(np.where(stats <= adfvalues._tau_stars["c"][k], small, large))
-    p = np.where(stats > adfvalues._tau_maxs["c"][k], 1.0, p)
-    return np.where(stats < adfvalues._tau_mins["c"][k], 0.0, p)
+    small = np.polyval(np.asarray(table.small)[::-1], stats)
+    large = np.polyval(np.asarray(table.large)[::-1], stats)
+    p = norm.cdf(np.where(stats <= table.star, small, large))
+    p = np.where(stats > table.tau_max, 1.0, p)
+    return np.where(stats < table.tau_min, 0.0, p)

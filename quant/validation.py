@@ -15,7 +15,7 @@ from quant.vocabulary import InsufficientData
 # Input validation
 # ----------------------------------------------------------------------------------------------------------------
 
-def _series(values: Any, name: str) -> pd.Series:
+def as_series(values: Any, name: str) -> pd.Series:
     """Return values as a float64 Series, or raise ValueError naming the argument."""
     if isinstance(values, pd.DataFrame):
         raise ValueError(f"{name} must be a 1-D series, got a DataFrame with columns {list(values.columns)}")
@@ -27,7 +27,7 @@ def _series(values: Any, name: str) -> pd.Series:
     return s.astype("float64")
 
 
-def _check_values(s: pd.Series, name: str, min_n: int, *, allow_nan: bool = False, constant_ok: bool = False) -> None:
+def check_values(s: pd.Series, name: str, min_n: int, *, allow_nan: bool = False, constant_ok: bool = False) -> None:
     """Raise ValueError when s is empty, all-NaN, has inf (or NaN unless allowed), is too short or constant."""
     v = s.to_numpy()
     if v.size == 0:
@@ -46,7 +46,7 @@ def _check_values(s: pd.Series, name: str, min_n: int, *, allow_nan: bool = Fals
         raise InsufficientData(f"{name} is constant (every value is {np.nanmax(v)!r}); the statistic is undefined")
 
 
-def _check_index(index: pd.Index, name: str) -> None:
+def check_index(index: pd.Index, name: str) -> None:
     """Raise ValueError when a time index is unsorted or has duplicate stamps."""
     if isinstance(index, pd.DatetimeIndex):
         if not index.is_monotonic_increasing:
@@ -55,29 +55,29 @@ def _check_index(index: pd.Index, name: str) -> None:
             raise ValueError(f"{name} has duplicate time stamps; one bar per time is required")
 
 
-def _pair(x: Any, y: Any, min_n: int, constant_ok: bool = False) -> tuple[pd.Series, pd.Series]:
+def aligned_pair(x: Any, y: Any, min_n: int, constant_ok: bool = False) -> tuple[pd.Series, pd.Series]:
     """Validate an aligned (x, y) price pair and return float64 Series sharing one index."""
     for name, values in (("x", x), ("y", y)):
         if isinstance(values, pd.DataFrame):
-            _series(values, name)
+            as_series(values, name)
     if isinstance(x, pd.Series) and not isinstance(y, pd.Series) and len(np.asarray(y)) == len(x):
         y = pd.Series(np.asarray(y), index=x.index)
     elif isinstance(y, pd.Series) and not isinstance(x, pd.Series) and len(np.asarray(x)) == len(y):
         x = pd.Series(np.asarray(x), index=y.index)
-    xs, ys = _series(x, "x"), _series(y, "y")
+    xs, ys = as_series(x, "x"), as_series(y, "y")
     if len(xs) != len(ys):
         raise ValueError(f"x and y are misaligned: lengths {len(xs)} and {len(ys)}; join them on common bar times "
                          "first (align_closes)")
     if not xs.index.equals(ys.index):
         raise ValueError("x and y are misaligned: their indexes differ; join them on common bar times first "
                          "(align_closes)")
-    _check_index(xs.index, "x")
-    _check_values(xs, "x", min_n, constant_ok=constant_ok)
-    _check_values(ys, "y", min_n, constant_ok=constant_ok)
+    check_index(xs.index, "x")
+    check_values(xs, "x", min_n, constant_ok=constant_ok)
+    check_values(ys, "y", min_n, constant_ok=constant_ok)
     return xs, ys
 
 
-def _check_window(window: Any, name: str, n: int | None, minimum: int = 2) -> int:
+def check_window(window: Any, name: str, n: int | None, minimum: int = 2) -> int:
     """Return window as int, or raise ValueError when it is not an integer in [minimum, n] (n=None: no cap)."""
     if isinstance(window, bool) or not isinstance(window, (int, np.integer)):
         raise ValueError(f"{name} must be an integer, got {window!r}")
@@ -88,7 +88,7 @@ def _check_window(window: Any, name: str, n: int | None, minimum: int = 2) -> in
     return int(window)
 
 
-def _check_choice(value: Any, name: str, accepted: tuple[str, ...]) -> str:
+def check_choice(value: Any, name: str, accepted: tuple[str, ...]) -> str:
     """Return value when it is one of accepted, else raise ValueError listing the accepted values."""
     if value not in accepted:
         raise ValueError(f"unknown {name} {value!r}; accepted: {', '.join(accepted)}")

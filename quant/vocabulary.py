@@ -1,4 +1,5 @@
-"""Shared vocabulary of the analytics layer: the error type, option enums and tuning constants.
+"""Shared vocabulary of the analytics layer: the error type, option enums and tuning constants (AlertOp and
+AlertMetric live in core.vocabulary: the database layer stores them too).
 
 Why: every other quant module validates against and defaults to these names, so they live in one place.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 import enum
 
-from core.vocabulary import Timeframe
+from core.vocabulary import AlertOp, Timeframe
 
 TIMEFRAMES: dict[str, int] = {tf.value: tf.seconds for tf in Timeframe}
 
@@ -31,37 +32,12 @@ class HedgeMethod(enum.StrEnum):
         return self in (HedgeMethod.OLS, HedgeMethod.HUBER, HedgeMethod.TLS)
 
 
-class AlertOp(enum.StrEnum):
-    """Conditions an alert rule can test; `label` is what the user reads."""
+class LagCriterion(enum.StrEnum):
+    """How a unit-root test chooses its lag: Ng & Perron's modified AIC (MAIC, the default) or plain AIC
+    (statsmodels' rule; it picks too few lags when the differences carry a large negative MA root)."""
 
-    GT = ">"
-    GE = ">="
-    LT = "<"
-    LE = "<="
-    CROSSES_ABOVE = "crosses_above"
-    CROSSES_BELOW = "crosses_below"
-
-    @property
-    def label(self) -> str:
-        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above",
-                "crosses_below": "crosses below"}.get(self.value, self.value)
-
-
-class AlertMetric(enum.StrEnum):
-    """What an alert rule watches; `label` is what the user reads."""
-
-    ZSCORE = "zscore"
-    SPREAD = "spread"
-    PRICE = "price"
-
-    @property
-    def label(self) -> str:
-        return {"zscore": "z-score of a pair", "spread": "spread of a pair", "price": "price of a symbol"}[self.value]
-
-    @property
-    def noun(self) -> str:
-        """The metric's name in a rule's sentence ('z-score ETHUSDT vs BTCUSDT crosses above 2')."""
-        return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
+    MAIC = "maic"
+    AIC = "aic"
 
 
 HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)

@@ -17,7 +17,7 @@ PRICE = analytics.AlertMetric.PRICE
 def alert_fires(rule: database.AlertRule, value: float) -> bool:
     """True when a rule fires now: crossings on the crossing bar, level rules on the check that turns them true."""
     now = analytics.evaluate_alert(value, rule.op, rule.threshold, rule.last_value)
-    if rule.op.startswith("crosses") or not now:
+    if rule.op.is_crossing or not now:
         return now
     return rule.last_value is None or not analytics.evaluate_alert(rule.last_value, rule.op, rule.threshold)
 
@@ -25,7 +25,7 @@ def alert_fires(rule: database.AlertRule, value: float) -> bool:
 def rule_text(rule: database.AlertRule) -> str:
     """A rule in words, e.g. 'z-score ETHUSDT vs BTCUSDT crosses above 2'."""
     subject = rule.symbol_x if rule.metric == PRICE else f"{rule.symbol_y} vs {rule.symbol_x}"
-    return f"{analytics.AlertMetric(rule.metric).noun} {subject} {analytics.AlertOp(rule.op).label} {rule.threshold:g}"
+    return f"{rule.metric.noun} {subject} {rule.op.label} {rule.threshold:g}"
 
 
 def alert_values(conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls,

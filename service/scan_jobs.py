@@ -165,8 +165,7 @@ def _run(j: ScanJob) -> None:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
         j.stage, j.fraction = f"testing {closes.shape[1] * (closes.shape[1] - 1) // 2:,} pairs", 0.4
         table = analytics.scan_pairs(closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2))
-        summary: analytics.ScanSummary = table.attrs["scan"]
-        notes += [f"{k}: {why}" for k, why in summary.excluded.items()]
+        notes += [f"{k}: {why.detail}" for k, why in analytics.scan_summary(table).excluded.items()]
         j.table, j.symbols, j.notes, j.error = table, closes.shape[1], notes, ""
     except Exception as exc:  # shown in the tab; a scan must never take the dashboard down
         log.exception("market scan failed")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.clock import now_ms
+from core.vocabulary import AlertMetric, AlertOp
 from storage.sql import Connection, inserted_id, transaction
 
 
@@ -14,18 +15,22 @@ class AlertRule:
     """A stored alert: metric (zscore, spread or price) of a pair or symbol compared with a threshold."""
 
     id: int
-    metric: str
+    metric: AlertMetric
     symbol_x: str
     symbol_y: str
-    op: str
+    op: AlertOp
     threshold: float
     enabled: bool
     created_at: int
     last_value: float | None
     last_fired_at: int | None
 
+    def __post_init__(self) -> None:  # a row's text (or a caller's value), checked and typed
+        object.__setattr__(self, "metric", AlertMetric(self.metric))
+        object.__setattr__(self, "op", AlertOp(self.op))
 
-def add_alert_rule(conn: Connection, metric: str, symbol_x: str, symbol_y: str, op: str,
+
+def add_alert_rule(conn: Connection, metric: AlertMetric, symbol_x: str, symbol_y: str, op: AlertOp,
                    threshold: float) -> int:
     """Store a new alert rule and return its id."""
     return inserted_id(conn.execute("INSERT INTO alert_rules(metric, symbol_x, symbol_y, op, threshold, created_at) "

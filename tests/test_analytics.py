@@ -7,7 +7,9 @@ Independent references: numpy lstsq (OLS), statsmodels RollingOLS/adfuller/coint
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -15,11 +17,13 @@ import pytest
 import statsmodels.api as sm
 from analytics_fixtures import RECORDINGS, ar1, cointegrated_pair, load_trades, random_walk_pair, time_index
 from statsmodels.regression.rolling import RollingOLS
+from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 from statsmodels.tsa.stattools import adfuller, coint
 from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import analytics as A
-from quant import kalman
+import quant.scan
+from quant import kalman, unitroot
 from quant.hedge import _refit_points
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning/FutureWarning/ConvergenceWarning may leak
@@ -367,26 +371,26 @@ def test_zscore_has_no_look_ahead(pair) -> None:
 
 def test_adf_golden_realgdp(macro: pd.DataFrame) -> None:
     res = A.adf_test(macro["realgdp"], maxlag=4, autolag=None)
-    assert res["statistic"] == pytest.approx(0.97505319, abs=1e-5)  # statsmodels checks 5 decimals (DECIMAL_5)
-    assert res["pvalue"] == pytest.approx(0.99399563, abs=1e-5)
-    crit = [res["critical_values"][k] for k in ("1%", "5%", "10%")]
+    assert res.statistic == pytest.approx(0.97505319, abs=1e-5)  # statsmodels checks 5 decimals (DECIMAL_5)
+    assert res.pvalue == pytest.approx(0.99399563, abs=1e-5)
+    crit = [res.critical_values.one_pct, res.critical_values.five_pct, res.critical_values.ten_pct]
     np.testing.assert_allclose(crit, [-3.476, -2.883, -2.573], atol=1.5e-2)  # Stata's table; statsmodels: DECIMAL_2
-    assert res["lags"] == 4 and res["is_stationary"] is False
+    assert res.lags == 4 and res.is_stationary is False and res.autolag is None
 
 
 def test_engle_granger_golden_realcons_on_realgdp(macro: pd.DataFrame) -> None:
     res = A.engle_granger(macro["realgdp"], macro["realcons"], maxlag=0, autolag=None)
-    assert res["statistic"] == pytest.approx(-1.830170986148, abs=1e-4)
+    assert res.statistic == pytest.approx(-1.830170986148, abs=1e-4)
     ref = coint(macro["realcons"], macro["realgdp"], maxlag=0, autolag=None)
-    assert res["pvalue"] == pytest.approx(ref.pvalue, rel=1e-12)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-12)
 
 
 def test_engle_granger_uses_eg_not_adf_critical_values(pair) -> None:
     x, y, _ = pair
     eg = A.engle_granger(x, y)
     adf = A.adf_test(y - A.fit_hedge(x, y, "ols", causal=False).alpha - 0.04 * x)
-    assert eg["critical_values"]["5%"] < adf["critical_values"]["5%"] - 0.3  # EG (N=2) is stricter
-    assert eg["is_cointegrated"]
+    assert eg.critical_values.five_pct < adf.critical_values.five_pct - 0.3  # EG (N=2) is stricter
+    assert eg.is_cointegrated and eg.autolag is A.LagCriterion.MAIC
 
 
 @pytest.mark.parametrize("n", [300, 5_000])
@@ -395,11 +399,11 @@ def test_adf_lag_search_grows_with_n_and_matches_statsmodels(n: int) -> None:
     e = rng.normal(size=n + 1)
     s = np.cumsum(e[1:] - 0.5 * e[:-1])  # a unit root with MA(1) errors: a lag search has something to find
     res = A.adf_test(s, autolag="AIC")
-    assert res["maxlag"] == math.ceil(12 * (n / 100) ** 0.25)  # Schwert's bound, at every n
-    ref = adfuller(s, maxlag=res["maxlag"], autolag="AIC", result_object=True)
-    assert res["lags"] == ref.lags and res["lags"] > 0
-    assert res["statistic"] == pytest.approx(ref.statistic, rel=1e-8)
-    assert res["pvalue"] == pytest.approx(ref.pvalue, rel=1e-8)
+    assert res.maxlag == math.ceil(12 * (n / 100) ** 0.25)  # Schwert's bound, at every n
+    ref = adfuller(s, maxlag=res.maxlag, autolag="AIC", result_object=True)
+    assert res.lags == ref.lags and res.lags > 0 and res.autolag is A.LagCriterion.AIC
+    assert res.statistic == pytest.approx(ref.statistic, rel=1e-8)
+    assert res.pvalue == pytest.approx(ref.pvalue, rel=1e-8)
 
 
 @pytest.mark.parametrize(("theta", "seed"), [(-0.8, 1), (-0.5, 2), (0.0, 3), (0.5, 4)])
@@ -407,7 +411,7 @@ def test_maic_lag_is_the_brute_force_ng_perron_choice(theta: float, seed: int) -
     rng = np.random.default_rng(seed)
     e = rng.normal(size=3_001)
     v = np.cumsum(e[1:] + theta * e[:-1])
-    top = A.adf_test(v)["maxlag"]
+    top = A.adf_test(v).maxlag
     centred = v - v.mean()
     dv = np.diff(centred)
     rows = dv.size - top  # the common sample t ≥ maxlag + 1, every candidate refitted by lstsq
@@ -418,19 +422,21 @@ def test_maic_lag_is_the_brute_force_ng_perron_choice(theta: float, seed: int) -
         sigma2 = float(((dv[top:] - design @ coef) ** 2).sum()) / rows
         tau = coef[1] ** 2 * float(centred[top:-1] @ centred[top:-1]) / sigma2
         best.append(math.log(sigma2) + 2 * (tau + k) / rows)
-    assert A.adf_test(v)["lags"] == int(np.argmin(best))
-    assert A.adf_test(v, autolag="MAIC")["lags"] == A.adf_test(v)["lags"]  # MAIC is the default
+    assert A.adf_test(v).lags == int(np.argmin(best))
+    assert A.adf_test(v, autolag="MAIC").lags == A.adf_test(v).lags  # MAIC is the default
 
 
 def test_johansen_matches_statsmodels_and_finds_rank(macro: pd.DataFrame) -> None:
     df = macro[["realgdp", "realcons"]]
     res = A.johansen(df)
     ref = coint_johansen(df.to_numpy(), 0, 1)
-    np.testing.assert_allclose(res["trace_stats"], ref.lr1)
-    np.testing.assert_allclose(res["crit_95"], ref.cvt[:, 1])
+    np.testing.assert_allclose(res.trace_stats, ref.lr1)
+    np.testing.assert_allclose(res.crit_95, ref.cvt[:, 1])
+    np.testing.assert_allclose(res.eigenvectors.to_numpy(), ref.evec)
+    assert list(res.eigenvectors.index) == ["realgdp", "realcons"] and res.n_series == 2
     x, y, _ = cointegrated_pair(3_000, beta=0.04, alpha=100.0, half_life=10.0, seed=2)
     _, w = random_walk_pair(3_000, seed=3)
-    assert A.johansen(pd.DataFrame({"x": x, "y": y, "w": w.to_numpy()}, index=x.index))["rank"] == 1
+    assert A.johansen(pd.DataFrame({"x": x, "y": y, "w": w.to_numpy()}, index=x.index)).rank == 1
     with pytest.raises(ValueError, match="2 to 12"):
         A.johansen(df[["realgdp"]])
 
@@ -453,14 +459,45 @@ def test_hurst_separates_random_walk_and_mean_reversion() -> None:
 def test_synthetic_pair_statistics_recover_known_beta_and_half_life() -> None:
     x, y, _ = cointegrated_pair(20_000, beta=0.04, alpha=100.0, half_life=30.0, seed=4)
     res = A.pair_analytics(x, y, method="ols", window=500)
-    tests = res.tests.results
+    tests = res.tests
     assert res.series.hedge.beta == pytest.approx(0.04, rel=0.01)
-    assert tests[A.PairTest.HALF_LIFE] == pytest.approx(30.0, rel=0.15)
-    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and tests[A.PairTest.STABILITY]["is_stable"]
+    assert tests.half_life is not None and tests.half_life.bars == pytest.approx(30.0, rel=0.15)
+    assert tests.engle_granger is not None and tests.engle_granger.is_cointegrated
+    assert tests.stability is not None and tests.stability.is_stable
     assert res.verdict.verdict is A.Verdict.COINTEGRATED and "half-life 3" in res.verdict.headline
-    assert tests[A.PairTest.HURST] < 0.4
+    assert tests.hurst is not None and tests.hurst.exponent < 0.4
     rx, ry = random_walk_pair(20_000, seed=5)
-    assert not A.engle_granger(rx, ry)["is_cointegrated"]
+    assert not A.engle_granger(rx, ry).is_cointegrated
+
+
+@pytest.mark.parametrize("doc", [A.adf_test.__doc__, A.engle_granger.__doc__, unitroot.adf_fit.__doc__,
+                                 quant.scan.__doc__], ids=["adf_test", "engle_granger", "adf_fit", "quant.scan"])
+def test_docstrings_name_maic_the_default_lag_search(doc: str | None) -> None:
+    # they said "chosen by AIC" / "AIC lag search" while every default is MAIC (plain AIC is only an option)
+    assert inspect.signature(A.adf_test).parameters["autolag"].default == "MAIC"
+    assert inspect.signature(A.engle_granger).parameters["autolag"].default == "MAIC"
+    assert inspect.signature(unitroot.adf_fit).parameters["criterion"].default is A.LagCriterion.MAIC
+    text = doc or ""
+    for option in ("plain AIC", "modified AIC", '"AIC"', "'AIC'"):  # naming the option is fine
+        text = text.replace(option, "")
+    assert "MAIC" in text and not re.findall(r"(?<!M)\bAIC\b", text)
+
+
+@pytest.mark.parametrize("n_vars", range(1, 7))
+def test_mackinnon_tables_read_from_statsmodels_are_mackinnonp(n_vars: int) -> None:
+    # unitroot.pvalues reads statsmodels' private _tau_* tables: a release that moves or changes them fails here
+    table = unitroot.mackinnon_table(n_vars)
+    grid = np.concatenate([np.linspace(-25.0, 6.0, 125), [table.star - 1e-9, table.star, table.star + 1e-9,
+                                                         table.tau_min - 1e-6, table.tau_min + 1e-6,
+                                                         table.tau_max - 1e-6, table.tau_max + 1e-6]])
+    expected = [mackinnonp(t, regression="c", N=n_vars) for t in grid]
+    np.testing.assert_allclose(unitroot.pvalues(grid, n_vars), expected, rtol=1e-12, atol=1e-300)
+    assert [unitroot.pvalue(t, n_vars) for t in grid[::10]] == pytest.approx(expected[::10], rel=1e-12)
+    assert unitroot.pvalues(np.array([table.tau_min - 1.0, table.tau_max + 1.0]), n_vars).tolist() == [0.0, 1.0]
+    for nobs in (25, 250, 86_400):
+        crit = unitroot.critical_values(nobs, n_vars)
+        ref = mackinnoncrit(N=n_vars, regression="c", nobs=nobs)
+        np.testing.assert_allclose([crit.one_pct, crit.five_pct, crit.ten_pct], ref, rtol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------- correlation, distributions
@@ -509,9 +546,10 @@ def test_pair_analytics_outputs_and_frame(pair) -> None:
     np.testing.assert_allclose(frame["spread"], frame[y.name] - frame["alpha"] - frame["beta"] * frame[x.name])
     unnamed = A.pair_series(x.to_numpy(), y.to_numpy(), method="ols").to_frame()
     assert list(unnamed.columns[:2]) == ["price_x", "price_y"]
-    tests = res.tests.results
-    assert tests[A.PairTest.ENGLE_GRANGER]["is_cointegrated"] and 0 < tests[A.PairTest.HALF_LIFE] < 100
-    assert tests[A.PairTest.HURST] < 0.5 and not res.tests.problems
+    tests = res.tests
+    assert tests.engle_granger is not None and tests.engle_granger.is_cointegrated
+    assert tests.half_life is not None and 0 < tests.half_life.bars < 100
+    assert tests.hurst is not None and tests.hurst.exponent < 0.5 and not tests.problems
     assert res.verdict.verdict is A.Verdict.COINTEGRATED and not res.series.notes
     with pytest.raises(A.InsufficientData, match="at least"):
         A.pair_analytics(x.iloc[:50], y.iloc[:50])
@@ -626,8 +664,9 @@ def test_real_binance_recording_through_the_whole_chain() -> None:
         frame = res.to_frame()
         warm = A.pair_warmup(method, 60, 30) - A.MIN_STAT_OBS
         assert frame["spread"].notna().sum() >= len(frame) - warm and frame["zscore"].abs().max() < 20
-        tests = res.tests.results
-        assert 0 <= tests[A.PairTest.ENGLE_GRANGER]["pvalue"] <= 1 and 0 <= tests[A.PairTest.HURST] <= 1
+        tests = res.tests
+        assert tests.engle_granger is not None and 0 <= tests.engle_granger.pvalue <= 1
+        assert tests.hurst is not None and 0 <= tests.hurst.exponent <= 1
         assert res.verdict.verdict in (A.Verdict.COINTEGRATED, A.Verdict.NOT_COINTEGRATED)
     bt = A.backtest_pairs(x, y, A.BacktestParams(z_window=30, hedge_method="kalman", hedge_window=60))
     assert bt.trades["net_pnl"].sum() == pytest.approx(bt.equity.iloc[-1] - bt.params.capital, abs=1e-9)
@@ -650,7 +689,7 @@ def test_small_linear_algebra_runs_on_one_blas_thread() -> None:
     # OpenBLAS threads on a loaded 2-core machine made one ADF fit ~100× slower (195 ms instead of 2 ms)
     from threadpoolctl import threadpool_info
 
-    from quant import blas, unitroot
+    from quant import blas
 
     inside = blas.one_blas_thread(threadpool_info)()
     assert all(lib["num_threads"] == 1 for lib in inside if lib["user_api"] == "blas")

@@ -15,7 +15,7 @@ from pg_cluster import database_env
 import collector
 import database as db
 from config import load_settings
-from data_feed import ReplayFeed, SimulatedFeed
+from data_feed import FeedState, ReplayFeed, SimulatedFeed
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = 1_723_161_000_000
@@ -130,7 +130,7 @@ def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_pat
     started = time.monotonic()
     c.start(["BTCUSDT"])
     deadline = time.monotonic() + 20
-    while feed.get_stats().state != "finished" and time.monotonic() < deadline:
+    while feed.get_stats().state is not FeedState.FINISHED and time.monotonic() < deadline:
         time.sleep(0.02)
     produced_in = time.monotonic() - started
     blocker.execute("ROLLBACK")

@@ -15,7 +15,9 @@ from data_feed import (
     BinanceFuturesFeed,
     BinanceRest,
     BinanceRestError,
+    EventKind,
     FeedEvent,
+    FeedState,
     FrameKind,
     FrameRecorder,
     ParseReport,
@@ -162,7 +164,7 @@ def test_thousands_of_trades_for_two_symbols_arrive_once_in_order(fb, make_feed)
     feed, sink = make_feed()
     feed.connect(PAIR)
     assert fb.wait_subscribed(PAIR)
-    assert feed.is_connected() and feed.get_stats().state == "connected"
+    assert feed.is_connected() and feed.get_stats().state is FeedState.CONNECTED
     fb.stream_trades(PAIR, count=3000, rate_per_s=None).wait()
     assert wait_until(lambda: len(sink.ticks) == 6000)
     for symbol in PAIR:
@@ -190,9 +192,9 @@ def test_feed_reconnects_by_itself_after_the_server_drops_mid_stream(fb, make_fe
         assert ids == sorted(set(ids)), "in order, none twice"
         assert set(ids) <= set(fb.history_ids(symbol))
     stats = feed.get_stats()
-    assert stats.reconnects >= 1 and stats.state == "connected"
+    assert stats.reconnects >= 1 and stats.state is FeedState.CONNECTED
     kinds = sink.kinds()
-    assert kinds.count("connected") >= 2 and "disconnected" in kinds and "reconnecting" in kinds
+    assert kinds.count(EventKind.CONNECTED) >= 2 and EventKind.DISCONNECTED in kinds and EventKind.RECONNECTING in kinds
     assert fb.stats().connections_accepted >= 2
 
 
@@ -211,7 +213,7 @@ def test_malformed_truncated_and_unknown_frames_are_counted_and_skipped(fb, make
     stats = feed.get_stats()
     assert stats.parse_errors == garbage["truncated"] + garbage["not_json"] + garbage["bad_field"] > 0
     assert stats.unknown_events == garbage["unknown_event"] > 0
-    assert stats.state == "connected" and stats.reconnects == 0
+    assert stats.state is FeedState.CONNECTED and stats.reconnects == 0
 
 
 @pytest.mark.network
@@ -236,13 +238,13 @@ def test_subscribe_error_is_an_event_and_not_a_stall(fb, make_feed):
     job = fb.stream_trades(PAIR, count=None, rate_per_s=100)
     try:
         feed.connect(PAIR)
-        assert wait_until(lambda: "subscribe_error" in sink.kinds())
+        assert wait_until(lambda: EventKind.SUBSCRIBE_ERROR in sink.kinds())
         time.sleep(1.0)
     finally:
         job.stop()
-    event = next(e for e in sink.events if e.kind == "subscribe_error")
+    event = next(e for e in sink.events if e.kind is EventKind.SUBSCRIBE_ERROR)
     assert event.symbol == "ETHUSDT" and "Invalid request: invalid stream" in event.message
-    assert "stalled" not in sink.kinds(), "a rejected stream is reported once, not treated as a stall"
+    assert EventKind.STALLED not in sink.kinds(), "a rejected stream is reported once, not treated as a stall"
     stats = feed.get_stats()
     assert stats.subscribe_errors == 1 and "Invalid request" in stats.last_error and stats.reconnects == 0
     btc = sink.ids("BTCUSDT")
@@ -256,12 +258,12 @@ def test_unrouted_base_url_is_reported_as_stalled_quickly(fb, make_feed):
     feed.connect(PAIR)
     job = fb.stream_trades(PAIR, count=None, rate_per_s=100)
     try:
-        assert wait_until(lambda: sink.kinds().count("stalled") >= 2, timeout=3)
+        assert wait_until(lambda: sink.kinds().count(EventKind.STALLED) >= 2, timeout=3)
         stats = feed.get_stats()
-        assert stats.state == "stalled"
+        assert stats.state is FeedState.STALLED
         assert stats.stalled_streams == ["btcusdt@aggTrade", "ethusdt@aggTrade"]
         assert not sink.ticks
-        stalled = [e for e in sink.events if e.kind == "stalled"]
+        stalled = [e for e in sink.events if e.kind is EventKind.STALLED]
         assert {e.symbol for e in stalled} == set(PAIR) and "no first message within 0.3 s" in stalled[0].message
         assert wait_until(lambda: feed.get_stats().reconnects >= 1, timeout=3)
     finally:
@@ -276,11 +278,12 @@ def test_silent_stream_and_idle_stall_recover_after_reconnect(fb, make_feed):
     feed.connect(PAIR)
     job = fb.stream_trades(PAIR, count=None, rate_per_s=200)
     try:
-        assert wait_until(lambda: any(e.kind == "stalled" and e.symbol == "ETHUSDT" for e in sink.events))
+        assert wait_until(lambda: any(e.kind is EventKind.STALLED and e.symbol == "ETHUSDT" for e in sink.events))
         fb.unsilence()
-        assert wait_until(lambda: len(sink.ids("ETHUSDT")) > 20 and feed.get_stats().state == "connected")
+        assert wait_until(lambda: len(sink.ids("ETHUSDT")) > 20 and feed.get_stats().state is FeedState.CONNECTED)
         fb.stall(1.5)
-        assert wait_until(lambda: any("silent for more than" in e.message for e in sink.events if e.kind == "stalled"))
+        assert wait_until(lambda: any("silent for more than" in e.message for e in sink.events
+                                      if e.kind is EventKind.STALLED))
         before = len(sink.ticks)
         assert wait_until(lambda: len(sink.ticks) > before + 50 and feed.get_stats().stalled_streams == [])
     finally:
@@ -306,8 +309,8 @@ def test_stall_recovery_is_make_before_break_so_flowing_streams_lose_nothing(fb,
     btc = sink.ids("BTCUSDT")
     assert btc == list(range(btc[0], fb.history_ids("BTCUSDT")[-1] + 1)), "no BTC trade lost or doubled"
     stats = feed.get_stats()
-    assert stats.state == "stalled" and stats.stalled_streams == ["ethusdt@aggTrade"]
-    assert "disconnected" not in sink.kinds() and fb.stats().connections_accepted >= 4
+    assert stats.state is FeedState.STALLED and stats.stalled_streams == ["ethusdt@aggTrade"]
+    assert EventKind.DISCONNECTED not in sink.kinds() and fb.stats().connections_accepted >= 4
 
 
 @pytest.mark.network
@@ -325,7 +328,7 @@ def test_rotation_before_the_cut_overlaps_and_deduplicates_without_loss(make_fee
         assert stats.rotations >= 2 and stats.reconnects == 0 and fb.stats().age_cuts == 0
         assert stats.duplicates_dropped > 0, "the overlap delivered every trade twice; the copies were dropped"
         # each rotation is counted before its event reaches the callback: let the last event arrive
-        assert wait_until(lambda: sink.kinds().count("rotated") == feed.get_stats().rotations, timeout=5)
+        assert wait_until(lambda: sink.kinds().count(EventKind.ROTATED) == feed.get_stats().rotations, timeout=5)
         feed.disconnect()
 
 
@@ -337,8 +340,8 @@ def test_server_age_cut_without_rotation_reconnects(make_feed):
         feed.connect(PAIR)
         assert wait_until(lambda: feed.get_stats().reconnects >= 1 and feed.is_connected(), timeout=5)
         # the counter is raised before the event reaches the callback (another thread): wait for the event too
-        assert wait_until(lambda: any("code 1000" in e.message for e in sink.events if e.kind == "disconnected"),
-                          timeout=5)
+        assert wait_until(lambda: any("code 1000" in e.message for e in sink.events
+                                      if e.kind is EventKind.DISCONNECTED), timeout=5)
         feed.disconnect()
 
 
@@ -354,7 +357,7 @@ def test_disconnect_is_prompt_while_streaming_stalled_or_backing_off(fb, make_fe
     feed.disconnect()
     assert time.monotonic() - started < 1.5
     job.stop()
-    assert not feed.is_connected() and feed.get_stats().state == "stopped"
+    assert not feed.is_connected() and feed.get_stats().state is FeedState.STOPPED
     feed.disconnect()                                              # idempotent
 
     stalled, _ = make_feed()
@@ -412,7 +415,7 @@ def test_connection_attempts_are_capped(fb, make_feed):
     assert wait_until(lambda: fb.stats().handshakes_rejected == 3)
     time.sleep(0.5)
     assert fb.stats().handshakes_rejected == 3
-    assert any("503" in e.message for e in sink.events if e.kind == "error")
+    assert any("503" in e.message for e in sink.events if e.kind is EventKind.ERROR)
 
 
 @pytest.mark.network
@@ -453,7 +456,7 @@ def test_recorded_session_replays_into_the_same_ticks(fb, make_feed, tmp_path):
     replayed = Sink()
     replayed.attach(replay)
     replay.connect(PAIR)
-    assert wait_until(lambda: "finished" in replayed.kinds())
+    assert wait_until(lambda: EventKind.FINISHED in replayed.kinds())
     strip = [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in sink.ticks]
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in replayed.ticks] == strip
     assert replay.get_stats().parse_errors == feed.get_stats().parse_errors
@@ -637,8 +640,8 @@ def test_simulated_feed_runs_compressed_time_and_stops_promptly():
     feed.disconnect()
     assert time.monotonic() - started < 1.0
     stats = feed.get_stats()
-    assert stats.kind == "simulated" and stats.state == "stopped" and "pair ETHUSDT" in stats.source
-    assert stats.ticks == len(sink.ticks) and sink.kinds() == ["connected"]
+    assert stats.kind == "simulated" and stats.state is FeedState.STOPPED and "pair ETHUSDT" in stats.source
+    assert stats.ticks == len(sink.ticks) and sink.kinds() == [EventKind.CONNECTED]
     span_s = (sink.ticks[-1].timestamp - sink.ticks[0].timestamp) / 1000
     wall_s = (sink.ticks[-1].received_at - sink.ticks[0].received_at) / 1000
     assert span_s > 5 * wall_s

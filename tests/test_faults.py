@@ -21,6 +21,7 @@ from waiting import wait_until
 
 import collector
 import database as db
+from core.vocabulary import BackfillStatus
 from data_feed import BinanceArchive, BinanceFuturesFeed, BinanceRest, Tick, UnknownSymbolError
 
 # The fault scenarios need the fake server's pings every second (a silent stall is then seen within seconds).
@@ -359,7 +360,8 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
     c.stop()
     conn = db.open_reader(db_path)
     state = db.get_backfill(conn, "BTCUSDT", "aggTrades")
-    assert state is not None and state[3] == "running" and state[2] > min(fb.history_ids("BTCUSDT"))
+    assert state is not None and state.status is BackfillStatus.RUNNING and state.cursor is not None
+    assert state.cursor > min(fb.history_ids("BTCUSDT"))
     fb.clear_faults()
     resumed = make_collector(fb, db_path, backfill_minutes=10)
     resumed.start(SYMS)
@@ -367,7 +369,8 @@ def test_history_backfill_over_rest_is_resumable(fb, db_path):
         assert fb.wait_subscribed(SYMS)
         fb.stream_trades(SYMS, count=50, rate_per_s=200).wait(10)
         assert_exact(fb, db_path)
-        assert db.get_backfill(db.open_reader(db_path), "BTCUSDT", "aggTrades")[3] == "done"
+        done = db.get_backfill(db.open_reader(db_path), "BTCUSDT", "aggTrades")
+        assert done is not None and done.status is BackfillStatus.DONE
     finally:
         resumed.stop()
 

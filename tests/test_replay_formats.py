@@ -13,6 +13,8 @@ import pytest
 
 from core.vocabulary import IdSpace
 from data_feed import (
+    EventKind,
+    FeedState,
     FileFormat,
     OhlcvBar,
     ParseReport,
@@ -269,7 +271,7 @@ def _replay(path, symbols=(), timeout: float = 10.0, **options) -> tuple[ReplayF
     feed.set_event_callback(events.append)
     feed.connect(list(symbols))
     deadline = time.monotonic() + timeout
-    while not any(e.kind == "finished" for e in events) and time.monotonic() < deadline:
+    while not any(e.kind is EventKind.FINISHED for e in events) and time.monotonic() < deadline:
         time.sleep(0.01)
     feed.disconnect()
     return feed, ticks, events
@@ -290,8 +292,8 @@ def test_replay_feed_replays_each_format_as_fast_as_possible(tmp_path, name, dat
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in ticks] == [
         (t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in expected]
     stats = feed.get_stats()
-    assert stats.kind == "replay" and stats.state == "finished" and stats.ticks == len(expected)
-    assert [e.kind for e in events] == ["connected", "finished"]
+    assert stats.kind == "replay" and stats.state is FeedState.FINISHED and stats.ticks == len(expected)
+    assert [e.kind for e in events] == [EventKind.CONNECTED, EventKind.FINISHED]
 
 
 @pytest.mark.timeout(30)
@@ -336,7 +338,7 @@ def test_several_files_and_a_folder_replay_as_one_session_in_time_order(tmp_path
     assert [t.timestamp for t in ticks] == sorted(t.timestamp for t in ticks) and len(ticks) == 11
     assert {(t.symbol, t.space) for t in ticks} == {("BTCUSDT", IdSpace.AGG_TRADE), ("ETHUSDT", IdSpace.AGG_TRADE),
                                                     ("SOLUSDT", IdSpace.TRADE)}
-    assert "and 2 more file(s)" in feed.get_stats().source and events[-1].kind == "finished"
+    assert "and 2 more file(s)" in feed.get_stats().source and events[-1].kind is EventKind.FINISHED
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="holds no files"):
@@ -361,12 +363,12 @@ def test_disconnect_from_inside_the_event_callback(tmp_path):
 
     def on_event(event) -> None:
         seen.append(event.kind)
-        if event.kind == "finished":
+        if event.kind is EventKind.FINISHED:
             feed.disconnect()
 
     feed.set_event_callback(on_event)
     feed.connect([])
     deadline = time.monotonic() + 5
-    while "finished" not in seen and time.monotonic() < deadline:
+    while EventKind.FINISHED not in seen and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert seen == ["connected", "finished"] and not feed.is_connected()
+    assert seen == [EventKind.CONNECTED, EventKind.FINISHED] and not feed.is_connected()

@@ -8,6 +8,7 @@ import pytest
 
 import analytics as A
 from data_feed import simulate_universe as synthetic_universe
+from quant.scan import bh_qvalues
 
 
 def _found(table: pd.DataFrame) -> set[frozenset[str]]:
@@ -29,7 +30,7 @@ def test_planted_pairs_are_found_and_false_discoveries_stay_rare(universe) -> No
     assert recall >= 0.9 and false_share <= 0.1, (recall, false_share)
     n = prices.shape[1]
     assert len(table) == n * (n - 1) // 2  # every pair tested once
-    summary = table.attrs["scan"]
+    summary = A.scan_summary(table)
     assert summary.pairs_tested == len(table) and summary.pairs_selected == len(found)
     assert list(table.columns) == list(A.SCAN_COLUMNS)
     assert table["selected"].iloc[: len(found)].all()  # best first
@@ -49,18 +50,18 @@ def test_null_universe_with_heavy_bounce_selects_nothing() -> None:
     prices, _ = synthetic_universe(60, 10_080, n_planted=0, seed=11, bounce=30, bounce_bps=20)
     table = A.scan_pairs(prices)
     assert not table["selected"].any()
-    assert table.attrs["scan"].pairs_confirmed > 0  # the lag-0 screen is fooled; the confirmation is not
+    assert A.scan_summary(table).pairs_confirmed > 0  # the lag-0 screen is fooled; the confirmation is not
 
 
 def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) -> None:
     prices, _, table = universe
     row = table.iloc[0]
-    formation = prices.iloc[: table.attrs["scan"].formation_bars]
+    formation = prices.iloc[: A.scan_summary(table).formation_bars]
     eg = A.engle_granger(formation[row["x"]], formation[row["y"]])
-    assert row["pvalue_y_on_x"] == pytest.approx(eg["pvalue"], rel=1e-9)
-    assert row["beta"] == pytest.approx(eg["beta"], rel=1e-9)
+    assert row["pvalue_y_on_x"] == pytest.approx(eg.pvalue, rel=1e-9)
+    assert row["beta"] == pytest.approx(eg.beta, rel=1e-9)
     reverse = A.engle_granger(formation[row["y"]], formation[row["x"]])
-    assert row["pvalue"] == pytest.approx(max(eg["pvalue"], reverse["pvalue"]), rel=1e-9)
+    assert row["pvalue"] == pytest.approx(max(eg.pvalue, reverse.pvalue), rel=1e-9)
     assert 5 < row["half_life"] < 120 and row["crossings_per_day"] > 10 and row["hurst"] < 0.5
     assert row["oos_confirmed"] and row["spread_vol"] > 0
     q = table["qvalue"].to_numpy()
@@ -76,6 +77,17 @@ def test_benjamini_hochberg_matches_statsmodels(universe) -> None:
     assert (table["selected"].to_numpy() == ref[0]).all()
 
 
+def test_benjamini_hochberg_q_values_known_answer() -> None:
+    # q_(i) = min over k ≥ i of p_(k)·m/k, capped at 1 (the hand-written formula the scanner used before statsmodels)
+    p = np.array([0.01, 0.04, 0.03, 0.005, 0.5, 0.9, 0.2])
+    order = np.argsort(p)
+    scaled = p[order] * p.size / np.arange(1, p.size + 1)
+    hand = np.empty(p.size)
+    hand[order] = np.minimum.accumulate(scaled[::-1])[::-1].clip(max=1.0)
+    np.testing.assert_allclose(bh_qvalues(p), hand, rtol=1e-15)
+    np.testing.assert_allclose(bh_qvalues(p)[:4], [0.035, 0.07, 0.07, 0.035])
+
+
 def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
     prices, planted = synthetic_universe(20, 6_000, n_planted=3, seed=5)
     prices = prices.copy()
@@ -85,13 +97,16 @@ def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
     prices.iloc[:2_000, 3] = np.nan  # listed during the window, enough history
     prices.iloc[2_500:2_600, 4] = np.nan  # a quiet spell: carried forward
     table = A.scan_pairs(prices, min_overlap=1_000)
-    excluded = table.attrs["scan"].excluded
+    excluded = A.scan_summary(table).excluded
     names = list(prices.columns)
-    assert "listed recently" in excluded[names[0]] and "stopped trading" in excluded[names[1]]
-    assert "constant" in excluded[names[2]] and names[3] not in excluded and names[4] not in excluded
+    reasons = {name: why.reason for name, why in excluded.items()}
+    assert reasons == {names[0]: A.ExclusionReason.LISTED_RECENTLY, names[1]: A.ExclusionReason.STOPPED_TRADING,
+                       names[2]: A.ExclusionReason.CONSTANT}
+    assert "listed recently" in excluded[names[0]].detail and "stopped trading" in excluded[names[1]].detail
+    assert "constant" in excluded[names[2]].detail
     tested = set(table["x"]) | set(table["y"])
     assert names[3] in tested and not {names[0], names[1], names[2]} & tested
-    assert table.attrs["scan"].pairs_short_overlap == 17  # the late listing with each of the 17 testable symbols
+    assert A.scan_summary(table).pairs_short_overlap == 17  # the late listing with each of the 17 testable symbols
     assert (table.loc[(table["x"] == names[3]) | (table["y"] == names[3]), "n_bars"] < 4_200 - 1_900).all()
     assert _found(table) >= planted
 

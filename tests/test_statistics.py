@@ -90,7 +90,7 @@ def adf_rejection_rate(n: int, theta: float, trials: int, seed: int) -> float:
     rejected = 0
     for trial in range(trials):
         v = ma1_unit_root(n, theta, np.random.default_rng([seed, n, trial]))
-        rejected += A.adf_test(v)["pvalue"] < NOMINAL
+        rejected += A.adf_test(v).pvalue < NOMINAL
     return rejected / trials
 
 
@@ -114,9 +114,10 @@ def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
     design = np.column_stack([np.ones(len(x)), x.to_numpy()])
     coef, *_ = np.linalg.lstsq(design, y.to_numpy(), rcond=None)
     resid = y.to_numpy() - design @ coef
-    r = pa.tests.results
-    return VerdictRun(pa.verdict.verdict, pa.verdict.headline, r[A.PairTest.ENGLE_GRANGER]["pvalue"],
-                      r[A.PairTest.HALF_LIFE], r[A.PairTest.HURST], A.half_life(resid), A.hurst_exponent(resid))
+    eg, hl, hurst = pa.tests.engle_granger, pa.tests.half_life, pa.tests.hurst
+    assert eg is not None and hl is not None and hurst is not None, pa.tests.problems
+    return VerdictRun(pa.verdict.verdict, pa.verdict.headline, eg.pvalue, hl.bars, hurst.exponent,
+                      A.half_life(resid), A.hurst_exponent(resid))
 
 
 def contradiction(run: VerdictRun) -> str | None:

@@ -1,0 +1,212 @@
+"""The records the statistics return and the pair pipeline hands on: frozen dataclasses with named, typed fields
+(as statsmodels' ADFullerResult), and the one conversion of a record to JSON.
+
+Why: a result read by another module (the verdict, the tabs, the API) is read by attribute, so a misspelt field
+fails mypy instead of a live refresh; no module reads another's result by string key.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from quant.hedge import HedgeResult
+from quant.vocabulary import LagCriterion, PairTest
+
+
+@dataclass(frozen=True)
+class CriticalValues:
+    """MacKinnon's (2010) 1 %, 5 % and 10 % critical values of a unit-root statistic."""
+
+    one_pct: float
+    five_pct: float
+    ten_pct: float
+
+
+@dataclass(frozen=True)
+class AdfResult:
+    """Augmented Dickey–Fuller test with a constant (:func:`quant.stationarity.adf_test`)."""
+
+    statistic: float
+    pvalue: float
+    critical_values: CriticalValues
+    is_stationary: bool                     # pvalue < SIGNIFICANCE
+    lags: int                               # lagged differences in the chosen regression
+    nobs: int                               # rows of that regression
+    maxlag: int                             # the top of the lag search (or the fixed lag)
+    autolag: LagCriterion | None            # None: exactly maxlag lags
+
+
+@dataclass(frozen=True)
+class EngleGrangerResult:
+    """Engle–Granger test of y on x (:func:`quant.stationarity.engle_granger`) and the static fit it tests."""
+
+    statistic: float
+    pvalue: float
+    critical_values: CriticalValues         # N = 2 (cointegration), not the ADF table
+    is_cointegrated: bool                   # pvalue < SIGNIFICANCE
+    nobs: int                               # bars of the pair
+    lags: int
+    maxlag: int
+    autolag: LagCriterion | None
+    beta: float                             # y = alpha + beta·x over the whole sample
+    alpha: float
+    r_squared: float
+
+
+@dataclass(frozen=True)
+class JohansenResult:
+    """Johansen trace and max-eigenvalue tests (:func:`quant.stationarity.johansen`), one entry per rank r = 0, 1, …"""
+
+    trace_stats: tuple[float, ...]
+    crit_90: tuple[float, ...]
+    crit_95: tuple[float, ...]
+    crit_99: tuple[float, ...]
+    max_eig_stats: tuple[float, ...]
+    max_eig_crit_95: tuple[float, ...]
+    eigenvalues: tuple[float, ...]
+    eigenvectors: pd.DataFrame = field(compare=False)  # one column per relation, indexed by the series' names
+    rank: int = 0                           # leading trace statistics above their 95 % critical value
+    det_order: int = 0
+    k_ar_diff: int = 1
+    nobs: int = 0
+
+    @property
+    def n_series(self) -> int:
+        return len(self.trace_stats)
+
+
+@dataclass(frozen=True)
+class HalfLifeResult:
+    """AR(1) half-life of mean reversion (:func:`quant.stationarity.half_life_fit`): Δs_t = λ·s_{t−1} + μ."""
+
+    bars: float                             # −ln 2 / ln(1 + λ); inf without mean reversion, 0 within one bar
+    ar1: float                              # 1 + λ
+    nobs: int
+
+    @property
+    def mean_reverts(self) -> bool:
+        return math.isfinite(self.bars)
+
+
+@dataclass(frozen=True)
+class HurstResult:
+    """Hurst exponent (:func:`quant.stationarity.hurst_fit`): 0.5 random walk, < 0.5 mean reverting."""
+
+    exponent: float
+    lags: int                               # log-spaced lags fitted
+    max_lag: int                            # the largest of them
+    nobs: int
+
+
+@dataclass(frozen=True)
+class StabilityResult:
+    """Static OLS β on consecutive equal parts of the window (:func:`quant.pair.beta_stability`)."""
+
+    betas: tuple[float, ...]
+    full_beta: float
+    relative_range: float                   # (max − min) / |full β|
+    is_stable: bool                         # within STABLE_BETA_RANGE, all of one sign
+
+
+class StaticFit(NamedTuple):
+    """OLS y = α + β·x over the whole sample (:func:`quant.stationarity.static_fit`)."""
+
+    beta: float
+    alpha: float
+    r_squared: float
+    residual: np.ndarray
+
+
+@dataclass
+class PairSeries:
+    """The per-bar series of a pair: causal hedge, spread y − (α_t + β_t·x), its z-score, rolling return correlation.
+
+    x is the independent leg, y the dependent one; `x_symbol`/`y_symbol` are the series' names.
+    """
+
+    x: pd.Series
+    y: pd.Series
+    hedge: HedgeResult
+    spread: pd.Series
+    zscore: pd.Series
+    correlation: pd.Series
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def x_symbol(self) -> str:
+        """The x leg's name (its series name; "price_x" when unnamed or named like y)."""
+        return str(self.x.name) if self.x.name is not None and self.x.name != self.y.name else "price_x"
+
+    @property
+    def y_symbol(self) -> str:
+        """The y leg's name (its series name; "price_y" when unnamed or named like x)."""
+        return str(self.y.name) if self.y.name is not None and self.x.name != self.y.name else "price_y"
+
+    @property
+    def n_bars(self) -> int:
+        return len(self.x)
+
+    def latest(self, name: str) -> float:
+        """Latest finite value of one of the series (spread, zscore, correlation, x, y); NaN while there is none."""
+        valid = getattr(self, name).dropna()
+        return float(valid.iloc[-1]) if len(valid) else math.nan
+
+    def to_frame(self) -> pd.DataFrame:
+        """Per-bar export (index "time"): both prices (columns named after the legs), beta, alpha, spread, zscore,
+        correlation — the columns of the dashboard's pair CSV."""
+        frame = pd.DataFrame({self.x_symbol: self.x, self.y_symbol: self.y, "beta": self.hedge.beta_series,
+                              "alpha": self.hedge.alpha_series, "spread": self.spread, "zscore": self.zscore,
+                              "correlation": self.correlation})
+        frame.index = frame.index.rename("time")
+        return frame
+
+
+@dataclass(frozen=True)
+class PairTests:
+    """The pair's tests (:func:`quant.pair.pair_tests`), one typed field per :class:`PairTest` (None when it did not
+    run), and, for each test the data could not support yet, the reason."""
+
+    n_bars: int
+    engle_granger: EngleGrangerResult | None = None
+    half_life: HalfLifeResult | None = None         # of the static residual
+    hurst: HurstResult | None = None                # of the static residual
+    stability: StabilityResult | None = None
+    spread_half_life: HalfLifeResult | None = None  # of the trading spread: descriptive only
+    johansen: JohansenResult | None = None          # given the closes of 2+ symbols
+    problems: Mapping[PairTest, str] = field(default_factory=dict)
+
+
+def to_json(value: Any) -> Any:
+    """A record (or a list, mapping or value inside one) as JSON-ready Python: dataclasses and named tuples become
+    objects of their fields, enums their values, tuples and arrays lists, numpy scalars Python numbers, NaN and ±inf
+    null, DataFrames {"index", "columns", "data"}. The one conversion the API uses for records."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return {name: to_json(v) for name, v in zip(value._fields, value)}
+    if isinstance(value, enum.Enum):
+        return to_json(value.value)
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        out = float(value)
+        return out if math.isfinite(out) else None
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(to_json(k)): to_json(v) for k, v in value.items()}
+    if isinstance(value, pd.DataFrame):
+        return {"index": to_json(list(value.index)), "columns": to_json(list(value.columns)),
+                "data": to_json(value.to_numpy().tolist())}
+    if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
+        return [to_json(v) for v in list(value)]
+    raise TypeError(f"to_json: no JSON form for {type(value).__name__}")
