@@ -1,16 +1,21 @@
-"""The API's route table: thin Starlette wrappers that parse the request, run a framework-free handler from this
-package in a worker thread (the event loop keeps serving the dashboard) and render JSON, CSV streams or errors."""
+"""The API's route table: one row per endpoint (method, path, the framework-free handler of this package, what it
+reads from the request and how its result is rendered). A row's handler runs in a worker thread (the event loop keeps
+serving the dashboard); every failure, a handler's `ApiError` or anything else, becomes an answer in one place
+(`failure`), in the one error shape of api.errors."""
 from __future__ import annotations
 
+import enum
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
@@ -20,127 +25,154 @@ from api.live import Broadcaster
 from config import Settings
 
 log = logging.getLogger(__name__)
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+FORM_OVERHEAD = 2**20                # a multipart body may exceed MAX_UPLOAD_MB by this much (boundaries, fields)
 
 
-async def _answer(job: Callable[[], Any]) -> Response:
-    """Run a handler off the event loop; ApiError → its 4xx JSON, a database failure → 503 JSON."""
-    try:
-        result = await run_in_threadpool(job)
-    except ApiError as exc:
-        return JSONResponse(exc.body(), status_code=exc.status)
-    except (*database.DatabaseError, OSError) as exc:
-        log.warning("API request failed: %s", exc)
-        return JSONResponse({"status": "error", "error": f"database unavailable: {exc}", "param": "database"},
-                            status_code=503)
-    except Exception:  # a fault of ours: logged with its traceback, answered without one
-        log.exception("API handler failed")
-        return JSONResponse({"status": "error", "error": "internal error (see the server log)", "param": ""},
-                            status_code=500)
-    if isinstance(result, Iterator):
-        return StreamingResponse(result, media_type="text/csv")
+class Body(enum.StrEnum):
+    """What an endpoint reads from the request besides its path and query."""
+
+    NONE = "none"
+    JSON = "json"                    # the body as JSON (`Call.body`)
+    FORM = "form"                    # a multipart form: the `file` field (`Call.file`, `.filename`), text `.fields`
+
+
+@dataclass(frozen=True)
+class Call:
+    """A request as a handler sees it, framework-free: path parameters, the query, and what its row reads."""
+
+    path: Mapping[str, str]
+    query: Mapping[str, str]
+    body: Any = None
+    file: bytes = b""
+    filename: str = ""
+    fields: Mapping[str, str] = field(default_factory=dict)
+
+
+def as_json(result: Any, _: Call) -> Response:
+    """A JSON-ready dict or list."""
     return JSONResponse(result)
 
 
-async def _json_body(request: Request) -> Any:
-    try:
-        return json.loads(await request.body() or b"null")
-    except ValueError as exc:
-        raise ApiError(400, "body", f"the request body is not JSON: {exc}") from None
+def as_csv(result: Iterator[str], _: Call) -> Response:
+    """CSV chunks, streamed."""
+    return StreamingResponse(result, media_type="text/csv")
 
 
-async def _form_file(request: Request) -> tuple[bytes, str, dict[str, str]]:
-    """The multipart `file` field's bytes and name, and the other text fields."""
-    try:
-        form = await request.form()
-    except (AssertionError, ValueError) as exc:  # starlette asserts python-multipart's presence
-        raise ApiError(400, "file", f"expected a multipart/form-data body: {exc}") from None
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise ApiError(400, "file", "the multipart field 'file' is required")
-    data = await upload.read()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return data, upload.filename or "", fields
+def as_ticks_file(result: Iterator[str], call: Call) -> Response:
+    """CSV chunks, streamed as a download named after the symbols (the dashboard's "Raw ticks (CSV)" link)."""
+    response = as_csv(result, call)
+    name = "-".join(params.symbols(call.query.get("symbols", ""))) + "_ticks.csv"   # ticks_csv parsed them
+    response.headers["content-disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A row of the route table: `run(settings, call)` answers `method path`; `render` turns its result into the
+    response (JSON unless said otherwise)."""
+
+    method: str
+    path: str
+    run: Callable[[Settings, Call], Any]
+    body: Body = Body.NONE
+    render: Callable[[Any, Call], Response] = as_json
+
+
+# Every endpoint of SEED_API.md plus ingest stop/status, gaps, the raw ticks and the market scanner: one row each.
+ENDPOINTS = (
+    Endpoint("GET", "/api/symbols", lambda s, c: market.symbols(s)),
+    Endpoint("GET", "/api/resampled/{symbol}", lambda s, c: market.resampled(s, c.path["symbol"], c.query)),
+    Endpoint("GET", "/api/export/{symbol}", lambda s, c: market.export_csv(s, c.path["symbol"], c.query),
+             render=as_csv),
+    Endpoint("GET", "/api/ticks.csv", lambda s, c: market.ticks_csv(s, c.query), render=as_ticks_file),
+    Endpoint("GET", "/api/analytics/pair", lambda s, c: pair.pair(s, c.query)),
+    Endpoint("GET", "/api/analytics/corr_matrix", lambda s, c: pair.corr_matrix(s, c.query)),
+    Endpoint("GET", "/api/analytics/pair_export", lambda s, c: pair.pair_export(s, c.query), render=as_csv),
+    Endpoint("GET", "/api/alerts", lambda s, c: alerts.list_rules(s)),
+    Endpoint("POST", "/api/alerts", lambda s, c: alerts.add_rule(s, c.body), Body.JSON),
+    Endpoint("DELETE", "/api/alerts/{rule_id}", lambda s, c: alerts.delete_rule(s, c.path["rule_id"])),
+    Endpoint("POST", "/api/upload_ndjson", lambda s, c: uploads.upload_ticks(s, c.file, c.filename), Body.FORM),
+    Endpoint("POST", "/api/upload_ohlcv", lambda s, c: uploads.upload_bars(
+        s, c.file, c.filename, c.fields.get("symbol", ""), c.fields.get("timeframe", "1s")), Body.FORM),
+    Endpoint("POST", "/api/ingest/start", lambda s, c: ingest.start(s, c.body), Body.JSON),
+    Endpoint("POST", "/api/ingest/stop", lambda s, c: ingest.stop()),
+    Endpoint("GET", "/api/ingest/status", lambda s, c: ingest.status()),
+    Endpoint("GET", "/api/gaps", lambda s, c: ingest.gaps(s, dict(c.query))),
+    Endpoint("GET", "/api/scanner", lambda s, c: scanner.latest(s, c.query)),
+    Endpoint("POST", "/api/scanner/run", lambda s, c: scanner.run(s, c.query)),
+)
+
+
+def failure(exc: BaseException) -> JSONResponse:
+    """The one place a failure becomes an answer, always in ApiError's shape: an ApiError as it says, a database
+    that cannot be reached or read a 503, anything else (a fault of ours: logged with its traceback, answered
+    without one) a 500."""
+    if not isinstance(exc, ApiError):
+        if isinstance(exc, (*database.DatabaseError, OSError)):
+            log.warning("API request failed: %s", exc)
+            exc = ApiError(503, "database", f"database unavailable: {exc}")
+        else:
+            log.error("API handler failed", exc_info=exc)
+            exc = ApiError(500, "", "internal error (see the server log)")
+    return JSONResponse(exc.body(), status_code=exc.status)
+
+
+async def _read(request: Request, body: Body, settings: Settings) -> Call:
+    """The request as a Call: its path parameters and query, and the body its row reads (a bad one is a 4xx)."""
+    call = Call(dict(request.path_params), dict(request.query_params))
+    if body is Body.JSON:
+        try:
+            return Call(call.path, call.query, body=json.loads(await request.body() or b"null"))
+        except ValueError as exc:
+            raise ApiError(400, "body", f"the request body is not JSON: {exc}") from None
+    if body is Body.FORM:
+        limit = settings.max_upload_mb * 2**20
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit + FORM_OVERHEAD:
+            raise ApiError(413, "file", f"the request body is {int(length) / 2**20:,.1f} MB; the upload limit is "
+                                        f"{settings.max_upload_mb} MB (MAX_UPLOAD_MB)")
+        try:
+            form = await request.form()
+        except (AssertionError, ValueError, HTTPException) as exc:  # (no python-multipart; a malformed body)
+            detail = exc.detail if isinstance(exc, HTTPException) else exc
+            raise ApiError(400, "file", f"expected a multipart/form-data body: {detail}") from None
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiError(400, "file", "the multipart field 'file' is required")
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        return Call(call.path, call.query, file=await upload.read(), filename=upload.filename or "", fields=fields)
+    return call
+
+
+def _answer(settings: Settings, row: Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    """The Starlette endpoint of a row: read the request, run the handler off the event loop, render the result."""
+    async def answer(request: Request) -> Response:
+        try:
+            call = await _read(request, row.body, settings)
+            return row.render(await run_in_threadpool(row.run, settings, call), call)
+        except Exception as exc:
+            return failure(exc)
+    return answer
+
+
+def _unknown(routes: list[Route]) -> Callable[[Request], Awaitable[Response]]:
+    """Every other /api/ request: a 405 naming the allowed methods when the path is an endpoint's, else a 404."""
+    async def unknown(request: Request) -> Response:
+        allowed = sorted({m for route in routes if route.matches(request.scope)[0] is Match.PARTIAL
+                          for m in route.methods or ()})
+        if not allowed:
+            return failure(ApiError(404, "path", f"path {request.url.path}: no such API endpoint"))
+        response = failure(ApiError(405, "method", f"method {request.method} is not allowed on {request.url.path} "
+                                                   f"(allowed: {', '.join(allowed)})"))
+        response.headers["allow"] = ", ".join(allowed)
+        return response
+    return unknown
 
 
 def build_routes(settings: Settings) -> list[BaseRoute]:
-    """Every endpoint of SEED_API.md plus ingest stop/status, gaps and the market scanner."""
-    s = settings
+    """The table's routes, the live socket, and the answer to any other /api/ path."""
     live = Broadcaster(settings)
-
-    async def get_symbols(_: Request) -> Response:
-        return await _answer(lambda: market.symbols(s))
-
-    async def get_resampled(r: Request) -> Response:
-        return await _answer(lambda: market.resampled(s, r.path_params["symbol"], r.query_params))
-
-    async def get_export(r: Request) -> Response:
-        return await _answer(lambda: market.export_csv(s, r.path_params["symbol"], r.query_params))
-
-    async def get_ticks(r: Request) -> Response:
-        response = await _answer(lambda: market.ticks_csv(s, r.query_params))
-        if isinstance(response, StreamingResponse):
-            name = "-".join(params.symbols(r.query_params.get("symbols", ""))) + "_ticks.csv"   # ticks_csv parsed them
-            response.headers["content-disposition"] = f'attachment; filename="{name}"'
-        return response
-
-    async def get_pair(r: Request) -> Response:
-        return await _answer(lambda: pair.pair(s, r.query_params))
-
-    async def get_corr(r: Request) -> Response:
-        return await _answer(lambda: pair.corr_matrix(s, r.query_params))
-
-    async def get_pair_export(r: Request) -> Response:
-        return await _answer(lambda: pair.pair_export(s, r.query_params))
-
-    async def get_alerts(_: Request) -> Response:
-        return await _answer(lambda: alerts.list_rules(s))
-
-    async def post_alert(r: Request) -> Response:
-        try:
-            body = await _json_body(r)
-        except ApiError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        return await _answer(lambda: alerts.add_rule(s, body))
-
-    async def delete_alert(r: Request) -> Response:
-        return await _answer(lambda: alerts.delete_rule(s, r.path_params["rule_id"]))
-
-    async def post_ndjson(r: Request) -> Response:
-        try:
-            data, name, _ = await _form_file(r)
-        except ApiError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        return await _answer(lambda: uploads.upload_ticks(s, data, name))
-
-    async def post_ohlcv(r: Request) -> Response:
-        try:
-            data, name, fields = await _form_file(r)
-        except ApiError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        return await _answer(lambda: uploads.upload_bars(s, data, name, fields.get("symbol", ""),
-                                                         fields.get("timeframe", "1s")))
-
-    async def post_start(r: Request) -> Response:
-        try:
-            body = await _json_body(r)
-        except ApiError as exc:
-            return JSONResponse(exc.body(), status_code=exc.status)
-        return await _answer(lambda: ingest.start(s, body))
-
-    async def post_stop(_: Request) -> Response:
-        return await _answer(ingest.stop)
-
-    async def get_status(_: Request) -> Response:
-        return await _answer(ingest.status)
-
-    async def get_gaps(r: Request) -> Response:
-        return await _answer(lambda: ingest.gaps(s, dict(r.query_params)))
-
-    async def post_scan(r: Request) -> Response:
-        return await _answer(lambda: scanner.run(s, r.query_params))
-
-    async def get_scan(r: Request) -> Response:
-        return await _answer(lambda: scanner.latest(s, r.query_params))
 
     async def ws_live(ws: WebSocket) -> None:
         await ws.accept()
@@ -153,24 +185,6 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
         finally:
             live.unsubscribe(queue)
 
-    return [
-        Route("/api/symbols", get_symbols, methods=["GET"]),
-        Route("/api/resampled/{symbol}", get_resampled, methods=["GET"]),
-        Route("/api/export/{symbol}", get_export, methods=["GET"]),
-        Route("/api/ticks.csv", get_ticks, methods=["GET"]),
-        Route("/api/analytics/pair", get_pair, methods=["GET"]),
-        Route("/api/analytics/corr_matrix", get_corr, methods=["GET"]),
-        Route("/api/analytics/pair_export", get_pair_export, methods=["GET"]),
-        Route("/api/alerts", get_alerts, methods=["GET"]),
-        Route("/api/alerts", post_alert, methods=["POST"]),
-        Route("/api/alerts/{rule_id}", delete_alert, methods=["DELETE"]),
-        Route("/api/upload_ndjson", post_ndjson, methods=["POST"]),
-        Route("/api/upload_ohlcv", post_ohlcv, methods=["POST"]),
-        Route("/api/ingest/start", post_start, methods=["POST"]),
-        Route("/api/ingest/stop", post_stop, methods=["POST"]),
-        Route("/api/ingest/status", get_status, methods=["GET"]),
-        Route("/api/gaps", get_gaps, methods=["GET"]),
-        Route("/api/scanner", get_scan, methods=["GET"]),
-        Route("/api/scanner/run", post_scan, methods=["POST"]),
-        WebSocketRoute("/ws/live", ws_live),
-    ]
+    routes = [Route(row.path, _answer(settings, row), methods=[row.method]) for row in ENDPOINTS]
+    return [*routes, WebSocketRoute("/ws/live", ws_live),
+            Route("/api/{path:path}", _unknown(routes), methods=HTTP_METHODS)]

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from api.errors import error_body
 from config import Settings
 from service.links import verify_link
 
@@ -65,7 +66,7 @@ class OriginGuard:
             await send({"type": "websocket.close", "code": 1008, "reason": reason[:120]})
             return
         param = "token" if status == 401 else "Origin"
-        body = json.dumps({"status": "error", "error": reason, "msg": reason, "param": param}).encode()
+        body = json.dumps(error_body(param, reason)).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})

@@ -9,8 +9,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from collection.imports import ImportRefused, store_import, validate_import
@@ -52,9 +52,13 @@ DB_HELP = "SQLite file path or postgresql:// URL (default: DATABASE_URL, else CR
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the headless collector."""
-    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite or "
-                                "PostgreSQL, headless (24/7 next to the dashboard). Environment variables give the "
-                                "defaults.")
+    commands = "\n".join(f"  {name:<10} {command.summary}" for name, command in COMMANDS.items())
+    p = argparse.ArgumentParser(
+        prog="collector.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Collect Binance USD-M trades into SQLite or PostgreSQL, headless (24/7 next to the dashboard).\n"
+                    "Environment variables give the defaults. A command (below) as the first argument runs\n"
+                    "instead of collecting.",
+        epilog=f"commands (`collector.py COMMAND --help` for each one's options):\n{commands}")
     p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
     p.add_argument("--feed", choices=tuple(FeedKind), help="data feed (default: DATA_FEED)")
     p.add_argument("--replay-file", nargs="+", metavar="FILE", help="files or folders to replay with --feed replay, "
@@ -171,15 +175,30 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
     return 0, ""
 
 
+@dataclass(frozen=True)
+class Command:
+    """A subcommand: `run(argv)` → (exit status, error message), and its line in `collector.py --help`."""
+
+    run: Callable[[Sequence[str]], tuple[int, str]]
+    summary: str
+
+
+# The subcommands (`python collector.py NAME ...`); without one, the collector runs. A new one is one row here.
+COMMANDS = {
+    "import": Command(run_import, "validate tick files or OHLCV bar CSVs, then store them in bounded batches"),
+    "export": Command(run_export, "write stored ticks to a CSV file, streamed (it imports and replays back)"),
+    "retention": Command(run_retention, "move raw ticks older than N whole UTC days to Parquet files, once"),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
     errors go to the user's terminal (logging may not be configured yet) with exit status 2.
-    `main(["import", FILE, ...])` imports files instead (see build_import_parser), `main(["export", OUT])` writes
-    stored ticks to CSV (build_export_parser), `main(["retention"])` moves old ticks to Parquet once."""
+    `main([NAME, ...])` runs a subcommand of COMMANDS instead: `import` files (see build_import_parser), `export`
+    stored ticks to CSV (build_export_parser), move old ticks to Parquet once (`retention`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"import": run_import, "export": run_export, "retention": run_retention}
-    if argv[:1] and argv[0] in commands:
-        status, error = commands[argv[0]](argv[1:])
+    if argv[:1] and argv[0] in COMMANDS:
+        status, error = COMMANDS[argv[0]].run(argv[1:])
         if error:
             print(f"collector.py {argv[0]}: {error}", file=sys.stderr)
         return status

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import atexit
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from collection.collector import WRITER_THREAD, Collector
 from collection.pipeline import Retention
@@ -26,28 +27,55 @@ from data_feed import (
 )
 
 
-def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str | None = None,
-              speed: float | None = None, record: str | None = None) -> DataFeed:
-    """Build the feed the settings (or the caller) choose: binance, simulated or replay."""
-    try:
-        chosen = FeedKind(kind or settings.data_feed)
-    except ValueError:
-        raise ConfigError(f"unknown feed {kind!r}: expected {', '.join(FeedKind)}") from None
-    if chosen is FeedKind.BINANCE:
-        return BinanceFuturesFeed(settings.ws_url, stream=settings.stream, stall_first_s=settings.stall_first_s,
-                                  stall_idle_s=settings.stall_idle_s,
-                                  recorder=FrameRecorder(record) if record else None)
-    if chosen is FeedKind.SIMULATED:
-        return SimulatedFeed(speed=speed or 1.0)
-    path = replay_file or settings.replay_file
+@dataclass(frozen=True)
+class FeedOptions:
+    """A caller's choices that override the settings for one feed (the CLI's --replay-file, --speed, --record)."""
+
+    replay_file: str | None = None
+    speed: float | None = None
+    record: str | None = None
+
+
+def _binance_feed(settings: Settings, options: FeedOptions) -> DataFeed:
+    return BinanceFuturesFeed(settings.ws_url, stream=settings.stream, stall_first_s=settings.stall_first_s,
+                              stall_idle_s=settings.stall_idle_s,
+                              recorder=FrameRecorder(options.record) if options.record else None)
+
+
+def _simulated_feed(_: Settings, options: FeedOptions) -> DataFeed:
+    return SimulatedFeed(speed=options.speed or 1.0)
+
+
+def _replay_feed(settings: Settings, options: FeedOptions) -> DataFeed:
+    path = options.replay_file or settings.replay_file
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
-    feed = ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
+    feed = ReplayFeed(path, speed=settings.replay_speed if options.speed is None else options.speed)
     for file in feed.paths:                 # an unreadable, unrecognised or bar file is refused here, by name
         if detect_tick_format(file) in BAR_FORMATS:
             raise TickFileError(0, f"{file.name} holds OHLCV bars; a replay needs ticks (import bars with "
                                    "`python collector.py import FILE --bars TIMEFRAME` or the Upload section)")
     return feed
+
+
+# The registry of feeds: a new feed is a FeedKind member and one row here (its factory builds it from the settings).
+FEEDS: dict[FeedKind, Callable[[Settings, FeedOptions], DataFeed]] = {
+    FeedKind.BINANCE: _binance_feed,
+    FeedKind.SIMULATED: _simulated_feed,
+    FeedKind.REPLAY: _replay_feed,
+}
+
+
+def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str | None = None,
+              speed: float | None = None, record: str | None = None) -> DataFeed:
+    """Build the feed the settings (or the caller) choose through its factory in FEEDS; a kind without one (a typo,
+    or a FeedKind member nobody registered) is a ConfigError naming it and the known feeds."""
+    chosen = kind or settings.data_feed
+    try:
+        factory = FEEDS[FeedKind(chosen)]
+    except (ValueError, KeyError):
+        raise ConfigError(f"unknown feed {chosen!r}: expected one of {', '.join(FEEDS)}") from None
+    return factory(settings, FeedOptions(replay_file, speed, record))
 
 
 def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:

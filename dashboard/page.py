@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import streamlit as st
 
@@ -35,13 +36,31 @@ from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
 from dashboard.widgets import guard, guarded, log_outage
-from service.controls import Controls
 from service.window import reader
 
-TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
-LIVE_TABS: dict[str, Callable[[Controls], None]] = {
-    "Dashboard": tab_dashboard, "Charts": tab_charts, "Pair Analytics": tab_pair, "Backtest": tab_backtest,
-    "Portfolio": tab_portfolio, "Alerts": tab_alerts}
+
+@dataclass(frozen=True)
+class Tab:
+    """A row of the tab table. A live tab is redrawn by itself at every refresh (`draw(controls)` as a fragment);
+    the others are drawn once per full run of the page (`draw(controls, settings, refresh)`)."""
+
+    label: str
+    draw: Callable[..., None]
+    live: bool
+
+
+# The tabs, in order: adding one is one row (and its dashboard/tab_NAME.py).
+TAB_TABLE = (
+    Tab("Dashboard", tab_dashboard, live=True),
+    Tab("Charts", tab_charts, live=True),
+    Tab("Pair Analytics", tab_pair, live=True),
+    Tab("Backtest", tab_backtest, live=True),
+    Tab("Scanner", tab_scanner, live=False),
+    Tab("Portfolio", tab_portfolio, live=True),
+    Tab("Alerts", tab_alerts, live=True),
+    Tab("Data Management", tab_data, live=False),
+)
+TABS = tuple(tab.label for tab in TAB_TABLE)
 
 
 def freeze_startup_heap() -> None:
@@ -102,19 +121,15 @@ def main() -> None:
         st.fragment(guarded("Alert check", alert_watch), run_every=refresh)(controls)
         if refresh is None:
             st.caption("Auto-refresh paused.")
-    tabs = st.tabs(TABS, key="tab", on_change="rerun")
-    for label, tab in zip(TABS, tabs):
+    for row, tab in zip(TAB_TABLE, st.tabs(TABS, key="tab", on_change="rerun")):
         if not tab.open:
             continue
         with tab:
-            if label == "Data Management":
-                with guard(label):
-                    tab_data(controls, settings, refresh)
-            elif label == "Scanner":
-                with guard(label):
-                    tab_scanner(controls, st.session_state["feed"], settings)
+            if row.live:
+                st.fragment(guarded(row.label, row.draw), run_every=refresh)(controls)
             else:
-                st.fragment(guarded(label, LIVE_TABS[label]), run_every=refresh)(controls)
+                with guard(row.label):
+                    row.draw(controls, settings, refresh)
     freeze_startup_heap()
 
 

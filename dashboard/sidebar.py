@@ -21,7 +21,7 @@ from dashboard.widgets import session_cache
 from data_feed import FeedState
 from service.alerts import check_alerts
 from service.controls import LOOKBACK_MINUTES, Controls, fmt_minutes
-from service.window import reader
+from service.window import database_size, reader
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +202,7 @@ def feed_badge(stats: collector.CollectorStats) -> None:
     elif stats.feed_kind == FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
-    elif feed.state is FeedState.CONNECTED and not feed.stalled_streams:
+    elif feed.state == FeedState.CONNECTED and not feed.stalled_streams:
         st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)",
                    icon=":material/check_circle:")
     else:
@@ -250,7 +250,7 @@ def status_panel(settings: Settings) -> None:
             else:
                 st.progress(progress.fraction, text=f"Backfill {progress.label}: {progress.fraction:.0%}")
     st.caption(f"Database {database.describe_target(settings.db_path)}: "
-               f"{database.database_size_bytes(settings.db_path) / 2**20:,.1f} MB")
+               f"{database_size(settings.db_path) / 2**20:,.1f} MB")
 
 
 def alert_watch(c: Controls) -> None:

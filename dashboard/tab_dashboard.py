@@ -8,7 +8,7 @@ import database
 import visualizations as viz
 from dashboard.widgets import guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import Controls, fmt_price, fmt_span, fmt_value, tick_decimals
-from service.window import all_closes, load_window, pair_of
+from service.window import all_closes, database_size, load_window, pair_of
 
 
 def recent_rate(bars: pd.DataFrame, end_ms: int, seconds: int = 60) -> float:
@@ -46,7 +46,7 @@ def tab_dashboard(c: Controls) -> None:
     st.caption(c.describe())
     window, summaries, size = read_or_last("dashboard", c, lambda conn: (
         load_window(conn, c, cache=session_cache()), database.symbol_summaries(conn),
-        database.database_size_bytes(c.db_path)))
+        database_size(c.db_path)))
     found = window.require()
     with guard("Prices"):
         for row in range(0, len(found), 4):

@@ -124,8 +124,10 @@ def history_status(db_path: str) -> None:
                    f"{r.rest_bars:,} bars of today over REST, {len(r.missing):,} symbol-days no source had.")
 
 
-def tab_scanner(c: Controls, feed: str, settings: Settings) -> None:
-    """Settings, the Run button, progress while a scan runs (polled every second), then the results."""
+def tab_scanner(c: Controls, settings: Settings, _refresh: float | None) -> None:
+    """Settings, the Run button, progress while a scan runs (polled every second), then the results; the sidebar's
+    feed choice decides which history it offers to load."""
+    feed = st.session_state["feed"]
     show_flash()
     st.caption("Every pair of the stored symbols with 1-minute bars: Engle–Granger in both directions, "
                "Benjamini–Hochberg over all pairs, re-tested on the last 30 % of the window.")

@@ -26,6 +26,22 @@ def writer(db_path: str) -> contextlib.closing[database.Connection]:
     return contextlib.closing(database.open_writer(db_path))
 
 
+DB_SIZE_TTL_S = 30.0                 # a database's size on disk is measured at most this often per target
+_db_sizes: dict[str, tuple[float, int]] = {}    # target -> (monotonic time measured, bytes)
+
+
+def database_size(db_path: str, max_age_s: float = DB_SIZE_TTL_S) -> int:
+    """Bytes on disk of the database, measured at most once per `max_age_s` per target for the whole process (every
+    session's status refresh shows it; on PostgreSQL pg_database_size walks the server's data directory)."""
+    now = time.monotonic()
+    measured = _db_sizes.get(db_path)
+    if measured is not None and now - measured[0] < max_age_s:
+        return measured[1]
+    size = database.database_size_bytes(db_path)
+    _db_sizes[db_path] = (now, size)
+    return size
+
+
 @dataclass(frozen=True)
 class Extent:
     """Where a symbol's stored data lies (first and last exchange time, epoch ms) and the finest bar series that

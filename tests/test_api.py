@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import http.client
 import json
+import sqlite3
 import time
 
 import pytest
@@ -14,7 +16,7 @@ import requests
 import websocket
 from app_fixtures import seed_database
 from pg_cluster import database_env
-from served import serve
+from served import free_port, serve
 
 import collector
 import config
@@ -43,11 +45,20 @@ def url(db, tmp_path_factory):
         yield u
 
 
+def error_body(resp: requests.Response, status: int) -> dict:
+    """Assert an error answer with this status in the one error shape of every API error; return its body."""
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json") and "Traceback" not in resp.text
+    body = resp.json()
+    assert set(body) == {"status", "error", "msg", "param"} and body["status"] == "error"
+    assert body["msg"] == body["error"] != ""
+    return body
+
+
 def refused(resp: requests.Response, status: int, param: str) -> dict:
     """Assert a JSON error with this status naming `param` (and no traceback); return its body."""
-    assert resp.status_code == status, resp.text
-    body = resp.json()
-    assert body["param"] == param and body["status"] == "error" and "Traceback" not in resp.text
+    body = error_body(resp, status)
+    assert body["param"] == param
     assert param in body["msg"] or param in ("file", "body", "Origin", "token")
     return body
 
@@ -312,6 +323,60 @@ def test_token_when_configured(db, tmp_path):
         refused(requests.get(u + link.replace("/api/ticks.csv", "/api/symbols"), timeout=30), 401, "token")
         forged = signed_link(dataclasses.replace(settings, api_token="guess"), "/api/ticks.csv", {"symbols": "BTCUSDT"})
         refused(requests.get(u + forged, timeout=30), 401, "token")
+
+
+def test_unknown_paths_and_methods_answer_in_the_error_shape(url):
+    refused(requests.get(f"{url}/api/nope", timeout=30), 404, "path")
+    wrong = requests.delete(f"{url}/api/symbols", timeout=30)
+    assert "GET" in refused(wrong, 405, "method")["msg"] and wrong.headers["allow"] == "GET, HEAD"
+    refused(requests.get(f"{url}/api/alerts/3", timeout=30), 405, "method")
+    assert requests.get(f"{url}/", timeout=30).headers["content-type"].startswith("text/html")   # the page
+
+
+def test_an_upload_over_the_limit_is_a_413_before_its_body_is_read(url):
+    """A multipart body announcing more than MAX_UPLOAD_MB is refused at once (nothing of it is read)."""
+    host = url.removeprefix("http://")
+    conn = http.client.HTTPConnection(host, timeout=30)
+    try:
+        conn.putrequest("POST", "/api/upload_ndjson")
+        conn.putheader("Content-Type", "multipart/form-data; boundary=b")
+        conn.putheader("Content-Length", str(10 * 2**30))
+        conn.endheaders()
+        answer = conn.getresponse()
+        status, text = answer.status, answer.read().decode()
+    finally:
+        conn.close()
+    body = json.loads(text)
+    assert status == 413 and body["param"] == "file" and body["msg"] == body["error"] and "MAX_UPLOAD_MB" in body["msg"]
+    assert set(body) == {"status", "error", "msg", "param"}
+    refused(requests.post(f"{url}/api/upload_ndjson", data=b"--b\r\nnot a form",
+                          headers={"Content-Type": "multipart/form-data; boundary=b"}, timeout=30), 400, "file")
+
+
+def test_a_fault_of_the_server_is_a_500_in_the_error_shape(tmp_path):
+    """A database written by a newer version of the program: a write refuses to migrate it, which no handler
+    expects; the answer is a 500 in the error shape, the traceback goes to the server log only."""
+    path = str(tmp_path / "newer.db")
+    database.ensure_database(path)
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA user_version=9999")
+    rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
+    log = tmp_path / "server.log"
+    with serve(log, {"DATA_FEED": "simulated", "DATABASE_URL": "", "CRYPTO_DB_PATH": path}) as u:
+        body = refused(requests.post(f"{u}/api/alerts", json=rule, timeout=30), 500, "")
+    assert "internal error" in body["msg"]
+    assert "API handler failed" in log.read_text() and "Traceback" in log.read_text()
+
+
+def test_an_unreachable_database_is_a_503_in_the_error_shape(tmp_path):
+    """A PostgreSQL server that does not answer (nothing listens on its port): every read and write is a 503."""
+    target = f"postgresql://nobody@127.0.0.1:{free_port()}/ticks"
+    rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
+    with serve(tmp_path / "server.log", {"DATA_FEED": "simulated", "DATABASE_URL": target}) as u:
+        for resp in (requests.get(f"{u}/api/symbols", timeout=30), requests.get(f"{u}/api/gaps", timeout=30),
+                     requests.post(f"{u}/api/alerts", json=rule, timeout=30)):
+            body = refused(resp, 503, "database")
+            assert body["msg"].startswith("database unavailable")
 
 
 def test_scanner_run_and_results(url, db):

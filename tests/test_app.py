@@ -142,6 +142,21 @@ def test_page_runs_without_starting_a_collector(at):
                for s in at.sidebar.success)
 
 
+def test_quick_refreshes_measure_the_database_size_once(seeded, monkeypatch):
+    """The sidebar's status and the Dashboard tab show the database's size at every refresh; on PostgreSQL
+    pg_database_size walks the data directory, so it is measured once per target for a while (service.window)."""
+    measured: list[str] = []
+    real = database.database_size_bytes
+    monkeypatch.setattr(database, "database_size_bytes", lambda target: measured.append(target) or real(target))
+    use_database(monkeypatch, seeded)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    test.run()
+    assert_clean(test)
+    assert measured == [seeded]
+    assert any(c.value.startswith("Database ") and c.value.endswith(" MB") for c in test.sidebar.caption)
+
+
 def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_path, monkeypatch):
     """No collector runs in the dashboard's process, yet a headless one (or one on another machine) writes the
     database: the status said "Collector stopped — press Start". It now names the other writer, SIMULATED when its

@@ -185,6 +185,34 @@ def test_cli_help_and_bad_input_messages(db_path):
     assert bad.returncode == 2 and "BTC/USDT" in bad.stderr
 
 
+def test_cli_help_lists_every_command_with_a_line_each():
+    from collection.cli import COMMANDS
+    assert {"import", "export", "retention"} <= set(COMMANDS)
+    shown = cli("--help")
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line.startswith("  ") and line.split()}
+    for name, command in COMMANDS.items():
+        assert command.summary in lines[name], shown.stdout
+        own = cli(name, "--help")
+        assert own.returncode == 0 and own.stdout.startswith(f"usage: collector.py {name}"), own.stderr
+
+
+def test_every_feed_kind_is_built_by_its_factory_and_an_unknown_one_is_refused_by_name(monkeypatch):
+    from collection import service
+    from config import ConfigError
+    from core.vocabulary import FeedKind
+    assert set(service.FEEDS) == set(FeedKind)
+    settings = load_settings({"DATA_FEED": "simulated"})
+    assert isinstance(collector.make_feed(settings), SimulatedFeed)
+    assert collector.make_feed(settings, "binance").kind is FeedKind.BINANCE
+    with pytest.raises(ConfigError, match=r"^unknown feed 'kraken': expected one of binance, simulated, replay$"):
+        collector.make_feed(settings, "kraken")
+    # a kind in the vocabulary that nobody registered fails by name (it used to be built as a replay)
+    monkeypatch.delitem(service.FEEDS, FeedKind.REPLAY)
+    with pytest.raises(ConfigError, match=r"^unknown feed 'replay': expected one of binance, simulated$"):
+        collector.make_feed(settings, "replay", replay_file=__file__)
+
+
 def test_cli_replays_a_file_to_the_end_and_exits_zero(db_path, tmp_path):
     file = tmp_path / "BTCUSDT-aggTrades-2024-08-08.csv"
     write_agg_csv(file, range(1, 5001))
