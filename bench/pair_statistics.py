@@ -1,8 +1,9 @@
 """Benchmark of what the pair statistics mean: ADF size, verdict false positives and power, band coverage and Kalman
 tracking on synthetic pairs with known answers (issue 9), as Markdown tables.
 
-Usage:  python bench/pair_statistics.py [--trials N]
+Usage:  python bench/pair_statistics.py [--trials N] [--only kalman]
 N (default 400) is the trial count of the cheap cells; slow cells use a fixed fraction of it (stated in each table).
+--only kalman prints the Kalman tables only (tracking, the steady β of issue 23, Kalman coverage; ~1 minute).
 The experiments are those of tests/test_statistics.py, run with more trials; ± is one binomial standard error for a
 rate and one standard error across seeds for a coverage. ~75 s at N = 400 on 2 quiet cores; N = 1,500 took 12
 minutes on 2 cores shared with other jobs (load average 3–5).
@@ -106,6 +107,29 @@ def tracking_table(trials: int) -> None:
           f"{mean_se([run.late_error for run in runs])} of the new β |")
 
 
+def steady_table(trials: int) -> None:
+    """Issue 23's pair (steady_beta_pair): convergence on a constant β, then a step after a long steady stretch."""
+    k = max(20, trials // 4)
+    n, early, at = S.STEADY_BARS, 1_500, S.STEADY_BARS // 2
+    print(f"\n### Kalman on a constant β (issue 23's pair, β 0.05, {n:,} bars, {k:,} seeds)\n")
+    runs = progress("kalman steady", lambda: [S.kalman_convergence(n, seed, early) for seed in range(k)])
+    errors = np.array([run.error for run in runs])
+    print(f"| relative error of β at bar {n:,}: median | worst | within 10 % | "
+          f"band width at {early:,} / {n:,} (median) | band narrower at the end | coverage |\n"
+          "|---|---|---|---|---|---|")
+    print(f"| {np.median(errors):.1%} | {errors.max():.1%} | {(errors <= S.TRACK_WITHIN).sum()} of {k} | "
+          f"{np.median([run.early_width for run in runs]):.4f} / {np.median([run.width for run in runs]):.4f} | "
+          f"{sum(run.width < run.early_width for run in runs)} of {k} | {mean_se([run.coverage for run in runs])} |")
+    print(f"\n### Kalman on the same pair when β doubles at bar {at:,} ({k:,} seeds)\n")
+    steps = progress("kalman steady step", lambda: [S.steady_step_tracking(n, seed, at) for seed in range(k)])
+    bars = np.array([run.bars_to_track for run in steps])
+    q = np.quantile(bars, [0.1, 0.25, 0.5, 0.75, 0.9])
+    print("| bars to come within 10 % of the new β: median | 10 / 25 / 75 / 90 % | never | coverage |\n"
+          "|---|---|---|---|")
+    print(f"| {q[2]:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[3]:.0f} / {q[4]:.0f} | {int(np.isinf(bars).sum())} | "
+          f"{mean_se([run.coverage for run in steps])} |")
+
+
 def coverage_since_step(n: int, trials: int) -> dict[tuple[int, int], float]:
     """Kalman band coverage of the stepped β by bars since the step (stepped_beta_pair, step at n/2)."""
     at, inside = n // 2, []
@@ -119,7 +143,7 @@ def coverage_since_step(n: int, trials: int) -> dict[tuple[int, int], float]:
     return {(lo, hi): float(hits[:, lo:hi].mean()) for lo, hi in itertools.pairwise(STEP_SINCE)}
 
 
-def coverage_table(trials: int) -> None:
+def coverage_table(trials: int, *, kalman_only: bool = False) -> None:
     k = max(10, trials // 2)
     print(f"\n### 95 % β band coverage (share of bars after the warm-up whose band holds the true β; "
           f"target ≥ {S.MIN_COVERAGE * 100:.0f} %; {k:,} seeds each)\n")
@@ -128,7 +152,7 @@ def coverage_table(trials: int) -> None:
                         ("Kalman, β doubles at bar 1,000 of 2,000", True)):
         runs = progress(label, S.tracking_runs, S.STEP_BARS, range(k), step=step)
         print(f"| {label} | {mean_se([run.coverage for run in runs])} |")
-    for label, method, n, hl, window in COVERAGE_CASES:
+    for label, method, n, hl, window in [] if kalman_only else COVERAGE_CASES:
         shares = progress(label, S.coverage_shares, method, n=n, half_life=hl, window=window, trials=k, seed=13_000)
         print(f"| {label} | {mean_se(shares)} |")
     n = 2 * S.STEP_BARS
@@ -143,16 +167,19 @@ def main() -> None:
     """Run every experiment and print the Markdown tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=400, help="trials of the cheap cells (>= 20)")
+    parser.add_argument("--only", choices=["kalman"], help="only the Kalman tables (tracking, steady β, coverage)")
     args = parser.parse_args()
     trials = max(20, args.trials)
     start = time.perf_counter()
     print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; --trials {trials}")
-    adf_table(trials)
-    verdict_table(trials)
-    power_table(trials)
+    if args.only is None:
+        adf_table(trials)
+        verdict_table(trials)
+        power_table(trials)
     tracking_table(trials)
-    coverage_table(trials)
+    steady_table(trials)
+    coverage_table(trials, kalman_only=args.only == "kalman")
     print(f"\n({time.perf_counter() - start:.0f} s)")
 
 

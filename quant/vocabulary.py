@@ -45,15 +45,17 @@ STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
 ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
 
 # Kalman hedge (quant/kalman.py): φ and the observation noise are estimated on the first max(window, KALMAN_WARMUP)
-# bars (the output is NaN before then); the state noise makes the filter forget within KALMAN_MEMORY bars on a stable
-# pair and adapts when its last ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says or keep one
-# sign (a β that doubles is within 10 % of the new value after a median of ~70 bars; tests/test_statistics.py). The
-# spread's AR(1) coefficient is capped at KALMAN_PHI_CAP so that a unit-root residual keeps an identified intercept.
+# bars (the output is NaN before then) and re-estimated at 2, 4, 8, 16 times that; the state noise gives the memory
+# (in bars) of highest likelihood on the bars so far, never shorter than KALMAN_MEMORY, and adapts when the last
+# ~KALMAN_ADAPT_SPAN normalised innovations are larger than the model says or keep one sign (at the shortest memory;
+# the alarms grow stricter as the memory lengthens). The spread's AR(1) coefficient is capped at KALMAN_PHI_CAP so
+# that a unit-root residual keeps an identified intercept.
 KALMAN_WARMUP = 180
 KALMAN_MEMORY = 300
 KALMAN_PHI_CAP = 0.999
 KALMAN_ADAPT_SPAN = 60
-# ... and fades when the squared mean of those innovations exceeds this many times its variance under the model.
+# ... and fades when the squared mean of those innovations exceeds this many times its variance under the model
+# (at the shortest memory).
 KALMAN_DRIFT_LEVEL = 3.5
 
 # Static robust/orthogonal fits are refitted causally on a geometric schedule: fit on bars [0, c) at
