@@ -204,8 +204,8 @@ def _fit_kalman(xs: pd.Series, ys: pd.Series, window: int, memory: int) -> Hedge
     beta = pd.Series(path.beta, index=xs.index, name="beta")
     se = pd.Series(path.beta_se, index=xs.index)
     n = path.noise
-    params = {"method": "kalman", "warmup": warmup, "memory": memory, "phi": n.phi, "obs_var": n.obs_var,
-              "q_beta": n.q_beta, "q_alpha": n.q_alpha,
+    params = {"method": "kalman", "warmup": warmup, "min_memory": memory, "memory": n.memory, "phi": n.phi,
+              "obs_var": n.obs_var, "q_beta": n.q_beta, "q_alpha": n.q_alpha,
               "units": "filtered on prices standardised by the warm-up; outputs in raw prices"}
     return HedgeResult("kalman", float(path.beta[-1]), float(path.alpha[-1]), None, float(path.beta_se[-1]),
                        len(xs), beta, pd.Series(path.alpha, index=xs.index, name="alpha"), _band(beta, se), params)
@@ -273,8 +273,8 @@ def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: 
       refitted on the geometric schedule of :data:`EXPANDING_REFIT_GROWTH`, huber warm-started from the previous
       refit). With ``causal=False`` the series repeats the full-sample fit (in-sample, look-ahead: research only).
     * rolling: OLS over the trailing ``window`` bars ending at t (t included); R² of the last window.
-    * kalman: filtered state (quant.kalman) with its noise estimated on the first max(window, KALMAN_WARMUP) bars,
-      forgetting within ``memory`` bars at most; NaN during the warm-up.
+    * kalman: filtered state (quant.kalman) from the first max(window, KALMAN_WARMUP) bars on, its memory learned
+      by maximum likelihood on the bars so far (never shorter than ``memory`` bars); NaN during the warm-up.
     Bands are 95 % intervals: HAC standard errors for OLS/rolling, the filter's √P_ββ for Kalman.
     """
     method = check_choice(method, "hedge method", HEDGE_METHODS)
