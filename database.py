@@ -37,10 +37,10 @@ from storage.postgres import RepairLocks
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
+    DATABASE_ERRORS,
+    INTEGRITY_ERRORS,
     Connection,
     DamagedDatabase,
-    DatabaseError,
-    IntegrityError,
     StoreInfo,
     error_line,
     is_busy,
@@ -59,15 +59,15 @@ from storage.ticks import (
 
 __all__ = [
     "BAR_COLUMNS",
+    "DATABASE_ERRORS",
+    "INTEGRITY_ERRORS",
     "SCHEMA_VERSION",
     "TICK_COLUMNS",
     "AlertRule",
     "Connection",
     "DamagedDatabase",
-    "DatabaseError",
     "Gap",
     "IdCursor",
-    "IntegrityError",
     "PaperPosition",
     "PaperSide",
     "RepairLocks",

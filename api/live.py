@@ -41,7 +41,7 @@ class Broadcaster:
         while self.queues:
             try:
                 message = json.dumps(await asyncio.to_thread(heartbeat, self.settings))
-            except (*database.DatabaseError, OSError) as exc:
+            except (*database.DATABASE_ERRORS, OSError) as exc:
                 log.warning("heartbeat failed: %s", exc)
                 message = json.dumps({"type": "error", "ts": time.time(), "error": str(exc)})
             for queue in list(self.queues):

@@ -109,7 +109,7 @@ def failure(exc: BaseException) -> JSONResponse:
     that cannot be reached or read a 503, anything else (a fault of ours: logged with its traceback, answered
     without one) a 500."""
     if not isinstance(exc, ApiError):
-        if isinstance(exc, (*database.DatabaseError, OSError)):
+        if isinstance(exc, (*database.DATABASE_ERRORS, OSError)):
             log.warning("API request failed: %s", exc)
             exc = ApiError(503, "database", f"database unavailable: {exc}")
         else:

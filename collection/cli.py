@@ -21,7 +21,7 @@ from core.clock import now_ms
 from core.vocabulary import FeedKind
 from data_feed import TickFileError, UnknownSymbolError
 from database import (
-    DatabaseError,
+    DATABASE_ERRORS,
     apply_retention,
     database_exists,
     describe_target,
@@ -112,7 +112,7 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
         return 2, f"database {describe_target(db_path)} does not exist"
     try:
         count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
-    except (OSError, *DatabaseError) as exc:
+    except (OSError, *DATABASE_ERRORS) as exc:
         return 1, str(exc)
     log.info("exported %d ticks to %s", count, args.out)
     return 0, ""
@@ -146,7 +146,7 @@ def run_retention(argv: Sequence[str]) -> tuple[int, str]:
     try:
         with contextlib.closing(open_writer(db_path)) as conn:
             report = apply_retention(conn, days, args.cold_dir or settings.cold_dir, now_ms())
-    except (OSError, *DatabaseError) as exc:
+    except (OSError, *DATABASE_ERRORS) as exc:
         return 1, str(exc)
     log.info("retention (keep %d days): %s", days, report)
     return 0, ""
@@ -170,7 +170,7 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
             log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
         try:
             log.info("%s", store_import(db_path, plan, progress))
-        except (OSError, *DatabaseError, TickFileError) as exc:
+        except (OSError, *DATABASE_ERRORS, TickFileError) as exc:
             return 1, f"{plan.name}: {exc}"
     return 0, ""
 

@@ -35,7 +35,7 @@ def run_repairs(p: Pipeline) -> None:
     """Thread body: gaps first, then due catch-ups, then one backfill step; sleeps when there is nothing to do."""
     try:
         p.locks = database.repair_locks(p.db_path)
-    except database.DatabaseError as exc:
+    except database.DATABASE_ERRORS as exc:
         log.warning("no repair coordination with other collectors: %s", exc)
     try:
         _repair_loop(p)
@@ -113,7 +113,7 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
     while that server cannot be reached the job is deferred like any transient failure."""
     try:
         _repair_coordinated(p, job)
-    except database.DatabaseError as exc:
+    except database.DATABASE_ERRORS as exc:
         p.retry_later(job, f"repair coordination with other collectors failed: {exc}")
         log.warning("%s", p.last_error)
 

@@ -86,7 +86,7 @@ def patiently(conn: database.Connection, write: Callable[[], T], stop: threading
     while True:
         try:
             return write()
-        except database.DatabaseError as exc:
+        except database.DATABASE_ERRORS as exc:
             stopping = stop is not None and stop.is_set()
             if reconnect is not None and database.session_lost(conn) and not stopping:
                 reconnect(exc)
@@ -114,7 +114,7 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
     while True:
         try:
             database.reopen(conn)
-        except database.DatabaseError as exc:
+        except database.DATABASE_ERRORS as exc:
             now = time.monotonic()
             if now - started >= RECONNECT_MAX_S or p.stop.is_set():
                 raise
@@ -157,7 +157,7 @@ def _retain(conn: database.Connection, retention: Retention) -> None:
     (cold folder full or unwritable) leaves the days in the database and is retried at the next pass."""
     try:
         report = database.apply_retention(conn, retention.keep_days, retention.cold_dir, now_ms())
-    except (OSError, *database.DatabaseError) as exc:
+    except (OSError, *database.DATABASE_ERRORS) as exc:
         log.warning("retention pass failed, nothing dropped: %s", exc)
         return
     if report.files:
@@ -187,7 +187,7 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
     cursors = _cursors(p, {t.symbol for t in ticks})
     try:
         result = _patiently(p, conn, lambda: database.write_ticks(conn, ticks, cursors))
-    except database.IntegrityError as exc:
+    except database.INTEGRITY_ERRORS as exc:
         good = [t for t in ticks if storable(t)]
         p.counters.rejected += len(ticks) - len(good)
         log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
@@ -299,7 +299,7 @@ def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> 
     """A slice of an imported file: stored like any batch, but it never moves a live cursor or opens a gap."""
     try:
         result = _patiently(p, conn, lambda: database.write_ticks(conn, item.ticks))
-    except database.IntegrityError as exc:
+    except database.INTEGRITY_ERRORS as exc:
         item.error = str(exc)               # the import is told; the live collection goes on
     else:
         item.inserted, item.duplicates = dict(result.inserted), result.duplicates

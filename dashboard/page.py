@@ -78,7 +78,7 @@ def wait_for_database(db_path: str) -> None:
     """While the server is unreachable: try it again, and rebuild the whole page once it answers."""
     try:
         database.open_reader(db_path).close()
-    except (*database.DatabaseError, OSError):
+    except (*database.DATABASE_ERRORS, OSError):
         return
     st.rerun()
 
@@ -97,7 +97,7 @@ def main() -> None:
     try:
         with reader(settings.db_path) as conn:
             stored = st.session_state["_stored_symbols"] = database.stored_symbols(conn)
-    except (*database.DatabaseError, OSError, RuntimeError) as exc:
+    except (*database.DATABASE_ERRORS, OSError, RuntimeError) as exc:
         setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
         where = f"{database.describe_target(settings.db_path)} ({setting})"
         if not database.is_unreachable(exc):

@@ -34,7 +34,7 @@ def clear_database(db_path: str) -> None:
     try:
         with writer(db_path) as conn:
             database.clear_all(conn)
-    except database.DatabaseError as exc:
+    except database.DATABASE_ERRORS as exc:
         st.session_state["flash"].append(("error", f"Could not clear the database: {exc}"))
     else:
         st.session_state["flash"].append(("success", "Database cleared."))
@@ -110,7 +110,7 @@ def upload_section(settings: Settings) -> None:
         try:
             message = store_upload(settings.db_path, dataclasses.replace(parsed, source=upload.getvalue()), stored)
             st.session_state.pop("_bar_cache", None)
-        except database.DatabaseError as exc:
+        except database.DATABASE_ERRORS as exc:
             progress.progress(1.0, text="Failed")
             st.error(f"Nothing was stored: {exc}")
             return

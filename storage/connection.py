@@ -131,5 +131,5 @@ def session_lost(conn: Connection) -> bool:
 
 def reopen(conn: Connection) -> None:
     """Give a lost connection a new server session in place (the same object goes on being used); raises
-    DatabaseError while the server cannot be reached."""
+    DATABASE_ERRORS while the server cannot be reached."""
     conn.reopen()

@@ -27,7 +27,7 @@ from psycopg import pq
 from core.clock import DAY_MS, now_ms
 from core.vocabulary import IdSpace
 from storage import timescale
-from storage.sql import SPACE_CODES, DatabaseError, StoreInfo, apply_migrations, is_busy, transaction
+from storage.sql import DATABASE_ERRORS, SPACE_CODES, StoreInfo, apply_migrations, is_busy, transaction
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class PgConnection:
                     self.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
                                  (count, first, symbol))
                 drop_day_tables(self, day)
-        except (_ChangedSinceExport, *DatabaseError) as exc:
+        except (_ChangedSinceExport, *DATABASE_ERRORS) as exc:
             if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
                 raise
             log.warning("retention: the ticks of UTC day %s stay in the database until the next pass (%s)",

@@ -42,7 +42,7 @@ class Connection(Protocol):
 
     def reopen(self) -> None:
         """Give a lost connection a new server session in place (nothing to do for a SQLite file); raises a
-        DatabaseError while the server cannot be reached."""
+        DATABASE_ERRORS while the server cannot be reached."""
         ...
 
     def store_info(self) -> StoreInfo:
@@ -100,8 +100,8 @@ class StoreInfo:
 
 
 SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # ticks.id_space
-IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)   # a row broke a CHECK or NOT NULL constraint
-DatabaseError = (sqlite3.Error, psycopg.Error)
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)   # a row broke a CHECK or NOT NULL constraint
+DATABASE_ERRORS = (sqlite3.Error, psycopg.Error)   # any failure of either backend: catch with `except DATABASE_ERRORS`
 
 
 class DamagedDatabase(RuntimeError):

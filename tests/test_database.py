@@ -140,7 +140,7 @@ def test_window_reads_are_index_backed_and_bounded(db_path):
 def test_reader_is_read_only(db_target):
     db.ensure_database(db_target)
     reader = db.open_reader(db_target)
-    with pytest.raises(db.DatabaseError, match=r"readonly|read-only"):
+    with pytest.raises(db.DATABASE_ERRORS, match=r"readonly|read-only"):
         reader.execute("DELETE FROM ticks")
 
 
@@ -149,7 +149,7 @@ def test_a_reader_on_a_new_database_finds_its_schema(db_target):
     reads an empty store, read-only; on PostgreSQL it failed with 'relation "ohlc_data" does not exist'."""
     with contextlib.closing(db.open_reader(db_target)) as reader:
         assert db.stored_symbols(reader) == [] and db.symbol_summaries(reader) == []
-        with pytest.raises(db.DatabaseError, match=r"readonly|read-only"):
+        with pytest.raises(db.DATABASE_ERRORS, match=r"readonly|read-only"):
             reader.execute("DELETE FROM ticks")
 
 
@@ -226,7 +226,7 @@ def test_gaps_and_alerts_round_trip(db_target):
 def test_failed_batch_leaves_nothing_half_written(db_target):
     conn = db.open_writer(db_target)
     bad = [*random_ticks(10), Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
-    with pytest.raises(db.IntegrityError):
+    with pytest.raises(db.INTEGRITY_ERRORS):
         db.write_ticks(conn, bad)
     assert conn.execute("SELECT count(*) FROM ticks").fetchone()[0] == 0
     assert db.write_ticks(conn, random_ticks(10)).total_inserted == 10
@@ -269,7 +269,7 @@ def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_pat
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
     assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
         ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None)]
-    with pytest.raises(db.IntegrityError):
+    with pytest.raises(db.INTEGRITY_ERRORS):
         conn.execute("INSERT INTO symbol_stats(symbol, tick_count) VALUES (NULL, 1)")
     assert db.write_ticks(conn, [tick("BTCUSDT", 8, T0 + 3, 60_000.0)]).total_inserted == 1
     assert db.symbol_summaries(conn)[0].tick_count == 4
@@ -346,7 +346,7 @@ def test_a_write_whose_commit_fails_is_rolled_back_and_can_be_written_again(db_t
     batch = random_ticks(20)
     write = (lambda: db.write_bars(conn, "1h", bars, "upload")) if table == "ohlc_data" else \
         (lambda: db.write_ticks(conn, batch).total_inserted)
-    with pytest.raises(db.IntegrityError):
+    with pytest.raises(db.INTEGRITY_ERRORS):
         write()
     assert not conn.in_transaction
     assert conn.execute("SELECT count(*) FROM ohlc_data").fetchone()[0] == 0

@@ -119,7 +119,7 @@ def test_a_dashboard_role_with_select_rights_only_reads_a_current_database(pg_se
     with contextlib.closing(db.open_reader(reader_url)) as reader:
         assert db.stored_symbols(reader) == ["BTCUSDT"]
         assert db.read_ticks(reader, ["BTCUSDT"])["trade_id"].tolist() == [1]
-    with pytest.raises(db.DatabaseError, match="permission denied"):
+    with pytest.raises(db.DATABASE_ERRORS, match="permission denied"):
         db.open_reader(pg_server.create_database().replace("postgresql://postgres@", "postgresql://dash_reader@"))
 
 
