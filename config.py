@@ -30,7 +30,7 @@ class ConfigError(ValueError):
 class Settings:
     """Validated, immutable settings shared by the collector, the CLI and the dashboard."""
 
-    db_path: str                      # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
+    db_target: str                      # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
     database_url: str
     ws_url: str
     rest_url: str
@@ -170,7 +170,7 @@ def _origins(raw: str) -> tuple[str, ...]:
 
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
-    ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
+    ("CRYPTO_DB_PATH", "db_target", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
     ("DATABASE_URL", "database_url", "", _database_url,
      "PostgreSQL server instead of SQLite, e.g. `postgresql://collector@db.internal:5432/ticks` (schema created on "
      "first use; the password is best kept in PGPASSWORD or ~/.pgpass); when set, it is the database everywhere"),
@@ -246,7 +246,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     if values["database_url"]:
-        values["db_path"] = values["database_url"]
+        values["db_target"] = values["database_url"]
     return Settings(**values)
 
 

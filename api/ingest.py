@@ -54,7 +54,7 @@ def gaps(settings: Settings, q: dict[str, str]) -> dict[str, Any]:
     """Recorded trade-id gaps, newest first (`symbol` filter, `limit` ≤ 10,000)."""
     limit = params.integer(q, "limit", 500, 1, params.MAX_LIMIT) or 500
     syms = [params.symbol(q["symbol"])] if q.get("symbol") else None
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         found = database.list_gaps(conn, syms, limit)
     return {"gaps": [{"id": g.id, "symbol": g.symbol.lower(), "first_missing_id": g.first_missing_id,
                       "last_missing_id": g.last_missing_id, "from_ts": g.from_ts, "to_ts": g.to_ts,

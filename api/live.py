@@ -20,7 +20,7 @@ HEARTBEAT_S = 1.0
 
 def heartbeat(settings: Settings) -> dict[str, Any]:
     """`{"type": "heartbeat", "ts", "symbols": {sym: {"price", "time"}}, "collector": {...}}`."""
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         running = collector.current_collector()
         syms = list(running.stats().symbols) if running is not None else database.stored_symbols(conn)
         prices = database.last_prices(conn, syms)

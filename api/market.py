@@ -18,7 +18,7 @@ TS_FORMAT = "%Y-%m-%d %H:%M:%S"      # the seed's bar timestamps (UTC)
 
 def symbols(settings: Settings) -> dict[str, Any]:
     """`{"symbols": [...]}`: every symbol with stored ticks or bars, lower-case as the seed answered."""
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         return {"symbols": [s.lower() for s in database.stored_symbols(conn)]}
 
 
@@ -27,7 +27,7 @@ def bar_rows(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> list[
     sym = params.symbol(raw_symbol)
     limit = params.integer(q, "limit", params.DEFAULT_LIMIT, 1, params.MAX_LIMIT)
     c = params.controls(q, settings, (sym,))
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         window = load_window(conn, c)
     bars = window.bars.get(sym)
     if bars is None or bars.empty:
@@ -52,7 +52,7 @@ def ticks_csv(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     end = params.integer(q, "end", None, 0, 2**53)
     if end is not None and start >= end:
         raise ApiError(400, "start", f"start={start} must be before end={end}")
-    conn = database.open_reader(settings.db_path, any_thread=True)   # the response pulls chunks from worker threads
+    conn = database.open_reader(settings.db_target, any_thread=True)   # the response pulls chunks from worker threads
 
     def chunks() -> Iterator[str]:
         try:

@@ -85,7 +85,7 @@ def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Wi
     """The pair's (x, y) from the query and the window the query asks for."""
     x, y = _pair_args(q)
     c = params.controls(q, settings, (x, y), (x, y))
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         return x, y, load_window(conn, c)
 
 
@@ -94,7 +94,7 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     `{"error": ...}` (the seed's frontend shows it)."""
     x, y, window = _pair_window(settings, q)
     c = window.controls
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         try:
             series = pair_of(window, c.pair)
             tests = run_tests(series, None).tests
@@ -121,7 +121,7 @@ def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     """`{"symbols": [...], "matrix": [[...]]}`: return correlations of the symbols' bars over the window."""
     syms = params.symbols(q.get("symbols", ""))
     c = params.controls(q, settings, syms)
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         window = load_window(conn, c)
     try:
         matrix = analytics.correlation_matrix(window.closes(syms, c.min_volume))

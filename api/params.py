@@ -102,7 +102,7 @@ def controls(q: Mapping[str, str], settings: Settings, syms: tuple[str, ...],
     lookback, end = window(q, settings)
     roll = integer(q, "roll_window", 60, 2, 100_000) or 60
     return Controls(
-        db_path=settings.db_path, symbols=syms, pair=pair, timeframe=timeframe(q), lookback_min=lookback,
+        db_target=settings.db_target, symbols=syms, pair=pair, timeframe=timeframe(q), lookback_min=lookback,
         end_ms=end, min_volume=number(q, "min_volume", 0.0, 0.0, 1e18), method=method(q), hedge_window=roll,
         z_window=roll, entry=number(q, "entry", 2.0, 0.0, 100.0), exit=number(q, "exit", 0.0, -100.0, 100.0),
         stop=None, max_hold=None, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps,

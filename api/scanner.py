@@ -24,7 +24,7 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
     if not quote.isalnum() and quote:
         raise ApiError(400, "quote", f"quote={quote!r}: expected an asset name such as USDT (or empty for any)")
     days = params.integer(q, "days", 7, 1, 30) or 7
-    return ScanRequest(settings.db_path, days=days, quote=quote, min_daily_volume=params.number(
+    return ScanRequest(settings.db_target, days=days, quote=quote, min_daily_volume=params.number(
         q, "min_volume", 0.0, 0.0, 1e18), fdr=fdr)
 
 

@@ -16,7 +16,7 @@ def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
         parsed = parse_upload(data, name or "upload.ndjson", "ticks", max_mb=settings.max_upload_mb)
     except UploadError as exc:
         raise ApiError(400, "file", str(exc)) from None
-    store_upload(settings.db_path, parsed)
+    store_upload(settings.db_target, parsed)
     return {"status": "ok", "loaded": parsed.count}
 
 
@@ -30,5 +30,5 @@ def upload_bars(settings: Settings, data: bytes, name: str, symbol: str, timefra
                               max_mb=settings.max_upload_mb)
     except UploadError as exc:
         raise ApiError(400, "file", str(exc)) from None
-    store_upload(settings.db_path, parsed)
+    store_upload(settings.db_target, parsed)
     return {"status": "ok", "symbol": (parsed.symbol or symbol).lower(), "timeframe": parsed.timeframe or timeframe}

@@ -94,11 +94,11 @@ def point_at(target: str) -> None:
     os.environ.update(pg_cluster.database_env(target))
 
 
-def page(db_path: str):
+def page(db_target: str):
     """An AppTest of the dashboard on one database, set to 1s bars over the 6 h window, run once."""
     from streamlit.testing.v1 import AppTest
 
-    point_at(db_path)
+    point_at(db_target)
     os.environ["DATA_FEED"] = "simulated"
     at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=300)
     at.session_state["timeframe"] = "1s"

@@ -53,8 +53,8 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def stored_count(db_path: str, symbol: str, lo: int, hi: int) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+def stored_count(db_target: str, symbol: str, lo: int, hi: int) -> int:
+    conn = sqlite3.connect(f"file:{db_target}?mode=ro", uri=True)
     try:
         return conn.execute("SELECT count(*) FROM ticks WHERE symbol=? AND trade_id>=? AND trade_id<?",
                             (symbol, lo, hi)).fetchone()[0]
@@ -72,10 +72,10 @@ def main() -> None:
     logging.getLogger("websocket").setLevel(logging.CRITICAL)
     logging.getLogger("data_feed").setLevel(logging.ERROR)
     with ServerProcess(ping_interval_s=20.0) as server, tempfile.TemporaryDirectory() as tmp:
-        db_path = str(Path(tmp) / "soak.db")
+        db_target = str(Path(tmp) / "soak.db")
         feed = BinanceFuturesFeed(server.ws_base, stall_first_s=5.0, stall_idle_s=3.0, backoff_initial_s=0.2,
                                   backoff_max_s=5.0)
-        c = collector.Collector(db_path, feed, rest=BinanceRest(server.rest_base))
+        c = collector.Collector(db_target, feed, rest=BinanceRest(server.rest_base))
         c.start(SYMS)
         assert server.call("wait_subscribed", SYMS, timeout=20)
         server.send("stream", SYMS, None, args.rate / len(SYMS))
@@ -103,9 +103,9 @@ def main() -> None:
         ranges = {s: server.send("history", s) for s in SYMS}
         sent = sum(hi - lo for lo, hi in ranges.values())
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(stored_count(db_path, s, *ranges[s]) for s in SYMS) < sent:
+        while time.monotonic() < deadline and sum(stored_count(db_target, s, *ranges[s]) for s in SYMS) < sent:
             time.sleep(0.5)
-        stored = sum(stored_count(db_path, s, *ranges[s]) for s in SYMS)
+        stored = sum(stored_count(db_target, s, *ranges[s]) for s in SYMS)
         stats = c.stats()
         c.stop()
     print(f"soak: {args.minutes:g} min at {args.rate:,.0f} ticks/s, a fault every {args.fault_every:g} s\n")

@@ -40,7 +40,7 @@ def _steps(p: Pipeline) -> Iterator[None]:
 
 def _resume_point(p: Pipeline, symbol: str, kind: BackfillKind, start_ms: int) -> int | None:
     """The saved cursor of an unfinished job over (about) the same span, if any."""
-    reader = database.open_reader(p.db_path)
+    reader = database.open_reader(p.db_target)
     try:
         saved = database.get_backfill(reader, symbol, kind)
     finally:

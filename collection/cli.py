@@ -107,11 +107,11 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
         symbols = parse_symbols(args.symbols) if args.symbols else None
     except (ConfigError, ValueError) as exc:
         return 2, str(exc)
-    db_path = args.db or settings.db_path
-    if not database_exists(db_path):
-        return 2, f"database {describe_target(db_path)} does not exist"
+    db_target = args.db or settings.db_target
+    if not database_exists(db_target):
+        return 2, f"database {describe_target(db_target)} does not exist"
     try:
-        count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
+        count = export_ticks_csv(db_target, args.out, symbols, args.start, args.end)
     except (OSError, *DATABASE_ERRORS) as exc:
         return 1, str(exc)
     log.info("exported %d ticks to %s", count, args.out)
@@ -140,11 +140,11 @@ def run_retention(argv: Sequence[str]) -> tuple[int, str]:
     days = settings.tick_retention_days if args.days is None else args.days
     if days < 1:
         return 2, "--days (or TICK_RETENTION_DAYS) must be at least 1 (0 keeps every tick)"
-    db_path = args.db or settings.db_path
-    if not database_exists(db_path):
-        return 2, f"database {describe_target(db_path)} does not exist"
+    db_target = args.db or settings.db_target
+    if not database_exists(db_target):
+        return 2, f"database {describe_target(db_target)} does not exist"
     try:
-        with contextlib.closing(open_writer(db_path)) as conn:
+        with contextlib.closing(open_writer(db_target)) as conn:
             report = apply_retention(conn, days, args.cold_dir or settings.cold_dir, now_ms())
     except (OSError, *DATABASE_ERRORS) as exc:
         return 1, str(exc)
@@ -164,12 +164,12 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
                                  max_bytes=settings.max_upload_mb * 2**20) for f in args.files]
     except (ConfigError, ImportRefused) as exc:
         return 2, str(exc)
-    db_path = args.db or settings.db_path
+    db_target = args.db or settings.db_target
     for plan in plans:
         def progress(done: int, total: int, name: str = plan.name) -> None:
             log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
         try:
-            log.info("%s", store_import(db_path, plan, progress))
+            log.info("%s", store_import(db_target, plan, progress))
         except (OSError, *DATABASE_ERRORS, TickFileError) as exc:
             return 1, f"{plan.name}: {exc}"
     return 0, ""

@@ -40,7 +40,7 @@ WRITER_THREAD = "collector-writer"
 class Collector:
     """Runs one feed into one database until stopped; see the collection package docstring for its threads."""
 
-    def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
+    def __init__(self, db_target: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
                  queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
                  backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
                  on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = DEFAULT_QUOTE,
@@ -55,14 +55,14 @@ class Collector:
         self._on_event = on_event
         self._threads: list[threading.Thread] = []
         self.pipe = Pipeline(
-            db_path, feed, rest_client,
+            db_target, feed, rest_client,
             archive if archive is not None and repair else NoArchive("archive repair is off"),
             TickQueue(queue_max, batch_size), flush_interval_ms / 1000, repair,
             backfill_minutes if rest_client.available else 0, backfill_kline_hours if rest_client.available else 0,
             retention)
         # Clients and queue never change after construction; the mutable state lives in the pipeline.
         p = self.pipe
-        self.db_path, self.feed, self.rest, self.archive, self.queue = p.db_path, p.feed, p.rest, p.archive, p.queue
+        self.db_target, self.feed, self.rest, self.archive, self.queue = p.db_target, p.feed, p.rest, p.archive, p.queue
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -102,7 +102,7 @@ class Collector:
         p.state = CollectorState.STARTING
         self.start_writer()
         if not p.writer_ready.wait(10):
-            where = database.describe_target(p.db_path)
+            where = database.describe_target(p.db_target)
             raise RuntimeError(f"database writer did not start for {where}: {p.last_error}")
         if p.state is CollectorState.FAILED:
             raise RuntimeError(p.last_error)
@@ -113,7 +113,7 @@ class Collector:
         p.feed.connect(p.symbols)
         p.state = CollectorState.RUNNING
         log.info("collector started: %s feed, symbols %s, db %s", p.feed.kind, ",".join(p.symbols),
-                 database.describe_target(p.db_path))
+                 database.describe_target(p.db_target))
         return self
 
     def start_writer(self) -> None:

@@ -89,15 +89,15 @@ def validate_import(source: Source, name: str, kind: str, *, symbol: str = "", t
     return plan
 
 
-def store_import(db_path: str, plan: ImportPlan, progress: Progress | None = None) -> str:
+def store_import(db_target: str, plan: ImportPlan, progress: Progress | None = None) -> str:
     """Store a validated file in bounded batches (see the module docstring) and say what was stored."""
     if plan.kind == "bars":
-        return _store_bars(db_path, plan, progress)
+        return _store_bars(db_target, plan, progress)
     inserted: dict[str, int] = {}
     duplicates = done = 0
-    with contextlib.closing(database.open_writer(db_path)) as conn:
+    with contextlib.closing(database.open_writer(db_target)) as conn:
         for batch in _batched(_ticks(plan, ParseReport())):
-            new, dup = _store_ticks(db_path, conn, batch)
+            new, dup = _store_ticks(db_target, conn, batch)
             for t_symbol, n in new.items():
                 inserted[t_symbol] = inserted.get(t_symbol, 0) + n
             duplicates += dup
@@ -109,10 +109,10 @@ def store_import(db_path: str, plan: ImportPlan, progress: Progress | None = Non
             f"{', '.join(sorted(plan.symbols))}.")
 
 
-def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> tuple[dict[str, int], int]:
+def _store_ticks(db_target: str, conn: database.Connection, batch: list[Tick]) -> tuple[dict[str, int], int]:
     """One batch: through the live writer when this process's collector writes to this file, else directly."""
     live = current_collector()
-    if live is not None and live.running and database.same_target(live.db_path, db_path):
+    if live is not None and live.running and database.same_target(live.db_target, db_target):
         done = live.import_ticks(batch)
         if not done.error:
             return done.inserted, done.duplicates
@@ -121,10 +121,10 @@ def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> 
     return dict(result.inserted), result.duplicates
 
 
-def _store_bars(db_path: str, plan: ImportPlan, progress: Progress | None) -> str:
+def _store_bars(db_target: str, plan: ImportPlan, progress: Progress | None) -> str:
     count = done = 0
     symbols: set[str] = set()
-    with contextlib.closing(database.open_writer(db_path)) as conn:
+    with contextlib.closing(database.open_writer(db_target)) as conn:
         for batch in _batched(_checked_bars(plan, ParseReport())):
             by_symbol: dict[str, list[tuple]] = {}
             for b in batch:                 # a symbol column wins over the symbol typed in the form

@@ -62,7 +62,7 @@ class Retention:
 class Pipeline:
     """Everything the writer, repair and backfill code of one collector reads and writes."""
 
-    db_path: str
+    db_target: str
     feed: DataFeed
     rest: BinanceRest
     archive: BinanceArchive

@@ -34,7 +34,7 @@ CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap 
 def run_repairs(p: Pipeline) -> None:
     """Thread body: gaps first, then due catch-ups, then one backfill step; sleeps when there is nothing to do."""
     try:
-        p.locks = database.repair_locks(p.db_path)
+        p.locks = database.repair_locks(p.db_target)
     except database.DATABASE_ERRORS as exc:
         log.warning("no repair coordination with other collectors: %s", exc)
     try:

@@ -78,12 +78,12 @@ def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str |
     return factory(settings, FeedOptions(replay_file, speed, record))
 
 
-def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
+def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = None) -> Collector:
     """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
     live = feed.kind is FeedKind.BINANCE
     rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
     archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
-    return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
+    return Collector(db_target or settings.db_target, feed, batch_size=settings.batch_size,
                      flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
                      repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
                      backfill_kline_hours=settings.backfill_kline_hours, archive=archive,

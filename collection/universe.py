@@ -39,7 +39,7 @@ def bars_from_closes(closes: pd.Series, rng: np.random.Generator) -> list[tuple]
                     (quote / close).tolist(), trades.tolist(), quote.tolist()))
 
 
-def store_simulated_history(db_path: str, *, symbols: int = 200, days: int = 7, planted: int = 10, seed: int = 7,
+def store_simulated_history(db_target: str, *, symbols: int = 200, days: int = 7, planted: int = 10, seed: int = 7,
                             end_ms: int | None = None,
                             progress: Callable[[float, str], None] | None = None) -> set[frozenset[str]]:
     """Store `days` of simulated 1-minute bars for a universe of `symbols` (with `planted` cointegrated pairs, traps
@@ -51,7 +51,7 @@ def store_simulated_history(db_path: str, *, symbols: int = 200, days: int = 7, 
     closes, truth = simulate_universe(symbols, days * 1_440, n_planted=planted, seed=seed,
                                       trap_pairs=max(1, symbols // 40), bounce=symbols // 10, end_ms=end_ms)
     rng = np.random.default_rng(seed + 1)
-    conn = database.open_writer(db_path)
+    conn = database.open_writer(db_target)
     try:
         for k, symbol in enumerate(closes.columns):
             database.write_bars(conn, "1min", {str(symbol): bars_from_closes(closes[symbol], rng)},
@@ -75,7 +75,7 @@ class HistoryReport:
     missing: list[str] = field(default_factory=list)
 
 
-def load_binance_history(db_path: str, symbols: Sequence[str], days: int, archive: BinanceArchive, rest: BinanceRest,
+def load_binance_history(db_target: str, symbols: Sequence[str], days: int, archive: BinanceArchive, rest: BinanceRest,
                          *, end_ms: int | None = None, stop: Callable[[], bool] = lambda: False,
                          progress: Callable[[float, str], None] | None = None) -> HistoryReport:
     """Store `days` of 1-minute bars up to `end_ms` (default now) for `symbols`: closed UTC days from the daily
@@ -87,7 +87,7 @@ def load_binance_history(db_path: str, symbols: Sequence[str], days: int, archiv
     today = dt.datetime.fromtimestamp(end / 1000, dt.UTC).date()
     closed = [today - dt.timedelta(days=k) for k in range(days, 0, -1)]
     report = HistoryReport()
-    conn = database.open_writer(db_path)
+    conn = database.open_writer(db_target)
     try:
         for i, symbol in enumerate(symbols):
             for day in closed:

@@ -43,9 +43,9 @@ T = TypeVar("T")
 def run_writer(p: Pipeline, batch_size: int) -> None:
     """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
     try:
-        conn = database.open_writer(p.db_path, verify=True)
+        conn = database.open_writer(p.db_target, verify=True)
     except Exception as exc:
-        p.fail(f"cannot open database {database.describe_target(p.db_path)}: {exc}")
+        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {exc}")
         p.writer_ready.set()
         return
     try:

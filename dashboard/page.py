@@ -74,10 +74,10 @@ def freeze_startup_heap() -> None:
 OUTAGE_RETRY_S = 5.0                        # an unreachable server is tried again this often
 
 
-def wait_for_database(db_path: str) -> None:
+def wait_for_database(db_target: str) -> None:
     """While the server is unreachable: try it again, and rebuild the whole page once it answers."""
     try:
-        database.open_reader(db_path).close()
+        database.open_reader(db_target).close()
     except (*database.DATABASE_ERRORS, OSError):
         return
     st.rerun()
@@ -95,11 +95,11 @@ def main() -> None:
     init_state(settings)
     apply_jump()
     try:
-        with reader(settings.db_path) as conn:
+        with reader(settings.db_target) as conn:
             stored = st.session_state["_stored_symbols"] = database.stored_symbols(conn)
     except (*database.DATABASE_ERRORS, OSError, RuntimeError) as exc:
         setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
-        where = f"{database.describe_target(settings.db_path)} ({setting})"
+        where = f"{database.describe_target(settings.db_target)} ({setting})"
         if not database.is_unreachable(exc):
             st.error(f"Cannot open the database {where}: {exc}")
             st.stop()
@@ -108,7 +108,7 @@ def main() -> None:
             st.warning(f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
                        f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
                        icon=":material/cloud_off:")
-            st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
+            st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_target)
             st.stop()
         stored = st.session_state["_stored_symbols"]        # the views show their last reads (read_or_last)
     refresh = refresh_every()

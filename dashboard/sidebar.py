@@ -161,12 +161,12 @@ class OtherWriter:
     stored: int                  # ticks stored over all symbols
 
 
-def other_writer(db_path: str, now: int) -> OtherWriter | None:
+def other_writer(db_target: str, now: int) -> OtherWriter | None:
     """What another collector is writing here, read off the writers' per-symbol totals (O(symbols)) and the newest
     tick; None when nothing arrived in the last LIVE_WITHIN_MS, or only ticks this process's own collector
     received before it stopped."""
     since = max(now - LIVE_WITHIN_MS, collector.last_stop_ms())
-    with reader(db_path) as conn:
+    with reader(db_target) as conn:
         summaries = database.symbol_summaries(conn)
         live = [s for s in summaries if s.last_received_at is not None and s.last_received_at > since]
         if not live:
@@ -223,7 +223,7 @@ def status_panel(settings: Settings) -> None:
                   on_click=switch_to_simulated, args=(settings,))
     elif st.session_state.get("collector_error"):
         st.error(st.session_state["collector_error"])
-    if stats is None and (found := other_writer(settings.db_path, database.now_ms())) is not None:
+    if stats is None and (found := other_writer(settings.db_target, database.now_ms())) is not None:
         other_writer_status(found, database.now_ms())
     elif stats is None:
         st.info("Collector stopped — press **Start**. Stored data stays viewable.")
@@ -249,14 +249,14 @@ def status_panel(settings: Settings) -> None:
                 st.caption(f"Backfill {progress.label} failed: {progress.error}")
             else:
                 st.progress(progress.fraction, text=f"Backfill {progress.label}: {progress.fraction:.0%}")
-    st.caption(f"Database {database.describe_target(settings.db_path)}: "
-               f"{database_size(settings.db_path) / 2**20:,.1f} MB")
+    st.caption(f"Database {database.describe_target(settings.db_target)}: "
+               f"{database_size(settings.db_target) / 2**20:,.1f} MB")
 
 
 def alert_watch(c: Controls) -> None:
     """Evaluate alert rules on every refresh and toast events fired since this session last looked."""
     check_alerts(c, session_cache())
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         history = database.alert_history(conn, limit=20)
     fresh = history[history["fired_at"] > st.session_state["alerts_seen_ms"]]
     for message in reversed(fresh["message"].tolist()):
@@ -341,7 +341,7 @@ def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
                     disabled=st.session_state["method"] not in analytics.STATIC_METHODS,
                     help="Only for ols / huber / tls. Off = causal hedge, as a live strategy would have had.")
     return Controls(
-        db_path=settings.db_path, symbols=tuple(chosen), pair=pair if pair[0] != pair[1] else None,
+        db_target=settings.db_target, symbols=tuple(chosen), pair=pair if pair[0] != pair[1] else None,
         timeframe=st.session_state["timeframe"], lookback_min=int(st.session_state["lookback"]), end_ms=end_ms,
         min_volume=float(st.session_state["min_volume"]), method=st.session_state["method"],
         hedge_window=int(st.session_state["hedge_window"]), z_window=int(st.session_state["z_window"]),

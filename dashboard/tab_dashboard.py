@@ -46,7 +46,7 @@ def tab_dashboard(c: Controls) -> None:
     st.caption(c.describe())
     window, summaries, size = read_or_last("dashboard", c, lambda conn: (
         load_window(conn, c, cache=session_cache()), database.symbol_summaries(conn),
-        database_size(c.db_path)))
+        database_size(c.db_target)))
     found = window.require()
     with guard("Prices"):
         for row in range(0, len(found), 4):

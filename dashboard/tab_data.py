@@ -29,10 +29,10 @@ from service.uploads import (
 from service.window import reader, writer
 
 
-def clear_database(db_path: str) -> None:
+def clear_database(db_target: str) -> None:
     """Delete everything stored (button callback, after the confirmation box)."""
     try:
-        with writer(db_path) as conn:
+        with writer(db_target) as conn:
             database.clear_all(conn)
     except database.DATABASE_ERRORS as exc:
         st.session_state["flash"].append(("error", f"Could not clear the database: {exc}"))
@@ -60,7 +60,7 @@ def downloads_section(c: Controls, settings: Settings) -> None:
         download("Backtest trade log (CSV)", functools.partial(window_csv, c, trades_frame),
                  export_name(c, "trades"), "dl_trades")
     st.caption("Raw ticks stream chunk by chunk whatever the window holds; the whole history goes to a file with "
-               f"`python collector.py export ticks.csv --db {c.db_path}`. Cells that a spreadsheet would run as "
+               f"`python collector.py export ticks.csv --db {c.db_target}`. Cells that a spreadsheet would run as "
                "formulas are neutralised; the tick CSV imports and replays back as it is.")
 
 
@@ -108,7 +108,7 @@ def upload_section(settings: Settings) -> None:
         def stored(done: int, total: int) -> None:
             progress.progress(min(1.0, done / max(1, total)), text=f"Stored {done:,} of {total:,} records…")
         try:
-            message = store_upload(settings.db_path, dataclasses.replace(parsed, source=upload.getvalue()), stored)
+            message = store_upload(settings.db_target, dataclasses.replace(parsed, source=upload.getvalue()), stored)
             st.session_state.pop("_bar_cache", None)
         except database.DATABASE_ERRORS as exc:
             progress.progress(1.0, text="Failed")
@@ -124,14 +124,14 @@ def upload_section(settings: Settings) -> None:
 def db_statistics(c: Controls, settings: Settings) -> None:
     """Per-symbol tick counts and time range, stored bar series, gaps, disk use of the database and of the Parquet
     cold tier, and the retention in force (live)."""
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         summaries = database.symbol_summaries(conn)
         series = database.bar_series(conn)
         gaps = database.list_gaps(conn, limit=100)
         info = database.store_info(conn)
     st.subheader("Database statistics")
     ticks = sum(s.tick_count for s in summaries)
-    size = database.database_size_bytes(c.db_path)
+    size = database.database_size_bytes(c.db_target)
     files, cold_bytes = database.cold_tier_usage(settings.cold_dir)
     cols = st.columns(5)
     cols[0].metric("Ticks", f"{ticks:,}")
@@ -139,7 +139,7 @@ def db_statistics(c: Controls, settings: Settings) -> None:
     cols[2].metric("Bar series", len(series), help="symbol × timeframe series in ohlc_data (rollups, uploads, "
                    "klines)")
     cols[3].metric("Database size", f"{size / 2**20:,.1f} MB",
-                   help=f"{database.describe_target(c.db_path)}; {size / max(1, ticks):,.0f} bytes per stored tick "
+                   help=f"{database.describe_target(c.db_target)}; {size / max(1, ticks):,.0f} bytes per stored tick "
                         "(ticks, bars and indexes)")
     cols[4].metric("Cold tier (Parquet)", f"{cold_bytes / 2**20:,.1f} MB", help=f"{files:,} symbol-day files in "
                    f"{settings.cold_dir} (COLD_DIR)")
@@ -174,7 +174,7 @@ def tick_table(c: Controls) -> None:
     cols[2].radio("Order", ["newest", "oldest"], key="table_order", horizontal=True, persist_state="page")
     limit, newest = int(st.session_state["table_limit"]), st.session_state["table_order"] == "newest"
     start, end = c.bounds()
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         parts = [database.read_ticks(conn, [s], start, end, limit=limit, newest_first=newest) for s in symbols]
     ticks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=database.TICK_COLUMNS)
     ticks = ticks.sort_values(["timestamp", "symbol"], ascending=not newest).head(limit)
@@ -203,4 +203,4 @@ def tab_data(c: Controls, settings: Settings, refresh: float | None) -> None:
     st.subheader("Clear database")
     st.checkbox("I understand this deletes every tick, bar, gap, alert and paper position", key="confirm_clear")
     st.button("Clear database", key="clear_db", icon=":material/delete:",
-              disabled=not st.session_state.get("confirm_clear"), on_click=clear_database, args=(c.db_path,))
+              disabled=not st.session_state.get("confirm_clear"), on_click=clear_database, args=(c.db_target,))

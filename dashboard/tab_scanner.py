@@ -39,9 +39,9 @@ def open_pair(x: str, y: str, days: int) -> None:
     st.session_state.update(pair_view(x, y, days, st.session_state["view_symbols"]))
 
 
-def load_history(db_path: str, quote: str, days: int, settings: Settings) -> None:
+def load_history(db_target: str, quote: str, days: int, settings: Settings) -> None:
     """Button callback: load the universe's 1-minute history from Binance in the background (see history_status)."""
-    start_history(db_path, quote, days, BinanceRest(settings.rest_url), BinanceArchive(settings.archive_url))
+    start_history(db_target, quote, days, BinanceRest(settings.rest_url), BinanceArchive(settings.archive_url))
 
 
 def run_scan(req: ScanRequest) -> None:
@@ -49,10 +49,10 @@ def run_scan(req: ScanRequest) -> None:
     start_scan(req)
 
 
-def simulate_history(db_path: str) -> None:
+def simulate_history(db_target: str) -> None:
     """Button callback: store a simulated 200-symbol, 7-day universe (offline stand-in for the exchange's history)."""
     try:
-        planted = collector.store_simulated_history(db_path)
+        planted = collector.store_simulated_history(db_target)
     except Exception as exc:
         st.session_state["flash"].append(("error", f"Could not store the simulated universe: {exc}"))
     else:
@@ -109,9 +109,9 @@ def results(j: ScanJob, c: Controls) -> None:
                        mime="text/csv", key="dl_scan", on_click="ignore")
 
 
-def history_status(db_path: str) -> None:
+def history_status(db_target: str) -> None:
     """Progress of a running history load, or what the last one did."""
-    h = history_job(db_path)
+    h = history_job(db_target)
     if h is None:
         return
     if h.running:
@@ -137,26 +137,26 @@ def tab_scanner(c: Controls, settings: Settings, _refresh: float | None) -> None
     quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")
-    req = ScanRequest(c.db_path, int(days), quote, float(volume), float(fdr))
+    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr))
     run, simulate = st.columns(2)
     run.button("Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,),
                icon=":material/travel_explore:")
     if feed == FeedKind.BINANCE:
         simulate.button(f"Load {int(days)} days of 1-minute history for every {quote or 'listed'} perpetual",
                         key="scan_history", icon=":material/download:", on_click=load_history,
-                        args=(c.db_path, quote, int(days), settings),
+                        args=(c.db_target, quote, int(days), settings),
                         help="Closed days from the sha256-verified data.binance.vision daily klines files, today "
                              "over REST; days already stored are skipped, so an interrupted load resumes")
     if feed == FeedKind.SIMULATED:
         simulate.button("Store a simulated universe (200 symbols, 7 days)", key="scan_simulate",
-                        on_click=simulate_history, args=(c.db_path,), icon=":material/science:",
+                        on_click=simulate_history, args=(c.db_target,), icon=":material/science:",
                         help="Offline stand-in for the exchange's history, with planted cointegrated pairs "
                              "(P..X/P..Y), correlated traps and bid/ask-bounce symbols")
 
     @st.fragment(run_every=1.0)
     def progress() -> None:
         with guard("Scanner"):
-            history_status(c.db_path)
+            history_status(c.db_target)
             current = job(req)
             if current is None:
                 st.info("No scan yet for these settings: press **Run scan**. The scan needs at least a day of "

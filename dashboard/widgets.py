@@ -41,7 +41,7 @@ def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T
     a zoom on them, stay on screen through a restart or failover. Memory: one visible window per view."""
     kept: dict[str, tuple[Controls, int, Any]] = st.session_state.setdefault("_last_reads", {})
     try:
-        with reader(c.db_path) as conn:
+        with reader(c.db_target) as conn:
             value = read(conn)
     except Exception as exc:
         if not database.is_unreachable(exc) or view not in kept or kept[view][0] != c:
@@ -103,7 +103,7 @@ def session_cache() -> dict:
 def cached_tests(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: Controls) -> TimedTests:
     """The tests for these settings: computed in the refresh when the settings change; afterwards the last result
     is shown while a background thread refreshes it every TESTS_TTL_S (the tests cost far more than the series)."""
-    key = (pair.x_symbol, pair.y_symbol, c.db_path, c.method, c.hedge_window, c.z_window, c.timeframe,
+    key = (pair.x_symbol, pair.y_symbol, c.db_target, c.method, c.hedge_window, c.z_window, c.timeframe,
            c.lookback_min, c.end_ms, c.min_volume, c.in_sample_hedge, tuple(closes.columns) if closes is not None
            else ())
     state = st.session_state.setdefault("_tests", {})

@@ -53,7 +53,7 @@ BACKTEST_METRICS = (("total_return", "Total P&L (USDT)", "{:+,.2f}"), ("pct_retu
 class Controls:
     """Every sidebar choice a view depends on; plain values, so it is safe to hand to a download thread."""
 
-    db_path: str
+    db_target: str
     symbols: tuple[str, ...]
     pair: tuple[str, str] | None
     timeframe: str

@@ -40,7 +40,7 @@ def trades_frame(window: Window) -> pd.DataFrame:
 
 def window_csv(c: Controls, build: Callable[[Window], pd.DataFrame]) -> bytes:
     """CSV bytes (formula-injection safe) of a frame built from a freshly read window; runs only on click."""
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         window = load_window(conn, c)
     return database.dataframe_to_csv(build(window))
 

@@ -32,26 +32,26 @@ class PaperFill:
                 f"P&L {self.realized_pnl:+,.2f} USDT.")
 
 
-def _last_price(db_path: str, symbol: str) -> float:
-    with reader(db_path) as conn:
+def _last_price(db_target: str, symbol: str) -> float:
+    with reader(db_target) as conn:
         price = database.last_prices(conn, [symbol]).get(symbol)
     if price is None:
         raise PaperRefused(f"No stored price for {symbol} yet.")
     return price[1]
 
 
-def open_position(db_path: str, symbol: str, side: database.PaperSide, notional: float) -> PaperFill:
+def open_position(db_target: str, symbol: str, side: database.PaperSide, notional: float) -> PaperFill:
     """Open a paper position worth `notional` USDT at the symbol's latest stored trade price."""
-    price = _last_price(db_path, symbol)
-    with writer(db_path) as conn:
+    price = _last_price(db_target, symbol)
+    with writer(db_target) as conn:
         position_id = database.open_paper_position(conn, symbol, side, notional, price)
     return PaperFill(position_id, symbol, database.PaperSide(side), price)
 
 
-def close_position(db_path: str, position: database.PaperPosition) -> PaperFill:
+def close_position(db_target: str, position: database.PaperPosition) -> PaperFill:
     """Close an open paper position at its symbol's latest stored price (at most once, whoever asks)."""
-    price = _last_price(db_path, position.symbol)
-    with writer(db_path) as conn:
+    price = _last_price(db_target, position.symbol)
+    with writer(db_target) as conn:
         try:
             pnl = database.close_paper_position(conn, position.id, price)
         except ValueError as exc:

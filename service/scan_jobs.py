@@ -29,7 +29,7 @@ class ScanRequest:
     """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
     ("" = any), the minimum median daily quote volume and the false discovery rate."""
 
-    db_path: str
+    db_target: str
     days: int = 7
     quote: str = DEFAULT_QUOTE
     min_daily_volume: float = 0.0
@@ -72,20 +72,20 @@ class HistoryJob:
 _HISTORY: dict[str, HistoryJob] = {}
 
 
-def history_job(db_path: str) -> HistoryJob | None:
+def history_job(db_target: str) -> HistoryJob | None:
     """The latest history load into this database (running or finished), or None."""
     with _LOCK:
-        return _HISTORY.get(db_path)
+        return _HISTORY.get(db_target)
 
 
-def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
+def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
     """Load `days` of 1-minute bars for every TRADING perpetual quoted in `quote` in the background (resumable:
     stored days are skipped), unless a load into this database is running."""
     with _LOCK:
-        current = _HISTORY.get(db_path)
+        current = _HISTORY.get(db_target)
         if current is not None and current.running:
             return current
-        j = _HISTORY[db_path] = HistoryJob(quote, days)
+        j = _HISTORY[db_target] = HistoryJob(quote, days)
 
     def run() -> None:
         try:
@@ -94,7 +94,7 @@ def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archiv
 
             def progress(fraction: float, stage: str) -> None:
                 j.fraction, j.stage = fraction, stage
-            j.report = collector.load_binance_history(db_path, symbols, days, archive, rest, progress=progress)
+            j.report = collector.load_binance_history(db_target, symbols, days, archive, rest, progress=progress)
         except Exception as exc:  # shown in the tab; never takes the dashboard down
             log.exception("history load failed")
             j.error = str(exc)
@@ -159,7 +159,7 @@ def refresh_if_stale(req: ScanRequest) -> None:
 def _run(j: ScanJob) -> None:
     try:
         j.stage, j.fraction = "reading 1-minute bars", 0.1
-        with reader(j.request.db_path) as conn:
+        with reader(j.request.db_target) as conn:
             closes, notes = universe_closes(conn, j.request)
         if closes.shape[1] < 2:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")

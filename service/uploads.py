@@ -24,9 +24,9 @@ def parse_upload(data: bytes, name: str, kind: str, *, symbol: str = "", timefra
     return validate_import(data, name, kind, symbol=symbol, timeframe=timeframe, max_bytes=max_mb * 2**20)
 
 
-def store_upload(db_path: str, parsed: ImportPlan, progress: Callable[[int, int], None] | None = None) -> str:
+def store_upload(db_target: str, parsed: ImportPlan, progress: Callable[[int, int], None] | None = None) -> str:
     """Store a validated upload in bounded batches and say what was stored."""
-    return store_import(db_path, parsed, progress)
+    return store_import(db_target, parsed, progress)
 
 
 def preview(parsed: ImportPlan) -> pd.DataFrame:

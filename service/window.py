@@ -16,29 +16,29 @@ from core.vocabulary import Timeframe
 from service.controls import BAR_SECONDS, FULL_RELOAD_S, HOLE_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
 
 
-def reader(db_path: str) -> contextlib.closing[database.Connection]:
+def reader(db_target: str) -> contextlib.closing[database.Connection]:
     """A fresh read-only connection for one run of a view, closed when the `with` block ends."""
-    return contextlib.closing(database.open_reader(db_path))
+    return contextlib.closing(database.open_reader(db_target))
 
 
-def writer(db_path: str) -> contextlib.closing[database.Connection]:
+def writer(db_target: str) -> contextlib.closing[database.Connection]:
     """A short-lived write connection for one UI action (upload, alert rule, paper trade), closed after use."""
-    return contextlib.closing(database.open_writer(db_path))
+    return contextlib.closing(database.open_writer(db_target))
 
 
 DB_SIZE_TTL_S = 30.0                 # a database's size on disk is measured at most this often per target
 _db_sizes: dict[str, tuple[float, int]] = {}    # target -> (monotonic time measured, bytes)
 
 
-def database_size(db_path: str, max_age_s: float = DB_SIZE_TTL_S) -> int:
+def database_size(db_target: str, max_age_s: float = DB_SIZE_TTL_S) -> int:
     """Bytes on disk of the database, measured at most once per `max_age_s` per target for the whole process (every
     session's status refresh shows it; on PostgreSQL pg_database_size walks the server's data directory)."""
     now = time.monotonic()
-    measured = _db_sizes.get(db_path)
+    measured = _db_sizes.get(db_target)
     if measured is not None and now - measured[0] < max_age_s:
         return measured[1]
-    size = database.database_size_bytes(db_path)
-    _db_sizes[db_path] = (now, size)
+    size = database.database_size_bytes(db_target)
+    _db_sizes[db_target] = (now, size)
     return size
 
 
@@ -153,7 +153,7 @@ def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str],
                      cache: dict | None) -> pd.DataFrame:
     """database.read_bars of the source series for [start, end); with a cache, only bars from a few bars before
     the previous read's end are re-read, and everything is re-read every FULL_RELOAD_S (repaired history)."""
-    key = (c.db_path, tuple(symbols), c.source_timeframe)
+    key = (c.db_target, tuple(symbols), c.source_timeframe)
     hit: BarCache | None = cache.get(key) if cache is not None else None
     if (hit is not None and time.monotonic() - hit.loaded_at < FULL_RELOAD_S and hit.start_ms <= start
             and hit.through_ms <= end):

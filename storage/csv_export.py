@@ -55,10 +55,10 @@ def _plain_float(value: float) -> str:
     return "" if np.isnan(value) else np.format_float_positional(value, precision=12, unique=True, trim="-")
 
 
-def export_ticks_csv(db_path: str, out_path: str, symbols: Sequence[str] | None = None,
+def export_ticks_csv(db_target: str, out_path: str, symbols: Sequence[str] | None = None,
                      start_ms: int | None = None, end_ms: int | None = None) -> int:
     """Stream ticks into a CSV file and return the row count."""
-    conn = open_reader(db_path)
+    conn = open_reader(db_target)
     count = 0
     try:
         with open(out_path, "w", encoding="utf-8", newline="") as out:

@@ -281,7 +281,7 @@ def test_download_buttons_are_offered(at):
 
 def controls(db_path: str, **changes) -> Controls:
     """Controls as the sidebar defaults make them, for the CSV builders."""
-    base = Controls(db_path=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
+    base = Controls(db_target=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
                         min_volume=0.0, method="kalman", hedge_window=60, z_window=60, entry=2.0, exit=0.0,
                         stop=4.0, max_hold=None, fee_bps=4.0, slippage_bps=0.0, capital=10_000.0, in_sample=False)
     return dataclasses.replace(base, **changes)

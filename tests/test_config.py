@@ -12,7 +12,7 @@ def test_defaults_point_at_real_binance_routes():
     assert s.rest_url == "https://fapi.binance.com"
     assert s.data_feed == "binance" and s.stream == "aggTrade"
     assert s.symbols == ("BTCUSDT", "ETHUSDT")
-    assert s.db_path == "crypto_ticks.db"
+    assert s.db_target == "crypto_ticks.db"
     assert s.flush_interval_ms <= 250
 
 
