@@ -1,4 +1,5 @@
 """Alert rules over HTTP: the same database rules the Alerts tab edits."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,8 +43,11 @@ def add_rule(settings: Settings, body: Any) -> dict[str, Any]:
     metric = _choice(analytics.AlertMetric, body.get("metric", analytics.AlertMetric.ZSCORE), "metric")
     op = _choice(analytics.AlertOp, body.get("op", analytics.AlertOp.GT), "op")
     x = params.symbol(str(body.get("symbol_x", "")), "symbol_x")
-    y = x if metric == analytics.AlertMetric.PRICE and not body.get("symbol_y") else params.symbol(
-        str(body.get("symbol_y", "")), "symbol_y")
+    y = (
+        x
+        if metric == analytics.AlertMetric.PRICE and not body.get("symbol_y")
+        else params.symbol(str(body.get("symbol_y", "")), "symbol_y")
+    )
     threshold = params.number({"threshold": str(body.get("threshold", ""))}, "threshold", float("nan"), -1e18, 1e18)
     if threshold != threshold:
         raise ApiError(400, "threshold", "threshold is required (a number)")

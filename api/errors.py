@@ -1,6 +1,7 @@
 """The API's one error type and its one shape: `{"status": "error", "error", "msg", "param"}` for every error
 answer (a handler's bad input, an unknown path or method, an upload too large, a database that cannot be reached,
 a fault of ours, a refused token or Origin)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -2,6 +2,7 @@
 reads from the request and how its result is rendered). A row's handler runs in a worker thread (the event loop keeps
 serving the dashboard); every failure, a handler's `ApiError` or anything else, becomes an answer in one place
 (`failure`), in the one error shape of api.errors."""
+
 from __future__ import annotations
 
 import enum
@@ -26,15 +27,15 @@ from config import Settings
 
 log = logging.getLogger(__name__)
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-FORM_OVERHEAD = 2**20                # a multipart body may exceed MAX_UPLOAD_MB by this much (boundaries, fields)
+FORM_OVERHEAD = 2**20  # a multipart body may exceed MAX_UPLOAD_MB by this much (boundaries, fields)
 
 
 class Body(enum.StrEnum):
     """What an endpoint reads from the request besides its path and query."""
 
     NONE = "none"
-    JSON = "json"                    # the body as JSON (`Call.body`)
-    FORM = "form"                    # a multipart form: the `file` field (`Call.file`, `.filename`), text `.fields`
+    JSON = "json"  # the body as JSON (`Call.body`)
+    FORM = "form"  # a multipart form: the `file` field (`Call.file`, `.filename`), text `.fields`
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ def as_csv(result: Iterator[str], _: Call) -> Response:
 def as_ticks_file(result: Iterator[str], call: Call) -> Response:
     """CSV chunks, streamed as a download named after the symbols (the dashboard's "Raw ticks (CSV)" link)."""
     response = as_csv(result, call)
-    name = "-".join(params.symbols(call.query.get("symbols", ""))) + "_ticks.csv"   # ticks_csv parsed them
+    name = "-".join(params.symbols(call.query.get("symbols", ""))) + "_ticks.csv"  # ticks_csv parsed them
     response.headers["content-disposition"] = f'attachment; filename="{name}"'
     return response
 
@@ -83,8 +84,9 @@ class Endpoint:
 ENDPOINTS = (
     Endpoint("GET", "/api/symbols", lambda s, c: market.symbols(s)),
     Endpoint("GET", "/api/resampled/{symbol}", lambda s, c: market.resampled(s, c.path["symbol"], c.query)),
-    Endpoint("GET", "/api/export/{symbol}", lambda s, c: market.export_csv(s, c.path["symbol"], c.query),
-             render=as_csv),
+    Endpoint(
+        "GET", "/api/export/{symbol}", lambda s, c: market.export_csv(s, c.path["symbol"], c.query), render=as_csv
+    ),
     Endpoint("GET", "/api/ticks.csv", lambda s, c: market.ticks_csv(s, c.query), render=as_ticks_file),
     Endpoint("GET", "/api/analytics/pair", lambda s, c: pair.pair(s, c.query)),
     Endpoint("GET", "/api/analytics/corr_matrix", lambda s, c: pair.corr_matrix(s, c.query)),
@@ -93,8 +95,14 @@ ENDPOINTS = (
     Endpoint("POST", "/api/alerts", lambda s, c: alerts.add_rule(s, c.body), Body.JSON),
     Endpoint("DELETE", "/api/alerts/{rule_id}", lambda s, c: alerts.delete_rule(s, c.path["rule_id"])),
     Endpoint("POST", "/api/upload_ndjson", lambda s, c: uploads.upload_ticks(s, c.file, c.filename), Body.FORM),
-    Endpoint("POST", "/api/upload_ohlcv", lambda s, c: uploads.upload_bars(
-        s, c.file, c.filename, c.fields.get("symbol", ""), c.fields.get("timeframe", "1s")), Body.FORM),
+    Endpoint(
+        "POST",
+        "/api/upload_ohlcv",
+        lambda s, c: uploads.upload_bars(
+            s, c.file, c.filename, c.fields.get("symbol", ""), c.fields.get("timeframe", "1s")
+        ),
+        Body.FORM,
+    ),
     Endpoint("POST", "/api/ingest/start", lambda s, c: ingest.start(s, c.body), Body.JSON),
     Endpoint("POST", "/api/ingest/stop", lambda s, c: ingest.stop()),
     Endpoint("GET", "/api/ingest/status", lambda s, c: ingest.status()),
@@ -130,8 +138,12 @@ async def _read(request: Request, body: Body, settings: Settings) -> Call:
         limit = settings.max_upload_mb * 2**20
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit + FORM_OVERHEAD:
-            raise ApiError(413, "file", f"the request body is {int(length) / 2**20:,.1f} MB; the upload limit is "
-                                        f"{settings.max_upload_mb} MB (MAX_UPLOAD_MB)")
+            raise ApiError(
+                413,
+                "file",
+                f"the request body is {int(length) / 2**20:,.1f} MB; the upload limit is "
+                f"{settings.max_upload_mb} MB (MAX_UPLOAD_MB)",
+            )
         try:
             form = await request.form()
         except (AssertionError, ValueError, HTTPException) as exc:  # (no python-multipart; a malformed body)
@@ -147,26 +159,36 @@ async def _read(request: Request, body: Body, settings: Settings) -> Call:
 
 def _answer(settings: Settings, row: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     """The Starlette endpoint of a row: read the request, run the handler off the event loop, render the result."""
+
     async def answer(request: Request) -> Response:
         try:
             call = await _read(request, row.body, settings)
             return row.render(await run_in_threadpool(row.run, settings, call), call)
         except Exception as exc:
             return failure(exc)
+
     return answer
 
 
 def _unknown(routes: list[Route]) -> Callable[[Request], Awaitable[Response]]:
     """Every other /api/ request: a 405 naming the allowed methods when the path is an endpoint's, else a 404."""
+
     async def unknown(request: Request) -> Response:
-        allowed = sorted({m for route in routes if route.matches(request.scope)[0] is Match.PARTIAL
-                          for m in route.methods or ()})
+        allowed = sorted(
+            {m for route in routes if route.matches(request.scope)[0] is Match.PARTIAL for m in route.methods or ()}
+        )
         if not allowed:
             return failure(ApiError(404, "path", f"path {request.url.path}: no such API endpoint"))
-        response = failure(ApiError(405, "method", f"method {request.method} is not allowed on {request.url.path} "
-                                                   f"(allowed: {', '.join(allowed)})"))
+        response = failure(
+            ApiError(
+                405,
+                "method",
+                f"method {request.method} is not allowed on {request.url.path} (allowed: {', '.join(allowed)})",
+            )
+        )
         response.headers["allow"] = ", ".join(allowed)
         return response
+
     return unknown
 
 
@@ -186,5 +208,8 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
             live.unsubscribe(queue)
 
     routes = [Route(row.path, _answer(settings, row), methods=[row.method]) for row in ENDPOINTS]
-    return [*routes, WebSocketRoute("/ws/live", ws_live),
-            Route("/api/{path:path}", _unknown(routes), methods=HTTP_METHODS)]
+    return [
+        *routes,
+        WebSocketRoute("/ws/live", ws_live),
+        Route("/api/{path:path}", _unknown(routes), methods=HTTP_METHODS),
+    ]

@@ -7,6 +7,7 @@ tabs are lazy (only the open one runs) and every live tab body is an ``st.fragme
 fresh read-only SQLite connection, reads the stored bars of the visible window only, and closes it. The collector
 is started only by the Start button: one per server process, shared by every browser session.
 """
+
 from __future__ import annotations
 
 import gc
@@ -71,7 +72,7 @@ def freeze_startup_heap() -> None:
         gc.freeze()
 
 
-OUTAGE_RETRY_S = 5.0                        # an unreachable server is tried again this often
+OUTAGE_RETRY_S = 5.0  # an unreachable server is tried again this often
 
 
 def wait_for_database(db_target: str) -> None:
@@ -104,13 +105,15 @@ def main() -> None:
             st.error(f"Cannot open the database {where}: {exc}")
             st.stop()
         log_outage(exc)
-        if "_stored_symbols" not in st.session_state:       # nothing read yet: wait for the server
-            st.warning(f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
-                       f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
-                       icon=":material/cloud_off:")
+        if "_stored_symbols" not in st.session_state:  # nothing read yet: wait for the server
+            st.warning(
+                f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
+                f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
+                icon=":material/cloud_off:",
+            )
             st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_target)
             st.stop()
-        stored = st.session_state["_stored_symbols"]        # the views show their last reads (read_or_last)
+        stored = st.session_state["_stored_symbols"]  # the views show their last reads (read_or_last)
     refresh = refresh_every()
     with st.sidebar:
         st.title("Binance Analytics")

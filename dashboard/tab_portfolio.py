@@ -1,4 +1,5 @@
 """The Portfolio tab: paper positions at the latest stored price, unrealised and realised P&L."""
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,9 @@ def tab_portfolio(c: Controls) -> None:
             st.session_state["pf_symbol"] = c.symbols[0]
         cols = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
         cols[0].selectbox("Symbol", c.symbols, key="pf_symbol", persist_state="page")
-        cols[1].radio("Side", [side.value for side in database.PaperSide], key="pf_side", horizontal=True,
-                      persist_state="page")
+        cols[1].radio(
+            "Side", [side.value for side in database.PaperSide], key="pf_side", horizontal=True, persist_state="page"
+        )
         cols[2].number_input("Size (USDT)", 100.0, 1e9, key="pf_notional", step=100.0, persist_state="page")
         cols[3].button("Open position", key="pf_open", type="primary", on_click=_open, args=(c.db_target,))
     open_pos = [p for p in positions if p.closed_at is None]
@@ -67,15 +69,33 @@ def tab_portfolio(c: Controls) -> None:
     for p in open_pos:
         price = prices.get(p.symbol, (None, math.nan))[1]
         cols = st.columns([5, 1], vertical_alignment="center")
-        cols[0].markdown(f"**#{p.id} {p.side} {p.symbol}** · qty {p.quantity:.6g} @ {fmt_price(p.entry_price)} · "
-                         f"now {fmt_value(price, '{:,.2f}')} · unrealised "
-                         f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}")
+        cols[0].markdown(
+            f"**#{p.id} {p.side} {p.symbol}** · qty {p.quantity:.6g} @ {fmt_price(p.entry_price)} · "
+            f"now {fmt_value(price, '{:,.2f}')} · unrealised "
+            f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}"
+        )
         cols[1].button("Close", key=f"pf_close_{p.id}", on_click=_close, args=(c.db_target, p))
     st.subheader("History")
     if closed:
-        st.dataframe(pd.DataFrame([{"id": p.id, "symbol": p.symbol, "side": p.side, "quantity": p.quantity,
-                                    "entry": p.entry_price, "exit": p.exit_price, "opened": fmt_time(p.opened_at),
-                                    "closed": fmt_time(p.closed_at), "realised P&L": p.realized_pnl}
-                                   for p in closed]), width="stretch", hide_index=True)
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "id": p.id,
+                        "symbol": p.symbol,
+                        "side": p.side,
+                        "quantity": p.quantity,
+                        "entry": p.entry_price,
+                        "exit": p.exit_price,
+                        "opened": fmt_time(p.opened_at),
+                        "closed": fmt_time(p.closed_at),
+                        "realised P&L": p.realized_pnl,
+                    }
+                    for p in closed
+                ]
+            ),
+            width="stretch",
+            hide_index=True,
+        )
     else:
         st.caption("No closed positions yet.")

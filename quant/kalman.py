@@ -32,6 +32,7 @@ Hand-written: a 2-state scalar loop (~1 µs/bar) that tests check against a matr
 checked against a fading-memory filter loop; statsmodels' state space has no adaptive noise and its MLE would refit
 the whole sample (not causal).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -92,10 +93,17 @@ class KalmanPath:
     noise: KalmanNoise
 
 
-def filter_path(h: np.ndarray, yq: np.ndarray, c: float | np.ndarray, q_beta: float | np.ndarray,
-                q_alpha: float | np.ndarray, r: float | np.ndarray, adapt: int = 0,
-                m_level: float | np.ndarray = _EXCESS_LEVEL,
-                d_level: float | np.ndarray = KALMAN_DRIFT_LEVEL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def filter_path(
+    h: np.ndarray,
+    yq: np.ndarray,
+    c: float | np.ndarray,
+    q_beta: float | np.ndarray,
+    q_alpha: float | np.ndarray,
+    r: float | np.ndarray,
+    adapt: int = 0,
+    m_level: float | np.ndarray = _EXCESS_LEVEL,
+    d_level: float | np.ndarray = KALMAN_DRIFT_LEVEL,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kalman FILTER (never smoother) of yq_t = β_t·h_t + α_t·c_t + η_t, var(η_t) = r_t, with random-walk β, α (state
     noise q_beta_t, q_alpha_t) from a diffuse prior. c, q_beta, q_alpha, r and the alarm levels are scalars or one
     value per bar (the loop runs over stretches of bars that share them). Returns the filtered β, α and var(β).
@@ -116,8 +124,9 @@ def filter_path(h: np.ndarray, yq: np.ndarray, c: float | np.ndarray, q_beta: fl
     w = 2.0 / (adapt + 1.0) if adapt > 0 else 0.0
     m, bias = 1.0, 0.0
     bias_var = w / (2.0 - w) if w else 1.0  # variance of the bias EWMA when the innovations are white
-    settings = np.vstack([np.broadcast_to(np.asarray(v, dtype=float), h.shape)
-                          for v in (c, q_beta, q_alpha, r, m_level, d_level)])
+    settings = np.vstack(
+        [np.broadcast_to(np.asarray(v, dtype=float), h.shape) for v in (c, q_beta, q_alpha, r, m_level, d_level)]
+    )
     edges = [0, *(np.flatnonzero(np.any(settings[:, 1:] != settings[:, :-1], axis=0)) + 1).tolist(), n]
     hs, obs_all = h.tolist(), yq.tolist()
     for lo, hi in itertools.pairwise(edges):  # runs of bars with the same settings
@@ -240,8 +249,9 @@ def estimate_noise(xs: np.ndarray, ys: np.ndarray, memory: int) -> KalmanNoise:
     return KalmanNoise(phi, r, q_beta, q_beta * v_beta / (c * c), xs.size, memory)
 
 
-def kalman_hedge(x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP,
-                 memory: int = KALMAN_MEMORY) -> KalmanPath:
+def kalman_hedge(
+    x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP, memory: int = KALMAN_MEMORY
+) -> KalmanPath:
     """Causal Kalman hedge of raw prices y on x. Prices are standardised by the warm-up's (first `warmup` bars) mean
     and standard deviation; φ and r come from the warm-up, then from all bars before 2, 4, 8 and 16 times it
     (:func:`estimate_noise`), and the state noise from the memory of highest likelihood on the bars before each block
@@ -270,10 +280,11 @@ def kalman_hedge(x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP,
     hq, yq, c = xs[1:] - phi * xs[:-1], ys[1:] - phi * ys[:-1], 1.0 - phi
     block_memory = _memory_path(xs, ys, fits, bounds, memory)
     block_levels = _alarm_levels(block_memory / memory)
-    mem, m_level, d_level = (np.repeat(v, _REFRESH)[:hq.size] for v in (block_memory, *block_levels))
+    mem, m_level, d_level = (np.repeat(v, _REFRESH)[: hq.size] for v in (block_memory, *block_levels))
     ratio = (memory / mem) ** 2  # q = r / (v·L²): the shortest memory's noise scaled to memory L
-    beta_n, alpha_n, var_n = filter_path(hq, yq, c, qb * ratio, qa * ratio, r, adapt=KALMAN_ADAPT_SPAN,
-                                         m_level=m_level, d_level=d_level)
+    beta_n, alpha_n, var_n = filter_path(
+        hq, yq, c, qb * ratio, qa * ratio, r, adapt=KALMAN_ADAPT_SPAN, m_level=m_level, d_level=d_level
+    )
     # ys = α_n + β_n·xs  ⇔  y = (my + sy·α_n − β·mx) + β·x with β = β_n·sy/sx
     beta = np.concatenate([[np.nan], beta_n * (sy / sx)])
     alpha = np.concatenate([[np.nan], my + sy * alpha_n]) - beta * mx
@@ -281,13 +292,13 @@ def kalman_hedge(x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP,
     hidden = slice(0, warmup - 1)
     beta[hidden] = alpha[hidden] = se[hidden] = np.nan
     last = fits[-1]
-    noise = KalmanNoise(last.phi, last.obs_var, float(qb[-1] * ratio[-1]), float(qa[-1] * ratio[-1]), warmup,
-                        round(float(mem[-1])))
+    noise = KalmanNoise(
+        last.phi, last.obs_var, float(qb[-1] * ratio[-1]), float(qa[-1] * ratio[-1]), warmup, round(float(mem[-1]))
+    )
     return KalmanPath(beta, alpha, se, noise)
 
 
-def _memory_path(xs: np.ndarray, ys: np.ndarray, fits: list[KalmanNoise], bounds: list[int],
-                 memory: int) -> np.ndarray:
+def _memory_path(xs: np.ndarray, ys: np.ndarray, fits: list[KalmanNoise], bounds: list[int], memory: int) -> np.ndarray:
     """The memory of each block of _REFRESH quasi-differenced bars (block j: bars j·_REFRESH …): the maximum-
     likelihood memory (:func:`memory_loglik`, :func:`learned_memory`) on the bars before the block's first bar,
     quasi-differenced by the φ in force at that bar; the shortest memory for the first blocks."""
@@ -299,7 +310,7 @@ def _memory_path(xs: np.ndarray, ys: np.ndarray, fits: list[KalmanNoise], bounds
         stop = -(-bounds[k + 1] // _REFRESH)
         if first < stop:  # block j's memory: the likelihood through bar j·_REFRESH − 1
             end = (stop - 1) * _REFRESH  # the last bar the likelihood needs is end − 1
-            h_k, y_k = xs[1:end + 1] - fit.phi * xs[:end], ys[1:end + 1] - fit.phi * ys[:end]
+            h_k, y_k = xs[1 : end + 1] - fit.phi * xs[:end], ys[1 : end + 1] - fit.phi * ys[:end]
             loglik = memory_loglik(h_k, y_k, memories, first * _REFRESH - 1, _REFRESH)
             chosen[first:stop] = learned_memory(loglik, memories)
     return chosen
@@ -312,7 +323,7 @@ def _alarm_levels(size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     nu = float(KALMAN_ADAPT_SPAN)
     spread = math.sqrt(2.0 / (9.0 * nu))
     z_m = (_EXCESS_LEVEL ** (1.0 / 3.0) - 1.0 + 2.0 / (9.0 * nu)) / spread
-    shrink = size ** _ALARM_POWER
+    shrink = size**_ALARM_POWER
     z_m = -ndtri(ndtr(-z_m) / shrink)
     z_d = -ndtri(ndtr(-math.sqrt(KALMAN_DRIFT_LEVEL)) / shrink)
     return (1.0 - 2.0 / (9.0 * nu) + z_m * spread) ** 3, z_d * z_d

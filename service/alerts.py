@@ -1,4 +1,5 @@
 """Alert checks: each rule's current value on the live window, when it fires, and the stored history."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,9 @@ def rule_text(rule: database.AlertRule) -> str:
     return f"{rule.metric.noun} {subject} {rule.op.label} {rule.threshold:g}"
 
 
-def alert_values(conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls,
-                 cache: dict | None = None) -> dict[int, float]:
+def alert_values(
+    conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls, cache: dict | None = None
+) -> dict[int, float]:
     """Current value of each rule's metric on the live window (rules whose data is missing are left out)."""
     values: dict[int, float] = {}
     prices = database.last_prices(conn, sorted({r.symbol_x for r in rules if r.metric == PRICE}))

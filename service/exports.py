@@ -1,5 +1,6 @@
 """CSV exports of the visible window built on click: OHLC bars, the pair's series and the backtest's trades (raw
 ticks stream from the API instead: api.market.ticks_csv)."""
+
 from __future__ import annotations
 
 import time

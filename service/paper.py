@@ -1,5 +1,6 @@
 """Paper positions as the UIs act on them: open or close at the latest stored price, with the outcome as a record
 the caller shows (a flash message, an API body). No Streamlit, no HTTP."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ class PaperFill:
         if self.realized_pnl is None:
             size = f" worth {notional:,.0f} USDT" if notional is not None else ""
             return f"Opened {self.side} {self.symbol}{size} at {fmt_price(self.price)}."
-        return (f"Closed #{self.position_id} {self.side} {self.symbol} at {fmt_price(self.price)}: "
-                f"P&L {self.realized_pnl:+,.2f} USDT.")
+        return (
+            f"Closed #{self.position_id} {self.side} {self.symbol} at {fmt_price(self.price)}: "
+            f"P&L {self.realized_pnl:+,.2f} USDT."
+        )
 
 
 def _last_price(db_target: str, symbol: str) -> float:

@@ -1,5 +1,6 @@
 """The Scanner tab's work without Streamlit: the stored universe's aligned 1-minute closes, and scans run in a
 background thread whose progress and result every browser session of the process shares."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ from service.window import reader
 
 log = logging.getLogger(__name__)
 
-SCAN_TTL_S = 900.0          # a finished scan is re-run in the background after 15 minutes
+SCAN_TTL_S = 900.0  # a finished scan is re-run in the background after 15 minutes
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,14 @@ def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, arch
 
             def progress(fraction: float, stage: str) -> None:
                 j.fraction, j.stage = fraction, stage
+
             j.report = collector.load_binance_history(db_target, symbols, days, archive, rest, progress=progress)
         except Exception as exc:  # shown in the tab; never takes the dashboard down
             log.exception("history load failed")
             j.error = str(exc)
         finally:
             j.running = False
+
     threading.Thread(target=run, name="universe-history", daemon=True).start()
     return j
 
@@ -142,8 +145,12 @@ def start_scan(req: ScanRequest) -> ScanJob:
             return current
         fresh = ScanJob(req, running=True)
         if current is not None:  # keep showing the previous result while the new one runs
-            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (current.table, current.symbols,
-                                                                          current.notes, current.finished_at)
+            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (
+                current.table,
+                current.symbols,
+                current.notes,
+                current.finished_at,
+            )
         _JOBS[req] = fresh
     threading.Thread(target=_run, args=(fresh,), name="market-scan", daemon=True).start()
     return fresh
@@ -178,9 +185,15 @@ def pair_view(x: str, y: str, days: int, view_symbols: list[str]) -> dict[str, o
     """The sidebar and tab state that shows pair (x, y) in Pair Analytics on 1-minute bars, live, over the shortest
     lookback choice that covers the scanned days (at most the longest one)."""
     covering = [m for m in LOOKBACK_MINUTES if m >= days * 1_440]
-    return {"view_symbols": list(dict.fromkeys([x, y, *view_symbols])), "pair_x": x, "pair_y": y,
-            "timeframe": "1min", "lookback": covering[0] if covering else max(LOOKBACK_MINUTES), "end_mode": "now",
-            "tab": "Pair Analytics"}
+    return {
+        "view_symbols": list(dict.fromkeys([x, y, *view_symbols])),
+        "pair_x": x,
+        "pair_y": y,
+        "timeframe": "1min",
+        "lookback": covering[0] if covering else max(LOOKBACK_MINUTES),
+        "end_mode": "now",
+        "tab": "Pair Analytics",
+    }
 
 
 def filtered(table: pd.DataFrame, *, selected_only: bool, half_life: tuple[float, float]) -> pd.DataFrame:

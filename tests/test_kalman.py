@@ -93,14 +93,18 @@ def test_kalman_hedge_never_looks_ahead(t: int, step_at: int | None) -> None:
     x, y = pair.x.to_numpy().copy(), pair.y.to_numpy().copy()
     base = A.fit_hedge(pair.x, pair.y, "kalman")
     rng = np.random.default_rng(t)
-    x[t + 1:] *= 1.0 + 0.01 * np.cumsum(rng.normal(size=x.size - t - 1))
-    y[t + 1:] = 0.2 * x[t + 1:] + rng.normal(0.0, 50.0, y.size - t - 1)
+    x[t + 1 :] *= 1.0 + 0.01 * np.cumsum(rng.normal(size=x.size - t - 1))
+    y[t + 1 :] = 0.2 * x[t + 1 :] + rng.normal(0.0, 50.0, y.size - t - 1)
     bent = A.fit_hedge(pd.Series(x, index=pair.x.index), pd.Series(y, index=pair.y.index), "kalman")
     assert base.beta_band is not None and bent.beta_band is not None
-    for before, after in ((base.beta_series, bent.beta_series), (base.alpha_series, bent.alpha_series),
-                          (base.beta_band[0], bent.beta_band[0]), (base.beta_band[1], bent.beta_band[1])):
+    for before, after in (
+        (base.beta_series, bent.beta_series),
+        (base.alpha_series, bent.alpha_series),
+        (base.beta_band[0], bent.beta_band[0]),
+        (base.beta_band[1], bent.beta_band[1]),
+    ):
         np.testing.assert_array_equal(after.to_numpy()[: t + 1], before.to_numpy()[: t + 1])
-    assert not np.allclose(bent.beta_series.to_numpy()[t + 1:], base.beta_series.to_numpy()[t + 1:])
+    assert not np.allclose(bent.beta_series.to_numpy()[t + 1 :], base.beta_series.to_numpy()[t + 1 :])
 
 
 def test_kalman_hedge_survives_a_flat_stretch_of_x() -> None:

@@ -1,4 +1,5 @@
 """The sidebar's collector status without Streamlit: per-symbol liveness for a pair and for a universe."""
+
 from __future__ import annotations
 
 
@@ -6,6 +7,7 @@ def test_liveness_lists_ages_for_a_pair_and_summarises_a_universe() -> None:
     from types import SimpleNamespace
 
     from dashboard.sidebar import liveness
+
     now = 1_000_000
     pair = SimpleNamespace(symbols=("BTCUSDT", "ETHUSDT"), last_receive_ms={"BTCUSDT": now - 100})
     assert liveness(pair, now) == "Last tick age: BTCUSDT 0.1 s · ETHUSDT —"  # type: ignore[arg-type]
@@ -20,12 +22,14 @@ def test_the_database_size_is_measured_once_per_target_while_it_is_fresh(tmp_pat
     quick refreshes measure it once (per target), and again once it is older than the time to live."""
     import database
     from service import window
+
     measured: list[str] = []
     real = database.database_size_bytes
 
     def counted(target: str) -> int:
         measured.append(target)
         return real(target)
+
     monkeypatch.setattr(database, "database_size_bytes", counted)
     a, b = str(tmp_path / "a.db"), str(tmp_path / "b.db")
     database.ensure_database(a)
