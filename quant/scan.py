@@ -105,7 +105,7 @@ class ScanSummary:
     third_sides: int = 0                    # pairs the echo check confirmed beyond those the screen sent
     confirm_seconds: float = 0.0            # time the full tests took
     screen_bars: int = 1                    # bars per mean the screen tested
-    noise: dict[str, SymbolNoise] = field(default_factory=dict)
+    noise: dict[str, SymbolNoise] = field(default_factory=dict, repr=False)
 
     @property
     def noisy(self) -> list[str]:
@@ -334,8 +334,10 @@ def _eg(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, np.nd
 
 @dataclass(frozen=True)
 class NoisySpread:
-    """A spread read as an AR(1) signal plus white noise (bid/ask bounce) from its autocovariances at lags 1 and 2,
-    which the noise does not reach: φ = γ₂/γ₁, signal variance γ₁²/γ₂, noise variance γ₀ − γ₁²/γ₂."""
+    """A spread read as an AR(1) signal plus white noise (bid/ask bounce) from its autocovariances at lags ≥ 1, which
+    the noise does not reach: γ_k = σ²_s·φ^k for k ≥ 1, so φ = (γ_{1+K}/γ₁)^(1/K) (K ≈ the half-life, found by two
+    refinements from γ₂/γ₁: the ratio over one lag alone is too noisy for slow spreads), signal variance γ₁/φ and
+    noise variance γ₀ − γ₁/φ."""
 
     phi: float
     signal_var: float
@@ -363,12 +365,24 @@ class NoisySpread:
 def noisy_spread(centred: np.ndarray) -> NoisySpread:
     """:class:`NoisySpread` of a centred spread."""
     n = centred.size
-    g0 = float(centred @ centred) / n
-    g1 = float(centred[1:] @ centred[:-1]) / n
-    g2 = float(centred[2:] @ centred[:-2]) / n
-    if g1 <= 0 or g2 <= 0:
+
+    def acov(k: int) -> float:
+        return float(centred[k:] @ centred[: n - k]) / n
+
+    g0, g1 = acov(0), acov(1)
+    if g1 <= 0:
         return NoisySpread(math.nan, math.nan, math.nan)
-    return NoisySpread(g2 / g1, g1 * g1 / g2, max(g0 - g1 * g1 / g2, 0.0))
+    phi = acov(2) / g1
+    for _ in range(2):
+        lag = round(-math.log(2.0) / math.log(phi)) if 0 < phi < 1 else 10
+        lag = int(min(max(lag, 1), n // 20))
+        ratio = acov(1 + lag) / g1
+        if ratio <= 0:
+            break
+        phi = ratio ** (1.0 / lag)
+    if phi <= 0:
+        return NoisySpread(math.nan, math.nan, math.nan)
+    return NoisySpread(phi, g1 / phi, max(g0 - g1 / phi, 0.0))
 
 
 def robust_hurst(centred: np.ndarray, noise_var: float, max_lag: int = 100) -> float:

@@ -9,7 +9,7 @@ listings); these are the adversarial cases the issue measured (issue 23), each a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ class SimUniverse:
     bounce: frozenset[str]                  # symbols whose closes carry i.i.d. bid/ask noise or sit on a tick grid
     late: frozenset[str]                    # listed during the window
     halted: frozenset[str]                  # stopped trading during the window
+    half_lives: dict[frozenset[str], float] = field(default_factory=dict)  # each planted pair's, in bars
 
 
 def time_index(n_bars: int) -> pd.DatetimeIndex:
@@ -106,18 +107,21 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
     planted: set[frozenset[str]] = set()
     xs = np.exp(factor_walks(n_planted))
     bounce: set[str] = set()
+    half_life: dict[frozenset[str], float] = {}
     for k in range(n_planted):
         x, name_x, name_y = xs[:, k], f"P{k:02d}XUSDT", f"P{k:02d}YUSDT"
         level = rng.uniform(1.0, 1_000.0)
         share = rng.uniform(0.5, 1.0)  # the part of y's price that is β·x
         beta = share * level / x.mean()
-        spread = ou(rng, n_bars, rng.uniform(*half_lives), rng.uniform(*spread_sd) * level)
+        hl = rng.uniform(*half_lives)
+        spread = ou(rng, n_bars, hl, rng.uniform(*spread_sd) * level)
         y = (1 - share) * level + beta * x + spread
         logs[name_x], logs[name_y] = np.log(x), np.log(np.maximum(y, 1e-3 * level))
         if k < bounce_planted:
             logs[name_y] = add_bounce(logs[name_y], rng, bounce_sd)
             bounce.add(name_y)
         planted.add(frozenset((name_x, name_y)))
+        half_life[frozenset((name_x, name_y))] = hl
     for k in range(trap_pairs):
         common = increments(rng, n_bars, 1, kind)[:, 0]
         for side in "AB":
@@ -139,7 +143,7 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
     for name in halted:
         prices.iloc[int(rng.uniform(0.5, 0.8) * n_bars):, prices.columns.get_loc(name)] = np.nan
     return SimUniverse(prices, frozenset(planted), frozenset(bounce | set(noisy) | set(ticked)), frozenset(late),
-                       frozenset(halted))
+                       frozenset(halted), half_life)
 
 
 def null_universe(n_symbols: int = 100, n_bars: int = 10_080, *, seed: int, kinds: tuple[str, ...] = INCREMENTS,
