@@ -9,7 +9,9 @@ import pytest
 from fake_binance import DEFAULT_SYMBOLS
 from streamlit.testing.v1 import AppTest
 
+import analytics
 import collector
+from dashboard.tab_scanner import NOISY_MARK
 from service import scan_jobs as scanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +68,20 @@ def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, page) 
     sel = j.table.loc[j.table["selected"]]
     found = {frozenset(p) for p in zip(sel["x"], sel["y"])}
     assert found == planted
+    leads = j.table.loc[j.table["lead"]]
     shown = at.dataframe[0].value
-    assert len(shown) == len(sel) and set(shown["x"]) | set(shown["y"]) == set(sel["x"]) | set(sel["y"])
-    assert any(f"{len(sel)} selected" in c.value for c in at.caption)
+    assert len(shown) == len(leads) and set(shown["x"]) | set(shown["y"]) == set(leads["x"]) | set(leads["y"])
+    summary = analytics.scan_summary(j.table)
+    line = next(c.value for c in at.caption if "sent to the full test" in c.value)
+    assert f"{len(sel)} selected" in line and f"{summary.pairs_confirmed:,} confirmed" in line
+    assert "none left unconfirmed" in line and f"{len(summary.noisy)} symbols bounce" in line
+    assert summary.noisy  # the simulated universe's bouncing symbols, marked wherever they are shown
+    at.selectbox(key="scan_view").set_value(scanner.ScanView.TESTED).run()
+    every = at.dataframe[0].value
+    assert len(every) == len(j.table)
+    marked = {name.removesuffix(NOISY_MARK) for name in (*every["x"], *every["y"]) if name.endswith(NOISY_MARK)}
+    assert marked == set(summary.noisy)
+    assert all(any(name in note and "bounce" in note for note in j.notes) for name in summary.noisy)
 
 
 def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(page) -> None:
