@@ -139,9 +139,13 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
         first = float(prices[name].iloc[0])
         prices[name] = on_tick_grid(prices[name].to_numpy(), first * VOL / tick_bars)
     for name in late:
-        prices.iloc[: int(rng.uniform(0.05, 0.95) * n_bars), prices.columns.get_loc(name)] = np.nan
+        col = prices[name].to_numpy(copy=True)
+        col[: int(rng.uniform(0.05, 0.95) * n_bars)] = np.nan
+        prices[name] = col
     for name in halted:
-        prices.iloc[int(rng.uniform(0.5, 0.8) * n_bars):, prices.columns.get_loc(name)] = np.nan
+        col = prices[name].to_numpy(copy=True)
+        col[int(rng.uniform(0.5, 0.8) * n_bars):] = np.nan
+        prices[name] = col
     return SimUniverse(prices, frozenset(planted), frozenset(bounce | set(noisy) | set(ticked)), frozenset(late),
                        frozenset(halted), half_life)
 
