@@ -155,3 +155,27 @@ def test_scanner_tab_loads_the_binance_universe_history_with_progress(fb, tmp_pa
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert h.report is not None and h.report.archive_days == len(universe) and not h.report.missing
     assert any("symbol-days from the archive" in c.value for c in at.caption)
+
+
+def test_the_tab_folds_echoes_under_their_discovery_and_marks_bouncing_legs() -> None:
+    from universe_fixtures import market_universe
+
+    from dashboard.tab_scanner import table_view
+
+    u = market_universe(120, 10_080, seed=2, n_planted=6, spread_sd=(0.005, 0.005), n_late=0, n_halted=0,
+                        n_bounce=6, trap_pairs=0)
+    table = analytics.scan_pairs(u.prices)
+    leads = scanner.filtered(table)  # the default view: one row per discovery
+    assert leads["lead"].all() and len(leads) == analytics.scan_summary(table).pairs_groups
+    shown = table_view(leads)
+    assert "echoes" in shown.columns and "selected" not in shown.columns
+    assert shown["echoes"].sum() == analytics.scan_summary(table).pairs_echoes > 0
+    with_echoes = leads.loc[leads["echoes"] > 0].iloc[0]
+    echoes = scanner.echoes_of(table, int(with_echoes["group"]))
+    assert len(echoes) == with_echoes["echoes"] and not echoes["lead"].any()
+    assert {with_echoes["x"], with_echoes["y"]} & (set(echoes["x"]) | set(echoes["y"]))
+    everything = table_view(scanner.filtered(table, view=scanner.ScanView.TESTED), scanner.ScanView.TESTED)
+    marked = {n.removesuffix(NOISY_MARK) for n in (*everything["x"], *everything["y"]) if n.endswith(NOISY_MARK)}
+    assert marked == set(analytics.scan_summary(table).noisy) == u.bounce
+    discoveries = scanner.filtered(table, view=scanner.ScanView.SELECTED)
+    assert set(discoveries.index) == set(table.index[table["group"] > 0])
