@@ -460,10 +460,11 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
       every pair screened, a pair not confirmed counting as p = 1 (so a screen p-value never selects).
     * ``oos_confirmed``: the validation residual under the formation's (α, β) rejects a unit root at 5 %.
     * ``selected`` = confirmed ∧ qvalue ≤ `fdr` ∧ oos_confirmed (the last only when the validation window has at
-      least MIN_VALIDATION bars).
-    * Echoes: the selected pairs, best first, form groups: a pair sharing a leg with a group's pairs joins the
-      best such group as an echo (``lead`` False, ``echoes`` 0), else it leads a new one (``lead`` True, ``echoes`` =
-      its group's other pairs). ``group`` numbers the groups from 1 (0: not selected).
+      least MIN_VALIDATION bars) ∧, for an echo, consistent with its group.
+    * Echoes (:func:`_group_echoes`): the pairs passing those tests, best first, form groups: a pair with no leg in
+      a group leads a new one (``lead`` True, ``echoes`` = the other pairs folded under it); a pair sharing a leg
+      joins the best group it touches as an echo (``lead`` False, ``echoes`` 0), selected only if its legs and those
+      of the leads it touches are all cointegrated with each other. ``group`` numbers the groups from 1 (0: none).
     * ``noisy_x``/``noisy_y``: the leg's 1-bar returns bounce (:class:`SymbolNoise`, every symbol's in the summary's
       ``noise``); such a pair's half_life (in bars), crossings_per_day and hurst come from :func:`noisy_spread`.
       spread_vol is a share of y's mean price.
