@@ -1,6 +1,7 @@
 """The market scanner over HTTP: start a scan of the stored 1-minute universe (the Scanner tab's background job)
 and read its latest result for the same request: by default one pair per discovery (its echoes counted), as the
 tab shows it."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -26,8 +27,13 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
     if not quote.isalnum() and quote:
         raise ApiError(400, "quote", f"quote={quote!r}: expected an asset name such as USDT (or empty for any)")
     days = params.integer(q, "days", 7, 1, 30) or 7
-    return ScanRequest(settings.db_path, days=days, quote=quote, min_daily_volume=params.number(
-        q, "min_volume", 0.0, 0.0, 1e18), fdr=fdr)
+    return ScanRequest(
+        settings.db_target,
+        days=days,
+        quote=quote,
+        min_daily_volume=params.number(q, "min_volume", 0.0, 0.0, 1e18),
+        fdr=fdr,
+    )
 
 
 def view(q: Mapping[str, str]) -> ScanView:
@@ -42,21 +48,38 @@ def view(q: Mapping[str, str]) -> ScanView:
 def summary(s: analytics.ScanSummary) -> dict[str, Any]:
     """What the scan tested, sent to the full test, confirmed, left unconfirmed and selected, and the symbols whose
     returns bounce."""
-    return {"tested": s.pairs_tested, "sent": s.pairs_sent, "confirmed": s.pairs_confirmed,
-            "unconfirmed": s.pairs_unconfirmed, "selected": s.pairs_selected, "groups": s.pairs_groups,
-            "echoes": s.pairs_echoes, "formation_bars": s.formation_bars, "validation_bars": s.validation_bars,
-            "screen_bars": s.screen_bars, "confirm_seconds": round(s.confirm_seconds, 3),
-            "noisy": {name: analytics.to_json(s.noise[name]) for name in s.noisy}}
+    return {
+        "tested": s.pairs_tested,
+        "sent": s.pairs_sent,
+        "confirmed": s.pairs_confirmed,
+        "unconfirmed": s.pairs_unconfirmed,
+        "selected": s.pairs_selected,
+        "groups": s.pairs_groups,
+        "echoes": s.pairs_echoes,
+        "formation_bars": s.formation_bars,
+        "validation_bars": s.validation_bars,
+        "screen_bars": s.screen_bars,
+        "confirm_seconds": round(s.confirm_seconds, 3),
+        "noisy": {name: analytics.to_json(s.noise[name]) for name in s.noisy},
+    }
 
 
 def _view(j: ScanJob | None, limit: int, shown: ScanView = ScanView.LEADS) -> dict[str, Any]:
     if j is None:
         return {"state": "none", "pairs": []}
     rows = [] if j.table is None else filtered(j.table, view=shown).head(limit).to_dict("records")
-    return {"state": "running" if j.running else "done", "stage": j.stage, "fraction": j.fraction,
-            "symbols": j.symbols, "notes": j.notes, "error": j.error, "finished_at": j.finished_at or None,
-            "view": shown.value, "summary": None if j.table is None else summary(analytics.scan_summary(j.table)),
-            "pairs": [{str(k): jsonable(v) for k, v in row.items()} for row in rows]}
+    return {
+        "state": "running" if j.running else "done",
+        "stage": j.stage,
+        "fraction": j.fraction,
+        "symbols": j.symbols,
+        "notes": j.notes,
+        "error": j.error,
+        "finished_at": j.finished_at or None,
+        "view": shown.value,
+        "summary": None if j.table is None else summary(analytics.scan_summary(j.table)),
+        "pairs": [{str(k): jsonable(v) for k, v in row.items()} for row in rows],
+    }
 
 
 def run(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ Studies:
 * variants — the audits of the issue: 2σ bounce on all 100 symbols (10 universes), one-tick markets moving 0.3 and
   0.1 tick a bar (10 each), 500 symbols of which 100 bounce at 5× (3).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,30 +32,44 @@ import analytics as A
 def bounce_study(seeds: range) -> list[str]:
     rows = []
     for seed in seeds:
-        u = market_universe(500, 10_080, seed=seed, n_planted=20, bounce_sd=0.003, strong_bounce=5,
-                            bounce_planted=3, n_tick=5)
+        u = market_universe(
+            500, 10_080, seed=seed, n_planted=20, bounce_sd=0.003, strong_bounce=5, bounce_planted=3, n_tick=5
+        )
         start = time.perf_counter()
         table = A.scan_pairs(u.prices)
         elapsed = time.perf_counter() - start
         s, summary = score(table, u.planted), A.scan_summary(table)
-        rows.append(f"| bounce, seed {seed} | {s.recall:.0%} | {s.selected} | {s.false_share:.0%} | {s.leads} | "
-                    f"{s.false_lead_share:.0%} | {summary.pairs_sent:,} / {summary.pairs_confirmed:,} / "
-                    f"{summary.pairs_unconfirmed:,} | {len(summary.noisy)} of {len(u.bounce)} | {elapsed:.1f} s |")
+        rows.append(
+            f"| bounce, seed {seed} | {s.recall:.0%} | {s.selected} | {s.false_share:.0%} | {s.leads} | "
+            f"{s.false_lead_share:.0%} | {summary.pairs_sent:,} / {summary.pairs_confirmed:,} / "
+            f"{summary.pairs_unconfirmed:,} | {len(summary.noisy)} of {len(u.bounce)} | {elapsed:.1f} s |"
+        )
     return rows
 
 
 def echo_study(seeds: range) -> list[str]:
     rows = []
     for seed in seeds:
-        u = market_universe(200, 10_080, seed=seed, n_planted=10, spread_sd=(0.005, 0.005), n_late=0, n_halted=0,
-                            n_bounce=0, trap_pairs=0)
+        u = market_universe(
+            200,
+            10_080,
+            seed=seed,
+            n_planted=10,
+            spread_sd=(0.005, 0.005),
+            n_late=0,
+            n_halted=0,
+            n_bounce=0,
+            trap_pairs=0,
+        )
         start = time.perf_counter()
         table = A.scan_pairs(u.prices)
         elapsed = time.perf_counter() - start
         s, summary = score(table, u.planted), A.scan_summary(table)
-        rows.append(f"| echo, seed {seed} | {s.recall:.0%} | {s.selected} | {s.false_share:.0%} | {s.leads} | "
-                    f"{s.false_lead_share:.0%} | {summary.pairs_sent:,} / {summary.pairs_confirmed:,} / "
-                    f"{summary.pairs_unconfirmed:,} (echoes folded: {summary.pairs_echoes}) | — | {elapsed:.1f} s |")
+        rows.append(
+            f"| echo, seed {seed} | {s.recall:.0%} | {s.selected} | {s.false_share:.0%} | {s.leads} | "
+            f"{s.false_lead_share:.0%} | {summary.pairs_sent:,} / {summary.pairs_confirmed:,} / "
+            f"{summary.pairs_unconfirmed:,} (echoes folded: {summary.pairs_echoes}) | — | {elapsed:.1f} s |"
+        )
     return rows
 
 
@@ -69,14 +84,18 @@ def null_study(name: str, universes: int, make: Callable[[int], SimUniverse]) ->
         hits += selected > 0
         most = max(most, selected)
         sent.append(A.scan_summary(table).pairs_sent)
-    return (f"| {name} | {universes} | {hits} ({hits / universes:.0%}) | {most} | {statistics.median(sent):,.0f} "
-            f"(max {max(sent):,}) | {statistics.median(times):.1f} s |")
+    return (
+        f"| {name} | {universes} | {hits} ({hits / universes:.0%}) | {most} | {statistics.median(sent):,.0f} "
+        f"(max {max(sent):,}) | {statistics.median(times):.1f} s |"
+    )
 
 
 def one_tick(tick_bars: float) -> Callable[[int], SimUniverse]:
     def make(seed: int) -> SimUniverse:
-        return null_universe(100, 10_080, seed=600 + seed, kinds=("normal",), bounce_share=0.0, tick_share=1.0,
-                             tick_bars=tick_bars)
+        return null_universe(
+            100, 10_080, seed=600 + seed, kinds=("normal",), bounce_share=0.0, tick_share=1.0, tick_bars=tick_bars
+        )
+
     return make
 
 
@@ -87,26 +106,48 @@ def main() -> None:
     args = ap.parse_args()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
     if args.study in ("all", "bounce", "echo"):
-        print("| universe | recall | selected | false among selected | leads | false among leads | "
-              "sent / confirmed / left unconfirmed | bouncing symbols flagged | scan time |")
+        print(
+            "| universe | recall | selected | false among selected | leads | false among leads | "
+            "sent / confirmed / left unconfirmed | bouncing symbols flagged | scan time |"
+        )
         print("|---|---|---|---|---|---|---|---|---|")
-        rows = (bounce_study(range(1, 4)) if args.study != "echo" else []) + \
-            (echo_study(range(1, 6)) if args.study != "bounce" else [])
+        rows = (bounce_study(range(1, 4)) if args.study != "echo" else []) + (
+            echo_study(range(1, 6)) if args.study != "bounce" else []
+        )
         print("\n".join(rows) + "\n")
     if args.study in ("all", "null", "variants"):
-        print("| null universes | universes | with any selection | most selected in one | pairs sent (median) | "
-              "scan time (median) |")
+        print(
+            "| null universes | universes | with any selection | most selected in one | pairs sent (median) | "
+            "scan time (median) |"
+        )
         print("|---|---|---|---|---|---|")
         if args.study != "variants":
-            print(null_study("100 walks: normal/t3/GARCH, 30 % bounce 5×, 10 % one-tick", args.universes,
-                             lambda seed: null_universe(100, 10_080, seed=seed, tick_share=0.1)))
+            print(
+                null_study(
+                    "100 walks: normal/t3/GARCH, 30 % bounce 5×, 10 % one-tick",
+                    args.universes,
+                    lambda seed: null_universe(100, 10_080, seed=seed, tick_share=0.1),
+                )
+            )
         if args.study != "null":
-            print(null_study("100 walks, all with 2σ bounce", 10, lambda seed: null_universe(
-                100, 10_080, seed=500 + seed, kinds=("normal",), bounce_share=1.0, bounce_scale=2.0)))
+            print(
+                null_study(
+                    "100 walks, all with 2σ bounce",
+                    10,
+                    lambda seed: null_universe(
+                        100, 10_080, seed=500 + seed, kinds=("normal",), bounce_share=1.0, bounce_scale=2.0
+                    ),
+                )
+            )
             for tick_bars in (0.3, 0.1):
                 print(null_study(f"one-tick market, {tick_bars} tick a bar", 10, one_tick(tick_bars)))
-            print(null_study("500 walks, 100 with 5× bounce", 3, lambda seed: null_universe(
-                500, 10_080, seed=700 + seed, kinds=("normal",), bounce_share=0.2)))
+            print(
+                null_study(
+                    "500 walks, 100 with 5× bounce",
+                    3,
+                    lambda seed: null_universe(500, 10_080, seed=700 + seed, kinds=("normal",), bounce_share=0.2),
+                )
+            )
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ Analytics tab uses (MAIC lag search over Schwert's bound, quant/unitroot.py). Be
 multipletests, fdr_bh) runs over every pair screened, a pair the full test did not confirm counting as p = 1, and the
 last part of the window re-tests the confirmed pairs out of sample: only a pair that passes all three is selected.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,19 +38,43 @@ SCREEN_ROWS = 600  # ... keeping at least 600 of them (fewer bars per mean on a 
 LRV_FLOOR = 0.05  # the screen's long-run variance is at least 5 % of its residual variance
 NOISY_AUTOCORR = -0.1  # a symbol whose 1-bar returns' lag-1 autocorrelation is below this is flagged as bouncing
 MIN_VALIDATION = 30  # the out-of-sample test needs this many validation bars (else it is not required)
-SCAN_COLUMNS = ("x", "y", "beta", "alpha", "pvalue", "pvalue_y_on_x", "pvalue_x_on_y", "statistic", "screen_pvalue",
-                "qvalue", "selected", "lead", "group", "echoes", "confirmed", "noisy_x", "noisy_y", "half_life",
-                "correlation", "spread_vol", "crossings_per_day", "hurst", "oos_pvalue", "oos_confirmed", "n_bars")
+SCAN_COLUMNS = (
+    "x",
+    "y",
+    "beta",
+    "alpha",
+    "pvalue",
+    "pvalue_y_on_x",
+    "pvalue_x_on_y",
+    "statistic",
+    "screen_pvalue",
+    "qvalue",
+    "selected",
+    "lead",
+    "group",
+    "echoes",
+    "confirmed",
+    "noisy_x",
+    "noisy_y",
+    "half_life",
+    "correlation",
+    "spread_vol",
+    "crossings_per_day",
+    "hurst",
+    "oos_pvalue",
+    "oos_confirmed",
+    "n_bars",
+)
 
 
 class ExclusionReason(enum.StrEnum):
     """Why the scanner set a symbol aside before pairing it."""
 
-    NO_CLOSES = "no_closes"                 # no close anywhere in the window
-    STOPPED_TRADING = "stopped_trading"     # no close in the window's last 1 % (delisted or halted)
-    LISTED_RECENTLY = "listed_recently"     # too little history in the formation window
-    NON_POSITIVE = "non_positive"           # a price ≤ 0 in the formation window
-    CONSTANT = "constant"                   # constant over the formation window (halted)
+    NO_CLOSES = "no_closes"  # no close anywhere in the window
+    STOPPED_TRADING = "stopped_trading"  # no close in the window's last 1 % (delisted or halted)
+    LISTED_RECENTLY = "listed_recently"  # too little history in the formation window
+    NON_POSITIVE = "non_positive"  # a price ≤ 0 in the formation window
+    CONSTANT = "constant"  # constant over the formation window (halted)
 
 
 @dataclass(frozen=True)
@@ -75,9 +100,11 @@ class SymbolNoise:
     noisy: bool
 
     def __str__(self) -> str:
-        return (f"returns bounce (lag-1 autocorrelation {self.autocorr:+.2f}, Roll spread "
-                f"{100 * self.roll_spread:.3f} % of price): half-life and crossings of its pairs are estimated "
-                "bounce-robustly")
+        return (
+            f"returns bounce (lag-1 autocorrelation {self.autocorr:+.2f}, Roll spread "
+            f"{100 * self.roll_spread:.3f} % of price): half-life and crossings of its pairs are estimated "
+            "bounce-robustly"
+        )
 
 
 @dataclass(frozen=True)
@@ -101,10 +128,10 @@ class ScanSummary:
     pairs_sent: int = 0
     pairs_unconfirmed: int = 0
     pairs_groups: int = 0
-    pairs_echoes: int = 0                   # pairs folded under a group's lead (selected or not)
-    third_sides: int = 0                    # pairs the echo check confirmed beyond those the screen sent
-    confirm_seconds: float = 0.0            # time the full tests took
-    screen_bars: int = 1                    # bars per mean the screen tested
+    pairs_echoes: int = 0  # pairs folded under a group's lead (selected or not)
+    third_sides: int = 0  # pairs the echo check confirmed beyond those the screen sent
+    confirm_seconds: float = 0.0  # time the full tests took
+    screen_bars: int = 1  # bars per mean the screen tested
     noise: dict[str, SymbolNoise] = field(default_factory=dict, repr=False)
 
     @property
@@ -126,12 +153,12 @@ class ConfirmedPair:
     """The full Engle–Granger test of a screened pair in both orientations (:func:`_describe`), oriented y on x where
     that p is the smaller, and what a trader ranks it by."""
 
-    swap: bool                              # the reverse regression rejected more strongly: x and y swapped
+    swap: bool  # the reverse regression rejected more strongly: x and y swapped
     beta: float
     alpha: float
     pvalue_y_on_x: float
     pvalue_x_on_y: float
-    statistic: float                        # the weaker orientation's ADF t-statistic (ranks ties of p = 0)
+    statistic: float  # the weaker orientation's ADF t-statistic (ranks ties of p = 0)
     half_life: float
     spread_vol: float
     crossings_per_day: float
@@ -195,25 +222,34 @@ def _universe(prices: pd.DataFrame, validation_fraction: float, min_overlap: int
         if valid.size == 0:
             excluded[name] = ScanExclusion(ExclusionReason.NO_CLOSES, "no closes in the window")
         elif valid[-1] < n - tail:
-            excluded[name] = ScanExclusion(ExclusionReason.STOPPED_TRADING,
-                                           f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)")
+            excluded[name] = ScanExclusion(
+                ExclusionReason.STOPPED_TRADING, f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)"
+            )
         elif n_form - valid[0] < min_overlap:
-            excluded[name] = ScanExclusion(ExclusionReason.LISTED_RECENTLY,
-                                           f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
-                                           f"fewer than the {min_overlap:,} a test needs (listed recently)")
-        elif (col[valid[0]:n_form] <= 0).any():
+            excluded[name] = ScanExclusion(
+                ExclusionReason.LISTED_RECENTLY,
+                f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
+                f"fewer than the {min_overlap:,} a test needs (listed recently)",
+            )
+        elif (col[valid[0] : n_form] <= 0).any():
             excluded[name] = ScanExclusion(ExclusionReason.NON_POSITIVE, "non-positive prices")
         else:
-            filled = pd.Series(col[valid[0]:]).ffill().to_numpy()
+            filled = pd.Series(col[valid[0] :]).ffill().to_numpy()
             if np.ptp(filled[: n_form - valid[0]]) == 0:
                 excluded[name] = ScanExclusion(ExclusionReason.CONSTANT, "constant over the formation window (halted)")
                 continue
-            values[valid[0]:, k] = filled
+            values[valid[0] :, k] = filled
             keep.append(k)
             starts.append(min(-(-int(valid[0]) // grid) * grid, n_form - min_overlap))
             noise[name] = symbol_noise(filled[: n_form - valid[0]])
-    return _Universe(values[:n_form, keep], values[n_form:, keep], [str(prices.columns[k]) for k in keep],
-                     np.array(starts, dtype=int), excluded, noise)
+    return _Universe(
+        values[:n_form, keep],
+        values[n_form:, keep],
+        [str(prices.columns[k]) for k in keep],
+        np.array(starts, dtype=int),
+        excluded,
+        noise,
+    )
 
 
 def screen_bars(rows: int) -> int:
@@ -225,7 +261,7 @@ def screen_bars(rows: int) -> int:
 def _block_means(block: np.ndarray, bars: int) -> np.ndarray:
     """Means of consecutive `bars` rows, aligned to the last row (the first rows that do not fill a mean dropped)."""
     rows = block.shape[0] // bars * bars
-    return block[block.shape[0] - rows:].reshape(rows // bars, bars, block.shape[1]).mean(axis=1)
+    return block[block.shape[0] - rows :].reshape(rows // bars, bars, block.shape[1]).mean(axis=1)
 
 
 def _iv_statistics(z: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -250,14 +286,22 @@ def _iv_statistics(z: np.ndarray, new: np.ndarray) -> tuple[np.ndarray, np.ndarr
         return diag[new][:, None], diag[None, :], cross
 
     corr = (z[:, new].T @ z) / n
-    kinds = {"ss": forms(l1, l1), "b": forms(l2, l1), "a": forms(l2, d0), "dd": forms(d0, d0),
-             "sd": forms(l1, d0), "dd1": forms(d0, d1), "sd1": forms(l1, d1)}
+    kinds = {
+        "ss": forms(l1, l1),
+        "b": forms(l2, l1),
+        "a": forms(l2, d0),
+        "dd": forms(d0, d0),
+        "sd": forms(l1, d0),
+        "dd1": forms(d0, d1),
+        "sd1": forms(l1, d1),
+    }
 
     def tstat(u_first: bool) -> np.ndarray:
         def q(kind: str) -> np.ndarray:
             own, other, cross = kinds[kind]
             first, second = (own, other) if u_first else (other, own)
             return np.asarray(first - corr * cross + corr * corr * second)
+
         s, b, a = q("ss"), q("b"), q("a")
         g = a / b
         u0 = q("dd") - 2 * g * q("sd") + g * g * s
@@ -293,9 +337,19 @@ def _screen(u: _Universe) -> pd.DataFrame:
         ii, jj = np.meshgrid(np.arange(new.size), np.arange(old.size), indexing="ij")
         sym_u, sym_v = new[ii.ravel()], old[jj.ravel()]
         keep = (sym_u != sym_v) & ((u.start[sym_v] < s) | (sym_u < sym_v))  # each unordered pair once
-        frames.append(pd.DataFrame({"u": sym_u[keep], "v": sym_v[keep], "t_u_on_v": a.ravel()[keep],
-                                    "t_v_on_u": b.ravel()[keep], "correlation": rcorr.ravel()[keep],
-                                    "n_bars": u.formation.shape[0] - s, "start": s}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "u": sym_u[keep],
+                    "v": sym_v[keep],
+                    "t_u_on_v": a.ravel()[keep],
+                    "t_v_on_u": b.ravel()[keep],
+                    "correlation": rcorr.ravel()[keep],
+                    "n_bars": u.formation.shape[0] - s,
+                    "start": s,
+                }
+            )
+        )
     table = pd.concat(frames, ignore_index=True)
     table.attrs["bars"] = screen_bars(u.formation.shape[0] - int(u.start.min()))
     return table
@@ -403,8 +457,9 @@ def _crossings(centred: np.ndarray, days: float) -> float:
     return float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days)
 
 
-def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_seconds: float,
-              noisy: bool) -> ConfirmedPair:
+def _describe(
+    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_seconds: float, noisy: bool
+) -> ConfirmedPair:
     """The confirmed pair's Engle–Granger in both orientations, oriented y on x where that p is the smaller, and what
     a trader ranks by: half-life, spread volatility (share of y), mean crossings per day, Hurst, and the out-of-sample
     ADF of the validation window's residual under the formation's (α, β) (no estimation there: plain ADF values).
@@ -435,14 +490,31 @@ def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_
     if xv.size >= MIN_VALIDATION and np.isfinite(xv).all() and np.isfinite(yv).all():
         fit = unitroot.adf_fit(yv - alpha - beta * xv, constant=True)
         oos_pvalue = unitroot.pvalue(fit.statistic)
-    return ConfirmedPair(swap=bool(swap), beta=beta, alpha=alpha, pvalue_y_on_x=p_yx, pvalue_x_on_y=reverse[0],
-                         statistic=max(t_yx, reverse[1]), half_life=hl, spread_vol=float(resid.std() / abs(y.mean())),
-                         crossings_per_day=crossings, hurst=hurst, oos_pvalue=oos_pvalue)
+    return ConfirmedPair(
+        swap=bool(swap),
+        beta=beta,
+        alpha=alpha,
+        pvalue_y_on_x=p_yx,
+        pvalue_x_on_y=reverse[0],
+        statistic=max(t_yx, reverse[1]),
+        half_life=hl,
+        spread_vol=float(resid.std() / abs(y.mean())),
+        crossings_per_day=crossings,
+        hurst=hurst,
+        oos_pvalue=oos_pvalue,
+    )
 
 
-def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: float = 0.05, min_overlap: int = 1_440,
-               screen_p: float = 0.05, confirm_seconds: float = CONFIRM_SECONDS,
-               max_confirm: int | None = None) -> pd.DataFrame:
+def scan_pairs(
+    prices: pd.DataFrame,
+    *,
+    validation_fraction: float = 0.3,
+    fdr: float = 0.05,
+    min_overlap: int = 1_440,
+    screen_p: float = 0.05,
+    confirm_seconds: float = CONFIRM_SECONDS,
+    max_confirm: int | None = None,
+) -> pd.DataFrame:
     """Scan every pair of `prices` (aligned closes: a sorted UTC DatetimeIndex, one column per symbol, NaN before a
     symbol trades) for cointegration. Returns one row per tested pair (columns :data:`SCAN_COLUMNS`), best first,
     with a :class:`ScanSummary` in ``attrs["scan"]``.
@@ -480,8 +552,10 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
         raise ValueError(f"confirm_seconds must be > 0 and max_confirm ≥ 0, got {confirm_seconds}, {max_confirm}")
     u = _universe(prices, validation_fraction, min_overlap)
     if len(u.symbols) < 2:
-        raise InsufficientData(f"the scan needs 2 testable symbols, have {len(u.symbols)}: "
-                               + "; ".join(f"{k}: {v.detail}" for k, v in u.excluded.items()))
+        raise InsufficientData(
+            f"the scan needs 2 testable symbols, have {len(u.symbols)}: "
+            + "; ".join(f"{k}: {v.detail}" for k, v in u.excluded.items())
+        )
     pairs = _screen(u)
     recent = sum(why.reason is ExclusionReason.LISTED_RECENTLY for why in u.excluded.values())
     short = recent * len(u.symbols) + recent * (recent - 1) // 2  # pairs with a recent listing: too little overlap
@@ -497,15 +571,25 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
         if (max_confirm is not None and len(described) >= max_confirm) or time.monotonic() - began > confirm_seconds:
             break
         i, j, s = int(first[k]), int(second[k]), int(start[k])
-        described[k] = _describe(u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i],
-                                 bar_seconds, bool(noisy[i] or noisy[j]))
+        described[k] = _describe(
+            u.formation[s:, j],
+            u.formation[s:, i],
+            u.validation[:, j],
+            u.validation[:, i],
+            bar_seconds,
+            bool(noisy[i] or noisy[j]),
+        )
     table = _table(u, pairs, screen, described)
     table["qvalue"] = bh_qvalues(table["pvalue"].fillna(1.0).to_numpy())
     table["oos_confirmed"] = table["oos_pvalue"] < SIGNIFICANCE
     holds = table["oos_confirmed"] if u.validation.shape[0] >= MIN_VALIDATION else True
     table["selected"] = table["confirmed"] & (table["qvalue"] <= fdr) & holds
-    table = table.sort_values(["selected", "qvalue", "statistic", "screen_pvalue"],
-                              ascending=[False, True, True, True], kind="stable", na_position="last")
+    table = table.sort_values(
+        ["selected", "qvalue", "statistic", "screen_pvalue"],
+        ascending=[False, True, True, True],
+        kind="stable",
+        na_position="last",
+    )
     table = table.reset_index(drop=True)
     tu, tv, ts = (table[c].to_numpy(dtype=int) for c in ("u", "v", "start"))
     tested, tp = table["confirmed"].to_numpy(dtype=bool), table["pvalue"].to_numpy(dtype=float)
@@ -522,8 +606,14 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
             return float(tp[k])
         if k not in checked:
             i, j, s = int(tu[k]), int(tv[k]), int(ts[k])
-            checked[k] = _describe(u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i],
-                                   bar_seconds, bool(noisy[i] or noisy[j])).pvalue
+            checked[k] = _describe(
+                u.formation[s:, j],
+                u.formation[s:, i],
+                u.validation[:, j],
+                u.validation[:, i],
+                bar_seconds,
+                bool(noisy[i] or noisy[j]),
+            ).pvalue
         return checked[k]
 
     passing = table["confirmed"] & (table["qvalue"] <= fdr)
@@ -531,16 +621,32 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
     table = _group_echoes(table, cutoff, full_pvalue)
     # selected first, each group's lead then its echoes, then the echoes left unselected, then the rest by rank
     table["_grouped"] = table["group"].where(table["group"] > 0, len(table) + 1)
-    table = table.sort_values(["selected", "_grouped", "lead", "qvalue", "statistic", "screen_pvalue"],
-                              ascending=[False, True, False, True, True, True], kind="stable", na_position="last")
+    table = table.sort_values(
+        ["selected", "_grouped", "lead", "qvalue", "statistic", "screen_pvalue"],
+        ascending=[False, True, False, True, True, True],
+        kind="stable",
+        na_position="last",
+    )
     table = table.loc[:, list(SCAN_COLUMNS)].reset_index(drop=True)
     spent = time.monotonic() - began
     table.attrs[SUMMARY_ATTR] = ScanSummary(
-        len(prices.columns), len(table), len(described), int(table["selected"].sum()), short, u.formation.shape[0],
-        u.validation.shape[0], u.excluded, pairs_sent=len(candidates),
-        pairs_unconfirmed=len(candidates) - len(described), pairs_groups=int(table["lead"].sum()),
-        pairs_echoes=int((table["group"] > 0).sum() - table["lead"].sum()), third_sides=len(checked),
-        confirm_seconds=spent, screen_bars=int(pairs.attrs["bars"]), noise=u.noise)
+        len(prices.columns),
+        len(table),
+        len(described),
+        int(table["selected"].sum()),
+        short,
+        u.formation.shape[0],
+        u.validation.shape[0],
+        u.excluded,
+        pairs_sent=len(candidates),
+        pairs_unconfirmed=len(candidates) - len(described),
+        pairs_groups=int(table["lead"].sum()),
+        pairs_echoes=int((table["group"] > 0).sum() - table["lead"].sum()),
+        third_sides=len(checked),
+        confirm_seconds=spent,
+        screen_bars=int(pairs.attrs["bars"]),
+        noise=u.noise,
+    )
     return table
 
 
@@ -579,7 +685,7 @@ def _group_echoes(table: pd.DataFrame, cutoff: float, pvalue_of: Callable[[str, 
         touched = sorted({leg_group[leg] for leg in (xs[k], ys[k]) if leg in leg_group})
         group[k] = touched[0]
         legs = sorted({xs[k], ys[k], *(leg for g in touched for leg in leads[g])})
-        pairs = [(a, b) for n, a in enumerate(legs) for b in legs[n + 1:] if {a, b} != {xs[k], ys[k]}]
+        pairs = [(a, b) for n, a in enumerate(legs) for b in legs[n + 1 :] if {a, b} != {xs[k], ys[k]}]
         selected[k] = all(pvalue_of(a, b) <= cutoff for a, b in pairs)
         if selected[k]:
             leg_group.setdefault(xs[k], touched[0])
@@ -592,8 +698,7 @@ def _group_echoes(table: pd.DataFrame, cutoff: float, pvalue_of: Callable[[str, 
     return table
 
 
-def _table(u: _Universe, pairs: pd.DataFrame, screen: np.ndarray,
-           described: dict[int, ConfirmedPair]) -> pd.DataFrame:
+def _table(u: _Universe, pairs: pd.DataFrame, screen: np.ndarray, described: dict[int, ConfirmedPair]) -> pd.DataFrame:
     """One row per pair; pairs not confirmed have no p-value and no descriptive numbers."""
     first, second = pairs["u"].to_numpy(), pairs["v"].to_numpy()
     swap = np.zeros(len(pairs), dtype=bool)
@@ -607,10 +712,21 @@ def _table(u: _Universe, pairs: pd.DataFrame, screen: np.ndarray,
     xi, yi = np.where(swap, first, second), np.where(swap, second, first)
     symbols = np.array(u.symbols, dtype=object)
     noisy = np.array([u.noise[name].noisy for name in u.symbols], dtype=bool)
-    table = pd.DataFrame({"x": symbols[xi], "y": symbols[yi], "u": first, "v": second,
-                          "start": pairs["start"].to_numpy(), "screen_pvalue": screen,
-                          "confirmed": pairs.index.isin(list(described)), "noisy_x": noisy[xi], "noisy_y": noisy[yi],
-                          "correlation": pairs["correlation"].to_numpy(), "n_bars": pairs["n_bars"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "x": symbols[xi],
+            "y": symbols[yi],
+            "u": first,
+            "v": second,
+            "start": pairs["start"].to_numpy(),
+            "screen_pvalue": screen,
+            "confirmed": pairs.index.isin(list(described)),
+            "noisy_x": noisy[xi],
+            "noisy_y": noisy[yi],
+            "correlation": pairs["correlation"].to_numpy(),
+            "n_bars": pairs["n_bars"].to_numpy(),
+        }
+    )
     return pd.concat([table, extra], axis=1)
 
 

@@ -1,5 +1,6 @@
 """The Scanner tab's work without Streamlit: the stored universe's aligned 1-minute closes, and scans run in a
 background thread whose progress and result every browser session of the process shares."""
+
 from __future__ import annotations
 
 import enum
@@ -23,7 +24,7 @@ from service.window import reader
 
 log = logging.getLogger(__name__)
 
-SCAN_TTL_S = 900.0          # a finished scan is re-run in the background after 15 minutes
+SCAN_TTL_S = 900.0  # a finished scan is re-run in the background after 15 minutes
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class ScanRequest:
     """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
     ("" = any), the minimum median daily quote volume and the false discovery rate."""
 
-    db_path: str
+    db_target: str
     days: int = 7
     quote: str = DEFAULT_QUOTE
     min_daily_volume: float = 0.0
@@ -74,20 +75,20 @@ class HistoryJob:
 _HISTORY: dict[str, HistoryJob] = {}
 
 
-def history_job(db_path: str) -> HistoryJob | None:
+def history_job(db_target: str) -> HistoryJob | None:
     """The latest history load into this database (running or finished), or None."""
     with _LOCK:
-        return _HISTORY.get(db_path)
+        return _HISTORY.get(db_target)
 
 
-def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
+def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
     """Load `days` of 1-minute bars for every TRADING perpetual quoted in `quote` in the background (resumable:
     stored days are skipped), unless a load into this database is running."""
     with _LOCK:
-        current = _HISTORY.get(db_path)
+        current = _HISTORY.get(db_target)
         if current is not None and current.running:
             return current
-        j = _HISTORY[db_path] = HistoryJob(quote, days)
+        j = _HISTORY[db_target] = HistoryJob(quote, days)
 
     def run() -> None:
         try:
@@ -96,12 +97,14 @@ def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archiv
 
             def progress(fraction: float, stage: str) -> None:
                 j.fraction, j.stage = fraction, stage
-            j.report = collector.load_binance_history(db_path, symbols, days, archive, rest, progress=progress)
+
+            j.report = collector.load_binance_history(db_target, symbols, days, archive, rest, progress=progress)
         except Exception as exc:  # shown in the tab; never takes the dashboard down
             log.exception("history load failed")
             j.error = str(exc)
         finally:
             j.running = False
+
     threading.Thread(target=run, name="universe-history", daemon=True).start()
     return j
 
@@ -144,8 +147,12 @@ def start_scan(req: ScanRequest) -> ScanJob:
             return current
         fresh = ScanJob(req, running=True)
         if current is not None:  # keep showing the previous result while the new one runs
-            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (current.table, current.symbols,
-                                                                          current.notes, current.finished_at)
+            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (
+                current.table,
+                current.symbols,
+                current.notes,
+                current.finished_at,
+            )
         _JOBS[req] = fresh
     threading.Thread(target=_run, args=(fresh,), name="market-scan", daemon=True).start()
     return fresh
@@ -161,7 +168,7 @@ def refresh_if_stale(req: ScanRequest) -> None:
 def _run(j: ScanJob) -> None:
     try:
         j.stage, j.fraction = "reading 1-minute bars", 0.1
-        with reader(j.request.db_path) as conn:
+        with reader(j.request.db_target) as conn:
             closes, notes = universe_closes(conn, j.request)
         if closes.shape[1] < 2:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
@@ -182,9 +189,15 @@ def pair_view(x: str, y: str, days: int, view_symbols: list[str]) -> dict[str, o
     """The sidebar and tab state that shows pair (x, y) in Pair Analytics on 1-minute bars, live, over the shortest
     lookback choice that covers the scanned days (at most the longest one)."""
     covering = [m for m in LOOKBACK_MINUTES if m >= days * 1_440]
-    return {"view_symbols": list(dict.fromkeys([x, y, *view_symbols])), "pair_x": x, "pair_y": y,
-            "timeframe": "1min", "lookback": covering[0] if covering else max(LOOKBACK_MINUTES), "end_mode": "now",
-            "tab": "Pair Analytics"}
+    return {
+        "view_symbols": list(dict.fromkeys([x, y, *view_symbols])),
+        "pair_x": x,
+        "pair_y": y,
+        "timeframe": "1min",
+        "lookback": covering[0] if covering else max(LOOKBACK_MINUTES),
+        "end_mode": "now",
+        "tab": "Pair Analytics",
+    }
 
 
 class ScanView(enum.StrEnum):
@@ -198,14 +211,17 @@ class ScanView(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {ScanView.LEADS: "One pair per discovery (echoes folded)",
-                ScanView.SELECTED: "Discoveries with their echoes",
-                ScanView.CONFIRMED: "Every pair the full test confirmed",
-                ScanView.TESTED: "Every pair screened"}[self]
+        return {
+            ScanView.LEADS: "One pair per discovery (echoes folded)",
+            ScanView.SELECTED: "Discoveries with their echoes",
+            ScanView.CONFIRMED: "Every pair the full test confirmed",
+            ScanView.TESTED: "Every pair screened",
+        }[self]
 
 
-def filtered(table: pd.DataFrame, *, view: ScanView = ScanView.LEADS,
-             half_life: tuple[float, float] = (0.0, math.inf)) -> pd.DataFrame:
+def filtered(
+    table: pd.DataFrame, *, view: ScanView = ScanView.LEADS, half_life: tuple[float, float] = (0.0, math.inf)
+) -> pd.DataFrame:
     """The rows a trader asked for (see :class:`ScanView`; an echo, selected or not, only from SELECTED on), half-life
     within the range (a pair without one only when the range starts at 0)."""
     if view is ScanView.LEADS:
@@ -228,12 +244,18 @@ def echoes_of(table: pd.DataFrame, group: int) -> pd.DataFrame:
 def summary_line(summary: analytics.ScanSummary, symbols: int, fdr: float) -> str:
     """The scan in one sentence: what was tested, sent to the full test, confirmed and left unconfirmed, and what was
     selected in how many groups."""
-    unconfirmed = (f", **{summary.pairs_unconfirmed:,} left unconfirmed** (the {summary.confirm_seconds:.0f} s "
-                   "budget ran out; never selected)" if summary.pairs_unconfirmed else ", none left unconfirmed")
+    unconfirmed = (
+        f", **{summary.pairs_unconfirmed:,} left unconfirmed** (the {summary.confirm_seconds:.0f} s "
+        "budget ran out; never selected)"
+        if summary.pairs_unconfirmed
+        else ", none left unconfirmed"
+    )
     noisy = len(summary.noisy)
-    return (f"{summary.pairs_tested:,} pairs of {symbols} symbols tested on {summary.formation_bars:,} formation and "
-            f"{summary.validation_bars:,} validation bars; {summary.pairs_sent:,} sent to the full test, "
-            f"{summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
-            f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "
-            f"({summary.pairs_echoes} echoes folded under them)."
-            + (f" {noisy} symbols bounce (marked ⚠)." if noisy else ""))
+    return (
+        f"{summary.pairs_tested:,} pairs of {symbols} symbols tested on {summary.formation_bars:,} formation and "
+        f"{summary.validation_bars:,} validation bars; {summary.pairs_sent:,} sent to the full test, "
+        f"{summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
+        f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "
+        f"({summary.pairs_echoes} echoes folded under them)."
+        + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
+    )

@@ -2,6 +2,7 @@
 discovery per group of pairs sharing a leg, and nothing on null universes with bid/ask bounce, tick grids, heavy tails
 and GARCH increments. Universes from tests/universe_fixtures.py (fixed seeds); the full-size studies are
 bench/scan_selection.py."""
+
 from __future__ import annotations
 
 import math
@@ -20,8 +21,18 @@ from quant.scan import _iv_statistics, _standardise, noisy_spread, robust_hurst,
 def bounce_market():
     """160 symbols × 7 days: market and sector factors, 8 planted pairs (2 with a bouncing y leg), 12 bouncing walks
     (0.3 % noise, 4 of them 1.5 %), 4 on a one-tick grid, 6 late listings, a halted symbol, 4 trap pairs."""
-    u = market_universe(160, 10_080, seed=23, n_planted=8, trap_pairs=4, n_late=6, n_bounce=12, strong_bounce=4,
-                        bounce_planted=2, n_tick=4)
+    u = market_universe(
+        160,
+        10_080,
+        seed=23,
+        n_planted=8,
+        trap_pairs=4,
+        n_late=6,
+        n_bounce=12,
+        strong_bounce=4,
+        bounce_planted=2,
+        n_tick=4,
+    )
     return u, A.scan_pairs(u.prices)
 
 
@@ -75,8 +86,9 @@ def test_bouncing_symbols_are_flagged_and_their_pairs_described_honestly(bounce_
 def test_echoes_of_a_planted_leg_are_folded_under_one_lead() -> None:
     """A market factor and spreads of 0.5 % of price: a planted y leg pairs 'significantly' with unrelated symbols
     (the full test rejects them; so does a reference Engle–Granger): they are echoes, never separate discoveries."""
-    u = market_universe(120, 10_080, seed=2, n_planted=6, spread_sd=(0.005, 0.005), n_late=0, n_halted=0,
-                        n_bounce=0, trap_pairs=0)
+    u = market_universe(
+        120, 10_080, seed=2, n_planted=6, spread_sd=(0.005, 0.005), n_late=0, n_halted=0, n_bounce=0, trap_pairs=0
+    )
     table = A.scan_pairs(u.prices)
     s = score(table, u.planted)
     assert s.recall == 1.0 and s.false_lead_share == 0.0 and s.false_share <= 0.1, s
@@ -156,7 +168,7 @@ def test_screen_keeps_its_size_under_bounce() -> None:
     u = null_universe(40, 7_000, seed=77, kinds=("normal",), bounce_share=0.5)
     z = _standardise(u.prices.to_numpy())
     bars = 8
-    means = _standardise(z[z.shape[0] % bars:].reshape(-1, bars, z.shape[1]).mean(axis=1))
+    means = _standardise(z[z.shape[0] % bars :].reshape(-1, bars, z.shape[1]).mean(axis=1))
     a, b, _ = _iv_statistics(means, np.arange(40))
     upper = np.triu_indices(40, 1)
     p = unitroot.pvalues(np.maximum(a, b)[upper], 2)
@@ -169,7 +181,7 @@ def test_symbol_noise_known_answers() -> None:
     clean = symbol_noise(np.exp(log_walk))
     assert abs(clean.autocorr) < 0.03 and not clean.noisy
     bounced = symbol_noise(np.exp(log_walk + rng.normal(0, 0.003, log_walk.size)))
-    assert bounced.autocorr == pytest.approx(-0.003**2 / (VOL**2 + 2 * 0.003**2), abs=0.02) and bounced.noisy
+    assert bounced.autocorr == pytest.approx(-(0.003**2) / (VOL**2 + 2 * 0.003**2), abs=0.02) and bounced.noisy
     assert bounced.roll_spread == pytest.approx(2 * 0.003, rel=0.05)  # Roll: 2·√(−cov) = 2·noise sd
 
 

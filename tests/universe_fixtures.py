@@ -6,6 +6,7 @@ increments. Fixed seeds: the same arguments give the same universe.
 Why not data_feed.simulate_universe: that one is the offline app's stand-in (one bounce model, no market factor, no
 listings); these are the adversarial cases the issue measured (issue 23), each a knob.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,10 +25,10 @@ class SimUniverse:
     """Closes (UTC 1-minute index, NaN before a listing and after a halt) and the truth."""
 
     prices: pd.DataFrame
-    planted: frozenset[frozenset[str]]      # the cointegrated pairs
-    bounce: frozenset[str]                  # symbols whose closes carry i.i.d. bid/ask noise or sit on a tick grid
-    late: frozenset[str]                    # listed during the window
-    halted: frozenset[str]                  # stopped trading during the window
+    planted: frozenset[frozenset[str]]  # the cointegrated pairs
+    bounce: frozenset[str]  # symbols whose closes carry i.i.d. bid/ask noise or sit on a tick grid
+    late: frozenset[str]  # listed during the window
+    halted: frozenset[str]  # stopped trading during the window
     half_lives: dict[frozenset[str], float] = field(default_factory=dict)  # each planted pair's, in bars
 
 
@@ -73,12 +74,28 @@ def on_tick_grid(price: np.ndarray, tick: float) -> np.ndarray:
     return np.round(price / tick) * tick
 
 
-def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_planted: int = 20,
-                    half_lives: tuple[float, float] = (10.0, 60.0), spread_sd: tuple[float, float] = (0.001, 0.005),
-                    market_weight: float = 0.6, sectors: int = 10, sector_weight: float = 0.6, trap_pairs: int = 5,
-                    n_late: int = 15, n_halted: int = 1, n_bounce: int = 15, bounce_sd: float = 0.003,
-                    strong_bounce: int = 0, bounce_planted: int = 0, n_tick: int = 0, tick_bars: float = 0.3,
-                    kind: str = "normal") -> SimUniverse:
+def market_universe(
+    n_symbols: int = 500,
+    n_bars: int = 10_080,
+    *,
+    seed: int,
+    n_planted: int = 20,
+    half_lives: tuple[float, float] = (10.0, 60.0),
+    spread_sd: tuple[float, float] = (0.001, 0.005),
+    market_weight: float = 0.6,
+    sectors: int = 10,
+    sector_weight: float = 0.6,
+    trap_pairs: int = 5,
+    n_late: int = 15,
+    n_halted: int = 1,
+    n_bounce: int = 15,
+    bounce_sd: float = 0.003,
+    strong_bounce: int = 0,
+    bounce_planted: int = 0,
+    n_tick: int = 0,
+    tick_bars: float = 0.3,
+    kind: str = "normal",
+) -> SimUniverse:
     """A market of `n_symbols` 1-minute closes.
 
     Log-price increments = VOL·(market_weight·M + sector_weight·S_sector + rest·own), unit-variance shocks of `kind`.
@@ -96,8 +113,11 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
 
     def factor_walks(n: int) -> np.ndarray:
         sector = rng.integers(0, sectors, n)
-        shocks = (market_weight * market[:, None] + sector_weight * sector_shocks[:, sector]
-                  + rest * increments(rng, n_bars, n, kind))
+        shocks = (
+            market_weight * market[:, None]
+            + sector_weight * sector_shocks[:, sector]
+            + rest * increments(rng, n_bars, n, kind)
+        )
         return np.log(rng.uniform(0.5, 500.0, n)) + np.cumsum(VOL * shocks, axis=0)
 
     n_walks = n_symbols - 2 * n_planted - 2 * trap_pairs
@@ -129,9 +149,9 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
             logs[f"T{k:02d}{side}USDT"] = math.log(rng.uniform(1.0, 100.0)) + np.cumsum(VOL * own)
     walks = list(logs)[:n_walks]
     late = walks[:n_late]
-    halted = walks[n_late:n_late + n_halted]
-    noisy = walks[n_late + n_halted:n_late + n_halted + n_bounce]
-    ticked = walks[n_late + n_halted + n_bounce:n_late + n_halted + n_bounce + n_tick]
+    halted = walks[n_late : n_late + n_halted]
+    noisy = walks[n_late + n_halted : n_late + n_halted + n_bounce]
+    ticked = walks[n_late + n_halted + n_bounce : n_late + n_halted + n_bounce + n_tick]
     for k, name in enumerate(noisy):
         logs[name] = add_bounce(logs[name], rng, bounce_sd * (5.0 if k < strong_bounce else 1.0))
     prices = pd.DataFrame({name: np.exp(col) for name, col in logs.items()}, index=time_index(n_bars))
@@ -144,15 +164,29 @@ def market_universe(n_symbols: int = 500, n_bars: int = 10_080, *, seed: int, n_
         prices[name] = col
     for name in halted:
         col = prices[name].to_numpy(copy=True)
-        col[int(rng.uniform(0.5, 0.8) * n_bars):] = np.nan
+        col[int(rng.uniform(0.5, 0.8) * n_bars) :] = np.nan
         prices[name] = col
-    return SimUniverse(prices, frozenset(planted), frozenset(bounce | set(noisy) | set(ticked)), frozenset(late),
-                       frozenset(halted), half_life)
+    return SimUniverse(
+        prices,
+        frozenset(planted),
+        frozenset(bounce | set(noisy) | set(ticked)),
+        frozenset(late),
+        frozenset(halted),
+        half_life,
+    )
 
 
-def null_universe(n_symbols: int = 100, n_bars: int = 10_080, *, seed: int, kinds: tuple[str, ...] = INCREMENTS,
-                  bounce_share: float = 0.3, bounce_scale: float = 5.0, tick_share: float = 0.0,
-                  tick_bars: float = 0.3) -> SimUniverse:
+def null_universe(
+    n_symbols: int = 100,
+    n_bars: int = 10_080,
+    *,
+    seed: int,
+    kinds: tuple[str, ...] = INCREMENTS,
+    bounce_share: float = 0.3,
+    bounce_scale: float = 5.0,
+    tick_share: float = 0.0,
+    tick_bars: float = 0.3,
+) -> SimUniverse:
     """Independent random walks, nothing cointegrated: increments cycle through `kinds` (normal, Student-t 3,
     GARCH(1,1)), a `bounce_share` of the symbols carry i.i.d. noise of `bounce_scale` times the increment sd, and a
     `tick_share` (after those) sit on a tick grid moving `tick_bars` tick a bar."""
@@ -164,7 +198,7 @@ def null_universe(n_symbols: int = 100, n_bars: int = 10_080, *, seed: int, kind
     logs = np.log(rng.uniform(0.5, 500.0, n_symbols)) + np.cumsum(VOL * shocks, axis=0)
     order = rng.permutation(n_symbols)
     n_bounce, n_tick = round(bounce_share * n_symbols), round(tick_share * n_symbols)
-    noisy, ticked = order[:n_bounce], order[n_bounce:n_bounce + n_tick]
+    noisy, ticked = order[:n_bounce], order[n_bounce : n_bounce + n_tick]
     logs[:, noisy] = add_bounce(logs[:, noisy], rng, bounce_scale * VOL)
     names = [f"N{k:03d}USDT" for k in range(n_symbols)]
     prices = pd.DataFrame(np.exp(logs), columns=names, index=time_index(n_bars))
@@ -202,5 +236,6 @@ class Score:
 def score(table: pd.DataFrame, planted: frozenset[frozenset[str]]) -> Score:
     found = found_pairs(table)
     leads = found_pairs(table, "lead") if "lead" in table.columns else found
-    return Score(len(found & planted) / max(len(planted), 1), len(found), len(found - planted), len(leads),
-                 len(leads - planted))
+    return Score(
+        len(found & planted) / max(len(planted), 1), len(found), len(found - planted), len(leads), len(leads - planted)
+    )
