@@ -20,6 +20,8 @@ from service.controls import Controls, fmt_value
 from service.scan_jobs import (
     ScanJob,
     ScanRequest,
+    ScanView,
+    echoes_of,
     filtered,
     history_job,
     job,
@@ -27,11 +29,14 @@ from service.scan_jobs import (
     refresh_if_stale,
     start_history,
     start_scan,
+    summary_line,
 )
 
 SHOWN = {
     "x": "x",
     "y": "y",
+    "echoes": "echoes",
+    "selected": "selected",
     "beta": "β (y on x)",
     "pvalue": "p (both ways)",
     "qvalue": "q (BH)",
@@ -43,6 +48,7 @@ SHOWN = {
     "oos_pvalue": "out-of-sample p",
     "oos_confirmed": "holds out of sample",
 }
+NOISY_MARK = " ⚠"  # after a symbol whose returns bounce (its pairs' half-life and crossings are bounce-robust)
 
 
 def open_pair(x: str, y: str, days: int) -> None:
@@ -76,10 +82,16 @@ def simulate_history(db_target: str) -> None:
         )
 
 
-def table_view(rows: pd.DataFrame) -> pd.DataFrame:
-    """The result rows formatted for reading (numbers as text a trader reads, no raw floats)."""
-    out = rows.loc[:, list(SHOWN)].rename(columns=SHOWN)
+def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFrame:
+    """The result rows formatted for reading (numbers as text a trader reads, no raw floats; a bouncing leg marked
+    with NOISY_MARK; the echo count in the leads view, the selected flag in the others)."""
+    shown = {k: v for k, v in SHOWN.items() if k != ("selected" if view is ScanView.LEADS else "echoes")}
+    out = rows.loc[:, list(shown)].rename(columns=shown)
     out.attrs = {}  # the scan summary stays with the result, not in the browser's copy
+    for leg in ("x", "y"):
+        out[leg] = [
+            f"{name}{NOISY_MARK}" if noisy else str(name) for name, noisy in zip(rows[leg], rows[f"noisy_{leg}"])
+        ]
     for col, fmt in (
         ("β (y on x)", "{:.4g}"),
         ("half-life (bars)", "{:,.1f}"),
@@ -91,42 +103,48 @@ def table_view(rows: pd.DataFrame) -> pd.DataFrame:
     for col in ("p (both ways)", "q (BH)", "out-of-sample p"):
         out[col] = [("< 0.0001" if v < 1e-4 else f"{v:.4f}") if pd.notna(v) else "—" for v in out[col]]
     out["spread σ (% of y)"] = [fmt_value(v * 100, "{:.3f}") for v in out["spread σ (% of y)"]]
-    out["holds out of sample"] = ["yes" if v else "no" for v in out["holds out of sample"]]
+    for col in ("holds out of sample", "selected"):
+        if col in out:
+            out[col] = ["yes" if v else "no" for v in out[col]]
     return out
 
 
 def results(j: ScanJob, c: Controls) -> None:
-    """The finished scan: summary, filters, the table, CSV, and the open-in-Pair-Analytics action."""
+    """The finished scan: summary, filters, the table (one row per discovery by default), its echoes, CSV, and the
+    open-in-Pair-Analytics action."""
     if j.error:
         st.error(f"The last scan failed: {j.error}")
     if j.table is None:
         return
     summary = analytics.scan_summary(j.table)
     st.caption(
-        f"{summary.pairs_tested:,} pairs of {j.symbols} symbols tested on {summary.formation_bars:,} formation "
-        f"and {summary.validation_bars:,} validation bars; {summary.pairs_confirmed:,} confirmed with the full "
-        f"test, **{summary.pairs_selected} selected** at a false discovery rate of {j.request.fdr:.0%}. "
-        f"Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC."
+        summary_line(summary, j.symbols, j.request.fdr)
+        + f" Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC."
     )
     if j.notes:
-        with st.expander(f"Left out ({len(j.notes)})"):
+        with st.expander(f"Left out and flagged ({len(j.notes)})"):
             st.write("\n".join(f"- {n}" for n in j.notes))
     left, right = st.columns(2)
-    selected_only = left.toggle("Selected pairs only (q ≤ FDR)", value=True, key="scan_selected_only")
+    view = ScanView(
+        left.selectbox("Show", list(ScanView), format_func=lambda v: ScanView(v).label, key="scan_view")
+        or ScanView.LEADS
+    )
     hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life")
-    rows = filtered(j.table, selected_only=selected_only, half_life=hl)
+    rows = filtered(j.table, view=view, half_life=hl)
     if rows.empty:
         st.info(
             "No pair passes these filters."
             + (
-                " None is selected: no pair's cointegration survives the false discovery control."
-                if selected_only
+                " None is selected: no pair is confirmed by the full test, "
+                "significant after the false discovery control and holding out "
+                "of sample."
+                if view is ScanView.LEADS
                 else ""
             )
         )
         return
     event = st.dataframe(
-        table_view(rows),
+        table_view(rows, view),
         hide_index=True,
         width="stretch",
         on_select="rerun",
@@ -145,6 +163,21 @@ def results(j: ScanJob, c: Controls) -> None:
         )
     else:
         st.caption("Select a row to open that pair in Pair Analytics and Backtest.")
+    if view is ScanView.LEADS and summary.pairs_echoes:
+        with st.expander(f"Echoes ({summary.pairs_echoes}): pairs sharing a leg with a discovery"):
+            st.caption(
+                "A leg holding a stationary spread makes its pairs with other symbols test as cointegrated "
+                "too. An echo stays selected only where its legs and its lead's are cointegrated with each "
+                "other (cointegration is transitive)."
+            )
+            for _, lead in rows.loc[rows["echoes"] > 0].iterrows():
+                st.markdown(f"**{lead['y']} / {lead['x']}**")
+                st.dataframe(
+                    table_view(echoes_of(j.table, int(lead["group"])), ScanView.SELECTED),
+                    hide_index=True,
+                    width="stretch",
+                    key=f"scan_echoes_{int(lead['group'])}",
+                )
     st.download_button(
         "Scan results (CSV)",
         data=lambda: database.dataframe_to_csv(rows),

@@ -3,7 +3,9 @@ background thread whose progress and result every browser session of the process
 
 from __future__ import annotations
 
+import enum
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -172,7 +174,9 @@ def _run(j: ScanJob) -> None:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
         j.stage, j.fraction = f"testing {closes.shape[1] * (closes.shape[1] - 1) // 2:,} pairs", 0.4
         table = analytics.scan_pairs(closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2))
-        notes += [f"{k}: {why.detail}" for k, why in analytics.scan_summary(table).excluded.items()]
+        summary = analytics.scan_summary(table)
+        notes += [f"{k}: {why.detail}" for k, why in summary.excluded.items()]
+        notes += [f"{k}: {summary.noise[k]}" for k in summary.noisy]
         j.table, j.symbols, j.notes, j.error = table, closes.shape[1], notes, ""
     except Exception as exc:  # shown in the tab; a scan must never take the dashboard down
         log.exception("market scan failed")
@@ -196,8 +200,62 @@ def pair_view(x: str, y: str, days: int, view_symbols: list[str]) -> dict[str, o
     }
 
 
-def filtered(table: pd.DataFrame, *, selected_only: bool, half_life: tuple[float, float]) -> pd.DataFrame:
-    """The rows a trader asked for: selected pairs only (or every confirmed pair), half-life within the range."""
-    rows = table.loc[table["selected"]] if selected_only else table.loc[table["confirmed"]]
+class ScanView(enum.StrEnum):
+    """Which rows of a scan a trader sees: one row per discovery (the default of the tab and the API), every selected
+    pair with its echoes, every pair the full test confirmed (selected or not), or every pair screened."""
+
+    LEADS = "leads"
+    SELECTED = "selected"
+    CONFIRMED = "confirmed"
+    TESTED = "tested"
+
+    @property
+    def label(self) -> str:
+        return {
+            ScanView.LEADS: "One pair per discovery (echoes folded)",
+            ScanView.SELECTED: "Discoveries with their echoes",
+            ScanView.CONFIRMED: "Every pair the full test confirmed",
+            ScanView.TESTED: "Every pair screened",
+        }[self]
+
+
+def filtered(
+    table: pd.DataFrame, *, view: ScanView = ScanView.LEADS, half_life: tuple[float, float] = (0.0, math.inf)
+) -> pd.DataFrame:
+    """The rows a trader asked for (see :class:`ScanView`; an echo, selected or not, only from SELECTED on), half-life
+    within the range (a pair without one only when the range starts at 0)."""
+    if view is ScanView.LEADS:
+        rows = table.loc[table["lead"]]
+    elif view is ScanView.SELECTED:
+        rows = table.loc[table["selected"] | (table["group"] > 0)]
+    elif view is ScanView.CONFIRMED:
+        rows = table.loc[table["confirmed"]]
+    else:
+        rows = table
     hl = rows["half_life"]
     return rows.loc[(hl >= half_life[0]) & (hl <= half_life[1]) | (np.isnan(hl) & (half_life[0] <= 0))]
+
+
+def echoes_of(table: pd.DataFrame, group: int) -> pd.DataFrame:
+    """The pairs folded under a group's lead (selected or not), best first."""
+    return table.loc[(table["group"] == group) & ~table["lead"]]
+
+
+def summary_line(summary: analytics.ScanSummary, symbols: int, fdr: float) -> str:
+    """The scan in one sentence: what was tested, sent to the full test, confirmed and left unconfirmed, and what was
+    selected in how many groups."""
+    unconfirmed = (
+        f", **{summary.pairs_unconfirmed:,} left unconfirmed** (the {summary.confirm_seconds:.0f} s "
+        "budget ran out; never selected)"
+        if summary.pairs_unconfirmed
+        else ", none left unconfirmed"
+    )
+    noisy = len(summary.noisy)
+    return (
+        f"{summary.pairs_tested:,} pairs of {symbols} symbols tested on {summary.formation_bars:,} formation and "
+        f"{summary.validation_bars:,} validation bars; {summary.pairs_sent:,} sent to the full test, "
+        f"{summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
+        f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "
+        f"({summary.pairs_echoes} echoes folded under them)."
+        + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
+    )

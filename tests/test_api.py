@@ -472,6 +472,13 @@ def test_scanner_run_and_results(url, db):
     assert found["error"] == "" and found["symbols"] >= 12 and found["pairs"]
     best = {frozenset((found["pairs"][0]["x"], found["pairs"][0]["y"]))}
     assert best <= planted
+    assert found["view"] == "leads" and all(p["lead"] and p["selected"] for p in found["pairs"])  # one per discovery
+    summary = found["summary"]
+    assert summary["tested"] == 66 and summary["selected"] >= len(found["pairs"]) == summary["groups"]
+    assert summary["sent"] == summary["confirmed"] + summary["unconfirmed"]
+    tested = requests.get(f"{url}/api/scanner", params={**query, "view": "tested", "limit": 500}, timeout=30).json()
+    assert len(tested["pairs"]) == 66 and not all(p["confirmed"] for p in tested["pairs"])
+    refused(requests.get(f"{url}/api/scanner", params={**query, "view": "all"}, timeout=30), 400, "view")
     refused(requests.get(f"{url}/api/scanner", params={"fdr": "0.2"}, timeout=30), 400, "fdr")
     refused(requests.get(f"{url}/api/scanner", params={"days": "99"}, timeout=30), 400, "days")
     refused(

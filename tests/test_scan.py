@@ -52,7 +52,9 @@ def test_null_universe_with_heavy_bounce_selects_nothing() -> None:
     prices, _ = synthetic_universe(60, 10_080, n_planted=0, seed=11, bounce=30, bounce_bps=20)
     table = A.scan_pairs(prices)
     assert not table["selected"].any()
-    assert A.scan_summary(table).pairs_confirmed > 0  # the lag-0 screen is fooled; the confirmation is not
+    summary = A.scan_summary(table)
+    assert summary.pairs_sent <= 20  # the screen is not fooled by the bounce (a lag-0 screen sent ~1,000 here)
+    assert sorted(summary.noisy) == sorted(prices.columns[:30])  # the bouncing symbols are flagged, only they
 
 
 def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) -> None:
@@ -67,17 +69,21 @@ def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) 
     assert 5 < row["half_life"] < 120 and row["crossings_per_day"] > 10 and row["hurst"] < 0.5
     assert row["oos_confirmed"] and row["spread_vol"] > 0
     q = table["qvalue"].to_numpy()
-    p = table["pvalue"].to_numpy()
+    p = table["pvalue"].fillna(1.0).to_numpy()
     assert (q >= p - 1e-15).all() and (q <= 1).all()
+    assert row["statistic"] == pytest.approx(max(eg.statistic, reverse.statistic), rel=1e-9)
 
 
 def test_benjamini_hochberg_matches_statsmodels(universe) -> None:
     from statsmodels.stats.multitest import multipletests
 
     _, _, table = universe
-    ref = multipletests(table["pvalue"].to_numpy(), alpha=0.05, method="fdr_bh")
+    full = table["pvalue"].fillna(1.0).to_numpy()  # a pair the full test did not confirm counts as p = 1
+    ref = multipletests(full, alpha=0.05, method="fdr_bh")
     np.testing.assert_allclose(table["qvalue"].to_numpy(), ref[1], rtol=1e-12)
-    assert (table["selected"].to_numpy() == ref[0]).all()
+    assert table["pvalue"].isna().to_numpy().tolist() == (~table["confirmed"]).to_numpy().tolist()
+    selected = table["selected"].to_numpy()
+    assert ref[0][selected].all() and table.loc[selected, "oos_confirmed"].all()  # selected ⊆ BH ∩ out of sample
 
 
 def test_benjamini_hochberg_q_values_known_answer() -> None:

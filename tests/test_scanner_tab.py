@@ -10,7 +10,9 @@ import pytest
 from fake_binance import DEFAULT_SYMBOLS
 from streamlit.testing.v1 import AppTest
 
+import analytics
 import collector
+from dashboard.tab_scanner import NOISY_MARK
 from service import scan_jobs as scanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +70,20 @@ def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, page) 
     sel = j.table.loc[j.table["selected"]]
     found = {frozenset(p) for p in zip(sel["x"], sel["y"])}
     assert found == planted
+    leads = j.table.loc[j.table["lead"]]
     shown = at.dataframe[0].value
-    assert len(shown) == len(sel) and set(shown["x"]) | set(shown["y"]) == set(sel["x"]) | set(sel["y"])
-    assert any(f"{len(sel)} selected" in c.value for c in at.caption)
+    assert len(shown) == len(leads) and set(shown["x"]) | set(shown["y"]) == set(leads["x"]) | set(leads["y"])
+    summary = analytics.scan_summary(j.table)
+    line = next(c.value for c in at.caption if "sent to the full test" in c.value)
+    assert f"{len(sel)} selected" in line and f"{summary.pairs_confirmed:,} confirmed" in line
+    assert "none left unconfirmed" in line and f"{len(summary.noisy)} symbols bounce" in line
+    assert summary.noisy  # the simulated universe's bouncing symbols, marked wherever they are shown
+    at.selectbox(key="scan_view").set_value(scanner.ScanView.TESTED).run()
+    every = at.dataframe[0].value
+    assert len(every) == len(j.table)
+    marked = {name.removesuffix(NOISY_MARK) for name in (*every["x"], *every["y"]) if name.endswith(NOISY_MARK)}
+    assert marked == set(summary.noisy)
+    assert all(any(name in note and "bounce" in note for note in j.notes) for name in summary.noisy)
 
 
 def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(page) -> None:
@@ -145,3 +158,28 @@ def test_scanner_tab_loads_the_binance_universe_history_with_progress(fb, tmp_pa
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert h.report is not None and h.report.archive_days == len(universe) and not h.report.missing
     assert any("symbol-days from the archive" in c.value for c in at.caption)
+
+
+def test_the_tab_folds_echoes_under_their_discovery_and_marks_bouncing_legs() -> None:
+    from universe_fixtures import market_universe
+
+    from dashboard.tab_scanner import table_view
+
+    u = market_universe(
+        120, 10_080, seed=2, n_planted=6, spread_sd=(0.005, 0.005), n_late=0, n_halted=0, n_bounce=6, trap_pairs=0
+    )
+    table = analytics.scan_pairs(u.prices)
+    leads = scanner.filtered(table)  # the default view: one row per discovery
+    assert leads["lead"].all() and len(leads) == analytics.scan_summary(table).pairs_groups
+    shown = table_view(leads)
+    assert "echoes" in shown.columns and "selected" not in shown.columns
+    assert shown["echoes"].sum() == analytics.scan_summary(table).pairs_echoes > 0
+    with_echoes = leads.loc[leads["echoes"] > 0].iloc[0]
+    echoes = scanner.echoes_of(table, int(with_echoes["group"]))
+    assert len(echoes) == with_echoes["echoes"] and not echoes["lead"].any()
+    assert {with_echoes["x"], with_echoes["y"]} & (set(echoes["x"]) | set(echoes["y"]))
+    everything = table_view(scanner.filtered(table, view=scanner.ScanView.TESTED), scanner.ScanView.TESTED)
+    marked = {n.removesuffix(NOISY_MARK) for n in (*everything["x"], *everything["y"]) if n.endswith(NOISY_MARK)}
+    assert marked == set(analytics.scan_summary(table).noisy) == u.bounce
+    discoveries = scanner.filtered(table, view=scanner.ScanView.SELECTED)
+    assert set(discoveries.index) == set(table.index[table["group"] > 0])
