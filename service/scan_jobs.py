@@ -241,7 +241,7 @@ def echoes_of(table: pd.DataFrame, group: int) -> pd.DataFrame:
     return table.loc[(table["group"] == group) & ~table["lead"]]
 
 
-def summary_line(summary: analytics.ScanSummary, symbols: int, fdr: float) -> str:
+def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
     """The scan in one sentence: what was tested, sent to the full test, confirmed and left unconfirmed, and what was
     selected in how many groups."""
     unconfirmed = (
@@ -251,8 +251,10 @@ def summary_line(summary: analytics.ScanSummary, symbols: int, fdr: float) -> st
         else ", none left unconfirmed"
     )
     noisy = len(summary.noisy)
+    testable = summary.symbols - len(summary.excluded)
+    left_out = f" ({len(summary.excluded)} left out, listed below)" if summary.excluded else ""
     return (
-        f"{summary.pairs_tested:,} pairs of {symbols} symbols tested on {summary.formation_bars:,} formation and "
+        f"{summary.pairs_tested:,} pairs of {testable:,} symbols{left_out} tested on {summary.formation_bars:,} formation and "
         f"{summary.validation_bars:,} validation bars; {summary.pairs_sent:,} sent to the full test, "
         f"{summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
         f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "

@@ -53,6 +53,13 @@ def page(universe_db, monkeypatch) -> AppTest:
 
 def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, page) -> None:
     path, planted = universe_db
+    import database
+
+    with database.open_reader(path) as conn:  # a symbol listed in the last hour: left out of the scan, counted apart
+        last = int(database.read_bars(conn, ["P00XUSDT"], "1min")["timestamp"].iloc[-1])
+    with database.open_writer(path) as conn:
+        rows = [(last - k * 60_000, 10.0, 10.0, 10.0, 10.0 + 0.01 * (k % 7), 1.0, 1, 10.0) for k in range(60)]
+        database.write_bars(conn, "1min", {"NEWUSDT": rows}, "upload")
     at = page
     at.session_state["tab"] = "Scanner"
     at.run()
@@ -77,6 +84,10 @@ def test_scanner_tab_runs_a_scan_and_finds_the_planted_pairs(universe_db, page) 
     line = next(c.value for c in at.caption if "sent to the full test" in c.value)
     assert f"{len(sel)} selected" in line and f"{summary.pairs_confirmed:,} confirmed" in line
     assert "none left unconfirmed" in line and f"{len(summary.noisy)} symbols bounce" in line
+    # the symbols counted are those tested: the ones left out (too little history, halted) are counted apart
+    tested = summary.symbols - len(summary.excluded)
+    assert summary.pairs_tested <= tested * (tested - 1) // 2 and f"of {tested:,} symbols" in line
+    assert (f"({len(summary.excluded)} left out" in line) == bool(summary.excluded)
     assert summary.noisy  # the simulated universe's bouncing symbols, marked wherever they are shown
     at.selectbox(key="scan_view").set_value(scanner.ScanView.TESTED).run()
     every = at.dataframe[0].value
