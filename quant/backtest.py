@@ -141,7 +141,7 @@ def _find_trades(
         marked = np.where(np.append(mask, True), positions, n)
         return np.minimum.accumulate(marked[::-1])[::-1]
 
-    opens = next_true(ok & beyond)
+    opens = next_true(ok & beyond & (np.abs(zc) < stop_level))  # never open where the stop would close at once
     closes = {
         -1: next_true(ok & ((zc <= exit_) | (zc >= stop_level))),
         1: next_true(ok & ((zc >= -exit_) | (zc <= -stop_level))),

@@ -387,3 +387,15 @@ def test_parameter_sweep_grid_matches_single_backtests(ou_pair) -> None:
     assert multi.loc[(60, 2.0), 0.0] == pytest.approx(A.backtest_pairs(x, y, p).metrics["sharpe"], rel=1e-12)
     with pytest.raises(ValueError, match="unknown sweep metric 'alpha'"):
         A.parameter_sweep(x, y, p, [2.0], [0.0], metric="alpha")
+
+
+def test_no_position_opens_beyond_the_stop() -> None:
+    # A jump straight past the stop (a feed outage, a print error) is not an entry: the trade would be stopped out
+    # at the next bar (the browser review saw a short at z +7.6 with stop 4 lose at once). Inside (entry, stop) again,
+    # the usual signal applies.
+    spread, z = _crafted([0, 0, 7.6, 7.0, 1.0, 0.2, 0.1])
+    trades, _ = A.backtest_mean_reversion(spread, z, entry_th=2.0, exit_th=0.5, stop_th=4.0)
+    assert trades.empty
+    spread, z = _crafted([0, 0, 7.6, 3.0, 2.0, 0.2, 0.1])
+    trades, _ = A.backtest_mean_reversion(spread, z, entry_th=2.0, exit_th=0.5, stop_th=4.0)
+    assert trades["entry_zscore"].tolist() == [3.0] and trades["exit_reason"].tolist() == ["exit"]
