@@ -118,8 +118,7 @@ def results(j: ScanJob, c: Controls) -> None:
         return
     summary = analytics.scan_summary(j.table)
     st.caption(
-        summary_line(summary, j.request.fdr)
-        + f" Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC."
+        summary_line(summary, j.request.fdr) + f" Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC."
     )
     if j.notes:
         with st.expander(f"Left out and flagged ({len(j.notes)})"):
