@@ -255,8 +255,8 @@ def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
     left_out = f" ({len(summary.excluded)} left out, listed below)" if summary.excluded else ""
     return (
         f"{summary.pairs_tested:,} pairs of {testable:,} symbols{left_out} tested on "
-        f"{summary.formation_bars:,} formation and {summary.validation_bars:,} validation bars; {summary.pairs_sent:,} sent to the full test, "
-        f"{summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
+        f"{summary.formation_bars:,} formation and {summary.validation_bars:,} validation bars; "
+        f"{summary.pairs_sent:,} sent to the full test, {summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
         f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "
         f"({summary.pairs_echoes} echoes folded under them)."
         + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
