@@ -256,8 +256,8 @@ def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
     return (
         f"{summary.pairs_tested:,} pairs of {testable:,} symbols{left_out} tested on "
         f"{summary.formation_bars:,} formation and {summary.validation_bars:,} validation bars; "
-        f"{summary.pairs_sent:,} sent to the full test, {summary.pairs_confirmed:,} confirmed{unconfirmed}; **{summary.pairs_selected} selected** at a false "
-        f"discovery rate of {fdr:.0%} and out of sample, as {summary.pairs_groups} discoveries "
-        f"({summary.pairs_echoes} echoes folded under them)."
+        f"{summary.pairs_sent:,} sent to the full test, {summary.pairs_confirmed:,} confirmed{unconfirmed}; "
+        f"**{summary.pairs_selected} selected** at a false discovery rate of {fdr:.0%} and out of sample, "
+        f"as {summary.pairs_groups} discoveries ({summary.pairs_echoes} echoes folded under them)."
         + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
     )
