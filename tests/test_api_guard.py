@@ -13,8 +13,11 @@ failed on the code before the fix:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gzip
+import json
+import sqlite3
 import struct
 import time
 import zipfile
@@ -24,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import requests
+import websocket
 from app_fixtures import seed_database
 from served import Server, serve_process
 
@@ -98,6 +102,10 @@ def refused(resp: requests.Response, status: int, param: str) -> dict:
     assert set(body) == {"status", "error", "msg", "param"} and body["status"] == "error"
     assert body["msg"] == body["error"] != "" and body["param"] == param
     return body
+
+
+def ws_url(served: Served, path: str) -> str:
+    return served.url.replace("http://", "ws://") + path
 
 
 # ======================================================================================================= archives
@@ -185,3 +193,36 @@ def test_a_gzip_trailer_declaring_more_than_the_limit_is_refused_at_once(tmp_pat
     honest.write_bytes(packed)
     assert len(list(data_feed.iter_ticks_from_file(honest))) == 10
     assert len(list(data_feed.iter_ticks_from_file(packed, name="ok.ndjson.gz"))) == 10
+
+
+# ====================================================================================================== /ws/live
+def test_the_live_socket_survives_a_heartbeat_that_fails(app):
+    """A row another program wrote with a BLOB price (SQLite's CHECK (price > 0) lets it through) makes building the
+    heartbeat fail with a TypeError, not a database error. Clients get an error message each second and the log
+    one line; once the row is gone, later clients get heartbeats (they got nothing until a restart)."""
+    with contextlib.closing(sqlite3.connect(app.db)) as conn, conn:
+        conn.execute(
+            "INSERT INTO ticks(symbol, id_space, trade_id, timestamp, price, size, is_buyer_maker, received_at) "
+            "VALUES ('BTCUSDT', 2, -999999999, ?, X'01', 1, 0, ?)",
+            (database.now_ms() + 3_600_000, database.now_ms()),
+        )
+    try:
+        first = websocket.create_connection(ws_url(app, "/ws/live"), timeout=10)
+        try:
+            beats = [json.loads(first.recv()) for _ in range(3)]
+        finally:
+            first.close()
+        assert [b["type"] for b in beats] == ["error"] * 3 and "internal error" in beats[0]["error"]
+    finally:
+        with contextlib.closing(sqlite3.connect(app.db)) as conn, conn:
+            conn.execute("DELETE FROM ticks WHERE trade_id = -999999999")
+    later = websocket.create_connection(ws_url(app, "/ws/live"), timeout=10)
+    try:
+        beat = json.loads(later.recv())
+        if beat["type"] == "error":  # the beat built while the row was still there
+            beat = json.loads(later.recv())
+    finally:
+        later.close()
+    assert beat["type"] == "heartbeat" and beat["symbols"]["btcusdt"]["price"] > 0
+    log = app.log.read_text()
+    assert log.count("heartbeat failed") == 1 and "TypeError" in log
