@@ -16,7 +16,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gzip
+import http.client
 import json
+import re
+import socket
 import sqlite3
 import struct
 import time
@@ -24,6 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -31,8 +35,11 @@ import websocket
 from app_fixtures import seed_database
 from served import Server, serve_process
 
+import config
 import data_feed
 import database
+from api.security import host_name
+from service.links import signed_link, verify_link
 
 pytestmark = pytest.mark.timeout(240)
 SPAN_MS = 30 * 60_000
@@ -106,6 +113,132 @@ def refused(resp: requests.Response, status: int, param: str) -> dict:
 
 def ws_url(served: Served, path: str) -> str:
     return served.url.replace("http://", "ws://") + path
+
+
+# ================================================================================================== DNS rebinding
+REBOUND = ("rebind.example", "127.0.0.1.rebind.example", "localhost.rebind.example", "[::2]", "evil@127.0.0.1")
+
+
+@pytest.mark.parametrize("name", REBOUND)
+def test_a_rebinding_host_reaches_nothing_without_a_token(app, name):
+    """A page on another name re-pointed at 127.0.0.1: its requests carry its own Host and Origin. Every path of the
+    server answers 421 before anything runs: the API (reads and writes), the page, its health check, and both
+    sockets (/ws/live and the dashboard's own /_stcore/stream, which would let it press Start/Stop)."""
+    host = f"{name}:{app.port}"
+    evil = {"Host": host, "Origin": f"http://{host}"}
+    rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
+    before = requests.get(f"{app.url}/api/alerts", timeout=30).json()
+    for resp in (
+        requests.get(f"{app.url}/api/symbols", headers=evil, timeout=30),
+        requests.get(f"{app.url}/api/ticks.csv", params={"symbols": "BTCUSDT"}, headers=evil, timeout=30),
+        requests.post(f"{app.url}/api/alerts", json=rule, headers=evil, timeout=30),
+        requests.post(f"{app.url}/api/ingest/start", json={"symbols": ["btcusdt"]}, headers=evil, timeout=30),
+        requests.get(f"{app.url}/", headers=evil, timeout=30),
+        requests.get(f"{app.url}/_stcore/health", headers=evil, timeout=30),
+        requests.options(f"{app.url}/api/alerts", headers=evil, timeout=30),
+    ):
+        assert "Host" in refused(resp, 421, "Host")["msg"]
+    assert requests.get(f"{app.url}/api/alerts", timeout=30).json() == before
+    assert requests.get(f"{app.url}/api/ingest/status", timeout=30).json()["state"] == "stopped"
+    for path in ("/ws/live", "/_stcore/stream"):
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(ws_url(app, path), host=host, origin=evil["Origin"], timeout=15)
+
+
+def test_a_rebinding_host_is_refused_with_the_right_token_too(locked):
+    """With API_TOKEN set the Host is still checked first: a right token (or a valid signed link) from a page on a
+    rebound name is refused all the same."""
+    host = f"rebind.example:{locked.port}"
+    token = {"Authorization": "Bearer s3cret"}
+    refused(requests.get(f"{locked.url}/api/symbols", headers={**token, "Host": host}, timeout=30), 421, "Host")
+    settings = dataclasses.replace(config.load_settings({}), api_token="s3cret")
+    link = signed_link(settings, "/api/ticks.csv", {"symbols": "BTCUSDT"})
+    refused(requests.get(locked.url + link, headers={"Host": host}, timeout=30), 421, "Host")
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(ws_url(locked, "/ws/live?token=s3cret"), host=host, timeout=15)
+    ok = requests.get(f"{locked.url}/api/symbols", headers={**token, "Host": f"localhost:{locked.port}"}, timeout=30)
+    assert ok.status_code == 200 and "btcusdt" in ok.json()["symbols"]
+
+
+@pytest.mark.parametrize(
+    "name", ["127.0.0.1", "localhost", "LocalHost.", "[::1]", "[0:0::1]", PUBLIC, "Analytics.Example"]
+)
+def test_the_servers_own_names_are_served(app, name):
+    """The loopback names and API_ALLOWED_HOSTS, any port or none, any case: the page, the API and /ws/live."""
+    for host in (f"{name}:{app.port}", name, f"{name}:443"):
+        assert requests.get(f"{app.url}/api/symbols", headers={"Host": host}, timeout=30).status_code == 200
+    assert (
+        requests.get(f"{app.url}/", headers={"Host": name}, timeout=30).headers["content-type"].startswith("text/html")
+    )
+    host = f"{name}:{app.port}"  # a browser's socket from the page: its Origin is the page's, this host
+    ws = websocket.create_connection(ws_url(app, "/ws/live"), host=host, origin=f"http://{host}", timeout=15)
+    try:
+        assert json.loads(ws.recv())["type"] == "heartbeat"
+    finally:
+        ws.close()
+
+
+def raw_answer(served: Served, request: bytes) -> tuple[int, bytes]:
+    """Send raw request bytes; the answer's status and body."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        return answer.status, answer.read()
+
+
+def test_a_request_without_exactly_one_host_is_refused(app):
+    status, body = raw_answer(app, b"GET /api/symbols HTTP/1.0\r\n\r\n")
+    assert status == 421 and json.loads(body)["param"] == "Host"
+    twice = (
+        f"GET /api/symbols HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\nHost: rebind.example\r\nConnection: close\r\n\r\n"
+    )
+    assert raw_answer(app, twice.encode())[0] in (400, 421)
+    once = f"GET /api/symbols HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\nConnection: close\r\n\r\n"
+    assert raw_answer(app, once.encode())[0] == 200
+
+
+def test_host_names_are_read_as_a_browser_sends_them():
+    assert host_name("LOCALHOST.:8501") == "localhost" and host_name("[0:0::1]:80") == "[::1]"
+    assert host_name("127.0.0.1") == "127.0.0.1" and host_name("Analytics.Example:443") == "analytics.example"
+    for bad in ("", "a b", "evil@127.0.0.1", "127.0.0.1:99999", "127.0.0.1/x", "[::zz]", "127.0.0.1:8501#"):
+        assert host_name(bad) is None, bad
+
+
+def test_the_allowed_hosts_setting_is_validated():
+    settings = config.load_settings({"API_ALLOWED_HOSTS": " Analytics.Example., 192.168.1.20, [FD00:0::20] "})
+    assert settings.api_allowed_hosts == ("analytics.example", "192.168.1.20", "[fd00::20]")
+    assert config.load_settings({}).api_allowed_hosts == ()
+    for bad in ("http://analytics.example", "analytics.example:8501", "*.example", "a/b", "fd00::20", "a..b"):
+        with pytest.raises(
+            config.ConfigError, match=re.escape(f"API_ALLOWED_HOSTS={bad!r}: {bad!r} is not a host name")
+        ):
+            config.load_settings({"API_ALLOWED_HOSTS": bad})
+
+
+# =================================================================================================== signed links
+def minute(seeded: tuple[str, int]) -> dict[str, str]:
+    """A one-minute window in the middle of the seeded ticks, for BTCUSDT."""
+    start = seeded[1] - SPAN_MS // 2
+    return {"symbols": "BTCUSDT", "start": str(start), "end": str(start + 60_000)}
+
+
+def test_a_signed_link_cannot_be_widened(locked, seeded):
+    """The dashboard's one-minute "Raw ticks (CSV)" link: blanking its window with `&start=&end=`, repeating a
+    parameter or adding one no longer verifies (the whole history was served); reordering it still does."""
+    settings = dataclasses.replace(config.load_settings({}), api_token="s3cret")
+    link = signed_link(settings, "/api/ticks.csv", minute(seeded))
+    rows = requests.get(locked.url + link, timeout=30).text.count("\nBTCUSDT,")
+    assert 0 < rows < TICKS // 10
+    for widened in ("&start=&end=", "&end=", "&start=0", "&end=99999999999999", "&limit=", "&symbols=ETHUSDT"):
+        refused(requests.get(locked.url + link + widened, timeout=30), 401, "token")
+    path, query = link.split("?")
+    reordered = "&".join(reversed(query.split("&")))
+    assert requests.get(f"{locked.url}{path}?{reordered}", timeout=30).text.count("\nBTCUSDT,") == rows
+    parts = urlsplit(link)
+    assert verify_link("GET", parts.path, parts.query, "s3cret")
+    assert not verify_link("GET", parts.path, parts.query + "&start=&end=", "s3cret")
+    assert not verify_link("GET", parts.path, parts.query + "&sig=" + query.rsplit("sig=", 1)[1], "s3cret")
 
 
 # ======================================================================================================= archives
