@@ -17,15 +17,17 @@ import contextlib
 import dataclasses
 import gzip
 import http.client
+import itertools
 import json
 import re
 import socket
 import sqlite3
 import struct
+import threading
 import time
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -239,6 +241,188 @@ def test_a_signed_link_cannot_be_widened(locked, seeded):
     assert verify_link("GET", parts.path, parts.query, "s3cret")
     assert not verify_link("GET", parts.path, parts.query + "&start=&end=", "s3cret")
     assert not verify_link("GET", parts.path, parts.query + "&sig=" + query.rsplit("sig=", 1)[1], "s3cret")
+
+
+def test_a_repeated_parameter_is_a_400(app, seeded):
+    """Without a signature the handler must not guess which of two values is meant either."""
+    window = minute(seeded)
+    query = f"symbols=BTCUSDT&start={window['start']}&end={window['end']}&start="
+    body = refused(requests.get(f"{app.url}/api/ticks.csv?{query}", timeout=30), 400, "start")
+    assert "more than once" in body["msg"]
+    refused(requests.get(f"{app.url}/api/resampled/btcusdt?limit=5&limit=6", timeout=30), 400, "limit")
+
+
+# ==================================================================================================== body limits
+def rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """A /proc/<pid>/status memory figure in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"{field} missing")
+
+
+@contextlib.contextmanager
+def memory_watch(pid: int) -> Iterator[dict[str, float]]:
+    """The server's resident memory before, at its peak (sampled every 20 ms, and its high-water mark) and after."""
+    seen = {"before": rss_mb(pid), "hwm_before": rss_mb(pid, "VmHWM")}
+    seen["peak"] = seen["before"]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            seen["peak"] = max(seen["peak"], rss_mb(pid))
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        watcher.join()
+        time.sleep(0.5)
+        seen["after"], seen["hwm_after"] = rss_mb(pid), rss_mb(pid, "VmHWM")
+
+
+def assert_bounded(seen: dict[str, float]) -> None:
+    """Neither the sampled peak nor the kernel's high-water mark moved more than GROWTH_MB above the start."""
+    assert seen["peak"] - seen["before"] < GROWTH_MB, seen
+    assert seen["hwm_after"] < max(seen["hwm_before"], seen["before"] + GROWTH_MB), seen
+    assert seen["after"] - seen["before"] < GROWTH_MB, seen
+
+
+def chunked(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """HTTP/1.1 chunked framing: the body's length is announced nowhere, so only counting can stop it."""
+    for piece in pieces:
+        yield b"%x\r\n%s\r\n" % (len(piece), piece)
+    yield b"0\r\n\r\n"
+
+
+def stream_request(served: Served, head: str, body: Iterable[bytes], timeout: float = 120) -> tuple[int, dict, float]:
+    """Send `head` and the body from a thread while reading the answer on the same socket (a server that refuses
+    a body mid-way answers and closes without reading the rest): (status, JSON answer, seconds)."""
+    sock = socket.create_connection(("127.0.0.1", served.port), timeout=timeout)
+    began = time.monotonic()
+
+    def send() -> None:
+        try:
+            sock.sendall(head.encode())
+            for piece in body:
+                sock.sendall(piece)
+        except OSError:
+            pass  # the server refused the body and closed the connection
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    try:
+        answer = http.client.HTTPResponse(sock)
+        answer.begin()
+        status, text = answer.status, answer.read()
+    finally:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        sender.join(30)
+    return status, json.loads(text), time.monotonic() - began
+
+
+def ndjson_blocks(megabytes: int, symbol: str = "xrpusdt", start: int | None = None) -> Iterator[bytes]:
+    """Valid NDJSON ticks, about 1 MB per block."""
+    start = database.now_ms() - 86_400_000 if start is None else start
+    lines_per_block = 2**20 // 64
+    for block in range(megabytes):
+        first = start + block * lines_per_block
+        yield b"".join(
+            b'{"symbol":"%s","ts":%d,"price":0.5,"size":1}\n' % (symbol.encode(), first + i)
+            for i in range(lines_per_block)
+        )
+
+
+def form_head(served: Served, path: str) -> str:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+
+
+def form_body(blocks: Iterable[bytes], name: str = "t.ndjson") -> Iterator[bytes]:
+    yield (
+        f'--XyZ\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    yield from blocks
+    yield b"\r\n--XyZ--\r\n"
+
+
+def spilled(served: Served) -> list[Path]:
+    """Uploads the server spilled to its TMPDIR and has not removed."""
+    return list(served.tmp.glob("api-upload-*"))
+
+
+def test_a_300_mb_upload_over_a_20_mb_limit_is_refused_in_bounded_memory(app):
+    """Chunked, so no Content-Length announces it: the body is counted while it streams in and refused once past
+    the limit; the server's memory does not grow with it (it grew by the whole body and stayed grown)."""
+    with memory_watch(app.server.pid) as seen:
+        status, body, seconds = stream_request(
+            app, form_head(app, "/api/upload_ndjson"), chunked(form_body(ndjson_blocks(BODY_MB)))
+        )
+    assert status == 413 and body["param"] == "file" and "MAX_UPLOAD_MB" in body["msg"], body
+    assert seconds < 30
+    assert_bounded(seen)
+    assert spilled(app) == []  # nothing of it is left on disk
+
+
+def test_an_upload_under_the_limit_is_stored_from_a_spilled_file(app):
+    """A 5 MB NDJSON upload (chunked) is validated and stored from a temporary file removed afterwards."""
+    status, body, _ = stream_request(
+        app, form_head(app, "/api/upload_ndjson"), chunked(form_body(ndjson_blocks(5, "dogeusdt")))
+    )
+    assert status == 200 and body == {"status": "ok", "loaded": 5 * (2**20 // 64)}, body
+    assert "dogeusdt" in requests.get(f"{app.url}/api/symbols", timeout=30).json()["symbols"]
+    assert spilled(app) == []
+
+
+def test_a_300_mb_json_body_is_refused_in_bounded_memory(app):
+    """JSON bodies are small (an alert rule, an ingest request): over 64 KB is a 413 while reading, announced
+    (Content-Length, at once) or not (chunked). A 200 MB one took the server to 1.2 GB before."""
+    with memory_watch(app.server.pid) as seen:
+        pad = (b"a" * 2**20 for _ in range(BODY_MB))
+        status, body, _ = stream_request(
+            app,
+            f"POST /api/alerts HTTP/1.1\r\nHost: 127.0.0.1:{app.port}\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n",
+            chunked(itertools.chain([b'{"symbol_x": "btcusdt", "pad": "'], pad, [b'"}'])),
+        )
+    assert status == 413 and body["param"] == "body" and "64 KB" in body["msg"], body
+    assert_bounded(seen)
+    announced = requests.post(
+        f"{app.url}/api/alerts", data=b" " * (65 * 1024), headers={"Content-Type": "application/json"}, timeout=30
+    )
+    refused(announced, 413, "body")
+
+
+@pytest.mark.parametrize("depth", [20_000, 200_000])
+def test_deeply_nested_json_is_a_4xx_naming_the_body(app, depth):
+    """20,000 nested arrays fit in 64 KB: refused by the depth bound before parsing (it was a 500, the parser's
+    RecursionError); 200,000 are over the size limit."""
+    resp = requests.post(
+        f"{app.url}/api/alerts",
+        data=b"[" * depth + b"]" * depth,
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
+    body = refused(resp, 400 if depth * 2 <= 64 * 1024 else 413, "body")
+    assert ("levels deep" if resp.status_code == 400 else "64 KB") in body["msg"]
+    assert "API handler failed" not in app.log.read_text()
+
+
+def test_json_within_the_bounds_is_judged_on_its_fields(app):
+    """Brackets inside strings are text, not nesting; 32 levels pass the bound and meet the handler's checks."""
+    rule = {"symbol_x": "[[[[[[[[[[" * 10, "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
+    refused(requests.post(f"{app.url}/api/alerts", json=rule, timeout=30), 400, "symbol_x")
+    nested = json.dumps(json.loads("[" * 32 + "]" * 32))
+    assert "object" in refused(requests.post(f"{app.url}/api/alerts", data=nested, timeout=30), 400, "body")["msg"]
+    deeper = "[" * 33 + "]" * 33
+    assert "levels deep" in refused(requests.post(f"{app.url}/api/alerts", data=deeper, timeout=30), 400, "body")["msg"]
 
 
 # ======================================================================================================= archives
