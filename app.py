@@ -42,5 +42,5 @@ app = st.App(
     str(PAGE),
     lifespan=lifespan,
     routes=[*asset_routes(), *(build_routes(SETTINGS) if SETTINGS else [])],
-    middleware=middleware(SETTINGS) if SETTINGS else [],
+    middleware=middleware(SETTINGS),  # the Host check guards the page even when the settings are bad
 )

@@ -6,6 +6,7 @@ what is accepted. `SETTINGS_DOC` drives the README's table so documentation and 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -69,6 +70,7 @@ class Settings:
     max_upload_mb: int
     api_cors_origins: tuple[str, ...]
     api_token: str
+    api_allowed_hosts: tuple[str, ...]
     log_level: str
 
 
@@ -179,6 +181,30 @@ def _origins(raw: str) -> tuple[str, ...]:
             raise ValueError(f"{part!r} is not an origin: expected http(s)://host[:port], never a wildcard")
         out.append(part)
     return tuple(out)
+
+
+_HOST_LABEL = r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_HOST_LABEL}(\.{_HOST_LABEL})*")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    """Comma-separated host names or IP addresses (an IPv6 one in brackets), lower-cased, without scheme, port or
+    path: the names the server answers to besides the loopback ones."""
+    out = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        name = part.lower().rstrip(".")
+        bracketed = name.startswith("[") and name.endswith("]")
+        try:
+            valid = ipaddress.IPv6Address(name[1:-1]).version == 6 if bracketed else bool(_HOST_NAME.fullmatch(name))
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ValueError(
+                f"{part!r} is not a host name: expected a name or an IP address without scheme, port or path, e.g. "
+                "analytics.example.com, 192.168.1.20 or [fd00::20]"
+            )
+        out.append(f"[{ipaddress.IPv6Address(name[1:-1]).compressed}]" if bracketed else name)
+    return tuple(dict.fromkeys(out))
 
 
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
@@ -340,6 +366,15 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         _text,
         "when set, every /api and /ws request needs `Authorization: Bearer <token>` (or `?token=`); set it whenever "
         "the server is bound beyond 127.0.0.1",
+    ),
+    (
+        "API_ALLOWED_HOSTS",
+        "api_allowed_hosts",
+        "",
+        _hosts,
+        "comma-separated host names the server answers to besides `localhost`, `127.0.0.1` and `[::1]` (any port): the "
+        "name or address a browser uses to reach a deployment; a request with any other `Host` header, to the API or "
+        "the dashboard, is refused (421), so a DNS-rebinding page cannot reach the server",
     ),
     ("LOG_LEVEL", "log_level", "INFO", _choice(LOG_LEVELS, str.upper), "logging level"),
 )

@@ -5,18 +5,25 @@ serving the dashboard); every failure, a handler's `ApiError` or anything else, 
 
 from __future__ import annotations
 
+import collections
 import enum
 import json
 import logging
+import os
+import re
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Match, Route, WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
@@ -28,6 +35,11 @@ from config import Settings
 log = logging.getLogger(__name__)
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 FORM_OVERHEAD = 2**20  # a multipart body may exceed MAX_UPLOAD_MB by this much (boundaries, fields)
+MAX_FORM_FIELDS = 16  # text fields of an upload form (ours have two)
+MAX_JSON_BYTES = 64 * 1024  # a JSON body (an alert rule, an ingest request) is a few hundred bytes
+MAX_JSON_DEPTH = 32  # how deeply a JSON body may nest arrays and objects (ours: two levels)
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')  # JSON strings, whose brackets are text
+_BRACKETS = re.compile(rb"[][{}]")
 
 
 class Body(enum.StrEnum):
@@ -45,7 +57,7 @@ class Call:
     path: Mapping[str, str]
     query: Mapping[str, str]
     body: Any = None
-    file: bytes = b""
+    file: Path | None = None  # the uploaded file, spilled to a temporary file while the handler runs
     filename: str = ""
     fields: Mapping[str, str] = field(default_factory=dict)
 
@@ -126,34 +138,114 @@ def failure(exc: BaseException) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status)
 
 
-async def _read(request: Request, body: Body, settings: Settings) -> Call:
-    """The request as a Call: its path parameters and query, and the body its row reads (a bad one is a 4xx)."""
-    call = Call(dict(request.path_params), dict(request.query_params))
-    if body is Body.JSON:
-        try:
-            return Call(call.path, call.query, body=json.loads(await request.body() or b"null"))
-        except ValueError as exc:
-            raise ApiError(400, "body", f"the request body is not JSON: {exc}") from None
-    if body is Body.FORM:
-        limit = settings.max_upload_mb * 2**20
-        length = request.headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit + FORM_OVERHEAD:
-            raise ApiError(
-                413,
-                "file",
-                f"the request body is {int(length) / 2**20:,.1f} MB; the upload limit is "
-                f"{settings.max_upload_mb} MB (MAX_UPLOAD_MB)",
-            )
-        try:
-            form = await request.form()
-        except (AssertionError, ValueError, HTTPException) as exc:  # (no python-multipart; a malformed body)
-            detail = exc.detail if isinstance(exc, HTTPException) else exc
-            raise ApiError(400, "file", f"expected a multipart/form-data body: {detail}") from None
+def _counted(request: Request, limit: int, too_large: Callable[[str], ApiError]) -> Request:
+    """The request with its body counted while it is read: a Content-Length over `limit` is refused before any of
+    the body is read, and a body sent without one (chunked) is refused as soon as `limit` bytes have arrived —
+    either way `too_large(size)` (a 413), and no more of the body is read."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and int(length) > limit:
+        raise too_large(f"{int(length) / 2**20:,.1f} MB" if int(length) >= 2**20 else f"{int(length):,} bytes")
+    receive, total = request.receive, 0
+
+    async def counted() -> Message:
+        nonlocal total
+        message = await receive()
+        total += len(message.get("body", b""))
+        if total > limit:
+            raise too_large(f"over {limit / 2**20:,.1f} MB" if limit >= 2**20 else f"over {limit:,} bytes")
+        return message
+
+    return Request(request.scope, counted)
+
+
+def json_depth(data: bytes, stop: int) -> int:
+    """How deeply JSON text nests arrays and objects (brackets outside strings), counted up to `stop`: a bound
+    checked before parsing, so a body of 100,000 "[" never reaches the parser's recursion."""
+    depth = deepest = 0
+    for bracket in _BRACKETS.finditer(_STRINGS.sub(b"", data)):
+        depth += 1 if bracket.group() in b"[{" else -1
+        deepest = max(deepest, depth)
+        if deepest >= stop:
+            break
+    return deepest
+
+
+async def _json(request: Request) -> Any:
+    """The body as JSON: at most MAX_JSON_BYTES (413) and MAX_JSON_DEPTH deep (400), read and checked in that
+    order before it is parsed."""
+    data = await _counted(
+        request,
+        MAX_JSON_BYTES,
+        lambda size: ApiError(
+            413, "body", f"the JSON body is {size}; a JSON body may be at most {MAX_JSON_BYTES // 1024} KB"
+        ),
+    ).body()
+    if json_depth(data, MAX_JSON_DEPTH + 1) > MAX_JSON_DEPTH:
+        raise ApiError(400, "body", f"the JSON body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep")
+    try:
+        return json.loads(data or b"null")
+    except ValueError as exc:
+        raise ApiError(400, "body", f"the request body is not JSON: {exc}") from None
+
+
+def _spill(source: BinaryIO) -> Path:
+    """An uploaded file (spooled by the form parser) copied to a file of its own, 1 MB at a time: the importer
+    validates and stores from a path, so the upload is never held in memory."""
+    fd, name = tempfile.mkstemp(prefix="api-upload-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            source.seek(0)
+            shutil.copyfileobj(source, out, 2**20)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
+
+
+async def _form(request: Request, settings: Settings, call: Call) -> Call:
+    """A multipart form: its `file` field spilled to a temporary file (`Call.file`, removed once the handler has
+    run), its text fields; the body counted against MAX_UPLOAD_MB while it streams in (413)."""
+    limit = settings.max_upload_mb * 2**20
+
+    def too_large(size: str) -> ApiError:
+        return ApiError(
+            413, "file", f"the request body is {size}; the upload limit is {settings.max_upload_mb} MB (MAX_UPLOAD_MB)"
+        )
+
+    counted = _counted(request, limit + FORM_OVERHEAD, too_large)
+    try:
+        form = await counted.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    except (AssertionError, ValueError, HTTPException) as exc:  # (no python-multipart; a malformed body)
+        detail = exc.detail if isinstance(exc, HTTPException) else exc
+        raise ApiError(400, "file", f"expected a multipart/form-data body: {detail}") from None
+    try:
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
             raise ApiError(400, "file", "the multipart field 'file' is required")
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
-        return Call(call.path, call.query, file=await upload.read(), filename=upload.filename or "", fields=fields)
+        try:
+            path = await run_in_threadpool(_spill, upload.file)
+        except OSError as exc:  # a full or unwritable temporary folder: not the database's fault, nor the client's
+            raise ApiError(503, "file", f"the upload could not be kept in a temporary file: {exc}") from None
+    finally:
+        await form.close()
+    return Call(call.path, call.query, file=path, filename=upload.filename or "", fields=fields)
+
+
+async def _read(request: Request, body: Body, settings: Settings) -> Call:
+    """The request as a Call: its path parameters and query (each parameter once: a repeated one is a 400), and the
+    body its row reads (a bad one is a 4xx)."""
+    counts = collections.Counter(name for name, _ in request.query_params.multi_items())
+    if repeated := sorted(name for name, count in counts.items() if count > 1):
+        raise ApiError(400, repeated[0], f"{repeated[0]} is given more than once; give each parameter once")
+    call = Call(dict(request.path_params), dict(request.query_params))
+    try:
+        if body is Body.JSON:
+            return Call(call.path, call.query, body=await _json(request))
+        if body is Body.FORM:
+            return await _form(request, settings, call)
+    except ClientDisconnect:
+        raise ApiError(400, "body", "the client closed the connection before sending the whole body") from None
     return call
 
 
@@ -161,11 +253,15 @@ def _answer(settings: Settings, row: Endpoint) -> Callable[[Request], Awaitable[
     """The Starlette endpoint of a row: read the request, run the handler off the event loop, render the result."""
 
     async def answer(request: Request) -> Response:
+        call: Call | None = None
         try:
             call = await _read(request, row.body, settings)
             return row.render(await run_in_threadpool(row.run, settings, call), call)
         except Exception as exc:
             return failure(exc)
+        finally:
+            if call is not None and call.file is not None:
+                call.file.unlink(missing_ok=True)
 
     return answer
 

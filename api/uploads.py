@@ -1,8 +1,10 @@
 """Uploads over HTTP through the dashboard's validation and import path (validate the whole file, then store it in
-batches through the collector's writer): NDJSON ticks and OHLCV CSV bars."""
+batches through the collector's writer): NDJSON ticks and OHLCV CSV bars. The upload arrives as a temporary file
+(api.routes spills it there while counting it against MAX_UPLOAD_MB), read streaming, never whole."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from api import params
@@ -11,8 +13,15 @@ from config import Settings
 from service.uploads import UploadError, parse_upload, store_upload
 
 
-def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
+def _file(data: Path | None) -> Path:
+    if data is None:
+        raise ApiError(400, "file", "the multipart field 'file' is required")
+    return data
+
+
+def upload_ticks(settings: Settings, data: Path | None, name: str) -> dict[str, Any]:
     """`{"status": "ok", "loaded": n}`; a bad line is a 400 naming it, and nothing is stored."""
+    data = _file(data)
     try:
         parsed = parse_upload(data, name or "upload.ndjson", "ticks", max_mb=settings.max_upload_mb)
     except UploadError as exc:
@@ -21,8 +30,9 @@ def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
     return {"status": "ok", "loaded": parsed.count}
 
 
-def upload_bars(settings: Settings, data: bytes, name: str, symbol: str, timeframe: str) -> dict[str, Any]:
+def upload_bars(settings: Settings, data: Path | None, name: str, symbol: str, timeframe: str) -> dict[str, Any]:
     """`{"status": "ok", "symbol", "timeframe"}`; a bad form field or file is a 400 naming it; nothing is stored."""
+    data = _file(data)
     if symbol.strip():
         params.symbol(symbol)
     timeframe = params.timeframe({"timeframe": timeframe or "1s"})

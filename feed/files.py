@@ -193,7 +193,9 @@ def _open_text(
     source: TickSource, name: str | None, max_unpacked: int = MAX_UNPACKED_BYTES
 ) -> Iterator[tuple[str, Iterator[str]]]:
     """Open a path or bytes as text lines, unpacking zip (its one data member) or gzip, with the unpacked size
-    and the line length bounded while reading; yields (name, lines)."""
+    and the line length bounded while reading; yields (name, lines). The unpacked size an archive declares is
+    checked before anything is inflated (a zip's central directory, a gzip's trailer), and the size actually
+    inflated is counted all the same (a declared size can lie)."""
     with contextlib.ExitStack() as stack:
         if isinstance(source, (bytes, bytearray, memoryview)):
             binary: Any = io.BytesIO(source)
@@ -212,18 +214,27 @@ def _open_text(
                 archive = stack.enter_context(zipfile.ZipFile(binary))
             except zipfile.BadZipFile as exc:
                 raise TickFileError(0, f"{display} is not a readable zip archive: {exc}") from None
-            member = _zip_member(archive, display)
+            member = _zip_member(archive, display, max_unpacked)
             binary = stack.enter_context(archive.open(member))
             display = member.filename.rsplit("/", 1)[-1]
         elif magic[:2] == b"\x1f\x8b":
+            _check_gzip_size(binary, display, max_unpacked)
             binary = stack.enter_context(gzip.GzipFile(fileobj=binary))
             display = display[:-3] if display.lower().endswith(".gz") else display
         bounded = io.BufferedReader(_Bounded(binary, max_unpacked, display), 1 << 16)
         yield display, _lines(io.TextIOWrapper(bounded, encoding="utf-8-sig", errors="replace"), display)
 
 
-def _zip_member(archive: zipfile.ZipFile, display: str) -> zipfile.ZipInfo:
-    """The data member of a zip (Binance archives hold exactly one CSV)."""
+def _zip_member(archive: zipfile.ZipFile, display: str, max_unpacked: int = MAX_UNPACKED_BYTES) -> zipfile.ZipInfo:
+    """The data member of a zip (Binance archives hold exactly one CSV), refused before it is inflated when the
+    central directory declares more than `max_unpacked` bytes for it or for the whole archive."""
+    declared = sum(m.file_size for m in archive.infolist())
+    if declared > max_unpacked:
+        raise TickFileError(
+            0,
+            f"{display} declares {_size(declared)} unpacked; the limit is {_size(max_unpacked)} - refused before "
+            "unpacking it",
+        )
     members = [m for m in archive.infolist() if not m.is_dir() and not m.filename.startswith("__MACOSX")]
     if not members:
         raise TickFileError(0, f"{display}: the zip archive is empty")
@@ -235,6 +246,27 @@ def _zip_member(archive: zipfile.ZipFile, display: str) -> zipfile.ZipInfo:
             "upload each file on its own",
         )
     return members[0]
+
+
+def _check_gzip_size(binary: Any, display: str, max_unpacked: int) -> None:
+    """Refuse a gzip file whose trailer declares more than `max_unpacked` bytes before inflating it. The trailer
+    holds the size modulo 4 GiB, never more than the true size, so this refuses only what is surely too large;
+    the count while inflating catches the rest."""
+    binary.seek(0, io.SEEK_END)
+    if binary.tell() >= 18:  # a 10-byte header and an 8-byte trailer at least
+        binary.seek(-4, io.SEEK_END)
+        declared = int.from_bytes(binary.read(4), "little")
+        if declared > max_unpacked:
+            raise TickFileError(
+                0,
+                f"{display}: its gzip trailer declares {_size(declared)} unpacked, over the limit of "
+                f"{_size(max_unpacked)} (or the file is cut short) - refused before unpacking it",
+            )
+    binary.seek(0)
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 else f"{count / 2**20:.0f} MB"
 
 
 def _parse_rows(

@@ -1,12 +1,16 @@
 """Signed links: a same-origin URL to a read-only API export that the dashboard can hand to a browser without the
-API token. Both sides use it: the dashboard signs (`signed_link`), the API's guard verifies (`verify_link`)."""
+API token. Both sides use it: the dashboard signs (`signed_link`), the API's guard verifies (`verify_link`).
+
+The signature covers exactly the query the handler reads: every (name, value) pair as the API parses the query
+(`query_pairs`, blank values kept), so a link with a parameter added, blanked or repeated no longer verifies."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import time
-from urllib.parse import parse_qs, urlencode
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, urlencode
 
 from config import Settings
 
@@ -14,9 +18,15 @@ SIGNED_PATHS = ("/api/ticks.csv",)  # GETs a dashboard link may open without the
 LINK_TTL_S = 900
 
 
-def signature(token: str, path: str, query: dict[str, str]) -> str:
-    """HMAC-SHA256 of the path and its sorted query under the API token."""
-    message = path + "?" + urlencode(sorted(query.items()))
+def query_pairs(query_string: str) -> list[tuple[str, str]]:
+    """A query string's (name, value) pairs in order, blank values kept: exactly what the API's handlers read
+    (Starlette's `request.query_params` parses the same way)."""
+    return parse_qsl(query_string, keep_blank_values=True)
+
+
+def signature(token: str, path: str, pairs: Iterable[tuple[str, str]]) -> str:
+    """HMAC-SHA256 of the path and its sorted query pairs under the API token."""
+    message = path + "?" + urlencode(sorted(pairs))
     return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
@@ -27,17 +37,23 @@ def signed_link(settings: Settings, path: str, query: dict[str, str]) -> str:
     if not settings.api_token:
         return f"{path}?{urlencode(query)}"
     query = {**query, "exp": str(int(time.time()) + LINK_TTL_S)}
-    return f"{path}?{urlencode({**query, 'sig': signature(settings.api_token, path, query)})}"
+    return f"{path}?{urlencode({**query, 'sig': signature(settings.api_token, path, query.items())})}"
 
 
 def verify_link(method: str, path: str, query_string: str, token: str) -> bool:
-    """True for a GET of a SIGNED_PATHS link made by signed_link, unexpired and unaltered."""
+    """True for a GET of a SIGNED_PATHS link made by signed_link, unexpired and unaltered: its query holds exactly
+    the signed pairs plus `sig`, each name once (a repeated name would let the handler read another value than
+    the signed one)."""
     if path not in SIGNED_PATHS or method != "GET":
         return False
-    query = {k: v[-1] for k, v in parse_qs(query_string).items()}
-    given = query.pop("sig", "")
+    pairs = query_pairs(query_string)
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names) or "sig" not in names:
+        return False
+    query = dict(pairs)
+    given = query.pop("sig")
     try:
         unexpired = int(query.get("exp", "0")) >= time.time()
     except ValueError:
         return False
-    return unexpired and hmac.compare_digest(given.encode(), signature(token, path, query).encode())
+    return unexpired and hmac.compare_digest(given.encode(), signature(token, path, query.items()).encode())

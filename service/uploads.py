@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 
@@ -21,9 +22,10 @@ ParsedUpload = ImportPlan
 
 
 def parse_upload(
-    data: bytes, name: str, kind: str, *, symbol: str = "", timeframe: str = "1min", max_mb: int = 200
+    data: bytes | Path, name: str, kind: str, *, symbol: str = "", timeframe: str = "1min", max_mb: int = 200
 ) -> ImportPlan:
-    """Validate a whole upload (size, format, every line); raise UploadError naming the line and the problem."""
+    """Validate a whole upload, its bytes or a file (size, format, every line); raise UploadError naming the line
+    and the problem. A file is read streaming (the API's uploads), so the upload is never held in memory."""
     return validate_import(data, name, kind, symbol=symbol, timeframe=timeframe, max_bytes=max_mb * 2**20)
 
 

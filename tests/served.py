@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,24 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
+@dataclass(frozen=True)
+class Server:
+    """A running server: its base URL and its process id (for /proc/<pid>/status)."""
+
+    url: str
+    pid: int
+
+
 @contextmanager
 def serve(log_path: Path, env: Mapping[str, str]) -> Iterator[str]:
     """Run the app with extra environment `env` until the block ends; yield its base URL once it is healthy."""
+    with serve_process(log_path, env) as server:
+        yield server.url
+
+
+@contextmanager
+def serve_process(log_path: Path, env: Mapping[str, str]) -> Iterator[Server]:
+    """`serve`, yielding the URL and the server's process id."""
     port = free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -74,6 +90,6 @@ def serve(log_path: Path, env: Mapping[str, str]) -> Iterator[str]:
                     pass
                 assert time.monotonic() < deadline, "server never became healthy"
                 time.sleep(0.3)
-            yield url
+            yield Server(url, proc.pid)
         finally:
             stop(proc)
