@@ -94,7 +94,7 @@ def bytes_per_tick(target: str, trades: list, tmp: Path) -> tuple[float, float]:
         db.write_ticks(conn, trades[i : i + 5000])
     stored = (stored_size(target) - empty) / len(trades)
     days = {(t.symbol, t.timestamp // 86_400_000) for t in trades}
-    files = [db.export_day(conn, symbol, day, tmp / "cold")[0] for symbol, day in sorted(days)]
+    files = [db.export_day(conn, symbol, day, tmp / "cold").path for symbol, day in sorted(days)]
     conn.close()
     return stored, sum(f.stat().st_size for f in files) / len(trades)
 

@@ -23,7 +23,9 @@ from core.symbols import validate_symbols
 from core.vocabulary import FeedKind, IdSpace
 from feed.base import DataFeed, join_thread
 from feed.errors import TickFileError
+from feed.file_formats import FileFormat
 from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
+from feed.parquet import verify_parquet
 from feed.records import EventKind, FeedState, ParseReport, Tick
 from feed.values import describe_exc
 
@@ -304,7 +306,9 @@ class ReplayFeed(_ProducerFeed):
     ``speed`` multiplies the recorded pace (0 = as fast as possible). Symbols are filtered by the constructor's
     ``symbols`` and by ``connect(symbols)`` (an empty list means all). With ``loop=True`` the file repeats with
     times shifted by the file's span and positive ids shifted by each symbol's id span, so every pass yields new
-    trades. ``received_at`` is the wall-clock delivery time; a FeedEvent("finished") marks the end.
+    trades. ``received_at`` is the wall-clock delivery time; a FeedEvent("finished") marks the end. A Parquet file
+    is read through once at ``connect``, every page's checksum checked, so a damaged or truncated one is refused
+    (TickFileError naming it) before a single tick is delivered.
     """
 
     kind = FeedKind.REPLAY
@@ -334,6 +338,8 @@ class ReplayFeed(_ProducerFeed):
             fmt = detect_tick_format(path)
             if fmt in BAR_FORMATS:
                 raise TickFileError(0, f"{path.name} holds OHLCV bars ({fmt.value}); a replay needs ticks")
+            if fmt is FileFormat.PARQUET:
+                verify_parquet(path, path.name)  # every page's checksum before the first tick is delivered
             formats.append(fmt.value)
         wanted = set(validate_symbols(symbols)) if symbols else None
         if self._own_filter is not None and wanted is not None:

@@ -28,7 +28,16 @@ from psycopg import pq
 from core.clock import DAY_MS, now_ms
 from core.vocabulary import IdSpace
 from storage import timescale
-from storage.sql import DATABASE_ERRORS, SPACE_CODES, StoreInfo, apply_migrations, is_busy, transaction
+from storage.sql import (
+    DATABASE_ERRORS,
+    SPACE_CODES,
+    DayDrop,
+    ExportedTicks,
+    StoreInfo,
+    apply_migrations,
+    is_busy,
+    transaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -286,13 +295,14 @@ class PgConnection:
     def advisory_unlock(self, key: int) -> None:
         self.raw.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
-    def drop_ticks_day(self, day: int, exported: dict[str, int]) -> int | None:
+    def drop_ticks_day(self, day: int, exported: Sequence[ExportedTicks]) -> DayDrop:
         """Drop the day's partition (or hypertable chunk), whole, and take its ticks out of symbol_stats, in one
-        transaction; None when the day stays for the next pass. Dropping a partition locks the whole ticks table, so
-        the lock is waited for at most DROP_LOCK_WAIT_MS (an open export must not stall every collector and dashboard
-        queued behind the drop). The day is first locked against new rows and its rows counted per symbol: a tick
-        written after its export (a late repair or import) keeps the day until it is exported again."""
+        transaction. Dropping a partition locks the whole ticks table, so the lock is waited for at most
+        DROP_LOCK_WAIT_MS (an open export must not stall every collector and dashboard queued behind the drop). The
+        day is first locked against new rows and its rows counted per symbol: a tick written after its export (a
+        late repair, import or backfill) keeps the whole day until the next pass merges it into the files."""
         lo, hi = day * DAY_MS, (day + 1) * DAY_MS
+        wanted = {export.symbol: export.count for export in exported}
         try:
             with transaction(self):
                 self.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
@@ -304,20 +314,15 @@ class PgConnection:
                         (lo, hi),
                     ).fetchall()
                 )
-                if counts != exported:
-                    raise _ChangedSinceExport(
-                        f"{sum(counts.values()):,} ticks now, {sum(exported.values()):,} exported"
-                    )
+                if counts != wanted:
+                    raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, {sum(wanted.values()):,} exported")
+                drop_day_tables(self, day)
                 for symbol, count in counts.items():
-                    row = self.execute(
-                        "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?", (symbol, hi)
-                    ).fetchone()
-                    first = None if row is None else row[0]
+                    row = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()
                     self.execute(
                         "UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                        (count, first, symbol),
+                        (count, None if row is None else row[0], symbol),
                     )
-                drop_day_tables(self, day)
         except (_ChangedSinceExport, *DATABASE_ERRORS) as exc:
             if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
                 raise
@@ -326,8 +331,8 @@ class PgConnection:
                 dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(),
                 exc,
             )
-            return None
-        return sum(counts.values())
+            return DayDrop(0, False)
+        return DayDrop(sum(counts.values()), True)
 
     def clear(self, tables: Sequence[str]) -> None:
         """Empty every table at once (TRUNCATE also empties every day partition and frees their space; on a

@@ -76,10 +76,13 @@ class Connection(Protocol):
         """Release a lock taken by try_advisory_lock."""
         ...
 
-    def drop_ticks_day(self, day: int, exported: dict[str, int]) -> int | None:
-        """Remove the raw ticks of one UTC day (day number since the epoch) whose symbols and tick counts were
-        `exported` to the cold tier, keeping symbol_stats true; returns the ticks removed, or None when the day
-        stays for the next retention pass (PostgreSQL: the table was busy, or the day changed since its export)."""
+    def drop_ticks_day(self, day: int, exported: Sequence[ExportedTicks]) -> DayDrop:
+        """Remove the raw ticks of one UTC day (day number since the epoch) that were `exported` to the cold tier,
+        and exactly those: the rows are re-counted inside the transaction that deletes them, and a count that moved
+        since the export (a late write: a repair, an import, a backfill) keeps them for the next pass, which merges
+        them into the day's file. symbol_stats changes in the same transaction as the rows, so a crash at any point
+        leaves it true. Returns what was removed and whether the whole day left (PostgreSQL: not when the table was
+        busy)."""
         ...
 
     def clear(self, tables: Sequence[str]) -> None:
@@ -98,6 +101,37 @@ class StoreInfo:
 
     def __str__(self) -> str:
         return "; ".join((self.engine, self.layout, *self.notes))
+
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class ExportedTicks:
+    """One symbol-day's ticks as the database held them when retention wrote them to the cold tier: how many in
+    each minute of exchange time. Ticks are only ever added, so a drop that counts the same rows in a time range
+    inside its own transaction is deleting exactly rows that are in the file."""
+
+    symbol: str
+    day: int  # UTC day number since the epoch
+    minutes: tuple[tuple[int, int], ...]  # (minute number since the epoch, ticks), ascending; minutes without none
+
+    @property
+    def count(self) -> int:
+        return sum(n for _, n in self.minutes)
+
+    def between(self, start_ms: int, end_ms: int) -> int:
+        """Ticks exported in [start_ms, end_ms) (bounds on whole minutes)."""
+        return sum(n for minute, n in self.minutes if start_ms <= minute * MINUTE_MS < end_ms)
+
+
+@dataclass(frozen=True)
+class DayDrop:
+    """What a backend's drop of one day did: ticks removed, and whether the day left whole (False: some or all of
+    its ticks stay for the next pass)."""
+
+    removed: int
+    complete: bool
 
 
 SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}  # ticks.id_space

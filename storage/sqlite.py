@@ -1,17 +1,22 @@
 """The SQLite backend's connection: a sqlite3.Connection (storage.connection opens it with `factory=`) with the
 storage.sql.Connection operations SQLite does its own way — multi-row INSERTs for tick batches, cursor streaming,
-retention deleting a day in short slices, clearing with DELETE and VACUUM. Its schema is storage/schema.py."""
+retention deleting a day in short slices (each re-counted against the export), clearing with DELETE and VACUUM. Its
+schema is storage/schema.py."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from core.clock import DAY_MS
-from storage.sql import StoreInfo, transaction
+from storage.sql import DayDrop, ExportedTicks, StoreInfo, transaction
+
+log = logging.getLogger(__name__)
 
 SLICE_MS = 10 * 60_000  # retention deletes a day in 10-minute slices (one short transaction each)
 _INSERT_CHUNKS = (1024, 128, 16, 1)  # rows per INSERT statement; few distinct sizes keep the statement cache warm
@@ -71,26 +76,52 @@ class SqliteConnection(sqlite3.Connection):
     def advisory_unlock(self, key: int) -> None:
         pass
 
-    def drop_ticks_day(self, day: int, exported: dict[str, int]) -> int | None:
+    def drop_ticks_day(self, day: int, exported: Sequence[ExportedTicks]) -> DayDrop:
         """Delete each exported symbol's ticks of the day in SLICE_MS slices, one short transaction each, so a
-        collector's live batches are never held up for long; then correct its symbol_stats row."""
-        return sum(self._drop_symbol_day(symbol, day) for symbol in exported)
-
-    def _drop_symbol_day(self, symbol: str, day: int) -> int:
-        lo, hi = day * DAY_MS, (day + 1) * DAY_MS
-        removed = 0
-        for start in range(lo, hi, SLICE_MS):
-            with transaction(self):
-                removed += self.execute(
-                    "DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
-                    (symbol, start, min(hi, start + SLICE_MS)),
-                ).rowcount
-        with transaction(self):
-            (first,) = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()
-            self.execute(
-                "UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?", (removed, first, symbol)
+        collector's live batches are never held up for long. Each slice's rows are counted inside its transaction
+        and deleted only when the count is the export's (ticks are only ever added: the same count is the same
+        rows); symbol_stats is corrected in that same transaction, so a crash between slices leaves both true. A
+        slice that gained a tick since the export stays for the next pass, which merges it into the file."""
+        removed, complete = 0, True
+        for export in exported:
+            lo = day * DAY_MS
+            for start in range(lo, lo + DAY_MS, SLICE_MS):
+                dropped = self._drop_slice(export, start, start + SLICE_MS)
+                if dropped is None:
+                    complete = False
+                else:
+                    removed += dropped
+        if not complete:
+            log.warning(
+                "retention: ticks of %s written since their export stay in the database until the next pass",
+                dt.datetime.fromtimestamp(day * DAY_MS / 1000, dt.UTC).date(),
             )
+        return DayDrop(removed, complete)
+
+    def _drop_slice(self, export: ExportedTicks, start: int, end: int) -> int | None:
+        """One slice's delete, in one transaction: the ticks removed, or None when the slice's count moved."""
+        expected = export.between(start, end)
+        if not expected:  # nothing to delete: no write lock taken, only a look for a late tick
+            return 0 if self._count(export.symbol, start, end) == 0 else None
+        with transaction(self):
+            if self._count(export.symbol, start, end) != expected:
+                return None
+            removed = self.execute(
+                "DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?", (export.symbol, start, end)
+            ).rowcount
+            self._uncount(export.symbol, removed)
         return removed
+
+    def _count(self, symbol: str, start: int, end: int) -> int:
+        sql = "SELECT count(*) FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?"
+        return int(self.execute(sql, (symbol, start, end)).fetchone()[0])
+
+    def _uncount(self, symbol: str, removed: int) -> None:
+        """Take removed ticks out of symbol_stats (inside the caller's transaction)."""
+        (first,) = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()
+        self.execute(
+            "UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?", (removed, first, symbol)
+        )
 
     def clear(self, tables: Sequence[str]) -> None:
         """DELETE every table's rows in one transaction, then VACUUM the file down."""

@@ -25,6 +25,7 @@ import collector
 import database as db
 from data_feed import BinanceFuturesFeed, BinanceRest, Tick
 from storage.postgres import PG_SCHEMA_VERSION
+from storage.sql import DayDrop, ExportedTicks
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.network, pytest.mark.timeout(240)]
@@ -224,8 +225,9 @@ def test_retention_never_stalls_the_server_behind_an_open_read(pg_server, tmp_pa
             assert written == [5] and (reports[0].deferred, reports[0].ticks_removed) == (0, 20)
         else:
             assert written == [5] and reports[0].deferred == 1 and reports[0].ticks_removed == 0
+            assert len(reports[0].files) == 1  # the day's file was written: the next pass only drops the day
             report = db.apply_retention(retention, 1, tmp_path, now)
-            assert (report.ticks_removed, report.deferred, len(report.files)) == (20, 0, 1)
+            assert (report.ticks_removed, report.deferred, len(report.files)) == (20, 0, 0)
         (summary,) = db.symbol_summaries(writer)
         assert (summary.tick_count, summary.first_ts) == (25, DAY0 + 5 * DAY + 3_600_000)
         assert db.read_ticks(writer, ["BTCUSDT"])["trade_id"].min() == 500
@@ -237,7 +239,8 @@ def test_a_day_written_after_its_export_stays_until_exported_again(pg_server, tm
     url = pg_server.create_database()
     with contextlib.closing(db.open_writer(url)) as conn:
         db.write_ticks(conn, day_ticks(0))
-        assert conn.drop_ticks_day(DAY0 // DAY, {"BTCUSDT": 19}) is None  # one more than exported
+        one_short = ExportedTicks("BTCUSDT", DAY0 // DAY, ((DAY0 // 60_000 + 60, 19),))  # one more than exported
+        assert conn.drop_ticks_day(DAY0 // DAY, [one_short]) == DayDrop(0, False)
         assert len(db.read_ticks(conn, ["BTCUSDT"])) == 20
         report = db.apply_retention(conn, 1, tmp_path, DAY0 + 3 * DAY)
         assert (report.ticks_removed, report.deferred) == (20, 0)
