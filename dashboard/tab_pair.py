@@ -29,17 +29,21 @@ def johansen_verdict(rank: int, n: int) -> str:
 
 def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
     """The tests as a table with plain-language readings that never contradict the overall verdict: the evidence is
-    Engle–Granger on the prices; the static residual's half-life and Hurst qualify it; the trading spread's
-    half-life is labelled descriptive (an adaptive spread mean-reverts by construction)."""
+    Engle–Granger on the prices; the static residual's half-life and Hurst qualify it, and the last third's test
+    says whether the mean reversion kept up; the trading spread's half-life is labelled descriptive (an adaptive
+    spread mean-reverts by construction)."""
     T = analytics.PairTest
     eg = tests.engle_granger
     evidence = eg is not None and eg.is_cointegrated
     caveat = "" if evidence else " — not evidence on its own: Engle–Granger finds no cointegration"
-    rows: list[tuple[str, float | None, float | None, str]] = []
+    change = tests.persistence_change
+    stopped = change is not None and change.ended
+    rows: list[tuple[str, float | None, float | str | None, str]] = []
     if eg is not None:
         rows.append((T.ENGLE_GRANGER.label, eg.statistic, eg.pvalue,
-                     f"Cointegrated at 5 % (lag {eg.lags})" if evidence
-                     else f"No evidence of cointegration at 5 % (lag {eg.lags})"))
+                     (f"Cointegrated at 5 % (lag {eg.lags})" + (" over the whole window, on the strength of its "
+                                                                  "first two thirds" if stopped else ""))
+                     if evidence else f"No evidence of cointegration at 5 % (lag {eg.lags})"))
     for test, hl in ((T.HALF_LIFE, tests.half_life), (T.SPREAD_HALF_LIFE, tests.spread_half_life)):
         if hl is not None:
             text = (f"Deviations halve in about {fmt_bars(hl.bars, bar_seconds)}" if hl.mean_reverts
@@ -55,12 +59,19 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
         rows.append((T.STABILITY.label, None, None,
                      ("Stable" if stab.is_stable else "Unstable") + ": " +
                      " / ".join(f"{b:.4g}" for b in stab.betas) + f" ({stab.relative_range:.0%} apart)"))
+    if change is not None:
+        rows.append((T.PERSISTENCE_CHANGE.label, change.ratio, analytics.fmt_break_p(change.pvalue),
+                     (f"Stopped: the last third strays {change.ratio:.1f}× as far from the first two thirds' "
+                      f"relation as they did (5 % critical value {change.critical_value:.1f}×)") if change.ended
+                     else (f"Kept up: the last third strays {change.ratio:.2f}× as far as the first two thirds "
+                           f"(5 % critical value {change.critical_value:.1f}×)")))
     if tests.johansen is not None:
         jo = tests.johansen
         rows.append((f"{T.JOHANSEN.label}, {jo.n_series} symbols", jo.trace_stats[0], None,
                      johansen_verdict(jo.rank, jo.n_series)))
     rows += [(test.label, None, None, f"not available: {why}") for test, why in tests.problems.items()]
-    return pd.DataFrame([(name, fmt_value(stat), "—" if p is None else analytics.fmt_p(p).removeprefix("p "), text)
+    return pd.DataFrame([(name, fmt_value(stat), "—" if p is None else (p if isinstance(p, str) else analytics.fmt_p(p))
+                          .removeprefix("p "), text)
                          for name, stat, p, text in rows], columns=["test", "statistic", "p-value", "reading"])
 
 

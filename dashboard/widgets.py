@@ -122,8 +122,8 @@ def verdict_banner(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: C
     the tests it rests on so the tab can show them without recomputing."""
     tests = cached_tests(pair, closes, c)
     verdict = analytics.pair_verdict(pair, tests.tests)
-    show = {analytics.Verdict.COINTEGRATED: st.success, analytics.Verdict.NOT_COINTEGRATED: st.warning,
-            analytics.Verdict.NOT_ENOUGH_DATA: st.info}[verdict.verdict]
+    show = {analytics.Verdict.COINTEGRATED: st.success, analytics.Verdict.ENDED: st.warning,
+            analytics.Verdict.NOT_COINTEGRATED: st.warning, analytics.Verdict.NOT_ENOUGH_DATA: st.info}[verdict.verdict]
     lines = [f"**{pair.y_symbol} / {pair.x_symbol}: {verdict.headline}**"]
     lines += [f"- ⚠ {w}" for w in verdict.warnings]
     show("\n".join(lines))

@@ -94,6 +94,7 @@ class PairTest(enum.StrEnum):
     STABILITY = "stability"
     SPREAD_HALF_LIFE = "spread_half_life"
     JOHANSEN = "johansen"
+    PERSISTENCE_CHANGE = "persistence_change"
 
     @property
     def label(self) -> str:
@@ -102,4 +103,5 @@ class PairTest(enum.StrEnum):
                 "hurst": "Hurst exponent of the static residual",
                 "stability": "β over the window's thirds",
                 "spread_half_life": "Half-life of the trading spread (adaptive; descriptive, not evidence)",
-                "johansen": "Johansen trace (prices)"}[self.value]
+                "johansen": "Johansen trace (prices)",
+                "persistence_change": "Mean reversion over the last third (hedge of the first two thirds)"}[self.value]

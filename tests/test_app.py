@@ -214,7 +214,8 @@ def test_regression_method_changes_the_hedge(at):
     assert 0 < float(metrics(at)["R²"]) <= 1
     verdicts = at.table[0].value                    # a static table: the readings wrap instead of being cut
     labels = {str(t.label) for t in (A.PairTest.ENGLE_GRANGER, A.PairTest.HALF_LIFE, A.PairTest.HURST,
-                                     A.PairTest.STABILITY, A.PairTest.SPREAD_HALF_LIFE)}
+                                     A.PairTest.STABILITY, A.PairTest.SPREAD_HALF_LIFE,
+                                     A.PairTest.PERSISTENCE_CHANGE)}
     assert labels <= set(verdicts.index) and not any("ADF on the spread" in t for t in verdicts.index)
     eg = verdicts.loc[A.PairTest.ENGLE_GRANGER.label, "reading"]
     banner = [b.value for b in (*at.main.success, *at.main.warning) if "Engle–Granger p" in b.value]

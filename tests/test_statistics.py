@@ -106,6 +106,8 @@ class VerdictRun:
     hurst: float
     static_half_life: float
     static_hurst: float
+    ended: bool = False                 # the change-in-persistence test fired
+    first_warning: str = ""
 
 
 def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
@@ -116,17 +118,26 @@ def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
     resid = y.to_numpy() - design @ coef
     eg, hl, hurst = pa.tests.engle_granger, pa.tests.half_life, pa.tests.hurst
     assert eg is not None and hl is not None and hurst is not None, pa.tests.problems
-    return VerdictRun(pa.verdict.verdict, pa.verdict.headline, eg.pvalue, hl.bars, hurst.exponent,
-                      A.half_life(resid), A.hurst_exponent(resid))
+    change, verdict = pa.tests.persistence_change, pa.verdict
+    return VerdictRun(verdict.verdict, verdict.headline, eg.pvalue, hl.bars, hurst.exponent, A.half_life(resid),
+                      A.hurst_exponent(resid), change is not None and change.ended,
+                      verdict.warnings[0] if verdict.warnings else "")
 
 
 def contradiction(run: VerdictRun) -> str | None:
-    """Why the verdict contradicts the Engle–Granger p-value shown beside it, or None when it does not: COINTEGRATED
-    needs p < 5 % and a finite half-life and must quote that p; any other verdict needs p ≥ 5 % or no mean
-    reversion in the static residual."""
-    if run.verdict is A.Verdict.COINTEGRATED:
+    """Why the verdict contradicts the Engle–Granger p-value or the last-third test shown beside it, or None when
+    it does not: COINTEGRATED needs p < 5 %, a finite half-life and a last third that did not stop reverting, and
+    must quote that p; ENDED needs p < 5 %, a finite half-life and the last-third test firing, says so first in
+    its headline and first warning, and quotes p; any other verdict needs p ≥ 5 % or no mean reversion in the
+    static residual."""
+    if run.verdict in (A.Verdict.COINTEGRATED, A.Verdict.ENDED):
         if run.eg_pvalue >= NOMINAL or not math.isfinite(run.half_life):
-            return f"cointegrated with EG p {run.eg_pvalue:.3f}, half-life {run.half_life}"
+            return f"{run.verdict} with EG p {run.eg_pvalue:.3f}, half-life {run.half_life}"
+        if run.ended != (run.verdict is A.Verdict.ENDED):
+            return f"{run.verdict} while the last-third test {'fired' if run.ended else 'did not fire'}"
+        if run.verdict is A.Verdict.ENDED and not (run.headline.startswith("Mean reversion appears to have stopped")
+                                                   and run.first_warning.startswith(A.ENDED_TEXT)):
+            return f"an ended relation not said first: {run.headline} / {run.first_warning}"
         return None if A.fmt_p(run.eg_pvalue) in run.headline else f"headline misquotes p: {run.headline}"
     if run.verdict is not A.Verdict.NOT_COINTEGRATED:
         return f"verdict {run.verdict} on a pair with enough data"
