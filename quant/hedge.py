@@ -82,11 +82,17 @@ def _lrv_factor(rho_x: Any, rho_e: Any, n: Any) -> Any:
     return np.minimum((1.0 + rho) / (1.0 - rho), n)
 
 
+# t_{0.975}(df) / z_{0.975} on a log grid of df, interpolated (scipy's t.ppf costs ~0.1 s for 86,400 bars' df)
+_T_DF = np.geomspace(1.0, 1e6, 4_001)
+_T_RATIO = student_t.ppf(0.975, _T_DF) / BAND_Z
+
+
 def _small_sample(n: Any, factor: Any) -> Any:
     """t_{0.975}(df) / z_{0.975} with df = n / factor, the effective observations of the score: a HAC standard
-    error from few effective observations is itself noisy, so the band takes Student's t quantile for them."""
-    df = np.maximum(np.asarray(n, dtype="float64") / np.asarray(factor, dtype="float64"), 1.0)
-    return student_t.ppf(0.975, df) / BAND_Z
+    error from few effective observations is itself noisy, so the band takes Student's t quantile for them
+    (interpolated in ln df on a grid: within 2e-5 of scipy's)."""
+    df = np.clip(np.asarray(n, dtype="float64") / np.asarray(factor, dtype="float64"), 1.0, _T_DF[-1])
+    return np.interp(np.log(df), np.log(_T_DF), _T_RATIO)
 
 
 def _huber_model(warm_start: bool = False) -> HuberRegressor:
