@@ -353,10 +353,11 @@ def test_expanding_ols_band_covers_slow_spreads_from_a_short_window(half_life: f
     assert coverage >= MIN_COVERAGE, f"OLS band coverage {coverage:.1%} (window 60, 1,000 bars, half-life {half_life})"
 
 
-def test_rolling_band_under_covers_when_the_window_spans_few_half_lives() -> None:
-    """Known limitation, documented in README: a 120-bar window of a spread with half-life 50 holds ~2.4
-    half-lives, too few independent observations for any standard error, and the band covers only ~81 % of bars.
-    Asserted here is a floor far above the iid standard error's 18–31 %, so a regression of the HAC band fails."""
+def test_rolling_band_covers_when_the_window_spans_few_half_lives() -> None:
+    """A 120-bar window of a spread with half-life 50 holds ~2.4 half-lives: the HAC band covered only ~81 % of bars
+    (a documented limitation) until the residual's AR(1) was median-unbiased and the band took Student's t for the
+    score's few effective observations (issue 23); measured 90 %. The floor is a little below the target: this is
+    the hardest case the bands meet."""
     coverage = float(np.mean(coverage_shares("rolling", n=3_000, half_life=50.0, window=120, trials=100,
                                              seed=6_000)))
-    assert coverage >= 0.75, f"rolling band coverage {coverage:.1%} (window 120, half-life 50)"
+    assert coverage >= 0.87, f"rolling band coverage {coverage:.1%} (window 120, half-life 50)"
