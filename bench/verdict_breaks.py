@@ -35,7 +35,7 @@ import analytics as A
 from quant import persistence as P
 
 T = TypeVar("T")
-WINDOWS = (1_000, 3_600, 10_000)      # bars: the window lengths the dashboard's pair view uses
+WINDOWS = (1_000, 3_600, 10_000)  # bars: the window lengths the dashboard's pair view uses
 ENDED_HALF_LIVES = (30.0, 100.0)
 NULL_HALF_LIVES = (3.0, 10.0, 30.0, 100.0)
 SLOW_HALF_LIVES = (5.0, 20.0, 80.0, 120.0, 180.0)
@@ -57,6 +57,7 @@ def progress(label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 # ---------------------------------------------------------------------------------------------- the verdict
 
+
 def verdict_counts(n: int, half_life: float, pairs: int, seed: int, *, ended: bool) -> dict[str, int]:
     """The pipeline's verdict on `pairs` pairs: how many are Cointegrated, Cointegrated without any warning, would
     have been Cointegrated without a warning before this test (no other warning), and how often the test fired."""
@@ -70,7 +71,7 @@ def verdict_counts(n: int, half_life: float, pairs: int, seed: int, *, ended: bo
         fired = change is not None and change.ended
         others = verdict.warnings[1:] if fired else verdict.warnings  # the test's warning comes first
         eg, hl = tests.engle_granger, tests.half_life
-        was_cointegrated = (eg is not None and eg.pvalue < A.SIGNIFICANCE and hl is not None and hl.mean_reverts)
+        was_cointegrated = eg is not None and eg.pvalue < A.SIGNIFICANCE and hl is not None and hl.mean_reverts
         out["cointegrated"] += verdict.verdict is A.Verdict.COINTEGRATED
         out["clean"] += verdict.verdict is A.Verdict.COINTEGRATED and not verdict.warnings
         out["clean_before"] += was_cointegrated and not others
@@ -81,32 +82,44 @@ def verdict_counts(n: int, half_life: float, pairs: int, seed: int, *, ended: bo
 
 def ended_table(pairs: int) -> None:
     print(f"\n### Spread that becomes a random walk over the last third ({pairs} pairs a cell)\n")
-    print("| bars | half-life | recent third spans | test fired | verdict ENDED | Cointegrated | Cointegrated "
-          "without a warning (before this test) | Cointegrated without a warning |\n|---|---|---|---|---|---|---|---|")
+    print(
+        "| bars | half-life | recent third spans | test fired | verdict ENDED | Cointegrated | Cointegrated "
+        "without a warning (before this test) | Cointegrated without a warning |\n|---|---|---|---|---|---|---|---|"
+    )
     for n in WINDOWS:
         for hl in ENDED_HALF_LIVES:
             c = progress(f"ended n={n} hl={hl}", verdict_counts, n, hl, pairs, seed=23_000, ended=True)
-            print(f"| {n:,} | {hl:.0f} | {n // 3 / hl:.0f} half-lives | {rate(c['fired'], pairs)} | "
-                  f"{rate(c['ended'], pairs)} | {rate(c['cointegrated'], pairs)} | {rate(c['clean_before'], pairs)} | "
-                  f"**{rate(c['clean'], pairs)}** |")
+            print(
+                f"| {n:,} | {hl:.0f} | {n // 3 / hl:.0f} half-lives | {rate(c['fired'], pairs)} | "
+                f"{rate(c['ended'], pairs)} | {rate(c['cointegrated'], pairs)} | {rate(c['clean_before'], pairs)} | "
+                f"**{rate(c['clean'], pairs)}** |"
+            )
 
 
 def stationary_verdict_table(pairs: int) -> None:
     print(f"\n### The same pairs without the ending: what the test costs ({pairs} pairs a cell)\n")
-    print("| bars | half-life | test fired | verdict ENDED | Cointegrated (before this test) | Cointegrated |\n"
-          "|---|---|---|---|---|---|")
+    print(
+        "| bars | half-life | test fired | verdict ENDED | Cointegrated (before this test) | Cointegrated |\n"
+        "|---|---|---|---|---|---|"
+    )
     for n in WINDOWS:
         for hl in ENDED_HALF_LIVES:
             c = progress(f"stationary n={n} hl={hl}", verdict_counts, n, hl, pairs, seed=24_000, ended=False)
             before = c["cointegrated"] + c["ended"]
-            print(f"| {n:,} | {hl:.0f} | {rate(c['fired'], pairs)} | {rate(c['ended'], pairs)} | "
-                  f"{rate(before, pairs)} | {rate(c['cointegrated'], pairs)} |")
+            print(
+                f"| {n:,} | {hl:.0f} | {rate(c['fired'], pairs)} | {rate(c['ended'], pairs)} | "
+                f"{rate(before, pairs)} | {rate(c['cointegrated'], pairs)} |"
+            )
 
 
 def size_table(pairs: int) -> None:
     print(f"\n### Change-in-persistence test on spreads that did not change (nominal 5 %; {pairs} pairs a cell)\n")
-    print("| innovations | bars | " + " | ".join(f"half-life {hl:.0f}" for hl in NULL_HALF_LIVES) +
-          " | random-walk legs (no cointegration) |\n|---|---|" + "---|" * (len(NULL_HALF_LIVES) + 1))
+    print(
+        "| innovations | bars | "
+        + " | ".join(f"half-life {hl:.0f}" for hl in NULL_HALF_LIVES)
+        + " | random-walk legs (no cointegration) |\n|---|---|"
+        + "---|" * (len(NULL_HALF_LIVES) + 1)
+    )
     for tails, label in ((None, "Gaussian"), (5.0, "Student t, 5 df"), (3.0, "Student t, 3 df")):
         for n in WINDOWS:
             cells = []
@@ -121,10 +134,15 @@ def size_table(pairs: int) -> None:
 
 # ---------------------------------------------------------------------------------------------- half-life
 
+
 def half_life_table(pairs: int) -> None:
     print(f"\n### Static-residual half-life: median estimate / truth ({pairs} pairs a cell; ± 20 % is the target)\n")
-    print("| bars | " + " | ".join(f"half-life {hl:.0f}" for hl in SLOW_HALF_LIVES) + " |\n|---|" +
-          "---|" * len(SLOW_HALF_LIVES))
+    print(
+        "| bars | "
+        + " | ".join(f"half-life {hl:.0f}" for hl in SLOW_HALF_LIVES)
+        + " |\n|---|"
+        + "---|" * len(SLOW_HALF_LIVES)
+    )
     for n in WINDOWS:
         cells = []
         for hl in SLOW_HALF_LIVES:
@@ -135,12 +153,16 @@ def half_life_table(pairs: int) -> None:
                 fits.append(fit.bars)
                 raw.append(-math.log(2.0) / math.log(fit.ar1_ols) if 0 < fit.ar1_ols < 1 else math.inf)
             none = float(np.mean(np.isinf(fits)))
-            cells.append(f"{np.median(fits) / hl:.2f} (least squares {np.median(raw) / hl:.2f}"
-                         + (f"; {none:.0%} none" if none else "") + ")")
+            cells.append(
+                f"{np.median(fits) / hl:.2f} (least squares {np.median(raw) / hl:.2f}"
+                + (f"; {none:.0%} none" if none else "")
+                + ")"
+            )
         print(f"| {n:,} | " + " | ".join(cells) + " |")
 
 
 # ---------------------------------------------------------------------------------------------- calibration
+
 
 def ar1_rows(phi: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """One AR(1) path of n values per φ (started at 0, innovations N(0, 0.5²))."""
@@ -158,11 +180,14 @@ def pair_rows(phi: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.nda
 
 def literal(name: str, values: Any, rows: bool = False) -> str:
     """A table as the Python literal quant/persistence.py holds, wrapped at 120 columns."""
+
     def flat(row: Any) -> str:
         return ", ".join(f"{round(float(v), 4)}" for v in row)
+
     if rows:
-        body = "\n".join(textwrap.fill(f"({flat(row)}),", 120, initial_indent="    ", subsequent_indent="     ")
-                         for row in values)
+        body = "\n".join(
+            textwrap.fill(f"({flat(row)}),", 120, initial_indent="    ", subsequent_indent="     ") for row in values
+        )
         return f"{name}: tuple[tuple[float, ...], ...] = (\n{body}\n)"
     body = textwrap.fill(flat(values) + ",", 120, initial_indent="    ", subsequent_indent="    ")
     return f"{name}: tuple[float, ...] = (\n{body}\n)"
@@ -177,8 +202,37 @@ def batches(total: int, size: int = 500) -> Iterator[int]:
 def median_table(draws: int) -> None:
     """MU_C and the medians of n·(φ̂ − 1) of the static residual and of the plain series at each c."""
     n = P.MU_BARS
-    cs = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0,
-          65.0, 80.0, 100.0, 130.0, 160.0, 200.0, 250.0, 320.0, 400.0, 500.0)
+    cs = (
+        0.0,
+        0.25,
+        0.5,
+        1.0,
+        1.5,
+        2.0,
+        3.0,
+        4.0,
+        5.0,
+        6.0,
+        8.0,
+        10.0,
+        12.0,
+        15.0,
+        20.0,
+        25.0,
+        30.0,
+        40.0,
+        50.0,
+        65.0,
+        80.0,
+        100.0,
+        130.0,
+        160.0,
+        200.0,
+        250.0,
+        320.0,
+        400.0,
+        500.0,
+    )
     rng = np.random.default_rng(230)
     resid, plain = [], []
     for c in cs:
@@ -208,7 +262,7 @@ def null_draws(n: int, draws: int, seed: int) -> np.ndarray:
     out = []
     done = 0
     for size in batches(draws):
-        c = cs[done:done + size]
+        c = cs[done : done + size]
         done += size
         z, ratio = P.recent_deviation(*pair_rows(1.0 - c / n, n, rng))
         out.append(np.column_stack([c, z, np.log(ratio)]))
@@ -234,14 +288,19 @@ def fit_critical(draws: np.ndarray, level: float, knots: np.ndarray) -> np.ndarr
         return float(np.sum((share - level) ** 2) + 1e-3 * np.sum(np.diff(crit, 2) ** 2))
 
     start = np.array([np.quantile(log_ratio[np.abs(u - k) <= 0.5], 1 - level) for k in knots])
-    return np.asarray(minimize(loss, start, method="Powell", options={"maxiter": 20_000, "xtol": 1e-4,
-                                                                       "ftol": 1e-10}).x)
+    return np.asarray(
+        minimize(loss, start, method="Powell", options={"maxiter": 20_000, "xtol": 1e-4, "ftol": 1e-10}).x
+    )
 
 
 def break_table(draws: int) -> None:
     """BREAK_LEVELS, BREAK_KNOTS and BREAK_LOG_CRIT, fitted on stationary pairs of 1,000, 3,000 and 10,000 bars."""
-    data = np.concatenate([progress(f"null draws n={n}", null_draws, n, draws, seed=231 + k)
-                           for k, n in enumerate((1_000, 3_000, 10_000))])
+    data = np.concatenate(
+        [
+            progress(f"null draws n={n}", null_draws, n, draws, seed=231 + k)
+            for k, n in enumerate((1_000, 3_000, 10_000))
+        ]
+    )
     knots = np.r_[np.linspace(0.0, math.log(100.0), 11), np.linspace(math.log(100.0), math.log(2_500.0), 8)[1:]]
     levels = (0.5, 0.2, 0.1, 0.05, 0.02, 0.01)
     crit = np.array([progress(f"fit level {level}", fit_critical, data, level, knots) for level in levels])
@@ -258,8 +317,10 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="simulate quant/persistence.py's tables")
     args = parser.parse_args()
     start = time.perf_counter()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}"
+    )
     if args.calibrate:
         median_table(8_000)
         break_table(25_000)

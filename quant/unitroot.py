@@ -7,6 +7,7 @@ matrix, so one Cholesky factor gives every candidate's residual sum of squares a
 lag's t-statistic is then refitted on its full sample, as statsmodels does. Hand-written for those reasons only:
 tests check the AIC search against adfuller and the MAIC choice against brute-force refits.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def _design(v: np.ndarray, lags: int, constant: bool, first: int) -> tuple[np.nd
     rows = dv.size - first
     cols = [np.ones(rows)] if constant else []
     cols.append(v[first:-1])
-    cols += [dv[first - k:dv.size - k] for k in range(1, lags + 1)]
+    cols += [dv[first - k : dv.size - k] for k in range(1, lags + 1)]
     return np.column_stack(cols), dv[first:]
 
 
@@ -66,11 +67,10 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: LagCriter
     try:
         chol = np.linalg.cholesky(gram)
     except np.linalg.LinAlgError as exc:
-        raise InsufficientData("the ADF regressors are collinear (the series is constant or piecewise linear)") \
-            from exc
+        raise InsufficientData("the ADF regressors are collinear (the series is constant or piecewise linear)") from exc
     z = solve_triangular(chol, xty, lower=True) if chol.shape[0] else np.empty(0)
     base = int(constant) + 1
-    rss = float(y @ y) - np.cumsum(z * z)[base - 1:]
+    rss = float(y @ y) - np.cumsum(z * z)[base - 1 :]
     rss = np.maximum(rss, np.finfo(float).tiny)
     n = y.size
     ks = np.arange(maxlag + 1)
@@ -79,14 +79,19 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: LagCriter
     # γ̂_k·‖v_{t−1}‖ (scaled coordinates) of every nested model at once: the inverse of a triangular factor's leading
     # block is the leading block of its inverse, so γ̂_k = Σ_{j<m} W[level, j]·z_j with W = (Lᵀ)⁻¹
     w = solve_triangular(chol.T, np.eye(chol.shape[0]), lower=False)
-    gamma = np.cumsum(w[base - 1] * z)[base - 1:]
+    gamma = np.cumsum(w[base - 1] * z)[base - 1 :]
     sigma2 = rss / n
     return int(np.argmin(np.log(sigma2) + 2.0 * (gamma * gamma / sigma2 + ks) / n))
 
 
 @one_blas_thread
-def adf_fit(v: np.ndarray, maxlag: int | None = None, *, constant: bool = True,
-            criterion: LagCriterion | None = LagCriterion.MAIC) -> AdfFit:
+def adf_fit(
+    v: np.ndarray,
+    maxlag: int | None = None,
+    *,
+    constant: bool = True,
+    criterion: LagCriterion | None = LagCriterion.MAIC,
+) -> AdfFit:
     """ADF t-statistic of v with the lag chosen by `criterion` (MAIC, the default, or plain AIC; see
     :func:`_select_lag`) over 0..maxlag (default :func:`schwert_maxlag`), or exactly `maxlag` lags when criterion is
     None."""
@@ -141,10 +146,13 @@ def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
     private names this package reads; tests/test_analytics.py pins them against mackinnonp, so a statsmodels
     release that moves or changes them fails the suite, not a scan)."""
     k = n_vars - 1
-    return MacKinnonTable(small=tuple(float(c) for c in adfvalues._tau_smallps["c"][k]),
-                          large=tuple(float(c) for c in adfvalues._tau_largeps["c"][k]),
-                          star=float(adfvalues._tau_stars["c"][k]), tau_min=float(adfvalues._tau_mins["c"][k]),
-                          tau_max=float(adfvalues._tau_maxs["c"][k]))
+    return MacKinnonTable(
+        small=tuple(float(c) for c in adfvalues._tau_smallps["c"][k]),
+        large=tuple(float(c) for c in adfvalues._tau_largeps["c"][k]),
+        star=float(adfvalues._tau_stars["c"][k]),
+        tau_min=float(adfvalues._tau_mins["c"][k]),
+        tau_max=float(adfvalues._tau_maxs["c"][k]),
+    )
 
 
 def pvalues(statistics: np.ndarray, n_vars: int = 1) -> np.ndarray:

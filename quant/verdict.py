@@ -10,6 +10,7 @@ in the headline and in the first warning. A cointegration that ended still passe
 of windows (issue 23), so a pair that is tradable now needs both. Without Engle–Granger's evidence the test is only
 a reason line (a pair of random walks has no mean reversion to lose).
 """
+
 from __future__ import annotations
 
 import enum
@@ -23,14 +24,18 @@ class Verdict(enum.StrEnum):
     """The overall reading of a pair."""
 
     COINTEGRATED = "cointegrated"
-    ENDED = "ended"                         # Engle–Granger rejects on the window, but not the last third
+    ENDED = "ended"  # Engle–Granger rejects on the window, but not the last third
     NOT_COINTEGRATED = "not_cointegrated"
     NOT_ENOUGH_DATA = "not_enough_data"
 
     @property
     def label(self) -> str:
-        return {"cointegrated": "Cointegrated", "ended": "Mean reversion stopped",
-                "not_cointegrated": "Not cointegrated", "not_enough_data": "Not enough data"}[self.value]
+        return {
+            "cointegrated": "Cointegrated",
+            "ended": "Mean reversion stopped",
+            "not_cointegrated": "Not cointegrated",
+            "not_enough_data": "Not enough data",
+        }[self.value]
 
 
 @dataclass(frozen=True)
@@ -72,12 +77,16 @@ def ending_text(change: PersistenceChangeResult) -> str:
     thirds' relation than a spread still reverting as it did could by chance."""
     recent = change.nobs - change.split
     if change.ended:
-        return (f"{ENDED_TEXT} (its last {recent:,} bars): the spread strays {change.ratio:.1f}× as far from the "
-                f"first two thirds' relation as it did during them, beyond the {change.critical_value:.1f}× a "
-                f"spread still reverting at their pace reaches by chance at 5 % ({fmt_break_p(change.pvalue)})")
-    return (f"the last third's spread stays within what the first two thirds' mean reversion allows: "
-            f"{change.ratio:.2f}× their deviation, against a 5 % critical value of {change.critical_value:.1f}× "
-            f"({fmt_break_p(change.pvalue)})")
+        return (
+            f"{ENDED_TEXT} (its last {recent:,} bars): the spread strays {change.ratio:.1f}× as far from the "
+            f"first two thirds' relation as it did during them, beyond the {change.critical_value:.1f}× a "
+            f"spread still reverting at their pace reaches by chance at 5 % ({fmt_break_p(change.pvalue)})"
+        )
+    return (
+        f"the last third's spread stays within what the first two thirds' mean reversion allows: "
+        f"{change.ratio:.2f}× their deviation, against a 5 % critical value of {change.critical_value:.1f}× "
+        f"({fmt_break_p(change.pvalue)})"
+    )
 
 
 def _warnings(series: PairSeries, tests: PairTests) -> list[str]:
@@ -93,26 +102,33 @@ def _warnings(series: PairSeries, tests: PairTests) -> list[str]:
     if change is not None and change.ended and eg.pvalue < SIGNIFICANCE:
         out.append(ending_text(change))
     if eg.r_squared < LOW_R_SQUARED:
-        out.append(f"low R² {eg.r_squared:.2f}: the legs share little of their variance, so the spread is "
-                   "mostly one leg's own moves")
+        out.append(
+            f"low R² {eg.r_squared:.2f}: the legs share little of their variance, so the spread is "
+            "mostly one leg's own moves"
+        )
     beta = eg.beta
     value_ratio = beta * float(series.x.mean()) / float(series.y.mean())
     if beta <= 0:
         out.append(f"β = {beta:.4g} is negative: the hedge would buy (or sell) both legs together")
     elif not 0.1 <= value_ratio <= 10:
-        out.append(f"implausible β = {beta:.4g}: it hedges 1 unit of {series.y_symbol} (worth "
-                   f"{float(series.y.mean()):,.4g}) with {value_ratio:.3g} times that value of {series.x_symbol}")
+        out.append(
+            f"implausible β = {beta:.4g}: it hedges 1 unit of {series.y_symbol} (worth "
+            f"{float(series.y.mean()):,.4g}) with {value_ratio:.3g} times that value of {series.x_symbol}"
+        )
     stab = tests.stability
     if stab is not None and not stab.is_stable:
         out.append(f"unstable hedge: {stability_text(stab)}")
     hl = tests.half_life
     if hl is not None and hl.mean_reverts and hl.bars > series.n_bars / 4:
-        out.append(f"half-life {fmt_bars(hl.bars)} is long for a {series.n_bars:,}-bar window: few round trips to "
-                   "trade")
+        out.append(
+            f"half-life {fmt_bars(hl.bars)} is long for a {series.n_bars:,}-bar window: few round trips to trade"
+        )
     jo = tests.johansen
     if jo is not None and jo.n_series == 2 and (jo.rank == 1) != eg.is_cointegrated:
-        out.append(f"Johansen finds {jo.rank} relation(s) while Engle–Granger "
-                   f"{'does' if eg.is_cointegrated else 'does not'} reject: the evidence is mixed")
+        out.append(
+            f"Johansen finds {jo.rank} relation(s) while Engle–Granger "
+            f"{'does' if eg.is_cointegrated else 'does not'} reject: the evidence is mixed"
+        )
     return out
 
 
@@ -127,12 +143,17 @@ def pair_verdict(series: PairSeries, tests: PairTests) -> PairVerdict:
     if eg is None:
         return not_enough_data(tests.problems.get(PairTest.ENGLE_GRANGER, "the Engle–Granger test did not run"))
     evidence = f"Engle–Granger {fmt_p(eg.pvalue)} on {eg.nobs:,} bars"
-    reasons = [f"Engle–Granger t = {eg.statistic:.2f} (lag {eg.lags}) against a 5 % critical value of "
-               f"{eg.critical_values.five_pct:.2f}"]
+    reasons = [
+        f"Engle–Granger t = {eg.statistic:.2f} (lag {eg.lags}) against a 5 % critical value of "
+        f"{eg.critical_values.five_pct:.2f}"
+    ]
     hl = tests.half_life
     if hl is not None:
-        reasons.append(f"static residual half-life {fmt_bars(hl.bars)}" if hl.mean_reverts
-                       else "the static residual shows no mean reversion (median-unbiased AR(1) coefficient ≥ 1)")
+        reasons.append(
+            f"static residual half-life {fmt_bars(hl.bars)}"
+            if hl.mean_reverts
+            else "the static residual shows no mean reversion (median-unbiased AR(1) coefficient ≥ 1)"
+        )
     stab = tests.stability
     if stab is not None:
         reasons.append(stability_text(stab))
@@ -143,11 +164,21 @@ def pair_verdict(series: PairSeries, tests: PairTests) -> PairVerdict:
     warnings = _warnings(series, tests)
     if eg.pvalue < SIGNIFICANCE and hl is not None and hl.mean_reverts:
         if change is not None and ended:
-            return PairVerdict(Verdict.ENDED, f"Mean reversion appears to have stopped in the last third "
-                               f"({evidence} rests on the earlier bars: the last third strays {change.ratio:.1f}× "
-                               f"as far from their relation, {fmt_break_p(change.pvalue)})", reasons, warnings)
-        extra = f", half-life {fmt_bars(hl.bars)}" + (", β stable over the window's thirds"
-                                                       if stab is not None and stab.is_stable else "")
+            return PairVerdict(
+                Verdict.ENDED,
+                f"Mean reversion appears to have stopped in the last third "
+                f"({evidence} rests on the earlier bars: the last third strays {change.ratio:.1f}× "
+                f"as far from their relation, {fmt_break_p(change.pvalue)})",
+                reasons,
+                warnings,
+            )
+        extra = f", half-life {fmt_bars(hl.bars)}" + (
+            ", β stable over the window's thirds" if stab is not None and stab.is_stable else ""
+        )
         return PairVerdict(Verdict.COINTEGRATED, f"Cointegrated ({evidence}{extra})", reasons, warnings)
-    return PairVerdict(Verdict.NOT_COINTEGRATED, f"Not cointegrated ({evidence}: no evidence of a stable "
-                       "long-run relation at 5 %)", reasons, warnings)
+    return PairVerdict(
+        Verdict.NOT_COINTEGRATED,
+        f"Not cointegrated ({evidence}: no evidence of a stable long-run relation at 5 %)",
+        reasons,
+        warnings,
+    )

@@ -28,8 +28,16 @@ def ar1(n: int, phi: float, sigma: float, rng: np.random.Generator) -> np.ndarra
     return out
 
 
-def cointegrated_pair(n: int, beta: float, alpha: float, half_life: float, seed: int, spread_sigma: float = 0.5,
-                      x0: float = 60_000.0, x_vol: float = 1e-4) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def cointegrated_pair(
+    n: int,
+    beta: float,
+    alpha: float,
+    half_life: float,
+    seed: int,
+    spread_sigma: float = 0.5,
+    x0: float = 60_000.0,
+    x_vol: float = 1e-4,
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """x a geometric random walk at BTC level, y = alpha + beta·x + OU spread with the given half-life (bars)."""
     rng = np.random.default_rng(seed)
     x = x0 * np.exp(np.cumsum(rng.normal(0.0, x_vol, n)))
@@ -38,8 +46,16 @@ def cointegrated_pair(n: int, beta: float, alpha: float, half_life: float, seed:
     return pd.Series(x, index=index, name="x"), pd.Series(alpha + beta * x + spread, index=index, name="y"), spread
 
 
-def broken_pair(n: int, half_life: float, seed: int, *, ended: bool = True, tails: float | None = None,
-                x_vol: float = 1e-3, spread_sigma: float = 0.5) -> tuple[pd.Series, pd.Series]:
+def broken_pair(
+    n: int,
+    half_life: float,
+    seed: int,
+    *,
+    ended: bool = True,
+    tails: float | None = None,
+    x_vol: float = 1e-3,
+    spread_sigma: float = 0.5,
+) -> tuple[pd.Series, pd.Series]:
     """x a geometric random walk at BTC level, y = 100 + 0.04·x + spread, the spread an AR(1) with the given
     half-life (a random walk for inf) whose innovations have sd spread_sigma; with ended=True it turns into a random
     walk with the same innovations over the last third (bars from n − n // 3): a cointegration that ended.

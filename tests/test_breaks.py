@@ -37,10 +37,13 @@ def firing_rate(n: int, half_life: float, pairs: int, seed: int, *, ended: bool,
 
 # ---------------------------------------------------------------------------------------------- the test's size
 
-@pytest.mark.parametrize(("n", "half_life", "pairs"), [(1_000, 10.0, 400), (3_600, 30.0, 400), (3_600, 100.0, 400),
-                                                       (10_000, 100.0, 150)])
-def test_persistence_change_fires_at_its_level_on_a_spread_that_did_not_change(n: int, half_life: float,
-                                                                              pairs: int) -> None:
+
+@pytest.mark.parametrize(
+    ("n", "half_life", "pairs"), [(1_000, 10.0, 400), (3_600, 30.0, 400), (3_600, 100.0, 400), (10_000, 100.0, 150)]
+)
+def test_persistence_change_fires_at_its_level_on_a_spread_that_did_not_change(
+    n: int, half_life: float, pairs: int
+) -> None:
     """Null: the same AR(1) spread throughout. The test fires on 5 % of pairs (within three binomial s.e. either
     way) at every persistence: the critical value follows the formation's AR(1) (a fixed one fired on 12 % at
     half-life 100 on 1,000 bars and on 2 % of fast spreads)."""
@@ -64,6 +67,7 @@ def test_the_verdict_does_not_read_an_ending_into_random_walks() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- power and verdict
+
 
 @pytest.mark.parametrize(("n", "half_life", "floor"), [(3_600, 30.0, 0.90), (10_000, 100.0, 0.85)])
 def test_persistence_change_fires_on_an_ended_spread(n: int, half_life: float, floor: float) -> None:
@@ -148,6 +152,7 @@ def test_the_record_is_consistent_and_json_ready() -> None:
 
 # ---------------------------------------------------------------------------------------------- tables
 
+
 def test_tables_are_ordered() -> None:
     """Critical values rise as the level falls and as the formation reverts more slowly; the medians fall as the
     persistence parameter c rises; the 5 % level is tabulated."""
@@ -184,14 +189,18 @@ def test_median_unbiased_ar1() -> None:
 
 # ---------------------------------------------------------------------------------------------- half-life
 
-@pytest.mark.parametrize(("n", "half_life"), [(1_000, 80.0), (3_600, 120.0), (3_600, 180.0), (1_000, 5.0),
-                                              (3_600, 20.0)])
+
+@pytest.mark.parametrize(
+    ("n", "half_life"), [(1_000, 80.0), (3_600, 120.0), (3_600, 180.0), (1_000, 5.0), (3_600, 20.0)]
+)
 def test_static_residual_half_life_is_right_in_median(n: int, half_life: float) -> None:
     """Issue 23: the scanner's and the pair view's half-lives were 20–50 % short for slow pairs (least squares on
     1,000 bars read 80 bars as ~43, on 3,600 bars 180 as ~120). The median-unbiased AR(1) puts the median within
     ±20 % of the truth, and fast pairs stay where they were."""
-    bars = [A.half_life_fit(A.static_fit(*broken_pair(n, half_life, seed=45_000 + k, ended=False)).residual).bars
-            for k in range(200)]
+    bars = [
+        A.half_life_fit(A.static_fit(*broken_pair(n, half_life, seed=45_000 + k, ended=False)).residual).bars
+        for k in range(200)
+    ]
     ratio = float(np.median(bars)) / half_life
     assert 0.8 <= ratio <= 1.2, f"median half-life {ratio:.2f} × the truth (n {n:,}, half-life {half_life})"
 
