@@ -22,8 +22,10 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/vocabulary.py``   InsufficientData, HedgeMethod, PairTest, LagCriterion and the tuning constants (AlertOp
                             and AlertMetric are core.vocabulary's: the database stores them too).
 * ``quant/validation.py``   input checks shared by every function.
+* ``quant/persistence.py``  the AR(1) fit, its median-unbiased correction and the last-third test's tables.
 * ``quant/results.py``      the frozen result records (AdfResult, EngleGrangerResult, JohansenResult, HalfLifeResult,
-                            HurstResult, StabilityResult), PairSeries, PairTests and ``to_json``.
+                            HurstResult, StabilityResult, PersistenceChangeResult), PairSeries, PairTests and
+                            ``to_json``.
 * ``quant/bars.py``         to_time_index, resample_ohlcv, resample_bars, fill_fraction, align_closes, mask_holes.
 * ``quant/hedge.py``        HedgeResult, fit_hedge and its OLS/Huber/TLS/rolling/Kalman fits, spread, z-score.
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
@@ -97,6 +99,7 @@ from quant.results import (
     JohansenResult,
     PairSeries,
     PairTests,
+    PersistenceChangeResult,
     StabilityResult,
     StaticFit,
     to_json,
@@ -112,12 +115,23 @@ from quant.stationarity import (
     hurst_exponent,
     hurst_fit,
     johansen,
+    persistence_change,
     returns,
     rolling_correlation,
     static_fit,
     summary_statistics,
 )
-from quant.verdict import PairVerdict, Verdict, fmt_p, not_enough_data, pair_verdict, stability_text
+from quant.verdict import (
+    ENDED_TEXT,
+    PairVerdict,
+    Verdict,
+    ending_text,
+    fmt_break_p,
+    fmt_p,
+    not_enough_data,
+    pair_verdict,
+    stability_text,
+)
 from quant.vocabulary import (
     ALERT_OPS,
     EXPANDING_REFIT_GROWTH,
@@ -175,6 +189,7 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "ENDED_TEXT",
     "EXPANDING_REFIT_GROWTH",
     "HEDGE_METHODS",
     "KALMAN_MEMORY",
@@ -206,6 +221,7 @@ __all__ = [
     "PairTest",
     "PairTests",
     "PairVerdict",
+    "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
     "StabilityResult",
@@ -224,10 +240,12 @@ __all__ = [
     "calmar_ratio",
     "correlation_matrix",
     "distribution",
+    "ending_text",
     "engle_granger",
     "evaluate_alert",
     "fill_fraction",
     "fit_hedge",
+    "fmt_break_p",
     "fmt_p",
     "half_life",
     "half_life_fit",
@@ -243,6 +261,7 @@ __all__ = [
     "pair_verdict",
     "pair_warmup",
     "parameter_sweep",
+    "persistence_change",
     "resample_bars",
     "resample_ohlcv",
     "returns",

@@ -39,10 +39,14 @@ STEP_SINCE = (0, 100, 300, 500, 1_000, 2_000)  # bars since the step, for covera
 COVERAGE_CASES = [
     ("OLS expanding, window 500, half-life 10", "ols", 3_000, 10.0, 500),
     ("OLS expanding, window 500, half-life 20", "ols", 3_000, 20.0, 500),
+    ("OLS expanding, window 500, half-life 50", "ols", 3_000, 50.0, 500),
+    ("OLS expanding, window 500, half-life 100", "ols", 3_000, 100.0, 500),
+    ("OLS expanding, window 60, 1,000 bars, half-life 50", "ols", 1_000, 50.0, 60),
+    ("OLS expanding, window 60, 1,000 bars, half-life 100", "ols", 1_000, 100.0, 60),
     ("rolling, window 500, half-life 5", "rolling", 3_000, 5.0, 500),
     ("rolling, window 500, half-life 10", "rolling", 3_000, 10.0, 500),
     ("rolling, window 500, half-life 20", "rolling", 3_000, 20.0, 500),
-    ("rolling, window 120, half-life 50 (known limitation)", "rolling", 3_000, 50.0, 120),
+    ("rolling, window 120, half-life 50", "rolling", 3_000, 50.0, 120),
 ]
 
 

@@ -30,20 +30,26 @@ def johansen_verdict(rank: int, n: int) -> str:
 
 def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
     """The tests as a table with plain-language readings that never contradict the overall verdict: the evidence is
-    Engle–Granger on the prices; the static residual's half-life and Hurst qualify it; the trading spread's
-    half-life is labelled descriptive (an adaptive spread mean-reverts by construction)."""
+    Engle–Granger on the prices; the static residual's half-life and Hurst qualify it, and the last third's test
+    says whether the mean reversion kept up; the trading spread's half-life is labelled descriptive (an adaptive
+    spread mean-reverts by construction)."""
     T = analytics.PairTest
     eg = tests.engle_granger
     evidence = eg is not None and eg.is_cointegrated
     caveat = "" if evidence else " — not evidence on its own: Engle–Granger finds no cointegration"
-    rows: list[tuple[str, float | None, float | None, str]] = []
+    change = tests.persistence_change
+    stopped = change is not None and change.ended
+    rows: list[tuple[str, float | None, float | str | None, str]] = []
     if eg is not None:
         rows.append(
             (
                 T.ENGLE_GRANGER.label,
                 eg.statistic,
                 eg.pvalue,
-                f"Cointegrated at 5 % (lag {eg.lags})"
+                (
+                    f"Cointegrated at 5 % (lag {eg.lags})"
+                    + (" over the whole window, on the strength of its first two thirds" if stopped else "")
+                )
                 if evidence
                 else f"No evidence of cointegration at 5 % (lag {eg.lags})",
             )
@@ -79,6 +85,23 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
                 + f" ({stab.relative_range:.0%} apart)",
             )
         )
+    if change is not None:
+        rows.append(
+            (
+                T.PERSISTENCE_CHANGE.label,
+                change.ratio,
+                analytics.fmt_break_p(change.pvalue),
+                (
+                    f"Stopped: the last third strays {change.ratio:.1f}× as far from the first two thirds' "
+                    f"relation as they did (5 % critical value {change.critical_value:.1f}×)"
+                )
+                if change.ended
+                else (
+                    f"Kept up: the last third strays {change.ratio:.2f}× as far as the first two thirds "
+                    f"(5 % critical value {change.critical_value:.1f}×)"
+                ),
+            )
+        )
     if tests.johansen is not None:
         jo = tests.johansen
         rows.append(
@@ -92,7 +115,12 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
     rows += [(test.label, None, None, f"not available: {why}") for test, why in tests.problems.items()]
     return pd.DataFrame(
         [
-            (name, fmt_value(stat), "—" if p is None else analytics.fmt_p(p).removeprefix("p "), text)
+            (
+                name,
+                fmt_value(stat),
+                "—" if p is None else (p if isinstance(p, str) else analytics.fmt_p(p)).removeprefix("p "),
+                text,
+            )
             for name, stat, p, text in rows
         ],
         columns=["test", "statistic", "p-value", "reading"],

@@ -143,6 +143,7 @@ def verdict_banner(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: C
     verdict = analytics.pair_verdict(pair, tests.tests)
     show = {
         analytics.Verdict.COINTEGRATED: st.success,
+        analytics.Verdict.ENDED: st.warning,
         analytics.Verdict.NOT_COINTEGRATED: st.warning,
         analytics.Verdict.NOT_ENOUGH_DATA: st.info,
     }[verdict.verdict]

@@ -21,6 +21,7 @@ from quant.stationarity import (
     half_life_fit,
     hurst_fit,
     johansen,
+    persistence_change,
     rolling_correlation,
     static_fit,
 )
@@ -140,10 +141,11 @@ def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> 
 @one_blas_thread
 def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTests:
     """Cointegration evidence on the right objects: Engle–Granger on the prices, half-life and Hurst of its static
-    (whole-window OLS) residual, β stability over the window's thirds and, given the closes of 2+ symbols,
-    Johansen; plus the half-life of the adaptive trading spread, labelled descriptive (an adaptive residual
-    mean-reverts by construction, so it is no evidence). A test the data cannot support yet is reported in
-    `problems`; any other error propagates."""
+    (whole-window OLS) residual, β stability over the window's thirds, whether mean reversion stopped over the last
+    third (:func:`persistence_change`) and, given the closes of 2+ symbols, Johansen; plus the half-life of the
+    adaptive trading spread, labelled descriptive (an adaptive residual mean-reverts by construction, so it is no
+    evidence; its half-life is not corrected for a static fit, residual=False). A test the data cannot support yet
+    is reported in `problems`; any other error propagates."""
     x, y = series.x, series.y
 
     def static_residual() -> pd.Series:
@@ -165,8 +167,9 @@ def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTe
         half_life=attempt(PairTest.HALF_LIFE, lambda: half_life_fit(static_residual())),
         hurst=attempt(PairTest.HURST, lambda: hurst_fit(static_residual())),
         stability=attempt(PairTest.STABILITY, lambda: beta_stability(x, y)),
-        spread_half_life=attempt(PairTest.SPREAD_HALF_LIFE, lambda: half_life_fit(series.spread)),
+        spread_half_life=attempt(PairTest.SPREAD_HALF_LIFE, lambda: half_life_fit(series.spread, residual=False)),
         johansen=None if closes is None else attempt(PairTest.JOHANSEN, lambda: johansen(closes)),
+        persistence_change=attempt(PairTest.PERSISTENCE_CHANGE, lambda: persistence_change(x, y)),
         problems=problems,
     )
 

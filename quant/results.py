@@ -87,9 +87,10 @@ class JohansenResult:
 class HalfLifeResult:
     """AR(1) half-life of mean reversion (:func:`quant.stationarity.half_life_fit`): Δs_t = λ·s_{t−1} + μ."""
 
-    bars: float  # −ln 2 / ln(1 + λ); inf without mean reversion, 0 within one bar
-    ar1: float  # 1 + λ
+    bars: float  # −ln 2 / ln(ar1); inf without mean reversion, 0 within one bar
+    ar1: float  # median-unbiased AR(1) coefficient (capped at 1)
     nobs: int
+    ar1_ols: float = math.nan  # the least-squares 1 + λ it corrects
 
     @property
     def mean_reverts(self) -> bool:
@@ -114,6 +115,21 @@ class StabilityResult:
     full_beta: float
     relative_range: float  # (max − min) / |full β|
     is_stable: bool  # within STABLE_BETA_RANGE, all of one sign
+
+
+@dataclass(frozen=True)
+class PersistenceChangeResult:
+    """Did the spread stop mean-reverting over the last third of the window? (:func:`quant.stationarity.
+    persistence_change`): the hedge fitted on the first two thirds, how far the last third's spread strays from
+    that relation relative to how far the first two thirds' did, judged against the stationary null."""
+
+    ratio: float  # mean |recent residual| / mean |formation residual|
+    critical_value: float  # the ratio's 5 % critical value at the formation's persistence
+    pvalue: float  # interpolated between 1 % and 50 % (clipped to them)
+    ended: bool  # ratio > critical_value: mean reversion appears to have stopped
+    split: int  # bars in the formation; the recent part is bars split..nobs − 1
+    nobs: int
+    formation_ar1: float  # least-squares AR(1) of the formation residual
 
 
 class StaticFit(NamedTuple):
@@ -189,6 +205,7 @@ class PairTests:
     stability: StabilityResult | None = None
     spread_half_life: HalfLifeResult | None = None  # of the trading spread: descriptive only
     johansen: JohansenResult | None = None  # given the closes of 2+ symbols
+    persistence_change: PersistenceChangeResult | None = None  # the last third against the first two
     problems: Mapping[PairTest, str] = field(default_factory=dict)
 
 

@@ -1,7 +1,14 @@
-"""The pair's one overall verdict: cointegrated / not cointegrated / not enough data, with reasons and warnings.
+"""The pair's one overall verdict: cointegrated / mean reversion stopped / not cointegrated / not enough data, with
+reasons and warnings.
 
 Why: a trader must read one conclusion first, and no number beside it may contradict it; the verdict rests on the
-Engle–Granger test of the prices (the one test whose size is controlled), the other numbers qualify it.
+Engle–Granger test of the prices (the one test whose size is controlled), the other numbers qualify it. The rule:
+Engle–Granger rejecting at 5 % with a mean-reverting static residual is Cointegrated, unless the change-in-
+persistence test (also a 5 % test, null "stationary throughout") finds that the mean reversion stopped over the
+last third: Engle–Granger on the whole window then rests on the earlier bars, and the verdict is ENDED, said first
+in the headline and in the first warning. A cointegration that ended still passes Engle–Granger on a third to a half
+of windows (issue 23), so a pair that is tradable now needs both. Without Engle–Granger's evidence the test is only
+a reason line (a pair of random walks has no mean reversion to lose).
 """
 
 from __future__ import annotations
@@ -9,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from quant.results import PairSeries, PairTests, StabilityResult
+from quant.results import PairSeries, PairTests, PersistenceChangeResult, StabilityResult
 from quant.vocabulary import LOW_R_SQUARED, SIGNIFICANCE, PairTest
 
 
@@ -17,6 +24,7 @@ class Verdict(enum.StrEnum):
     """The overall reading of a pair."""
 
     COINTEGRATED = "cointegrated"
+    ENDED = "ended"  # Engle–Granger rejects on the window, but not the last third
     NOT_COINTEGRATED = "not_cointegrated"
     NOT_ENOUGH_DATA = "not_enough_data"
 
@@ -24,6 +32,7 @@ class Verdict(enum.StrEnum):
     def label(self) -> str:
         return {
             "cointegrated": "Cointegrated",
+            "ended": "Mean reversion stopped",
             "not_cointegrated": "Not cointegrated",
             "not_enough_data": "Not enough data",
         }[self.value]
@@ -55,13 +64,43 @@ def stability_text(stab: StabilityResult) -> str:
     return f"β over the window's thirds {betas} ({stab.relative_range:.0%} apart)"
 
 
+def fmt_break_p(p: float) -> str:
+    """The change-in-persistence p-value, whose table spans 1 %–50 %: 'p ≤ 0.01', 'p ≥ 0.5' at its bounds."""
+    return "p ≤ 0.01" if p <= 0.01 else "p ≥ 0.5" if p >= 0.5 else f"p {p:.2f}"
+
+
+ENDED_TEXT = "mean reversion appears to have stopped in the last third"
+
+
+def ending_text(change: PersistenceChangeResult) -> str:
+    """The change-in-persistence test in words: whether the last third's spread strays further from the first two
+    thirds' relation than a spread still reverting as it did could by chance."""
+    recent = change.nobs - change.split
+    if change.ended:
+        return (
+            f"{ENDED_TEXT} (its last {recent:,} bars): the spread strays {change.ratio:.1f}× as far from the "
+            f"first two thirds' relation as it did during them, beyond the {change.critical_value:.1f}× a "
+            f"spread still reverting at their pace reaches by chance at 5 % ({fmt_break_p(change.pvalue)})"
+        )
+    return (
+        f"the last third's spread stays within what the first two thirds' mean reversion allows: "
+        f"{change.ratio:.2f}× their deviation, against a 5 % critical value of {change.critical_value:.1f}× "
+        f"({fmt_break_p(change.pvalue)})"
+    )
+
+
 def _warnings(series: PairSeries, tests: PairTests) -> list[str]:
-    """What should make a trader wary even of a significant test: a weak fit, an implausible β, an unstable β,
-    a half-life too long for the window, tests that disagree."""
+    """What should make a trader wary even of a significant test, most serious first: mean reversion that stopped
+    in the last third (when Engle–Granger rejects: without evidence of mean reversion there is none to have
+    stopped, and the test's null, a stationary spread, is not the question), a weak fit, an implausible β, an
+    unstable β, a half-life too long for the window, tests that disagree."""
     out: list[str] = []
     eg = tests.engle_granger
     if eg is None:
         return out
+    change = tests.persistence_change
+    if change is not None and change.ended and eg.pvalue < SIGNIFICANCE:
+        out.append(ending_text(change))
     if eg.r_squared < LOW_R_SQUARED:
         out.append(
             f"low R² {eg.r_squared:.2f}: the legs share little of their variance, so the spread is "
@@ -113,13 +152,26 @@ def pair_verdict(series: PairSeries, tests: PairTests) -> PairVerdict:
         reasons.append(
             f"static residual half-life {fmt_bars(hl.bars)}"
             if hl.mean_reverts
-            else "the static residual shows no mean reversion (AR(1) coefficient ≥ 1)"
+            else "the static residual shows no mean reversion (median-unbiased AR(1) coefficient ≥ 1)"
         )
     stab = tests.stability
     if stab is not None:
         reasons.append(stability_text(stab))
+    change = tests.persistence_change
+    if change is not None:
+        reasons.append(ending_text(change))
+    ended = change is not None and change.ended
     warnings = _warnings(series, tests)
     if eg.pvalue < SIGNIFICANCE and hl is not None and hl.mean_reverts:
+        if change is not None and ended:
+            return PairVerdict(
+                Verdict.ENDED,
+                f"Mean reversion appears to have stopped in the last third "
+                f"({evidence} rests on the earlier bars: the last third strays {change.ratio:.1f}× "
+                f"as far from their relation, {fmt_break_p(change.pvalue)})",
+                reasons,
+                warnings,
+            )
         extra = f", half-life {fmt_bars(hl.bars)}" + (
             ", β stable over the window's thirds" if stab is not None and stab.is_stable else ""
         )

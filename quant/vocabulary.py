@@ -97,6 +97,7 @@ class PairTest(enum.StrEnum):
     STABILITY = "stability"
     SPREAD_HALF_LIFE = "spread_half_life"
     JOHANSEN = "johansen"
+    PERSISTENCE_CHANGE = "persistence_change"
 
     @property
     def label(self) -> str:
@@ -107,4 +108,5 @@ class PairTest(enum.StrEnum):
             "stability": "β over the window's thirds",
             "spread_half_life": "Half-life of the trading spread (adaptive; descriptive, not evidence)",
             "johansen": "Johansen trace (prices)",
+            "persistence_change": "Mean reversion over the last third (hedge of the first two thirds)",
         }[self.value]

@@ -46,6 +46,42 @@ def cointegrated_pair(
     return pd.Series(x, index=index, name="x"), pd.Series(alpha + beta * x + spread, index=index, name="y"), spread
 
 
+def broken_pair(
+    n: int,
+    half_life: float,
+    seed: int,
+    *,
+    ended: bool = True,
+    tails: float | None = None,
+    x_vol: float = 1e-3,
+    spread_sigma: float = 0.5,
+) -> tuple[pd.Series, pd.Series]:
+    """x a geometric random walk at BTC level, y = 100 + 0.04·x + spread, the spread an AR(1) with the given
+    half-life (a random walk for inf) whose innovations have sd spread_sigma; with ended=True it turns into a random
+    walk with the same innovations over the last third (bars from n − n // 3): a cointegration that ended.
+    tails: Student-t degrees of freedom of every innovation (scaled to the same sd), None for Gaussian. With the
+    default x_vol, y's move from x (~2.4 a bar) dwarfs the spread's, so the β of each third hardly moves when the
+    spread breaks."""
+    rng = np.random.default_rng(seed)
+
+    def shocks(sd: float) -> np.ndarray:
+        if tails is None:
+            return rng.normal(0.0, sd, n)
+        return rng.standard_t(tails, n) * sd / np.sqrt(tails / (tails - 2.0))
+
+    x = 60_000.0 * np.exp(np.cumsum(shocks(x_vol)))
+    e = shocks(spread_sigma)
+    phi = 1.0 if np.isinf(half_life) else 0.5 ** (1.0 / half_life)
+    spread = np.empty(n)
+    level = 0.0
+    split = n - n // 3 if ended else n
+    for i in range(n):
+        level = (phi if i < split else 1.0) * level + e[i]
+        spread[i] = level
+    index = time_index(n)
+    return pd.Series(x, index=index, name="x"), pd.Series(100.0 + 0.04 * x + spread, index=index, name="y")
+
+
 def random_walk_pair(n: int, seed: int) -> tuple[pd.Series, pd.Series]:
     """Two independent geometric random walks (no cointegration)."""
     rng = np.random.default_rng(seed)

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from analytics_fixtures import RECORDINGS, ar1, cointegrated_pair, load_trades, random_walk_pair, time_index
+from scipy.stats import t as student_t
 from statsmodels.regression.rolling import RollingOLS
 from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
 from statsmodels.tsa.stattools import adfuller, coint
@@ -23,7 +24,7 @@ from statsmodels.tsa.vector_ar.vecm import coint_johansen
 
 import analytics as A
 import quant.scan
-from quant import kalman, unitroot
+from quant import kalman, persistence, unitroot
 from quant.hedge import _refit_points
 
 pytestmark = pytest.mark.filterwarnings("error")  # no RuntimeWarning/FutureWarning/ConvergenceWarning may leak
@@ -147,15 +148,24 @@ def _al_fixture() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _hac_factor(xd: np.ndarray, e: np.ndarray) -> float:
-    """Andrews' AR(1) plug-in, written out: (1 + ρ)/(1 − ρ), ρ = ρ_x·ρ_e, each Kendall-corrected, capped at n."""
+    """Andrews' AR(1) plug-in, written out: (1 + ρ)/(1 − ρ), ρ = ρ_x·ρ_e, ρ_x Kendall-corrected, ρ_e (the fit's own
+    residual) median-unbiased (tests/test_breaks.py checks that correction), capped at n."""
     n = len(e)
 
-    def rho(v: np.ndarray) -> float:
-        r = float(np.dot(v[1:], v[:-1]) / np.dot(v, v))
-        return min(r + (1 + 3 * r) / n, 1.0)
+    def raw(v: np.ndarray) -> float:
+        return float(np.dot(v[1:], v[:-1]) / np.dot(v, v))
 
-    r = min(max(rho(xd) * rho(e), 0.0), 0.995)
+    rho_x = min(raw(xd) + (1 + 3 * raw(xd)) / n, 1.0)
+    rho_e = persistence.median_unbiased_ar1(min(raw(e), 1.0), n, residual=True)
+    r = min(max(rho_x * rho_e, 0.0), 0.995)
     return min((1 + r) / (1 - r), n)
+
+
+def _hac_se(iid: float, xd: np.ndarray, e: np.ndarray) -> float:
+    """The HAC standard error the bands use: the iid one times √factor, times t_{0.975}(n / factor) / z_{0.975} (a
+    HAC error from few effective observations is itself noisy)."""
+    factor = _hac_factor(xd, e)
+    return iid * math.sqrt(factor) * float(student_t.ppf(0.975, max(len(e) / factor, 1.0))) / 1.959964
 
 
 def test_ols_matches_numpy_lstsq() -> None:
@@ -167,7 +177,8 @@ def test_ols_matches_numpy_lstsq() -> None:
     assert abs(res.beta - 5) < 1e-2  # arbitragelab's oracle
     sxx = ((x - x.mean()) ** 2).sum()
     iid = math.sqrt(rss[0] / (len(x) - 2) / sxx)
-    assert res.std_err == pytest.approx(iid * math.sqrt(_hac_factor(x - x.mean(), y - alpha - beta * x)), rel=1e-8)
+    # the band's t quantile is interpolated on a grid (within 2e-5 of scipy's)
+    assert res.std_err == pytest.approx(_hac_se(iid, x - x.mean(), y - alpha - beta * x), rel=2e-5)
     assert res.std_err > iid  # a random-walk regressor with persistent errors: the iid error is too small
     assert res.r_squared == pytest.approx(1 - rss[0] / ((y - y.mean()) ** 2).sum(), rel=1e-10)
 
@@ -198,7 +209,7 @@ def test_rolling_matches_statsmodels_rolling_ols(pair) -> None:
     for t in (window - 1, 2_361, 4_999):  # the HAC factor of the window's own scores, written out
         xs, ys = x.to_numpy()[t - window + 1 : t + 1], y.to_numpy()[t - window + 1 : t + 1]
         b, a = ref.params[t, 1], ref.params[t, 0]
-        assert se[t] == pytest.approx(ref.bse[t, 1] * math.sqrt(_hac_factor(xs - xs.mean(), ys - a - b * xs)), rel=1e-4)
+        assert se[t] == pytest.approx(_hac_se(ref.bse[t, 1], xs - xs.mean(), ys - a - b * xs), rel=1e-4)
     assert res.r_squared == pytest.approx(ref.rsquared[-1], rel=1e-6)
     assert res.beta_series.iloc[: window - 1].isna().all()
     assert (res.beta, res.alpha) == A.calculate_hedge_ratio(x, y, "rolling", window=window)

@@ -253,6 +253,7 @@ def test_regression_method_changes_the_hedge(at):
             A.PairTest.HURST,
             A.PairTest.STABILITY,
             A.PairTest.SPREAD_HALF_LIFE,
+            A.PairTest.PERSISTENCE_CHANGE,
         )
     }
     assert labels <= set(verdicts.index) and not any("ADF on the spread" in t for t in verdicts.index)

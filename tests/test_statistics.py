@@ -134,6 +134,8 @@ class VerdictRun:
     hurst: float
     static_half_life: float
     static_hurst: float
+    ended: bool = False  # the change-in-persistence test fired
+    first_warning: str = ""
 
 
 def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
@@ -144,24 +146,36 @@ def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
     resid = y.to_numpy() - design @ coef
     eg, hl, hurst = pa.tests.engle_granger, pa.tests.half_life, pa.tests.hurst
     assert eg is not None and hl is not None and hurst is not None, pa.tests.problems
+    change, verdict = pa.tests.persistence_change, pa.verdict
     return VerdictRun(
-        pa.verdict.verdict,
-        pa.verdict.headline,
+        verdict.verdict,
+        verdict.headline,
         eg.pvalue,
         hl.bars,
         hurst.exponent,
         A.half_life(resid),
         A.hurst_exponent(resid),
+        change is not None and change.ended,
+        verdict.warnings[0] if verdict.warnings else "",
     )
 
 
 def contradiction(run: VerdictRun) -> str | None:
-    """Why the verdict contradicts the Engle–Granger p-value shown beside it, or None when it does not: COINTEGRATED
-    needs p < 5 % and a finite half-life and must quote that p; any other verdict needs p ≥ 5 % or no mean
-    reversion in the static residual."""
-    if run.verdict is A.Verdict.COINTEGRATED:
+    """Why the verdict contradicts the Engle–Granger p-value or the last-third test shown beside it, or None when
+    it does not: COINTEGRATED needs p < 5 %, a finite half-life and a last third that did not stop reverting, and
+    must quote that p; ENDED needs p < 5 %, a finite half-life and the last-third test firing, says so first in
+    its headline and first warning, and quotes p; any other verdict needs p ≥ 5 % or no mean reversion in the
+    static residual."""
+    if run.verdict in (A.Verdict.COINTEGRATED, A.Verdict.ENDED):
         if run.eg_pvalue >= NOMINAL or not math.isfinite(run.half_life):
-            return f"cointegrated with EG p {run.eg_pvalue:.3f}, half-life {run.half_life}"
+            return f"{run.verdict} with EG p {run.eg_pvalue:.3f}, half-life {run.half_life}"
+        if run.ended != (run.verdict is A.Verdict.ENDED):
+            return f"{run.verdict} while the last-third test {'fired' if run.ended else 'did not fire'}"
+        if run.verdict is A.Verdict.ENDED and not (
+            run.headline.startswith("Mean reversion appears to have stopped")
+            and run.first_warning.startswith(A.ENDED_TEXT)
+        ):
+            return f"an ended relation not said first: {run.headline} / {run.first_warning}"
         return None if A.fmt_p(run.eg_pvalue) in run.headline else f"headline misquotes p: {run.headline}"
     if run.verdict is not A.Verdict.NOT_COINTEGRATED:
         return f"verdict {run.verdict} on a pair with enough data"
@@ -426,18 +440,28 @@ def test_kalman_band_covers_a_stepped_beta(stepped_tracking) -> None:
     assert coverage >= MIN_COVERAGE, f"Kalman band coverage {coverage:.1%} (stepped β)"
 
 
-@pytest.mark.parametrize(("method", "half_life"), [("ols", 10.0), ("ols", 20.0), ("rolling", 10.0)])
+@pytest.mark.parametrize(("method", "half_life"), [("ols", 10.0), ("ols", 20.0), ("ols", 100.0), ("rolling", 10.0)])
 def test_hac_band_covers_a_constant_beta(method: str, half_life: float) -> None:
-    """OLS (expanding, causal) and rolling OLS with HAC bands, window 500 = 25–50 half-lives of the OU residual
-    (issue 9 measured 18–31 % with the iid standard error). Rolling at half-life 20 (25 half-lives a window) sits at
-    the bound (90.4 % ± 0.3 % over 750 seeds) and is measured in the bench, not asserted."""
+    """OLS (expanding, causal) and rolling OLS with HAC bands, window 500 = 5–50 half-lives of the OU residual
+    (issue 9 measured 18–31 % with the iid standard error)."""
     coverage = float(np.mean(coverage_shares(method, n=3_000, half_life=half_life, window=500, trials=150, seed=5_000)))
     assert coverage >= MIN_COVERAGE, f"{method} band coverage {coverage:.1%} (window 500, half-life {half_life})"
 
 
-def test_rolling_band_under_covers_when_the_window_spans_few_half_lives() -> None:
-    """Known limitation, documented in README: a 120-bar window of a spread with half-life 50 holds ~2.4
-    half-lives, too few independent observations for any standard error, and the band covers only ~81 % of bars.
-    Asserted here is a floor far above the iid standard error's 18–31 %, so a regression of the HAC band fails."""
+@pytest.mark.parametrize("half_life", [50.0, 100.0])
+def test_expanding_ols_band_covers_slow_spreads_from_a_short_window(half_life: float) -> None:
+    """Issue 23: expanding OLS from the default 60-bar window over 1,000 bars covered the true β on 86.5 % of bars
+    at half-life 100 (88 % at 50): early windows hold less than one half-life, Kendall's correction left the
+    residual's AR(1) far too small, and the HAC standard error of a few effective observations is itself noisy.
+    The median-unbiased AR(1) and Student's t for those observations bring it to ~93 % (bench/verdict_breaks.py)."""
+    coverage = float(np.mean(coverage_shares("ols", n=1_000, half_life=half_life, window=60, trials=150, seed=5_500)))
+    assert coverage >= MIN_COVERAGE, f"OLS band coverage {coverage:.1%} (window 60, 1,000 bars, half-life {half_life})"
+
+
+def test_rolling_band_covers_when_the_window_spans_few_half_lives() -> None:
+    """A 120-bar window of a spread with half-life 50 holds ~2.4 half-lives: the HAC band covered only ~81 % of bars
+    (a documented limitation) until the residual's AR(1) was median-unbiased and the band took Student's t for the
+    score's few effective observations (issue 23); measured 90 %. The floor is a little below the target: this is
+    the hardest case the bands meet."""
     coverage = float(np.mean(coverage_shares("rolling", n=3_000, half_life=50.0, window=120, trials=100, seed=6_000)))
-    assert coverage >= 0.75, f"rolling band coverage {coverage:.1%} (window 120, half-life 50)"
+    assert coverage >= 0.87, f"rolling band coverage {coverage:.1%} (window 120, half-life 50)"
