@@ -159,11 +159,15 @@ def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.nda
     standardised columns sharing one sample.
 
     With e = z_u − b·z_v (both mean 0, b their correlation), Σe_{t−1}², Σe_{t−1}Δe_t and ΣΔe_t² are quadratic forms
-    in the lag/lag, lag/diff and diff/diff cross products, so three matrix products serve every pair."""
+    in the lag/lag, lag/diff and diff/diff cross products. The lag/diff ones enter only as their sum, which telescopes
+    (Σ u_{t−1}Δv_t + Δu_t v_{t−1} + Δu_tΔv_t = u_T v_T − u_0 v_0), so two matrix products serve every pair, and BLAS's
+    symmetric product (half the work) when z_u is z_v."""
     t = z_u.shape[0]
     lag_u, lag_v = z_u[:-1], z_v[:-1]
-    d_u, d_v = np.diff(z_u, axis=0), np.diff(z_v, axis=0)
-    s_uv, m_uv, m_vu, g_uv = lag_u.T @ lag_v, lag_u.T @ d_v, d_u.T @ lag_v, d_u.T @ d_v
+    d_u = np.diff(z_u, axis=0)
+    d_v = d_u if z_v is z_u else np.diff(z_v, axis=0)
+    s_uv, g_uv = lag_u.T @ lag_v, d_u.T @ d_v
+    m_sum = np.outer(z_u[-1], z_v[-1]) - np.outer(z_u[0], z_v[0]) - g_uv   # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
     s_u, s_v = (lag_u * lag_u).sum(0), (lag_v * lag_v).sum(0)
     m_u, m_v = (lag_u * d_u).sum(0), (lag_v * d_v).sum(0)
     g_u, g_v = (d_u * d_u).sum(0), (d_v * d_v).sum(0)
@@ -171,7 +175,7 @@ def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.nda
 
     def tstat(b: np.ndarray, s_yy: Any, s_xx: Any, m_yy: Any, m_xx: Any, g_yy: Any, g_xx: Any) -> np.ndarray:
         den = s_yy - 2 * b * s_uv + b * b * s_xx
-        num = m_yy - b * (m_uv + m_vu) + b * b * m_xx
+        num = m_yy - b * m_sum + b * b * m_xx
         gam = num / den
         rss = g_yy - 2 * b * g_uv + b * b * g_xx - gam * num
         return np.asarray(gam / np.sqrt(np.maximum(rss, 1e-300) / (t - 2) / den))
@@ -198,10 +202,11 @@ def _screen(u: _Universe) -> pd.DataFrame:
         old = order[u.start[order] <= s]
         z = _standardise(u.formation[s:, old])
         pos = {int(k): i for i, k in enumerate(old)}
-        z_new = z[:, [pos[int(k)] for k in new]]
+        every = np.array_equal(new, old)  # one listing group: z itself, so the products are symmetric (BLAS syrk)
+        z_new = z if every else z[:, [pos[int(k)] for k in new]]
         a, b = _df_statistics(z_new, z)
         rets = _standardise(np.diff(np.log(u.formation[s:, old]), axis=0))
-        rcorr = rets[:, [pos[int(k)] for k in new]].T @ rets / rets.shape[0]
+        rcorr = (rets if every else rets[:, [pos[int(k)] for k in new]]).T @ rets / rets.shape[0]
         ii, jj = np.meshgrid(np.arange(new.size), np.arange(old.size), indexing="ij")
         sym_u, sym_v = new[ii.ravel()], old[jj.ravel()]
         keep = (sym_u != sym_v) & ((u.start[sym_v] < s) | (sym_u < sym_v))  # each unordered pair once
