@@ -306,7 +306,7 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
     recent = sum(why.reason is ExclusionReason.LISTED_RECENTLY for why in u.excluded.values())
     short = recent * len(u.symbols) + recent * (recent - 1) // 2  # pairs with a recent listing: too little overlap
     weaker = np.maximum(pairs["t_u_on_v"].to_numpy(), pairs["t_v_on_u"].to_numpy())
-    pvalue = unitroot.pvalues(weaker, 2)
+    pvalue = unitroot.pvalues(weaker, 2, nobs=pairs["n_bars"].to_numpy())
     confirm = _to_confirm(pvalue, fdr, screen_p, max_confirm)
     bar_seconds = float(np.median(np.diff(prices.index.as_unit("ns").asi8))) / 1e9  # type: ignore[attr-defined]  # checked: a DatetimeIndex
     first, second, start = (pairs[c].to_numpy() for c in ("u", "v", "start"))
