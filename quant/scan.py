@@ -160,8 +160,8 @@ def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.nda
 
     With e = z_u − b·z_v (both mean 0, b their correlation), Σe_{t−1}², Σe_{t−1}Δe_t and ΣΔe_t² are quadratic forms
     in the lag/lag, lag/diff and diff/diff cross products. The lag/diff ones enter only as their sum, which telescopes
-    (Σ u_{t−1}Δv_t + Δu_t v_{t−1} + Δu_tΔv_t = u_T v_T − u_0 v_0), so two matrix products serve every pair, and BLAS's
-    symmetric product (half the work) when z_u is z_v."""
+    (Σ u_{t−1}Δv_t + Δu_t v_{t−1} + Δu_tΔv_t = u_T v_T − u_0 v_0), so two matrix products serve every pair; when z_u
+    is z_v they are BLAS's symmetric product (half the work) and the reverse orientation is the transpose."""
     t = z_u.shape[0]
     lag_u, lag_v = z_u[:-1], z_v[:-1]
     d_u = np.diff(z_u, axis=0)
@@ -183,7 +183,7 @@ def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.nda
     col, row = (slice(None), None), (None, slice(None))
     with np.errstate(divide="ignore", invalid="ignore"):  # a symbol against itself (dropped by the caller)
         u_on_v = tstat(corr, s_u[col], s_v[row], m_u[col], m_v[row], g_u[col], g_v[row])
-        v_on_u = tstat(corr, s_v[row], s_u[col], m_v[row], m_u[col], g_v[row], g_u[col])
+        v_on_u = u_on_v.T if z_v is z_u else tstat(corr, s_v[row], s_u[col], m_v[row], m_u[col], g_v[row], g_u[col])
     return u_on_v, v_on_u
 
 
