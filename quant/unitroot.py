@@ -152,7 +152,7 @@ def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
 # importance-sampled null of the scanner's lag-0 statistic at 250 … 10,000 bars (4.6 G draws; the simulated points in
 # tests/data/eg_null_tail.csv): ln p = a + b·x + c·x² with x = −τ, each coefficient θ∞ + θ₁/T for T bars (θ∞ when
 # nobs is not given). The quadratic is the Gaussian-type decay the small-ball probability of Brownian motion gives a
-# Dickey–Fuller statistic; within 0.53–1.31× of every simulated point the table keeps, 0.77–1.13× for ≥ 500 bars.
+# Dickey–Fuller statistic; within 0.56–1.31× of every simulated point the table keeps (README, Performance).
 EG_TAIL: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = (
     (-2.2342359, 779.44046), (1.9434306, -411.47439), (-0.65415724, 56.11258))
 EG_TAIL_BLEND = (-3.75, -3.5)   # MacKinnon above −3.5, the simulated tail below −3.75, ln p blended in between
