@@ -41,6 +41,7 @@ below keeps those calls (and the other functions under the same names) working. 
 ``fit_hedge`` and ``backtest_pairs``): they are kept for the seed, tested in tests/test_analytics.py and
 tests/test_backtest.py. This module re-exports no private name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -140,6 +141,7 @@ logger = logging.getLogger(__name__)
 # Seed-compatible namespace
 # ----------------------------------------------------------------------------------------------------------------
 
+
 class Analytics:
     """Thin namespace keeping the seed's documented ``Analytics.<name>(...)`` calls working (same functions).
 
@@ -169,6 +171,7 @@ class Analytics:
     backtest_mean_reversion = staticmethod(backtest_mean_reversion)
     parameter_sweep = staticmethod(parameter_sweep)
     evaluate_alert = staticmethod(evaluate_alert)
+
 
 __all__ = [
     "ALERT_OPS",

@@ -4,6 +4,7 @@ The dashboard's page script is dashboard/page.py (run per browser session); the 
 share the process, its database and the collector the sidebar starts. The lifespan stops that collector (flushing
 what is queued) when the server shuts down.
 """
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -35,7 +36,11 @@ SETTINGS: Settings | None
 try:
     SETTINGS = load_settings()
 except ConfigError:
-    SETTINGS = None          # the page shows the configuration error; the API stays off until it is fixed
+    SETTINGS = None  # the page shows the configuration error; the API stays off until it is fixed
 
-app = st.App(str(PAGE), lifespan=lifespan, routes=[*asset_routes(), *(build_routes(SETTINGS) if SETTINGS else [])],
-             middleware=middleware(SETTINGS) if SETTINGS else [])
+app = st.App(
+    str(PAGE),
+    lifespan=lifespan,
+    routes=[*asset_routes(), *(build_routes(SETTINGS) if SETTINGS else [])],
+    middleware=middleware(SETTINGS) if SETTINGS else [],
+)

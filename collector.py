@@ -4,6 +4,7 @@ A thin facade over the collection/ package (see its docstring for the file of ea
 into one database, `start_service()`/`current_collector()` keep the one collector of a process (the dashboard
 shares it across browser tabs), and `python collector.py` is the headless CLI.
 """
+
 from __future__ import annotations
 
 import sys

@@ -3,6 +3,7 @@
 `load_settings()` builds a frozen `Settings`; a bad value raises `ConfigError` naming the variable, the value and
 what is accepted. `SETTINGS_DOC` drives the README's table so documentation and code cannot drift apart.
 """
+
 from __future__ import annotations
 
 import logging
@@ -18,8 +19,15 @@ from core.symbols import DEFAULT_QUOTE, FUTURES_QUOTES, parse_symbols
 from core.vocabulary import FeedKind, StreamKind, Timeframe
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-__all__ = ["LOG_LEVELS", "ConfigError", "Settings", "configure_logging", "load_settings", "parse_symbols",
-           "settings_table"]
+__all__ = [
+    "LOG_LEVELS",
+    "ConfigError",
+    "Settings",
+    "configure_logging",
+    "load_settings",
+    "parse_symbols",
+    "settings_table",
+]
 
 
 class ConfigError(ValueError):
@@ -30,7 +38,7 @@ class ConfigError(ValueError):
 class Settings:
     """Validated, immutable settings shared by the collector, the CLI and the dashboard."""
 
-    db_path: str                      # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
+    db_target: str  # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
     database_url: str
     ws_url: str
     rest_url: str
@@ -80,8 +88,10 @@ def _redact(raw: str | None) -> str | None:
 def _db_path(raw: str) -> str:
     value = raw.strip()
     if not value or value == ":memory:" or value.startswith("file:"):
-        raise ValueError("expected a file path (an in-memory database is lost on exit and cannot be shared "
-                         "between the collector and the dashboard)")
+        raise ValueError(
+            "expected a file path (an in-memory database is lost on exit and cannot be shared "
+            "between the collector and the dashboard)"
+        )
     return value
 
 
@@ -122,6 +132,7 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str], str]:
         if parts.query or parts.fragment or value.endswith(("?", "#")):
             raise ValueError("expected a base URL without a query string or fragment")
         return value
+
     return parse
 
 
@@ -134,18 +145,20 @@ def _choice(options: type[StrEnum] | tuple[str, ...], fold: Callable[[str], str]
         if key not in by_key:
             raise ValueError(f"expected one of {', '.join(str(o) for o in options)}")
         return by_key[key]
+
     return parse
 
 
 def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
         text = raw.strip()
-        if not (_INTEGER if kind is int else _DECIMAL).fullmatch(text):   # int()/float() take "1_000" and "١٢"
+        if not (_INTEGER if kind is int else _DECIMAL).fullmatch(text):  # int()/float() take "1_000" and "١٢"
             raise ValueError(f"expected {'an integer' if kind is int else 'a number'} in ASCII digits")
         value = kind(text)
         if not low <= value <= high:
             raise ValueError(f"expected a value from {low:g} to {high:g}")
         return value
+
     return parse
 
 
@@ -170,62 +183,164 @@ def _origins(raw: str) -> tuple[str, ...]:
 
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
-    ("CRYPTO_DB_PATH", "db_path", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
-    ("DATABASE_URL", "database_url", "", _database_url,
-     "PostgreSQL server instead of SQLite, e.g. `postgresql://collector@db.internal:5432/ticks` (schema created on "
-     "first use; the password is best kept in PGPASSWORD or ~/.pgpass); when set, it is the database everywhere"),
-    ("BINANCE_WS_URL", "ws_url", "wss://fstream.binance.com/market", _url(("wss", "ws")),
-     "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`"),
-    ("BINANCE_REST_URL", "rest_url", "https://fapi.binance.com", _url(("https", "http")),
-     "REST base for exchangeInfo, gap repair and backfill (`{BINANCE_REST_URL}/fapi/v1/...`)"),
+    ("CRYPTO_DB_PATH", "db_target", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
+    (
+        "DATABASE_URL",
+        "database_url",
+        "",
+        _database_url,
+        "PostgreSQL server instead of SQLite, e.g. `postgresql://collector@db.internal:5432/ticks` (schema created on "
+        "first use; the password is best kept in PGPASSWORD or ~/.pgpass); when set, it is the database everywhere",
+    ),
+    (
+        "BINANCE_WS_URL",
+        "ws_url",
+        "wss://fstream.binance.com/market",
+        _url(("wss", "ws")),
+        "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`",
+    ),
+    (
+        "BINANCE_REST_URL",
+        "rest_url",
+        "https://fapi.binance.com",
+        _url(("https", "http")),
+        "REST base for exchangeInfo, gap repair and backfill (`{BINANCE_REST_URL}/fapi/v1/...`)",
+    ),
     ("DATA_FEED", "data_feed", "binance", _choice(FeedKind), "feed: binance, simulated or replay"),
-    ("BINANCE_STREAM", "stream", "aggTrade", _choice(StreamKind),
-     "aggTrade (ids contiguous, repairable over REST) or trade"),
-    ("SYMBOLS", "symbols", "BTCUSDT,ETHUSDT", parse_symbols,
-     "comma-separated USD-M symbols (case-insensitive), or ALL for every TRADING perpetual of UNIVERSE_QUOTE"),
-    ("UNIVERSE_QUOTE", "universe_quote", DEFAULT_QUOTE, _choice(FUTURES_QUOTES),
-     "quote asset of the SYMBOLS=ALL universe and of the Scanner's history loads"),
-    ("REPLAY_FILE", "replay_file", "", _text,
-     "files for DATA_FEED=replay, merged in time order: NDJSON ticks, tick CSV, Binance archive CSV (.csv/.zip) "
-     "or recorded frames (.gz); several separated by ':', or a folder"),
-    ("REPLAY_SPEED", "replay_speed", "1", _number(float, 0, 1_000_000),
-     "replay speed multiplier; 0 = as fast as possible"),
+    (
+        "BINANCE_STREAM",
+        "stream",
+        "aggTrade",
+        _choice(StreamKind),
+        "aggTrade (ids contiguous, repairable over REST) or trade",
+    ),
+    (
+        "SYMBOLS",
+        "symbols",
+        "BTCUSDT,ETHUSDT",
+        parse_symbols,
+        "comma-separated USD-M symbols (case-insensitive), or ALL for every TRADING perpetual of UNIVERSE_QUOTE",
+    ),
+    (
+        "UNIVERSE_QUOTE",
+        "universe_quote",
+        DEFAULT_QUOTE,
+        _choice(FUTURES_QUOTES),
+        "quote asset of the SYMBOLS=ALL universe and of the Scanner's history loads",
+    ),
+    (
+        "REPLAY_FILE",
+        "replay_file",
+        "",
+        _text,
+        "files for DATA_FEED=replay, merged in time order: NDJSON ticks, tick CSV, Binance archive CSV (.csv/.zip) "
+        "or recorded frames (.gz); several separated by ':', or a folder",
+    ),
+    (
+        "REPLAY_SPEED",
+        "replay_speed",
+        "1",
+        _number(float, 0, 1_000_000),
+        "replay speed multiplier; 0 = as fast as possible",
+    ),
     ("DEFAULT_TIMEFRAME", "default_timeframe", "1s", _choice(Timeframe), "bar size shown first"),
     ("LOOKBACK_MINUTES", "lookback_minutes", "60", _number(int, 1, 60 * 24 * 31), "analysis window shown first"),
     ("REFRESH_INTERVAL", "refresh_interval_ms", "1000", _number(int, 250, 600_000), "dashboard refresh (ms)"),
     ("BATCH_SIZE", "batch_size", "2000", _number(int, 1, 100_000), "max ticks per database transaction"),
     ("FLUSH_INTERVAL_MS", "flush_interval_ms", "250", _number(int, 10, 10_000), "writer flushes at least this often"),
-    ("QUEUE_MAX", "queue_max", "500000", _number(int, 1_000, 50_000_000),
-     "ticks buffered between socket and writer; overflow is counted as dropped"),
-    ("STALL_FIRST_S", "stall_first_s", "15", _number(float, 0.5, 3600),
-     "a stream with no first message this long after subscribing is stalled"),
-    ("STALL_IDLE_S", "stall_idle_s", "60", _number(float, 0.5, 3600),
-     "a flowing stream silent this long is stalled (reconnect)"),
-    ("REST_MAX_WEIGHT_PER_MIN", "rest_max_weight_per_min", "1200", _number(int, 10, 2400),
-     "client-side REST weight budget (Binance allows 2400/min)"),
+    (
+        "QUEUE_MAX",
+        "queue_max",
+        "500000",
+        _number(int, 1_000, 50_000_000),
+        "ticks buffered between socket and writer; overflow is counted as dropped",
+    ),
+    (
+        "STALL_FIRST_S",
+        "stall_first_s",
+        "15",
+        _number(float, 0.5, 3600),
+        "a stream with no first message this long after subscribing is stalled",
+    ),
+    (
+        "STALL_IDLE_S",
+        "stall_idle_s",
+        "60",
+        _number(float, 0.5, 3600),
+        "a flowing stream silent this long is stalled (reconnect)",
+    ),
+    (
+        "REST_MAX_WEIGHT_PER_MIN",
+        "rest_max_weight_per_min",
+        "1200",
+        _number(int, 10, 2400),
+        "client-side REST weight budget (Binance allows 2400/min)",
+    ),
     ("REPAIR_GAPS", "repair_gaps", "true", _bool, "repair trade-id gaps over REST (binance feed, aggTrade)"),
-    ("BINANCE_ARCHIVE_URL", "archive_url", "https://data.binance.vision", _url(("https", "http")),
-     ("daily archive used to repair gaps older than the 48 h REST window "
-      "(`{BINANCE_ARCHIVE_URL}/data/futures/um/daily/aggTrades/...`)")),
-    ("ARCHIVE_REPAIR", "archive_repair", "true", _bool,
-     "repair gaps older than 48 h from the daily archive (downloads whole daily files: tens of MB per symbol-day)"),
-    ("BACKFILL_MINUTES", "backfill_minutes", "0", _number(int, 0, 48 * 60),
-     "on start, fetch this many minutes of aggTrades over REST (0 = off)"),
-    ("BACKFILL_KLINE_HOURS", "backfill_kline_hours", "0", _number(int, 0, 24 * 365),
-     "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)"),
-    ("TICK_RETENTION_DAYS", "tick_retention_days", "0", _number(int, 0, 36_500),
-     "keep raw ticks this many whole UTC days (0 = forever); older symbol-days move to Parquet files in COLD_DIR "
-     "(bars stay in the database)"),
-    ("COLD_DIR", "cold_dir", "cold_ticks", _text,
-     "folder of the Parquet cold tier: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet (zstd, ~5 bytes per trade)"),
+    (
+        "BINANCE_ARCHIVE_URL",
+        "archive_url",
+        "https://data.binance.vision",
+        _url(("https", "http")),
+        (
+            "daily archive used to repair gaps older than the 48 h REST window "
+            "(`{BINANCE_ARCHIVE_URL}/data/futures/um/daily/aggTrades/...`)"
+        ),
+    ),
+    (
+        "ARCHIVE_REPAIR",
+        "archive_repair",
+        "true",
+        _bool,
+        "repair gaps older than 48 h from the daily archive (downloads whole daily files: tens of MB per symbol-day)",
+    ),
+    (
+        "BACKFILL_MINUTES",
+        "backfill_minutes",
+        "0",
+        _number(int, 0, 48 * 60),
+        "on start, fetch this many minutes of aggTrades over REST (0 = off)",
+    ),
+    (
+        "BACKFILL_KLINE_HOURS",
+        "backfill_kline_hours",
+        "0",
+        _number(int, 0, 24 * 365),
+        "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)",
+    ),
+    (
+        "TICK_RETENTION_DAYS",
+        "tick_retention_days",
+        "0",
+        _number(int, 0, 36_500),
+        "keep raw ticks this many whole UTC days (0 = forever); older symbol-days move to Parquet files in COLD_DIR "
+        "(bars stay in the database)",
+    ),
+    (
+        "COLD_DIR",
+        "cold_dir",
+        "cold_ticks",
+        _text,
+        "folder of the Parquet cold tier: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet (zstd, ~5 bytes per trade)",
+    ),
     ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
     ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
     ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),
-    ("API_CORS_ORIGINS", "api_cors_origins", "", _origins,
-     "comma-separated web origins allowed to call the API from a browser (CORS allow-list; empty = none, never `*`)"),
-    ("API_TOKEN", "api_token", "", _text,
-     "when set, every /api and /ws request needs `Authorization: Bearer <token>` (or `?token=`); set it whenever "
-     "the server is bound beyond 127.0.0.1"),
+    (
+        "API_CORS_ORIGINS",
+        "api_cors_origins",
+        "",
+        _origins,
+        "comma-separated web origins allowed to call the API from a browser (CORS allow-list; empty = none, never `*`)",
+    ),
+    (
+        "API_TOKEN",
+        "api_token",
+        "",
+        _text,
+        "when set, every /api and /ws request needs `Authorization: Bearer <token>` (or `?token=`); set it whenever "
+        "the server is bound beyond 127.0.0.1",
+    ),
     ("LOG_LEVEL", "log_level", "INFO", _choice(LOG_LEVELS, str.upper), "logging level"),
 )
 
@@ -246,7 +361,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     if values["database_url"]:
-        values["db_path"] = values["database_url"]
+        values["db_target"] = values["database_url"]
     return Settings(**values)
 
 
@@ -258,6 +373,7 @@ def configure_logging(level: str) -> None:
 def settings_table() -> str:
     """Markdown table of every environment variable, its default and meaning (for the README)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
-    rows += [f"| `{var}` | {f'`{default}`' if default else '(none)'} | {doc} |"
-             for var, _, default, _, doc in SETTINGS_DOC]
+    rows += [
+        f"| `{var}` | {f'`{default}`' if default else '(none)'} | {doc} |" for var, _, default, _, doc in SETTINGS_DOC
+    ]
     return "\n".join(rows)

@@ -31,6 +31,7 @@ This module only re-exports its public names, so ``from data_feed import ...`` k
 The feed layer imports nothing from the project but ``core`` (docs/CONTRACTS.md). Times are epoch milliseconds unless
 named _ns/_s. All feed modules log to the ``data_feed`` logger.
 """
+
 from __future__ import annotations
 
 from core.symbols import SYMBOL_PATTERN, validate_symbol
@@ -76,13 +77,54 @@ from feed.records import (
 from feed.rest import BinanceRest, NoRest, symbol_infos_from_exchange_info
 from feed.universe_sim import simulate_universe
 
-__all__ = ["BAR_FORMATS", "DEFAULT_ARCHIVE_BASE", "DEFAULT_REST_BASE", "DEFAULT_WS_BASE", "EVENT_KINDS",
-           "KLINE_INTERVALS", "MAX_STREAMS_PER_CONNECTION", "MAX_UNPACKED_BYTES", "MAX_UPLOAD_BYTES", "SYMBOL_PATTERN",
-           "TICK_FORMATS", "ArchiveError", "ArchiveStats", "BinanceArchive", "BinanceFuturesFeed", "BinanceRest",
-           "BinanceRestError", "DataFeed", "EventKind", "FeedEvent", "FeedState", "FeedStats", "FileFormat", "Frame",
-           "FrameKind",
-           "FrameRecorder", "KlineBar", "NoArchive", "NoRest", "OhlcvBar", "ParseReport", "ReplayFeed", "RestStats",
-           "SimulatedFeed", "SimulatedMarket", "SymbolInfo", "Tick", "TickFileError", "TickSource",
-           "UnknownSymbolError", "decode_frame", "detect_tick_format", "iter_bars_from_file", "iter_ticks_from_file",
-           "parse_ohlcv_csv", "parse_tick_file", "simulate_universe", "symbol_infos_from_exchange_info",
-           "validate_symbol"]
+__all__ = [
+    "BAR_FORMATS",
+    "DEFAULT_ARCHIVE_BASE",
+    "DEFAULT_REST_BASE",
+    "DEFAULT_WS_BASE",
+    "EVENT_KINDS",
+    "KLINE_INTERVALS",
+    "MAX_STREAMS_PER_CONNECTION",
+    "MAX_UNPACKED_BYTES",
+    "MAX_UPLOAD_BYTES",
+    "SYMBOL_PATTERN",
+    "TICK_FORMATS",
+    "ArchiveError",
+    "ArchiveStats",
+    "BinanceArchive",
+    "BinanceFuturesFeed",
+    "BinanceRest",
+    "BinanceRestError",
+    "DataFeed",
+    "EventKind",
+    "FeedEvent",
+    "FeedState",
+    "FeedStats",
+    "FileFormat",
+    "Frame",
+    "FrameKind",
+    "FrameRecorder",
+    "KlineBar",
+    "NoArchive",
+    "NoRest",
+    "OhlcvBar",
+    "ParseReport",
+    "ReplayFeed",
+    "RestStats",
+    "SimulatedFeed",
+    "SimulatedMarket",
+    "SymbolInfo",
+    "Tick",
+    "TickFileError",
+    "TickSource",
+    "UnknownSymbolError",
+    "decode_frame",
+    "detect_tick_format",
+    "iter_bars_from_file",
+    "iter_ticks_from_file",
+    "parse_ohlcv_csv",
+    "parse_tick_file",
+    "simulate_universe",
+    "symbol_infos_from_exchange_info",
+    "validate_symbol",
+]

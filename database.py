@@ -4,6 +4,7 @@ A thin facade over the storage/ package (one module per table group; see its doc
 lives there; every statement is parameterised. Connections are per thread: the collector's writer owns one write
 connection; readers (dashboard reruns, exports) open short-lived read-only connections.
 """
+
 from __future__ import annotations
 
 from core.clock import now_ms

@@ -1,4 +1,5 @@
 """The API's one error type: a 4xx answer naming the parameter that was wrong."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Ingestion over HTTP: start/stop the process-wide collector (the one the sidebar's Start button starts), its
 status, and the trade-id gaps it recorded."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -46,17 +47,36 @@ def status() -> dict[str, Any]:
     if running is None:
         return {"state": "stopped", "symbols": []}
     stats = running.stats()
-    return {"state": str(stats.state), "feed": str(stats.feed_kind), "symbols": [s.lower() for s in stats.symbols],
-            "received": stats.received, "written": stats.written, "last_error": running.last_error}
+    return {
+        "state": str(stats.state),
+        "feed": str(stats.feed_kind),
+        "symbols": [s.lower() for s in stats.symbols],
+        "received": stats.received,
+        "written": stats.written,
+        "last_error": running.last_error,
+    }
 
 
 def gaps(settings: Settings, q: dict[str, str]) -> dict[str, Any]:
     """Recorded trade-id gaps, newest first (`symbol` filter, `limit` ≤ 10,000)."""
     limit = params.integer(q, "limit", 500, 1, params.MAX_LIMIT) or 500
     syms = [params.symbol(q["symbol"])] if q.get("symbol") else None
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         found = database.list_gaps(conn, syms, limit)
-    return {"gaps": [{"id": g.id, "symbol": g.symbol.lower(), "first_missing_id": g.first_missing_id,
-                      "last_missing_id": g.last_missing_id, "from_ts": g.from_ts, "to_ts": g.to_ts,
-                      "detected_at": g.detected_at, "status": str(g.status), "repaired_count": g.repaired_count,
-                      "note": g.note} for g in found]}
+    return {
+        "gaps": [
+            {
+                "id": g.id,
+                "symbol": g.symbol.lower(),
+                "first_missing_id": g.first_missing_id,
+                "last_missing_id": g.last_missing_id,
+                "from_ts": g.from_ts,
+                "to_ts": g.to_ts,
+                "detected_at": g.detected_at,
+                "status": str(g.status),
+                "repaired_count": g.repaired_count,
+                "note": g.note,
+            }
+            for g in found
+        ]
+    }

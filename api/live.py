@@ -1,5 +1,6 @@
 """The `/ws/live` heartbeat: one producer reads the latest price per symbol once a second and every connected
 client gets the same message, so N clients cost one database read per second, not N."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,13 +21,16 @@ HEARTBEAT_S = 1.0
 
 def heartbeat(settings: Settings) -> dict[str, Any]:
     """`{"type": "heartbeat", "ts", "symbols": {sym: {"price", "time"}}, "collector": {...}}`."""
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         running = collector.current_collector()
         syms = list(running.stats().symbols) if running is not None else database.stored_symbols(conn)
         prices = database.last_prices(conn, syms)
-    return {"type": "heartbeat", "ts": time.time(),
-            "symbols": {s.lower(): {"price": p, "time": t} for s, (t, p) in prices.items()},
-            "collector": status()}
+    return {
+        "type": "heartbeat",
+        "ts": time.time(),
+        "symbols": {s.lower(): {"price": p, "time": t} for s, (t, p) in prices.items()},
+        "collector": status(),
+    }
 
 
 class Broadcaster:
@@ -46,7 +50,7 @@ class Broadcaster:
                 message = json.dumps({"type": "error", "ts": time.time(), "error": str(exc)})
             for queue in list(self.queues):
                 if queue.full():
-                    queue.get_nowait()          # a slow client skips a beat instead of holding memory
+                    queue.get_nowait()  # a slow client skips a beat instead of holding memory
                 queue.put_nowait(message)
             await asyncio.sleep(HEARTBEAT_S)
         self.task = None

@@ -1,4 +1,5 @@
 """Symbols, bars and bar exports: the stored bars of a bounded window, read through the dashboard's model."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -13,12 +14,12 @@ from config import Settings
 from service.window import load_window, reader
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume")
-TS_FORMAT = "%Y-%m-%d %H:%M:%S"      # the seed's bar timestamps (UTC)
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"  # the seed's bar timestamps (UTC)
 
 
 def symbols(settings: Settings) -> dict[str, Any]:
     """`{"symbols": [...]}`: every symbol with stored ticks or bars, lower-case as the seed answered."""
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         return {"symbols": [s.lower() for s in database.stored_symbols(conn)]}
 
 
@@ -27,12 +28,12 @@ def bar_rows(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> list[
     sym = params.symbol(raw_symbol)
     limit = params.integer(q, "limit", params.DEFAULT_LIMIT, 1, params.MAX_LIMIT)
     c = params.controls(q, settings, (sym,))
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         window = load_window(conn, c)
     bars = window.bars.get(sym)
     if bars is None or bars.empty:
         return []
-    tail = bars.iloc[-int(limit or params.DEFAULT_LIMIT):]
+    tail = bars.iloc[-int(limit or params.DEFAULT_LIMIT) :]
     stamps = list(pd.DatetimeIndex(tail.index).strftime(TS_FORMAT))
     cols = [tail[f].astype(float).tolist() for f in BAR_FIELDS]
     return list(zip(stamps, *cols, strict=True))
@@ -40,8 +41,7 @@ def bar_rows(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> list[
 
 def resampled(settings: Settings, raw_symbol: str, q: Mapping[str, str]) -> dict[str, Any]:
     """`{"data": [{"ts", "open", "high", "low", "close", "volume"}, ...]}` oldest first."""
-    return {"data": [dict(zip(("ts", *BAR_FIELDS), row, strict=True))
-                     for row in bar_rows(settings, raw_symbol, q)]}
+    return {"data": [dict(zip(("ts", *BAR_FIELDS), row, strict=True)) for row in bar_rows(settings, raw_symbol, q)]}
 
 
 def ticks_csv(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
@@ -52,13 +52,14 @@ def ticks_csv(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     end = params.integer(q, "end", None, 0, 2**53)
     if end is not None and start >= end:
         raise ApiError(400, "start", f"start={start} must be before end={end}")
-    conn = database.open_reader(settings.db_path, any_thread=True)   # the response pulls chunks from worker threads
+    conn = database.open_reader(settings.db_target, any_thread=True)  # the response pulls chunks from worker threads
 
     def chunks() -> Iterator[str]:
         try:
             yield from database.csv_chunks(database.TICK_COLUMNS, database.stream_ticks(conn, syms, start, end))
         finally:
             conn.close()
+
     return chunks()
 
 

@@ -1,5 +1,6 @@
 """Pair analytics, the correlation matrix and the pair export: the one pair pipeline (analytics.pair_series /
 pair_tests through the dashboard's model) and the cost-aware backtest, in the seed's answer shapes."""
+
 from __future__ import annotations
 
 import math
@@ -65,10 +66,19 @@ def _stationarity(tests: analytics.PairTests) -> dict[str, Any]:
     ADF on an estimated residual needs its critical values); nulls with the reason while the data is too short."""
     eg = tests.engle_granger
     if eg is not None:
-        return {"stat": _num(eg.statistic), "pvalue": _num(eg.pvalue), "nobs": eg.nobs,
-                "test": analytics.PairTest.ENGLE_GRANGER.value}
-    return {"stat": None, "pvalue": None, "nobs": tests.n_bars, "test": analytics.PairTest.ENGLE_GRANGER.value,
-            "problem": tests.problems.get(analytics.PairTest.ENGLE_GRANGER, "")}
+        return {
+            "stat": _num(eg.statistic),
+            "pvalue": _num(eg.pvalue),
+            "nobs": eg.nobs,
+            "test": analytics.PairTest.ENGLE_GRANGER.value,
+        }
+    return {
+        "stat": None,
+        "pvalue": None,
+        "nobs": tests.n_bars,
+        "test": analytics.PairTest.ENGLE_GRANGER.value,
+        "problem": tests.problems.get(analytics.PairTest.ENGLE_GRANGER, ""),
+    }
 
 
 def _fired(conn: database.Connection, x: str, y: str, last: dict[str, float | None]) -> list[dict[str, Any]]:
@@ -85,7 +95,7 @@ def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Wi
     """The pair's (x, y) from the query and the window the query asks for."""
     x, y = _pair_args(q)
     c = params.controls(q, settings, (x, y), (x, y))
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         return x, y, load_window(conn, c)
 
 
@@ -94,42 +104,56 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     `{"error": ...}` (the seed's frontend shows it)."""
     x, y, window = _pair_window(settings, q)
     c = window.controls
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         try:
             series = pair_of(window, c.pair)
             tests = run_tests(series, None).tests
             result = run_backtest(window)
         except analytics.InsufficientData as exc:
             return {"error": str(exc)}
-        last = {"zscore": _num(series.zscore.dropna().iloc[-1]) if series.zscore.notna().any() else None,
-                "spread": _num(series.spread.dropna().iloc[-1]) if series.spread.notna().any() else None}
+        last = {
+            "zscore": _num(series.zscore.dropna().iloc[-1]) if series.zscore.notna().any() else None,
+            "spread": _num(series.spread.dropna().iloc[-1]) if series.spread.notna().any() else None,
+        }
         fired = _fired(conn, x, y, last)
     return {
-        "hedge": {"beta": _num(series.hedge.beta), "intercept": _num(series.hedge.alpha),
-                  "rsq": _num(series.hedge.r_squared), "method": series.hedge.method},
+        "hedge": {
+            "beta": _num(series.hedge.beta),
+            "intercept": _num(series.hedge.alpha),
+            "rsq": _num(series.hedge.r_squared),
+            "method": series.hedge.method,
+        },
         "adf": _stationarity(tests),
-        "spread": _series(series.spread), "zscore": _series(series.zscore), "corr": _series(series.correlation),
-        "backtest": {"trades": [{str(k): jsonable(v) for k, v in row.items()}
-                                for row in result.trades.tail(params.SERIES_POINTS).to_dict("records")],
-                     "equity": _series(result.equity),
-                     "metrics": {k: jsonable(v) for k, v in result.metrics.items()}},
-        "last": last, "alerts": fired, "notes": series.notes,
-        "verdict": analytics.to_json(analytics.pair_verdict(series, tests))}
+        "spread": _series(series.spread),
+        "zscore": _series(series.zscore),
+        "corr": _series(series.correlation),
+        "backtest": {
+            "trades": [
+                {str(k): jsonable(v) for k, v in row.items()}
+                for row in result.trades.tail(params.SERIES_POINTS).to_dict("records")
+            ],
+            "equity": _series(result.equity),
+            "metrics": {k: jsonable(v) for k, v in result.metrics.items()},
+        },
+        "last": last,
+        "alerts": fired,
+        "notes": series.notes,
+        "verdict": analytics.to_json(analytics.pair_verdict(series, tests)),
+    }
 
 
 def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     """`{"symbols": [...], "matrix": [[...]]}`: return correlations of the symbols' bars over the window."""
     syms = params.symbols(q.get("symbols", ""))
     c = params.controls(q, settings, syms)
-    with reader(settings.db_path) as conn:
+    with reader(settings.db_target) as conn:
         window = load_window(conn, c)
     try:
         matrix = analytics.correlation_matrix(window.closes(syms, c.min_volume))
     except (analytics.InsufficientData, ValueError) as exc:
         return {"symbols": [s.lower() for s in syms], "matrix": [], "error": str(exc)}
     order = [s for s in syms if s in matrix.columns]
-    return {"symbols": [s.lower() for s in order],
-            "matrix": [[_num(matrix.loc[a, b]) for b in order] for a in order]}
+    return {"symbols": [s.lower() for s in order], "matrix": [[_num(matrix.loc[a, b]) for b in order] for a in order]}
 
 
 def pair_export(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:

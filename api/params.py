@@ -1,4 +1,5 @@
 """Query-parameter parsing: each function returns a typed value or raises ApiError naming the parameter."""
+
 from __future__ import annotations
 
 import math
@@ -12,10 +13,10 @@ from config import Settings, parse_symbols
 from core.vocabulary import Timeframe
 from service.controls import Controls
 
-MAX_WINDOW_MIN = 60 * 24 * 31        # the longest window one answer may cover (31 days)
-MAX_LIMIT = 10_000                   # most points in one answer
+MAX_WINDOW_MIN = 60 * 24 * 31  # the longest window one answer may cover (31 days)
+MAX_LIMIT = 10_000  # most points in one answer
 DEFAULT_LIMIT = 1_000
-SERIES_POINTS = 500                  # the pair endpoint's series are the last this many points (as the seed's)
+SERIES_POINTS = 500  # the pair endpoint's series are the last this many points (as the seed's)
 
 
 def symbol(raw: str, param: str = "symbol") -> str:
@@ -55,14 +56,22 @@ def integer(q: Mapping[str, str], param: str, default: int | None, low: int, hig
     return _bounded(q, param, default, low, high, int, "an integer", "")
 
 
-def _bounded(q: Mapping[str, str], param: str, default: Any, low: Any, high: Any, convert: Callable[[str], Any],
-             noun: str, fmt: str) -> Any:
+def _bounded(
+    q: Mapping[str, str],
+    param: str,
+    default: Any,
+    low: Any,
+    high: Any,
+    convert: Callable[[str], Any],
+    noun: str,
+    fmt: str,
+) -> Any:
     """`param` converted and checked against [low, high] (finite), the default when absent; a 400 naming it."""
     raw = q.get(param)
     if raw is None or raw == "":
         return default
     try:
-        if not raw.isascii() or "_" in raw:      # int()/float() take "1_000" and non-ASCII digits
+        if not raw.isascii() or "_" in raw:  # int()/float() take "1_000" and non-ASCII digits
             raise ValueError(raw)
         value = convert(raw)
     except ValueError:
@@ -96,14 +105,29 @@ def window(q: Mapping[str, str], settings: Settings) -> tuple[int, int | None]:
     return minutes, end
 
 
-def controls(q: Mapping[str, str], settings: Settings, syms: tuple[str, ...],
-             pair: tuple[str, str] | None = None) -> Controls:
+def controls(
+    q: Mapping[str, str], settings: Settings, syms: tuple[str, ...], pair: tuple[str, str] | None = None
+) -> Controls:
     """The Controls record the dashboard's model reads, built from query parameters instead of the sidebar."""
     lookback, end = window(q, settings)
     roll = integer(q, "roll_window", 60, 2, 100_000) or 60
     return Controls(
-        db_path=settings.db_path, symbols=syms, pair=pair, timeframe=timeframe(q), lookback_min=lookback,
-        end_ms=end, min_volume=number(q, "min_volume", 0.0, 0.0, 1e18), method=method(q), hedge_window=roll,
-        z_window=roll, entry=number(q, "entry", 2.0, 0.0, 100.0), exit=number(q, "exit", 0.0, -100.0, 100.0),
-        stop=None, max_hold=None, fee_bps=settings.fee_bps, slippage_bps=settings.slippage_bps,
-        capital=number(q, "capital", 10_000.0, 1.0, 1e12), in_sample=False)
+        db_target=settings.db_target,
+        symbols=syms,
+        pair=pair,
+        timeframe=timeframe(q),
+        lookback_min=lookback,
+        end_ms=end,
+        min_volume=number(q, "min_volume", 0.0, 0.0, 1e18),
+        method=method(q),
+        hedge_window=roll,
+        z_window=roll,
+        entry=number(q, "entry", 2.0, 0.0, 100.0),
+        exit=number(q, "exit", 0.0, -100.0, 100.0),
+        stop=None,
+        max_hold=None,
+        fee_bps=settings.fee_bps,
+        slippage_bps=settings.slippage_bps,
+        capital=number(q, "capital", 10_000.0, 1.0, 1e12),
+        in_sample=False,
+    )

@@ -1,5 +1,6 @@
 """The API's route table: thin Starlette wrappers that parse the request, run a framework-free handler from this
 package in a worker thread (the event loop keeps serving the dashboard) and render JSON, CSV streams or errors."""
+
 from __future__ import annotations
 
 import json
@@ -30,12 +31,14 @@ async def _answer(job: Callable[[], Any]) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status)
     except (*database.DatabaseError, OSError) as exc:
         log.warning("API request failed: %s", exc)
-        return JSONResponse({"status": "error", "error": f"database unavailable: {exc}", "param": "database"},
-                            status_code=503)
+        return JSONResponse(
+            {"status": "error", "error": f"database unavailable: {exc}", "param": "database"}, status_code=503
+        )
     except Exception:  # a fault of ours: logged with its traceback, answered without one
         log.exception("API handler failed")
-        return JSONResponse({"status": "error", "error": "internal error (see the server log)", "param": ""},
-                            status_code=500)
+        return JSONResponse(
+            {"status": "error", "error": "internal error (see the server log)", "param": ""}, status_code=500
+        )
     if isinstance(result, Iterator):
         return StreamingResponse(result, media_type="text/csv")
     return JSONResponse(result)
@@ -79,7 +82,7 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
     async def get_ticks(r: Request) -> Response:
         response = await _answer(lambda: market.ticks_csv(s, r.query_params))
         if isinstance(response, StreamingResponse):
-            name = "-".join(params.symbols(r.query_params.get("symbols", ""))) + "_ticks.csv"   # ticks_csv parsed them
+            name = "-".join(params.symbols(r.query_params.get("symbols", ""))) + "_ticks.csv"  # ticks_csv parsed them
             response.headers["content-disposition"] = f'attachment; filename="{name}"'
         return response
 
@@ -117,8 +120,9 @@ def build_routes(settings: Settings) -> list[BaseRoute]:
             data, name, fields = await _form_file(r)
         except ApiError as exc:
             return JSONResponse(exc.body(), status_code=exc.status)
-        return await _answer(lambda: uploads.upload_bars(s, data, name, fields.get("symbol", ""),
-                                                         fields.get("timeframe", "1s")))
+        return await _answer(
+            lambda: uploads.upload_bars(s, data, name, fields.get("symbol", ""), fields.get("timeframe", "1s"))
+        )
 
     async def post_start(r: Request) -> Response:
         try:

@@ -1,5 +1,6 @@
 """The market scanner over HTTP: start a scan of the stored 1-minute universe (the Scanner tab's background job)
 and read its latest result for the same request."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,17 +25,29 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
     if not quote.isalnum() and quote:
         raise ApiError(400, "quote", f"quote={quote!r}: expected an asset name such as USDT (or empty for any)")
     days = params.integer(q, "days", 7, 1, 30) or 7
-    return ScanRequest(settings.db_path, days=days, quote=quote, min_daily_volume=params.number(
-        q, "min_volume", 0.0, 0.0, 1e18), fdr=fdr)
+    return ScanRequest(
+        settings.db_target,
+        days=days,
+        quote=quote,
+        min_daily_volume=params.number(q, "min_volume", 0.0, 0.0, 1e18),
+        fdr=fdr,
+    )
 
 
 def _view(j: ScanJob | None, limit: int) -> dict[str, Any]:
     if j is None:
         return {"state": "none", "pairs": []}
     rows = [] if j.table is None else j.table.head(limit).to_dict("records")
-    return {"state": "running" if j.running else "done", "stage": j.stage, "fraction": j.fraction,
-            "symbols": j.symbols, "notes": j.notes, "error": j.error, "finished_at": j.finished_at or None,
-            "pairs": [{str(k): jsonable(v) for k, v in row.items()} for row in rows]}
+    return {
+        "state": "running" if j.running else "done",
+        "stage": j.stage,
+        "fraction": j.fraction,
+        "symbols": j.symbols,
+        "notes": j.notes,
+        "error": j.error,
+        "finished_at": j.finished_at or None,
+        "pairs": [{str(k): jsonable(v) for k, v in row.items()} for row in rows],
+    }
 
 
 def run(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:

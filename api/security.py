@@ -1,6 +1,7 @@
 """Protection for a tool on localhost, as ASGI middleware on the API paths: an optional bearer token, and
 state-changing requests (and the live socket) refused from a foreign `Origin` so a web page the user visits cannot
 change or read the data. CORS is an allow-list (empty by default; never `*`), via Starlette's CORSMiddleware."""
+
 from __future__ import annotations
 
 import hmac
@@ -33,8 +34,8 @@ def refusal(scope: Scope, settings: Settings) -> tuple[int, str] | None:
         if not given:
             given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
         if not hmac.compare_digest(given.encode(), settings.api_token.encode()) and not verify_link(
-                scope.get("method", ""), scope["path"], scope.get("query_string", b"").decode("latin-1"),
-                settings.api_token):
+            scope.get("method", ""), scope["path"], scope.get("query_string", b"").decode("latin-1"), settings.api_token
+        ):
             return 401, "token: missing or wrong API token (Authorization: Bearer <API_TOKEN>)"
     origin = headers.get("origin")
     changing = scope["type"] == "websocket" or scope.get("method", "GET") not in SAFE_METHODS
@@ -66,13 +67,24 @@ class OriginGuard:
             return
         param = "token" if status == 401 else "Origin"
         body = json.dumps({"status": "error", "error": reason, "msg": reason, "param": param}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 
 def middleware(settings: Settings) -> list[Middleware]:
     """CORS for the allow-listed origins only, then the origin/token guard."""
-    return [Middleware(CORSMiddleware, allow_origins=list(settings.api_cors_origins),
-                       allow_methods=["GET", "POST", "DELETE"], allow_headers=["Authorization", "Content-Type"]),
-            Middleware(OriginGuard, settings=settings)]
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.api_cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        ),
+        Middleware(OriginGuard, settings=settings),
+    ]

@@ -1,5 +1,6 @@
 """Uploads over HTTP through the dashboard's validation and import path (validate the whole file, then store it in
 batches through the collector's writer): NDJSON ticks and OHLCV CSV bars."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -16,7 +17,7 @@ def upload_ticks(settings: Settings, data: bytes, name: str) -> dict[str, Any]:
         parsed = parse_upload(data, name or "upload.ndjson", "ticks", max_mb=settings.max_upload_mb)
     except UploadError as exc:
         raise ApiError(400, "file", str(exc)) from None
-    store_upload(settings.db_path, parsed)
+    store_upload(settings.db_target, parsed)
     return {"status": "ok", "loaded": parsed.count}
 
 
@@ -26,9 +27,10 @@ def upload_bars(settings: Settings, data: bytes, name: str, symbol: str, timefra
         params.symbol(symbol)
     timeframe = params.timeframe({"timeframe": timeframe or "1s"})
     try:
-        parsed = parse_upload(data, name or "upload.csv", "bars", symbol=symbol, timeframe=timeframe,
-                              max_mb=settings.max_upload_mb)
+        parsed = parse_upload(
+            data, name or "upload.csv", "bars", symbol=symbol, timeframe=timeframe, max_mb=settings.max_upload_mb
+        )
     except UploadError as exc:
         raise ApiError(400, "file", str(exc)) from None
-    store_upload(settings.db_path, parsed)
+    store_upload(settings.db_target, parsed)
     return {"status": "ok", "symbol": (parsed.symbol or symbol).lower(), "timeframe": parsed.timeframe or timeframe}

@@ -68,8 +68,10 @@ def cases(x: pd.Series, y: pd.Series) -> dict[str, Callable[[], Any]]:
     }
 
 
-SKIP_AT_1M = {"huber (expanding, causal)": "skipped: ~37 Huber refits on up to 1M points (tens of seconds); "
-                                           "use causal=False, rolling or kalman"}
+SKIP_AT_1M = {
+    "huber (expanding, causal)": "skipped: ~37 Huber refits on up to 1M points (tens of seconds); "
+    "use causal=False, rolling or kalman"
+}
 
 
 def fmt(seconds: float) -> str:
@@ -86,8 +88,10 @@ def main() -> None:
     repeats = max(3, args.repeats)
     sizes = {k: v for k, v in SIZES.items() if not (args.quick and k == "1M")}
 
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; median of {repeats} runs\n")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; median of {repeats} runs\n"
+    )
     results: dict[str, dict[str, float | None]] = {}
     for size_label, n in sizes.items():
         x, y = make_pair(n)

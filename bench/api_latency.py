@@ -7,6 +7,7 @@ The database is the refresh benchmark's synthetic cointegrated pair (bench/refre
 endpoint is called `--runs` times with a real HTTP client after one warm-up call, and the median and the worst
 are printed as a Markdown table (target: every GET ≤ 300 ms, the seed's frontend polls every 5 s).
 """
+
 from __future__ import annotations
 
 import argparse

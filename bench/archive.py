@@ -6,6 +6,7 @@ minute) and not this code would set the pace otherwise.
     python bench/archive.py                    # 1,000,000 trades from the archive, 3 runs
     python bench/archive.py --trades 3000000 --runs 1
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,18 +26,28 @@ HOUR_MS = 3_600_000
 def one_run(trades: int) -> dict:
     """Time from Start to the whole hole stored, with the split between archive and REST."""
     with FakeBinance() as fb, tempfile.TemporaryDirectory() as tmp:
-        now = fb.now_ms()                 # dense trades 72 h..49 h ago (archive), one a minute since (REST)
+        now = fb.now_ms()  # dense trades 72 h..49 h ago (archive), one a minute since (REST)
         fb.generate("BTCUSDT", trades, start_ms=now - 72 * HOUR_MS, spacing_ms=23 * HOUR_MS / trades)
         fb.generate("BTCUSDT", 49 * 60, start_ms=now - 49 * HOUR_MS + 60_000, spacing_ms=60_000)
         history = fb.history("BTCUSDT")
         path = f"{tmp}/bench.db"
         conn = db.open_writer(path)
-        db.write_ticks(conn, [Tick("BTCUSDT", t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker,
-                                   t.time_ms) for t in history[:10]],
-                       [db.IdCursor("BTCUSDT", "aggTrade", history[9].agg_id, history[9].time_ms)])  # as live
+        db.write_ticks(
+            conn,
+            [
+                Tick("BTCUSDT", t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
+                for t in history[:10]
+            ],
+            [db.IdCursor("BTCUSDT", "aggTrade", history[9].agg_id, history[9].time_ms)],
+        )  # as live
         conn.close()
-        c = collector.Collector(path, BinanceFuturesFeed(fb.ws_base), rest=BinanceRest(fb.rest_base),
-                                archive=BinanceArchive(fb.rest_base), flush_interval_ms=250)
+        c = collector.Collector(
+            path,
+            BinanceFuturesFeed(fb.ws_base),
+            rest=BinanceRest(fb.rest_base),
+            archive=BinanceArchive(fb.rest_base),
+            flush_interval_ms=250,
+        )
         started = time.perf_counter()
         c.start(["BTCUSDT"])
         try:
@@ -56,8 +67,13 @@ def one_run(trades: int) -> dict:
             archive = c.archive.get_stats()
         finally:
             c.stop()
-        return {"seconds": elapsed, "archive_ticks": archive.ticks, "archive_mb": archive.bytes / 2**20,
-                "files": archive.files, "rest_ticks": len(history) - 10 - archive.ticks}
+        return {
+            "seconds": elapsed,
+            "archive_ticks": archive.ticks,
+            "archive_mb": archive.bytes / 2**20,
+            "files": archive.files,
+            "rest_ticks": len(history) - 10 - archive.ticks,
+        }
 
 
 def main() -> None:
@@ -70,11 +86,16 @@ def main() -> None:
     last = runs[-1]
     print(f"archive repair: a 72 h hole, {args.trades:,} trades older than 48 h, median of {args.runs}\n")
     print("| measure | value |\n|---|---|")
-    print(f"| time from Start to the hole closed | {seconds:.1f} s (runs: "
-          + ", ".join(f"{r['seconds']:.1f}" for r in runs) + ") |")
+    print(
+        f"| time from Start to the hole closed | {seconds:.1f} s (runs: "
+        + ", ".join(f"{r['seconds']:.1f}" for r in runs)
+        + ") |"
+    )
     print(f"| repair rate | {(last['archive_ticks'] + last['rest_ticks']) / seconds:,.0f} trades/s |")
-    print(f"| from the archive | {last['archive_ticks']:,} trades in {last['files']} daily files "
-          f"({last['archive_mb']:.1f} MB, sha256-checked) |")
+    print(
+        f"| from the archive | {last['archive_ticks']:,} trades in {last['files']} daily files "
+        f"({last['archive_mb']:.1f} MB, sha256-checked) |"
+    )
     print(f"| over REST (last 48 h) | {last['rest_ticks']:,} trades |")
 
 

@@ -1,6 +1,7 @@
 """The database backends a benchmark compares side by side in one run: a SQLite file, PostgreSQL with day partitions
 on a throw-away cluster (tests/pg_cluster.py), and TimescaleDB (a hypertable of day chunks, closed days compressed) on
 a second throw-away cluster preloading the extension — skipped, with a note, where the extension is not installed."""
+
 from __future__ import annotations
 
 import contextlib
@@ -24,9 +25,11 @@ class Backends:
         self.names = names
         self.workdir = workdir
         self._files = itertools.count(1)
-        self._servers = {name: stack.enter_context(pg_cluster.cluster(durable=durable,
-                                                                     timescaledb=name == "timescaledb"))
-                         for name in names if name != "sqlite"}
+        self._servers = {
+            name: stack.enter_context(pg_cluster.cluster(durable=durable, timescaledb=name == "timescaledb"))
+            for name in names
+            if name != "sqlite"
+        }
 
     def new(self, backend: str) -> str:
         """A new empty database on `backend`: a SQLite path in the work dir, or a new database's URL."""
@@ -43,8 +46,10 @@ def compress_closed_days(target: str) -> None:
     conn = db.open_writer(target)
     try:
         if getattr(conn, "hypertable", False):
-            (job,) = conn.execute("SELECT job_id FROM timescaledb_information.jobs "
-                                  "WHERE hypertable_name = 'ticks' AND proc_name = 'policy_compression'").fetchone()
+            (job,) = conn.execute(
+                "SELECT job_id FROM timescaledb_information.jobs "
+                "WHERE hypertable_name = 'ticks' AND proc_name = 'policy_compression'"
+            ).fetchone()
             conn.execute(f"CALL run_job({job})")
     finally:
         conn.close()

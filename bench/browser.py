@@ -12,6 +12,7 @@ Budget: Running <= 20 %, renderer < 1 core, zoom kept over 10 refreshes, 0 blank
     python bench/browser.py                  # 30 s of samples per tab
     python bench/browser.py --seconds 60 --shots /work/shots
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,12 @@ from playwright.sync_api import sync_playwright
 from served import serve
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest")
-MARKERS = {"Dashboard": "Return correlation", "Charts": "Time-series statistics",
-           "Pair Analytics": "Cointegration and mean reversion", "Backtest": "Trade log"}
+MARKERS = {
+    "Dashboard": "Return correlation",
+    "Charts": "Time-series statistics",
+    "Pair Analytics": "Cointegration and mean reversion",
+    "Backtest": "Trade log",
+}
 HOUR_MS = 3_600_000
 
 
@@ -35,8 +40,13 @@ def run(seconds: float, width: int, shots: Path | None) -> list[tuple[str, float
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "ticks.db"
         seed_database(str(db), 7_200, HOUR_MS, id_sign=-1)
-        env = {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": str(db), "REFRESH_INTERVAL": "1000",
-               "DEFAULT_TIMEFRAME": "1s", "LOOKBACK_MINUTES": "60"}
+        env = {
+            "DATA_FEED": "simulated",
+            "CRYPTO_DB_PATH": str(db),
+            "REFRESH_INTERVAL": "1000",
+            "DEFAULT_TIMEFRAME": "1s",
+            "LOOKBACK_MINUTES": "60",
+        }
         with serve(Path(tmp) / "server.log", env) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             try:
@@ -53,11 +63,13 @@ def run(seconds: float, width: int, shots: Path | None) -> list[tuple[str, float
                     zoom = drag_zoom(page, refreshes=10)
                     if shots is not None:
                         shots.mkdir(parents=True, exist_ok=True)
-                        page.screenshot(path=str(shots / f"bench_{tab.replace(' ', '_').lower()}_{width}px.png"),
-                                        full_page=True)
+                        page.screenshot(
+                            path=str(shots / f"bench_{tab.replace(' ', '_').lower()}_{width}px.png"), full_page=True
+                        )
                     kept = f"{'yes' if zoom.kept else 'NO'} ({len(zoom.after)} redraws)"
-                    rows.append((tab, measured.running_share * 100, measured.cpu_cores, kept, measured.blank,
-                                 measured.samples))
+                    rows.append(
+                        (tab, measured.running_share * 100, measured.cpu_cores, kept, measured.blank, measured.samples)
+                    )
             finally:
                 browser.close()
     return rows

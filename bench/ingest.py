@@ -11,6 +11,7 @@ bench/backends.py), side by side with SQLite's.
     python bench/ingest.py --quick      # 1 run of 30k frames
     python bench/ingest.py --backends sqlite        # skip the server backends
 """
+
 from __future__ import annotations
 
 import argparse
@@ -96,25 +97,32 @@ def main() -> None:
     lost = max(r[2] for r in floods)
     pg_rows = []
     with contextlib.ExitStack() as stack:
-        servers = Backends(stack, [n for n in args.backends if n != "sqlite"], Path(tempfile.gettempdir()),
-                           durable=True)
+        servers = Backends(
+            stack, [n for n in args.backends if n != "sqlite"], Path(tempfile.gettempdir()), durable=True
+        )
         for name in servers.names:
             pg_floods = [end_to_end(frames, None, servers.new(name)) for _ in range(runs)]
             d = statistics.median(r[0] for r in pg_floods)
             d99 = statistics.median(r[1]["p99"] for r in pg_floods)
-            pg_rows.append(f"| (d) the same flood into {name} (durable: fsync, synchronous_commit) | {d:,.0f} "
-                           f"ticks/s ({d / b:.0%} of SQLite's (b)); lost {max(r[2] for r in pg_floods)}; p99 "
-                           f"{d99:.0f} ms | ≥ 25,000/s and ≥ 70% of (b) |")
+            pg_rows.append(
+                f"| (d) the same flood into {name} (durable: fsync, synchronous_commit) | {d:,.0f} "
+                f"ticks/s ({d / b:.0%} of SQLite's (b)); lost {max(r[2] for r in pg_floods)}; p99 "
+                f"{d99:.0f} ms | ≥ 25,000/s and ≥ 70% of (b) |"
+            )
     print(f"frames per run: {frames:,}; runs: {runs} (medians); fake server in a child process on this machine\n")
     print("| measure | result | target |")
     print("|---|---|---|")
     print(f"| (a) receive-only ceiling, skip_utf8_validation=True | {a:,.0f} frames/s | - |")
     print(f"| (a') receive-only, UTF-8 validation on | {statistics.median(ceiling_on):,.0f} frames/s | - |")
-    print(f"| (b) sustained frame → committed row, zero loss | {b:,.0f} ticks/s ({b / a:.0%} of a); lost {lost} "
-          f"| ≥ 25,000/s and ≥ 70% of (a) |")
+    print(
+        f"| (b) sustained frame → committed row, zero loss | {b:,.0f} ticks/s ({b / a:.0%} of a); lost {lost} "
+        f"| ≥ 25,000/s and ≥ 70% of (a) |"
+    )
     print(f"| (c) receive → commit latency during the flood | p50 {p50:.0f} ms, p99 {p99:.0f} ms | p99 ≤ 500 ms |")
-    print(f"| (c') latency at a steady 2,000 ticks/s | p50 {steady[1]['p50']:.0f} ms, p99 {steady[1]['p99']:.0f} ms "
-          f"(lost {steady[2]}) | p99 ≤ 500 ms |")
+    print(
+        f"| (c') latency at a steady 2,000 ticks/s | p50 {steady[1]['p50']:.0f} ms, p99 {steady[1]['p99']:.0f} ms "
+        f"(lost {steady[2]}) | p99 ≤ 500 ms |"
+    )
     print("\n".join(pg_rows))
 
 

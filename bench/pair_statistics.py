@@ -35,12 +35,14 @@ RW_SHARE = {"ols": 1.0, "tls": 1.0, "rolling": 1.0, "kalman": 1.0, "huber": 0.25
 POWER_HALF_LIVES = (10.0, 50.0, 100.0, 500.0)
 STEP_SINCE = (0, 100, 300, 500, 1_000, 2_000)  # bars since the step, for coverage by distance from it
 # (label, method, bars, half-life, window) of the constant-β coverage rows
-COVERAGE_CASES = [("OLS expanding, window 500, half-life 10", "ols", 3_000, 10.0, 500),
-                  ("OLS expanding, window 500, half-life 20", "ols", 3_000, 20.0, 500),
-                  ("rolling, window 500, half-life 5", "rolling", 3_000, 5.0, 500),
-                  ("rolling, window 500, half-life 10", "rolling", 3_000, 10.0, 500),
-                  ("rolling, window 500, half-life 20", "rolling", 3_000, 20.0, 500),
-                  ("rolling, window 120, half-life 50 (known limitation)", "rolling", 3_000, 50.0, 120)]
+COVERAGE_CASES = [
+    ("OLS expanding, window 500, half-life 10", "ols", 3_000, 10.0, 500),
+    ("OLS expanding, window 500, half-life 20", "ols", 3_000, 20.0, 500),
+    ("rolling, window 500, half-life 5", "rolling", 3_000, 5.0, 500),
+    ("rolling, window 500, half-life 10", "rolling", 3_000, 10.0, 500),
+    ("rolling, window 500, half-life 20", "rolling", 3_000, 20.0, 500),
+    ("rolling, window 120, half-life 50 (known limitation)", "rolling", 3_000, 50.0, 120),
+]
 
 
 def rate(p: float, trials: int) -> str:
@@ -64,8 +66,10 @@ def progress(label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def adf_table(trials: int) -> None:
     bound = f"≤ {S.ADF_SIZE_BOUND * 100:.0f} % under MA(1) errors"
-    print(f"\n### ADF size at a nominal 5 %: rejections of a unit root with MA(1) increments e_t + θ·e_{{t−1}} "
-          f"(A.adf_test defaults; bound {bound})\n")
+    print(
+        f"\n### ADF size at a nominal 5 %: rejections of a unit root with MA(1) increments e_t + θ·e_{{t−1}} "
+        f"(A.adf_test defaults; bound {bound})\n"
+    )
     heads = [f"θ = {t:g}".replace("-", "−") if t else "random walk (θ = 0)" for t in ADF_THETAS]
     print("| bars | trials | " + " | ".join(heads) + " |\n|---|---|" + "---|" * len(heads))
     for n, share in ADF_SIZES.items():
@@ -76,8 +80,10 @@ def adf_table(trials: int) -> None:
 
 def verdict_table(trials: int) -> None:
     print(f"\n### Overall verdict on independent random walks ({S.RW_BARS:,} bars; nominal 5 %)\n")
-    print("| hedge method | trials | verdict COINTEGRATED | contradicts EG p | static-residual Hurst < 0.45 "
-          "(descriptive) |\n|---|---|---|---|---|")
+    print(
+        "| hedge method | trials | verdict COINTEGRATED | contradicts EG p | static-residual Hurst < 0.45 "
+        "(descriptive) |\n|---|---|---|---|---|"
+    )
     for method, share in RW_SHARE.items():
         k = max(10, round(trials * share))
         runs = progress(f"verdict {method}", S.random_walk_runs, S.RW_BARS, method, k, seed=11_000)
@@ -100,10 +106,14 @@ def tracking_table(trials: int) -> None:
     runs = progress("kalman tracking", S.tracking_runs, S.STEP_BARS, range(trials))
     bars = np.array([run.bars_to_track for run in runs])
     q = np.quantile(bars, [0.1, 0.25, 0.5, 0.75, 0.9])
-    print("| bars to come within 10 % of the new β: median | 10 / 25 / 75 / 90 % | never | "
-          "mean abs. error, last quarter |\n|---|---|---|---|")
-    print(f"| {q[2]:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[3]:.0f} / {q[4]:.0f} | {int(np.isinf(bars).sum())} | "
-          f"{mean_se([run.late_error for run in runs])} of the new β |")
+    print(
+        "| bars to come within 10 % of the new β: median | 10 / 25 / 75 / 90 % | never | "
+        "mean abs. error, last quarter |\n|---|---|---|---|"
+    )
+    print(
+        f"| {q[2]:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[3]:.0f} / {q[4]:.0f} | {int(np.isinf(bars).sum())} | "
+        f"{mean_se([run.late_error for run in runs])} of the new β |"
+    )
 
 
 def coverage_since_step(n: int, trials: int) -> dict[tuple[int, int], float]:
@@ -121,11 +131,15 @@ def coverage_since_step(n: int, trials: int) -> dict[tuple[int, int], float]:
 
 def coverage_table(trials: int) -> None:
     k = max(10, trials // 2)
-    print(f"\n### 95 % β band coverage (share of bars after the warm-up whose band holds the true β; "
-          f"target ≥ {S.MIN_COVERAGE * 100:.0f} %; {k:,} seeds each)\n")
+    print(
+        f"\n### 95 % β band coverage (share of bars after the warm-up whose band holds the true β; "
+        f"target ≥ {S.MIN_COVERAGE * 100:.0f} %; {k:,} seeds each)\n"
+    )
     print("| hedge, pair | coverage |\n|---|---|")
-    for label, step in (("Kalman, constant β (2,000 bars, half-life 50)", False),
-                        ("Kalman, β doubles at bar 1,000 of 2,000", True)):
+    for label, step in (
+        ("Kalman, constant β (2,000 bars, half-life 50)", False),
+        ("Kalman, β doubles at bar 1,000 of 2,000", True),
+    ):
         runs = progress(label, S.tracking_runs, S.STEP_BARS, range(k), step=step)
         print(f"| {label} | {mean_se([run.coverage for run in runs])} |")
     for label, method, n, hl, window in COVERAGE_CASES:
@@ -146,8 +160,10 @@ def main() -> None:
     args = parser.parse_args()
     trials = max(20, args.trials)
     start = time.perf_counter()
-    print(f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; --trials {trials}")
+    print(
+        f"python {platform.python_version()}, numpy {np.__version__}, pandas {pd.__version__}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; --trials {trials}"
+    )
     adf_table(trials)
     verdict_table(trials)
     power_table(trials)

@@ -12,6 +12,7 @@ t-statistic (`unitroot.simulate_eg_null`, the scanner's own formula) is a draw f
 dependent through the walks they share, so standard errors come from the spread between 20 batches of universes,
 never from the draw count. Seeds: numpy default_rng([SEED, bars]). The raw draws go to --work (not committed).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,9 +31,9 @@ from statsmodels.tsa.adfvalues import mackinnonp
 from quant import unitroot
 
 SEED = 20_231
-ROWS, COLS = 1_000, 1_000                          # dependent walks (tilted) × partner walks (plain) per universe
-TILTS = (0.0, 5.0, 10.0, 20.0, 40.0, 80.0)          # c = T·(1 − φ) of the dependent walks' AR(1) proposals
-SHARES = (0.4, 0.12, 0.12, 0.12, 0.12, 0.12)        # their shares (0.4 plain random walks: weights ≤ 2.5)
+ROWS, COLS = 1_000, 1_000  # dependent walks (tilted) × partner walks (plain) per universe
+TILTS = (0.0, 5.0, 10.0, 20.0, 40.0, 80.0)  # c = T·(1 − φ) of the dependent walks' AR(1) proposals
+SHARES = (0.4, 0.12, 0.12, 0.12, 0.12, 0.12)  # their shares (0.4 plain random walks: weights ≤ 2.5)
 GRID = np.round(np.arange(-10.0, -0.99, 0.05), 2)  # τ points counted in every universe
 BATCHES = 20
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,8 +47,9 @@ def below(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.cumsum(np.bincount(bins.ravel(), weights.ravel(), minlength=GRID.size + 1))[: GRID.size]
 
 
-def tilted_walks(bars: int, rng: np.random.Generator, tilts: tuple[float, ...],
-                 shares: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+def tilted_walks(
+    bars: int, rng: np.random.Generator, tilts: tuple[float, ...], shares: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """ROWS walks drawn from the mixture of AR(1) proposals w_t = φ·w_{t−1} + ε_t (φ = 1 − c/T; c = 0 is the random
     walk), and each one's importance weight p₀(w)/Σ_m π_m·p_m(w), where ln p_m/p₀ = −(c/T)·Σw_{t−1}Δw_t
     − ½(c/T)²·Σw²_{t−1} (w_0 = 0): exact, so the weighted draws are unbiased for the random-walk null."""
@@ -90,19 +92,22 @@ def simulate(bars: int, universes: int, plain: bool, work: Path) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     path = work / f"eg_null_{bars}{'_plain' if plain else ''}.npz"
     seconds = time.perf_counter() - start
-    np.savez_compressed(path, bars=bars, plain=plain, draws=universes * ROWS * COLS, grid=GRID, estimate=est,
-                        hits=hits, seconds=seconds)
-    print(f"{bars} bars{' (plain)' if plain else ''}: {universes} universes, {universes * ROWS * COLS:,} draws in "
-          f"{seconds:.0f} s -> {path}")
+    np.savez_compressed(
+        path, bars=bars, plain=plain, draws=universes * ROWS * COLS, grid=GRID, estimate=est, hits=hits, seconds=seconds
+    )
+    print(
+        f"{bars} bars{' (plain)' if plain else ''}: {universes} universes, {universes * ROWS * COLS:,} draws in "
+        f"{seconds:.0f} s -> {path}"
+    )
     return path
 
 
-FIT_FROM = -3.5          # the tail fit uses τ ≤ FIT_FROM …
-FIT_SE = 0.20            # … where the simulated p has a relative standard error ≤ 20 %
-HOLDOUT_P = 1e-6         # the check: fit on p ≥ 1e-6 only, predict the deeper simulated points
-TABLE_SE = 0.35          # points reported, written to the table and tested: relative standard error ≤ 35 % …
-PLAIN_EVENTS = 30        # … and p ≥ 30 / (plain draws): the tail's second source, two walks whose slow components
-                         # match, is sampled at the plain rate only, so a batch spread says nothing where it is unseen
+FIT_FROM = -3.5  # the tail fit uses τ ≤ FIT_FROM …
+FIT_SE = 0.20  # … where the simulated p has a relative standard error ≤ 20 %
+HOLDOUT_P = 1e-6  # the check: fit on p ≥ 1e-6 only, predict the deeper simulated points
+TABLE_SE = 0.35  # points reported, written to the table and tested: relative standard error ≤ 35 % …
+PLAIN_EVENTS = 30  # … and p ≥ 30 / (plain draws): the tail's second source, two walks whose slow components
+# match, is sampled at the plain rate only, so a batch spread says nothing where it is unseen
 
 
 @dataclass(frozen=True)
@@ -131,8 +136,16 @@ def load(work: Path, plain: bool = False) -> list[Null]:
         d = np.load(path)
         est = d["estimate"]
         batches = est[: est.shape[0] // BATCHES * BATCHES].reshape(BATCHES, -1, GRID.size).mean(1)
-        out.append(Null(int(d["bars"]), int(d["draws"]), est.mean(0), batches.std(0, ddof=1) / math.sqrt(BATCHES),
-                        d["hits"].sum(0), 1.0 if plain else SHARES[0]))
+        out.append(
+            Null(
+                int(d["bars"]),
+                int(d["draws"]),
+                est.mean(0),
+                batches.std(0, ddof=1) / math.sqrt(BATCHES),
+                d["hits"].sum(0),
+                1.0 if plain else SHARES[0],
+            )
+        )
     return sorted(out, key=lambda n: n.bars)
 
 
@@ -171,8 +184,10 @@ def report(work: Path, write: bool) -> None:
     coef = fit_tail(nulls)
     held = fit_tail(nulls, HOLDOUT_P)
     print("EG_TAIL = (" + ", ".join(f"({coef[k]:.8g}, {coef[k + 3]:.8g})" for k in range(3)) + ")\n")
-    print(f"Simulated null: {', '.join(f'{n.bars:,} bars ({n.draws / 1e9:g} G draws)' for n in nulls)}; "
-          f"± = one standard error (spread of {BATCHES} batches of universes)\n")
+    print(
+        f"Simulated null: {', '.join(f'{n.bars:,} bars ({n.draws / 1e9:g} G draws)' for n in nulls)}; "
+        f"± = one standard error (spread of {BATCHES} batches of universes)\n"
+    )
     print("| bars | τ | simulated p | unitroot.pvalues | ratio | fit on p ≥ 1e-6 only (ratio) | mackinnonp (ratio) |")
     print("|---|---|---|---|---|---|---|")
     for n in nulls:
@@ -181,9 +196,11 @@ def report(work: Path, write: bool) -> None:
             if not n.trusted()[k]:
                 continue
             ours = float(unitroot.pvalues(np.array([tau]), 2, n.bars)[0])
-            print(f"| {n.bars:,} | {tau} | {n.p[k]:.3g} ± {n.se[k] / n.p[k]:.0%} | {ours:.3g} | {ours / n.p[k]:.2f} "
-                  f"| {predict(held, tau, n.bars) / n.p[k]:.2f}{'' if n.p[k] >= HOLDOUT_P else ' (held out)'} "
-                  f"| {mackinnonp(tau, 'c', 2) / n.p[k]:.2f} |")
+            print(
+                f"| {n.bars:,} | {tau} | {n.p[k]:.3g} ± {n.se[k] / n.p[k]:.0%} | {ours:.3g} | {ours / n.p[k]:.2f} "
+                f"| {predict(held, tau, n.bars) / n.p[k]:.2f}{'' if n.p[k] >= HOLDOUT_P else ' (held out)'} "
+                f"| {mackinnonp(tau, 'c', 2) / n.p[k]:.2f} |"
+            )
     plain = {n.bars: n for n in load(work, plain=True)}
     if plain:
         print("\n| bars | τ | importance-sampled p | plain Monte Carlo p |\n|---|---|---|---|")
@@ -192,13 +209,17 @@ def report(work: Path, write: bool) -> None:
                 for tau in (-4.0, -5.0, -5.5, -6.0, -6.5):
                     k = int(np.argmin(np.abs(GRID - tau)))
                     q = plain[n.bars]
-                    print(f"| {n.bars:,} | {tau} | {n.p[k]:.3g} ± {n.se[k] / n.p[k]:.0%} "
-                          f"| {q.p[k]:.3g} ± {q.se[k] / max(q.p[k], 1e-300):.0%} |")
+                    print(
+                        f"| {n.bars:,} | {tau} | {n.p[k]:.3g} ± {n.se[k] / n.p[k]:.0%} "
+                        f"| {q.p[k]:.3g} ± {q.se[k] / max(q.p[k], 1e-300):.0%} |"
+                    )
     if write:
         TABLE.parent.mkdir(parents=True, exist_ok=True)
         with TABLE.open("w", encoding="utf-8") as f:
-            f.write("# The simulated null of the lag-0 Engle-Granger statistic (bench/pvalue_tails.py; importance-"
-                    "sampled; se = standard error of p)\nbars,tau,p,se,draws_below\n")
+            f.write(
+                "# The simulated null of the lag-0 Engle-Granger statistic (bench/pvalue_tails.py; importance-"
+                "sampled; se = standard error of p)\nbars,tau,p,se,draws_below\n"
+            )
             for n in nulls:
                 for j in np.flatnonzero((np.round(GRID * 4) == GRID * 4) & (GRID <= -3.0) & n.trusted()):
                     f.write(f"{n.bars},{GRID[j]:.2f},{n.p[j]:.6g},{n.se[j]:.4g},{n.hits[j]:.0f}\n")
@@ -217,8 +238,10 @@ def confirmation(bars: int, pairs: int) -> None:
         xc = x - x.mean()
         resid = y - y.mean() - float(xc @ (y - y.mean())) / float(xc @ xc) * xc
         stats[k] = unitroot.adf_fit(resid, constant=False).statistic
-    print(f"MAIC confirmation statistic, {bars:,} bars, {pairs:,} independent pairs "
-          f"({time.perf_counter() - start:.0f} s)\n")
+    print(
+        f"MAIC confirmation statistic, {bars:,} bars, {pairs:,} independent pairs "
+        f"({time.perf_counter() - start:.0f} s)\n"
+    )
     print("| τ | simulated p (± binomial se) | unitroot.pvalues (lag-0 null) | ratio |\n|---|---|---|---|")
     for tau in (-2.5, -3.0, -3.34, -3.9, -4.5):
         p = float(np.mean(stats < tau))

@@ -13,6 +13,7 @@ statistical tests in the background; the two extra rows measure the refreshes th
     python bench/refresh.py --backends sqlite postgresql timescaledb --sizes 10k,10m   # side by side in one run
                                                  # (throw-away clusters: bench/backends.py)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,10 +69,10 @@ def build(path: str, total: int) -> float:
             written += database.write_ticks(conn, ticks).total_inserted
             print(f"\r  {label(total)}: {written:,} ticks written", end="", flush=True)
         if path.startswith("postgresql://"):
-            conn.execute("ANALYZE")       # what autovacuum does on a running server soon after a bulk load
+            conn.execute("ANALYZE")  # what autovacuum does on a running server soon after a bulk load
     finally:
         conn.close()
-    compress_closed_days(path)            # TimescaleDB: what its policy does to the closed days within the hour
+    compress_closed_days(path)  # TimescaleDB: what its policy does to the closed days within the hour
     print(f" in {time.perf_counter() - started:.0f} s ({database.database_size_bytes(path) / 2**20:,.0f} MB)")
     return time.perf_counter() - started
 
@@ -94,11 +95,11 @@ def point_at(target: str) -> None:
     os.environ.update(pg_cluster.database_env(target))
 
 
-def page(db_path: str):
+def page(db_target: str):
     """An AppTest of the dashboard on one database, set to 1s bars over the 6 h window, run once."""
     from streamlit.testing.v1 import AppTest
 
-    point_at(db_path)
+    point_at(db_target)
     os.environ["DATA_FEED"] = "simulated"
     at = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=300)
     at.session_state["timeframe"] = "1s"
@@ -106,7 +107,7 @@ def page(db_path: str):
     return at.run()
 
 
-Key = tuple[str, int]                     # (backend, tick count)
+Key = tuple[str, int]  # (backend, tick count)
 
 
 def column(key: Key) -> str:
@@ -173,8 +174,11 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(lambda: None if args.dir else shutil.rmtree(workdir, ignore_errors=True))
         backends = Backends(stack, args.backends, workdir, durable=False)
-        paths = {(b, n): str(workdir / f"bench_{label(n)}.db") if b == "sqlite" else backends.new(b)
-                 for b in backends.names for n in sizes}
+        paths = {
+            (b, n): str(workdir / f"bench_{label(n)}.db") if b == "sqlite" else backends.new(b)
+            for b in backends.names
+            for n in sizes
+        }
         for (backend, n), path in paths.items():
             if not fresh(path):
                 if backend == "sqlite":
@@ -182,8 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                 build(path, n)
         print(f"measuring ({runs} runs per tab and database)…", flush=True)
         results = measure(paths, runs)
-    print(f"\nFull refresh per tab, 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window (median of {runs}; "
-          f"× = largest / smallest database; ⚠ = over {TARGET_MS:.0f} ms):\n")
+    print(
+        f"\nFull refresh per tab, 2-symbol pair, 1s bars, {WINDOW_MIN // 60} h window (median of {runs}; "
+        f"× = largest / smallest database; ⚠ = over {TARGET_MS:.0f} ms):\n"
+    )
     print(table(results))
     return 0
 

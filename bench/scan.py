@@ -9,6 +9,7 @@ Universe (data_feed.simulate_universe): sector-correlated random walks, 30 plant
 (half-lives 10–60 bars), 20 correlated-but-not-cointegrated trap pairs and 30 symbols with bid/ask bounce.
 Targets: ≤ 20 s and ≤ 2 GB for 500 symbols, ≤ 30 s and ≤ 4 GB for 3,000 (issue 23), on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,8 @@ from data_feed import simulate_universe as synthetic_universe
 
 class Run(NamedTuple):
     seconds: float
-    peak_mb: float          # the run's process: interpreter, data and scan
-    data_mb: float          # ... before the scan started (interpreter and data)
+    peak_mb: float  # the run's process: interpreter, data and scan
+    data_mb: float  # ... before the scan started (interpreter and data)
     recall: float
     false_share: float
     pairs: int
@@ -45,8 +46,16 @@ def one_run(symbols: int, bars: int, seed: int) -> Run:
     sel = table.loc[table["selected"]]
     found = {frozenset(p) for p in zip(sel["x"], sel["y"])}
     summary = A.scan_summary(table)
-    return Run(elapsed, peak, before, len(found & planted) / len(planted), len(found - planted) / max(len(found), 1),
-               summary.pairs_tested, summary.pairs_confirmed, summary.pairs_selected)
+    return Run(
+        elapsed,
+        peak,
+        before,
+        len(found & planted) / len(planted),
+        len(found - planted) / max(len(found), 1),
+        summary.pairs_tested,
+        summary.pairs_confirmed,
+        summary.pairs_selected,
+    )
 
 
 def main() -> None:
@@ -62,18 +71,27 @@ def main() -> None:
         with spawn.Pool(1) as pool:
             runs.append(pool.apply(one_run, (args.symbols, args.bars, 100 + run)))
         r = runs[-1]
-        print(f"  run {run + 1}: {r.seconds:.1f} s, peak {r.peak_mb:,.0f} MB, recall {r.recall:.0%}, "
-              f"false share {r.false_share:.0%} (load average before: {load:.1f})", file=sys.stderr)
+        print(
+            f"  run {run + 1}: {r.seconds:.1f} s, peak {r.peak_mb:,.0f} MB, recall {r.recall:.0%}, "
+            f"false share {r.false_share:.0%} (load average before: {load:.1f})",
+            file=sys.stderr,
+        )
     med = Run(*(statistics.median(getattr(r, f) for r in runs) for f in Run._fields))
     target = "≤ 30 s, ≤ 4 GB" if args.symbols > 500 else "≤ 20 s, ≤ 2 GB"
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-          f"median of {args.runs} runs (seeds 100..)\n")
-    print("| universe | pairs tested | confirmed | selected | scan time | peak RSS (run) | recall | false share "
-          "| target |")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+        f"median of {args.runs} runs (seeds 100..)\n"
+    )
+    print(
+        "| universe | pairs tested | confirmed | selected | scan time | peak RSS (run) | recall | false share "
+        "| target |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    print(f"| {args.symbols:,} symbols × {args.bars:,} bars | {med.pairs:,.0f} | {med.confirmed:,.0f} "
-          f"| {med.selected:,.0f} | {med.seconds:.1f} s | {med.peak_mb:,.0f} MB (data built: {med.data_mb:,.0f} MB) "
-          f"| {med.recall:.0%} | {med.false_share:.0%} | {target}, recall ≥ 90 %, false share ≤ 10 % |")
+    print(
+        f"| {args.symbols:,} symbols × {args.bars:,} bars | {med.pairs:,.0f} | {med.confirmed:,.0f} "
+        f"| {med.selected:,.0f} | {med.seconds:.1f} s | {med.peak_mb:,.0f} MB (data built: {med.data_mb:,.0f} MB) "
+        f"| {med.recall:.0%} | {med.false_share:.0%} | {target}, recall ≥ 90 %, false share ≤ 10 % |"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ p-values from `unitroot.pvalues(·, 2, nobs)`; "weaker" is the scanner's rule (a
 statistics), "one way" regresses the later symbol on the earlier (exactly uniform p-values: dependence alone).
 The last row runs `analytics.scan_pairs` itself (screen, MAIC confirmation, BH) on simulated null universes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,9 @@ def walks(n_symbols: int, bars: int, sectors: bool, rng: np.random.Generator) ->
     shocks = rng.standard_normal((bars, n_symbols))
     if sectors:
         factors = rng.standard_normal((bars, SECTORS))
-        shocks = SECTOR_WEIGHT * factors[:, rng.integers(0, SECTORS, n_symbols)] \
-            + math.sqrt(1 - SECTOR_WEIGHT**2) * shocks
+        shocks = (
+            SECTOR_WEIGHT * factors[:, rng.integers(0, SECTORS, n_symbols)] + math.sqrt(1 - SECTOR_WEIGHT**2) * shocks
+        )
     return np.cumsum(shocks, axis=0)
 
 
@@ -65,7 +67,7 @@ def check_against_statsmodels(rng: np.random.Generator) -> None:
     assert discoveries(p) == expected, (discoveries(p), expected)
 
 
-@one_blas_thread   # small products: BLAS threads on a loaded 2-core machine only wait on each other
+@one_blas_thread  # small products: BLAS threads on a loaded 2-core machine only wait on each other
 def screen_run(n_symbols: int, bars: int, sectors: bool, universes: int, seed: int) -> dict[str, float]:
     """Share of null universes with ≥ 1 BH (BY) discovery, weaker-orientation and one-way p-values."""
     rng = np.random.default_rng([seed, n_symbols, bars, int(sectors)])
@@ -84,9 +86,15 @@ def screen_run(n_symbols: int, bars: int, sectors: bool, universes: int, seed: i
         hits += counts > 0
         found += counts
     m = upper[0].size
-    return {"pairs": m, "bh_weaker": hits[0] / universes, "by_weaker": hits[1] / universes,
-            "bh_one": hits[2] / universes, "by_one": hits[3] / universes,
-            "per_hit": found[2] / max(hits[2], 1), "min_p_m": float(np.median(smallest)) * m}
+    return {
+        "pairs": m,
+        "bh_weaker": hits[0] / universes,
+        "by_weaker": hits[1] / universes,
+        "bh_one": hits[2] / universes,
+        "by_one": hits[3] / universes,
+        "per_hit": found[2] / max(hits[2], 1),
+        "min_p_m": float(np.median(smallest)) * m,
+    }
 
 
 def pipeline_run(n_symbols: int, bars: int, universes: int, seed: int) -> tuple[float, float]:
@@ -114,26 +122,38 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args()
     check_against_statsmodels(np.random.default_rng(args.seed))
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
-          f"BH/BY at q = {FDR:.0%}, {args.bars:,} bars; ± is a 95 % binomial interval\n")
-    print("| null universe | pairs | universes | BH, weaker (scanner) | BY, weaker | BH, one way | BY, one way "
-          "| discoveries when BH errs | time |")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; "
+        f"BH/BY at q = {FDR:.0%}, {args.bars:,} bars; ± is a 95 % binomial interval\n"
+    )
+    print(
+        "| null universe | pairs | universes | BH, weaker (scanner) | BY, weaker | BH, one way | BY, one way "
+        "| discoveries when BH errs | time |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
-    plans = [(100, False, args.universes), (300, False, args.universes), (300, True, args.universes),
-             (1_000, True, max(args.universes // 10, 50))]
+    plans = [
+        (100, False, args.universes),
+        (300, False, args.universes),
+        (300, True, args.universes),
+        (1_000, True, max(args.universes // 10, 50)),
+    ]
     for n_symbols, sectors, universes in plans:
         start = time.perf_counter()
         r = screen_run(n_symbols, args.bars, sectors, universes, args.seed)
         kind = "sector-correlated" if sectors else "independent"
-        print(f"| {n_symbols} {kind} walks | {r['pairs']:,.0f} | {universes:,} | {interval(r['bh_weaker'], universes)} "
-              f"| {interval(r['by_weaker'], universes)} | {interval(r['bh_one'], universes)} "
-              f"| {interval(r['by_one'], universes)} | {r['per_hit']:.1f} | {time.perf_counter() - start:.0f} s |",
-              flush=True)
+        print(
+            f"| {n_symbols} {kind} walks | {r['pairs']:,.0f} | {universes:,} | {interval(r['bh_weaker'], universes)} "
+            f"| {interval(r['by_weaker'], universes)} | {interval(r['bh_one'], universes)} "
+            f"| {interval(r['by_one'], universes)} | {r['per_hit']:.1f} | {time.perf_counter() - start:.0f} s |",
+            flush=True,
+        )
     start = time.perf_counter()
     n_pipe = max(args.universes // 10, 50)
     share, mean = pipeline_run(100, 2_880, n_pipe, args.seed)
-    print(f"| scan_pairs, 100 symbols × 2,880 bars (data_feed.simulate_universe, no planted pairs) | 4,950 | {n_pipe} "
-          f"| {interval(share, n_pipe)} | | | | {mean:.1f} | {time.perf_counter() - start:.0f} s |")
+    print(
+        f"| scan_pairs, 100 symbols × 2,880 bars (data_feed.simulate_universe, no planted pairs) | 4,950 | {n_pipe} "
+        f"| {interval(share, n_pipe)} | | | | {mean:.1f} | {time.perf_counter() - start:.0f} s |"
+    )
 
 
 if __name__ == "__main__":

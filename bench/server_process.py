@@ -3,6 +3,7 @@
 Running it in its own interpreter gives it its own GIL, as a real exchange would have; both processes still share
 this machine's two cores.
 """
+
 from __future__ import annotations
 
 import logging

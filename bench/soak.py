@@ -6,6 +6,7 @@ Reports ticks sent vs stored (must be equal), reconnects, repairs, dropped ticks
     python bench/soak.py --minutes 30
     python bench/soak.py --minutes 3 --rate 2000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,11 +37,17 @@ FAULTS: tuple[tuple[str, Callable[[ServerProcess], object]], ...] = (
     ("clean close (close frame)", lambda s: s.call("drop_connections", abrupt=False)),
     ("silent stall 5 s", lambda s: s.call("stall", 5.0)),
     ("malformed frames for 5 s", garbage_for_5s),
-    ("REST 429 x3 + abrupt close", lambda s: (s.call("fail_rest", 429, count=3, retry_after_s=1,
-                                                    path="/fapi/v1/aggTrades"),
-                                             s.call("drop_connections", abrupt=True))),
-    ("handshake refused x3 + close", lambda s: (s.call("reject_connections", 3),
-                                                s.call("drop_connections", abrupt=True))),
+    (
+        "REST 429 x3 + abrupt close",
+        lambda s: (
+            s.call("fail_rest", 429, count=3, retry_after_s=1, path="/fapi/v1/aggTrades"),
+            s.call("drop_connections", abrupt=True),
+        ),
+    ),
+    (
+        "handshake refused x3 + close",
+        lambda s: (s.call("reject_connections", 3), s.call("drop_connections", abrupt=True)),
+    ),
 )
 
 
@@ -53,11 +60,12 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def stored_count(db_path: str, symbol: str, lo: int, hi: int) -> int:
-    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+def stored_count(db_target: str, symbol: str, lo: int, hi: int) -> int:
+    conn = sqlite3.connect(f"file:{db_target}?mode=ro", uri=True)
     try:
-        return conn.execute("SELECT count(*) FROM ticks WHERE symbol=? AND trade_id>=? AND trade_id<?",
-                            (symbol, lo, hi)).fetchone()[0]
+        return conn.execute(
+            "SELECT count(*) FROM ticks WHERE symbol=? AND trade_id>=? AND trade_id<?", (symbol, lo, hi)
+        ).fetchone()[0]
     finally:
         conn.close()
 
@@ -72,10 +80,11 @@ def main() -> None:
     logging.getLogger("websocket").setLevel(logging.CRITICAL)
     logging.getLogger("data_feed").setLevel(logging.ERROR)
     with ServerProcess(ping_interval_s=20.0) as server, tempfile.TemporaryDirectory() as tmp:
-        db_path = str(Path(tmp) / "soak.db")
-        feed = BinanceFuturesFeed(server.ws_base, stall_first_s=5.0, stall_idle_s=3.0, backoff_initial_s=0.2,
-                                  backoff_max_s=5.0)
-        c = collector.Collector(db_path, feed, rest=BinanceRest(server.rest_base))
+        db_target = str(Path(tmp) / "soak.db")
+        feed = BinanceFuturesFeed(
+            server.ws_base, stall_first_s=5.0, stall_idle_s=3.0, backoff_initial_s=0.2, backoff_max_s=5.0
+        )
+        c = collector.Collector(db_target, feed, rest=BinanceRest(server.rest_base))
         c.start(SYMS)
         assert server.call("wait_subscribed", SYMS, timeout=20)
         server.send("stream", SYMS, None, args.rate / len(SYMS))
@@ -103,9 +112,9 @@ def main() -> None:
         ranges = {s: server.send("history", s) for s in SYMS}
         sent = sum(hi - lo for lo, hi in ranges.values())
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and sum(stored_count(db_path, s, *ranges[s]) for s in SYMS) < sent:
+        while time.monotonic() < deadline and sum(stored_count(db_target, s, *ranges[s]) for s in SYMS) < sent:
             time.sleep(0.5)
-        stored = sum(stored_count(db_path, s, *ranges[s]) for s in SYMS)
+        stored = sum(stored_count(db_target, s, *ranges[s]) for s in SYMS)
         stats = c.stats()
         c.stop()
     print(f"soak: {args.minutes:g} min at {args.rate:,.0f} ticks/s, a fault every {args.fault_every:g} s\n")
@@ -114,16 +123,22 @@ def main() -> None:
     verdict = "EQUAL" if stored == sent else f"MISSING {sent - stored}"
     print(f"| ticks stored (distinct ids in range) | {stored:,} ({verdict}) |")
     print(f"| reconnects / stalls detected | {stats.feed.reconnects} / {stats.feed.stalls} |")
-    print(f"| gaps detected / repaired / unrepairable | {stats.gaps_detected} / {stats.gaps_repaired} / "
-          f"{stats.gaps_unrepairable} |")
+    print(
+        f"| gaps detected / repaired / unrepairable | {stats.gaps_detected} / {stats.gaps_repaired} / "
+        f"{stats.gaps_unrepairable} |"
+    )
     print(f"| ticks repaired over REST | {stats.repaired_ticks:,} |")
     print(f"| dropped / rejected / duplicates ignored | {stats.dropped} / {stats.rejected} / {stats.duplicates:,} |")
     print(f"| parse errors counted | {stats.feed.parse_errors + stats.feed.unknown_events:,} |")
-    print(f"| commit latency p50 / p99 | {stats.commit_latency_ms.get('p50', 0):.0f} / "
-          f"{stats.commit_latency_ms.get('p99', 0):.0f} ms |")
+    print(
+        f"| commit latency p50 / p99 | {stats.commit_latency_ms.get('p50', 0):.0f} / "
+        f"{stats.commit_latency_ms.get('p99', 0):.0f} ms |"
+    )
     first, last = samples[min(2, len(samples) - 1)], samples[-1]
-    print(f"| RSS at {first[0]:.1f} min / at end / peak | {first[1]:.0f} / {last[1]:.0f} / "
-          f"{max(s[1] for s in samples):.0f} MB |")
+    print(
+        f"| RSS at {first[0]:.1f} min / at end / peak | {first[1]:.0f} / {last[1]:.0f} / "
+        f"{max(s[1] for s in samples):.0f} MB |"
+    )
     print("\nfaults injected:\n" + "\n".join(f"- {f}" for f in faults))
     print("\nRSS samples (min, MB, ticks written): " + ", ".join(f"({m:.1f}, {r:.0f}, {w:,})" for m, r, w in samples))
 

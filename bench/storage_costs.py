@@ -6,6 +6,7 @@ run); TimescaleDB's figures are after its policy has compressed the closed days 
     python bench/storage_costs.py                            # 100k and 1M ticks, every backend
     python bench/storage_costs.py --sizes 1000000 10000000 --backends sqlite postgresql
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,8 +35,9 @@ def synthetic(n: int, batch: int = 5000):
         for i in range(lo, min(per_symbol, lo + batch // 2)):
             ts = start + i * 40
             out.append(Tick("BTCUSDT", i + 1, ts, 60_000 + (i % 997) / 10, 0.001 * (1 + i % 50), bool(i % 2), ts + 3))
-            out.append(Tick("ETHUSDT", i + 1, ts + 7, 3_000 + (i % 991) / 100, 0.01 * (1 + i % 30), bool(i % 3),
-                            ts + 9))
+            out.append(
+                Tick("ETHUSDT", i + 1, ts + 7, 3_000 + (i % 991) / 100, 0.01 * (1 + i % 30), bool(i % 3), ts + 9)
+            )
         yield out
 
 
@@ -89,7 +91,7 @@ def bytes_per_tick(target: str, trades: list, tmp: Path) -> tuple[float, float]:
     empty = db.database_size_bytes(target)
     conn = db.open_writer(target)
     for i in range(0, len(trades), 5000):
-        db.write_ticks(conn, trades[i:i + 5000])
+        db.write_ticks(conn, trades[i : i + 5000])
     stored = (stored_size(target) - empty) / len(trades)
     days = {(t.symbol, t.timestamp // 86_400_000) for t in trades}
     files = [db.export_day(conn, symbol, day, tmp / "cold")[0] for symbol, day in sorted(days)]
@@ -105,8 +107,10 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         backends = Backends(stack, args.backends, tmp, durable=True)
-        print("| backend | ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | "
-              "6 h of 1s bars, 2 symbols | last 5 min of raw ticks | status (symbol_stats) |")
+        print(
+            "| backend | ticks stored | insert rate (with 1s/1min rollups) | bytes/tick on disk | "
+            "6 h of 1s bars, 2 symbols | last 5 min of raw ticks | status (symbol_stats) |"
+        )
         print("|---|---|---|---|---|---|---|")
         for n in args.sizes:
             for backend in backends.names:
@@ -116,8 +120,10 @@ def main() -> None:
                 print(f"| {backend} | {n:,} | {row} |", flush=True)
         trades = real_trades()
         if trades:
-            print(f"\nBytes per tick on disk, {len(trades):,} real Binance USD-M trades (../shared/data, "
-                  f"{len({t.symbol for t in trades})} symbols):\n")
+            print(
+                f"\nBytes per tick on disk, {len(trades):,} real Binance USD-M trades (../shared/data, "
+                f"{len({t.symbol for t in trades})} symbols):\n"
+            )
             print("| store | bytes/tick |")
             print("|---|---|")
             for backend in backends.names:

@@ -1,5 +1,4 @@
-"""Backtest charts: threshold-sweep heatmap and equity/drawdown.
-"""
+"""Backtest charts: threshold-sweep heatmap and equity/drawdown."""
 
 from __future__ import annotations
 
@@ -51,9 +50,19 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     diverging = lo < 0 < hi
     xs = [_label(c) for c in grid.columns]
     ys = [_label(i) for i in grid.index]
-    fig = go.Figure(heatmap_trace(z, xs, ys, colorscale="RdYlGn" if diverging else "Viridis", zmin=None, zmax=None,
-                                  zmid=0.0 if diverging else None, colorbar_title=metric,
-                                  hover=f"entry %{{y}} / exit %{{x}}: {metric} = %{{z:.4g}}"))
+    fig = go.Figure(
+        heatmap_trace(
+            z,
+            xs,
+            ys,
+            colorscale="RdYlGn" if diverging else "Viridis",
+            zmin=None,
+            zmax=None,
+            zmid=0.0 if diverging else None,
+            colorbar_title=metric,
+            hover=f"entry %{{y}} / exit %{{x}}: {metric} = %{{z:.4g}}",
+        )
+    )
     fig.update_xaxes(title_text="exit z", type="category")
     multi = isinstance(grid.index, pd.MultiIndex)
     fig.update_yaxes(title_text="z window · entry z" if multi else "entry z", type="category")
@@ -66,8 +75,9 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     return finish(fig, title=title, uirevision="sweep", height=max(320, 120 + 40 * len(ys)))
 
 
-def equity_drawdown_figure(equity: pd.Series, drawdown: pd.Series | None = None, *, currency: str = "USDT",
-                           drawdown_unit: str | None = None) -> go.Figure:
+def equity_drawdown_figure(
+    equity: pd.Series, drawdown: pd.Series | None = None, *, currency: str = "USDT", drawdown_unit: str | None = None
+) -> go.Figure:
     """Equity curve (money) over a drawdown panel.
 
     Without ``drawdown`` it is computed from the running peak: in % while equity stays positive (as the analytics
@@ -86,10 +96,10 @@ def equity_drawdown_figure(equity: pd.Series, drawdown: pd.Series | None = None,
         dd, unit = eq - eq.cummax(), currency
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.05, row_heights=[0.68, 0.32])
     fig.add_trace(series_line(eq, "Equity", EQUITY_COLOR), row=1, col=1)
-    fig.add_trace(series_line(dd, "Drawdown", DOWN, fill="tozeroy", fillcolor="rgba(239,83,80,0.25)"),
-                  row=2, col=1)
+    fig.add_trace(series_line(dd, "Drawdown", DOWN, fill="tozeroy", fillcolor="rgba(239,83,80,0.25)"), row=2, col=1)
     fig.update_yaxes(title_text=f"Equity ({currency})", row=1, col=1)
     fig.update_yaxes(title_text=f"Drawdown ({unit})", row=2, col=1)
     time_axes(fig, bottom_row=2)
-    return finish(fig, title=f"{title} (max drawdown {fmt_cell(float(dd.min()))} {unit})", uirevision="equity",
-                  height=460)
+    return finish(
+        fig, title=f"{title} (max drawdown {fmt_cell(float(dd.min()))} {unit})", uirevision="equity", height=460
+    )

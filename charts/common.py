@@ -32,8 +32,9 @@ FrameLike = pd.DataFrame | pd.Series | Mapping[str, pd.Series]
 def empty_figure(message: str = NO_DATA, *, title: str | None = None, height: int = 320) -> go.Figure:
     """Dark figure carrying only a centred message, returned instead of raising on empty input."""
     fig = go.Figure()
-    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
-                       font=dict(size=16, color=MUTED))
+    fig.add_annotation(
+        text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=16, color=MUTED)
+    )
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     fig.update_layout(plot_bgcolor=BG)
@@ -53,8 +54,14 @@ def finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) -
 
 def time_axes(fig: go.Figure, bottom_row: int | None = None) -> None:
     """Make every x axis a date axis (x data are epoch ms) and title it (only the bottom row of a subplot grid)."""
-    fig.update_xaxes(type="date", hoverformat="%Y-%m-%d %H:%M:%S", showspikes=True, spikemode="across",
-                     spikethickness=1, spikecolor=MUTED)
+    fig.update_xaxes(
+        type="date",
+        hoverformat="%Y-%m-%d %H:%M:%S",
+        showspikes=True,
+        spikemode="across",
+        spikethickness=1,
+        spikecolor=MUTED,
+    )
     if bottom_row is None:
         fig.update_xaxes(title_text=TIME_TITLE)
     else:
@@ -102,15 +109,23 @@ def _xy(s: pd.Series, n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
     return minmax_downsample(x, y, n_out)
 
 
-def line_trace(x: np.ndarray, y: np.ndarray, name: str, color: str | None = None, *, width: float = 1.6,
-               dash: str | None = None, **kwargs: Any) -> go.Scatter:
+def line_trace(
+    x: np.ndarray,
+    y: np.ndarray,
+    name: str,
+    color: str | None = None,
+    *,
+    width: float = 1.6,
+    dash: str | None = None,
+    **kwargs: Any,
+) -> go.Scatter:
     """SVG line trace (faster than WebGL at <= 2k points with software GL, and no WebGL context limit)."""
-    return go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=width, dash=dash),
-                      **kwargs)
+    return go.Scatter(x=x, y=y, name=name, mode="lines", line=dict(color=color, width=width, dash=dash), **kwargs)
 
 
-def series_line(s: pd.Series, name: str, color: str | None = None, *, n_out: int = MAX_POINTS,
-                **kwargs: Any) -> go.Scatter:
+def series_line(
+    s: pd.Series, name: str, color: str | None = None, *, n_out: int = MAX_POINTS, **kwargs: Any
+) -> go.Scatter:
     """Downsampled line trace of a time series."""
     x, y = _xy(s, n_out)
     return line_trace(x, y, name, color, **kwargs)
@@ -141,11 +156,21 @@ def ref_lines(fig: go.Figure, lines: Sequence[RefLine], *, vertical: bool = Fals
         else:
             ends = dict(x0=0, x1=1, y0=line.value, y1=line.value)
             place = dict(x=1 if line.side == "right" else 0, y=line.value, xanchor=line.side)
-        shapes.append(dict(type="line", xref=xref, yref=yref, line=dict(color=line.color, width=1, dash=line.dash),
-                           **ends))
+        shapes.append(
+            dict(type="line", xref=xref, yref=yref, line=dict(color=line.color, width=1, dash=line.dash), **ends)
+        )
         if line.label:
-            notes.append(dict(text=line.label, xref=xref, yref=yref, yanchor="bottom", showarrow=False,
-                              font=dict(size=10, color=line.color), **place))
+            notes.append(
+                dict(
+                    text=line.label,
+                    xref=xref,
+                    yref=yref,
+                    yanchor="bottom",
+                    showarrow=False,
+                    font=dict(size=10, color=line.color),
+                    **place,
+                )
+            )
     fig.update_layout(shapes=[*fig.layout.shapes, *shapes], annotations=[*fig.layout.annotations, *notes])
 
 
@@ -154,11 +179,34 @@ def fmt_cell(value: float) -> str:
     return "" if value is None or not np.isfinite(value) else f"{value:.3g}"
 
 
-def heatmap_trace(z: np.ndarray, x: list[str], y: list[str], *, colorscale: str, zmin: float | None,
-                  zmax: float | None, zmid: float | None, colorbar_title: str, hover: str) -> go.Heatmap:
+def heatmap_trace(
+    z: np.ndarray,
+    x: list[str],
+    y: list[str],
+    *,
+    colorscale: str,
+    zmin: float | None,
+    zmax: float | None,
+    zmid: float | None,
+    colorbar_title: str,
+    hover: str,
+) -> go.Heatmap:
     """Annotated heatmap trace; NaN cells render blank (no colour, no text)."""
     text = [[fmt_cell(v) for v in row] for row in z]
-    return go.Heatmap(z=z, x=x, y=y, text=text, texttemplate="%{text}", textfont=dict(size=12),
-                      colorscale=colorscale, zmin=zmin, zmax=zmax, zmid=zmid, hoverongaps=False,
-                      colorbar=dict(title=dict(text=colorbar_title)), hovertemplate=hover + "<extra></extra>",
-                      xgap=1, ygap=1)
+    return go.Heatmap(
+        z=z,
+        x=x,
+        y=y,
+        text=text,
+        texttemplate="%{text}",
+        textfont=dict(size=12),
+        colorscale=colorscale,
+        zmin=zmin,
+        zmax=zmax,
+        zmid=zmid,
+        hoverongaps=False,
+        colorbar=dict(title=dict(text=colorbar_title)),
+        hovertemplate=hover + "<extra></extra>",
+        xgap=1,
+        ygap=1,
+    )

@@ -26,9 +26,28 @@ from charts.theme import (
 log = logging.getLogger("visualizations")  # one logger for the whole chart layer, as before the split
 
 _NICE_BUCKETS_MS = (
-    SECOND_MS, 2 * SECOND_MS, 5 * SECOND_MS, 10 * SECOND_MS, 15 * SECOND_MS, 30 * SECOND_MS,
-    MINUTE_MS, 2 * MINUTE_MS, 3 * MINUTE_MS, 5 * MINUTE_MS, 10 * MINUTE_MS, 15 * MINUTE_MS, 30 * MINUTE_MS,
-    HOUR_MS, 2 * HOUR_MS, 4 * HOUR_MS, 6 * HOUR_MS, 8 * HOUR_MS, 12 * HOUR_MS, DAY_MS, 3 * DAY_MS, 7 * DAY_MS,
+    SECOND_MS,
+    2 * SECOND_MS,
+    5 * SECOND_MS,
+    10 * SECOND_MS,
+    15 * SECOND_MS,
+    30 * SECOND_MS,
+    MINUTE_MS,
+    2 * MINUTE_MS,
+    3 * MINUTE_MS,
+    5 * MINUTE_MS,
+    10 * MINUTE_MS,
+    15 * MINUTE_MS,
+    30 * MINUTE_MS,
+    HOUR_MS,
+    2 * HOUR_MS,
+    4 * HOUR_MS,
+    6 * HOUR_MS,
+    8 * HOUR_MS,
+    12 * HOUR_MS,
+    DAY_MS,
+    3 * DAY_MS,
+    7 * DAY_MS,
 )
 _TIME_COLUMNS = ("time", "timestamp", "ts", "open_time")
 
@@ -83,15 +102,22 @@ def minmax_downsample(x_ms: np.ndarray, y: np.ndarray, n_out: int = MAX_POINTS) 
     for_min = _bins(np.where(np.isnan(y), np.inf, y), n_bins, np.inf)
     for_max = _bins(np.where(np.isnan(y), -np.inf, y), n_bins, -np.inf)
     base = np.arange(for_min.shape[0]) * for_min.shape[1]
-    keep = np.unique(np.concatenate([
-        base + for_min.argmin(axis=1), base + for_max.argmax(axis=1), [0, n - 1],
-    ]))
+    keep = np.unique(
+        np.concatenate(
+            [
+                base + for_min.argmin(axis=1),
+                base + for_max.argmax(axis=1),
+                [0, n - 1],
+            ]
+        )
+    )
     log.debug("minmax_downsample %d -> %d points", n, len(keep))
     return x_ms[keep], y[keep]
 
 
-def envelope_downsample(x_ms: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                        n_out: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def envelope_downsample(
+    x_ms: np.ndarray, lower: np.ndarray, upper: np.ndarray, n_out: int = MAX_POINTS
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Downsample a band on shared bins (bin min of lower, bin max of upper) so the envelope is never narrowed."""
     x_ms = np.asarray(x_ms)
     lower = np.asarray(lower, dtype=np.float64)
@@ -130,8 +156,15 @@ def rebucket_candles(bars: pd.DataFrame, max_candles: int = MAX_CANDLES) -> pd.D
     ms = to_epoch_ms(bars.index)
     width = _bucket_ms(int(ms[-1] - ms[0]), max_candles)
     key = pd.Index(ms // width * width, name="bucket")
-    rules = {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "trades": "sum",
-             "filled": "all"}
+    rules = {
+        "open": "first",
+        "high": "max",
+        "low": "min",
+        "close": "last",
+        "volume": "sum",
+        "trades": "sum",
+        "filled": "all",
+    }
     work = bars[[c for c in rules if c in bars.columns]]
     if "vwap" in bars.columns and "volume" in bars.columns:
         work = work.assign(_pv=bars["vwap"].to_numpy(dtype=np.float64) * bars["volume"].to_numpy(dtype=np.float64))

@@ -1,5 +1,4 @@
-"""Pair analytics charts: spread/z-score with trade markers, hedge ratio, rolling correlation, correlation heatmap.
-"""
+"""Pair analytics charts: spread/z-score with trade markers, hedge ratio, rolling correlation, correlation heatmap."""
 
 from __future__ import annotations
 
@@ -71,26 +70,40 @@ def _trade_frame(trades: pd.DataFrame) -> pd.DataFrame:
         log.info("showing the last %d of %d trades as markers", MAX_TRADE_MARKERS, len(trades))
         trades = trades.iloc[-MAX_TRADE_MARKERS:]
     sides = trades["side"] if "side" in trades.columns else ["long"] * len(trades)
-    is_long = np.array([float(s) > 0 if isinstance(s, numbers.Real) else str(s).strip().lower().startswith("l")
-                        for s in sides], dtype=np.bool_)
-    out = pd.DataFrame({
-        "entry_ms": to_epoch_ms(trades["entry_time"]),
-        "exit_ms": to_epoch_ms(trades["exit_time"]) if "exit_time" in trades.columns else NAT_MS,
-        "is_long": is_long,
-    })
+    is_long = np.array(
+        [float(s) > 0 if isinstance(s, numbers.Real) else str(s).strip().lower().startswith("l") for s in sides],
+        dtype=np.bool_,
+    )
+    out = pd.DataFrame(
+        {
+            "entry_ms": to_epoch_ms(trades["entry_time"]),
+            "exit_ms": to_epoch_ms(trades["exit_time"]) if "exit_time" in trades.columns else NAT_MS,
+            "is_long": is_long,
+        }
+    )
     for name, candidates in _TRADE_COLUMNS.items():
         col = next((c for c in candidates if c in trades.columns), None)
-        out[name] = (pd.to_numeric(trades[col], errors="coerce").to_numpy(np.float64) if col
-                     else np.full(len(trades), np.nan))
+        out[name] = (
+            pd.to_numeric(trades[col], errors="coerce").to_numpy(np.float64) if col else np.full(len(trades), np.nan)
+        )
     return out
 
 
-def _marker(x: np.ndarray, y: np.ndarray, text: list[str], name: str, symbol: str, color: str, *, size: int,
-            showlegend: bool) -> go.Scatter:
+def _marker(
+    x: np.ndarray, y: np.ndarray, text: list[str], name: str, symbol: str, color: str, *, size: int, showlegend: bool
+) -> go.Scatter:
     """Trade marker trace; legendgroup = name so one legend click toggles it on both panels."""
-    return go.Scatter(x=x, y=y, mode="markers", name=name, legendgroup=name, showlegend=showlegend, text=text,
-                      hovertemplate="%{text}<extra></extra>",
-                      marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1, color=BG)))
+    return go.Scatter(
+        x=x,
+        y=y,
+        mode="markers",
+        name=name,
+        legendgroup=name,
+        showlegend=showlegend,
+        text=text,
+        hovertemplate="%{text}<extra></extra>",
+        marker=dict(symbol=symbol, size=size, color=color, line=dict(width=1, color=BG)),
+    )
 
 
 _MARKER_STYLES = (
@@ -129,14 +142,26 @@ def _add_trade_markers(fig: go.Figure, trades: pd.DataFrame, panels: Sequence[tu
             if not mask.any():
                 continue
             times = t[f"{phase}_ms"].to_numpy()[mask]
-            text = [_trade_text(phase, lg, z, p)
-                    for lg, z, p in zip(is_long[mask], t[f"{phase}_z"].to_numpy()[mask], pnl[mask])]
-            fig.add_trace(_marker(times, _asof(sx, sy, times), text, name, symbol, color, size=size,
-                                  showlegend=i == 0), row=row, col=1)
+            text = [
+                _trade_text(phase, lg, z, p)
+                for lg, z, p in zip(is_long[mask], t[f"{phase}_z"].to_numpy()[mask], pnl[mask])
+            ]
+            fig.add_trace(
+                _marker(times, _asof(sx, sy, times), text, name, symbol, color, size=size, showlegend=i == 0),
+                row=row,
+                col=1,
+            )
 
 
-def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, exit: float,
-                         stop: float | None = None, trades: pd.DataFrame | None = None) -> go.Figure:
+def spread_zscore_figure(
+    spread: pd.Series,
+    zscore: pd.Series,
+    *,
+    entry: float,
+    exit: float,
+    stop: float | None = None,
+    trades: pd.DataFrame | None = None,
+) -> go.Figure:
     """Spread and z-score panels with ±entry / ±exit (/ ±stop) lines and, given a trade log, entry/exit markers."""
     title = "Spread and z-score"
     if is_empty(spread) and is_empty(zscore):
@@ -150,8 +175,11 @@ def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, 
             panels.append((row, s))
         fig.update_yaxes(title_text=label, row=row, col=1)
     levels: dict[float, RefLine] = {}  # keyed by level: exit 0 gives one line, a later kind wins a tie
-    for value, kind, color, dash in ((stop, "stop", STOP_COLOR, "dashdot"), (entry, "entry", ENTRY_COLOR, "dash"),
-                                     (exit, "exit", EXIT_COLOR, "dot")):
+    for value, kind, color, dash in (
+        (stop, "stop", STOP_COLOR, "dashdot"),
+        (entry, "entry", ENTRY_COLOR, "dash"),
+        (exit, "exit", EXIT_COLOR, "dot"),
+    ):
         if value is not None and np.isfinite(value):
             for level in {abs(float(value)), -abs(float(value))}:
                 levels[level] = RefLine(level, f"{kind} {level:+g}", color, dash)
@@ -160,14 +188,20 @@ def spread_zscore_figure(spread: pd.Series, zscore: pd.Series, *, entry: float, 
     if trades is not None and len(trades) and "entry_time" not in trades.columns:
         log.warning("trade log without entry_time column; markers skipped")
     elif trades is not None and len(trades) and panels:
-        _add_trade_markers(fig, trades, panels)   # (no explicit x range: one that moves with the live window would
-                                                  # override the user's zoom at every refresh)
+        _add_trade_markers(fig, trades, panels)  # (no explicit x range: one that moves with the live window would
+        # override the user's zoom at every refresh)
     return finish(fig, title=title, uirevision="spread", height=520)
 
 
-def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series] | pd.DataFrame | None = None,
-                       method: str = "", *, index: pd.Index | None = None, r2: float | None = None,
-                       units: str = "units of x per unit of y held") -> go.Figure:
+def hedge_ratio_figure(
+    beta: pd.Series | float,
+    band: tuple[pd.Series, pd.Series] | pd.DataFrame | None = None,
+    method: str = "",
+    *,
+    index: pd.Index | None = None,
+    r2: float | None = None,
+    units: str = "units of x per unit of y held",
+) -> go.Figure:
     """Hedge ratio over time with an optional (lower, upper) band; a static value is drawn flat and annotated.
 
     A scalar beta needs ``index`` (e.g. the spread's index) to span the time axis; ``units`` names β's unit on the
@@ -186,8 +220,9 @@ def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series
         lower, upper = (band["lower"], band["upper"]) if isinstance(band, pd.DataFrame) else band
         both = pd.concat({"lower": lower, "upper": upper}, axis=1).sort_index()
         if not is_empty(both):
-            bx, lo, hi = envelope_downsample(to_epoch_ms(both.index), both["lower"].to_numpy(np.float64),
-                                             both["upper"].to_numpy(np.float64))
+            bx, lo, hi = envelope_downsample(
+                to_epoch_ms(both.index), both["lower"].to_numpy(np.float64), both["upper"].to_numpy(np.float64)
+            )
             fig.add_trace(line_trace(bx, hi, "band upper", width=0, showlegend=False, hoverinfo="skip"))
             fig.add_trace(line_trace(bx, lo, "band", width=0, fill="tonexty", fillcolor=BAND_FILL, hoverinfo="skip"))
     fig.add_trace(series_line(s, "β", SPREAD_COLOR))
@@ -195,8 +230,17 @@ def hedge_ratio_figure(beta: pd.Series | float, band: tuple[pd.Series, pd.Series
     note = f"β = {float(values.iloc[-1]):.5g}" + (" (static)" if values.nunique() == 1 else " (latest)")
     if r2 is not None:
         note += f", R² = {r2:.3f}"
-    fig.add_annotation(text=note, x=1, y=1, xref="paper", yref="paper", xanchor="right", yanchor="bottom",
-                       showarrow=False, font=dict(color=TEXT, size=12))
+    fig.add_annotation(
+        text=note,
+        x=1,
+        y=1,
+        xref="paper",
+        yref="paper",
+        xanchor="right",
+        yanchor="bottom",
+        showarrow=False,
+        font=dict(color=TEXT, size=12),
+    )
     time_axes(fig)
     fig.update_yaxes(title_text=f"β ({units})")
     return finish(fig, title=title, uirevision="beta", height=360)
@@ -225,8 +269,19 @@ def correlation_heatmap(matrix: pd.DataFrame, *, title: str = "Correlation matri
     labels_x = [str(c) for c in matrix.columns]
     labels_y = [str(i) for i in matrix.index]
     z = matrix.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
-    fig = go.Figure(heatmap_trace(z, labels_x, labels_y, colorscale="RdBu", zmin=-1.0, zmax=1.0, zmid=None,
-                                  colorbar_title="ρ", hover="%{y} vs %{x}: %{z:.3f}"))
+    fig = go.Figure(
+        heatmap_trace(
+            z,
+            labels_x,
+            labels_y,
+            colorscale="RdBu",
+            zmin=-1.0,
+            zmax=1.0,
+            zmid=None,
+            colorbar_title="ρ",
+            hover="%{y} vs %{x}: %{z:.3f}",
+        )
+    )
     fig.update_xaxes(title_text="Symbol", type="category", side="bottom")
     fig.update_yaxes(title_text="Symbol", type="category", autorange="reversed")
     fig.update_layout(hovermode="closest")

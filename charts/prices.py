@@ -1,5 +1,4 @@
-"""Price charts: candlesticks (single and stacked), normalized/compact price lines, volatility, distributions.
-"""
+"""Price charts: candlesticks (single and stacked), normalized/compact price lines, volatility, distributions."""
 
 from __future__ import annotations
 
@@ -67,11 +66,15 @@ def _prepare_bars(bars: pd.DataFrame, max_candles: int) -> pd.DataFrame:
     return rebucket_candles(bars, max_candles)
 
 
-def multi_candlestick_figure(bars_by_symbol: Mapping[str, pd.DataFrame], *, show_volume: bool = True,
-                             max_candles: int = MAX_CANDLES) -> go.Figure:
+def multi_candlestick_figure(
+    bars_by_symbol: Mapping[str, pd.DataFrame], *, show_volume: bool = True, max_candles: int = MAX_CANDLES
+) -> go.Figure:
     """Stacked candlestick panels (each with its own volume panel) sharing one time axis; the candle budget is split."""
-    items = {sym: b for sym, b in bars_by_symbol.items()
-             if b is not None and len(b) and {"open", "high", "low", "close"} <= set(b.columns)}
+    items = {
+        sym: b
+        for sym, b in bars_by_symbol.items()
+        if b is not None and len(b) and {"open", "high", "low", "close"} <= set(b.columns)
+    }
     if not items:
         return empty_figure(f"{NO_DATA}: no OHLC bars yet", title="Candlesticks", height=420)
     per_symbol = max(1, max_candles // len(items))
@@ -83,9 +86,17 @@ def multi_candlestick_figure(bars_by_symbol: Mapping[str, pd.DataFrame], *, show
         _add_candles(fig, b, sym, price_row=i * rows_per + 1, volume_row=i * rows_per + 2 if show_volume else None)
         step = _bar_interval_ms(b)
         price_top = _stack_domains(fig, i, len(prepared), rows_per)
-        fig.add_annotation(text=f"{sym} · {interval_label(step)} candles" if step else sym, x=0, y=price_top,
-                           xref="paper", yref="paper", xanchor="left", yanchor="bottom", showarrow=False,
-                           font=dict(size=13, color=TEXT))
+        fig.add_annotation(
+            text=f"{sym} · {interval_label(step)} candles" if step else sym,
+            x=0,
+            y=price_top,
+            xref="paper",
+            yref="paper",
+            xanchor="left",
+            yanchor="bottom",
+            showarrow=False,
+            font=dict(size=13, color=TEXT),
+        )
     fig.update_xaxes(rangeslider_visible=False)
     time_axes(fig, bottom_row=n_rows)
     fig.update_layout(showlegend=False, hovermode="x")
@@ -122,25 +133,45 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
     x = to_epoch_ms(bars.index)
     close = bars["close"].to_numpy(dtype=np.float64)
     opens = bars["open"].to_numpy(dtype=np.float64)
-    fig.add_trace(go.Candlestick(
-        x=x, open=opens, high=bars["high"].to_numpy(dtype=np.float64), low=bars["low"].to_numpy(dtype=np.float64),
-        close=close, name=symbol,
-        increasing=dict(line=dict(color=UP, width=1), fillcolor=UP),
-        decreasing=dict(line=dict(color=DOWN, width=1), fillcolor=DOWN),
-    ), row=price_row, col=1)
+    fig.add_trace(
+        go.Candlestick(
+            x=x,
+            open=opens,
+            high=bars["high"].to_numpy(dtype=np.float64),
+            low=bars["low"].to_numpy(dtype=np.float64),
+            close=close,
+            name=symbol,
+            increasing=dict(line=dict(color=UP, width=1), fillcolor=UP),
+            decreasing=dict(line=dict(color=DOWN, width=1), fillcolor=DOWN),
+        ),
+        row=price_row,
+        col=1,
+    )
     fig.update_yaxes(title_text=f"Price ({quote})" if quote else "Price", row=price_row, col=1)
     if volume_row is None or "volume" not in bars.columns:
         return
-    fig.add_trace(go.Bar(
-        x=x, y=bars["volume"].to_numpy(dtype=np.float64), name=f"{symbol} volume",
-        marker=dict(color=(close >= opens).astype(np.int8), colorscale=[[0, DOWN_DIM], [1, UP_DIM]], cmin=0, cmax=1,
-                    line=dict(width=0)),
-    ), row=volume_row, col=1)
+    fig.add_trace(
+        go.Bar(
+            x=x,
+            y=bars["volume"].to_numpy(dtype=np.float64),
+            name=f"{symbol} volume",
+            marker=dict(
+                color=(close >= opens).astype(np.int8),
+                colorscale=[[0, DOWN_DIM], [1, UP_DIM]],
+                cmin=0,
+                cmax=1,
+                line=dict(width=0),
+            ),
+        ),
+        row=volume_row,
+        col=1,
+    )
     fig.update_yaxes(title_text=f"Volume ({base})" if base else "Volume", row=volume_row, col=1)
 
 
-def candlestick_figure(bars: pd.DataFrame, symbol: str, *, show_volume: bool = True,
-                       max_candles: int = MAX_CANDLES) -> go.Figure:
+def candlestick_figure(
+    bars: pd.DataFrame, symbol: str, *, show_volume: bool = True, max_candles: int = MAX_CANDLES
+) -> go.Figure:
     """Candlesticks with a separate volume panel for one symbol (price in quote currency, volume in base units)."""
     return multi_candlestick_figure({symbol: bars}, show_volume=show_volume, max_candles=max_candles)
 
@@ -213,22 +244,35 @@ def rolling_volatility_figure(closes: FrameLike, window: int = 60, *, annualize:
     return finish(fig, title=title, uirevision="volatility", height=360)
 
 
-def distribution_figure(values: pd.Series | np.ndarray | Sequence[float], title: str, bins: int = 50, *,
-                        x_title: str = "Value") -> go.Figure:
+def distribution_figure(
+    values: pd.Series | np.ndarray | Sequence[float], title: str, bins: int = 50, *, x_title: str = "Value"
+) -> go.Figure:
     """Histogram (binned in Python, so the payload is `bins` bars whatever the input size) with mean/median lines."""
     arr = np.asarray(pd.to_numeric(pd.Series(np.asarray(values).ravel()), errors="coerce"), dtype=np.float64)
     arr = arr[np.isfinite(arr)]
     if arr.size == 0:
         return empty_figure(f"{NO_DATA} for this distribution", title=title)
     counts, edges = np.histogram(arr, bins=int(min(max(bins, 1), MAX_POINTS)))
-    fig = go.Figure(go.Bar(
-        x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name="count",
-        marker=dict(color=SPREAD_COLOR, line=dict(width=0)), opacity=0.85,
-        hovertemplate="%{x:.6g}: %{y}<extra></extra>",
-    ))
+    fig = go.Figure(
+        go.Bar(
+            x=(edges[:-1] + edges[1:]) / 2,
+            y=counts,
+            width=np.diff(edges),
+            name="count",
+            marker=dict(color=SPREAD_COLOR, line=dict(width=0)),
+            opacity=0.85,
+            hovertemplate="%{x:.6g}: %{y}<extra></extra>",
+        )
+    )
     mean, median = float(arr.mean()), float(np.median(arr))
-    ref_lines(fig, [RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
-                    RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left")], vertical=True)
+    ref_lines(
+        fig,
+        [
+            RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
+            RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left"),
+        ],
+        vertical=True,
+    )
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="Count")
     fig.update_layout(hovermode="closest", bargap=0.02, showlegend=False)

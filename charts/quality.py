@@ -1,5 +1,4 @@
-"""Data-quality chart: per-symbol counts of bars, gaps and the like from the quality table.
-"""
+"""Data-quality chart: per-symbol counts of bars, gaps and the like from the quality table."""
 
 from __future__ import annotations
 
@@ -31,9 +30,19 @@ def data_quality_figure(quality: pd.DataFrame) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p[1] for p in panels], horizontal_spacing=0.1)
     for col, (field, label, scale) in enumerate(panels, start=1):
         values = pd.to_numeric(quality[field], errors="coerce").to_numpy(np.float64) * scale
-        fig.add_trace(go.Bar(x=symbols, y=values, name=label, marker=dict(color=colors, line=dict(width=0)),
-                             text=[fmt_cell(v) for v in values], textposition="outside",
-                             hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>"), row=1, col=col)
+        fig.add_trace(
+            go.Bar(
+                x=symbols,
+                y=values,
+                name=label,
+                marker=dict(color=colors, line=dict(width=0)),
+                text=[fmt_cell(v) for v in values],
+                textposition="outside",
+                hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>",
+            ),
+            row=1,
+            col=col,
+        )
         fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
         fig.update_xaxes(title_text="Symbol", type="category", row=1, col=col)
     fig.update_layout(showlegend=False, hovermode="closest")

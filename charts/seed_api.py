@@ -1,5 +1,4 @@
-"""Names from the Streamlit seed (create_*), kept as thin wrappers over the charts builders.
-"""
+"""Names from the Streamlit seed (create_*), kept as thin wrappers over the charts builders."""
 
 from __future__ import annotations
 
@@ -17,8 +16,9 @@ from charts.prices import (
 )
 
 
-def _split_by_symbol(ohlc_df: pd.DataFrame | Mapping[str, pd.DataFrame],
-                     symbols: Sequence[str] | None) -> dict[str, pd.DataFrame]:
+def _split_by_symbol(
+    ohlc_df: pd.DataFrame | Mapping[str, pd.DataFrame], symbols: Sequence[str] | None
+) -> dict[str, pd.DataFrame]:
     """{SYMBOL: bars} from a mapping, a long frame with a symbol column, or one frame (named by symbols[0])."""
     wanted = [s.upper() for s in symbols] if symbols else None
     if isinstance(ohlc_df, Mapping):
@@ -30,14 +30,14 @@ def _split_by_symbol(ohlc_df: pd.DataFrame | Mapping[str, pd.DataFrame],
     return {k: v for k, v in items.items() if wanted is None or k in wanted}
 
 
-def create_ohlc_chart(ohlc_df: pd.DataFrame | Mapping[str, pd.DataFrame],
-                      symbols: Sequence[str] | None = None) -> go.Figure:
+def create_ohlc_chart(
+    ohlc_df: pd.DataFrame | Mapping[str, pd.DataFrame], symbols: Sequence[str] | None = None
+) -> go.Figure:
     """Seed name: candlesticks + volume for one or several symbols (each on its own price axis)."""
     return multi_candlestick_figure(_split_by_symbol(ohlc_df, symbols))
 
 
-def create_spread_chart(spread: pd.Series, zscore: pd.Series, entry_th: float = 2.0,
-                        exit_th: float = 0.0) -> go.Figure:
+def create_spread_chart(spread: pd.Series, zscore: pd.Series, entry_th: float = 2.0, exit_th: float = 0.0) -> go.Figure:
     """Seed name: spread and z-score with entry/exit lines."""
     return spread_zscore_figure(spread, zscore, entry=entry_th, exit=exit_th)
 
@@ -47,7 +47,13 @@ def create_correlation_heatmap(matrix: pd.DataFrame) -> go.Figure:
     return correlation_heatmap(matrix)
 
 
-def create_backtest_chart(spread: pd.Series, zscore: pd.Series, trades: pd.DataFrame | None = None,
-                          entry_th: float = 2.0, exit_th: float = 0.0, stop_th: float | None = None) -> go.Figure:
+def create_backtest_chart(
+    spread: pd.Series,
+    zscore: pd.Series,
+    trades: pd.DataFrame | None = None,
+    entry_th: float = 2.0,
+    exit_th: float = 0.0,
+    stop_th: float | None = None,
+) -> go.Figure:
     """Seed name: the visual backtest, entry/exit markers over the spread and z-score."""
     return spread_zscore_figure(spread, zscore, entry=entry_th, exit=exit_th, stop=stop_th, trades=trades)

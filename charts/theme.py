@@ -41,12 +41,30 @@ EQUITY_COLOR = "#4fc3f7"
 BAND_FILL = "rgba(79,195,247,0.18)"
 
 PALETTE = (
-    "#f7931a", "#8c9eff", "#26c6da", "#ffca28", "#ab47bc", "#66bb6a",
-    "#ff7043", "#ec407a", "#9ccc65", "#29b6f6", "#d4e157", "#bcaaa4",
+    "#f7931a",
+    "#8c9eff",
+    "#26c6da",
+    "#ffca28",
+    "#ab47bc",
+    "#66bb6a",
+    "#ff7043",
+    "#ec407a",
+    "#9ccc65",
+    "#29b6f6",
+    "#d4e157",
+    "#bcaaa4",
 )
 _KNOWN_COLORS = {
-    "BTC": "#f7931a", "ETH": "#8c9eff", "BNB": "#f3ba2f", "SOL": "#14f195", "XRP": "#5dade2",
-    "DOGE": "#c2a633", "ADA": "#3cc8c8", "AVAX": "#e84142", "LINK": "#4f7fff", "LTC": "#b8b8b8",
+    "BTC": "#f7931a",
+    "ETH": "#8c9eff",
+    "BNB": "#f3ba2f",
+    "SOL": "#14f195",
+    "XRP": "#5dade2",
+    "DOGE": "#c2a633",
+    "ADA": "#3cc8c8",
+    "AVAX": "#e84142",
+    "LINK": "#4f7fff",
+    "LTC": "#b8b8b8",
 }
 
 SECOND_MS = 1_000
@@ -54,8 +72,14 @@ MINUTE_MS = 60 * SECOND_MS
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
 
-_AXIS = dict(gridcolor=GRID, zerolinecolor=AXIS_LINE, linecolor=AXIS_LINE, tickcolor=AXIS_LINE,
-             title=dict(font=dict(color=MUTED, size=12)), automargin=True)
+_AXIS = dict(
+    gridcolor=GRID,
+    zerolinecolor=AXIS_LINE,
+    linecolor=AXIS_LINE,
+    tickcolor=AXIS_LINE,
+    title=dict(font=dict(color=MUTED, size=12)),
+    automargin=True,
+)
 DARK_TEMPLATE = go.layout.Template(
     layout=dict(
         paper_bgcolor=BG,

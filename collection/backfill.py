@@ -2,6 +2,7 @@
 
 Each step pushes a page and then a BackfillState to the writer, so a job's saved cursor never runs ahead of the
 rows committed before it; an interrupted job stays "running" and resumes at its cursor on the next start."""
+
 from __future__ import annotations
 
 import logging
@@ -17,7 +18,7 @@ from data_feed import BinanceRestError
 
 log = logging.getLogger(__name__)
 
-KLINE_PAGE = 1500                            # klines per request (the endpoint's maximum)
+KLINE_PAGE = 1500  # klines per request (the endpoint's maximum)
 MINUTE_MS = 60_000
 RUNNING, DONE = BackfillStatus.RUNNING, BackfillStatus.DONE
 
@@ -40,7 +41,7 @@ def _steps(p: Pipeline) -> Iterator[None]:
 
 def _resume_point(p: Pipeline, symbol: str, kind: BackfillKind, start_ms: int) -> int | None:
     """The saved cursor of an unfinished job over (about) the same span, if any."""
-    reader = database.open_reader(p.db_path)
+    reader = database.open_reader(p.db_target)
     try:
         saved = database.get_backfill(reader, symbol, kind)
     finally:

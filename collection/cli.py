@@ -1,4 +1,5 @@
 """The headless collector (`python collector.py`): options, a periodic status line, clean stop on SIGINT/SIGTERM."""
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,16 @@ def status_line(stats: CollectorStats) -> str:
     now = now_ms()
     ages = " ".join(f"{s}:{(now - t) / 1000:.1f}s" for s, t in sorted(stats.last_receive_ms.items()))
     feed = stats.feed
-    return (f"[{stats.feed_kind} {feed.state}] written={stats.written} "
-            f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
-            f"queue={stats.queue_depth} quarantined={stats.quarantined} "
-            f"p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
-            f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
-            f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
-            + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
-            + (f" last_error: {stats.last_error}" if stats.last_error else ""))
+    return (
+        f"[{stats.feed_kind} {feed.state}] written={stats.written} "
+        f"rate={stats.ticks_per_s:.0f}/s dup={stats.duplicates} dropped={stats.dropped} "
+        f"queue={stats.queue_depth} quarantined={stats.quarantined} "
+        f"p99={stats.commit_latency_ms.get('p99', 0):.0f}ms "
+        f"reconnects={feed.reconnects} gaps={stats.gaps_detected}"
+        f"(repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}) age {ages or '-'}"
+        + (f" backfill {', '.join(map(str, stats.backfill.values()))}" if stats.backfill else "")
+        + (f" last_error: {stats.last_error}" if stats.last_error else "")
+    )
 
 
 DB_HELP = "SQLite file path or postgresql:// URL (default: DATABASE_URL, else CRYPTO_DB_PATH)"
@@ -52,13 +55,21 @@ DB_HELP = "SQLite file path or postgresql:// URL (default: DATABASE_URL, else CR
 
 def build_parser() -> argparse.ArgumentParser:
     """Command-line options of the headless collector."""
-    p = argparse.ArgumentParser(prog="collector.py", description="Collect Binance USD-M trades into SQLite or "
-                                "PostgreSQL, headless (24/7 next to the dashboard). Environment variables give the "
-                                "defaults.")
+    p = argparse.ArgumentParser(
+        prog="collector.py",
+        description="Collect Binance USD-M trades into SQLite or "
+        "PostgreSQL, headless (24/7 next to the dashboard). Environment variables give the "
+        "defaults.",
+    )
     p.add_argument("--symbols", help="comma-separated symbols, e.g. btcusdt,ethusdt (default: SYMBOLS)")
     p.add_argument("--feed", choices=tuple(FeedKind), help="data feed (default: DATA_FEED)")
-    p.add_argument("--replay-file", nargs="+", metavar="FILE", help="files or folders to replay with --feed replay, "
-                   "merged in time order (NDJSON, tick CSV, archive CSV/zip, frames .gz)")
+    p.add_argument(
+        "--replay-file",
+        nargs="+",
+        metavar="FILE",
+        help="files or folders to replay with --feed replay, "
+        "merged in time order (NDJSON, tick CSV, archive CSV/zip, frames .gz)",
+    )
     p.add_argument("--speed", type=float, help="replay/simulation speed multiplier; 0 = as fast as possible")
     p.add_argument("--db", help=DB_HELP)
     p.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -71,10 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def build_import_parser() -> argparse.ArgumentParser:
     """Options of `python collector.py import`."""
-    p = argparse.ArgumentParser(prog="collector.py import", description="Import tick files (NDJSON, Binance "
-                                "aggTrades/trades CSV or zip, recorded frames) or OHLCV bar CSVs into the database, "
-                                "validated exactly as a dashboard upload and stored in bounded batches, so a "
-                                "collector writing to the same database is never stalled.")
+    p = argparse.ArgumentParser(
+        prog="collector.py import",
+        description="Import tick files (NDJSON, Binance "
+        "aggTrades/trades CSV or zip, recorded frames) or OHLCV bar CSVs into the database, "
+        "validated exactly as a dashboard upload and stored in bounded batches, so a "
+        "collector writing to the same database is never stalled.",
+    )
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--symbol", default="", help="symbol for CSVs whose name does not say it (or for bars)")
     p.add_argument("--db", help=DB_HELP)
@@ -84,8 +98,11 @@ def build_import_parser() -> argparse.ArgumentParser:
 
 def build_export_parser() -> argparse.ArgumentParser:
     """Options of `python collector.py export`."""
-    p = argparse.ArgumentParser(prog="collector.py export", description="Write stored ticks to a CSV file, streamed "
-                                "chunk by chunk (any size, bounded memory). The file imports and replays back.")
+    p = argparse.ArgumentParser(
+        prog="collector.py export",
+        description="Write stored ticks to a CSV file, streamed "
+        "chunk by chunk (any size, bounded memory). The file imports and replays back.",
+    )
     p.add_argument("out", metavar="OUT.csv")
     p.add_argument("--symbols", help="comma-separated symbols (default: every stored symbol)")
     p.add_argument("--start", type=int, metavar="MS", help="first exchange time, epoch ms (default: the oldest)")
@@ -103,11 +120,11 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
         symbols = parse_symbols(args.symbols) if args.symbols else None
     except (ConfigError, ValueError) as exc:
         return 2, str(exc)
-    db_path = args.db or settings.db_path
-    if not database_exists(db_path):
-        return 2, f"database {describe_target(db_path)} does not exist"
+    db_target = args.db or settings.db_target
+    if not database_exists(db_target):
+        return 2, f"database {describe_target(db_target)} does not exist"
     try:
-        count = export_ticks_csv(db_path, args.out, symbols, args.start, args.end)
+        count = export_ticks_csv(db_target, args.out, symbols, args.start, args.end)
     except (OSError, *DatabaseError) as exc:
         return 1, str(exc)
     log.info("exported %d ticks to %s", count, args.out)
@@ -116,9 +133,12 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
 
 def build_retention_parser() -> argparse.ArgumentParser:
     """Options of `python collector.py retention`."""
-    p = argparse.ArgumentParser(prog="collector.py retention", description="Move raw ticks older than N whole UTC "
-                                "days to Parquet files (one per symbol-day, zstd) and out of the database, once. A "
-                                "collector with TICK_RETENTION_DAYS set does this by itself every hour.")
+    p = argparse.ArgumentParser(
+        prog="collector.py retention",
+        description="Move raw ticks older than N whole UTC "
+        "days to Parquet files (one per symbol-day, zstd) and out of the database, once. A "
+        "collector with TICK_RETENTION_DAYS set does this by itself every hour.",
+    )
     p.add_argument("--days", type=int, help="whole UTC days of raw ticks to keep (default: TICK_RETENTION_DAYS)")
     p.add_argument("--cold-dir", help="folder of the Parquet files (default: COLD_DIR)")
     p.add_argument("--db", help=DB_HELP)
@@ -136,11 +156,11 @@ def run_retention(argv: Sequence[str]) -> tuple[int, str]:
     days = settings.tick_retention_days if args.days is None else args.days
     if days < 1:
         return 2, "--days (or TICK_RETENTION_DAYS) must be at least 1 (0 keeps every tick)"
-    db_path = args.db or settings.db_path
-    if not database_exists(db_path):
-        return 2, f"database {describe_target(db_path)} does not exist"
+    db_target = args.db or settings.db_target
+    if not database_exists(db_target):
+        return 2, f"database {describe_target(db_target)} does not exist"
     try:
-        with contextlib.closing(open_writer(db_path)) as conn:
+        with contextlib.closing(open_writer(db_target)) as conn:
             report = apply_retention(conn, days, args.cold_dir or settings.cold_dir, now_ms())
     except (OSError, *DatabaseError) as exc:
         return 1, str(exc)
@@ -156,16 +176,27 @@ def run_import(argv: Sequence[str]) -> tuple[int, str]:
         settings = load_settings()
         configure_logging(settings.log_level)
         kind, timeframe = ("bars", args.bars) if args.bars else ("ticks", "1min")
-        plans = [validate_import(Path(f), Path(f).name, kind, symbol=args.symbol, timeframe=timeframe,
-                                 max_bytes=settings.max_upload_mb * 2**20) for f in args.files]
+        plans = [
+            validate_import(
+                Path(f),
+                Path(f).name,
+                kind,
+                symbol=args.symbol,
+                timeframe=timeframe,
+                max_bytes=settings.max_upload_mb * 2**20,
+            )
+            for f in args.files
+        ]
     except (ConfigError, ImportRefused) as exc:
         return 2, str(exc)
-    db_path = args.db or settings.db_path
+    db_target = args.db or settings.db_target
     for plan in plans:
+
         def progress(done: int, total: int, name: str = plan.name) -> None:
             log.info("importing %s: %d of %d records (%.0f%%)", name, done, total, 100 * done / max(1, total))
+
         try:
-            log.info("%s", store_import(db_path, plan, progress))
+            log.info("%s", store_import(db_target, plan, progress))
         except (OSError, *DatabaseError, TickFileError) as exc:
             return 1, f"{plan.name}: {exc}"
     return 0, ""
@@ -186,8 +217,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()
-        overrides = {k: v for k, v in {"backfill_minutes": args.backfill_minutes,
-                                       "backfill_kline_hours": args.backfill_kline_hours}.items() if v is not None}
+        overrides = {
+            k: v
+            for k, v in {
+                "backfill_minutes": args.backfill_minutes,
+                "backfill_kline_hours": args.backfill_kline_hours,
+            }.items()
+            if v is not None
+        }
         if overrides:
             settings = Settings(**{**asdict(settings), **overrides})
         symbols = parse_symbols(args.symbols) if args.symbols else settings.symbols

@@ -1,5 +1,6 @@
 """The Collector: runs one feed into one database until stopped — validates symbols, starts the writer and repair
 threads (collection.writer, collection.repair), connects the feed, and reports its counters as CollectorStats."""
+
 from __future__ import annotations
 
 import logging
@@ -33,18 +34,30 @@ from data_feed import (
 
 log = logging.getLogger(__name__)
 
-RATE_WINDOW_S = 5.0                         # ticks/s is measured over this trailing window
+RATE_WINDOW_S = 5.0  # ticks/s is measured over this trailing window
 WRITER_THREAD = "collector-writer"
 
 
 class Collector:
     """Runs one feed into one database until stopped; see the collection package docstring for its threads."""
 
-    def __init__(self, db_path: str, feed: DataFeed, *, batch_size: int = 2000, flush_interval_ms: int = 250,
-                 queue_max: int = 500_000, rest: BinanceRest | None = None, repair_gaps: bool = True,
-                 backfill_minutes: int = 0, backfill_kline_hours: int = 0, archive: BinanceArchive | None = None,
-                 on_event: Callable[[FeedEvent], None] | None = None, universe_quote: str = DEFAULT_QUOTE,
-                 retention: Retention | None = None) -> None:
+    def __init__(
+        self,
+        db_target: str,
+        feed: DataFeed,
+        *,
+        batch_size: int = 2000,
+        flush_interval_ms: int = 250,
+        queue_max: int = 500_000,
+        rest: BinanceRest | None = None,
+        repair_gaps: bool = True,
+        backfill_minutes: int = 0,
+        backfill_kline_hours: int = 0,
+        archive: BinanceArchive | None = None,
+        on_event: Callable[[FeedEvent], None] | None = None,
+        universe_quote: str = DEFAULT_QUOTE,
+        retention: Retention | None = None,
+    ) -> None:
         # Null clients stand in for "none": the code asks `.available`, never checks for None.
         rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
         repair = repair_gaps and rest_client.available
@@ -55,14 +68,20 @@ class Collector:
         self._on_event = on_event
         self._threads: list[threading.Thread] = []
         self.pipe = Pipeline(
-            db_path, feed, rest_client,
+            db_target,
+            feed,
+            rest_client,
             archive if archive is not None and repair else NoArchive("archive repair is off"),
-            TickQueue(queue_max, batch_size), flush_interval_ms / 1000, repair,
-            backfill_minutes if rest_client.available else 0, backfill_kline_hours if rest_client.available else 0,
-            retention)
+            TickQueue(queue_max, batch_size),
+            flush_interval_ms / 1000,
+            repair,
+            backfill_minutes if rest_client.available else 0,
+            backfill_kline_hours if rest_client.available else 0,
+            retention,
+        )
         # Clients and queue never change after construction; the mutable state lives in the pipeline.
         p = self.pipe
-        self.db_path, self.feed, self.rest, self.archive, self.queue = p.db_path, p.feed, p.rest, p.archive, p.queue
+        self.db_target, self.feed, self.rest, self.archive, self.queue = p.db_target, p.feed, p.rest, p.archive, p.queue
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -102,7 +121,7 @@ class Collector:
         p.state = CollectorState.STARTING
         self.start_writer()
         if not p.writer_ready.wait(10):
-            where = database.describe_target(p.db_path)
+            where = database.describe_target(p.db_target)
             raise RuntimeError(f"database writer did not start for {where}: {p.last_error}")
         if p.state is CollectorState.FAILED:
             raise RuntimeError(p.last_error)
@@ -112,8 +131,12 @@ class Collector:
         p.feed.set_event_callback(self._handle_event)
         p.feed.connect(p.symbols)
         p.state = CollectorState.RUNNING
-        log.info("collector started: %s feed, symbols %s, db %s", p.feed.kind, ",".join(p.symbols),
-                 database.describe_target(p.db_path))
+        log.info(
+            "collector started: %s feed, symbols %s, db %s",
+            p.feed.kind,
+            ",".join(p.symbols),
+            database.describe_target(p.db_target),
+        )
         return self
 
     def start_writer(self) -> None:
@@ -124,7 +147,7 @@ class Collector:
         """Disconnect the feed, flush every queued tick, and join the threads (idempotent)."""
         p = self.pipe
         if p.stop.is_set():
-            if p.state is CollectorState.FAILED:     # the writer stopped it: make sure the feed is down too
+            if p.state is CollectorState.FAILED:  # the writer stopped it: make sure the feed is down too
                 p.feed.disconnect()
             return
         p.state = CollectorState.STOPPING
@@ -137,8 +160,12 @@ class Collector:
             thread.join(max(0.1, deadline - time.monotonic()))
         if p.state is not CollectorState.FAILED:
             p.state = CollectorState.STOPPED
-        log.info("collector stopped: %d written, %d duplicates ignored, %d dropped", p.counters.written,
-                 p.counters.duplicates, p.queue.dropped)
+        log.info(
+            "collector stopped: %d written, %d duplicates ignored, %d dropped",
+            p.counters.written,
+            p.counters.duplicates,
+            p.queue.dropped,
+        )
 
     def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
         """Store a bounded slice of an imported file through this collector's writer, between its live batches
@@ -166,8 +193,10 @@ class Collector:
         """SYMBOLS=ALL: every TRADING perpetual of the quote asset, from exchangeInfo (the feed spreads them over
         connections of STREAMS_PER_CONNECTION streams)."""
         if not self.pipe.rest.available:
-            raise ValueError(f"SYMBOLS={UNIVERSE} lists the exchange's universe, which needs the Binance feed; "
-                             "offline, store a simulated universe from the Scanner tab")
+            raise ValueError(
+                f"SYMBOLS={UNIVERSE} lists the exchange's universe, which needs the Binance feed; "
+                "offline, store a simulated universe from the Scanner tab"
+            )
         symbols = tuple(self.pipe.rest.universe(self.universe_quote))
         if not symbols:
             raise ValueError(f"exchangeInfo lists no TRADING perpetual quoted in {self.universe_quote}")
@@ -179,8 +208,10 @@ class Collector:
         (the feed then reports its own connection errors)."""
         quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)
         try:
-            self.symbol_rules = {s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
-                                 for s, i in quick.symbol_info(self.symbols).items()}
+            self.symbol_rules = {
+                s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
+                for s, i in quick.symbol_info(self.symbols).items()
+            }
         except UnknownSymbolError:
             raise
         except BinanceRestError as exc:
@@ -211,17 +242,31 @@ class Collector:
         tracks = dict(p.tracks)
         queued, dropped = len(p.queue.items), p.queue.dropped
         return CollectorStats(
-            state=p.state, feed_kind=p.feed.kind, symbols=p.symbols,
-            received=c.processed + queued + dropped, written=c.written,
-            duplicates=c.duplicates, dropped=dropped, rejected=c.rejected,
-            quarantined=c.quarantined + p.feed.get_stats().quarantined, queue_depth=queued,
-            ticks_per_s=rate, batches=c.batches, commit_latency_ms=_percentiles(list(c.latencies)),
+            state=p.state,
+            feed_kind=p.feed.kind,
+            symbols=p.symbols,
+            received=c.processed + queued + dropped,
+            written=c.written,
+            duplicates=c.duplicates,
+            dropped=dropped,
+            rejected=c.rejected,
+            quarantined=c.quarantined + p.feed.get_stats().quarantined,
+            queue_depth=queued,
+            ticks_per_s=rate,
+            batches=c.batches,
+            commit_latency_ms=_percentiles(list(c.latencies)),
             last_tick_ms={s: t.last_ts for s, t in tracks.items() if t.last_ts is not None and s in p.symbols},
             last_receive_ms={s: t.last_receive for s, t in tracks.items() if t.last_receive is not None},
-            gaps_detected=c.gaps_detected, gaps_repaired=c.gaps_repaired, gaps_unrepairable=c.gaps_unrepairable,
-            repaired_ticks=c.repaired_ticks, backfill=dict(p.backfill_progress),
-            symbol_rules=dict(self.symbol_rules), last_error=p.last_error,
-            feed=p.feed.get_stats(), started_at=self.started_at)
+            gaps_detected=c.gaps_detected,
+            gaps_repaired=c.gaps_repaired,
+            gaps_unrepairable=c.gaps_unrepairable,
+            repaired_ticks=c.repaired_ticks,
+            backfill=dict(p.backfill_progress),
+            symbol_rules=dict(self.symbol_rules),
+            last_error=p.last_error,
+            feed=p.feed.get_stats(),
+            started_at=self.started_at,
+        )
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:

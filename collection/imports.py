@@ -6,6 +6,7 @@ same database in this process, else in short transactions of its own. Either way
 lock long enough to stall live collection (a batch commits in a fraction of SQLite's busy_timeout), and memory
 stays bounded whatever the file unpacks to.
 """
+
 from __future__ import annotations
 
 import array
@@ -30,10 +31,10 @@ from data_feed import OhlcvBar, ParseReport, Tick, TickFileError, iter_bars_from
 
 log = logging.getLogger(__name__)
 
-IMPORT_BATCH = 20_000                       # records per transaction (~0.1 s of write lock)
+IMPORT_BATCH = 20_000  # records per transaction (~0.1 s of write lock)
 PREVIEW_ROWS = 20
 Source = bytes | str | Path
-Progress = Callable[[int, int], None]       # (records stored so far, records in the file)
+Progress = Callable[[int, int], None]  # (records stored so far, records in the file)
 
 
 class ImportRefused(ValueError):
@@ -45,7 +46,7 @@ class ImportPlan:
     """A validated file waiting to be stored: what it holds, not the records themselves."""
 
     name: str
-    kind: str                               # "ticks" or "bars"
+    kind: str  # "ticks" or "bars"
     fmt: str
     source: Source
     count: int
@@ -57,14 +58,17 @@ class ImportPlan:
     head: list[Tick] | list[OhlcvBar] = field(default_factory=list)
 
 
-def validate_import(source: Source, name: str, kind: str, *, symbol: str = "", timeframe: str = "1min",
-                    max_bytes: int = 200 * 2**20) -> ImportPlan:
+def validate_import(
+    source: Source, name: str, kind: str, *, symbol: str = "", timeframe: str = "1min", max_bytes: int = 200 * 2**20
+) -> ImportPlan:
     """Check a whole file (size, format, every line, one symbol per archive, unique aligned bars) without
     keeping its records; raise ImportRefused naming the line and the problem."""
     size = len(source) if isinstance(source, bytes) else _file_size(source)
     if size > max_bytes:
-        raise ImportRefused(f"{name} is {size / 2**20:.1f} MB; the upload limit is {max_bytes / 2**20:.0f} MB "
-                            "(MAX_UPLOAD_MB). Nothing was stored.")
+        raise ImportRefused(
+            f"{name} is {size / 2**20:.1f} MB; the upload limit is {max_bytes / 2**20:.0f} MB "
+            "(MAX_UPLOAD_MB). Nothing was stored."
+        )
     if size == 0:
         raise ImportRefused(f"{name} is empty. Nothing was stored.")
     try:
@@ -89,15 +93,15 @@ def validate_import(source: Source, name: str, kind: str, *, symbol: str = "", t
     return plan
 
 
-def store_import(db_path: str, plan: ImportPlan, progress: Progress | None = None) -> str:
+def store_import(db_target: str, plan: ImportPlan, progress: Progress | None = None) -> str:
     """Store a validated file in bounded batches (see the module docstring) and say what was stored."""
     if plan.kind == "bars":
-        return _store_bars(db_path, plan, progress)
+        return _store_bars(db_target, plan, progress)
     inserted: dict[str, int] = {}
     duplicates = done = 0
-    with contextlib.closing(database.open_writer(db_path)) as conn:
+    with contextlib.closing(database.open_writer(db_target)) as conn:
         for batch in _batched(_ticks(plan, ParseReport())):
-            new, dup = _store_ticks(db_path, conn, batch)
+            new, dup = _store_ticks(db_target, conn, batch)
             for t_symbol, n in new.items():
                 inserted[t_symbol] = inserted.get(t_symbol, 0) + n
             duplicates += dup
@@ -105,14 +109,13 @@ def store_import(db_path: str, plan: ImportPlan, progress: Progress | None = Non
             if progress is not None:
                 progress(done, plan.count)
     total = sum(inserted.values())
-    return (f"Stored {total:,} new ticks ({duplicates:,} were already stored) for "
-            f"{', '.join(sorted(plan.symbols))}.")
+    return f"Stored {total:,} new ticks ({duplicates:,} were already stored) for {', '.join(sorted(plan.symbols))}."
 
 
-def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> tuple[dict[str, int], int]:
+def _store_ticks(db_target: str, conn: database.Connection, batch: list[Tick]) -> tuple[dict[str, int], int]:
     """One batch: through the live writer when this process's collector writes to this file, else directly."""
     live = current_collector()
-    if live is not None and live.running and database.same_target(live.db_path, db_path):
+    if live is not None and live.running and database.same_target(live.db_target, db_target):
         done = live.import_ticks(batch)
         if not done.error:
             return done.inserted, done.duplicates
@@ -121,23 +124,27 @@ def _store_ticks(db_path: str, conn: database.Connection, batch: list[Tick]) -> 
     return dict(result.inserted), result.duplicates
 
 
-def _store_bars(db_path: str, plan: ImportPlan, progress: Progress | None) -> str:
+def _store_bars(db_target: str, plan: ImportPlan, progress: Progress | None) -> str:
     count = done = 0
     symbols: set[str] = set()
-    with contextlib.closing(database.open_writer(db_path)) as conn:
+    with contextlib.closing(database.open_writer(db_target)) as conn:
         for batch in _batched(_checked_bars(plan, ParseReport())):
             by_symbol: dict[str, list[tuple]] = {}
-            for b in batch:                 # a symbol column wins over the symbol typed in the form
+            for b in batch:  # a symbol column wins over the symbol typed in the form
                 by_symbol.setdefault(b.symbol or plan.symbol or "", []).append(
-                    (b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades))
-            count += patiently(conn, functools.partial(database.write_bars, conn, plan.timeframe or "1min",
-                                                       by_symbol, source="upload"))
+                    (b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades)
+                )
+            count += patiently(
+                conn, functools.partial(database.write_bars, conn, plan.timeframe or "1min", by_symbol, source="upload")
+            )
             symbols |= set(by_symbol)
             done += len(batch)
             if progress is not None:
                 progress(done, plan.count)
-    return (f"Stored {count:,} {plan.timeframe} bars for {', '.join(sorted(symbols))}; they show at a "
-            f"timeframe of {plan.timeframe} or coarser.")
+    return (
+        f"Stored {count:,} {plan.timeframe} bars for {', '.join(sorted(symbols))}; they show at a "
+        f"timeframe of {plan.timeframe} or coarser."
+    )
 
 
 def _ticks(plan: ImportPlan, report: ParseReport) -> Iterator[Tick]:
@@ -153,11 +160,14 @@ def _checked_bars(plan: ImportPlan, report: ParseReport) -> Iterator[OhlcvBar]:
     for bar in iter_bars_from_file(plan.source, name=plan.name, strict=True, report=report):
         bar_symbol = bar.symbol or plan.symbol
         if bar_symbol is None:
-            raise TickFileError(0, "OHLCV bars need a symbol: type it in the Symbol field or give the file a "
-                                   "symbol column")
+            raise TickFileError(
+                0, "OHLCV bars need a symbol: type it in the Symbol field or give the file a symbol column"
+            )
         if bar.ts % step:
-            raise TickFileError(report.lines, f"bar time {bar.ts} is not aligned to {plan.timeframe} bars "
-                                              f"(a multiple of {step // 1000} s)")
+            raise TickFileError(
+                report.lines,
+                f"bar time {bar.ts} is not aligned to {plan.timeframe} bars (a multiple of {step // 1000} s)",
+            )
         stamps.setdefault(bar_symbol, array.array("q")).append(bar.ts)
         yield bar
     for bar_symbol, times in stamps.items():
@@ -165,8 +175,11 @@ def _checked_bars(plan: ImportPlan, report: ParseReport) -> Iterator[OhlcvBar]:
         repeated = ordered[1:][np.diff(ordered) == 0]
         if repeated.size:
             first = dt.datetime.fromtimestamp(int(repeated[0]) / 1000, dt.UTC)
-            raise TickFileError(0, f"{repeated.size} {bar_symbol} bar time(s) appear more than once (first: "
-                                   f"{first:%Y-%m-%d %H:%M:%S} UTC); each bar time may appear once")
+            raise TickFileError(
+                0,
+                f"{repeated.size} {bar_symbol} bar time(s) appear more than once (first: "
+                f"{first:%Y-%m-%d %H:%M:%S} UTC); each bar time may appear once",
+            )
 
 
 def _scan(plan: ImportPlan, rows: Iterator[tuple[str, int, Tick | OhlcvBar]]) -> None:

@@ -5,6 +5,7 @@ takes `repairs` (gaps the writer recorded) and `catchups`; the writer thread is 
 database for writing. Counters are plain ints written by one thread and read by any (a torn read is impossible
 under the GIL and a snapshot may be a batch old).
 """
+
 from __future__ import annotations
 
 import threading
@@ -18,8 +19,8 @@ from collection.records import BackfillProgress, CollectorState, GapJob, SideIte
 from core.vocabulary import StreamKind
 from data_feed import BinanceArchive, BinanceRest, DataFeed
 
-CATCHUP_DELAY_S = 1.0                       # after a (re)connect, give live ticks this long to reveal the hole
-RETRY_MAX_S = 60.0                          # a repair hit by transient failures is retried at most this far apart
+CATCHUP_DELAY_S = 1.0  # after a (re)connect, give live ticks this long to reveal the hole
+RETRY_MAX_S = 60.0  # a repair hit by transient failures is retried at most this far apart
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Retention:
 class Pipeline:
     """Everything the writer, repair and backfill code of one collector reads and writes."""
 
-    db_path: str
+    db_target: str
     feed: DataFeed
     rest: BinanceRest
     archive: BinanceArchive
@@ -71,12 +72,12 @@ class Pipeline:
     repair_gaps: bool
     backfill_minutes: int
     backfill_kline_hours: int
-    retention: Retention | None = None              # TICK_RETENTION_DAYS > 0: the writer moves old days to Parquet
+    retention: Retention | None = None  # TICK_RETENTION_DAYS > 0: the writer moves old days to Parquet
     symbols: tuple[str, ...] = ()
     state: CollectorState = CollectorState.IDLE
     last_error: str = ""
     side: deque[SideItem] = field(default_factory=deque)
-    locks: database.RepairLocks | None = None       # per-symbol repair coordination on a shared server
+    locks: database.RepairLocks | None = None  # per-symbol repair coordination on a shared server
     repairs: deque[GapJob] = field(default_factory=deque)
     catchups: dict[str, float] = field(default_factory=dict)
     deferred: list[tuple[float, GapJob]] = field(default_factory=list)
@@ -101,7 +102,7 @@ class Pipeline:
     def retry_later(self, job: GapJob, reason: str) -> None:
         """A repair hit a transient failure: try it again after a capped exponential backoff (the gap stays open,
         so a restart in the meantime resumes it)."""
-        delay = min(RETRY_MAX_S, 2.0 ** job.attempt)
+        delay = min(RETRY_MAX_S, 2.0**job.attempt)
         self.deferred.append((time.monotonic() + delay, replace(job, attempt=job.attempt + 1)))
         self.last_error = f"gap repair for {job.symbol} deferred {delay:.0f} s: {reason}"
 
@@ -131,7 +132,7 @@ class Pipeline:
         next live trade reveals it."""
         due = time.monotonic() + CATCHUP_DELAY_S
         for symbol in self.symbols:
-            self.catchups.setdefault(symbol, due)   # a flapping link must not postpone a pending catch-up
+            self.catchups.setdefault(symbol, due)  # a flapping link must not postpone a pending catch-up
         self.repair_wake.set()
 
     def idle(self) -> bool:

@@ -1,4 +1,5 @@
 """The hand-off between the feed's socket thread and the writer: a bounded FIFO that never blocks the socket."""
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Typed records the collector's threads pass to each other and report: side batches, gap jobs, progress, stats."""
+
 from __future__ import annotations
 
 import threading
@@ -104,7 +105,7 @@ class GapJob:
     first: int
     last: int
     from_ts: int | None
-    attempt: int = 0                        # failed tries so far (transient REST/archive errors)
+    attempt: int = 0  # failed tries so far (transient REST/archive errors)
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ class CollectorStats:
     duplicates: int
     dropped: int
     rejected: int
-    quarantined: int                        # implausible trade ids, not stored (writer and feed together)
+    quarantined: int  # implausible trade ids, not stored (writer and feed together)
     queue_depth: int
     ticks_per_s: float
     batches: int

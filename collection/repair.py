@@ -1,6 +1,7 @@
 """The repair thread: fills recorded gaps (REST inside Binance's 48 h aggTrades window, the daily archive before
 it), catches up after a reconnect, and between those advances the backfill one REST page at a time. Everything it
 fetches goes to the writer through `Pipeline.push`; the writer records the outcome once the ticks are stored."""
+
 from __future__ import annotations
 
 import contextlib
@@ -27,14 +28,14 @@ from data_feed import ArchiveError, BinanceRestError, Tick
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_BACKLOG = 8                         # archive batches queued for the writer before the download waits
-CATCHUP_MAX_PAGES = 100                     # beyond this the live stream's gap detection takes over
+ARCHIVE_BACKLOG = 8  # archive batches queued for the writer before the download waits
+CATCHUP_MAX_PAGES = 100  # beyond this the live stream's gap detection takes over
 
 
 def run_repairs(p: Pipeline) -> None:
     """Thread body: gaps first, then due catch-ups, then one backfill step; sleeps when there is nothing to do."""
     try:
-        p.locks = database.repair_locks(p.db_path)
+        p.locks = database.repair_locks(p.db_target)
     except database.DatabaseError as exc:
         log.warning("no repair coordination with other collectors: %s", exc)
     try:
@@ -49,7 +50,7 @@ def _repair_loop(p: Pipeline) -> None:
     while not p.stop.is_set():
         try:
             p.due_retries()
-            catchup = None if p.repairs else _due_catchup(p)   # a due catch-up waits for queued repairs, never lost
+            catchup = None if p.repairs else _due_catchup(p)  # a due catch-up waits for queued repairs, never lost
             if p.repairs:
                 repair_gap(p, p.repairs.popleft())
             elif catchup is not None:
@@ -78,8 +79,13 @@ def _catch_up(p: Pipeline, symbol: str) -> None:
     """Fetch aggTrades after the last stored id, unless live ticks are flowing (gap detection covers that)."""
     track = p.tracks.get(symbol)
     now = now_ms()
-    if (track is None or track.last_id is None or now - (track.last_receive or 0) < CATCHUP_DELAY_S * 1000
-            or p.unrepairable_reason() or beyond_rest(track.last_ts, now)):
+    if (
+        track is None
+        or track.last_id is None
+        or now - (track.last_receive or 0) < CATCHUP_DELAY_S * 1000
+        or p.unrepairable_reason()
+        or beyond_rest(track.last_ts, now)
+    ):
         return
     ticks: list[Tick] = []
     from_id = track.last_id + 1
@@ -89,7 +95,7 @@ def _catch_up(p: Pipeline, symbol: str) -> None:
         try:
             page = p.rest.agg_trades(symbol, from_id=from_id, limit=REST_PAGE)
         except BinanceRestError as exc:
-            if exc.transient:               # try again shortly; what was fetched so far is stored below
+            if exc.transient:  # try again shortly; what was fetched so far is stored below
                 p.catchups.setdefault(symbol, time.monotonic() + 2 * CATCHUP_DELAY_S)
             p.last_error = f"catch-up of {symbol} failed: {exc}"
             break
@@ -121,15 +127,18 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
 def _repair_coordinated(p: Pipeline, job: GapJob) -> None:
     with _exclusive(p, job.symbol) as held:
         if not held:
-            return                              # stopped while another collector repaired: the gap stays open
-        if p.locks is not None and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first, job.last,
-                                                  job.from_ts) >= job.last - job.first + 1:
+            return  # stopped while another collector repaired: the gap stays open
+        if (
+            p.locks is not None
+            and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first, job.last, job.from_ts)
+            >= job.last - job.first + 1
+        ):
             p.push(RepairBatch([], job.gap_id, GapOutcome(GapStatus.REPAIRED, 0, "filled by another collector")))
             log.info("gap %d in %s: already filled by another collector", job.gap_id, job.symbol)
             return
         _repair_now(p, job)
         while p.locks is not None and p.side and not p.stop.is_set():
-            time.sleep(0.02)                    # hold the lock until the writer has committed the repair
+            time.sleep(0.02)  # hold the lock until the writer has committed the repair
 
 
 @contextlib.contextmanager
@@ -151,10 +160,16 @@ def _repair_now(p: Pipeline, job: GapJob) -> None:
             log.warning("gap %d in %s: %s; retrying later (try %d)", job.gap_id, job.symbol, exc, job.attempt + 1)
         return
     if outcome is None:
-        return                                  # stopped: the gap stays open and is repaired on the next start
+        return  # stopped: the gap stays open and is repaired on the next start
     p.push(RepairBatch([], job.gap_id, outcome))
-    log.info("gap %d in %s: %s (%d of %d trades)", job.gap_id, job.symbol, outcome.status, outcome.repaired,
-             job.last - job.first + 1)
+    log.info(
+        "gap %d in %s: %s (%d of %d trades)",
+        job.gap_id,
+        job.symbol,
+        outcome.status,
+        outcome.repaired,
+        job.last - job.first + 1,
+    )
 
 
 def _repair(p: Pipeline, job: GapJob) -> GapOutcome | None:
@@ -178,8 +193,7 @@ def _repair(p: Pipeline, job: GapJob) -> GapOutcome | None:
             notes.append(f"ids {job.first}..{old_last} {OLDER_THAN_REST}")
         else:
             assert job.from_ts is not None  # rest_from passes `first` only for a gap dated beyond the REST window
-            from_archive, archive_notes = _fetch_archive(p, job.symbol, job.first, old_last, job.from_ts,
-                                                         window_start)
+            from_archive, archive_notes = _fetch_archive(p, job.symbol, job.first, old_last, job.from_ts, window_start)
             fetched += from_archive
             notes += archive_notes
     if p.stop.is_set():
@@ -211,8 +225,9 @@ def _fetch_rest(p: Pipeline, symbol: str, first: int, last: int) -> tuple[int, s
     return fetched, ""
 
 
-def _fetch_archive(p: Pipeline, symbol: str, first: int, last: int, from_ts: int,
-                   until_ms: int) -> tuple[int, list[str]]:
+def _fetch_archive(
+    p: Pipeline, symbol: str, first: int, last: int, from_ts: int, until_ms: int
+) -> tuple[int, list[str]]:
     """Queue aggTrades first..last from the daily archive files of the UTC days from_ts..until_ms (whole files
     are downloaded, so the writer is given time to keep up); (trades fetched, notes)."""
     fetched, errors, next_id = 0, [], first

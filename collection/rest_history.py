@@ -1,4 +1,5 @@
 """What Binance REST still serves: aggTrades of the last 48 h, searched an hour at a time (2026 limits)."""
+
 from __future__ import annotations
 
 import datetime
@@ -6,11 +7,11 @@ import threading
 
 from data_feed import BinanceRest
 
-REST_HISTORY_MS = 48 * 3600 * 1000          # Binance serves aggTrades of the last 48 h only (2026)
-REST_SAFETY_MS = 15 * 60 * 1000             # do not ask for ids right at the edge of that window
-REST_PAGE = 1000                            # aggTrades per request (the endpoint's maximum)
+REST_HISTORY_MS = 48 * 3600 * 1000  # Binance serves aggTrades of the last 48 h only (2026)
+REST_SAFETY_MS = 15 * 60 * 1000  # do not ask for ids right at the edge of that window
+REST_PAGE = 1000  # aggTrades per request (the endpoint's maximum)
 OLDER_THAN_REST = "older than the 48 h REST window"
-_PROBE_MS = 3_600_000                       # aggTrades startTime..endTime may span at most one hour
+_PROBE_MS = 3_600_000  # aggTrades startTime..endTime may span at most one hour
 
 
 def utc_day(ms: int) -> datetime.date:

@@ -1,5 +1,6 @@
 """Building a collector from the settings, and the one collector of a process (the dashboard shares it across
 browser tabs and Streamlit reruns)."""
+
 from __future__ import annotations
 
 import atexit
@@ -26,47 +27,67 @@ from data_feed import (
 )
 
 
-def make_feed(settings: Settings, kind: str | None = None, *, replay_file: str | None = None,
-              speed: float | None = None, record: str | None = None) -> DataFeed:
+def make_feed(
+    settings: Settings,
+    kind: str | None = None,
+    *,
+    replay_file: str | None = None,
+    speed: float | None = None,
+    record: str | None = None,
+) -> DataFeed:
     """Build the feed the settings (or the caller) choose: binance, simulated or replay."""
     try:
         chosen = FeedKind(kind or settings.data_feed)
     except ValueError:
         raise ConfigError(f"unknown feed {kind!r}: expected {', '.join(FeedKind)}") from None
     if chosen is FeedKind.BINANCE:
-        return BinanceFuturesFeed(settings.ws_url, stream=settings.stream, stall_first_s=settings.stall_first_s,
-                                  stall_idle_s=settings.stall_idle_s,
-                                  recorder=FrameRecorder(record) if record else None)
+        return BinanceFuturesFeed(
+            settings.ws_url,
+            stream=settings.stream,
+            stall_first_s=settings.stall_first_s,
+            stall_idle_s=settings.stall_idle_s,
+            recorder=FrameRecorder(record) if record else None,
+        )
     if chosen is FeedKind.SIMULATED:
         return SimulatedFeed(speed=speed or 1.0)
     path = replay_file or settings.replay_file
     if not path:
         raise ConfigError("the replay feed needs a file: set REPLAY_FILE or pass --replay-file")
     feed = ReplayFeed(path, speed=settings.replay_speed if speed is None else speed)
-    for file in feed.paths:                 # an unreadable, unrecognised or bar file is refused here, by name
+    for file in feed.paths:  # an unreadable, unrecognised or bar file is refused here, by name
         if detect_tick_format(file) in BAR_FORMATS:
-            raise TickFileError(0, f"{file.name} holds OHLCV bars; a replay needs ticks (import bars with "
-                                   "`python collector.py import FILE --bars TIMEFRAME` or the Upload section)")
+            raise TickFileError(
+                0,
+                f"{file.name} holds OHLCV bars; a replay needs ticks (import bars with "
+                "`python collector.py import FILE --bars TIMEFRAME` or the Upload section)",
+            )
     return feed
 
 
-def make_collector(settings: Settings, feed: DataFeed, db_path: str | None = None) -> Collector:
+def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = None) -> Collector:
     """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
     live = feed.kind is FeedKind.BINANCE
     rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
     archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
-    return Collector(db_path or settings.db_path, feed, batch_size=settings.batch_size,
-                     flush_interval_ms=settings.flush_interval_ms, queue_max=settings.queue_max, rest=rest,
-                     repair_gaps=settings.repair_gaps, backfill_minutes=settings.backfill_minutes,
-                     backfill_kline_hours=settings.backfill_kline_hours, archive=archive,
-                     universe_quote=settings.universe_quote,
-                     retention=Retention(settings.tick_retention_days, settings.cold_dir)
-                     if settings.tick_retention_days else None)
+    return Collector(
+        db_target or settings.db_target,
+        feed,
+        batch_size=settings.batch_size,
+        flush_interval_ms=settings.flush_interval_ms,
+        queue_max=settings.queue_max,
+        rest=rest,
+        repair_gaps=settings.repair_gaps,
+        backfill_minutes=settings.backfill_minutes,
+        backfill_kline_hours=settings.backfill_kline_hours,
+        archive=archive,
+        universe_quote=settings.universe_quote,
+        retention=Retention(settings.tick_retention_days, settings.cold_dir) if settings.tick_retention_days else None,
+    )
 
 
 _SERVICE_LOCK = threading.Lock()
-_latest: list[Collector] = []               # the last one started here, so a failed one stays visible and stoppable
-_stopped_at: list[int] = [0]                # when a collector of this process last stopped (epoch ms)
+_latest: list[Collector] = []  # the last one started here, so a failed one stays visible and stoppable
+_stopped_at: list[int] = [0]  # when a collector of this process last stopped (epoch ms)
 
 
 def current_collector() -> Collector | None:
@@ -86,8 +107,9 @@ def last_stop_ms() -> int:
     return _stopped_at[0]
 
 
-def start_service(settings: Settings, feed_kind: str, symbols: Sequence[str], *,
-                  replay_file: str | None = None) -> Collector:
+def start_service(
+    settings: Settings, feed_kind: str, symbols: Sequence[str], *, replay_file: str | None = None
+) -> Collector:
     """Start the process-wide collector (stopping a previous one first); shared by every browser session."""
     with _SERVICE_LOCK:
         previous = current_collector()
@@ -113,7 +135,7 @@ def stop_service() -> None:
             running.stop()
             _stopped_at[0] = now_ms()
         if not (_latest and _latest[0].state is CollectorState.FAILED):
-            _latest.clear()                 # a stopped collector is not kept alive; a failed one stays visible
+            _latest.clear()  # a stopped collector is not kept alive; a failed one stays visible
 
 
 # One exit hook for the process (not one per Start, which kept every stopped Collector alive).

@@ -6,6 +6,7 @@ REST klines; a day already stored is skipped, so an interrupted load resumes. Of
 (data_feed.simulate_universe, with planted cointegrated pairs) stands in for the exchange's history, so the whole
 flow — history, scan, Pair Analytics — runs with no network.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,27 +36,52 @@ def bars_from_closes(closes: pd.Series, rng: np.random.Generator) -> list[tuple]
     quote = rng.lognormal(np.log(1_000.0), 0.8, close.size)
     trades = rng.poisson(40, close.size) + 1
     stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
-    return list(zip(stamps.tolist(), open_.tolist(), high.tolist(), low.tolist(), close.tolist(),
-                    (quote / close).tolist(), trades.tolist(), quote.tolist()))
+    return list(
+        zip(
+            stamps.tolist(),
+            open_.tolist(),
+            high.tolist(),
+            low.tolist(),
+            close.tolist(),
+            (quote / close).tolist(),
+            trades.tolist(),
+            quote.tolist(),
+        )
+    )
 
 
-def store_simulated_history(db_path: str, *, symbols: int = 200, days: int = 7, planted: int = 10, seed: int = 7,
-                            end_ms: int | None = None,
-                            progress: Callable[[float, str], None] | None = None) -> set[frozenset[str]]:
+def store_simulated_history(
+    db_target: str,
+    *,
+    symbols: int = 200,
+    days: int = 7,
+    planted: int = 10,
+    seed: int = 7,
+    end_ms: int | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> set[frozenset[str]]:
     """Store `days` of simulated 1-minute bars for a universe of `symbols` (with `planted` cointegrated pairs, traps
     and bid/ask-bounce symbols), one transaction per symbol so a failure leaves whole series. Returns the planted
     pairs (the scanner's known answer)."""
     if not 10 <= symbols <= 1_000 or not 1 <= days <= 30 or not 0 <= 2 * planted <= symbols // 2:
-        raise ValueError(f"a simulated universe needs 10–1,000 symbols, 1–30 days and at most a quarter of the "
-                         f"symbols in planted pairs; got {symbols} symbols, {days} days, {planted} pairs")
-    closes, truth = simulate_universe(symbols, days * 1_440, n_planted=planted, seed=seed,
-                                      trap_pairs=max(1, symbols // 40), bounce=symbols // 10, end_ms=end_ms)
+        raise ValueError(
+            f"a simulated universe needs 10–1,000 symbols, 1–30 days and at most a quarter of the "
+            f"symbols in planted pairs; got {symbols} symbols, {days} days, {planted} pairs"
+        )
+    closes, truth = simulate_universe(
+        symbols,
+        days * 1_440,
+        n_planted=planted,
+        seed=seed,
+        trap_pairs=max(1, symbols // 40),
+        bounce=symbols // 10,
+        end_ms=end_ms,
+    )
     rng = np.random.default_rng(seed + 1)
-    conn = database.open_writer(db_path)
+    conn = database.open_writer(db_target)
     try:
         for k, symbol in enumerate(closes.columns):
-            database.write_bars(conn, "1min", {str(symbol): bars_from_closes(closes[symbol], rng)},
-                                SIMULATED_SOURCE)
+            database.write_bars(conn, "1min", {str(symbol): bars_from_closes(closes[symbol], rng)}, SIMULATED_SOURCE)
             if progress is not None:
                 progress((k + 1) / closes.shape[1], f"{k + 1} of {closes.shape[1]} symbols stored")
     finally:
@@ -75,9 +101,17 @@ class HistoryReport:
     missing: list[str] = field(default_factory=list)
 
 
-def load_binance_history(db_path: str, symbols: Sequence[str], days: int, archive: BinanceArchive, rest: BinanceRest,
-                         *, end_ms: int | None = None, stop: Callable[[], bool] = lambda: False,
-                         progress: Callable[[float, str], None] | None = None) -> HistoryReport:
+def load_binance_history(
+    db_target: str,
+    symbols: Sequence[str],
+    days: int,
+    archive: BinanceArchive,
+    rest: BinanceRest,
+    *,
+    end_ms: int | None = None,
+    stop: Callable[[], bool] = lambda: False,
+    progress: Callable[[float, str], None] | None = None,
+) -> HistoryReport:
     """Store `days` of 1-minute bars up to `end_ms` (default now) for `symbols`: closed UTC days from the daily
     klines files (a day with all 1,440 bars stored is skipped), the current day over REST. `stop()` ends it between
     symbol-days; everything stored so far stays."""
@@ -87,7 +121,7 @@ def load_binance_history(db_path: str, symbols: Sequence[str], days: int, archiv
     today = dt.datetime.fromtimestamp(end / 1000, dt.UTC).date()
     closed = [today - dt.timedelta(days=k) for k in range(days, 0, -1)]
     report = HistoryReport()
-    conn = database.open_writer(db_path)
+    conn = database.open_writer(db_target)
     try:
         for i, symbol in enumerate(symbols):
             for day in closed:
@@ -102,16 +136,25 @@ def load_binance_history(db_path: str, symbols: Sequence[str], days: int, archiv
                 except ArchiveError as exc:
                     report.missing.append(f"{symbol} {day}: {exc}")
                     continue
-                database.write_bars(conn, "1min", {symbol: [(b.ts, b.open, b.high, b.low, b.close, b.volume,
-                                                             b.trades) for b in bars]}, source="klines")
+                database.write_bars(
+                    conn,
+                    "1min",
+                    {symbol: [(b.ts, b.open, b.high, b.low, b.close, b.volume, b.trades) for b in bars]},
+                    source="klines",
+                )
                 report.archive_days += 1
             report.rest_bars += _store_today(conn, rest, symbol, end, report)
             if progress is not None:
                 progress((i + 1) / len(symbols), f"{i + 1} of {len(symbols)} symbols")
     finally:
         conn.close()
-    log.info("history: %d symbol-days from the archive, %d already stored, %d bars of today over REST, %d missing",
-             report.archive_days, report.skipped_days, report.rest_bars, len(report.missing))
+    log.info(
+        "history: %d symbol-days from the archive, %d already stored, %d bars of today over REST, %d missing",
+        report.archive_days,
+        report.skipped_days,
+        report.rest_bars,
+        len(report.missing),
+    )
     return report
 
 
@@ -120,15 +163,20 @@ def _store_today(conn: database.Connection, rest: BinanceRest, symbol: str, end:
     cursor, stored = end - end % DAY_MS, 0
     while cursor < end - 60_000:
         try:
-            page = [k for k in rest.klines(symbol, "1m", start_time=cursor, end_time=end, limit=1500)
-                    if k.close_time < end]
+            page = [
+                k for k in rest.klines(symbol, "1m", start_time=cursor, end_time=end, limit=1500) if k.close_time < end
+            ]
         except BinanceRestError as exc:
             report.missing.append(f"{symbol} today: {exc}")
             break
         if not page:
             break
-        database.write_bars(conn, "1min", {symbol: [(k.open_time, k.open, k.high, k.low, k.close, k.volume,
-                                                     k.trades, k.quote_volume) for k in page]}, source="klines")
+        database.write_bars(
+            conn,
+            "1min",
+            {symbol: [(k.open_time, k.open, k.high, k.low, k.close, k.volume, k.trades, k.quote_volume) for k in page]},
+            source="klines",
+        )
         stored += len(page)
         cursor = page[-1].open_time + 60_000
     return stored

@@ -1,5 +1,6 @@
 """The writer thread: the only write connection; commits live batches by size or deadline, checks trade-id
 continuity, records gaps, and stores what the repair thread hands over (repairs, catch-ups, bars, backfill states)."""
+
 from __future__ import annotations
 
 import logging
@@ -29,29 +30,29 @@ from data_feed import Tick
 
 log = logging.getLogger(__name__)
 
-PLACEHOLDER_SCAN_MAX = 10_000               # longer id runs are never all placeholders
-BUSY_TIMEOUT_S = 5.0                        # storage's busy_timeout: each failed try has already waited this long
-BUSY_WAIT_MAX_S = 120.0                     # a lock held longer than this stops the writer
-RECONNECT_EVERY_S = 1.0                     # a lost server session: how often to try a new one
-RECONNECT_MAX_S = 300.0                     # a server unreachable this long stops the writer
-RECONNECT_LOG_EVERY_S = 30.0                # while it is, say so this often (not at every try)
-RETENTION_FIRST_S = 5.0                     # the first retention pass, once the collector has settled
-RETENTION_EVERY_S = 3600.0                  # then hourly: a UTC day expires once a day, per symbol
+PLACEHOLDER_SCAN_MAX = 10_000  # longer id runs are never all placeholders
+BUSY_TIMEOUT_S = 5.0  # storage's busy_timeout: each failed try has already waited this long
+BUSY_WAIT_MAX_S = 120.0  # a lock held longer than this stops the writer
+RECONNECT_EVERY_S = 1.0  # a lost server session: how often to try a new one
+RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
+RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
+RETENTION_FIRST_S = 5.0  # the first retention pass, once the collector has settled
+RETENTION_EVERY_S = 3600.0  # then hourly: a UTC day expires once a day, per symbol
 T = TypeVar("T")
 
 
 def run_writer(p: Pipeline, batch_size: int) -> None:
     """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
     try:
-        conn = database.open_writer(p.db_path, verify=True)
+        conn = database.open_writer(p.db_target, verify=True)
     except Exception as exc:
-        p.fail(f"cannot open database {database.describe_target(p.db_path)}: {exc}")
+        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {exc}")
         p.writer_ready.set()
         return
     try:
         for cursor in database.load_cursors(conn, id_space(p)).values():
             p.tracks[cursor.symbol] = SymbolTrack(cursor.last_id, cursor.last_ts)
-        if not p.unrepairable_reason():      # repairs a stop or a crash interrupted resume now
+        if not p.unrepairable_reason():  # repairs a stop or a crash interrupted resume now
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
         p.writer_ready.set()
@@ -67,16 +68,21 @@ def _stop_on_failure(p: Pipeline, exc: Exception) -> None:
     """The writer cannot go on (disk full, I/O error, damaged file): stop the feed at once, so no more ticks are
     taken in that cannot be stored, and report the real error and what was lost."""
     lost = len(p.queue.items) + sum(len(item.ticks) for item in p.side if isinstance(item, RepairBatch))
-    p.fail(f"database writer failed: {type(exc).__name__}: {exc} - collection stopped, "
-           f"{lost} received ticks not stored")
+    p.fail(
+        f"database writer failed: {type(exc).__name__}: {exc} - collection stopped, {lost} received ticks not stored"
+    )
     log.error("%s", p.last_error, exc_info=exc)
     p.stop.set()
     p.feed.disconnect()
     p.repair_wake.set()
 
 
-def patiently(conn: database.Connection, write: Callable[[], T], stop: threading.Event | None = None,
-              reconnect: Callable[[Exception], None] | None = None) -> T:
+def patiently(
+    conn: database.Connection,
+    write: Callable[[], T],
+    stop: threading.Event | None = None,
+    reconnect: Callable[[Exception], None] | None = None,
+) -> T:
     """Run one idempotent write, waiting out a lock held longer than busy_timeout (another process's long
     transaction) or a deadlock the server broke by failing this side (TimescaleDB's compression job), for up to
     BUSY_WAIT_MAX_S; with `reconnect`, a lost server session too (a PostgreSQL restart or failover, a network cut).
@@ -107,8 +113,9 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
     """Open a new server session in place of the lost one, trying every RECONNECT_EVERY_S while the server is
     unreachable (the feed goes on; the bounded queue buffers and counts what it cannot hold); give up after
     RECONNECT_MAX_S, or at a stop, with the last error."""
-    log.warning("database connection lost (%s); reconnecting every %.0f s", database.error_line(cause),
-                RECONNECT_EVERY_S)
+    log.warning(
+        "database connection lost (%s); reconnecting every %.0f s", database.error_line(cause), RECONNECT_EVERY_S
+    )
     started = time.monotonic()
     said = started
     while True:
@@ -139,7 +146,7 @@ def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
         queued, now = len(p.queue.items), time.monotonic()
         draining = p.state is CollectorState.DRAINING
         if queued and (queued >= batch_size or now >= next_flush or stopping or draining):
-            _write_live(p, conn, p.queue.take(batch_size))   # a full batch, or the deadline
+            _write_live(p, conn, p.queue.take(batch_size))  # a full batch, or the deadline
             next_flush = now + p.flush_interval_s
             continue
         if did_work:
@@ -166,8 +173,14 @@ def _retain(conn: database.Connection, retention: Retention) -> None:
 
 def storable(t: Tick) -> bool:
     """A tick the database accepts: finite positive price, finite non-negative size."""
-    return (isinstance(t.price, (int, float)) and math.isfinite(t.price) and t.price > 0
-            and isinstance(t.size, (int, float)) and math.isfinite(t.size) and t.size >= 0)
+    return (
+        isinstance(t.price, (int, float))
+        and math.isfinite(t.price)
+        and t.price > 0
+        and isinstance(t.size, (int, float))
+        and math.isfinite(t.size)
+        and t.size >= 0
+    )
 
 
 def id_space(p: Pipeline) -> str:
@@ -178,8 +191,11 @@ def id_space(p: Pipeline) -> str:
 
 def _cursors(p: Pipeline, symbols: set[str]) -> list[database.IdCursor]:
     space = id_space(p)
-    return [database.IdCursor(s, space, t.last_id, t.last_ts) for s in symbols
-            if (t := p.tracks.get(s)) is not None and t.last_id is not None]
+    return [
+        database.IdCursor(s, space, t.last_id, t.last_ts)
+        for s in symbols
+        if (t := p.tracks.get(s)) is not None and t.last_id is not None
+    ]
 
 
 def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> None:
@@ -249,12 +265,22 @@ def _open_gap(p: Pipeline, conn: database.Connection, gap: IdGap, now: int) -> N
         return
     p.counters.gaps_detected += 1
     reason = p.unrepairable_reason() or (
-        OLDER_THAN_REST if not p.archive.available and beyond_rest(gap.to_ts, now) else "")
+        OLDER_THAN_REST if not p.archive.available and beyond_rest(gap.to_ts, now) else ""
+    )
     status = GapStatus.UNREPAIRABLE if reason else GapStatus.OPEN
-    gap_id = _patiently(p, conn, lambda: database.record_gap(conn, gap.symbol, gap.first, gap.last, gap.from_ts,
-                                                              gap.to_ts, status, reason))
-    log.warning("gap in %s: ids %d..%d (%d trades) %s", gap.symbol, gap.first, gap.last, gap.last - gap.first + 1,
-                reason or "- repairing over REST")
+    gap_id = _patiently(
+        p,
+        conn,
+        lambda: database.record_gap(conn, gap.symbol, gap.first, gap.last, gap.from_ts, gap.to_ts, status, reason),
+    )
+    log.warning(
+        "gap in %s: ids %d..%d (%d trades) %s",
+        gap.symbol,
+        gap.first,
+        gap.last,
+        gap.last - gap.first + 1,
+        reason or "- repairing over REST",
+    )
     if reason:
         p.counters.gaps_unrepairable += 1
     else:
@@ -267,9 +293,21 @@ def _record_catchup(p: Pipeline, conn: database.Connection, ticks: list[Tick], i
     track = p.tracks[first.symbol]
     if track.last_id is None or first.trade_id != track.last_id + 1:
         return
-    _patiently(p, conn, lambda: database.record_gap(conn, first.symbol, first.trade_id, last.trade_id,
-                                                    track.last_ts, last.timestamp, GapStatus.REPAIRED,
-                                                    "filled over REST after a (re)connect", inserted))
+    _patiently(
+        p,
+        conn,
+        lambda: database.record_gap(
+            conn,
+            first.symbol,
+            first.trade_id,
+            last.trade_id,
+            track.last_ts,
+            last.timestamp,
+            GapStatus.REPAIRED,
+            "filled over REST after a (re)connect",
+            inserted,
+        ),
+    )
     track.last_id, track.last_ts = last.trade_id, last.timestamp
     p.counters.gaps_detected += 1
     p.counters.gaps_repaired += 1
@@ -282,14 +320,20 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
         return False
     item = p.side.popleft()
     if isinstance(item, BarBatch):
-        _patiently(p, conn, lambda: database.write_bars(conn, item.timeframe, {item.symbol: item.rows},
-                                                        source="klines"))
+        _patiently(
+            p, conn, lambda: database.write_bars(conn, item.timeframe, {item.symbol: item.rows}, source="klines")
+        )
     elif isinstance(item, ImportBatch):
         _write_import(p, conn, item)
     elif isinstance(item, BackfillState):
-        _patiently(p, conn, lambda: database.save_backfill(conn, item.symbol, item.kind, item.start_ms, item.end_ms,
-                                                           item.cursor, item.status))
-        _publish_progress(p, item)   # only now, so 100% means every page before it is committed
+        _patiently(
+            p,
+            conn,
+            lambda: database.save_backfill(
+                conn, item.symbol, item.kind, item.start_ms, item.end_ms, item.cursor, item.status
+            ),
+        )
+        _publish_progress(p, item)  # only now, so 100% means every page before it is committed
     else:
         _write_repair(p, conn, item)
     return True
@@ -300,7 +344,7 @@ def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> 
     try:
         result = _patiently(p, conn, lambda: database.write_ticks(conn, item.ticks))
     except database.IntegrityError as exc:
-        item.error = str(exc)               # the import is told; the live collection goes on
+        item.error = str(exc)  # the import is told; the live collection goes on
     else:
         item.inserted, item.duplicates = dict(result.inserted), result.duplicates
     finally:
@@ -317,8 +361,7 @@ def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> 
         _record_catchup(p, conn, item.ticks, result.total_inserted)
     gap_id, outcome = item.gap_id, item.outcome
     if outcome is not None and gap_id is not None:
-        _patiently(p, conn, lambda: database.update_gap(conn, gap_id, outcome.status, outcome.repaired,
-                                                        outcome.note))
+        _patiently(p, conn, lambda: database.update_gap(conn, gap_id, outcome.status, outcome.repaired, outcome.note))
         if outcome.status is GapStatus.REPAIRED:
             c.gaps_repaired += 1
         else:

@@ -1,9 +1,10 @@
 """Wall-clock time in the platform's unit: epoch milliseconds (int), as stored and sent on the wire."""
+
 from __future__ import annotations
 
 import time
 
-DAY_MS = 86_400_000                     # one UTC day in the platform's unit
+DAY_MS = 86_400_000  # one UTC day in the platform's unit
 
 
 def now_ms() -> int:

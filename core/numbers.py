@@ -1,5 +1,6 @@
 """Numbers as people read them: significant digits in plain notation with thousands separators (12,150 and
 0.00001230, never 1.215e+04), shared by the dashboard's tiles and the charts' labels."""
+
 from __future__ import annotations
 
 import math

@@ -1,13 +1,14 @@
 """The one symbol rule (symbols end up in URLs, SQL and file names): 2-20 upper-case letters or digits; the one
 splitter of a comma-separated symbol list (`parse_symbols`); and the one quote-asset vocabulary (`QUOTE_ASSETS`,
 `split_symbol`, `base_asset`, `quote_asset`)."""
+
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9]{2,20}")
-UNIVERSE = "ALL"   # SYMBOLS=ALL: every TRADING perpetual of UNIVERSE_QUOTE, listed from exchangeInfo at start
+UNIVERSE = "ALL"  # SYMBOLS=ALL: every TRADING perpetual of UNIVERSE_QUOTE, listed from exchangeInfo at start
 _RULE = "2-20 letters or digits such as BTCUSDT"
 
 # Every quote asset a symbol may end with, longest first, so a suffix match takes FDUSD before USD and USDT
@@ -23,7 +24,7 @@ def validate_symbol(symbol: object) -> str:
     if not isinstance(symbol, str):
         raise ValueError(f"invalid symbol {symbol!r}: expected text such as BTCUSDT")
     clean = symbol.strip()
-    if not clean.isascii() or not SYMBOL_PATTERN.fullmatch(clean.upper()):   # "ß".upper() is "SS"
+    if not clean.isascii() or not SYMBOL_PATTERN.fullmatch(clean.upper()):  # "ß".upper() is "SS"
         raise ValueError(f"invalid symbol {symbol!r}: expected {_RULE}")
     return clean.upper()
 

@@ -1,4 +1,5 @@
 """Vocabularies shared by several layers, each defined once as a StrEnum (its values are what is stored and typed)."""
+
 from __future__ import annotations
 
 import enum
@@ -63,8 +64,9 @@ class AlertOp(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above",
-                "crosses_below": "crosses below"}.get(self.value, self.value)
+        return {">=": "≥", "<=": "≤", "crosses_above": "crosses above", "crosses_below": "crosses below"}.get(
+            self.value, self.value
+        )
 
     @property
     def is_crossing(self) -> bool:

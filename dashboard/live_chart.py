@@ -11,6 +11,7 @@ The page loads plotly.js once, from the copy inside the installed `plotly` packa
 while the user is dragging on the chart (the newest one is applied when the drag ends) and none while the tab is
 hidden.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -97,8 +98,9 @@ _component = st.components.v2.component("live_plotly_chart", js=JS, isolate_styl
 
 async def _plotly_js(_: Request) -> FileResponse:
     """plotly.min.js from the installed plotly package (cached by the browser for a day)."""
-    return FileResponse(PLOTLY_JS_FILE, media_type="text/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+    return FileResponse(
+        PLOTLY_JS_FILE, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+    )
 
 
 def asset_routes() -> list[Route]:
@@ -108,5 +110,9 @@ def asset_routes() -> list[Route]:
 
 def live_chart(fig: go.Figure, key: str, config: dict[str, Any]) -> None:
     """Draw `fig` under `key`, updating the chart already on the page in place."""
-    _component(key=key, data={"figure": fig.to_json(), "config": {**config, "responsive": True}},
-               width="stretch", height="content")
+    _component(
+        key=key,
+        data={"figure": fig.to_json(), "config": {**config, "responsive": True}},
+        width="stretch",
+        height="content",
+    )

@@ -1,6 +1,7 @@
 """Moving the analysis window from inside a view: "show the stored history" buttons and the upload's "show the
 uploaded data". A jump is requested in session state and applied at the start of the next full run, before the
 sidebar's widgets exist (a live tab is a fragment, whose own rerun would not redraw the sidebar)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -15,8 +16,12 @@ from service.window import StoredHistory
 
 def jump_button(history: StoredHistory, key: str, label: str = "Show the stored history") -> None:
     """A button that moves the window over `history` (a whole-app rerun, so the sidebar follows)."""
-    if st.button(label, key=key, icon=":material/history:",
-                 help=f"Moves the window to {fmt_time(history.first_ms)} – {fmt_time(history.last_ms)} UTC"):
+    if st.button(
+        label,
+        key=key,
+        icon=":material/history:",
+        help=f"Moves the window to {fmt_time(history.first_ms)} – {fmt_time(history.last_ms)} UTC",
+    ):
         st.session_state["_jump"] = history
         st.rerun(scope="app")
 
@@ -42,8 +47,10 @@ def apply_jump() -> None:
         s["end_mode"] = "now"
         st.toast(f"Showing {', '.join(history.symbols)} live over the last {s['lookback']:,} min.")
         return
-    end = dt.datetime.fromtimestamp(history.last_ms / 1000 + 60, dt.UTC).replace(tzinfo=None, second=0,
-                                                                                  microsecond=0)
+    end = dt.datetime.fromtimestamp(history.last_ms / 1000 + 60, dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
     s.update(end_mode="earlier", end_at=end)
-    st.toast(f"Showing {', '.join(history.symbols)} up to {end:%Y-%m-%d %H:%M} UTC. The window no longer follows "
-             "live data: set **Window ends** to *Now (live)* in the sidebar to return.", icon=":material/history:")
+    st.toast(
+        f"Showing {', '.join(history.symbols)} up to {end:%Y-%m-%d %H:%M} UTC. The window no longer follows "
+        "live data: set **Window ends** to *Now (live)* in the sidebar to return.",
+        icon=":material/history:",
+    )

@@ -7,6 +7,7 @@ tabs are lazy (only the open one runs) and every live tab body is an ``st.fragme
 fresh read-only SQLite connection, reads the stored bars of the visible window only, and closes it. The collector
 is started only by the Start button: one per server process, shared by every browser session.
 """
+
 from __future__ import annotations
 
 import gc
@@ -40,8 +41,13 @@ from service.window import reader
 
 TABS = ("Dashboard", "Charts", "Pair Analytics", "Backtest", "Scanner", "Portfolio", "Alerts", "Data Management")
 LIVE_TABS: dict[str, Callable[[Controls], None]] = {
-    "Dashboard": tab_dashboard, "Charts": tab_charts, "Pair Analytics": tab_pair, "Backtest": tab_backtest,
-    "Portfolio": tab_portfolio, "Alerts": tab_alerts}
+    "Dashboard": tab_dashboard,
+    "Charts": tab_charts,
+    "Pair Analytics": tab_pair,
+    "Backtest": tab_backtest,
+    "Portfolio": tab_portfolio,
+    "Alerts": tab_alerts,
+}
 
 
 def freeze_startup_heap() -> None:
@@ -52,13 +58,13 @@ def freeze_startup_heap() -> None:
         gc.freeze()
 
 
-OUTAGE_RETRY_S = 5.0                        # an unreachable server is tried again this often
+OUTAGE_RETRY_S = 5.0  # an unreachable server is tried again this often
 
 
-def wait_for_database(db_path: str) -> None:
+def wait_for_database(db_target: str) -> None:
     """While the server is unreachable: try it again, and rebuild the whole page once it answers."""
     try:
-        database.open_reader(db_path).close()
+        database.open_reader(db_target).close()
     except (*database.DatabaseError, OSError):
         return
     st.rerun()
@@ -76,22 +82,24 @@ def main() -> None:
     init_state(settings)
     apply_jump()
     try:
-        with reader(settings.db_path) as conn:
+        with reader(settings.db_target) as conn:
             stored = st.session_state["_stored_symbols"] = database.stored_symbols(conn)
     except (*database.DatabaseError, OSError, RuntimeError) as exc:
         setting = "DATABASE_URL" if settings.database_url else "CRYPTO_DB_PATH"
-        where = f"{database.describe_target(settings.db_path)} ({setting})"
+        where = f"{database.describe_target(settings.db_target)} ({setting})"
         if not database.is_unreachable(exc):
             st.error(f"Cannot open the database {where}: {exc}")
             st.stop()
         log_outage(exc)
-        if "_stored_symbols" not in st.session_state:       # nothing read yet: wait for the server
-            st.warning(f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
-                       f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
-                       icon=":material/cloud_off:")
-            st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_path)
+        if "_stored_symbols" not in st.session_state:  # nothing read yet: wait for the server
+            st.warning(
+                f"The database server {where} is unreachable ({database.error_line(exc)}). The page comes "
+                f"back by itself once it answers (tried every {OUTAGE_RETRY_S:.0f} s).",
+                icon=":material/cloud_off:",
+            )
+            st.fragment(wait_for_database, run_every=OUTAGE_RETRY_S)(settings.db_target)
             st.stop()
-        stored = st.session_state["_stored_symbols"]        # the views show their last reads (read_or_last)
+        stored = st.session_state["_stored_symbols"]  # the views show their last reads (read_or_last)
     refresh = refresh_every()
     with st.sidebar:
         st.title("Binance Analytics")

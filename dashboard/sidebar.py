@@ -1,4 +1,5 @@
 """The sidebar: collector start/stop and live status, analytics settings, refresh and the alert watch."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,19 +31,48 @@ def init_state(settings: Settings) -> None:
     """Default every control once per session (widgets then take their value from session state)."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, second=0, microsecond=0)
     defaults: dict[str, Any] = {
-        "feed": settings.data_feed, "replay_file": settings.replay_file, "symbols_text": ",".join(settings.symbols),
-        "view_symbols": analysable(settings.symbols), "pair_x": analysable(settings.symbols)[0],
+        "feed": settings.data_feed,
+        "replay_file": settings.replay_file,
+        "symbols_text": ",".join(settings.symbols),
+        "view_symbols": analysable(settings.symbols),
+        "pair_x": analysable(settings.symbols)[0],
         "pair_y": analysable(settings.symbols)[min(1, len(analysable(settings.symbols)) - 1)],
-        "timeframe": settings.default_timeframe, "lookback": settings.lookback_minutes, "end_mode": "now",
-        "end_at": now, "method": "kalman", "hedge_window": 60, "z_window": 60, "min_volume": 0.0, "entry": 2.0,
-        "exit": 0.0, "stop_z": 4.0, "max_hold": 0, "fee_bps": settings.fee_bps,
-        "slippage_bps": settings.slippage_bps, "capital": 10_000.0, "in_sample": False,
-        "refresh_s": settings.refresh_interval_ms / 1000, "paused": False, "show_volume": True,
-        "norm_mode": "rebased", "sweep_metric": "pct_return", "pf_side": "LONG", "pf_notional": 1000.0,
-        "alert_metric": "zscore", "alert_op": ">", "alert_threshold": 2.0, "upload_kind": "ticks",
-        "upload_symbol": "", "upload_timeframe": "1min", "table_limit": 100, "table_order": "newest",
-        "alerts_seen_ms": database.now_ms(), "collector_error": "", "flash": [],
-        "backfill_minutes": settings.backfill_minutes, "backfill_kline_hours": settings.backfill_kline_hours,
+        "timeframe": settings.default_timeframe,
+        "lookback": settings.lookback_minutes,
+        "end_mode": "now",
+        "end_at": now,
+        "method": "kalman",
+        "hedge_window": 60,
+        "z_window": 60,
+        "min_volume": 0.0,
+        "entry": 2.0,
+        "exit": 0.0,
+        "stop_z": 4.0,
+        "max_hold": 0,
+        "fee_bps": settings.fee_bps,
+        "slippage_bps": settings.slippage_bps,
+        "capital": 10_000.0,
+        "in_sample": False,
+        "refresh_s": settings.refresh_interval_ms / 1000,
+        "paused": False,
+        "show_volume": True,
+        "norm_mode": "rebased",
+        "sweep_metric": "pct_return",
+        "pf_side": "LONG",
+        "pf_notional": 1000.0,
+        "alert_metric": "zscore",
+        "alert_op": ">",
+        "alert_threshold": 2.0,
+        "upload_kind": "ticks",
+        "upload_symbol": "",
+        "upload_timeframe": "1min",
+        "table_limit": 100,
+        "table_order": "newest",
+        "alerts_seen_ms": database.now_ms(),
+        "collector_error": "",
+        "flash": [],
+        "backfill_minutes": settings.backfill_minutes,
+        "backfill_kline_hours": settings.backfill_kline_hours,
     }
     for key, value in defaults.items():
         st.session_state.setdefault(key, value)
@@ -85,10 +115,14 @@ def start_collector(settings: Settings, feed: str) -> None:
     """Start (or restart) the process-wide collector; any failure is kept to show, never raised."""
     symbols = collect_symbols(settings)
     try:
-        settings = dataclasses.replace(settings, backfill_minutes=int(st.session_state["backfill_minutes"]),
-                                       backfill_kline_hours=int(st.session_state["backfill_kline_hours"]))
-        running = collector.start_service(settings, feed, symbols,
-                                          replay_file=st.session_state["replay_file"].strip() or None)
+        settings = dataclasses.replace(
+            settings,
+            backfill_minutes=int(st.session_state["backfill_minutes"]),
+            backfill_kline_hours=int(st.session_state["backfill_kline_hours"]),
+        )
+        running = collector.start_service(
+            settings, feed, symbols, replay_file=st.session_state["replay_file"].strip() or None
+        )
     except Exception as exc:
         log.warning("collector start failed: %s", exc)
         st.session_state["collector_error"] = f"Could not start the {FeedKind(feed).label} feed: {exc}"
@@ -135,7 +169,7 @@ def feed_problem(stats: collector.CollectorStats | None) -> str:
     return f"Feed {feed.state} — {error}" if error else ""
 
 
-LIVE_WITHIN_MS = 60_000   # a symbol with a tick this recent counts as live in the universe summary
+LIVE_WITHIN_MS = 60_000  # a symbol with a tick this recent counts as live in the universe summary
 
 
 def liveness(stats: collector.CollectorStats, now: int) -> str:
@@ -147,45 +181,55 @@ def liveness(stats: collector.CollectorStats, now: int) -> str:
         return f"Last tick age: {shown}"
     quiet = sorted(s for s, t in ages.items() if t is None or now - t > LIVE_WITHIN_MS)
     listed = ", ".join(quiet[:6]) + (f" (+{len(quiet) - 6} more)" if len(quiet) > 6 else "")
-    return (f"{len(ages) - len(quiet):,} of {len(ages):,} symbols traded in the last {LIVE_WITHIN_MS // 1000} s"
-            + (f"; quiet: {listed}" if quiet else ""))
+    return f"{len(ages) - len(quiet):,} of {len(ages):,} symbols traded in the last {LIVE_WITHIN_MS // 1000} s" + (
+        f"; quiet: {listed}" if quiet else ""
+    )
 
 
 @dataclasses.dataclass(frozen=True)
 class OtherWriter:
     """Ticks another process is writing into this database (a headless collector, one on another machine)."""
 
-    live_symbols: int            # symbols with a tick received in the last LIVE_WITHIN_MS
-    age_s: float                 # since the newest tick was received
-    space: str                   # the id space of the newest tick (simulated, aggTrade, ...)
-    stored: int                  # ticks stored over all symbols
+    live_symbols: int  # symbols with a tick received in the last LIVE_WITHIN_MS
+    age_s: float  # since the newest tick was received
+    space: str  # the id space of the newest tick (simulated, aggTrade, ...)
+    stored: int  # ticks stored over all symbols
 
 
-def other_writer(db_path: str, now: int) -> OtherWriter | None:
+def other_writer(db_target: str, now: int) -> OtherWriter | None:
     """What another collector is writing here, read off the writers' per-symbol totals (O(symbols)) and the newest
     tick; None when nothing arrived in the last LIVE_WITHIN_MS, or only ticks this process's own collector
     received before it stopped."""
     since = max(now - LIVE_WITHIN_MS, collector.last_stop_ms())
-    with reader(db_path) as conn:
+    with reader(db_target) as conn:
         summaries = database.symbol_summaries(conn)
         live = [s for s in summaries if s.last_received_at is not None and s.last_received_at > since]
         if not live:
             return None
         newest = max(live, key=lambda s: s.last_received_at or 0)
         tick = database.read_ticks(conn, [newest.symbol], limit=1, newest_first=True)
-    return OtherWriter(len(live), (now - (newest.last_received_at or now)) / 1000,
-                       str(tick["id_space"].iloc[0]) if len(tick) else "", sum(s.tick_count for s in summaries))
+    return OtherWriter(
+        len(live),
+        (now - (newest.last_received_at or now)) / 1000,
+        str(tick["id_space"].iloc[0]) if len(tick) else "",
+        sum(s.tick_count for s in summaries),
+    )
 
 
 def other_writer_status(found: OtherWriter, now: int) -> None:
     """Another collector's writes, unmistakable when they are synthetic, with their rate since the last look."""
     last = st.session_state.get("_other_stored")
     st.session_state["_other_stored"] = (now, found.stored)
-    rate = (f" · {(found.stored - last[1]) / ((now - last[0]) / 1000):,.1f} ticks/s"
-            if last is not None and now > last[0] and found.stored >= last[1] else "")
-    text = (f"another process (a headless collector, or one on another machine) is writing this database: "
-            f"{found.live_symbols:,} symbol{'' if found.live_symbols == 1 else 's'} with trades in the last "
-            f"{LIVE_WITHIN_MS // 60_000} min, newest {found.age_s:.1f} s ago{rate}")
+    rate = (
+        f" · {(found.stored - last[1]) / ((now - last[0]) / 1000):,.1f} ticks/s"
+        if last is not None and now > last[0] and found.stored >= last[1]
+        else ""
+    )
+    text = (
+        f"another process (a headless collector, or one on another machine) is writing this database: "
+        f"{found.live_symbols:,} symbol{'' if found.live_symbols == 1 else 's'} with trades in the last "
+        f"{LIVE_WITHIN_MS // 60_000} min, newest {found.age_s:.1f} s ago{rate}"
+    )
     if found.space == IdSpace.SIMULATED:
         st.warning(f"**SIMULATED FEED** — {text}; synthetic prices, not Binance.", icon=":material/science:")
     else:
@@ -197,14 +241,15 @@ def feed_badge(stats: collector.CollectorStats) -> None:
     """The feed kind, unmistakable: SIMULATED and REPLAY are warnings, live Binance shows its connection."""
     feed = stats.feed
     if stats.feed_kind == FeedKind.SIMULATED:  # by value: a module reload makes new enum classes
-        st.warning("**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
-                   icon=":material/science:")
+        st.warning(
+            "**SIMULATED FEED** — synthetic prices from an offline market model, not Binance.",
+            icon=":material/science:",
+        )
     elif stats.feed_kind == FeedKind.REPLAY:
         done = " — finished, all ticks stored" if stats.state is CollectorState.DRAINING else ""
         st.warning(f"**REPLAY** of {feed.source or 'a file'}{done}", icon=":material/replay:")
     elif feed.state is FeedState.CONNECTED and not feed.stalled_streams:
-        st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)",
-                   icon=":material/check_circle:")
+        st.success(f"**BINANCE LIVE** — connected ({len(feed.streams)} streams)", icon=":material/check_circle:")
     else:
         stalled = f" (no data on {', '.join(feed.stalled_streams)})" if feed.stalled_streams else ""
         st.error(f"**BINANCE** — {feed.state}{stalled}", icon=":material/error:")
@@ -219,11 +264,17 @@ def status_panel(settings: Settings) -> None:
     problem = feed_problem(stats)
     if problem:
         st.error(f"**Cannot get data from Binance.** {problem}. No network here? The simulated market needs none.")
-        st.button("Switch to the simulated feed", key="switch_simulated", type="primary", icon=":material/science:",
-                  on_click=switch_to_simulated, args=(settings,))
+        st.button(
+            "Switch to the simulated feed",
+            key="switch_simulated",
+            type="primary",
+            icon=":material/science:",
+            on_click=switch_to_simulated,
+            args=(settings,),
+        )
     elif st.session_state.get("collector_error"):
         st.error(st.session_state["collector_error"])
-    if stats is None and (found := other_writer(settings.db_path, database.now_ms())) is not None:
+    if stats is None and (found := other_writer(settings.db_target, database.now_ms())) is not None:
         other_writer_status(found, database.now_ms())
     elif stats is None:
         st.info("Collector stopped — press **Start**. Stored data stays viewable.")
@@ -235,12 +286,17 @@ def status_panel(settings: Settings) -> None:
         right.metric("Written", f"{stats.written:,}")
         left.metric("Dropped", f"{stats.dropped:,}")
         right.metric("Reconnects", f"{feed.reconnects:,}")
-        left.metric("Gaps", f"{stats.gaps_detected:,}",
-                    help=f"repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}")
+        left.metric(
+            "Gaps",
+            f"{stats.gaps_detected:,}",
+            help=f"repaired {stats.gaps_repaired}, unrepairable {stats.gaps_unrepairable}",
+        )
         right.metric("Queue", f"{stats.queue_depth:,}")
         st.caption(liveness(stats, database.now_ms()))
-        st.caption(f"Collector {stats.state} · feed {feed.state}"
-                   + (f" · stalled: {', '.join(feed.stalled_streams)}" if feed.stalled_streams else ""))
+        st.caption(
+            f"Collector {stats.state} · feed {feed.state}"
+            + (f" · stalled: {', '.join(feed.stalled_streams)}" if feed.stalled_streams else "")
+        )
         error = feed.last_error or stats.last_error
         if error and not problem:
             st.caption(f"Last error: {error}")
@@ -249,14 +305,16 @@ def status_panel(settings: Settings) -> None:
                 st.caption(f"Backfill {progress.label} failed: {progress.error}")
             else:
                 st.progress(progress.fraction, text=f"Backfill {progress.label}: {progress.fraction:.0%}")
-    st.caption(f"Database {database.describe_target(settings.db_path)}: "
-               f"{database.database_size_bytes(settings.db_path) / 2**20:,.1f} MB")
+    st.caption(
+        f"Database {database.describe_target(settings.db_target)}: "
+        f"{database.database_size_bytes(settings.db_target) / 2**20:,.1f} MB"
+    )
 
 
 def alert_watch(c: Controls) -> None:
     """Evaluate alert rules on every refresh and toast events fired since this session last looked."""
     check_alerts(c, session_cache())
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         history = database.alert_history(conn, limit=20)
     fresh = history[history["fired_at"] > st.session_state["alerts_seen_ms"]]
     for message in reversed(fresh["message"].tolist()):
@@ -267,12 +325,15 @@ def alert_watch(c: Controls) -> None:
 
 def collector_controls(settings: Settings) -> None:
     """Feed choice, symbols, Start / Stop."""
-    st.radio("Data feed", list(FeedKind), format_func=lambda kind: FeedKind(kind).label, key="feed",
-             horizontal=True)
+    st.radio("Data feed", list(FeedKind), format_func=lambda kind: FeedKind(kind).label, key="feed", horizontal=True)
     if st.session_state["feed"] == "replay":
-        st.text_input("Replay files", key="replay_file", help="NDJSON ticks, tick CSV (this app's export), Binance "
-                      "archive CSV (.csv/.zip) or recorded frames (.gz): paths on the server, several separated by "
-                      "':', or a folder; they replay merged in time order")
+        st.text_input(
+            "Replay files",
+            key="replay_file",
+            help="NDJSON ticks, tick CSV (this app's export), Binance "
+            "archive CSV (.csv/.zip) or recorded frames (.gz): paths on the server, several separated by "
+            "':', or a folder; they replay merged in time order",
+        )
     st.text_input("Symbols (USD-M, comma-separated, any case)", key="symbols_text", on_change=on_symbols_changed)
     try:
         parse_symbols(st.session_state["symbols_text"])
@@ -280,13 +341,29 @@ def collector_controls(settings: Settings) -> None:
         st.error(f"Symbols: {exc}")
     if st.session_state["feed"] == "binance":
         with st.expander("History backfill on start"):
-            st.number_input("Minutes of trades (aggTrades, ≤ 48 h)", 0, 48 * 60, key="backfill_minutes",
-                            help="Fetched over REST when Start is pressed; an interrupted backfill resumes")
-            st.number_input("Hours of 1-minute klines", 0, 24 * 365, key="backfill_kline_hours",
-                            help="Stored as 1min bars (source 'klines') for long lookbacks")
+            st.number_input(
+                "Minutes of trades (aggTrades, ≤ 48 h)",
+                0,
+                48 * 60,
+                key="backfill_minutes",
+                help="Fetched over REST when Start is pressed; an interrupted backfill resumes",
+            )
+            st.number_input(
+                "Hours of 1-minute klines",
+                0,
+                24 * 365,
+                key="backfill_kline_hours",
+                help="Stored as 1min bars (source 'klines') for long lookbacks",
+            )
     start, stop = st.columns(2)
-    if start.button("Start", key="start", type="primary", icon=":material/play_arrow:", width="stretch",
-                    help="Starts collecting (restarts with the new choices if already running)"):
+    if start.button(
+        "Start",
+        key="start",
+        type="primary",
+        icon=":material/play_arrow:",
+        width="stretch",
+        help="Starts collecting (restarts with the new choices if already running)",
+    ):
         with st.spinner(f"Starting the {FeedKind(st.session_state['feed']).label} feed…"):
             start_collector(settings, st.session_state["feed"])
     if stop.button("Stop", key="stop", icon=":material/stop:", width="stretch"):
@@ -312,43 +389,78 @@ def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
     left, right = st.columns(2)
     left.selectbox("Timeframe", list(Timeframe), key="timeframe")
     right.selectbox("Lookback", lookback_options(settings), key="lookback", format_func=fmt_minutes)
-    st.radio("Window ends", ["now", "earlier"], key="end_mode", horizontal=True,
-             format_func={"now": "Now (live)", "earlier": "At a chosen time"}.get)
+    st.radio(
+        "Window ends",
+        ["now", "earlier"],
+        key="end_mode",
+        horizontal=True,
+        format_func={"now": "Now (live)", "earlier": "At a chosen time"}.get,
+    )
     end_ms = None
     if st.session_state["end_mode"] == "earlier":
         end_at = st.datetime_input("Window end (UTC) — scroll back in time", key="end_at", step=60)
         end_ms = int(end_at.replace(tzinfo=dt.UTC).timestamp() * 1000)
-    st.selectbox("Regression (hedge ratio)", list(analytics.HedgeMethod), key="method",
-                 help="kalman: adaptive filter; rolling: OLS over the rolling window; tls / ols / huber: static fits "
-                      "(refitted causally on an expanding window)")
+    st.selectbox(
+        "Regression (hedge ratio)",
+        list(analytics.HedgeMethod),
+        key="method",
+        help="kalman: adaptive filter; rolling: OLS over the rolling window; tls / ols / huber: static fits "
+        "(refitted causally on an expanding window)",
+    )
     left, right = st.columns(2)
-    left.number_input("Rolling window (bars)", 3, 100_000, key="hedge_window", step=10,
-                      help="hedge window for rolling/expanding fits, also the correlation and volatility window")
+    left.number_input(
+        "Rolling window (bars)",
+        3,
+        100_000,
+        key="hedge_window",
+        step=10,
+        help="hedge window for rolling/expanding fits, also the correlation and volatility window",
+    )
     right.number_input("z-score window (bars)", 2, 100_000, key="z_window", step=10)
-    st.number_input("Minimum bar volume", 0.0, key="min_volume", step=0.1,
-                    help="bars with less volume are left out of pair analytics (0 = keep all)")
+    st.number_input(
+        "Minimum bar volume",
+        0.0,
+        key="min_volume",
+        step=0.1,
+        help="bars with less volume are left out of pair analytics (0 = keep all)",
+    )
     with st.expander("Strategy, costs and backtest", expanded=False):
         left, right = st.columns(2)
         left.number_input("Entry |z|", 0.1, 10.0, key="entry", step=0.1)
         right.number_input("Exit z", -5.0, 5.0, key="exit", step=0.1)
         left.number_input("Stop |z| (0 = off)", 0.0, 20.0, key="stop_z", step=0.5)
         right.number_input("Max holding (bars, 0 = off)", 0, 1_000_000, key="max_hold", step=10)
-        left.number_input("Fee (bps per leg)", 0.0, 100.0, key="fee_bps", step=0.5,
-                          help="Binance USD-M taker fee is 4 bps (FEE_BPS)")
+        left.number_input(
+            "Fee (bps per leg)", 0.0, 100.0, key="fee_bps", step=0.5, help="Binance USD-M taker fee is 4 bps (FEE_BPS)"
+        )
         right.number_input("Slippage (bps)", 0.0, 100.0, key="slippage_bps", step=0.5)
         st.number_input("Capital (USDT, gross notional per trade)", 100.0, 1e9, key="capital", step=1000.0)
-        st.checkbox("In-sample hedge (look-ahead: fits on the whole window — research only)", key="in_sample",
-                    disabled=st.session_state["method"] not in analytics.STATIC_METHODS,
-                    help="Only for ols / huber / tls. Off = causal hedge, as a live strategy would have had.")
+        st.checkbox(
+            "In-sample hedge (look-ahead: fits on the whole window — research only)",
+            key="in_sample",
+            disabled=st.session_state["method"] not in analytics.STATIC_METHODS,
+            help="Only for ols / huber / tls. Off = causal hedge, as a live strategy would have had.",
+        )
     return Controls(
-        db_path=settings.db_path, symbols=tuple(chosen), pair=pair if pair[0] != pair[1] else None,
-        timeframe=st.session_state["timeframe"], lookback_min=int(st.session_state["lookback"]), end_ms=end_ms,
-        min_volume=float(st.session_state["min_volume"]), method=st.session_state["method"],
-        hedge_window=int(st.session_state["hedge_window"]), z_window=int(st.session_state["z_window"]),
-        entry=float(st.session_state["entry"]), exit=float(st.session_state["exit"]),
-        stop=float(st.session_state["stop_z"]) or None, max_hold=int(st.session_state["max_hold"]) or None,
-        fee_bps=float(st.session_state["fee_bps"]), slippage_bps=float(st.session_state["slippage_bps"]),
-        capital=float(st.session_state["capital"]), in_sample=bool(st.session_state["in_sample"]))
+        db_target=settings.db_target,
+        symbols=tuple(chosen),
+        pair=pair if pair[0] != pair[1] else None,
+        timeframe=st.session_state["timeframe"],
+        lookback_min=int(st.session_state["lookback"]),
+        end_ms=end_ms,
+        min_volume=float(st.session_state["min_volume"]),
+        method=st.session_state["method"],
+        hedge_window=int(st.session_state["hedge_window"]),
+        z_window=int(st.session_state["z_window"]),
+        entry=float(st.session_state["entry"]),
+        exit=float(st.session_state["exit"]),
+        stop=float(st.session_state["stop_z"]) or None,
+        max_hold=int(st.session_state["max_hold"]) or None,
+        fee_bps=float(st.session_state["fee_bps"]),
+        slippage_bps=float(st.session_state["slippage_bps"]),
+        capital=float(st.session_state["capital"]),
+        in_sample=bool(st.session_state["in_sample"]),
+    )
 
 
 def refresh_controls() -> None:

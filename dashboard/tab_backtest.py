@@ -1,4 +1,5 @@
 """The Backtest tab: metrics, trades on the spread, equity and drawdown, trade log, entry × exit sweep."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,12 +38,23 @@ def backtest_metrics(result: analytics.BacktestResult) -> None:
     for name, why in result.metrics_reasons.items():
         if name in labels:
             withheld.setdefault(why, []).append(labels[name])
-    st.caption(f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
-               "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items()))
+    st.caption(
+        f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
+        "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
+    )
 
 
-TRADE_LOG_FIRST = ("entry_time", "exit_time", "side", "net_pnl", "fees", "holding_time", "exit_reason",
-                   "entry_zscore", "exit_zscore")     # what a trader reads first, visible without scrolling
+TRADE_LOG_FIRST = (
+    "entry_time",
+    "exit_time",
+    "side",
+    "net_pnl",
+    "fees",
+    "holding_time",
+    "exit_reason",
+    "entry_zscore",
+    "exit_zscore",
+)  # what a trader reads first, visible without scrolling
 
 
 def trade_log(trades: pd.DataFrame) -> None:
@@ -56,32 +68,48 @@ def trade_log(trades: pd.DataFrame) -> None:
         "entry_time": st.column_config.DatetimeColumn("entry (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "exit_time": st.column_config.DatetimeColumn("exit (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "net_pnl": st.column_config.NumberColumn("net P&L", format="%+,.2f USDT"),
-        "fees": st.column_config.NumberColumn(format="%,.2f USDT"), "gross_pnl": money, "slippage": money,
-        "holding_time": "held", "entry_zscore": st.column_config.NumberColumn("entry z", format="%+.2f"),
+        "fees": st.column_config.NumberColumn(format="%,.2f USDT"),
+        "gross_pnl": money,
+        "slippage": money,
+        "holding_time": "held",
+        "entry_zscore": st.column_config.NumberColumn("entry z", format="%+.2f"),
         "exit_zscore": st.column_config.NumberColumn("exit z", format="%+.2f"),
         "entry_beta": st.column_config.NumberColumn("entry β", format="%.5g"),
-        **{c: st.column_config.NumberColumn(format="%,.6g") for c in map(str, order)
-           if c.startswith(("entry_price", "exit_price", "qty", "exit_qty"))},
+        **{
+            c: st.column_config.NumberColumn(format="%,.6g")
+            for c in map(str, order)
+            if c.startswith(("entry_price", "exit_price", "qty", "exit_qty"))
+        },
     }
     st.dataframe(shown, width="stretch", hide_index=True, height=260, column_config=config)
 
 
 def tab_backtest(c: Controls) -> None:
     """Backtest of the pair: markers on the spread, equity and drawdown, metrics, trade log, threshold sweep."""
-    st.caption(c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
-               f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}")
+    st.caption(
+        c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
+        f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}"
+    )
     window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
     result = run_backtest(window)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
-    plot(viz.spread_zscore_figure(result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop,
-                                  trades=result.trades), "bt_spread")
+    plot(
+        viz.spread_zscore_figure(
+            result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop, trades=result.trades
+        ),
+        "bt_spread",
+    )
     plot(viz.equity_drawdown_figure(result.equity), "bt_equity")
     st.subheader(f"Trade log ({len(result.trades):,} trades)")
     trade_log(result.trades)
-    download("Download trade log (CSV)", functools.partial(window_csv, c, trades_frame), export_name(c, "trades"),
-             "dl_trades_tab")
+    download(
+        "Download trade log (CSV)",
+        functools.partial(window_csv, c, trades_frame),
+        export_name(c, "trades"),
+        "dl_trades_tab",
+    )
     st.caption(" · ".join(result.notes))
     with guard("Threshold sweep"):
         sweep_section(window, c)
@@ -100,9 +128,13 @@ def sweep_section(window: Window, c: Controls) -> None:
         st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
     stored = st.session_state.get("_sweep")
     if stored is None or stored[0] != signature:
-        st.caption(f"Runs {len(SWEEP_ENTRIES) * len(SWEEP_EXITS)} backtests (entries {SWEEP_ENTRIES}, exits "
-                   f"{SWEEP_EXITS}) with the other settings as in the sidebar. Press Run sweep.")
+        st.caption(
+            f"Runs {len(SWEEP_ENTRIES) * len(SWEEP_EXITS)} backtests (entries {SWEEP_ENTRIES}, exits "
+            f"{SWEEP_EXITS}) with the other settings as in the sidebar. Press Run sweep."
+        )
         return
     plot(viz.sweep_heatmap(stored[1], metric, why=stored[4]), "bt_sweep")
-    st.caption(f"Computed {fmt_time(stored[2])} UTC on {stored[3]:,} bars. A grid search overfits: judge the "
-               "chosen cell on later data.")
+    st.caption(
+        f"Computed {fmt_time(stored[2])} UTC on {stored[3]:,} bars. A grid search overfits: judge the "
+        "chosen cell on later data."
+    )

@@ -1,4 +1,5 @@
 """The Charts tab: candles with volume, normalised comparison, statistics table, volatility, distributions."""
+
 from __future__ import annotations
 
 import math
@@ -25,18 +26,29 @@ def statistics_table(window: Window) -> pd.DataFrame:
         price = analytics.summary_statistics(traded(bars)["close"])
         ret = analytics.summary_statistics(analytics.returns(traded(bars)["close"]))
         high, low = float(bars["high"].max()), float(bars["low"].min())
-        rows[symbol] = {"last": price["last"], "change": price["last"] - price["first"],
-                        "change %": (price["last"] / price["first"] - 1) * 100, "high": high, "low": low,
-                        "range": high - low, "mean": price["mean"], "σ price": price["std"],
-                        "volume": float(bars["volume"].sum()), "avg volume/bar": float(bars["volume"].mean()),
-                        "trades": int(bars["trades"].sum()), "bars": len(bars),
-                        "filled bars %": analytics.fill_fraction(bars) * 100, "σ return %": ret["std"] * 100,
-                        "skew": ret["skew"], "excess kurtosis": ret["kurtosis"]}
+        rows[symbol] = {
+            "last": price["last"],
+            "change": price["last"] - price["first"],
+            "change %": (price["last"] / price["first"] - 1) * 100,
+            "high": high,
+            "low": low,
+            "range": high - low,
+            "mean": price["mean"],
+            "σ price": price["std"],
+            "volume": float(bars["volume"].sum()),
+            "avg volume/bar": float(bars["volume"].mean()),
+            "trades": int(bars["trades"].sum()),
+            "bars": len(bars),
+            "filled bars %": analytics.fill_fraction(bars) * 100,
+            "σ return %": ret["std"] * 100,
+            "skew": ret["skew"],
+            "excess kurtosis": ret["kurtosis"],
+        }
     return pd.DataFrame(rows).T
 
 
-_PRICE_ROWS = ("last", "change", "high", "low", "range")           # on the symbol's tick grid
-_DERIVED_PRICE_ROWS = ("mean", "σ price")                         # prices, off the grid: two more decimals
+_PRICE_ROWS = ("last", "change", "high", "low", "range")  # on the symbol's tick grid
+_DERIVED_PRICE_ROWS = ("mean", "σ price")  # prices, off the grid: two more decimals
 _PERCENT_ROWS = ("change %", "filled bars %", "σ return %")
 _COUNT_ROWS = ("trades", "bars")
 _SHAPE_ROWS = ("skew", "excess kurtosis")
@@ -45,6 +57,7 @@ _SHAPE_ROWS = ("skew", "excess kurtosis")
 def statistics_view(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFrame:
     """The statistics as a trader reads them: one column per symbol (so no header is cut), prices in the symbol's
     tick decimals with thousands separators, percentages to 3 decimals, counts whole, '—' where undefined."""
+
     def cell(stat: str, symbol: str, value: float) -> str:
         if not math.isfinite(value):
             return "—"
@@ -56,9 +69,15 @@ def statistics_view(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFra
             return f"{int(value):,}"
         if stat in _SHAPE_ROWS:
             return f"{value:.2f}"
-        return fmt_value(value, 6)                                  # volumes
-    return pd.DataFrame({symbol: [cell(str(stat), str(symbol), float(value)) for stat, value in row.items()]
-                         for symbol, row in table.astype(float).iterrows()}, index=table.columns)
+        return fmt_value(value, 6)  # volumes
+
+    return pd.DataFrame(
+        {
+            symbol: [cell(str(stat), str(symbol), float(value)) for stat, value in row.items()]
+            for symbol, row in table.astype(float).iterrows()
+        },
+        index=table.columns,
+    )
 
 
 def tab_charts(c: Controls) -> None:
@@ -68,29 +87,43 @@ def tab_charts(c: Controls) -> None:
     found = window.require()
     st.toggle("Volume panels", key="show_volume", persist_state="page")
     for symbol, bars in window.drawable().items():
-        plot(viz.candlestick_figure(bars, symbol, show_volume=st.session_state["show_volume"]),
-             f"chart_candles_{symbol}")
+        plot(
+            viz.candlestick_figure(bars, symbol, show_volume=st.session_state["show_volume"]), f"chart_candles_{symbol}"
+        )
     with guard("Normalised comparison"):
-        st.radio("Scale", ["rebased", "pct"], key="norm_mode", horizontal=True, persist_state="page",
-                 format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get)
-        plot(viz.normalized_price_figure(window.drawable_closes(), st.session_state["norm_mode"]),
-             "chart_normalized")
+        st.radio(
+            "Scale",
+            ["rebased", "pct"],
+            key="norm_mode",
+            horizontal=True,
+            persist_state="page",
+            format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get,
+        )
+        plot(viz.normalized_price_figure(window.drawable_closes(), st.session_state["norm_mode"]), "chart_normalized")
     with guard("Statistics"):
         st.subheader("Time-series statistics")
-        view = statistics_view(statistics_table(window), {symbol: tick_decimals(traded(bars)["close"].to_numpy())
-                                                          for symbol, bars in found.items()})
-        st.dataframe(view, width="stretch",
-                     column_config={symbol: st.column_config.TextColumn(alignment="right") for symbol in view.columns})
+        view = statistics_view(
+            statistics_table(window),
+            {symbol: tick_decimals(traded(bars)["close"].to_numpy()) for symbol, bars in found.items()},
+        )
+        st.dataframe(
+            view,
+            width="stretch",
+            column_config={symbol: st.column_config.TextColumn(alignment="right") for symbol in view.columns},
+        )
         plot(viz.rolling_volatility_figure(window.closes(), window=c.hedge_window), "chart_volatility")
     with guard("Distributions"):
         if st.session_state.get("dist_symbol") not in found:
             st.session_state["dist_symbol"] = next(iter(found))
-        symbol = st.columns(3)[0].selectbox("Distribution of", list(found), key="dist_symbol",
-                                            persist_state="page")
+        symbol = st.columns(3)[0].selectbox("Distribution of", list(found), key="dist_symbol", persist_state="page")
         close = traded(found[symbol])["close"]
         left, right = st.columns(2)
         with left:
             plot(viz.distribution_figure(close, f"{symbol} price", x_title="Price"), "chart_price_dist")
         with right:
-            plot(viz.distribution_figure(analytics.returns(close) * 100, f"{symbol} {c.bar_timeframe} returns",
-                                         x_title="Return per bar (%)"), "chart_return_dist")
+            plot(
+                viz.distribution_figure(
+                    analytics.returns(close) * 100, f"{symbol} {c.bar_timeframe} returns", x_title="Return per bar (%)"
+                ),
+                "chart_return_dist",
+            )

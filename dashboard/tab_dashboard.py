@@ -1,4 +1,5 @@
 """The Dashboard tab: a price card per symbol, the pair's latest numbers and a compact chart."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -44,18 +45,26 @@ def sparse_note(bars: pd.DataFrame, timeframe: str) -> str:
 def tab_dashboard(c: Controls) -> None:
     """Price cards, the pair's latest z-score and hedge ratio, a compact price chart."""
     st.caption(c.describe())
-    window, summaries, size = read_or_last("dashboard", c, lambda conn: (
-        load_window(conn, c, cache=session_cache()), database.symbol_summaries(conn),
-        database.database_size_bytes(c.db_path)))
+    window, summaries, size = read_or_last(
+        "dashboard",
+        c,
+        lambda conn: (
+            load_window(conn, c, cache=session_cache()),
+            database.symbol_summaries(conn),
+            database.database_size_bytes(c.db_target),
+        ),
+    )
     found = window.require()
     with guard("Prices"):
         for row in range(0, len(found), 4):
-            for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row:row + 4]):
+            for col, (symbol, bars) in zip(st.columns(4), list(found.items())[row : row + 4]):
                 decimals = tick_decimals(bars["close"].to_numpy()[-300:])
-                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1]), decimals), price_change(bars),
-                           border=True)
-                activity = (f"{recent_rate(bars, window.end_ms):.1f} ticks/s" if c.end_ms is None
-                            else f"{int(bars['trades'].sum()):,} trades in the window")
+                col.metric(symbol, fmt_price(float(bars["close"].iloc[-1]), decimals), price_change(bars), border=True)
+                activity = (
+                    f"{recent_rate(bars, window.end_ms):.1f} ticks/s"
+                    if c.end_ms is None
+                    else f"{int(bars['trades'].sum()):,} trades in the window"
+                )
                 col.caption(f"{activity} · {len(bars):,} bars" + sparse_note(bars, c.bar_timeframe))
     with guard("Pair"):
         pair = pair_of(window, c.pair)
@@ -64,9 +73,12 @@ def tab_dashboard(c: Controls) -> None:
         cols[0].metric(f"z-score {pair.y_symbol}/{pair.x_symbol}", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
         cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
-        cols[3].metric(f"Return corr. ({c.hedge_window} bars)", fmt_value(pair.latest("correlation"), "{:.3f}"),
-                       help="return correlation over the last hedge window of bars; Pair Analytics' matrix is over "
-                       "the whole window")
+        cols[3].metric(
+            f"Return corr. ({c.hedge_window} bars)",
+            fmt_value(pair.latest("correlation"), "{:.3f}"),
+            help="return correlation over the last hedge window of bars; Pair Analytics' matrix is over "
+            "the whole window",
+        )
     with guard("Price chart"):
         plot(viz.compact_price_figure(window.drawable_closes()), "dash_prices")
     total = sum(s.tick_count for s in summaries)

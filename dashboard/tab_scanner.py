@@ -1,5 +1,6 @@
 """The Scanner tab: every pair of the stored universe ranked by cointegration with false discoveries controlled,
 filters, CSV export, and one click to open a pair in Pair Analytics."""
+
 from __future__ import annotations
 
 import time
@@ -28,10 +29,20 @@ from service.scan_jobs import (
     start_scan,
 )
 
-SHOWN = {"x": "x", "y": "y", "beta": "β (y on x)", "pvalue": "p (both ways)", "qvalue": "q (BH)",
-         "half_life": "half-life (bars)", "correlation": "return corr.", "spread_vol": "spread σ (% of y)",
-         "crossings_per_day": "crossings/day", "hurst": "Hurst", "oos_pvalue": "out-of-sample p",
-         "oos_confirmed": "holds out of sample"}
+SHOWN = {
+    "x": "x",
+    "y": "y",
+    "beta": "β (y on x)",
+    "pvalue": "p (both ways)",
+    "qvalue": "q (BH)",
+    "half_life": "half-life (bars)",
+    "correlation": "return corr.",
+    "spread_vol": "spread σ (% of y)",
+    "crossings_per_day": "crossings/day",
+    "hurst": "Hurst",
+    "oos_pvalue": "out-of-sample p",
+    "oos_confirmed": "holds out of sample",
+}
 
 
 def open_pair(x: str, y: str, days: int) -> None:
@@ -39,9 +50,9 @@ def open_pair(x: str, y: str, days: int) -> None:
     st.session_state.update(pair_view(x, y, days, st.session_state["view_symbols"]))
 
 
-def load_history(db_path: str, quote: str, days: int, settings: Settings) -> None:
+def load_history(db_target: str, quote: str, days: int, settings: Settings) -> None:
     """Button callback: load the universe's 1-minute history from Binance in the background (see history_status)."""
-    start_history(db_path, quote, days, BinanceRest(settings.rest_url), BinanceArchive(settings.archive_url))
+    start_history(db_target, quote, days, BinanceRest(settings.rest_url), BinanceArchive(settings.archive_url))
 
 
 def run_scan(req: ScanRequest) -> None:
@@ -49,23 +60,33 @@ def run_scan(req: ScanRequest) -> None:
     start_scan(req)
 
 
-def simulate_history(db_path: str) -> None:
+def simulate_history(db_target: str) -> None:
     """Button callback: store a simulated 200-symbol, 7-day universe (offline stand-in for the exchange's history)."""
     try:
-        planted = collector.store_simulated_history(db_path)
+        planted = collector.store_simulated_history(db_target)
     except Exception as exc:
         st.session_state["flash"].append(("error", f"Could not store the simulated universe: {exc}"))
     else:
-        st.session_state["flash"].append(("success", f"Stored 7 days of 1-minute bars for 200 simulated symbols "
-                                                     f"({len(planted)} planted cointegrated pairs)."))
+        st.session_state["flash"].append(
+            (
+                "success",
+                f"Stored 7 days of 1-minute bars for 200 simulated symbols "
+                f"({len(planted)} planted cointegrated pairs).",
+            )
+        )
 
 
 def table_view(rows: pd.DataFrame) -> pd.DataFrame:
     """The result rows formatted for reading (numbers as text a trader reads, no raw floats)."""
     out = rows.loc[:, list(SHOWN)].rename(columns=SHOWN)
     out.attrs = {}  # the scan summary stays with the result, not in the browser's copy
-    for col, fmt in (("β (y on x)", "{:.4g}"), ("half-life (bars)", "{:,.1f}"), ("return corr.", "{:.2f}"),
-                     ("crossings/day", "{:,.0f}"), ("Hurst", "{:.2f}")):
+    for col, fmt in (
+        ("β (y on x)", "{:.4g}"),
+        ("half-life (bars)", "{:,.1f}"),
+        ("return corr.", "{:.2f}"),
+        ("crossings/day", "{:,.0f}"),
+        ("Hurst", "{:.2f}"),
+    ):
         out[col] = [fmt_value(v, fmt) for v in out[col]]
     for col in ("p (both ways)", "q (BH)", "out-of-sample p"):
         out[col] = [("< 0.0001" if v < 1e-4 else f"{v:.4f}") if pd.notna(v) else "—" for v in out[col]]
@@ -81,10 +102,12 @@ def results(j: ScanJob, c: Controls) -> None:
     if j.table is None:
         return
     summary = analytics.scan_summary(j.table)
-    st.caption(f"{summary.pairs_tested:,} pairs of {j.symbols} symbols tested on {summary.formation_bars:,} formation "
-               f"and {summary.validation_bars:,} validation bars; {summary.pairs_confirmed:,} confirmed with the full "
-               f"test, **{summary.pairs_selected} selected** at a false discovery rate of {j.request.fdr:.0%}. "
-               f"Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC.")
+    st.caption(
+        f"{summary.pairs_tested:,} pairs of {j.symbols} symbols tested on {summary.formation_bars:,} formation "
+        f"and {summary.validation_bars:,} validation bars; {summary.pairs_confirmed:,} confirmed with the full "
+        f"test, **{summary.pairs_selected} selected** at a false discovery rate of {j.request.fdr:.0%}. "
+        f"Finished {time.strftime('%H:%M:%S', time.gmtime(j.finished_at))} UTC."
+    )
     if j.notes:
         with st.expander(f"Left out ({len(j.notes)})"):
             st.write("\n".join(f"- {n}" for n in j.notes))
@@ -93,25 +116,48 @@ def results(j: ScanJob, c: Controls) -> None:
     hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life")
     rows = filtered(j.table, selected_only=selected_only, half_life=hl)
     if rows.empty:
-        st.info("No pair passes these filters." + (" None is selected: no pair's cointegration survives the false "
-                                                    "discovery control." if selected_only else ""))
+        st.info(
+            "No pair passes these filters."
+            + (
+                " None is selected: no pair's cointegration survives the false discovery control."
+                if selected_only
+                else ""
+            )
+        )
         return
-    event = st.dataframe(table_view(rows), hide_index=True, width="stretch", on_select="rerun",
-                         selection_mode="single-row", key="scan_table")
+    event = st.dataframe(
+        table_view(rows),
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="scan_table",
+    )
     chosen = event.selection.rows if event is not None else []
     if chosen:
         pick = rows.iloc[chosen[0]]
-        st.button(f"Open {pick['y']} / {pick['x']} in Pair Analytics", type="primary", key="scan_open",
-                  on_click=open_pair, args=(str(pick["x"]), str(pick["y"]), j.request.days))
+        st.button(
+            f"Open {pick['y']} / {pick['x']} in Pair Analytics",
+            type="primary",
+            key="scan_open",
+            on_click=open_pair,
+            args=(str(pick["x"]), str(pick["y"]), j.request.days),
+        )
     else:
         st.caption("Select a row to open that pair in Pair Analytics and Backtest.")
-    st.download_button("Scan results (CSV)", data=lambda: database.dataframe_to_csv(rows), file_name="scan.csv",
-                       mime="text/csv", key="dl_scan", on_click="ignore")
+    st.download_button(
+        "Scan results (CSV)",
+        data=lambda: database.dataframe_to_csv(rows),
+        file_name="scan.csv",
+        mime="text/csv",
+        key="dl_scan",
+        on_click="ignore",
+    )
 
 
-def history_status(db_path: str) -> None:
+def history_status(db_target: str) -> None:
     """Progress of a running history load, or what the last one did."""
-    h = history_job(db_path)
+    h = history_job(db_target)
     if h is None:
         return
     if h.running:
@@ -120,47 +166,63 @@ def history_status(db_path: str) -> None:
         st.error(f"The history load failed: {h.error}")
     elif h.report is not None:
         r = h.report
-        st.caption(f"History: {r.archive_days:,} symbol-days from the archive, {r.skipped_days:,} already stored, "
-                   f"{r.rest_bars:,} bars of today over REST, {len(r.missing):,} symbol-days no source had.")
+        st.caption(
+            f"History: {r.archive_days:,} symbol-days from the archive, {r.skipped_days:,} already stored, "
+            f"{r.rest_bars:,} bars of today over REST, {len(r.missing):,} symbol-days no source had."
+        )
 
 
 def tab_scanner(c: Controls, feed: str, settings: Settings) -> None:
     """Settings, the Run button, progress while a scan runs (polled every second), then the results."""
     show_flash()
-    st.caption("Every pair of the stored symbols with 1-minute bars: Engle–Granger in both directions, "
-               "Benjamini–Hochberg over all pairs, re-tested on the last 30 % of the window.")
+    st.caption(
+        "Every pair of the stored symbols with 1-minute bars: Engle–Granger in both directions, "
+        "Benjamini–Hochberg over all pairs, re-tested on the last 30 % of the window."
+    )
     cols = st.columns(4)
     days = cols[0].number_input("Days of history", 1, 30, 7, key="scan_days")
     quotes = list(dict.fromkeys([settings.universe_quote, *FUTURES_QUOTES, ""]))
     quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")
-    req = ScanRequest(c.db_path, int(days), quote, float(volume), float(fdr))
+    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr))
     run, simulate = st.columns(2)
-    run.button("Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,),
-               icon=":material/travel_explore:")
+    run.button(
+        "Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,), icon=":material/travel_explore:"
+    )
     if feed == FeedKind.BINANCE:
-        simulate.button(f"Load {int(days)} days of 1-minute history for every {quote or 'listed'} perpetual",
-                        key="scan_history", icon=":material/download:", on_click=load_history,
-                        args=(c.db_path, quote, int(days), settings),
-                        help="Closed days from the sha256-verified data.binance.vision daily klines files, today "
-                             "over REST; days already stored are skipped, so an interrupted load resumes")
+        simulate.button(
+            f"Load {int(days)} days of 1-minute history for every {quote or 'listed'} perpetual",
+            key="scan_history",
+            icon=":material/download:",
+            on_click=load_history,
+            args=(c.db_target, quote, int(days), settings),
+            help="Closed days from the sha256-verified data.binance.vision daily klines files, today "
+            "over REST; days already stored are skipped, so an interrupted load resumes",
+        )
     if feed == FeedKind.SIMULATED:
-        simulate.button("Store a simulated universe (200 symbols, 7 days)", key="scan_simulate",
-                        on_click=simulate_history, args=(c.db_path,), icon=":material/science:",
-                        help="Offline stand-in for the exchange's history, with planted cointegrated pairs "
-                             "(P..X/P..Y), correlated traps and bid/ask-bounce symbols")
+        simulate.button(
+            "Store a simulated universe (200 symbols, 7 days)",
+            key="scan_simulate",
+            on_click=simulate_history,
+            args=(c.db_target,),
+            icon=":material/science:",
+            help="Offline stand-in for the exchange's history, with planted cointegrated pairs "
+            "(P..X/P..Y), correlated traps and bid/ask-bounce symbols",
+        )
 
     @st.fragment(run_every=1.0)
     def progress() -> None:
         with guard("Scanner"):
-            history_status(c.db_path)
+            history_status(c.db_target)
             current = job(req)
             if current is None:
-                st.info("No scan yet for these settings: press **Run scan**. The scan needs at least a day of "
-                        "1-minute bars for two symbols (live collection or the sidebar's 1-minute klines backfill "
-                        "store them)." + (" Offline, store a simulated universe first." if feed == FeedKind.SIMULATED
-                                          else ""))
+                st.info(
+                    "No scan yet for these settings: press **Run scan**. The scan needs at least a day of "
+                    "1-minute bars for two symbols (live collection or the sidebar's 1-minute klines backfill "
+                    "store them)."
+                    + (" Offline, store a simulated universe first." if feed == FeedKind.SIMULATED else "")
+                )
                 return
             if current.running:
                 st.progress(current.fraction, text=f"Scanning: {current.stage}")

@@ -1,5 +1,6 @@
 """Streamlit pieces every tab shares: the failure guard, charts, downloads, flash messages and the session caches (bars,
 background-refreshed tests)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -21,7 +22,7 @@ from service.controls import TESTS_TTL_S, Controls, fmt_duration, fmt_time
 from service.window import NotYet, TimedTests, reader, run_tests
 
 log = logging.getLogger(__name__)
-OUTAGE_LOG_EVERY_S = 30.0                   # an unreachable database is logged this often, not at every refresh
+OUTAGE_LOG_EVERY_S = 30.0  # an unreachable database is logged this often, not at every refresh
 _outage_logged = [0.0]
 
 
@@ -41,14 +42,17 @@ def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T
     a zoom on them, stay on screen through a restart or failover. Memory: one visible window per view."""
     kept: dict[str, tuple[Controls, int, Any]] = st.session_state.setdefault("_last_reads", {})
     try:
-        with reader(c.db_path) as conn:
+        with reader(c.db_target) as conn:
             value = read(conn)
     except Exception as exc:
         if not database.is_unreachable(exc) or view not in kept or kept[view][0] != c:
             raise
         log_outage(exc)
-        st.warning(f"The database server is unreachable ({database.error_line(exc)}): showing the data read at "
-                   f"{fmt_time(kept[view][1])}; retrying at every refresh.", icon=":material/cloud_off:")
+        st.warning(
+            f"The database server is unreachable ({database.error_line(exc)}): showing the data read at "
+            f"{fmt_time(kept[view][1])}; retrying at every refresh.",
+            icon=":material/cloud_off:",
+        )
         return kept[view][2]
     kept[view] = (c, database.now_ms(), value)
     return value
@@ -68,8 +72,11 @@ def guard(what: str) -> Iterator[None]:
             st.info(f"**{what}** — {exc}")
         elif database.is_unreachable(exc):
             log_outage(exc)
-            st.warning(f"**{what}** — the database server is unreachable ({database.error_line(exc)}); retrying at "
-                       "every refresh.", icon=":material/cloud_off:")
+            st.warning(
+                f"**{what}** — the database server is unreachable ({database.error_line(exc)}); retrying at "
+                "every refresh.",
+                icon=":material/cloud_off:",
+            )
         else:
             log.exception("%s failed", what)
             st.error(f"**{what}** failed: {exc}")
@@ -88,10 +95,12 @@ def not_yet(what: str, exc: NotYet) -> None:
 
 def guarded(title: str, body: Callable[..., None]) -> Callable[..., None]:
     """A view that shows its failures as messages (named after the body, so fragment ids stay stable)."""
+
     @functools.wraps(body)
     def run(*args: Any) -> None:
         with guard(title):
             body(*args)
+
     return run
 
 
@@ -103,17 +112,27 @@ def session_cache() -> dict:
 def cached_tests(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: Controls) -> TimedTests:
     """The tests for these settings: computed in the refresh when the settings change; afterwards the last result
     is shown while a background thread refreshes it every TESTS_TTL_S (the tests cost far more than the series)."""
-    key = (pair.x_symbol, pair.y_symbol, c.db_path, c.method, c.hedge_window, c.z_window, c.timeframe,
-           c.lookback_min, c.end_ms, c.min_volume, c.in_sample_hedge, tuple(closes.columns) if closes is not None
-           else ())
+    key = (
+        pair.x_symbol,
+        pair.y_symbol,
+        c.db_target,
+        c.method,
+        c.hedge_window,
+        c.z_window,
+        c.timeframe,
+        c.lookback_min,
+        c.end_ms,
+        c.min_volume,
+        c.in_sample_hedge,
+        tuple(closes.columns) if closes is not None else (),
+    )
     state = st.session_state.setdefault("_tests", {})
     if key not in state:
         state.clear()
         state[key] = run_tests(pair, closes)
     elif time.time() - state[key].computed_at > TESTS_TTL_S and not state.get("running"):
         state["running"] = True
-        threading.Thread(target=refresh_tests, args=(state, key, pair, closes), name="pair-tests",
-                         daemon=True).start()
+        threading.Thread(target=refresh_tests, args=(state, key, pair, closes), name="pair-tests", daemon=True).start()
     return state[key]
 
 
@@ -122,8 +141,11 @@ def verdict_banner(pair: analytics.PairSeries, closes: pd.DataFrame | None, c: C
     the tests it rests on so the tab can show them without recomputing."""
     tests = cached_tests(pair, closes, c)
     verdict = analytics.pair_verdict(pair, tests.tests)
-    show = {analytics.Verdict.COINTEGRATED: st.success, analytics.Verdict.NOT_COINTEGRATED: st.warning,
-            analytics.Verdict.NOT_ENOUGH_DATA: st.info}[verdict.verdict]
+    show = {
+        analytics.Verdict.COINTEGRATED: st.success,
+        analytics.Verdict.NOT_COINTEGRATED: st.warning,
+        analytics.Verdict.NOT_ENOUGH_DATA: st.info,
+    }[verdict.verdict]
     lines = [f"**{pair.y_symbol} / {pair.x_symbol}: {verdict.headline}**"]
     lines += [f"- ⚠ {w}" for w in verdict.warnings]
     show("\n".join(lines))
@@ -143,8 +165,10 @@ def download(label: str, make: Callable[[], bytes], file_name: str, key: str) ->
     st.download_button(label, data=make, file_name=file_name, mime="text/csv", key=key, on_click="ignore")
 
 
-PLOT_CONFIG = {"displaylogo": False,   # drawing tools for trend lines and zones, as the FastAPI seed's charts had
-               "modeBarButtonsToAdd": ["drawline", "drawopenpath", "drawrect", "eraseshape"]}
+PLOT_CONFIG = {
+    "displaylogo": False,  # drawing tools for trend lines and zones, as the FastAPI seed's charts had
+    "modeBarButtonsToAdd": ["drawline", "drawopenpath", "drawrect", "eraseshape"],
+}
 
 
 def plot(fig: Any, key: str) -> None:

@@ -2,6 +2,7 @@
 aggTrades for trade-id gaps older than the REST window, 1-minute klines for the scanner's history; ``NoArchive``
 when repair is off.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,12 +28,12 @@ from feed.records import DEFAULT_ARCHIVE_BASE, ArchiveStats, OhlcvBar, Tick
 from feed.rest import network_failure
 from feed.values import preview
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ===================================================================================================== archive client
-_ARCHIVE_BLOCK_BYTES = 1 << 20          # download block: the file goes to disk, never whole into memory
-_CHECKSUM_MAX_BYTES = 4096              # a .CHECKSUM is one sha256sum line
+_ARCHIVE_BLOCK_BYTES = 1 << 20  # download block: the file goes to disk, never whole into memory
+_CHECKSUM_MAX_BYTES = 4096  # a .CHECKSUM is one sha256sum line
 _CHECKSUM_LINE = re.compile(r"([0-9a-fA-F]{64}) [ *](\S+)")
 
 
@@ -46,8 +47,9 @@ class BinanceArchive:
 
     available: ClassVar[bool] = True
 
-    def __init__(self, base_url: str = DEFAULT_ARCHIVE_BASE, *, timeout_s: float = 60.0,
-                 tmp_dir: str | None = None) -> None:
+    def __init__(
+        self, base_url: str = DEFAULT_ARCHIVE_BASE, *, timeout_s: float = 60.0, tmp_dir: str | None = None
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"archive base URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
@@ -82,8 +84,9 @@ class BinanceArchive:
             self._counts["files"] += 1
         return bars
 
-    def iter_agg_trades(self, symbol: str, day: dt.date, *, first_id: int | None = None, last_id: int | None = None,
-                        chunk: int = 20_000) -> Generator[list[Tick], None, None]:
+    def iter_agg_trades(
+        self, symbol: str, day: dt.date, *, first_id: int | None = None, last_id: int | None = None, chunk: int = 20_000
+    ) -> Generator[list[Tick], None, None]:
         """Ticks of one UTC day with ``first_id <= trade_id <= last_id``, in lists of at most ``chunk``.
 
         Arguments are checked at once; the download starts at the first ``next``. Nothing is yielded before the
@@ -97,12 +100,12 @@ class BinanceArchive:
     def get_stats(self) -> ArchiveStats:
         """Verified files and bytes downloaded, ticks handed out and the last error."""
         with self._lock:
-            return ArchiveStats(self._counts["files"], self._counts["bytes"], self._counts["ticks"],
-                                self._last_error)
+            return ArchiveStats(self._counts["files"], self._counts["bytes"], self._counts["ticks"], self._last_error)
 
     # ------------------------------------------------------------------------------------------------ internals
-    def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
-                         chunk: int) -> Generator[list[Tick], None, None]:
+    def _iter_agg_trades(
+        self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None, chunk: int
+    ) -> Generator[list[Tick], None, None]:
         """Fetch the checksum, download and verify the zip into a temporary file, yield its ticks, delete it."""
         url = self.url(symbol, day)
         name = url.rsplit("/", 1)[-1]
@@ -127,8 +130,9 @@ class BinanceArchive:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_path)
 
-    def _read(self, url: str, path: str, name: str, symbol: str, first_id: int | None, last_id: int | None,
-              chunk: int) -> Iterator[list[Tick]]:
+    def _read(
+        self, url: str, path: str, name: str, symbol: str, first_id: int | None, last_id: int | None, chunk: int
+    ) -> Iterator[list[Tick]]:
         """Parse the verified file and yield the id range in lists of at most ``chunk``."""
         batch: list[Tick] = []
         try:
@@ -162,12 +166,12 @@ class BinanceArchive:
             try:
                 body = response.read(_CHECKSUM_MAX_BYTES + 1)
             except (OSError, http.client.HTTPException) as exc:
-                raise self._error(f"cannot reach {checksum_url}: {network_failure(exc, self._timeout_s)}",
-                                  checksum_url) from None
+                raise self._error(
+                    f"cannot reach {checksum_url}: {network_failure(exc, self._timeout_s)}", checksum_url
+                ) from None
         match = _CHECKSUM_LINE.fullmatch(body.decode("utf-8", "replace").strip())
         if len(body) > _CHECKSUM_MAX_BYTES or match is None or match.group(2) != name:
-            raise self._error(f"{checksum_url}: expected '<sha256 hex>  {name}', got {preview(body)}",
-                              checksum_url)
+            raise self._error(f"{checksum_url}: expected '<sha256 hex>  {name}', got {preview(body)}", checksum_url)
         return match.group(1).lower()
 
     def _download(self, url: str, out: Any) -> str:
@@ -182,8 +186,11 @@ class BinanceArchive:
                     out.write(block)
                     size += len(block)
             except (OSError, http.client.HTTPException) as exc:
-                raise self._error(f"cannot reach {url}: download interrupted after {size} bytes "
-                                  f"({network_failure(exc, self._timeout_s)})", url) from None
+                raise self._error(
+                    f"cannot reach {url}: download interrupted after {size} bytes "
+                    f"({network_failure(exc, self._timeout_s)})",
+                    url,
+                ) from None
         with self._lock:
             self._counts["bytes"] += size
         log.info("archive: downloaded %s (%.1f MB in %.1f s)", url, size / 2**20, time.monotonic() - started)
@@ -209,7 +216,6 @@ class BinanceArchive:
         return ArchiveError(message, url=url, status=status)
 
 
-
 class NoArchive(BinanceArchive):
     """The archive client when archive repair is off: ``available`` is False and a download raises ArchiveError."""
 
@@ -219,8 +225,9 @@ class NoArchive(BinanceArchive):
         self.base_url = ""
         self.reason = reason
 
-    def _iter_agg_trades(self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None,
-                         chunk: int) -> Generator[list[Tick], None, None]:
+    def _iter_agg_trades(
+        self, symbol: str, day: dt.date, first_id: int | None, last_id: int | None, chunk: int
+    ) -> Generator[list[Tick], None, None]:
         raise ArchiveError(self.reason, url="")
 
     def get_stats(self) -> ArchiveStats:

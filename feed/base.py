@@ -2,6 +2,7 @@
 rate-limited logger the feeds use so a flood of bad frames cannot flood the log, and ``join_thread`` for stopping
 feed threads (safe from inside a callback on that very thread).
 """
+
 from __future__ import annotations
 
 import abc
@@ -17,7 +18,7 @@ from core.vocabulary import FeedKind, StreamKind
 from feed.recorder import FrameRecorder
 from feed.records import EventKind, FeedEvent, FeedStats, Tick
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ================================================================================================ feed interface/base

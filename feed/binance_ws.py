@@ -4,6 +4,7 @@ Own reconnect loop (capped exponential backoff + jitter, <= 300 attempts per 5 m
 watchdog, proactive rotation before Binance's 24 h cut (overlap, switch, de-duplicate by id), <= 1024 streams
 per connection.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -31,11 +32,11 @@ from feed.records import (
 from feed.values import describe_exc, preview
 from feed.ws_link import AttemptLimiter, Link, LinkOptions, Role, Slot
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ======================================================================================================= Binance feed
-_SUBSCRIBE_SPACING_S = 0.25     # <= 4 control messages/s per connection (Binance allows 10 incl. pings/pongs)
+_SUBSCRIBE_SPACING_S = 0.25  # <= 4 control messages/s per connection (Binance allows 10 incl. pings/pongs)
 _PLACEHOLDER_IDS_KEPT = 1000
 
 
@@ -66,24 +67,43 @@ class BinanceFuturesFeed(DataFeed):
 
     kind = FeedKind.BINANCE
 
-    def __init__(self, ws_base_url: str = DEFAULT_WS_BASE, stream: str = StreamKind.AGG_TRADE, *,
-                 stall_first_s: float = 10.0, stall_idle_s: float = 60.0, rotate_after_s: float = 23 * 3600,
-                 rotation_overlap_s: float = 5.0, backoff_initial_s: float = 1.0, backoff_max_s: float = 30.0,
-                 ping_interval_s: float = 20, recorder: FrameRecorder | None = None,
-                 max_streams_per_connection: int = STREAMS_PER_CONNECTION, url_streams_max: int = 200,
-                 connect_timeout_s: float = 10.0, skip_utf8_validation: bool = True,
-                 max_connect_attempts: int = 300, connect_window_s: float = 300.0) -> None:
+    def __init__(
+        self,
+        ws_base_url: str = DEFAULT_WS_BASE,
+        stream: str = StreamKind.AGG_TRADE,
+        *,
+        stall_first_s: float = 10.0,
+        stall_idle_s: float = 60.0,
+        rotate_after_s: float = 23 * 3600,
+        rotation_overlap_s: float = 5.0,
+        backoff_initial_s: float = 1.0,
+        backoff_max_s: float = 30.0,
+        ping_interval_s: float = 20,
+        recorder: FrameRecorder | None = None,
+        max_streams_per_connection: int = STREAMS_PER_CONNECTION,
+        url_streams_max: int = 200,
+        connect_timeout_s: float = 10.0,
+        skip_utf8_validation: bool = True,
+        max_connect_attempts: int = 300,
+        connect_window_s: float = 300.0,
+    ) -> None:
         super().__init__()
         if stream not in ID_KEYS:
             raise ValueError(f"stream {stream!r} is not supported: use 'aggTrade' (default) or 'trade'")
         if not ws_base_url.startswith(("ws://", "wss://")):
             raise ValueError(f"WebSocket base URL {ws_base_url!r} must start with ws:// or wss://")
         if not 1 <= max_streams_per_connection <= MAX_STREAMS_PER_CONNECTION or url_streams_max < 1:
-            raise ValueError(f"max_streams_per_connection must be 1..{MAX_STREAMS_PER_CONNECTION} and "
-                             "url_streams_max >= 1")
-        for name, value in (("stall_first_s", stall_first_s), ("stall_idle_s", stall_idle_s),
-                            ("rotate_after_s", rotate_after_s), ("backoff_initial_s", backoff_initial_s),
-                            ("backoff_max_s", backoff_max_s), ("connect_timeout_s", connect_timeout_s)):
+            raise ValueError(
+                f"max_streams_per_connection must be 1..{MAX_STREAMS_PER_CONNECTION} and url_streams_max >= 1"
+            )
+        for name, value in (
+            ("stall_first_s", stall_first_s),
+            ("stall_idle_s", stall_idle_s),
+            ("rotate_after_s", rotate_after_s),
+            ("backoff_initial_s", backoff_initial_s),
+            ("backoff_max_s", backoff_max_s),
+            ("connect_timeout_s", connect_timeout_s),
+        ):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.ws_base_url = ws_base_url.rstrip("/")
@@ -102,7 +122,7 @@ class BinanceFuturesFeed(DataFeed):
         self._tick_s = max(0.02, min(0.1, stall_first_s / 5))
         self._rng = random.Random()
         self._stop = threading.Event()
-        self._last_ts: dict[str, int] = {}     # exchange time of the last delivered id per symbol
+        self._last_ts: dict[str, int] = {}  # exchange time of the last delivered id per symbol
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._slots: list[Slot] = []
@@ -123,14 +143,13 @@ class BinanceFuturesFeed(DataFeed):
             if self._supervisor is not None:
                 raise RuntimeError("feed is already connected; call disconnect() first")
             self._stop.clear()
-            self._slots = [Slot(clean[i:i + self._max_streams]) for i in range(0, len(clean), self._max_streams)]
+            self._slots = [Slot(clean[i : i + self._max_streams]) for i in range(0, len(clean), self._max_streams)]
             self._stalled.clear()
             stats = self._stats
             stats.state, stats.source = FeedState.CONNECTING, self.ws_base_url
             stats.streams = [self.stream_name(s) for s in clean]
             stats.started_at = now_ms()
-            self._supervisor = threading.Thread(target=self._supervise, name="binance-feed-supervisor",
-                                                daemon=True)
+            self._supervisor = threading.Thread(target=self._supervise, name="binance-feed-supervisor", daemon=True)
             self._supervisor.start()
 
     def disconnect(self) -> None:
@@ -191,11 +210,13 @@ class BinanceFuturesFeed(DataFeed):
             if last is not None and tick.trade_id <= last:
                 stats.duplicates_dropped += 1
                 return
-            if last is not None and implausible_jump(last, self._last_ts.get(tick.symbol), tick.trade_id,
-                                                     tick.timestamp):
-                stats.quarantined += 1      # trusting it would drop every later real trade as a "duplicate"
-                stats.last_error = (f"{tick.symbol}: implausible trade id {tick.trade_id} after {last} "
-                                    "quarantined (not stored)")
+            if last is not None and implausible_jump(
+                last, self._last_ts.get(tick.symbol), tick.trade_id, tick.timestamp
+            ):
+                stats.quarantined += 1  # trusting it would drop every later real trade as a "duplicate"
+                stats.last_error = (
+                    f"{tick.symbol}: implausible trade id {tick.trade_id} after {last} quarantined (not stored)"
+                )
                 self._ratelog(logging.WARNING, f"quarantine-{tick.symbol}", "%s", stats.last_error)
                 return
             stats.last_ids[tick.symbol] = tick.trade_id
@@ -228,8 +249,9 @@ class BinanceFuturesFeed(DataFeed):
             link.failed.update(symbols)
             targets: list[str | None] = [*symbols] or [None]
             for symbol in targets:
-                self._emit(EventKind.SUBSCRIBE_ERROR, f"{stats.last_error} ({', '.join(streams) or 'unknown streams'})",
-                           symbol)
+                self._emit(
+                    EventKind.SUBSCRIBE_ERROR, f"{stats.last_error} ({', '.join(streams) or 'unknown streams'})", symbol
+                )
         elif frame.kind is FrameKind.OTHER:
             stats.unknown_events += 1
             self._ratelog(logging.WARNING, "unknown", "unexpected event type %s: %s", frame.detail, preview(raw))
@@ -287,8 +309,11 @@ class BinanceFuturesFeed(DataFeed):
         delay = self._backoff(slot.attempt)
         slot.attempt += 1
         slot.next_replace_at = now + delay
-        self._emit(EventKind.RECONNECTING, f"opening a fresh connection in {delay:.2f} s; the current one stays "
-                                   "until it is up (no gap for streams that still flow)")
+        self._emit(
+            EventKind.RECONNECTING,
+            f"opening a fresh connection in {delay:.2f} s; the current one stays "
+            "until it is up (no gap for streams that still flow)",
+        )
 
     def _reap_standby(self, slot: Slot, now: float) -> None:
         standby = slot.standby
@@ -299,8 +324,9 @@ class BinanceFuturesFeed(DataFeed):
         delay = self._backoff(slot.replace_attempt)
         slot.replace_attempt += 1
         slot.next_replace_at = now + delay
-        self._emit(EventKind.ERROR,
-                   f"replacement connection failed ({standby.end_reason()}); retrying in {delay:.1f} s")
+        self._emit(
+            EventKind.ERROR, f"replacement connection failed ({standby.end_reason()}); retrying in {delay:.1f} s"
+        )
 
     def _on_active_ended(self, slot: Slot, now: float) -> None:
         old = slot.active
@@ -315,7 +341,7 @@ class BinanceFuturesFeed(DataFeed):
         if standby is not None:
             standby.close()
             slot.standby = None
-        if old.last_seen:       # it delivered data: the server accepts us, so come back at once
+        if old.last_seen:  # it delivered data: the server accepts us, so come back at once
             slot.attempt = 0
         delay = self._backoff(slot.attempt)
         slot.attempt += 1
@@ -352,8 +378,9 @@ class BinanceFuturesFeed(DataFeed):
         link.announced = True
         again = slot.ever_connected
         slot.ever_connected = True
-        self._emit(EventKind.CONNECTED, f"{'re' if again else ''}connected to {self.ws_base_url} "
-                                f"({len(link.symbols)} streams)")
+        self._emit(
+            EventKind.CONNECTED, f"{'re' if again else ''}connected to {self.ws_base_url} ({len(link.symbols)} streams)"
+        )
 
     def _send_pending(self, link: Link, now: float) -> None:
         """SUBSCRIBE the streams that did not fit in the URL, one message per spacing interval."""
@@ -437,8 +464,9 @@ class BinanceFuturesFeed(DataFeed):
         if reason == "rotation":
             self._emit(EventKind.ROTATED, f"switched to a fresh connection before the 24 h cut; {detail}")
         else:
-            self._emit(EventKind.CONNECTED,
-                       f"reconnected to {self.ws_base_url} after a stall (make-before-break); {detail}")
+            self._emit(
+                EventKind.CONNECTED, f"reconnected to {self.ws_base_url} after a stall (make-before-break); {detail}"
+            )
 
     def _backoff(self, attempt: int) -> float:
         """Capped exponential backoff with equal jitter."""

@@ -1,5 +1,5 @@
-"""Feed exceptions: the errors the parsers, REST client and archive client raise for callers to catch.
-"""
+"""Feed exceptions: the errors the parsers, REST client and archive client raise for callers to catch."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,8 +18,16 @@ class TickFileError(ValueError):
 class BinanceRestError(RuntimeError):
     """A REST call failed; carries the HTTP status, Binance's error code/msg when given, and the path."""
 
-    def __init__(self, message: str, *, status: int | None = None, code: int | None = None, msg: str | None = None,
-                 path: str = "", body: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        msg: str | None = None,
+        path: str = "",
+        body: str = "",
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code

@@ -3,6 +3,7 @@ archive CSVs, recorded frames; plain, gzip or zip) and ``parse_ohlcv_csv`` (OHLC
 
 Used by the replay feed and the dashboard's uploads; strict mode raises ``TickFileError`` naming line and problem.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -37,7 +38,7 @@ from feed.values import (
     parse_number,
 )
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ======================================================================================================= file parsers
@@ -45,8 +46,8 @@ class FileFormat(enum.StrEnum):
     """File formats understood by the parsers (ticks: the first six; bars: the last two)."""
 
     NDJSON = "ndjson"
-    TICKS_CSV = "ticks_csv"            # this platform's own tick export (symbol,trade_id,timestamp,price,size,...)
-    PARQUET = "parquet"                # this platform's cold tier (one file per symbol-day), or any Parquet ticks
+    TICKS_CSV = "ticks_csv"  # this platform's own tick export (symbol,trade_id,timestamp,price,size,...)
+    PARQUET = "parquet"  # this platform's cold tier (one file per symbol-day), or any Parquet ticks
     AGG_TRADES_CSV = "agg_trades_csv"
     TRADES_CSV = "trades_csv"
     RAW_FRAMES = "raw_frames"
@@ -54,8 +55,16 @@ class FileFormat(enum.StrEnum):
     KLINE_CSV = "kline_csv"
 
 
-TICK_FORMATS = frozenset({FileFormat.NDJSON, FileFormat.TICKS_CSV, FileFormat.PARQUET, FileFormat.AGG_TRADES_CSV,
-                          FileFormat.TRADES_CSV, FileFormat.RAW_FRAMES})
+TICK_FORMATS = frozenset(
+    {
+        FileFormat.NDJSON,
+        FileFormat.TICKS_CSV,
+        FileFormat.PARQUET,
+        FileFormat.AGG_TRADES_CSV,
+        FileFormat.TRADES_CSV,
+        FileFormat.RAW_FRAMES,
+    }
+)
 BAR_FORMATS = frozenset({FileFormat.OHLCV_CSV, FileFormat.KLINE_CSV})
 TickSource = str | Path | bytes
 _FRAME_LINE = re.compile(r"(?:(\d+(?:\.\d+)?):?\s+)?(\{.*)", re.DOTALL)
@@ -73,9 +82,15 @@ def detect_tick_format(source: TickSource, *, name: str | None = None) -> FileFo
         return _detect(display, list(itertools.islice(lines, _DETECT_LINES)))
 
 
-def iter_ticks_from_file(source: TickSource, *, name: str | None = None, symbol: str | None = None,
-                         strict: bool = False, report: ParseReport | None = None,
-                         max_bytes: int | None = None) -> Generator[Tick, None, None]:
+def iter_ticks_from_file(
+    source: TickSource,
+    *,
+    name: str | None = None,
+    symbol: str | None = None,
+    strict: bool = False,
+    report: ParseReport | None = None,
+    max_bytes: int | None = None,
+) -> Generator[Tick, None, None]:
     """Stream ticks from any tick format; strict raises TickFileError at the first bad line, lenient counts it.
 
     ``received_at`` is the recorded receive time for raw frames and the exchange time otherwise. CSV files take
@@ -88,22 +103,44 @@ def iter_ticks_from_file(source: TickSource, *, name: str | None = None, symbol:
         display = name or (Path(source).name if isinstance(source, (str, Path)) else "upload")
         yield from iter_parquet_ticks(source, display, report, strict=strict)
         return
-    yield from _records(source, name, report, TICK_FORMATS, strict=strict, max_bytes=max_bytes,
-                        row=lambda fmt, display: _tick_row_parser(fmt, display, symbol, report))
+    yield from _records(
+        source,
+        name,
+        report,
+        TICK_FORMATS,
+        strict=strict,
+        max_bytes=max_bytes,
+        row=lambda fmt, display: _tick_row_parser(fmt, display, symbol, report),
+    )
 
 
-def iter_bars_from_file(source: TickSource, *, name: str | None = None, strict: bool = True,
-                        report: ParseReport | None = None) -> Generator[OhlcvBar, None, None]:
+def iter_bars_from_file(
+    source: TickSource, *, name: str | None = None, strict: bool = True, report: ParseReport | None = None
+) -> Generator[OhlcvBar, None, None]:
     """Stream bars from an OHLCV CSV (``ts,open,high,low,close,volume``; ts ISO or epoch s/ms) or a Binance kline
     CSV, path or bytes, zip/gzip unpacked with the unpacked size bounded: memory stays one line deep."""
     report = report if report is not None else ParseReport()
-    yield from _records(source, name, report, BAR_FORMATS, strict=strict, max_bytes=MAX_UNPACKED_BYTES,
-                        row=lambda fmt, _: _kline_row if fmt is FileFormat.KLINE_CSV else _OhlcvRows().parse)
+    yield from _records(
+        source,
+        name,
+        report,
+        BAR_FORMATS,
+        strict=strict,
+        max_bytes=MAX_UNPACKED_BYTES,
+        row=lambda fmt, _: _kline_row if fmt is FileFormat.KLINE_CSV else _OhlcvRows().parse,
+    )
 
 
-def _records(source: TickSource, name: str | None, report: ParseReport, wanted: frozenset[FileFormat], *,
-             strict: bool, max_bytes: int | None,
-             row: Callable[[FileFormat, str], Callable[[str], _R | None]]) -> Generator[_R, None, None]:
+def _records(
+    source: TickSource,
+    name: str | None,
+    report: ParseReport,
+    wanted: frozenset[FileFormat],
+    *,
+    strict: bool,
+    max_bytes: int | None,
+    row: Callable[[FileFormat, str], Callable[[str], _R | None]],
+) -> Generator[_R, None, None]:
     """Open, detect the format, refuse a file of the other kind (ticks vs bars) by name, then parse row by row."""
     with _open_text(source, name) as (display, lines):
         head = list(itertools.islice(lines, _DETECT_LINES))
@@ -112,22 +149,40 @@ def _records(source: TickSource, name: str | None, report: ParseReport, wanted: 
         if fmt not in wanted and fmt in BAR_FORMATS:
             raise TickFileError(0, f"{display} holds OHLCV bars ({fmt.value}), not ticks; load it as bars")
         if fmt not in wanted:
-            raise TickFileError(0, f"{display} holds ticks ({fmt.value}), not bars; expected an OHLCV CSV "
-                                   "(ts,open,high,low,close,volume) or a Binance kline CSV")
-        yield from _parse_rows(itertools.chain(head, lines), row(fmt, display), strict=strict, report=report,
-                               max_bytes=max_bytes)
+            raise TickFileError(
+                0,
+                f"{display} holds ticks ({fmt.value}), not bars; expected an OHLCV CSV "
+                "(ts,open,high,low,close,volume) or a Binance kline CSV",
+            )
+        yield from _parse_rows(
+            itertools.chain(head, lines), row(fmt, display), strict=strict, report=report, max_bytes=max_bytes
+        )
 
 
-def parse_tick_file(data: bytes, name: str, *, strict: bool = True, symbol: str | None = None,
-                    report: ParseReport | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> list[Tick]:
+def parse_tick_file(
+    data: bytes,
+    name: str,
+    *,
+    strict: bool = True,
+    symbol: str | None = None,
+    report: ParseReport | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> list[Tick]:
     """Parse an uploaded tick file completely (size-limited); strict mode rejects the file at its first bad line."""
     _check_upload_size(data, name, max_bytes)
-    return list(iter_ticks_from_file(data, name=name, symbol=symbol, strict=strict, report=report,
-                                     max_bytes=MAX_UNPACKED_BYTES))
+    return list(
+        iter_ticks_from_file(data, name=name, symbol=symbol, strict=strict, report=report, max_bytes=MAX_UNPACKED_BYTES)
+    )
 
 
-def parse_ohlcv_csv(data: bytes, strict: bool = True, *, name: str = "upload.csv",
-                    report: ParseReport | None = None, max_bytes: int = MAX_UPLOAD_BYTES) -> list[OhlcvBar]:
+def parse_ohlcv_csv(
+    data: bytes,
+    strict: bool = True,
+    *,
+    name: str = "upload.csv",
+    report: ParseReport | None = None,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+) -> list[OhlcvBar]:
     """Parse a whole uploaded bar file (size-limited): ``iter_bars_from_file`` as a list."""
     _check_upload_size(data, name, max_bytes)
     return list(iter_bars_from_file(data, name=name, strict=strict, report=report))
@@ -135,8 +190,9 @@ def parse_ohlcv_csv(data: bytes, strict: bool = True, *, name: str = "upload.csv
 
 def _check_upload_size(data: bytes, name: str, max_bytes: int) -> None:
     if len(data) > max_bytes:
-        raise TickFileError(0, f"{name} is {len(data) / 2**20:.1f} MB; the upload limit is "
-                               f"{max_bytes / 2**20:.0f} MB (MAX_UPLOAD_MB)")
+        raise TickFileError(
+            0, f"{name} is {len(data) / 2**20:.1f} MB; the upload limit is {max_bytes / 2**20:.0f} MB (MAX_UPLOAD_MB)"
+        )
 
 
 class _Bounded(io.RawIOBase):
@@ -153,9 +209,8 @@ class _Bounded(io.RawIOBase):
         data = self._inner.read(min(len(buffer), self._limit - self._total + 1))
         self._total += len(data)
         if self._total > self._limit:
-            raise TickFileError(0, f"{self._display}: unpacked data exceeds the limit of "
-                                   f"{self._limit / 2**20:.0f} MB")
-        buffer[:len(data)] = data
+            raise TickFileError(0, f"{self._display}: unpacked data exceeds the limit of {self._limit / 2**20:.0f} MB")
+        buffer[: len(data)] = data
         return len(data)
 
 
@@ -168,14 +223,16 @@ def _lines(text: io.TextIOWrapper, display: str) -> Iterator[str]:
             return
         line_no += 1
         if len(line) > MAX_LINE_CHARS and not line.endswith("\n"):
-            raise TickFileError(line_no, f"{display}: line longer than {MAX_LINE_CHARS:,} characters "
-                                         "(no tick or bar row is this long)")
+            raise TickFileError(
+                line_no, f"{display}: line longer than {MAX_LINE_CHARS:,} characters (no tick or bar row is this long)"
+            )
         yield line
 
 
 @contextlib.contextmanager
-def _open_text(source: TickSource, name: str | None,
-               max_unpacked: int = MAX_UNPACKED_BYTES) -> Iterator[tuple[str, Iterator[str]]]:
+def _open_text(
+    source: TickSource, name: str | None, max_unpacked: int = MAX_UNPACKED_BYTES
+) -> Iterator[tuple[str, Iterator[str]]]:
     """Open a path or bytes as text lines, unpacking zip (its one data member) or gzip, with the unpacked size
     and the line length bounded while reading; yields (name, lines)."""
     with contextlib.ExitStack() as stack:
@@ -212,14 +269,18 @@ def _zip_member(archive: zipfile.ZipFile, display: str) -> zipfile.ZipInfo:
     if not members:
         raise TickFileError(0, f"{display}: the zip archive is empty")
     if len(members) > 1:
-        raise TickFileError(0, f"{display} holds {len(members)} files ({', '.join(m.filename for m in members[:3])}"
-                               f"{', ...' if len(members) > 3 else ''}); a Binance archive holds exactly one - "
-                               "upload each file on its own")
+        raise TickFileError(
+            0,
+            f"{display} holds {len(members)} files ({', '.join(m.filename for m in members[:3])}"
+            f"{', ...' if len(members) > 3 else ''}); a Binance archive holds exactly one - "
+            "upload each file on its own",
+        )
     return members[0]
 
 
-def _parse_rows(lines: Iterable[str], row: Callable[[str], _R | None], *, strict: bool, report: ParseReport,
-                max_bytes: int | None) -> Iterator[_R]:
+def _parse_rows(
+    lines: Iterable[str], row: Callable[[str], _R | None], *, strict: bool, report: ParseReport, max_bytes: int | None
+) -> Iterator[_R]:
     """Drive a row parser over lines: count, stop at the size limit, raise (strict) or skip (lenient) bad lines."""
     line_no = 0
     consumed = 0
@@ -263,9 +324,12 @@ def _detect(display: str, head: list[str]) -> FileFormat:
                 return fmt
     if not any(line.strip() for line in head):
         raise TickFileError(0, f"{display} is empty")
-    raise TickFileError(0, f"{display}: unrecognised format; expected NDJSON ticks {{symbol, ts, price, size}}, "
-                           "a Binance aggTrades/trades/klines CSV, recorded frames '<receive_ns> <json>' or an "
-                           "OHLCV CSV (ts,open,high,low,close,volume)")
+    raise TickFileError(
+        0,
+        f"{display}: unrecognised format; expected NDJSON ticks {{symbol, ts, price, size}}, "
+        "a Binance aggTrades/trades/klines CSV, recorded frames '<receive_ns> <json>' or an "
+        "OHLCV CSV (ts,open,high,low,close,volume)",
+    )
 
 
 def _classify_line(text: str) -> FileFormat | None:
@@ -297,9 +361,9 @@ def _classify_numeric_row(fields: list[str]) -> FileFormat | None:
     if count == 12:
         return FileFormat.KLINE_CSV
     if count in (6, 7) and _is_bool(fields[5]):
-        return FileFormat.TRADES_CSV          # futures 6 columns; spot adds is_best_match
+        return FileFormat.TRADES_CSV  # futures 6 columns; spot adds is_best_match
     if count in (7, 8) and _is_bool(fields[6]):
-        return FileFormat.AGG_TRADES_CSV      # futures 7 columns; spot adds is_best_match
+        return FileFormat.AGG_TRADES_CSV  # futures 7 columns; spot adds is_best_match
     if count in (6, 7):
         return FileFormat.OHLCV_CSV
     return None
@@ -343,8 +407,9 @@ def _is_timestamp_text(text: str) -> bool:
     return True
 
 
-def _tick_row_parser(fmt: FileFormat, display: str, symbol: str | None,
-                     report: ParseReport) -> Callable[[str], Tick | None]:
+def _tick_row_parser(
+    fmt: FileFormat, display: str, symbol: str | None, report: ParseReport
+) -> Callable[[str], Tick | None]:
     """The row parser for a tick format (CSV formats need a symbol from the argument or the file name)."""
     if fmt is FileFormat.NDJSON:
         return _NdjsonRows().parse
@@ -363,12 +428,18 @@ def _csv_symbol(display: str, symbol: str | None) -> str:
     if symbol:
         chosen = validate_symbol(symbol)
         if match is not None and validate_symbol(match.group(1)) != chosen:
-            raise TickFileError(0, f"{display} is a {match.group(1).upper()} archive, not {chosen}: its prices "
-                                   f"would be stored under the wrong symbol")
+            raise TickFileError(
+                0,
+                f"{display} is a {match.group(1).upper()} archive, not {chosen}: its prices "
+                f"would be stored under the wrong symbol",
+            )
         return chosen
     if match is None:
-        raise TickFileError(0, f"{display}: cannot tell the symbol; name the file like "
-                               "BTCUSDT-aggTrades-2024-08-08.csv or pass the symbol")
+        raise TickFileError(
+            0,
+            f"{display}: cannot tell the symbol; name the file like "
+            "BTCUSDT-aggTrades-2024-08-08.csv or pass the symbol",
+        )
     return validate_symbol(match.group(1))
 
 
@@ -427,9 +498,16 @@ class _TickCsvRows:
         trade_id = self._ids.assign(symbol, ts) if raw_id == "" else parse_integer(raw_id, "trade_id")
         maker = parse_boolean(cell("is_buyer_maker") or "false", "is_buyer_maker")
         received = cell("received_at")
-        return make_tick(symbol, trade_id, ts, parse_number(cell("price"), "price"),
-                         parse_number(cell("size"), "size"), maker,
-                         parse_epoch_ms(received, "received_at") if received else ts, id_space(cell("id_space")))
+        return make_tick(
+            symbol,
+            trade_id,
+            ts,
+            parse_number(cell("price"), "price"),
+            parse_number(cell("size"), "size"),
+            maker,
+            parse_epoch_ms(received, "received_at") if received else ts,
+            id_space(cell("id_space")),
+        )
 
     def _cell(self, fields: list[str]) -> Callable[[str], str]:
         columns = cast(dict[str, int], self._columns)
@@ -454,8 +532,10 @@ class _NegativeIds:
     def assign(self, symbol: str, ts: int) -> int:
         floor = self._floor.get(symbol)
         if floor is not None and ts < floor:
-            raise ValueError(f"ts {ts} is more than 10 minutes older than an earlier {symbol} row; "
-                             "files without trade ids must be in time order")
+            raise ValueError(
+                f"ts {ts} is more than 10 minutes older than an earlier {symbol} row; "
+                "files without trade ids must be in time order"
+            )
         counts = self._counts.setdefault(symbol, {})
         k = counts.get(ts, 0)
         if k >= 1000:
@@ -491,8 +571,9 @@ class _CsvRows:
     The column count is fixed by the header or the first row, so a stray comma is reported as such.
     """
 
-    def __init__(self, symbol: str, columns: Callable[[list[str]], tuple[str, str, str, str, str]],
-                 id_name: str, space: IdSpace) -> None:
+    def __init__(
+        self, symbol: str, columns: Callable[[list[str]], tuple[str, str, str, str, str]], id_name: str, space: IdSpace
+    ) -> None:
         self._symbol = symbol
         self._columns = columns
         self._id_name = id_name
@@ -509,8 +590,16 @@ class _CsvRows:
             raise ValueError(f"expected {self._width} columns like the first line, found {len(fields)}")
         raw_id, price, qty, ts, maker = self._columns(fields)
         time_ms = parse_epoch_ms(ts, "time")
-        return make_tick(self._symbol, parse_integer(raw_id, self._id_name), time_ms, parse_number(price, "price"),
-                         parse_number(qty, "quantity"), parse_boolean(maker, "is_buyer_maker"), time_ms, self._space)
+        return make_tick(
+            self._symbol,
+            parse_integer(raw_id, self._id_name),
+            time_ms,
+            parse_number(price, "price"),
+            parse_number(qty, "quantity"),
+            parse_boolean(maker, "is_buyer_maker"),
+            time_ms,
+            self._space,
+        )
 
 
 class _FrameRows:
@@ -527,7 +616,7 @@ class _FrameRows:
         received_at = parse_epoch_ms(stamp, "receive time") if stamp is not None else 0
         frame = decode_frame(body, received_at)
         if frame.kind is FrameKind.TICK:
-            tick = cast(Tick, frame.tick)   # a TICK frame always carries its tick
+            tick = cast(Tick, frame.tick)  # a TICK frame always carries its tick
             return tick if stamp is not None else dataclasses.replace(tick, received_at=tick.timestamp)
         if frame.kind is FrameKind.MALFORMED:
             raise ValueError(frame.detail)
@@ -544,8 +633,13 @@ class _OhlcvRows:
     stored as a flat bar)."""
 
     _NAMES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "ts": _TS_NAMES, "open": ("open", "o"), "high": ("high", "h"), "low": ("low", "l"),
-        "close": ("close", "c"), "volume": ("volume", "vol", "v")}
+        "ts": _TS_NAMES,
+        "open": ("open", "o"),
+        "high": ("high", "h"),
+        "low": ("low", "l"),
+        "close": ("close", "c"),
+        "volume": ("volume", "vol", "v"),
+    }
 
     def __init__(self) -> None:
         self._first = True
@@ -593,15 +687,27 @@ def _kline_row(text: str) -> OhlcvBar | None:
         return None
     if len(fields) != 12:
         raise ValueError(f"expected 12 kline columns, found {len(fields)}")
-    return _make_bar(parse_epoch_ms(fields[0], "open_time"), fields[1], fields[2], fields[3], fields[4], fields[5],
-                     parse_integer(fields[8], "count"))
+    return _make_bar(
+        parse_epoch_ms(fields[0], "open_time"),
+        fields[1],
+        fields[2],
+        fields[3],
+        fields[4],
+        fields[5],
+        parse_integer(fields[8], "count"),
+    )
 
 
-def _make_bar(ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | None,
-              symbol: str | None = None) -> OhlcvBar:
+def _make_bar(
+    ts: int, o: str, h: str, lo: str, c: str, v: str, trades: int | None, symbol: str | None = None
+) -> OhlcvBar:
     """Validated bar: positive prices, high >= max(open, close), low <= min(open, close), volume >= 0."""
-    open_, high, low, close = (parse_number(o, "open"), parse_number(h, "high"), parse_number(lo, "low"),
-                               parse_number(c, "close"))
+    open_, high, low, close = (
+        parse_number(o, "open"),
+        parse_number(h, "high"),
+        parse_number(lo, "low"),
+        parse_number(c, "close"),
+    )
     volume = parse_number(v, "volume")
     if min(open_, high, low, close) <= 0:
         raise ValueError("prices must be positive")

@@ -3,6 +3,7 @@ control reply, other event, malformed) into a ``Frame`` without ever raising.
 
 Shared by the live feed, recorded-frame files and the replay feed, so all read frames the same way.
 """
+
 from __future__ import annotations
 
 import enum
@@ -20,11 +21,11 @@ class FrameKind(enum.Enum):
     """What a WebSocket text frame turned out to be."""
 
     TICK = "tick"
-    PLACEHOLDER = "placeholder"     # trade row with price 0 (NA / insurance-fund): consumes an id, not a trade
-    REPLY = "reply"                 # {"result": ..., "id": N}
-    ERROR_REPLY = "error_reply"     # {"error": {"code", "msg"}, "id": N}
-    OTHER = "other"                 # valid JSON, not a trade (bookTicker, depth, unknown event types, ...)
-    MALFORMED = "malformed"         # not JSON, truncated, or a trade with missing/bad fields
+    PLACEHOLDER = "placeholder"  # trade row with price 0 (NA / insurance-fund): consumes an id, not a trade
+    REPLY = "reply"  # {"result": ..., "id": N}
+    ERROR_REPLY = "error_reply"  # {"error": {"code", "msg"}, "id": N}
+    OTHER = "other"  # valid JSON, not a trade (bookTicker, depth, unknown event types, ...)
+    MALFORMED = "malformed"  # not JSON, truncated, or a trade with missing/bad fields
 
 
 @dataclass(slots=True)
@@ -40,7 +41,7 @@ class Frame:
     detail: str = ""
 
 
-ID_KEYS = {IdSpace.AGG_TRADE: "a", IdSpace.TRADE: "t"}   # a trade event's id space (= its type) -> its id field
+ID_KEYS = {IdSpace.AGG_TRADE: "a", IdSpace.TRADE: "t"}  # a trade event's id space (= its type) -> its id field
 _SPACES = {str(space): space for space in ID_KEYS}
 
 
@@ -75,8 +76,9 @@ def trade_frame(symbol: Any, payload: dict, space: IdSpace, received_at: int) ->
         if type(trade_id) is not int:
             raise ValueError(f"trade id {trade_id!r} is not an integer")
         return Frame(FrameKind.PLACEHOLDER, symbol=validate_symbol(symbol), trade_id=trade_id)
-    tick = make_tick(symbol, trade_id, payload["T"], price, parse_number(payload["q"], "quantity"), payload["m"],
-                     received_at, space)
+    tick = make_tick(
+        symbol, trade_id, payload["T"], price, parse_number(payload["q"], "quantity"), payload["m"], received_at, space
+    )
     return Frame(FrameKind.TICK, tick=tick)
 
 
@@ -84,7 +86,7 @@ def _control_frame(message: dict) -> Frame:
     """Reply to a SUBSCRIBE/UNSUBSCRIBE/LIST_SUBSCRIPTIONS request."""
     error = message.get("error")
     if error is not None:
-        detail = (f"code {error.get('code')}: {error.get('msg')}" if type(error) is dict else str(error))
+        detail = f"code {error.get('code')}: {error.get('msg')}" if type(error) is dict else str(error)
         return Frame(FrameKind.ERROR_REPLY, request_id=message.get("id"), detail=detail)
     return Frame(FrameKind.REPLY, request_id=message.get("id"), result=message.get("result"))
 

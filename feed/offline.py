@@ -1,6 +1,7 @@
 """Offline feeds: ``SimulatedMarket`` / ``SimulatedFeed`` (a synthetic market with a cointegrated pair) and
 ``ReplayFeed`` (tick files, optionally looped), sharing one producer-thread base class.
 """
+
 from __future__ import annotations
 
 import abc
@@ -26,11 +27,11 @@ from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
 from feed.records import EventKind, FeedState, ParseReport, Tick
 from feed.values import describe_exc
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ==================================================================================================== simulated feed
-_SIM_MARKETS: dict[str, tuple[float, float, float]] = {   # symbol: (price level, tick size, step size)
+_SIM_MARKETS: dict[str, tuple[float, float, float]] = {  # symbol: (price level, tick size, step size)
     "BTCUSDT": (75_000.0, 0.1, 0.001),
     "ETHUSDT": (3_000.0, 0.01, 0.001),
     "SOLUSDT": (150.0, 0.01, 0.01),
@@ -68,9 +69,18 @@ class SimulatedMarket:
     multiples of the step size, trade ids are contiguous per symbol, and the same seed gives the same sequence.
     """
 
-    def __init__(self, symbols: Sequence[str], *, seed: int = 7, rate_per_symbol: float = 20.0, beta: float = 0.04,
-                 half_life_s: float = 120.0, spread_std: float | None = None, vol_per_sqrt_s: float = 1e-4,
-                 start_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        seed: int = 7,
+        rate_per_symbol: float = 20.0,
+        beta: float = 0.04,
+        half_life_s: float = 120.0,
+        spread_std: float | None = None,
+        vol_per_sqrt_s: float = 1e-4,
+        start_ms: int | None = None,
+    ) -> None:
         if rate_per_symbol <= 0 or half_life_s <= 0:
             raise ValueError("rate_per_symbol and half_life_s must be positive")
         self.symbols = list(validate_symbols(symbols))
@@ -121,8 +131,9 @@ class SimulatedMarket:
             leader = self.pair[0]
             self._advance(leader)
             self._advance_spread()
-            return max(self.alpha + self.beta * math.exp(self._log_price[leader]) + self._spread,
-                       self._params[symbol][1])
+            return max(
+                self.alpha + self.beta * math.exp(self._log_price[leader]) + self._spread, self._params[symbol][1]
+            )
         self._advance(symbol)
         return math.exp(self._log_price[symbol])
 
@@ -215,13 +226,28 @@ class SimulatedFeed(_ProducerFeed):
 
     kind = FeedKind.SIMULATED
 
-    def __init__(self, *, seed: int = 7, rate_per_symbol: float = 20.0, speed: float = 1.0, beta: float = 0.04,
-                 half_life_s: float = 120.0, spread_std: float | None = None, start_ms: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        seed: int = 7,
+        rate_per_symbol: float = 20.0,
+        speed: float = 1.0,
+        beta: float = 0.04,
+        half_life_s: float = 120.0,
+        spread_std: float | None = None,
+        start_ms: int | None = None,
+    ) -> None:
         super().__init__()
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed!r}")
-        self._options: dict[str, Any] = dict(seed=seed, rate_per_symbol=rate_per_symbol, beta=beta,
-                                             half_life_s=half_life_s, spread_std=spread_std, start_ms=start_ms)
+        self._options: dict[str, Any] = dict(
+            seed=seed,
+            rate_per_symbol=rate_per_symbol,
+            beta=beta,
+            half_life_s=half_life_s,
+            spread_std=spread_std,
+            start_ms=start_ms,
+        )
         self.speed = speed
         self.market: SimulatedMarket | None = None
 
@@ -229,11 +255,15 @@ class SimulatedFeed(_ProducerFeed):
         self.market = SimulatedMarket(symbols, **self._options)
         pair = self.market.pair
         self._stats.streams = list(self.market.symbols)
-        self._stats.source = (f"seed {self._options['seed']}, pair {pair[1]} = {self.market.alpha:g} + "
-                              f"{self.market.beta:g}*{pair[0]} + OU" if pair else f"seed {self._options['seed']}")
+        self._stats.source = (
+            f"seed {self._options['seed']}, pair {pair[1]} = {self.market.alpha:g} + "
+            f"{self.market.beta:g}*{pair[0]} + OU"
+            if pair
+            else f"seed {self._options['seed']}"
+        )
 
     def _produce(self) -> None:
-        market = cast(SimulatedMarket, self.market)   # set by _prepare, which runs first
+        market = cast(SimulatedMarket, self.market)  # set by _prepare, which runs first
         started = time.monotonic()
         while True:
             tick = market.next_tick()
@@ -279,8 +309,15 @@ class ReplayFeed(_ProducerFeed):
 
     kind = FeedKind.REPLAY
 
-    def __init__(self, path: str | Path | Sequence[str | Path], *, speed: float = 1.0,
-                 symbols: Sequence[str] | None = None, loop: bool = False, symbol: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path | Sequence[str | Path],
+        *,
+        speed: float = 1.0,
+        symbols: Sequence[str] | None = None,
+        loop: bool = False,
+        symbol: str | None = None,
+    ) -> None:
         super().__init__()
         self.paths = replay_paths(path)
         if speed < 0:

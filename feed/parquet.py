@@ -1,6 +1,7 @@
 """Parquet tick files — this platform's cold tier (storage.retention writes one per symbol-day) or any Parquet
 table with at least symbol, timestamp (or ts), price and size columns — read back in record batches, each row
 validated like a CSV row, so replay and import treat them as any other tick file."""
+
 from __future__ import annotations
 
 import io
@@ -30,8 +31,9 @@ def is_parquet(source: str | Path | bytes) -> bool:
         return False
 
 
-def iter_parquet_ticks(source: str | Path | bytes, display: str, report: ParseReport, *,
-                       strict: bool) -> Iterator[Tick]:
+def iter_parquet_ticks(
+    source: str | Path | bytes, display: str, report: ParseReport, *, strict: bool
+) -> Iterator[Tick]:
     """Ticks of a Parquet table, BATCH_ROWS at a time (memory bounded by a batch, not the file)."""
     try:
         table = pq.ParquetFile(io.BytesIO(source) if isinstance(source, bytes) else source)
@@ -41,10 +43,16 @@ def iter_parquet_ticks(source: str | Path | bytes, display: str, report: ParseRe
     stamp = "timestamp" if "timestamp" in names else "ts"
     missing = [c for c in (*_REQUIRED, stamp) if c not in names]
     if missing:
-        raise TickFileError(0, f"{display}: Parquet ticks need columns symbol, trade_id, timestamp (or ts), price "
-                               f"and size; missing {', '.join(missing)}")
-    wanted = [c for c in ("symbol", stamp, "price", "size", "trade_id", "is_buyer_maker", "received_at", "id_space")
-              if c in names]
+        raise TickFileError(
+            0,
+            f"{display}: Parquet ticks need columns symbol, trade_id, timestamp (or ts), price "
+            f"and size; missing {', '.join(missing)}",
+        )
+    wanted = [
+        c
+        for c in ("symbol", stamp, "price", "size", "trade_id", "is_buyer_maker", "received_at", "id_space")
+        if c in names
+    ]
     line = 0
     for batch in table.iter_batches(batch_size=BATCH_ROWS, columns=wanted):
         columns = {name: batch.column(name).to_pylist() for name in wanted}
@@ -69,5 +77,13 @@ def _row(columns: dict[str, list], i: int, stamp: str) -> Tick:
     maker = bool(columns["is_buyer_maker"][i]) if "is_buyer_maker" in columns else False
     received = columns["received_at"][i] if "received_at" in columns else None
     space = id_space(columns["id_space"][i] if "id_space" in columns else None)
-    return make_tick(columns["symbol"][i], columns["trade_id"][i], ts, parse_number(columns["price"][i], "price"),
-                     parse_number(columns["size"][i], "size"), maker, received if received is not None else ts, space)
+    return make_tick(
+        columns["symbol"][i],
+        columns["trade_id"][i],
+        ts,
+        parse_number(columns["price"][i], "price"),
+        parse_number(columns["size"][i], "size"),
+        maker,
+        received if received is not None else ts,
+        space,
+    )

@@ -1,5 +1,5 @@
-"""``FrameRecorder``: writes raw WebSocket frames (``<receive_ns> <json>`` lines) so a live session can be replayed.
-"""
+"""``FrameRecorder``: writes raw WebSocket frames (``<receive_ns> <json>`` lines) so a live session can be replayed."""
+
 from __future__ import annotations
 
 import gzip
@@ -28,8 +28,11 @@ class FrameRecorder:
         self._buffered = 0
         self._last_flush = time.monotonic()
         # the file stays open for the recorder's whole life (closed by close() / __exit__)
-        self._file: Any = (gzip.open(self.path, "ab", compresslevel=6) if self.path.suffix == ".gz"  # noqa: SIM115
-                           else open(self.path, "ab"))  # noqa: SIM115
+        self._file: Any = (
+            gzip.open(self.path, "ab", compresslevel=6)
+            if self.path.suffix == ".gz"
+            else open(self.path, "ab")
+        )
 
     def write(self, raw: bytes | str, receive_ns: int | None = None) -> None:
         """Record one frame (newlines inside it become spaces, which JSON treats alike)."""

@@ -3,6 +3,7 @@ bars, stats) and the feed-wide constants (endpoints, upload limits, stream limit
 
 Plain data with no behaviour beyond copying/serialising, so every other feed module can import it.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -15,14 +16,12 @@ from core.vocabulary import FeedKind, IdSpace
 DEFAULT_WS_BASE = "wss://fstream.binance.com/market"
 DEFAULT_REST_BASE = "https://fapi.binance.com"
 DEFAULT_ARCHIVE_BASE = "https://data.binance.vision"
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024            # uploads larger than this are refused with a clear message
-MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024     # a compressed upload may not unpack to more than this
-MAX_LINE_CHARS = 1024 * 1024                    # no tick, bar or recorded frame line is anywhere near this long
-MAX_STREAMS_PER_CONNECTION = 1024               # Binance USD-M limit per WebSocket connection
-STREAMS_PER_CONNECTION = 200                    # what one connection carries: a universe of ~500 symbols is 3
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024  # uploads larger than this are refused with a clear message
+MAX_UNPACKED_BYTES = 2 * 1024 * 1024 * 1024  # a compressed upload may not unpack to more than this
+MAX_LINE_CHARS = 1024 * 1024  # no tick, bar or recorded frame line is anywhere near this long
+MAX_STREAMS_PER_CONNECTION = 1024  # Binance USD-M limit per WebSocket connection
+STREAMS_PER_CONNECTION = 200  # what one connection carries: a universe of ~500 symbols is 3
 KLINE_INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M")
-
-
 
 
 class EventKind(StrEnum):
@@ -105,7 +104,7 @@ class FeedStats:
     skipped: int = 0
     placeholders: int = 0
     duplicates_dropped: int = 0
-    quarantined: int = 0                    # ticks with an implausible id jump, not delivered (core.trade_ids)
+    quarantined: int = 0  # ticks with an implausible id jump, not delivered (core.trade_ids)
     subscribe_errors: int = 0
     callback_errors: int = 0
     reconnects: int = 0
@@ -123,9 +122,13 @@ class FeedStats:
     def copy(self) -> FeedStats:
         """Snapshot with copied containers, safe to hand to another thread."""
         return dataclasses.replace(
-            self, streams=list(self.streams), stalled_streams=list(self.stalled_streams),
-            last_ids=dict(self.last_ids), last_tick_at=dict(self.last_tick_at),
-            placeholder_ids={k: list(v) for k, v in self.placeholder_ids.items()})
+            self,
+            streams=list(self.streams),
+            stalled_streams=list(self.stalled_streams),
+            last_ids=dict(self.last_ids),
+            last_tick_at=dict(self.last_tick_at),
+            placeholder_ids={k: list(v) for k, v in self.placeholder_ids.items()},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of all fields (for status lines and the dashboard)."""

@@ -1,6 +1,7 @@
 """``BinanceRest``: urllib client for exchangeInfo / aggTrades / klines / time with a client-side weight budget
 (``_WeightBudget``) and ``Retry-After`` handling of HTTP 429/418; ``NoRest`` for feeds without REST.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -24,7 +25,7 @@ from feed.frames import FrameKind, describe_field_error, trade_frame
 from feed.records import DEFAULT_REST_BASE, KLINE_INTERVALS, KlineBar, RestStats, SymbolInfo, Tick
 from feed.values import describe_exc, json_loads, preview
 
-log = logging.getLogger("data_feed")   # one logger name for the whole feed layer, as before the split
+log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ======================================================================================================== REST client
@@ -37,7 +38,7 @@ class _WeightBudget:
         self._sleep = sleep
         self._spent: deque[tuple[float, int]] = deque()
         self._blocked_until = 0.0
-        self._server_used: tuple[int, int] | None = None   # (minute, weight) from X-MBX-USED-WEIGHT-1M
+        self._server_used: tuple[int, int] | None = None  # (minute, weight) from X-MBX-USED-WEIGHT-1M
         self._lock = threading.Lock()
 
     def acquire(self, weight: int) -> float:
@@ -86,10 +87,19 @@ class BinanceRest:
 
     available: ClassVar[bool] = True
 
-    def __init__(self, base_url: str = DEFAULT_REST_BASE, *, timeout_s: float = 10.0, max_weight_per_min: int = 1200,
-                 max_retries: int = 3, max_retry_wait_s: float = 120.0, retry_backoff_s: float = 1.0,
-                 headers: dict[str, str] | None = None, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        base_url: str = DEFAULT_REST_BASE,
+        *,
+        timeout_s: float = 10.0,
+        max_weight_per_min: int = 1200,
+        max_retries: int = 3,
+        max_retry_wait_s: float = 120.0,
+        retry_backoff_s: float = 1.0,
+        headers: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ValueError(f"REST base URL {base_url!r} must start with http:// or https://")
         self.base_url = base_url.rstrip("/")
@@ -97,8 +107,11 @@ class BinanceRest:
         self._max_retries = max_retries
         self._max_retry_wait_s = max_retry_wait_s
         self._retry_backoff_s = retry_backoff_s
-        self._headers = {"User-Agent": "binance-analytics-platform/1.0", "Accept": "application/json",
-                         **(headers or {})}
+        self._headers = {
+            "User-Agent": "binance-analytics-platform/1.0",
+            "Accept": "application/json",
+            **(headers or {}),
+        }
         self._sleep = sleep
         self._budget = _WeightBudget(max_weight_per_min, clock, sleep)
         self._lock = threading.Lock()
@@ -141,11 +154,20 @@ class BinanceRest:
         """Every TRADING perpetual quoted in `quote` ("" = any), sorted: the market scanner's universe (a symbol
         being delivered, settling or halted is left out)."""
         listed = symbol_infos_from_exchange_info(self.exchange_info()).values()
-        return sorted(i.symbol for i in listed if i.status == "TRADING" and i.contract_type == "PERPETUAL"
-                      and (not quote or i.quote_asset == quote))
+        return sorted(
+            i.symbol
+            for i in listed
+            if i.status == "TRADING" and i.contract_type == "PERPETUAL" and (not quote or i.quote_asset == quote)
+        )
 
-    def agg_trades(self, symbol: str, from_id: int | None = None, start_time: int | None = None,
-                   end_time: int | None = None, limit: int = 1000) -> list[Tick]:
+    def agg_trades(
+        self,
+        symbol: str,
+        from_id: int | None = None,
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1000,
+    ) -> list[Tick]:
         """``GET /fapi/v1/aggTrades`` (weight 20) as ticks in id order; Binance serves the last 48 h only."""
         symbol = validate_symbol(symbol)
         if not 1 <= limit <= 1000:
@@ -158,14 +180,21 @@ class BinanceRest:
             try:
                 frame = trade_frame(symbol, row, IdSpace.AGG_TRADE, received_at)
             except (KeyError, TypeError, ValueError) as exc:
-                raise BinanceRestError(f"bad aggTrades row {preview(str(row))}: {describe_field_error(exc)}",
-                                       path="/fapi/v1/aggTrades") from None
+                raise BinanceRestError(
+                    f"bad aggTrades row {preview(str(row))}: {describe_field_error(exc)}", path="/fapi/v1/aggTrades"
+                ) from None
             if frame.kind is FrameKind.TICK:
-                ticks.append(cast(Tick, frame.tick))   # a TICK frame always carries its tick
+                ticks.append(cast(Tick, frame.tick))  # a TICK frame always carries its tick
         return ticks
 
-    def klines(self, symbol: str, interval: str = "1m", start_time: int | None = None, end_time: int | None = None,
-               limit: int = 1500) -> list[KlineBar]:
+    def klines(
+        self,
+        symbol: str,
+        interval: str = "1m",
+        start_time: int | None = None,
+        end_time: int | None = None,
+        limit: int = 1500,
+    ) -> list[KlineBar]:
         """``GET /fapi/v1/klines`` (weight 1-10 by limit); the last bar may still be open."""
         symbol = validate_symbol(symbol)
         if interval not in KLINE_INTERVALS:
@@ -177,8 +206,19 @@ class BinanceRest:
         bars = []
         for row in _rows(self._get("/fapi/v1/klines", params, weight=weight), "/fapi/v1/klines"):
             try:
-                bars.append(KlineBar(int(row[0]), float(row[1]), float(row[2]), float(row[3]), float(row[4]),
-                                     float(row[5]), int(row[6]), float(row[7]), int(row[8])))
+                bars.append(
+                    KlineBar(
+                        int(row[0]),
+                        float(row[1]),
+                        float(row[2]),
+                        float(row[3]),
+                        float(row[4]),
+                        float(row[5]),
+                        int(row[6]),
+                        float(row[7]),
+                        int(row[8]),
+                    )
+                )
             except (IndexError, TypeError, ValueError) as exc:
                 raise BinanceRestError(f"bad kline row {preview(str(row))}: {exc}", path="/fapi/v1/klines") from None
         return bars
@@ -193,8 +233,14 @@ class BinanceRest:
     def get_stats(self) -> RestStats:
         """Request counters, the last used-weight header and the total time spent waiting."""
         with self._lock:
-            return RestStats(self._counts["requests"], self._counts["retries"], self._counts["rate_limited"],
-                             self._used_weight, round(self._waited_s, 3), self._last_error)
+            return RestStats(
+                self._counts["requests"],
+                self._counts["retries"],
+                self._counts["rate_limited"],
+                self._used_weight,
+                round(self._waited_s, 3),
+                self._last_error,
+            )
 
     # ------------------------------------------------------------------------------------------------ transport
     def _get(self, path: str, params: dict[str, Any], *, weight: int) -> Any:
@@ -229,8 +275,9 @@ class BinanceRest:
         except (OSError, http.client.HTTPException) as exc:
             return None, None, b"", network_failure(exc, self._timeout_s)
 
-    def _retry_delay(self, path: str, status: int | None, headers: Any, body: bytes, failure: str | None,
-                     attempt: int) -> float | None:
+    def _retry_delay(
+        self, path: str, status: int | None, headers: Any, body: bytes, failure: str | None, attempt: int
+    ) -> float | None:
         """Seconds to wait before retrying, None if the response is final; raises when retries are exhausted."""
         if status in (429, 418):
             retry_after = _retry_after_s(headers)
@@ -244,7 +291,7 @@ class BinanceRest:
         if failure is not None or (status is not None and status >= 500):
             if attempt >= self._max_retries:
                 raise self._error(path, status, body, failure or "server error")
-            delay = self._retry_backoff_s * 2 ** attempt
+            delay = self._retry_backoff_s * 2**attempt
             log.warning("%s: %s; retrying in %g s", path, failure or f"HTTP {status}", delay)
             return delay
         return None
@@ -260,8 +307,7 @@ class BinanceRest:
             raise self._error(path, status, body, "request rejected", payload)
         return payload
 
-    def _error(self, path: str, status: int | None, body: bytes, what: str,
-               payload: Any = None) -> BinanceRestError:
+    def _error(self, path: str, status: int | None, body: bytes, what: str, payload: Any = None) -> BinanceRestError:
         """Build (and remember) a BinanceRestError naming the path, status, Binance code/msg or a body excerpt."""
         text = body.decode("utf-8", "replace")
         if payload is None:
@@ -276,9 +322,14 @@ class BinanceRest:
             parts.append(f"Binance error {code}: {msg}")
         elif text:
             parts.append(f"body {preview(text)}")
-        error = BinanceRestError(": ".join(parts[:2]) + (f" ({'; '.join(parts[2:])})" if parts[2:] else ""),
-                                 status=status, code=code if type(code) is int else None, msg=msg, path=path,
-                                 body=text)
+        error = BinanceRestError(
+            ": ".join(parts[:2]) + (f" ({'; '.join(parts[2:])})" if parts[2:] else ""),
+            status=status,
+            code=code if type(code) is int else None,
+            msg=msg,
+            path=path,
+            body=text,
+        )
         with self._lock:
             self._last_error = str(error)
         return error
@@ -332,14 +383,16 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
         filters = {f.get("filterType"): f for f in entry.get("filters", []) if type(f) is dict}
         try:
             result[entry["symbol"]] = SymbolInfo(
-                symbol=entry["symbol"], status=entry.get("status", "UNKNOWN"),
+                symbol=entry["symbol"],
+                status=entry.get("status", "UNKNOWN"),
                 tick_size=float(filters.get("PRICE_FILTER", {}).get("tickSize", "nan")),
                 step_size=float(filters.get("LOT_SIZE", {}).get("stepSize", "nan")),
-                contract_type=entry.get("contractType", ""), quote_asset=str(entry.get("quoteAsset", "")))
+                contract_type=entry.get("contractType", ""),
+                quote_asset=str(entry.get("quoteAsset", "")),
+            )
         except (KeyError, TypeError, ValueError):
             log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", preview(str(entry)))
     return result
-
 
 
 # ==================================================================================================== null clients

@@ -4,6 +4,7 @@ benchmark: which pairs are cointegrated is planted, and the traps a scanner must
 Why: with no network the universe flow (history → scan → Pair Analytics) must still run end to end, and a scanner is
 only trustworthy if it finds planted pairs and nothing else.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,11 +16,21 @@ from scipy.signal import lfilter
 from core.clock import now_ms
 
 
-def simulate_universe(n_symbols: int, n_bars: int, *, n_planted: int, seed: int, sectors: int = 8,
-                      sector_weight: float = 0.8, half_lives: tuple[float, float] = (10.0, 60.0),
-                      spread_noise: float = 0.5, bounce: int = 0,
-                      bounce_bps: float = 10.0, trap_pairs: int = 0,
-                      end_ms: int | None = None) -> tuple[pd.DataFrame, set[frozenset[str]]]:
+def simulate_universe(
+    n_symbols: int,
+    n_bars: int,
+    *,
+    n_planted: int,
+    seed: int,
+    sectors: int = 8,
+    sector_weight: float = 0.8,
+    half_lives: tuple[float, float] = (10.0, 60.0),
+    spread_noise: float = 0.5,
+    bounce: int = 0,
+    bounce_bps: float = 10.0,
+    trap_pairs: int = 0,
+    end_ms: int | None = None,
+) -> tuple[pd.DataFrame, set[frozenset[str]]]:
     """1-minute closes of a universe with known answers: sector-correlated geometric random walks (returns share a
     sector factor with weight `sector_weight`, so unrelated symbols of a sector are strongly correlated but not
     cointegrated), `n_planted` cointegrated pairs y = a + b·x + OU spread (half-life drawn from `half_lives` bars, its
@@ -40,8 +51,12 @@ def simulate_universe(n_symbols: int, n_bars: int, *, n_planted: int, seed: int,
     for k in range(n_planted):
         phi = 0.5 ** (1.0 / rng.uniform(*half_lives))
         level = rng.uniform(1.0, 1_000.0)
-        x = level * np.exp(np.cumsum(8e-4 * (sector_weight * factors[:, k % sectors]
-                                            + math.sqrt(1 - sector_weight**2) * rng.normal(0, 1, n_bars))))
+        x = level * np.exp(
+            np.cumsum(
+                8e-4
+                * (sector_weight * factors[:, k % sectors] + math.sqrt(1 - sector_weight**2) * rng.normal(0, 1, n_bars))
+            )
+        )
         b = rng.uniform(0.5, 2.0) * rng.uniform(0.5, 50.0)
         y = rng.uniform(0.0, 10.0) * level + b * x
         y = y + lfilter([1.0], [1.0, -phi], rng.normal(0.0, spread_noise * float(np.diff(b * x).std()), n_bars))

@@ -5,6 +5,7 @@ Also the one JSON decoder (``json_loads``: orjson when installed) and the messag
 ``describe_exc``. One place so the WebSocket decoder, file readers and REST client accept and refuse exactly the
 same values.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,13 +28,12 @@ def _json_decoder() -> Callable[[bytes | str], Any]:
     return orjson.loads
 
 
-json_loads: Callable[[bytes | str], Any] = _json_decoder()   # the one JSON decoder of every feed parser
+json_loads: Callable[[bytes | str], Any] = _json_decoder()  # the one JSON decoder of every feed parser
 
-_MIN_MS = 946_684_800_000                       # 2000-01-01: anything earlier is not a trade time
-_MAX_MS = 4_102_444_800_000                     # 2100-01-01
+_MIN_MS = 946_684_800_000  # 2000-01-01: anything earlier is not a trade time
+_MAX_MS = 4_102_444_800_000  # 2100-01-01
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
-
 
 
 def _plain(text: str) -> bool:
@@ -132,8 +132,16 @@ def _check_ms(ms: int, name: str, original: Any) -> int:
     return ms
 
 
-def make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: float, is_buyer_maker: Any,
-              received_at: int, space: IdSpace) -> Tick:
+def make_tick(
+    symbol: Any,
+    trade_id: Any,
+    timestamp: Any,
+    price: float,
+    size: float,
+    is_buyer_maker: Any,
+    received_at: int,
+    space: IdSpace,
+) -> Tick:
     """The one Tick constructor of every path: checks symbol, id, time, positive price/size and the maker flag."""
     if type(symbol) is not str or not SYMBOL_PATTERN.fullmatch(symbol):
         symbol = validate_symbol(symbol)
@@ -148,7 +156,6 @@ def make_tick(symbol: Any, trade_id: Any, timestamp: Any, price: float, size: fl
     if type(is_buyer_maker) is not bool:
         raise ValueError(f"buyer-is-maker flag {is_buyer_maker!r} is not true/false")
     return Tick(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, space)
-
 
 
 def preview(raw: bytes | str, limit: int = 120) -> str:

@@ -6,6 +6,7 @@ Kept apart from the supervisor logic in ``feed.binance_ws`` so each file holds o
 the supervisor and never imports it: a link is given its socket options (``LinkOptions``), the callback that
 takes its frames and the event that wakes the supervisor.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -26,13 +27,13 @@ import websocket
 from feed.frames import Frame
 from feed.values import describe_exc
 
-_SUBSCRIBE_CHUNK = 200          # streams per SUBSCRIBE message
+_SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
 
 
 class Role(enum.Enum):
-    ACTIVE = "active"       # delivers ticks
-    STANDBY = "standby"     # replacement (stall recovery or rotation) in overlap: buffers until the switch
-    RETIRED = "retired"     # replaced: its late frames are ignored
+    ACTIVE = "active"  # delivers ticks
+    STANDBY = "standby"  # replacement (stall recovery or rotation) in overlap: buffers until the switch
+    RETIRED = "retired"  # replaced: its late frames are ignored
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class LinkOptions:
     """How every link of a feed opens and keeps its socket."""
 
     connect_timeout_s: float
-    ping_interval_s: float          # 0 = no pings
+    ping_interval_s: float  # 0 = no pings
     skip_utf8_validation: bool
 
 
@@ -49,8 +50,16 @@ class Link:
 
     Every frame goes to `on_frame(link, raw)` on the link's thread; `wake` is set when the link opens or ends."""
 
-    def __init__(self, url: str, symbols: Sequence[str], url_symbols: int, role: Role, options: LinkOptions,
-                 on_frame: Callable[[Link, bytes | str], None], wake: threading.Event) -> None:
+    def __init__(
+        self,
+        url: str,
+        symbols: Sequence[str],
+        url_symbols: int,
+        role: Role,
+        options: LinkOptions,
+        on_frame: Callable[[Link, bytes | str], None],
+        wake: threading.Event,
+    ) -> None:
         self.options = options
         self.on_frame = on_frame
         self.wake = wake
@@ -58,7 +67,8 @@ class Link:
         self.symbols = tuple(symbols)
         self.role = role
         self.pending: deque[list[str]] = deque(
-            list(symbols[i:i + _SUBSCRIBE_CHUNK]) for i in range(url_symbols, len(symbols), _SUBSCRIBE_CHUNK))
+            list(symbols[i : i + _SUBSCRIBE_CHUNK]) for i in range(url_symbols, len(symbols), _SUBSCRIBE_CHUNK)
+        )
         self._url_symbols = tuple(symbols[:url_symbols])
         self.buffer: list[Frame] = []
         self.last_seen: dict[str, float] = {}
@@ -87,11 +97,19 @@ class Link:
             if self.closing:
                 return
             self.app = websocket.WebSocketApp(
-                self.url, on_open=self._on_open, on_message=self._on_message, on_error=self._on_error,
-                on_close=self._on_close, socket=self.raw_sock)
+                self.url,
+                on_open=self._on_open,
+                on_message=self._on_message,
+                on_error=self._on_error,
+                on_close=self._on_close,
+                socket=self.raw_sock,
+            )
             ping_s = options.ping_interval_s
-            self.app.run_forever(ping_interval=ping_s, ping_timeout=min(10.0, ping_s / 2) if ping_s else None,
-                                 skip_utf8_validation=options.skip_utf8_validation)
+            self.app.run_forever(
+                ping_interval=ping_s,
+                ping_timeout=min(10.0, ping_s / 2) if ping_s else None,
+                skip_utf8_validation=options.skip_utf8_validation,
+            )
         except Exception as exc:  # broad on purpose: any connect failure ends this link; the supervisor retries
             self.error = self.error or describe_exc(exc)
         finally:
@@ -161,7 +179,7 @@ class Slot:
         self.standby: Link | None = None
         self.attempt = 0
         self.next_attempt_at = 0.0
-        self.replacing: str | None = None       # "stall" or "rotation" while a replacement link is due/opening
+        self.replacing: str | None = None  # "stall" or "rotation" while a replacement link is due/opening
         self.replace_attempt = 0
         self.next_replace_at = 0.0
         self.ever_connected = False

@@ -2,6 +2,7 @@
 
 Why: alerts are a pure predicate the app evaluates on live values, separate from the analytics pipeline.
 """
+
 from __future__ import annotations
 
 import math
@@ -12,6 +13,7 @@ from quant.vocabulary import ALERT_OPS, AlertOp
 # ----------------------------------------------------------------------------------------------------------------
 # Alerts
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def evaluate_alert(rule_metric_value: float, op: str, threshold: float, previous: float | None = None) -> bool:
     """Pure alert rule: value `op` threshold (an :class:`AlertOp` or its value); crosses_* need the previous value

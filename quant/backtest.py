@@ -2,6 +2,7 @@
 
 Why: the trading simulation is the largest single job and depends on hedge and metrics only.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,8 +87,9 @@ class BacktestParams:
         if self.kalman_memory < 2:
             raise ValueError(f"kalman_memory must be at least 2 bars, got {self.kalman_memory}")
         if self.in_sample and self.hedge_method not in STATIC_METHODS:
-            raise ValueError(f"in_sample applies to static hedges ({', '.join(STATIC_METHODS)}), "
-                             f"not {self.hedge_method!r}")
+            raise ValueError(
+                f"in_sample applies to static hedges ({', '.join(STATIC_METHODS)}), not {self.hedge_method!r}"
+            )
 
     @property
     def warmup(self) -> int:
@@ -117,8 +119,9 @@ class BacktestResult:
     zscore: pd.Series
 
 
-def _find_trades(z: np.ndarray, entry: float, exit_: float, stop: float | None, max_hold: int | None,
-                 start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _find_trades(
+    z: np.ndarray, entry: float, exit_: float, stop: float | None, max_hold: int | None, start: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Signal state machine: (entry signal bar, side, exit signal bar, reason code) per round trip.
 
     Hand-written event loop: each step jumps to the next qualifying bar through precomputed next-index arrays,
@@ -139,8 +142,10 @@ def _find_trades(z: np.ndarray, entry: float, exit_: float, stop: float | None, 
         return np.minimum.accumulate(marked[::-1])[::-1]
 
     opens = next_true(ok & beyond)
-    closes = {-1: next_true(ok & ((zc <= exit_) | (zc >= stop_level))),
-              1: next_true(ok & ((zc >= -exit_) | (zc <= -stop_level)))}
+    closes = {
+        -1: next_true(ok & ((zc <= exit_) | (zc >= stop_level))),
+        1: next_true(ok & ((zc >= -exit_) | (zc <= -stop_level))),
+    }
     rearm = next_true(ok & ~beyond) if stop is not None or max_hold is not None else opens
 
     last = n - 1
@@ -166,8 +171,12 @@ def _find_trades(z: np.ndarray, entry: float, exit_: float, stop: float | None, 
         if code == 3:
             break
         i = k + 1 if code == 0 else int(rearm[k + 1])
-    return (np.array(sig_in, dtype=np.int64), np.array(sides, dtype=np.float64),
-            np.array(sig_out, dtype=np.int64), np.array(codes, dtype=np.int64))
+    return (
+        np.array(sig_in, dtype=np.int64),
+        np.array(sides, dtype=np.float64),
+        np.array(sig_out, dtype=np.int64),
+        np.array(codes, dtype=np.int64),
+    )
 
 
 def _fill_bars(n: int, sig_out: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -183,8 +192,9 @@ def _holding_bars(entries: np.ndarray, exits: np.ndarray) -> tuple[np.ndarray, n
     return entries[k] + offsets, k
 
 
-def _simulate(px: np.ndarray, py: np.ndarray, beta: np.ndarray, trades: tuple[np.ndarray, ...],
-              params: BacktestParams) -> dict[str, np.ndarray]:
+def _simulate(
+    px: np.ndarray, py: np.ndarray, beta: np.ndarray, trades: tuple[np.ndarray, ...], params: BacktestParams
+) -> dict[str, np.ndarray]:
     """Money accounting of the signal trades: two legs on fixed notional `capital`, marked to market at closes.
 
     Long spread = long Q units of y and short beta·Q units of x with Q = capital / (p_y + |beta|·p_x) at the entry
@@ -220,14 +230,25 @@ def _simulate(px: np.ndarray, py: np.ndarray, beta: np.ndarray, trades: tuple[np
     bounds = np.column_stack([entries, exits + 1]).ravel()
     trade_gross = np.add.reduceat(np.append(gross, 0.0), bounds)[::2] if entries.size else np.zeros(0)
     trade_fees, trade_slippage = trade_turn * fee_rate, trade_turn * slip_rate
-    return {"entries": entries, "exits": exits, "qx": qx, "qy": qy, "net": net, "n_held": held.size,
-            "equity": params.capital + np.cumsum(net), "trade_gross": trade_gross, "trade_fees": trade_fees,
-            "trade_slippage": trade_slippage, "trade_net": trade_gross - trade_fees - trade_slippage,
-            "trade_rehedges": np.bincount(trade_of_rebar, minlength=entries.size)}
+    return {
+        "entries": entries,
+        "exits": exits,
+        "qx": qx,
+        "qy": qy,
+        "net": net,
+        "n_held": held.size,
+        "equity": params.capital + np.cumsum(net),
+        "trade_gross": trade_gross,
+        "trade_fees": trade_fees,
+        "trade_slippage": trade_slippage,
+        "trade_net": trade_gross - trade_fees - trade_slippage,
+        "trade_rehedges": np.bincount(trade_of_rebar, minlength=entries.size),
+    }
 
 
-def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
-             wanted: str | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+def _metrics(
+    sim: dict[str, np.ndarray], params: BacktestParams, wanted: str | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Trade and return metrics; annualised ones need min_span_days, trade ratios min_trades, else withheld.
 
     With `wanted` (the sweep), only that one of the costlier annualised ratios is computed.
@@ -240,11 +261,17 @@ def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
     span_days = n * params.bar_seconds / 86_400
     total = float(equity[-1] - params.capital)
     metrics: dict[str, Any] = {
-        "total_return": total, "pct_return": 100.0 * total / params.capital, "n_trades": n_trades,
+        "total_return": total,
+        "pct_return": 100.0 * total / params.capital,
+        "n_trades": n_trades,
         "exposure": float(sim["n_held"] / n),
         "max_drawdown": max_drawdown_values(np.concatenate([[params.capital], equity])),
-        "total_fees": float(sim["trade_fees"].sum()), "total_slippage": float(sim["trade_slippage"].sum()),
-        "rehedges": int(sim["trade_rehedges"].sum()), "n_bars": n, "span_days": span_days, "ann_factor": ann,
+        "total_fees": float(sim["trade_fees"].sum()),
+        "total_slippage": float(sim["trade_slippage"].sum()),
+        "rehedges": int(sim["trade_rehedges"].sum()),
+        "n_bars": n,
+        "span_days": span_days,
+        "ann_factor": ann,
     }
     reasons: dict[str, str] = {}
     if n_trades:
@@ -268,9 +295,11 @@ def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
     annualised = tuple(name for name in ("sharpe", "sortino", "calmar", "cagr") if wanted in (None, name))
     if span_days < params.min_span_days:
         covered = f"{span_days * 24:.1f} hours" if span_days < 1 else f"{span_days:.1f} days"
-        why = (f"the data covers only {covered} and annualised ratios need at least {params.min_span_days:g} day"
-               f"{'' if params.min_span_days == 1 else 's'} of data (annualising a short intraday sample gives "
-               "meaningless ratios)")
+        why = (
+            f"the data covers only {covered} and annualised ratios need at least {params.min_span_days:g} day"
+            f"{'' if params.min_span_days == 1 else 's'} of data (annualising a short intraday sample gives "
+            "meaningless ratios)"
+        )
         for name in annualised:
             metrics[name], reasons[name] = None, why
     elif (equity <= 0).any():
@@ -287,13 +316,25 @@ def _metrics(sim: dict[str, np.ndarray], params: BacktestParams,
     return metrics, reasons
 
 
-_SWEEP_METRICS = ("total_return", "pct_return", "n_trades", "exposure", "max_drawdown", "total_fees",
-                  "avg_holding_bars", "win_rate", "expectancy", "profit_factor", "sharpe", "sortino", "calmar",
-                  "cagr")
+_SWEEP_METRICS = (
+    "total_return",
+    "pct_return",
+    "n_trades",
+    "exposure",
+    "max_drawdown",
+    "total_fees",
+    "avg_holding_bars",
+    "win_rate",
+    "expectancy",
+    "profit_factor",
+    "sharpe",
+    "sortino",
+    "calmar",
+    "cagr",
+)
 
 
-def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Series, HedgeResult, pd.Series,
-                                                               np.ndarray]:
+def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Series, HedgeResult, pd.Series, np.ndarray]:
     """Validate, fit the causal (or labelled in-sample) hedge and build the spread; returns x, y, hedge, spread,
     and beta forward-filled for sizing."""
     params.validate()
@@ -302,8 +343,14 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     if len(xs) < need:
         raise ValueError(f"backtest needs at least {need} bars (warm-up {params.warmup} + 3), got {len(xs)}")
     static_fit(xs, ys)  # refuses identical legs and a float-noise spread: there is nothing to trade
-    hedge = fit_hedge(xs, ys, params.hedge_method, window=params.hedge_window, causal=not params.in_sample,
-                      memory=params.kalman_memory)
+    hedge = fit_hedge(
+        xs,
+        ys,
+        params.hedge_method,
+        window=params.hedge_window,
+        causal=not params.in_sample,
+        memory=params.kalman_memory,
+    )
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
     return xs, ys, hedge, spread, hedge.beta_series.ffill().to_numpy()
 
@@ -331,22 +378,39 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
         holding_time = index[exits] - index[entries]
     else:
         holding_time = pd.to_timedelta(holding_bars * params.bar_seconds, unit="s")
-    log = pd.DataFrame({
-        "entry_time": index[entries], "exit_time": index[exits],
-        "side": np.where(side > 0, "long", "short"), "entry_zscore": z[sig_in], "exit_zscore": z[sig_out],
-        "entry_beta": beta[sig_in], "entry_price_x": px[entries], "entry_price_y": py[entries],
-        "exit_price_x": px[exits], "exit_price_y": py[exits], "qty_x": sim["qx"][entries],
-        "qty_y": sim["qy"][entries], "exit_qty_x": sim["qx"][exits - 1], "gross_pnl": sim["trade_gross"],
-        "fees": sim["trade_fees"], "slippage": sim["trade_slippage"], "net_pnl": sim["trade_net"],
-        "holding_bars": holding_bars, "holding_time": np.asarray(holding_time),
-        "exit_reason": _EXIT_REASONS[codes], "rehedges": sim["trade_rehedges"],
-    })
+    log = pd.DataFrame(
+        {
+            "entry_time": index[entries],
+            "exit_time": index[exits],
+            "side": np.where(side > 0, "long", "short"),
+            "entry_zscore": z[sig_in],
+            "exit_zscore": z[sig_out],
+            "entry_beta": beta[sig_in],
+            "entry_price_x": px[entries],
+            "entry_price_y": py[entries],
+            "exit_price_x": px[exits],
+            "exit_price_y": py[exits],
+            "qty_x": sim["qx"][entries],
+            "qty_y": sim["qy"][entries],
+            "exit_qty_x": sim["qx"][exits - 1],
+            "gross_pnl": sim["trade_gross"],
+            "fees": sim["trade_fees"],
+            "slippage": sim["trade_slippage"],
+            "net_pnl": sim["trade_net"],
+            "holding_bars": holding_bars,
+            "holding_time": np.asarray(holding_time),
+            "exit_reason": _EXIT_REASONS[codes],
+            "rehedges": sim["trade_rehedges"],
+        }
+    )
     held, k = _holding_bars(entries, exits)
     positions = np.zeros(len(xs), dtype=np.int64)
     positions[held] = side[k].astype(np.int64)
-    notes = [f"fills at the close of the bar after the signal; fees {params.fee_bps} bps + slippage "
-             f"{params.slippage_bps} bps per leg per fill; gross notional per trade = capital {params.capital:g}",
-             "entry_zscore/exit_zscore are the z values at the signal bars"]
+    notes = [
+        f"fills at the close of the bar after the signal; fees {params.fee_bps} bps + slippage "
+        f"{params.slippage_bps} bps per leg per fill; gross notional per trade = capital {params.capital:g}",
+        "entry_zscore/exit_zscore are the z values at the signal bars",
+    ]
     if params.in_sample:
         notes.append("IN-SAMPLE: the hedge ratio is fitted on the whole sample (look-ahead); research use only")
     if params.rehedge_bars is not None and not params.in_sample:
@@ -356,20 +420,35 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
         spacing = float(np.median(np.diff(index.as_unit("ns").asi8))) / 1e9
         if not math.isclose(spacing, params.bar_seconds, rel_tol=0.01):
-            notes.append(f"median bar spacing is {spacing:g} s but bar_seconds={params.bar_seconds:g}; "
-                         "annualisation uses bar_seconds")
+            notes.append(
+                f"median bar spacing is {spacing:g} s but bar_seconds={params.bar_seconds:g}; "
+                "annualisation uses bar_seconds"
+            )
     return BacktestResult(
-        trades=log, equity=pd.Series(sim["equity"], index=index, name="equity"),
+        trades=log,
+        equity=pd.Series(sim["equity"], index=index, name="equity"),
         positions=pd.Series(positions, index=index, name="position"),
         pnl=pd.Series(sim["net"], index=index, name="pnl"),
-        legs=pd.DataFrame({"qty_x": sim["qx"], "qty_y": sim["qy"]}, index=index), metrics=metrics,
-        metrics_reasons=reasons, ann_factor=metrics["ann_factor"], notes=notes, params=params, hedge=hedge,
-        spread=spread, zscore=zscore)
+        legs=pd.DataFrame({"qty_x": sim["qx"], "qty_y": sim["qy"]}, index=index),
+        metrics=metrics,
+        metrics_reasons=reasons,
+        ann_factor=metrics["ann_factor"],
+        notes=notes,
+        params=params,
+        hedge=hedge,
+        spread=spread,
+        zscore=zscore,
+    )
 
 
-def backtest_mean_reversion(spread: Any, zscore: Any, entry_th: float = 2.0, exit_th: float = 0.0,
-                            stop_th: float | None = None,
-                            max_hold_bars: int | None = None) -> tuple[pd.DataFrame, pd.Series]:
+def backtest_mean_reversion(
+    spread: Any,
+    zscore: Any,
+    entry_th: float = 2.0,
+    exit_th: float = 0.0,
+    stop_th: float | None = None,
+    max_hold_bars: int | None = None,
+) -> tuple[pd.DataFrame, pd.Series]:
     """Seed API: one unit of spread, P&L in spread units = side·(exit spread − entry spread), next-bar fills.
 
     Same state machine as :func:`backtest_pairs` (no costs, no sizing). positions[t] is the spread position
@@ -390,16 +469,32 @@ def backtest_mean_reversion(spread: Any, zscore: Any, entry_th: float = 2.0, exi
     held, k = _holding_bars(entries, exits)
     positions = np.zeros(len(s), dtype=np.int64)
     positions[held] = side[k].astype(np.int64)
-    trades = pd.DataFrame({
-        "entry_time": s.index[entries], "exit_time": s.index[exits], "side": np.where(side > 0, "long", "short"),
-        "entry_zscore": z[sig_in], "exit_zscore": z[sig_out], "entry_price": sv[entries], "exit_price": sv[exits],
-        "pnl": side * (sv[exits] - sv[entries]), "holding_bars": exits - entries, "exit_reason": _EXIT_REASONS[codes],
-    })
+    trades = pd.DataFrame(
+        {
+            "entry_time": s.index[entries],
+            "exit_time": s.index[exits],
+            "side": np.where(side > 0, "long", "short"),
+            "entry_zscore": z[sig_in],
+            "exit_zscore": z[sig_out],
+            "entry_price": sv[entries],
+            "exit_price": sv[exits],
+            "pnl": side * (sv[exits] - sv[entries]),
+            "holding_bars": exits - entries,
+            "exit_reason": _EXIT_REASONS[codes],
+        }
+    )
     return trades, pd.Series(positions, index=s.index, name="position")
 
 
-def parameter_sweep(x: Any, y: Any, params: BacktestParams | None, entries: Any, exits: Any,
-                    z_windows: Any = None, metric: str = "sharpe") -> pd.DataFrame:
+def parameter_sweep(
+    x: Any,
+    y: Any,
+    params: BacktestParams | None,
+    entries: Any,
+    exits: Any,
+    z_windows: Any = None,
+    metric: str = "sharpe",
+) -> pd.DataFrame:
     """Grid of one backtest metric over entry × exit (rows entry, columns exit; rows (z_window, entry) when
     z_windows is given). The hedge is fitted once; cells with exit ≥ entry, stop ≤ entry, or a withheld metric
     are NaN. Brute-force grids overfit: judge the chosen cell out of sample."""

@@ -2,6 +2,7 @@
 
 Why: turning raw ticks/bars into aligned, time-indexed closes is separate from any statistics on them.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,13 +15,15 @@ from quant.vocabulary import TIMEFRAMES, InsufficientData
 # Bars
 # ----------------------------------------------------------------------------------------------------------------
 
+
 def to_time_index(df: pd.DataFrame, col: str = "timestamp") -> pd.DataFrame:
     """Turn an epoch-ms column into a sorted tz-aware UTC DatetimeIndex named "time" (the column is dropped)."""
     if col not in df.columns:
         raise ValueError(f"column {col!r} not found; columns are {list(df.columns)}")
     ts = df[col]
     if not pd.api.types.is_integer_dtype(ts.dtype) and (
-            not pd.api.types.is_float_dtype(ts.dtype) or ts.isna().any() or (ts % 1 != 0).any()):
+        not pd.api.types.is_float_dtype(ts.dtype) or ts.isna().any() or (ts % 1 != 0).any()
+    ):
         raise ValueError(f"column {col!r} must hold integer epoch milliseconds, got dtype {ts.dtype}")
     index = pd.DatetimeIndex(pd.to_datetime(ts.to_numpy(dtype="int64"), unit="ms", utc=True), name="time")
     out = df.drop(columns=col).set_axis(index, axis=0)
@@ -141,11 +144,29 @@ def resample_bars(bars: pd.DataFrame, timeframe: str, fill: bool = False, source
             raise ValueError(f"cannot resample {step} bars into finer {timeframe} bars")
     has_trades = "trades" in src.columns
     weight = src["quote_volume"] if "quote_volume" in src.columns else src["close"] * src["volume"]
-    work = pd.DataFrame({"open": src["open"], "high": src["high"], "low": src["low"], "close": src["close"],
-                         "volume": src["volume"], "weight": weight, "trades": src["trades"] if has_trades else 0})
+    work = pd.DataFrame(
+        {
+            "open": src["open"],
+            "high": src["high"],
+            "low": src["low"],
+            "close": src["close"],
+            "volume": src["volume"],
+            "weight": weight,
+            "trades": src["trades"] if has_trades else 0,
+        }
+    )
     grouped = work.resample(rule, label="left", closed="left", origin="epoch")
-    agg = grouped.agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum",
-                       "weight": "sum", "trades": "sum"})
+    agg = grouped.agg(
+        {
+            "open": "first",
+            "high": "max",
+            "low": "min",
+            "close": "last",
+            "volume": "sum",
+            "weight": "sum",
+            "trades": "sum",
+        }
+    )
     agg["vwap"] = (agg["weight"] / agg["volume"]).where(agg["volume"] > 0, agg["close"])
     agg["trades"] = agg["trades"].astype("Int64") if has_trades else pd.array([pd.NA] * len(agg), dtype="Int64")
     empty = grouped["close"].count().to_numpy() == 0

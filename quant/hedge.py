@@ -2,6 +2,7 @@
 
 Why: the hedge model is the core of a pair; everything downstream consumes its HedgeResult.
 """
+
 from __future__ import annotations
 
 import logging
@@ -36,6 +37,7 @@ logger = logging.getLogger(__name__)
 # ----------------------------------------------------------------------------------------------------------------
 # Hedge ratios
 # ----------------------------------------------------------------------------------------------------------------
+
 
 @dataclass
 class HedgeResult:
@@ -135,9 +137,17 @@ def _moment_ols(x: pd.Series, y: pd.Series, window: int, expanding: bool) -> dic
     return {"beta": beta, "alpha": alpha, "std_err": std_err, "r_squared": r_squared}
 
 
-def _window_ar1(xc: pd.Series, yc: pd.Series, mean_x: pd.Series, mean_y: pd.Series, beta: pd.Series,
-                resid_ss: pd.Series, count: pd.Series, window: int,
-                expanding: bool) -> tuple[pd.Series, pd.Series]:
+def _window_ar1(
+    xc: pd.Series,
+    yc: pd.Series,
+    mean_x: pd.Series,
+    mean_y: pd.Series,
+    beta: pd.Series,
+    resid_ss: pd.Series,
+    count: pd.Series,
+    window: int,
+    expanding: bool,
+) -> tuple[pd.Series, pd.Series]:
     """AR(1) coefficients of the demeaned regressor and of the residual of each window's fit, over the lag pairs
     inside the window, from window sums (O(n)): Σ(x_s − x̄)(x_{s−1} − x̄) and Σ e_s·e_{s−1} expanded in sums of
     x, y and their lag products."""
@@ -170,8 +180,9 @@ def _refit_points(start: int, n: int) -> list[int]:
     return points
 
 
-def _scheduled_expanding(fit: Callable[[np.ndarray, np.ndarray], tuple[float, float]], x: pd.Series, y: pd.Series,
-                         window: int) -> tuple[pd.Series, pd.Series, int]:
+def _scheduled_expanding(
+    fit: Callable[[np.ndarray, np.ndarray], tuple[float, float]], x: pd.Series, y: pd.Series, window: int
+) -> tuple[pd.Series, pd.Series, int]:
     """Causal expanding fit refitted on the geometric schedule and forward-filled; returns (beta, alpha, refits)."""
     xv, yv = x.to_numpy(), y.to_numpy()
     beta, alpha = np.full(xv.size, np.nan), np.full(xv.size, np.nan)
@@ -204,21 +215,46 @@ def _fit_kalman(xs: pd.Series, ys: pd.Series, window: int, memory: int) -> Hedge
     beta = pd.Series(path.beta, index=xs.index, name="beta")
     se = pd.Series(path.beta_se, index=xs.index)
     n = path.noise
-    params = {"method": "kalman", "warmup": warmup, "memory": memory, "phi": n.phi, "obs_var": n.obs_var,
-              "q_beta": n.q_beta, "q_alpha": n.q_alpha,
-              "units": "filtered on prices standardised by the warm-up; outputs in raw prices"}
-    return HedgeResult("kalman", float(path.beta[-1]), float(path.alpha[-1]), None, float(path.beta_se[-1]),
-                       len(xs), beta, pd.Series(path.alpha, index=xs.index, name="alpha"), _band(beta, se), params)
+    params = {
+        "method": "kalman",
+        "warmup": warmup,
+        "memory": memory,
+        "phi": n.phi,
+        "obs_var": n.obs_var,
+        "q_beta": n.q_beta,
+        "q_alpha": n.q_alpha,
+        "units": "filtered on prices standardised by the warm-up; outputs in raw prices",
+    }
+    return HedgeResult(
+        "kalman",
+        float(path.beta[-1]),
+        float(path.alpha[-1]),
+        None,
+        float(path.beta_se[-1]),
+        len(xs),
+        beta,
+        pd.Series(path.alpha, index=xs.index, name="alpha"),
+        _band(beta, se),
+        params,
+    )
 
 
 def _fit_rolling(xs: pd.Series, ys: pd.Series, window: int) -> HedgeResult:
     """Rolling OLS over the trailing `window` bars (t included); latest valid values and a 95 % HAC band."""
     mom = _moment_ols(xs, ys, window, expanding=False)
     beta = mom["beta"].rename("beta")
-    return HedgeResult("rolling", _last_valid(beta, "beta"), _last_valid(mom["alpha"], "alpha"),
-                       _last_valid(mom["r_squared"], "rolling R²"), _last_valid(mom["std_err"], "standard error"),
-                       len(xs), beta, mom["alpha"].rename("alpha"), _band(beta, mom["std_err"]),
-                       {"method": "rolling", "window": window, "units": "raw prices"})
+    return HedgeResult(
+        "rolling",
+        _last_valid(beta, "beta"),
+        _last_valid(mom["alpha"], "alpha"),
+        _last_valid(mom["r_squared"], "rolling R²"),
+        _last_valid(mom["std_err"], "standard error"),
+        len(xs),
+        beta,
+        mom["alpha"].rename("alpha"),
+        _band(beta, mom["std_err"]),
+        {"method": "rolling", "window": window, "units": "raw prices"},
+    )
 
 
 def _fit_static(xs: pd.Series, ys: pd.Series, method: str, window: int, causal: bool) -> HedgeResult:
@@ -248,23 +284,32 @@ def _fit_static(xs: pd.Series, ys: pd.Series, method: str, window: int, causal: 
         params.update(window=window, series="expanding OLS from `window` bars, exact per bar")
     else:
         warm = _huber_model(warm_start=True)
-        fitter = ((lambda xa, ya: _huber_fit(xa, ya, warm)) if method == "huber"
-                  else (lambda xa, ya: _tls_fit(xa, ya, xv[0], yv[0])))
+        fitter = (
+            (lambda xa, ya: _huber_fit(xa, ya, warm))
+            if method == "huber"
+            else (lambda xa, ya: _tls_fit(xa, ya, xv[0], yv[0]))
+        )
         beta_s, alpha_s, refits = _scheduled_expanding(fitter, xs, ys, window)
-        params.update(window=window, refits=refits, refit_growth=EXPANDING_REFIT_GROWTH,
-                      series="expanding fit refitted on a geometric schedule, forward-filled")
+        params.update(
+            window=window,
+            refits=refits,
+            refit_growth=EXPANDING_REFIT_GROWTH,
+            series="expanding fit refitted on a geometric schedule, forward-filled",
+        )
     if causal:  # the tiles show the (β, α) the latest spread point uses, not the full-sample fit
         params.update(full_sample_beta=beta, full_sample_alpha=alpha)
         beta, alpha = _last_valid(beta_s, "beta"), _last_valid(alpha_s, "alpha")
         if band is not None:
             std_err = float((band[1].iloc[-1] - band[0].iloc[-1]) / (2 * BAND_Z))
-    return HedgeResult(method, beta, alpha, r_squared, std_err, len(xs), beta_s.rename("beta"),
-                       alpha_s.rename("alpha"), band, params)
+    return HedgeResult(
+        method, beta, alpha, r_squared, std_err, len(xs), beta_s.rename("beta"), alpha_s.rename("alpha"), band, params
+    )
 
 
 @one_blas_thread
-def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: int = KALMAN_MEMORY,
-              causal: bool = True) -> HedgeResult:
+def fit_hedge(
+    x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: int = KALMAN_MEMORY, causal: bool = True
+) -> HedgeResult:
     """Fit y ≈ alpha + beta·x (x independent, y dependent) by ols, huber, tls, rolling or kalman.
 
     * ols / huber / tls: with ``causal=True`` the series is an expanding fit known at each bar and ``beta``/``alpha``
@@ -288,8 +333,9 @@ def fit_hedge(x: Any, y: Any, method: str = "ols", *, window: int = 60, memory: 
     return _fit_static(xs, ys, method, window, causal)
 
 
-def calculate_hedge_ratio(price1: Any, price2: Any, method: str = "kalman",
-                          window: int | None = None) -> tuple[float, float]:
+def calculate_hedge_ratio(
+    price1: Any, price2: Any, method: str = "kalman", window: int | None = None
+) -> tuple[float, float]:
     """Seed API: (ratio, intercept) with price2 ≈ intercept + ratio·price1; latest values for dynamic methods."""
     res = fit_hedge(price1, price2, method, window=60 if window is None else window, causal=False)
     return res.beta, res.alpha
@@ -305,8 +351,10 @@ def hedge_series(price1: Any, price2: Any, method: str = "kalman", **kw: Any) ->
 # Spread and z-score
 # ----------------------------------------------------------------------------------------------------------------
 
-def calculate_spread(price1: Any, price2: Any, hedge_ratio: float | pd.Series,
-                     intercept: float | pd.Series = 0.0) -> pd.Series:
+
+def calculate_spread(
+    price1: Any, price2: Any, hedge_ratio: float | pd.Series, intercept: float | pd.Series = 0.0
+) -> pd.Series:
     """Spread = price2 − (intercept + hedge_ratio·price1) (price1 independent); ratio/intercept scalar or Series.
 
     This corrects the seed, which computed price1 − ratio·price2 against its own regression's orientation.

@@ -11,6 +11,7 @@ within 10 % of its new value after a median of ~70 bars). Filtering quasi-differ
 (~1 µs/bar) that tests check against a matrix-form filter; statsmodels' state space has no adaptive noise and would
 need a custom MLEModel.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ class KalmanPath:
     noise: KalmanNoise
 
 
-def filter_path(h: np.ndarray, yq: np.ndarray, c: float, q_beta: float, q_alpha: float, r: float,
-                adapt: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def filter_path(
+    h: np.ndarray, yq: np.ndarray, c: float, q_beta: float, q_alpha: float, r: float, adapt: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Kalman FILTER (never smoother) of yq_t = β_t·h_t + α_t·c + η_t, var(η) = r, with random-walk β, α (state
     noise q_beta, q_alpha) from a diffuse prior. Returns the filtered β, α and var(β) per bar.
 
@@ -127,8 +129,9 @@ def estimate_noise(xs: np.ndarray, ys: np.ndarray, memory: int) -> KalmanNoise:
     return KalmanNoise(phi, r, q_beta, q_beta * v_beta / (c * c), xs.size, memory)
 
 
-def kalman_hedge(x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP,
-                 memory: int = KALMAN_MEMORY) -> KalmanPath:
+def kalman_hedge(
+    x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP, memory: int = KALMAN_MEMORY
+) -> KalmanPath:
     """Causal Kalman hedge of raw prices y on x. Prices are standardised by the warm-up's (first `warmup` bars) mean
     and standard deviation, which also fix the noise (:func:`estimate_noise`); the filter then runs over every bar,
     and its output is NaN before bar warmup − 1, so every value shown at bar t uses bars ≤ t only."""
@@ -145,8 +148,7 @@ def kalman_hedge(x: np.ndarray, y: np.ndarray, *, warmup: int = KALMAN_WARMUP,
     xs, ys = (x - mx) / sx, (y - my) / sy
     noise = estimate_noise(xs[:warmup], ys[:warmup], memory)
     hq, yq, c = _quasi_difference(xs, ys, noise.phi)
-    beta_n, alpha_n, var_n = filter_path(hq, yq, c, noise.q_beta, noise.q_alpha, noise.obs_var,
-                                             adapt=KALMAN_ADAPT_SPAN)
+    beta_n, alpha_n, var_n = filter_path(hq, yq, c, noise.q_beta, noise.q_alpha, noise.obs_var, adapt=KALMAN_ADAPT_SPAN)
     # ys = α_n + β_n·xs  ⇔  y = (my + sy·α_n − β·mx) + β·x with β = β_n·sy/sx
     beta = np.concatenate([[np.nan], beta_n * (sy / sx)])
     alpha = np.concatenate([[np.nan], my + sy * alpha_n]) - beta * mx

@@ -2,6 +2,7 @@
 
 Why: the backtest and its sweep share these, and they know nothing of pairs.
 """
+
 from __future__ import annotations
 
 import math
@@ -14,6 +15,7 @@ from quant.vocabulary import SECONDS_PER_YEAR
 # ----------------------------------------------------------------------------------------------------------------
 # Performance metrics (vectorbt formulas; year = 365 days for 24/7 markets)
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def annualization_factor(bar_seconds: float) -> float:
     """Bars per year for a 24/7 market: 365·86400 / bar_seconds (31,536,000 for 1s bars, 525,600 for 1min)."""

@@ -2,6 +2,7 @@
 
 Why: one call gives the dashboard everything about a pair, composed from hedge and stationarity.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -42,6 +43,7 @@ T = TypeVar("T")
 # Pair analytics (one call per dashboard refresh)
 # ----------------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class PairAnalytics:
     """Everything the pair view shows: the series and the tests."""
@@ -63,13 +65,26 @@ def pair_warmup(method: str, window: int, z_window: int, *, causal: bool = True)
     causal static fits, max(window, KALMAN_WARMUP) for Kalman), then the z window over the spread that warm-up
     leaves (the two run one after the other: the z-score starts where the spread does), plus MIN_STAT_OBS."""
     hedge = HedgeMethod(method)
-    warm = (max(window, KALMAN_WARMUP) if hedge is HedgeMethod.KALMAN
-            else window if hedge is HedgeMethod.ROLLING or (hedge.is_static and causal) else 0)
+    warm = (
+        max(window, KALMAN_WARMUP)
+        if hedge is HedgeMethod.KALMAN
+        else window
+        if hedge is HedgeMethod.ROLLING or (hedge.is_static and causal)
+        else 0
+    )
     return warm + z_window + MIN_STAT_OBS
 
 
-def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
-                corr_window: int | None = None, **hedge_kw: Any) -> PairSeries:
+def pair_series(
+    x: Any,
+    y: Any,
+    *,
+    method: str = "kalman",
+    window: int = 60,
+    z_window: int = 60,
+    corr_window: int | None = None,
+    **hedge_kw: Any,
+) -> PairSeries:
     """Hedge, spread y − (alpha_t + beta_t·x), causal z-score and return correlation (window `corr_window`,
     default the hedge window). The spread uses the hedge's causal beta/alpha series (expanding for static methods
     unless causal=False is passed). InsufficientData while there are fewer bars than `pair_warmup`."""
@@ -79,19 +94,32 @@ def pair_series(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_w
     need = pair_warmup(method, window, z_window, causal=hedge_kw.get("causal", True))
     if len(xs) < need:
         warm = need - z_window - MIN_STAT_OBS
-        hedge_warmup = ("" if not warm else f"the Kalman warm-up {warm}, then " if method == HedgeMethod.KALMAN
-                        else f"the hedge window {warm}, then ")
-        raise InsufficientData(f"the pair needs at least {need:,} aligned bars ({hedge_warmup}the z window "
-                               f"{z_window}, plus {MIN_STAT_OBS} for the tests); have {len(xs):,}")
+        hedge_warmup = (
+            ""
+            if not warm
+            else f"the Kalman warm-up {warm}, then "
+            if method == HedgeMethod.KALMAN
+            else f"the hedge window {warm}, then "
+        )
+        raise InsufficientData(
+            f"the pair needs at least {need:,} aligned bars ({hedge_warmup}the z window "
+            f"{z_window}, plus {MIN_STAT_OBS} for the tests); have {len(xs):,}"
+        )
     static_fit(xs, ys)  # refuses a degenerate pair (identical legs, a float-noise spread) before any fit
     hedge = fit_hedge(xs, ys, method, window=window, **hedge_kw)
     spread = calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
     notes = []
     if not hedge.params.get("causal", True):
         notes.append("in-sample hedge: the spread uses a full-sample fit (look-ahead)")
-    return PairSeries(x=xs, y=ys, hedge=hedge, spread=spread, zscore=calculate_zscore(spread, z_window),
-                      correlation=rolling_correlation(xs, ys, window if corr_window is None else corr_window),
-                      notes=notes)
+    return PairSeries(
+        x=xs,
+        y=ys,
+        hedge=hedge,
+        spread=spread,
+        zscore=calculate_zscore(spread, z_window),
+        correlation=rolling_correlation(xs, ys, window if corr_window is None else corr_window),
+        notes=notes,
+    )
 
 
 def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> StabilityResult:
@@ -101,8 +129,12 @@ def beta_stability(x: pd.Series, y: pd.Series, parts: int = STABILITY_PARTS) -> 
     full = static_fit(x, y).beta
     betas = tuple(static_fit(x.iloc[lo:hi], y.iloc[lo:hi]).beta for lo, hi in itertools.pairwise(edges))
     spread = (max(betas) - min(betas)) / abs(full)
-    return StabilityResult(betas=betas, full_beta=full, relative_range=spread,
-                           is_stable=bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0))
+    return StabilityResult(
+        betas=betas,
+        full_beta=full,
+        relative_range=spread,
+        is_stable=bool(spread <= STABLE_BETA_RANGE and min(betas) * max(betas) > 0),
+    )
 
 
 @one_blas_thread
@@ -135,12 +167,21 @@ def pair_tests(series: PairSeries, closes: pd.DataFrame | None = None) -> PairTe
         stability=attempt(PairTest.STABILITY, lambda: beta_stability(x, y)),
         spread_half_life=attempt(PairTest.SPREAD_HALF_LIFE, lambda: half_life_fit(series.spread)),
         johansen=None if closes is None else attempt(PairTest.JOHANSEN, lambda: johansen(closes)),
-        problems=problems)
+        problems=problems,
+    )
 
 
-def pair_analytics(x: Any, y: Any, *, method: str = "kalman", window: int = 60, z_window: int = 60,
-                   corr_window: int | None = None, closes: pd.DataFrame | None = None,
-                   **hedge_kw: Any) -> PairAnalytics:
+def pair_analytics(
+    x: Any,
+    y: Any,
+    *,
+    method: str = "kalman",
+    window: int = 60,
+    z_window: int = 60,
+    corr_window: int | None = None,
+    closes: pd.DataFrame | None = None,
+    **hedge_kw: Any,
+) -> PairAnalytics:
     """The one pair pipeline (dashboard, exports, API, alerts, benchmarks): `pair_series` then `pair_tests`."""
     series = pair_series(x, y, method=method, window=window, z_window=z_window, corr_window=corr_window, **hedge_kw)
     return PairAnalytics(series, pair_tests(series, closes))

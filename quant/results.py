@@ -4,6 +4,7 @@
 Why: a result read by another module (the verdict, the tabs, the API) is read by attribute, so a misspelt field
 fails mypy instead of a live refresh; no module reads another's result by string key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -36,11 +37,11 @@ class AdfResult:
     statistic: float
     pvalue: float
     critical_values: CriticalValues
-    is_stationary: bool                     # pvalue < SIGNIFICANCE
-    lags: int                               # lagged differences in the chosen regression
-    nobs: int                               # rows of that regression
-    maxlag: int                             # the top of the lag search (or the fixed lag)
-    autolag: LagCriterion | None            # None: exactly maxlag lags
+    is_stationary: bool  # pvalue < SIGNIFICANCE
+    lags: int  # lagged differences in the chosen regression
+    nobs: int  # rows of that regression
+    maxlag: int  # the top of the lag search (or the fixed lag)
+    autolag: LagCriterion | None  # None: exactly maxlag lags
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,13 @@ class EngleGrangerResult:
 
     statistic: float
     pvalue: float
-    critical_values: CriticalValues         # N = 2 (cointegration), not the ADF table
-    is_cointegrated: bool                   # pvalue < SIGNIFICANCE
-    nobs: int                               # bars of the pair
+    critical_values: CriticalValues  # N = 2 (cointegration), not the ADF table
+    is_cointegrated: bool  # pvalue < SIGNIFICANCE
+    nobs: int  # bars of the pair
     lags: int
     maxlag: int
     autolag: LagCriterion | None
-    beta: float                             # y = alpha + beta·x over the whole sample
+    beta: float  # y = alpha + beta·x over the whole sample
     alpha: float
     r_squared: float
 
@@ -72,7 +73,7 @@ class JohansenResult:
     max_eig_crit_95: tuple[float, ...]
     eigenvalues: tuple[float, ...]
     eigenvectors: pd.DataFrame = field(compare=False)  # one column per relation, indexed by the series' names
-    rank: int = 0                           # leading trace statistics above their 95 % critical value
+    rank: int = 0  # leading trace statistics above their 95 % critical value
     det_order: int = 0
     k_ar_diff: int = 1
     nobs: int = 0
@@ -86,8 +87,8 @@ class JohansenResult:
 class HalfLifeResult:
     """AR(1) half-life of mean reversion (:func:`quant.stationarity.half_life_fit`): Δs_t = λ·s_{t−1} + μ."""
 
-    bars: float                             # −ln 2 / ln(1 + λ); inf without mean reversion, 0 within one bar
-    ar1: float                              # 1 + λ
+    bars: float  # −ln 2 / ln(1 + λ); inf without mean reversion, 0 within one bar
+    ar1: float  # 1 + λ
     nobs: int
 
     @property
@@ -100,8 +101,8 @@ class HurstResult:
     """Hurst exponent (:func:`quant.stationarity.hurst_fit`): 0.5 random walk, < 0.5 mean reverting."""
 
     exponent: float
-    lags: int                               # log-spaced lags fitted
-    max_lag: int                            # the largest of them
+    lags: int  # log-spaced lags fitted
+    max_lag: int  # the largest of them
     nobs: int
 
 
@@ -111,8 +112,8 @@ class StabilityResult:
 
     betas: tuple[float, ...]
     full_beta: float
-    relative_range: float                   # (max − min) / |full β|
-    is_stable: bool                         # within STABLE_BETA_RANGE, all of one sign
+    relative_range: float  # (max − min) / |full β|
+    is_stable: bool  # within STABLE_BETA_RANGE, all of one sign
 
 
 class StaticFit(NamedTuple):
@@ -161,9 +162,17 @@ class PairSeries:
     def to_frame(self) -> pd.DataFrame:
         """Per-bar export (index "time"): both prices (columns named after the legs), beta, alpha, spread, zscore,
         correlation — the columns of the dashboard's pair CSV."""
-        frame = pd.DataFrame({self.x_symbol: self.x, self.y_symbol: self.y, "beta": self.hedge.beta_series,
-                              "alpha": self.hedge.alpha_series, "spread": self.spread, "zscore": self.zscore,
-                              "correlation": self.correlation})
+        frame = pd.DataFrame(
+            {
+                self.x_symbol: self.x,
+                self.y_symbol: self.y,
+                "beta": self.hedge.beta_series,
+                "alpha": self.hedge.alpha_series,
+                "spread": self.spread,
+                "zscore": self.zscore,
+                "correlation": self.correlation,
+            }
+        )
         frame.index = frame.index.rename("time")
         return frame
 
@@ -175,11 +184,11 @@ class PairTests:
 
     n_bars: int
     engle_granger: EngleGrangerResult | None = None
-    half_life: HalfLifeResult | None = None         # of the static residual
-    hurst: HurstResult | None = None                # of the static residual
+    half_life: HalfLifeResult | None = None  # of the static residual
+    hurst: HurstResult | None = None  # of the static residual
     stability: StabilityResult | None = None
     spread_half_life: HalfLifeResult | None = None  # of the trading spread: descriptive only
-    johansen: JohansenResult | None = None          # given the closes of 2+ symbols
+    johansen: JohansenResult | None = None  # given the closes of 2+ symbols
     problems: Mapping[PairTest, str] = field(default_factory=dict)
 
 
@@ -205,8 +214,11 @@ def to_json(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(to_json(k)): to_json(v) for k, v in value.items()}
     if isinstance(value, pd.DataFrame):
-        return {"index": to_json(list(value.index)), "columns": to_json(list(value.columns)),
-                "data": to_json(value.to_numpy().tolist())}
+        return {
+            "index": to_json(list(value.index)),
+            "columns": to_json(list(value.columns)),
+            "data": to_json(value.to_numpy().tolist()),
+        }
     if isinstance(value, (list, tuple, np.ndarray, pd.Series)):
         return [to_json(v) for v in list(value)]
     raise TypeError(f"to_json: no JSON form for {type(value).__name__}")

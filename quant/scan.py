@@ -8,6 +8,7 @@ quant/unitroot.py), which keeps its size when bid/ask bounce puts MA errors into
 (statsmodels' multipletests, fdr_bh) then runs over every pair tested, and the last part of the window re-tests the
 selected pairs out of sample.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -26,19 +27,36 @@ from quant.vocabulary import SIGNIFICANCE, InsufficientData
 
 SUMMARY_ATTR = "scan"  # the result's attrs key of its ScanSummary
 CONFIRM_MARGIN = 20.0  # confirm pairs whose screen p-value is within 20× the screen's Benjamini–Hochberg cutoff
-SCAN_COLUMNS = ("x", "y", "beta", "alpha", "pvalue", "pvalue_y_on_x", "pvalue_x_on_y", "qvalue", "selected",
-                "confirmed", "half_life", "correlation", "spread_vol", "crossings_per_day", "hurst", "oos_pvalue",
-                "oos_confirmed", "n_bars")
+SCAN_COLUMNS = (
+    "x",
+    "y",
+    "beta",
+    "alpha",
+    "pvalue",
+    "pvalue_y_on_x",
+    "pvalue_x_on_y",
+    "qvalue",
+    "selected",
+    "confirmed",
+    "half_life",
+    "correlation",
+    "spread_vol",
+    "crossings_per_day",
+    "hurst",
+    "oos_pvalue",
+    "oos_confirmed",
+    "n_bars",
+)
 
 
 class ExclusionReason(enum.StrEnum):
     """Why the scanner set a symbol aside before pairing it."""
 
-    NO_CLOSES = "no_closes"                 # no close anywhere in the window
-    STOPPED_TRADING = "stopped_trading"     # no close in the window's last 1 % (delisted or halted)
-    LISTED_RECENTLY = "listed_recently"     # too little history in the formation window
-    NON_POSITIVE = "non_positive"           # a price ≤ 0 in the formation window
-    CONSTANT = "constant"                   # constant over the formation window (halted)
+    NO_CLOSES = "no_closes"  # no close anywhere in the window
+    STOPPED_TRADING = "stopped_trading"  # no close in the window's last 1 % (delisted or halted)
+    LISTED_RECENTLY = "listed_recently"  # too little history in the formation window
+    NON_POSITIVE = "non_positive"  # a price ≤ 0 in the formation window
+    CONSTANT = "constant"  # constant over the formation window (halted)
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,7 @@ class ConfirmedPair:
     """The full Engle–Granger test of a screened pair in both orientations (:func:`_describe`), oriented y on x where
     that p is the smaller, and what a trader ranks it by."""
 
-    swap: bool                              # the reverse regression rejected more strongly: x and y swapped
+    swap: bool  # the reverse regression rejected more strongly: x and y swapped
     beta: float
     alpha: float
     pvalue_y_on_x: float
@@ -134,24 +152,32 @@ def _universe(prices: pd.DataFrame, validation_fraction: float, min_overlap: int
         if valid.size == 0:
             excluded[name] = ScanExclusion(ExclusionReason.NO_CLOSES, "no closes in the window")
         elif valid[-1] < n - tail:
-            excluded[name] = ScanExclusion(ExclusionReason.STOPPED_TRADING,
-                                           f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)")
+            excluded[name] = ScanExclusion(
+                ExclusionReason.STOPPED_TRADING, f"stopped trading at {prices.index[valid[-1]]} (delisted or halted)"
+            )
         elif n_form - valid[0] < min_overlap:
-            excluded[name] = ScanExclusion(ExclusionReason.LISTED_RECENTLY,
-                                           f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
-                                           f"fewer than the {min_overlap:,} a test needs (listed recently)")
-        elif (col[valid[0]:n_form] <= 0).any():
+            excluded[name] = ScanExclusion(
+                ExclusionReason.LISTED_RECENTLY,
+                f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
+                f"fewer than the {min_overlap:,} a test needs (listed recently)",
+            )
+        elif (col[valid[0] : n_form] <= 0).any():
             excluded[name] = ScanExclusion(ExclusionReason.NON_POSITIVE, "non-positive prices")
         else:
-            filled = pd.Series(col[valid[0]:]).ffill().to_numpy()
+            filled = pd.Series(col[valid[0] :]).ffill().to_numpy()
             if np.ptp(filled[: n_form - valid[0]]) == 0:
                 excluded[name] = ScanExclusion(ExclusionReason.CONSTANT, "constant over the formation window (halted)")
                 continue
-            values[valid[0]:, k] = filled
+            values[valid[0] :, k] = filled
             keep.append(k)
             starts.append(min(-(-int(valid[0]) // grid) * grid, n_form - min_overlap))
-    return _Universe(values[:n_form, keep], values[n_form:, keep], [str(prices.columns[k]) for k in keep],
-                     np.array(starts, dtype=int), excluded)
+    return _Universe(
+        values[:n_form, keep],
+        values[n_form:, keep],
+        [str(prices.columns[k]) for k in keep],
+        np.array(starts, dtype=int),
+        excluded,
+    )
 
 
 def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +193,7 @@ def _df_statistics(z_u: np.ndarray, z_v: np.ndarray) -> tuple[np.ndarray, np.nda
     d_u = np.diff(z_u, axis=0)
     d_v = d_u if z_v is z_u else np.diff(z_v, axis=0)
     s_uv, g_uv = lag_u.T @ lag_v, d_u.T @ d_v
-    m_sum = np.outer(z_u[-1], z_v[-1]) - np.outer(z_u[0], z_v[0]) - g_uv   # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
+    m_sum = np.outer(z_u[-1], z_v[-1]) - np.outer(z_u[0], z_v[0]) - g_uv  # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
     s_u, s_v = (lag_u * lag_u).sum(0), (lag_v * lag_v).sum(0)
     m_u, m_v = (lag_u * d_u).sum(0), (lag_v * d_v).sum(0)
     g_u, g_v = (d_u * d_u).sum(0), (d_v * d_v).sum(0)
@@ -210,9 +236,19 @@ def _screen(u: _Universe) -> pd.DataFrame:
         ii, jj = np.meshgrid(np.arange(new.size), np.arange(old.size), indexing="ij")
         sym_u, sym_v = new[ii.ravel()], old[jj.ravel()]
         keep = (sym_u != sym_v) & ((u.start[sym_v] < s) | (sym_u < sym_v))  # each unordered pair once
-        frames.append(pd.DataFrame({"u": sym_u[keep], "v": sym_v[keep], "t_u_on_v": a.ravel()[keep],
-                                    "t_v_on_u": b.ravel()[keep], "correlation": rcorr.ravel()[keep],
-                                    "n_bars": u.formation.shape[0] - s, "start": s}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "u": sym_u[keep],
+                    "v": sym_v[keep],
+                    "t_u_on_v": a.ravel()[keep],
+                    "t_v_on_u": b.ravel()[keep],
+                    "correlation": rcorr.ravel()[keep],
+                    "n_bars": u.formation.shape[0] - s,
+                    "start": s,
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -268,14 +304,29 @@ def _describe(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_
     if xv.size >= 30 and np.isfinite(xv).all() and np.isfinite(yv).all():
         fit = unitroot.adf_fit(yv - alpha - beta * xv, constant=True)
         oos_pvalue = unitroot.pvalue(fit.statistic)
-    return ConfirmedPair(swap=bool(swap), beta=beta, alpha=alpha, pvalue_y_on_x=p_yx, pvalue_x_on_y=reverse[0],
-                         half_life=descriptive[0], spread_vol=float(resid.std() / abs(y.mean())),
-                         crossings_per_day=float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days),
-                         hurst=descriptive[1], oos_pvalue=oos_pvalue)
+    return ConfirmedPair(
+        swap=bool(swap),
+        beta=beta,
+        alpha=alpha,
+        pvalue_y_on_x=p_yx,
+        pvalue_x_on_y=reverse[0],
+        half_life=descriptive[0],
+        spread_vol=float(resid.std() / abs(y.mean())),
+        crossings_per_day=float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days),
+        hurst=descriptive[1],
+        oos_pvalue=oos_pvalue,
+    )
 
 
-def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: float = 0.05, min_overlap: int = 1_440,
-               screen_p: float = 0.05, max_confirm: int = 2_000) -> pd.DataFrame:
+def scan_pairs(
+    prices: pd.DataFrame,
+    *,
+    validation_fraction: float = 0.3,
+    fdr: float = 0.05,
+    min_overlap: int = 1_440,
+    screen_p: float = 0.05,
+    max_confirm: int = 2_000,
+) -> pd.DataFrame:
     """Scan every pair of `prices` (aligned closes: a sorted UTC DatetimeIndex, one column per symbol, NaN before a
     symbol trades) for cointegration. Returns one row per tested pair (columns :data:`SCAN_COLUMNS`), best first,
     with a :class:`ScanSummary` in ``attrs["scan"]``.
@@ -300,8 +351,10 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
         raise ValueError(f"min_overlap must be at least 100 bars, got {min_overlap}")
     u = _universe(prices, validation_fraction, min_overlap)
     if len(u.symbols) < 2:
-        raise InsufficientData(f"the scan needs 2 testable symbols, have {len(u.symbols)}: "
-                               + "; ".join(f"{k}: {v.detail}" for k, v in u.excluded.items()))
+        raise InsufficientData(
+            f"the scan needs 2 testable symbols, have {len(u.symbols)}: "
+            + "; ".join(f"{k}: {v.detail}" for k, v in u.excluded.items())
+        )
     pairs = _screen(u)
     recent = sum(why.reason is ExclusionReason.LISTED_RECENTLY for why in u.excluded.values())
     short = recent * len(u.symbols) + recent * (recent - 1) // 2  # pairs with a recent listing: too little overlap
@@ -313,8 +366,9 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
     described = {}
     for k in confirm.tolist():
         i, j, s = int(first[k]), int(second[k]), int(start[k])
-        described[k] = _describe(u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i],
-                                 bar_seconds)
+        described[k] = _describe(
+            u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i], bar_seconds
+        )
         pvalue[k] = described[k].pvalue
     table = _table(u, pairs, pvalue, described)
     table["qvalue"] = bh_qvalues(table["pvalue"].to_numpy())
@@ -322,14 +376,20 @@ def scan_pairs(prices: pd.DataFrame, *, validation_fraction: float = 0.3, fdr: f
     table["oos_confirmed"] = table["oos_pvalue"] < SIGNIFICANCE
     table = table.sort_values(["selected", "qvalue", "pvalue"], ascending=[False, True, True], kind="stable")
     table = table.loc[:, list(SCAN_COLUMNS)].reset_index(drop=True)
-    table.attrs[SUMMARY_ATTR] = ScanSummary(len(prices.columns), len(table), len(described),
-                                            int(table["selected"].sum()), short, u.formation.shape[0],
-                                            u.validation.shape[0], u.excluded)
+    table.attrs[SUMMARY_ATTR] = ScanSummary(
+        len(prices.columns),
+        len(table),
+        len(described),
+        int(table["selected"].sum()),
+        short,
+        u.formation.shape[0],
+        u.validation.shape[0],
+        u.excluded,
+    )
     return table
 
 
-def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray,
-           described: dict[int, ConfirmedPair]) -> pd.DataFrame:
+def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray, described: dict[int, ConfirmedPair]) -> pd.DataFrame:
     """One row per pair; pairs not confirmed keep their screen p-value and no descriptive numbers."""
     first, second = pairs["u"].to_numpy(), pairs["v"].to_numpy()
     swap = np.zeros(len(pairs), dtype=bool)
@@ -340,9 +400,16 @@ def _table(u: _Universe, pairs: pd.DataFrame, pvalue: np.ndarray,
     # the confirmed orientation: y = u regressed on x = v unless the reverse regression rejected more strongly
     xi, yi = np.where(swap, first, second), np.where(swap, second, first)
     symbols = np.array(u.symbols, dtype=object)
-    table = pd.DataFrame({"x": symbols[xi], "y": symbols[yi], "pvalue": pvalue,
-                          "confirmed": pairs.index.isin(list(described)),
-                          "correlation": pairs["correlation"].to_numpy(), "n_bars": pairs["n_bars"].to_numpy()})
+    table = pd.DataFrame(
+        {
+            "x": symbols[xi],
+            "y": symbols[yi],
+            "pvalue": pvalue,
+            "confirmed": pairs.index.isin(list(described)),
+            "correlation": pairs["correlation"].to_numpy(),
+            "n_bars": pairs["n_bars"].to_numpy(),
+        }
+    )
     return pd.concat([table, extra], axis=1)
 
 

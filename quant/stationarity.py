@@ -3,6 +3,7 @@ correlations, summary statistics and distributions.
 
 Why: the tests that judge whether a spread mean-reverts are independent of how the spread was built.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,6 +29,7 @@ from quant.vocabulary import FLOAT_NOISE, MIN_STAT_OBS, SIGNIFICANCE, Insufficie
 # Stationarity, cointegration, mean reversion
 # ----------------------------------------------------------------------------------------------------------------
 
+
 def _stat_input(series: Any, name: str) -> np.ndarray:
     """Finite values of a series for a statistical test, validated: leading/trailing NaN (warm-up, not yet known)
     are dropped; NaN between values is refused, since joining the two sides would invent a one-bar move."""
@@ -35,12 +37,14 @@ def _stat_input(series: Any, name: str) -> np.ndarray:
     check_values(s, name, MIN_STAT_OBS, allow_nan=True)
     v = s.to_numpy()
     known = np.flatnonzero(~np.isnan(v))
-    inner = v[known[0]:known[-1] + 1]
+    inner = v[known[0] : known[-1] + 1]
     holes = np.isnan(inner)
     if holes.any():
         first = s.index[known[0] + int(np.argmax(holes))]
-        raise ValueError(f"{name} has {int(holes.sum())} NaN values inside its sample (first at {first}); a test "
-                         "cannot join the two sides of a gap — fill the gap or test each contiguous piece")
+        raise ValueError(
+            f"{name} has {int(holes.sum())} NaN values inside its sample (first at {first}); a test "
+            "cannot join the two sides of a gap — fill the gap or test each contiguous piece"
+        )
     return inner
 
 
@@ -66,9 +70,16 @@ def adf_test(series: Any, maxlag: int | None = None, autolag: str | None = "MAIC
     criterion = _criterion(autolag)
     fit = unitroot.adf_fit(v, maxlag, criterion=criterion)
     p = unitroot.pvalue(fit.statistic)
-    return AdfResult(statistic=fit.statistic, pvalue=p, critical_values=unitroot.critical_values(fit.nobs),
-                     is_stationary=bool(p < SIGNIFICANCE), lags=fit.lags, nobs=fit.nobs, maxlag=fit.maxlag,
-                     autolag=criterion)
+    return AdfResult(
+        statistic=fit.statistic,
+        pvalue=p,
+        critical_values=unitroot.critical_values(fit.nobs),
+        is_stationary=bool(p < SIGNIFICANCE),
+        lags=fit.lags,
+        nobs=fit.nobs,
+        maxlag=fit.maxlag,
+        autolag=criterion,
+    )
 
 
 def static_fit(x: pd.Series, y: pd.Series) -> StaticFit:
@@ -84,11 +95,17 @@ def static_fit(x: pd.Series, y: pd.Series) -> StaticFit:
     r2 = 1.0 - float(resid @ resid) / syy
     scale = max(float(np.abs(yv).mean()), float(np.abs(yv).max()) * 1e-3)
     if r2 >= 1.0 - 1e-12 or float(resid.std()) <= FLOAT_NOISE * scale:
-        what = "x and y are the same series" if np.array_equal(xv, yv) else (
-            f"y is an exact linear function of x (y ≈ {yv.mean() - beta * xv.mean():.6g} + {beta:.6g}·x, residual "
-            f"std {resid.std():.3g} on prices of {scale:.3g})")
-        raise ValueError(f"degenerate pair: {what}; the spread is floating-point noise, so there is nothing to "
-                         "test or trade")
+        what = (
+            "x and y are the same series"
+            if np.array_equal(xv, yv)
+            else (
+                f"y is an exact linear function of x (y ≈ {yv.mean() - beta * xv.mean():.6g} + {beta:.6g}·x, residual "
+                f"std {resid.std():.3g} on prices of {scale:.3g})"
+            )
+        )
+        raise ValueError(
+            f"degenerate pair: {what}; the spread is floating-point noise, so there is nothing to test or trade"
+        )
     return StaticFit(beta, float(yv.mean() - beta * xv.mean()), r2, resid)
 
 
@@ -101,10 +118,19 @@ def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None
     criterion = _criterion(autolag)
     fit = unitroot.adf_fit(fitted.residual, maxlag, constant=False, criterion=criterion)
     p = unitroot.pvalue(fit.statistic, 2)
-    return EngleGrangerResult(statistic=fit.statistic, pvalue=p,
-                              critical_values=unitroot.critical_values(len(xs) - 1, 2),
-                              is_cointegrated=bool(p < SIGNIFICANCE), nobs=len(xs), lags=fit.lags, maxlag=fit.maxlag,
-                              autolag=criterion, beta=fitted.beta, alpha=fitted.alpha, r_squared=fitted.r_squared)
+    return EngleGrangerResult(
+        statistic=fit.statistic,
+        pvalue=p,
+        critical_values=unitroot.critical_values(len(xs) - 1, 2),
+        is_cointegrated=bool(p < SIGNIFICANCE),
+        nobs=len(xs),
+        lags=fit.lags,
+        maxlag=fit.maxlag,
+        autolag=criterion,
+        beta=fitted.beta,
+        alpha=fitted.alpha,
+        r_squared=fitted.r_squared,
+    )
 
 
 def _columns(df: Any, what: str, lo: int, hi: int) -> pd.DataFrame:
@@ -135,17 +161,28 @@ def johansen(df: pd.DataFrame, det_order: int = 0, k_ar_diff: int = 1) -> Johans
     centred = diffs - diffs.mean(axis=0)
     sv = np.linalg.svd(centred / centred.std(axis=0), compute_uv=False)
     if sv[-1] <= 1e-8 * sv[0]:
-        raise ValueError(f"johansen: the columns {[str(c) for c in df.columns]} are collinear (one moves as an exact "
-                         "linear combination of the others); drop the redundant series")
+        raise ValueError(
+            f"johansen: the columns {[str(c) for c in df.columns]} are collinear (one moves as an exact "
+            "linear combination of the others); drop the redundant series"
+        )
     res = coint_johansen(values, det_order, k_ar_diff)
     trace, crit95 = res.lr1, res.cvt[:, 1]
     above = trace > crit95
     rank = int(np.argmin(above)) if not above.all() else len(trace)
-    return JohansenResult(trace_stats=_floats(trace), crit_90=_floats(res.cvt[:, 0]), crit_95=_floats(crit95),
-                          crit_99=_floats(res.cvt[:, 2]), max_eig_stats=_floats(res.lr2),
-                          max_eig_crit_95=_floats(res.cvm[:, 1]), eigenvalues=_floats(res.eig),
-                          eigenvectors=pd.DataFrame(res.evec, index=df.columns), rank=rank, det_order=det_order,
-                          k_ar_diff=k_ar_diff, nobs=len(df))
+    return JohansenResult(
+        trace_stats=_floats(trace),
+        crit_90=_floats(res.cvt[:, 0]),
+        crit_95=_floats(crit95),
+        crit_99=_floats(res.cvt[:, 2]),
+        max_eig_stats=_floats(res.lr2),
+        max_eig_crit_95=_floats(res.cvm[:, 1]),
+        eigenvalues=_floats(res.eig),
+        eigenvectors=pd.DataFrame(res.evec, index=df.columns),
+        rank=rank,
+        det_order=det_order,
+        k_ar_diff=k_ar_diff,
+        nobs=len(df),
+    )
 
 
 def _floats(values: np.ndarray) -> tuple[float, ...]:
@@ -188,8 +225,12 @@ def hurst_fit(series: Any, max_lag: int = 100) -> HurstResult:
     tau = np.array([np.std(v[k:] - v[:-k]) for k in lags])
     if (tau <= 0).any():
         raise InsufficientData("series has constant differences at some lag; Hurst is undefined")
-    return HurstResult(exponent=float(np.polyfit(np.log(lags), np.log(tau), 1)[0]), lags=int(lags.size),
-                       max_lag=int(lags[-1]), nobs=int(v.size))
+    return HurstResult(
+        exponent=float(np.polyfit(np.log(lags), np.log(tau), 1)[0]),
+        lags=int(lags.size),
+        max_lag=int(lags[-1]),
+        nobs=int(v.size),
+    )
 
 
 def hurst_exponent(series: Any, max_lag: int = 100) -> float:
@@ -200,6 +241,7 @@ def hurst_exponent(series: Any, max_lag: int = 100) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # Correlation and distributions
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def returns(prices: Any, log: bool = False) -> pd.Series:
     """Simple (or log) returns of a positive price series; the first bar has no return and is dropped."""
@@ -246,10 +288,20 @@ def summary_statistics(series: Any) -> dict[str, float]:
     v = s.dropna()
     a = v.to_numpy(dtype="float64")
     q = np.quantile(a, [0.25, 0.5, 0.75])
-    return {"count": int(v.size), "mean": float(v.mean()), "std": float(v.std()), "min": float(a.min()),
-            "p25": float(q[0]), "median": float(q[1]), "p75": float(q[2]), "max": float(a.max()),
-            "skew": float(cast(float, v.skew())), "kurtosis": float(cast(float, v.kurt())),
-            "first": float(a[0]), "last": float(a[-1])}
+    return {
+        "count": int(v.size),
+        "mean": float(v.mean()),
+        "std": float(v.std()),
+        "min": float(a.min()),
+        "p25": float(q[0]),
+        "median": float(q[1]),
+        "p75": float(q[2]),
+        "max": float(a.max()),
+        "skew": float(cast(float, v.skew())),
+        "kurtosis": float(cast(float, v.kurt())),
+        "first": float(a[0]),
+        "last": float(a[-1]),
+    }
 
 
 def distribution(series: Any, bins: int = 50) -> tuple[np.ndarray, np.ndarray]:

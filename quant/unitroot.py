@@ -7,6 +7,7 @@ matrix, so one Cholesky factor gives every candidate's residual sum of squares a
 lag's t-statistic is then refitted on its full sample, as statsmodels does. Hand-written for those reasons only:
 tests check the AIC search against adfuller and the MAIC choice against brute-force refits.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,7 +48,7 @@ def _design(v: np.ndarray, lags: int, constant: bool, first: int) -> tuple[np.nd
     rows = dv.size - first
     cols = [np.ones(rows)] if constant else []
     cols.append(v[first:-1])
-    cols += [dv[first - k:dv.size - k] for k in range(1, lags + 1)]
+    cols += [dv[first - k : dv.size - k] for k in range(1, lags + 1)]
     return np.column_stack(cols), dv[first:]
 
 
@@ -66,11 +67,10 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: LagCriter
     try:
         chol = np.linalg.cholesky(gram)
     except np.linalg.LinAlgError as exc:
-        raise InsufficientData("the ADF regressors are collinear (the series is constant or piecewise linear)") \
-            from exc
+        raise InsufficientData("the ADF regressors are collinear (the series is constant or piecewise linear)") from exc
     z = solve_triangular(chol, xty, lower=True) if chol.shape[0] else np.empty(0)
     base = int(constant) + 1
-    rss = float(y @ y) - np.cumsum(z * z)[base - 1:]
+    rss = float(y @ y) - np.cumsum(z * z)[base - 1 :]
     rss = np.maximum(rss, np.finfo(float).tiny)
     n = y.size
     ks = np.arange(maxlag + 1)
@@ -79,14 +79,19 @@ def _select_lag(v: np.ndarray, maxlag: int, constant: bool, criterion: LagCriter
     # γ̂_k·‖v_{t−1}‖ (scaled coordinates) of every nested model at once: the inverse of a triangular factor's leading
     # block is the leading block of its inverse, so γ̂_k = Σ_{j<m} W[level, j]·z_j with W = (Lᵀ)⁻¹
     w = solve_triangular(chol.T, np.eye(chol.shape[0]), lower=False)
-    gamma = np.cumsum(w[base - 1] * z)[base - 1:]
+    gamma = np.cumsum(w[base - 1] * z)[base - 1 :]
     sigma2 = rss / n
     return int(np.argmin(np.log(sigma2) + 2.0 * (gamma * gamma / sigma2 + ks) / n))
 
 
 @one_blas_thread
-def adf_fit(v: np.ndarray, maxlag: int | None = None, *, constant: bool = True,
-            criterion: LagCriterion | None = LagCriterion.MAIC) -> AdfFit:
+def adf_fit(
+    v: np.ndarray,
+    maxlag: int | None = None,
+    *,
+    constant: bool = True,
+    criterion: LagCriterion | None = LagCriterion.MAIC,
+) -> AdfFit:
     """ADF t-statistic of v with the lag chosen by `criterion` (MAIC, the default, or plain AIC; see
     :func:`_select_lag`) over 0..maxlag (default :func:`schwert_maxlag`), or exactly `maxlag` lags when criterion is
     None."""
@@ -142,10 +147,13 @@ def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
     private names this package reads; tests/test_analytics.py pins them against mackinnonp, so a statsmodels
     release that moves or changes them fails the suite, not a scan)."""
     k = n_vars - 1
-    return MacKinnonTable(small=tuple(float(c) for c in adfvalues._tau_smallps["c"][k]),
-                          large=tuple(float(c) for c in adfvalues._tau_largeps["c"][k]),
-                          star=float(adfvalues._tau_stars["c"][k]), tau_min=float(adfvalues._tau_mins["c"][k]),
-                          tau_max=float(adfvalues._tau_maxs["c"][k]))
+    return MacKinnonTable(
+        small=tuple(float(c) for c in adfvalues._tau_smallps["c"][k]),
+        large=tuple(float(c) for c in adfvalues._tau_largeps["c"][k]),
+        star=float(adfvalues._tau_stars["c"][k]),
+        tau_min=float(adfvalues._tau_mins["c"][k]),
+        tau_max=float(adfvalues._tau_maxs["c"][k]),
+    )
 
 
 # The Engle–Granger (2 variables, constant) left tail, fitted by `python bench/pvalue_tails.py fit` to the
@@ -154,10 +162,13 @@ def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
 # nobs is not given). The quadratic is the Gaussian-type decay the small-ball probability of Brownian motion gives a
 # Dickey–Fuller statistic; within 0.56–1.31× of every simulated point the table keeps (README, Performance).
 EG_TAIL: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = (
-    (-2.2342359, 779.44046), (1.9434306, -411.47439), (-0.65415724, 56.11258))
-EG_TAIL_BLEND = (-3.75, -3.5)   # MacKinnon above −3.5, the simulated tail below −3.75, ln p blended in between
-EG_TAIL_MIN_NOBS = 100          # shorter samples use the 100-bar tail (the fit's 1/T term extrapolated from 250)
-P_FLOOR = 1e-300                # the smallest p-value returned (never 0: ties at 0 would void the ranking)
+    (-2.2342359, 779.44046),
+    (1.9434306, -411.47439),
+    (-0.65415724, 56.11258),
+)
+EG_TAIL_BLEND = (-3.75, -3.5)  # MacKinnon above −3.5, the simulated tail below −3.75, ln p blended in between
+EG_TAIL_MIN_NOBS = 100  # shorter samples use the 100-bar tail (the fit's 1/T term extrapolated from 250)
+P_FLOOR = 1e-300  # the smallest p-value returned (never 0: ties at 0 would void the ranking)
 
 
 def _mackinnon(stats: np.ndarray, n_vars: int) -> np.ndarray:
@@ -207,7 +218,7 @@ def pvalues(statistics: np.ndarray, n_vars: int = 1, nobs: np.ndarray | int | No
             sel = stats[tail]
             log_tail = eg_tail_log_pvalue(sel, None if sizes is None else sizes[tail])
             u = np.clip((sel - lo) / (hi - lo), 0.0, 1.0)
-            weight = u * u * (3 - 2 * u)    # smoothstep: 0 at lo (the tail alone), 1 at hi (MacKinnon alone)
+            weight = u * u * (3 - 2 * u)  # smoothstep: 0 at lo (the tail alone), 1 at hi (MacKinnon alone)
             p[tail] = np.exp((1 - weight) * log_tail + weight * np.log(np.maximum(p[tail], P_FLOOR)))
     return np.asarray(np.maximum(p, P_FLOOR))
 
@@ -230,7 +241,7 @@ def eg_lag0_statistics(z_u: np.ndarray, z_v: np.ndarray | None = None) -> np.nda
     d_v = d_u if same else np.diff(z_v, axis=0)
     s, g = lag_u.T @ lag_v, d_u.T @ d_v
     last = np.outer(z_u[-1], z_v[-1])
-    cross = last - np.outer(z_u[0], z_v[0]) - g          # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
+    cross = last - np.outer(z_u[0], z_v[0]) - g  # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
     s_u, g_u, m_u = (lag_u * lag_u).sum(0), (d_u * d_u).sum(0), (lag_u * d_u).sum(0)
     s_v, g_v, m_v = (lag_v * lag_v).sum(0), (d_v * d_v).sum(0), (lag_v * d_v).sum(0)
     rho = (s + last) / t
@@ -244,4 +255,3 @@ def eg_lag0_statistics(z_u: np.ndarray, z_v: np.ndarray | None = None) -> np.nda
     if same:
         np.fill_diagonal(tau, np.nan)
     return tau
-

@@ -2,6 +2,7 @@
 
 Why: every public function checks its input the same way, with the same messages.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,6 +15,7 @@ from quant.vocabulary import InsufficientData
 # ----------------------------------------------------------------------------------------------------------------
 # Input validation
 # ----------------------------------------------------------------------------------------------------------------
+
 
 def as_series(values: Any, name: str) -> pd.Series:
     """Return values as a float64 Series, or raise ValueError naming the argument."""
@@ -66,11 +68,14 @@ def aligned_pair(x: Any, y: Any, min_n: int, constant_ok: bool = False) -> tuple
         x = pd.Series(np.asarray(x), index=y.index)
     xs, ys = as_series(x, "x"), as_series(y, "y")
     if len(xs) != len(ys):
-        raise ValueError(f"x and y are misaligned: lengths {len(xs)} and {len(ys)}; join them on common bar times "
-                         "first (align_closes)")
+        raise ValueError(
+            f"x and y are misaligned: lengths {len(xs)} and {len(ys)}; join them on common bar times "
+            "first (align_closes)"
+        )
     if not xs.index.equals(ys.index):
-        raise ValueError("x and y are misaligned: their indexes differ; join them on common bar times first "
-                         "(align_closes)")
+        raise ValueError(
+            "x and y are misaligned: their indexes differ; join them on common bar times first (align_closes)"
+        )
     check_index(xs.index, "x")
     check_values(xs, "x", min_n, constant_ok=constant_ok)
     check_values(ys, "y", min_n, constant_ok=constant_ok)

@@ -3,6 +3,7 @@ AlertMetric live in core.vocabulary: the database layer stores them too).
 
 Why: every other quant module validates against and defaults to these names, so they live in one place.
 """
+
 from __future__ import annotations
 
 import enum
@@ -97,9 +98,11 @@ class PairTest(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"engle_granger": "Engle–Granger (prices; ADF of the static residual)",
-                "half_life": "Half-life of the static residual",
-                "hurst": "Hurst exponent of the static residual",
-                "stability": "β over the window's thirds",
-                "spread_half_life": "Half-life of the trading spread (adaptive; descriptive, not evidence)",
-                "johansen": "Johansen trace (prices)"}[self.value]
+        return {
+            "engle_granger": "Engle–Granger (prices; ADF of the static residual)",
+            "half_life": "Half-life of the static residual",
+            "hurst": "Hurst exponent of the static residual",
+            "stability": "β over the window's thirds",
+            "spread_half_life": "Half-life of the trading spread (adaptive; descriptive, not evidence)",
+            "johansen": "Johansen trace (prices)",
+        }[self.value]

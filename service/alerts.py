@@ -1,4 +1,5 @@
 """Alert checks: each rule's current value on the live window, when it fires, and the stored history."""
+
 from __future__ import annotations
 
 import contextlib
@@ -28,8 +29,9 @@ def rule_text(rule: database.AlertRule) -> str:
     return f"{rule.metric.noun} {subject} {rule.op.label} {rule.threshold:g}"
 
 
-def alert_values(conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls,
-                 cache: dict | None = None) -> dict[int, float]:
+def alert_values(
+    conn: database.Connection, rules: Sequence[database.AlertRule], c: Controls, cache: dict | None = None
+) -> dict[int, float]:
     """Current value of each rule's metric on the live window (rules whose data is missing are left out)."""
     values: dict[int, float] = {}
     prices = database.last_prices(conn, sorted({r.symbol_x for r in rules if r.metric == PRICE}))
@@ -52,13 +54,13 @@ def alert_values(conn: database.Connection, rules: Sequence[database.AlertRule],
 
 def check_alerts(c: Controls, cache: dict | None = None) -> list[str]:
     """Evaluate every enabled rule on new data, store values and firings; return the messages that fired."""
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         rules = [r for r in database.list_alert_rules(conn) if r.enabled]
         values = alert_values(conn, rules, c, cache) if rules else {}
     checks = [(r, values[r.id]) for r in rules if r.id in values and values[r.id] != r.last_value]
     fired = []
     if checks:
-        with writer(c.db_path) as conn:
+        with writer(c.db_target) as conn:
             for rule, value in checks:
                 message = f"{rule_text(rule)} (now {value:.6g})" if alert_fires(rule, value) else None
                 database.record_alert_check(conn, rule.id, value, message)

@@ -1,4 +1,5 @@
 """Sidebar choices as one frozen record (Controls), the dashboard's constants and number/time formatting."""
+
 from __future__ import annotations
 
 import math
@@ -12,23 +13,23 @@ import analytics
 import database
 from core.numbers import significant
 
-BAR_SECONDS = analytics.TIMEFRAMES         # timeframe -> bar length in seconds
+BAR_SECONDS = analytics.TIMEFRAMES  # timeframe -> bar length in seconds
 
 
 LOOKBACK_MINUTES = (5, 15, 30, 60, 120, 240, 360, 720, 1440, 2880, 10080)
 
 
-FINE_WINDOW_MINUTES = 360            # windows up to 6 h read the stored 1s bars; longer ones the 1min bars
+FINE_WINDOW_MINUTES = 360  # windows up to 6 h read the stored 1s bars; longer ones the 1min bars
 
 
-TESTS_TTL_S = 15.0                   # the statistical tests are refreshed (in the background) this often
+TESTS_TTL_S = 15.0  # the statistical tests are refreshed (in the background) this often
 
 
-HOLE_S = 60                          # a minute or more without a trade is drawn as a gap, not a flat line
-FULL_RELOAD_S = 30.0                 # a session re-reads its whole window this often (else only new bars)
+HOLE_S = 60  # a minute or more without a trade is drawn as a gap, not a flat line
+FULL_RELOAD_S = 30.0  # a session re-reads its whole window this often (else only new bars)
 
 
-OVERLAP_BARS = 5                     # an incremental read re-reads this many bars before the previous end
+OVERLAP_BARS = 5  # an incremental read re-reads this many bars before the previous end
 
 
 SWEEP_ENTRIES = (1.0, 1.5, 2.0, 2.5, 3.0)
@@ -40,20 +41,29 @@ SWEEP_EXITS = (-0.5, 0.0, 0.5, 1.0)
 SWEEP_METRICS = ("pct_return", "total_return", "sharpe", "win_rate", "max_drawdown", "profit_factor", "n_trades")
 
 
-BACKTEST_METRICS = (("total_return", "Total P&L (USDT)", "{:+,.2f}"), ("pct_return", "Return", "{:+.2f}%"),
-                    ("n_trades", "Trades", "{:,}"), ("win_rate", "Win rate", "{:.1%}"),
-                    ("expectancy", "Per trade (USDT)", "{:+,.2f}"), ("profit_factor", "Profit factor", "{:.2f}"),
-                    ("max_drawdown", "Max drawdown", "{:.2%}"), ("total_fees", "Fees paid (USDT)", "{:,.2f}"),
-                    ("exposure", "Time in market", "{:.1%}"), ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
-                    ("sharpe", "Sharpe (ann.)", "{:.2f}"), ("sortino", "Sortino (ann.)", "{:.2f}"),
-                    ("calmar", "Calmar", "{:.2f}"), ("cagr", "CAGR", "{:.2%}"))
+BACKTEST_METRICS = (
+    ("total_return", "Total P&L (USDT)", "{:+,.2f}"),
+    ("pct_return", "Return", "{:+.2f}%"),
+    ("n_trades", "Trades", "{:,}"),
+    ("win_rate", "Win rate", "{:.1%}"),
+    ("expectancy", "Per trade (USDT)", "{:+,.2f}"),
+    ("profit_factor", "Profit factor", "{:.2f}"),
+    ("max_drawdown", "Max drawdown", "{:.2%}"),
+    ("total_fees", "Fees paid (USDT)", "{:,.2f}"),
+    ("exposure", "Time in market", "{:.1%}"),
+    ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
+    ("sharpe", "Sharpe (ann.)", "{:.2f}"),
+    ("sortino", "Sortino (ann.)", "{:.2f}"),
+    ("calmar", "Calmar", "{:.2f}"),
+    ("cagr", "CAGR", "{:.2%}"),
+)
 
 
 @dataclass(frozen=True)
 class Controls:
     """Every sidebar choice a view depends on; plain values, so it is safe to hand to a download thread."""
 
-    db_path: str
+    db_target: str
     symbols: tuple[str, ...]
     pair: tuple[str, str] | None
     timeframe: str
@@ -96,19 +106,32 @@ class Controls:
     def backtest_params(self) -> analytics.BacktestParams:
         """The backtest settings these controls describe."""
         return analytics.BacktestParams(
-            entry=self.entry, exit=self.exit, stop=self.stop, max_hold_bars=self.max_hold, z_window=self.z_window,
-            hedge_method=self.method, hedge_window=self.hedge_window, capital=self.capital, fee_bps=self.fee_bps,
-            slippage_bps=self.slippage_bps, bar_seconds=float(BAR_SECONDS[self.bar_timeframe]),
-            in_sample=self.in_sample_hedge)
+            entry=self.entry,
+            exit=self.exit,
+            stop=self.stop,
+            max_hold_bars=self.max_hold,
+            z_window=self.z_window,
+            hedge_method=self.method,
+            hedge_window=self.hedge_window,
+            capital=self.capital,
+            fee_bps=self.fee_bps,
+            slippage_bps=self.slippage_bps,
+            bar_seconds=float(BAR_SECONDS[self.bar_timeframe]),
+            in_sample=self.in_sample_hedge,
+        )
 
     def describe(self) -> str:
         """One line saying what the window shows."""
         end = "now" if self.end_ms is None else fmt_time(self.end_ms)
-        bars = self.bar_timeframe + (f" (chosen {self.timeframe}: windows over 6 h use 1min bars)"
-                                     if self.bar_timeframe != self.timeframe else "")
+        bars = self.bar_timeframe + (
+            f" (chosen {self.timeframe}: windows over 6 h use 1min bars)"
+            if self.bar_timeframe != self.timeframe
+            else ""
+        )
         pair = f"pair x = {self.pair[0]} → y = {self.pair[1]}" if self.pair else "no pair selected"
-        return (f"Window: {fmt_minutes(self.lookback_min)} ending {end} (UTC) · {bars} bars · {pair} · "
-                f"{self.method} hedge")
+        return (
+            f"Window: {fmt_minutes(self.lookback_min)} ending {end} (UTC) · {bars} bars · {pair} · {self.method} hedge"
+        )
 
 
 def fmt_time(ms: int | None) -> str:
@@ -148,7 +171,7 @@ def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
     values = np.abs(np.asarray(prices, dtype=float))
     values = values[np.isfinite(values)]
     for decimals in range(most + 1):
-        scaled = values * 10.0 ** decimals
+        scaled = values * 10.0**decimals
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
             return decimals
     return most

@@ -1,5 +1,6 @@
 """CSV exports of the visible window built on click: OHLC bars, the pair's series and the backtest's trades (raw
 ticks stream from the API instead: api.market.ticks_csv)."""
+
 from __future__ import annotations
 
 import time
@@ -40,7 +41,7 @@ def trades_frame(window: Window) -> pd.DataFrame:
 
 def window_csv(c: Controls, build: Callable[[Window], pd.DataFrame]) -> bytes:
     """CSV bytes (formula-injection safe) of a frame built from a freshly read window; runs only on click."""
-    with reader(c.db_path) as conn:
+    with reader(c.db_target) as conn:
         window = load_window(conn, c)
     return database.dataframe_to_csv(build(window))
 

@@ -1,5 +1,6 @@
 """Signed links: a same-origin URL to a read-only API export that the dashboard can hand to a browser without the
 API token. Both sides use it: the dashboard signs (`signed_link`), the API's guard verifies (`verify_link`)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,7 @@ from urllib.parse import parse_qs, urlencode
 
 from config import Settings
 
-SIGNED_PATHS = ("/api/ticks.csv",)   # GETs a dashboard link may open without the token, when signed (below)
+SIGNED_PATHS = ("/api/ticks.csv",)  # GETs a dashboard link may open without the token, when signed (below)
 LINK_TTL_S = 900
 
 

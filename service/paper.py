@@ -1,5 +1,6 @@
 """Paper positions as the UIs act on them: open or close at the latest stored price, with the outcome as a record
 the caller shows (a flash message, an API body). No Streamlit, no HTTP."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,30 +29,32 @@ class PaperFill:
         if self.realized_pnl is None:
             size = f" worth {notional:,.0f} USDT" if notional is not None else ""
             return f"Opened {self.side} {self.symbol}{size} at {fmt_price(self.price)}."
-        return (f"Closed #{self.position_id} {self.side} {self.symbol} at {fmt_price(self.price)}: "
-                f"P&L {self.realized_pnl:+,.2f} USDT.")
+        return (
+            f"Closed #{self.position_id} {self.side} {self.symbol} at {fmt_price(self.price)}: "
+            f"P&L {self.realized_pnl:+,.2f} USDT."
+        )
 
 
-def _last_price(db_path: str, symbol: str) -> float:
-    with reader(db_path) as conn:
+def _last_price(db_target: str, symbol: str) -> float:
+    with reader(db_target) as conn:
         price = database.last_prices(conn, [symbol]).get(symbol)
     if price is None:
         raise PaperRefused(f"No stored price for {symbol} yet.")
     return price[1]
 
 
-def open_position(db_path: str, symbol: str, side: database.PaperSide, notional: float) -> PaperFill:
+def open_position(db_target: str, symbol: str, side: database.PaperSide, notional: float) -> PaperFill:
     """Open a paper position worth `notional` USDT at the symbol's latest stored trade price."""
-    price = _last_price(db_path, symbol)
-    with writer(db_path) as conn:
+    price = _last_price(db_target, symbol)
+    with writer(db_target) as conn:
         position_id = database.open_paper_position(conn, symbol, side, notional, price)
     return PaperFill(position_id, symbol, database.PaperSide(side), price)
 
 
-def close_position(db_path: str, position: database.PaperPosition) -> PaperFill:
+def close_position(db_target: str, position: database.PaperPosition) -> PaperFill:
     """Close an open paper position at its symbol's latest stored price (at most once, whoever asks)."""
-    price = _last_price(db_path, position.symbol)
-    with writer(db_path) as conn:
+    price = _last_price(db_target, position.symbol)
+    with writer(db_target) as conn:
         try:
             pnl = database.close_paper_position(conn, position.id, price)
         except ValueError as exc:

@@ -1,5 +1,6 @@
 """The Scanner tab's work without Streamlit: the stored universe's aligned 1-minute closes, and scans run in a
 background thread whose progress and result every browser session of the process shares."""
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,7 @@ from service.window import reader
 
 log = logging.getLogger(__name__)
 
-SCAN_TTL_S = 900.0          # a finished scan is re-run in the background after 15 minutes
+SCAN_TTL_S = 900.0  # a finished scan is re-run in the background after 15 minutes
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class ScanRequest:
     """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
     ("" = any), the minimum median daily quote volume and the false discovery rate."""
 
-    db_path: str
+    db_target: str
     days: int = 7
     quote: str = DEFAULT_QUOTE
     min_daily_volume: float = 0.0
@@ -72,20 +73,20 @@ class HistoryJob:
 _HISTORY: dict[str, HistoryJob] = {}
 
 
-def history_job(db_path: str) -> HistoryJob | None:
+def history_job(db_target: str) -> HistoryJob | None:
     """The latest history load into this database (running or finished), or None."""
     with _LOCK:
-        return _HISTORY.get(db_path)
+        return _HISTORY.get(db_target)
 
 
-def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
+def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, archive: BinanceArchive) -> HistoryJob:
     """Load `days` of 1-minute bars for every TRADING perpetual quoted in `quote` in the background (resumable:
     stored days are skipped), unless a load into this database is running."""
     with _LOCK:
-        current = _HISTORY.get(db_path)
+        current = _HISTORY.get(db_target)
         if current is not None and current.running:
             return current
-        j = _HISTORY[db_path] = HistoryJob(quote, days)
+        j = _HISTORY[db_target] = HistoryJob(quote, days)
 
     def run() -> None:
         try:
@@ -94,12 +95,14 @@ def start_history(db_path: str, quote: str, days: int, rest: BinanceRest, archiv
 
             def progress(fraction: float, stage: str) -> None:
                 j.fraction, j.stage = fraction, stage
-            j.report = collector.load_binance_history(db_path, symbols, days, archive, rest, progress=progress)
+
+            j.report = collector.load_binance_history(db_target, symbols, days, archive, rest, progress=progress)
         except Exception as exc:  # shown in the tab; never takes the dashboard down
             log.exception("history load failed")
             j.error = str(exc)
         finally:
             j.running = False
+
     threading.Thread(target=run, name="universe-history", daemon=True).start()
     return j
 
@@ -142,8 +145,12 @@ def start_scan(req: ScanRequest) -> ScanJob:
             return current
         fresh = ScanJob(req, running=True)
         if current is not None:  # keep showing the previous result while the new one runs
-            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (current.table, current.symbols,
-                                                                          current.notes, current.finished_at)
+            fresh.table, fresh.symbols, fresh.notes, fresh.finished_at = (
+                current.table,
+                current.symbols,
+                current.notes,
+                current.finished_at,
+            )
         _JOBS[req] = fresh
     threading.Thread(target=_run, args=(fresh,), name="market-scan", daemon=True).start()
     return fresh
@@ -159,7 +166,7 @@ def refresh_if_stale(req: ScanRequest) -> None:
 def _run(j: ScanJob) -> None:
     try:
         j.stage, j.fraction = "reading 1-minute bars", 0.1
-        with reader(j.request.db_path) as conn:
+        with reader(j.request.db_target) as conn:
             closes, notes = universe_closes(conn, j.request)
         if closes.shape[1] < 2:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
@@ -178,9 +185,15 @@ def pair_view(x: str, y: str, days: int, view_symbols: list[str]) -> dict[str, o
     """The sidebar and tab state that shows pair (x, y) in Pair Analytics on 1-minute bars, live, over the shortest
     lookback choice that covers the scanned days (at most the longest one)."""
     covering = [m for m in LOOKBACK_MINUTES if m >= days * 1_440]
-    return {"view_symbols": list(dict.fromkeys([x, y, *view_symbols])), "pair_x": x, "pair_y": y,
-            "timeframe": "1min", "lookback": covering[0] if covering else max(LOOKBACK_MINUTES), "end_mode": "now",
-            "tab": "Pair Analytics"}
+    return {
+        "view_symbols": list(dict.fromkeys([x, y, *view_symbols])),
+        "pair_x": x,
+        "pair_y": y,
+        "timeframe": "1min",
+        "lookback": covering[0] if covering else max(LOOKBACK_MINUTES),
+        "end_mode": "now",
+        "tab": "Pair Analytics",
+    }
 
 
 def filtered(table: pd.DataFrame, *, selected_only: bool, half_life: tuple[float, float]) -> pd.DataFrame:

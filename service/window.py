@@ -1,5 +1,6 @@
 """The Streamlit-free model of a view: connections, the bars of the visible window (with a per-session tail cache), and
 the pair, its tests and its backtest computed from them through analytics."""
+
 from __future__ import annotations
 
 import contextlib
@@ -16,14 +17,14 @@ from core.vocabulary import Timeframe
 from service.controls import BAR_SECONDS, FULL_RELOAD_S, HOLE_S, OVERLAP_BARS, Controls, fmt_duration, fmt_time
 
 
-def reader(db_path: str) -> contextlib.closing[database.Connection]:
+def reader(db_target: str) -> contextlib.closing[database.Connection]:
     """A fresh read-only connection for one run of a view, closed when the `with` block ends."""
-    return contextlib.closing(database.open_reader(db_path))
+    return contextlib.closing(database.open_reader(db_target))
 
 
-def writer(db_path: str) -> contextlib.closing[database.Connection]:
+def writer(db_target: str) -> contextlib.closing[database.Connection]:
     """A short-lived write connection for one UI action (upload, alert rule, paper trade), closed after use."""
-    return contextlib.closing(database.open_writer(db_path))
+    return contextlib.closing(database.open_writer(db_target))
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,24 @@ class StoredHistory:
     timeframe: str | None
 
     def describe(self) -> str:
-        return (f"the database holds {', '.join(self.symbols)} from {fmt_time(self.first_ms)} to "
-                f"{fmt_time(self.last_ms)} UTC")
+        return (
+            f"the database holds {', '.join(self.symbols)} from {fmt_time(self.first_ms)} to "
+            f"{fmt_time(self.last_ms)} UTC"
+        )
 
 
 class NotYet(analytics.InsufficientData):
     """Too little data in the window for a view, with what a trader can do about it: how long until a live window
     has enough (`wait_s`), how far it has got (`progress`), and stored history to analyse instead (`history`)."""
 
-    def __init__(self, message: str, *, progress: float | None = None, wait_s: float | None = None,
-                 history: StoredHistory | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        progress: float | None = None,
+        wait_s: float | None = None,
+        history: StoredHistory | None = None,
+    ) -> None:
         super().__init__(message)
         self.progress, self.wait_s, self.history = progress, wait_s, history
 
@@ -93,10 +102,16 @@ class Window:
         found = {s: self.bars[s] for s in wanted if s in self.bars}
         if not found:
             history = self.history(wanted)
-            where = (f" — {history.describe()}" if history is not None
-                     else " — start the collector, upload data, or move the window (sidebar)")
-            raise NotYet(f"no bars for {', '.join(wanted) or 'any symbol'} between {fmt_time(self.start_ms)} and"
-                         f" {fmt_time(self.end_ms)} UTC{where}", history=history)
+            where = (
+                f" — {history.describe()}"
+                if history is not None
+                else " — start the collector, upload data, or move the window (sidebar)"
+            )
+            raise NotYet(
+                f"no bars for {', '.join(wanted) or 'any symbol'} between {fmt_time(self.start_ms)} and"
+                f" {fmt_time(self.end_ms)} UTC{where}",
+                history=history,
+            )
         return found
 
     def closes(self, symbols: Sequence[str] | None = None, min_volume: float = 0.0) -> pd.DataFrame:
@@ -133,14 +148,19 @@ class BarCache:
     loaded_at: float
 
 
-def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str], start: int, end: int,
-                     cache: dict | None) -> pd.DataFrame:
+def read_window_bars(
+    conn: database.Connection, c: Controls, symbols: list[str], start: int, end: int, cache: dict | None
+) -> pd.DataFrame:
     """database.read_bars of the source series for [start, end); with a cache, only bars from a few bars before
     the previous read's end are re-read, and everything is re-read every FULL_RELOAD_S (repaired history)."""
-    key = (c.db_path, tuple(symbols), c.source_timeframe)
+    key = (c.db_target, tuple(symbols), c.source_timeframe)
     hit: BarCache | None = cache.get(key) if cache is not None else None
-    if (hit is not None and time.monotonic() - hit.loaded_at < FULL_RELOAD_S and hit.start_ms <= start
-            and hit.through_ms <= end):
+    if (
+        hit is not None
+        and time.monotonic() - hit.loaded_at < FULL_RELOAD_S
+        and hit.start_ms <= start
+        and hit.through_ms <= end
+    ):
         since = max(start, hit.through_ms - OVERLAP_BARS * BAR_SECONDS[c.source_timeframe] * 1000)
         kept = hit.rows[(hit.rows["timestamp"] >= start) & (hit.rows["timestamp"] < since)]
         new = database.read_bars(conn, symbols, c.source_timeframe, since, end)
@@ -159,8 +179,9 @@ def read_window_bars(conn: database.Connection, c: Controls, symbols: list[str],
     return rows
 
 
-def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] | None = None,
-                cache: dict | None = None) -> Window:
+def load_window(
+    conn: database.Connection, c: Controls, symbols: Sequence[str] | None = None, cache: dict | None = None
+) -> Window:
     """The one data path of every view: stored bars of [end − lookback, end) re-aggregated to the shown timeframe.
 
     Reads the 1s (or 1min) rollups; a symbol with none there (uploaded bars) falls back to the finest stored
@@ -171,8 +192,7 @@ def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] |
     start, end = c.bounds()
     frames = _bars_by_symbol(read_window_bars(conn, c, wanted, start, end, cache)) if wanted else {}
     series = dict.fromkeys(frames, c.source_timeframe)
-    fallbacks = [tf for tf in Timeframe
-                 if BAR_SECONDS[tf] <= BAR_SECONDS[c.bar_timeframe] and tf != c.source_timeframe]
+    fallbacks = [tf for tf in Timeframe if BAR_SECONDS[tf] <= BAR_SECONDS[c.bar_timeframe] and tf != c.source_timeframe]
     for timeframe in fallbacks:
         missing = [s for s in wanted if s not in frames]
         if not missing:
@@ -180,8 +200,11 @@ def load_window(conn: database.Connection, c: Controls, symbols: Sequence[str] |
         found = _bars_by_symbol(database.read_bars(conn, missing, timeframe, start, end))
         frames.update(found)
         series.update(dict.fromkeys(found, timeframe))
-    bars = {s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True, source=series[s])
-            for s in wanted if s in frames}
+    bars = {
+        s: analytics.resample_bars(frames[s], c.bar_timeframe, fill=True, source=series[s])
+        for s in wanted
+        if s in frames
+    }
     return Window(c, start, end, bars, stored_extents(conn, wanted))
 
 
@@ -189,8 +212,11 @@ def stored_extents(conn: database.Connection, symbols: Sequence[str]) -> dict[st
     """Where each symbol's stored ticks (or, for bar-only symbols, its finest bar series) lie: per-symbol totals
     and index seeks only, so a refresh never scans history."""
     wanted = set(symbols)
-    out = {s.symbol: Extent(s.first_ts, s.last_ts) for s in database.symbol_summaries(conn)
-           if s.symbol in wanted and s.first_ts is not None and s.last_ts is not None}
+    out = {
+        s.symbol: Extent(s.first_ts, s.last_ts)
+        for s in database.symbol_summaries(conn)
+        if s.symbol in wanted and s.first_ts is not None and s.last_ts is not None
+    }
     if wanted - set(out):
         for symbol, timeframe, first, last in database.bar_series(conn):
             if symbol in wanted and symbol not in out:
@@ -202,8 +228,9 @@ def pair_closes(window: Window, pair: tuple[str, str] | None) -> tuple[pd.Series
     """Aligned closes (x, y) of a pair over the window, or InsufficientData saying what is missing."""
     c = window.controls
     if pair is None:
-        raise analytics.InsufficientData("choose two different symbols for the pair in the sidebar "
-                                         "(Analytics settings)")
+        raise analytics.InsufficientData(
+            "choose two different symbols for the pair in the sidebar (Analytics settings)"
+        )
     x_sym, y_sym = pair
     missing = [s for s in pair if s not in window.bars]
     if missing:
@@ -222,8 +249,10 @@ def shortage(window: Window, pair: tuple[str, str], need: int, have: int) -> Not
     bar_s = BAR_SECONDS[c.bar_timeframe]
     warm = need - c.z_window - analytics.MIN_STAT_OBS
     hedge = f"the {c.method} hedge's warm-up of {warm}, then " if warm else ""
-    what = (f"The pair needs {need:,} aligned {c.bar_timeframe} bars ({hedge}the z window of {c.z_window}, plus "
-            f"{analytics.MIN_STAT_OBS} for the tests); {have:,} so far")
+    what = (
+        f"The pair needs {need:,} aligned {c.bar_timeframe} bars ({hedge}the z window of {c.z_window}, plus "
+        f"{analytics.MIN_STAT_OBS} for the tests); {have:,} so far"
+    )
     wait_s = None
     if window.live and (need - have) * bar_s * 1000 <= window.end_ms - window.start_ms:
         wait_s = float((need - have) * bar_s)
@@ -241,8 +270,9 @@ def pair_of(window: Window, pair: tuple[str, str] | None) -> analytics.PairSerie
     """The pair's series over the window, from the one pair pipeline (InsufficientData while too short)."""
     c = window.controls
     x, y = pair_closes(window, pair)
-    return analytics.pair_series(x, y, method=c.method, window=c.hedge_window, z_window=c.z_window,
-                                 causal=not c.in_sample_hedge)
+    return analytics.pair_series(
+        x, y, method=c.method, window=c.hedge_window, z_window=c.z_window, causal=not c.in_sample_hedge
+    )
 
 
 @dataclass

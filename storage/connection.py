@@ -1,6 +1,7 @@
 """Opening databases: a target is a SQLite file path or a postgresql:// URL (storage.postgres). One write connection
 per writer thread (SQLite: WAL, schema migrated on open), short-lived read-only ones per rerun or export; and the
 database's size on disk."""
+
 from __future__ import annotations
 
 import os
@@ -63,7 +64,8 @@ def check_integrity(conn: Connection, path: str) -> None:
         raise DamagedDatabase(
             f"database {path} is damaged (quick_check: {'; '.join(problems)}); nothing was written to it - "
             "restore it from a backup, or move it aside to start a new one (the sqlite3 shell's .recover "
-            "can salvage what is readable)")
+            "can salvage what is readable)"
+        )
 
 
 def open_reader(path: str, *, any_thread: bool = False) -> Connection:
@@ -73,8 +75,14 @@ def open_reader(path: str, *, any_thread: bool = False) -> Connection:
         return postgres.connect(path, read_only=True)
     if not os.path.exists(path):
         ensure_database(path)
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0, isolation_level=None,
-                           check_same_thread=not any_thread, factory=SqliteConnection)
+    conn = sqlite3.connect(
+        f"file:{path}?mode=ro",
+        uri=True,
+        timeout=5.0,
+        isolation_level=None,
+        check_same_thread=not any_thread,
+        factory=SqliteConnection,
+    )
     _apply_pragmas(conn)
     return conn
 

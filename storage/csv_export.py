@@ -1,5 +1,6 @@
 """CSV out of the database: bounded-memory streaming of ticks, whole-frame CSV for window-sized exports, and
 spreadsheet formula-injection neutralisation of every cell."""
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_cell(value: object) -> object:
     """Defuse spreadsheet formula injection: a text cell starting with = + - @ that is not a number gets a quote."""
     if value is None or value is pd.NaT or (isinstance(value, float) and value != value):
-        return ""                                       # a missing value is an empty cell, never "nan"
+        return ""  # a missing value is an empty cell, never "nan"
     if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
         try:
             float(value)
@@ -55,18 +56,25 @@ def _plain_float(value: float) -> str:
     return "" if np.isnan(value) else np.format_float_positional(value, precision=12, unique=True, trim="-")
 
 
-def export_ticks_csv(db_path: str, out_path: str, symbols: Sequence[str] | None = None,
-                     start_ms: int | None = None, end_ms: int | None = None) -> int:
+def export_ticks_csv(
+    db_target: str,
+    out_path: str,
+    symbols: Sequence[str] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> int:
     """Stream ticks into a CSV file and return the row count."""
-    conn = open_reader(db_path)
+    conn = open_reader(db_target)
     count = 0
     try:
         with open(out_path, "w", encoding="utf-8", newline="") as out:
+
             def counted() -> Iterator[list[tuple]]:
                 nonlocal count
                 for rows in stream_ticks(conn, symbols, start_ms, end_ms):
                     count += len(rows)
                     yield rows
+
             for text in csv_chunks(TICK_COLUMNS, counted()):
                 out.write(text)
     finally:

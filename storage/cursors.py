@@ -1,6 +1,7 @@
 """The live id cursor per (symbol, id space): where a live feed's trade-id sequence stands. aggTrade ids, trade ids
 and replayed or uploaded ids are different numberings, so each space has its own cursor, and only a live feed's
 writer moves one (an upload can never make gap detection or catch-up start from a foreign id)."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -27,6 +28,8 @@ def load_cursors(conn: Connection, space: str) -> dict[str, IdCursor]:
 
 def save_cursors(conn: Connection, cursors: Iterable[IdCursor]) -> None:
     """Upsert cursors (inside the caller's transaction: the ticks and their cursor commit together)."""
-    conn.executemany("INSERT INTO id_cursors(symbol, space, last_id, last_ts) VALUES (?,?,?,?) "
-                     "ON CONFLICT(symbol, space) DO UPDATE SET last_id=excluded.last_id, last_ts=excluded.last_ts",
-                     [(c.symbol, c.space, c.last_id, c.last_ts) for c in cursors])
+    conn.executemany(
+        "INSERT INTO id_cursors(symbol, space, last_id, last_ts) VALUES (?,?,?,?) "
+        "ON CONFLICT(symbol, space) DO UPDATE SET last_id=excluded.last_id, last_ts=excluded.last_ts",
+        [(c.symbol, c.space, c.last_id, c.last_ts) for c in cursors],
+    )

@@ -7,6 +7,7 @@ One SQL text serves both backends; this module translates `?` placeholders to ps
 writes, streaming, dropping a day, clearing, advisory locks) the PostgreSQL way. Sessions run in autocommit mode with
 explicit BEGIN/COMMIT, exactly as the SQLite connections do, so storage.sql.transaction works unchanged.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,10 +33,10 @@ from storage.sql import SPACE_CODES, DatabaseError, StoreInfo, apply_migrations,
 log = logging.getLogger(__name__)
 
 PG_SCHEMA_VERSION = 1
-_PARTITIONED = " PARTITION BY RANGE (timestamp)"       # the ticks table's layout without TimescaleDB
-_MIGRATION_LOCK = 7_432_001                       # advisory lock key serialising concurrent first opens
-_REPAIR_LOCKS = 7_432_002                         # class key of the per-symbol repair locks
-DROP_LOCK_WAIT_MS = 1000                          # retention: longest wait for the ticks table's lock to drop a day
+_PARTITIONED = " PARTITION BY RANGE (timestamp)"  # the ticks table's layout without TimescaleDB
+_MIGRATION_LOCK = 7_432_001  # advisory lock key serialising concurrent first opens
+_REPAIR_LOCKS = 7_432_002  # class key of the per-symbol repair locks
+DROP_LOCK_WAIT_MS = 1000  # retention: longest wait for the ticks table's lock to drop a day
 PG_MIGRATIONS: tuple[str, ...] = (
     # v1: the SQLite schema v4 in PostgreSQL types; ticks partitioned by UTC day (retention drops partitions).
     # A partitioned table's key must hold the partition column, so it is (symbol, timestamp, id_space, trade_id):
@@ -146,9 +147,11 @@ _COPY_TICKS = f"COPY ticks_in ({_TICK_FIELDS}) FROM STDIN (FORMAT BINARY)"
 _TICK_TYPES = ("text", "int8", "int8", "float8", "float8", "bool", "int8", "int2")
 # Rows go in key order, whatever order they arrived in: collectors inserting the same trades then take their row
 # locks in one order and never wait on each other in a circle (arrival order deadlocked two of them).
-_MOVE_TICKS = (f"WITH new AS (INSERT INTO ticks ({_TICK_FIELDS}) SELECT {_TICK_FIELDS} FROM ticks_in "
-               "ORDER BY symbol, timestamp, id_space, trade_id "
-               "ON CONFLICT DO NOTHING RETURNING symbol) SELECT symbol, count(*) FROM new GROUP BY symbol")
+_MOVE_TICKS = (
+    f"WITH new AS (INSERT INTO ticks ({_TICK_FIELDS}) SELECT {_TICK_FIELDS} FROM ticks_in "
+    "ORDER BY symbol, timestamp, id_space, trade_id "
+    "ON CONFLICT DO NOTHING RETURNING symbol) SELECT symbol, count(*) FROM new GROUP BY symbol"
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -168,8 +171,8 @@ class PgConnection:
         self.target = target
         self.read_only = read_only
         self._closed = False
-        self.partitions: set[int] = set()          # day numbers whose ticks partition is known to exist
-        self.staging = False                        # the session's temporary ticks_in table exists
+        self.partitions: set[int] = set()  # day numbers whose ticks partition is known to exist
+        self.staging = False  # the session's temporary ticks_in table exists
         self._hypertable: bool | None = None
 
     @property
@@ -235,7 +238,7 @@ class PgConnection:
                     for row in rows:
                         copy.write_row(row)
             inserted: dict[str, int] = dict(cur.execute(_MOVE_TICKS).fetchall())
-            cur.execute("DELETE FROM ticks_in")     # (a second batch in this transaction starts empty)
+            cur.execute("DELETE FROM ticks_in")  # (a second batch in this transaction starts empty)
         return inserted
 
     def prepare_write(self, stamps_ms: Iterable[int]) -> None:
@@ -243,9 +246,11 @@ class PgConnection:
         needs (created outside it, so a failed batch cannot roll them back), and tomorrow's once live data arrives,
         so the first batch after UTC midnight finds its partition ready. A hypertable makes its chunks itself."""
         if not self.staging:
-            self.raw.execute("CREATE TEMP TABLE IF NOT EXISTS ticks_in (symbol TEXT, trade_id BIGINT, "
-                             "timestamp BIGINT, price DOUBLE PRECISION, size DOUBLE PRECISION, is_buyer_maker BOOLEAN, "
-                             "received_at BIGINT, id_space SMALLINT) ON COMMIT DELETE ROWS")
+            self.raw.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS ticks_in (symbol TEXT, trade_id BIGINT, "
+                "timestamp BIGINT, price DOUBLE PRECISION, size DOUBLE PRECISION, is_buyer_maker BOOLEAN, "
+                "received_at BIGINT, id_space SMALLINT) ON COMMIT DELETE ROWS"
+            )
             self.staging = True
         if self.hypertable:
             return
@@ -255,22 +260,23 @@ class PgConnection:
             add_partition(self.raw, day)
             self.partitions.add(day)
 
-
     def store_info(self) -> StoreInfo:
         """The server's version and the ticks' layout: a hypertable's chunks and compression, or how many day
         partitions hold raw ticks and whether TimescaleDB is on offer."""
-        number = self.raw.info.server_version                    # e.g. 150018 for 15.18
+        number = self.raw.info.server_version  # e.g. 150018 for 15.18
         engine = f"PostgreSQL {number // 10_000}.{number % 10_000}"
         if self.hypertable:
             return StoreInfo(engine, str(timescale.chunk_stats(self.raw)))
-        names = self.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
-                                 "WHERE inhparent = 'ticks'::regclass")
-        days = [int(name.rsplit("_d", 1)[1]) for (name,) in names.fetchall()]          # ticks_d<day number>
-        ahead = sum(day > now_ms() // DAY_MS for day in days)                         # tomorrow's, made the day before
+        names = self.raw.execute("SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass")
+        days = [int(name.rsplit("_d", 1)[1]) for (name,) in names.fetchall()]  # ticks_d<day number>
+        ahead = sum(day > now_ms() // DAY_MS for day in days)  # tomorrow's, made the day before
         held = len(days) - ahead
         note = timescaledb_note(self)
-        layout = (f"raw ticks in {held:,} day partition{'' if held == 1 else 's'}"
-                  + (f" (+{ahead} made ahead for tomorrow)" if ahead else "") + "; retention drops whole days")
+        layout = (
+            f"raw ticks in {held:,} day partition{'' if held == 1 else 's'}"
+            + (f" (+{ahead} made ahead for tomorrow)" if ahead else "")
+            + "; retention drops whole days"
+        )
         return StoreInfo(engine, layout, (note,) if note else ())
 
     def try_advisory_lock(self, key: int) -> bool:
@@ -292,23 +298,34 @@ class PgConnection:
                 self.execute(f"SET LOCAL lock_timeout = {DROP_LOCK_WAIT_MS}")
                 for name in day_tables(self, day):
                     self.execute(f"LOCK TABLE {name} IN SHARE MODE")
-                counts: dict[str, int] = dict(self.execute("SELECT symbol, count(*) FROM ticks WHERE timestamp>=? "
-                                                           "AND timestamp<? GROUP BY symbol", (lo, hi)).fetchall())
+                counts: dict[str, int] = dict(
+                    self.execute(
+                        "SELECT symbol, count(*) FROM ticks WHERE timestamp>=? AND timestamp<? GROUP BY symbol",
+                        (lo, hi),
+                    ).fetchall()
+                )
                 if counts != exported:
-                    raise _ChangedSinceExport(f"{sum(counts.values()):,} ticks now, "
-                                              f"{sum(exported.values()):,} exported")
+                    raise _ChangedSinceExport(
+                        f"{sum(counts.values()):,} ticks now, {sum(exported.values()):,} exported"
+                    )
                 for symbol, count in counts.items():
-                    row = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?",
-                                       (symbol, hi)).fetchone()
+                    row = self.execute(
+                        "SELECT min(timestamp) FROM ticks WHERE symbol=? AND timestamp>=?", (symbol, hi)
+                    ).fetchone()
                     first = None if row is None else row[0]
-                    self.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                                 (count, first, symbol))
+                    self.execute(
+                        "UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
+                        (count, first, symbol),
+                    )
                 drop_day_tables(self, day)
         except (_ChangedSinceExport, *DatabaseError) as exc:
             if not isinstance(exc, _ChangedSinceExport) and not is_busy(exc):
                 raise
-            log.warning("retention: the ticks of UTC day %s stay in the database until the next pass (%s)",
-                        dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(), exc)
+            log.warning(
+                "retention: the ticks of UTC day %s stay in the database until the next pass (%s)",
+                dt.datetime.fromtimestamp(lo / 1000, dt.UTC).date(),
+                exc,
+            )
             return None
         return sum(counts.values())
 
@@ -317,10 +334,15 @@ class PgConnection:
         hypertable it drops the chunks)."""
         with self.raw.transaction():
             self.raw.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
-            partitions = [] if self.hypertable else self.raw.execute(
-                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchall()
+            partitions = (
+                []
+                if self.hypertable
+                else self.raw.execute(
+                    "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass"
+                ).fetchall()
+            )
             for (name,) in partitions:
-                self.raw.execute(f"DROP TABLE {name}")      # names come from the catalogue: ticks_d<day>
+                self.raw.execute(f"DROP TABLE {name}")  # names come from the catalogue: ticks_d<day>
         self.partitions.clear()
 
 
@@ -336,24 +358,29 @@ def add_partition(raw: psycopg.Connection, day: int) -> None:
     name = f"ticks_d{int(day)}"
     if raw.execute("SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)", (name,)).fetchone():
         return
-    with contextlib.suppress(psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):    # a race
+    with contextlib.suppress(psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):  # a race
         raw.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-    with contextlib.suppress(psycopg.errors.WrongObjectType):           # "already a partition": another won
-        raw.execute(f"ALTER TABLE ticks ATTACH PARTITION {name} FOR VALUES FROM ({day * DAY_MS}) "
-                    f"TO ({(day + 1) * DAY_MS})")
+    with contextlib.suppress(psycopg.errors.WrongObjectType):  # "already a partition": another won
+        raw.execute(
+            f"ALTER TABLE ticks ATTACH PARTITION {name} FOR VALUES FROM ({day * DAY_MS}) TO ({(day + 1) * DAY_MS})"
+        )
 
 
-_CURRENT: set[str] = set()                        # targets this process has seen at the current schema version
-IDLE_KEPT = 8                                     # idle read sessions one process keeps, over all databases
-IDLE_MAX_S = 60.0                                 # an idle read session older than this is closed, not reused
-_IDLE: deque[tuple[str, psycopg.Connection, float]] = deque()      # (target, session, kept since), newest last
+_CURRENT: set[str] = set()  # targets this process has seen at the current schema version
+IDLE_KEPT = 8  # idle read sessions one process keeps, over all databases
+IDLE_MAX_S = 60.0  # an idle read session older than this is closed, not reused
+_IDLE: deque[tuple[str, psycopg.Connection, float]] = deque()  # (target, session, kept since), newest last
 _IDLE_LOCK = threading.Lock()
 
 
 def _session_options(read_only: bool) -> dict[str, Any]:
     """psycopg.connect's options for this program's sessions (a reader is read-only from its startup packet)."""
-    return {"autocommit": True, "connect_timeout": 10, "application_name": "binance-analytics",
-            "options": "-c default_transaction_read_only=on" if read_only else None}
+    return {
+        "autocommit": True,
+        "connect_timeout": 10,
+        "application_name": "binance-analytics",
+        "options": "-c default_transaction_read_only=on" if read_only else None,
+    }
 
 
 def _keep_idle(target: str, raw: psycopg.Connection) -> None:
@@ -383,7 +410,7 @@ def _idle_session(target: str) -> psycopg.Connection | None:
         _, raw, since = found
         try:
             if time.monotonic() - since < IDLE_MAX_S:
-                raw.execute("")                     # an empty query: one round trip says the session is alive
+                raw.execute("")  # an empty query: one round trip says the session is alive
                 return raw
         except psycopg.Error:
             pass
@@ -430,27 +457,36 @@ def migrate(conn: PgConnection) -> int:
         version = row[0] if row and row[0] is not None else 0
         hypertable = version == 0 and timescale.enable(conn.raw)
         migrations = (PG_MIGRATIONS[0].replace(_PARTITIONED, ""), *PG_MIGRATIONS[1:]) if hypertable else PG_MIGRATIONS
-        apply_migrations(conn.raw.execute, migrations, version, lambda target: conn.raw.execute(
-            "INSERT INTO schema_version(version) VALUES (%s)", (target,)))
+        apply_migrations(
+            conn.raw.execute,
+            migrations,
+            version,
+            lambda target: conn.raw.execute("INSERT INTO schema_version(version) VALUES (%s)", (target,)),
+        )
         for statement in timescale.HYPERTABLE_SETUP if hypertable else ():
             conn.raw.execute(statement)
     if hypertable:
-        log.info("raw ticks in a TimescaleDB hypertable of day chunks, each day compressed %d h after it closes",
-                 timescale.COMPRESS_AFTER_MS // 3_600_000)
+        log.info(
+            "raw ticks in a TimescaleDB hypertable of day chunks, each day compressed %d h after it closes",
+            timescale.COMPRESS_AFTER_MS // 3_600_000,
+        )
     return PG_SCHEMA_VERSION
 
 
 def timescaledb_note(conn: PgConnection) -> str | None:
     """Why a database in plain day partitions does not use the TimescaleDB extension its server offers, in words;
     None when the server does not offer it (the layout is chosen when a database is created)."""
-    row = conn.raw.execute("SELECT default_version, installed_version FROM pg_available_extensions "
-                           "WHERE name = 'timescaledb'").fetchone()
+    row = conn.raw.execute(
+        "SELECT default_version, installed_version FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
     if row is None:
         return None
     default, installed = row
     where = f"installed in this database ({installed})" if installed else f"available on the server ({default})"
-    return (f"TimescaleDB is {where} but not used: this database was created in plain day partitions (a new "
-            "database on a server that preloads the extension gets a compressed hypertable)")
+    return (
+        f"TimescaleDB is {where} but not used: this database was created in plain day partitions (a new "
+        "database on a server that preloads the extension gets a compressed hypertable)"
+    )
 
 
 class RepairLocks:
@@ -481,8 +517,11 @@ class RepairLocks:
     def stored(self, symbol: str, space: IdSpace, first: int, last: int, since_ms: int | None) -> int:
         """How many ids of first..last (one id space) traded since `since_ms` are stored: a range of the ticks key
         (symbol, timestamp, …) from the gap's start, never the symbol's whole history."""
-        row = self._ask("SELECT count(*) FROM ticks WHERE symbol=%s AND timestamp>=%s AND id_space=%s "
-                        "AND trade_id BETWEEN %s AND %s", (symbol, since_ms or 0, SPACE_CODES[space], first, last))
+        row = self._ask(
+            "SELECT count(*) FROM ticks WHERE symbol=%s AND timestamp>=%s AND id_space=%s "
+            "AND trade_id BETWEEN %s AND %s",
+            (symbol, since_ms or 0, SPACE_CODES[space], first, last),
+        )
         return int(row[0]) if row else 0
 
     def _ask(self, sql: str, params: tuple) -> tuple | None:

@@ -4,6 +4,7 @@ import and the tick parsers read back. Bars (1 s / 1 min rollups, klines, upload
 scanner keep working over the dropped days. How a day leaves the database is the connection's own
 (Connection.drop_ticks_day): PostgreSQL drops a whole day partition at once; SQLite deletes the day in short slices so
 a collector's live batches are never held up for long."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,14 +23,26 @@ from storage.ticks import TICK_COLUMNS, stream_ticks, symbol_summaries
 
 log = logging.getLogger(__name__)
 
-_RETENTION_LOCK = 7_432_003                 # advisory lock: one collector on a server applies retention at a time
-_ARROW_TYPES = {"symbol": pa.string(), "trade_id": pa.int64(), "timestamp": pa.int64(), "price": pa.float64(),
-                "size": pa.float64(), "is_buyer_maker": pa.bool_(), "received_at": pa.int64(), "id_space": pa.string()}
+_RETENTION_LOCK = 7_432_003  # advisory lock: one collector on a server applies retention at a time
+_ARROW_TYPES = {
+    "symbol": pa.string(),
+    "trade_id": pa.int64(),
+    "timestamp": pa.int64(),
+    "price": pa.float64(),
+    "size": pa.float64(),
+    "is_buyer_maker": pa.bool_(),
+    "received_at": pa.int64(),
+    "id_space": pa.string(),
+}
 # Ids and times grow steadily: delta-packed they take a few bits each; prices split into byte streams, which zstd
 # compresses far better than whole doubles; trade sizes repeat (0.001, 0.002, … lots), so a dictionary wins there.
-_ENCODINGS = {"trade_id": "DELTA_BINARY_PACKED", "timestamp": "DELTA_BINARY_PACKED",
-              "received_at": "DELTA_BINARY_PACKED", "price": "BYTE_STREAM_SPLIT"}
-PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in TICK_COLUMNS])   # the export's columns, typed
+_ENCODINGS = {
+    "trade_id": "DELTA_BINARY_PACKED",
+    "timestamp": "DELTA_BINARY_PACKED",
+    "received_at": "DELTA_BINARY_PACKED",
+    "price": "BYTE_STREAM_SPLIT",
+}
+PARQUET_SCHEMA = pa.schema([(name, _ARROW_TYPES[name]) for name in TICK_COLUMNS])  # the export's columns, typed
 
 
 @dataclass(frozen=True)
@@ -55,13 +68,15 @@ def cold_path(cold_dir: str | Path, symbol: str, day: int) -> Path:
 def expired_days(conn: Connection, keep_days: int, now_ms: int) -> Iterator[tuple[str, int]]:
     """(symbol, day number) of every day with stored ticks that ended more than `keep_days` days ago: per symbol
     an index seek per day from its first tick, never a scan of the ticks themselves."""
-    cutoff_day = now_ms // DAY_MS - keep_days          # days before this one are expired (whole UTC days only)
+    cutoff_day = now_ms // DAY_MS - keep_days  # days before this one are expired (whole UTC days only)
     for summary in symbol_summaries(conn):
         if summary.first_ts is None:
             continue
         for day in range(summary.first_ts // DAY_MS, cutoff_day):
-            if conn.execute("SELECT 1 FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<? LIMIT 1",
-                            (summary.symbol, day * DAY_MS, (day + 1) * DAY_MS)).fetchone():
+            if conn.execute(
+                "SELECT 1 FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<? LIMIT 1",
+                (summary.symbol, day * DAY_MS, (day + 1) * DAY_MS),
+            ).fetchone():
                 yield summary.symbol, day
 
 
@@ -72,13 +87,20 @@ def export_day(conn: Connection, symbol: str, day: int, cold_dir: str | Path) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".parquet.partial")
     rows = 0
-    with pq.ParquetWriter(partial, PARQUET_SCHEMA, compression="zstd", compression_level=9,
-                          use_dictionary=["symbol", "id_space", "is_buyer_maker", "size"],
-                          column_encoding=_ENCODINGS) as writer:
+    with pq.ParquetWriter(
+        partial,
+        PARQUET_SCHEMA,
+        compression="zstd",
+        compression_level=9,
+        use_dictionary=["symbol", "id_space", "is_buyer_maker", "size"],
+        column_encoding=_ENCODINGS,
+    ) as writer:
         for chunk in stream_ticks(conn, [symbol], day * DAY_MS, (day + 1) * DAY_MS, chunk_rows=200_000):
             columns = list(zip(*chunk, strict=True))
-            arrays = [pa.array([bool(v) for v in col] if field.type == pa.bool_() else col, type=field.type)
-                      for col, field in zip(columns, PARQUET_SCHEMA, strict=True)]    # SQLite's flag is 0/1
+            arrays = [
+                pa.array([bool(v) for v in col] if field.type == pa.bool_() else col, type=field.type)
+                for col, field in zip(columns, PARQUET_SCHEMA, strict=True)
+            ]  # SQLite's flag is 0/1
             writer.write_batch(pa.record_batch(arrays, schema=PARQUET_SCHEMA))
             rows += len(chunk)
     with open(partial, "rb") as f:
@@ -93,7 +115,7 @@ def apply_retention(conn: Connection, keep_days: int, cold_dir: str | Path, now_
     written again (the database is the source until the drop). On a shared server one collector at a time applies
     it, and a day that cannot be dropped now ends the pass (the rest waits for the next one)."""
     if not conn.try_advisory_lock(_RETENTION_LOCK):
-        return RetentionReport([], 0)                  # another collector on this server is applying it
+        return RetentionReport([], 0)  # another collector on this server is applying it
     try:
         return _apply(conn, keep_days, cold_dir, now_ms)
     finally:
@@ -111,8 +133,13 @@ def _apply(conn: Connection, keep_days: int, cold_dir: str | Path, now_ms: int) 
         for symbol in by_day[day]:
             path, exported[symbol] = export_day(conn, symbol, day, cold_dir)
             files.append(path)
-            log.info("retention: %s of %s → %s (%d ticks)", symbol, path.stem.rsplit("-ticks-", 1)[-1], path,
-                     exported[symbol])
+            log.info(
+                "retention: %s of %s → %s (%d ticks)",
+                symbol,
+                path.stem.rsplit("-ticks-", 1)[-1],
+                path,
+                exported[symbol],
+            )
         if (dropped := conn.drop_ticks_day(day, exported)) is not None:
             removed += dropped
         else:
@@ -124,4 +151,3 @@ def cold_tier_usage(cold_dir: str | Path) -> tuple[int, int]:
     """(files, bytes) of the Parquet cold tier."""
     files = list(Path(cold_dir).glob("*/*.parquet")) if Path(cold_dir).is_dir() else []
     return len(files), sum(f.stat().st_size for f in files)
-

@@ -1,11 +1,21 @@
 """The schema: every table as numbered migrations (PRAGMA user_version), applied on open; and clearing it all."""
+
 from __future__ import annotations
 
 from storage.sql import Connection, apply_migrations, transaction
 
-SCHEMA_VERSION = 5                       # = len(MIGRATIONS)
-TABLES = ("ticks", "ohlc_data", "symbol_stats", "gaps", "alert_events", "alert_rules", "backfill_state",
-          "paper_positions", "id_cursors")
+SCHEMA_VERSION = 5  # = len(MIGRATIONS)
+TABLES = (
+    "ticks",
+    "ohlc_data",
+    "symbol_stats",
+    "gaps",
+    "alert_events",
+    "alert_rules",
+    "backfill_state",
+    "paper_positions",
+    "id_cursors",
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # v1: the whole initial schema.
@@ -161,11 +171,12 @@ def migrate(conn: Connection) -> int:
     it, so two processes opening a fresh file at once cannot both run the same migration. Refuse a database newer
     than this code."""
     if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return SCHEMA_VERSION                   # up to date: no write lock needed (a long writer may hold it)
+        return SCHEMA_VERSION  # up to date: no write lock needed (a long writer may hold it)
     with transaction(conn):
         version = conn.execute("PRAGMA user_version").fetchone()[0]
-        apply_migrations(conn.execute, MIGRATIONS, version,
-                         lambda target: conn.execute(f"PRAGMA user_version={target}"))
+        apply_migrations(
+            conn.execute, MIGRATIONS, version, lambda target: conn.execute(f"PRAGMA user_version={target}")
+        )
     return SCHEMA_VERSION
 
 

@@ -3,6 +3,7 @@ small SQL helpers. Table modules write one SQL text for both backends (`?` place
 CASE instead of SQLite's two-argument min/max) and call the Connection's own methods where the backends work
 differently; only storage.connection (which opens them), storage.sqlite, storage.postgres and storage.timescale know
 which backend they talk to."""
+
 from __future__ import annotations
 
 import contextlib
@@ -99,8 +100,8 @@ class StoreInfo:
         return "; ".join((self.engine, self.layout, *self.notes))
 
 
-SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}   # ticks.id_space
-IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)   # a row broke a CHECK or NOT NULL constraint
+SPACE_CODES = {IdSpace.AGG_TRADE: 0, IdSpace.TRADE: 1, IdSpace.UPLOAD: 2, IdSpace.SIMULATED: 3}  # ticks.id_space
+IntegrityError = (sqlite3.IntegrityError, psycopg.IntegrityError)  # a row broke a CHECK or NOT NULL constraint
 DatabaseError = (sqlite3.Error, psycopg.Error)
 
 
@@ -136,8 +137,9 @@ def is_busy(exc: BaseException) -> bool:
     full disk or a damaged file)."""
     if isinstance(exc, sqlite3.OperationalError):
         return "locked" in str(exc) or "busy" in str(exc)
-    return isinstance(exc, (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected,
-                            psycopg.errors.SerializationFailure))
+    return isinstance(
+        exc, (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+    )
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -172,13 +174,13 @@ def limit_clause(limit: int | None) -> str:
     return "" if limit is None else f" LIMIT {int(limit)}"
 
 
-def apply_migrations(execute: Callable[[str], Any], migrations: Sequence[str], version: int,
-                     record: Callable[[int], Any]) -> None:
+def apply_migrations(
+    execute: Callable[[str], Any], migrations: Sequence[str], version: int, record: Callable[[int], Any]
+) -> None:
     """Run the migrations after `version`, statement by statement, recording each version reached (inside the
     caller's transaction, so a failure leaves the schema as it was); refuse a database newer than this code."""
     if version > len(migrations):
-        raise RuntimeError(f"database schema v{version} is newer than this program understands "
-                           f"(v{len(migrations)})")
+        raise RuntimeError(f"database schema v{version} is newer than this program understands (v{len(migrations)})")
     for target in range(version + 1, len(migrations) + 1):
         for statement in migrations[target - 1].split(";"):
             if statement.strip():

@@ -1,6 +1,7 @@
 """The SQLite backend's connection: a sqlite3.Connection (storage.connection opens it with `factory=`) with the
 storage.sql.Connection operations SQLite does its own way — multi-row INSERTs for tick batches, cursor streaming,
 retention deleting a day in short slices, clearing with DELETE and VACUUM. Its schema is storage/schema.py."""
+
 from __future__ import annotations
 
 import functools
@@ -12,15 +13,17 @@ from typing import Any
 from core.clock import DAY_MS
 from storage.sql import StoreInfo, transaction
 
-SLICE_MS = 10 * 60_000                      # retention deletes a day in 10-minute slices (one short transaction each)
-_INSERT_CHUNKS = (1024, 128, 16, 1)   # rows per INSERT statement; few distinct sizes keep the statement cache warm
+SLICE_MS = 10 * 60_000  # retention deletes a day in 10-minute slices (one short transaction each)
+_INSERT_CHUNKS = (1024, 128, 16, 1)  # rows per INSERT statement; few distinct sizes keep the statement cache warm
 
 
 @functools.cache
 def _insert_ticks_sql(rows: int) -> str:
     values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * rows)
-    return ("INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) "
-            f"VALUES {values} ON CONFLICT DO NOTHING")
+    return (
+        "INSERT INTO ticks(symbol, trade_id, timestamp, price, size, is_buyer_maker, received_at, id_space) "
+        f"VALUES {values} ON CONFLICT DO NOTHING"
+    )
 
 
 class SqliteConnection(sqlite3.Connection):
@@ -28,17 +31,19 @@ class SqliteConnection(sqlite3.Connection):
 
     @property
     def lost(self) -> bool:
-        return False                                # a file has no session to lose
+        return False  # a file has no session to lose
 
     def reopen(self) -> None:
         pass
 
     def store_info(self) -> StoreInfo:
-        return StoreInfo(f"SQLite {sqlite3.sqlite_version}", "raw ticks in one table (WAL: readers never block the "
-                         "writer; retention deletes a day in 10-minute slices)")
+        return StoreInfo(
+            f"SQLite {sqlite3.sqlite_version}",
+            "raw ticks in one table (WAL: readers never block the writer; retention deletes a day in 10-minute slices)",
+        )
 
     def prepare_write(self, stamps_ms: Iterable[int]) -> None:
-        pass                                        # one table, nothing to make first
+        pass  # one table, nothing to make first
 
     def insert_ticks(self, by_symbol: Mapping[str, list[tuple]]) -> dict[str, int]:
         """Insert tick rows symbol by symbol with multi-row statements, counting the new ones by each statement's
@@ -51,7 +56,7 @@ class SqliteConnection(sqlite3.Connection):
         for size in _INSERT_CHUNKS:
             sql = _insert_ticks_sql(size)
             while len(rows) - done >= size:
-                inserted += self.execute(sql, list(itertools.chain.from_iterable(rows[done:done + size]))).rowcount
+                inserted += self.execute(sql, list(itertools.chain.from_iterable(rows[done : done + size]))).rowcount
                 done += size
         return inserted
 
@@ -61,7 +66,7 @@ class SqliteConnection(sqlite3.Connection):
             yield rows
 
     def try_advisory_lock(self, key: int) -> bool:
-        return True                                 # one machine: the file's write lock serialises its writers
+        return True  # one machine: the file's write lock serialises its writers
 
     def advisory_unlock(self, key: int) -> None:
         pass
@@ -76,12 +81,15 @@ class SqliteConnection(sqlite3.Connection):
         removed = 0
         for start in range(lo, hi, SLICE_MS):
             with transaction(self):
-                removed += self.execute("DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
-                                        (symbol, start, min(hi, start + SLICE_MS))).rowcount
+                removed += self.execute(
+                    "DELETE FROM ticks WHERE symbol=? AND timestamp>=? AND timestamp<?",
+                    (symbol, start, min(hi, start + SLICE_MS)),
+                ).rowcount
         with transaction(self):
             (first,) = self.execute("SELECT min(timestamp) FROM ticks WHERE symbol=?", (symbol,)).fetchone()
-            self.execute("UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?",
-                         (removed, first, symbol))
+            self.execute(
+                "UPDATE symbol_stats SET tick_count=tick_count-?, first_ts=? WHERE symbol=?", (removed, first, symbol)
+            )
         return removed
 
     def clear(self, tables: Sequence[str]) -> None:

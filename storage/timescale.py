@@ -3,6 +3,7 @@ of one-day chunks instead of declarative day partitions, TimescaleDB's own backg
 day (columnar, segmented by symbol, ordered by the key), and retention drops whole chunks. A database keeps the
 layout it was created with; everything else (tables, SQL, the key) is the same on both layouts.
 """
+
 from __future__ import annotations
 
 import logging
@@ -15,7 +16,7 @@ from storage.sql import error_line
 
 log = logging.getLogger(__name__)
 
-COMPRESS_AFTER_MS = 2 * 3_600_000          # a day is compressed 2 h after it closes: late repairs land before
+COMPRESS_AFTER_MS = 2 * 3_600_000  # a day is compressed 2 h after it closes: late repairs land before
 # Run after the ticks table exists (created without PARTITION BY), inside the migration's transaction. Integer time
 # (ms since the epoch) needs a "now" function for the policy; chunks are UTC days as the partitions were.
 HYPERTABLE_SETUP: tuple[str, ...] = (
@@ -35,8 +36,10 @@ def enable(raw: psycopg.Connection) -> bool:
     rights); when it cannot, why is logged and the plain day partitions serve. Runs inside the migration's
     transaction (a refused CREATE EXTENSION is rolled back to a savepoint). Preloading shows as the loader's own
     settings, which any role may read (shared_preload_libraries itself only a superuser may)."""
-    row = raw.execute("SELECT installed_version, current_setting('timescaledb.max_background_workers', true) "
-                      "FROM pg_available_extensions WHERE name = 'timescaledb'").fetchone()
+    row = raw.execute(
+        "SELECT installed_version, current_setting('timescaledb.max_background_workers', true) "
+        "FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone()
     if row is None:
         return False
     installed, loader = row
@@ -48,8 +51,11 @@ def enable(raw: psycopg.Connection) -> bool:
         except psycopg.Error as exc:
             why = error_line(exc)
     if why:
-        log.warning("TimescaleDB is on the server but cannot be used in this database (%s); raw ticks go to plain "
-                    "day partitions", why)
+        log.warning(
+            "TimescaleDB is on the server but cannot be used in this database (%s); raw ticks go to plain "
+            "day partitions",
+            why,
+        )
     return not why
 
 
@@ -62,14 +68,21 @@ def is_hypertable(raw: psycopg.Connection) -> bool:
 
 def day_chunks(raw: psycopg.Connection, day: int) -> list[str]:
     """The chunk tables holding one UTC day's ticks (one, as chunks are days)."""
-    return [r[0] for r in raw.execute("SELECT show_chunks('ticks', newer_than => %s::bigint, older_than => %s::bigint)"
-                                      "::text", (day * DAY_MS, (day + 1) * DAY_MS)).fetchall()]
+    return [
+        r[0]
+        for r in raw.execute(
+            "SELECT show_chunks('ticks', newer_than => %s::bigint, older_than => %s::bigint)::text",
+            (day * DAY_MS, (day + 1) * DAY_MS),
+        ).fetchall()
+    ]
 
 
 def drop_day(raw: psycopg.Connection, day: int) -> None:
     """Drop the chunks of one UTC day (inside the caller's transaction)."""
-    raw.execute("SELECT drop_chunks('ticks', newer_than => %s::bigint, older_than => %s::bigint)",
-                (day * DAY_MS, (day + 1) * DAY_MS))
+    raw.execute(
+        "SELECT drop_chunks('ticks', newer_than => %s::bigint, older_than => %s::bigint)",
+        (day * DAY_MS, (day + 1) * DAY_MS),
+    )
 
 
 @dataclass(frozen=True)
@@ -82,8 +95,10 @@ class ChunkStats:
     after_bytes: int
 
     def __str__(self) -> str:
-        text = (f"raw ticks in a TimescaleDB hypertable: {self.chunks:,} day chunk{'' if self.chunks == 1 else 's'}, "
-                f"{self.compressed:,} compressed")
+        text = (
+            f"raw ticks in a TimescaleDB hypertable: {self.chunks:,} day chunk{'' if self.chunks == 1 else 's'}, "
+            f"{self.compressed:,} compressed"
+        )
         if self.compressed:
             text += f" ({self.before_bytes / 2**20:,.1f} MB → {self.after_bytes / 2**20:,.1f} MB)"
         return text + "; retention drops whole days"
@@ -91,11 +106,14 @@ class ChunkStats:
 
 def chunk_stats(raw: psycopg.Connection) -> ChunkStats:
     """Chunk counts and compression figures from TimescaleDB's own views."""
-    counted = raw.execute("SELECT count(*), count(*) FILTER (WHERE is_compressed) FROM timescaledb_information.chunks "
-                          "WHERE hypertable_name = 'ticks'").fetchone()
-    sizes = raw.execute("SELECT coalesce(before_compression_total_bytes, 0), "
-                        "coalesce(after_compression_total_bytes, 0) FROM hypertable_compression_stats('ticks')"
-                        ).fetchone()
+    counted = raw.execute(
+        "SELECT count(*), count(*) FILTER (WHERE is_compressed) FROM timescaledb_information.chunks "
+        "WHERE hypertable_name = 'ticks'"
+    ).fetchone()
+    sizes = raw.execute(
+        "SELECT coalesce(before_compression_total_bytes, 0), "
+        "coalesce(after_compression_total_bytes, 0) FROM hypertable_compression_stats('ticks')"
+    ).fetchone()
     chunks, compressed = counted or (0, 0)
     before, after = sizes or (0, 0)
     return ChunkStats(int(chunks), int(compressed), int(before), int(after))

@@ -28,8 +28,16 @@ def ar1(n: int, phi: float, sigma: float, rng: np.random.Generator) -> np.ndarra
     return out
 
 
-def cointegrated_pair(n: int, beta: float, alpha: float, half_life: float, seed: int, spread_sigma: float = 0.5,
-                      x0: float = 60_000.0, x_vol: float = 1e-4) -> tuple[pd.Series, pd.Series, np.ndarray]:
+def cointegrated_pair(
+    n: int,
+    beta: float,
+    alpha: float,
+    half_life: float,
+    seed: int,
+    spread_sigma: float = 0.5,
+    x0: float = 60_000.0,
+    x_vol: float = 1e-4,
+) -> tuple[pd.Series, pd.Series, np.ndarray]:
     """x a geometric random walk at BTC level, y = alpha + beta·x + OU spread with the given half-life (bars)."""
     rng = np.random.default_rng(seed)
     x = x0 * np.exp(np.cumsum(rng.normal(0.0, x_vol, n)))

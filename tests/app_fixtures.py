@@ -1,4 +1,5 @@
 """Synthetic market data for the dashboard tests and the refresh benchmark: a cointegrated BTC/ETH-like pair."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -32,8 +33,17 @@ class PairPath:
         for i in range(lo, hi):
             stamp = int(self.stamps[i])
             for k, symbol in enumerate(PAIR):
-                out.append(Tick(symbol, self.id_sign * (i + 1), stamp + k, round(float(self.prices[k][i]), 2),
-                                float(self.sizes[k, i]), bool(self.makers[k, i]), stamp + k + 5))
+                out.append(
+                    Tick(
+                        symbol,
+                        self.id_sign * (i + 1),
+                        stamp + k,
+                        round(float(self.prices[k][i]), 2),
+                        float(self.sizes[k, i]),
+                        bool(self.makers[k, i]),
+                        stamp + k + 5,
+                    )
+                )
         return out
 
 
@@ -54,11 +64,18 @@ def batches(path: PairPath, batch_per_symbol: int) -> Iterator[list[Tick]]:
         yield path.ticks(lo, min(lo + batch_per_symbol, len(path.stamps)))
 
 
-def seed_database(db_path: str, n_per_symbol: int, span_ms: int, *, end_ms: int | None = None,
-                  batch_per_symbol: int = 100_000, seed: int = 7, id_sign: int = 1) -> int:
+def seed_database(
+    db_path: str,
+    n_per_symbol: int,
+    span_ms: int,
+    *,
+    end_ms: int | None = None,
+    batch_per_symbol: int = 100_000,
+    seed: int = 7,
+    id_sign: int = 1,
+) -> int:
     """Write a cointegrated pair ending at `end_ms` (default now) into the database; return the ticks written."""
-    path = pair_path(n_per_symbol, database.now_ms() if end_ms is None else end_ms, span_ms, seed=seed,
-                     id_sign=id_sign)
+    path = pair_path(n_per_symbol, database.now_ms() if end_ms is None else end_ms, span_ms, seed=seed, id_sign=id_sign)
     conn = database.open_writer(db_path)
     written = 0
     try:

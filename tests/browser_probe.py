@@ -1,6 +1,7 @@
 """Measurements of the dashboard in a real Chromium, shared by tests/test_browser.py and bench/browser.py: the
 Chromium binary and flags, "Running" and blank-chart sampling, the renderer processes' CPU from /proc, and the
 drag-zoom check (is a user's zoom still there after N refreshes that brought new data?)."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # One sample of the page: is a script run in progress (Streamlit shows its status widget, a "Stop" control, only

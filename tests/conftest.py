@@ -1,5 +1,6 @@
 """Shared fixtures: paths to the real Binance recordings (tests skip when ../shared is absent), a fresh database path
 and the fake Binance server."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,11 @@ BOTH_BACKENDS = {"test_faults", "test_collector", "test_api", "test_app", "test_
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if ("db_path" in metafunc.fixturenames and metafunc.module.__name__ in BOTH_BACKENDS
-            and metafunc.definition.get_closest_marker("sqlite_only") is None):
+    if (
+        "db_path" in metafunc.fixturenames
+        and metafunc.module.__name__ in BOTH_BACKENDS
+        and metafunc.definition.get_closest_marker("sqlite_only") is None
+    ):
         metafunc.parametrize("db_path", ["sqlite", "postgresql"], indirect=True)
 
 
@@ -55,8 +59,10 @@ def tsdb_server():
     """A throw-away cluster preloading TimescaleDB (skips when the extension is not installed: it is not in Debian's
     archive; CI runs the plain-partition layout only)."""
     if pg_cluster.binaries() is None or not pg_cluster.timescaledb_installed():
-        pytest.skip("TimescaleDB is not installed for this machine's PostgreSQL (not in Debian's archive: install "
-                    "timescaledb-2-postgresql-15 from Timescale's repository or build it from source)")
+        pytest.skip(
+            "TimescaleDB is not installed for this machine's PostgreSQL (not in Debian's archive: install "
+            "timescaledb-2-postgresql-15 from Timescale's repository or build it from source)"
+        )
     with pg_cluster.cluster(timescaledb=True) as server:
         yield server
 

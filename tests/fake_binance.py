@@ -51,6 +51,7 @@ CHECKSUM); ``fail_rest(path=<archive path>)`` scripts an archive file (path-less
 
 ``python -m tests.fake_binance --rate 50`` runs it standalone (prints the URLs) for manual runs of the collector.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,34 +87,57 @@ from websockets.protocol import State
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SYMBOLS: dict[str, tuple[float, str, str]] = {   # symbol: (start price, tick size, step size)
+DEFAULT_SYMBOLS: dict[str, tuple[float, str, str]] = {  # symbol: (start price, tick size, step size)
     "BTCUSDT": (75_000.0, "0.10", "0.001"),
     "ETHUSDT": (3_000.0, "0.01", "0.001"),
     "SOLUSDT": (150.0, "0.0100", "1"),
     "BNBUSDT": (600.0, "0.010", "0.01"),
     "XRPUSDT": (0.6, "0.0001", "0.1"),
 }
-KLINE_MS = {"1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1h": 3_600_000,
-            "2h": 7_200_000, "4h": 14_400_000, "6h": 21_600_000, "8h": 28_800_000, "12h": 43_200_000,
-            "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000}
+KLINE_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+    "3d": 259_200_000,
+    "1w": 604_800_000,
+}
 GARBAGE_KINDS = ("truncated", "not_json", "unknown_event", "bad_field")
 _STREAM_NAME = re.compile(r"[a-z0-9]{2,30}@[A-Za-z0-9_@]+|![A-Za-z0-9_@]+")
-_BATCH = 500                     # trades per symbol per publishing step
-_SLOW_CLIENT_TIMEOUT_S = 5.0     # a client that does not read for this long is cut off (as Binance does)
+_BATCH = 500  # trades per symbol per publishing step
+_SLOW_CLIENT_TIMEOUT_S = 5.0  # a client that does not read for this long is cut off (as Binance does)
 _DAY_MS = 86_400_000
 _ARCHIVE_PREFIX = "/data/"
-_ARCHIVE_PATH = re.compile(r"/data/futures/um/daily/aggTrades/([A-Z0-9]{2,20})/\1-aggTrades-"
-                           r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?")
-_KLINES_PATH = re.compile(r"/data/futures/um/daily/klines/([A-Z0-9]{2,20})/1m/\1-1m-"
-                          r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?")
-_KLINES_HEADER = ("open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-                  "taker_buy_quote_volume,ignore\n")
+_ARCHIVE_PATH = re.compile(
+    r"/data/futures/um/daily/aggTrades/([A-Z0-9]{2,20})/\1-aggTrades-"
+    r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?"
+)
+_KLINES_PATH = re.compile(
+    r"/data/futures/um/daily/klines/([A-Z0-9]{2,20})/1m/\1-1m-"
+    r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?"
+)
+_KLINES_HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    "taker_buy_quote_volume,ignore\n"
+)
 _ARCHIVE_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
-_ARCHIVE_CACHE_MAX = 32          # symbol-days kept built
-_NO_SUCH_KEY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
-                b"<Message>The specified key does not exist.</Message></Error>")
-_UNKNOWN_METHOD = ("Invalid request: unknown variant `{}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
-                   "`LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`")
+_ARCHIVE_CACHE_MAX = 32  # symbol-days kept built
+_NO_SUCH_KEY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>NoSuchKey</Code>'
+    b"<Message>The specified key does not exist.</Message></Error>"
+)
+_UNKNOWN_METHOD = (
+    "Invalid request: unknown variant `{}`, expected one of `SUBSCRIBE`, `UNSUBSCRIBE`, "
+    "`LIST_SUBSCRIPTIONS`, `SET_PROPERTY`, `GET_PROPERTY`"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +199,9 @@ def _decimals(increment: str) -> int:
 class _Book:
     """Trade history of one symbol, column-wise (arrays) so long soaks stay small; ids are contiguous."""
 
-    def __init__(self, symbol: str, price: float, tick_size: str, step_size: str, status: str, contract_type: str,
-                 seed: int) -> None:
+    def __init__(
+        self, symbol: str, price: float, tick_size: str, step_size: str, status: str, contract_type: str, seed: int
+    ) -> None:
         self.symbol = symbol
         self.tick_size, self.step_size = tick_size, step_size
         self.status, self.contract_type = status, contract_type
@@ -217,9 +242,15 @@ class _Book:
 
     def trade(self, i: int) -> FakeTrade:
         first = self.firsts[i]
-        return FakeTrade(self.first_id + i, f"{self.prices[i]:.{self.price_decimals}f}",
-                         f"{self.qtys[i]:.{self.qty_decimals}f}", first, first + self.counts[i] - 1, self.times[i],
-                         bool(self.makers[i]))
+        return FakeTrade(
+            self.first_id + i,
+            f"{self.prices[i]:.{self.price_decimals}f}",
+            f"{self.qtys[i]:.{self.qty_decimals}f}",
+            first,
+            first + self.counts[i] - 1,
+            self.times[i],
+            bool(self.makers[i]),
+        )
 
     def payload(self, i: int, stream: str) -> bytes:
         """The aggTrade (or trade, t = a) payload of trade i exactly as Binance formats it."""
@@ -229,17 +260,21 @@ class _Book:
         maker = "true" if self.makers[i] else "false"
         if stream == "aggTrade":
             first = self.firsts[i]
-            return (f'{{"e":"aggTrade","E":{t},"a":{self.first_id + i},"s":"{self.symbol}","p":"{price}",'
-                    f'"q":"{qty}","nq":"{qty}","f":{first},"l":{first + self.counts[i] - 1},"T":{t},'
-                    f'"m":{maker}}}').encode()
-        return (f'{{"e":"trade","E":{t},"T":{t},"s":"{self.symbol}","t":{self.first_id + i},"p":"{price}",'
-                f'"q":"{qty}","X":"MARKET","m":{maker}}}').encode()
+            return (
+                f'{{"e":"aggTrade","E":{t},"a":{self.first_id + i},"s":"{self.symbol}","p":"{price}",'
+                f'"q":"{qty}","nq":"{qty}","f":{first},"l":{first + self.counts[i] - 1},"T":{t},'
+                f'"m":{maker}}}'
+            ).encode()
+        return (
+            f'{{"e":"trade","E":{t},"T":{t},"s":"{self.symbol}","t":{self.first_id + i},"p":"{price}",'
+            f'"q":"{qty}","X":"MARKET","m":{maker}}}'
+        ).encode()
 
 
 @dataclass(eq=False)
 class _Client:
     conn: ServerConnection
-    route: str                      # "market", "public" or "" (unrouted)
+    route: str  # "market", "public" or "" (unrouted)
     combined: bool
     streams: set[str]
     opened: float
@@ -256,7 +291,7 @@ class StreamJob:
         self.symbols = symbols
         self.count = count
         self.rate_per_s = rate_per_s
-        self.made = 0                     # trades made so far, per symbol
+        self.made = 0  # trades made so far, per symbol
         self.error: BaseException | None = None
         self._cancelled = False
         self._done = threading.Event()
@@ -291,11 +326,19 @@ def _ws_frame(payload: bytes) -> bytes:
 class FakeBinance:
     """In-memory Binance USD-M exchange speaking the WebSocket and REST protocols; see the module docstring."""
 
-    def __init__(self, *, symbols: Iterable[str] = tuple(DEFAULT_SYMBOLS), seed: int = 1,
-                 ping_interval_s: float | None = 180.0, ping_timeout_s: float | None = 600.0,
-                 max_connection_age_s: float | None = None, history_window_s: float = 48 * 3600,
-                 rest_weight_limit: int = 2400, message_rate_limit: int | None = 10,
-                 max_streams_per_connection: int = 1024) -> None:
+    def __init__(
+        self,
+        *,
+        symbols: Iterable[str] = tuple(DEFAULT_SYMBOLS),
+        seed: int = 1,
+        ping_interval_s: float | None = 180.0,
+        ping_timeout_s: float | None = 600.0,
+        max_connection_age_s: float | None = None,
+        history_window_s: float = 48 * 3600,
+        rest_weight_limit: int = 2400,
+        message_rate_limit: int | None = 10,
+        max_streams_per_connection: int = 1024,
+    ) -> None:
         self.seed = seed
         self.ping_interval_s = ping_interval_s
         self.ping_timeout_s = ping_timeout_s
@@ -305,7 +348,7 @@ class FakeBinance:
         self.message_rate_limit = message_rate_limit
         self.max_streams_per_connection = max_streams_per_connection
         self.clock_offset_ms = 0
-        self._lock = threading.Lock()                   # books, counters and fault scripts (REST threads too)
+        self._lock = threading.Lock()  # books, counters and fault scripts (REST threads too)
         self._books: dict[str, _Book] = {}
         for symbol in symbols:
             price, tick, step = DEFAULT_SYMBOLS.get(symbol, (100.0, "0.01", "0.001"))
@@ -316,12 +359,12 @@ class FakeBinance:
         self._weight_used = 0
         self._subscribe_failures: deque[tuple[int, str]] = deque()
         self._reject_handshakes: deque[int] = deque()
-        self._silent: set[str] | None = set()           # None = every symbol silent
+        self._silent: set[str] | None = set()  # None = every symbol silent
         self._garbage_every = 0
         self._garbage_turn = 0
-        self._archive_faults: dict[tuple[str, dt.date], str] = {}     # (symbol, day): "missing" | "corrupt"
-        self._archives: dict[tuple[str, dt.date], tuple[tuple[int, int], bytes, str]] = {}   # ((lo, hi), zip, sum)
-        self._clients: set[_Client] = set()             # loop thread only
+        self._archive_faults: dict[tuple[str, dt.date], str] = {}  # (symbol, day): "missing" | "corrupt"
+        self._archives: dict[tuple[str, dt.date], tuple[tuple[int, int], bytes, str]] = {}  # ((lo, hi), zip, sum)
+        self._clients: set[_Client] = set()  # loop thread only
         self._jobs: set[asyncio.Task] = set()
         self._background: set[asyncio.Future] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -344,8 +387,9 @@ class FakeBinance:
         self._http.daemon_threads = True
         self._http.fake = self  # type: ignore[attr-defined]
         self.rest_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
-                         name="fake-binance-rest", daemon=True).start()
+        threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-binance-rest", daemon=True
+        ).start()
         return self
 
     def close(self) -> None:
@@ -385,8 +429,16 @@ class FakeBinance:
         """The exchange clock: wall time plus ``clock_offset_ms``."""
         return time.time_ns() // 1_000_000 + self.clock_offset_ms
 
-    def add_symbol(self, symbol: str, *, price: float = 100.0, tick_size: str = "0.01", step_size: str = "0.001",
-                   status: str = "TRADING", contract_type: str = "PERPETUAL") -> None:
+    def add_symbol(
+        self,
+        symbol: str,
+        *,
+        price: float = 100.0,
+        tick_size: str = "0.01",
+        step_size: str = "0.001",
+        status: str = "TRADING",
+        contract_type: str = "PERPETUAL",
+    ) -> None:
         """List a symbol (status other than TRADING, e.g. SETTLING, lets tests exercise validation)."""
         with self._lock:
             self._books[symbol] = _Book(symbol, price, tick_size, step_size, status, contract_type, self.seed)
@@ -399,8 +451,7 @@ class FakeBinance:
         with self._lock:
             book = self._book(symbol)
             if start_ms is None:
-                start_ms = (book.times[-1] + math.ceil(spacing_ms) if book.times
-                            else self.now_ms() - int(n * spacing_ms))
+                start_ms = book.times[-1] + math.ceil(spacing_ms) if book.times else self.now_ms() - int(n * spacing_ms)
             first = book.make(n, start_ms, spacing_ms)
             return range(book.first_id + first, book.first_id + first + n)
 
@@ -416,8 +467,9 @@ class FakeBinance:
             book = self._book(symbol)
             return range(book.first_id, book.next_id)
 
-    def stream_trades(self, symbols: Iterable[str], *, count: int | None = 1000,
-                      rate_per_s: float | None = None) -> StreamJob:
+    def stream_trades(
+        self, symbols: Iterable[str], *, count: int | None = 1000, rate_per_s: float | None = None
+    ) -> StreamJob:
         """Make ``count`` trades per symbol (None = until ``job.stop()``) at ``rate_per_s`` per symbol
         (None = as fast as the subscribers read) and push each to the connections subscribed at that moment."""
         symbols = list(symbols)
@@ -437,6 +489,7 @@ class FakeBinance:
     # --------------------------------------------------------------------------------------------------- faults
     def drop_connections(self, *, abrupt: bool = True, route: str | None = None) -> int:
         """Close every (or every routed) connection: abrupt = TCP close without a close frame; else close 1001."""
+
         def drop() -> int:
             victims = [c for c in self._clients if route is None or c.route == route]
             for client in victims:
@@ -446,16 +499,19 @@ class FakeBinance:
                     self._spawn(client.conn.close(1001, "going away"))
             self._stats.closed_by_fault += len(victims)
             return len(victims)
+
         return self._call(drop)
 
     def stall(self, seconds: float) -> int:
         """Keep current connections open but send them nothing for ``seconds`` (trades made meanwhile are lost
         to them, kept in history)."""
+
         def pause() -> int:
             until = asyncio.get_running_loop().time() + seconds
             for client in self._clients:
                 client.paused_until = until
             return len(self._clients)
+
         return self._call(pause)
 
     def silence(self, symbols: Iterable[str] | None = None) -> None:
@@ -473,8 +529,9 @@ class FakeBinance:
         with self._lock:
             self._garbage_every = every
 
-    def fail_next_subscribe(self, count: int = 1, *, code: int = 2, msg: str = "Invalid request: invalid stream"
-                            ) -> None:
+    def fail_next_subscribe(
+        self, count: int = 1, *, code: int = 2, msg: str = "Invalid request: invalid stream"
+    ) -> None:
         """Answer the next ``count`` SUBSCRIBE requests with an error reply (nothing gets subscribed)."""
         with self._lock:
             self._subscribe_failures.extend([(code, msg)] * count)
@@ -494,11 +551,20 @@ class FakeBinance:
                 client.conn.transport.write(data)
             self._stats.frames_sent += len(targets)
             return len(targets)
+
         return self._call(send)
 
-    def fail_rest(self, status: int | None = 429, *, count: int = 1, retry_after_s: float | None = 1,
-                  body: str | None = None, content_type: str = "application/json", delay_s: float = 0.0,
-                  path: str | None = None) -> None:
+    def fail_rest(
+        self,
+        status: int | None = 429,
+        *,
+        count: int = 1,
+        retry_after_s: float | None = 1,
+        body: str | None = None,
+        content_type: str = "application/json",
+        delay_s: float = 0.0,
+        path: str | None = None,
+    ) -> None:
         """Script the next ``count`` REST requests (optionally only for ``path``; archive files need their path):
         reply ``status`` with ``body`` (Binance-style JSON by default; Retry-After on 429/418), after ``delay_s``.
         ``status=None`` only delays."""
@@ -529,11 +595,16 @@ class FakeBinance:
     # ----------------------------------------------------------------------------------------------- inspection
     def stats(self) -> FakeStats:
         """Snapshot of the counters."""
+
         def snapshot() -> FakeStats:
             with self._lock:
-                return dataclasses.replace(self._stats, connections_open=len(self._clients),
-                                           garbage_sent=dict(self._stats.garbage_sent),
-                                           rest_requests=dict(self._stats.rest_requests))
+                return dataclasses.replace(
+                    self._stats,
+                    connections_open=len(self._clients),
+                    garbage_sent=dict(self._stats.garbage_sent),
+                    rest_requests=dict(self._stats.rest_requests),
+                )
+
         return self._call(snapshot)
 
     def subscriptions(self) -> list[tuple[str, list[str]]]:
@@ -547,6 +618,7 @@ class FakeBinance:
         def ready() -> bool:
             count = sum(all(self._delivers(c, s) for s in wanted) for c in self._clients)
             return count >= connections
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._call(ready):
@@ -566,6 +638,7 @@ class FakeBinance:
                 future.set_result(fn())
             except BaseException as exc:
                 future.set_exception(exc)
+
         self._loop.call_soon_threadsafe(run)
         return future.result(timeout=10)
 
@@ -582,9 +655,18 @@ class FakeBinance:
 
     async def _serve(self) -> None:
         self._stopping = asyncio.Event()
-        async with serve(self._handler, "127.0.0.1", 0, process_request=self._process_request,
-                         ping_interval=self.ping_interval_s, ping_timeout=self.ping_timeout_s, compression=None,
-                         close_timeout=2, write_limit=2**20, max_size=2**20) as server:
+        async with serve(
+            self._handler,
+            "127.0.0.1",
+            0,
+            process_request=self._process_request,
+            ping_interval=self.ping_interval_s,
+            ping_timeout=self.ping_timeout_s,
+            compression=None,
+            close_timeout=2,
+            write_limit=2**20,
+            max_size=2**20,
+        ) as server:
             self.ws_port = server.sockets[0].getsockname()[1]
             housekeeping = asyncio.ensure_future(self._housekeeping())
             self._ready.set()
@@ -648,8 +730,11 @@ class FakeBinance:
 
     async def _dispatch(self, client: _Client, method: Any, params: Any, request_id: int | None) -> None:
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
-            if type(params) is not list or not params or not all(type(p) is str and _STREAM_NAME.fullmatch(p)
-                                                                 for p in params):
+            if (
+                type(params) is not list
+                or not params
+                or not all(type(p) is str and _STREAM_NAME.fullmatch(p) for p in params)
+            ):
                 await self._reply(client, request_id, error=(2, "Invalid request: invalid stream"))
             elif method == "UNSUBSCRIBE":
                 client.streams.difference_update(params)
@@ -706,10 +791,14 @@ class FakeBinance:
         self._spawn(client.conn.close(1008, "Too many requests"))
         return True
 
-    async def _reply(self, client: _Client, request_id: int | None, *, result: Any = None,
-                     error: tuple[int, str] | None = None) -> None:
-        reply = ({"error": {"code": error[0], "msg": error[1]}, "id": request_id} if error is not None
-                 else {"result": result, "id": request_id})
+    async def _reply(
+        self, client: _Client, request_id: int | None, *, result: Any = None, error: tuple[int, str] | None = None
+    ) -> None:
+        reply = (
+            {"error": {"code": error[0], "msg": error[1]}, "id": request_id}
+            if error is not None
+            else {"result": result, "id": request_id}
+        )
         with contextlib.suppress(websockets.ConnectionClosed):
             await client.conn.send(json.dumps(reply, separators=(",", ":")))
 
@@ -843,9 +932,16 @@ class FakeBinance:
         weight = endpoint[1](params) if endpoint else 1
         used, retry_after = self._spend_weight(weight)
         if retry_after is not None:
-            _send_json(handler, 429, {"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is "
-                                      f"{self.rest_weight_limit} requests per minute."},
-                       {"Retry-After": str(retry_after), "X-MBX-USED-WEIGHT-1M": str(used)})
+            _send_json(
+                handler,
+                429,
+                {
+                    "code": -1003,
+                    "msg": "Too many requests; current limit of IP(127.0.0.1) is "
+                    f"{self.rest_weight_limit} requests per minute.",
+                },
+                {"Retry-After": str(retry_after), "X-MBX-USED-WEIGHT-1M": str(used)},
+            )
             return
         try:
             if endpoint is None:
@@ -878,9 +974,11 @@ class FakeBinance:
             headers["Retry-After"] = f"{fault.retry_after_s:g}"
         body = fault.body
         if body is None:
-            msg = ("Way too much request weight used; IP banned until "
-                   f"{self.now_ms() + 120_000}." if fault.status == 418
-                   else "Too many requests; please use the websocket for live updates.")
+            msg = (
+                f"Way too much request weight used; IP banned until {self.now_ms() + 120_000}."
+                if fault.status == 418
+                else "Too many requests; please use the websocket for live updates."
+            )
             body = json.dumps({"code": -1003, "msg": msg})
         _send_raw(handler, fault.status, body.encode(), fault.content_type, headers)
         return True
@@ -978,15 +1076,24 @@ class FakeBinance:
         with self._lock:
             books = list(self._books.values())
         return {
-            "timezone": "UTC", "serverTime": self.now_ms(), "futuresType": "U_MARGINED",
+            "timezone": "UTC",
+            "serverTime": self.now_ms(),
+            "futuresType": "U_MARGINED",
             "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-                 "limit": self.rest_weight_limit},
+                {
+                    "rateLimitType": "REQUEST_WEIGHT",
+                    "interval": "MINUTE",
+                    "intervalNum": 1,
+                    "limit": self.rest_weight_limit,
+                },
                 {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300}],
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
+            ],
             "exchangeFilters": [],
-            "assets": [{"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000" if a == "USDT" else "0"}
-                       for a in ("USDT", "BTC", "BNB", "ETH", "USDC")],
+            "assets": [
+                {"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000" if a == "USDT" else "0"}
+                for a in ("USDT", "BTC", "BNB", "ETH", "USDC")
+            ],
             "symbols": [_symbol_entry(book) for book in books],
         }
 
@@ -1013,8 +1120,18 @@ class FakeBinance:
                 hi = len(book.times) if end is None else bisect.bisect_right(book.times, end)
                 indices = range(max(oldest, hi - limit), hi)
             trades = [book.trade(i) for i in indices]
-        return [{"a": t.agg_id, "p": t.price, "q": t.qty, "f": t.first_id, "l": t.last_id, "T": t.time_ms,
-                 "m": t.buyer_maker} for t in trades]
+        return [
+            {
+                "a": t.agg_id,
+                "p": t.price,
+                "q": t.qty,
+                "f": t.first_id,
+                "l": t.last_id,
+                "T": t.time_ms,
+                "m": t.buyer_maker,
+            }
+            for t in trades
+        ]
 
     def _rest_klines(self, params: dict[str, str]) -> list[list]:
         book = self._rest_book(params)
@@ -1068,8 +1185,10 @@ def _int_param(params: dict[str, str], name: str, default: int | None) -> int | 
 def _archive_zip(name: str, trades: list[FakeTrade]) -> bytes:
     """A Binance daily archive: ``<name>.zip`` holding ``<name>.csv`` with the header row and one row per trade."""
     lines = [_ARCHIVE_HEADER]
-    lines += [f"{t.agg_id},{t.price},{t.qty},{t.first_id},{t.last_id},{t.time_ms},{str(t.buyer_maker).lower()}\n"
-              for t in trades]
+    lines += [
+        f"{t.agg_id},{t.price},{t.qty},{t.first_id},{t.last_id},{t.time_ms},{str(t.buyer_maker).lower()}\n"
+        for t in trades
+    ]
     return _zip_text(name, "".join(lines))
 
 
@@ -1077,8 +1196,9 @@ def _zip_text(name: str, text: str) -> bytes:
     """``<name>.zip`` holding ``<name>.csv`` with `text`, as data.binance.vision packs its daily files."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(zipfile.ZipInfo(f"{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)), text,
-                         compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(
+            zipfile.ZipInfo(f"{name}.csv", date_time=(1980, 1, 1, 0, 0, 0)), text, compress_type=zipfile.ZIP_DEFLATED
+        )
     return buffer.getvalue()
 
 
@@ -1100,34 +1220,78 @@ def _aggregate_klines(book: _Book, lo: int, hi: int, interval_ms: int) -> list[l
         current[8] += trades
         current[9] += taker_buy
         current[10] += taker_buy * price
-    return [[b[0], f"{b[1]:.{pd}f}", f"{b[2]:.{pd}f}", f"{b[3]:.{pd}f}", f"{b[4]:.{pd}f}", f"{b[5]:.{qd}f}", b[6],
-             f"{b[7]:.8f}", b[8], f"{b[9]:.{qd}f}", f"{b[10]:.8f}", "0"] for b in bars]
+    return [
+        [
+            b[0],
+            f"{b[1]:.{pd}f}",
+            f"{b[2]:.{pd}f}",
+            f"{b[3]:.{pd}f}",
+            f"{b[4]:.{pd}f}",
+            f"{b[5]:.{qd}f}",
+            b[6],
+            f"{b[7]:.8f}",
+            b[8],
+            f"{b[9]:.{qd}f}",
+            f"{b[10]:.8f}",
+            "0",
+        ]
+        for b in bars
+    ]
 
 
 def _symbol_entry(book: _Book) -> dict:
     """An exchangeInfo symbol entry with the real document's fields and filters."""
     base = book.symbol[:-4] if book.symbol.endswith("USDT") else book.symbol[:-3]
     return {
-        "symbol": book.symbol, "pair": book.symbol, "contractType": book.contract_type,
-        "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": book.status,
-        "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000", "baseAsset": base,
-        "quoteAsset": "USDT", "marginAsset": "USDT", "pricePrecision": book.price_decimals,
-        "quantityPrecision": book.qty_decimals, "baseAssetPrecision": 8, "quotePrecision": 8,
-        "underlyingType": "COIN", "underlyingSubType": [], "settlePlan": 0, "triggerProtect": "0.0500",
-        "liquidationFee": "0.012500", "marketTakeBound": "0.05",
+        "symbol": book.symbol,
+        "pair": book.symbol,
+        "contractType": book.contract_type,
+        "deliveryDate": 4133404800000,
+        "onboardDate": 1569398400000,
+        "status": book.status,
+        "maintMarginPercent": "2.5000",
+        "requiredMarginPercent": "5.0000",
+        "baseAsset": base,
+        "quoteAsset": "USDT",
+        "marginAsset": "USDT",
+        "pricePrecision": book.price_decimals,
+        "quantityPrecision": book.qty_decimals,
+        "baseAssetPrecision": 8,
+        "quotePrecision": 8,
+        "underlyingType": "COIN",
+        "underlyingSubType": [],
+        "settlePlan": 0,
+        "triggerProtect": "0.0500",
+        "liquidationFee": "0.012500",
+        "marketTakeBound": "0.05",
         "filters": [
-            {"minPrice": book.tick_size, "maxPrice": "4529764", "filterType": "PRICE_FILTER",
-             "tickSize": book.tick_size},
+            {
+                "minPrice": book.tick_size,
+                "maxPrice": "4529764",
+                "filterType": "PRICE_FILTER",
+                "tickSize": book.tick_size,
+            },
             {"stepSize": book.step_size, "filterType": "LOT_SIZE", "maxQty": "1000", "minQty": book.step_size},
-            {"stepSize": book.step_size, "filterType": "MARKET_LOT_SIZE", "maxQty": "120",
-             "minQty": book.step_size},
+            {"stepSize": book.step_size, "filterType": "MARKET_LOT_SIZE", "maxQty": "120", "minQty": book.step_size},
             {"limit": 200, "filterType": "MAX_NUM_ORDERS"},
             {"limit": 10, "filterType": "MAX_NUM_ALGO_ORDERS"},
             {"notional": "100", "filterType": "MIN_NOTIONAL"},
-            {"multiplierDown": "0.9500", "multiplierUp": "1.0500", "multiplierDecimal": "4",
-             "filterType": "PERCENT_PRICE"}],
-        "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                       "TRAILING_STOP_MARKET"],
+            {
+                "multiplierDown": "0.9500",
+                "multiplierUp": "1.0500",
+                "multiplierDecimal": "4",
+                "filterType": "PERCENT_PRICE",
+            },
+        ],
+        "orderTypes": [
+            "LIMIT",
+            "MARKET",
+            "STOP",
+            "STOP_MARKET",
+            "TAKE_PROFIT",
+            "TAKE_PROFIT_MARKET",
+            "TRAILING_STOP_MARKET",
+        ],
         "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
     }
 
@@ -1156,10 +1320,14 @@ def _garbage(kind: str, frame: bytes, symbol: str) -> bytes:
     if kind == "not_json":
         return b"<html><body>502 Bad Gateway</body></html>"
     if kind == "unknown_event":
-        return (f'{{"stream":"{symbol.lower()}@aggTrade","data":{{"e":"mysteryEvent","E":{time.time_ns() // 10**6},'
-                f'"s":"{symbol}"}}}}').encode()
-    return (f'{{"stream":"{symbol.lower()}@aggTrade","data":{{"e":"aggTrade","E":1,"a":-1,"s":"{symbol}",'
-            f'"p":"abc","q":"1","f":1,"l":1,"T":1,"m":false}}}}').encode()
+        return (
+            f'{{"stream":"{symbol.lower()}@aggTrade","data":{{"e":"mysteryEvent","E":{time.time_ns() // 10**6},'
+            f'"s":"{symbol}"}}}}'
+        ).encode()
+    return (
+        f'{{"stream":"{symbol.lower()}@aggTrade","data":{{"e":"aggTrade","E":1,"a":-1,"s":"{symbol}",'
+        f'"p":"abc","q":"1","f":1,"l":1,"T":1,"m":false}}}}'
+    ).encode()
 
 
 class _RestHandler(BaseHTTPRequestHandler):
@@ -1179,8 +1347,9 @@ def _send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers:
     _send_raw(handler, status, json.dumps(body, separators=(",", ":")).encode(), "application/json", headers)
 
 
-def _send_raw(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str,
-              headers: dict[str, str]) -> None:
+def _send_raw(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str, headers: dict[str, str]
+) -> None:
     handler.send_response(status)
     handler.send_header("Content-Type", content_type)
     handler.send_header("Content-Length", str(len(body)))

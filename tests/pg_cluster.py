@@ -3,6 +3,7 @@
 CI is), trust authentication on loopback only, stopped and deleted afterwards. Durability is off (fsync,
 synchronous_commit) unless asked for: a test cluster is rebuilt each run. A cluster may preload TimescaleDB when the
 extension is installed next to the binaries (then every new database holds its ticks in a hypertable)."""
+
 from __future__ import annotations
 
 import glob
@@ -46,8 +47,8 @@ class Cluster:
 
     def __init__(self, port: int, pg_ctl: list[str], timescaledb: bool) -> None:
         self.port = port
-        self.timescaledb = timescaledb              # the server preloads TimescaleDB: new databases are hypertables
-        self._pg_ctl = pg_ctl                       # pg_ctl with its data directory, log and server options
+        self.timescaledb = timescaledb  # the server preloads TimescaleDB: new databases are hypertables
+        self._pg_ctl = pg_ctl  # pg_ctl with its data directory, log and server options
         self._names = itertools.count(1)
 
     def restart(self, down_s: float) -> None:
@@ -62,6 +63,7 @@ class Cluster:
     def create_database(self) -> str:
         """A new empty database (CREATE DATABASE copies template0's few files: ~0.1 s)."""
         import psycopg
+
         name = f"t{os.getpid()}_{next(self._names)}"
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
@@ -93,13 +95,26 @@ def cluster(*, durable: bool = False, timescaledb: bool = False) -> Iterator[Clu
         # no background jobs: the compression policy runs when a test or benchmark calls run_job, never in the middle
         # of a test's own direct writes (a chunk being compressed and an INSERT into it can deadlock; the collector's
         # writer retries such a batch, a test calling write_ticks directly does not)
-        options += ["-c", "shared_preload_libraries=timescaledb", "-c", "timescaledb.telemetry_level=off",
-                    "-c", "timescaledb.max_background_workers=0"]
-    pg_ctl = _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                           "-o", " ".join(options)])
+        options += [
+            "-c",
+            "shared_preload_libraries=timescaledb",
+            "-c",
+            "timescaledb.telemetry_level=off",
+            "-c",
+            "timescaledb.max_background_workers=0",
+        ]
+    pg_ctl = _as_postgres(
+        [str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", " ".join(options)]
+    )
     try:
-        subprocess.run(_as_postgres([str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust",
-                                     "-E", "UTF8", "--no-sync"]), check=True, capture_output=True, text=True)
+        subprocess.run(
+            _as_postgres(
+                [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+            ),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         subprocess.run([*pg_ctl, "-w", "-t", "60", "start"], check=True, capture_output=True, text=True)
     except subprocess.CalledProcessError as exc:
         log = (root / "server.log").read_text() if (root / "server.log").exists() else ""
@@ -108,6 +123,7 @@ def cluster(*, durable: bool = False, timescaledb: bool = False) -> Iterator[Clu
     try:
         yield Cluster(port, pg_ctl, timescaledb)
     finally:
-        subprocess.run(_as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]), capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)

@@ -41,11 +41,17 @@ def pair() -> tuple[pd.Series, pd.Series, np.ndarray]:
 
 # ---------------------------------------------------------------------------------------------------- bars
 
+
 def _ticks() -> pd.DataFrame:
     # 3 trades in second 0, none in second 1, 2 in second 2 (epoch ms, exchange time)
     base = 1_723_161_256_000
-    return pd.DataFrame({"timestamp": [base + 500, base + 100, base + 900, base + 2_050, base + 2_999],
-                         "price": [101.0, 100.0, 99.0, 105.0, 104.0], "size": [1.0, 2.0, 1.0, 0.5, 1.5]})
+    return pd.DataFrame(
+        {
+            "timestamp": [base + 500, base + 100, base + 900, base + 2_050, base + 2_999],
+            "price": [101.0, 100.0, 99.0, 105.0, 104.0],
+            "size": [1.0, 2.0, 1.0, 0.5, 1.5],
+        }
+    )
 
 
 def test_to_time_index_converts_epoch_ms_to_sorted_utc_index() -> None:
@@ -106,8 +112,9 @@ def test_resample_bars_equals_direct_tick_resample() -> None:
     rng = np.random.default_rng(3)
     n = 5_000
     ts = np.sort(rng.integers(1_723_161_000_000, 1_723_161_000_000 + 900_000, n))
-    ticks = pd.DataFrame({"timestamp": ts, "price": 100 + np.cumsum(rng.normal(0, 0.01, n)),
-                          "size": rng.uniform(0.1, 2.0, n)})
+    ticks = pd.DataFrame(
+        {"timestamp": ts, "price": 100 + np.cumsum(rng.normal(0, 0.01, n)), "size": rng.uniform(0.1, 2.0, n)}
+    )
     fine = A.resample_ohlcv(ticks, "1s", fill=True)
     fine["quote_volume"] = fine["vwap"] * fine["volume"]
     for tf in ("1min", "5min"):
@@ -131,6 +138,7 @@ def test_align_closes_inner_join_and_liquidity_filter() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- hedge ratios
+
 
 def _al_fixture() -> tuple[np.ndarray, np.ndarray]:
     rs = np.random.RandomState(42)
@@ -186,17 +194,16 @@ def test_rolling_matches_statsmodels_rolling_ols(pair) -> None:
     np.testing.assert_allclose(res.alpha_series.to_numpy(), ref.params[:, 0], rtol=1e-6, atol=1e-3, equal_nan=True)
     lower, upper = res.beta_band
     se = ((upper - lower) / (2 * 1.959964)).to_numpy()
-    assert (se[window - 1:] >= ref.bse[window - 1:, 1] * (1 - 1e-6)).all()  # HAC never below the iid error
+    assert (se[window - 1 :] >= ref.bse[window - 1 :, 1] * (1 - 1e-6)).all()  # HAC never below the iid error
     for t in (window - 1, 2_361, 4_999):  # the HAC factor of the window's own scores, written out
-        xs, ys = x.to_numpy()[t - window + 1: t + 1], y.to_numpy()[t - window + 1: t + 1]
+        xs, ys = x.to_numpy()[t - window + 1 : t + 1], y.to_numpy()[t - window + 1 : t + 1]
         b, a = ref.params[t, 1], ref.params[t, 0]
-        assert se[t] == pytest.approx(ref.bse[t, 1] * math.sqrt(_hac_factor(xs - xs.mean(), ys - a - b * xs)),
-                                      rel=1e-4)
+        assert se[t] == pytest.approx(ref.bse[t, 1] * math.sqrt(_hac_factor(xs - xs.mean(), ys - a - b * xs)), rel=1e-4)
     assert res.r_squared == pytest.approx(ref.rsquared[-1], rel=1e-6)
     assert res.beta_series.iloc[: window - 1].isna().all()
     assert (res.beta, res.alpha) == A.calculate_hedge_ratio(x, y, "rolling", window=window)
     for t in (window - 1, 2_361, 4_999):  # two-pass centred formula on the window: the exact reference
-        xs, ys = x.to_numpy()[t - window + 1: t + 1], y.to_numpy()[t - window + 1: t + 1]
+        xs, ys = x.to_numpy()[t - window + 1 : t + 1], y.to_numpy()[t - window + 1 : t + 1]
         xc, yc = xs - xs.mean(), ys - ys.mean()
         assert res.beta_series.iloc[t] == pytest.approx((xc * yc).sum() / (xc * xc).sum(), rel=1e-9, abs=1e-12)
 
@@ -282,7 +289,7 @@ def test_kalman_hedge_is_causal_scale_free_and_reports_its_noise(pair) -> None:
     x, y, _ = pair
     res = A.fit_hedge(x, y, "kalman", window=60)
     warm = A.KALMAN_WARMUP
-    assert res.beta_series.iloc[: warm - 1].isna().all() and res.beta_series.iloc[warm - 1:].notna().all()
+    assert res.beta_series.iloc[: warm - 1].isna().all() and res.beta_series.iloc[warm - 1 :].notna().all()
     assert res.params["warmup"] == warm and 0 <= res.params["phi"] <= 0.999 and res.params["q_beta"] > 0
     t = 3_000
     cut = A.fit_hedge(x.iloc[: t + 1], y.iloc[: t + 1], "kalman", window=60)
@@ -290,7 +297,7 @@ def test_kalman_hedge_is_causal_scale_free_and_reports_its_noise(pair) -> None:
     scaled = A.fit_hedge(x * 1e-4, y * 1e3, "kalman", window=60)  # price units do not matter
     np.testing.assert_allclose(scaled.beta_series.to_numpy(), res.beta_series.to_numpy() * 1e7, rtol=1e-6)
     lower, upper = res.beta_band
-    assert (upper > lower).iloc[warm - 1:].all()
+    assert (upper > lower).iloc[warm - 1 :].all()
     assert abs(res.beta - 0.04) <= 1.96 * res.std_err and res.std_err < 0.5 * 0.04
 
 
@@ -317,6 +324,7 @@ def test_calculate_hedge_ratio_seed_api_all_methods(pair) -> None:
 
 # ---------------------------------------------------------------------------------------------------- spread, z
 
+
 def test_spread_orientation_is_y_minus_alpha_plus_beta_x() -> None:
     x = pd.Series([10.0, 11.0, 12.0])
     y = pd.Series([25.0, 27.0, 30.0])
@@ -331,7 +339,7 @@ def test_zscore_is_rolling_with_current_bar_and_ddof1() -> None:
     s = pd.Series(np.random.default_rng(0).normal(size=200))
     z = A.calculate_zscore(s, 20)
     t = 150
-    w = s.iloc[t - 19: t + 1]
+    w = s.iloc[t - 19 : t + 1]
     assert z.iloc[t] == pytest.approx((s.iloc[t] - w.mean()) / w.std(ddof=1))
     assert z.iloc[:19].isna().all()
     flat = pd.Series([1.0] * 30 + list(range(30)))
@@ -340,7 +348,7 @@ def test_zscore_is_rolling_with_current_bar_and_ddof1() -> None:
 
 def _perturbed_future(s: pd.Series, t: int, seed: int) -> pd.Series:
     out = s.copy()
-    out.iloc[t + 1:] *= np.exp(np.random.default_rng(seed).normal(0, 0.01, len(s) - t - 1))
+    out.iloc[t + 1 :] *= np.exp(np.random.default_rng(seed).normal(0, 0.01, len(s) - t - 1))
     return out
 
 
@@ -363,11 +371,12 @@ def test_zscore_has_no_look_ahead(pair) -> None:
     full = A.calculate_zscore(s, 60)
     pd.testing.assert_series_equal(A.calculate_zscore(s.iloc[: t + 1], 60), full.iloc[: t + 1])
     bumped = s.copy()
-    bumped.iloc[t + 1:] += 50.0
+    bumped.iloc[t + 1 :] += 50.0
     pd.testing.assert_series_equal(A.calculate_zscore(bumped, 60).iloc[: t + 1], full.iloc[: t + 1])
 
 
 # ---------------------------------------------------------------------------------------------- stationarity tests
+
 
 def test_adf_golden_realgdp(macro: pd.DataFrame) -> None:
     res = A.adf_test(macro["realgdp"], maxlag=4, autolag=None)
@@ -417,7 +426,9 @@ def test_maic_lag_is_the_brute_force_ng_perron_choice(theta: float, seed: int) -
     rows = dv.size - top  # the common sample t ≥ maxlag + 1, every candidate refitted by lstsq
     best = []
     for k in range(top + 1):
-        design = np.column_stack([np.ones(rows), centred[top:-1]] + [dv[top - j:dv.size - j] for j in range(1, k + 1)])
+        design = np.column_stack(
+            [np.ones(rows), centred[top:-1]] + [dv[top - j : dv.size - j] for j in range(1, k + 1)]
+        )
         coef = np.linalg.lstsq(design, dv[top:], rcond=None)[0]
         sigma2 = float(((dv[top:] - design @ coef) ** 2).sum()) / rows
         tau = coef[1] ** 2 * float(centred[top:-1] @ centred[top:-1]) / sigma2
@@ -470,8 +481,11 @@ def test_synthetic_pair_statistics_recover_known_beta_and_half_life() -> None:
     assert not A.engle_granger(rx, ry).is_cointegrated
 
 
-@pytest.mark.parametrize("doc", [A.adf_test.__doc__, A.engle_granger.__doc__, unitroot.adf_fit.__doc__,
-                                 quant.scan.__doc__], ids=["adf_test", "engle_granger", "adf_fit", "quant.scan"])
+@pytest.mark.parametrize(
+    "doc",
+    [A.adf_test.__doc__, A.engle_granger.__doc__, unitroot.adf_fit.__doc__, quant.scan.__doc__],
+    ids=["adf_test", "engle_granger", "adf_fit", "quant.scan"],
+)
 def test_docstrings_name_maic_the_default_lag_search(doc: str | None) -> None:
     # they said "chosen by AIC" / "AIC lag search" while every default is MAIC (plain AIC is only an option)
     assert inspect.signature(A.adf_test).parameters["autolag"].default == "MAIC"
@@ -487,20 +501,35 @@ def test_docstrings_name_maic_the_default_lag_search(doc: str | None) -> None:
 def test_mackinnon_tables_read_from_statsmodels_are_mackinnonp(n_vars: int) -> None:
     # unitroot.pvalues reads statsmodels' private _tau_* tables: a release that moves or changes them fails here
     table = unitroot.mackinnon_table(n_vars)
-    grid = np.concatenate([np.linspace(-25.0, 6.0, 125), [table.star - 1e-9, table.star, table.star + 1e-9,
-                                                         table.tau_min - 1e-6, table.tau_min + 1e-6,
-                                                         table.tau_max - 1e-6, table.tau_max + 1e-6]])
+    grid = np.concatenate(
+        [
+            np.linspace(-25.0, 6.0, 125),
+            [
+                table.star - 1e-9,
+                table.star,
+                table.star + 1e-9,
+                table.tau_min - 1e-6,
+                table.tau_min + 1e-6,
+                table.tau_max - 1e-6,
+                table.tau_max + 1e-6,
+            ],
+        ]
+    )
     expected = np.array([mackinnonp(t, regression="c", N=n_vars) for t in grid])
     # pvalues is MacKinnon's except where mackinnonp is not monotone (below the quadratic's vertex, where it returns 0;
     # a step down of < 0.4 % just above star; the last 0.01 below tau_max for 4-5 variables) and, for 2 variables,
     # below τ = −3.5, where the simulated Engle–Granger tail takes over (tests/test_pvalue_tails.py)
-    mackinnon = (grid > table.tau_min + 0.01) & ~((grid > table.star) & (grid < table.star + 0.01)) \
+    mackinnon = (
+        (grid > table.tau_min + 0.01)
+        & ~((grid > table.star) & (grid < table.star + 0.01))
         & ~((grid > table.tau_max - 0.01) & (grid <= table.tau_max))
+    )
     if n_vars == 2:
         mackinnon &= grid >= unitroot.EG_TAIL_BLEND[1]
     np.testing.assert_allclose(unitroot.pvalues(grid, n_vars)[mackinnon], expected[mackinnon], rtol=1e-12, atol=1e-300)
-    assert [unitroot.pvalue(t, n_vars) for t in grid[mackinnon][::10]] == pytest.approx(expected[mackinnon][::10],
-                                                                                       rel=1e-12)
+    assert [unitroot.pvalue(t, n_vars) for t in grid[mackinnon][::10]] == pytest.approx(
+        expected[mackinnon][::10], rel=1e-12
+    )
     low, high = unitroot.pvalues(np.array([table.tau_min - 1.0, table.tau_max + 1.0]), n_vars).tolist()
     assert 0 < low < 1e-28 and high == 1.0
     for nobs in (25, 250, 86_400):
@@ -511,18 +540,18 @@ def test_mackinnon_tables_read_from_statsmodels_are_mackinnonp(n_vars: int) -> N
 
 # ---------------------------------------------------------------------------------------- correlation, distributions
 
+
 def test_rolling_correlation_is_of_returns_not_levels() -> None:
     x, y = random_walk_pair(2_000, seed=8)
     corr = A.rolling_correlation(x, y, 100)
     t = 1_500
-    rx, ry = x.pct_change().iloc[t - 99: t + 1], y.pct_change().iloc[t - 99: t + 1]
+    rx, ry = x.pct_change().iloc[t - 99 : t + 1], y.pct_change().iloc[t - 99 : t + 1]
     assert corr.iloc[t] == pytest.approx(np.corrcoef(rx, ry)[0, 1], rel=1e-9)
     assert corr.iloc[:100].isna().all()
     trend = pd.Series(np.arange(1.0, 301.0))
     level_corr = trend.rolling(100).corr(trend * 2 + np.random.default_rng(1).normal(0, 0.01, 300)).iloc[-1]
     assert level_corr > 0.99
-    assert abs(A.rolling_correlation(trend, trend * 2 + np.random.default_rng(1).normal(0, 1, 300), 100)
-               .iloc[-1]) < 0.5
+    assert abs(A.rolling_correlation(trend, trend * 2 + np.random.default_rng(1).normal(0, 1, 300), 100).iloc[-1]) < 0.5
 
 
 def test_correlation_matrix_of_returns() -> None:
@@ -545,6 +574,7 @@ def test_summary_statistics_and_distribution() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- pair analytics
+
 
 def test_pair_analytics_outputs_and_frame(pair) -> None:
     x, y, _ = pair
@@ -581,13 +611,24 @@ def test_pair_tests_report_shortages_and_let_real_errors_through(pair) -> None:
 
 # ---------------------------------------------------------------------------------------------------- alerts
 
-@pytest.mark.parametrize(("value", "op", "threshold", "previous", "expected"), [
-    (2.5, ">", 2.0, None, True), (2.0, ">", 2.0, None, False), (2.0, ">=", 2.0, None, True),
-    (-2.5, "<", -2.0, None, True), (-2.0, "<=", -2.0, None, True), (1.0, "<", 0.0, None, False),
-    (2.1, "crosses_above", 2.0, 1.9, True), (2.1, "crosses_above", 2.0, 2.05, False),
-    (2.1, "crosses_above", 2.0, None, False), (-0.1, "crosses_below", 0.0, 0.2, True),
-    (0.1, "crosses_below", 0.0, 0.2, False), (float("nan"), ">", 0.0, None, False),
-])
+
+@pytest.mark.parametrize(
+    ("value", "op", "threshold", "previous", "expected"),
+    [
+        (2.5, ">", 2.0, None, True),
+        (2.0, ">", 2.0, None, False),
+        (2.0, ">=", 2.0, None, True),
+        (-2.5, "<", -2.0, None, True),
+        (-2.0, "<=", -2.0, None, True),
+        (1.0, "<", 0.0, None, False),
+        (2.1, "crosses_above", 2.0, 1.9, True),
+        (2.1, "crosses_above", 2.0, 2.05, False),
+        (2.1, "crosses_above", 2.0, None, False),
+        (-0.1, "crosses_below", 0.0, 0.2, True),
+        (0.1, "crosses_below", 0.0, 0.2, False),
+        (float("nan"), ">", 0.0, None, False),
+    ],
+)
 def test_evaluate_alert(value: float, op: str, threshold: float, previous: float | None, expected: bool) -> None:
     assert A.evaluate_alert(value, op, threshold, previous=previous) is expected
 
@@ -599,46 +640,54 @@ def test_evaluate_alert_rejects_unknown_op() -> None:
 
 # ---------------------------------------------------------------------------------------------------- bad inputs
 
+
 def _good() -> tuple[pd.Series, pd.Series]:
     x, y, _ = cointegrated_pair(300, beta=0.04, alpha=100.0, half_life=10.0, seed=1)
     return x, y
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda x, y: A.fit_hedge(x, y, "ridge"), "unknown hedge method 'ridge'"),
-    (lambda x, y: A.fit_hedge(x.iloc[:2], y.iloc[:2], "ols", causal=False), "too short"),
-    (lambda x, y: A.fit_hedge(x.iloc[:50], y.iloc[:50], "rolling", window=60), "too short"),
-    (lambda x, y: A.fit_hedge(x * 0 + 5, y, "ols"), "x is constant"),
-    (lambda x, y: A.fit_hedge(x, y * np.nan, "kalman"), "y is all NaN"),
-    (lambda x, y: A.fit_hedge(x, y.where(y.index != y.index[5]), "ols"), "1 NaN values"),
-    (lambda x, y: A.fit_hedge(x, y.iloc[1:], "ols"), "misaligned: lengths"),
-    (lambda x, y: A.fit_hedge(x, y.shift(1, freq="s"), "ols"), "misaligned: their indexes differ"),
-    (lambda x, y: A.fit_hedge(x.iloc[::-1], y.iloc[::-1], "ols"), "unsorted"),
-    (lambda x, y: A.fit_hedge(x, y, "rolling", window=2), "window=2 is out of range"),
-    (lambda x, y: A.fit_hedge(x, y, "kalman", memory=1), "memory must be at least 2"),
-    (lambda x, y: A.fit_hedge(x.iloc[:150], y.iloc[:150], "kalman"), "180-bar warm-up"),
-    (lambda x, y: A.calculate_zscore(x, 0), "window=0"),
-    (lambda x, y: A.calculate_zscore(x, 1_000), "window=1000"),
-    (lambda x, y: A.calculate_zscore(x * 0.0, 20), "constant"),
-    (lambda x, y: A.adf_test(x.iloc[:10]), "too short"),
-    (lambda x, y: A.adf_test(x * np.nan), "all NaN"),
-    (lambda x, y: A.engle_granger(x, x * 2 + 1), "exact linear function of x"),
-    (lambda x, y: A.engle_granger(x, x), "same series"),
-    (lambda x, y: A.backtest_pairs(x, x * 2 + 1e-9 * np.sin(np.arange(len(x))),
-                                      A.BacktestParams(hedge_window=60, z_window=30)), "floating-point noise"),
-    (lambda x, y: A.pair_series(x, x, method="ols"), "same series"),
-    (lambda x, y: A.johansen(pd.DataFrame({"a": x, "b": 2 * x + 1})), "collinear"),
-    (lambda x, y: A.johansen(pd.concat([x, y], axis=1, keys=["a", "a"])), "duplicate column names"),
-    (lambda x, y: A.adf_test(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
-    (lambda x, y: A.half_life(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
-    (lambda x, y: A.half_life(x * 0 + 1), "constant"),
-    (lambda x, y: A.half_life(np.r_[np.ones(30), 2.0]), "constant before its last value"),
-    (lambda x, y: A.hurst_exponent(pd.Series([1.0, 2.0] * 10)), "constant differences"),
-    (lambda x, y: A.rolling_correlation(x, y, 300), "window=300"),
-    (lambda x, y: A.summary_statistics(x.iloc[:3]), "too short"),
-    (lambda x, y: A.fit_hedge(x.to_frame(), y), "DataFrame"),
-    (lambda x, y: A.fit_hedge(x.astype(str), y), "numeric"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda x, y: A.fit_hedge(x, y, "ridge"), "unknown hedge method 'ridge'"),
+        (lambda x, y: A.fit_hedge(x.iloc[:2], y.iloc[:2], "ols", causal=False), "too short"),
+        (lambda x, y: A.fit_hedge(x.iloc[:50], y.iloc[:50], "rolling", window=60), "too short"),
+        (lambda x, y: A.fit_hedge(x * 0 + 5, y, "ols"), "x is constant"),
+        (lambda x, y: A.fit_hedge(x, y * np.nan, "kalman"), "y is all NaN"),
+        (lambda x, y: A.fit_hedge(x, y.where(y.index != y.index[5]), "ols"), "1 NaN values"),
+        (lambda x, y: A.fit_hedge(x, y.iloc[1:], "ols"), "misaligned: lengths"),
+        (lambda x, y: A.fit_hedge(x, y.shift(1, freq="s"), "ols"), "misaligned: their indexes differ"),
+        (lambda x, y: A.fit_hedge(x.iloc[::-1], y.iloc[::-1], "ols"), "unsorted"),
+        (lambda x, y: A.fit_hedge(x, y, "rolling", window=2), "window=2 is out of range"),
+        (lambda x, y: A.fit_hedge(x, y, "kalman", memory=1), "memory must be at least 2"),
+        (lambda x, y: A.fit_hedge(x.iloc[:150], y.iloc[:150], "kalman"), "180-bar warm-up"),
+        (lambda x, y: A.calculate_zscore(x, 0), "window=0"),
+        (lambda x, y: A.calculate_zscore(x, 1_000), "window=1000"),
+        (lambda x, y: A.calculate_zscore(x * 0.0, 20), "constant"),
+        (lambda x, y: A.adf_test(x.iloc[:10]), "too short"),
+        (lambda x, y: A.adf_test(x * np.nan), "all NaN"),
+        (lambda x, y: A.engle_granger(x, x * 2 + 1), "exact linear function of x"),
+        (lambda x, y: A.engle_granger(x, x), "same series"),
+        (
+            lambda x, y: A.backtest_pairs(
+                x, x * 2 + 1e-9 * np.sin(np.arange(len(x))), A.BacktestParams(hedge_window=60, z_window=30)
+            ),
+            "floating-point noise",
+        ),
+        (lambda x, y: A.pair_series(x, x, method="ols"), "same series"),
+        (lambda x, y: A.johansen(pd.DataFrame({"a": x, "b": 2 * x + 1})), "collinear"),
+        (lambda x, y: A.johansen(pd.concat([x, y], axis=1, keys=["a", "a"])), "duplicate column names"),
+        (lambda x, y: A.adf_test(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
+        (lambda x, y: A.half_life(x.where((x.index < x.index[100]) | (x.index > x.index[110]))), "NaN values inside"),
+        (lambda x, y: A.half_life(x * 0 + 1), "constant"),
+        (lambda x, y: A.half_life(np.r_[np.ones(30), 2.0]), "constant before its last value"),
+        (lambda x, y: A.hurst_exponent(pd.Series([1.0, 2.0] * 10)), "constant differences"),
+        (lambda x, y: A.rolling_correlation(x, y, 300), "window=300"),
+        (lambda x, y: A.summary_statistics(x.iloc[:3]), "too short"),
+        (lambda x, y: A.fit_hedge(x.to_frame(), y), "DataFrame"),
+        (lambda x, y: A.fit_hedge(x.astype(str), y), "numeric"),
+    ],
+)
 def test_bad_inputs_raise_value_error_with_reason(call, message: str) -> None:
     x, y = _good()
     with pytest.raises(ValueError, match=message):
@@ -646,6 +695,7 @@ def test_bad_inputs_raise_value_error_with_reason(call, message: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- real data
+
 
 def test_real_binance_recording_through_the_whole_chain() -> None:
     paths = {sym: RECORDINGS / f"{sym.lower()}_20240808.gz" for sym in ("BTCUSDT", "ETHUSDT")}

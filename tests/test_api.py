@@ -2,6 +2,7 @@
 real HTTP client (requests) and a real WebSocket client (websocket-client). Every endpoint of SEED_API.md in the
 seed's shapes, every error path as a 4xx JSON naming the parameter, the live heartbeat, and the security rules
 (foreign Origin refused, no wildcard CORS, optional token)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -30,16 +31,21 @@ METHODS = ("ols", "kalman", "rolling", "tls", "huber")
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def db(request, tmp_path_factory) -> str:
     """The seeded pair on each backend: the whole API suite runs against SQLite, then PostgreSQL."""
-    path = (str(tmp_path_factory.mktemp("api") / "ticks.db") if request.param == "sqlite"
-            else request.getfixturevalue("pg_server").create_database())
+    path = (
+        str(tmp_path_factory.mktemp("api") / "ticks.db")
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_server").create_database()
+    )
     seed_database(path, 3000, 30 * 60_000, id_sign=-1)
     return path
 
 
 @pytest.fixture(scope="module")
 def url(db, tmp_path_factory):
-    with serve(tmp_path_factory.mktemp("log") / "server.log", {"DATA_FEED": "simulated", **database_env(db),
-                                                                "API_CORS_ORIGINS": "http://allowed.example"}) as u:
+    with serve(
+        tmp_path_factory.mktemp("log") / "server.log",
+        {"DATA_FEED": "simulated", **database_env(db), "API_CORS_ORIGINS": "http://allowed.example"},
+    ) as u:
         yield u
 
 
@@ -65,15 +71,24 @@ def test_resampled_bars_are_bounded_and_oldest_first(url):
     five = requests.get(f"{url}/api/resampled/btcusdt", params={"limit": 5, "timeframe": "1min"}, timeout=30).json()
     assert len(five["data"]) == 5 and five["data"][-1]["ts"].endswith(":00")
     end = database.now_ms() - 10 * 60_000
-    window = requests.get(f"{url}/api/resampled/btcusdt",
-                          params={"start": end - 120_000, "end": end, "limit": 10_000}, timeout=30).json()["data"]
+    window = requests.get(
+        f"{url}/api/resampled/btcusdt", params={"start": end - 120_000, "end": end, "limit": 10_000}, timeout=30
+    ).json()["data"]
     assert 100 <= len(window) <= 120
     assert requests.get(f"{url}/api/resampled/solusdt", timeout=30).json() == {"data": []}
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ({"timeframe": "abc"}, "timeframe"), ({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
-    ({"start": "5", "end": "4"}, "start"), ({"end": "soon"}, "end"), ({"start": "0"}, "start")])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({"timeframe": "abc"}, "timeframe"),
+        ({"limit": "0"}, "limit"),
+        ({"limit": "x"}, "limit"),
+        ({"start": "5", "end": "4"}, "start"),
+        ({"end": "soon"}, "end"),
+        ({"start": "0"}, "start"),
+    ],
+)
 def test_resampled_bad_parameters(url, query, param):
     refused(requests.get(f"{url}/api/resampled/btcusdt", params=query, timeout=30), 400, param)
 
@@ -93,8 +108,9 @@ def test_export_streams_ohlcv_csv(url):
 def test_raw_ticks_stream_as_csv_that_imports_back(url, db, tmp_path):
     """The dashboard's "Raw ticks (CSV)" link: every tick of the window, streamed, in a file the importer reads."""
     end = database.now_ms() + 1
-    resp = requests.get(f"{url}/api/ticks.csv", params={"symbols": "btcusdt,ETHUSDT", "start": 0, "end": end},
-                        stream=True, timeout=60)
+    resp = requests.get(
+        f"{url}/api/ticks.csv", params={"symbols": "btcusdt,ETHUSDT", "start": 0, "end": end}, stream=True, timeout=60
+    )
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/csv")
     assert resp.headers["content-disposition"] == 'attachment; filename="BTCUSDT-ETHUSDT_ticks.csv"'
     out = tmp_path / "ticks.csv"
@@ -103,21 +119,29 @@ def test_raw_ticks_stream_as_csv_that_imports_back(url, db, tmp_path):
     assert len(ticks) == 6000 and {t.symbol for t in ticks} == {"BTCUSDT", "ETHUSDT"}
     with contextlib.closing(database.open_reader(db)) as conn:
         stored = database.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
-    assert sorted((t.symbol, t.trade_id, t.space) for t in ticks) == \
-        sorted(zip(stored.symbol, stored.trade_id, stored.id_space))
+    assert sorted((t.symbol, t.trade_id, t.space) for t in ticks) == sorted(
+        zip(stored.symbol, stored.trade_id, stored.id_space)
+    )
 
 
-@pytest.mark.parametrize("query, param", [({"symbols": "nope!"}, "symbols"), ({"symbols": ""}, "symbols"),
-                                          ({"symbols": "btcusdt", "start": "1_000"}, "start"),
-                                          ({"symbols": "btcusdt", "start": "5", "end": "5"}, "start")])
+@pytest.mark.parametrize(
+    "query, param",
+    [
+        ({"symbols": "nope!"}, "symbols"),
+        ({"symbols": ""}, "symbols"),
+        ({"symbols": "btcusdt", "start": "1_000"}, "start"),
+        ({"symbols": "btcusdt", "start": "5", "end": "5"}, "start"),
+    ],
+)
 def test_raw_ticks_bad_parameters(url, query, param):
     refused(requests.get(f"{url}/api/ticks.csv", params=query, timeout=30), 400, param)
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_pair_analytics_every_hedge_method(url, method):
-    body = requests.get(f"{url}/api/analytics/pair", params={**PAIR, "regression": method, "roll_window": 60},
-                        timeout=60).json()
+    body = requests.get(
+        f"{url}/api/analytics/pair", params={**PAIR, "regression": method, "roll_window": 60}, timeout=60
+    ).json()
     assert "error" not in body, body
     # the fixture's β is 0.04; the last 60-bar rolling OLS estimate is the noisiest of the five
     low, high = (0.01, 0.08) if method == "rolling" else (0.02, 0.06)
@@ -127,7 +151,7 @@ def test_pair_analytics_every_hedge_method(url, method):
         assert 0 < len(body[key]) <= 500
     assert list(body["zscore"])[-1] == list(body["spread"])[-1]
     equity = list(body["backtest"]["equity"].values())
-    assert 9_000 < equity[-1] < 11_000                  # USDT on 10,000 capital, not z-units
+    assert 9_000 < equity[-1] < 11_000  # USDT on 10,000 capital, not z-units
     assert all("net_pnl" in t and "fees" in t for t in body["backtest"]["trades"])
     assert body["last"]["zscore"] == pytest.approx(list(body["zscore"].values())[-1])
     assert body["alerts"] == []
@@ -139,10 +163,18 @@ def test_pair_shortage_is_an_error_field(url):
     assert "solusdt".upper() in body["error"]
 
 
-@pytest.mark.parametrize(("query", "param"), [
-    ({**PAIR, "timeframe": "abc"}, "timeframe"), ({**PAIR, "roll_window": "-5"}, "roll_window"),
-    ({**PAIR, "regression": "magic"}, "regression"), ({"y": "ethusdt"}, "x"), ({"x": "btcusdt"}, "y"),
-    ({"x": "btcusdt", "y": "BTCUSDT"}, "y"), ({**PAIR, "min_volume": "nan"}, "min_volume")])
+@pytest.mark.parametrize(
+    ("query", "param"),
+    [
+        ({**PAIR, "timeframe": "abc"}, "timeframe"),
+        ({**PAIR, "roll_window": "-5"}, "roll_window"),
+        ({**PAIR, "regression": "magic"}, "regression"),
+        ({"y": "ethusdt"}, "x"),
+        ({"x": "btcusdt"}, "y"),
+        ({"x": "btcusdt", "y": "BTCUSDT"}, "y"),
+        ({**PAIR, "min_volume": "nan"}, "min_volume"),
+    ],
+)
 def test_pair_bad_parameters(url, query, param):
     refused(requests.get(f"{url}/api/analytics/pair", params=query, timeout=30), 400, param)
     refused(requests.get(f"{url}/api/analytics/pair_export", params=query, timeout=30), 400, param)
@@ -172,13 +204,17 @@ def test_alert_rules_round_trip_and_firing(url):
     assert requests.delete(f"{url}/api/alerts/{stored['id']}", timeout=30).json() == {"removed": False}
 
 
-@pytest.mark.parametrize(("rule", "param"), [
-    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": "!=", "threshold": 2}, "op"),
-    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "volume", "op": ">", "threshold": 2}, "metric"),
-    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": "x"}, "threshold"),
-    ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">"}, "threshold"),
-    ({"symbol_x": "b@d", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}, "symbol_x"),
-    ([1, 2], "body")])
+@pytest.mark.parametrize(
+    ("rule", "param"),
+    [
+        ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": "!=", "threshold": 2}, "op"),
+        ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "volume", "op": ">", "threshold": 2}, "metric"),
+        ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": "x"}, "threshold"),
+        ({"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">"}, "threshold"),
+        ({"symbol_x": "b@d", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}, "symbol_x"),
+        ([1, 2], "body"),
+    ],
+)
 def test_alert_bad_rules(url, rule, param):
     refused(requests.post(f"{url}/api/alerts", json=rule, timeout=30), 400, param)
 
@@ -190,11 +226,13 @@ def test_alert_bad_body_and_id(url):
 
 def test_upload_ndjson_all_or_nothing(url, db):
     base = database.now_ms() - 3_600_000
-    good = "\n".join(json.dumps({"symbol": "xrpusdt", "ts": base + i, "price": 0.5 + i / 1e4, "size": 1})
-                     for i in range(3))
+    good = "\n".join(
+        json.dumps({"symbol": "xrpusdt", "ts": base + i, "price": 0.5 + i / 1e4, "size": 1}) for i in range(3)
+    )
     bad = good + '\n{"symbol": "xrpusdt", "ts": "yesterday", "price": 1, "size": 1}\n'
-    body = refused(requests.post(f"{url}/api/upload_ndjson", files={"file": ("t.ndjson", bad)}, timeout=30),
-                   400, "file")
+    body = refused(
+        requests.post(f"{url}/api/upload_ndjson", files={"file": ("t.ndjson", bad)}, timeout=30), 400, "file"
+    )
     assert "line 4" in body["msg"]
     assert "xrpusdt" not in requests.get(f"{url}/api/symbols", timeout=30).json()["symbols"]
     ok = requests.post(f"{url}/api/upload_ndjson", files={"file": ("t.ndjson", good)}, timeout=30).json()
@@ -206,22 +244,49 @@ def test_upload_ndjson_all_or_nothing(url, db):
 def test_upload_ohlcv(url):
     start = (database.now_ms() // 60_000 - 30) * 60_000
     rows = "\n".join(f"{start + i * 60_000},10,11,9,10.5,3" for i in range(5))
-    ok = requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "1min"},
-                       files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30).json()
+    ok = requests.post(
+        f"{url}/api/upload_ohlcv",
+        data={"symbol": "adausdt", "timeframe": "1min"},
+        files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)},
+        timeout=30,
+    ).json()
     assert ok == {"status": "ok", "symbol": "adausdt", "timeframe": "1min"}
     bars = requests.get(f"{url}/api/resampled/adausdt", params={"timeframe": "1min"}, timeout=30).json()["data"]
     assert [b["close"] for b in bars if b["volume"]] == [10.5] * 5
-    bad = requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "1min"},
-                        files={"file": ("b.csv", "ts,open,high,low,close,volume\n1,a,b,c,d,e\n")}, timeout=30)
+    bad = requests.post(
+        f"{url}/api/upload_ohlcv",
+        data={"symbol": "adausdt", "timeframe": "1min"},
+        files={"file": ("b.csv", "ts,open,high,low,close,volume\n1,a,b,c,d,e\n")},
+        timeout=30,
+    )
     assert bad.status_code == 400 and bad.json()["status"] == "error" and "Traceback" not in bad.text
-    refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "adausdt", "timeframe": "2min"},
-                          files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
-            400, "timeframe")
-    refused(requests.post(f"{url}/api/upload_ohlcv", data={"symbol": "ada$", "timeframe": "1min"},
-                          files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30),
-            400, "symbol")
-    refused(requests.post(f"{url}/api/upload_ohlcv", files={"file": ("b.csv", "ts,open,high,low,close,volume\n"
-                                                                             + rows)}, timeout=30), 400, "file")
+    refused(
+        requests.post(
+            f"{url}/api/upload_ohlcv",
+            data={"symbol": "adausdt", "timeframe": "2min"},
+            files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)},
+            timeout=30,
+        ),
+        400,
+        "timeframe",
+    )
+    refused(
+        requests.post(
+            f"{url}/api/upload_ohlcv",
+            data={"symbol": "ada$", "timeframe": "1min"},
+            files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)},
+            timeout=30,
+        ),
+        400,
+        "symbol",
+    )
+    refused(
+        requests.post(
+            f"{url}/api/upload_ohlcv", files={"file": ("b.csv", "ts,open,high,low,close,volume\n" + rows)}, timeout=30
+        ),
+        400,
+        "file",
+    )
 
 
 def heartbeats(url: str, count: int, **options) -> list[dict]:
@@ -235,11 +300,13 @@ def heartbeats(url: str, count: int, **options) -> list[dict]:
 
 def test_ingest_start_status_live_and_stop(url):
     refused(requests.post(f"{url}/api/ingest/start", json={"mode": "ws", "symbols": []}, timeout=30), 400, "symbols")
-    refused(requests.post(f"{url}/api/ingest/start", json={"mode": "ftp", "symbols": ["btcusdt"]}, timeout=30),
-            400, "mode")
+    refused(
+        requests.post(f"{url}/api/ingest/start", json={"mode": "ftp", "symbols": ["btcusdt"]}, timeout=30), 400, "mode"
+    )
     refused(requests.post(f"{url}/api/ingest/start", json={"symbols": ["b@d"]}, timeout=30), 400, "symbols")
-    started = requests.post(f"{url}/api/ingest/start", json={"mode": "simulated", "symbols": ["BTCUSDT", "ethusdt"]},
-                            timeout=30).json()
+    started = requests.post(
+        f"{url}/api/ingest/start", json={"mode": "simulated", "symbols": ["BTCUSDT", "ethusdt"]}, timeout=30
+    ).json()
     assert started == {"status": "ok", "mode": "simulated", "symbols": ["btcusdt", "ethusdt"]}
     try:
         status = requests.get(f"{url}/api/ingest/status", timeout=30).json()
@@ -256,8 +323,7 @@ def test_ingest_start_status_live_and_stop(url):
 
 
 def test_live_serves_many_clients_at_once(url):
-    sockets = [websocket.create_connection(url.replace("http://", "ws://") + "/ws/live", timeout=15)
-               for _ in range(20)]
+    sockets = [websocket.create_connection(url.replace("http://", "ws://") + "/ws/live", timeout=15) for _ in range(20)]
     try:
         first = [json.loads(ws.recv()) for ws in sockets]
         assert all(m["type"] == "heartbeat" and "btcusdt" in m["symbols"] for m in first)
@@ -279,13 +345,14 @@ def test_foreign_origin_cannot_change_or_stream(url):
     rule = {"symbol_x": "btcusdt", "symbol_y": "ethusdt", "metric": "zscore", "op": ">", "threshold": 1}
     before = requests.get(f"{url}/api/alerts", timeout=30).json()
     refused(requests.post(f"{url}/api/alerts", json=rule, headers=evil, timeout=30), 403, "Origin")
-    refused(requests.post(f"{url}/api/ingest/start", json={"symbols": ["btcusdt"]}, headers=evil, timeout=30),
-            403, "Origin")
+    refused(
+        requests.post(f"{url}/api/ingest/start", json={"symbols": ["btcusdt"]}, headers=evil, timeout=30), 403, "Origin"
+    )
     assert requests.get(f"{url}/api/alerts", timeout=30).json() == before
     with pytest.raises(websocket.WebSocketException):
         heartbeats(url, 1, origin="http://evil.example")
     read = requests.get(f"{url}/api/symbols", headers=evil, timeout=30)
-    assert "access-control-allow-origin" not in {k.lower() for k in read.headers}   # the browser will not show it
+    assert "access-control-allow-origin" not in {k.lower() for k in read.headers}  # the browser will not show it
     allowed = requests.get(f"{url}/api/symbols", headers={"Origin": "http://allowed.example"}, timeout=30)
     assert allowed.headers["access-control-allow-origin"] == "http://allowed.example"
     own = requests.post(f"{url}/api/alerts", json=rule, headers={"Origin": url}, timeout=30).json()
@@ -303,12 +370,12 @@ def test_token_when_configured(db, tmp_path):
         ws = websocket.create_connection(u.replace("http://", "ws://") + "/ws/live?token=s3cret", timeout=15)
         assert json.loads(ws.recv())["type"] == "heartbeat"
         ws.close()
-        assert requests.get(f"{u}/_stcore/health", timeout=30).text == "ok"     # the dashboard itself is not gated
+        assert requests.get(f"{u}/_stcore/health", timeout=30).text == "ok"  # the dashboard itself is not gated
         settings = dataclasses.replace(config.load_settings({}), api_token="s3cret")
         link = signed_link(settings, "/api/ticks.csv", {"symbols": "BTCUSDT", "start": "0"})
         text = requests.get(u + link, timeout=30).text
         assert "s3cret" not in link and text.count("\nBTCUSDT,") >= 3000 and "ETHUSDT" not in text
-        refused(requests.get(u + link.replace("BTCUSDT", "ETHUSDT"), timeout=30), 401, "token")   # altered
+        refused(requests.get(u + link.replace("BTCUSDT", "ETHUSDT"), timeout=30), 401, "token")  # altered
         refused(requests.get(u + link.replace("/api/ticks.csv", "/api/symbols"), timeout=30), 401, "token")
         forged = signed_link(dataclasses.replace(settings, api_token="guess"), "/api/ticks.csv", {"symbols": "BTCUSDT"})
         refused(requests.get(u + forged, timeout=30), 401, "token")
@@ -318,7 +385,9 @@ def test_scanner_run_and_results(url, db):
     planted = collector.store_simulated_history(db, symbols=12, days=2, planted=2)
     query = {"days": 2, "quote": "", "fdr": 0.05}
     assert requests.get(f"{url}/api/scanner", params={**query, "days": 3}, timeout=30).json() == {
-        "state": "none", "pairs": []}
+        "state": "none",
+        "pairs": [],
+    }
     assert requests.post(f"{url}/api/scanner/run", params=query, timeout=30).json()["state"] in ("running", "done")
     deadline = time.monotonic() + 120
     while (found := requests.get(f"{url}/api/scanner", params=query, timeout=30).json())["state"] == "running":
@@ -329,5 +398,6 @@ def test_scanner_run_and_results(url, db):
     assert best <= planted
     refused(requests.get(f"{url}/api/scanner", params={"fdr": "0.2"}, timeout=30), 400, "fdr")
     refused(requests.get(f"{url}/api/scanner", params={"days": "99"}, timeout=30), 400, "days")
-    refused(requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30),
-            403, "Origin")
+    refused(
+        requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30), 403, "Origin"
+    )

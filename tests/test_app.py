@@ -5,6 +5,7 @@ default 60-minute window sees all of it). Every test stops the process-wide coll
 thread leaks from one test into the next. The CSV builders behind the download buttons are tested as functions
 (AppTest cannot fetch a download's bytes).
 """
+
 from __future__ import annotations
 
 import base64
@@ -46,8 +47,9 @@ def no_collector_left_running():
     yield
     collector.stop_service()
     deadline = time.monotonic() + 5
-    while (alive := [t.name for t in threading.enumerate() if t.name.startswith("collector-")]) and \
-            time.monotonic() < deadline:
+    while (
+        alive := [t.name for t in threading.enumerate() if t.name.startswith("collector-")]
+    ) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive, f"collector threads leaked: {alive}"
 
@@ -104,8 +106,11 @@ def values(array: object) -> np.ndarray:
 def figures(test: AppTest) -> list[dict]:
     """Every chart on the page as its Plotly figure dict (dashboard.live_chart sends the figure JSON as the
     component's data)."""
-    return [json.loads(json.loads(e.proto.json)["figure"]) for e in test.get("bidi_component")
-            if e.proto.component_name == "live_plotly_chart"]
+    return [
+        json.loads(json.loads(e.proto.json)["figure"])
+        for e in test.get("bidi_component")
+        if e.proto.component_name == "live_plotly_chart"
+    ]
 
 
 def chart_titles(test: AppTest) -> list[str]:
@@ -138,8 +143,10 @@ def test_page_runs_without_starting_a_collector(at):
     assert [t.label for t in at.tabs] == list(page.TABS)
     assert collector.current_collector() is None
     # the seeded ticks were received moments ago, as a headless collector's would be: the status says who writes
-    assert any("COLLECTOR RUNNING ELSEWHERE" in s.value and "2 symbols with trades in the last 1 min" in s.value
-               for s in at.sidebar.success)
+    assert any(
+        "COLLECTOR RUNNING ELSEWHERE" in s.value and "2 symbols with trades in the last 1 min" in s.value
+        for s in at.sidebar.success
+    )
 
 
 def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_path, monkeypatch):
@@ -149,15 +156,22 @@ def test_the_status_tells_a_collector_writing_elsewhere_from_a_stopped_one(db_pa
     now = database.now_ms()
     conn = database.open_writer(db_path)
     try:
-        database.write_ticks(conn, [Tick("BTCUSDT", i, now - 600_000 + i, 60_000.0, 1.0, False, now - 600_000 + i,
-                                         IdSpace.SIMULATED) for i in range(1, 11)])
+        database.write_ticks(
+            conn,
+            [
+                Tick("BTCUSDT", i, now - 600_000 + i, 60_000.0, 1.0, False, now - 600_000 + i, IdSpace.SIMULATED)
+                for i in range(1, 11)
+            ],
+        )
         use_database(monkeypatch, db_path)
         test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
         assert any("Collector stopped" in i.value for i in test.sidebar.info)
         for start in (100, 200):
             t = database.now_ms()
-            database.write_ticks(conn, [Tick("BTCUSDT", start + i, t + i, 60_000.0, 1.0, False, t + i,
-                                             IdSpace.SIMULATED) for i in range(50)])
+            database.write_ticks(
+                conn,
+                [Tick("BTCUSDT", start + i, t + i, 60_000.0, 1.0, False, t + i, IdSpace.SIMULATED) for i in range(50)],
+            )
             time.sleep(0.3)
             test.run()
         (warning,) = [w.value for w in test.sidebar.warning if "SIMULATED FEED" in w.value]
@@ -177,8 +191,10 @@ def test_dashboard_shows_price_cards_pair_and_compact_chart(at):
     assert len(figures(at)) == 1  # lazy tabs: only the open tab draws
 
 
-@pytest.mark.parametrize("tab, min_charts", [("Charts", 6), ("Pair Analytics", 5), ("Backtest", 2),
-                                             ("Portfolio", 0), ("Alerts", 0), ("Data Management", 0)])
+@pytest.mark.parametrize(
+    "tab, min_charts",
+    [("Charts", 6), ("Pair Analytics", 5), ("Backtest", 2), ("Portfolio", 0), ("Alerts", 0), ("Data Management", 0)],
+)
 def test_every_tab_renders(at, tab, min_charts):
     show(at, tab)
     assert_clean(at)
@@ -191,9 +207,10 @@ def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     specs = figures(at)
     assert {t["type"] for t in specs[0]["data"]} == {"candlestick", "bar"}
     assert any("Rebased" in (s["layout"].get("yaxis", {}).get("title") or {}).get("text", "") for s in specs)
-    table = at.dataframe[0].value                  # one column per symbol: no header cut, each in its tick decimals
+    table = at.dataframe[0].value  # one column per symbol: no header cut, each in its tick decimals
     assert {"BTCUSDT", "ETHUSDT"} <= set(table.columns) and {"high", "low", "σ price", "volume", "bars"} <= set(
-        table.index)
+        table.index
+    )
     btc = table["BTCUSDT"]
     assert re.fullmatch(r"\d{2},\d{3}\.\d{1,2}", btc["last"]) and re.fullmatch(r"-?\d+\.\d{3}", btc["change %"])
     assert re.fullmatch(r"[\d,]+", btc["trades"]) and all(len(v) <= 14 for v in table.to_numpy().ravel())
@@ -212,9 +229,17 @@ def test_regression_method_changes_the_hedge(at):
     assert_clean(at)
     assert "Hedge ratio β (ols)" in chart_titles(at)
     assert 0 < float(metrics(at)["R²"]) <= 1
-    verdicts = at.table[0].value                    # a static table: the readings wrap instead of being cut
-    labels = {str(t.label) for t in (A.PairTest.ENGLE_GRANGER, A.PairTest.HALF_LIFE, A.PairTest.HURST,
-                                     A.PairTest.STABILITY, A.PairTest.SPREAD_HALF_LIFE)}
+    verdicts = at.table[0].value  # a static table: the readings wrap instead of being cut
+    labels = {
+        str(t.label)
+        for t in (
+            A.PairTest.ENGLE_GRANGER,
+            A.PairTest.HALF_LIFE,
+            A.PairTest.HURST,
+            A.PairTest.STABILITY,
+            A.PairTest.SPREAD_HALF_LIFE,
+        )
+    }
     assert labels <= set(verdicts.index) and not any("ADF on the spread" in t for t in verdicts.index)
     eg = verdicts.loc[A.PairTest.ENGLE_GRANGER.label, "reading"]
     banner = [b.value for b in (*at.main.success, *at.main.warning) if "Engle–Granger p" in b.value]
@@ -246,8 +271,9 @@ def test_lookback_timeframe_and_scroll_back_change_the_window(at):
     at.selectbox(key="timeframe").set_value("1min").run()
     assert 25 <= bars_shown() <= 32
     at.radio(key="end_mode").set_value("earlier").run()
-    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
-                                              - pd.Timedelta(hours=3)).run()
+    at.datetime_input(key="end_at").set_value(
+        pd.Timestamp.now("UTC").tz_localize(None).floor("min") - pd.Timedelta(hours=3)
+    ).run()
     assert_clean(at)
     assert any("no bars" in i.value for i in at.main.info)
 
@@ -256,7 +282,7 @@ def test_download_buttons_are_offered(at):
     show(at, "Data Management")
     labels = {b.proto.label for b in at.download_button}
     assert labels == {"OHLC bars (CSV)", "Pair analytics (CSV)", "Backtest trade log (CSV)"}
-    [raw] = [e for e in at.get("link_button") if e.proto.label == "Raw ticks (CSV)"]   # streamed by the API
+    [raw] = [e for e in at.get("link_button") if e.proto.label == "Raw ticks (CSV)"]  # streamed by the API
     assert raw.proto.url.startswith("/api/ticks.csv?symbols=BTCUSDT%2CETHUSDT&start=")
     show(at, "Backtest")
     assert "Download trade log (CSV)" in {b.proto.label for b in at.download_button}
@@ -266,21 +292,57 @@ def test_download_buttons_are_offered(at):
 
 def controls(db_path: str, **changes) -> Controls:
     """Controls as the sidebar defaults make them, for the CSV builders."""
-    base = Controls(db_path=db_path, symbols=PAIR, pair=PAIR, timeframe="1s", lookback_min=60, end_ms=None,
-                        min_volume=0.0, method="kalman", hedge_window=60, z_window=60, entry=2.0, exit=0.0,
-                        stop=4.0, max_hold=None, fee_bps=4.0, slippage_bps=0.0, capital=10_000.0, in_sample=False)
+    base = Controls(
+        db_target=db_path,
+        symbols=PAIR,
+        pair=PAIR,
+        timeframe="1s",
+        lookback_min=60,
+        end_ms=None,
+        min_volume=0.0,
+        method="kalman",
+        hedge_window=60,
+        z_window=60,
+        entry=2.0,
+        exit=0.0,
+        stop=4.0,
+        max_hold=None,
+        fee_bps=4.0,
+        slippage_bps=0.0,
+        capital=10_000.0,
+        in_sample=False,
+    )
     return dataclasses.replace(base, **changes)
 
 
 def test_csv_builders_columns_and_rows(seeded):
     c = controls(seeded)
     bars = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.bars_frame)))
-    assert list(bars.columns) == ["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume",
-                                  "trades", "filled"]
+    assert list(bars.columns) == [
+        "symbol",
+        "timestamp",
+        "time_utc",
+        "open",
+        "high",
+        "low",
+        "close",
+        "volume",
+        "trades",
+        "filled",
+    ]
     assert set(bars["symbol"]) == set(PAIR) and bars.groupby("symbol")["trades"].sum().eq(N_PER_SYMBOL).all()
     pair = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.pair_frame)))
-    assert list(pair.columns) == ["timestamp", "time_utc", "BTCUSDT", "ETHUSDT", "beta", "alpha", "spread",
-                                  "zscore", "correlation"]
+    assert list(pair.columns) == [
+        "timestamp",
+        "time_utc",
+        "BTCUSDT",
+        "ETHUSDT",
+        "beta",
+        "alpha",
+        "spread",
+        "zscore",
+        "correlation",
+    ]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
     trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
     assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
@@ -341,7 +403,8 @@ def test_uploads_store_ticks_and_ohlcv_bars(at, seeded):
     start = database.now_ms() // 300_000 * 300_000 - 3_600_000
     csv = "ts,open,high,low,close,volume\n" + "".join(
         f"{start + i * 300_000},{0.45 + i / 1000},{0.46 + i / 1000},{0.44 + i / 1000},{0.455 + i / 1000},100\n"
-        for i in range(12))
+        for i in range(12)
+    )
     at.file_uploader(key="upload_file").clear().upload("ada.csv", csv.encode(), "text/csv").run()
     at.button(key="upload_store").click().run()
     assert any("Stored 12 5min bars for ADAUSDT" in s.value for s in at.success)
@@ -357,8 +420,13 @@ def test_symbol_and_series_listings(seeded):
         database.write_bars(conn, "5min", {"ADAUSDT": [(300_000 * 5_000_000, 1.0, 1.0, 1.0, 1.0, 5.0)]}, "upload")
         assert database.stored_symbols(conn) == ["ADAUSDT", "BTCUSDT", "ETHUSDT"]
         series = database.bar_series(conn)
-    assert [(s, tf) for s, tf, _, _ in series] == [("ADAUSDT", "5min"), ("BTCUSDT", "1min"), ("BTCUSDT", "1s"),
-                                                  ("ETHUSDT", "1min"), ("ETHUSDT", "1s")]
+    assert [(s, tf) for s, tf, _, _ in series] == [
+        ("ADAUSDT", "5min"),
+        ("BTCUSDT", "1min"),
+        ("BTCUSDT", "1s"),
+        ("ETHUSDT", "1min"),
+        ("ETHUSDT", "1s"),
+    ]
 
 
 @pytest.mark.sqlite_only
@@ -367,9 +435,14 @@ def test_symbol_and_series_listings_use_index_seeks_only(seeded):
     small whatever its indexes, so its plans are measured at size by bench/refresh.py instead)."""
     conn = database.open_writer(seeded)
     try:
-        plan = " ".join(str(r) for r in conn.execute(
-            "EXPLAIN QUERY PLAN SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > "
-            "(?, ?, ?) ORDER BY symbol, timeframe, timestamp LIMIT 1", ("A", "1s", 0)).fetchall())
+        plan = " ".join(
+            str(r)
+            for r in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT symbol, timeframe FROM ohlc_data WHERE (symbol, timeframe, timestamp) > "
+                "(?, ?, ?) ORDER BY symbol, timeframe, timestamp LIMIT 1",
+                ("A", "1s", 0),
+            ).fetchall()
+        )
         assert "SEARCH" in plan and "SCAN" not in plan
     finally:
         conn.close()
@@ -499,27 +572,31 @@ def test_bad_configuration_and_unusable_database_are_shown_not_raised(seeded, mo
     assert "REFRESH_INTERVAL='fast'" in test.error[0].value
     monkeypatch.delenv("REFRESH_INTERVAL")
     server = seeded.startswith("postgresql://")
-    unusable = (f"postgresql://postgres:s3cret@127.0.0.1:{closed_port()}/ticks" if server
-                else str(tmp_path / "missing-dir" / "ticks.db"))
+    unusable = (
+        f"postgresql://postgres:s3cret@127.0.0.1:{closed_port()}/ticks"
+        if server
+        else str(tmp_path / "missing-dir" / "ticks.db")
+    )
     use_database(monkeypatch, unusable)
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert not test.exception
-    if server:      # an unreachable server is an outage: said as such, and tried again until it answers
+    if server:  # an unreachable server is an outage: said as such, and tried again until it answers
         (message,) = [w.value for w in test.warning]
         assert "is unreachable" in message and "comes back by itself" in message and "refused" in message
     else:
         message = test.error[0].value
         assert "Cannot open the database" in message
-    assert "s3cret" not in message                                                  # the password is never shown
+    assert "s3cret" not in message  # the password is never shown
     assert ("(DATABASE_URL)" if server else "(CRYPTO_DB_PATH)") in message
 
 
 @pytest.mark.timeout(120)
 def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypatch):
     from fake_binance import FakeBinance
+
     with FakeBinance() as fb:
         for symbol in ("BTCUSDT", "ETHUSDT"):
-            fb.generate(symbol, 2000, spacing_ms=100)             # 200 s of trades before Start
+            fb.generate(symbol, 2000, spacing_ms=100)  # 200 s of trades before Start
         use_database(monkeypatch, db_path)
         monkeypatch.setenv("DATA_FEED", "binance")
         monkeypatch.setenv("BINANCE_WS_URL", fb.ws_base)
@@ -540,22 +617,27 @@ def test_history_backfill_from_the_sidebar_fills_the_database(db_path, monkeypat
             assert not test.exception
             conn = database.open_reader(db_path)
             for symbol in ("BTCUSDT", "ETHUSDT"):
-                ids = [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id",
-                                                  (symbol,))]
+                ids = [
+                    r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id", (symbol,))
+                ]
                 assert ids[:2000] == list(fb.history_ids(symbol))[:2000]
         finally:
             collector.stop_service()
 
 
 def test_streamlit_seed_ohlc_upload_format_with_a_symbol_column(seeded):
-    data = (b"symbol,timestamp,open,high,low,close,volume\n"
-            b"SOLUSDT,1723161000000,150,151,149,150.5,10\nBNBUSDT,1723161060000,600,601,599,600.5,5\n")
+    data = (
+        b"symbol,timestamp,open,high,low,close,volume\n"
+        b"SOLUSDT,1723161000000,150,151,149,150.5,10\nBNBUSDT,1723161060000,600,601,599,600.5,5\n"
+    )
     parsed = uploads.parse_upload(data, "seed_ohlc.csv", "bars", timeframe="1min")
     assert parsed.symbols == ["BNBUSDT", "SOLUSDT"]
     assert "2 1min bars for BNBUSDT, SOLUSDT" in uploads.store_upload(seeded, parsed)
     conn = database.open_reader(seeded)
     assert conn.execute("SELECT symbol, open FROM ohlc_data WHERE source='upload' ORDER BY symbol").fetchall() == [
-        ("BNBUSDT", 600.0), ("SOLUSDT", 150.0)]
+        ("BNBUSDT", 600.0),
+        ("SOLUSDT", 150.0),
+    ]
     with pytest.raises(uploads.UploadError, match=r"bad.csv: line 2: .*BTC/USDT"):
         uploads.parse_upload(b"symbol,timestamp,open,high,low,close,volume\nBTC/USDT,1,1,1,1,1,1\n", "bad.csv", "bars")
 
@@ -564,6 +646,7 @@ def test_guard_shows_data_shortage_as_info_and_any_other_analytics_error_as_erro
     def script():
         import analytics
         from dashboard.widgets import guard
+
         with guard("Short section"):
             raise analytics.InsufficientData("need 120 bars, have 45")
         with guard("Broken section"):
@@ -579,6 +662,7 @@ def test_first_ticks_after_an_empty_read_load_with_the_session_cache(db_path):
     """Start on an empty database: the cached empty read (object dtype) must not poison the next refresh's bars
     (it raised "column 'timestamp' must hold integer epoch milliseconds, got dtype object" until the full re-read)."""
     from service import window as model
+
     path = db_path
     database.open_writer(path).close()
     c = controls(path)
@@ -606,6 +690,7 @@ def test_sparse_symbol_with_5s_gaps_loads_as_1s_bars(db_path):
     """1s bars 5 s apart (a sparse upload) are sparse 1s bars, not 5s bars: the window loads them (it raised
     "cannot resample 0 days 00:00:05 bars into finer 1s bars", which replaced the whole Dashboard)."""
     from service import window as model
+
     path = db_path
     add_sparse_symbol(path)
     conn = database.open_reader(path)
@@ -624,8 +709,9 @@ def test_price_card_change_names_the_span_covered_and_rate_only_when_live(at):
     assert "(1 h)" not in delta and delta.endswith("over 30 min"), delta
     assert "ticks/s" in at.main.caption[1].value
     at.radio(key="end_mode").set_value("earlier").run()
-    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
-                                              + pd.Timedelta(minutes=1)).run()
+    at.datetime_input(key="end_at").set_value(
+        pd.Timestamp.now("UTC").tz_localize(None).floor("min") + pd.Timedelta(minutes=1)
+    ).run()
     assert_clean(at)
     captions = [c.value for c in at.main.caption]
     assert any(c.endswith(" bars") for c in captions) and not any("ticks/s" in c for c in captions), captions
@@ -660,6 +746,7 @@ def test_withheld_metrics_and_an_empty_sweep_are_explained_in_words(at):
 def test_tiles_never_use_scientific_notation():
     """α of a BTC/ETH pair (≈ 12,150) read "1.215e+04" in its tile; tiles use plain notation with separators."""
     from service.controls import fmt_value
+
     assert fmt_value(12150.3) == "12,150" and fmt_value(0.0000123) == "0.00001230"
     assert fmt_value(0.0400123, 5) == "0.040012" and fmt_value(-3.5e7, 4) == "-35,000,000"
     assert fmt_value(0.0) == "0" and fmt_value(float("nan")) == "—"
@@ -667,8 +754,9 @@ def test_tiles_never_use_scientific_notation():
 
 def test_a_historical_window_counts_trades_instead_of_a_live_rate(at):
     at.radio(key="end_mode").set_value("earlier").run()
-    at.datetime_input(key="end_at").set_value(pd.Timestamp.now("UTC").tz_localize(None).floor("min")
-                                              + pd.Timedelta(minutes=1)).run()
+    at.datetime_input(key="end_at").set_value(
+        pd.Timestamp.now("UTC").tz_localize(None).floor("min") + pd.Timedelta(minutes=1)
+    ).run()
     assert_clean(at)
     captions = [c.value for c in at.main.caption]
     assert any("trades in the window" in c for c in captions), captions
@@ -709,7 +797,7 @@ def test_the_first_minute_from_an_empty_database(db_path, monkeypatch):
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     every_tab_is_clean(test)
-    seed_database(path, 120, 60_000)                      # one minute of both symbols: 60 aligned 1 s bars
+    seed_database(path, 120, 60_000)  # one minute of both symbols: 60 aligned 1 s bars
     infos = every_tab_is_clean(test)
     pair = [i for i in infos if i.startswith("**Pair analytics**")]
     assert pair and "so far — about" in pair[0] and "ready ≈" in pair[0], infos
@@ -719,12 +807,11 @@ def test_the_first_minute_from_an_empty_database(db_path, monkeypatch):
     assert "of the bars needed — about" in bar.proto.text and 0 < bar.proto.value < 100
     show(test, "Backtest")
     assert test.get("progress"), "the Backtest tab shows its progress too"
-    seed_database(path, 2000, 20 * 60_000, seed=8)        # twenty minutes more: enough for every view
-    test.session_state["_bar_cache"] = {}                 # (older bars than the tail: the 30 s full re-read's job)
+    seed_database(path, 2000, 20 * 60_000, seed=8)  # twenty minutes more: enough for every view
+    test.session_state["_bar_cache"] = {}  # (older bars than the tail: the 30 s full re-read's job)
     show(test, "Pair Analytics")
     assert_clean(test) and not test.get("progress")
-    assert any("Cointegrated" in s.value or "cointegrat" in s.value for s in [*test.main.success,
-                                                                                *test.main.warning])
+    assert any("Cointegrated" in s.value or "cointegrat" in s.value for s in [*test.main.success, *test.main.warning])
 
 
 def test_an_empty_window_over_stored_history_offers_a_jump_to_it(db_path, monkeypatch):
@@ -736,8 +823,9 @@ def test_an_empty_window_over_stored_history_offers_a_jump_to_it(db_path, monkey
     monkeypatch.setenv("DATA_FEED", "simulated")
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     show(test, "Charts")
-    assert any("the database holds BTCUSDT, ETHUSDT from" in i.value for i in test.main.info), \
-        [i.value for i in test.main.info]
+    assert any("the database holds BTCUSDT, ETHUSDT from" in i.value for i in test.main.info), [
+        i.value for i in test.main.info
+    ]
     test.button(key="jump_Charts").click().run()
     assert_clean(test)
     assert test.session_state["end_mode"] == "earlier" and test.session_state["lookback"] == 30
@@ -749,8 +837,11 @@ def test_prices_show_the_decimals_of_their_tick():
     """A price card showed BTCUSDT 60,000.10 and a 0.12345 coin as 0.123450: the tick's decimals, read off the
     traded prices, with thousands separators."""
     from service.controls import fmt_price, tick_decimals
-    assert [tick_decimals(p) for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234],
-                                        [60000.0, 60001.0], [0.1 + 0.2])] == [1, 2, 5, 0, 1]
+
+    assert [
+        tick_decimals(p)
+        for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234], [60000.0, 60001.0], [0.1 + 0.2])
+    ] == [1, 2, 5, 0, 1]
     assert fmt_price(60000.1, 1) == "60,000.1" and fmt_price(0.12345, 5) == "0.12345"
 
 
@@ -805,28 +896,43 @@ def test_a_hole_in_the_data_is_drawn_as_a_gap_not_a_flat_line(db_path, monkeypat
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
     assert_clean(test)
     [compact] = figures(test)
-    assert all(np.isnan(values(trace["y"])).sum() >= 1 for trace in compact["data"])   # each line breaks
+    assert all(np.isnan(values(trace["y"])).sum() >= 1 for trace in compact["data"])  # each line breaks
     show(test, "Charts")
     candles = [t for f in figures(test) for t in f["data"] if t["type"] == "candlestick"]
-    gaps = [np.diff(values(t["x"])).max() for t in candles]               # no flat candles over the hole
+    gaps = [np.diff(values(t["x"])).max() for t in candles]  # no flat candles over the hole
     assert candles and all(gap >= 29 * 60_000 for gap in gaps), gaps
 
 
 def test_mask_holes_blanks_only_long_runs_of_filled_bars():
     from analytics import mask_holes
+
     index = pd.date_range("2024-01-01", periods=12, freq="1s", tz="UTC")
     filled = [False, True, False, True, True, True, True, False, False, True, True, False]
-    bars = pd.DataFrame({"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0, "filled": filled},
-                        index=index)
+    bars = pd.DataFrame(
+        {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 0.0, "filled": filled}, index=index
+    )
     out = mask_holes(bars, 3)
-    assert out["close"].isna().tolist() == [False, False, False, True, True, True, True, False, False, False,
-                                            False, False]
+    assert out["close"].isna().tolist() == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+        False,
+        False,
+    ]
     assert out["volume"].tolist() == bars["volume"].tolist() and mask_holes(bars, 5).equals(bars)
 
 
 def test_the_tick_rate_of_the_first_seconds_is_over_the_seconds_covered():
     """Eight seconds after Start the card said "2.4 ticks/s" for a symbol trading 20/s: 8 s of trades over 60 s."""
     from dashboard.tab_dashboard import recent_rate
+
     end = 1_800_000_000_000
     first = pd.date_range(pd.Timestamp(end - 8000, unit="ms", tz="UTC"), periods=8, freq="1s")
     later = pd.date_range(pd.Timestamp(end - 600_000, unit="ms", tz="UTC"), periods=600, freq="1s")
@@ -870,7 +976,7 @@ def test_a_server_outage_keeps_each_views_last_data_on_screen(pg_server, monkeyp
     assert [f["layout"].get("title") for f in figures(test)] == shown
     frozen = ([m.value for m in test.main.metric], [c.value for c in test.main.caption], figures(test))
     time.sleep(1.5)
-    test.run()                                      # later in the outage: the same reads, so the same numbers
+    test.run()  # later in the outage: the same reads, so the same numbers
     assert ([m.value for m in test.main.metric], [c.value for c in test.main.caption], figures(test)) == frozen
     restart.join(60)
     assert reachable()

@@ -3,6 +3,7 @@
 The fake serves every trade of a past UTC day from its history, however old; REST serves only the last 48 h, which is
 why gaps older than that can be repaired from the archive alone.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -47,8 +48,11 @@ def as_rows(ticks) -> list[tuple]:
 
 
 def expected_rows(fb: FakeBinance, start: int) -> list[tuple]:
-    return [(SYM, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
-            for t in fb.history(SYM) if start <= t.time_ms < start + DAY_MS]
+    return [
+        (SYM, t.agg_id, t.time_ms, float(t.price), float(t.qty), t.buyer_maker, t.time_ms)
+        for t in fb.history(SYM)
+        if start <= t.time_ms < start + DAY_MS
+    ]
 
 
 def flatten(chunks) -> list:
@@ -69,7 +73,8 @@ def test_full_day_round_trip_equals_history_of_that_day(fb, tmp_dir):
 def test_url_follows_the_archive_layout():
     archive = BinanceArchive("https://data.binance.vision/")
     assert archive.url("btcusdt", dt.date(2024, 8, 8)) == (
-        "https://data.binance.vision/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-08-08.zip")
+        "https://data.binance.vision/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2024-08-08.zip"
+    )
 
 
 def test_id_range_keeps_only_first_to_last_id(fb):
@@ -90,7 +95,7 @@ def test_chunks_hold_at_most_chunk_ticks(fb):
     assert [len(c) for c in chunks] == [1000, 1000, 880]
     assert as_rows(flatten(chunks)) == expected_rows(fb, start)
     with pytest.raises(ValueError, match="chunk"):
-        archive.iter_agg_trades(SYM, day, chunk=0)     # checked at the call, before any download
+        archive.iter_agg_trades(SYM, day, chunk=0)  # checked at the call, before any download
     with pytest.raises(ValueError, match="invalid symbol"):
         archive.iter_agg_trades("BTC/USDT", day)
 
@@ -102,7 +107,7 @@ def test_unpublished_files_raise_missing(fb, tmp_dir, case):
     if case == "scripted":
         fb.archive_missing(SYM, day)
     elif case == "today":
-        fb.generate(SYM, 10, start_ms=fb.now_ms() - 10_000, spacing_ms=1000)   # today's file is not out yet
+        fb.generate(SYM, 10, start_ms=fb.now_ms() - 10_000, spacing_ms=1000)  # today's file is not out yet
         day, _ = past_day(fb, 0)
     elif case == "empty_day":
         day, _ = past_day(fb, 10)
@@ -132,16 +137,18 @@ def test_checksum_mismatch_is_refused_before_any_tick(fb, tmp_dir):
     chunks = archive.iter_agg_trades(SYM, day)
     with pytest.raises(ArchiveError) as err:
         next(chunks)
-    assert re.fullmatch(re.escape(url) + r": sha256 [0-9a-f]{64} does not match \.CHECKSUM [0-9a-f]{64}",
-                        str(err.value))
+    assert re.fullmatch(
+        re.escape(url) + r": sha256 [0-9a-f]{64} does not match \.CHECKSUM [0-9a-f]{64}", str(err.value)
+    )
     assert not err.value.missing and err.value.status is None
     stats = archive.get_stats()
     assert (stats.files, stats.ticks, stats.last_error) == (0, 0, str(err.value))
     assert list(tmp_dir.iterdir()) == []
 
 
-@pytest.mark.parametrize("body", ["", "not a checksum", "abc123  BTCUSDT-aggTrades-{day}.zip",
-                                  "{sha}  ETHUSDT-aggTrades-{day}.zip"])
+@pytest.mark.parametrize(
+    "body", ["", "not a checksum", "abc123  BTCUSDT-aggTrades-{day}.zip", "{sha}  ETHUSDT-aggTrades-{day}.zip"]
+)
 def test_malformed_checksum_is_refused(fb, body):
     day, _ = three_days_back(fb)
     archive = BinanceArchive(fb.rest_base)
@@ -164,7 +171,7 @@ def test_http_errors_name_the_url_and_status(fb):
 
 
 def test_unreachable_server_gives_a_clear_error(tmp_dir):
-    with socket.socket() as probe:                      # a port nobody listens on
+    with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     archive = BinanceArchive(f"http://127.0.0.1:{port}", timeout_s=5, tmp_dir=str(tmp_dir))
@@ -180,24 +187,24 @@ def test_temp_file_lives_only_while_iterating(fb, tmp_dir):
     day, _ = three_days_back(fb)
     archive = BinanceArchive(fb.rest_base, tmp_dir=str(tmp_dir))
     chunks = archive.iter_agg_trades(SYM, day, chunk=100)
-    assert list(tmp_dir.iterdir()) == []                # nothing is downloaded before the first next()
+    assert list(tmp_dir.iterdir()) == []  # nothing is downloaded before the first next()
     next(chunks)
     assert len(list(tmp_dir.iterdir())) == 1
     list(chunks)
-    assert list(tmp_dir.iterdir()) == []                # exhausted
+    assert list(tmp_dir.iterdir()) == []  # exhausted
     chunks = archive.iter_agg_trades(SYM, day, chunk=100)
     next(chunks)
     chunks.close()
-    assert list(tmp_dir.iterdir()) == []                # closed early
+    assert list(tmp_dir.iterdir()) == []  # closed early
 
 
 def test_archive_serves_what_rest_no_longer_does(fb):
     day, start = three_days_back(fb)
-    fb.generate(SYM, 100, start_ms=fb.now_ms() - 100_000, spacing_ms=1000)   # recent: REST still has these
+    fb.generate(SYM, 100, start_ms=fb.now_ms() - 100_000, spacing_ms=1000)  # recent: REST still has these
     old_id = expected_rows(fb, start)[0][1]
     rest = BinanceRest(fb.rest_base)
     served = [t.trade_id for t in rest.agg_trades(SYM, from_id=old_id, limit=1000)]
-    assert served and old_id not in served and min(served) > old_id    # beyond the 48 h REST window
+    assert served and old_id not in served and min(served) > old_id  # beyond the 48 h REST window
     ticks = flatten(BinanceArchive(fb.rest_base).iter_agg_trades(SYM, day, first_id=old_id, last_id=old_id))
     assert [t.trade_id for t in ticks] == [old_id]
 
@@ -211,7 +218,7 @@ def test_archive_requests_are_counted_and_spend_no_weight(fb):
     assert requests[path] == 1 and requests[path + ".CHECKSUM"] == 1
     rest = BinanceRest(fb.rest_base)
     rest.server_time()
-    assert rest.get_stats().used_weight_1m == 1     # only the time call spent weight this minute
+    assert rest.get_stats().used_weight_1m == 1  # only the time call spent weight this minute
 
 
 def test_a_day_that_grows_is_served_again_in_full(fb):
@@ -219,14 +226,14 @@ def test_a_day_that_grows_is_served_again_in_full(fb):
     fb.generate(SYM, 100, start_ms=start, spacing_ms=1000)
     archive = BinanceArchive(fb.rest_base)
     assert len(flatten(archive.iter_agg_trades(SYM, day))) == 100
-    fb.generate(SYM, 50, spacing_ms=1000)               # continues the same day
+    fb.generate(SYM, 50, spacing_ms=1000)  # continues the same day
     assert as_rows(flatten(archive.iter_agg_trades(SYM, day))) == expected_rows(fb, start)
     assert archive.get_stats().files == 2
 
 
 def test_download_is_hashed_block_by_block(fb, monkeypatch):
     day, start = three_days_back(fb)
-    monkeypatch.setattr(data_feed, "_ARCHIVE_BLOCK_BYTES", 1000)   # many blocks for one small file
+    monkeypatch.setattr(data_feed, "_ARCHIVE_BLOCK_BYTES", 1000)  # many blocks for one small file
     archive = BinanceArchive(fb.rest_base)
     assert as_rows(flatten(archive.iter_agg_trades(SYM, day))) == expected_rows(fb, start)
     assert archive.get_stats().bytes > 10 * 1000
@@ -237,12 +244,13 @@ def test_verified_but_unreadable_file_names_url_and_line(fb, tmp_dir):
     archive = BinanceArchive(fb.rest_base, tmp_dir=str(tmp_dir))
     url = archive.url(SYM, day)
     path = url.split(fb.rest_base, 1)[1]
-    body = ("agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
-            "1,100.5,0.1,1,1,1723075200000,true\n2,abc,0.1,2,2,1723075200001,false\n")
+    body = (
+        "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n"
+        "1,100.5,0.1,1,1,1723075200000,true\n2,abc,0.1,2,2,1723075200001,false\n"
+    )
     fb.fail_rest(200, body=body, content_type="application/zip", path=path)
     digest = hashlib.sha256(body.encode()).hexdigest()
-    fb.fail_rest(200, body=f"{digest}  {url.rsplit('/', 1)[1]}\n", content_type="text/plain",
-                 path=path + ".CHECKSUM")
+    fb.fail_rest(200, body=f"{digest}  {url.rsplit('/', 1)[1]}\n", content_type="text/plain", path=path + ".CHECKSUM")
     with pytest.raises(ArchiveError, match=re.escape(f"{url}: line 3: ") + ".*price"):
         list(archive.iter_agg_trades(SYM, day))
     assert list(tmp_dir.iterdir()) == []

@@ -13,9 +13,29 @@ import analytics as A
 
 pytestmark = pytest.mark.filterwarnings("error")
 
-TRADE_COLUMNS = ["entry_time", "exit_time", "side", "entry_zscore", "exit_zscore", "entry_beta", "entry_price_x",
-                 "entry_price_y", "exit_price_x", "exit_price_y", "qty_x", "qty_y", "exit_qty_x", "gross_pnl",
-                 "fees", "slippage", "net_pnl", "holding_bars", "holding_time", "exit_reason", "rehedges"]
+TRADE_COLUMNS = [
+    "entry_time",
+    "exit_time",
+    "side",
+    "entry_zscore",
+    "exit_zscore",
+    "entry_beta",
+    "entry_price_x",
+    "entry_price_y",
+    "exit_price_x",
+    "exit_price_y",
+    "qty_x",
+    "qty_y",
+    "exit_qty_x",
+    "gross_pnl",
+    "fees",
+    "slippage",
+    "net_pnl",
+    "holding_bars",
+    "holding_time",
+    "exit_reason",
+    "rehedges",
+]
 
 
 def _params(**kw) -> A.BacktestParams:
@@ -31,6 +51,7 @@ def ou_pair() -> tuple[pd.Series, pd.Series]:
 
 # ---------------------------------------------------------------------------------------------------- metric helpers
 
+
 def _r(prices: list[float]) -> pd.Series:
     return pd.Series(prices).pct_change()  # leading NaN is dropped by the helpers, as in vectorbt
 
@@ -38,10 +59,12 @@ def _r(prices: list[float]) -> pd.Series:
 def test_vectorbt_golden_metric_values() -> None:
     # vectorbt tests/test_returns.py, daily prices -> ann_factor = 365 days / 1 day
     assert A.sharpe_ratio(_r([1, 2, 3, 4, 5]), 365, risk_free=0.01) == pytest.approx(29.052280196490333, rel=1e-12)
-    assert A.sortino_ratio(_r([5, 4, 3, 2, 1]), 365, required_return=0.1) == pytest.approx(-18.441677017667562,
-                                                                                           rel=1e-12)
-    assert A.sortino_ratio(_r([1, 2, 3, 2, 1]), 365, required_return=0.1) == pytest.approx(3.4417788692752858,
-                                                                                          rel=1e-12)
+    assert A.sortino_ratio(_r([5, 4, 3, 2, 1]), 365, required_return=0.1) == pytest.approx(
+        -18.441677017667562, rel=1e-12
+    )
+    assert A.sortino_ratio(_r([1, 2, 3, 2, 1]), 365, required_return=0.1) == pytest.approx(
+        3.4417788692752858, rel=1e-12
+    )
     assert A.calmar_ratio(_r([5, 4, 3, 2, 1]), 365) == pytest.approx(-1.25, rel=1e-12)
     assert A.calmar_ratio(_r([1, 2, 3, 2, 1]), 365) == pytest.approx(0.0, abs=1e-12)
     assert A.max_drawdown(_r([5, 4, 3, 2, 1])) == pytest.approx(-0.8)
@@ -63,6 +86,7 @@ def test_metric_helpers_reject_undefined_cases() -> None:
 
 # ---------------------------------------------------------------------------------------------------- accounting
 
+
 def test_trade_log_reconciles_with_equity_exactly(ou_pair) -> None:
     x, y = ou_pair
     res = A.backtest_pairs(x, y, _params(hedge_method="rolling", fee_bps=4.0, slippage_bps=1.0, rehedge_bars=30))
@@ -70,11 +94,26 @@ def test_trade_log_reconciles_with_equity_exactly(ou_pair) -> None:
     assert list(trades.columns) == TRADE_COLUMNS and len(trades) > 50
     assert trades["net_pnl"].sum() == pytest.approx(res.equity.iloc[-1] - capital, abs=1e-9)
     np.testing.assert_allclose(res.equity, capital + res.pnl.cumsum(), rtol=0, atol=1e-9)
-    np.testing.assert_allclose(trades["gross_pnl"] - trades["fees"] - trades["slippage"], trades["net_pnl"],
-                               rtol=0, atol=1e-9)
-    assert {"total_return", "pct_return", "win_rate", "profit_factor", "expectancy", "n_trades", "avg_holding_bars",
-            "avg_holding_seconds", "exposure", "max_drawdown", "sharpe", "sortino", "calmar", "cagr",
-            "ann_factor"} <= set(res.metrics)
+    np.testing.assert_allclose(
+        trades["gross_pnl"] - trades["fees"] - trades["slippage"], trades["net_pnl"], rtol=0, atol=1e-9
+    )
+    assert {
+        "total_return",
+        "pct_return",
+        "win_rate",
+        "profit_factor",
+        "expectancy",
+        "n_trades",
+        "avg_holding_bars",
+        "avg_holding_seconds",
+        "exposure",
+        "max_drawdown",
+        "sharpe",
+        "sortino",
+        "calmar",
+        "cagr",
+        "ann_factor",
+    } <= set(res.metrics)
     assert res.metrics["total_fees"] == pytest.approx(trades["fees"].sum())
     assert res.metrics["n_trades"] == len(trades)
     assert res.metrics["win_rate"] == pytest.approx((trades["net_pnl"] > 0).mean())
@@ -85,16 +124,19 @@ def test_legs_sized_by_hedge_ratio_and_pnl_by_hand(ou_pair) -> None:
     x, y = ou_pair
     res = A.backtest_pairs(x, y, _params(fee_bps=4.0, rehedge_bars=None))
     t = res.trades
-    np.testing.assert_allclose(t["qty_y"].abs() * t["entry_price_y"] + t["qty_x"].abs() * t["entry_price_x"],
-                               res.params.capital)
+    np.testing.assert_allclose(
+        t["qty_y"].abs() * t["entry_price_y"] + t["qty_x"].abs() * t["entry_price_x"], res.params.capital
+    )
     np.testing.assert_allclose(t["qty_x"], -t["qty_y"] * t["entry_beta"])
     assert ((t["side"] == "long") == (t["qty_y"] > 0)).all()
     assert (t["exit_qty_x"] == t["qty_x"]).all() and (t["rehedges"] == 0).all()
-    gross = (t["qty_x"] * (t["exit_price_x"] - t["entry_price_x"])
-             + t["qty_y"] * (t["exit_price_y"] - t["entry_price_y"]))
+    gross = t["qty_x"] * (t["exit_price_x"] - t["entry_price_x"]) + t["qty_y"] * (
+        t["exit_price_y"] - t["entry_price_y"]
+    )
     np.testing.assert_allclose(t["gross_pnl"], gross, rtol=1e-9, atol=1e-9)
-    turnover = (t["qty_x"].abs() * (t["entry_price_x"] + t["exit_price_x"])
-                + t["qty_y"].abs() * (t["entry_price_y"] + t["exit_price_y"]))
+    turnover = t["qty_x"].abs() * (t["entry_price_x"] + t["exit_price_x"]) + t["qty_y"].abs() * (
+        t["entry_price_y"] + t["exit_price_y"]
+    )
     np.testing.assert_allclose(t["fees"], turnover * 4e-4, rtol=1e-9)
 
 
@@ -116,19 +158,29 @@ def test_rehedging_turnover_is_charged(ou_pair) -> None:
     assert fixed.metrics["rehedges"] == 0 and rehedged.metrics["rehedges"] > 100
     assert rehedged.metrics["total_fees"] > fixed.metrics["total_fees"]
     legs = rehedged.legs
-    extra = (legs["qty_x"].diff().abs() * x)[(legs["qty_x"].diff() != 0) & (legs["qty_x"].shift() != 0)
-                                              & (legs["qty_x"] != 0)]
+    extra = (legs["qty_x"].diff().abs() * x)[
+        (legs["qty_x"].diff() != 0) & (legs["qty_x"].shift() != 0) & (legs["qty_x"] != 0)
+    ]
     assert extra.sum() * 4e-4 == pytest.approx(rehedged.metrics["total_fees"] - _entry_exit_fees(rehedged), rel=1e-9)
     assert rehedged.trades["net_pnl"].sum() == pytest.approx(rehedged.equity.iloc[-1] - 10_000, abs=1e-9)
 
 
 def _entry_exit_fees(res: A.BacktestResult) -> float:
     t = res.trades
-    return float(((t["qty_x"].abs() * t["entry_price_x"] + t["exit_qty_x"].abs() * t["exit_price_x"]
-                   + t["qty_y"].abs() * (t["entry_price_y"] + t["exit_price_y"])) * 4e-4).sum())
+    return float(
+        (
+            (
+                t["qty_x"].abs() * t["entry_price_x"]
+                + t["exit_qty_x"].abs() * t["exit_price_x"]
+                + t["qty_y"].abs() * (t["entry_price_y"] + t["exit_price_y"])
+            )
+            * 4e-4
+        ).sum()
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- behaviour
+
 
 def test_ou_spread_makes_money_with_high_win_rate(ou_pair) -> None:
     x, y = ou_pair
@@ -158,7 +210,8 @@ def test_signals_fill_on_the_next_bar_with_the_right_side(ou_pair) -> None:
         assert res.zscore.iloc[signal] == trade.entry_zscore and abs(trade.entry_zscore) > p.entry
         assert (trade.side == "short") == (trade.entry_zscore > 0)
         assert res.positions.iloc[signal] == 0 and res.positions.iloc[pos[trade.entry_time]] == (
-            1 if trade.side == "long" else -1)
+            1 if trade.side == "long" else -1
+        )
         if trade.exit_reason == "exit":
             z_exit = res.zscore.iloc[pos[trade.exit_time] - 1]
             assert z_exit == trade.exit_zscore
@@ -192,11 +245,14 @@ def test_seed_backtest_mean_reversion_next_bar_fill_and_sign() -> None:
     assert positions.tolist() == [0, 0, 0, -1, -1, -1, -1, 0, 0, 1, 1, 0, 0]
 
 
-@pytest.mark.parametrize(("kwargs", "reason", "exit_bar", "n_trades"), [
-    ({"stop_th": 3.2}, "stop", 5, 1),  # stop at bar 4, no re-entry until |z| <= entry again
-    ({"max_hold_bars": 2}, "max_hold", 5, 1),
-    ({}, "exit", 10, 1),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "reason", "exit_bar", "n_trades"),
+    [
+        ({"stop_th": 3.2}, "stop", 5, 1),  # stop at bar 4, no re-entry until |z| <= entry again
+        ({"max_hold_bars": 2}, "max_hold", 5, 1),
+        ({}, "exit", 10, 1),
+    ],
+)
 def test_stop_max_hold_and_rearm(kwargs: dict, reason: str, exit_bar: int, n_trades: int) -> None:
     spread, z = _crafted([0, 0, 2.5, 2.6, 3.5, 3.0, 2.5, 1.0, 0.5, -0.1, 0, 0])
     trades, _ = A.backtest_mean_reversion(spread, z, **kwargs)
@@ -230,6 +286,7 @@ def test_seed_ou_case_has_positive_pnl_and_win_rate() -> None:
 
 # ---------------------------------------------------------------------------------------------------- look-ahead
 
+
 @pytest.mark.parametrize("method", ["rolling", "kalman", "ols", "huber"])
 def test_backtest_has_no_look_ahead(ou_pair, method: str) -> None:
     x, y = (s.iloc[:4_000] for s in ou_pair)
@@ -238,18 +295,19 @@ def test_backtest_has_no_look_ahead(ou_pair, method: str) -> None:
     t = 2_500
     rng = np.random.default_rng(0)
     bumped_x, bumped_y = x.copy(), y.copy()
-    bumped_x.iloc[t + 1:] *= np.exp(rng.normal(0, 0.003, len(x) - t - 1))
-    bumped_y.iloc[t + 1:] *= np.exp(rng.normal(0, 0.003, len(x) - t - 1))
+    bumped_x.iloc[t + 1 :] *= np.exp(rng.normal(0, 0.003, len(x) - t - 1))
+    bumped_y.iloc[t + 1 :] *= np.exp(rng.normal(0, 0.003, len(x) - t - 1))
     perturbed = A.backtest_pairs(bumped_x, bumped_y, p)
     truncated = A.backtest_pairs(x.iloc[: t + 1], y.iloc[: t + 1], p)
     for other, upto in ((perturbed, t + 1), (truncated, t)):  # truncation closes the open trade at bar t itself
         for name in ("positions", "equity", "pnl", "zscore", "spread"):
             pd.testing.assert_series_equal(getattr(other, name).iloc[:upto], getattr(full, name).iloc[:upto])
         pd.testing.assert_frame_equal(other.legs.iloc[:upto], full.legs.iloc[:upto])
-    assert perturbed.positions.iloc[t + 1:].ne(full.positions.iloc[t + 1:]).any()  # the perturbation does bite
+    assert perturbed.positions.iloc[t + 1 :].ne(full.positions.iloc[t + 1 :]).any()  # the perturbation does bite
 
 
 # ---------------------------------------------------------------------------------------------------- modes, metrics
+
 
 def test_in_sample_mode_is_labelled_and_static_only(ou_pair) -> None:
     x, y = ou_pair
@@ -284,12 +342,20 @@ def test_annualised_metrics_match_the_helpers_on_the_equity_curve(ou_pair) -> No
     assert res.metrics["exposure"] == pytest.approx((res.positions != 0).mean())
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"exit": 2.5}, "exit .* below entry"), ({"stop": 1.5}, "stop .* above entry"),
-    ({"fee_bps": -1.0}, "fee_bps"), ({"hedge_method": "lasso"}, "unknown hedge method"),
-    ({"kalman_memory": 1}, "kalman_memory must be"), ({"z_window": 1}, "z_window=1"),
-    ({"capital": 0.0}, "capital"), ({"bar_seconds": 0.0}, "bar_seconds"), ({"max_hold_bars": 0}, "max_hold_bars"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"exit": 2.5}, "exit .* below entry"),
+        ({"stop": 1.5}, "stop .* above entry"),
+        ({"fee_bps": -1.0}, "fee_bps"),
+        ({"hedge_method": "lasso"}, "unknown hedge method"),
+        ({"kalman_memory": 1}, "kalman_memory must be"),
+        ({"z_window": 1}, "z_window=1"),
+        ({"capital": 0.0}, "capital"),
+        ({"bar_seconds": 0.0}, "bar_seconds"),
+        ({"max_hold_bars": 0}, "max_hold_bars"),
+    ],
+)
 def test_bad_backtest_params_raise(ou_pair, kwargs: dict, message: str) -> None:
     x, y = ou_pair
     with pytest.raises(ValueError, match=message):
@@ -305,6 +371,7 @@ def test_backtest_rejects_too_short_and_misaligned_input(ou_pair) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- sweep
+
 
 def test_parameter_sweep_grid_matches_single_backtests(ou_pair) -> None:
     x, y = (s.iloc[:8_000] for s in ou_pair)

@@ -8,6 +8,7 @@ ticks, visits every tab, checks that charts are drawn and no exception is shown,
 survives refreshes that bring new data and that no sample shows a blank chart (tests/browser_probe.py), downloads one
 CSV and checks its header, and saves a screenshot per tab in the test's temp dir. The server is always terminated.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,9 +21,15 @@ from served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
 # tab -> (text that shows the tab has rendered, charts it must draw)
-TABS = {"Dashboard": ("Return corr.", 1), "Charts": ("Time-series statistics", 6),
-        "Pair Analytics": ("Cointegration and mean reversion", 5), "Backtest": ("Trade log", 2),
-        "Portfolio": ("Open positions", 0), "Alerts": ("Rules", 0), "Data Management": ("Database statistics", 0)}
+TABS = {
+    "Dashboard": ("Return corr.", 1),
+    "Charts": ("Time-series statistics", 6),
+    "Pair Analytics": ("Cointegration and mean reversion", 5),
+    "Backtest": ("Trade log", 2),
+    "Portfolio": ("Open positions", 0),
+    "Alerts": ("Rules", 0),
+    "Data Management": ("Database statistics", 0),
+}
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -41,10 +48,12 @@ def server(tmp_path):
 def download_first_line(page, label: str) -> str:
     """Click a download button and return the file's first line. One retry: on a CPU-starved machine Chromium
     has been seen (once, with other test suites running alongside) to cancel the deferred download."""
+
     def attempt() -> str:
         with page.expect_download(timeout=30_000) as download:
             page.get_by_role("button", name=label).click()
         return Path(download.value.path()).read_text().splitlines()[0]
+
     try:
         return attempt()
     except Exception:
@@ -69,20 +78,22 @@ def test_every_tab_in_chromium(server, tmp_path):
                 page.get_by_text(marker, exact=False).first.wait_for(timeout=30_000)
                 if charts:
                     page.wait_for_function(
-                        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n", arg=charts,
-                        timeout=30_000)
+                        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+                        arg=charts,
+                        timeout=30_000,
+                    )
                 page.wait_for_timeout(500)
                 assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
                 assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
                 page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
             page.get_by_role("tab", name="Dashboard").click()
             page.get_by_text("Return corr.").first.wait_for(timeout=30_000)
-            page.wait_for_selector(".live-plot .main-svg", timeout=30_000)     # drawn once; from now on it
-            page.wait_for_timeout(1_000)                                      # must never be blank again
+            page.wait_for_selector(".live-plot .main-svg", timeout=30_000)  # drawn once; from now on it
+            page.wait_for_timeout(1_000)  # must never be blank again
             watched = sample_tab(page, 6.0)
             assert watched.charts >= 1 and watched.blank == 0, watched
             zoom = drag_zoom(page, refreshes=4)
-            assert zoom.redraws >= 4 and zoom.kept, zoom          # the chart was redrawn with new data, zoom kept
+            assert zoom.redraws >= 4 and zoom.kept, zoom  # the chart was redrawn with new data, zoom kept
             page.get_by_role("tab", name="Data Management").click()
             page.get_by_text("Database statistics").first.wait_for(timeout=30_000)
             header = download_first_line(page, "OHLC bars (CSV)")

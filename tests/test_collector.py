@@ -1,4 +1,5 @@
 """collector.py: queue → batching writer → SQLite with exact counts, overflow accounting, gaps, service, CLI."""
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,10 @@ T0 = 1_723_161_000_000
 
 def write_agg_csv(path: Path, ids, *, header: bool = True, start_ms: int = T0) -> list[tuple]:
     """A Binance futures aggTrades archive file with the given ids (a trade every 10 ms)."""
-    rows = [(i, f"{60000 + (i % 50) / 10:.1f}", "0.010", i * 3, i * 3 + 2, start_ms + k * 10,
-             "true" if i % 2 else "false") for k, i in enumerate(ids)]
+    rows = [
+        (i, f"{60000 + (i % 50) / 10:.1f}", "0.010", i * 3, i * 3 + 2, start_ms + k * 10, "true" if i % 2 else "false")
+        for k, i in enumerate(ids)
+    ]
     lines = ["agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"] if header else []
     lines += [",".join(map(str, r)) for r in rows]
     path.write_text("\n".join(lines) + "\n")
@@ -33,14 +36,17 @@ def write_agg_csv(path: Path, ids, *, header: bool = True, start_ms: int = T0) -
 
 def stored(path: str, symbol: str = "BTCUSDT") -> list[tuple]:
     if path.startswith("postgresql://"):
-        db.ensure_database(path)           # (a collector subprocess may still be creating the schema)
+        db.ensure_database(path)  # (a collector subprocess may still be creating the schema)
     conn = db.open_reader(path)
     try:
-        if not path.startswith("postgresql://") and not conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE name='ticks'").fetchone():
-            return []                      # a collector subprocess is still creating the schema
-        return conn.execute("SELECT trade_id, timestamp, price, size FROM ticks WHERE symbol=? ORDER BY trade_id",
-                            (symbol,)).fetchall()
+        if (
+            not path.startswith("postgresql://")
+            and not conn.execute("SELECT 1 FROM sqlite_master WHERE name='ticks'").fetchone()
+        ):
+            return []  # a collector subprocess is still creating the schema
+        return conn.execute(
+            "SELECT trade_id, timestamp, price, size FROM ticks WHERE symbol=? ORDER BY trade_id", (symbol,)
+        ).fetchall()
     finally:
         conn.close()
 
@@ -122,7 +128,7 @@ def test_simulated_sessions_restart_on_the_same_database_without_clashing(db_pat
 def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_path, tmp_path):
     db.ensure_database(db_path)
     blocker = sqlite3.connect(db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")       # the writer cannot commit while this holds the write lock
+    blocker.execute("BEGIN IMMEDIATE")  # the writer cannot commit while this holds the write lock
     file = tmp_path / "BTCUSDT-aggTrades-x.csv"
     write_agg_csv(file, range(1, 30_001))
     feed = ReplayFeed(str(file), speed=0)
@@ -138,13 +144,14 @@ def test_slow_disk_never_blocks_the_socket_thread_and_overflow_is_counted(db_pat
     c.wait_finished(30)
     c.stop()
     s = c.stats()
-    assert produced_in < 4.0                  # 30k ticks offered while the disk was stuck (busy_timeout 5 s)
+    assert produced_in < 4.0  # 30k ticks offered while the disk was stuck (busy_timeout 5 s)
     assert s.dropped > 0 and s.received == 30_000
     assert s.written + s.dropped == 30_000 == len(stored(db_path)) + s.dropped
 
 
 def test_invalid_ticks_are_rejected_without_losing_the_batch(db_path):
     from data_feed import Tick
+
     c = collector.Collector(db_path, SimulatedFeed(), flush_interval_ms=20)
     c.start_writer()
     assert c.pipe.writer_ready.wait(5)
@@ -173,8 +180,14 @@ def test_one_collector_per_process(db_path, monkeypatch):
 
 
 def cli(*args: str, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "collector.py"), *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=60, **kw)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "collector.py"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        **kw,
+    )
 
 
 def test_cli_help_and_bad_input_messages(db_path):
@@ -194,8 +207,20 @@ def test_cli_replays_a_file_to_the_end_and_exits_zero(db_path, tmp_path):
 
 
 def test_cli_sigterm_flushes_and_exits_zero(db_path):
-    proc = subprocess.Popen([sys.executable, str(ROOT / "collector.py"), "--feed", "simulated", "--db", db_path,
-                             "--status-interval", "0.5"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "collector.py"),
+            "--feed",
+            "simulated",
+            "--db",
+            db_path,
+            "--status-interval",
+            "0.5",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (os.path.exists(db_path) and stored(db_path)):
@@ -209,24 +234,37 @@ def test_cli_sigterm_flushes_and_exits_zero(db_path):
     assert written == len(stored(db_path)) + len(stored(db_path, "ETHUSDT")) > 0
 
 
-@pytest.mark.parametrize("name, symbol, count", [
-    ("hftbacktest_usdm/btcusdt_20240808.gz", "BTCUSDT", 21_313),       # raw recorded combined-stream frames
-    ("gemscap_collector/ticks_2025-11-01T09-54-08.557Z.ndjson", "ETHUSDT", None),   # id-less NDJSON ticks
-])
+@pytest.mark.parametrize(
+    "name, symbol, count",
+    [
+        ("hftbacktest_usdm/btcusdt_20240808.gz", "BTCUSDT", 21_313),  # raw recorded combined-stream frames
+        ("gemscap_collector/ticks_2025-11-01T09-54-08.557Z.ndjson", "ETHUSDT", None),  # id-less NDJSON ticks
+    ],
+)
 def test_real_recordings_replay_into_the_database_once(shared_data, db_path, name, symbol, count):
     file = shared_data / name
-    for _ in range(2):                                  # the second replay must add nothing
-        done = cli("--feed", "replay", "--replay-file", str(file), "--speed", "0", "--db", db_path,
-                   "--symbols", "btcusdt,ethusdt")
+    for _ in range(2):  # the second replay must add nothing
+        done = cli(
+            "--feed",
+            "replay",
+            "--replay-file",
+            str(file),
+            "--speed",
+            "0",
+            "--db",
+            db_path,
+            "--symbols",
+            "btcusdt,ethusdt",
+        )
         assert done.returncode == 0, done.stderr
     rows = stored(db_path, symbol)
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids)) > 0
     if count is not None:
-        assert len(ids) == count and ids == list(range(ids[0], ids[0] + count))   # 0 gaps, as SOURCES.md says
+        assert len(ids) == count and ids == list(range(ids[0], ids[0] + count))  # 0 gaps, as SOURCES.md says
     else:
-        assert all(i < 0 for i in ids)                  # deterministic synthetic ids for id-less files
-    assert "written=0" in done.stderr                    # replaying again stored nothing twice
+        assert all(i < 0 for i in ids)  # deterministic synthetic ids for id-less files
+    assert "written=0" in done.stderr  # replaying again stored nothing twice
 
 
 def test_a_stopped_service_collector_is_not_kept_alive(db_path):
@@ -234,6 +272,7 @@ def test_a_stopped_service_collector_is_not_kept_alive(db_path):
     import weakref
 
     from config import load_settings
+
     settings = load_settings({**database_env(db_path), "DATA_FEED": "simulated"})
     refs = []
     for _ in range(2):
@@ -246,8 +285,14 @@ def test_a_stopped_service_collector_is_not_kept_alive(db_path):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "collector.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "LOG_LEVEL": "INFO"})
+    return subprocess.run(
+        [sys.executable, "collector.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LOG_LEVEL": "INFO"},
+    )
 
 
 def test_cli_replays_several_files_exports_and_imports_the_export_back(tmp_path):
@@ -268,9 +313,14 @@ def test_cli_replays_several_files_exports_and_imports_the_export_back(tmp_path)
     assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
 
 
-@pytest.mark.parametrize("content, message", [
-    ("ts,open,high,low,close,volume\n1723161000000,1,2,1,2,5\n", "holds OHLCV bars; a replay needs ticks"),
-    ("hello\n", "unrecognised format"), (None, "holds no files")])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("ts,open,high,low,close,volume\n1723161000000,1,2,1,2,5\n", "holds OHLCV bars; a replay needs ticks"),
+        ("hello\n", "unrecognised format"),
+        (None, "holds no files"),
+    ],
+)
 def test_cli_refuses_a_bad_replay_file_or_folder_without_a_traceback(tmp_path, content, message):
     target = tmp_path / "in"
     if content is None:

@@ -1,4 +1,5 @@
 """config.py: defaults, validation messages naming the variable, value and accepted values."""
+
 from pathlib import Path
 
 import pytest
@@ -12,14 +13,22 @@ def test_defaults_point_at_real_binance_routes():
     assert s.rest_url == "https://fapi.binance.com"
     assert s.data_feed == "binance" and s.stream == "aggTrade"
     assert s.symbols == ("BTCUSDT", "ETHUSDT")
-    assert s.db_path == "crypto_ticks.db"
+    assert s.db_target == "crypto_ticks.db"
     assert s.flush_interval_ms <= 250
 
 
 def test_values_are_parsed_and_normalised():
-    s = load_settings({"SYMBOLS": " btcusdt, ethusdt ,solusdt,btcusdt", "DATA_FEED": "SIMULATED",
-                       "BINANCE_WS_URL": "ws://127.0.0.1:9000/market/", "REFRESH_INTERVAL": "2000",
-                       "DEFAULT_TIMEFRAME": "1MIN", "BINANCE_STREAM": "TRADE", "REPAIR_GAPS": "off"})
+    s = load_settings(
+        {
+            "SYMBOLS": " btcusdt, ethusdt ,solusdt,btcusdt",
+            "DATA_FEED": "SIMULATED",
+            "BINANCE_WS_URL": "ws://127.0.0.1:9000/market/",
+            "REFRESH_INTERVAL": "2000",
+            "DEFAULT_TIMEFRAME": "1MIN",
+            "BINANCE_STREAM": "TRADE",
+            "REPAIR_GAPS": "off",
+        }
+    )
     assert s.symbols == ("BTCUSDT", "ETHUSDT", "SOLUSDT")
     assert s.data_feed == "simulated"
     assert s.ws_url == "ws://127.0.0.1:9000/market"
@@ -27,16 +36,19 @@ def test_values_are_parsed_and_normalised():
     assert s.default_timeframe == "1min" and s.stream == "trade" and s.repair_gaps is False
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"REFRESH_INTERVAL": "fast"}, "REFRESH_INTERVAL='fast': expected an integer"),
-    ({"REFRESH_INTERVAL": "10"}, "REFRESH_INTERVAL='10': expected a value from 250"),
-    ({"DATA_FEED": "kraken"}, "DATA_FEED='kraken': expected one of binance, simulated, replay"),
-    ({"SYMBOLS": "BTC-USDT"}, "SYMBOLS='BTC-USDT': invalid symbol(s) 'BTC-USDT'"),
-    ({"BINANCE_WS_URL": "fstream.binance.com"}, "BINANCE_WS_URL='fstream.binance.com': expected a URL"),
-    ({"DATA_FEED": "replay"}, "DATA_FEED=replay needs REPLAY_FILE"),
-    ({"FEE_BPS": "-1"}, "FEE_BPS='-1'"),
-    ({"REPAIR_GAPS": "maybe"}, "REPAIR_GAPS='maybe': expected true/false"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"REFRESH_INTERVAL": "fast"}, "REFRESH_INTERVAL='fast': expected an integer"),
+        ({"REFRESH_INTERVAL": "10"}, "REFRESH_INTERVAL='10': expected a value from 250"),
+        ({"DATA_FEED": "kraken"}, "DATA_FEED='kraken': expected one of binance, simulated, replay"),
+        ({"SYMBOLS": "BTC-USDT"}, "SYMBOLS='BTC-USDT': invalid symbol(s) 'BTC-USDT'"),
+        ({"BINANCE_WS_URL": "fstream.binance.com"}, "BINANCE_WS_URL='fstream.binance.com': expected a URL"),
+        ({"DATA_FEED": "replay"}, "DATA_FEED=replay needs REPLAY_FILE"),
+        ({"FEE_BPS": "-1"}, "FEE_BPS='-1'"),
+        ({"REPAIR_GAPS": "maybe"}, "REPAIR_GAPS='maybe': expected true/false"),
+    ],
+)
 def test_bad_values_name_variable_value_and_accepted(env, fragment):
     with pytest.raises(ConfigError) as err:
         load_settings(env)

@@ -1,4 +1,5 @@
 """data_feed: frame parsing, the live Binance feed against the fake server, REST client, simulated feed, recorder."""
+
 from __future__ import annotations
 
 import json
@@ -60,13 +61,24 @@ def assert_matches_history(fb: FakeBinance, sink: Sink, symbol: str) -> None:
     ticks = [t for t in sink.ticks if t.symbol == symbol]
     assert [t.trade_id for t in ticks] == [h.agg_id for h in history]
     assert [(t.price, t.size, t.timestamp, t.is_buyer_maker) for t in ticks] == [
-        (float(h.price), float(h.qty), h.time_ms, h.buyer_maker) for h in history]
+        (float(h.price), float(h.qty), h.time_ms, h.buyer_maker) for h in history
+    ]
 
 
 # ================================================================================================== frame decoding
 def _agg(**extra) -> dict:
-    payload = {"e": "aggTrade", "E": NOW, "a": 5933014, "s": "BTCUSDT", "p": "61800.30", "q": "0.006",
-               "f": 100, "l": 105, "T": NOW - 2, "m": True}
+    payload = {
+        "e": "aggTrade",
+        "E": NOW,
+        "a": 5933014,
+        "s": "BTCUSDT",
+        "p": "61800.30",
+        "q": "0.006",
+        "f": 100,
+        "l": 105,
+        "T": NOW - 2,
+        "m": True,
+    }
     payload.update(extra)
     return payload
 
@@ -80,45 +92,77 @@ def test_decode_combined_aggtrade_with_extra_fields():
 
 def test_decode_raw_payload_and_trade_frames():
     assert decode_frame(json.dumps(_agg()), 1).tick.trade_id == 5933014
-    trade = {"e": "trade", "E": NOW, "T": NOW, "s": "ETHUSDT", "t": 4308068523, "p": "2681.62", "q": "1.000",
-             "X": "MARKET", "m": False}
+    trade = {
+        "e": "trade",
+        "E": NOW,
+        "T": NOW,
+        "s": "ETHUSDT",
+        "t": 4308068523,
+        "p": "2681.62",
+        "q": "1.000",
+        "X": "MARKET",
+        "m": False,
+    }
     frame = decode_frame(json.dumps({"stream": "ethusdt@trade", "data": trade}), 2)
     assert frame.tick == Tick("ETHUSDT", 4308068523, NOW, 2681.62, 1.0, False, 2, IdSpace.TRADE)
 
 
 def test_zero_price_trade_rows_are_placeholders_not_ticks():
-    row = {"e": "trade", "E": NOW, "T": NOW, "s": "BTCUSDT", "t": 77, "p": "0", "q": "0", "X": "NA", "m": False,
-           "st": 1}
+    row = {
+        "e": "trade",
+        "E": NOW,
+        "T": NOW,
+        "s": "BTCUSDT",
+        "t": 77,
+        "p": "0",
+        "q": "0",
+        "X": "NA",
+        "m": False,
+        "st": 1,
+    }
     frame = decode_frame(json.dumps(row), 1)
     assert (frame.kind, frame.symbol, frame.trade_id, frame.tick) == (FrameKind.PLACEHOLDER, "BTCUSDT", 77, None)
 
 
-@pytest.mark.parametrize("raw, kind, detail", [
-    ('{"result":null,"id":1}', FrameKind.REPLY, ""),
-    ('{"result":["btcusdt@aggTrade"],"id":3}', FrameKind.REPLY, ""),
-    ('{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}', FrameKind.ERROR_REPLY,
-     "code 2: Invalid request: invalid stream"),
-    ('{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1,"s":"BTCUSDT"}}', FrameKind.OTHER, "bookTicker"),
-    ('{"lastUpdateId":1,"bids":[],"asks":[]}', FrameKind.OTHER, "no event type"),
-])
+@pytest.mark.parametrize(
+    "raw, kind, detail",
+    [
+        ('{"result":null,"id":1}', FrameKind.REPLY, ""),
+        ('{"result":["btcusdt@aggTrade"],"id":3}', FrameKind.REPLY, ""),
+        (
+            '{"error":{"code":2,"msg":"Invalid request: invalid stream"},"id":2}',
+            FrameKind.ERROR_REPLY,
+            "code 2: Invalid request: invalid stream",
+        ),
+        (
+            '{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1,"s":"BTCUSDT"}}',
+            FrameKind.OTHER,
+            "bookTicker",
+        ),
+        ('{"lastUpdateId":1,"bids":[],"asks":[]}', FrameKind.OTHER, "no event type"),
+    ],
+)
 def test_control_and_other_frames(raw, kind, detail):
     frame = decode_frame(raw, 0)
     assert frame.kind is kind
     assert frame.detail == detail
 
 
-@pytest.mark.parametrize("raw, needle", [
-    (b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTr', "not JSON"),
-    ("<html>502</html>", "not JSON"),
-    ("[1,2]", "not a JSON object"),
-    (json.dumps(_agg(p="abc")), "price 'abc' is not a number"),
-    (json.dumps({k: v for k, v in _agg().items() if k != "q"}), "missing field 'q'"),
-    (json.dumps(_agg(a="12")), "trade id '12' is not an integer"),
-    (json.dumps(_agg(T=12)), "trade time 12"),
-    (json.dumps(_agg(s="btc usdt")), "invalid symbol"),
-    (json.dumps(_agg(m="yes")), "buyer-is-maker"),
-    (b"\xff\xfe", "not JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, needle",
+    [
+        (b'{"stream":"btcusdt@aggTrade","data":{"e":"aggTr', "not JSON"),
+        ("<html>502</html>", "not JSON"),
+        ("[1,2]", "not a JSON object"),
+        (json.dumps(_agg(p="abc")), "price 'abc' is not a number"),
+        (json.dumps({k: v for k, v in _agg().items() if k != "q"}), "missing field 'q'"),
+        (json.dumps(_agg(a="12")), "trade id '12' is not an integer"),
+        (json.dumps(_agg(T=12)), "trade time 12"),
+        (json.dumps(_agg(s="btc usdt")), "invalid symbol"),
+        (json.dumps(_agg(m="yes")), "buyer-is-maker"),
+        (b"\xff\xfe", "not JSON"),
+    ],
+)
 def test_malformed_frames_are_classified_with_a_reason(raw, needle):
     frame = decode_frame(raw, 0)
     assert frame.kind is FrameKind.MALFORMED
@@ -141,8 +185,9 @@ def make_feed(fb):
     feeds: list[BinanceFuturesFeed] = []
 
     def factory(url: str | None = None, **options) -> tuple[BinanceFuturesFeed, Sink]:
-        settings = dict(backoff_initial_s=0.05, backoff_max_s=0.2, stall_first_s=3.0, stall_idle_s=3.0,
-                        rotation_overlap_s=0.2)
+        settings = dict(
+            backoff_initial_s=0.05, backoff_max_s=0.2, stall_first_s=3.0, stall_idle_s=3.0, rotation_overlap_s=0.2
+        )
         settings.update(options)
         feed = BinanceFuturesFeed(url or fb.ws_base, **settings)
         sink = Sink()
@@ -282,8 +327,9 @@ def test_silent_stream_and_idle_stall_recover_after_reconnect(fb, make_feed):
         fb.unsilence()
         assert wait_until(lambda: len(sink.ids("ETHUSDT")) > 20 and feed.get_stats().state is FeedState.CONNECTED)
         fb.stall(1.5)
-        assert wait_until(lambda: any("silent for more than" in e.message for e in sink.events
-                                      if e.kind is EventKind.STALLED))
+        assert wait_until(
+            lambda: any("silent for more than" in e.message for e in sink.events if e.kind is EventKind.STALLED)
+        )
         before = len(sink.ticks)
         assert wait_until(lambda: len(sink.ticks) > before + 50 and feed.get_stats().stalled_streams == [])
     finally:
@@ -340,8 +386,9 @@ def test_server_age_cut_without_rotation_reconnects(make_feed):
         feed.connect(PAIR)
         assert wait_until(lambda: feed.get_stats().reconnects >= 1 and feed.is_connected(), timeout=5)
         # the counter is raised before the event reaches the callback (another thread): wait for the event too
-        assert wait_until(lambda: any("code 1000" in e.message for e in sink.events
-                                      if e.kind is EventKind.DISCONNECTED), timeout=5)
+        assert wait_until(
+            lambda: any("code 1000" in e.message for e in sink.events if e.kind is EventKind.DISCONNECTED), timeout=5
+        )
         feed.disconnect()
 
 
@@ -358,7 +405,7 @@ def test_disconnect_is_prompt_while_streaming_stalled_or_backing_off(fb, make_fe
     assert time.monotonic() - started < 1.5
     job.stop()
     assert not feed.is_connected() and feed.get_stats().state is FeedState.STOPPED
-    feed.disconnect()                                              # idempotent
+    feed.disconnect()  # idempotent
 
     stalled, _ = make_feed()
     stalled.connect(PAIR)
@@ -425,9 +472,24 @@ def test_trade_stream_on_public_route_and_placeholder_ids(fb, make_feed):
     feed.connect(["BTCUSDT"])
     assert fb.wait_subscribed(["BTCUSDT"])
     placeholder_id = fb.history_ids("BTCUSDT").start - 1
-    fb.send_raw(json.dumps({"stream": "btcusdt@trade", "data": {
-        "e": "trade", "E": NOW, "T": NOW, "s": "BTCUSDT", "t": placeholder_id, "p": "0", "q": "0", "X": "NA",
-        "m": False}}))
+    fb.send_raw(
+        json.dumps(
+            {
+                "stream": "btcusdt@trade",
+                "data": {
+                    "e": "trade",
+                    "E": NOW,
+                    "T": NOW,
+                    "s": "BTCUSDT",
+                    "t": placeholder_id,
+                    "p": "0",
+                    "q": "0",
+                    "X": "NA",
+                    "m": False,
+                },
+            }
+        )
+    )
     assert wait_until(lambda: feed.get_stats().placeholders == 1)
     fb.stream_trades(["BTCUSDT"], count=20).wait()
     assert wait_until(lambda: len(sink.ticks) == 20)
@@ -499,7 +561,8 @@ def test_rest_agg_trades_paging_and_klines(fb, rest):
         from_id = page[-1].trade_id + 1
     history = fb.history("BTCUSDT")
     assert [(t.trade_id, t.price, t.size, t.timestamp, t.is_buyer_maker) for t in collected] == [
-        (h.agg_id, float(h.price), float(h.qty), h.time_ms, h.buyer_maker) for h in history]
+        (h.agg_id, float(h.price), float(h.qty), h.time_ms, h.buyer_maker) for h in history
+    ]
     assert fb.stats().rest_requests["/fapi/v1/aggTrades"] == 4
     bars = rest.klines("BTCUSDT", "1m", start_time=start, limit=1500)
     assert len(bars) == 21 and bars[0].open_time == start and bars[0].close_time == start + 59_999
@@ -533,7 +596,7 @@ def test_rest_429_retry_after_is_honoured(fb, rest):
     assert time.monotonic() - started >= 1.0
     stats = rest.get_stats()
     assert (stats.requests, stats.retries, stats.rate_limited) == (2, 1, 1)
-    assert 0.5 < stats.waited_s <= 1.0     # the block runs from the 429's arrival, so the sleep itself is a bit shorter
+    assert 0.5 < stats.waited_s <= 1.0  # the block runs from the 429's arrival, so the sleep itself is a bit shorter
 
 
 @pytest.mark.network
@@ -674,7 +737,7 @@ def test_real_aggtrade_recording_and_exchange_info(shared_data):
     assert len(ticks) == 91 and report.errors == 1, "91 aggTrades; the URL banner line is the one bad line"
     assert {t.symbol for t in ticks} <= {"SUSHIUSDT", "AKROUSDT", "KEEPUSDT", "CTKUSDT"}
     text = (shared_data / "cryptofeed_sample" / "BINANCE_FUTURES.0").read_text()
-    document, _ = json.JSONDecoder().raw_decode(text[text.index("{"):])
+    document, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
     infos = symbol_infos_from_exchange_info(document)
     assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.01, 0.001, "PERPETUAL", "USDT")
 

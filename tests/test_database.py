@@ -1,4 +1,5 @@
 """database.py: schema, idempotent batched writes, exact rollups, index-backed reads, exports, gaps, alerts."""
+
 from __future__ import annotations
 
 import ast
@@ -61,8 +62,9 @@ def test_one_id_in_two_id_spaces_is_two_trades(db_target):
     on one database, or an upload numbered its own way); one numbering never makes another's rows duplicates."""
     conn = db.open_writer(db_target)
     spaces = list(IdSpace)
-    rows = [dataclasses.replace(tick("BTCUSDT", 100, T0 + i, 60_000.0 + i), space=space)
-            for i, space in enumerate(spaces)]
+    rows = [
+        dataclasses.replace(tick("BTCUSDT", 100, T0 + i, 60_000.0 + i), space=space) for i, space in enumerate(spaces)
+    ]
     assert db.write_ticks(conn, rows).inserted == {"BTCUSDT": len(spaces)}
     assert db.write_ticks(conn, rows).duplicates == len(spaces)
     stored = db.read_ticks(conn, ["BTCUSDT"])
@@ -72,23 +74,36 @@ def test_one_id_in_two_id_spaces_is_two_trades(db_target):
 def test_tick_export_imports_back_with_its_id_spaces(db_target, tmp_path):
     """The Data Management/CLI tick CSV is a file replay and import read back: same rows, same id spaces."""
     conn = db.open_writer(db_target)
-    ticks = [*random_ticks(50), dataclasses.replace(tick("ETHUSDT", -5, T0, 3000.0), space=IdSpace.UPLOAD),
-             dataclasses.replace(tick("ETHUSDT", 7, T0 + 1, 3001.0), space=IdSpace.TRADE)]
+    ticks = [
+        *random_ticks(50),
+        dataclasses.replace(tick("ETHUSDT", -5, T0, 3000.0), space=IdSpace.UPLOAD),
+        dataclasses.replace(tick("ETHUSDT", 7, T0 + 1, 3001.0), space=IdSpace.TRADE),
+    ]
     db.write_ticks(conn, ticks)
     out = tmp_path / "ticks.csv"
     db.export_ticks_csv(db_target, str(out))
-    assert sorted(iter_ticks_from_file(out), key=lambda t: (t.symbol, t.timestamp)) == \
-        sorted(ticks, key=lambda t: (t.symbol, t.timestamp))
+    assert sorted(iter_ticks_from_file(out), key=lambda t: (t.symbol, t.timestamp)) == sorted(
+        ticks, key=lambda t: (t.symbol, t.timestamp)
+    )
     assert db.write_ticks(conn, list(iter_ticks_from_file(out))).total_inserted == 0
 
 
 def pandas_bars(ticks: list[Tick], rule: str) -> pd.DataFrame:
-    df = pd.DataFrame([(t.timestamp, t.trade_id, t.price, t.size) for t in ticks],
-                      columns=["timestamp", "trade_id", "price", "size"]).sort_values(["timestamp", "trade_id"])
+    df = pd.DataFrame(
+        [(t.timestamp, t.trade_id, t.price, t.size) for t in ticks], columns=["timestamp", "trade_id", "price", "size"]
+    ).sort_values(["timestamp", "trade_id"])
     df.index = pd.to_datetime(df.timestamp, unit="ms")
     g = df.resample(rule)
-    out = pd.DataFrame({"open": g.price.first(), "high": g.price.max(), "low": g.price.min(),
-                        "close": g.price.last(), "volume": g["size"].sum(), "trade_count": g.price.count()})
+    out = pd.DataFrame(
+        {
+            "open": g.price.first(),
+            "high": g.price.max(),
+            "low": g.price.min(),
+            "close": g.price.last(),
+            "volume": g["size"].sum(),
+            "trade_count": g.price.count(),
+        }
+    )
     return out[out.trade_count > 0]
 
 
@@ -98,10 +113,10 @@ def test_rollups_equal_pandas_resample_for_live_and_late_batches(db_target, time
     ticks = random_ticks(6000)
     shuffled = ticks[:]
     if order == "shuffled":
-        random.Random(3).shuffle(shuffled)      # late and repaired ticks arrive out of order: recomputed from rows
+        random.Random(3).shuffle(shuffled)  # late and repaired ticks arrive out of order: recomputed from rows
     conn = db.open_writer(db_target)
     for i in range(0, len(shuffled), 700):
-        db.write_ticks(conn, shuffled[i:i + 700])
+        db.write_ticks(conn, shuffled[i : i + 700])
     got = db.read_bars(conn, ["BTCUSDT"], timeframe)
     want = pandas_bars(ticks, rule)
     assert len(got) == len(want)
@@ -122,13 +137,21 @@ def test_exchange_bars_are_not_overwritten_by_rollups(db_target):
 def test_window_reads_are_index_backed_and_bounded(db_path):
     conn = db.open_writer(db_path)
     db.write_ticks(conn, random_ticks(3000))
-    plan = " ".join(r[3] for r in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM ticks WHERE symbol IN (?) AND timestamp>=? AND timestamp<?",
-        ("BTCUSDT", 0, 1)))
+    plan = " ".join(
+        r[3]
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM ticks WHERE symbol IN (?) AND timestamp>=? AND timestamp<?",
+            ("BTCUSDT", 0, 1),
+        )
+    )
     assert "USING INDEX ix_ticks_symbol_time" in plan
-    plan = " ".join(r[3] for r in conn.execute(
-        "EXPLAIN QUERY PLAN SELECT * FROM ohlc_data WHERE timeframe=? AND symbol IN (?) AND timestamp>=?",
-        ("1s", "BTCUSDT", 0)))
+    plan = " ".join(
+        r[3]
+        for r in conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM ohlc_data WHERE timeframe=? AND symbol IN (?) AND timestamp>=?",
+            ("1s", "BTCUSDT", 0),
+        )
+    )
     assert "SEARCH ohlc_data USING PRIMARY KEY" in plan
     mid = random_ticks(3000)[1500].timestamp
     window = db.read_ticks(conn, ["BTCUSDT"], start_ms=mid, end_ms=mid + 10_000)
@@ -159,7 +182,7 @@ def test_store_info_names_the_engine_and_the_tick_layout(db_target):
     with contextlib.closing(db.open_writer(db_target)) as conn:
         db.write_ticks(conn, [tick("BTCUSDT", 1, T0, 60_000.0), tick("BTCUSDT", 2, T0 + 86_400_000, 60_001.0)])
         info = db.store_info(conn)
-        hypertable = getattr(conn, "hypertable", False)           # a server preloading TimescaleDB
+        hypertable = getattr(conn, "hypertable", False)  # a server preloading TimescaleDB
     if hypertable:
         assert info.layout.startswith("raw ticks in a TimescaleDB hypertable: 2 day chunks")
     elif db_target.startswith("postgresql://"):
@@ -174,7 +197,7 @@ def test_streaming_export_is_chunked_and_complete(db_target, tmp_path):
     conn = db.open_writer(db_target)
     rows = random_ticks(150_000)
     for i in range(0, len(rows), 10_000):
-        db.write_ticks(conn, rows[i:i + 10_000])
+        db.write_ticks(conn, rows[i : i + 10_000])
     out = tmp_path / "ticks.csv"
     tracemalloc.start()
     count = db.export_ticks_csv(db_target, str(out))
@@ -187,9 +210,19 @@ def test_streaming_export_is_chunked_and_complete(db_target, tmp_path):
     assert peak < 80_000_000  # 50k-row chunks: ~55 MB peak; the whole 150k rows at once would be ~160 MB
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("=HYPERLINK(\"x\")", "'=HYPERLINK(\"x\")"), ("+cmd", "'+cmd"), ("@SUM(A1)", "'@SUM(A1)"), ("-x", "'-x"),
-    ("-1.5", "-1.5"), ("+2", "+2"), ("BTCUSDT", "BTCUSDT"), (3.5, 3.5)])
+@pytest.mark.parametrize(
+    "cell, expected",
+    [
+        ('=HYPERLINK("x")', '\'=HYPERLINK("x")'),
+        ("+cmd", "'+cmd"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("-x", "'-x"),
+        ("-1.5", "-1.5"),
+        ("+2", "+2"),
+        ("BTCUSDT", "BTCUSDT"),
+        (3.5, 3.5),
+    ],
+)
 def test_csv_cells_are_neutralised_against_formula_injection(cell, expected):
     assert db.neutralise_cell(cell) == expected
 
@@ -201,11 +234,20 @@ def test_dataframe_csv_neutralises_and_keeps_numbers():
 
 def test_dataframe_csv_has_empty_cells_and_no_float_noise():
     """Missing values were written "nan" and computed floats with their binary noise (0.42400000000000004)."""
-    frame = pd.DataFrame({"z": [0.1 + 0.2, np.nan, 1e-5, 12150.3], "when": pd.to_datetime([1, None, 2, 3], unit="s"),
-                          "note": ["a", None, "b", "c"]})
+    frame = pd.DataFrame(
+        {
+            "z": [0.1 + 0.2, np.nan, 1e-5, 12150.3],
+            "when": pd.to_datetime([1, None, 2, 3], unit="s"),
+            "note": ["a", None, "b", "c"],
+        }
+    )
     lines = db.dataframe_to_csv(frame).decode().splitlines()
-    assert lines[1:] == ["0.3,1970-01-01 00:00:01,a", ",,", "0.00001,1970-01-01 00:00:02,b",
-                         "12150.3,1970-01-01 00:00:03,c"]
+    assert lines[1:] == [
+        "0.3,1970-01-01 00:00:01,a",
+        ",,",
+        "0.00001,1970-01-01 00:00:02,b",
+        "12150.3,1970-01-01 00:00:03,c",
+    ]
 
 
 def test_gaps_and_alerts_round_trip(db_target):
@@ -241,13 +283,18 @@ def test_v3_ticks_are_rebuilt_with_their_id_space(db_path):
             if statement.strip():
                 conn.execute(statement)
     conn.execute("PRAGMA user_version=3")
-    conn.executemany("INSERT INTO ticks VALUES (?, ?, ?, 60000.0, 1.0, 0, ?)",
-                     [("BTCUSDT", 5, T0, T0), ("BTCUSDT", -T0 * 1000, T0, T0), ("ETHUSDT", 5, T0 + 1, T0 + 1)])
+    conn.executemany(
+        "INSERT INTO ticks VALUES (?, ?, ?, 60000.0, 1.0, 0, ?)",
+        [("BTCUSDT", 5, T0, T0), ("BTCUSDT", -T0 * 1000, T0, T0), ("ETHUSDT", 5, T0 + 1, T0 + 1)],
+    )
     conn.close()
     conn = db.open_writer(db_path)
     stored = db.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
     assert list(zip(stored.symbol, stored.trade_id, stored.id_space)) == [
-        ("BTCUSDT", 5, "aggTrade"), ("BTCUSDT", -T0 * 1000, "upload"), ("ETHUSDT", 5, "aggTrade")]
+        ("BTCUSDT", 5, "aggTrade"),
+        ("BTCUSDT", -T0 * 1000, "upload"),
+        ("ETHUSDT", 5, "aggTrade"),
+    ]
     trade = dataclasses.replace(tick("BTCUSDT", 5, T0 + 2, 60_001.0), space=IdSpace.TRADE)
     assert db.write_ticks(conn, [trade]).total_inserted == 1
 
@@ -261,14 +308,17 @@ def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_pat
             if statement.strip():
                 conn.execute(statement)
     conn.execute("PRAGMA user_version=4")
-    conn.executemany("INSERT INTO symbol_stats VALUES (?, ?, ?, ?, ?, ?)",
-                     [("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None),
-                      (None, 5, None, None, None, None)])
+    conn.executemany(
+        "INSERT INTO symbol_stats VALUES (?, ?, ?, ?, ?, ?)",
+        [("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None), (None, 5, None, None, None, None)],
+    )
     conn.close()
     conn = db.open_writer(db_path)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
     assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
-        ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9), ("ETHUSDT", 1, T0, T0, None, None)]
+        ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9),
+        ("ETHUSDT", 1, T0, T0, None, None),
+    ]
     with pytest.raises(db.IntegrityError):
         conn.execute("INSERT INTO symbol_stats(symbol, tick_count) VALUES (NULL, 1)")
     assert db.write_ticks(conn, [tick("BTCUSDT", 8, T0 + 3, 60_000.0)]).total_inserted == 1
@@ -325,8 +375,10 @@ def _fail_commits_after_insert_into(conn: db.Connection, table: str, postgres: b
     if postgres:
         conn.execute("CREATE TABLE parents(id BIGINT PRIMARY KEY)")
         conn.execute("CREATE TABLE orphans(parent BIGINT REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")
-        conn.execute("CREATE FUNCTION add_orphan() RETURNS trigger LANGUAGE plpgsql "
-                     "AS $$ BEGIN INSERT INTO orphans VALUES (-1); RETURN NEW; END $$")
+        conn.execute(
+            "CREATE FUNCTION add_orphan() RETURNS trigger LANGUAGE plpgsql "
+            "AS $$ BEGIN INSERT INTO orphans VALUES (-1); RETURN NEW; END $$"
+        )
         conn.execute(f"CREATE TRIGGER orphan AFTER INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION add_orphan()")
         return
     conn.execute("PRAGMA foreign_keys=ON")
@@ -344,8 +396,11 @@ def test_a_write_whose_commit_fails_is_rolled_back_and_can_be_written_again(db_t
     _fail_commits_after_insert_into(conn, table, db_target.startswith("postgresql://"))
     bars = {"BTCUSDT": [(T0, 1.0, 2.0, 0.5, 1.5, 10.0, 3, 15.0)]}
     batch = random_ticks(20)
-    write = (lambda: db.write_bars(conn, "1h", bars, "upload")) if table == "ohlc_data" else \
-        (lambda: db.write_ticks(conn, batch).total_inserted)
+    write = (
+        (lambda: db.write_bars(conn, "1h", bars, "upload"))
+        if table == "ohlc_data"
+        else (lambda: db.write_ticks(conn, batch).total_inserted)
+    )
     with pytest.raises(db.IntegrityError):
         write()
     assert not conn.in_transaction
@@ -384,39 +439,56 @@ def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path)
     tick for tick, id spaces included), leave the database (PostgreSQL: their partitions), symbol_stats follows,
     and the 1 s / 1 min bars of those days stay for charts and the scanner."""
     day = 86_400_000
-    now = (T0 // day + 3) * day + 3_600_000                    # 01:00 UTC on the fourth day
+    now = (T0 // day + 3) * day + 3_600_000  # 01:00 UTC on the fourth day
     conn = db.open_writer(db_target)
-    ticks = [dataclasses.replace(tick(symbol, i + 1, (T0 // day + d) * day + 1000 * i, 100.0 + i),
-                                 space=IdSpace.AGG_TRADE)
-             for d in range(4) for symbol in ("BTCUSDT", "ETHUSDT") for i in range(50)]
+    ticks = [
+        dataclasses.replace(tick(symbol, i + 1, (T0 // day + d) * day + 1000 * i, 100.0 + i), space=IdSpace.AGG_TRADE)
+        for d in range(4)
+        for symbol in ("BTCUSDT", "ETHUSDT")
+        for i in range(50)
+    ]
     ticks = [dataclasses.replace(t, trade_id=t.trade_id + 100 * (t.timestamp // day)) for t in ticks]
     db.write_ticks(conn, ticks)
     cold = tmp_path / "cold"
     report = db.apply_retention(conn, 1, cold, now)
     assert report.ticks_removed == 200 and len(report.files) == 4
     assert sorted(p.name for p in cold.glob("*/*.parquet")) == [
-        f"{s}-ticks-{d}.parquet" for s in ("BTCUSDT", "ETHUSDT") for d in ("2024-08-08", "2024-08-09")]
+        f"{s}-ticks-{d}.parquet" for s in ("BTCUSDT", "ETHUSDT") for d in ("2024-08-08", "2024-08-09")
+    ]
     kept = db.read_ticks(conn, ["BTCUSDT", "ETHUSDT"])
     assert len(kept) == 200 and kept.timestamp.min() >= (T0 // day + 2) * day
     stats = {s.symbol: s for s in db.symbol_summaries(conn)}
     assert stats["BTCUSDT"].tick_count == 100 and stats["BTCUSDT"].first_ts == kept.timestamp.min()
-    assert len(db.read_bars(conn, ["BTCUSDT"], "1s")) == 200          # every day's bars are still there
-    if db_target.startswith("postgresql://"):                           # whole day partitions were dropped
+    assert len(db.read_bars(conn, ["BTCUSDT"], "1s")) == 200  # every day's bars are still there
+    if db_target.startswith("postgresql://"):  # whole day partitions were dropped
         assert conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass").fetchone()[0] == 2
-    back = sorted((t for f in sorted(cold.glob("*/*.parquet")) for t in iter_ticks_from_file(f)),
-                  key=lambda t: (t.symbol, t.timestamp))
+    back = sorted(
+        (t for f in sorted(cold.glob("*/*.parquet")) for t in iter_ticks_from_file(f)),
+        key=lambda t: (t.symbol, t.timestamp),
+    )
     old = sorted((t for t in ticks if t.timestamp < (T0 // day + 2) * day), key=lambda t: (t.symbol, t.timestamp))
     assert back == old
-    assert db.write_ticks(conn, back).total_inserted == 200              # a cold day imports back
-    assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200   # and leaves again
-    assert db.apply_retention(conn, 1, cold, now).files == []            # nothing left to move
+    assert db.write_ticks(conn, back).total_inserted == 200  # a cold day imports back
+    assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200  # and leaves again
+    assert db.apply_retention(conn, 1, cold, now).files == []  # nothing left to move
 
 
 # The modules that know which backend they talk to: the one that opens connections, the backends themselves, and the
 # shared module whose error tuples name both drivers' classes. Every other storage module is a table module.
 BACKEND_MODULES = {"connection.py", "sqlite.py", "postgres.py", "timescale.py", "sql.py"}
-BACKEND_NAMES = {"sqlite3", "psycopg", "storage.sqlite", "storage.postgres", "storage.timescale", "PgConnection",
-                 "SqliteConnection", "sqlite", "postgres", "timescale", "is_postgres"}
+BACKEND_NAMES = {
+    "sqlite3",
+    "psycopg",
+    "storage.sqlite",
+    "storage.postgres",
+    "storage.timescale",
+    "PgConnection",
+    "SqliteConnection",
+    "sqlite",
+    "postgres",
+    "timescale",
+    "is_postgres",
+}
 
 
 def test_table_modules_never_ask_which_backend_they_hold():

@@ -1,4 +1,5 @@
 """The fake Binance server itself speaks the protocol: WebSocket routes, control replies, faults, REST endpoints."""
+
 from __future__ import annotations
 
 import json
@@ -60,14 +61,24 @@ def test_subscribe_list_unsubscribe_replies_carry_the_request_id(fb):
     ws.close()
 
 
-@pytest.mark.parametrize("request_, error", [
-    ({"method": "SUBSCRIBE", "params": ["BTC USDT"], "id": 7}, {"code": 2, "msg": "Invalid request: invalid stream"}),
-    ({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": "abc"},
-     {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"}),
-    ({"params": ["btcusdt@aggTrade"], "id": 7}, {"code": 2, "msg": "Invalid request: missing field `method`"}),
-    ({"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 7},
-     {"code": 1, "msg": "Invalid value type: expected Boolean"}),
-])
+@pytest.mark.parametrize(
+    "request_, error",
+    [
+        (
+            {"method": "SUBSCRIBE", "params": ["BTC USDT"], "id": 7},
+            {"code": 2, "msg": "Invalid request: invalid stream"},
+        ),
+        (
+            {"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": "abc"},
+            {"code": 2, "msg": "Invalid request: request ID must be an unsigned integer"},
+        ),
+        ({"params": ["btcusdt@aggTrade"], "id": 7}, {"code": 2, "msg": "Invalid request: missing field `method`"}),
+        (
+            {"method": "SET_PROPERTY", "params": ["combined", "yes"], "id": 7},
+            {"code": 1, "msg": "Invalid value type: expected Boolean"},
+        ),
+    ],
+)
 def test_bad_requests_get_binance_error_replies(fb, request_, error):
     ws = _ws(fb.ws_base + "/ws")
     ws.send(json.dumps(request_))
@@ -93,8 +104,11 @@ def test_scripted_subscribe_error_and_subscription_cap():
         fb.fail_next_subscribe(code=2, msg="Invalid request: invalid stream")
         ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@aggTrade"], "id": 1}))
         assert _recv_json(ws) == {"error": {"code": 2, "msg": "Invalid request: invalid stream"}, "id": 1}
-        ws.send(json.dumps({"method": "SUBSCRIBE", "params": ["a1usdt@aggTrade", "b1usdt@aggTrade",
-                                                               "c1usdt@aggTrade"], "id": 2}))
+        ws.send(
+            json.dumps(
+                {"method": "SUBSCRIBE", "params": ["a1usdt@aggTrade", "b1usdt@aggTrade", "c1usdt@aggTrade"], "id": 2}
+            )
+        )
         assert _recv_json(ws) == {"error": {"code": 4, "msg": "Too many subscriptions"}, "id": 2}
         ws.close()
 
@@ -121,7 +135,14 @@ def test_routed_combined_stream_delivers_aggtrade_frames_matching_history(fb):
         data = frame["data"]
         assert data["e"] == "aggTrade" and data["s"] == "BTCUSDT"
         assert (data["a"], data["p"], data["q"], data["f"], data["l"], data["T"], data["m"]) == (
-            trade.agg_id, trade.price, trade.qty, trade.first_id, trade.last_id, trade.time_ms, trade.buyer_maker)
+            trade.agg_id,
+            trade.price,
+            trade.qty,
+            trade.first_id,
+            trade.last_id,
+            trade.time_ms,
+            trade.buyer_maker,
+        )
     assert [t.agg_id for t in history] == list(fb.history_ids("BTCUSDT"))
     ws.close()
 
@@ -232,12 +253,17 @@ def test_rest_ping_time_and_exchange_info(fb):
     fb.add_symbol("OLDUSDT", status="SETTLING")
     info = _get(fb, "/fapi/v1/exchangeInfo")[2]
     assert {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400} in info[
-        "rateLimits"]
+        "rateLimits"
+    ]
     symbols = {s["symbol"]: s for s in info["symbols"]}
     btc = symbols["BTCUSDT"]
     filters = {f["filterType"]: f for f in btc["filters"]}
-    assert (btc["status"], btc["contractType"], filters["PRICE_FILTER"]["tickSize"],
-            filters["LOT_SIZE"]["stepSize"]) == ("TRADING", "PERPETUAL", "0.10", "0.001")
+    assert (
+        btc["status"],
+        btc["contractType"],
+        filters["PRICE_FILTER"]["tickSize"],
+        filters["LOT_SIZE"]["stepSize"],
+    ) == ("TRADING", "PERPETUAL", "0.10", "0.001")
     assert symbols["OLDUSDT"]["status"] == "SETTLING"
 
 
@@ -274,7 +300,11 @@ def test_rest_klines_aggregate_the_history(fb):
     first = [t for t in history if t.time_ms < start + 60_000]
     prices = [float(t.price) for t in first]
     assert (float(rows[0][1]), float(rows[0][2]), float(rows[0][3]), float(rows[0][4])) == (
-        prices[0], max(prices), min(prices), prices[-1])
+        prices[0],
+        max(prices),
+        min(prices),
+        prices[-1],
+    )
     assert float(rows[0][5]) == pytest.approx(sum(float(t.qty) for t in first))
     assert rows[0][6] == start + 59_999 and rows[0][8] == sum(t.last_id - t.first_id + 1 for t in first)
     assert _get(fb, "/fapi/v1/klines?symbol=ETHUSDT&interval=7m")[2]["code"] == -1120
@@ -283,7 +313,7 @@ def test_rest_klines_aggregate_the_history(fb):
 
 def test_rest_scripted_faults_and_weight_limit():
     with FakeBinance(rest_weight_limit=25) as fb:
-        fb.clock_offset_ms = 1000 - fb.now_ms() % 60_000          # a fresh weight minute with 59 s left
+        fb.clock_offset_ms = 1000 - fb.now_ms() % 60_000  # a fresh weight minute with 59 s left
         fb.fail_rest(429, count=1, retry_after_s=3)
         status, headers, body = _get(fb, "/fapi/v1/ping")
         assert (status, headers["Retry-After"], body["code"]) == (429, "3", -1003)
@@ -292,7 +322,7 @@ def test_rest_scripted_faults_and_weight_limit():
         fb.fail_rest(200, body="<html>maintenance</html>", content_type="text/html", path="/fapi/v1/time")
         with urllib.request.urlopen(fb.rest_base + "/fapi/v1/time", timeout=5) as response:
             assert response.read() == b"<html>maintenance</html>"
-        assert _get(fb, "/fapi/v1/aggTrades?symbol=BTCUSDT&limit=1")[0] == 200       # weight 20 of 25
+        assert _get(fb, "/fapi/v1/aggTrades?symbol=BTCUSDT&limit=1")[0] == 200  # weight 20 of 25
         status, headers, body = _get(fb, "/fapi/v1/aggTrades?symbol=BTCUSDT&limit=1")
         assert status == 429 and int(headers["Retry-After"]) >= 1 and body["code"] == -1003
         stats = fb.stats()

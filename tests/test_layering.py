@@ -3,6 +3,7 @@
 A layer is a top-level module (the design card's entry points) together with the package it fronts, e.g.
 data_feed.py + feed/. The table is the architecture; a new module must be placed in it, or this test fails.
 """
+
 from __future__ import annotations
 
 import ast
@@ -81,10 +82,14 @@ def _files(layer: str) -> list[Path]:
 def _imports(path: Path) -> set[str]:
     """Top-level names of every absolute import in a file (relative imports stay inside its package)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-             for alias in node.names}
-    names |= {node.module.split(".")[0] for node in ast.walk(tree)
-              if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    names = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    names |= {
+        node.module.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
     return names
 
 
@@ -120,8 +125,12 @@ def _prints_outside_main(node: ast.AST) -> bool:
 
 
 def test_no_print_in_library_code() -> None:
-    offenders = [str(path.relative_to(ROOT)) for layer in LAYER_FILES for path in _files(layer)
-                 if _prints_outside_main(ast.parse(path.read_text(encoding="utf-8")))]
+    offenders = [
+        str(path.relative_to(ROOT))
+        for layer in LAYER_FILES
+        for path in _files(layer)
+        if _prints_outside_main(ast.parse(path.read_text(encoding="utf-8")))
+    ]
     assert not offenders, f"use logging, not print(): {offenders}"
 
 
@@ -137,8 +146,11 @@ def test_the_distribution_ships_every_layer() -> None:
     missing from a non-editable `pip install .`."""
     import tomllib
 
-    shipped = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
-        "only-include"])
+    shipped = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+            "only-include"
+        ]
+    )
     placed = {name for files in LAYER_FILES.values() for name in files}
     assert shipped == placed, f"only-include differs from the layers: {sorted(shipped ^ placed)}"
 
@@ -162,7 +174,7 @@ def test_no_module_uses_another_modules_private_names() -> None:
     problems = []
     for me, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        bound: dict[str, str] = {}      # local name -> project module it refers to
+        bound: dict[str, str] = {}  # local name -> project module it refers to
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module in modules and node.level == 0:
                 for alias in node.names:
@@ -172,9 +184,14 @@ def test_no_module_uses_another_modules_private_names() -> None:
                         problems.append(f"{me} imports {node.module}.{alias.name}")
             elif isinstance(node, ast.Import):
                 bound |= {alias.asname or alias.name: alias.name for alias in node.names if alias.name in modules}
-        problems += [f"{me} uses {bound[node.value.id]}.{node.attr}" for node in ast.walk(tree)
-                     if isinstance(node, ast.Attribute) and _private(node.attr) and isinstance(node.value, ast.Name)
-                     and bound.get(node.value.id, me) != me]
+        problems += [
+            f"{me} uses {bound[node.value.id]}.{node.attr}"
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute)
+            and _private(node.attr)
+            and isinstance(node.value, ast.Name)
+            and bound.get(node.value.id, me) != me
+        ]
     assert not problems, "give these a public name or move them to their one user: " + "; ".join(problems)
 
 
@@ -187,8 +204,10 @@ def test_no_import_circle() -> None:
         found = set()
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                found |= {f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                          for a in node.names}
+                found |= {
+                    f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names
+                }
             elif isinstance(node, ast.Import):
                 found |= {a.name for a in node.names}
         deps[me] = found & set(modules) - {me}
@@ -196,10 +215,10 @@ def test_no_import_circle() -> None:
     circles: list[tuple[str, ...]] = []
     done: set[str] = set()
 
-    def visit(module: str, trail: tuple[str, ...]) -> None:   # depth-first; a module already finished is skipped
+    def visit(module: str, trail: tuple[str, ...]) -> None:  # depth-first; a module already finished is skipped
         for dep in sorted(deps.get(module, ())):
             if dep in trail:
-                circles.append((*trail[trail.index(dep):], dep))
+                circles.append((*trail[trail.index(dep) :], dep))
             elif dep not in done:
                 visit(dep, (*trail, dep))
         done.add(module)

@@ -1,6 +1,7 @@
 """The PostgreSQL backend as a shared store: several collector processes (two machines, in production) write one
 server with overlapping symbols and disconnects, and every trade is stored once; a repair of a symbol is done by
 one collector at a time. Runs on the session's throw-away cluster (tests/pg_cluster.py); skips without one."""
+
 from __future__ import annotations
 
 import contextlib
@@ -32,16 +33,19 @@ SYMBOLS = ["BTCUSDT", "ETHUSDT"]
 
 def stored_ids(url: str, symbol: str) -> list[int]:
     with contextlib.closing(db.open_reader(url)) as conn:
-        return [r[0] for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id",
-                                           (symbol,)).fetchall()]
+        return [
+            r[0]
+            for r in conn.execute("SELECT trade_id FROM ticks WHERE symbol=? ORDER BY trade_id", (symbol,)).fetchall()
+        ]
 
 
 def assert_every_trade_once(fb: FakeBinance, url: str, symbols: list[str], timeout_s: float = 30) -> None:
     """Wait until the database holds exactly the exchange's trades of each symbol, each once."""
     for symbol in symbols:
         want = list(fb.history_ids(symbol))
-        assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, timeout_s), \
+        assert wait_until(lambda s=symbol, w=want: stored_ids(url, s) == w, timeout_s), (
             f"{symbol}: {len(stored_ids(url, symbol))} of {len(want)}"
+        )
 
 
 def started_collector(fb: FakeBinance, url: str, **feed_options: float) -> collector.Collector:
@@ -62,10 +66,21 @@ def gaps_of(url: str) -> list:
 
 
 def collector_process(fb: FakeBinance, url: str, symbols: list[str]) -> subprocess.Popen:
-    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, "DATABASE_URL": url,
-           "FLUSH_INTERVAL_MS": "50", "SYMBOLS": ",".join(symbols), "LOG_LEVEL": "INFO"}
-    return subprocess.Popen([sys.executable, str(ROOT / "collector.py"), "--feed", "binance", "--status-interval",
-                             "1"], env=env, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "BINANCE_WS_URL": fb.ws_base,
+        "BINANCE_REST_URL": fb.rest_base,
+        "DATABASE_URL": url,
+        "FLUSH_INTERVAL_MS": "50",
+        "SYMBOLS": ",".join(symbols),
+        "LOG_LEVEL": "INFO",
+    }
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "collector.py"), "--feed", "binance", "--status-interval", "1"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def stop(*procs: subprocess.Popen) -> list[str]:
@@ -90,8 +105,8 @@ def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
             assert fb.wait_subscribed(["BTCUSDT"], timeout=30) and fb.wait_subscribed(["SOLUSDT"], timeout=30)
             job = fb.stream_trades(["BTCUSDT", "ETHUSDT", "SOLUSDT"], count=None, rate_per_s=600)
             for _ in range(3):
-                wait_until(lambda: False, 1.0)                 # trades flow for a second...
-                fb.drop_connections(abrupt=True)               # ...then both collectors are cut off
+                wait_until(lambda: False, 1.0)  # trades flow for a second...
+                fb.drop_connections(abrupt=True)  # ...then both collectors are cut off
                 assert fb.wait_subscribed(["ETHUSDT"], timeout=30, connections=2)
                 assert fb.wait_subscribed(["BTCUSDT"], timeout=30) and fb.wait_subscribed(["SOLUSDT"], timeout=30)
             job.stop()
@@ -129,8 +144,10 @@ def test_a_newer_schema_is_refused_before_anything_is_read_or_written(pg_server)
     url = pg_server.create_database()
     with contextlib.closing(db.open_writer(url)) as writer:
         writer.execute("INSERT INTO schema_version(version) VALUES (?)", (PG_SCHEMA_VERSION + 1,))
-    code = ("import sys, database\n"
-            "try:\n    database.open_reader(sys.argv[1])\nexcept RuntimeError as exc:\n    print(exc)\n")
+    code = (
+        "import sys, database\n"
+        "try:\n    database.open_reader(sys.argv[1])\nexcept RuntimeError as exc:\n    print(exc)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert f"newer than this program understands (v{PG_SCHEMA_VERSION})" in out.stdout, out.stderr
     with pytest.raises(RuntimeError, match="newer than this program"):
@@ -138,14 +155,16 @@ def test_a_newer_schema_is_refused_before_anything_is_read_or_written(pg_server)
 
 
 DAY = 86_400_000
-DAY0 = 1_723_161_000_000 // DAY * DAY                         # 00:00 UTC of a day
+DAY0 = 1_723_161_000_000 // DAY * DAY  # 00:00 UTC of a day
 
 
 def day_ticks(day: int, n: int = 20, first_id: int = 1) -> list[Tick]:
     """n BTCUSDT trades one second apart from 01:00 UTC of day DAY0 + day."""
     start = DAY0 + day * DAY + 3_600_000
-    return [Tick("BTCUSDT", first_id + i, start + 1000 * i, 60_000.0 + i, 1.0, False, start + 1000 * i + 5)
-            for i in range(n)]
+    return [
+        Tick("BTCUSDT", first_id + i, start + 1000 * i, 60_000.0 + i, 1.0, False, start + 1000 * i + 5)
+        for i in range(n)
+    ]
 
 
 def in_thread(work) -> threading.Thread:
@@ -165,10 +184,9 @@ def test_a_new_day_partition_never_waits_for_a_long_read(pg_server):
         db.write_ticks(writer, day_ticks(0))
         with contextlib.closing(db.open_reader(url)) as reader:
             export = db.stream_ticks(reader, ["BTCUSDT"], chunk_rows=5)
-            next(export)                                        # an export is running: its transaction is open
+            next(export)  # an export is running: its transaction is open
             done: list[int] = []
-            thread = in_thread(lambda: done.append(db.write_ticks(writer, day_ticks(2, first_id=1000))
-                                                   .total_inserted))
+            thread = in_thread(lambda: done.append(db.write_ticks(writer, day_ticks(2, first_id=1000)).total_inserted))
             thread.join(10)
             waited = thread.is_alive()
             export.close()
@@ -192,8 +210,9 @@ def test_retention_never_stalls_the_server_behind_an_open_read(pg_server, tmp_pa
             reports: list[db.RetentionReport] = []
             passing = in_thread(lambda: reports.append(db.apply_retention(retention, 1, tmp_path, now)))
             written: list[int] = []
-            batch = in_thread(lambda: written.append(db.write_ticks(writer, day_ticks(5, 5, first_id=900))
-                                                     .total_inserted))
+            batch = in_thread(
+                lambda: written.append(db.write_ticks(writer, day_ticks(5, 5, first_id=900)).total_inserted)
+            )
             passing.join(10)
             batch.join(10)
             stalled = passing.is_alive() or batch.is_alive()
@@ -201,7 +220,7 @@ def test_retention_never_stalls_the_server_behind_an_open_read(pg_server, tmp_pa
             passing.join(10)
             batch.join(10)
         assert not stalled, "retention or the batch waited for the export"
-        if writer.hypertable:       # dropping a chunk locks that day only: the read of another day does not hold it
+        if writer.hypertable:  # dropping a chunk locks that day only: the read of another day does not hold it
             assert written == [5] and (reports[0].deferred, reports[0].ticks_removed) == (0, 20)
         else:
             assert written == [5] and reports[0].deferred == 1 and reports[0].ticks_removed == 0
@@ -218,7 +237,7 @@ def test_a_day_written_after_its_export_stays_until_exported_again(pg_server, tm
     url = pg_server.create_database()
     with contextlib.closing(db.open_writer(url)) as conn:
         db.write_ticks(conn, day_ticks(0))
-        assert conn.drop_ticks_day(DAY0 // DAY, {"BTCUSDT": 19}) is None          # one more than exported
+        assert conn.drop_ticks_day(DAY0 // DAY, {"BTCUSDT": 19}) is None  # one more than exported
         assert len(db.read_ticks(conn, ["BTCUSDT"])) == 20
         report = db.apply_retention(conn, 1, tmp_path, DAY0 + 3 * DAY)
         assert (report.ticks_removed, report.deferred) == (20, 0)
@@ -235,9 +254,13 @@ def test_live_ticks_prepare_tomorrows_partition(pg_server):
     with contextlib.closing(db.open_writer(url)) as conn:
         db.write_ticks(conn, day_ticks(0))
         db.write_ticks(conn, [Tick("ETHUSDT", 1, now, 3_000.0, 1.0, False, now + 5)])
-        names = {r[0] for r in conn.execute("SELECT inhrelid::regclass::text FROM pg_inherits "
-                                            "WHERE inhparent = 'ticks'::regclass").fetchall()}
-        layout = db.store_info(conn).layout                    # Data Management counts tomorrow's apart
+        names = {
+            r[0]
+            for r in conn.execute(
+                "SELECT inhrelid::regclass::text FROM pg_inherits WHERE inhparent = 'ticks'::regclass"
+            ).fetchall()
+        }
+        layout = db.store_info(conn).layout  # Data Management counts tomorrow's apart
     assert layout.startswith("raw ticks in 2 day partitions (+1 made ahead for tomorrow)")
     today = now // DAY
     assert names == {f"ticks_d{DAY0 // DAY}", f"ticks_d{today}", f"ticks_d{today + 1}"}
@@ -246,9 +269,12 @@ def test_live_ticks_prepare_tomorrows_partition(pg_server):
 def terminate_sessions(url: str) -> int:
     """Cut every session of this program on the server (what a server restart or a failover does to them)."""
     with psycopg.connect(url, autocommit=True, application_name="test") as admin:
-        return len(admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                 "WHERE application_name = 'binance-analytics' AND datname = current_database()")
-                   .fetchall())
+        return len(
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'binance-analytics' AND datname = current_database()"
+            ).fetchall()
+        )
 
 
 def test_a_collector_survives_losing_its_server_sessions(pg_server):
@@ -262,7 +288,7 @@ def test_a_collector_survives_losing_its_server_sessions(pg_server):
         try:
             job = fb.stream_trades(SYMBOLS, count=1500, rate_per_s=1000)
             wait_until(lambda: False, 0.5)
-            assert terminate_sessions(url) >= 2                  # the writer's and the repair locks' sessions
+            assert terminate_sessions(url) >= 2  # the writer's and the repair locks' sessions
             wait_until(lambda: False, 0.2)
             fb.drop_connections(abrupt=True)
             job.wait(30)
@@ -303,7 +329,7 @@ def write_together(start: threading.Barrier, conn, ticks: list[Tick], failures: 
     start.wait()
     try:
         db.write_ticks(conn, ticks)
-    except Exception as exc:                                   # (a deadlock victim's error, for the assertion)
+    except Exception as exc:  # (a deadlock victim's error, for the assertion)
         failures.append(exc)
 
 
@@ -317,13 +343,27 @@ def test_collectors_writing_the_same_trades_in_different_orders_never_deadlock(p
     failures: list[BaseException] = []
     try:
         for round_ in range(8):
-            trades = {symbol: [Tick(symbol, round_ * 1000 + i, DAY0 + round_ * 10_000 + i, 100.0 + i, 1.0, False,
-                                    DAY0 + round_ * 10_000 + i + 5) for i in range(1, 801)]
-                      for symbol in SYMBOLS}
+            trades = {
+                symbol: [
+                    Tick(
+                        symbol,
+                        round_ * 1000 + i,
+                        DAY0 + round_ * 10_000 + i,
+                        100.0 + i,
+                        1.0,
+                        False,
+                        DAY0 + round_ * 10_000 + i + 5,
+                    )
+                    for i in range(1, 801)
+                ]
+                for symbol in SYMBOLS
+            }
             orders = [trades["BTCUSDT"] + trades["ETHUSDT"], trades["ETHUSDT"] + trades["BTCUSDT"]]
             start = threading.Barrier(2)
-            threads = [in_thread(lambda c=c, t=t, b=start: write_together(b, c, t, failures))
-                       for c, t in zip(writers, orders, strict=True)]
+            threads = [
+                in_thread(lambda c=c, t=t, b=start: write_together(b, c, t, failures))
+                for c, t in zip(writers, orders, strict=True)
+            ]
             for thread in threads:
                 thread.join(30)
         assert not failures, failures
@@ -347,7 +387,7 @@ def test_readers_reuse_a_closed_readers_session_and_never_a_dead_or_busy_one(pg_
         pid = backend_pid(first)
     with contextlib.closing(db.open_reader(url)) as again:
         assert backend_pid(again) == pid
-        with contextlib.closing(db.open_reader(url)) as meanwhile:     # the kept one is in use: a second session
+        with contextlib.closing(db.open_reader(url)) as meanwhile:  # the kept one is in use: a second session
             assert backend_pid(meanwhile) != pid
     assert terminate_sessions(url) >= 1
     with contextlib.closing(db.open_reader(url)) as after_cut:
@@ -357,7 +397,7 @@ def test_readers_reuse_a_closed_readers_session_and_never_a_dead_or_busy_one(pg_
         streaming = db.stream_ticks(after_cut, ["BTCUSDT"], chunk_rows=5)
         with contextlib.closing(db.open_writer(url)) as writer:
             db.write_ticks(writer, day_ticks(0))
-        next(streaming)                                                  # a server-side cursor is open
+        next(streaming)  # a server-side cursor is open
     with contextlib.closing(db.open_reader(url)) as later:
         assert backend_pid(later) not in (pid, cut_pid)
         assert len(db.read_ticks(later, ["BTCUSDT"])) == 20
@@ -400,9 +440,12 @@ def test_a_view_meeting_an_outage_says_so_and_keeps_the_page(monkeypatch):
         import streamlit as st
 
         from dashboard.widgets import guard
+
         with guard("Dashboard"):
-            raise psycopg.OperationalError('connection failed: connection to server at "127.0.0.1", port 5 '
-                                           "failed: Connection refused\n\tIs the server running on that host?")
+            raise psycopg.OperationalError(
+                'connection failed: connection to server at "127.0.0.1", port 5 '
+                "failed: Connection refused\n\tIs the server running on that host?"
+            )
         st.write("the rest of the page")
 
     test = AppTest.from_function(page).run()

@@ -1,6 +1,7 @@
 """The Engle–Granger p-value's left tail (quant/unitroot.py): calibrated against the simulated null the scanner's
 Benjamini–Hochberg rests on (tests/data/eg_null_tail.csv, written by bench/pvalue_tails.py), monotone, never 0, and
 MacKinnon's where MacKinnon is calibrated."""
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ from quant import unitroot
 from quant.blas import one_blas_thread
 
 TABLE = Path(__file__).parent / "data" / "eg_null_tail.csv"
-TAIL_ERROR = 0.35   # README: the tail is within 35 % of the simulated null (or 2 standard errors) to p ≈ 1e-8
+TAIL_ERROR = 0.35  # README: the tail is within 35 % of the simulated null (or 2 standard errors) to p ≈ 1e-8
 
 
 def _simulated() -> list[tuple[int, float, float, float]]:
@@ -56,8 +57,10 @@ def test_scanner_screen_p_values_are_those_of_the_simulated_statistic() -> None:
     z = ((formation - formation.mean()) / formation.std(ddof=0)).to_numpy()
     tau = pd.DataFrame(unitroot.eg_lag0_statistics(z), index=prices.columns, columns=prices.columns)
     rows = table.loc[~table["confirmed"]].head(20)
-    weaker = np.maximum([tau.at[y, x] for x, y in zip(rows["x"], rows["y"])],     # y on x, x on y
-                        [tau.at[x, y] for x, y in zip(rows["x"], rows["y"])])
+    weaker = np.maximum(
+        [tau.at[y, x] for x, y in zip(rows["x"], rows["y"])],  # y on x, x on y
+        [tau.at[x, y] for x, y in zip(rows["x"], rows["y"])],
+    )
     np.testing.assert_allclose(rows["pvalue"], unitroot.pvalues(weaker, 2, nobs=len(formation)), rtol=1e-9)
 
 
@@ -77,7 +80,7 @@ def test_tail_matches_a_fresh_simulation() -> None:
     # an independent draw (plain random walks, not the table's importance sampling): 40 universes of 500 walks of
     # 500 bars; pairs sharing walks are dependent, so 10 M draws estimate p = 1e-2 to ~3 % and 1e-3 to ~10 %
     rng = np.random.default_rng(20_240_601)
-    statistics = one_blas_thread(unitroot.eg_lag0_statistics)   # small products: BLAS threads only wait when loaded
+    statistics = one_blas_thread(unitroot.eg_lag0_statistics)  # small products: BLAS threads only wait when loaded
     draws = np.concatenate([statistics(_walks(rng, 500, 500))[~np.eye(500, dtype=bool)] for _ in range(40)])
     for tau, tolerance in ((-3.9, 0.12), (-4.5, 0.4)):
         simulated = float(np.mean(draws < tau))
@@ -92,7 +95,7 @@ def test_pvalues_are_monotone_and_never_zero(n_vars: int, nobs: int | None) -> N
     assert (np.diff(p) >= 0).all()
     assert p.min() >= unitroot.P_FLOOR > 0 and p.max() == 1.0
     assert np.isnan(unitroot.pvalues(np.array([np.nan]), n_vars, nobs)).all()
-    assert unitroot.pvalue(-25.0, n_vars, nobs) > 0    # mackinnonp returns exactly 0 below τ = −18.86 (2 variables)
+    assert unitroot.pvalue(-25.0, n_vars, nobs) > 0  # mackinnonp returns exactly 0 below τ = −18.86 (2 variables)
 
 
 def test_agrees_with_mackinnon_where_mackinnon_is_calibrated() -> None:
@@ -118,8 +121,14 @@ def test_scan_p_values_are_positive_for_an_exactly_cointegrated_pair() -> None:
     rng = np.random.default_rng(3)
     index = pd.date_range("2024-01-01", periods=3_000, freq="1min", tz="UTC", name="time")
     x = 100 * np.exp(np.cumsum(rng.normal(0, 1e-3, 3_000)))
-    prices = pd.DataFrame({"AUSDT": x, "BUSDT": 2 * x + rng.normal(0, 1e-3, 3_000),
-                           "CUSDT": 50 * np.exp(np.cumsum(rng.normal(0, 1e-3, 3_000)))}, index=index)
+    prices = pd.DataFrame(
+        {
+            "AUSDT": x,
+            "BUSDT": 2 * x + rng.normal(0, 1e-3, 3_000),
+            "CUSDT": 50 * np.exp(np.cumsum(rng.normal(0, 1e-3, 3_000))),
+        },
+        index=index,
+    )
     table = A.scan_pairs(prices)
     assert (table["pvalue"] > 0).all() and (table["qvalue"] > 0).all()
     assert table.iloc[0][["x", "y"]].tolist() in (["AUSDT", "BUSDT"], ["BUSDT", "AUSDT"])

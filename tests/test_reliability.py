@@ -1,5 +1,6 @@
 """Issue 10 ("never lose a trade, for real"): the faults that still lost data and the inputs that still got through,
 each against the real collector, the fake Binance server and real files (nothing mocked)."""
+
 from __future__ import annotations
 
 import io
@@ -49,8 +50,12 @@ def test_concurrent_first_opens_of_a_fresh_database_all_succeed(tmp_path):
     for trial in range(4):
         path = str(tmp_path / f"fresh{trial}.db")
         start = time.time() + 1.5
-        procs = [subprocess.Popen([sys.executable, "-c", _OPEN_AT, path, str(start)], cwd=ROOT,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, path, str(start)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+            )
+            for _ in range(4)
+        ]
         for proc in procs:
             _, err = proc.communicate(timeout=60)
             if proc.returncode:
@@ -75,7 +80,7 @@ def _damage(path: str) -> None:
 
 
 @pytest.mark.network
-@pytest.mark.sqlite_only                              # (a damaged file: SQLite's quick_check)
+@pytest.mark.sqlite_only  # (a damaged file: SQLite's quick_check)
 def test_a_damaged_database_is_refused_at_start_with_a_clear_message(fb, db_path):
     fb.generate("BTCUSDT", 20_000)
     store_history_head(fb, db_path, "BTCUSDT", 20_000)
@@ -90,17 +95,20 @@ def test_a_damaged_database_is_refused_at_start_with_a_clear_message(fb, db_path
 
 
 # ------------------------------------------------------------------------------ item 10: inputs refused
-@pytest.mark.parametrize(("var", "value", "message"), [
-    ("CRYPTO_DB_PATH", ":memory:", "expected a file path"),
-    ("BINANCE_WS_URL", "wss://user:secret@fstream.binance.com/market", "credentials"),
-    ("BINANCE_WS_URL", "wss://fstream.binance.com:99999/market", "port"),
-    ("BINANCE_WS_URL", "wss://[::1/market", "host"),
-    ("BINANCE_REST_URL", "https://fapi.binance.com/?x=1", "query string"),
-    ("SYMBOLS", "btcusdtß", "invalid symbol"),
-    ("BATCH_SIZE", "1_000", "ASCII digits"),
-    ("BATCH_SIZE", "\u0661\u0662\u0663", "ASCII digits"),
-    ("FEE_BPS", "\u0663.5", "ASCII digits"),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "message"),
+    [
+        ("CRYPTO_DB_PATH", ":memory:", "expected a file path"),
+        ("BINANCE_WS_URL", "wss://user:secret@fstream.binance.com/market", "credentials"),
+        ("BINANCE_WS_URL", "wss://fstream.binance.com:99999/market", "port"),
+        ("BINANCE_WS_URL", "wss://[::1/market", "host"),
+        ("BINANCE_REST_URL", "https://fapi.binance.com/?x=1", "query string"),
+        ("SYMBOLS", "btcusdtß", "invalid symbol"),
+        ("BATCH_SIZE", "1_000", "ASCII digits"),
+        ("BATCH_SIZE", "\u0661\u0662\u0663", "ASCII digits"),
+        ("FEE_BPS", "\u0663.5", "ASCII digits"),
+    ],
+)
 def test_bad_settings_are_refused_naming_the_variable(var, value, message):
     with pytest.raises(config.ConfigError, match=var) as err:
         config.load_settings({var: value})
@@ -121,10 +129,10 @@ def test_repeated_cuts_are_answered_within_a_second_every_time(fb, db_path):
         job = fb.stream_trades(SYMS, count=None, rate_per_s=300)
         delays = []
         for _ in range(6):
-            time.sleep(0.5)                                  # the connection delivers data...
+            time.sleep(0.5)  # the connection delivers data...
             before = fb.stats().connections_accepted
             cut_at = time.monotonic()
-            fb.drop_connections(abrupt=True)                 # ...then is cut
+            fb.drop_connections(abrupt=True)  # ...then is cut
             assert wait_until(lambda b=before: fb.stats().connections_accepted > b, 40)
             delays.append(time.monotonic() - cut_at)
             assert fb.wait_subscribed(SYMS, timeout=15)
@@ -140,7 +148,7 @@ def test_repeated_cuts_are_answered_within_a_second_every_time(fb, db_path):
 
 # --------------------------------------------------- item 7: a due catch-up is not lost to a queued repair
 @pytest.mark.network
-@pytest.mark.sqlite_only    # (no writer thread here: on a shared server a repair holds its lock until one commits)
+@pytest.mark.sqlite_only  # (no writer thread here: on a shared server a repair holds its lock until one commits)
 def test_a_due_catchup_survives_a_gap_repair_queued_at_the_same_moment(fb, db_path):
     feed = BinanceFuturesFeed(fb.ws_base)
     p = Pipeline(db_path, feed, BinanceRest(fb.rest_base), NoArchive("off"), TickQueue(1000, 100), 0.05, True, 0, 0)
@@ -149,13 +157,14 @@ def test_a_due_catchup_survives_a_gap_repair_queued_at_the_same_moment(fb, db_pa
         fb.generate(symbol, 200)
     btc, eth = fb.history("BTCUSDT"), fb.history("ETHUSDT")
     p.tracks["BTCUSDT"] = SymbolTrack(btc[-50].agg_id, btc[-50].time_ms, now_ms() - 60_000)
-    p.catchups["BTCUSDT"] = time.monotonic()                 # due now
+    p.catchups["BTCUSDT"] = time.monotonic()  # due now
     p.repairs.append(GapJob(1, "ETHUSDT", eth[-20].agg_id, eth[-10].agg_id, eth[-21].time_ms))
     thread = threading.Thread(target=run_repairs, args=(p,), daemon=True)
     thread.start()
     try:
-        assert wait_until(lambda: any(isinstance(b, RepairBatch) and b.catchup for b in list(p.side)), 10), \
+        assert wait_until(lambda: any(isinstance(b, RepairBatch) and b.catchup for b in list(p.side)), 10), (
             "the due catch-up of BTCUSDT was discarded"
+        )
         caught = next(b for b in p.side if isinstance(b, RepairBatch) and b.catchup)
         assert [t.trade_id for t in caught.ticks] == [t.agg_id for t in btc[-49:]]
         assert any(isinstance(b, RepairBatch) and b.outcome is not None for b in p.side)
@@ -166,8 +175,9 @@ def test_a_due_catchup_survives_a_gap_repair_queued_at_the_same_moment(fb, db_pa
 
 # ------------------------------------------- item 5: a REST outage defers repairs instead of losing trades
 def _collector_with_quick_rest_retries(fb, db_path) -> collector.Collector:
-    feed = BinanceFuturesFeed(fb.ws_base, stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05,
-                              backoff_max_s=0.3)
+    feed = BinanceFuturesFeed(
+        fb.ws_base, stall_first_s=2.0, stall_idle_s=2.0, backoff_initial_s=0.05, backoff_max_s=0.3
+    )
     rest = BinanceRest(fb.rest_base, max_retries=2, retry_backoff_s=0.1)
     return collector.Collector(db_path, feed, rest=rest, flush_interval_ms=50)
 
@@ -189,7 +199,7 @@ def test_a_rest_outage_during_repair_is_retried_until_rest_is_back(fb, db_path):
         assert fb.wait_subscribed(SYMS, timeout=15)
         fb.fail_rest(503, count=10_000, path="/fapi/v1/aggTrades")
         stream_with_fault(fb, fb.drop_connections)
-        time.sleep(6)                        # far longer than the REST client's own retries (0.1 + 0.2 s)
+        time.sleep(6)  # far longer than the REST client's own retries (0.1 + 0.2 s)
         statuses = _gap_statuses(db_path)
         assert statuses and "unrepairable" not in statuses, statuses
         fb.clear_faults()
@@ -231,15 +241,26 @@ def _limit_file_size() -> None:
 @pytest.mark.network
 def test_cli_writer_failure_exits_non_zero_with_the_real_error(fb, tmp_path):
     db_path = str(tmp_path / "full.db")
-    env = {**os.environ, "BINANCE_WS_URL": fb.ws_base, "BINANCE_REST_URL": fb.rest_base, "REPAIR_GAPS": "false",
-           "FLUSH_INTERVAL_MS": "50"}
-    proc = subprocess.Popen([sys.executable, "collector.py", "--symbols", "BTCUSDT,ETHUSDT", "--db", db_path,
-                             "--status-interval", "1"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_limit_file_size)
+    env = {
+        **os.environ,
+        "BINANCE_WS_URL": fb.ws_base,
+        "BINANCE_REST_URL": fb.rest_base,
+        "REPAIR_GAPS": "false",
+        "FLUSH_INTERVAL_MS": "50",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "collector.py", "--symbols", "BTCUSDT,ETHUSDT", "--db", db_path, "--status-interval", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_limit_file_size,
+    )
     try:
         assert fb.wait_subscribed(SYMS, timeout=20)
         job = fb.stream_trades(SYMS, count=None, rate_per_s=20_000)
-        _, err = proc.communicate(timeout=60)          # it must stop by itself: nothing can be stored any more
+        _, err = proc.communicate(timeout=60)  # it must stop by itself: nothing can be stored any more
         job.stop()
     finally:
         if proc.poll() is None:
@@ -250,11 +271,12 @@ def test_cli_writer_failure_exits_non_zero_with_the_real_error(fb, tmp_path):
     assert "cannot rollback" not in err
 
 
-_REFUSE_INSERTS = {   # another program makes every insert fail from now on (as a full disk would, but in this process)
+_REFUSE_INSERTS = {  # another program makes every insert fail from now on (as a full disk would, but in this process)
     "sqlite": ["CREATE TRIGGER refuse BEFORE INSERT ON ticks BEGIN SELECT RAISE(ABORT, 'no space'); END"],
-    "postgresql": ["CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-                   "$$ BEGIN RAISE EXCEPTION 'no space'; END $$",
-                   "CREATE TRIGGER refuse BEFORE INSERT ON ticks FOR EACH ROW EXECUTE FUNCTION refuse()"],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no space'; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON ticks FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
 }
 
 
@@ -275,11 +297,11 @@ def test_a_dead_writer_disconnects_the_feed_and_says_why(fb, db_path):
         depth = c.stats().queue_depth
         time.sleep(1.0)
         job.stop()
-        assert c.stats().queue_depth == depth                # nothing more is taken in
+        assert c.stats().queue_depth == depth  # nothing more is taken in
         assert "database writer failed" in c.last_error and "no space" in c.last_error
         assert "ticks not stored" in c.last_error
         c.stop()
-        assert c.state is collector.CollectorState.FAILED    # Stop does not hide the failure
+        assert c.state is collector.CollectorState.FAILED  # Stop does not hide the failure
     finally:
         conn.close()
         c.stop()
@@ -296,7 +318,7 @@ def test_an_uploaded_tick_with_a_huge_id_does_not_move_the_live_cursor(fb, db_pa
     for symbol in SYMS:
         fb.generate(symbol, 500)
         store_history_head(fb, db_path, symbol, 500)
-    conn = db.open_writer(db_path)                    # what the dashboard's NDJSON upload stores
+    conn = db.open_writer(db_path)  # what the dashboard's NDJSON upload stores
     db.write_ticks(conn, [Tick("BTCUSDT", 9 * 10**15, now_ms(), 60_000.0, 1.0, False, now_ms())])
     conn.close()
     c = make_collector(fb, db_path)
@@ -305,8 +327,9 @@ def test_an_uploaded_tick_with_a_huge_id_does_not_move_the_live_cursor(fb, db_pa
         assert fb.wait_subscribed(SYMS, timeout=15)
         stream_with_fault(fb, fb.drop_connections)
         want = list(fb.history_ids("BTCUSDT"))
-        assert wait_until(lambda: _ids_below(db_path, "BTCUSDT", 10**15) == want, 30), \
+        assert wait_until(lambda: _ids_below(db_path, "BTCUSDT", 10**15) == want, 30), (
             f"stored {len(_ids_below(db_path, 'BTCUSDT', 10**15))} of {len(want)}"
+        )
         assert stored_ids(db_path, "ETHUSDT") == list(fb.history_ids("ETHUSDT"))
     finally:
         c.stop()
@@ -321,9 +344,26 @@ def test_a_live_frame_with_an_implausible_id_is_quarantined_not_trusted(fb, db_p
         assert fb.wait_subscribed(SYMS, timeout=15)
         fb.stream_trades(SYMS, count=300, rate_per_s=1000).wait(10)
         t = now_ms()
-        fb.send_raw(json.dumps({"stream": "btcusdt@aggTrade", "data": {
-            "e": "aggTrade", "E": t, "a": 10**15, "s": "BTCUSDT", "p": "60000.0", "q": "1.0", "nq": "1.0",
-            "f": 1, "l": 1, "T": t, "m": False}}))
+        fb.send_raw(
+            json.dumps(
+                {
+                    "stream": "btcusdt@aggTrade",
+                    "data": {
+                        "e": "aggTrade",
+                        "E": t,
+                        "a": 10**15,
+                        "s": "BTCUSDT",
+                        "p": "60000.0",
+                        "q": "1.0",
+                        "nq": "1.0",
+                        "f": 1,
+                        "l": 1,
+                        "T": t,
+                        "m": False,
+                    },
+                }
+            )
+        )
         fb.stream_trades(SYMS, count=300, rate_per_s=1000).wait(10)
         assert_exact(fb, db_path)
         assert c.stats().quarantined == 1
@@ -349,15 +389,20 @@ def test_a_large_import_from_the_shell_never_stalls_the_live_writer(fb, db_path,
     try:
         assert fb.wait_subscribed(SYMS, timeout=15)
         job = fb.stream_trades(SYMS, count=None, rate_per_s=500)
-        proc = subprocess.run([sys.executable, "collector.py", "import", str(big), "--db", db_path], cwd=ROOT,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, "collector.py", "import", str(big), "--db", db_path],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         job.stop()
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Stored 1,500,000 new ticks" in proc.stderr
         assert c.state is collector.CollectorState.RUNNING, c.last_error
         fb.stream_trades(SYMS, count=30, rate_per_s=200).wait(10)
         assert_exact(fb, db_path)
-        assert c.stats().commit_latency_ms["max"] < 5000        # never waited out a busy_timeout
+        assert c.stats().commit_latency_ms["max"] < 5000  # never waited out a busy_timeout
     finally:
         c.stop()
 
@@ -425,8 +470,13 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024, outco
 
 
 def _measure_upload(path: Path, kind: str = "ticks") -> tuple[int, str]:
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path), path.name, kind], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE, str(path), path.name, kind],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     grown, outcome = out.stdout.strip().split(" ", 1)
     return int(grown), outcome
@@ -434,10 +484,12 @@ def _measure_upload(path: Path, kind: str = "ticks") -> tuple[int, str]:
 
 def test_a_zip_holding_one_huge_line_is_refused_early_with_bounded_memory(tmp_path):
     bomb = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z, \
-            z.open("bomb.ndjson", "w", force_zip64=True) as member:
+    with (
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z,
+        z.open("bomb.ndjson", "w", force_zip64=True) as member,
+    ):
         block = b"a" * (1 << 20)
-        for _ in range(400):                             # one 400 MB line
+        for _ in range(400):  # one 400 MB line
             member.write(block)
     grown_mb, outcome = _measure_upload(bomb)
     assert outcome.startswith("refused=") and "longer than" in outcome, outcome
@@ -460,8 +512,9 @@ def test_a_bar_file_of_a_million_bars_is_checked_in_bounded_memory(tmp_path):
     bars = tmp_path / "bars.csv"
     with bars.open("w") as f:
         f.write("ts,open,high,low,close,volume\n")
-        f.writelines(f"{1_723_161_000_000 + 1000 * i},100.{i % 7},101.{i % 9},99.{i % 5},100.5,3\n"
-                     for i in range(1_000_000))
+        f.writelines(
+            f"{1_723_161_000_000 + 1000 * i},100.{i % 7},101.{i % 9},99.{i % 5},100.5,3\n" for i in range(1_000_000)
+        )
     grown_mb, outcome = _measure_upload(bars, "bars")
     assert outcome == "count=1000000", outcome
     assert grown_mb < 120, f"{grown_mb} MB"
@@ -470,8 +523,11 @@ def test_a_bar_file_of_a_million_bars_is_checked_in_bounded_memory(tmp_path):
 # ------------------------------------------------------- item 10: upload inputs refused with a message
 def test_two_bars_with_one_time_are_refused():
     data = b"ts,open,high,low,close,volume\n1723161000000,1,2,1,2,5\n1723161000000,2,3,2,3,5\n"
-    with pytest.raises(uploads.UploadError, match=r"1 BTCUSDT bar time\(s\) appear more than once \(first: "
-                                                  r"2024-08-08 23:50:00 UTC\)"):
+    with pytest.raises(
+        uploads.UploadError,
+        match=r"1 BTCUSDT bar time\(s\) appear more than once \(first: "
+        r"2024-08-08 23:50:00 UTC\)",
+    ):
         uploads.parse_upload(data, "dup.csv", "bars", symbol="BTCUSDT", timeframe="1min")
 
 
@@ -499,9 +555,24 @@ def test_an_archive_of_one_symbol_uploaded_as_another_is_refused():
 def test_an_unrecognised_replay_file_is_refused_without_a_traceback(tmp_path):
     bad = tmp_path / "notes.txt"
     bad.write_text("hello\nworld\n")
-    proc = subprocess.run([sys.executable, "collector.py", "--feed", "replay", "--replay-file", str(bad), "--db",
-                           str(tmp_path / "r.db"), "--duration", "2"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "collector.py",
+            "--feed",
+            "replay",
+            "--replay-file",
+            str(bad),
+            "--db",
+            str(tmp_path / "r.db"),
+            "--duration",
+            "2",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "notes.txt: unrecognised format" in proc.stderr
 
@@ -518,10 +589,10 @@ def test_a_failed_collector_stays_visible_to_every_session_and_its_feed_is_stopp
         conn.commit()
         conn.close()
         assert wait_until(lambda: running.state is collector.CollectorState.FAILED, 10)
-        seen = collector.current_collector()            # what any other browser session finds
+        seen = collector.current_collector()  # what any other browser session finds
         assert seen is running and "no space" in seen.stats().last_error
         assert wait_until(lambda: not running.feed.is_connected(), 5)
-        collector.stop_service()                         # Stop from another session reaches it
+        collector.stop_service()  # Stop from another session reaches it
         assert running.state is collector.CollectorState.FAILED
     finally:
         collector.stop_service()

@@ -1,5 +1,6 @@
 """File formats: detection, tick parsers (NDJSON, archive CSV with/without header, zip, recorded frames), strict
 errors naming the line, upload limits, OHLCV/kline bar uploads, and ReplayFeed over each format."""
+
 from __future__ import annotations
 
 import gzip
@@ -29,13 +30,28 @@ from data_feed import (
 
 T0 = 1_723_161_256_000
 AGG_HEADER = "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker"
-AGG_ROWS = [f"{100 + i},61800.{i}0,0.00{i + 1},{500 + 2 * i},{501 + 2 * i},{T0 + 10 * i},{str(i % 2 == 0).lower()}"
-            for i in range(5)]
+AGG_ROWS = [
+    f"{100 + i},61800.{i}0,0.00{i + 1},{500 + 2 * i},{501 + 2 * i},{T0 + 10 * i},{str(i % 2 == 0).lower()}"
+    for i in range(5)
+]
 TRADE_HEADER = "id,price,qty,quote_qty,time,is_buyer_maker"
-TRADE_ROWS = [f"{900 + i},2681.6{i},1.00{i},{2681.6 * (1 + i / 1000):.4f},{T0 + i},{'true' if i % 2 else 'false'}"
-              for i in range(4)]
-EXPECTED_AGG = [Tick("BTCUSDT", 100 + i, T0 + 10 * i, float(f"61800.{i}0"), float(f"0.00{i + 1}"), i % 2 == 0,
-                     T0 + 10 * i, IdSpace.AGG_TRADE) for i in range(5)]
+TRADE_ROWS = [
+    f"{900 + i},2681.6{i},1.00{i},{2681.6 * (1 + i / 1000):.4f},{T0 + i},{'true' if i % 2 else 'false'}"
+    for i in range(4)
+]
+EXPECTED_AGG = [
+    Tick(
+        "BTCUSDT",
+        100 + i,
+        T0 + 10 * i,
+        float(f"61800.{i}0"),
+        float(f"0.00{i + 1}"),
+        i % 2 == 0,
+        T0 + 10 * i,
+        IdSpace.AGG_TRADE,
+    )
+    for i in range(5)
+]
 
 
 def _csv(*lines: str) -> bytes:
@@ -55,21 +71,30 @@ def _frame_line(ns: int, payload: dict, stream: str | None = None) -> str:
 
 
 # ======================================================================================================= detection
-@pytest.mark.parametrize("data, fmt", [
-    (_csv('{"symbol":"BTCUSDT","ts":"2025-11-01T09:50:49.841Z","price":1,"size":1}'), FileFormat.NDJSON),
-    (_csv(AGG_HEADER, *AGG_ROWS), FileFormat.AGG_TRADES_CSV),
-    (_csv(*AGG_ROWS), FileFormat.AGG_TRADES_CSV),
-    (_csv(TRADE_HEADER, *TRADE_ROWS), FileFormat.TRADES_CSV),
-    (_csv(*TRADE_ROWS), FileFormat.TRADES_CSV),
-    (_csv('1723161255088176367 {"stream":"btcusdt@trade","data":{"e":"trade"}}'), FileFormat.RAW_FRAMES),
-    (_csv("wss://fstream.binance.com/stream?streams=a <-> 1.0", '1626992741.06: {"stream":"x","data":{}}'),
-     FileFormat.RAW_FRAMES),
-    (_csv("ts,open,high,low,close,volume", "2024-01-01T00:00:00Z,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
-    (_csv("1704067200000,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
-    (_csv("2024-01-01T00:00:00Z,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
-    (_csv("1704067200000,2283.84,2284.79,2282.97,2283.89,1365.349,1704067259999,3118000.1,1200,700.1,1598000.2,0"),
-     FileFormat.KLINE_CSV),
-])
+@pytest.mark.parametrize(
+    "data, fmt",
+    [
+        (_csv('{"symbol":"BTCUSDT","ts":"2025-11-01T09:50:49.841Z","price":1,"size":1}'), FileFormat.NDJSON),
+        (_csv(AGG_HEADER, *AGG_ROWS), FileFormat.AGG_TRADES_CSV),
+        (_csv(*AGG_ROWS), FileFormat.AGG_TRADES_CSV),
+        (_csv(TRADE_HEADER, *TRADE_ROWS), FileFormat.TRADES_CSV),
+        (_csv(*TRADE_ROWS), FileFormat.TRADES_CSV),
+        (_csv('1723161255088176367 {"stream":"btcusdt@trade","data":{"e":"trade"}}'), FileFormat.RAW_FRAMES),
+        (
+            _csv("wss://fstream.binance.com/stream?streams=a <-> 1.0", '1626992741.06: {"stream":"x","data":{}}'),
+            FileFormat.RAW_FRAMES,
+        ),
+        (_csv("ts,open,high,low,close,volume", "2024-01-01T00:00:00Z,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
+        (_csv("1704067200000,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
+        (_csv("2024-01-01T00:00:00Z,1,2,0.5,1.5,10"), FileFormat.OHLCV_CSV),
+        (
+            _csv(
+                "1704067200000,2283.84,2284.79,2282.97,2283.89,1365.349,1704067259999,3118000.1,1200,700.1,1598000.2,0"
+            ),
+            FileFormat.KLINE_CSV,
+        ),
+    ],
+)
 def test_detect_formats(data, fmt):
     assert detect_tick_format(data) is fmt
     assert detect_tick_format(gzip.compress(data)) is fmt
@@ -106,17 +131,20 @@ def test_ndjson_ticks_get_deterministic_negative_ids():
     assert parse_tick_file(NDJSON, "again.ndjson") == ticks, "replaying twice yields the same ids"
 
 
-@pytest.mark.parametrize("line, problem", [
-    ('{"symbol":"BTCUSDT","ts":1761990650184,"price":"abc","size":1}', "price 'abc' is not a number"),
-    ('{"symbol":"BTCUSDT","ts":1761990650184,"size":1}', "missing field(s) price"),
-    ('{"symbol":"BTC-USDT","ts":1761990650184,"price":1,"size":1}', "invalid symbol 'BTC-USDT'"),
-    ('{"symbol":"BTCUSDT","ts":"yesterday","price":1,"size":1}', "ts 'yesterday' is neither"),
-    ('{"symbol":"BTCUSDT","ts":1761990650184,"price":-5,"size":1}', "price -5.0 must be positive"),
-    ('{"symbol":"BTCUSDT","ts":1761990650184,"price":1,"size":"NaN"}', "size 'NaN' is not a finite number"),
-    ('{"symbol":"BTCUSDT","ts":12,"price":1,"size":1}', "ts 12 is outside 2000-2100"),
-    ('{"symbol":"BTCUSDT", "ts":', "not valid JSON"),
-    ("[1, 2]", "expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    "line, problem",
+    [
+        ('{"symbol":"BTCUSDT","ts":1761990650184,"price":"abc","size":1}', "price 'abc' is not a number"),
+        ('{"symbol":"BTCUSDT","ts":1761990650184,"size":1}', "missing field(s) price"),
+        ('{"symbol":"BTC-USDT","ts":1761990650184,"price":1,"size":1}', "invalid symbol 'BTC-USDT'"),
+        ('{"symbol":"BTCUSDT","ts":"yesterday","price":1,"size":1}', "ts 'yesterday' is neither"),
+        ('{"symbol":"BTCUSDT","ts":1761990650184,"price":-5,"size":1}', "price -5.0 must be positive"),
+        ('{"symbol":"BTCUSDT","ts":1761990650184,"price":1,"size":"NaN"}', "size 'NaN' is not a finite number"),
+        ('{"symbol":"BTCUSDT","ts":12,"price":1,"size":1}', "ts 12 is outside 2000-2100"),
+        ('{"symbol":"BTCUSDT", "ts":', "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+    ],
+)
 def test_strict_ndjson_errors_name_the_line_and_the_problem(line, problem):
     good = '{"symbol":"BTCUSDT","ts":1761990650184,"price":1,"size":1}'
     with pytest.raises(TickFileError) as info:
@@ -127,8 +155,12 @@ def test_strict_ndjson_errors_name_the_line_and_the_problem(line, problem):
 
 def test_lenient_parsing_skips_and_counts_bad_lines():
     report = ParseReport()
-    data = _csv('{"symbol":"BTCUSDT","ts":1761990650184,"price":1,"size":1}', "", "{oops",
-                '{"symbol":"BTCUSDT","ts":1761990650185,"price":2,"size":1}')
+    data = _csv(
+        '{"symbol":"BTCUSDT","ts":1761990650184,"price":1,"size":1}',
+        "",
+        "{oops",
+        '{"symbol":"BTCUSDT","ts":1761990650185,"price":2,"size":1}',
+    )
     ticks = parse_tick_file(data, "x.ndjson", strict=False, report=report)
     assert [t.price for t in ticks] == [1.0, 2.0]
     assert (report.format, report.lines, report.records, report.errors) == ("ndjson", 3, 2, 1)
@@ -154,7 +186,8 @@ def test_agg_trades_csv_with_and_without_header(lines):
 def test_trades_csv_with_and_without_header(lines):
     ticks = parse_tick_file(_csv(*lines), "whatever.csv", symbol="ethusdt")
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.is_buyer_maker) for t in ticks] == [
-        ("ETHUSDT", 900 + i, T0 + i, float(f"2681.6{i}"), i % 2 == 1) for i in range(4)]
+        ("ETHUSDT", 900 + i, T0 + i, float(f"2681.6{i}"), i % 2 == 1) for i in range(4)
+    ]
 
 
 def test_zipped_archive_takes_the_symbol_from_the_member_name():
@@ -178,16 +211,27 @@ def test_upload_size_limit():
         parse_tick_file(b" " * 3 * 2**20, "big.ndjson", max_bytes=2 * 2**20)
     assert info.value.line_no == 0
     with pytest.raises(TickFileError, match="upload limit is 1 MB"):
-        parse_ohlcv_csv(b"ts,open,high,low,close,volume\n" + b"1,1,1,1,1,1\n" * 200_000, name="bars.csv",
-                        max_bytes=2**20)
+        parse_ohlcv_csv(
+            b"ts,open,high,low,close,volume\n" + b"1,1,1,1,1,1\n" * 200_000, name="bars.csv", max_bytes=2**20
+        )
 
 
 # =================================================================================================== recorded frames
 def _frames_file() -> bytes:
-    agg = {"e": "aggTrade", "E": T0, "a": 7, "s": "BTCUSDT", "p": "61800.30", "q": "0.006", "nq": "0.006", "f": 1,
-           "l": 2, "T": T0, "m": True}
-    placeholder = {"e": "trade", "E": T0, "T": T0, "s": "BTCUSDT", "t": 8, "p": "0", "q": "0", "X": "NA",
-                   "m": False}
+    agg = {
+        "e": "aggTrade",
+        "E": T0,
+        "a": 7,
+        "s": "BTCUSDT",
+        "p": "61800.30",
+        "q": "0.006",
+        "nq": "0.006",
+        "f": 1,
+        "l": 2,
+        "T": T0,
+        "m": True,
+    }
+    placeholder = {"e": "trade", "E": T0, "T": T0, "s": "BTCUSDT", "t": 8, "p": "0", "q": "0", "X": "NA", "m": False}
     return _csv(
         '1723161255000000000 {"lastUpdateId":1,"E":1,"T":1,"bids":[],"asks":[]}',
         _frame_line(1_723_161_255_088_176_367, agg, "btcusdt@aggTrade"),
@@ -201,8 +245,10 @@ def test_recorded_frames_plain_and_gzip():
     for data in (_frames_file(), gzip.compress(_frames_file())):
         report = ParseReport()
         ticks = parse_tick_file(data, "session.frames.gz", report=report)
-        assert ticks == [Tick("BTCUSDT", 7, T0, 61800.3, 0.006, True, 1_723_161_255_088, IdSpace.AGG_TRADE),
-                         Tick("BTCUSDT", 9, T0, 61800.4, 0.006, True, 1_723_161_255_091, IdSpace.AGG_TRADE)]
+        assert ticks == [
+            Tick("BTCUSDT", 7, T0, 61800.3, 0.006, True, 1_723_161_255_088, IdSpace.AGG_TRADE),
+            Tick("BTCUSDT", 9, T0, 61800.4, 0.006, True, 1_723_161_255_091, IdSpace.AGG_TRADE),
+        ]
         assert (report.skipped, report.placeholders, report.errors) == (2, 1, 0)
 
 
@@ -214,13 +260,17 @@ def test_truncated_frame_is_an_error_naming_the_line():
 
 # ======================================================================================================= bar uploads
 def test_ohlcv_csv_with_header_iso_and_epoch_times():
-    data = _csv("timestamp,open,high,low,close,volume",
-                "2024-01-01T00:00:00Z,10,12,9,11,100",
-                "1704067260000,11,11.5,10.5,11,0",
-                "1704067320,11,11,11,11,5.5")
-    assert parse_ohlcv_csv(data) == [OhlcvBar(1704067200000, 10, 12, 9, 11, 100),
-                                     OhlcvBar(1704067260000, 11, 11.5, 10.5, 11, 0),
-                                     OhlcvBar(1704067320000, 11, 11, 11, 11, 5.5)]
+    data = _csv(
+        "timestamp,open,high,low,close,volume",
+        "2024-01-01T00:00:00Z,10,12,9,11,100",
+        "1704067260000,11,11.5,10.5,11,0",
+        "1704067320,11,11,11,11,5.5",
+    )
+    assert parse_ohlcv_csv(data) == [
+        OhlcvBar(1704067200000, 10, 12, 9, 11, 100),
+        OhlcvBar(1704067260000, 11, 11.5, 10.5, 11, 0),
+        OhlcvBar(1704067320000, 11, 11, 11, 11, 5.5),
+    ]
 
 
 def test_ohlcv_header_may_reorder_columns():
@@ -228,13 +278,16 @@ def test_ohlcv_header_may_reorder_columns():
     assert parse_ohlcv_csv(data) == [OhlcvBar(1704067200000, 10, 12, 9, 11, 100)]
 
 
-@pytest.mark.parametrize("row, problem", [
-    ("1704067260000,11,10,9,10.5,1", "high 10 is below max(open, close) = 11"),
-    ("1704067260000,11,12,11.5,11.2,1", "low 11.5 is above min(open, close) = 11"),
-    ("1704067260000,11,12,10,11,-3", "volume -3 is negative"),
-    ("1704067260000,11,12,ten,11,3", "low 'ten' is not a number"),
-    ("1704067260000,11,12,10", "expected 6 columns ts,open,high,low,close,volume, found 4"),
-])
+@pytest.mark.parametrize(
+    "row, problem",
+    [
+        ("1704067260000,11,10,9,10.5,1", "high 10 is below max(open, close) = 11"),
+        ("1704067260000,11,12,11.5,11.2,1", "low 11.5 is above min(open, close) = 11"),
+        ("1704067260000,11,12,10,11,-3", "volume -3 is negative"),
+        ("1704067260000,11,12,ten,11,3", "low 'ten' is not a number"),
+        ("1704067260000,11,12,10", "expected 6 columns ts,open,high,low,close,volume, found 4"),
+    ],
+)
 def test_ohlcv_validation_names_the_line(row, problem):
     data = _csv("ts,open,high,low,close,volume", "1704067200000,10,12,9,11,100", row)
     with pytest.raises(TickFileError) as info:
@@ -245,11 +298,16 @@ def test_ohlcv_validation_names_the_line(row, problem):
 
 @pytest.mark.parametrize("header", [True, False])
 def test_binance_kline_csv(header):
-    lines = ["1704067200000,2283.84,2284.79,2282.97,2283.89,1365.349,1704067259999,3118000.1,1200,700.1,1598000.2,0",
-             "1704067260000,2283.89,2285.00,2283.00,2284.50,900.5,1704067319999,2056000.3,800,450.2,1028000.1,0"]
+    lines = [
+        "1704067200000,2283.84,2284.79,2282.97,2283.89,1365.349,1704067259999,3118000.1,1200,700.1,1598000.2,0",
+        "1704067260000,2283.89,2285.00,2283.00,2284.50,900.5,1704067319999,2056000.3,800,450.2,1028000.1,0",
+    ]
     if header:
-        lines.insert(0, "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
-                        "taker_buy_quote_volume,ignore")
+        lines.insert(
+            0,
+            "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+            "taker_buy_quote_volume,ignore",
+        )
     bars = parse_ohlcv_csv(_csv(*lines))
     assert bars[0] == OhlcvBar(1704067200000, 2283.84, 2284.79, 2282.97, 2283.89, 1365.349, 1200)
     assert [b.trades for b in bars] == [1200, 800]
@@ -278,19 +336,23 @@ def _replay(path, symbols=(), timeout: float = 10.0, **options) -> tuple[ReplayF
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("name, data", [
-    ("ticks.ndjson", NDJSON),
-    ("BTCUSDT-aggTrades-2024-08-08.csv", _csv(AGG_HEADER, *AGG_ROWS)),
-    ("BTCUSDT-aggTrades-2024-08-08.zip", _zip("BTCUSDT-aggTrades-2024-08-08.csv", _csv(*AGG_ROWS))),
-    ("session.frames.gz", gzip.compress(_frames_file())),
-])
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("ticks.ndjson", NDJSON),
+        ("BTCUSDT-aggTrades-2024-08-08.csv", _csv(AGG_HEADER, *AGG_ROWS)),
+        ("BTCUSDT-aggTrades-2024-08-08.zip", _zip("BTCUSDT-aggTrades-2024-08-08.csv", _csv(*AGG_ROWS))),
+        ("session.frames.gz", gzip.compress(_frames_file())),
+    ],
+)
 def test_replay_feed_replays_each_format_as_fast_as_possible(tmp_path, name, data):
     path = tmp_path / name
     path.write_bytes(data)
     expected = parse_tick_file(data, name, strict=False)
     feed, ticks, events = _replay(path, speed=0)
     assert [(t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in ticks] == [
-        (t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in expected]
+        (t.symbol, t.trade_id, t.timestamp, t.price, t.size, t.is_buyer_maker) for t in expected
+    ]
     stats = feed.get_stats()
     assert stats.kind == "replay" and stats.state is FeedState.FINISHED and stats.ticks == len(expected)
     assert [e.kind for e in events] == [EventKind.CONNECTED, EventKind.FINISHED]
@@ -299,8 +361,11 @@ def test_replay_feed_replays_each_format_as_fast_as_possible(tmp_path, name, dat
 @pytest.mark.timeout(30)
 def test_replay_speed_filter_and_loop(tmp_path):
     path = tmp_path / "ticks.ndjson"
-    rows = [{"symbol": s, "ts": T0 + 100 * i, "price": 10 + i, "size": 1, "trade_id": 5 + i}
-            for i in range(11) for s in ("BTCUSDT", "ETHUSDT")]
+    rows = [
+        {"symbol": s, "ts": T0 + 100 * i, "price": 10 + i, "size": 1, "trade_id": 5 + i}
+        for i in range(11)
+        for s in ("BTCUSDT", "ETHUSDT")
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows))
     started = time.monotonic()
     _, ticks, _ = _replay(path, ["ETHUSDT"], speed=4.0)
@@ -332,12 +397,17 @@ def test_several_files_and_a_folder_replay_as_one_session_in_time_order(tmp_path
     eth = [f"{500 + i},2681.{i}0,1.0,{i},{i},{T0 + 10 * i + 5},false" for i in range(5)]
     (folder / "ETHUSDT-aggTrades-2024-08-08.csv").write_bytes(_csv(*eth))
     own = tmp_path / "export.csv"
-    own.write_text("symbol,trade_id,timestamp,price,size,is_buyer_maker,received_at,id_space\n"
-                   f"SOLUSDT,3,{T0 + 1},150.5,2,0,{T0 + 1},trade\n")
+    own.write_text(
+        "symbol,trade_id,timestamp,price,size,is_buyer_maker,received_at,id_space\n"
+        f"SOLUSDT,3,{T0 + 1},150.5,2,0,{T0 + 1},trade\n"
+    )
     feed, ticks, events = _replay(f"{folder}{os.pathsep}{own}", speed=0)
     assert [t.timestamp for t in ticks] == sorted(t.timestamp for t in ticks) and len(ticks) == 11
-    assert {(t.symbol, t.space) for t in ticks} == {("BTCUSDT", IdSpace.AGG_TRADE), ("ETHUSDT", IdSpace.AGG_TRADE),
-                                                    ("SOLUSDT", IdSpace.TRADE)}
+    assert {(t.symbol, t.space) for t in ticks} == {
+        ("BTCUSDT", IdSpace.AGG_TRADE),
+        ("ETHUSDT", IdSpace.AGG_TRADE),
+        ("SOLUSDT", IdSpace.TRADE),
+    }
     assert "and 2 more file(s)" in feed.get_stats().source and events[-1].kind is EventKind.FINISHED
     empty = tmp_path / "empty"
     empty.mkdir()

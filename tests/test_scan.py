@@ -1,5 +1,6 @@
 """The market scanner on synthetic universes with known answers: planted cointegrated pairs among sector-correlated
 random walks, correlated-but-not-cointegrated traps and bid/ask-bounce noise; false discoveries controlled."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,8 +42,9 @@ def test_traps_and_bounce_are_not_selected(universe) -> None:
     for _, row in table.loc[table["selected"]].iterrows():
         assert not (row["x"].startswith("T") and row["y"].startswith("T")), "correlated random walks selected"
         assert not (row["x"].startswith("W") and row["y"].startswith("W")), "unrelated walks selected"
-    traps = table.loc[table["x"].str.startswith("T") & table["y"].str.startswith("T")
-                      & (table["x"].str[:3] == table["y"].str[:3])]
+    traps = table.loc[
+        table["x"].str.startswith("T") & table["y"].str.startswith("T") & (table["x"].str[:3] == table["y"].str[:3])
+    ]
     assert (traps["correlation"] > 0.85).all() and not traps["selected"].any()  # correlated is not cointegrated
 
 
@@ -71,6 +73,7 @@ def test_selected_rows_agree_with_engle_granger_and_describe_the_pair(universe) 
 
 def test_benjamini_hochberg_matches_statsmodels(universe) -> None:
     from statsmodels.stats.multitest import multipletests
+
     _, _, table = universe
     ref = multipletests(table["pvalue"].to_numpy(), alpha=0.05, method="fdr_bh")
     np.testing.assert_allclose(table["qvalue"].to_numpy(), ref[1], rtol=1e-12)
@@ -100,8 +103,11 @@ def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
     excluded = A.scan_summary(table).excluded
     names = list(prices.columns)
     reasons = {name: why.reason for name, why in excluded.items()}
-    assert reasons == {names[0]: A.ExclusionReason.LISTED_RECENTLY, names[1]: A.ExclusionReason.STOPPED_TRADING,
-                       names[2]: A.ExclusionReason.CONSTANT}
+    assert reasons == {
+        names[0]: A.ExclusionReason.LISTED_RECENTLY,
+        names[1]: A.ExclusionReason.STOPPED_TRADING,
+        names[2]: A.ExclusionReason.CONSTANT,
+    }
     assert "listed recently" in excluded[names[0]].detail and "stopped trading" in excluded[names[1]].detail
     assert "constant" in excluded[names[2]].detail
     tested = set(table["x"]) | set(table["y"])
@@ -111,15 +117,18 @@ def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
     assert _found(table) >= planted
 
 
-@pytest.mark.parametrize(("call", "message"), [
-    (lambda p: A.scan_pairs(p.iloc[:, :1]), "at least 2 symbols"),
-    (lambda p: A.scan_pairs(p.reset_index(drop=True)), "DatetimeIndex"),
-    (lambda p: A.scan_pairs(p.iloc[::-1]), "sorted"),
-    (lambda p: A.scan_pairs(p.set_axis(["A"] * p.shape[1], axis=1)), "duplicate"),
-    (lambda p: A.scan_pairs(p, fdr=0.0), "fdr"),
-    (lambda p: A.scan_pairs(p, validation_fraction=1.0), "validation_fraction"),
-    (lambda p: A.scan_pairs(p.iloc[:500]), "testable symbols"),
-])
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda p: A.scan_pairs(p.iloc[:, :1]), "at least 2 symbols"),
+        (lambda p: A.scan_pairs(p.reset_index(drop=True)), "DatetimeIndex"),
+        (lambda p: A.scan_pairs(p.iloc[::-1]), "sorted"),
+        (lambda p: A.scan_pairs(p.set_axis(["A"] * p.shape[1], axis=1)), "duplicate"),
+        (lambda p: A.scan_pairs(p, fdr=0.0), "fdr"),
+        (lambda p: A.scan_pairs(p, validation_fraction=1.0), "validation_fraction"),
+        (lambda p: A.scan_pairs(p.iloc[:500]), "testable symbols"),
+    ],
+)
 def test_bad_input_is_refused_with_a_reason(call, message: str) -> None:
     prices, _ = synthetic_universe(6, 3_000, n_planted=1, seed=6)
     with pytest.raises(ValueError, match=message):

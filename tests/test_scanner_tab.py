@@ -1,5 +1,6 @@
 """The Scanner tab (AppTest): offline universe history, a background scan with progress, the ranked table, and the
 pair opened in Pair Analytics."""
+
 from __future__ import annotations
 
 import time
@@ -24,6 +25,7 @@ def universe_db(tmp_path) -> tuple[str, set[frozenset[str]]]:
 
 def test_universe_history_is_stored_as_one_minute_bars(universe_db) -> None:
     import database
+
     path, _ = universe_db
     conn = database.open_reader(path)
     try:
@@ -103,8 +105,9 @@ def test_binance_history_comes_from_verified_daily_klines_and_rest_and_resumes(f
     path = str(tmp_path / "history.db")
     archive, rest = BinanceArchive(fb.rest_base), BinanceRest(fb.rest_base)
     seen: list[float] = []
-    report = collector.load_binance_history(path, ["BTCUSDT", "ETHUSDT"], 3, archive, rest,
-                                            progress=lambda f, _: seen.append(f))
+    report = collector.load_binance_history(
+        path, ["BTCUSDT", "ETHUSDT"], 3, archive, rest, progress=lambda f, _: seen.append(f)
+    )
     assert report.archive_days == 5 and seen == [0.5, 1.0]
     assert len(report.missing) == 1 and "ETHUSDT" in report.missing[0] and "404" in report.missing[0]
     conn = database.open_reader(path)

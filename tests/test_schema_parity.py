@@ -5,6 +5,7 @@ the tables, each table's columns in order, a column's type family (SQLite's stor
 blob, numeric), NOT NULL as each database enforces it, defaults, ids the database assigns, primary keys and the other
 indexes. A column added to one migration text only, or typed, constrained or keyed differently, fails here; what
 differs on purpose is listed below, each with its reason."""
+
 from __future__ import annotations
 
 import contextlib
@@ -19,7 +20,7 @@ import database as db
 
 # Tables one backend has and the other has not, by design. Everything else must exist on both.
 ONLY_IN_POSTGRES = {
-    "schema_version",       # PostgreSQL's record of applied migrations; SQLite keeps its version in PRAGMA user_version
+    "schema_version",  # PostgreSQL's record of applied migrations; SQLite keeps its version in PRAGMA user_version
 }
 ONLY_IN_SQLITE: set[str] = set()
 # Not compared at all: SQLite's own tables (sqlite_sequence, sqlite_stat1, …); on PostgreSQL, ticks' day partitions
@@ -36,36 +37,42 @@ PRIMARY_KEY_DIFFERENCES = {
 }
 # Indexes (besides primary keys) one backend has by design.
 INDEXES_ONLY_IN_SQLITE = {
-    "ix_ticks_symbol_time",     # PostgreSQL's ticks key starts (symbol, timestamp): the key is this index there
+    "ix_ticks_symbol_time",  # PostgreSQL's ticks key starts (symbol, timestamp): the key is this index there
 }
 INDEXES_ONLY_IN_POSTGRES = {
-    "ticks_timestamp_idx",      # TimescaleDB's default time index on a hypertable (the hypertable layout only)
+    "ticks_timestamp_idx",  # TimescaleDB's default time index on a hypertable (the hypertable layout only)
 }
 
 # PostgreSQL types by the SQLite storage class their values take. A type missing here fails the comparison (map it).
 POSTGRES_FAMILIES = {
-    "smallint": "integer", "integer": "integer", "bigint": "integer",
-    "boolean": "integer",       # SQLite has no boolean: a flag is INTEGER 0/1 there (ticks.is_buyer_maker)
-    "real": "real", "double precision": "real",
-    "text": "text", "character varying": "text", "character": "text",
-    "bytea": "blob", "numeric": "numeric",
+    "smallint": "integer",
+    "integer": "integer",
+    "bigint": "integer",
+    "boolean": "integer",  # SQLite has no boolean: a flag is INTEGER 0/1 there (ticks.is_buyer_maker)
+    "real": "real",
+    "double precision": "real",
+    "text": "text",
+    "character varying": "text",
+    "character": "text",
+    "bytea": "blob",
+    "numeric": "numeric",
 }
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    family: str             # integer, real, text, blob or numeric
-    not_null: bool          # as enforced, not only as declared
-    default: str | None     # the default's SQL text, without PostgreSQL's ::type casts
-    assigned_id: bool       # the database numbers the column when an INSERT leaves it out
+    family: str  # integer, real, text, blob or numeric
+    not_null: bool  # as enforced, not only as declared
+    default: str | None  # the default's SQL text, without PostgreSQL's ::type casts
+    assigned_id: bool  # the database numbers the column when an INSERT leaves it out
 
 
 @dataclass(frozen=True)
 class Table:
     columns: tuple[Column, ...]
     primary_key: tuple[str, ...]
-    indexes: frozenset[tuple[str, tuple[str, ...], bool]]      # (name, columns, unique), primary keys aside
+    indexes: frozenset[tuple[str, tuple[str, ...], bool]]  # (name, columns, unique), primary keys aside
 
 
 def sqlite_family(declared: str) -> str:
@@ -85,22 +92,33 @@ def sqlite_family(declared: str) -> str:
 def sqlite_schema(path: str) -> dict[str, Table]:
     tables = {}
     with contextlib.closing(sqlite3.connect(path)) as conn:
-        listed = conn.execute("SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
-                              "AND name NOT LIKE 'sqlite_%'").fetchall()
+        listed = conn.execute(
+            "SELECT name, wr FROM pragma_table_list WHERE schema = 'main' AND type = 'table' "
+            "AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
         for name, without_rowid in listed:
-            info = conn.execute(f"PRAGMA table_xinfo({name})").fetchall()   # cid, name, type, notnull, default, pk
+            info = conn.execute(f"PRAGMA table_xinfo({name})").fetchall()  # cid, name, type, notnull, default, pk
             key = tuple(row[1] for row in sorted((r for r in info if r[5]), key=lambda r: r[5]))
             # A rowid table's INTEGER PRIMARY KEY is the rowid (never NULL, numbered when left out); any other key
             # column of a rowid table takes NULL unless declared NOT NULL (SQLite's documented legacy quirk).
-            rowid_alias = not without_rowid and len(key) == 1 and \
-                next(r for r in info if r[1] == key[0])[2].upper() == "INTEGER"
-            columns = tuple(Column(row[1], sqlite_family(row[2]),
-                                   bool(row[3]) or (bool(row[5]) and (bool(without_rowid) or rowid_alias)),
-                                   row[4], rowid_alias and row[1] == key[0])
-                            for row in info)
+            rowid_alias = (
+                not without_rowid and len(key) == 1 and next(r for r in info if r[1] == key[0])[2].upper() == "INTEGER"
+            )
+            columns = tuple(
+                Column(
+                    row[1],
+                    sqlite_family(row[2]),
+                    bool(row[3]) or (bool(row[5]) and (bool(without_rowid) or rowid_alias)),
+                    row[4],
+                    rowid_alias and row[1] == key[0],
+                )
+                for row in info
+            )
             indexes = frozenset(
                 (index, tuple(r[2] for r in conn.execute(f"PRAGMA index_info({index})")), bool(unique))
-                for _, index, unique, origin, _ in conn.execute(f"PRAGMA index_list({name})") if origin != "pk")
+                for _, index, unique, origin, _ in conn.execute(f"PRAGMA index_list({name})")
+                if origin != "pk"
+            )
             tables[name] = Table(columns, key, indexes)
     return tables
 
@@ -108,31 +126,52 @@ def sqlite_schema(path: str) -> dict[str, Table]:
 def postgres_schema(url: str) -> dict[str, Table]:
     tables = {}
     with psycopg.connect(url) as conn:
-        names = [r[0] for r in conn.execute(
-            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition").fetchall()]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            ).fetchall()
+        ]
         for name in names:
             info = conn.execute(
                 "SELECT column_name, data_type, is_nullable, column_default, is_identity "
                 "FROM information_schema.columns WHERE table_schema = 'public' AND table_name = %s "
-                "ORDER BY ordinal_position", (name,)).fetchall()
-            columns = tuple(Column(column, POSTGRES_FAMILIES.get(kind, f"unmapped PostgreSQL type {kind}"),
-                                   nullable == "NO", _without_casts(default),
-                                   identity == "YES" or (default or "").startswith("nextval("))
-                            for column, kind, nullable, default, identity in info)
-            key = tuple(r[0] for r in conn.execute(
-                "SELECT k.column_name FROM information_schema.table_constraints c "
-                "JOIN information_schema.key_column_usage k ON k.constraint_schema = c.constraint_schema "
-                "AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name "
-                "WHERE c.table_schema = 'public' AND c.table_name = %s AND c.constraint_type = 'PRIMARY KEY' "
-                "ORDER BY k.ordinal_position", (name,)).fetchall())
-            indexes = frozenset((index, tuple(cols), unique) for index, cols, unique in conn.execute(
-                "SELECT i.relname, array_agg(a.attname ORDER BY k.n), x.indisunique FROM pg_index x "
-                "JOIN pg_class i ON i.oid = x.indexrelid "
-                "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
-                "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
-                "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary GROUP BY i.relname, x.indisunique",
-                (f"public.{name}",)).fetchall())
+                "ORDER BY ordinal_position",
+                (name,),
+            ).fetchall()
+            columns = tuple(
+                Column(
+                    column,
+                    POSTGRES_FAMILIES.get(kind, f"unmapped PostgreSQL type {kind}"),
+                    nullable == "NO",
+                    _without_casts(default),
+                    identity == "YES" or (default or "").startswith("nextval("),
+                )
+                for column, kind, nullable, default, identity in info
+            )
+            key = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT k.column_name FROM information_schema.table_constraints c "
+                    "JOIN information_schema.key_column_usage k ON k.constraint_schema = c.constraint_schema "
+                    "AND k.constraint_name = c.constraint_name AND k.table_name = c.table_name "
+                    "WHERE c.table_schema = 'public' AND c.table_name = %s AND c.constraint_type = 'PRIMARY KEY' "
+                    "ORDER BY k.ordinal_position",
+                    (name,),
+                ).fetchall()
+            )
+            indexes = frozenset(
+                (index, tuple(cols), unique)
+                for index, cols, unique in conn.execute(
+                    "SELECT i.relname, array_agg(a.attname ORDER BY k.n), x.indisunique FROM pg_index x "
+                    "JOIN pg_class i ON i.oid = x.indexrelid "
+                    "CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, n) "
+                    "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum "
+                    "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary GROUP BY i.relname, x.indisunique",
+                    (f"public.{name}",),
+                ).fetchall()
+            )
             tables[name] = Table(columns, key, indexes)
     return tables
 
@@ -154,8 +193,11 @@ def differences(lite: dict[str, Table], pg: dict[str, Table]) -> list[str]:
         if [c for c in names_a if c in names_b] != [c for c in names_b if c in names_a]:
             found.append(f"{name}: columns in order {names_a} in SQLite, {names_b} in PostgreSQL")
         in_b = {c.name: c for c in b.columns}
-        found += [f"{name}.{x.name}: {x} in SQLite, {in_b[x.name]} in PostgreSQL"
-                  for x in a.columns if x.name in in_b and x != in_b[x.name]]
+        found += [
+            f"{name}.{x.name}: {x} in SQLite, {in_b[x.name]} in PostgreSQL"
+            for x in a.columns
+            if x.name in in_b and x != in_b[x.name]
+        ]
         keys = PRIMARY_KEY_DIFFERENCES.get(name, (a.primary_key, a.primary_key))
         if (a.primary_key, b.primary_key) != keys:
             found.append(f"{name}: primary key {a.primary_key} in SQLite, {b.primary_key} in PostgreSQL")
@@ -178,7 +220,7 @@ def test_sqlite_and_postgresql_create_the_same_schema(tmp_path, pg_url):
     db.open_writer(path).close()
     db.open_writer(pg_url).close()
     lite, pg = sqlite_schema(path), postgres_schema(pg_url)
-    assert {"ticks", "ohlc_data", "symbol_stats"} <= lite.keys() & pg.keys()      # the catalogues were read at all
+    assert {"ticks", "ohlc_data", "symbol_stats"} <= lite.keys() & pg.keys()  # the catalogues were read at all
     found = differences(lite, pg)
     assert not found, "the two migrations' schemas differ (append a migration to one of them):\n" + "\n".join(found)
 
@@ -193,11 +235,13 @@ def test_a_difference_is_named():
     assert differences({"t": base}, {"t": wider}) == ["t.fee only in PostgreSQL"]
     swapped = Table(base.columns[::-1], ("symbol",), frozenset())
     assert differences({"t": base}, {"t": swapped}) == [
-        "t: columns in order ['symbol', 'price'] in SQLite, ['price', 'symbol'] in PostgreSQL"]
+        "t: columns in order ['symbol', 'price'] in SQLite, ['price', 'symbol'] in PostgreSQL"
+    ]
     as_text = Table((base.columns[0], Column("price", "text", False, None, False)), ("symbol", "price"), frozenset())
     assert differences({"t": base}, {"t": as_text}) == [
         f"t.price: {column} in SQLite, {as_text.columns[1]} in PostgreSQL",
-        "t: primary key ('symbol',) in SQLite, ('symbol', 'price') in PostgreSQL"]
+        "t: primary key ('symbol',) in SQLite, ('symbol', 'price') in PostgreSQL",
+    ]
     assert differences({"t": base, "u": base}, {"t": base}) == ["table u only in SQLite"]
     indexed = Table(base.columns, ("symbol",), frozenset({("ix_t_price", ("price",), False)}))
     assert differences({"t": indexed}, {"t": base}) == ["t: index ('ix_t_price', ('price',), False) only in SQLite"]

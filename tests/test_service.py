@@ -1,4 +1,5 @@
 """The service layer's own actions, as both UIs call them: paper positions and signed links (no Streamlit, no HTTP)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """The sidebar's collector status without Streamlit: per-symbol liveness for a pair and for a universe."""
+
 from __future__ import annotations
 
 
@@ -6,6 +7,7 @@ def test_liveness_lists_ages_for_a_pair_and_summarises_a_universe() -> None:
     from types import SimpleNamespace
 
     from dashboard.sidebar import liveness
+
     now = 1_000_000
     pair = SimpleNamespace(symbols=("BTCUSDT", "ETHUSDT"), last_receive_ms={"BTCUSDT": now - 100})
     assert liveness(pair, now) == "Last tick age: BTCUSDT 0.1 s · ETHUSDT —"  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ def binomial_slack(p: float, trials: int) -> float:
 
 # ---------------------------------------------------------------------------------------------- synthetic data
 
+
 def ma1_unit_root(n: int, theta: float, rng: np.random.Generator) -> np.ndarray:
     """A unit root whose increments are the MA(1) e_t + θ·e_{t−1} (θ = −0.5: a large negative MA root, the case a
     too-short lag search gets wrong; θ = 0: a plain random walk)."""
@@ -55,9 +56,18 @@ class KnownBetaPair:
     beta: np.ndarray
 
 
-def stepped_beta_pair(n: int, seed: int, *, step: bool = True, beta0: float = 0.04, alpha0: float = 100.0,
-                      half_life: float = 50.0, spread_share: float = 0.002, x0: float = 60_000.0,
-                      x_vol: float = 3e-4) -> KnownBetaPair:
+def stepped_beta_pair(
+    n: int,
+    seed: int,
+    *,
+    step: bool = True,
+    beta0: float = 0.04,
+    alpha0: float = 100.0,
+    half_life: float = 50.0,
+    spread_share: float = 0.002,
+    x0: float = 60_000.0,
+    x_vol: float = 3e-4,
+) -> KnownBetaPair:
     """x a geometric random walk at BTC level (x_vol per bar), y at ETH level (~2,500). With step=True β doubles at
     bar n/2 while α drops by (β1 − β0)·x there, so the hedge ratio changes without a jump in y. The spread is an OU
     with the given half-life and a stationary sd of spread_share × the level of y."""
@@ -72,8 +82,9 @@ def stepped_beta_pair(n: int, seed: int, *, step: bool = True, beta0: float = 0.
     phi = 0.5 ** (1.0 / half_life)
     sd = spread_share * (alpha0 + beta0 * x0)
     spread = ar1(n, phi, sd * math.sqrt(1.0 - phi * phi), rng)
-    return KnownBetaPair(pd.Series(x, index=index, name="x"),
-                         pd.Series(alpha + beta * x + spread, index=index, name="y"), beta)
+    return KnownBetaPair(
+        pd.Series(x, index=index, name="x"), pd.Series(alpha + beta * x + spread, index=index, name="y"), beta
+    )
 
 
 def ou_pair(n: int, seed: int, half_life: float) -> KnownBetaPair:
@@ -83,6 +94,7 @@ def ou_pair(n: int, seed: int, half_life: float) -> KnownBetaPair:
 
 
 # ---------------------------------------------------------------------------------------------- experiments
+
 
 def adf_rejection_rate(n: int, theta: float, trials: int, seed: int) -> float:
     """Share of `trials` unit roots with MA(1) increments (θ) that A.adf_test (its default lag search) rejects at
@@ -116,8 +128,15 @@ def verdict_run(x: pd.Series, y: pd.Series, method: str) -> VerdictRun:
     resid = y.to_numpy() - design @ coef
     eg, hl, hurst = pa.tests.engle_granger, pa.tests.half_life, pa.tests.hurst
     assert eg is not None and hl is not None and hurst is not None, pa.tests.problems
-    return VerdictRun(pa.verdict.verdict, pa.verdict.headline, eg.pvalue, hl.bars, hurst.exponent,
-                      A.half_life(resid), A.hurst_exponent(resid))
+    return VerdictRun(
+        pa.verdict.verdict,
+        pa.verdict.headline,
+        eg.pvalue,
+        hl.bars,
+        hurst.exponent,
+        A.half_life(resid),
+        A.hurst_exponent(resid),
+    )
 
 
 def contradiction(run: VerdictRun) -> str | None:
@@ -184,7 +203,7 @@ def kalman_tracking(n: int, seed: int, *, step: bool = True) -> Tracking:
     at = n // 2
     new = pair.beta[at]
     close = np.flatnonzero(np.abs(est[at:] - new) <= TRACK_WITHIN * abs(new))
-    late = float(np.mean(np.abs(est[-(n // 4):] - new))) / abs(new)
+    late = float(np.mean(np.abs(est[-(n // 4) :] - new))) / abs(new)
     return Tracking(float(close[0]) if close.size else math.inf, late, band_coverage(fit, pair.beta))
 
 
@@ -195,8 +214,11 @@ def tracking_runs(n: int, seeds: range, *, step: bool = True) -> list[Tracking]:
 
 # ---------------------------------------------------------------------------------------------- ADF size
 
-@pytest.mark.parametrize(("n", "theta", "trials"), [(600, -0.5, 1_000), (3_600, -0.5, 250), (20_000, -0.5, 100),
-                                                    (600, -0.8, 1_000), (3_600, -0.8, 250)])
+
+@pytest.mark.parametrize(
+    ("n", "theta", "trials"),
+    [(600, -0.5, 1_000), (3_600, -0.5, 250), (20_000, -0.5, 100), (600, -0.8, 1_000), (3_600, -0.8, 250)],
+)
 def test_adf_size_under_ma1_errors_is_at_most_7_percent(n: int, theta: float, trials: int) -> None:
     """A unit root with MA(1) increments e_t + θ·e_{t−1}: the old lag cap rejected ~25 % at a nominal 5 % (θ = −0.5);
     the lag search must keep the rejection rate within the issue's ~7 % (plus 3 binomial s.e.: 9.4 % at 1,000
@@ -244,7 +266,7 @@ def test_verdict_rests_on_prices_not_on_the_hedge_method(random_walk_verdicts) -
     residual), so every method has the false-positive rate measured on the most trials."""
     reference = [run.verdict for run in random_walk_verdicts["ols"]]
     for method, runs in random_walk_verdicts.items():
-        assert [run.verdict for run in runs] == reference[:len(runs)], method
+        assert [run.verdict for run in runs] == reference[: len(runs)], method
 
 
 def test_verdict_never_contradicts_eg_and_uses_the_static_residual(random_walk_verdicts) -> None:
@@ -309,6 +331,7 @@ def test_kalman_tracks_a_stepped_beta(stepped_tracking) -> None:
 
 # ---------------------------------------------------------------------------------------------- band coverage
 
+
 def test_kalman_band_covers_a_constant_beta() -> None:
     """The pair of test_kalman_tracks_a_stepped_beta without the step."""
     coverage = float(np.mean([run.coverage for run in tracking_runs(STEP_BARS, range(100), step=False)]))
@@ -327,8 +350,7 @@ def test_hac_band_covers_a_constant_beta(method: str, half_life: float) -> None:
     """OLS (expanding, causal) and rolling OLS with HAC bands, window 500 = 25–50 half-lives of the OU residual
     (issue 9 measured 18–31 % with the iid standard error). Rolling at half-life 20 (25 half-lives a window) sits at
     the bound (90.4 % ± 0.3 % over 750 seeds) and is measured in the bench, not asserted."""
-    coverage = float(np.mean(coverage_shares(method, n=3_000, half_life=half_life, window=500, trials=150,
-                                             seed=5_000)))
+    coverage = float(np.mean(coverage_shares(method, n=3_000, half_life=half_life, window=500, trials=150, seed=5_000)))
     assert coverage >= MIN_COVERAGE, f"{method} band coverage {coverage:.1%} (window 500, half-life {half_life})"
 
 
@@ -336,6 +358,5 @@ def test_rolling_band_under_covers_when_the_window_spans_few_half_lives() -> Non
     """Known limitation, documented in README: a 120-bar window of a spread with half-life 50 holds ~2.4
     half-lives, too few independent observations for any standard error, and the band covers only ~81 % of bars.
     Asserted here is a floor far above the iid standard error's 18–31 %, so a regression of the HAC band fails."""
-    coverage = float(np.mean(coverage_shares("rolling", n=3_000, half_life=50.0, window=120, trials=100,
-                                             seed=6_000)))
+    coverage = float(np.mean(coverage_shares("rolling", n=3_000, half_life=50.0, window=120, trials=100, seed=6_000)))
     assert coverage >= 0.75, f"rolling band coverage {coverage:.1%} (window 120, half-life 50)"

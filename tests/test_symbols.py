@@ -1,4 +1,5 @@
 """core/symbols.py: the one splitter of a symbol list and the one quote-asset vocabulary every layer uses."""
+
 from __future__ import annotations
 
 import pytest
@@ -43,17 +44,20 @@ def test_quote_assets_are_listed_longest_first_without_repeats():
     assert set(FUTURES_QUOTES) <= set(QUOTE_ASSETS) and DEFAULT_QUOTE in FUTURES_QUOTES
 
 
-@pytest.mark.parametrize(("symbol", "base", "quote"), [
-    ("BTCUSDT", "BTC", "USDT"),
-    ("ethusdc", "ETH", "USDC"),
-    ("BTCFDUSD", "BTC", "FDUSD"),        # not BTCFD quoted in USD: the longest quote wins
-    ("1000PEPEUSDT", "1000PEPE", "USDT"),
-    ("ETHBTC", "ETH", "BTC"),
-    ("BTCUSD_PERP", "BTC", "USD"),       # a coin-margined or delivery suffix is not part of the quote
-    ("BTCUSDT_240628", "BTC", "USDT"),
-    ("USDT", "USDT", ""),                # nothing but a quote asset: no base to split off
-    ("ABCXYZ", "ABCXYZ", ""),            # no known quote asset
-])
+@pytest.mark.parametrize(
+    ("symbol", "base", "quote"),
+    [
+        ("BTCUSDT", "BTC", "USDT"),
+        ("ethusdc", "ETH", "USDC"),
+        ("BTCFDUSD", "BTC", "FDUSD"),  # not BTCFD quoted in USD: the longest quote wins
+        ("1000PEPEUSDT", "1000PEPE", "USDT"),
+        ("ETHBTC", "ETH", "BTC"),
+        ("BTCUSD_PERP", "BTC", "USD"),  # a coin-margined or delivery suffix is not part of the quote
+        ("BTCUSDT_240628", "BTC", "USDT"),
+        ("USDT", "USDT", ""),  # nothing but a quote asset: no base to split off
+        ("ABCXYZ", "ABCXYZ", ""),  # no known quote asset
+    ],
+)
 def test_split_symbol_base_and_quote(symbol: str, base: str, quote: str):
     assert split_symbol(symbol) == (base, quote)
     assert base_asset(symbol) == base and quote_asset(symbol) == quote

@@ -2,6 +2,7 @@
 day chunks, TimescaleDB's policy compresses closed days, late trades still land once in a compressed day, retention
 moves whole chunks to Parquet, and a server that only has the extension's files falls back to day partitions. Runs
 on throw-away clusters (tests/pg_cluster.py); skips where the extension is not installed (CI: not in Debian)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -22,16 +23,22 @@ pytestmark = pytest.mark.timeout(120)
 
 def compress_closed_days(conn: PgConnection) -> None:
     """Run TimescaleDB's compression policy now (the background worker would within the hour)."""
-    (job,) = conn.raw.execute("SELECT job_id FROM timescaledb_information.jobs "
-                              "WHERE hypertable_name = 'ticks' AND proc_name = 'policy_compression'").fetchone()
+    (job,) = conn.raw.execute(
+        "SELECT job_id FROM timescaledb_information.jobs "
+        "WHERE hypertable_name = 'ticks' AND proc_name = 'policy_compression'"
+    ).fetchone()
     conn.raw.execute(f"CALL run_job({job})")
 
 
 def chunks(conn: PgConnection) -> list[tuple[int, int, bool]]:
     """(range start, range end, compressed) of each chunk of ticks, oldest first."""
-    return [tuple(r) for r in conn.raw.execute(
-        "SELECT range_start_integer, range_end_integer, is_compressed FROM timescaledb_information.chunks "
-        "WHERE hypertable_name = 'ticks' ORDER BY range_start_integer").fetchall()]
+    return [
+        tuple(r)
+        for r in conn.raw.execute(
+            "SELECT range_start_integer, range_end_integer, is_compressed FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = 'ticks' ORDER BY range_start_integer"
+        ).fetchall()
+    ]
 
 
 def test_a_new_database_keeps_ticks_in_a_hypertable_of_day_chunks(tsdb_server, caplog):
@@ -45,7 +52,7 @@ def test_a_new_database_keeps_ticks_in_a_hypertable_of_day_chunks(tsdb_server, c
         assert not conn.partitions, "a hypertable makes its own chunks: no day partitions are made"
         assert db.read_ticks(conn, ["BTCUSDT"])["trade_id"].tolist() == [t.trade_id for t in batch]
         info = db.store_info(conn)
-        assert "TimescaleDB hypertable: 3 day chunks" in info.layout and not info.notes   # (the policy may
+        assert "TimescaleDB hypertable: 3 day chunks" in info.layout and not info.notes  # (the policy may
         # already have compressed these old days in the background)
     assert "TimescaleDB hypertable" in caplog.text
 
@@ -134,6 +141,7 @@ def test_a_collector_role_that_is_not_a_superuser_creates_the_schema(preload):
     if pg_cluster.binaries() is None or not pg_cluster.timescaledb_installed():
         pytest.skip("TimescaleDB is not installed for this machine's PostgreSQL")
     import psycopg
+
     with pg_cluster.cluster(timescaledb=preload) as server:
         with psycopg.connect(server.url(), autocommit=True) as admin:
             admin.execute("CREATE ROLE collector LOGIN")

@@ -21,6 +21,7 @@ START = pd.Timestamp("2024-01-01", tz="UTC")
 # Fixtures and helpers
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def _index(n: int, freq: str = "1s", unit: str = "ns") -> pd.DatetimeIndex:
     """UTC bar-open index of n bars."""
     return pd.date_range(START, periods=n, freq=freq, name="time", unit=unit)
@@ -36,11 +37,19 @@ def _bars(n: int, seed: int = 0, start: float = 100.0) -> pd.DataFrame:
     close = _walk(n, seed, start)
     opens = np.concatenate([[start], close[:-1]])
     rng = np.random.default_rng(seed + 1)
-    return pd.DataFrame({
-        "open": opens, "high": np.maximum(opens, close) * 1.0002, "low": np.minimum(opens, close) * 0.9998,
-        "close": close, "volume": rng.random(n), "trades": rng.integers(1, 9, n), "vwap": (opens + close) / 2,
-        "filled": np.zeros(n, dtype=bool),
-    }, index=_index(n))
+    return pd.DataFrame(
+        {
+            "open": opens,
+            "high": np.maximum(opens, close) * 1.0002,
+            "low": np.minimum(opens, close) * 0.9998,
+            "close": close,
+            "volume": rng.random(n),
+            "trades": rng.integers(1, 9, n),
+            "vwap": (opens + close) / 2,
+            "filled": np.zeros(n, dtype=bool),
+        },
+        index=_index(n),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,14 +69,16 @@ def big_z() -> pd.Series:
 def trades() -> pd.DataFrame:
     """Backtest trade log: one closed long, one closed short, one still open."""
     idx = _index(BIG)
-    return pd.DataFrame({
-        "entry_time": idx[[100, 5_000, 150_000]],
-        "exit_time": [idx[900], idx[7_000], pd.NaT],
-        "side": ["long", "short", "long"],
-        "entry_z": [-2.3, 2.4, -2.1],
-        "exit_z": [0.1, -0.05, np.nan],
-        "net_pnl": [12.5, -3.0, np.nan],
-    })
+    return pd.DataFrame(
+        {
+            "entry_time": idx[[100, 5_000, 150_000]],
+            "exit_time": [idx[900], idx[7_000], pd.NaT],
+            "side": ["long", "short", "long"],
+            "entry_z": [-2.3, 2.4, -2.1],
+            "exit_z": [0.1, -0.05, np.nan],
+            "net_pnl": [12.5, -3.0, np.nan],
+        }
+    )
 
 
 def _xaxes(fig: go.Figure) -> list:
@@ -108,6 +119,7 @@ def _assert_no_data(fig: go.Figure) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # minmax_downsample / envelope_downsample
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def test_minmax_downsample_one_million_points_keeps_extremes_and_ends() -> None:
     n = 1_000_000
@@ -174,6 +186,7 @@ def test_envelope_downsample_never_narrows_band() -> None:
 # rebucket_candles
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def test_rebucket_100k_one_second_bars_fits_budget() -> None:
     bars = _bars(100_000)
     out = viz.rebucket_candles(bars, 1_500)
@@ -189,16 +202,19 @@ def test_rebucket_100k_one_second_bars_fits_budget() -> None:
 
 def test_rebucket_aggregation_exact_on_hand_made_bars() -> None:
     idx = pd.date_range("2024-01-01 00:00", periods=6, freq="1min", tz="UTC", unit="s")
-    bars = pd.DataFrame({
-        "open": [10.0, 11.0, 12.0, 13.0, 14.0, 20.0],
-        "high": [11.5, 12.5, 15.0, 13.5, 14.5, 21.0],
-        "low": [9.5, 8.0, 11.5, 12.5, 13.0, 19.0],
-        "close": [11.0, 12.0, 13.0, 14.0, 13.5, 20.5],
-        "volume": [1.0, 2.0, 3.0, 4.0, 0.0, 5.0],
-        "trades": [1, 2, 3, 4, 0, 5],
-        "vwap": [10.5, 11.5, 12.5, 13.5, 13.5, 20.2],
-        "filled": [False, False, False, False, True, True],
-    }, index=idx)
+    bars = pd.DataFrame(
+        {
+            "open": [10.0, 11.0, 12.0, 13.0, 14.0, 20.0],
+            "high": [11.5, 12.5, 15.0, 13.5, 14.5, 21.0],
+            "low": [9.5, 8.0, 11.5, 12.5, 13.0, 19.0],
+            "close": [11.0, 12.0, 13.0, 14.0, 13.5, 20.5],
+            "volume": [1.0, 2.0, 3.0, 4.0, 0.0, 5.0],
+            "trades": [1, 2, 3, 4, 0, 5],
+            "vwap": [10.5, 11.5, 12.5, 13.5, 13.5, 20.2],
+            "filled": [False, False, False, False, True, True],
+        },
+        index=idx,
+    )
     out = viz.rebucket_candles(bars, max_candles=2)
     assert out.attrs["bucket_ms"] == 5 * 60_000
     assert list(out.index) == [idx[0], idx[5]]
@@ -228,6 +244,7 @@ def test_rebucket_keeps_a_naive_index_naive() -> None:
 # Time conversion and colours
 # ---------------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
 def test_to_epoch_ms_any_unit_and_naive_as_utc(unit: str) -> None:
     idx = _index(3, unit=unit)
@@ -247,6 +264,7 @@ def test_symbol_colours_are_stable_and_distinct() -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # Builders on big inputs
 # ---------------------------------------------------------------------------------------------------------------
+
 
 def test_candlestick_figure_big_input() -> None:
     fig = viz.candlestick_figure(_bars(BIG), "BTCUSDT")
@@ -269,8 +287,9 @@ def test_candlestick_without_volume_panel() -> None:
 
 
 def test_multi_symbol_candles_share_the_candle_budget() -> None:
-    fig = viz.create_ohlc_chart({"btcusdt": _bars(BIG), "ethusdt": _bars(BIG, seed=5, start=3_000.0)},
-                                symbols=["BTCUSDT", "ETHUSDT"])
+    fig = viz.create_ohlc_chart(
+        {"btcusdt": _bars(BIG), "ethusdt": _bars(BIG, seed=5, start=3_000.0)}, symbols=["BTCUSDT", "ETHUSDT"]
+    )
     candles = [t for t in fig.data if isinstance(t, go.Candlestick)]
     assert [t.name for t in candles] == ["BTCUSDT", "ETHUSDT"]
     assert sum(len(t.x) for t in candles) <= viz.MAX_CANDLES
@@ -325,8 +344,9 @@ def test_distribution_figure_bins_and_mean(big_closes: pd.DataFrame) -> None:
     fig.to_json()
 
 
-def test_spread_zscore_figure_lines_and_markers(big_closes: pd.DataFrame, big_z: pd.Series,
-                                                trades: pd.DataFrame) -> None:
+def test_spread_zscore_figure_lines_and_markers(
+    big_closes: pd.DataFrame, big_z: pd.Series, trades: pd.DataFrame
+) -> None:
     spread = big_closes["BTCUSDT"] - 20 * big_closes["ETHUSDT"]
     fig = viz.spread_zscore_figure(spread, big_z, entry=2.0, exit=0.5, stop=4.0, trades=trades)
     _assert_time_figure(fig)
@@ -349,9 +369,16 @@ def test_spread_zscore_figure_lines_and_markers(big_closes: pd.DataFrame, big_z:
 
 def test_spread_markers_accept_analytics_columns_and_epoch_ms_times(big_z: pd.Series) -> None:
     spread = big_z * 3
-    log = pd.DataFrame({"entry_time": viz.to_epoch_ms(big_z.index[[10]]),
-                        "exit_time": viz.to_epoch_ms(big_z.index[[20]]), "side": [-1],
-                        "entry_zscore": [2.25], "exit_zscore": [0.0], "pnl": [-4.5]})
+    log = pd.DataFrame(
+        {
+            "entry_time": viz.to_epoch_ms(big_z.index[[10]]),
+            "exit_time": viz.to_epoch_ms(big_z.index[[20]]),
+            "side": [-1],
+            "entry_zscore": [2.25],
+            "exit_zscore": [0.0],
+            "pnl": [-4.5],
+        }
+    )
     fig = viz.spread_zscore_figure(spread, big_z, entry=2, exit=0, trades=log)
     markers = {(t.name, t.yaxis): t for t in fig.data if t.mode == "markers"}
     assert set(markers) == {("Short entry", "y"), ("Short entry", "y2"), ("Exit", "y"), ("Exit", "y2")}
@@ -450,8 +477,9 @@ def test_sweep_heatmap_with_z_window_rows() -> None:
 
 
 def test_data_quality_figure() -> None:
-    quality = pd.DataFrame({"symbol": ["BTCUSDT", "ETHUSDT"], "bars": [21_600, 21_400],
-                            "filled_share": [0.01, 0.25], "gaps": [0, 3]})
+    quality = pd.DataFrame(
+        {"symbol": ["BTCUSDT", "ETHUSDT"], "bars": [21_600, 21_400], "filled_share": [0.01, 0.25], "gaps": [0, 3]}
+    )
     fig = viz.data_quality_figure(quality)
     assert len(fig.data) == 3
     assert list(fig.data[1].y) == pytest.approx([1.0, 25.0])
@@ -482,8 +510,9 @@ EMPTY_BUILDERS: dict[str, Callable[[], go.Figure]] = {
     "normalized_nan": lambda: viz.normalized_price_figure(NAN_SERIES.to_frame("BTCUSDT")),
     "compact": lambda: viz.compact_price_figure({}),
     "volatility": lambda: viz.rolling_volatility_figure(pd.DataFrame()),
-    "volatility_short": lambda: viz.rolling_volatility_figure(pd.DataFrame({"BTCUSDT": [1.0, 2.0]},
-                                                                           index=_index(2)), window=60),
+    "volatility_short": lambda: viz.rolling_volatility_figure(
+        pd.DataFrame({"BTCUSDT": [1.0, 2.0]}, index=_index(2)), window=60
+    ),
     "distribution": lambda: viz.distribution_figure(EMPTY_SERIES, "Returns"),
     "distribution_nan": lambda: viz.distribution_figure([np.nan, np.inf], "Returns"),
     "spread": lambda: viz.spread_zscore_figure(EMPTY_SERIES, EMPTY_SERIES, entry=2, exit=0),
@@ -508,9 +537,14 @@ def test_empty_input_gives_no_data_figure(name: str) -> None:
 # Theme
 # ---------------------------------------------------------------------------------------------------------------
 
+
 def test_every_builder_uses_the_dark_template(big_closes: pd.DataFrame) -> None:
-    figs = [viz.normalized_price_figure(big_closes), viz.candlestick_figure(_bars(100), "BTCUSDT"),
-            viz.empty_figure(), viz.correlation_heatmap(big_closes.corr())]
+    figs = [
+        viz.normalized_price_figure(big_closes),
+        viz.candlestick_figure(_bars(100), "BTCUSDT"),
+        viz.empty_figure(),
+        viz.correlation_heatmap(big_closes.corr()),
+    ]
     for fig in figs:
         assert fig.layout.template.layout.paper_bgcolor == viz.DARK_TEMPLATE.layout.paper_bgcolor
     assert viz.apply_dark(go.Figure()).layout.template.layout.plot_bgcolor == viz.DARK_TEMPLATE.layout.plot_bgcolor
@@ -518,7 +552,10 @@ def test_every_builder_uses_the_dark_template(big_closes: pd.DataFrame) -> None:
 
 def test_hover_values_are_rounded_not_raw_floats(big_closes, big_z, trades) -> None:
     """Hover read "Spread : 2.853524" (raw floats): every line and marker trace rounds to 6 significant digits."""
-    figures = [viz.compact_price_figure(big_closes), viz.normalized_price_figure(big_closes),
-               viz.spread_zscore_figure(big_z * 2, big_z, entry=2.0, exit=0.0, stop=4.0, trades=trades)]
+    figures = [
+        viz.compact_price_figure(big_closes),
+        viz.normalized_price_figure(big_closes),
+        viz.spread_zscore_figure(big_z * 2, big_z, entry=2.0, exit=0.0, stop=4.0, trades=trades),
+    ]
     scatters = [t for f in figures for t in f.data if t.type == "scatter"]
     assert scatters and all(t.yhoverformat == ",.6~g" for t in scatters)

@@ -1,4 +1,5 @@
 """Polling helper shared by the tests that wait on background threads and the fake server."""
+
 from __future__ import annotations
 
 import time
