@@ -383,7 +383,7 @@ def _eg(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, np.nd
     alpha = float(y.mean() - beta * x.mean())
     resid = y - alpha - beta * x
     fit = unitroot.adf_fit(resid, constant=False)
-    return unitroot.pvalue(fit.statistic, 2), fit.statistic, beta, alpha, resid
+    return unitroot.pvalue(fit.statistic, 2, nobs=resid.size), fit.statistic, beta, alpha, resid
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def engle_granger(x: Any, y: Any, maxlag: int | None = None, autolag: str | None
     fitted = static_fit(xs, ys)
     criterion = _criterion(autolag)
     fit = unitroot.adf_fit(fitted.residual, maxlag, constant=False, criterion=criterion)
-    p = unitroot.pvalue(fit.statistic, 2)
+    p = unitroot.pvalue(fit.statistic, 2, nobs=len(fitted.residual))  # the tail depends on the window length
     return EngleGrangerResult(
         statistic=fit.statistic,
         pvalue=p,

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.stats import norm
 from statsmodels.tsa import adfvalues
-from statsmodels.tsa.adfvalues import mackinnoncrit, mackinnonp
+from statsmodels.tsa.adfvalues import mackinnoncrit
 
 from quant.blas import one_blas_thread
 from quant.results import CriticalValues
@@ -117,9 +117,10 @@ def adf_fit(
     return AdfFit(float(coef[g] / math.sqrt(sigma2 * cov_gg)), lags, int(y.size), top)
 
 
-def pvalue(statistic: float, n_vars: int = 1) -> float:
-    """MacKinnon (1994) approximate p-value of an ADF (n_vars=1) or Engle–Granger (n_vars=k) statistic, constant."""
-    return float(mackinnonp(statistic, regression="c", N=n_vars))
+def pvalue(statistic: float, n_vars: int = 1, nobs: int | None = None) -> float:
+    """p-value of an ADF (n_vars=1) or Engle–Granger (n_vars=k) statistic with a constant: :func:`pvalues` for one
+    statistic."""
+    return float(pvalues(np.asarray([statistic], dtype="float64"), n_vars, nobs)[0])
 
 
 def critical_values(nobs: int, n_vars: int = 1) -> CriticalValues:
@@ -155,13 +156,102 @@ def mackinnon_table(n_vars: int = 1) -> MacKinnonTable:
     )
 
 
-def pvalues(statistics: np.ndarray, n_vars: int = 1) -> np.ndarray:
-    """:func:`pvalue` for an array of statistics at once (the scanner has ~125k): MacKinnon's (1994) polynomials
-    (:func:`mackinnon_table`) evaluated with numpy; equal to mackinnonp element by element."""
+# The Engle–Granger (2 variables, constant) left tail, fitted by `python bench/pvalue_tails.py fit` to the
+# importance-sampled null of the scanner's lag-0 statistic at 250 … 10,000 bars (4.6 G draws; the simulated points in
+# tests/data/eg_null_tail.csv): ln p = a + b·x + c·x² with x = −τ, each coefficient θ∞ + θ₁/T for T bars (θ∞ when
+# nobs is not given). The quadratic is the Gaussian-type decay the small-ball probability of Brownian motion gives a
+# Dickey–Fuller statistic; within 0.56–1.31× of every simulated point the table keeps (README, Performance).
+EG_TAIL: tuple[tuple[float, float], tuple[float, float], tuple[float, float]] = (
+    (-2.2342359, 779.44046),
+    (1.9434306, -411.47439),
+    (-0.65415724, 56.11258),
+)
+EG_TAIL_BLEND = (-3.75, -3.5)  # MacKinnon above −3.5, the simulated tail below −3.75, ln p blended in between
+EG_TAIL_MIN_NOBS = 100  # shorter samples use the 100-bar tail (the fit's 1/T term extrapolated from 250)
+P_FLOOR = 1e-300  # the smallest p-value returned (never 0: ties at 0 would void the ranking)
+
+
+def _mackinnon(stats: np.ndarray, n_vars: int) -> np.ndarray:
+    """MacKinnon's (1994) polynomials (:func:`mackinnon_table`) as mackinnonp evaluates them, made non-decreasing
+    where mackinnonp is not: below the small-p quadratic's vertex (~tau_min, where mackinnonp drops to 0) the value at
+    the vertex (~1e-29 … 1e-63); just above `star`, where the large-p polynomial starts below the small-p one (a step
+    down of ≤ 0.4 % in p for 2 and 6 variables), the value at star; near tau_max, past the large-p cubic's peak (4 and
+    5 variables, within 0.01 of tau_max), the peak's value."""
     table = mackinnon_table(n_vars)
+    small, large = np.polynomial.Polynomial(table.small), np.polynomial.Polynomial(table.large)
+    vertex = max(table.tau_min, float(small.deriv().roots()[0].real))
+    peaks = [float(r.real) for r in large.deriv().roots() if abs(r.imag) < 1e-12]
+    peaks = [r for r in peaks if table.star < r < table.tau_max]
+    below = small(np.maximum(stats, vertex))
+    above = np.maximum(large(np.minimum(stats, min(peaks, default=table.tau_max))), small(table.star))
+    p = norm.cdf(np.where(stats <= table.star, below, above))
+    return np.asarray(np.where(stats > table.tau_max, 1.0, p))
+
+
+def eg_tail_log_pvalue(stats: np.ndarray, nobs: np.ndarray | int | None = None) -> np.ndarray:
+    """ln p of the simulated Engle–Granger (2 variables) left tail at statistics τ and sample sizes nobs (None:
+    asymptotic), :data:`EG_TAIL`; decreasing in −τ on the tail's range (x ≥ 3.5)."""
+    inv = 0.0 if nobs is None else 1.0 / np.maximum(np.asarray(nobs, dtype="float64"), EG_TAIL_MIN_NOBS)
+    a, b, c = (inf + one * inv for inf, one in EG_TAIL)
+    x = -np.asarray(stats, dtype="float64")
+    return np.asarray(a + x * (b + c * x))
+
+
+def pvalues(statistics: np.ndarray, n_vars: int = 1, nobs: np.ndarray | int | None = None) -> np.ndarray:
+    """p-values of ADF (n_vars=1) or Engle–Granger (n_vars=k) statistics with a constant, for an array at once (the
+    scanner has millions); never 0 (at least :data:`P_FLOOR`), non-decreasing in the statistic.
+
+    MacKinnon's (1994) polynomials (:func:`mackinnon_table`, equal to mackinnonp) above τ = −3.5. For Engle–Granger
+    with 2 variables (the scanner's pairs) the left tail comes from the simulated null instead (:data:`EG_TAIL`,
+    for `nobs` bars; None = asymptotic), where MacKinnon extrapolates and returns exactly 0 below τ = −18.86:
+    Benjamini–Hochberg over 4.5 M pairs needs p ≈ 1e-8. Its error is measured by bench/pvalue_tails.py (README,
+    Market scanner). Other n_vars keep MacKinnon's tail, held at its value at tau_min below tau_min."""
     stats = np.asarray(statistics, dtype="float64")
-    small = np.polyval(np.asarray(table.small)[::-1], stats)
-    large = np.polyval(np.asarray(table.large)[::-1], stats)
-    p = norm.cdf(np.where(stats <= table.star, small, large))
-    p = np.where(stats > table.tau_max, 1.0, p)
-    return np.where(stats < table.tau_min, 0.0, p)
+    sizes = None
+    if nobs is not None:
+        stats, sizes = np.broadcast_arrays(stats, np.asarray(nobs, dtype="float64"))
+    p = _mackinnon(stats, n_vars)
+    if n_vars == 2:
+        lo, hi = EG_TAIL_BLEND
+        tail = stats < hi
+        if tail.any():
+            sel = stats[tail]
+            log_tail = eg_tail_log_pvalue(sel, None if sizes is None else sizes[tail])
+            u = np.clip((sel - lo) / (hi - lo), 0.0, 1.0)
+            weight = u * u * (3 - 2 * u)  # smoothstep: 0 at lo (the tail alone), 1 at hi (MacKinnon alone)
+            p[tail] = np.exp((1 - weight) * log_tail + weight * np.log(np.maximum(p[tail], P_FLOOR)))
+    return np.asarray(np.maximum(p, P_FLOOR))
+
+
+def eg_lag0_statistics(z_u: np.ndarray, z_v: np.ndarray | None = None) -> np.ndarray:
+    """Lag-0 Engle–Granger (Dickey–Fuller) t-statistics of standardised columns (each mean 0, standard deviation 1,
+    one shared sample), as the scanner's screen computes them: entry [i, j] tests the OLS residual of z_u's column i
+    on z_v's column j (constant in the regression, none in the DF regression, T − 2 degrees of freedom). Without z_v,
+    every ordered pair of z_u's columns (the diagonal NaN).
+
+    With e = u − ρ·v (ρ their correlation), Σe²_{t−1}, Σe_{t−1}Δe_t and ΣΔe_t² are quadratic forms in the lag and
+    difference cross products; the lag/difference ones enter only as their sum, which telescopes
+    (Σ u_{t−1}Δv_t + Δu_t v_{t−1} + Δu_tΔv_t = u_T v_T − u_0 v_0), so two matrix products serve every pair (BLAS's
+    symmetric product when z_v is z_u)."""
+    same = z_v is None or z_v is z_u
+    z_v = z_u if z_v is None else z_v
+    t = z_u.shape[0]
+    lag_u, lag_v = z_u[:-1], z_v[:-1]
+    d_u = np.diff(z_u, axis=0)
+    d_v = d_u if same else np.diff(z_v, axis=0)
+    s, g = lag_u.T @ lag_v, d_u.T @ d_v
+    last = np.outer(z_u[-1], z_v[-1])
+    cross = last - np.outer(z_u[0], z_v[0]) - g  # Σ u_{t−1}Δv_t + Δu_t v_{t−1}
+    s_u, g_u, m_u = (lag_u * lag_u).sum(0), (d_u * d_u).sum(0), (lag_u * d_u).sum(0)
+    s_v, g_v, m_v = (lag_v * lag_v).sum(0), (d_v * d_v).sum(0), (lag_v * d_v).sum(0)
+    rho = (s + last) / t
+    col, row = (slice(None), None), (None, slice(None))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        den = s_u[col] - 2 * rho * s + rho * rho * s_v[row]
+        num = m_u[col] - rho * cross + rho * rho * m_v[row]
+        gam = num / den
+        rss = g_u[col] - 2 * rho * g + rho * rho * g_v[row] - gam * num
+        tau = np.asarray(gam / np.sqrt(np.maximum(rss, 1e-300) / (t - 2) / den))
+    if same:
+        np.fill_diagonal(tau, np.nan)
+    return tau
