@@ -14,7 +14,6 @@ import pytest
 from statsmodels.tsa.adfvalues import mackinnonp
 
 import analytics as A
-from data_feed import simulate_universe
 from quant import unitroot
 from quant.blas import one_blas_thread
 
@@ -46,22 +45,6 @@ def test_lag0_statistic_is_the_engle_granger_dickey_fuller_of_the_ols_residual()
         assert every[i, j] == pytest.approx(expected, rel=1e-9)
     assert block[0, 1] == pytest.approx(every[0, 3], rel=1e-12)
     assert np.isnan(np.diag(every)).all()
-
-
-def test_scanner_screen_p_values_are_those_of_the_simulated_statistic() -> None:
-    # the null tabulated in tests/data is the scanner's own statistic: an unconfirmed pair keeps the p-value of the
-    # weaker orientation's lag-0 statistic on its formation rows
-    prices, _ = simulate_universe(12, 1_500, n_planted=1, seed=5, end_ms=1_700_000_000_000)
-    table = A.scan_pairs(prices, min_overlap=300)
-    formation = prices.iloc[: len(prices) - int(len(prices) * 0.3)]
-    z = ((formation - formation.mean()) / formation.std(ddof=0)).to_numpy()
-    tau = pd.DataFrame(unitroot.eg_lag0_statistics(z), index=prices.columns, columns=prices.columns)
-    rows = table.loc[~table["confirmed"]].head(20)
-    weaker = np.maximum(
-        [tau.at[y, x] for x, y in zip(rows["x"], rows["y"])],  # y on x, x on y
-        [tau.at[x, y] for x, y in zip(rows["x"], rows["y"])],
-    )
-    np.testing.assert_allclose(rows["pvalue"], unitroot.pvalues(weaker, 2, nobs=len(formation)), rtol=1e-9)
 
 
 def test_tail_matches_the_simulated_null() -> None:
@@ -130,5 +113,6 @@ def test_scan_p_values_are_positive_for_an_exactly_cointegrated_pair() -> None:
         index=index,
     )
     table = A.scan_pairs(prices)
-    assert (table["pvalue"] > 0).all() and (table["qvalue"] > 0).all()
+    tested = table.loc[table["confirmed"]]  # unconfirmed pairs have no full-test p-value (NaN; 1 for BH)
+    assert len(tested) >= 1 and (tested["pvalue"] > 0).all() and (table["qvalue"] > 0).all()
     assert table.iloc[0][["x", "y"]].tolist() in (["AUSDT", "BUSDT"], ["BUSDT", "AUSDT"])
