@@ -42,11 +42,13 @@ T = TypeVar("T")
 
 
 def run_writer(p: Pipeline, batch_size: int) -> None:
-    """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
+    """Thread body: open the writer connection (checking the file and upgrading its schema first, which takes
+    minutes for a large old file: `writer_ready` is set once it is open, or has failed, whatever that takes), resume
+    interrupted repairs, then loop until stopped."""
     try:
         conn = database.open_writer(p.db_target, verify=True)
     except Exception as exc:
-        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {exc}")
+        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {database.error_line(exc)}")
         p.writer_ready.set()
         return
     try:
@@ -60,6 +62,7 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
     except Exception as exc:
         _stop_on_failure(p, exc)
     finally:
+        p.writer_ready.set()  # (failed before the loop: the start must not wait for it)
         conn.close()
         p.finished.set()
 
