@@ -390,6 +390,7 @@ def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> 
             c.gaps_repaired += 1
         else:
             c.gaps_unrepairable += 1
+    item.committed.set()  # the repair thread holds the symbol's repair lock until now
 
 
 def _publish_progress(p: Pipeline, state: BackfillState) -> None:
