@@ -140,8 +140,8 @@ def build_migrate_parser() -> argparse.ArgumentParser:
         prog="collector.py migrate",
         description="Check the database (SQLite: quick_check) and bring its schema "
         "up to date now, with progress lines. A collector, an import or a dashboard write does this by "
-        "itself when it opens an older database; upgrading a large SQLite file takes minutes (8M ticks: "
-        "about one), during which every other program opening it waits and says so.",
+        "itself when it opens an older database; upgrading a large SQLite file takes a while (8M ticks: "
+        "20 s to a minute or more), during which every other program opening it waits and says so.",
     )
     p.add_argument("--db", help=DB_HELP)
     return p

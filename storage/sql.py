@@ -186,7 +186,7 @@ def apply_migrations(
             if statement.strip():
                 execute(statement)
         record(target)
-        log.info("database migrated to schema v%d", target)
+        log.info("database schema v%d applied (the migrations commit together)", target)
 
 
 def is_postgres(target: str) -> bool:

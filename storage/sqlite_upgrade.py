@@ -1,12 +1,12 @@
 """Upgrading a SQLite file's schema (storage.schema.MIGRATIONS): once, by whichever process opens the file first, in
 one write transaction (a kill leaves the old version, never half of the new one).
 
-A large file's upgrade takes a while (schema v4 rebuilds the ticks table: 8M ticks take about a minute on a shared
-2-core machine). Meanwhile the upgrading process logs its progress and keeps a mark beside the file (`FILE-upgrade`:
-its pid, the step, rows done of rows to do; rewritten every second); any other process opening the file for writing
-waits for the write lock as long as that mark is fresh, saying every few seconds what it waits for, where it used to
-fail after busy_timeout ("database is locked"). A lock held that long by a program that is not upgrading (no fresh
-mark) is waited out for FOREIGN_LOCK_MAX_S, then refused naming it."""
+A large file's upgrade takes a while (schema v4 rebuilds the ticks table: 8M ticks took 17–72 s on a shared 2-core
+machine, by its load). Meanwhile the upgrading process logs its progress and keeps a mark beside the file
+(`FILE-upgrade`: its pid, the step, rows done of rows to do; rewritten every second); any other process opening the
+file for writing waits for the write lock as long as that mark is fresh, saying every few seconds what it waits for,
+where it used to fail after busy_timeout ("database is locked"). A lock held that long by a program that is not
+upgrading (no fresh mark) is waited out for FOREIGN_LOCK_MAX_S, then refused naming it."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ MARK_SUFFIX = "-upgrade"  # FILE-upgrade: who upgrades FILE and how far, while t
 TOUCH_EVERY_S = 1.0  # the upgrading process rewrites its mark this often...
 MARK_FRESH_S = 15.0  # ...so a mark older than this belongs to a process that died or hangs
 LOG_EVERY_S = 5.0  # progress lines, and the lines of a process waiting for an upgrade, this often
+POLL_S = 1.0  # a process waiting for the write lock looks at the upgrade mark this often (its busy_timeout meanwhile)
 FOREIGN_LOCK_MAX_S = 120.0  # the write lock held by a program that is not upgrading: waited out this long
 SLICE_ROWS = 250_000  # a big table's copy runs in key ranges of this many rows, each reported when done
 
@@ -103,7 +104,13 @@ def upgrade(conn: Connection, migrations: Sequence[str]) -> None:
     if version > target:
         raise RuntimeError(f"database schema v{version} is newer than this program understands (v{target})")
     path = main_file(conn)
-    if not _begin(conn, path, version, target):
+    busy_ms = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute(f"PRAGMA busy_timeout={int(POLL_S * 1000)}")
+    try:
+        begun = _begin(conn, path, version, target)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
+    if not begun:
         return  # another process upgraded it meanwhile
     try:
         version = user_version(conn)
@@ -143,7 +150,7 @@ def _begin(conn: Connection, path: str, version: int, target: int) -> bool:
                     time.time() - mark.started,
                 )
         try:
-            conn.execute("BEGIN IMMEDIATE")  # waits busy_timeout for the lock by itself
+            conn.execute("BEGIN IMMEDIATE")  # waits busy_timeout (POLL_S) for the lock by itself
             return True
         except sqlite3.OperationalError as exc:
             if not is_busy(exc):
