@@ -30,7 +30,7 @@ from storage.connection import (
     session_lost,
     store_info,
 )
-from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell
+from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
@@ -122,6 +122,7 @@ __all__ = [
     "stored_symbols",
     "stream_ticks",
     "symbol_summaries",
+    "tick_csv_chunks",
     "update_gap",
     "write_bars",
     "write_ticks",

@@ -53,10 +53,15 @@ def ticks_csv(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     if end is not None and start >= end:
         raise ApiError(400, "start", f"start={start} must be before end={end}")
     conn = database.open_reader(settings.db_target, any_thread=True)  # the response pulls chunks from worker threads
+    try:
+        body = database.tick_csv_chunks(conn, syms, start, end)  # reads now: an error answer, never a 200 cut short
+    except BaseException:
+        conn.close()
+        raise
 
     def chunks() -> Iterator[str]:
         try:
-            yield from database.csv_chunks(database.TICK_COLUMNS, database.stream_ticks(conn, syms, start, end))
+            yield from body
         finally:
             conn.close()
 

@@ -134,6 +134,39 @@ def run_export(argv: Sequence[str]) -> tuple[int, str]:
     return 0, ""
 
 
+def build_migrate_parser() -> argparse.ArgumentParser:
+    """Options of `python collector.py migrate`."""
+    p = argparse.ArgumentParser(
+        prog="collector.py migrate",
+        description="Check the database (SQLite: quick_check) and bring its schema "
+        "up to date now, with progress lines. A collector, an import or a dashboard write does this by "
+        "itself when it opens an older database; upgrading a large SQLite file takes a while (8M ticks: "
+        "20 s to a minute or more), during which every other program opening it waits and says so.",
+    )
+    p.add_argument("--db", help=DB_HELP)
+    return p
+
+
+def run_migrate(argv: Sequence[str]) -> tuple[int, str]:
+    """Upgrade the schema once; (exit status, error): 2 for bad options or a missing database, 1 if it failed (the
+    database keeps its old schema then)."""
+    args = build_migrate_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        configure_logging(settings.log_level)
+    except ConfigError as exc:
+        return 2, str(exc)
+    db_target = args.db or settings.db_target
+    if not database_exists(db_target):
+        return 2, f"database {describe_target(db_target)} does not exist"
+    try:
+        open_writer(db_target, verify=True).close()
+    except (OSError, RuntimeError, *DATABASE_ERRORS) as exc:
+        return 1, str(exc)
+    log.info("database %s: its schema is current", describe_target(db_target))
+    return 0, ""
+
+
 def build_retention_parser() -> argparse.ArgumentParser:
     """Options of `python collector.py retention`."""
     p = argparse.ArgumentParser(
@@ -218,6 +251,7 @@ COMMANDS = {
     "import": Command(run_import, "validate tick files or OHLCV bar CSVs, then store them in bounded batches"),
     "export": Command(run_export, "write stored ticks to a CSV file, streamed (it imports and replays back)"),
     "retention": Command(run_retention, "move raw ticks older than N whole UTC days to Parquet files, once"),
+    "migrate": Command(run_migrate, "check the database and upgrade its schema now, with progress lines"),
 }
 
 
@@ -225,7 +259,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
     errors go to the user's terminal (logging may not be configured yet) with exit status 2.
     `main([NAME, ...])` runs a subcommand of COMMANDS instead: `import` files (see build_import_parser), `export`
-    stored ticks to CSV (build_export_parser), move old ticks to Parquet once (`retention`)."""
+    stored ticks to CSV (build_export_parser), move old ticks to Parquet once (`retention`), upgrade the schema now
+    (`migrate`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in COMMANDS:
         status, error = COMMANDS[argv[0]].run(argv[1:])
@@ -260,7 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         collector.start(symbols)
     except (UnknownSymbolError, RuntimeError, OSError, ValueError) as exc:
         collector.stop()
-        print(f"collector.py: {exc}", file=sys.stderr)
+        print(f"collector.py: {str(exc) or type(exc).__name__}", file=sys.stderr)  # never an empty reason
         return 2
     deadline = time.monotonic() + args.duration if args.duration else None
     next_status = time.monotonic() + args.status_interval

@@ -120,9 +120,7 @@ class Collector:
         self.started_at = now_ms()
         p.state = CollectorState.STARTING
         self.start_writer()
-        if not p.writer_ready.wait(10):
-            where = database.describe_target(p.db_target)
-            raise RuntimeError(f"database writer did not start for {where}: {p.last_error}")
+        p.writer_ready.wait()  # set once the database is open, or failed: checking and upgrading a file take a while
         if p.state is CollectorState.FAILED:
             raise RuntimeError(p.last_error)
         if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours:

@@ -38,14 +38,16 @@ class GapOutcome:
     note: str
 
 
-@dataclass
+@dataclass(eq=False)
 class RepairBatch:
-    """Ticks fetched for a gap, a catch-up or a backfill; an `outcome` closes gap `gap_id` once they are stored."""
+    """Ticks fetched for a gap, a catch-up or a backfill; an `outcome` closes gap `gap_id` once they are stored.
+    The writer sets `committed` once the batch (and its outcome) is committed."""
 
     ticks: list[Tick]
     gap_id: int | None = None
     outcome: GapOutcome | None = None
     catchup: bool = False
+    committed: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass

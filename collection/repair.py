@@ -125,20 +125,43 @@ def repair_gap(p: Pipeline, job: GapJob) -> None:
 
 
 def _repair_coordinated(p: Pipeline, job: GapJob) -> None:
+    """Under the symbol's repair lock (collectors sharing a server): skip a gap another collector has closed
+    meanwhile (a gap recorded before a restart is every collector's job), close one whose trades another has
+    stored, else repair it; the lock is held until this collector's writer has committed the outcome, so the next
+    holder sees the repair whole."""
     with _exclusive(p, job.symbol) as held:
         if not held:
             return  # stopped while another collector repaired: the gap stays open
-        if (
-            p.locks is not None
-            and p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first, job.last, job.from_ts)
-            >= job.last - job.first + 1
-        ):
-            p.push(RepairBatch([], job.gap_id, GapOutcome(GapStatus.REPAIRED, 0, "filled by another collector")))
-            log.info("gap %d in %s: already filled by another collector", job.gap_id, job.symbol)
+        if p.locks is None:
+            _repair_now(p, job)
             return
-        _repair_now(p, job)
-        while p.locks is not None and p.side and not p.stop.is_set():
-            time.sleep(0.02)  # hold the lock until the writer has committed the repair
+        if not _still_open(p, job):
+            log.info("gap %d in %s: already closed by another collector", job.gap_id, job.symbol)
+            return
+        if p.locks.stored(job.symbol, IdSpace.AGG_TRADE, job.first, job.last, job.from_ts) >= job.last - job.first + 1:
+            filled = RepairBatch([], job.gap_id, GapOutcome(GapStatus.REPAIRED, 0, "filled by another collector"))
+            p.push(filled)
+            log.info("gap %d in %s: already filled by another collector", job.gap_id, job.symbol)
+            closing: RepairBatch | None = filled
+        else:
+            closing = _repair_now(p, job)
+        _wait_committed(p, closing)
+
+
+def _still_open(p: Pipeline, job: GapJob) -> bool:
+    """Whether gap `job` is still open in the database (another collector's repair may have closed it)."""
+    reader = database.open_reader(p.db_target)
+    try:
+        return any(gap.id == job.gap_id for gap in database.open_gaps(reader, [job.symbol]))
+    finally:
+        reader.close()
+
+
+def _wait_committed(p: Pipeline, batch: RepairBatch | None) -> None:
+    """Wait until the writer has committed `batch` (the last of a repair: its pages went before it), or has
+    stopped; nothing to wait for when the repair pushed no outcome (stopped, or deferred)."""
+    while batch is not None and not batch.committed.wait(0.05) and not p.finished.is_set():
+        pass
 
 
 @contextlib.contextmanager
@@ -151,17 +174,20 @@ def _exclusive(p: Pipeline, symbol: str) -> Iterator[bool]:
         yield held
 
 
-def _repair_now(p: Pipeline, job: GapJob) -> None:
+def _repair_now(p: Pipeline, job: GapJob) -> RepairBatch | None:
+    """Fetch the gap's trades and hand them to the writer, then its outcome; returns the batch carrying the outcome
+    (None when there is none: stopped, or deferred by a transient failure)."""
     try:
         outcome = _repair(p, job)
     except _Transient as exc:
         if not p.stop.is_set():
             p.retry_later(job, str(exc))
             log.warning("gap %d in %s: %s; retrying later (try %d)", job.gap_id, job.symbol, exc, job.attempt + 1)
-        return
+        return None
     if outcome is None:
-        return  # stopped: the gap stays open and is repaired on the next start
-    p.push(RepairBatch([], job.gap_id, outcome))
+        return None  # stopped: the gap stays open and is repaired on the next start
+    closing = RepairBatch([], job.gap_id, outcome)
+    p.push(closing)
     log.info(
         "gap %d in %s: %s (%d of %d trades)",
         job.gap_id,
@@ -170,6 +196,7 @@ def _repair_now(p: Pipeline, job: GapJob) -> None:
         outcome.repaired,
         job.last - job.first + 1,
     )
+    return closing
 
 
 def _repair(p: Pipeline, job: GapJob) -> GapOutcome | None:

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import database
@@ -41,14 +42,25 @@ RETENTION_EVERY_S = 3600.0  # then hourly: a UTC day expires once a day, per sym
 T = TypeVar("T")
 
 
+@dataclass
+class InHand:
+    """The received ticks the writer holds while it writes them (a live batch taken from the queue, a repair batch
+    taken from the side queue): if that write fails they are lost with the queue's."""
+
+    ticks: int = 0
+
+
 def run_writer(p: Pipeline, batch_size: int) -> None:
-    """Thread body: open the writer connection, resume interrupted repairs, then loop until stopped."""
+    """Thread body: open the writer connection (checking the file and upgrading its schema first, which takes
+    minutes for a large old file: `writer_ready` is set once it is open, or has failed, whatever that takes), resume
+    interrupted repairs, then loop until stopped."""
     try:
         conn = database.open_writer(p.db_target, verify=True)
     except Exception as exc:
-        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {exc}")
+        p.fail(f"cannot open database {database.describe_target(p.db_target)}: {database.error_line(exc)}")
         p.writer_ready.set()
         return
+    hand = InHand()
     try:
         for cursor in database.load_cursors(conn, id_space(p)).values():
             p.tracks[cursor.symbol] = SymbolTrack(cursor.last_id, cursor.last_ts)
@@ -56,24 +68,27 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))
         p.writer_ready.set()
-        _loop(p, conn, batch_size)
+        _loop(p, conn, batch_size, hand)
     except Exception as exc:
-        _stop_on_failure(p, exc)
+        _stop_on_failure(p, exc, hand.ticks)
     finally:
+        p.writer_ready.set()  # (failed before the loop: the start must not wait for it)
         conn.close()
         p.finished.set()
 
 
-def _stop_on_failure(p: Pipeline, exc: Exception) -> None:
+def _stop_on_failure(p: Pipeline, exc: Exception, in_hand: int) -> None:
     """The writer cannot go on (disk full, I/O error, damaged file): stop the feed at once, so no more ticks are
-    taken in that cannot be stored, and report the real error and what was lost."""
-    lost = len(p.queue.items) + sum(len(item.ticks) for item in p.side if isinstance(item, RepairBatch))
-    p.fail(
-        f"database writer failed: {type(exc).__name__}: {exc} - collection stopped, {lost} received ticks not stored"
-    )
-    log.error("%s", p.last_error, exc_info=exc)
+    taken in that cannot be stored, and report the real error and what was lost — the batch it was writing, then
+    everything queued once the feed has stopped (counted before, the ticks arriving meanwhile went untold)."""
     p.stop.set()
     p.feed.disconnect()
+    lost = in_hand + len(p.queue.items) + sum(len(item.ticks) for item in p.side if isinstance(item, RepairBatch))
+    p.fail(
+        f"database writer failed: {type(exc).__name__}: {database.error_line(exc)} - collection stopped, "
+        f"{lost} received ticks not stored"
+    )
+    log.error("%s", p.last_error, exc_info=exc)
     p.repair_wake.set()
 
 
@@ -134,7 +149,7 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
         return
 
 
-def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
+def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand) -> None:
     next_flush = time.monotonic() + p.flush_interval_s
     next_retention = time.monotonic() + RETENTION_FIRST_S
     while True:
@@ -142,11 +157,11 @@ def _loop(p: Pipeline, conn: database.Connection, batch_size: int) -> None:
         if p.retention is not None and time.monotonic() >= next_retention and not stopping:
             _retain(conn, p.retention)
             next_retention = time.monotonic() + RETENTION_EVERY_S
-        did_work = _write_side(p, conn)
+        did_work = _write_side(p, conn, hand)
         queued, now = len(p.queue.items), time.monotonic()
         draining = p.state is CollectorState.DRAINING
         if queued and (queued >= batch_size or now >= next_flush or stopping or draining):
-            _write_live(p, conn, p.queue.take(batch_size))  # a full batch, or the deadline
+            _write_live(p, conn, p.queue.take(batch_size), hand)  # a full batch, or the deadline
             next_flush = now + p.flush_interval_s
             continue
         if did_work:
@@ -198,8 +213,10 @@ def _cursors(p: Pipeline, symbols: set[str]) -> list[database.IdCursor]:
     ]
 
 
-def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> None:
+def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick], hand: InHand) -> None:
+    hand.ticks = len(ticks)
     gaps, ticks = detect_gaps(p, ticks)
+    hand.ticks = len(ticks)  # (the quarantined ones are counted as such)
     cursors = _cursors(p, {t.symbol for t in ticks})
     try:
         result = _patiently(p, conn, lambda: database.write_ticks(conn, ticks, cursors))
@@ -207,6 +224,7 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
         good = [t for t in ticks if storable(t)]
         p.counters.rejected += len(ticks) - len(good)
         log.warning("rejected %d invalid ticks (%s)", len(ticks) - len(good), exc)
+        hand.ticks = len(good)
         result = _patiently(p, conn, lambda: database.write_ticks(conn, good, cursors))
     now = now_ms()
     c = p.counters
@@ -216,6 +234,7 @@ def _write_live(p: Pipeline, conn: database.Connection, ticks: list[Tick]) -> No
     c.duplicates += result.duplicates
     c.batches += 1
     c.rate_marks.append((time.monotonic(), c.processed))
+    hand.ticks = 0
     for gap in gaps:
         _open_gap(p, conn, gap, now)
 
@@ -314,7 +333,7 @@ def _record_catchup(p: Pipeline, conn: database.Connection, ticks: list[Tick], i
     log.info("caught up %s over REST: ids %d..%d (%d new)", first.symbol, first.trade_id, last.trade_id, inserted)
 
 
-def _write_side(p: Pipeline, conn: database.Connection) -> bool:
+def _write_side(p: Pipeline, conn: database.Connection, hand: InHand) -> bool:
     """Store one batch queued by the repair thread; True if there was one."""
     if not p.side:
         return False
@@ -335,7 +354,9 @@ def _write_side(p: Pipeline, conn: database.Connection) -> bool:
         )
         _publish_progress(p, item)  # only now, so 100% means every page before it is committed
     else:
+        hand.ticks = len(item.ticks)
         _write_repair(p, conn, item)
+        hand.ticks = 0
     return True
 
 
@@ -345,6 +366,9 @@ def _write_import(p: Pipeline, conn: database.Connection, item: ImportBatch) -> 
         result = _patiently(p, conn, lambda: database.write_ticks(conn, item.ticks))
     except database.INTEGRITY_ERRORS as exc:
         item.error = str(exc)  # the import is told; the live collection goes on
+    except Exception as exc:
+        item.error = f"the collector's writer failed: {database.error_line(exc)}"  # (never "done" without it)
+        raise
     else:
         item.inserted, item.duplicates = dict(result.inserted), result.duplicates
     finally:
@@ -366,6 +390,7 @@ def _write_repair(p: Pipeline, conn: database.Connection, item: RepairBatch) -> 
             c.gaps_repaired += 1
         else:
             c.gaps_unrepairable += 1
+    item.committed.set()  # the repair thread holds the symbol's repair lock until now
 
 
 def _publish_progress(p: Pipeline, state: BackfillState) -> None:

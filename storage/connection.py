@@ -9,7 +9,7 @@ import sqlite3
 import time
 
 from storage import postgres
-from storage.schema import migrate
+from storage.schema import migrate, read_as_current
 from storage.sql import Connection, DamagedDatabase, StoreInfo, is_postgres
 from storage.sqlite import SqliteConnection
 
@@ -70,7 +70,9 @@ def check_integrity(conn: Connection, path: str) -> None:
 
 def open_reader(path: str, *, any_thread: bool = False) -> Connection:
     """Open a read-only connection (cheap: open one per rerun or export and close it). `any_thread` lets a
-    streamed HTTP response pull its chunks from whichever worker thread runs next (one at a time, never at once)."""
+    streamed HTTP response pull its chunks from whichever worker thread runs next (one at a time, never at once).
+    A file of an older schema that no writer has upgraded yet (or one is upgrading now) is read as the current
+    schema (storage.schema.read_as_current), never refused or half-read."""
     if is_postgres(path):
         return postgres.connect(path, read_only=True)
     if not os.path.exists(path):
@@ -83,7 +85,12 @@ def open_reader(path: str, *, any_thread: bool = False) -> Connection:
         check_same_thread=not any_thread,
         factory=SqliteConnection,
     )
-    _apply_pragmas(conn)
+    try:
+        _apply_pragmas(conn)
+        read_as_current(conn)
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from storage.connection import open_reader
+from storage.sql import Connection
 from storage.ticks import TICK_COLUMNS, stream_ticks
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -54,6 +56,20 @@ def dataframe_to_csv(df: pd.DataFrame, index: bool = False) -> bytes:
 
 def _plain_float(value: float) -> str:
     return "" if np.isnan(value) else np.format_float_positional(value, precision=12, unique=True, trim="-")
+
+
+def tick_csv_chunks(
+    conn: Connection,
+    symbols: Sequence[str] | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> Iterator[str]:
+    """Ticks as CSV chunks (header first, TICK_COLUMNS), streamed from `stream_ticks`, whose query has run and read
+    its first rows when this returns: a database that cannot be read fails here, before an HTTP answer streaming
+    these chunks has sent its status (a 200 cut after the header told nobody that rows were missing)."""
+    rows = stream_ticks(conn, symbols, start_ms, end_ms)
+    first = next(rows, None)
+    return csv_chunks(TICK_COLUMNS, rows if first is None else itertools.chain([first], rows))
 
 
 def export_ticks_csv(

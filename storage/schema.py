@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from storage.sql import Connection, apply_migrations, transaction
+from storage.sql import Connection
+from storage.sqlite_upgrade import upgrade, user_version
 
 SCHEMA_VERSION = 5  # = len(MIGRATIONS)
 TABLES = (
@@ -166,18 +167,35 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
+# How a reader sees the ticks of a file from before v4 (ticks keyed without their id space) while it is not upgraded:
+# each row as migration v4 will store it (positive ids from the default aggTrade stream, the others id-less uploads).
+OLD_TICKS_VIEW = (
+    "CREATE TEMP VIEW ticks AS SELECT symbol, CASE WHEN trade_id > 0 THEN 0 ELSE 2 END AS id_space, trade_id, "
+    "timestamp, price, size, is_buyer_maker, received_at FROM main.ticks"
+)
+
+
 def migrate(conn: Connection) -> int:
     """Apply pending schema migrations (PRAGMA user_version) in one write transaction; the version is read inside
-    it, so two processes opening a fresh file at once cannot both run the same migration. Refuse a database newer
-    than this code."""
-    if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
-        return SCHEMA_VERSION  # up to date: no write lock needed (a long writer may hold it)
-    with transaction(conn):
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        apply_migrations(
-            conn.execute, MIGRATIONS, version, lambda target: conn.execute(f"PRAGMA user_version={target}")
-        )
+    it, so processes opening a file at once run each migration once, and while one upgrades a large file the others
+    wait for it, saying so (storage.sqlite_upgrade). Refuse a database newer than this code."""
+    upgrade(conn, MIGRATIONS)
     return SCHEMA_VERSION
+
+
+def read_as_current(conn: Connection) -> None:
+    """Let a read-only connection read a file of an older schema as the current one: a ticks table without its id
+    space (before v4) is read through OLD_TICKS_VIEW (a TEMP view, which hides main.ticks by name), inside one read
+    transaction held until the connection closes, so every query sees that old file even if an upgrade commits
+    meanwhile."""
+    if user_version(conn) >= 4:
+        return
+    conn.execute("BEGIN")
+    columns = {row[1] for row in conn.execute("PRAGMA main.table_info(ticks)")}
+    if columns and "id_space" not in columns:
+        conn.execute(OLD_TICKS_VIEW)
+    else:
+        conn.execute("COMMIT")  # nothing to translate (a file being created, or its upgrade just committed)
 
 
 def clear_all(conn: Connection) -> None:

@@ -1,8 +1,8 @@
 """What every table module shares: the connection type both backends satisfy, their errors, the transaction block,
 small SQL helpers. Table modules write one SQL text for both backends (`?` placeholders, ON CONFLICT, RETURNING,
 CASE instead of SQLite's two-argument min/max) and call the Connection's own methods where the backends work
-differently; only storage.connection (which opens them), storage.sqlite, storage.postgres and storage.timescale know
-which backend they talk to."""
+differently; only storage.connection (which opens them), storage.sqlite (and storage.sqlite_upgrade, a file's schema
+upgrade), storage.postgres and storage.timescale know which backend they talk to."""
 
 from __future__ import annotations
 
@@ -220,7 +220,7 @@ def apply_migrations(
             if statement.strip():
                 execute(statement)
         record(target)
-        log.info("database migrated to schema v%d", target)
+        log.info("database schema v%d applied (the migrations commit together)", target)
 
 
 def is_postgres(target: str) -> bool:

@@ -473,9 +473,10 @@ def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path)
     assert db.apply_retention(conn, 1, cold, now).files == []  # nothing left to move
 
 
-# The modules that know which backend they talk to: the one that opens connections, the backends themselves, and the
-# shared module whose error tuples name both drivers' classes. Every other storage module is a table module.
-BACKEND_MODULES = {"connection.py", "sqlite.py", "postgres.py", "timescale.py", "sql.py"}
+# The modules that know which backend they talk to: the one that opens connections, the backends themselves (with
+# SQLite's schema upgrade of a file), and the shared module whose error tuples name both drivers' classes. Every
+# other storage module is a table module.
+BACKEND_MODULES = {"connection.py", "sqlite.py", "sqlite_upgrade.py", "postgres.py", "timescale.py", "sql.py"}
 BACKEND_NAMES = {
     "sqlite3",
     "psycopg",

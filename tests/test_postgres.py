@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pg_cluster
@@ -19,12 +20,17 @@ import psycopg
 import pytest
 from fake_binance import FakeBinance
 from served import free_port
+from test_faults import store_trades
 from waiting import wait_until
 
 import collector
 import database as db
-from data_feed import BinanceFuturesFeed, BinanceRest, Tick
-from storage.postgres import PG_SCHEMA_VERSION
+from collection.pipeline import Pipeline
+from collection.queue import TickQueue
+from collection.repair import run_repairs
+from collection.writer import run_writer
+from data_feed import BinanceFuturesFeed, BinanceRest, NoArchive, Tick
+from storage.postgres import _REPAIR_LOCKS, PG_SCHEMA_VERSION
 from storage.sql import DayDrop, ExportedTicks
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,6 +127,67 @@ def test_two_collectors_on_one_server_store_every_trade_once(pg_server):
         logs = stop(a, b)
         assert a.returncode == 0 and b.returncode == 0, logs
         assert not any("Traceback" in log for log in logs), logs
+
+
+def _pipeline(fb: FakeBinance, url: str) -> Pipeline:
+    """A collector's threads without a live feed: its writer finds the open gaps and its repair thread fills them."""
+    feed, rest = BinanceFuturesFeed(fb.ws_base), BinanceRest(fb.rest_base)
+    p = Pipeline(url, feed, rest, NoArchive("off"), TickQueue(1000, 100), 0.05, True, 0, 0)
+    p.symbols = ("BTCUSDT",)
+    return p
+
+
+def _repair_lock_free(url: str, symbol: str) -> bool:
+    """Whether no session holds `symbol`'s repair lock (taken and given back at once if free)."""
+    key = (_REPAIR_LOCKS, zlib.crc32(symbol.encode()) & 0x7FFFFFFF)
+    with psycopg.connect(url, autocommit=True) as probe:
+        free = bool(probe.execute("SELECT pg_try_advisory_lock(%s, %s)", key).fetchone()[0])
+        if free:
+            probe.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+    return free
+
+
+def test_a_gap_both_collectors_resume_is_repaired_once_under_a_lock_held_until_committed(pg_server):
+    """Issue 24 item 8: two collectors start with the same open gap (recorded before a restart, so it is each one's
+    job). The first to take the symbol's repair lock fills it, and keeps the lock until its writer has committed the
+    outcome - here held up by another session holding the gap's row, as a slow commit would. Before: the lock was
+    let go once the writer had taken the last batch, before it committed it, and the second collector then closed
+    the same gap again ("filled by another collector", 0 trades), over the first one's outcome."""
+    url = pg_server.create_database()
+    with FakeBinance() as fb:
+        fb.generate("BTCUSDT", 300, spacing_ms=100)
+        history = fb.history("BTCUSDT")
+        store_trades(url, "BTCUSDT", history[:100] + history[200:])
+        with contextlib.closing(db.open_writer(url)) as conn:
+            gap_id = db.record_gap(
+                conn, "BTCUSDT", history[100].agg_id, history[199].agg_id, history[99].time_ms, history[200].time_ms
+            )
+        pipes = [_pipeline(fb, url) for _ in range(2)]
+        threads = [threading.Thread(target=run_writer, args=(p, 100), daemon=True) for p in pipes]
+        threads += [threading.Thread(target=run_repairs, args=(p,), daemon=True) for p in pipes]
+        with psycopg.connect(url) as blocker:  # (not autocommit: the row stays locked until the commit below)
+            blocker.execute("SELECT id FROM gaps WHERE id = %s FOR UPDATE", (gap_id,))
+            for thread in threads:
+                thread.start()
+            try:
+                assert wait_until(lambda: stored_ids(url, "BTCUSDT") == list(fb.history_ids("BTCUSDT")), 30)
+                time.sleep(1.0)  # the other collector asks for the lock every 0.1 s
+                assert not _repair_lock_free(url, "BTCUSDT"), "the repair lock was let go before the commit"
+                blocker.commit()
+                assert wait_until(lambda: [g.status for g in gaps_of(url)] == ["repaired"], 30), gaps_of(url)
+                assert wait_until(lambda: all(p.idle() for p in pipes), 30)
+                time.sleep(1.0)  # time for the other collector to take the lock and look (it must not touch the gap)
+            finally:
+                for p in pipes:
+                    p.stop.set()
+                    p.queue.ready.set()
+                    p.repair_wake.set()
+                for thread in threads:
+                    thread.join(10)
+        [gap] = gaps_of(url)
+        assert (gap.status, gap.repaired_count) == ("repaired", 100) and "another collector" not in gap.note, gap
+        assert fb.stats().rest_requests.get("/fapi/v1/aggTrades") == 1  # fetched once
+        assert stored_ids(url, "BTCUSDT") == list(fb.history_ids("BTCUSDT"))
 
 
 def test_a_dashboard_role_with_select_rights_only_reads_a_current_database(pg_server):
