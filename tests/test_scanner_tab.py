@@ -109,8 +109,9 @@ def test_opening_a_pair_makes_it_the_analysed_pair_in_pair_analytics(page) -> No
     assert (at.session_state["pair_x"], at.session_state["pair_y"]) == ("P00XUSDT", "P00YUSDT")
     assert at.session_state["timeframe"] == "1min" and at.session_state["lookback"] == 7 * 1_440  # covers 3 days
     assert not at.exception
-    banner = [b.value for b in at.main.success]
-    assert any("Cointegrated" in b for b in banner), [m.value for m in (*at.main.warning, *at.main.info)]
+    # the verdict of that pair (a planted one: Cointegrated, or — the last-third test's 5 % false alarms — stopped)
+    banner = [b.value for b in (*at.main.success, *at.main.warning) if b.value.startswith("**P00YUSDT / P00XUSDT")]
+    assert banner and ("Cointegrated" in banner[0] or "Mean reversion appears to have stopped" in banner[0]), banner
 
 
 @pytest.mark.network
