@@ -202,37 +202,7 @@ def batches(total: int, size: int = 500) -> Iterator[int]:
 def median_table(draws: int) -> None:
     """MU_C and the medians of n·(φ̂ − 1) of the static residual and of the plain series at each c."""
     n = P.MU_BARS
-    cs = (
-        0.0,
-        0.25,
-        0.5,
-        1.0,
-        1.5,
-        2.0,
-        3.0,
-        4.0,
-        5.0,
-        6.0,
-        8.0,
-        10.0,
-        12.0,
-        15.0,
-        20.0,
-        25.0,
-        30.0,
-        40.0,
-        50.0,
-        65.0,
-        80.0,
-        100.0,
-        130.0,
-        160.0,
-        200.0,
-        250.0,
-        320.0,
-        400.0,
-        500.0,
-    )
+    cs = P.MU_C  # the grid the tables are read on
     rng = np.random.default_rng(230)
     resid, plain = [], []
     for c in cs:

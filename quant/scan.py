@@ -566,19 +566,17 @@ def scan_pairs(
     first, second, start = (pairs[c].to_numpy() for c in ("u", "v", "start"))
     noisy = np.array([u.noise[name].noisy for name in u.symbols], dtype=bool)
     described: dict[int, ConfirmedPair] = {}
+
+    def full_test(i: int, j: int, s: int) -> ConfirmedPair:
+        """The full test of symbols i and j on their common formation rows from s (y = i on x = j)."""
+        xf, yf, xv, yv = u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i]
+        return _describe(xf, yf, xv, yv, bar_seconds, bool(noisy[i] or noisy[j]))
+
     began = time.monotonic()
     for k in candidates.tolist():
         if (max_confirm is not None and len(described) >= max_confirm) or time.monotonic() - began > confirm_seconds:
             break
-        i, j, s = int(first[k]), int(second[k]), int(start[k])
-        described[k] = _describe(
-            u.formation[s:, j],
-            u.formation[s:, i],
-            u.validation[:, j],
-            u.validation[:, i],
-            bar_seconds,
-            bool(noisy[i] or noisy[j]),
-        )
+        described[k] = full_test(int(first[k]), int(second[k]), int(start[k]))
     table = _table(u, pairs, screen, described)
     table["qvalue"] = bh_qvalues(table["pvalue"].fillna(1.0).to_numpy())
     table["oos_confirmed"] = table["oos_pvalue"] < SIGNIFICANCE
@@ -605,15 +603,7 @@ def scan_pairs(
         if tested[k]:
             return float(tp[k])
         if k not in checked:
-            i, j, s = int(tu[k]), int(tv[k]), int(ts[k])
-            checked[k] = _describe(
-                u.formation[s:, j],
-                u.formation[s:, i],
-                u.validation[:, j],
-                u.validation[:, i],
-                bar_seconds,
-                bool(noisy[i] or noisy[j]),
-            ).pvalue
+            checked[k] = full_test(int(tu[k]), int(tv[k]), int(ts[k])).pvalue
         return checked[k]
 
     passing = table["confirmed"] & (table["qvalue"] <= fdr)
