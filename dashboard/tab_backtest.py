@@ -12,7 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
-from dashboard.widgets import download, guard, plot, read_or_last, session_cache
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import (
     BACKTEST_METRICS,
     SWEEP_ENTRIES,
@@ -24,7 +24,7 @@ from service.controls import (
     fmt_value,
 )
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, load_window, pair_closes, run_backtest
+from service.window import Window, all_closes, load_window, pair_closes, pair_of, run_backtest
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
@@ -92,6 +92,8 @@ def tab_backtest(c: Controls) -> None:
     )
     window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
     result = run_backtest(window)
+    with guard("Verdict"):  # the pair's verdict and warnings come before its P&L (the tests Pair Analytics shows)
+        verdict_banner(pair_of(window, c.pair), all_closes(window), c)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)

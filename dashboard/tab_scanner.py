@@ -14,6 +14,7 @@ import database
 from config import Settings
 from core.symbols import FUTURES_QUOTES
 from core.vocabulary import FeedKind
+from dashboard.navigation import open_view
 from dashboard.widgets import guard, show_flash
 from data_feed import BinanceArchive, BinanceRest
 from service.controls import Controls, fmt_value
@@ -27,33 +28,29 @@ from service.scan_jobs import (
     job,
     pair_view,
     refresh_if_stale,
+    row_verdict,
     start_history,
     start_scan,
     summary_line,
 )
 
-SHOWN = {
+SHOWN = {  # the trust columns first: at 1280 px the right end of the table is off-screen
     "x": "x",
     "y": "y",
+    "oos_confirmed": "holds out of sample",
+    "oos_pvalue": "out-of-sample p",
+    "qvalue": "q (BH)",
     "echoes": "echoes",
     "selected": "selected",
-    "beta": "β (y on x)",
     "pvalue": "p (both ways)",
-    "qvalue": "q (BH)",
+    "beta": "β (y on x)",
     "half_life": "half-life (bars)",
     "correlation": "return corr.",
     "spread_vol": "spread σ (% of y)",
     "crossings_per_day": "crossings/day",
     "hurst": "Hurst",
-    "oos_pvalue": "out-of-sample p",
-    "oos_confirmed": "holds out of sample",
 }
 NOISY_MARK = " ⚠"  # after a symbol whose returns bounce (its pairs' half-life and crossings are bounce-robust)
-
-
-def open_pair(x: str, y: str, days: int) -> None:
-    """Button callback: make (x, y) the analysed pair and switch to Pair Analytics (see scanner.pair_view)."""
-    st.session_state.update(pair_view(x, y, days, st.session_state["view_symbols"]))
 
 
 def load_history(db_target: str, quote: str, days: int, settings: Settings) -> None:
@@ -142,7 +139,19 @@ def results(j: ScanJob, c: Controls) -> None:
             )
         )
         return
-    event = st.dataframe(
+    selection = st.session_state.get("scan_table")  # the row ticked at the last run: its verdict goes first
+    chosen = [r for r in (selection.selection.rows if selection is not None else []) if r < len(rows)]
+    if chosen:
+        pick = rows.iloc[chosen[0]]
+        verdict = row_verdict(pick, j.request.fdr)
+        (st.success if verdict.selected else st.warning)(
+            "\n".join([f"**{pick['y']} / {pick['x']}: {verdict.headline}**", *(f"- ⚠ {w}" for w in verdict.warnings)])
+        )
+        if st.button(f"Open {pick['y']} / {pick['x']} in Pair Analytics", type="primary", key="scan_open"):
+            open_view(pair_view(str(pick["x"]), str(pick["y"]), j.request.days, st.session_state["view_symbols"]))
+    else:
+        st.caption("Select a row to see its verdict and open that pair in Pair Analytics and Backtest.")
+    st.dataframe(
         table_view(rows, view),
         hide_index=True,
         width="stretch",
@@ -150,18 +159,6 @@ def results(j: ScanJob, c: Controls) -> None:
         selection_mode="single-row",
         key="scan_table",
     )
-    chosen = event.selection.rows if event is not None else []
-    if chosen:
-        pick = rows.iloc[chosen[0]]
-        st.button(
-            f"Open {pick['y']} / {pick['x']} in Pair Analytics",
-            type="primary",
-            key="scan_open",
-            on_click=open_pair,
-            args=(str(pick["x"]), str(pick["y"]), j.request.days),
-        )
-    else:
-        st.caption("Select a row to open that pair in Pair Analytics and Backtest.")
     if view is ScanView.LEADS and summary.pairs_echoes:
         with st.expander(f"Echoes ({summary.pairs_echoes}): pairs sharing a leg with a discovery"):
             st.caption(

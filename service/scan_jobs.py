@@ -261,3 +261,33 @@ def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
         f"as {summary.pairs_groups} discoveries ({summary.pairs_echoes} echoes folded under them)."
         + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
     )
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """A scanned pair's reading for a trader: selected or not, one headline, and its warnings."""
+
+    selected: bool
+    headline: str
+    warnings: tuple[str, ...]
+
+
+def row_verdict(row: pd.Series, fdr: float) -> RowVerdict:
+    """What the scan says of one pair (a row of its table): the headline from the full test, the false discovery
+    control and the out-of-sample test, warned where the pair falls short or a leg's returns bounce."""
+    warnings = []
+    if not row["confirmed"]:
+        warnings.append("not confirmed by the full Engle–Granger test (screened only)")
+    elif row["qvalue"] > fdr:
+        warnings.append(f"not significant after the false discovery control (q {row['qvalue']:.3f} > {fdr:g})")
+    if not row["oos_confirmed"]:
+        warnings.append("does not hold out of sample (the last 30 % of the window)")
+    bounce = "'s returns bounce: half-life and crossings are bounce-robust estimates"
+    warnings += [f"{row[leg]}{bounce}" for leg in ("x", "y") if row[f"noisy_{leg}"]]
+    if row["selected"]:
+        headline = "Selected: cointegrated after the false discovery control, and holds out of sample"
+    elif not row["lead"] and row["group"] > 0:
+        headline = "An echo of a discovery: it shares a leg with a selected pair"
+    else:
+        headline = "Not selected: no evidence of a tradable cointegration"
+    return RowVerdict(bool(row["selected"]), headline, tuple(warnings))

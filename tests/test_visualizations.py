@@ -271,9 +271,10 @@ def test_candlestick_figure_big_input() -> None:
     _assert_time_figure(fig, point_budget=viz.MAX_CANDLES)
     candles = [t for t in fig.data if isinstance(t, go.Candlestick)]
     volume = [t for t in fig.data if isinstance(t, go.Bar)]
-    assert len(candles) == 1 and len(volume) == 1
-    assert len(candles[0].x) <= viz.MAX_CANDLES and len(volume[0].x) == len(candles[0].x)
-    assert volume[0].yaxis != candles[0].yaxis, "volume must live in its own panel"
+    assert len(candles) == 1 and len(volume) == 2  # rising and falling bars, one colour each
+    assert len(candles[0].x) <= viz.MAX_CANDLES and sum(len(v.x) for v in volume) == len(candles[0].x)
+    assert all(isinstance(v.marker.color, str) for v in volume), "a colour array makes plotly.js warn at every draw"
+    assert volume[0].yaxis == volume[1].yaxis != candles[0].yaxis, "volume must live in its own panel"
     titles = {ax.title.text for ax in _yaxes(fig)}
     assert {"Price (USDT)", "Volume (BTC)"} <= titles
     assert all(ax.rangeslider.visible is False for ax in _xaxes(fig))
