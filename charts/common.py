@@ -25,6 +25,7 @@ from charts.theme import (
     TIME_TITLE,
     apply_dark,
 )
+from core.numbers import compact
 
 FrameLike = pd.DataFrame | pd.Series | Mapping[str, pd.Series]
 
@@ -176,7 +177,7 @@ def ref_lines(fig: go.Figure, lines: Sequence[RefLine], *, vertical: bool = Fals
 
 def fmt_cell(value: float) -> str:
     """Compact number for in-cell labels; blank for NaN so missing cells stay empty."""
-    return "" if value is None or not np.isfinite(value) else f"{value:.3g}"
+    return "" if value is None or not np.isfinite(value) else compact(float(value), 3)
 
 
 def heatmap_trace(

@@ -147,7 +147,9 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
         row=price_row,
         col=1,
     )
-    fig.update_yaxes(title_text=f"Price ({quote})" if quote else "Price", row=price_row, col=1)
+    fig.update_yaxes(
+        title_text=f"Price ({quote})" if quote else "Price", hoverformat=",.8~g", row=price_row, col=1
+    )  # the candle hover's open/high/low/close in plain digits with separators (d3's default wrote 75.0376k)
     if volume_row is None or "volume" not in bars.columns:
         return
     # one trace per direction, each of one colour: a per-bar colour array reaches plotly.js as a typed array, which

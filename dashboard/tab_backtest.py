@@ -12,6 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from core import numbers
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import (
     BACKTEST_METRICS,
@@ -26,21 +27,31 @@ from service.controls import (
 from service.exports import export_name, trades_frame, window_csv
 from service.window import Window, all_closes, load_window, pair_closes, pair_of, run_backtest
 
+TILES_PER_ROW = 5  # a signed 5-digit P&L in USDT fits its tile at 1280 px
+
+
+ANNUALISED = ("sharpe", "sortino", "calmar", "cagr")  # extrapolated from the window to a year
+
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
     """Metric tiles; withheld ones show '—' with the reason."""
-    cols = st.columns(7)
+    span = numbers.duration(len(result.equity) * result.params.bar_seconds)
+    annualised = f"annualised from {span} of data"
+    cols = st.columns(TILES_PER_ROW)
     for i, (name, label, spec) in enumerate(BACKTEST_METRICS):
         value = result.metrics.get(name)
-        cols[i % 7].metric(label, fmt_value(value, spec), help=result.metrics_reasons.get(name))
+        why = result.metrics_reasons.get(name) or (annualised if name in ANNUALISED else None)
+        cols[i % TILES_PER_ROW].metric(label, fmt_value(value, spec), help=why)
     labels = {name: label for name, label, _ in BACKTEST_METRICS}
     withheld: dict[str, list[str]] = {}
     for name, why in result.metrics_reasons.items():
         if name in labels:
             withheld.setdefault(why, []).append(labels[name])
     st.caption(
-        f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
-        "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
+        f"Over this window the strategy returned {fmt_value(result.metrics.get('pct_return'), '{:+.2f}%')}. "
+        f"Sharpe, Sortino, Calmar and CAGR are **{annualised}** ({result.ann_factor:,.0f} bars per year, "
+        f"{result.params.bar_seconds:g} s bars, 365-day year): a short sample extrapolated to a year, not a forecast. "
+        + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
     )
 
 

@@ -18,6 +18,7 @@ from dashboard.navigation import open_view
 from dashboard.widgets import guard, show_flash
 from data_feed import BinanceArchive, BinanceRest
 from service.controls import Controls, fmt_value
+from service.exports import readable
 from service.scan_jobs import (
     ScanJob,
     ScanRequest,
@@ -176,7 +177,7 @@ def results(j: ScanJob, c: Controls) -> None:
                 )
     st.download_button(
         "Scan results (CSV)",
-        data=lambda: database.dataframe_to_csv(rows),
+        data=lambda: database.dataframe_to_csv(readable(rows)),
         file_name="scan.csv",
         mime="text/csv",
         key="dl_scan",

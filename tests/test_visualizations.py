@@ -469,6 +469,16 @@ def test_sweep_heatmap_axes_and_blank_nan_cells() -> None:
     fig.to_json()
 
 
+def test_a_sweep_where_every_cell_loses_says_so_and_calls_no_cell_best() -> None:
+    grid = pd.DataFrame([[-1.03, -2.5], [-4.0, np.nan]], index=[1.5, 2.0], columns=[0.0, 0.5])
+    fig = viz.sweep_heatmap(grid, "pct_return")
+    title = fig.layout.title.text
+    assert "every cell loses (least loss -1.03 at entry 1.5 / exit 0)" in title and "best" not in title
+    rgb = [tuple(map(int, colour[4:-1].split(","))) for _, colour in fig.data[0].colorscale]
+    assert all(r >= g + 10 and r >= b + 10 for r, g, b in rgb[:-1]), rgb  # reds to white: no green, no yellow
+    assert "best" in viz.sweep_heatmap(grid.abs(), "pct_return").layout.title.text
+
+
 def test_sweep_heatmap_with_z_window_rows() -> None:
     rows = pd.MultiIndex.from_tuples([(30, 1.5), (30, 2.0), (60, 1.5), (60, 2.0)], names=["z_window", "entry"])
     grid = pd.DataFrame(np.arange(8, dtype=float).reshape(4, 2), index=rows, columns=[0.0, 0.5])
