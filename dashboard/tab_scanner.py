@@ -9,9 +9,9 @@ import pandas as pd
 import streamlit as st
 
 import analytics
-import collector
 import database
 from config import Settings
+from core import numbers
 from core.symbols import FUTURES_QUOTES
 from core.vocabulary import FeedKind
 from dashboard.navigation import open_view
@@ -32,6 +32,7 @@ from service.scan_jobs import (
     row_verdict,
     start_history,
     start_scan,
+    start_simulated_history,
     summary_line,
 )
 
@@ -65,19 +66,9 @@ def run_scan(req: ScanRequest) -> None:
 
 
 def simulate_history(db_target: str) -> None:
-    """Button callback: store a simulated 200-symbol, 7-day universe (offline stand-in for the exchange's history)."""
-    try:
-        planted = collector.store_simulated_history(db_target)
-    except Exception as exc:
-        st.session_state["flash"].append(("error", f"Could not store the simulated universe: {exc}"))
-    else:
-        st.session_state["flash"].append(
-            (
-                "success",
-                f"Stored 7 days of 1-minute bars for 200 simulated symbols "
-                f"({len(planted)} planted cointegrated pairs).",
-            )
-        )
+    """Button callback: store a simulated 200-symbol, 7-day universe in the background (offline stand-in for the
+    exchange's history; history_status shows its progress)."""
+    start_simulated_history(db_target)
 
 
 def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFrame:
@@ -191,9 +182,16 @@ def history_status(db_target: str) -> None:
     if h is None:
         return
     if h.running:
-        st.progress(h.fraction, text=f"Loading {h.days} days of 1-minute history ({h.quote}): {h.stage}")
+        left = h.left_s()
+        what = "a simulated universe" if h.quote == "simulated" else f"{h.days} days of 1-minute history ({h.quote})"
+        st.progress(
+            h.fraction,
+            text=f"Storing {what}: {h.stage}" + (f" — about {numbers.duration(left)} left" if left is not None else ""),
+        )
     elif h.error:
         st.error(f"The history load failed: {h.error}")
+    elif h.done:
+        st.success(h.done)
     elif h.report is not None:
         r = h.report
         st.caption(

@@ -70,6 +70,14 @@ class HistoryJob:
     report: collector.HistoryReport | None = None
     error: str = ""
     running: bool = True
+    started: float = field(default_factory=time.monotonic)
+    done: str = ""  # what a finished load without a report (the simulated universe) did
+
+    def left_s(self) -> float | None:
+        """Seconds left at the rate so far (None before the first 5 %)."""
+        if self.fraction < 0.05:
+            return None
+        return (time.monotonic() - self.started) * (1 - self.fraction) / self.fraction
 
 
 _HISTORY: dict[str, HistoryJob] = {}
@@ -106,6 +114,37 @@ def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, arch
             j.running = False
 
     threading.Thread(target=run, name="universe-history", daemon=True).start()
+    return j
+
+
+def start_simulated_history(db_target: str, symbols: int = 200, days: int = 7) -> HistoryJob:
+    """Store a simulated universe (collector.store_simulated_history) in the background, with progress: ~20 s for
+    200 symbols × 7 days, too long to block the page."""
+    with _LOCK:
+        current = _HISTORY.get(db_target)
+        if current is not None and current.running:
+            return current
+        j = _HISTORY[db_target] = HistoryJob("simulated", days, stage="simulating the market")
+
+    def run() -> None:
+        try:
+
+            def progress(fraction: float, stage: str) -> None:
+                j.fraction, j.stage = fraction, stage
+
+            planted = collector.store_simulated_history(db_target, symbols=symbols, days=days, progress=progress)
+            j.done = (
+                f"Stored {days} day{'' if days == 1 else 's'} of 1-minute bars for {symbols} simulated symbols "
+                f"({len(planted)} planted "
+                "cointegrated pairs)."
+            )
+        except Exception as exc:  # shown in the tab; never takes the dashboard down
+            log.exception("simulated history failed")
+            j.error = str(exc)
+        finally:
+            j.running = False
+
+    threading.Thread(target=run, name="simulated-history", daemon=True).start()
     return j
 
 

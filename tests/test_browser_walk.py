@@ -54,8 +54,10 @@ def open_tab(page, tab: str, marker: str) -> None:
     assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
 
 
-def active_tab(page) -> str:
-    return page.locator("[role='tab'][aria-selected='true']").inner_text().strip()
+ACTIVE_TAB_IS = """name => {
+  const tab = document.querySelector('[role="tab"][aria-selected="true"]');
+  return !!tab && tab.innerText.trim() === name;
+}"""
 
 
 def sidebar_value(page, label: str) -> str:
@@ -108,9 +110,9 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=10_000)  # the row's verdict, above the table
             page.screenshot(path=str(shots / "1280_scanner_selected.png"))
             opener.click()
-            page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)
+            page.wait_for_function(ACTIVE_TAB_IS, arg="Pair Analytics", timeout=60_000)  # one click
+            page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)  # the pair's verdict, in Pair Analytics
             step(t0, f"opened {y} / {x}")
-            assert active_tab(page) == "Pair Analytics"
             assert (sidebar_value(page, "Pair x"), sidebar_value(page, "Pair y")) == (x, y)
             assert sidebar_value(page, "Timeframe") == "1min"
             page.get_by_text("Cointegration and mean reversion").first.wait_for(timeout=60_000)

@@ -570,3 +570,15 @@ def test_hover_values_are_rounded_not_raw_floats(big_closes, big_z, trades) -> N
     ]
     scatters = [t for f in figures for t in f.data if t.type == "scatter"]
     assert scatters and all(t.yhoverformat == ",.6~g" for t in scatters)
+
+
+def test_a_warm_up_spike_does_not_set_the_spread_charts_y_range() -> None:
+    index = pd.date_range("2026-01-01", periods=2_000, freq="1min", tz="UTC")
+    spread = pd.Series(np.sin(np.arange(2_000) / 30.0), index=index)
+    spiked = spread.copy()
+    spiked.iloc[:5] = -300.0  # the Kalman filter's first bars
+    fig = viz.spread_zscore_figure(spiked, spread, entry=2.0, exit=0.0)
+    lo, hi = fig.layout.yaxis.range
+    assert -1.5 < lo < -0.9 and 0.9 < hi < 1.5  # the spread's bulk, with a margin; the spike is cut
+    assert fig.layout.yaxis2.range is None  # the z-score panel keeps its levels in view (autorange)
+    assert viz.spread_zscore_figure(spread, spread, entry=2.0, exit=0.0).layout.yaxis.range is None  # no spike
