@@ -6,6 +6,7 @@ import streamlit as st
 
 import analytics
 import database
+from core import numbers
 from dashboard.widgets import show_flash
 from service.alerts import rule_text
 from service.controls import Controls, fmt_time
@@ -83,7 +84,11 @@ def tab_alerts(c: Controls) -> None:
         st.caption("No rules yet.")
     for rule in rules:
         cols = st.columns([5, 1], vertical_alignment="center")
-        last = f"last value {rule.last_value:.6g}" if rule.last_value is not None else "not checked yet"
+        last = (
+            f"last value {numbers.significant(rule.last_value, 4)}"
+            if rule.last_value is not None
+            else "not checked yet"
+        )
         fired = f" · last fired {fmt_time(rule.last_fired_at)}" if rule.last_fired_at else ""
         cols[0].markdown(f"**#{rule.id}** {rule_text(rule)} · {last}{fired}")
         cols[1].button("Delete", key=f"alert_del_{rule.id}", on_click=delete_rule, args=(c.db_target, rule.id))
@@ -91,4 +96,7 @@ def tab_alerts(c: Controls) -> None:
     if history.empty:
         st.caption("No alert has fired yet.")
     else:
-        st.dataframe(history.assign(fired_at=history["fired_at"].map(fmt_time)), width="stretch", hide_index=True)
+        shown = history.assign(
+            fired_at=history["fired_at"].map(fmt_time), value=history["value"].map(numbers.significant)
+        )
+        st.dataframe(shown.rename(columns=numbers.header), width="stretch", hide_index=True)

@@ -11,6 +11,7 @@ import streamlit as st
 
 import database
 from config import Settings
+from core import numbers
 from core.vocabulary import Timeframe
 from dashboard.navigation import request_jump
 from dashboard.tab_pair import gaps_table
@@ -235,19 +236,26 @@ def tick_table(c: Controls) -> None:
     start, end = c.bounds()
     with reader(c.db_target) as conn:
         parts = [database.read_ticks(conn, [s], start, end, limit=limit, newest_first=newest) for s in symbols]
+        summaries = database.symbol_summaries(conn)
     ticks = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=database.TICK_COLUMNS)
     ticks = ticks.sort_values(["timestamp", "symbol"], ascending=not newest).head(limit)
     summary = ticks.groupby("symbol").agg(
-        rows=("price", "size"),
+        rows_shown=("price", "size"),
         average_price=("price", "mean"),
         volume=("size", "sum"),
         low=("price", "min"),
         high=("price", "max"),
     )
+    stored = {s.symbol: s.tick_count for s in summaries}  # every tick stored, not only the rows on screen
+    summary.insert(0, "ticks_stored", [stored.get(str(s), 0) for s in summary.index])
+    summary = summary.assign(range=summary["high"] - summary["low"]).rename(columns=numbers.header)
     st.dataframe(
-        summary.assign(range=summary["high"] - summary["low"]),
+        summary,
         width="stretch",
-        column_config={name: st.column_config.NumberColumn(format="%,.6g") for name in summary.columns},
+        column_config={
+            **{name: st.column_config.NumberColumn(format="%,.6g") for name in summary.columns},
+            **{name: st.column_config.NumberColumn(format="%,d") for name in ("ticks stored", "rows shown")},
+        },
     )
     shown = ticks.assign(time_utc=ticks["timestamp"].map(fmt_time))
     config: dict[str, Any] = {  # prices in the tick's decimals, sizes in the step's (read off the trades shown)

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import database
+from core import numbers
 from dashboard.widgets import show_flash
 from service import paper
 from service.controls import Controls, fmt_price, fmt_time, fmt_value
@@ -60,8 +61,8 @@ def tab_portfolio(c: Controls) -> None:
     wins = sum(1 for p in closed if (p.realized_pnl or 0) > 0)
     cols = list(st.columns(4))
     cols[0].metric("Open positions", len(open_pos))
-    cols[1].metric("Unrealised P&L", f"{unrealised:+,.2f}")
-    cols[2].metric("Realised P&L", f"{realised:+,.2f}")
+    cols[1].metric("Unrealised P&L", numbers.usdt(unrealised))
+    cols[2].metric("Realised P&L", numbers.usdt(realised))
     cols[3].metric("Win rate", f"{wins / len(closed):.0%}" if closed else "—", help=f"{wins} of {len(closed)} closed")
     st.subheader("Open positions")
     if not open_pos:
@@ -70,9 +71,9 @@ def tab_portfolio(c: Controls) -> None:
         price = prices.get(p.symbol, (None, math.nan))[1]
         cols = st.columns([5, 1], vertical_alignment="center")
         cols[0].markdown(
-            f"**#{p.id} {p.side} {p.symbol}** · qty {p.quantity:.6g} @ {fmt_price(p.entry_price)} · "
-            f"now {fmt_value(price, '{:,.2f}')} · unrealised "
-            f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}"
+            f"**#{p.id} {p.side} {p.symbol}** · qty {numbers.compact(p.quantity, 6)} @ {fmt_price(p.entry_price)} · "
+            f"now {fmt_value(price, fmt_price)} · unrealised "
+            f"**{numbers.usdt(p.unrealized_pnl(price))}** · opened {fmt_time(p.opened_at)}"
         )
         cols[1].button("Close", key=f"pf_close_{p.id}", on_click=_close, args=(c.db_target, p))
     st.subheader("History")
@@ -96,6 +97,11 @@ def tab_portfolio(c: Controls) -> None:
             ),
             width="stretch",
             hide_index=True,
+            column_config={
+                "entry": st.column_config.NumberColumn(format="%,.6g"),
+                "exit": st.column_config.NumberColumn(format="%,.6g"),
+                "realised P&L": st.column_config.NumberColumn(format="%+,.2f USDT"),
+            },
         )
     else:
         st.caption("No closed positions yet.")

@@ -178,8 +178,15 @@ def plot(fig: Any, key: str) -> None:
     live_chart(fig, key, PLOT_CONFIG)
 
 
+FLASH_S = 8.0  # a message left by an action stays this long (a live tab redraws every second: "once" was a blink)
+
+
 def show_flash() -> None:
-    """Messages left by button callbacks, shown once."""
-    for level, message in st.session_state["flash"]:
-        getattr(st, level)(message)
-    st.session_state["flash"] = []
+    """Messages left by button callbacks, shown for FLASH_S seconds from their first showing."""
+    now, kept = time.monotonic(), []
+    for level, message, *shown_at in st.session_state["flash"]:
+        first = shown_at[0] if shown_at else now
+        if now - first < FLASH_S:
+            getattr(st, level)(message)
+            kept.append((level, message, first))
+    st.session_state["flash"] = kept
