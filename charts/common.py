@@ -42,12 +42,17 @@ def empty_figure(message: str = NO_DATA, *, title: str | None = None, height: in
     return finish(fig, title=title, uirevision="empty", height=height)
 
 
+PLAIN_TICKS = ",.8~r"  # value-axis ticks in plain digits with separators: "75,040", never plotly's SI "75.04k"
+
+
 def finish(fig: go.Figure, *, title: str | None, uirevision: str, height: int) -> go.Figure:
-    """Apply the template, title, height, a constant uirevision (keeps zoom across refreshes) and hover values with
-    six significant digits and separators ("75,024.7", "2.85352", never "2.853524000001")."""
+    """Apply the template, title, height, a constant uirevision (keeps zoom across refreshes), hover values with
+    six significant digits and separators ("75,024.7", "2.85352", never "2.853524000001") and value axes in plain
+    digits (PLAIN_TICKS) unless a chart set its own."""
     apply_dark(fig)
     fig.update_layout(title_text=title, height=height, uirevision=uirevision)
     fig.update_traces(yhoverformat=",.6~g", selector={"type": "scatter"})
+    fig.for_each_yaxis(lambda axis: axis.update(tickformat=PLAIN_TICKS) if axis.tickformat is None else None)
     if not title:
         fig.update_layout(margin_t=36)
     return fig

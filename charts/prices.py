@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from charts.common import (
+    PLAIN_TICKS,
     FrameLike,
     RefLine,
     as_frame,
@@ -154,13 +155,17 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
         return
     # one trace per direction, each of one colour: a per-bar colour array reaches plotly.js as a typed array, which
     # it checks as a colour on every redraw and warns about ("Invalid color specifier: Int8Array") thousands of times
+    # with explicit widths: plotly sizes a trace's bars by the gaps between its own points, so a direction with one
+    # bar (or bars far apart) would be drawn a millisecond wide, invisible
     volume = bars["volume"].to_numpy(dtype=np.float64)
     up = close >= opens
+    step = _bar_interval_ms(bars)
     for mask, colour, direction in ((up, UP_DIM, "up"), (~up, DOWN_DIM, "down")):
         fig.add_trace(
             go.Bar(
                 x=x[mask],
                 y=volume[mask],
+                width=None if step is None else 0.8 * step,
                 name=f"{symbol} volume ({direction})",
                 marker=dict(color=colour, line=dict(width=0)),
             ),
@@ -263,19 +268,20 @@ def distribution_figure(
             name="count",
             marker=dict(color=SPREAD_COLOR, line=dict(width=0)),
             opacity=0.85,
-            hovertemplate="%{x:.6g}: %{y}<extra></extra>",
+            hovertemplate="%{x:,.6~r}: %{y:,}<extra></extra>",
         )
     )
     mean, median = float(arr.mean()), float(np.median(arr))
+    outward = ("right", "left") if mean >= median else ("left", "right")  # each label away from the other line
     ref_lines(
         fig,
         [
-            RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side="right"),
-            RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side="left"),
+            RefLine(mean, f"mean {significant(mean, 4)}", Z_COLOR, "dash", side=outward[0]),
+            RefLine(median, f"median {significant(median, 4)}", MUTED, "dot", side=outward[1]),
         ],
         vertical=True,
     )
-    fig.update_xaxes(title_text=x_title)
+    fig.update_xaxes(title_text=x_title, tickformat=PLAIN_TICKS)
     fig.update_yaxes(title_text="Count")
     fig.update_layout(hovermode="closest", bargap=0.02, showlegend=False)
     return finish(fig, title=f"{title} (n = {arr.size:,})", uirevision="distribution", height=360)

@@ -19,7 +19,8 @@ from charts.theme import (
 
 
 def data_quality_figure(quality: pd.DataFrame) -> go.Figure:
-    """Bars per symbol, filled-bar share (input as a 0..1 fraction, shown in %) and gap counts when given."""
+    """Bars per symbol, filled-bar share (input as a 0..1 fraction, shown on a 0–100 % axis) and gap counts when
+    given; each panel's title names its axis (no y titles crowding the next panel)."""
     title = "Data quality"
     if quality is None or quality.empty or not {"symbol", "bars"} <= set(quality.columns):
         return empty_figure(f"{NO_DATA}: no bars to assess", title=title)
@@ -38,12 +39,16 @@ def data_quality_figure(quality: pd.DataFrame) -> go.Figure:
                 marker=dict(color=colors, line=dict(width=0)),
                 text=[fmt_cell(v) for v in values],
                 textposition="outside",
-                hovertemplate="%{x}: %{y:.4g}<extra>" + label + "</extra>",
+                hovertemplate="%{x}: %{y:,.4~r}<extra>" + label + "</extra>",
             ),
             row=1,
             col=col,
         )
-        fig.update_yaxes(title_text=label, rangemode="tozero", row=1, col=col)
+        top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+        if scale == 100.0:  # a share: the whole 0–100 % scale, room above for the labels
+            fig.update_yaxes(range=[0, 112], tickvals=[0, 25, 50, 75, 100], row=1, col=col)
+        else:  # a count: whole-number ticks, room above the tallest bar for its label
+            fig.update_yaxes(range=[0, max(top, 1.0) * 1.18], dtick=1 if top < 5 else None, row=1, col=col)
         fig.update_xaxes(title_text="Symbol", type="category", row=1, col=col)
     fig.update_layout(showlegend=False, hovermode="closest")
     return finish(fig, title=title, uirevision="quality", height=340)

@@ -74,7 +74,7 @@ def tab_dashboard(c: Controls) -> None:
         cols[1].metric(f"Hedge ratio β ({c.method})", fmt_value(pair.hedge.beta, 5))
         cols[2].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[3].metric(
-            f"Return corr. ({c.hedge_window} bars)",
+            f"Corr. ({c.hedge_window} bars)",
             fmt_value(pair.latest("correlation"), "{:.3f}"),
             help="return correlation over the last hedge window of bars; Pair Analytics' matrix is over "
             "the whole window",

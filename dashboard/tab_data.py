@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any
 
 import pandas as pd
@@ -12,10 +13,11 @@ import streamlit as st
 import database
 from config import Settings
 from core import numbers
+from core.clock import time_left
 from core.vocabulary import Timeframe
 from dashboard.navigation import request_jump
 from dashboard.tab_pair import gaps_table
-from dashboard.widgets import download, guard, guarded, show_flash
+from dashboard.widgets import download, guard, guarded, show_flash, with_time_left
 from service.controls import Controls, fmt_time, tick_decimals
 from service.exports import bars_frame, export_name, pair_frame, trades_frame, window_csv
 from service.links import signed_link
@@ -133,9 +135,12 @@ def upload_section(settings: Settings) -> None:
     st.caption(summary(parsed))
     st.dataframe(preview(parsed), width="stretch", hide_index=True, height=220)
     if st.button(f"Store {parsed.count:,} records", key="upload_store", type="primary"):
+        began = time.monotonic()
 
         def stored(done: int, total: int) -> None:
-            progress.progress(min(1.0, done / max(1, total)), text=f"Stored {done:,} of {total:,} records…")
+            share = min(1.0, done / max(1, total))
+            left = time_left(began, share)
+            progress.progress(share, text=with_time_left(f"Stored {done:,} of {total:,} records…", left))
 
         try:
             message = store_upload(settings.db_target, dataclasses.replace(parsed, source=upload.getvalue()), stored)
@@ -261,6 +266,10 @@ def tick_table(c: Controls) -> None:
     config: dict[str, Any] = {  # prices in the tick's decimals, sizes in the step's (read off the trades shown)
         "time_utc": "time (UTC)",
         "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker"),
+        "trade_id": st.column_config.NumberColumn("trade id", format="%d"),
+        "id_space": "id space",
+        "timestamp": st.column_config.NumberColumn("exchange time (epoch ms)", format="%d"),
+        "received_at": st.column_config.NumberColumn("received (epoch ms)", format="%d"),
         **{
             name: st.column_config.NumberColumn(format=f"%,.{tick_decimals(shown[name].to_numpy())}f")
             for name in ("price", "size")

@@ -189,7 +189,7 @@ def tab_pair(c: Controls) -> None:
         cols[3].metric("Spread", fmt_value(pair.latest("spread"), 4))
         cols[4].metric("z-score", fmt_value(pair.latest("zscore"), "{:+.2f}"))
         cols[5].metric(
-            f"Return corr. ({c.hedge_window} bars)",
+            f"Corr. ({c.hedge_window} bars)",
             fmt_value(pair.latest("correlation"), "{:.3f}"),
             help="return correlation over the last hedge window of bars; the matrix below is over the whole window",
         )

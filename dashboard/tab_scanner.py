@@ -11,11 +11,10 @@ import streamlit as st
 import analytics
 import database
 from config import Settings
-from core import numbers
 from core.symbols import FUTURES_QUOTES
 from core.vocabulary import FeedKind
 from dashboard.navigation import open_view
-from dashboard.widgets import guard, show_flash
+from dashboard.widgets import guard, show_flash, with_time_left
 from data_feed import BinanceArchive, BinanceRest
 from service.controls import Controls, fmt_value
 from service.exports import readable
@@ -182,11 +181,10 @@ def history_status(db_target: str) -> None:
     if h is None:
         return
     if h.running:
-        left = h.left_s()
         what = "a simulated universe" if h.quote == "simulated" else f"{h.days} days of 1-minute history ({h.quote})"
         st.progress(
             h.fraction,
-            text=f"Storing {what}: {h.stage}" + (f" — about {numbers.duration(left)} left" if left is not None else ""),
+            text=with_time_left(f"Storing {what}: {h.stage}", h.left_s()),
         )
     elif h.error:
         st.error(f"The history load failed: {h.error}")
@@ -255,7 +253,7 @@ def tab_scanner(c: Controls, settings: Settings, _refresh: float | None) -> None
                 )
                 return
             if current.running:
-                st.progress(current.fraction, text=f"Scanning: {current.stage}")
+                st.progress(current.fraction, text=with_time_left(f"Scanning: {current.stage}", current.left_s()))
             refresh_if_stale(req)
             results(current, c)
 

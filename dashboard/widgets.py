@@ -16,6 +16,7 @@ import streamlit as st
 
 import analytics
 import database
+from core import numbers
 from dashboard.live_chart import live_chart
 from dashboard.navigation import jump_button
 from service.controls import TESTS_TTL_S, Controls, fmt_duration, fmt_time
@@ -176,6 +177,11 @@ def plot(fig: Any, key: str) -> None:
     """Draw a Plotly figure with its own dark template under a stable key; a refresh updates the chart in place,
     keeping the user's zoom (see dashboard.live_chart for why st.plotly_chart cannot)."""
     live_chart(fig, key, PLOT_CONFIG)
+
+
+def with_time_left(text: str, left_s: float | None) -> str:
+    """A progress bar's text with the time left, once the job's rate says it."""
+    return text + (f" — about {numbers.duration(left_s)} left" if left_s is not None else "")
 
 
 FLASH_S = 8.0  # a message left by an action stays this long (a live tab redraws every second: "once" was a blink)

@@ -515,6 +515,7 @@ def scan_pairs(
     screen_p: float = 0.05,
     confirm_seconds: float = CONFIRM_SECONDS,
     max_confirm: int | None = None,
+    progress: Callable[[float], None] | None = None,
 ) -> pd.DataFrame:
     """Scan every pair of `prices` (aligned closes: a sorted UTC DatetimeIndex, one column per symbol, NaN before a
     symbol trades) for cointegration. Returns one row per tested pair (columns :data:`SCAN_COLUMNS`), best first,
@@ -527,7 +528,8 @@ def scan_pairs(
     * Confirmation: the pairs whose screen p-value is within CONFIRM_MARGIN times the screen's own Benjamini–Hochberg
       cutoff (and ≤ `screen_p`) get the full test the Pair Analytics tab runs (MAIC lag search), best screen p first,
       until `confirm_seconds` have passed (and at most `max_confirm` of them, when given); the summary counts those
-      sent, confirmed and left unconfirmed. ``confirmed`` marks the pairs tested.
+      sent, confirmed and left unconfirmed. ``confirmed`` marks the pairs tested. `progress`, when given, is called
+      after each full test with the share of the confirmation done (pairs or time budget, whichever is further).
     * ``pvalue`` = max(pvalue_y_on_x, pvalue_x_on_y) of the full test (NaN when not confirmed); (x, y) is oriented y
       on x where that p is the smaller, and beta/alpha are that regression's. ``qvalue`` is Benjamini–Hochberg over
       every pair screened, a pair not confirmed counting as p = 1 (so a screen p-value never selects).
@@ -578,6 +580,9 @@ def scan_pairs(
         if (max_confirm is not None and len(described) >= max_confirm) or time.monotonic() - began > confirm_seconds:
             break
         described[k] = full_test(int(first[k]), int(second[k]), int(start[k]))
+        if progress is not None:
+            limit = len(candidates) if max_confirm is None else min(len(candidates), max_confirm)
+            progress(min(1.0, max(len(described) / max(1, limit), (time.monotonic() - began) / confirm_seconds)))
     table = _table(u, pairs, screen, described)
     table["qvalue"] = bh_qvalues(table["pvalue"].fillna(1.0).to_numpy())
     table["oos_confirmed"] = table["oos_pvalue"] < SIGNIFICANCE

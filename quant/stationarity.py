@@ -327,10 +327,10 @@ def correlation_matrix(closes_df: pd.DataFrame) -> pd.DataFrame:
     _columns(closes_df, "correlation_matrix", 2, 10_000)
     rets = pd.DataFrame({col: returns(closes_df[col]) for col in closes_df.columns})
     if len(rets) < 3:
-        raise ValueError(f"need at least 4 bars for a correlation matrix, got {len(closes_df)}")
+        raise InsufficientData(f"need at least 4 bars for a correlation matrix, got {len(closes_df)}")
     flat = [str(c) for c in rets.columns if rets[c].std() == 0]
     if flat:
-        raise ValueError(f"returns of {flat} are constant; correlation is undefined")
+        raise InsufficientData(f"returns of {flat} are constant; correlation is undefined")
     return rets.corr()
 
 

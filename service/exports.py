@@ -25,20 +25,22 @@ def with_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def bars_frame(window: Window) -> pd.DataFrame:
-    """OHLC bars of every analysed symbol in the window (long format; filled = no trade in that bar)."""
+    """OHLC bars of every analysed symbol in the window (long format; filled = no trade in that bar), prices at
+    their tick and volumes at their step; the headers stay the upload's, so the file imports back as bars."""
     parts = [with_time_columns(bars).assign(symbol=symbol) for symbol, bars in window.require().items()]
     frame = pd.concat(parts, ignore_index=True)
-    return frame[["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume", "trades", "filled"]]
+    columns = ["symbol", "timestamp", "time_utc", "open", "high", "low", "close", "volume", "trades", "filled"]
+    return rounded(frame[columns], ticks=("open", "high", "low", "close", "volume"))
 
 
 CSV_SIGNIFICANT = 8  # computed values (β, spread, z) keep this many significant digits, not 17 of binary noise
 PVALUE_COLUMNS = ("pvalue", "pvalue_y_on_x", "pvalue_x_on_y", "screen_pvalue", "qvalue", "oos_pvalue")
 
 
-def readable(frame: pd.DataFrame, *, ticks: Collection[str] = (), money: Collection[str] = ()) -> pd.DataFrame:
-    """A frame as a trader's CSV: prices (`ticks`: prices and sizes) at their tick's or step's decimals, `money` in
-    cents of a cent (4 decimals), other floats to CSV_SIGNIFICANT digits, p-values under numbers.P_FLOOR written
-    '< 1e-16' (never 0), durations in seconds, and human headers (numbers.header)."""
+def rounded(frame: pd.DataFrame, *, ticks: Collection[str] = (), money: Collection[str] = ()) -> pd.DataFrame:
+    """A frame's numbers as a trader's CSV holds them: prices (`ticks`: prices and sizes) at their tick's or step's
+    decimals, `money` in cents of a cent (4 decimals), other floats to CSV_SIGNIFICANT digits, p-values under
+    numbers.P_FLOOR written '< 1e-16' (never 0) and durations in seconds (the column renamed '…_seconds')."""
     out = frame.copy()
     renames = {}
     for col in map(str, out.columns):
@@ -56,7 +58,12 @@ def readable(frame: pd.DataFrame, *, ticks: Collection[str] = (), money: Collect
             out[col] = values.round(4)
         else:
             out[col] = [float(f"{v:.{CSV_SIGNIFICANT}g}") if np.isfinite(v) else v for v in values]
-    return out.rename(columns=renames).rename(columns=lambda c: numbers.header(str(c)))
+    return out.rename(columns=renames)
+
+
+def readable(frame: pd.DataFrame, *, ticks: Collection[str] = (), money: Collection[str] = ()) -> pd.DataFrame:
+    """`rounded`, with human headers (numbers.header)."""
+    return rounded(frame, ticks=ticks, money=money).rename(columns=lambda c: numbers.header(str(c)))
 
 
 def pair_frame(window: Window) -> pd.DataFrame:

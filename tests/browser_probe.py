@@ -165,13 +165,14 @@ class ConsoleLog:
         return len(self.messages)
 
 
-# The metric tiles (main area and sidebar) whose value text overflows its box (drawn with an ellipsis).
-CUT_TILES_JS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+# The metric tiles (main area and sidebar) whose value or label text overflows its box (drawn with an ellipsis).
+CUT_TILES_JS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"], [data-testid="stMetricLabel"]')]
   .filter(v => v.offsetParent !== null)
   .filter(v => [v, ...v.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
   .map(v => v.closest('[data-testid="stMetric"]').innerText.replace(/\\s+/g, ' '))"""
 
 
 def cut_tiles(page: Any) -> list[str]:
-    """The visible metric tiles whose value is cut off (label and value text), empty when every one fits."""
+    """The visible metric tiles whose value or label is cut off (their label and value text), empty when every one
+    fits."""
     return page.evaluate(CUT_TILES_JS)

@@ -570,8 +570,10 @@ def test_correlation_matrix_of_returns() -> None:
     closes = pd.DataFrame({"X": x, "Y": y, "Z": x * 1.5})
     mat = A.correlation_matrix(closes)
     assert mat.loc["X", "Z"] == pytest.approx(1.0) and abs(mat.loc["X", "Y"]) < 0.15
-    with pytest.raises(ValueError, match="constant"):
+    with pytest.raises(A.InsufficientData, match="constant"):  # a live window's "not yet", not a failure
         A.correlation_matrix(closes.assign(Y=1.0))
+    with pytest.raises(A.InsufficientData, match="at least 4 bars"):
+        A.correlation_matrix(closes.head(2))
 
 
 def test_summary_statistics_and_distribution() -> None:

@@ -22,7 +22,7 @@ from served import serve
 ROOT = Path(__file__).resolve().parents[1]
 # tab -> (text that shows the tab has rendered, charts it must draw)
 TABS = {
-    "Dashboard": ("Return corr.", 1),
+    "Dashboard": ("Corr. (", 1),
     "Charts": ("Time-series statistics", 6),
     "Pair Analytics": ("Cointegration and mean reversion", 5),
     "Backtest": ("Trade log", 2),
@@ -87,7 +87,7 @@ def test_every_tab_in_chromium(server, tmp_path):
                 assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
                 page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
             page.get_by_role("tab", name="Dashboard").click()
-            page.get_by_text("Return corr.").first.wait_for(timeout=30_000)
+            page.get_by_text("Corr. (").first.wait_for(timeout=30_000)
             page.wait_for_selector(".live-plot .main-svg", timeout=30_000)  # drawn once; from now on it
             page.wait_for_timeout(1_000)  # must never be blank again
             watched = sample_tab(page, 6.0)

@@ -1,10 +1,11 @@
 """A new user's walk through the dashboard in Chromium, at 1280 px and again at 1920 px (issue 25): an empty database,
-Start (simulated feed), every tab, a simulated universe stored, a scan, a row's Open button clicked (the sidebar's pair,
-interval and the tab follow in one click), Pair Analytics and Backtest on that pair with its verdict. Throughout: no
-console warning or error, no exception, no tile value cut off by an ellipsis. Screenshots go to $BROWSER_SHOTS (default:
-the test's temp dir).
+Start (simulated feed), 1-minute bars, every tab once a minute has been collected, a simulated universe stored (with
+its progress bar), a scan, a row's Open button clicked (the sidebar's pair, interval and the tab follow in one click),
+Pair Analytics and Backtest on that pair with its verdict and P&L breakdown. At every step: no console warning or
+error, no exception, no tile value cut off by an ellipsis, and a full-page screenshot in $BROWSER_SHOTS (default: the
+test's temp dir) to look at.
 
-Run alone:  python -m pytest -m browser tests/test_browser_walk.py -s   (prints each step as it goes)
+Run alone:  python -m pytest -m browser tests/test_browser_walk.py   (prints each step as it goes, ~5 min a width)
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 from browser_probe import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, cut_tiles
 from served import serve
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 # tab -> text that shows it has rendered (on an empty database a live tab may still be warming up)
 TABS = {
     "Dashboard": "Window:",
@@ -42,9 +43,18 @@ def empty_server(tmp_path):
         yield url
 
 
-def step(t0: float, what: str) -> None:
-    """Progress on the terminal (pytest -s): a browser walk takes minutes."""
-    print(f"[walk {time.monotonic() - t0:5.1f} s] {what}", flush=True)
+@pytest.fixture
+def step(pytestconfig):
+    """Progress on the terminal as the walk goes (it takes minutes), past pytest's output capture: shown without
+    -s."""
+    capture = pytestconfig.pluginmanager.get_plugin("capturemanager")
+    t0 = time.monotonic()
+
+    def say(what: str) -> None:
+        with capture.global_and_fixture_disabled():
+            print(f"\n[walk {time.monotonic() - t0:5.1f} s] {what}", end="", flush=True)
+
+    return say
 
 
 def open_tab(page, tab: str, marker: str) -> None:
@@ -74,60 +84,72 @@ def select_first_row(page) -> None:
     page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
 
 
-def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server, tmp_path):
+def choose(page, label: str, option: str) -> None:
+    """Pick `option` in the sidebar selectbox labelled `label`."""
+    page.locator("[data-testid='stSidebar']").get_by_role("combobox", name=label).click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+@pytest.mark.parametrize("width", [1280, 1920])
+def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server, tmp_path, step, width):
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     shots = Path(os.environ.get("BROWSER_SHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": width, "height": 1000})
+        console = ConsoleLog(page)
+
+        def look(name: str) -> None:
+            """No tile cut off, no console message so far; a screenshot to look at."""
+            assert cut_tiles(page) == [], (width, name, cut_tiles(page))
+            assert console.messages == [], (width, name, console.messages)
+            page.screenshot(path=str(shots / f"{width}_{name}.png"), full_page=True)
+            step(f"{width} px · {name}: no tile cut off, no console message")
+
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            console = ConsoleLog(page)
             page.goto(empty_server)
             page.get_by_role("button", name="Start", exact=True).wait_for(timeout=60_000)
             page.get_by_role("button", name="Start", exact=True).click()
             page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=60_000)
-            step(t0, "collector started")
+            started = time.monotonic()
+            choose(page, "Timeframe", "1min")
+            page.wait_for_timeout(max(0.0, 60.0 - (time.monotonic() - started)) * 1000)  # a minute of collection
+            step("collector started, 1-minute bars, a minute collected")
             for tab, marker in TABS.items():
                 open_tab(page, tab, marker)
-                page.screenshot(path=str(shots / f"1280_start_{tab.replace(' ', '_')}.png"))
-                step(t0, f"{tab}: {console.count()} console messages so far")
-            assert console.messages == [], console.messages
+                look(f"1_start_{tab.replace(' ', '_')}")
             open_tab(page, "Scanner", TABS["Scanner"])
             page.get_by_role("button", name="Store a simulated universe").click()
-            page.get_by_text("Stored 7 days").wait_for(timeout=120_000)
-            step(t0, "universe stored")
+            page.get_by_text("Storing a simulated universe").first.wait_for(timeout=30_000)  # a progress bar
+            look("2_universe_storing")
+            page.get_by_text("Stored 7 days").wait_for(timeout=180_000)
+            step("universe stored")
             page.get_by_role("button", name="Run scan").click()
-            page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=120_000)
+            page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=180_000)
             page.wait_for_timeout(SETTLE_MS)
-            step(t0, "scan shown")
-            page.screenshot(path=str(shots / "1280_scanner.png"))
+            look("3_scanner")
             select_first_row(page)
             opener = page.get_by_role("button", name="in Pair Analytics")
             opener.wait_for(timeout=30_000)
             y, x = opener.inner_text().removeprefix("Open ").removesuffix(" in Pair Analytics").split(" / ")
             page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=10_000)  # the row's verdict, above the table
-            page.screenshot(path=str(shots / "1280_scanner_selected.png"))
+            look("4_scanner_selected")
             opener.click()
             page.wait_for_function(ACTIVE_TAB_IS, arg="Pair Analytics", timeout=60_000)  # one click
             page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)  # the pair's verdict, in Pair Analytics
-            step(t0, f"opened {y} / {x}")
+            step(f"opened {y} / {x}")
             assert (sidebar_value(page, "Pair x"), sidebar_value(page, "Pair y")) == (x, y)
             assert sidebar_value(page, "Timeframe") == "1min"
             page.get_by_text("Cointegration and mean reversion").first.wait_for(timeout=60_000)
             page.wait_for_timeout(SETTLE_MS)
-            page.screenshot(path=str(shots / "1280_pair.png"))
+            look("5_pair")
             open_tab(page, "Backtest", "Trade log")
-            page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)
-            page.screenshot(path=str(shots / "1280_backtest.png"))
-            for width in (1280, 1920):
-                page.set_viewport_size({"width": width, "height": 1000})
-                for tab, marker in (("Pair Analytics", "Cointegration"), ("Backtest", "Trade log")):
-                    open_tab(page, tab, marker)
-                    assert cut_tiles(page) == [], (width, tab, cut_tiles(page))
-                    page.screenshot(path=str(shots / f"{width}_{tab.replace(' ', '_')}.png"), full_page=True)
-                step(t0, f"{width} px: no tile cut off")
-            assert console.messages == [], console.messages
+            page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)  # its verdict, above the numbers
+            page.get_by_text("Total P&L (USDT)").first.wait_for(timeout=10_000)  # and the breakdown
+            look("6_backtest")
+        except Exception:
+            page.screenshot(path=str(shots / f"{width}_failed.png"), full_page=True)
+            raise
         finally:
             browser.close()

@@ -141,3 +141,12 @@ def test_bad_input_is_refused_with_a_reason(call, message: str) -> None:
     prices, _ = synthetic_universe(6, 3_000, n_planted=1, seed=6)
     with pytest.raises(ValueError, match=message):
         call(prices)
+
+
+def test_progress_reports_the_share_of_full_tests_done() -> None:
+    prices, _ = synthetic_universe(16, 3_000, n_planted=3, seed=2)
+    shares: list[float] = []
+    table = A.scan_pairs(prices, min_overlap=1_000, progress=shares.append)
+    summary = A.scan_summary(table)
+    assert len(shares) == summary.pairs_sent > 0  # one call per pair sent to the full test
+    assert shares == sorted(shares) and shares[-1] == 1.0 and 0 < shares[0] < 1

@@ -213,3 +213,11 @@ def test_the_simulated_universe_is_stored_in_the_background_with_progress(tmp_pa
 
     with database.open_reader(path) as conn:
         assert len(database.stored_symbols(conn)) == 40
+
+
+def test_time_left_follows_the_rate_so_far() -> None:
+    from core.clock import time_left
+
+    assert time_left(time.monotonic(), 0.01) is None  # too early to say
+    assert time_left(time.monotonic() - 10.0, 0.5) == pytest.approx(10.0, abs=0.5)
+    assert time_left(time.monotonic() - 10.0, 1.0) == 0.0

@@ -281,6 +281,13 @@ def test_candlestick_figure_big_input() -> None:
     assert any("candles" in (a.text or "") for a in fig.layout.annotations)
 
 
+def test_volume_bars_are_a_bar_wide_even_when_a_direction_has_one_bar() -> None:
+    bars = _bars(2).set_axis(pd.date_range("2024-01-01", periods=2, freq="1min", tz="UTC"))
+    bars[["open", "close"]] = [[100.0, 101.0], [101.0, 100.0]]  # one rising, one falling minute
+    volume = [t for t in viz.candlestick_figure(bars, "BTCUSDT").data if isinstance(t, go.Bar)]
+    assert [len(v.x) for v in volume] == [1, 1] and all(v.width == pytest.approx(48_000) for v in volume)
+
+
 def test_candlestick_without_volume_panel() -> None:
     fig = viz.candlestick_figure(_bars(300), "ETHUSDT", show_volume=False)
     assert [type(t) for t in fig.data] == [go.Candlestick]
@@ -494,7 +501,11 @@ def test_data_quality_figure() -> None:
     fig = viz.data_quality_figure(quality)
     assert len(fig.data) == 3
     assert list(fig.data[1].y) == pytest.approx([1.0, 25.0])
-    assert all(ax.title.text for ax in _yaxes(fig)) and all(ax.title.text for ax in _xaxes(fig))
+    assert list(fig.data[0].text) == ["21,600", "21,400"]  # plain digits, never 2.16e+04
+    # each panel's title names its axis (a y title would crowd the panel to its left); the share reads 0–100 %
+    assert [a.text for a in fig.layout.annotations] == ["Bars", "Filled bars (%)", "Gaps"]
+    assert not any(ax.title.text for ax in _yaxes(fig)) and all(ax.title.text for ax in _xaxes(fig))
+    assert list(fig.layout.yaxis2.range) == [0, 112] and fig.layout.yaxis3.dtick == 1  # 3 gaps: whole numbers
     assert len(viz.data_quality_figure(quality.drop(columns="gaps")).data) == 2
     fig.to_json()
 
