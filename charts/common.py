@@ -18,6 +18,7 @@ from charts.downsample import (
 )
 from charts.theme import (
     BG,
+    LABEL_BG,
     MAX_POINTS,
     MUTED,
     NAT_MS,
@@ -174,6 +175,7 @@ def ref_lines(fig: go.Figure, lines: Sequence[RefLine], *, vertical: bool = Fals
                     yanchor="bottom",
                     showarrow=False,
                     font=dict(size=10, color=line.color),
+                    bgcolor=LABEL_BG,
                     **place,
                 )
             )

@@ -165,7 +165,7 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
             go.Bar(
                 x=x[mask],
                 y=volume[mask],
-                width=None if step is None else 0.8 * step,
+                width=None if step is None else 0.5 * step,  # as wide as plotly draws the candles
                 name=f"{symbol} volume ({direction})",
                 marker=dict(color=colour, line=dict(width=0)),
             ),

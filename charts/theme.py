@@ -23,6 +23,7 @@ NAT_MS = np.iinfo(np.int64).min
 
 BG = "#0e1117"
 PANEL_BG = "#11151f"
+LABEL_BG = "rgba(17,21,31,0.8)"  # behind a label drawn over data (a threshold's name over a busy z-score)
 GRID = "#232936"
 AXIS_LINE = "#3a4150"
 TEXT = "#e6e6e6"

@@ -229,6 +229,9 @@ def db_statistics(c: Controls, settings: Settings) -> None:
         st.caption("No trade-id gaps recorded.")
 
 
+TICK_GRID = ("price", "size")  # the columns on the tick and step grids
+
+
 def tick_table(c: Controls) -> None:
     """The newest (or oldest) raw ticks of the window with record count, average price, volume and range (live)."""
     st.subheader("Raw ticks")
@@ -254,26 +257,27 @@ def tick_table(c: Controls) -> None:
     stored = {s.symbol: s.tick_count for s in summaries}  # every tick stored, not only the rows on screen
     summary.insert(0, "ticks_stored", [stored.get(str(s), 0) for s in summary.index])
     summary = summary.assign(range=summary["high"] - summary["low"]).rename(columns=numbers.header)
+    # prices in the tick's decimals, sizes in the step's (read off the trades shown), counts with separators
+    price, size = (st.column_config.NumberColumn(format=f"%,.{tick_decimals(ticks[c].to_numpy())}f") for c in TICK_GRID)
     st.dataframe(
         summary,
         width="stretch",
         column_config={
-            **{name: st.column_config.NumberColumn(format="%,.6g") for name in summary.columns},
+            **{name: price for name in ("average price", "low", "high", "range")},
+            "volume": size,
             **{name: st.column_config.NumberColumn(format="%,d") for name in ("ticks stored", "rows shown")},
         },
     )
     shown = ticks.assign(time_utc=ticks["timestamp"].map(fmt_time))
-    config: dict[str, Any] = {  # prices in the tick's decimals, sizes in the step's (read off the trades shown)
+    config: dict[str, Any] = {
         "time_utc": "time (UTC)",
         "is_buyer_maker": st.column_config.CheckboxColumn("buyer is maker"),
         "trade_id": st.column_config.NumberColumn("trade id", format="%d"),
         "id_space": "id space",
         "timestamp": st.column_config.NumberColumn("exchange time (epoch ms)", format="%d"),
         "received_at": st.column_config.NumberColumn("received (epoch ms)", format="%d"),
-        **{
-            name: st.column_config.NumberColumn(format=f"%,.{tick_decimals(shown[name].to_numpy())}f")
-            for name in ("price", "size")
-        },
+        "price": price,
+        "size": size,
     }
     st.dataframe(
         shown[

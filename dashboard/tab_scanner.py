@@ -116,7 +116,7 @@ def results(j: ScanJob, c: Controls) -> None:
         left.selectbox("Show", list(ScanView), format_func=lambda v: ScanView(v).label, key="scan_view")
         or ScanView.LEADS
     )
-    hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life")
+    hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life", format="%.0f")
     rows = filtered(j.table, view=view, half_life=hl)
     if rows.empty:
         st.info(

@@ -1,11 +1,11 @@
 """A new user's walk through the dashboard in Chromium, at 1280 px and again at 1920 px (issue 25): an empty database,
-Start (simulated feed), 1-minute bars, every tab once a minute has been collected, a simulated universe stored (with
-its progress bar), a scan, a row's Open button clicked (the sidebar's pair, interval and the tab follow in one click),
-Pair Analytics and Backtest on that pair with its verdict and P&L breakdown. At every step: no console warning or
-error, no exception, no tile value cut off by an ellipsis, and a full-page screenshot in $BROWSER_SHOTS (default: the
-test's temp dir) to look at.
+Start (simulated feed), 1-minute bars, a paper position and an alert rule, every tab once a minute has been
+collected, a simulated universe stored (with its progress bar), a scan, a row's Open button clicked (the sidebar's
+pair, interval and the tab follow in one click), Pair Analytics and Backtest on that pair with its verdict and P&L
+breakdown. At every step: no console warning or error, no exception, no tile label or value cut off by an ellipsis,
+and a full-page screenshot in $BROWSER_SHOTS (default: the test's temp dir) to look at.
 
-Run alone:  python -m pytest -m browser tests/test_browser_walk.py   (prints each step as it goes, ~5 min a width)
+Run alone:  python -m pytest -m browser tests/test_browser_walk.py   (prints each step as it goes, ~3-4 min a width)
 """
 
 from __future__ import annotations
@@ -85,9 +85,17 @@ def select_first_row(page) -> None:
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the sidebar selectbox labelled `label`."""
-    page.locator("[data-testid='stSidebar']").get_by_role("combobox", name=label).click()
-    page.get_by_role("option", name=option, exact=True).click()
+    """Pick `option` in the sidebar selectbox labelled `label` by typing it (the live sidebar redraws every second,
+    which can detach an open option list under the mouse), retried until the box shows it."""
+    box = page.locator("[data-testid='stSidebar']").get_by_role("combobox", name=label)
+    for _ in range(5):
+        box.click()
+        page.keyboard.type(option)
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(1_000)
+        if box.input_value() == option:
+            return
+    raise AssertionError(f"{label} did not take {option!r}: it shows {box.input_value()!r}")
 
 
 @pytest.mark.parametrize("width", [1280, 1920])
@@ -114,8 +122,14 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=60_000)
             started = time.monotonic()
             choose(page, "Timeframe", "1min")
+            open_tab(page, "Portfolio", TABS["Portfolio"])  # while the first minute is collected: a paper position
+            page.get_by_role("button", name="Open position").click()
+            page.get_by_text("Opened LONG BTCUSDT").first.wait_for(timeout=30_000)
+            open_tab(page, "Alerts", TABS["Alerts"])  # and an alert rule
+            page.get_by_role("button", name="Add rule").click()
+            page.get_by_text("#1 ").first.wait_for(timeout=30_000)
             page.wait_for_timeout(max(0.0, 60.0 - (time.monotonic() - started)) * 1000)  # a minute of collection
-            step("collector started, 1-minute bars, a minute collected")
+            step("collector started, 1-minute bars, a paper position and an alert rule, a minute collected")
             for tab, marker in TABS.items():
                 open_tab(page, tab, marker)
                 look(f"1_start_{tab.replace(' ', '_')}")

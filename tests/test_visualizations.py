@@ -285,7 +285,7 @@ def test_volume_bars_are_a_bar_wide_even_when_a_direction_has_one_bar() -> None:
     bars = _bars(2).set_axis(pd.date_range("2024-01-01", periods=2, freq="1min", tz="UTC"))
     bars[["open", "close"]] = [[100.0, 101.0], [101.0, 100.0]]  # one rising, one falling minute
     volume = [t for t in viz.candlestick_figure(bars, "BTCUSDT").data if isinstance(t, go.Bar)]
-    assert [len(v.x) for v in volume] == [1, 1] and all(v.width == pytest.approx(48_000) for v in volume)
+    assert [len(v.x) for v in volume] == [1, 1] and all(v.width == pytest.approx(30_000) for v in volume)
 
 
 def test_candlestick_without_volume_panel() -> None:
