@@ -55,7 +55,8 @@ def count(n: int | float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A duration in its natural unit: '45 s', '20 min', '3.5 h', '2.1 d' (minutes on minute bars, never '1,212 s')."""
+    """A duration in its natural unit: '45 s', '20 min', '3.5 h', '2.1 d', '7 d' (minutes on minute bars, never
+    '1,212 s')."""
     if not math.isfinite(seconds):
         return "—"
     if abs(seconds) < 120:
@@ -63,8 +64,8 @@ def duration(seconds: float) -> str:
     if abs(seconds) < 120 * 60:
         return f"{seconds / 60:,.0f} min"
     if abs(seconds) < 48 * 3600:
-        return f"{seconds / 3600:,.1f} h"
-    return f"{seconds / 86400:,.1f} d"
+        return f"{seconds / 3600:,.1f}".removesuffix(".0") + " h"
+    return f"{seconds / 86400:,.1f}".removesuffix(".0") + " d"
 
 
 def percent(value: float, decimals: int = 2, *, signed: bool = False) -> str:

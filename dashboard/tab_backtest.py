@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import time
 from typing import Any
 
 import pandas as pd
@@ -13,7 +14,16 @@ import analytics
 import database
 import visualizations as viz
 from core import numbers
-from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
+from core.clock import time_left
+from dashboard.widgets import (
+    download,
+    guard,
+    plot,
+    read_or_last,
+    session_cache,
+    verdict_banner,
+    with_time_left,
+)
 from service.controls import (
     BACKTEST_METRICS,
     SWEEP_ENTRIES,
@@ -136,7 +146,15 @@ def sweep_section(window: Window, c: Controls) -> None:
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
         x, y = pair_closes(window, c.pair)
-        grid = analytics.parameter_sweep(x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric)
+        bar, began = st.progress(0.0, text="Sweeping entry × exit…"), time.monotonic()
+
+        def swept(share: float) -> None:
+            bar.progress(share, text=with_time_left(f"Swept {share:.0%} of the cells", time_left(began, share)))
+
+        grid = analytics.parameter_sweep(
+            x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric, progress=swept
+        )
+        bar.empty()
         why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
         st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
     stored = st.session_state.get("_sweep")

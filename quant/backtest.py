@@ -6,6 +6,7 @@ Why: the trading simulation is the largest single job and depends on hedge and m
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -494,10 +495,12 @@ def parameter_sweep(
     exits: Any,
     z_windows: Any = None,
     metric: str = "sharpe",
+    progress: Callable[[float], None] | None = None,
 ) -> pd.DataFrame:
     """Grid of one backtest metric over entry × exit (rows entry, columns exit; rows (z_window, entry) when
     z_windows is given). The hedge is fitted once; cells with exit ≥ entry, stop ≤ entry, or a withheld metric
-    are NaN. Brute-force grids overfit: judge the chosen cell out of sample."""
+    are NaN. `progress`, when given, gets the share of cells done after each row. Brute-force grids overfit: judge
+    the chosen cell out of sample."""
     metric = check_choice(metric, "sweep metric", _SWEEP_METRICS)
     params = params or BacktestParams()
     entries_l, exits_l = [float(e) for e in entries], [float(e) for e in exits]
@@ -525,6 +528,8 @@ def parameter_sweep(
                 row.append(np.nan if value is None else float(value))
             rows.append(row)
             keys.append((zw, entry))
+            if progress is not None:
+                progress(len(rows) / (len(windows) * len(entries_l)))
     grid = pd.DataFrame(rows, columns=pd.Index(exits_l, name="exit"))
     if z_windows is None:
         grid.index = pd.Index([k[1] for k in keys], name="entry")

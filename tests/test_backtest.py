@@ -382,7 +382,9 @@ def test_parameter_sweep_grid_matches_single_backtests(ou_pair) -> None:
     for entry, exit_ in ((2.0, 0.5), (2.5, 0.0)):
         single = A.backtest_pairs(x, y, _params(fee_bps=4.0, entry=entry, exit=exit_))
         assert grid.loc[entry, exit_] == pytest.approx(single.metrics["total_return"], rel=1e-12)
-    multi = A.parameter_sweep(x, y, p, [2.0], [0.0], z_windows=[30, 60], metric="sharpe")
+    shares: list[float] = []
+    multi = A.parameter_sweep(x, y, p, [2.0], [0.0], z_windows=[30, 60], metric="sharpe", progress=shares.append)
+    assert shares == [0.5, 1.0]  # one report per row of the grid
     assert multi.index.names == ["z_window", "entry"]
     assert multi.loc[(60, 2.0), 0.0] == pytest.approx(A.backtest_pairs(x, y, p).metrics["sharpe"], rel=1e-12)
     with pytest.raises(ValueError, match="unknown sweep metric 'alpha'"):

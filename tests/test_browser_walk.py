@@ -10,6 +10,7 @@ Run alone:  python -m pytest -m browser tests/test_browser_walk.py   (prints eac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -85,17 +86,26 @@ def select_first_row(page) -> None:
 
 
 def choose(page, label: str, option: str) -> None:
-    """Pick `option` in the sidebar selectbox labelled `label` by typing it (the live sidebar redraws every second,
-    which can detach an open option list under the mouse), retried until the box shows it."""
+    """Pick `option` in the sidebar selectbox labelled `label` by typing it and pressing Enter once the filtered list
+    shows it (the live sidebar redraws every second, which detaches an option under the mouse), retried until the
+    window's caption ("… · 1min bars") says the app took it."""
     box = page.locator("[data-testid='stSidebar']").get_by_role("combobox", name=label)
     for _ in range(5):
         box.click()
         page.keyboard.type(option)
+        page.get_by_role("option", name=option, exact=True).wait_for(timeout=10_000)
         page.keyboard.press("Enter")
-        page.wait_for_timeout(1_000)
-        if box.input_value() == option:
+        with contextlib.suppress(sync_api_timeout()):
+            page.get_by_text(f"· {option} bars").first.wait_for(timeout=5_000)
             return
     raise AssertionError(f"{label} did not take {option!r}: it shows {box.input_value()!r}")
+
+
+def sync_api_timeout() -> type[Exception]:
+    """Playwright's timeout error (imported late: the module skips when playwright is not installed)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    return PlaywrightTimeout
 
 
 @pytest.mark.parametrize("width", [1280, 1920])
@@ -130,6 +140,7 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.get_by_text("#1 ").first.wait_for(timeout=30_000)
             page.wait_for_timeout(max(0.0, 60.0 - (time.monotonic() - started)) * 1000)  # a minute of collection
             step("collector started, 1-minute bars, a paper position and an alert rule, a minute collected")
+            assert sidebar_value(page, "Timeframe") == "1min"  # kept through the tab changes and the actions
             for tab, marker in TABS.items():
                 open_tab(page, tab, marker)
                 look(f"1_start_{tab.replace(' ', '_')}")

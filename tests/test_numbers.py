@@ -13,12 +13,14 @@ def test_prices_and_counts_have_separators_and_no_si_suffix() -> None:
 
 
 def test_durations_take_their_natural_unit() -> None:
-    assert [N.duration(s) for s in (45, 1_212, 820, 3 * 3600 + 1800, 2.1 * 86400)] == [
+    assert [N.duration(s) for s in (45, 1_212, 820, 3 * 3600 + 1800, 2.1 * 86400, 7 * 86400, 3 * 3600)] == [
         "45 s",
         "20 min",
         "14 min",
         "3.5 h",
         "2.1 d",
+        "7 d",
+        "3 h",
     ]
 
 
