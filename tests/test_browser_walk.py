@@ -2,8 +2,8 @@
 Start (simulated feed), 1-minute bars, a paper position and an alert rule, every tab once a minute has been
 collected, a simulated universe stored (with its progress bar), a scan, a row's Open button clicked (the sidebar's
 pair, interval and the tab follow in one click), Pair Analytics and Backtest on that pair with its verdict and P&L
-breakdown. At every step: no console warning or error, no exception, no tile label or value cut off by an ellipsis,
-and a full-page screenshot in $BROWSER_SHOTS (default: the test's temp dir) to look at.
+breakdown, and its entry × exit sweep. At every step: no console warning or error, no exception, no tile label or
+value cut off by an ellipsis, and a full-page screenshot in $BROWSER_SHOTS (default: the test's temp dir) to look at.
 
 Run alone:  python -m pytest -m browser tests/test_browser_walk.py   (prints each step as it goes, ~3-4 min a width)
 """
@@ -173,6 +173,12 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.get_by_text(f"{y} / {x}:").first.wait_for(timeout=60_000)  # its verdict, above the numbers
             page.get_by_text("Total P&L (USDT)").first.wait_for(timeout=10_000)  # and the breakdown
             look("6_backtest")
+            page.get_by_role("button", name="Run sweep").click()
+            computed = page.get_by_text("A grid search overfits").first
+            computed.wait_for(timeout=120_000)
+            computed.scroll_into_view_if_needed()
+            page.wait_for_timeout(SETTLE_MS)
+            look("7_sweep")
         except Exception:
             page.screenshot(path=str(shots / f"{width}_failed.png"), full_page=True)
             raise
