@@ -51,7 +51,7 @@ def tab_alerts(c: Controls) -> None:
         for key, fallback in (("alert_x", 0), ("alert_y", 1)):
             if st.session_state.get(key) not in options:
                 st.session_state[key] = options[min(fallback, len(options) - 1)]
-        cols = st.columns([2, 2, 2, 2, 1.5, 1.2], vertical_alignment="bottom")
+        cols = st.columns([2.6, 2, 2, 1.8, 1.5, 1.2], vertical_alignment="bottom")  # the metric's name fits at 1280 px
         cols[0].selectbox(
             "Metric",
             list(analytics.AlertMetric),
