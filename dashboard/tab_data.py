@@ -214,6 +214,7 @@ def db_statistics(c: Controls, settings: Settings) -> None:
         ),
         width="stretch",
         hide_index=True,
+        column_config={"ticks": st.column_config.NumberColumn(format="%,d"), "highest id": "highest trade id"},
     )
     right.dataframe(
         pd.DataFrame(
