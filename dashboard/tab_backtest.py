@@ -30,7 +30,6 @@ from service.controls import (
     SWEEP_EXITS,
     SWEEP_METRICS,
     Controls,
-    fmt_duration,
     fmt_time,
     fmt_value,
 )
@@ -82,7 +81,7 @@ def trade_log(trades: pd.DataFrame) -> None:
     """The trade log with its key columns first, P&L signed in USDT, z-scores and prices rounded, times to the
     second, durations as text and empty cells left empty."""
     order = [c for c in TRADE_LOG_FIRST if c in trades] + [c for c in trades if c not in TRADE_LOG_FIRST]
-    held = [fmt_duration(pd.Timedelta(v).total_seconds()) if pd.notna(v) else "" for v in trades["holding_time"]]
+    held = [numbers.duration(pd.Timedelta(v).total_seconds()) if pd.notna(v) else "" for v in trades["holding_time"]]
     shown = trades[order].assign(holding_time=held)
     money = st.column_config.NumberColumn(format="%+,.2f USDT")
     config: dict[str, Any] = {
@@ -93,6 +92,7 @@ def trade_log(trades: pd.DataFrame) -> None:
         "gross_pnl": money,
         "slippage": money,
         "holding_time": "held",
+        "exit_reason": "exit reason",
         "entry_zscore": st.column_config.NumberColumn("entry z", format="%+.2f"),
         "exit_zscore": st.column_config.NumberColumn("exit z", format="%+.2f"),
         "entry_beta": st.column_config.NumberColumn("entry β", format="%.5g"),
@@ -102,6 +102,10 @@ def trade_log(trades: pd.DataFrame) -> None:
             if c.startswith(("entry_price", "exit_price", "qty", "exit_qty"))
         },
     }
+    for name in map(str, order):  # every other column under its human header too (gross P&L (USDT), holding bars…)
+        column = config.setdefault(name, numbers.header(name))
+        if isinstance(column, dict) and not column.get("label"):
+            column["label"] = numbers.header(name)
     st.dataframe(shown, width="stretch", hide_index=True, height=260, column_config=config)
 
 

@@ -408,16 +408,16 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
     positions = np.zeros(len(xs), dtype=np.int64)
     positions[held] = side[k].astype(np.int64)
     notes = [
-        f"fills at the close of the bar after the signal; fees {params.fee_bps} bps + slippage "
-        f"{params.slippage_bps} bps per leg per fill; gross notional per trade = capital {params.capital:g}",
-        "entry_zscore/exit_zscore are the z values at the signal bars",
+        f"fills at the close of the bar after the signal; fees {params.fee_bps:g} bps + slippage "
+        f"{params.slippage_bps:g} bps per leg per fill; gross notional per trade = capital {params.capital:,.0f} USDT",
+        "entry z / exit z are the z values at the signal bars",
     ]
     if params.in_sample:
         notes.append("IN-SAMPLE: the hedge ratio is fitted on the whole sample (look-ahead); research use only")
     if params.rehedge_bars is not None and not params.in_sample:
         notes.append(f"x leg re-hedged to the causal beta every {params.rehedge_bars} bars; turnover is charged")
     if codes.size and codes[-1] == 3:
-        notes.append("the last position was closed at the final bar's close (exit_reason 'end')")
+        notes.append("the last position was closed at the final bar's close (exit reason 'end')")
     if isinstance(index, pd.DatetimeIndex) and len(index) > 1:
         spacing = float(np.median(np.diff(index.as_unit("ns").asi8))) / 1e9
         if not math.isclose(spacing, params.bar_seconds, rel_tol=0.01):
