@@ -25,6 +25,7 @@ from charts.theme import (
     EQUITY_COLOR,
     NO_DATA,
 )
+from core.numbers import header
 
 _SWEEP_BEST = {"total_fees": "min", "n_trades": None, "exposure": None, "avg_holding_bars": None}
 _SWEEP_MONEY = ("total_return", "pct_return", "expectancy")  # metrics whose negative cells lost money
@@ -43,7 +44,8 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     The title names the best cell (max of the metric; min for total_fees; none for neutral counts); ``why`` says
     why an empty grid is empty (e.g. the reason the metric is withheld).
     """
-    title = f"Threshold sweep: {metric}"
+    label = header(metric)
+    title = f"Threshold sweep: {label}"
     z = grid.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64) if grid is not None else np.empty((0, 0))
     if z.size == 0 or np.isnan(z).all():
         return empty_figure(f"{NO_DATA}: {why or 'no sweep results'}", title=title)
@@ -62,8 +64,8 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
             zmin=None,
             zmax=None,
             zmid=0.0 if diverging else None,
-            colorbar_title=metric,
-            hover=f"entry %{{y}} / exit %{{x}}: {metric} = %{{z:.4g}}",
+            colorbar_title=label,
+            hover=f"entry %{{y}} / exit %{{x}}: {label} = %{{z:,.4~r}}",
         )
     )
     fig.update_xaxes(title_text="exit z", type="category")

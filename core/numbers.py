@@ -12,6 +12,10 @@ P_FLOOR = 1e-16  # below double precision's resolution near 1: a p-value under i
 HEADERS = {
     "pct_return": "return (%)",
     "total_return": "total P&L (USDT)",
+    "sharpe": "Sharpe (annualised)",
+    "win_rate": "win rate (share)",
+    "max_drawdown": "max drawdown (share)",
+    "n_trades": "trades",
     "net_pnl": "net P&L (USDT)",
     "gross_pnl": "gross P&L (USDT)",
     "fees": "fees (USDT)",

@@ -146,7 +146,9 @@ def sweep_section(window: Window, c: Controls) -> None:
     """Entry × exit sweep heatmap, computed on click (it runs one backtest per cell) and kept for these settings."""
     st.subheader("Entry × exit sweep")
     left, right, _ = st.columns([2, 1, 3], vertical_alignment="bottom")
-    metric = left.selectbox("Sweep metric", SWEEP_METRICS, key="sweep_metric", persist_state="page")
+    metric = left.selectbox(
+        "Sweep metric", SWEEP_METRICS, format_func=numbers.header, key="sweep_metric", persist_state="page"
+    )
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
         x, y = pair_closes(window, c.pair)

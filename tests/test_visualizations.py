@@ -481,6 +481,7 @@ def test_a_sweep_where_every_cell_loses_says_so_and_calls_no_cell_best() -> None
     fig = viz.sweep_heatmap(grid, "pct_return")
     title = fig.layout.title.text
     assert "every cell loses (least loss -1.03 at entry 1.5 / exit 0)" in title and "best" not in title
+    assert title.startswith("Threshold sweep: return (%)") and fig.data[0].colorbar.title.text == "return (%)"
     rgb = [tuple(map(int, colour[4:-1].split(","))) for _, colour in fig.data[0].colorscale]
     assert all(r >= g + 10 and r >= b + 10 for r, g, b in rgb[:-1]), rgb  # reds to white: no green, no yellow
     assert "best" in viz.sweep_heatmap(grid.abs(), "pct_return").layout.title.text
