@@ -163,18 +163,23 @@ def fmt_price(value: float, decimals: int | None = None) -> str:
     return f"{value:,.2f}" if abs(value) >= 1 else fmt_value(value, 6)
 
 
+OFF_GRID_DIGITS = 6  # significant digits shown of values on no tick grid (simulated prices)
+
+
 def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
     """The decimals of a symbol's price tick (or, given sizes, its quantity step), read off its trades: the fewest
     decimals that write every one of them exactly (0.1 for BTCUSDT's 60,000.1, 0.00001 for a 0.12345 coin, 0.001
     for BTC quantities). Exchange info would say it too, but a replayed or uploaded symbol has none; trades always sit
-    on the tick and step grids."""
+    on the tick and step grids. Values on no grid up to `most` decimals (a model's prices) get OFF_GRID_DIGITS
+    significant digits of the smallest instead of `most` decimals of noise."""
     values = np.abs(np.asarray(prices, dtype=float))
     values = values[np.isfinite(values)]
     for decimals in range(most + 1):
         scaled = values * 10.0**decimals
         if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
             return decimals
-    return most
+    smallest = values[values > 0].min()  # here some value is off every grid, so not 0
+    return int(np.clip(OFF_GRID_DIGITS - 1 - np.floor(np.log10(smallest)), 0, most))
 
 
 def fmt_value(value: float | None, spec: str | int | Callable[[float], str] = 4) -> str:

@@ -866,6 +866,7 @@ def test_prices_show_the_decimals_of_their_tick():
         tick_decimals(p)
         for p in ([60000.1, 60001.3, 59999.0], [3000.12, 3001.5], [0.12345, 0.1234], [60000.0, 60001.0], [0.1 + 0.2])
     ] == [1, 2, 5, 0, 1]
+    assert tick_decimals([348.914766421137, 3915.02730219573]) == 3  # off every grid (simulated): 6 significant digits
     assert fmt_price(60000.1, 1) == "60,000.1" and fmt_price(0.12345, 5) == "0.12345"
 
 
