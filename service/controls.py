@@ -176,7 +176,7 @@ def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
     values = values[np.isfinite(values)]
     for decimals in range(most + 1):
         scaled = values * 10.0**decimals
-        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-9 * np.maximum(1.0, scaled)):
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 + 1e-12 * scaled):  # float noise, not a coarser grid
             return decimals
     smallest = values[values > 0].min()  # here some value is off every grid, so not 0
     return int(np.clip(OFF_GRID_DIGITS - 1 - np.floor(np.log10(smallest)), 0, most))
