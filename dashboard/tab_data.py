@@ -198,24 +198,27 @@ def db_statistics(c: Controls, settings: Settings) -> None:
         "than that to Parquet files, ~5 bytes per trade)."
     )
     st.caption(f"Store: {info}.")
-    left, right = st.columns([3, 2])
-    left.dataframe(
-        pd.DataFrame(
-            [
-                {
-                    "symbol": s.symbol,
-                    "ticks": s.tick_count,
-                    "first (UTC)": fmt_time(s.first_ts),
-                    "last (UTC)": fmt_time(s.last_ts),
-                    "highest id": s.max_trade_id,
-                }
-                for s in summaries
-            ]
-        ),
-        width="stretch",
-        hide_index=True,
-        column_config={"ticks": st.column_config.NumberColumn(format="%,d"), "highest id": "highest trade id"},
-    )
+    left, right = st.columns(2)
+    if summaries:
+        left.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        "symbol": s.symbol,
+                        "ticks": s.tick_count,
+                        "first (UTC)": fmt_time(s.first_ts),
+                        "last (UTC)": fmt_time(s.last_ts),
+                        "highest id": s.max_trade_id,
+                    }
+                    for s in summaries
+                ]
+            ),
+            width="stretch",
+            hide_index=True,
+            column_config={"ticks": st.column_config.NumberColumn(format="%,d"), "highest id": "highest trade id"},
+        )
+    else:
+        left.caption("No raw ticks stored: the symbols have bars only (uploads, klines or a simulated universe).")
     right.dataframe(
         pd.DataFrame(
             [(sym, tf, fmt_time(first), fmt_time(last)) for sym, tf, first, last in series],
