@@ -15,6 +15,7 @@ from collection.pipeline import Pipeline, Retention
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
 from collection.repair import run_repairs
+from collection.retention_pass import run_retention
 from collection.writer import run_writer
 from config import parse_symbols
 from core.clock import now_ms
@@ -127,6 +128,8 @@ class Collector:
             raise RuntimeError(p.last_error)
         if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours:
             self._spawn("collector-repair", lambda: run_repairs(p))
+        if p.retention is not None:  # passes run in a process of their own, beside the writer
+            self._spawn("collector-retention", lambda: run_retention(p))
         p.feed.set_callback(p.queue.put)
         p.feed.set_event_callback(self._handle_event)
         p.feed.connect(p.symbols)
