@@ -153,7 +153,8 @@ class Collector:
             if p.state is CollectorState.FAILED:  # the writer stopped it: make sure the feed is down too
                 p.feed.disconnect()
             return
-        p.state = CollectorState.STOPPING
+        if p.state is not CollectorState.FAILED:  # (the writer may have failed a moment ago: that stays the news)
+            p.state = CollectorState.STOPPING
         p.feed.disconnect()
         p.stop.set()
         p.queue.ready.set()

@@ -17,7 +17,7 @@ import database
 from collection.pipeline import Retention
 from core.clock import DAY_MS
 from core.vocabulary import IdSpace
-from data_feed import BinanceFuturesFeed, BinanceRest, Tick
+from data_feed import BinanceFuturesFeed, BinanceRest, SimulatedFeed, Tick
 
 SYMS = ["BTCUSDT", "ETHUSDT"]
 OLD = "BNBUSDT"  # the symbol of the old day a retention pass moves
@@ -26,6 +26,16 @@ OLD = "BNBUSDT"  # the symbol of the old day a retention pass moves
 def stored(db_path: str, symbol: str) -> int:
     with contextlib.closing(database.open_reader(db_path)) as conn:
         return int(conn.execute("SELECT count(*) FROM ticks WHERE symbol=?", (symbol,)).fetchone()[0])
+
+
+def test_a_stop_right_after_the_writer_failed_keeps_the_failure(tmp_path):
+    """The collector's process stops its collector as soon as the writer fails, possibly before the writer has set
+    the stop flag itself: the stop must not turn `failed` into `stopped` (the dashboard would hide the error)."""
+    c = collector.Collector(str(tmp_path / "f.db"), SimulatedFeed())
+    c.start(SYMS)
+    c.pipe.fail("database writer failed: OperationalError: disk I/O error")  # what the writer does first
+    c.stop()
+    assert c.state is collector.CollectorState.FAILED and "disk I/O" in c.last_error
 
 
 def seed_old_day(path: str, trades: int) -> None:
