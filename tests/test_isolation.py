@@ -1,20 +1,25 @@
 """Socket isolation (issue 24): nothing else a process does may starve the collector's exchange socket or hold up its
-live batches — retention passes run in a process of their own."""
+live batches — the dashboard's collector runs in a process of its own, and retention passes in theirs."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import multiprocessing
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_binance import FakeBinance
+from pg_cluster import database_env
 from waiting import wait_until
 
 import collector
 import database
 from collection.pipeline import Retention
+from config import load_settings
 from core.clock import DAY_MS
 from core.vocabulary import IdSpace
 from data_feed import BinanceFuturesFeed, BinanceRest, SimulatedFeed, Tick
@@ -23,9 +28,89 @@ SYMS = ["BTCUSDT", "ETHUSDT"]
 OLD = "BNBUSDT"  # the symbol of the old day a retention pass moves
 
 
+@pytest.fixture(autouse=True)
+def no_collector_left_running():
+    yield
+    collector.stop_service()
+
+
 def stored(db_path: str, symbol: str) -> int:
     with contextlib.closing(database.open_reader(db_path)) as conn:
         return int(conn.execute("SELECT count(*) FROM ticks WHERE symbol=?", (symbol,)).fetchone()[0])
+
+
+# ------------------------------------------------------------------------------ the fake exchange in its own process
+def _serve(conn: Any, options: dict) -> None:
+    """Child process: a FakeBinance answering ("stream", symbols, count, rate), ("wait_stream", s), ("history", sym),
+    ("call", name, args, kwargs) until ("close",)."""
+    job = None
+    with FakeBinance(**options) as fb:
+        conn.send((fb.ws_base, fb.rest_base))
+        while (message := conn.recv())[0] != "close":
+            if message[0] == "stream":
+                job = fb.stream_trades(message[1], count=message[2], rate_per_s=message[3])
+                conn.send(True)
+            elif message[0] == "wait_stream":
+                conn.send(job is None or job.wait(message[1]).done)
+            elif message[0] == "history":
+                conn.send(len(fb.history_ids(message[1])))
+            else:
+                conn.send(getattr(fb, message[1])(*message[2], **message[3]))
+
+
+class ExchangeProcess:
+    """The fake exchange in a spawned interpreter: its pings and its sends go on while this process is busy."""
+
+    def __init__(self, **options: Any) -> None:
+        self.options = options
+
+    def __enter__(self) -> ExchangeProcess:
+        context = multiprocessing.get_context("spawn")
+        self.conn, child = context.Pipe()
+        self.process = context.Process(target=_serve, args=(child, self.options), daemon=True)
+        self.process.start()
+        child.close()
+        assert self.conn.poll(120), "the fake exchange did not start"
+        self.ws_base, self.rest_base = self.conn.recv()
+        return self
+
+    def send(self, *message: Any) -> Any:
+        self.conn.send(message)
+        return self.conn.recv()
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.conn.send(("close",))
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+def hold_the_gil(seconds: float) -> float:
+    """Keep this process's GIL for about `seconds` in one C call (sum over a range never lets another thread run),
+    as a burst of pandas work, JSON rendering or Parquet export in a server does; returns how long it held it."""
+    started = time.perf_counter()
+    sum(range(2_000_000))
+    per_item = (time.perf_counter() - started) / 2_000_000
+    started = time.perf_counter()
+    sum(range(int(seconds / per_item)))
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------------------------------------- tests
+def test_the_dashboards_collector_runs_in_its_own_process_and_flushes_at_stop(db_path):
+    """start_service runs the collector in a child process; the handle reports its counters, and Stop stores every
+    tick it received before the child exits."""
+    settings = load_settings({**database_env(db_path), "DATA_FEED": "simulated"})
+    running = collector.start_service(settings, "simulated", SYMS)
+    assert running.pid is not None and running.pid != os.getpid()
+    assert collector.current_collector() is running and running.feed.kind == "simulated"
+    assert wait_until(lambda: running.stats().written > 100, 30)
+    collector.stop_service()
+    stats = running.stats()
+    assert stats.state is collector.CollectorState.STOPPED and collector.current_collector() is None
+    assert stats.queue_depth == 0 and stats.dropped == 0
+    assert stats.written == sum(stored(db_path, s) for s in SYMS) > 100  # the last snapshot is the final count
 
 
 def test_a_stop_right_after_the_writer_failed_keeps_the_failure(tmp_path):
@@ -36,6 +121,37 @@ def test_a_stop_right_after_the_writer_failed_keeps_the_failure(tmp_path):
     c.pipe.fail("database writer failed: OperationalError: disk I/O error")  # what the writer does first
     c.stop()
     assert c.state is collector.CollectorState.FAILED and "disk I/O" in c.last_error
+
+
+@pytest.mark.network
+@pytest.mark.timeout(240)
+def test_the_dashboards_collector_keeps_its_socket_while_the_server_holds_the_gil(tmp_path):
+    """Issue 24: 100 API clients in the dashboard's process starved its collector's socket reader of the GIL, and the
+    exchange cut the connection (ping/pong timed out). The exchange here pings every second and cuts a client that
+    has not answered within 2 s; this process (the server) holds its GIL for 4 s while trades flow."""
+    path = str(tmp_path / "live.db")
+    with ExchangeProcess(ping_interval_s=1.0, ping_timeout_s=2.0) as exchange:
+        settings = load_settings(
+            {
+                "CRYPTO_DB_PATH": path,
+                "DATA_FEED": "binance",
+                "BINANCE_WS_URL": exchange.ws_base,
+                "BINANCE_REST_URL": exchange.rest_base,
+                "ARCHIVE_REPAIR": "false",
+            }
+        )
+        running = collector.start_service(settings, "binance", SYMS)
+        assert exchange.send("call", "wait_subscribed", (SYMS,), {"timeout": 60})
+        exchange.send("stream", SYMS, 3000, 250.0)  # 12 s of trades
+        assert wait_until(lambda: running.stats().written > 0, 30)
+        held = hold_the_gil(4.0)
+        assert held > 3.0  # (the server's ping timeout is 2 s)
+        assert exchange.send("wait_stream", 120)
+        sent = sum(exchange.send("history", s) for s in SYMS)
+        assert wait_until(lambda: sum(stored(path, s) for s in SYMS) >= sent, 60)
+        stats = running.stats()
+        assert stats.feed.reconnects == 0 and stats.gaps_detected == 0, stats.last_error
+        assert sum(stored(path, s) for s in SYMS) == sent
 
 
 def seed_old_day(path: str, trades: int) -> None:
