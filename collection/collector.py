@@ -152,6 +152,7 @@ class Collector:
         if p.stop.is_set():
             if p.state is CollectorState.FAILED:  # the writer stopped it: make sure the feed is down too
                 p.feed.disconnect()
+                self._join(timeout)  # (the writer may be disconnecting it at this moment)
             return
         if p.state is not CollectorState.FAILED:  # (the writer may have failed a moment ago: that stays the news)
             p.state = CollectorState.STOPPING
@@ -159,9 +160,7 @@ class Collector:
         p.stop.set()
         p.queue.ready.set()
         p.repair_wake.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.1, deadline - time.monotonic()))
+        self._join(timeout)
         if p.state is not CollectorState.FAILED:
             p.state = CollectorState.STOPPED
         log.info(
@@ -170,6 +169,12 @@ class Collector:
             p.counters.duplicates,
             p.queue.dropped,
         )
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.1, deadline - time.monotonic()))
 
     def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
         """Store a bounded slice of an imported file through this collector's writer, between its live batches
