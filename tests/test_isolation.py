@@ -128,7 +128,7 @@ def test_a_stop_right_after_the_writer_failed_keeps_the_failure(tmp_path):
 def test_the_dashboards_collector_keeps_its_socket_while_the_server_holds_the_gil(tmp_path):
     """Issue 24: 100 API clients in the dashboard's process starved its collector's socket reader of the GIL, and the
     exchange cut the connection (ping/pong timed out). The exchange here pings every second and cuts a client that
-    has not answered within 2 s; this process (the server) holds its GIL for 4 s while trades flow."""
+    has not answered within 2 s; this process (the server) holds its GIL for 3–5 s while trades flow."""
     path = str(tmp_path / "live.db")
     with ExchangeProcess(ping_interval_s=1.0, ping_timeout_s=2.0) as exchange:
         settings = load_settings(
@@ -142,9 +142,9 @@ def test_the_dashboards_collector_keeps_its_socket_while_the_server_holds_the_gi
         )
         running = collector.start_service(settings, "binance", SYMS)
         assert exchange.send("call", "wait_subscribed", (SYMS,), {"timeout": 60})
-        exchange.send("stream", SYMS, 3000, 250.0)  # 12 s of trades
+        exchange.send("stream", SYMS, 4000, 250.0)  # 16 s of trades
         assert wait_until(lambda: running.stats().written > 0, 30)
-        held = hold_the_gil(4.0)
+        held = hold_the_gil(5.0)
         assert held > 3.0  # (the server's ping timeout is 2 s)
         assert exchange.send("wait_stream", 120)
         sent = sum(exchange.send("history", s) for s in SYMS)
