@@ -82,8 +82,8 @@ class Run:
 class Sampler:
     """Every second: now − the newest stored trade's time over `symbols` (from symbol_stats, O(symbols))."""
 
-    def __init__(self, db_path: str, symbols: list[str]) -> None:
-        self.db_path, self.symbols = db_path, symbols
+    def __init__(self, db_target: str, symbols: list[str]) -> None:
+        self.db_target, self.symbols = db_target, symbols
         self.samples: list[tuple[float, float]] = []  # (monotonic time, freshness s)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -91,7 +91,7 @@ class Sampler:
     def _run(self) -> None:
         while not self.stop.wait(1.0):
             with contextlib.suppress(*database.DATABASE_ERRORS):
-                conn = database.open_reader(self.db_path)
+                conn = database.open_reader(self.db_target)
                 try:
                     newest = max(
                         (s.last_ts or 0 for s in database.symbol_summaries(conn) if s.symbol in self.symbols),
@@ -114,9 +114,9 @@ class Sampler:
         self.thread.join(5)
 
 
-def gaps(db_path: str, symbols: list[str]) -> tuple[int, int]:
+def gaps(db_target: str, symbols: list[str]) -> tuple[int, int]:
     """(gaps recorded, trades in them) for these symbols."""
-    conn = database.open_reader(db_path)
+    conn = database.open_reader(db_target)
     try:
         marks = ",".join("?" * len(symbols))
         count, trades = conn.execute(
@@ -129,15 +129,15 @@ def gaps(db_path: str, symbols: list[str]) -> tuple[int, int]:
     return int(count), int(trades)
 
 
-def stored(db_path: str, symbol: str) -> int:
-    conn = database.open_reader(db_path)
+def stored(db_target: str, symbol: str) -> int:
+    conn = database.open_reader(db_target)
     try:
         return int(conn.execute("SELECT count(*) FROM ticks WHERE symbol=?", (symbol,)).fetchone()[0])
     finally:
         conn.close()
 
 
-def settle(server: ServerProcess, db_path: str, run: Run, timeout_s: float = 600.0) -> None:
+def settle(server: ServerProcess, db_target: str, run: Run, timeout_s: float = 600.0) -> None:
     """Stop the stream, send a few trades more (so a hole at the end shows), wait until every trade the exchange
     made is stored (repairs included), and record the counts."""
     server.send("stop_stream")
@@ -146,20 +146,20 @@ def settle(server: ServerProcess, db_path: str, run: Run, timeout_s: float = 600
     ranges = {s: server.send("history", s) for s in LIVE}
     run.sent = sum(hi - lo for lo, hi in ranges.values())
     deadline = time.monotonic() + timeout_s
-    while (run_stored := sum(stored(db_path, s) for s in LIVE)) < run.sent and time.monotonic() < deadline:
+    while (run_stored := sum(stored(db_target, s) for s in LIVE)) < run.sent and time.monotonic() < deadline:
         time.sleep(1.0)
     run.stored = run_stored
-    run.gaps, run.gap_trades = gaps(db_path, LIVE)
+    run.gaps, run.gap_trades = gaps(db_target, LIVE)
 
 
 # ------------------------------------------------------------------------------------------------ (1) API load
 def api_load(args: argparse.Namespace, tmp: Path) -> Run:
-    db_path = str(tmp / "api.db")
-    build(db_path, parse_size(args.ticks))
+    db_target = str(tmp / "api.db")
+    build(db_target, parse_size(args.ticks))
     run = Run(f"{args.clients} API clients for {args.seconds:g} s, dashboard hosts the collector, {args.rate:,.0f}/s")
     with ServerProcess(ping_interval_s=20.0, ping_timeout_s=10.0) as server:
         env = {
-            "CRYPTO_DB_PATH": db_path,
+            "CRYPTO_DB_PATH": db_target,
             "DATA_FEED": "binance",
             "BINANCE_WS_URL": server.ws_base,
             "BINANCE_REST_URL": server.rest_base,
@@ -172,7 +172,7 @@ def api_load(args: argparse.Namespace, tmp: Path) -> Run:
             server.send("stream", LIVE, None, args.rate / len(LIVE))
             latencies: list[float] = []
             failures = [0]
-            with Sampler(db_path, LIVE) as sampler:
+            with Sampler(db_target, LIVE) as sampler:
                 time.sleep(10)  # settled, before the load
                 quiet = statistics.median(sampler.between(0, time.monotonic()) or [float("nan")])
                 stop = threading.Event()
@@ -201,7 +201,7 @@ def api_load(args: argparse.Namespace, tmp: Path) -> Run:
                     thread.join(300)
                 time.sleep(5)
                 run.freshness_s = sampler.between(started, ended)
-            settle(server, db_path, run)
+            settle(server, db_target, run)
             status = requests.get(f"{url}/api/ingest/status", timeout=60).json()
             requests.post(f"{url}/api/ingest/stop", json={}, timeout=120)
     run.notes = [
@@ -234,14 +234,14 @@ def seed_old_day(path: str, trades: int) -> None:
 
 def retention_pass(args: argparse.Namespace, tmp: Path) -> Run:
     trades = parse_size(args.day_trades)
-    db_path = str(tmp / "retention.db")
+    db_target = str(tmp / "retention.db")
     cache = args.seed_cache or str(tmp / "seed.db")
     if not os.path.exists(cache) or stored(cache, OLD) != trades:
         for suffix in ("", "-wal", "-shm"):
             with contextlib.suppress(FileNotFoundError):
                 os.remove(cache + suffix)
         seed_old_day(cache, trades)
-    shutil.copyfile(cache, db_path)  # the cache was closed cleanly: its WAL is checkpointed
+    shutil.copyfile(cache, db_target)  # the cache was closed cleanly: its WAL is checkpointed
     cold = tmp / "cold"
     run = Run(f"retention pass of a {label(trades)}-trade day beside the feed at {args.rate:,.0f}/s (headless)")
     with ServerProcess(ping_interval_s=20.0, ping_timeout_s=10.0) as server:
@@ -257,7 +257,7 @@ def retention_pass(args: argparse.Namespace, tmp: Path) -> Run:
         log_path = tmp / "collector.log"
         with open(log_path, "w") as log:
             proc = subprocess.Popen(
-                [sys.executable, "collector.py", "--feed", "binance", "--symbols", ",".join(LIVE), "--db", db_path],
+                [sys.executable, "collector.py", "--feed", "binance", "--symbols", ",".join(LIVE), "--db", db_target],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -266,18 +266,18 @@ def retention_pass(args: argparse.Namespace, tmp: Path) -> Run:
             try:
                 assert server.call("wait_subscribed", LIVE, timeout=120), log_path.read_text()[-3000:]
                 server.send("stream", LIVE, None, args.rate / len(LIVE))
-                with Sampler(db_path, LIVE) as sampler:
+                with Sampler(db_target, LIVE) as sampler:
                     started = time.monotonic()
                     done = cold / OLD
                     deadline = started + args.pass_timeout
                     while time.monotonic() < deadline:
-                        if any(done.glob("*.parquet")) and _old_gone(db_path):
+                        if any(done.glob("*.parquet")) and _old_gone(db_target):
                             break
                         time.sleep(1.0)
                     ended = time.monotonic()
                     time.sleep(5)
                     run.freshness_s = sampler.between(started, ended)
-                settle(server, db_path, run)
+                settle(server, db_target, run)
             finally:
                 proc.send_signal(2)
                 proc.wait(60)
@@ -293,8 +293,8 @@ def retention_pass(args: argparse.Namespace, tmp: Path) -> Run:
     return run
 
 
-def _old_gone(db_path: str) -> bool:
-    conn = database.open_reader(db_path)
+def _old_gone(db_target: str) -> bool:
+    conn = database.open_reader(db_target)
     try:
         row = conn.execute("SELECT tick_count FROM symbol_stats WHERE symbol=?", (OLD,)).fetchone()
     finally:
