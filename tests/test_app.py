@@ -32,7 +32,7 @@ import database
 from core.vocabulary import IdSpace
 from dashboard import page
 from data_feed import Tick
-from service import alerts, exports, uploads
+from service import alerts, exports, uploads, window as service_window
 from service.controls import Controls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1000,3 +1000,23 @@ def test_a_server_outage_keeps_each_views_last_data_on_screen(pg_server, monkeyp
     assert_clean(test)
     assert not [w for w in test.main.warning if "unreachable" in w.value]
     assert [f["layout"].get("title") for f in figures(test)] == shown
+
+
+def test_pair_statistics_skip_a_hole_in_the_data_instead_of_reading_it_as_a_flat_price(db_path):
+    """A 30-minute hole (the collector was stopped) between two traded stretches: the pair's closes hold no bar
+    inside it (they held 1,800 forward-filled flat bars: a spread without variance, then a jump in z that the
+    backtest traded), and the z-score where the data resumes stays in the range of the traded stretches."""
+    end = database.now_ms()
+    seed_database(db_path, 600, 10 * 60_000, end_ms=end)
+    seed_database(db_path, 600, 10 * 60_000, end_ms=end - 40 * 60_000, seed=9, id_sign=-1)
+    c = controls(db_path, lookback_min=60, method="ols", z_window=60)
+    with contextlib.closing(database.open_reader(db_path)) as conn:
+        window = service_window.load_window(conn, c)
+    x, _ = service_window.pair_closes(window, PAIR)
+    times = pd.DatetimeIndex(x.index).as_unit("ms").asi8
+    hole_start, hole_end = end - 40 * 60_000, end - 10 * 60_000
+    assert not ((times > hole_start + 60_000) & (times < hole_end - 60_000)).any()
+    assert np.diff(times).max() >= 29 * 60_000
+    z = service_window.pair_of(window, PAIR).zscore.dropna()
+    resumed = z[pd.DatetimeIndex(z.index).as_unit("ms").asi8 >= hole_end - 60_000]
+    assert resumed.abs().max() < 10, resumed.abs().max()
