@@ -34,6 +34,7 @@ from typing import Any
 from collection.collector import WRITER_THREAD, Collector
 from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
 from config import Settings, configure_logging
+from core.processes import start_clean
 from core.vocabulary import FeedKind, StreamKind
 from data_feed import FeedStats, Tick
 
@@ -137,7 +138,7 @@ class CollectorProcess:
             name=PROCESS_NAME,
             daemon=False,
         )
-        process.start()
+        start_clean(process)
         child_conn.close()
         self._process, self._conn, self.pid = process, conn, process.pid
         try:

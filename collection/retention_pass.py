@@ -19,6 +19,7 @@ import database
 from collection.pipeline import Pipeline, Retention
 from config import configure_logging
 from core.clock import now_ms
+from core.processes import start_clean
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ def run_pass(p: Pipeline, retention: Retention) -> int | None:
         name=PASS_PROCESS,
         daemon=True,
     )
-    process.start()
+    start_clean(process)
     while process.is_alive():
         if p.stop.wait(0.5):
             process.join(STOP_GRACE_S)

@@ -7,7 +7,9 @@ import contextlib
 import itertools
 import multiprocessing
 import os
+import sys
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,24 @@ def test_the_dashboards_collector_runs_in_its_own_process_and_flushes_at_stop(db
     assert stats.state is collector.CollectorState.STOPPED and collector.current_collector() is None
     assert stats.queue_depth == 0 and stats.dropped == 0
     assert stats.written == sum(stored(db_path, s) for s in SYMS) > 100  # the last snapshot is the final count
+
+
+def test_the_collectors_child_does_not_run_the_page_script_the_server_is_running(tmp_path, monkeypatch):
+    """Under Streamlit `__main__` is the page script (app.py, or an AppTest page needing its runner's arguments);
+    spawn would run it again in the child, which then died at its start (CI, after an AppTest test) or ran the
+    whole dashboard there. The child must start from its target's module alone."""
+    page = tmp_path / "page.py"
+    page.write_text("raise SystemExit('the page script ran in the collector process')\n")
+    script = types.ModuleType("__main__")
+    script.__file__ = str(page)
+    monkeypatch.setitem(sys.modules, "__main__", script)
+    settings = load_settings({**database_env(str(tmp_path / "p.db")), "DATA_FEED": "simulated"})
+    running = collector.start_service(settings, "simulated", SYMS)
+    try:
+        assert wait_until(lambda: running.stats().written > 0, 30)
+    finally:
+        collector.stop_service()
+    assert sys.modules["__main__"] is script  # put back as it was
 
 
 def test_a_stop_right_after_the_writer_failed_keeps_the_failure(tmp_path):
