@@ -91,6 +91,7 @@ from quant.pair import (
     pair_tests,
     pair_warmup,
 )
+from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
     CriticalValues,
@@ -124,7 +125,9 @@ from quant.stationarity import (
     summary_statistics,
 )
 from quant.verdict import (
+    CAUTION_TEXT,
     ENDED_TEXT,
+    SHORT_RECENT_TEXT,
     PairVerdict,
     Verdict,
     ending_text,
@@ -191,6 +194,8 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "CAUTION_LEVEL",
+    "CAUTION_TEXT",
     "ENDED_TEXT",
     "EXPANDING_REFIT_GROWTH",
     "HEDGE_METHODS",
@@ -199,6 +204,7 @@ __all__ = [
     "MIN_STAT_OBS",
     "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
+    "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
     "STATIC_METHODS",
     "TIMEFRAMES",
