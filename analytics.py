@@ -31,7 +31,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
 * ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
-* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
+* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
+                            the full test and the selection in quant/scan_screen, scan_describe, scan_select.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -90,6 +91,7 @@ from quant.pair import (
     pair_tests,
     pair_warmup,
 )
+from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
     CriticalValues,
@@ -104,7 +106,8 @@ from quant.results import (
     StaticFit,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
+from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs, scan_summary
+from quant.scan_screen import ExclusionReason, ScanExclusion
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -122,7 +125,9 @@ from quant.stationarity import (
     summary_statistics,
 )
 from quant.verdict import (
+    CAUTION_TEXT,
     ENDED_TEXT,
+    SHORT_RECENT_TEXT,
     PairVerdict,
     Verdict,
     ending_text,
@@ -189,6 +194,8 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "CAUTION_LEVEL",
+    "CAUTION_TEXT",
     "ENDED_TEXT",
     "EXPANDING_REFIT_GROWTH",
     "HEDGE_METHODS",
@@ -197,6 +204,7 @@ __all__ = [
     "MIN_STAT_OBS",
     "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
+    "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
     "STATIC_METHODS",
     "TIMEFRAMES",

@@ -97,6 +97,13 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
                 )
                 if change.ended
                 else (
+                    f"May have stopped: the last third strays {change.ratio:.2f}× as far as the first two thirds, "
+                    f"beyond the {100 * analytics.CAUTION_LEVEL:.0f} % caution level {change.caution_value:.2f}× "
+                    f"(reached by {100 * analytics.CAUTION_LEVEL:.0f} % of spreads that kept up), within the 5 % "
+                    f"critical value {change.critical_value:.1f}×"
+                )
+                if change.caution
+                else (
                     f"Kept up: the last third strays {change.ratio:.2f}× as far as the first two thirds "
                     f"(5 % critical value {change.critical_value:.1f}×)"
                 ),

@@ -127,6 +127,8 @@ class PersistenceChangeResult:
     critical_value: float  # the ratio's 5 % critical value at the formation's persistence
     pvalue: float  # interpolated between 1 % and 50 % (clipped to them)
     ended: bool  # ratio > critical_value: mean reversion appears to have stopped
+    caution_value: float  # the ratio's 20 % critical value (persistence.CAUTION_LEVEL)
+    caution: bool  # ratio > caution_value: it may have stopped (fires on 20 % of spreads that did not; ended ⊂ caution)
     split: int  # bars in the formation; the recent part is bars split..nobs − 1
     nobs: int
     formation_ar1: float  # least-squares AR(1) of the formation residual
