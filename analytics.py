@@ -33,6 +33,9 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
+* ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+* ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
 
@@ -67,6 +70,7 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
+from quant.costs import CostBreakdown, CostModel, LegMarket, Liquidity, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -206,6 +210,8 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "CostBreakdown",
+    "CostModel",
     "CriticalValues",
     "EngleGrangerResult",
     "ExclusionReason",
@@ -216,6 +222,8 @@ __all__ = [
     "InsufficientData",
     "JohansenResult",
     "LagCriterion",
+    "LegMarket",
+    "Liquidity",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -247,6 +255,7 @@ __all__ = [
     "fit_hedge",
     "fmt_break_p",
     "fmt_p",
+    "funding_payments",
     "half_life",
     "half_life_fit",
     "hurst_exponent",
