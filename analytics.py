@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import logging
 
-from core.vocabulary import AlertMetric, AlertOp
+from core.vocabulary import AlertMetric, AlertOp, Liquidity
 from quant.alerts import (
     evaluate_alert,
 )
@@ -70,7 +70,7 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
-from quant.costs import CostBreakdown, CostModel, LegMarket, Liquidity, funding_payments
+from quant.costs import CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,

@@ -17,7 +17,8 @@ from api.errors import ApiError
 from api.market import TS_FORMAT
 from config import Settings
 from service.alerts import alert_fires, rule_text
-from service.window import Window, load_window, pair_of, reader, run_backtest, run_tests
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader, run_tests
 
 
 def _num(value: Any) -> float | None:

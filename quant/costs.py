@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import StrEnum
 
 import numpy as np
 import pandas as pd
 
 from core.contracts import ContractRules
+from core.vocabulary import Liquidity
 
 QUOTE_MAX_AGE_S = 60.0  # a quote bar older than this at a fill is stale: the stand-in cost is used instead
 _SECOND_NS = 1_000_000_000
-
-
-class Liquidity(StrEnum):
-    """How the backtest's orders fill: TAKER crosses the spread (buy at the ask, sell at the bid) and pays the taker
-    fee; MAKER rests at the touch (buy at the bid, sell at the ask: optimistic, every order assumed filled) and pays
-    the maker fee."""
-
-    TAKER = "taker"
-    MAKER = "maker"
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,7 @@ class CostModel:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"cost model: {name} must be a number ≥ 0, got {value!r}")
-        Liquidity(self.liquidity)
+        object.__setattr__(self, "liquidity", Liquidity(self.liquidity))
 
     @property
     def fee_bps(self) -> float:

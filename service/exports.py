@@ -10,7 +10,8 @@ import pandas as pd
 
 import database
 from service.controls import Controls
-from service.window import Window, load_window, pair_of, reader, run_backtest
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader
 
 
 def with_time_columns(frame: pd.DataFrame) -> pd.DataFrame:

@@ -327,6 +327,9 @@ def controls(db_path: str, **changes) -> Controls:
         slippage_bps=0.0,
         capital=10_000.0,
         in_sample=False,
+        maker_fee_bps=2.0,
+        stand_in_spread_bps=1.0,
+        liquidity="taker",
     )
     return dataclasses.replace(base, **changes)
 
