@@ -12,6 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from dashboard.costs import cost_breakdown
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache
 from service.controls import (
     BACKTEST_METRICS,
@@ -96,6 +97,7 @@ def tab_backtest(c: Controls) -> None:
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
+    cost_breakdown(result, c)
     plot(
         viz.spread_zscore_figure(
             result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop, trades=result.trades

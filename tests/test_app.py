@@ -361,10 +361,24 @@ def test_csv_builders_columns_and_rows(seeded):
         "spread",
         "zscore",
         "correlation",
+        "qty_x",
+        "qty_y",
+        "price_pnl_x",
+        "price_pnl_y",
+        "fees",
+        "spread_cost",
+        "slippage",
+        "funding_x",
+        "funding_y",
+        "net_pnl",
     ]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
     trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
-    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
+    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "spread_cost", "funding", "exit_reason"} <= set(
+        trades.columns
+    )
+    # the pair CSV's per-bar P&L by source adds up to the trade log's net P&L
+    assert pair["net_pnl"].sum() == pytest.approx(trades["net_pnl"].sum(), abs=1e-6)
     assert len(trades) > 0
     minute = pd.read_csv(io.BytesIO(exports.window_csv(controls(seeded, timeframe="1min"), exports.bars_frame)))
     assert 2 * 29 <= len(minute) <= 2 * 31
