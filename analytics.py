@@ -70,7 +70,7 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
-from quant.costs import CostBreakdown, CostModel, LegMarket, funding_payments
+from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -199,6 +199,7 @@ __all__ = [
     "KALMAN_MEMORY",
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
+    "QUOTE_MAX_AGE_S",
     "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
     "SIGNIFICANCE",

@@ -136,9 +136,7 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
             "equity": _series(result.equity),
             "metrics": {k: jsonable(v) for k, v in result.metrics.items()},
             "breakdown": analytics.to_json(result.breakdown),
-            "refused": [
-                {str(k): jsonable(v) for k, v in row.items()} for row in result.refused.to_dict("records")
-            ],
+            "refused": [{str(k): jsonable(v) for k, v in row.items()} for row in result.refused.to_dict("records")],
             "notes": result.notes,
         },
         "last": last,
