@@ -31,7 +31,7 @@ import collector
 import database
 from core.vocabulary import IdSpace
 from dashboard import page
-from data_feed import Tick
+from data_feed import MarkPrice, Tick
 from service import alerts, exports, uploads
 from service.controls import Controls
 
@@ -215,6 +215,24 @@ def test_every_tab_renders(at, tab, min_charts):
     assert_clean(at)
     assert not [i.value for i in at.main.info], "a view said it lacks data"
     assert len(figures(at)) >= min_charts
+
+
+def test_backtest_shows_the_pnl_by_source_and_pair_analytics_the_next_funding(at, seeded):
+    show(at, "Backtest")
+    assert_clean(at)
+    (table,) = [d.value for d in at.dataframe if "source" in d.value.columns]
+    assert list(table["source"])[-1] == "net P&L"
+    assert table["USDT"].iloc[:-1].sum() == pytest.approx(table["USDT"].iloc[-1], abs=1e-6)
+    assert any("Stand-in cost" in w.value for w in at.main.warning)  # the fixture recorded no quotes
+    with contextlib.closing(database.open_writer(seeded)) as conn:
+        settles = database.now_ms() + 3_600_000
+        database.write_mark_prices(conn, [MarkPrice(PAIR[1], database.now_ms(), 3_000.0, 1e-4, settles)], {})
+    show(at, "Pair Analytics")
+    assert_clean(at)
+    (funding,) = [d.value for d in at.dataframe if "cash, long spread" in d.value.columns]
+    row = funding.set_index("leg").loc[PAIR[1]]
+    assert row["funding rate (%)"] == pytest.approx(0.01) and row["cash, long spread"] < 0  # a long y leg pays
+    assert row["cash, short spread"] == pytest.approx(-row["cash, long spread"])
 
 
 def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
