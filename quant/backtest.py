@@ -193,7 +193,7 @@ def _metrics(
 
     With `wanted` (the sweep), only that one of the costlier annualised ratios is computed.
     """
-    equity, net, trade_net = sim.equity, sim.net, sim.per_trade["net"]
+    equity, net, trade_net = sim.equity, sim.bar.net, sim.per_trade.net
     n = equity.size
     ann = annualization_factor(params.bar_seconds)
     n_trades = int(trade_net.size)
@@ -375,14 +375,14 @@ def backtest_pairs(
             "qty_y": sim.qy[entries],
             "exit_qty_x": sim.qx[exits - 1],
             "unhedged_x": sim.unhedged_x,
-            "price_pnl_x": per["price_pnl_x"],
-            "price_pnl_y": per["price_pnl_y"],
-            "gross_pnl": per["price_pnl_x"] + per["price_pnl_y"],
-            "fees": per["fees"],
-            "spread_cost": per["spread_cost"],
-            "slippage": per["slippage"],
-            "funding": per["funding_x"] + per["funding_y"],
-            "net_pnl": per["net"],
+            "price_pnl_x": per.price_pnl_x,
+            "price_pnl_y": per.price_pnl_y,
+            "gross_pnl": per.price_pnl_x + per.price_pnl_y,
+            "fees": per.fees,
+            "spread_cost": per.spread_cost,
+            "slippage": per.slippage,
+            "funding": per.funding_x + per.funding_y,
+            "net_pnl": per.net,
             "holding_bars": bars_held,
             "holding_time": np.asarray(holding_time),
             "exit_reason": _EXIT_REASONS[codes],
@@ -421,7 +421,7 @@ def backtest_pairs(
         trades=log,
         equity=pd.Series(sim.equity, index=index, name="equity"),
         positions=pd.Series(positions, index=index, name="position"),
-        pnl=pd.Series(sim.net, index=index, name="pnl"),
+        pnl=pd.Series(sim.bar.net, index=index, name="pnl"),
         legs=pd.DataFrame({"qty_x": sim.qx, "qty_y": sim.qy}, index=index),
         metrics=metrics,
         metrics_reasons=reasons,
@@ -432,7 +432,7 @@ def backtest_pairs(
         spread=spread,
         zscore=zscore,
         breakdown=sim.breakdown,
-        bar_pnl=pd.DataFrame({**sim.bar, "net": sim.net}, index=index),
+        bar_pnl=sim.bar.frame(index),
         refused=refused,
     )
 

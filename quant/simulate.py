@@ -7,9 +7,11 @@ Why: quant/backtest.py decides when to trade; this module says what the trades e
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from quant.costs import (
     CostBreakdown,
@@ -20,8 +22,6 @@ from quant.costs import (
     notional_problem,
     whole_steps,
 )
-
-BAR_COMPONENTS = ("price_pnl_x", "price_pnl_y", "fees", "spread_cost", "slippage", "funding_x", "funding_y")
 
 
 def fill_bars(n: int, sig_out: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -38,6 +38,39 @@ def holding_bars(entries: np.ndarray, exits: np.ndarray) -> tuple[np.ndarray, np
 
 
 @dataclass(frozen=True)
+class PnlParts:
+    """P&L by source in USDT, one value per bar or per trade: price P&L per leg, costs (positive = paid), funding per
+    leg (positive = received)."""
+
+    price_pnl_x: np.ndarray
+    price_pnl_y: np.ndarray
+    fees: np.ndarray
+    spread_cost: np.ndarray
+    slippage: np.ndarray
+    funding_x: np.ndarray
+    funding_y: np.ndarray
+
+    @property
+    def net(self) -> np.ndarray:
+        """Price P&L + funding − fees − spread cost − slippage."""
+        gains = self.price_pnl_x + self.price_pnl_y + self.funding_x + self.funding_y
+        return gains - self.fees - self.spread_cost - self.slippage
+
+    def summed(self, bounds: np.ndarray) -> PnlParts:
+        """Each part summed over [bounds[2k], bounds[2k+1]) (per trade)."""
+
+        def part(values: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(np.append(values, 0.0), bounds)[::2] if bounds.size else np.zeros(0)
+
+        return PnlParts(**{f.name: part(getattr(self, f.name)) for f in dataclasses.fields(self)})
+
+    def frame(self, index: pd.Index) -> pd.DataFrame:
+        """The parts and `net` as columns."""
+        columns = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return pd.DataFrame({**columns, "net": self.net}, index=index)
+
+
+@dataclass(frozen=True)
 class Refusal:
     """A round trip the contract rules would not let through: its signal bar, side (+1 long) and why."""
 
@@ -48,8 +81,8 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Simulation:
-    """What the kept round trips earned: their signal arrays, fills, per-bar quantities and P&L by source
-    (BAR_COMPONENTS), the same summed per trade, and the totals."""
+    """What the kept round trips earned: their signal arrays, fills, per-bar quantities and P&L by source, the same
+    summed per trade, and the totals."""
 
     trades: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # signal in, side, signal out, exit code
     refused: tuple[Refusal, ...]
@@ -58,10 +91,9 @@ class Simulation:
     qx: np.ndarray
     qy: np.ndarray
     unhedged_x: np.ndarray  # per trade: −beta·qy − qx at entry (x base units left unhedged by the step rounding)
-    bar: dict[str, np.ndarray]  # BAR_COMPONENTS → per-bar USDT
-    net: np.ndarray
+    bar: PnlParts
     equity: np.ndarray
-    per_trade: dict[str, np.ndarray]  # BAR_COMPONENTS and "net" → per-trade USDT
+    per_trade: PnlParts
     rehedges: np.ndarray
     n_held: int
     breakdown: CostBreakdown
@@ -151,34 +183,27 @@ def simulate(
     qx, held, k = _x_path(px, beta, entries, exits, (qy_entry, qx_entry), rehedge_bars, costs)
     qy = np.zeros(n)
     qy[held] = qy_entry[k]
-    bar: dict[str, np.ndarray] = dict.fromkeys(("fees", "spread_cost", "slippage"), np.zeros(n))
-    fills, quoted = {}, {}
+    fills, quoted, legs = {}, {}, {}
     for name, q, p, prices, leg in (("x", qx, px, market.x, costs.x), ("y", qy, py, market.y, costs.y)):
         dq = np.diff(q, prepend=0.0)
-        paid = fill_costs(dq, p, prices, costs, slippage_bps)
         marked = np.zeros(n)
         marked[1:] = q[:-1] * np.diff(p)
-        bar[f"price_pnl_{name}"] = marked + paid.mid_adjustment
-        bar[f"funding_{name}"] = funding_by_bar(q, market.close_ns, p, leg)
-        bar["fees"] = bar["fees"] + paid.fees
-        bar["spread_cost"] = bar["spread_cost"] + paid.spread
-        bar["slippage"] = bar["slippage"] + paid.slippage
+        legs[name] = (
+            marked,
+            fill_costs(dq, p, prices, costs, slippage_bps),
+            funding_by_bar(q, market.close_ns, p, leg),
+        )
         fills[name], quoted[name] = int((dq != 0).sum()), int(((dq != 0) & prices.quoted).sum())
-    bar = {name: bar[name] for name in BAR_COMPONENTS}
-    net = (
-        bar["price_pnl_x"]
-        + bar["price_pnl_y"]
-        + bar["funding_x"]
-        + bar["funding_y"]
-        - bar["fees"]
-        - bar["spread_cost"]
-        - bar["slippage"]
+    (marked_x, paid_x, funding_x), (marked_y, paid_y, funding_y) = legs["x"], legs["y"]
+    bar = PnlParts(
+        price_pnl_x=marked_x + paid_x.mid_adjustment,
+        price_pnl_y=marked_y + paid_y.mid_adjustment,
+        fees=paid_x.fees + paid_y.fees,
+        spread_cost=paid_x.spread + paid_y.spread,
+        slippage=paid_x.slippage + paid_y.slippage,
+        funding_x=funding_x,
+        funding_y=funding_y,
     )
-    bounds = np.column_stack([entries, exits + 1]).ravel()
-
-    def per_trade(values: np.ndarray) -> np.ndarray:
-        return np.add.reduceat(np.append(values, 0.0), bounds)[::2] if entries.size else np.zeros(0)
-
     rebar = held[(held != entries[k]) & (np.diff(qx, prepend=0.0)[held] != 0)]
     return Simulation(
         trades=(sig_in, side, sig_out, codes),
@@ -189,14 +214,13 @@ def simulate(
         qy=qy,
         unhedged_x=-qy_entry * beta[sig_in] - qx_entry,
         bar=bar,
-        net=net,
-        equity=capital + np.cumsum(net),
-        per_trade={**{name: per_trade(values) for name, values in bar.items()}, "net": per_trade(net)},
+        equity=capital + np.cumsum(bar.net),
+        per_trade=bar.summed(np.column_stack([entries, exits + 1]).ravel()),
         rehedges=np.bincount(np.searchsorted(entries, rebar, side="right") - 1, minlength=entries.size),
         n_held=int(held.size),
         breakdown=CostBreakdown(
-            **{name: float(values.sum()) for name, values in bar.items()},
-            net=float(net.sum()),
+            **{f.name: float(getattr(bar, f.name).sum()) for f in dataclasses.fields(bar)},
+            net=float(bar.net.sum()),
             fills_x=fills["x"],
             fills_y=fills["y"],
             quoted_fills_x=quoted["x"],
