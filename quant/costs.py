@@ -174,6 +174,8 @@ def funding_by_bar(qty: np.ndarray, close_ns: np.ndarray | None, closes: np.ndar
         return out
     if close_ns is None:
         raise ValueError("funding needs prices indexed by UTC time (a DatetimeIndex)")
+    if not {"rate", "mark_price"} <= set(funding.columns):
+        raise ValueError("funding must have columns rate and mark_price, indexed by settlement time")
     bars = np.searchsorted(close_ns, _utc_ns(funding.index, "funding"), side="left")
     inside = bars < qty.size
     window = funding[inside].copy()
