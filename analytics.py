@@ -34,6 +34,9 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
                             the full test and the selection in quant/scan_screen, scan_describe, scan_select.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
+* ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+* ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
 
@@ -49,7 +52,7 @@ from __future__ import annotations
 
 import logging
 
-from core.vocabulary import AlertMetric, AlertOp
+from core.vocabulary import AlertMetric, AlertOp, Liquidity
 from quant.alerts import (
     evaluate_alert,
 )
@@ -68,6 +71,7 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
+from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -202,6 +206,7 @@ __all__ = [
     "KALMAN_MEMORY",
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
+    "QUOTE_MAX_AGE_S",
     "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
     "SHORT_RECENT_TEXT",
@@ -214,6 +219,8 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "CostBreakdown",
+    "CostModel",
     "CriticalValues",
     "EngleGrangerResult",
     "ExclusionReason",
@@ -224,6 +231,8 @@ __all__ = [
     "InsufficientData",
     "JohansenResult",
     "LagCriterion",
+    "LegMarket",
+    "Liquidity",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -255,6 +264,7 @@ __all__ = [
     "fit_hedge",
     "fmt_break_p",
     "fmt_p",
+    "funding_payments",
     "half_life",
     "half_life_fit",
     "hurst_exponent",

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.symbols import DEFAULT_QUOTE, FUTURES_QUOTES, parse_symbols
-from core.vocabulary import FeedKind, StreamKind, Timeframe
+from core.vocabulary import FeedKind, Liquidity, StreamKind, Timeframe
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 __all__ = [
@@ -66,6 +66,9 @@ class Settings:
     tick_retention_days: int
     cold_dir: str
     fee_bps: float
+    maker_fee_bps: float
+    stand_in_spread_bps: float
+    liquidity: Liquidity
     slippage_bps: float
     max_upload_mb: int
     api_cors_origins: tuple[str, ...]
@@ -349,8 +352,30 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         _text,
         "folder of the Parquet cold tier: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet (zstd, ~5 bytes per trade)",
     ),
-    ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
-    ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
+    (
+        "FEE_BPS",
+        "fee_bps",
+        "4",
+        _number(float, 0, 1000),
+        "taker fee per leg per fill, basis points of the fill notional (backtest, sweep, paper fills)",
+    ),
+    ("MAKER_FEE_BPS", "maker_fee_bps", "2", _number(float, 0, 1000), "maker fee per fill when LIQUIDITY=maker, bps"),
+    (
+        "STAND_IN_SPREAD_BPS",
+        "stand_in_spread_bps",
+        "1",
+        _number(float, 0, 1000),
+        "half-spread charged per fill (bps of the price) where a symbol has no recorded quotes; the screens say when "
+        "it was used",
+    ),
+    (
+        "LIQUIDITY",
+        "liquidity",
+        "taker",
+        _choice(Liquidity),
+        "backtest fills: taker (cross the spread, taker fee) or maker (fill at the touch, maker fee; optimistic)",
+    ),
+    ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "extra adverse price move per fill, basis points"),
     ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),
     (
         "API_CORS_ORIGINS",

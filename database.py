@@ -30,11 +30,21 @@ from storage.connection import (
     session_lost,
     store_info,
 )
+from storage.contracts import contract_rules, write_contract_rules
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
+from storage.funding import (
+    NextFunding,
+    funding_rates,
+    last_funding_time,
+    next_funding,
+    write_funding_rates,
+    write_mark_prices,
+)
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
+from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gap, write_quote_bars
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
@@ -69,8 +79,10 @@ __all__ = [
     "DamagedDatabase",
     "Gap",
     "IdCursor",
+    "NextFunding",
     "PaperPosition",
     "PaperSide",
+    "QuoteGap",
     "RepairLocks",
     "RetentionReport",
     "StoreInfo",
@@ -84,6 +96,7 @@ __all__ = [
     "close_paper_position",
     "cold_path",
     "cold_tier_usage",
+    "contract_rules",
     "csv_chunks",
     "database_exists",
     "database_size_bytes",
@@ -94,9 +107,11 @@ __all__ = [
     "error_line",
     "export_day",
     "export_ticks_csv",
+    "funding_rates",
     "get_backfill",
     "is_busy",
     "is_unreachable",
+    "last_funding_time",
     "last_prices",
     "list_alert_rules",
     "list_gaps",
@@ -104,15 +119,19 @@ __all__ = [
     "load_cursors",
     "migrate",
     "neutralise_cell",
+    "next_funding",
     "now_ms",
     "open_gaps",
     "open_paper_position",
     "open_reader",
     "open_writer",
+    "quote_bars",
+    "quote_gaps",
     "read_bars",
     "read_ticks",
     "record_alert_check",
     "record_gap",
+    "record_quote_gap",
     "reopen",
     "repair_locks",
     "same_target",
@@ -125,5 +144,9 @@ __all__ = [
     "tick_csv_chunks",
     "update_gap",
     "write_bars",
+    "write_contract_rules",
+    "write_funding_rates",
+    "write_mark_prices",
+    "write_quote_bars",
     "write_ticks",
 ]

@@ -115,3 +115,12 @@ class Timeframe(enum.StrEnum):
 
 
 _TIMEFRAME_SECONDS = {"1s": 1, "5s": 5, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "15min": 900, "1h": 3600}
+
+
+class Liquidity(enum.StrEnum):
+    """How simulated orders fill (the LIQUIDITY setting, the backtest's cost model): TAKER crosses the spread (buy at
+    the ask, sell at the bid) and pays the taker fee; MAKER rests at the touch (buy at the bid, sell at the ask:
+    optimistic, every order assumed filled) and pays the maker fee."""
+
+    TAKER = "taker"
+    MAKER = "maker"

@@ -459,6 +459,9 @@ def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
         slippage_bps=float(st.session_state["slippage_bps"]),
         capital=float(st.session_state["capital"]),
         in_sample=bool(st.session_state["in_sample"]),
+        maker_fee_bps=settings.maker_fee_bps,
+        stand_in_spread_bps=settings.stand_in_spread_bps,
+        liquidity=settings.liquidity,
     )
 
 

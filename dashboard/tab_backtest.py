@@ -12,6 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from dashboard.costs import cost_breakdown
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache
 from service.controls import (
     BACKTEST_METRICS,
@@ -23,8 +24,9 @@ from service.controls import (
     fmt_time,
     fmt_value,
 )
+from service.costs import run_backtest, run_sweep
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, load_window, pair_closes, run_backtest
+from service.window import Window, load_window, pair_closes
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
@@ -95,6 +97,7 @@ def tab_backtest(c: Controls) -> None:
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
+    cost_breakdown(result, c)
     plot(
         viz.spread_zscore_figure(
             result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop, trades=result.trades
@@ -122,10 +125,10 @@ def sweep_section(window: Window, c: Controls) -> None:
     metric = left.selectbox("Sweep metric", SWEEP_METRICS, key="sweep_metric", persist_state="page")
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
-        x, y = pair_closes(window, c.pair)
-        grid = analytics.parameter_sweep(x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric)
+        grid = run_sweep(window, SWEEP_ENTRIES, SWEEP_EXITS, metric)
         why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
-        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
+        n_bars = len(pair_closes(window, c.pair)[0])
+        st.session_state["_sweep"] = (signature, grid, database.now_ms(), n_bars, why)
     stored = st.session_state.get("_sweep")
     if stored is None or stored[0] != signature:
         st.caption(

@@ -13,6 +13,7 @@ import analytics
 import database
 import visualizations as viz
 from core.symbols import base_asset
+from dashboard.costs import funding_outlook
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from service.exports import export_name, pair_frame, window_csv
@@ -221,6 +222,8 @@ def tab_pair(c: Controls) -> None:
             "prices and the static (whole-window OLS) residual; the trading spread above uses the "
             f"{c.method} hedge, which adapts, so its own half-life is descriptive only."
         )
+        with guard("Next funding"):
+            funding_outlook(c, pair)
         download(
             "Download pair analytics (CSV)",
             functools.partial(window_csv, c, pair_frame),

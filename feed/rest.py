@@ -377,7 +377,8 @@ def _retry_after_s(headers: Any) -> float:
 
 
 def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInfo]:
-    """SymbolInfo per symbol from an exchangeInfo document (PRICE_FILTER tickSize, LOT_SIZE stepSize)."""
+    """SymbolInfo per symbol from an exchangeInfo document (PRICE_FILTER tickSize, LOT_SIZE stepSize,
+    MIN_NOTIONAL notional)."""
     result = {}
     for entry in info.get("symbols", []):
         filters = {f.get("filterType"): f for f in entry.get("filters", []) if type(f) is dict}
@@ -389,6 +390,7 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
                 step_size=float(filters.get("LOT_SIZE", {}).get("stepSize", "nan")),
                 contract_type=entry.get("contractType", ""),
                 quote_asset=str(entry.get("quoteAsset", "")),
+                min_notional=float(filters.get("MIN_NOTIONAL", {}).get("notional", 0.0)),
             )
         except (KeyError, TypeError, ValueError):
             log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", preview(str(entry)))

@@ -10,7 +10,8 @@ import pandas as pd
 
 import database
 from service.controls import Controls
-from service.window import Window, load_window, pair_of, reader, run_backtest
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader
 
 
 def with_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -30,8 +31,11 @@ def bars_frame(window: Window) -> pd.DataFrame:
 
 
 def pair_frame(window: Window) -> pd.DataFrame:
-    """Pair analytics per bar: timestamp, prices, beta, alpha, spread, z-score, correlation."""
-    return with_time_columns(pair_of(window, window.controls.pair).to_frame())
+    """Pair analytics per bar: timestamp, prices, beta, alpha, spread, z-score, correlation, then the backtest's
+    legs and its P&L by source (price P&L per leg, fees, spread cost, slippage, funding per leg, net)."""
+    result = run_backtest(window)
+    bars = result.legs.join(result.bar_pnl.rename(columns={"net": "net_pnl"}))
+    return with_time_columns(pair_of(window, window.controls.pair).to_frame().join(bars))
 
 
 def trades_frame(window: Window) -> pd.DataFrame:

@@ -314,9 +314,3 @@ def all_closes(window: Window) -> pd.DataFrame | None:
     with contextlib.suppress(ValueError):
         return window.closes(None, window.controls.min_volume)
     return None
-
-
-def run_backtest(window: Window) -> analytics.BacktestResult:
-    """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters."""
-    x, y = pair_closes(window, window.controls.pair)
-    return analytics.backtest_pairs(x, y, window.controls.backtest_params())

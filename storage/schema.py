@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.sql import Connection
 from storage.sqlite_upgrade import upgrade, user_version
 
-SCHEMA_VERSION = 5  # = len(MIGRATIONS)
+SCHEMA_VERSION = 6  # = len(MIGRATIONS)
 TABLES = (
     "ticks",
     "ohlc_data",
@@ -16,6 +16,11 @@ TABLES = (
     "backfill_state",
     "paper_positions",
     "id_cursors",
+    "funding_rates",
+    "funding_now",
+    "quote_bars",
+    "quote_gaps",
+    "contract_rules",
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -163,6 +168,53 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE symbol IS NOT NULL;
     DROP TABLE symbol_stats;
     ALTER TABLE symbol_stats_v5 RENAME TO symbol_stats
+    """,
+    # v6: what a trade really costs on a perpetual (issue 26): funding settlements (rate, mark price, interval: never
+    # assumed 8 h), the live markPrice stream's next settlement, 1-second quote bars from bookTicker and the spans
+    # without quotes, and each symbol's contract rules from exchangeInfo.
+    """
+    CREATE TABLE funding_rates(
+        symbol TEXT NOT NULL,
+        funding_time INTEGER NOT NULL,
+        rate REAL NOT NULL,
+        mark_price REAL,
+        interval_hours REAL NOT NULL,
+        PRIMARY KEY (symbol, funding_time)
+    ) WITHOUT ROWID;
+    CREATE TABLE funding_now(
+        symbol TEXT NOT NULL PRIMARY KEY,
+        rate REAL NOT NULL,
+        next_funding_time INTEGER NOT NULL,
+        mark_price REAL NOT NULL,
+        interval_hours REAL,
+        as_of INTEGER NOT NULL
+    );
+    CREATE TABLE quote_bars(
+        symbol TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        bid REAL NOT NULL,
+        ask REAL NOT NULL,
+        bid_size REAL NOT NULL,
+        ask_size REAL NOT NULL,
+        half_spread REAL NOT NULL,
+        PRIMARY KEY (symbol, timestamp)
+    ) WITHOUT ROWID;
+    CREATE TABLE quote_gaps(
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        from_ts INTEGER NOT NULL,
+        to_ts INTEGER NOT NULL,
+        detected_at INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX ix_quote_gaps_symbol ON quote_gaps(symbol);
+    CREATE TABLE contract_rules(
+        symbol TEXT NOT NULL PRIMARY KEY,
+        tick_size REAL NOT NULL,
+        step_size REAL NOT NULL,
+        min_notional REAL NOT NULL,
+        updated_at INTEGER NOT NULL
+    )
     """,
 )
 

@@ -163,7 +163,12 @@ def test_pair_analytics_every_hedge_method(url, method):
     assert list(body["zscore"])[-1] == list(body["spread"])[-1]
     equity = list(body["backtest"]["equity"].values())
     assert 9_000 < equity[-1] < 11_000  # USDT on 10,000 capital, not z-units
-    assert all("net_pnl" in t and "fees" in t for t in body["backtest"]["trades"])
+    assert all(
+        {"net_pnl", "fees", "spread_cost", "funding", "price_pnl_x"} <= set(t) for t in body["backtest"]["trades"]
+    )
+    breakdown = body["backtest"]["breakdown"]  # the P&L by source; no quotes recorded: every fill is a stand-in
+    assert breakdown["net"] == pytest.approx(equity[-1] - 10_000, abs=1e-6)
+    assert breakdown["quoted_fills_x"] == 0 and any("STAND-IN COST" in n for n in body["backtest"]["notes"])
     assert body["last"]["zscore"] == pytest.approx(list(body["zscore"].values())[-1])
     assert body["alerts"] == []
     assert body["verdict"]["verdict"] and body["verdict"]["headline"] and isinstance(body["verdict"]["reasons"], list)

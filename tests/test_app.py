@@ -31,7 +31,7 @@ import collector
 import database
 from core.vocabulary import IdSpace
 from dashboard import page
-from data_feed import Tick
+from data_feed import MarkPrice, Tick
 from service import alerts, exports, uploads, window as service_window
 from service.controls import Controls
 
@@ -217,6 +217,24 @@ def test_every_tab_renders(at, tab, min_charts):
     assert len(figures(at)) >= min_charts
 
 
+def test_backtest_shows_the_pnl_by_source_and_pair_analytics_the_next_funding(at, seeded):
+    show(at, "Backtest")
+    assert_clean(at)
+    (table,) = [d.value for d in at.dataframe if "source" in d.value.columns]
+    assert list(table["source"])[-1] == "net P&L"
+    assert table["USDT"].iloc[:-1].sum() == pytest.approx(table["USDT"].iloc[-1], abs=1e-6)
+    assert any("Stand-in cost" in w.value for w in at.main.warning)  # the fixture recorded no quotes
+    with contextlib.closing(database.open_writer(seeded)) as conn:
+        settles = database.now_ms() + 3_600_000
+        database.write_mark_prices(conn, [MarkPrice(PAIR[1], database.now_ms(), 3_000.0, 1e-4, settles)], {})
+    show(at, "Pair Analytics")
+    assert_clean(at)
+    (funding,) = [d.value for d in at.dataframe if "cash, long spread" in d.value.columns]
+    row = funding.set_index("leg").loc[PAIR[1]]
+    assert row["funding rate (%)"] == pytest.approx(0.01) and row["cash, long spread"] < 0  # a long y leg pays
+    assert row["cash, short spread"] == pytest.approx(-row["cash, long spread"])
+
+
 def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     show(at, "Charts")
     specs = figures(at)
@@ -327,6 +345,9 @@ def controls(db_path: str, **changes) -> Controls:
         slippage_bps=0.0,
         capital=10_000.0,
         in_sample=False,
+        maker_fee_bps=2.0,
+        stand_in_spread_bps=1.0,
+        liquidity="taker",
     )
     return dataclasses.replace(base, **changes)
 
@@ -358,10 +379,24 @@ def test_csv_builders_columns_and_rows(seeded):
         "spread",
         "zscore",
         "correlation",
+        "qty_x",
+        "qty_y",
+        "price_pnl_x",
+        "price_pnl_y",
+        "fees",
+        "spread_cost",
+        "slippage",
+        "funding_x",
+        "funding_y",
+        "net_pnl",
     ]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
     trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
-    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
+    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "spread_cost", "funding", "exit_reason"} <= set(
+        trades.columns
+    )
+    # the pair CSV's per-bar P&L by source adds up to the trade log's net P&L
+    assert pair["net_pnl"].sum() == pytest.approx(trades["net_pnl"].sum(), abs=1e-6)
     assert len(trades) > 0
     minute = pd.read_csv(io.BytesIO(exports.window_csv(controls(seeded, timeframe="1min"), exports.bars_frame)))
     assert 2 * 29 <= len(minute) <= 2 * 31
