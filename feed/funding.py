@@ -54,10 +54,14 @@ def funding_rows(symbol: str, payload: object, where: str) -> list[FundingRate]:
 
 def with_intervals(rates: Sequence[FundingRate], previous_ms: int | None, fallback_hours: float) -> list[FundingRate]:
     """Settlements in time order with interval_hours = the hours since the one before (`previous_ms` for the first;
-    `fallback_hours`, the symbol's interval from fundingInfo, when there is none). A spacing longer than Binance's
-    longest interval means missing settlements (see funding_gaps), not an interval: the interval before it is kept."""
+    when there is none — a symbol's first settlement — the spacing to the next, else `fallback_hours`, the symbol's
+    interval from fundingInfo). A spacing longer than Binance's longest interval means missing settlements (see
+    funding_gaps), not an interval: the interval before it is kept."""
     out = []
     last_ms, last_hours = previous_ms, fallback_hours
+    if previous_ms is None and len(rates) > 1:
+        first = (rates[1].funding_time - rates[0].funding_time) / HOUR_MS
+        last_hours = first if 0 < first <= MAX_INTERVAL_HOURS else fallback_hours
     for rate in rates:
         hours = last_hours if last_ms is None else (rate.funding_time - last_ms) / HOUR_MS
         if not 0 < hours <= MAX_INTERVAL_HOURS:

@@ -50,7 +50,8 @@ def test_missing_settlements_are_gaps_not_intervals():
     times = [0, 8 * HOUR_MS, 24 * HOUR_MS, 25 * HOUR_MS]
     assert funding_gaps(times) == [(8 * HOUR_MS, 24 * HOUR_MS)]
     rows = [FundingRate("X", t, 1e-4, None, math.nan) for t in times]
-    assert [r.interval_hours for r in with_intervals(rows, None, 4.0)] == [4.0, 8.0, 8.0, 1.0]
+    assert [r.interval_hours for r in with_intervals(rows, None, 4.0)] == [8.0, 8.0, 8.0, 1.0]  # first: its spacing
+    assert [r.interval_hours for r in with_intervals(rows[:1], None, 4.0)] == [4.0]  # alone: fundingInfo's
 
 
 def test_funding_requests_share_a_five_minute_budget(fb):
