@@ -42,6 +42,7 @@ class Settings:
     db_target: str  # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
     database_url: str
     ws_url: str
+    ws_public_url: str
     rest_url: str
     data_feed: FeedKind
     stream: StreamKind
@@ -63,6 +64,9 @@ class Settings:
     archive_repair: bool
     backfill_minutes: int
     backfill_kline_hours: int
+    record_quotes: bool
+    record_funding: bool
+    funding_history_days: int
     tick_retention_days: int
     cold_dir: str
     fee_bps: float
@@ -229,6 +233,14 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`",
     ),
     (
+        "BINANCE_WS_PUBLIC_URL",
+        "ws_public_url",
+        "wss://fstream.binance.com/public",
+        _url(("wss", "ws")),
+        "base of the routed high-frequency WebSocket path that carries `<symbol>@bookTicker` (RECORD_QUOTES: its own "
+        "connection)",
+    ),
+    (
         "BINANCE_REST_URL",
         "rest_url",
         "https://fapi.binance.com",
@@ -336,6 +348,30 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         "0",
         _number(int, 0, 24 * 365),
         "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)",
+    ),
+    (
+        "RECORD_QUOTES",
+        "record_quotes",
+        "false",
+        _bool,
+        "also record best bid/ask (`<symbol>@bookTicker`, binance feed; quotes around the trades for the simulated "
+        "feed) into 1-second quote bars (table quote_bars), the backtest's spread cost",
+    ),
+    (
+        "RECORD_FUNDING",
+        "record_funding",
+        "false",
+        _bool,
+        "also record funding: settlements over REST `fundingRate` on start and after each settlement, the live "
+        "`<symbol>@markPrice@1s` rate and next settlement (binance feed); settlements every 8 h for the simulated feed",
+    ),
+    (
+        "FUNDING_HISTORY_DAYS",
+        "funding_history_days",
+        "30",
+        _number(int, 0, 3650),
+        "with RECORD_FUNDING, fetch this many days of funding settlements on the first start (later starts resume "
+        "after the last stored one)",
     ),
     (
         "TICK_RETENTION_DAYS",

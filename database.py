@@ -35,6 +35,7 @@ from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, n
 from storage.cursors import IdCursor, load_cursors
 from storage.funding import (
     NextFunding,
+    funding_gaps,
     funding_rates,
     last_funding_time,
     next_funding,
@@ -44,7 +45,7 @@ from storage.funding import (
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
-from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gap, write_quote_bars
+from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gaps, write_quote_bars
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
@@ -107,6 +108,7 @@ __all__ = [
     "error_line",
     "export_day",
     "export_ticks_csv",
+    "funding_gaps",
     "funding_rates",
     "get_backfill",
     "is_busy",
@@ -131,7 +133,7 @@ __all__ = [
     "read_ticks",
     "record_alert_check",
     "record_gap",
-    "record_quote_gap",
+    "record_quote_gaps",
     "reopen",
     "repair_locks",
     "same_target",

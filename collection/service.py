@@ -24,6 +24,7 @@ from data_feed import (
     DataFeed,
     FrameRecorder,
     ReplayFeed,
+    SideStream,
     SimulatedFeed,
     TickFileError,
     detect_tick_format,
@@ -49,8 +50,8 @@ def _binance_feed(settings: Settings, options: FeedOptions) -> DataFeed:
     )
 
 
-def _simulated_feed(_: Settings, options: FeedOptions) -> DataFeed:
-    return SimulatedFeed(speed=options.speed or 1.0)
+def _simulated_feed(settings: Settings, options: FeedOptions) -> DataFeed:
+    return SimulatedFeed(speed=options.speed or 1.0, quotes=settings.record_quotes, funding=settings.record_funding)
 
 
 def _replay_feed(settings: Settings, options: FeedOptions) -> DataFeed:
@@ -94,8 +95,21 @@ def make_feed(
     return factory(settings, FeedOptions(replay_file, speed, record))
 
 
+def side_feeds(settings: Settings) -> list[DataFeed]:
+    """The live feed's extra connections the settings ask for: bookTicker on the /public route (RECORD_QUOTES) and
+    markPrice@1s on the /market route (RECORD_FUNDING), each with the trade feed's stall watchdog."""
+    wanted = [(settings.record_quotes, settings.ws_public_url, SideStream.BOOK_TICKER)]
+    wanted.append((settings.record_funding, settings.ws_url, SideStream.MARK_PRICE))
+    return [
+        BinanceFuturesFeed(url, stream=stream, stall_first_s=settings.stall_first_s, stall_idle_s=settings.stall_idle_s)
+        for on, url, stream in wanted
+        if on
+    ]
+
+
 def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = None) -> Collector:
-    """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
+    """A collector wired with the settings' batching, REST and archive repair, backfill, quote and funding
+    choices."""
     live = feed.kind is FeedKind.BINANCE
     rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
     archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
@@ -112,6 +126,10 @@ def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = N
         archive=archive,
         universe_quote=settings.universe_quote,
         retention=Retention(settings.tick_retention_days, settings.cold_dir) if settings.tick_retention_days else None,
+        record_quotes=settings.record_quotes,
+        record_funding=settings.record_funding,
+        funding_days=settings.funding_history_days,
+        side_feeds=side_feeds(settings) if live else (),
     )
 
 

@@ -18,10 +18,12 @@ from collection.records import (
     BackfillState,
     BarBatch,
     CollectorState,
+    FundingBatch,
     GapJob,
     IdGap,
     ImportBatch,
     RepairBatch,
+    RulesBatch,
 )
 from collection.rest_history import OLDER_THAN_REST, beyond_rest
 from core.clock import now_ms
@@ -37,6 +39,7 @@ BUSY_WAIT_MAX_S = 120.0  # a lock held longer than this stops the writer
 RECONNECT_EVERY_S = 1.0  # a lost server session: how often to try a new one
 RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
 RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
+QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after it ended (clocks differ)
 T = TypeVar("T")
 
 
@@ -149,8 +152,12 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
 
 def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand) -> None:
     next_flush = time.monotonic() + p.flush_interval_s
+    next_side = next_flush
     while True:
         stopping = p.stop.is_set()
+        if time.monotonic() >= next_side or stopping:
+            _write_quotes(p, conn, final=stopping)
+            next_side = time.monotonic() + p.flush_interval_s
         did_work = _write_side(p, conn, hand)
         queued, now = len(p.queue.items), time.monotonic()
         draining = p.state is CollectorState.DRAINING
@@ -166,6 +173,29 @@ def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand)
             p.finished.set()
         p.queue.ready.wait(max(0.0, next_flush - now) if queued else p.flush_interval_s)
         p.queue.ready.clear()
+
+
+def _write_quotes(p: Pipeline, conn: database.Connection, final: bool = False) -> None:
+    """Store the finished quote bars and the holes found since the last time, and the latest mark-price update per
+    symbol (one row each: the next settlement), in the writer's rhythm; at a stop the open seconds are finished at
+    their last quote."""
+    book = p.quotes
+    if book is not None:
+        if final:
+            book.break_stream(None, "collector stopped")
+        else:
+            book.finish_before(now_ms() - QUOTE_SETTLE_MS)
+        bars, holes = book.take()
+        if bars:
+            _patiently(p, conn, lambda: database.write_quote_bars(conn, bars))
+            p.counters.quote_bars += len(bars)
+        rows = [(h.symbol, h.from_ts, h.to_ts, h.note) for h in holes]
+        p.counters.quote_gaps += _patiently(p, conn, lambda: database.record_quote_gaps(conn, rows))
+        for hole in holes:
+            log.warning("quote gap in %s: %d ms without quotes (%s)", hole.symbol, hole.to_ts - hole.from_ts, hole.note)
+    if p.marks:
+        marks = [p.marks.pop(symbol) for symbol in list(p.marks)]
+        _patiently(p, conn, lambda: database.write_mark_prices(conn, marks, p.funding_intervals))
 
 
 def storable(t: Tick) -> bool:
@@ -326,6 +356,10 @@ def _write_side(p: Pipeline, conn: database.Connection, hand: InHand) -> bool:
         )
     elif isinstance(item, ImportBatch):
         _write_import(p, conn, item)
+    elif isinstance(item, FundingBatch):
+        p.counters.settlements += _patiently(p, conn, lambda: database.write_funding_rates(conn, item.rates))
+    elif isinstance(item, RulesBatch):
+        _patiently(p, conn, lambda: database.write_contract_rules(conn, item.rules))
     elif isinstance(item, BackfillState):
         _patiently(
             p,

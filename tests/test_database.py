@@ -536,7 +536,7 @@ def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
     bars = [QuoteBar("BTCUSDT", T0 + 1000 * i, 60_000.0 + i, 60_000.2 + i, 1.5, 2.5, 0.1) for i in range(5)]
     assert db.write_quote_bars(conn, [*bars, QuoteBar("ETHUSDT", T0, 3_000.0, 3_000.01, 9.0, 8.0, 0.005)]) == 6
     db.write_quote_bars(conn, [dataclasses.replace(bars[2], bid=60_001.9, half_spread=0.15)])  # completed later
-    gap = db.record_quote_gap(conn, "BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
+    assert db.record_quote_gaps(conn, [("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")]) == 1
     conn.close()
     frame = db.quote_bars(db_target, "BTCUSDT", pd.Timestamp(T0 + 1000, unit="ms", tz="UTC"))
     assert list(frame.columns) == ["bid", "ask", "bid_size", "ask_size", "half_spread"]
@@ -546,8 +546,8 @@ def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
     assert db.quote_bars(db_target, "BTCUSDT", end=pd.Timestamp(T0, unit="ms", tz="UTC")).empty
     with contextlib.closing(db.open_reader(db_target)) as reader:
         gaps = db.quote_gaps(reader, ["BTCUSDT"])
-    assert [(g.id, g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
-        (gap, "BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
+    assert [(g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
+        ("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
     ]
 
 
