@@ -32,6 +32,7 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
+* ``quant/ou_bands.py``    ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -82,6 +83,7 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds
 from quant.pair import (
     PairAnalytics,
     beta_stability,
@@ -97,6 +99,8 @@ from quant.results import (
     HalfLifeResult,
     HurstResult,
     JohansenResult,
+    OUBands,
+    OUFit,
     PairSeries,
     PairTests,
     PersistenceChangeResult,
@@ -143,6 +147,7 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
+    BandObjective,
     HedgeMethod,
     InsufficientData,
     LagCriterion,
@@ -206,6 +211,7 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "BandObjective",
     "CriticalValues",
     "EngleGrangerResult",
     "ExclusionReason",
@@ -216,6 +222,8 @@ __all__ = [
     "InsufficientData",
     "JohansenResult",
     "LagCriterion",
+    "OUBands",
+    "OUFit",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -255,6 +263,9 @@ __all__ = [
     "mask_holes",
     "max_drawdown",
     "not_enough_data",
+    "ou_band_stats",
+    "ou_fit",
+    "ou_optimal_thresholds",
     "pair_analytics",
     "pair_series",
     "pair_tests",

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quant.hedge import HedgeResult
-from quant.vocabulary import LagCriterion, PairTest
+from quant.vocabulary import BandObjective, LagCriterion, PairTest
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,59 @@ class PersistenceChangeResult:
     split: int  # bars in the formation; the recent part is bars split..nobs − 1
     nobs: int
     formation_ar1: float  # least-squares AR(1) of the formation residual
+
+
+@dataclass(frozen=True)
+class OUFit:
+    """Exact maximum-likelihood Ornstein–Uhlenbeck fit dX = μ(θ − X)dt + σ dW of a spread
+    (:func:`quant.ou_bands.ou_fit`): θ in the spread's units, μ per year, σ per √year (365-day years of 24/7 bars)."""
+
+    theta: float
+    mu: float
+    sigma: float
+    bar_years: float  # one bar as a fraction of a year (1 min = 1/525,600)
+    nobs: int
+    ar1: float  # the bar-to-bar coefficient e^(−μ·bar_years)
+
+    @property
+    def stationary_sd(self) -> float:
+        """The spread's long-run standard deviation σ/√(2μ), in its own units."""
+        return self.sigma / math.sqrt(2.0 * self.mu)
+
+    @property
+    def half_life_years(self) -> float:
+        """ln 2 / μ: the time a deviation takes to halve, in years."""
+        return math.log(2.0) / self.mu
+
+
+@dataclass(frozen=True)
+class OUBands:
+    """Bertram's (2010) optimal symmetric band of an OU spread (:func:`quant.ou_bands.ou_optimal_thresholds`), in the
+    units of the inputs: go long at `entry` (below θ), exit at `exit` = 2θ − entry (and, symmetrically, short at
+    `exit`, cover at `entry`). A trade cycle runs entry → exit → entry; its length T (years when μ is per year) and the
+    return per unit time R = (exit − entry − cost)/T (spread units per year, one unit of spread held)."""
+
+    entry: float
+    exit: float
+    expected_trade_length: float
+    trade_length_variance: float
+    expected_return: float
+    return_variance: float
+    sharpe: float  # (E[R] − r_f/E[T]) / √Var[R], Bertram's definition
+    objective: BandObjective
+    cost: float
+    risk_free: float
+
+    @property
+    def half_width(self) -> float:
+        """Distance of either band from θ."""
+        return (self.exit - self.entry) / 2.0
+
+    @property
+    def two_sided_return(self) -> float:
+        """Expected return per unit time when both sides are traded (long entry → exit, then short exit → entry):
+        each half cycle earns exit − entry − cost in half the time, twice Bertram's one-sided figure."""
+        return 2.0 * self.expected_return
 
 
 class StaticFit(NamedTuple):

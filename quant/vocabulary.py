@@ -41,6 +41,14 @@ class LagCriterion(enum.StrEnum):
     AIC = "aic"
 
 
+class BandObjective(enum.StrEnum):
+    """What Bertram's (2010) optimal OU band maximises: the expected return per unit time, or its Sharpe ratio for a
+    given risk-free rate."""
+
+    RETURN = "return"
+    SHARPE = "sharpe"
+
+
 HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
 STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
 ALERT_OPS: tuple[str, ...] = tuple(AlertOp)
