@@ -32,7 +32,9 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
-* ``quant/ou_bands.py``    ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
+* ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
+* ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
+                            probability_of_overfitting.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -84,6 +86,12 @@ from quant.metrics import (
     sortino_ratio,
 )
 from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds
+from quant.overfitting import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probability_of_overfitting,
+    trials_deflated_sharpe,
+)
 from quant.pair import (
     PairAnalytics,
     beta_stability,
@@ -95,12 +103,14 @@ from quant.pair import (
 from quant.results import (
     AdfResult,
     CriticalValues,
+    DeflatedSharpe,
     EngleGrangerResult,
     HalfLifeResult,
     HurstResult,
     JohansenResult,
     OUBands,
     OUFit,
+    OverfittingResult,
     PairSeries,
     PairTests,
     PersistenceChangeResult,
@@ -213,6 +223,7 @@ __all__ = [
     "BacktestResult",
     "BandObjective",
     "CriticalValues",
+    "DeflatedSharpe",
     "EngleGrangerResult",
     "ExclusionReason",
     "HalfLifeResult",
@@ -224,6 +235,7 @@ __all__ = [
     "LagCriterion",
     "OUBands",
     "OUFit",
+    "OverfittingResult",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -247,10 +259,12 @@ __all__ = [
     "calculate_zscore",
     "calmar_ratio",
     "correlation_matrix",
+    "deflated_sharpe_ratio",
     "distribution",
     "ending_text",
     "engle_granger",
     "evaluate_alert",
+    "expected_max_sharpe",
     "fill_fraction",
     "fit_hedge",
     "fmt_break_p",
@@ -273,6 +287,7 @@ __all__ = [
     "pair_warmup",
     "parameter_sweep",
     "persistence_change",
+    "probability_of_overfitting",
     "resample_bars",
     "resample_ohlcv",
     "returns",
@@ -286,4 +301,5 @@ __all__ = [
     "summary_statistics",
     "to_json",
     "to_time_index",
+    "trials_deflated_sharpe",
 ]

@@ -185,6 +185,32 @@ class OUBands:
         return 2.0 * self.expected_return
 
 
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    """Bailey & López de Prado's (2014) deflated Sharpe ratio (:func:`quant.overfitting.deflated_sharpe_ratio`), per
+    observation: `sr0` the Sharpe ratio the best of `n_trials` skill-less trials would reach by luck, `dsr` the
+    probability that the true Sharpe ratio exceeds it (the chance the observed Sharpe is real)."""
+
+    sharpe: float
+    sr0: float
+    dsr: float
+    n_trials: int
+    n_obs: int
+
+
+@dataclass(frozen=True)
+class OverfittingResult:
+    """The probability of backtest overfitting by combinatorially symmetric cross-validation (Bailey, Borwein, López
+    de Prado & Zhu 2015; :func:`quant.overfitting.probability_of_overfitting`): of the ways to split the sample into
+    halves, the share where the configuration best in one half ranks at or below the median in the other."""
+
+    pbo: float
+    logits: tuple[float, ...]  # ln(ω/(1 − ω)) of the in-sample best's out-of-sample relative rank ω, per split
+    n_configs: int
+    n_blocks: int  # S: the sample is cut into S blocks, S/2 of them in-sample per split
+    n_splits: int  # C(S, S/2)
+
+
 class StaticFit(NamedTuple):
     """OLS y = α + β·x over the whole sample (:func:`quant.stationarity.static_fit`)."""
 
