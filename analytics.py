@@ -35,6 +35,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
 * ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
                             probability_of_overfitting.
+* ``quant/walkforward.py`` WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
+                            sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -85,7 +87,7 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds
+from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds, round_trip_cost
 from quant.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
@@ -116,6 +118,8 @@ from quant.results import (
     PersistenceChangeResult,
     StabilityResult,
     StaticFit,
+    WalkForwardResult,
+    WalkForwardWindow,
     to_json,
 )
 from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
@@ -157,12 +161,14 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
+    BandChoice,
     BandObjective,
     HedgeMethod,
     InsufficientData,
     LagCriterion,
     PairTest,
 )
+from quant.walkforward import WalkForwardParams, walk_forward, walk_forward_windows
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +227,7 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "BandChoice",
     "BandObjective",
     "CriticalValues",
     "DeflatedSharpe",
@@ -247,6 +254,9 @@ __all__ = [
     "StabilityResult",
     "StaticFit",
     "Verdict",
+    "WalkForwardParams",
+    "WalkForwardResult",
+    "WalkForwardWindow",
     "adf_test",
     "align_closes",
     "annualization_factor",
@@ -292,6 +302,7 @@ __all__ = [
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "round_trip_cost",
     "scan_pairs",
     "scan_summary",
     "sharpe_ratio",
@@ -302,4 +313,6 @@ __all__ = [
     "to_json",
     "to_time_index",
     "trials_deflated_sharpe",
+    "walk_forward",
+    "walk_forward_windows",
 ]

@@ -177,3 +177,14 @@ def ou_optimal_thresholds(
         negative_sharpe, bounds=(lowest, theta - cost / 2.0), method="bounded", options={"xatol": sd * 1e-9}
     )
     return ou_band_stats(theta, mu, sigma, float(found.x), cost, risk_free=risk_free, objective=goal)
+
+
+def round_trip_cost(price_x: float, price_y: float, beta: float, cost_bps: float) -> float:
+    """The cost of one round trip of one unit of spread (long 1 y, short β x, or the reverse), in spread units: both
+    legs filled twice at `cost_bps` per leg per fill (fees, half-spread, slippage) on their notional,
+    2·cost_bps·10⁻⁴·(p_y + |β|·p_x)."""
+    if not (price_x > 0 and price_y > 0):
+        raise ValueError(f"prices must be > 0, got x {price_x}, y {price_y}")
+    if not (cost_bps >= 0 and math.isfinite(beta)):
+        raise ValueError(f"cost_bps must be >= 0 and beta finite, got {cost_bps}, {beta}")
+    return 2.0 * cost_bps * 1e-4 * (price_y + abs(beta) * price_x)

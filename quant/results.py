@@ -211,6 +211,50 @@ class OverfittingResult:
     n_splits: int  # C(S, S/2)
 
 
+@dataclass(frozen=True)
+class WalkForwardWindow:
+    """One walk-forward step (:func:`quant.walkforward.walk_forward`): what was fitted on its formation bars only, and
+    how its levels did in sample (on the formation) and out of sample (on the trading bars). Bars are positions in
+    the pair's aligned index; `trade_end` is exclusive."""
+
+    formation_start: int
+    formation_end: int  # exclusive; the purge gap follows
+    trade_start: int
+    trade_end: int
+    beta: float  # static OLS y = α + β·x on the formation
+    alpha: float
+    ou: OUFit | None  # None when the formation spread did not mean-revert (the window then stays flat)
+    entry_z: float  # in units of the formation spread's stationary sd around its OU mean
+    exit_z: float
+    bands: OUBands | None  # with BandChoice.OPTIMAL
+    is_pnl: float  # money, formation bars, same levels (in sample)
+    oos_pnl: float  # money, trading bars (out of sample)
+    oos_trades: int
+    oos_fees: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """A walk-forward (:func:`quant.walkforward.walk_forward`): its windows, the out-of-sample trading windows stitched
+    into one per-bar P&L and equity curve (money, after fees and slippage; bars outside a trading window are flat and
+    left out), the in-sample P&L of the same levels on the formation windows, and the walk-forward efficiency."""
+
+    windows: tuple[WalkForwardWindow, ...]
+    oos_pnl: pd.Series = field(compare=False)
+    oos_equity: pd.Series = field(compare=False)
+    is_pnl: pd.Series = field(compare=False)  # per formation bar of every window, concatenated (bars repeat)
+    capital: float
+    bar_seconds: float
+    is_annual_return: float  # fraction of capital per 365-day year, simple (fixed notional, no compounding)
+    oos_annual_return: float
+    efficiency: float  # oos_annual_return / is_annual_return (NaN when the in-sample return is not positive)
+    oos_sharpe: float  # annualised, per-bar P&L over capital (NaN when flat)
+    is_sharpe: float
+    oos_trades: int
+    oos_fees: float
+
+
 class StaticFit(NamedTuple):
     """OLS y = α + β·x over the whole sample (:func:`quant.stationarity.static_fit`)."""
 
