@@ -31,11 +31,12 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/stationarity.py`` ADF, Engle-Granger, Johansen, half-life, Hurst, returns, correlations, statistics.
 * ``quant/pair.py``         PairAnalytics and the pair pipeline (pair_series, pair_tests, beta_stability).
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
-* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence).
+* ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
+                            the full test and the selection in quant/scan_screen, scan_describe, scan_select.
 * ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
 * ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
                             probability_of_overfitting.
-* ``quant/walkforward.py`` WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
+* ``quant/walkforward.py``  WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
                             sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
@@ -122,7 +123,8 @@ from quant.results import (
     WalkForwardWindow,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
+from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs, scan_summary
+from quant.scan_screen import ExclusionReason, ScanExclusion
 from quant.stationarity import (
     adf_test,
     correlation_matrix,

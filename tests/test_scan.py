@@ -9,7 +9,7 @@ import pytest
 
 import analytics as A
 from data_feed import simulate_universe as synthetic_universe
-from quant.scan import bh_qvalues
+from quant.scan_select import bh_qvalues
 
 
 def _found(table: pd.DataFrame) -> set[frozenset[str]]:
