@@ -33,9 +33,11 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
                             the full test and the selection in quant/scan_screen, scan_describe, scan_select.
-* ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats and ou_optimal_thresholds (Bertram's 2010 bands).
+* ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats, ou_optimal_thresholds (Bertram's 2010 bands),
+                            round_trip_cost, spread_edge (the edge per day after costs).
 * ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
                             probability_of_overfitting.
+* ``quant/sweep_overfit.py`` sweep_returns, sweep_overfitting: a sweep's best cell, deflated Sharpe and PBO.
 * ``quant/walkforward.py``  WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
                             sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
@@ -88,7 +90,7 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds, round_trip_cost
+from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds, round_trip_cost, spread_edge
 from quant.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
@@ -117,8 +119,10 @@ from quant.results import (
     PairSeries,
     PairTests,
     PersistenceChangeResult,
+    SpreadEdge,
     StabilityResult,
     StaticFit,
+    SweepOverfitting,
     WalkForwardResult,
     WalkForwardWindow,
     to_json,
@@ -141,6 +145,7 @@ from quant.stationarity import (
     static_fit,
     summary_statistics,
 )
+from quant.sweep_overfit import sweep_overfitting, sweep_returns
 from quant.verdict import (
     ENDED_TEXT,
     PairVerdict,
@@ -253,8 +258,10 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SpreadEdge",
     "StabilityResult",
     "StaticFit",
+    "SweepOverfitting",
     "Verdict",
     "WalkForwardParams",
     "WalkForwardResult",
@@ -309,9 +316,12 @@ __all__ = [
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_edge",
     "stability_text",
     "static_fit",
     "summary_statistics",
+    "sweep_overfitting",
+    "sweep_returns",
     "to_json",
     "to_time_index",
     "trials_deflated_sharpe",

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, special
 
-from quant.results import OUBands, OUFit
+from quant.results import OUBands, OUFit, SpreadEdge
 from quant.validation import as_series, check_values
 from quant.vocabulary import MIN_STAT_OBS, SECONDS_PER_YEAR, BandObjective, InsufficientData
 
@@ -188,3 +188,28 @@ def round_trip_cost(price_x: float, price_y: float, beta: float, cost_bps: float
     if not (cost_bps >= 0 and math.isfinite(beta)):
         raise ValueError(f"cost_bps must be >= 0 and beta finite, got {cost_bps}, {beta}")
     return 2.0 * cost_bps * 1e-4 * (price_y + abs(beta) * price_x)
+
+
+def spread_edge(
+    spread: Any, price_x: float, price_y: float, beta: float, bar_seconds: float, cost_bps: float
+) -> SpreadEdge:
+    """The spread's edge after costs: the exact-MLE OU fit of `spread` (y − α − β·x, bars of `bar_seconds`), the
+    round trip of one unit of spread at the last prices and `cost_bps` per leg per fill (:func:`round_trip_cost`),
+    Bertram's return-maximising band for it, and that band's expected return per day, both sides traded, as a share
+    of the unit's gross notional. InsufficientData when the spread does not mean-revert."""
+    fit = ou_fit(spread, bar_seconds)
+    cost = round_trip_cost(price_x, price_y, beta, cost_bps)
+    if cost == 0:
+        raise ValueError("cost_bps must be > 0: without costs the optimal band shrinks onto the mean")
+    bands = ou_optimal_thresholds(fit.theta, fit.mu, fit.sigma, cost)
+    notional = price_y + abs(beta) * price_x
+    return SpreadEdge(
+        fit=fit,
+        bands=bands,
+        cost=cost,
+        notional=notional,
+        edge_per_day=bands.two_sided_return / 365.0 / notional,
+        trade_seconds=bands.expected_trade_length * SECONDS_PER_YEAR,
+        span_seconds=fit.nobs * bar_seconds,
+        bar_seconds=bar_seconds,
+    )

@@ -186,6 +186,54 @@ class OUBands:
 
 
 @dataclass(frozen=True)
+class SpreadEdge:
+    """What a spread offers a trader after costs (:func:`quant.ou_bands.spread_edge`): its OU fit, Bertram's
+    return-maximising band for the round-trip cost, and that band's expected return per day when both sides are
+    traded, as a share of the gross notional of one unit of spread (p_y + |β|·p_x)."""
+
+    fit: OUFit
+    bands: OUBands
+    cost: float  # one round trip of one unit of spread, in spread units
+    notional: float  # p_y + |β|·p_x at the last bar
+    edge_per_day: float  # both sides, after costs, fraction of notional per day
+    trade_seconds: float  # expected length of a full cycle (entry → exit → entry)
+    span_seconds: float  # the data the fit used
+    bar_seconds: float
+
+    @property
+    def entry_z(self) -> float:
+        """The band's distance from the mean in stationary standard deviations."""
+        return self.bands.half_width / self.fit.stationary_sd
+
+    @property
+    def covers_cost(self) -> bool:
+        """The edge is positive and the model expects at least one full trade cycle within the span it was fitted
+        on (otherwise the band is too wide to trade: the costs eat every band the data has seen pay)."""
+        return self.edge_per_day > 0 and self.trade_seconds <= self.span_seconds
+
+
+@dataclass(frozen=True)
+class SweepOverfitting:
+    """How much a sweep's best cell owes to luck (:func:`quant.sweep_overfit.sweep_overfitting`): the cell, its raw
+    annualised Sharpe ratio, its deflated Sharpe ratio with every cell counted as a trial, and the PBO of picking the
+    best cell by Sharpe."""
+
+    entry: float
+    exit: float
+    sharpe: float  # annualised, per-bar P&L over capital
+    deflated: DeflatedSharpe
+    overfitting: OverfittingResult
+
+    def words(self) -> str:
+        """The verdict a trader reads."""
+        return (
+            f"After {self.deflated.n_trials} tries, the chance this Sharpe is real: {100 * self.deflated.dsr:.0f} %. "
+            f"Chance the best cell of one half of the data is no better than the median in the other half (PBO): "
+            f"{100 * self.overfitting.pbo:.0f} %."
+        )
+
+
+@dataclass(frozen=True)
 class DeflatedSharpe:
     """Bailey & López de Prado's (2014) deflated Sharpe ratio (:func:`quant.overfitting.deflated_sharpe_ratio`), per
     observation: `sr0` the Sharpe ratio the best of `n_trials` skill-less trials would reach by luck, `dsr` the

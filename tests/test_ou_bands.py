@@ -151,3 +151,19 @@ def test_bands_refuse_bad_arguments() -> None:
         A.ou_optimal_thresholds(**REF, objective="sharpe")
     with pytest.raises(ValueError, match="below the mean"):
         A.ou_band_stats(0.0, 1.0, 0.1, 0.01, 0.0)
+
+
+def test_spread_edge_weighs_the_band_against_the_round_trip() -> None:
+    mu = math.log(2) / (20 / 525_600)  # half-life 20 one-minute bars
+    spread = _ou_bars(10_000, 0.0, mu, 400.0, 60.0, 11)  # stationary sd 400 / √(2μ) ≈ 2.1 in price units
+    cheap = A.spread_edge(spread, 60_000.0, 2_500.0, 0.04, 60.0, 1.0)
+    assert cheap.cost == pytest.approx(A.round_trip_cost(60_000.0, 2_500.0, 0.04, 1.0)) == pytest.approx(0.98)
+    assert cheap.notional == pytest.approx(4_900.0)
+    assert cheap.edge_per_day == pytest.approx(2 * cheap.bands.expected_return / 365 / 4_900)
+    assert cheap.entry_z == pytest.approx(cheap.bands.half_width / cheap.fit.stationary_sd)
+    assert cheap.covers_cost and cheap.trade_seconds < cheap.span_seconds
+    dear = A.spread_edge(spread, 60_000.0, 2_500.0, 0.04, 60.0, 18.0)  # a round trip of ~8 stationary sds
+    assert dear.entry_z > cheap.entry_z and dear.edge_per_day < cheap.edge_per_day
+    assert not dear.covers_cost
+    with pytest.raises(ValueError, match="cost_bps must be > 0"):
+        A.spread_edge(spread, 60_000.0, 2_500.0, 0.04, 60.0, 0.0)

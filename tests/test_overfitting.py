@@ -79,3 +79,18 @@ def test_overfitting_refuses_bad_input() -> None:
         A.probability_of_overfitting(np.zeros((20, 3)))
     with pytest.raises(ValueError, match="finite"):
         A.trials_deflated_sharpe(np.full((10, 3), np.nan))
+
+
+def test_sweep_overfitting_counts_every_cell_as_a_trial() -> None:
+    from analytics_fixtures import cointegrated_pair
+
+    x, y, _ = cointegrated_pair(6_000, beta=0.04, alpha=100.0, half_life=30.0, seed=4)
+    params = A.BacktestParams(fee_bps=0.5, bar_seconds=60.0, hedge_method="rolling", hedge_window=300, z_window=60)
+    result = A.sweep_overfitting(x, y, params, (1.0, 2.0, 3.0), (-0.5, 0.0, 2.5))
+    assert result.deflated.n_trials == 7  # the cells with exit < entry: (1.0, 2.5) and (2.0, 2.5) are not
+    returns = A.sweep_returns(x, y, params, (1.0, 2.0, 3.0), (-0.5, 0.0, 2.5))
+    best = returns.mean() / returns.std()
+    assert f"{result.entry:g}/{result.exit:g}" == best.idxmax()
+    assert result.sharpe == pytest.approx(best.max() * math.sqrt(525_600))
+    assert "After 7 tries, the chance this Sharpe is real:" in result.words()
+    assert 0 <= result.overfitting.pbo <= 1
