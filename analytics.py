@@ -90,7 +90,14 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
-from quant.ou_bands import ou_band_stats, ou_fit, ou_optimal_thresholds, round_trip_cost, spread_edge
+from quant.ou_bands import (
+    STAND_IN_HALF_SPREAD_BPS,
+    ou_band_stats,
+    ou_fit,
+    ou_optimal_thresholds,
+    round_trip_cost,
+    spread_edge,
+)
 from quant.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sharpe,
@@ -226,6 +233,7 @@ __all__ = [
     "SCAN_COLUMNS",
     "SECONDS_PER_YEAR",
     "SIGNIFICANCE",
+    "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
     "TIMEFRAMES",
     "AdfResult",
