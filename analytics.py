@@ -134,7 +134,7 @@ from quant.results import (
     WalkForwardWindow,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs, scan_summary
+from quant.scan import SCAN_COLUMNS, SCAN_COST_BPS, ScanSummary, scan_pairs, scan_summary
 from quant.scan_screen import ExclusionReason, ScanExclusion
 from quant.stationarity import (
     adf_test,
@@ -231,6 +231,7 @@ __all__ = [
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
     "SCAN_COLUMNS",
+    "SCAN_COST_BPS",
     "SECONDS_PER_YEAR",
     "SIGNIFICANCE",
     "STAND_IN_HALF_SPREAD_BPS",

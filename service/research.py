@@ -18,10 +18,15 @@ WALK_TRADING_SHARE = 0.125  # ... each trading window an eighth (six windows on 
 WALK_GAP_BARS = 10  # purge before and embargo after each trading window
 
 
-def cost_bps(c: Controls) -> float:
+def leg_cost_bps(fee_bps: float, slippage_bps: float) -> float:
     """What each fill of each leg pays, in bps of its notional: the backtest's fee and slippage plus the stand-in
     half-spread (analytics.STAND_IN_HALF_SPREAD_BPS) until recorded quotes price it."""
-    return c.fee_bps + c.slippage_bps + analytics.STAND_IN_HALF_SPREAD_BPS
+    return fee_bps + slippage_bps + analytics.STAND_IN_HALF_SPREAD_BPS
+
+
+def cost_bps(c: Controls) -> float:
+    """:func:`leg_cost_bps` of the sidebar's fee and slippage."""
+    return leg_cost_bps(c.fee_bps, c.slippage_bps)
 
 
 def pair_edge(window: Window) -> analytics.SpreadEdge:
