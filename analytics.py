@@ -33,6 +33,13 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
                             the full test and the selection in quant/scan_screen, scan_describe, scan_select.
+* ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats, ou_optimal_thresholds (Bertram's 2010 bands),
+                            round_trip_cost, spread_edge (the edge per day after costs).
+* ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
+                            probability_of_overfitting.
+* ``quant/sweep_overfit.py`` sweep_returns, sweep_overfitting: a sweep's best cell, deflated Sharpe and PBO.
+* ``quant/walkforward.py``  WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
+                            sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
                             quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
@@ -87,6 +94,20 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from quant.ou_bands import (
+    STAND_IN_HALF_SPREAD_BPS,
+    ou_band_stats,
+    ou_fit,
+    ou_optimal_thresholds,
+    round_trip_cost,
+    spread_edge,
+)
+from quant.overfitting import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probability_of_overfitting,
+    trials_deflated_sharpe,
+)
 from quant.pair import (
     PairAnalytics,
     beta_stability,
@@ -99,18 +120,26 @@ from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
     CriticalValues,
+    DeflatedSharpe,
     EngleGrangerResult,
     HalfLifeResult,
     HurstResult,
     JohansenResult,
+    OUBands,
+    OUFit,
+    OverfittingResult,
     PairSeries,
     PairTests,
     PersistenceChangeResult,
+    SpreadEdge,
     StabilityResult,
     StaticFit,
+    SweepOverfitting,
+    WalkForwardResult,
+    WalkForwardWindow,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs, scan_summary
+from quant.scan import SCAN_COLUMNS, SCAN_COST_BPS, ScanSummary, scan_pairs, scan_summary
 from quant.scan_screen import ExclusionReason, ScanExclusion
 from quant.stationarity import (
     adf_test,
@@ -128,6 +157,7 @@ from quant.stationarity import (
     static_fit,
     summary_statistics,
 )
+from quant.sweep_overfit import sweep_overfitting, sweep_returns
 from quant.verdict import (
     CAUTION_TEXT,
     ENDED_TEXT,
@@ -152,11 +182,14 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
+    BandChoice,
+    BandObjective,
     HedgeMethod,
     InsufficientData,
     LagCriterion,
     PairTest,
 )
+from quant.walkforward import WalkForwardParams, walk_forward, walk_forward_windows
 
 logger = logging.getLogger(__name__)
 
@@ -208,9 +241,11 @@ __all__ = [
     "MIN_STAT_OBS",
     "QUOTE_MAX_AGE_S",
     "SCAN_COLUMNS",
+    "SCAN_COST_BPS",
     "SECONDS_PER_YEAR",
     "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
+    "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
     "TIMEFRAMES",
     "AdfResult",
@@ -219,9 +254,12 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "BandChoice",
+    "BandObjective",
     "CostBreakdown",
     "CostModel",
     "CriticalValues",
+    "DeflatedSharpe",
     "EngleGrangerResult",
     "ExclusionReason",
     "HalfLifeResult",
@@ -233,6 +271,9 @@ __all__ = [
     "LagCriterion",
     "LegMarket",
     "Liquidity",
+    "OUBands",
+    "OUFit",
+    "OverfittingResult",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -241,9 +282,14 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SpreadEdge",
     "StabilityResult",
     "StaticFit",
+    "SweepOverfitting",
     "Verdict",
+    "WalkForwardParams",
+    "WalkForwardResult",
+    "WalkForwardWindow",
     "adf_test",
     "align_closes",
     "annualization_factor",
@@ -256,10 +302,12 @@ __all__ = [
     "calculate_zscore",
     "calmar_ratio",
     "correlation_matrix",
+    "deflated_sharpe_ratio",
     "distribution",
     "ending_text",
     "engle_granger",
     "evaluate_alert",
+    "expected_max_sharpe",
     "fill_fraction",
     "fit_hedge",
     "fmt_break_p",
@@ -273,6 +321,9 @@ __all__ = [
     "mask_holes",
     "max_drawdown",
     "not_enough_data",
+    "ou_band_stats",
+    "ou_fit",
+    "ou_optimal_thresholds",
     "pair_analytics",
     "pair_series",
     "pair_tests",
@@ -280,17 +331,25 @@ __all__ = [
     "pair_warmup",
     "parameter_sweep",
     "persistence_change",
+    "probability_of_overfitting",
     "resample_bars",
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "round_trip_cost",
     "scan_pairs",
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_edge",
     "stability_text",
     "static_fit",
     "summary_statistics",
+    "sweep_overfitting",
+    "sweep_returns",
     "to_json",
     "to_time_index",
+    "trials_deflated_sharpe",
+    "walk_forward",
+    "walk_forward_windows",
 ]

@@ -12,6 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from dashboard import section_research
 from dashboard.costs import cost_breakdown
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache
 from service.controls import (
@@ -116,6 +117,8 @@ def tab_backtest(c: Controls) -> None:
     st.caption(" · ".join(result.notes))
     with guard("Threshold sweep"):
         sweep_section(window, c)
+    section_research.sweep_verdict(window, c)
+    section_research.backtest_research(window, c)
 
 
 def sweep_section(window: Window, c: Controls) -> None:

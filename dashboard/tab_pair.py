@@ -13,6 +13,7 @@ import analytics
 import database
 import visualizations as viz
 from core.symbols import base_asset
+from dashboard import section_research
 from dashboard.costs import funding_outlook
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
@@ -230,6 +231,7 @@ def tab_pair(c: Controls) -> None:
             export_name(c, "pair"),
             "dl_pair_tab",
         )
+    section_research.suggested_bands(window, c)
     left, right = st.columns(2)
     with left, guard("Correlation matrix"):
         plot(

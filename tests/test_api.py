@@ -489,3 +489,34 @@ def test_scanner_run_and_results(url, db):
     refused(
         requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30), 403, "Origin"
     )
+
+
+def test_research_bands_walk_forward_and_dsr(url):
+    bands = requests.get(f"{url}/api/research/bands", params=PAIR, timeout=60).json()
+    assert bands["bands"]["entry"] < bands["fit"]["theta"] < bands["bands"]["exit"], bands
+    assert bands["entry_z"] > 0 and isinstance(bands["covers_cost"], bool) and bands["cost_bps"] > 0
+    assert bands["trade_seconds"] > 0 and bands["fit"]["bar_years"] > 0 and "units" in bands
+    walk = requests.get(f"{url}/api/research/walkforward", params={**PAIR, "bands": "fixed"}, timeout=60).json()
+    assert walk["bands"] == "fixed" and len(walk["windows"]) >= 2, walk
+    assert set(walk["in_sample"]) == {"annual_return", "sharpe"} and walk["out_of_sample"]["trades"] >= 0
+    assert all(w["formation_end"] <= w["trade_start"] for w in walk["windows"])
+    assert list(walk["equity"].values())[-1] == pytest.approx(10_000 + walk["out_of_sample"]["pnl"], abs=1e-6)
+    dsr = requests.get(f"{url}/api/research/dsr", params=PAIR, timeout=120).json()
+    assert dsr["deflated"]["n_trials"] == 19 and 0 <= dsr["deflated"]["dsr"] <= 1
+    assert 0 <= dsr["overfitting"]["pbo"] <= 1 and "logits" not in dsr["overfitting"]
+    assert "After 19 tries, the chance this Sharpe is real" in dsr["words"]
+
+
+@pytest.mark.parametrize("path", ["bands", "walkforward", "dsr"])
+def test_research_bad_parameters(url, path):
+    refused(requests.get(f"{url}/api/research/{path}", params={"y": "ethusdt"}, timeout=30), 400, "x")
+    refused(
+        requests.get(f"{url}/api/research/{path}", params={**PAIR, "timeframe": "abc"}, timeout=30), 400, "timeframe"
+    )
+    refused(requests.get(f"{url}/api/research/{path}", params={"x": "btcusdt", "y": "solusdt"}, timeout=30), 409, "x")
+
+
+def test_research_walk_forward_refuses_unknown_levels(url):
+    refused(
+        requests.get(f"{url}/api/research/walkforward", params={**PAIR, "bands": "magic"}, timeout=30), 400, "bands"
+    )

@@ -1055,3 +1055,30 @@ def test_pair_statistics_skip_a_hole_in_the_data_instead_of_reading_it_as_a_flat
     z = service_window.pair_of(window, PAIR).zscore.dropna()
     resumed = z[pd.DatetimeIndex(z.index).as_unit("ms").asi8 >= hole_end - 60_000]
     assert resumed.abs().max() < 10, resumed.abs().max()
+
+
+def test_pair_analytics_suggests_the_optimal_bands(at):
+    show(at, "Pair Analytics")
+    assert_clean(at)
+    found = metrics(at)
+    assert re.fullmatch(r"±\d+\.\d\d", found["Band (z)"]), found
+    assert found["Covers its costs"] in {"yes", "no"} and found["Expected trade cycle"] != "—"
+    assert found["Edge per day after costs"].endswith(" %")
+    assert any("Bertram's (2010) return-maximising band" in c.value for c in at.main.caption)
+
+
+def test_backtest_shows_walk_forward_and_the_sweep_odds(at):
+    show(at, "Backtest")
+    at.toggle(key="bt_optimal").set_value(True).run()
+    assert_clean(at)
+    assert any("Entry ±" in m.value and "USDT" in m.value for m in at.main.markdown)
+    at.button(key="run_wf").click().run()
+    assert_clean(at)
+    table = at.table[-1].value
+    assert list(table.columns) == ["in sample (formation windows)", "out of sample (trading windows)"]
+    assert "annualised return" in table.index
+    assert any("Walk-forward efficiency" in m.value for m in at.main.markdown)
+    at.button(key="run_odds").click().run()
+    assert_clean(at)
+    words = [m.value for m in at.main.markdown if "the chance this Sharpe is real" in m.value]
+    assert len(words) == 1 and "After 19 tries" in words[0] and "raw Sharpe" in words[0], words
