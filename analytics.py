@@ -35,6 +35,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
+* ``quant/breakalarm.py``   spread_break_alarm, break_evidence, break_alarm_fit, break_alarm_state/_update:
+                            the cointegration-break alarm (BreakAlarmFit, BreakAlarmState in results.py).
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -67,6 +69,15 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
+from quant.breakalarm import (
+    BREAK_ALARM_OFF,
+    BREAK_ALARM_ON,
+    break_alarm_fit,
+    break_alarm_state,
+    break_alarm_update,
+    break_evidence,
+    spread_break_alarm,
+)
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -92,6 +103,8 @@ from quant.pair import (
 )
 from quant.results import (
     AdfResult,
+    BreakAlarmFit,
+    BreakAlarmState,
     CriticalValues,
     EngleGrangerResult,
     HalfLifeResult,
@@ -189,6 +202,8 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_OFF",
+    "BREAK_ALARM_ON",
     "ENDED_TEXT",
     "EXPANDING_REFIT_GROWTH",
     "HEDGE_METHODS",
@@ -206,6 +221,8 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "BreakAlarmFit",
+    "BreakAlarmState",
     "CriticalValues",
     "EngleGrangerResult",
     "ExclusionReason",
@@ -233,6 +250,10 @@ __all__ = [
     "backtest_mean_reversion",
     "backtest_pairs",
     "beta_stability",
+    "break_alarm_fit",
+    "break_alarm_state",
+    "break_alarm_update",
+    "break_evidence",
     "cagr",
     "calculate_hedge_ratio",
     "calculate_spread",
@@ -270,6 +291,7 @@ __all__ = [
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_break_alarm",
     "stability_text",
     "static_fit",
     "summary_statistics",
