@@ -32,6 +32,7 @@ from storage.connection import (
 )
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
+from storage.deliveries import DeliveryAttempt, list_delivery_attempts, record_delivery_attempt
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
@@ -67,6 +68,7 @@ __all__ = [
     "AlertRule",
     "Connection",
     "DamagedDatabase",
+    "DeliveryAttempt",
     "Gap",
     "IdCursor",
     "PaperPosition",
@@ -99,6 +101,7 @@ __all__ = [
     "is_unreachable",
     "last_prices",
     "list_alert_rules",
+    "list_delivery_attempts",
     "list_gaps",
     "list_paper_positions",
     "load_cursors",
@@ -112,6 +115,7 @@ __all__ = [
     "read_bars",
     "read_ticks",
     "record_alert_check",
+    "record_delivery_attempt",
     "record_gap",
     "reopen",
     "repair_locks",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.sql import Connection
 from storage.sqlite_upgrade import upgrade, user_version
 
-SCHEMA_VERSION = 5  # = len(MIGRATIONS)
+SCHEMA_VERSION = 6  # = len(MIGRATIONS)
 TABLES = (
     "ticks",
     "ohlc_data",
@@ -16,6 +16,7 @@ TABLES = (
     "backfill_state",
     "paper_positions",
     "id_cursors",
+    "delivery_attempts",
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -163,6 +164,24 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE symbol IS NOT NULL;
     DROP TABLE symbol_stats;
     ALTER TABLE symbol_stats_v5 RENAME TO symbol_stats
+    """,
+    # v6: every attempt to deliver a notification to a webhook, Telegram, Discord or Slack (dead letters included).
+    """
+    CREATE TABLE delivery_attempts(
+        id INTEGER PRIMARY KEY,
+        delivery_id TEXT NOT NULL,
+        notice_kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        elapsed_ms INTEGER NOT NULL,
+        attempted_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_delivery_attempts_status ON delivery_attempts(status, id)
     """,
 )
 
