@@ -29,7 +29,7 @@ from config import Settings
 from core.clock import now_ms
 from core.vocabulary import DeliveryStatus
 from service.webhooks import Answer, Notice, Target, delivery_targets, message_body, post
-from service.window import writer
+from service.window import reader, writer
 
 log = logging.getLogger(__name__)
 IDLE_WAIT_S = 0.5  # how often an idle worker checks whether it should stop
@@ -222,3 +222,12 @@ def delivery_state() -> DeliveryState:
     """The worker's state (not running, no target, when none was started)."""
     running = _RUNNING
     return running.state() if running is not None else DeliveryState(False, (), 0, 0)
+
+
+def recent_attempts(
+    db_target: str, limit: int = 200, status: DeliveryStatus | None = None
+) -> list[database.DeliveryAttempt]:
+    """The latest delivery attempts, newest first (only dead letters with status DEAD): what the Alerts tab and
+    GET /api/deliveries show. Targets are stored as they may be shown (secrets redacted)."""
+    with reader(db_target) as conn:
+        return database.list_delivery_attempts(conn, limit, status)

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import database as db
-from core.vocabulary import IdSpace
+from core.vocabulary import DeliveryChannel, DeliveryStatus, IdSpace
 from data_feed import Tick, iter_ticks_from_file
 from storage.schema import MIGRATIONS
 
@@ -265,6 +265,26 @@ def test_gaps_and_alerts_round_trip(db_target):
     assert db.list_alert_rules(conn) == [] and db.alert_history(conn).empty
 
 
+def test_delivery_attempts_round_trip_newest_first(db_target):
+    conn = db.open_writer(db_target)
+    made = [
+        db.DeliveryAttempt(
+            0, "d1-slack", "alert", "slack", "https://hooks.slack.com/…", "z > 2", 1, s, h, e, 12, T0 + i
+        )
+        for i, (s, h, e) in enumerate([("failed", 503, "HTTP 503"), ("dead", None, "no answer within 1 s")])
+    ]
+    ids = [db.record_delivery_attempt(conn, a) for a in made]
+    assert ids[1] > ids[0]
+    rows = db.list_delivery_attempts(conn)
+    assert rows == [dataclasses.replace(a, id=i) for a, i in zip(made[::-1], ids[::-1], strict=True)]
+    assert rows[0].status is DeliveryStatus.DEAD and rows[0].channel is DeliveryChannel.SLACK
+    assert db.list_delivery_attempts(conn, status=DeliveryStatus.DEAD) == rows[:1]
+    assert db.list_delivery_attempts(conn, limit=1) == rows[:1]
+    db.clear_all(conn)
+    assert db.list_delivery_attempts(conn) == []
+    conn.close()
+
+
 def test_failed_batch_leaves_nothing_half_written(db_target):
     conn = db.open_writer(db_target)
     bad = [*random_ticks(10), Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
@@ -314,7 +334,7 @@ def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_pat
     )
     conn.close()
     conn = db.open_writer(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
         ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9),
         ("ETHUSDT", 1, T0, T0, None, None),
