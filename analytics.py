@@ -46,6 +46,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
+* ``quant/breakalarm.py``   spread_break_alarm, break_evidence, break_alarm_fit, break_alarm_state/_update:
+                            the cointegration-break alarm (BreakAlarmFit, BreakAlarmState in results.py).
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -77,6 +79,15 @@ from quant.bars import (
     resample_bars,
     resample_ohlcv,
     to_time_index,
+)
+from quant.breakalarm import (
+    BREAK_ALARM_OFF,
+    BREAK_ALARM_ON,
+    break_alarm_fit,
+    break_alarm_state,
+    break_alarm_update,
+    break_evidence,
+    spread_break_alarm,
 )
 from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
@@ -119,6 +130,8 @@ from quant.pair import (
 from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
+    BreakAlarmFit,
+    BreakAlarmState,
     CriticalValues,
     DeflatedSharpe,
     EngleGrangerResult,
@@ -231,6 +244,8 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_OFF",
+    "BREAK_ALARM_ON",
     "CAUTION_LEVEL",
     "CAUTION_TEXT",
     "ENDED_TEXT",
@@ -256,6 +271,8 @@ __all__ = [
     "BacktestResult",
     "BandChoice",
     "BandObjective",
+    "BreakAlarmFit",
+    "BreakAlarmState",
     "CostBreakdown",
     "CostModel",
     "CriticalValues",
@@ -296,6 +313,10 @@ __all__ = [
     "backtest_mean_reversion",
     "backtest_pairs",
     "beta_stability",
+    "break_alarm_fit",
+    "break_alarm_state",
+    "break_alarm_update",
+    "break_evidence",
     "cagr",
     "calculate_hedge_ratio",
     "calculate_spread",
@@ -341,6 +362,7 @@ __all__ = [
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_break_alarm",
     "spread_edge",
     "stability_text",
     "static_fit",

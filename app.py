@@ -1,8 +1,8 @@
 """Binance Analytics Platform: `streamlit run app.py` serves the dashboard and the HTTP/WebSocket API on one port.
 
 The dashboard's page script is dashboard/page.py (run per browser session); the API's routes come from api/ and
-share the process, its database and the collector the sidebar starts. The lifespan stops that collector (flushing
-what is queued) when the server shuts down.
+share the process, its database and the collector the sidebar starts. The lifespan starts the notification delivery
+worker and stops it and that collector (flushing what is queued) when the server shuts down.
 """
 
 from __future__ import annotations
@@ -19,17 +19,9 @@ from api.routes import build_routes
 from api.security import middleware
 from config import ConfigError, Settings, load_settings
 from dashboard.live_chart import asset_routes
+from service.deliveries import start_deliveries, stop_deliveries
 
 PAGE = Path(__file__).resolve().parent / "dashboard" / "page.py"
-
-
-@asynccontextmanager
-async def lifespan(_: Any) -> AsyncIterator[None]:
-    """Nothing to start (the sidebar or POST /api/ingest/start starts the collector); stop it at shutdown."""
-    try:
-        yield
-    finally:
-        collector.stop_service()
 
 
 SETTINGS: Settings | None
@@ -37,6 +29,20 @@ try:
     SETTINGS = load_settings()
 except ConfigError:
     SETTINGS = None  # the page shows the configuration error; the API stays off until it is fixed
+
+
+@asynccontextmanager
+async def lifespan(_: Any) -> AsyncIterator[None]:
+    """Start the notification delivery worker (when a webhook is configured; the sidebar or POST /api/ingest/start
+    starts the collector); stop both at shutdown, the collector first (its last alerts may still be queued)."""
+    if SETTINGS is not None:
+        start_deliveries(SETTINGS)
+    try:
+        yield
+    finally:
+        collector.stop_service()
+        stop_deliveries()
+
 
 app = st.App(
     str(PAGE),

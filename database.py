@@ -33,6 +33,7 @@ from storage.connection import (
 from storage.contracts import contract_rules, write_contract_rules
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
+from storage.deliveries import DeliveryAttempt, list_delivery_attempts, record_delivery_attempt
 from storage.funding import (
     NextFunding,
     funding_gaps,
@@ -78,6 +79,7 @@ __all__ = [
     "AlertRule",
     "Connection",
     "DamagedDatabase",
+    "DeliveryAttempt",
     "Gap",
     "IdCursor",
     "NextFunding",
@@ -116,6 +118,7 @@ __all__ = [
     "last_funding_time",
     "last_prices",
     "list_alert_rules",
+    "list_delivery_attempts",
     "list_gaps",
     "list_paper_positions",
     "load_cursors",
@@ -132,6 +135,7 @@ __all__ = [
     "read_bars",
     "read_ticks",
     "record_alert_check",
+    "record_delivery_attempt",
     "record_gap",
     "record_quote_gaps",
     "reopen",

@@ -27,7 +27,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
-from api import alerts, ingest, market, pair, params, research, scanner, uploads
+from api import alerts, deliveries, ingest, market, pair, params, research, scanner, uploads
 from api.errors import ApiError
 from api.live import Broadcaster
 from config import Settings
@@ -109,6 +109,7 @@ ENDPOINTS = (
     Endpoint("GET", "/api/alerts", lambda s, c: alerts.list_rules(s)),
     Endpoint("POST", "/api/alerts", lambda s, c: alerts.add_rule(s, c.body), Body.JSON),
     Endpoint("DELETE", "/api/alerts/{rule_id}", lambda s, c: alerts.delete_rule(s, c.path["rule_id"])),
+    Endpoint("GET", "/api/deliveries", lambda s, c: deliveries.deliveries(s, c.query)),
     Endpoint("POST", "/api/upload_ndjson", lambda s, c: uploads.upload_ticks(s, c.file, c.filename), Body.FORM),
     Endpoint(
         "POST",

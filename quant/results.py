@@ -305,6 +305,32 @@ class WalkForwardResult:
     oos_fees: float
 
 
+@dataclass(frozen=True)
+class BreakAlarmFit:
+    """The OU model of a spread's formation window that the break alarm holds it to
+    (:func:`quant.breakalarm.break_alarm_fit`)."""
+
+    mean: float  # the formation mean μ
+    ar1: float  # median-unbiased AR(1) φ < 1
+    sigma: float  # innovation σ of s_t − μ = φ·(s_{t−1} − μ) + ε_t
+    sigma_eq: float  # the stationary σ, σ / √(1 − φ²)
+    half_life: float  # bars, −ln 2 / ln φ
+    formation_bars: int
+
+
+@dataclass(frozen=True)
+class BreakAlarmState:
+    """Where the alarm of one spread stands after its latest bar, to add the next bar in O(1)."""
+
+    fit: BreakAlarmFit
+    bars: int  # bars seen, the formation included
+    last: float  # the latest value (NaN after a hole)
+    weighted: float  # the EWMA of squared moves: weighted sum and sum of weights (the next bar's σ² is their ratio)
+    weights: float
+    evidence: float
+    standing: bool
+
+
 class StaticFit(NamedTuple):
     """OLS y = α + β·x over the whole sample (:func:`quant.stationarity.static_fit`)."""
 

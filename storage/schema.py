@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.sql import Connection
 from storage.sqlite_upgrade import upgrade, user_version
 
-SCHEMA_VERSION = 6  # = len(MIGRATIONS)
+SCHEMA_VERSION = 7  # = len(MIGRATIONS)
 TABLES = (
     "ticks",
     "ohlc_data",
@@ -21,6 +21,7 @@ TABLES = (
     "quote_bars",
     "quote_gaps",
     "contract_rules",
+    "delivery_attempts",
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -215,6 +216,24 @@ MIGRATIONS: tuple[str, ...] = (
         min_notional REAL NOT NULL,
         updated_at INTEGER NOT NULL
     )
+    """,
+    # v7: every attempt to deliver a notification to a webhook, Telegram, Discord or Slack (dead letters included).
+    """
+    CREATE TABLE delivery_attempts(
+        id INTEGER PRIMARY KEY,
+        delivery_id TEXT NOT NULL,
+        notice_kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        elapsed_ms INTEGER NOT NULL,
+        attempted_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_delivery_attempts_status ON delivery_attempts(status, id)
     """,
 )
 

@@ -25,14 +25,16 @@ import pytest
 from app_fixtures import PAIR, seed_database
 from pg_cluster import database_env
 from streamlit.testing.v1 import AppTest
+from waiting import wait_until
 
 import analytics as A
 import collector
+import config
 import database
 from core.vocabulary import IdSpace
 from dashboard import page
 from data_feed import MarkPrice, Tick
-from service import alerts, exports, uploads, window as service_window
+from service import alerts, deliveries, exports, uploads, window as service_window
 from service.controls import Controls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -526,6 +528,35 @@ def test_alert_rule_fires_once_with_toast_and_history(at, seeded):
     conn.close()
     at.button(key=f"alert_del_{rules[0].id}").click().run()
     assert len(at.dataframe[0].value) == 1
+
+
+def test_alert_deliveries_section_shows_attempts_without_secrets(at, seeded):
+    """A fired rule is handed to the delivery worker; its attempts (here to a closed port) show in the Alerts tab's
+    Deliveries section with the target redacted, and the webhook's secret path appears nowhere on the page."""
+    secret = "T0001/B0002/pagesecretXYZ"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**database_env(seeded), "ALERT_SLACK_URL": f"http://127.0.0.1:{port}/{secret}", "ALERT_RETRIES": "0"}
+    deliveries.start_deliveries(config.load_settings(env))
+    try:
+        show(at, "Alerts")
+        assert any("No delivery attempt yet" in c.value for c in at.caption)
+        at.selectbox(key="alert_metric").set_value("price")
+        at.selectbox(key="alert_x").set_value("BTCUSDT")
+        at.selectbox(key="alert_op").set_value(">")
+        at.number_input(key="alert_threshold").set_value(1.0)
+        at.button(key="alert_add").click().run()
+        assert wait_until(lambda: deliveries.recent_attempts(seeded), timeout=30)
+        at.run()
+        [table] = [d.value for d in at.dataframe if "channel" in d.value.columns]
+        assert table["status"].tolist() == ["dead"] and table["target"].tolist() == [f"http://127.0.0.1:{port}/…"]
+        assert "price BTCUSDT > 1" in table["message"].iloc[0]
+        assert any(f"http://127.0.0.1:{port}/…" in c.value for c in at.caption)
+        page_text = " ".join([c.value for c in at.caption] + [d.value.to_csv() for d in at.dataframe])
+        assert secret not in page_text and "pagesecret" not in page_text
+    finally:
+        deliveries.stop_deliveries()
 
 
 def test_alert_fires_only_on_transition():
