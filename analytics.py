@@ -35,6 +35,7 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
+* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time.
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -105,6 +106,7 @@ from quant.results import (
     to_json,
 )
 from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
+from quant.signals import SignalBands, SignalState, step_signal
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -224,6 +226,8 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SignalBands",
+    "SignalState",
     "StabilityResult",
     "StaticFit",
     "Verdict",
@@ -272,6 +276,7 @@ __all__ = [
     "sortino_ratio",
     "stability_text",
     "static_fit",
+    "step_signal",
     "summary_statistics",
     "to_json",
     "to_time_index",

@@ -19,17 +19,23 @@ from api.routes import build_routes
 from api.security import middleware
 from config import ConfigError, Settings, load_settings
 from dashboard.live_chart import asset_routes
+from service.monitor import WatchMonitor
 
 PAGE = Path(__file__).resolve().parent / "dashboard" / "page.py"
 
 
 @asynccontextmanager
 async def lifespan(_: Any) -> AsyncIterator[None]:
-    """Nothing to start (the sidebar or POST /api/ingest/start starts the collector); stop it at shutdown."""
+    """Start the watch monitor (signals of watched pairs on each new stored bar, with no tab open; the sidebar or
+    POST /api/ingest/start starts the collector); at shutdown stop the collector, then the monitor after its last
+    pass over what the collector flushed."""
+    monitor = WatchMonitor(SETTINGS.db_target).start() if SETTINGS else None
     try:
         yield
     finally:
         collector.stop_service()
+        if monitor is not None:
+            monitor.stop()
 
 
 SETTINGS: Settings | None
