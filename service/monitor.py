@@ -25,7 +25,7 @@ import database
 from core.vocabulary import SignalKind
 from service.controls import BAR_SECONDS
 from service.pair_trading import LegPrice, PositionRefused, close_pair, open_pair
-from service.watchlist import warmup_bars, watch_controls
+from service.watchlist import closed_end, warmup_bars, watch_controls
 from service.window import load_window, reader, writer
 
 log = logging.getLogger(__name__)
@@ -64,17 +64,6 @@ def bar_series(closes: pd.DataFrame, spec: database.WatchSpec) -> BarSeries:
     hedge = analytics.fit_hedge(x, y, spec.hedge_method, window=spec.hedge_window, causal=True)
     spread = analytics.calculate_spread(x, y, hedge.beta_series, hedge.alpha_series)
     return BarSeries(x, y, hedge.beta_series.ffill(), spread, analytics.calculate_zscore(spread, spec.z_window))
-
-
-def closed_end(conn: database.Connection, watch: database.Watch, final: bool) -> int | None:
-    """End (exclusive, epoch ms) of the pair's closed bars: both legs have traded after them. The bar holding the
-    lagging leg's last trade may still grow, unless `final` (the collector has stopped and flushed)."""
-    last = database.last_prices(conn, list(watch.pair))
-    if len(last) < 2:
-        return None
-    tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000
-    lagging = min(ts for ts, _ in last.values())
-    return (lagging // tf_ms + (1 if final else 0)) * tf_ms
 
 
 def _first_bar(conn: database.Connection, watch: database.Watch, end: int) -> int:

@@ -14,10 +14,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import analytics
 import database
 from core.clock import now_ms
 from core.contracts import ContractRules
 from service.controls import BAR_SECONDS
+from service.watchlist import latest_series
 from service.window import reader, writer
 
 MAX_IMBALANCE = 0.10  # the rounded x leg may differ from β × the y leg by at most this share of its target
@@ -27,6 +29,14 @@ MANUAL = "manual"  # the close reason of a position closed by hand
 
 class PositionRefused(ValueError):
     """A paper position action that cannot be carried out; the message says why, in the user's words."""
+
+
+class PositionConflict(PositionRefused):
+    """Refused because of what is stored: the pair has an open position, or the position is not open."""
+
+
+class NoSuchPosition(PositionRefused):
+    """No watched pair or position has that id."""
 
 
 @dataclass(frozen=True)
@@ -188,17 +198,25 @@ def _latest_legs(conn: database.Connection, watch: database.Watch) -> tuple[LegP
     return LegPrice(px, tx), LegPrice(py, ty)
 
 
-def open_by_hand(db_target: str, watch_id: int, side: database.PaperSide, beta: float) -> database.PairPosition:
-    """Open a watched pair's position now at the latest stored prices with hedge ratio `beta` (the pair's latest
-    causal β, which the caller reads from the watchlist)."""
+def open_by_hand(
+    db_target: str, watch_id: int, side: database.PaperSide, beta: float | None = None
+) -> database.PairPosition:
+    """Open a watched pair's position now at the latest stored prices with hedge ratio `beta` (default: the pair's
+    latest causal β over its watch settings)."""
     with writer(db_target) as conn:
         watch = database.get_watch(conn, watch_id)
         if watch is None:
-            raise PositionRefused(f"no watched pair #{watch_id}")
+            raise NoSuchPosition(f"no watched pair #{watch_id}")
+        if beta is None:
+            try:
+                beta = latest_series(conn, db_target, watch).hedge.beta
+            except analytics.InsufficientData as exc:
+                pair = f"{watch.spec.symbol_y} vs {watch.spec.symbol_x}"
+                raise PositionRefused(f"no hedge ratio for {pair} yet: {exc}") from None
         leg_x, leg_y = _latest_legs(conn, watch)
         position_id = open_pair(conn, watch, side, beta, leg_x, leg_y, now_ms())
         if position_id is None:
-            raise PositionRefused(f"{watch.spec.symbol_y} vs {watch.spec.symbol_x} already has an open position")
+            raise PositionConflict(f"{watch.spec.symbol_y} vs {watch.spec.symbol_x} already has an open position")
         return _stored(conn, position_id)
 
 
@@ -208,11 +226,13 @@ def close_by_hand(db_target: str, position_id: int) -> database.PairPosition:
     with writer(db_target) as conn:
         position = database.get_pair_position(conn, position_id)
         watch = None if position is None else database.get_watch(conn, position.opening.watch_id)
-        if position is None or watch is None or not position.is_open:
-            raise PositionRefused(f"paper position #{position_id} is not open (closed already, or no such position)")
+        if position is None or watch is None:
+            raise NoSuchPosition(f"no paper position #{position_id}")
+        if not position.is_open:
+            raise PositionConflict(f"paper position #{position_id} is not open (closed already)")
         leg_x, leg_y = _latest_legs(conn, watch)
         if not close_pair(conn, watch, position, leg_x, leg_y, now_ms(), MANUAL):
-            raise PositionRefused(f"paper position #{position_id} was closed by someone else meanwhile")
+            raise PositionConflict(f"paper position #{position_id} was closed by someone else meanwhile")
         return _stored(conn, position_id)
 
 

@@ -12,13 +12,21 @@ import analytics
 import database
 from core.vocabulary import SignalKind, WatchSource
 from service.controls import BAR_SECONDS, Controls
-from service.window import Window, load_window, pair_of, reader, writer
+from service.window import load_window, pair_of, reader, writer
 
 WatchSpec = database.WatchSpec
 
 
 class WatchRefused(ValueError):
     """A watchlist action that cannot be carried out; the message says why, in the user's words."""
+
+
+class WatchConflict(WatchRefused):
+    """Refused because of what is stored: the pair is watched already, or has an open position."""
+
+
+class NoSuchWatch(WatchRefused):
+    """No watched pair has that id."""
 
 
 def check_spec(spec: WatchSpec) -> WatchSpec:
@@ -86,7 +94,7 @@ def add_watch(db_target: str, spec: WatchSpec) -> database.Watch:
         try:
             watch_id = database.add_watch(conn, spec)
         except ValueError as exc:
-            raise WatchRefused(str(exc)) from None
+            raise WatchConflict(str(exc)) from None
         return _found(conn, watch_id)
 
 
@@ -107,7 +115,7 @@ def remove_watch(db_target: str, watch_id: int) -> bool:
     """Stop watching a pair (its signal history goes with it); refused while it has an open paper position."""
     with writer(db_target) as conn:
         if database.list_pair_positions(conn, watch_id, open_only=True):
-            raise WatchRefused(f"watch #{watch_id} has an open paper position: close it first")
+            raise WatchConflict(f"watch #{watch_id} has an open paper position: close it first")
         return database.delete_watch(conn, watch_id)
 
 
@@ -120,7 +128,7 @@ def list_watches(db_target: str) -> list[database.Watch]:
 def _found(conn: database.Connection, watch_id: int) -> database.Watch:
     watch = database.get_watch(conn, watch_id)
     if watch is None:
-        raise WatchRefused(f"no watched pair #{watch_id}")
+        raise NoSuchWatch(f"no watched pair #{watch_id}")
     return watch
 
 
@@ -149,6 +157,17 @@ def watch_controls(db_target: str, watch: database.Watch, end_ms: int | None, ba
         capital=s.capital,
         in_sample=False,
     )
+
+
+def closed_end(conn: database.Connection, watch: database.Watch, final: bool) -> int | None:
+    """End (exclusive, epoch ms) of the pair's closed bars: both legs have traded after them. The bar holding the
+    lagging leg's last trade may still grow, unless `final` (the collector has stopped and flushed)."""
+    last = database.last_prices(conn, list(watch.pair))
+    if len(last) < 2:
+        return None
+    tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000
+    lagging = min(ts for ts, _ in last.values())
+    return (lagging // tf_ms + (1 if final else 0)) * tf_ms
 
 
 def warmup_bars(spec: WatchSpec) -> int:
@@ -187,10 +206,9 @@ def watch_rows(db_target: str, with_verdict: bool = True) -> list[WatchRow]:
             z = spread = beta = math.nan
             verdict, problem = None, ""
             try:
-                window = load_window(conn, watch_controls(db_target, watch, None, 3 * warmup_bars(watch.spec)))
-                series = pair_of(window, watch.pair)
+                series = latest_series(conn, db_target, watch)
                 z, spread, beta = series.latest("zscore"), series.latest("spread"), series.hedge.beta
-                verdict = _verdict(series, window) if with_verdict else None
+                verdict = _verdict(series) if with_verdict else None
             except analytics.InsufficientData as exc:
                 problem = str(exc)
             rows.append(
@@ -209,7 +227,17 @@ def watch_rows(db_target: str, with_verdict: bool = True) -> list[WatchRow]:
     return rows
 
 
-def _verdict(series: analytics.PairSeries, window: Window) -> analytics.Verdict | None:
+def latest_series(conn: database.Connection, db_target: str, watch: database.Watch) -> analytics.PairSeries:
+    """A watched pair's series over its latest stored bars (three warm-ups' worth), through the one pair pipeline;
+    InsufficientData saying what is missing."""
+    end = closed_end(conn, watch, final=True)
+    if end is None:
+        raise analytics.InsufficientData(f"no stored trades of {' and '.join(watch.pair)} yet")
+    window = load_window(conn, watch_controls(db_target, watch, end, 3 * warmup_bars(watch.spec)))
+    return pair_of(window, watch.pair)
+
+
+def _verdict(series: analytics.PairSeries) -> analytics.Verdict | None:
     with contextlib.suppress(analytics.InsufficientData, ValueError):
         return analytics.pair_verdict(series, analytics.pair_tests(series, None)).verdict
     return None
