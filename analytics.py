@@ -35,7 +35,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
-* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time.
+* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time;
+                            rolling_tail: the rolling hedge's β, α, spread and z of the last bars, in numpy.
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -106,7 +107,7 @@ from quant.results import (
     to_json,
 )
 from quant.scan import SCAN_COLUMNS, ExclusionReason, ScanExclusion, ScanSummary, scan_pairs, scan_summary
-from quant.signals import SignalBands, SignalState, step_signal
+from quant.signals import SignalBands, SignalState, TailSeries, rolling_tail, step_signal
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -230,6 +231,7 @@ __all__ = [
     "SignalState",
     "StabilityResult",
     "StaticFit",
+    "TailSeries",
     "Verdict",
     "adf_test",
     "align_closes",
@@ -270,6 +272,7 @@ __all__ = [
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "rolling_tail",
     "scan_pairs",
     "scan_summary",
     "sharpe_ratio",

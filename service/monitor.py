@@ -11,13 +11,13 @@ bars (at most CHUNK_BARS), whatever its history.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 import analytics
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5  # how often the store is asked for new bars
 CHUNK_BARS = 3600  # at most this many new bars of one pair per pass (a long backlog is worked off over passes)
+SHARED_BARS = 60  # pairs with at most this many new bars share one window read per timeframe
 MAX_BACKLOG_BARS = 86_400  # a newly watched pair is evaluated from at most this many bars before the newest
 TRADING_KINDS = tuple(k for k in SignalKind if not k.is_alarm)
 
@@ -66,15 +67,73 @@ def bar_series(closes: pd.DataFrame, spec: database.WatchSpec) -> BarSeries:
     return BarSeries(x, y, hedge.beta_series.ffill(), spread, analytics.calculate_zscore(spread, spec.z_window))
 
 
-def _first_bar(conn: database.Connection, watch: database.Watch, end: int) -> int:
+def tail_of(closes: pd.DataFrame, spec: database.WatchSpec, bars: int) -> analytics.TailSeries:
+    """β, α, spread and z of the last `bars` aligned bars: in numpy for the rolling hedge (analytics.rolling_tail,
+    O(windows) a pair), else from the whole window's series."""
+    x, y = closes[spec.symbol_x].to_numpy(), closes[spec.symbol_y].to_numpy()
+    if spec.hedge_method == analytics.HedgeMethod.ROLLING:
+        return analytics.rolling_tail(x, y, spec.hedge_window, spec.z_window, bars)
+    full = bar_series(closes, spec)
+    alpha = (full.y - full.spread - full.beta * full.x).to_numpy()
+    return analytics.TailSeries(
+        full.beta.to_numpy()[-bars:], alpha[-bars:], full.spread.to_numpy()[-bars:], full.zscore.to_numpy()[-bars:]
+    )
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The bars a pass evaluates for a watched pair: [start, end) in epoch ms."""
+
+    watch: database.Watch
+    start: int
+    end: int
+
+    @property
+    def tf_ms(self) -> int:
+        return BAR_SECONDS[self.watch.spec.timeframe] * 1000
+
+    @property
+    def bars(self) -> int:
+        return (self.end - self.start) // self.tf_ms
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A pair's new signals over a pass's bars, the state after them, and the closes they were decided on."""
+
+    plan: Plan
+    signals: tuple[database.NewSignal, ...]
+    rearm: bool
+    closes: pd.DataFrame
+
+
+def _first_bar(watch: database.Watch, end: int, firsts: dict[str, int]) -> int:
     """Where a pair never evaluated starts: its legs' common stored start, at most MAX_BACKLOG_BARS before `end`."""
     tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000
     from_ms = end - MAX_BACKLOG_BARS * tf_ms
-    extents = database.symbol_summaries(conn)
-    firsts = [s.first_ts for s in extents if s.symbol in watch.pair and s.first_ts is not None]
-    if len(firsts) == 2:
-        from_ms = max(from_ms, max(firsts) // tf_ms * tf_ms)
+    if all(s in firsts for s in watch.pair):
+        from_ms = max(from_ms, max(firsts[s] for s in watch.pair) // tf_ms * tf_ms)
     return from_ms
+
+
+def plan_pass(conn: database.Connection, watches: list[database.Watch], final: bool) -> list[Plan]:
+    """Each watched pair's new closed bars (at most CHUNK_BARS), from two index reads for all of them."""
+    last = database.last_prices(conn, sorted({s for w in watches for s in w.pair}))
+    firsts = (
+        {s.symbol: s.first_ts for s in database.symbol_summaries(conn) if s.first_ts is not None}
+        if any(w.evaluated_ms is None for w in watches)
+        else {}
+    )
+    plans = []
+    for watch in watches:
+        end = closed_end(conn, watch, final, last)
+        if end is None:
+            continue
+        tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000
+        start = watch.evaluated_ms + tf_ms if watch.evaluated_ms is not None else _first_bar(watch, end, firsts)
+        if start < end:
+            plans.append(Plan(watch, start, min(end, start + CHUNK_BARS * tf_ms)))
+    return plans
 
 
 def _state(conn: database.Connection, watch: database.Watch) -> analytics.SignalState:
@@ -88,61 +147,72 @@ def _state(conn: database.Connection, watch: database.Watch) -> analytics.Signal
     return analytics.SignalState(rearm=watch.rearm)
 
 
-def evaluate_watch(db_target: str, watch: database.Watch, final: bool = False) -> PairPass:
-    """Evaluate a watched pair's new closed bars (at most CHUNK_BARS), store their signals and fill due paper
-    trades."""
-    spec, tf_ms = watch.spec, BAR_SECONDS[watch.spec.timeframe] * 1000
-    with reader(db_target) as conn:
-        end = closed_end(conn, watch, final)
-        if end is None:
-            return PairPass(watch.id, 0, 0, 0, 0)
-        start = watch.evaluated_ms + tf_ms if watch.evaluated_ms is not None else _first_bar(conn, watch, end)
-        if start >= end:
-            return PairPass(watch.id, 0, 0, 0, 0)
-        end = min(end, start + CHUNK_BARS * tf_ms)
-        warm = warmup_bars(spec)
-        window = load_window(conn, watch_controls(db_target, watch, end, (end - start) // tf_ms + warm + 2))
-        state = _state(conn, watch)
-    try:
-        series = bar_series(window.closes(watch.pair), spec)
-    except (analytics.InsufficientData, ValueError) as exc:  # too few bars yet: no decision possible on them
-        log.debug("watch #%d: %s", watch.id, exc)
-        with writer(db_target) as wconn:
-            database.record_signals(wconn, watch.id, [], end - tf_ms, state.rearm)
-        return PairPass(watch.id, (end - start) // tf_ms, 0, 0, 0)
-    bands = analytics.SignalBands(spec.entry, spec.exit, spec.stop, spec.max_hold_bars)
-    stamps = pd.DatetimeIndex(series.zscore.index).as_unit("ms").asi8
+def decide(plan: Plan, closes: pd.DataFrame, state: analytics.SignalState) -> Decision:
+    """Step the pair's band state over its new bars (the aligned bars in [start, end) of `closes`)."""
+    spec = plan.watch.spec
+    closes = closes.loc[: pd.Timestamp(plan.end - 1, unit="ms", tz="UTC")]
+    stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
+    first = int(stamps.searchsorted(plan.start))
     new = []
-    for i in range(int(stamps.searchsorted(start)), len(stamps)):
-        state, kind = analytics.step_signal(state, float(series.zscore.iloc[i]), bands)
-        if kind is not None:
-            new.append(
-                database.NewSignal(
-                    int(stamps[i]),
-                    kind,
-                    float(series.zscore.iloc[i]),
-                    float(series.spread.iloc[i]),
-                    float(series.beta.iloc[i]),
-                    float(series.x.iloc[i]),
-                    float(series.y.iloc[i]),
-                )
-            )
-    with writer(db_target) as wconn:
-        stored = database.record_signals(wconn, watch.id, new, end - tf_ms, state.rearm)
-        opened = closed = 0
-        if spec.auto_trade:
-            opened, closed = _fill_due(wconn, watch, series, stamps, start)
-    return PairPass(watch.id, (end - start) // tf_ms, len(stored), opened, closed)
+    if first < len(stamps):
+        try:
+            tail = tail_of(closes, spec, len(stamps) - first)
+        except (analytics.InsufficientData, ValueError) as exc:  # too few bars yet: no decision possible on them
+            log.debug("watch #%d: %s", plan.watch.id, exc)
+            return Decision(plan, (), state.rearm, closes)
+        bands = analytics.SignalBands(spec.entry, spec.exit, spec.stop, spec.max_hold_bars)
+        x, y = closes[spec.symbol_x].to_numpy(), closes[spec.symbol_y].to_numpy()
+        for k, i in enumerate(range(first, len(stamps))):
+            state, kind = analytics.step_signal(state, float(tail.zscore[k]), bands)
+            if kind is not None:
+                values = (tail.zscore[k], tail.spread[k], tail.beta[k], x[i], y[i])
+                new.append(database.NewSignal(int(stamps[i]), kind, *(float(v) for v in values)))
+    return Decision(plan, tuple(new), state.rearm, closes)
 
 
-def _fill_due(
-    conn: database.Connection, watch: database.Watch, series: BarSeries, stamps: np.ndarray, first_ms: int
-) -> tuple[int, int]:
+def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, pd.DataFrame]:
+    """Aligned closes per watched pair: pairs of one timeframe with few new bars share one window read (each symbol
+    resampled once); a pair catching up a backlog reads its own."""
+    out: dict[int, pd.DataFrame] = {}
+    shared: dict[str, list[Plan]] = {}
+    for plan in plans:
+        if plan.bars <= SHARED_BARS:
+            shared.setdefault(plan.watch.spec.timeframe, []).append(plan)
+            continue
+        bars = plan.bars + warmup_bars(plan.watch.spec) + 2
+        window = load_window(conn, watch_controls(db_target, plan.watch, plan.end, bars))
+        with contextlib.suppress(analytics.InsufficientData):
+            out[plan.watch.id] = window.closes(plan.watch.pair)
+    for group in shared.values():
+        end = max(p.end for p in group)
+        tf_ms = group[0].tf_ms
+        bars = max((end - p.start) // tf_ms + warmup_bars(p.watch.spec) for p in group) + 2
+        symbols = tuple(s for p in group for s in p.watch.pair)
+        window = load_window(conn, watch_controls(db_target, group[0].watch, end, bars, symbols))
+        for plan in group:
+            with contextlib.suppress(analytics.InsufficientData):
+                out[plan.watch.id] = window.closes(plan.watch.pair)
+    return out
+
+
+def _record(conn: database.Connection, decision: Decision) -> PairPass:
+    """Store a decision's signals and the pair's new state, then fill its due paper trades (auto-trade pairs)."""
+    plan, watch = decision.plan, decision.plan.watch
+    stored = database.record_signals(conn, watch.id, decision.signals, plan.end - plan.tf_ms, decision.rearm)
+    opened = closed = 0
+    if watch.spec.auto_trade and len(decision.closes):
+        opened, closed = _fill_due(conn, watch, decision.closes, plan.start)
+    return PairPass(watch.id, plan.bars, len(stored), opened, closed)
+
+
+def _fill_due(conn: database.Connection, watch: database.Watch, closes: pd.DataFrame, first_ms: int) -> tuple[int, int]:
     """Fill the pair's trading signals whose fill bar (the bar after the signal) is one of this pass's new bars
     (from `first_ms` on), at that bar's close, in bar order: an entry opens a position unless one is open or that
     signal opened one, an exit closes the open position it follows. The store refuses a second open of a signal and
     a second close, so a re-run fills nothing twice."""
     opened = closed = 0
+    stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
+    x, y = closes[watch.spec.symbol_x].to_numpy(), closes[watch.spec.symbol_y].to_numpy()
     since = int(stamps[max(0, int(stamps.searchsorted(first_ms)) - 1)])
     signals = sorted(database.list_signals(conn, watch.id, None, since, TRADING_KINDS), key=lambda s: s.bar_ms)
     for signal in signals:
@@ -152,8 +222,7 @@ def _fill_due(
         if stamps[at] < first_ms:
             continue  # filled by an earlier pass
         fill_ms = int(stamps[at])
-        leg_x = LegPrice(float(series.x.iloc[at]), fill_ms)
-        leg_y = LegPrice(float(series.y.iloc[at]), fill_ms)
+        leg_x, leg_y = LegPrice(float(x[at]), fill_ms), LegPrice(float(y[at]), fill_ms)
         if signal.kind.is_entry:
             side = database.PaperSide.LONG if signal.kind is SignalKind.ENTRY_LONG else database.PaperSide.SHORT
             try:
@@ -181,19 +250,27 @@ class MonitorPass:
 
 
 def evaluate_all(db_target: str, final: bool = False) -> MonitorPass:
-    """One pass over every watched pair (a pair that fails is logged and skipped; the others go on)."""
+    """One pass over every watched pair: plan their new closed bars, read them (one window per timeframe for the
+    pairs that are up to date), decide their signals, then store signals, states and fills (one write connection,
+    one transaction per pair)."""
     started = time.perf_counter()
     if not database.database_exists(db_target):  # nothing stored yet: the monitor never creates a database
         return MonitorPass((), 0.0)
     with reader(db_target) as conn:
         watches = database.list_watches(conn)
-    passes = []
-    for watch in watches:
-        try:
-            passes.append(evaluate_watch(db_target, watch, final))
-        except database.DATABASE_ERRORS as exc:
-            log.warning("watch #%d not evaluated: %s", watch.id, database.error_line(exc))
-    return MonitorPass(tuple(passes), time.perf_counter() - started)
+        plans = plan_pass(conn, watches, final) if watches else []
+        closes = _windows(conn, db_target, plans)
+        decisions = [
+            decide(p, closes[p.watch.id], _state(conn, p.watch))
+            if p.watch.id in closes
+            else Decision(p, (), p.watch.rearm, pd.DataFrame())
+            for p in plans
+        ]
+    if not decisions:
+        return MonitorPass((), time.perf_counter() - started)
+    with writer(db_target) as wconn:
+        passes = tuple(_record(wconn, d) for d in decisions)
+    return MonitorPass(passes, time.perf_counter() - started)
 
 
 class WatchMonitor:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import analytics
@@ -132,14 +133,17 @@ def _found(conn: database.Connection, watch_id: int) -> database.Watch:
     return watch
 
 
-def watch_controls(db_target: str, watch: database.Watch, end_ms: int | None, bars: int) -> Controls:
-    """Window controls reading the last `bars` bars of a watched pair before `end_ms` (None: now) with its
-    settings, so the watchlist, the monitor and the backtest all read bars through the one window path."""
+def watch_controls(
+    db_target: str, watch: database.Watch, end_ms: int | None, bars: int, symbols: tuple[str, ...] = ()
+) -> Controls:
+    """Window controls reading the last `bars` bars of a watched pair (and of `symbols` besides: the monitor reads
+    the watched pairs of one timeframe in one window) before `end_ms` (None: now) with its settings, so the
+    watchlist, the monitor and the backtest all read bars through the one window path."""
     s = watch.spec
     minutes = max(1, math.ceil(bars * BAR_SECONDS[s.timeframe] / 60))
     return Controls(
         db_target=db_target,
-        symbols=watch.pair,
+        symbols=tuple(dict.fromkeys((*watch.pair, *symbols))),
         pair=watch.pair,
         timeframe=s.timeframe,
         lookback_min=minutes,
@@ -159,10 +163,17 @@ def watch_controls(db_target: str, watch: database.Watch, end_ms: int | None, ba
     )
 
 
-def closed_end(conn: database.Connection, watch: database.Watch, final: bool) -> int | None:
+def closed_end(
+    conn: database.Connection,
+    watch: database.Watch,
+    final: bool,
+    last_prices: Mapping[str, tuple[int, float]] | None = None,
+) -> int | None:
     """End (exclusive, epoch ms) of the pair's closed bars: both legs have traded after them. The bar holding the
-    lagging leg's last trade may still grow, unless `final` (the collector has stopped and flushed)."""
-    last = database.last_prices(conn, list(watch.pair))
+    lagging leg's last trade may still grow, unless `final` (the collector has stopped and flushed). `last_prices`:
+    database.last_prices already read for these symbols."""
+    known = last_prices if last_prices is not None else database.last_prices(conn, list(watch.pair))
+    last = {s: known[s] for s in watch.pair if s in known}
     if len(last) < 2:
         return None
     tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000

@@ -40,7 +40,7 @@ def drain(db_path: str) -> None:
 def backtest_of(db_path: str, watch: db.Watch) -> analytics.BacktestResult:
     """The backtest of every stored bar of the pair, read through the same window path as the monitor."""
     with contextlib.closing(db.open_reader(db_path)) as conn:
-        end = monitor.closed_end(conn, watch, final=True)
+        end = watchlist.closed_end(conn, watch, final=True)
         assert end is not None
         window = load_window(conn, watchlist.watch_controls(db_path, watch, end, 10_000))
     closes = window.closes(watch.pair)

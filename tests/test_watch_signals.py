@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import analytics
@@ -60,3 +61,24 @@ def test_bands_refuse_inconsistent_levels():
         analytics.SignalBands(2.0, 0.0, stop=1.5)
     with pytest.raises(ValueError, match="max_hold_bars"):
         analytics.SignalBands(2.0, 0.0, max_hold_bars=0)
+
+
+@pytest.mark.parametrize(("hedge_window", "z_window", "bars"), [(300, 60, 1), (120, 30, 50), (40, 15, 7), (5, 3, 20)])
+def test_rolling_tail_equals_the_backtests_pandas_series(hedge_window, z_window, bars):
+    rng = np.random.default_rng(hedge_window)
+    x = 60_000 * np.exp(np.cumsum(rng.normal(0, 2e-4, 1500)))
+    y = 0.04 * x + np.cumsum(rng.normal(0, 0.3, x.size)) * 0.1
+    x[700:720] = x[699]  # a flat stretch: β undefined there
+    index = pd.date_range("2024-08-08", periods=x.size, freq="1s", tz="UTC")
+    xs, ys = pd.Series(x, index), pd.Series(y, index)
+    hedge = analytics.fit_hedge(xs, ys, "rolling", window=hedge_window)
+    spread = analytics.calculate_spread(xs, ys, hedge.beta_series, hedge.alpha_series)
+    z = analytics.calculate_zscore(spread, z_window).to_numpy()
+    for end in (hedge_window + z_window - 3, 720, 1000, x.size):  # in the warm-up, beside the flat stretch, later
+        tail = analytics.rolling_tail(x[:end], y[:end], hedge_window, z_window, bars)
+        want = slice(max(0, end - bars), end)
+        assert np.allclose(tail.zscore[-(want.stop - want.start) :], z[want], rtol=0, atol=1e-9, equal_nan=True)
+        ref_beta = hedge.beta_series.ffill().to_numpy()[want]
+        got_beta = tail.beta[-(want.stop - want.start) :]
+        assert np.allclose(got_beta, ref_beta, rtol=1e-10, equal_nan=True)
+        assert np.allclose(tail.spread[-(want.stop - want.start) :], spread.to_numpy()[want], atol=1e-8, equal_nan=True)
