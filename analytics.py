@@ -48,6 +48,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/alerts.py``       evaluate_alert.
 * ``quant/breakalarm.py``   spread_break_alarm, break_evidence, break_alarm_fit, break_alarm_state/_update:
                             the cointegration-break alarm (BreakAlarmFit, BreakAlarmState in results.py).
+* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time;
+                            rolling_tail: the rolling hedge's β, α, spread and z of the last bars, in numpy.
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -154,6 +156,7 @@ from quant.results import (
 )
 from quant.scan import SCAN_COLUMNS, SCAN_COST_BPS, ScanSummary, scan_pairs, scan_summary
 from quant.scan_screen import ExclusionReason, ScanExclusion
+from quant.signals import SignalBands, SignalState, TailSeries, rolling_tail, step_signal
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -299,10 +302,13 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SignalBands",
+    "SignalState",
     "SpreadEdge",
     "StabilityResult",
     "StaticFit",
     "SweepOverfitting",
+    "TailSeries",
     "Verdict",
     "WalkForwardParams",
     "WalkForwardResult",
@@ -357,6 +363,7 @@ __all__ = [
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "rolling_tail",
     "round_trip_cost",
     "scan_pairs",
     "scan_summary",
@@ -366,6 +373,7 @@ __all__ = [
     "spread_edge",
     "stability_text",
     "static_fit",
+    "step_signal",
     "summary_statistics",
     "sweep_overfitting",
     "sweep_returns",

@@ -2,7 +2,7 @@
 
 The dashboard's page script is dashboard/page.py (run per browser session); the API's routes come from api/ and
 share the process, its database and the collector the sidebar starts. The lifespan starts the notification delivery
-worker and stops it and that collector (flushing what is queued) when the server shuts down.
+worker and the watch monitor, and stops them and that collector (flushing what is queued) when the server shuts down.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from api.security import middleware
 from config import ConfigError, Settings, load_settings
 from dashboard.live_chart import asset_routes
 from service.deliveries import start_deliveries, stop_deliveries
+from service.monitor import WatchMonitor
 
 PAGE = Path(__file__).resolve().parent / "dashboard" / "page.py"
 
@@ -33,14 +34,20 @@ except ConfigError:
 
 @asynccontextmanager
 async def lifespan(_: Any) -> AsyncIterator[None]:
-    """Start the notification delivery worker (when a webhook is configured; the sidebar or POST /api/ingest/start
-    starts the collector); stop both at shutdown, the collector first (its last alerts may still be queued)."""
+    """Start the notification delivery worker (when a webhook is configured) and the watch monitor (signals of
+    watched pairs on each new stored bar, with no tab open; the sidebar or POST /api/ingest/start starts the
+    collector). At shutdown stop the collector first, then the monitor after its last pass over what the collector
+    flushed, then the deliveries (the last alerts and signals may still be queued)."""
+    monitor = None
     if SETTINGS is not None:
         start_deliveries(SETTINGS)
+        monitor = WatchMonitor(SETTINGS.db_target).start()
     try:
         yield
     finally:
         collector.stop_service()
+        if monitor is not None:
+            monitor.stop()
         stop_deliveries()
 
 

@@ -56,4 +56,8 @@ __all__ = [
 ]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The headless process's composition root: the watch monitor (service layer, above this one) evaluates the
+    # watched pairs beside the collector. Only this entry block may reach upward (tests/test_layering.py).
+    from service.monitor import WatchMonitor
+
+    sys.exit(main(companions=(WatchMonitor,)))

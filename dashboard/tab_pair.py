@@ -13,8 +13,10 @@ import analytics
 import database
 import visualizations as viz
 from core.symbols import base_asset
+from core.vocabulary import WatchSource
 from dashboard import section_research
 from dashboard.costs import funding_outlook
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from service.exports import export_name, pair_frame, window_csv
@@ -201,6 +203,7 @@ def tab_pair(c: Controls) -> None:
             fmt_value(pair.latest("correlation"), "{:.3f}"),
             help="return correlation over the last hedge window of bars; the matrix below is over the whole window",
         )
+        watch_button(c, pair.x_symbol, pair.y_symbol, WatchSource.PAIR, key="pair_watch")
         if c.in_sample_hedge:
             st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
         plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop), "pair_spread")

@@ -13,7 +13,8 @@ import collector
 import database
 from config import Settings
 from core.symbols import FUTURES_QUOTES
-from core.vocabulary import FeedKind
+from core.vocabulary import FeedKind, WatchSource
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import guard, show_flash
 from data_feed import BinanceArchive, BinanceRest
 from service.controls import Controls, fmt_duration, fmt_value
@@ -171,6 +172,7 @@ def results(j: ScanJob, c: Controls) -> None:
             on_click=open_pair,
             args=(str(pick["x"]), str(pick["y"]), j.request.days),
         )
+        watch_button(c, str(pick["x"]), str(pick["y"]), WatchSource.SCANNER, key="scan_watch")
     else:
         st.caption("Select a row to open that pair in Pair Analytics and Backtest.")
     if view is ScanView.LEADS and summary.pairs_echoes:
