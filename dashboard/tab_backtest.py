@@ -12,9 +12,10 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from core import numbers
 from dashboard import section_research
 from dashboard.costs import cost_breakdown
-from dashboard.widgets import download, guard, plot, read_or_last, session_cache
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import (
     BACKTEST_METRICS,
     SWEEP_ENTRIES,
@@ -27,23 +28,33 @@ from service.controls import (
 )
 from service.costs import run_backtest, run_sweep
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, load_window, pair_closes
+from service.window import Window, all_closes, load_window, pair_closes, pair_of
+
+TILES_PER_ROW = 5  # a signed 5-digit P&L in USDT fits its tile at 1280 px
+
+
+ANNUALISED = ("sharpe", "sortino", "calmar", "cagr")  # extrapolated from the window to a year
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
     """Metric tiles; withheld ones show '—' with the reason."""
-    cols = st.columns(7)
+    span = numbers.duration(len(result.equity) * result.params.bar_seconds)
+    annualised = f"annualised from {span} of data"
+    cols = st.columns(TILES_PER_ROW)
     for i, (name, label, spec) in enumerate(BACKTEST_METRICS):
         value = result.metrics.get(name)
-        cols[i % 7].metric(label, fmt_value(value, spec), help=result.metrics_reasons.get(name))
+        why = result.metrics_reasons.get(name) or (annualised if name in ANNUALISED else None)
+        cols[i % TILES_PER_ROW].metric(label, fmt_value(value, spec), help=why)
     labels = {name: label for name, label, _ in BACKTEST_METRICS}
     withheld: dict[str, list[str]] = {}
     for name, why in result.metrics_reasons.items():
         if name in labels:
             withheld.setdefault(why, []).append(labels[name])
     st.caption(
-        f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
-        "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
+        f"Over this window the strategy returned {fmt_value(result.metrics.get('pct_return'), '{:+.2f}%')}. "
+        f"Sharpe, Sortino, Calmar and CAGR are **{annualised}** ({result.ann_factor:,.0f} bars per year, "
+        f"{result.params.bar_seconds:g} s bars, 365-day year): a short sample extrapolated to a year, not a forecast. "
+        + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
     )
 
 
@@ -95,6 +106,8 @@ def tab_backtest(c: Controls) -> None:
     )
     window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
     result = run_backtest(window)
+    with guard("Verdict"):  # the pair's verdict and warnings come before its P&L (the tests Pair Analytics shows)
+        verdict_banner(pair_of(window, c.pair), all_closes(window), c)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)

@@ -12,6 +12,7 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from core import numbers
 from core.symbols import base_asset
 from core.vocabulary import WatchSource
 from dashboard import section_research
@@ -139,8 +140,8 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
 
 
 def fmt_bars(bars: float, bar_seconds: int) -> str:
-    """A number of bars with its duration ('42.0 bars (42 s)')."""
-    return f"{bars:,.1f} bars ({bars * bar_seconds:,.0f} s)"
+    """A number of bars with its duration in its natural unit ('42.0 bars (42 s)', '13.7 bars (14 min)')."""
+    return f"{bars:,.1f} bars ({numbers.duration(bars * bar_seconds)})"
 
 
 def quality_frame(window: Window, gaps: Sequence[database.Gap]) -> pd.DataFrame:

@@ -370,35 +370,49 @@ def test_csv_builders_columns_and_rows(seeded):
         "filled",
     ]
     assert set(bars["symbol"]) == set(PAIR) and bars.groupby("symbol")["trades"].sum().eq(N_PER_SYMBOL).all()
-    pair = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.pair_frame)))
+    pair_csv = exports.window_csv(c, exports.pair_frame)
+    pair = pd.read_csv(io.BytesIO(pair_csv), dtype=str)
     assert list(pair.columns) == [
         "timestamp",
-        "time_utc",
+        "time (UTC)",
         "BTCUSDT",
         "ETHUSDT",
-        "beta",
-        "alpha",
+        "β",
+        "α",
         "spread",
-        "zscore",
+        "z-score",
         "correlation",
-        "qty_x",
-        "qty_y",
-        "price_pnl_x",
-        "price_pnl_y",
-        "fees",
-        "spread_cost",
-        "slippage",
-        "funding_x",
-        "funding_y",
-        "net_pnl",
+        "quantity x",
+        "quantity y",
+        "price P&L x (USDT)",
+        "price P&L y (USDT)",
+        "fees (USDT)",
+        "spread cost (USDT)",
+        "slippage (USDT)",
+        "funding x (USDT)",
+        "funding y (USDT)",
+        "net P&L (USDT)",
     ]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
+    digits = [v.lstrip("-").replace(".", "").lstrip("0") for v in pair["β"].dropna()]
+    assert digits and all(len(d) <= 8 for d in digits)  # 8 significant digits, never 17 of binary noise
     trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
-    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "spread_cost", "funding", "exit_reason"} <= set(
-        trades.columns
-    )
-    # the pair CSV's per-bar P&L by source adds up to the trade log's net P&L
-    assert pair["net_pnl"].sum() == pytest.approx(trades["net_pnl"].sum(), abs=1e-6)
+    assert {
+        "entry time (UTC)",
+        "exit time (UTC)",
+        "side",
+        "net P&L (USDT)",
+        "fees (USDT)",
+        "spread cost (USDT)",
+        "funding (USDT)",
+        "exit reason",
+    } <= set(trades.columns)
+    assert not [col for col in trades.columns if "_" in col], "snake_case header"
+    assert pd.api.types.is_numeric_dtype(trades["holding (s)"])  # seconds, never "0 days 00:01:08"
+    assert (trades["holding (s)"] == trades["holding bars"] * 1.0).all()  # 1 s bars
+    # the pair CSV's per-bar P&L by source adds up to the trade log's net P&L (both rounded to 1e-4 USDT)
+    net = pd.to_numeric(pair["net P&L (USDT)"]).sum()
+    assert net == pytest.approx(trades["net P&L (USDT)"].sum(), abs=1e-4 * (len(pair) + len(trades)))
     assert len(trades) > 0
     minute = pd.read_csv(io.BytesIO(exports.window_csv(controls(seeded, timeframe="1min"), exports.bars_frame)))
     assert 2 * 29 <= len(minute) <= 2 * 31
