@@ -26,9 +26,9 @@ from service.controls import (
     fmt_time,
     fmt_value,
 )
-from service.costs import run_backtest, run_sweep
+from service.costs import run_backtest, run_sweep, window_costs
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, all_closes, load_window, pair_closes, pair_of
+from service.window import Window, all_closes, pair_closes, pair_of
 
 TILES_PER_ROW = 5  # a signed 5-digit P&L in USDT fits its tile at 1280 px
 
@@ -104,8 +104,9 @@ def tab_backtest(c: Controls) -> None:
         c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
         f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}"
     )
-    window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
-    result = run_backtest(window)
+    reads = read_or_last("backtest", c, lambda conn: window_costs(conn, c, cache=session_cache()))
+    window = reads.window
+    result = run_backtest(window, reads.costs)
     with guard("Verdict"):  # the pair's verdict and warnings come before its P&L (the tests Pair Analytics shows)
         verdict_banner(pair_of(window, c.pair), all_closes(window), c)
     if c.in_sample_hedge:

@@ -235,7 +235,7 @@ def tab_pair(c: Controls) -> None:
             export_name(c, "pair"),
             "dl_pair_tab",
         )
-    section_research.suggested_bands(window, c)
+        section_research.suggested_bands(window, c)  # after the pair is ready (else its guard repeats the warm-up)
     left, right = st.columns(2)
     with left, guard("Correlation matrix"):
         plot(

@@ -11,7 +11,15 @@ import pandas as pd
 import analytics
 import database
 from service.controls import BAR_SECONDS, Controls
-from service.window import Window, pair_closes
+from service.window import Window, load_window, pair_closes
+
+
+@dataclass(frozen=True)
+class WindowCosts:
+    """A view's reads for the backtest: the window and the selected pair's cost model (None without a pair)."""
+
+    window: Window
+    costs: analytics.CostModel | None
 
 
 def _leg_market(c: Controls, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> analytics.LegMarket:
@@ -39,12 +47,20 @@ def pair_costs(window: Window, x_symbol: str, y_symbol: str) -> analytics.CostMo
     )
 
 
-def run_backtest(window: Window) -> analytics.BacktestResult:
+def run_backtest(window: Window, costs: analytics.CostModel | None = None) -> analytics.BacktestResult:
     """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters, paying the
-    pair's recorded costs (stand-in spread where no quotes were recorded)."""
+    pair's recorded costs (stand-in spread where no quotes were recorded); `costs` read already (with the window:
+    kept through a database outage) or read here."""
     x, y = pair_closes(window, window.controls.pair)
-    costs = pair_costs(window, str(x.name), str(y.name))
+    if costs is None:
+        costs = pair_costs(window, str(x.name), str(y.name))
     return analytics.backtest_pairs(x, y, window.controls.backtest_params(), costs)
+
+
+def window_costs(conn: database.Connection, c: Controls, cache: dict | None = None) -> WindowCosts:
+    """The visible window and the selected pair's cost model, read together (one view's reads)."""
+    window = load_window(conn, c, cache=cache)
+    return WindowCosts(window, pair_costs(window, *c.pair) if c.pair is not None else None)
 
 
 def run_sweep(window: Window, entries: tuple[float, ...], exits: tuple[float, ...], metric: str) -> pd.DataFrame:
