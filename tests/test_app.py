@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import PAIR, seed_database
+from app_fixtures import PAIR, seed_database, sidebar_controls
 from pg_cluster import database_env
 from streamlit.testing.v1 import AppTest
 from waiting import wait_until
@@ -328,30 +328,7 @@ def test_download_buttons_are_offered(at):
 
 def controls(db_path: str, **changes) -> Controls:
     """Controls as the sidebar defaults make them, for the CSV builders."""
-    base = Controls(
-        db_target=db_path,
-        symbols=PAIR,
-        pair=PAIR,
-        timeframe="1s",
-        lookback_min=60,
-        end_ms=None,
-        min_volume=0.0,
-        method="kalman",
-        hedge_window=60,
-        z_window=60,
-        entry=2.0,
-        exit=0.0,
-        stop=4.0,
-        max_hold=None,
-        fee_bps=4.0,
-        slippage_bps=0.0,
-        capital=10_000.0,
-        in_sample=False,
-        maker_fee_bps=2.0,
-        stand_in_spread_bps=1.0,
-        liquidity="taker",
-    )
-    return dataclasses.replace(base, **changes)
+    return sidebar_controls(db_path, **changes)
 
 
 def test_csv_builders_columns_and_rows(seeded):

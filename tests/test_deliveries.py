@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from app_fixtures import seed_database
+from app_fixtures import seed_database, sidebar_controls
 from served import free_port
 from waiting import wait_until
 
@@ -22,7 +22,6 @@ import database
 from core.vocabulary import AlertMetric, AlertOp, DeliveryChannel, DeliveryStatus, NoticeKind
 from service import deliveries
 from service.alerts import check_alerts
-from service.controls import Controls
 from service.webhooks import Notice, delivery_targets, post, shown_url
 
 TOKEN = "123456789:AAHsecretTOKENvalue_abc-XYZ"
@@ -269,26 +268,7 @@ def test_an_alert_rule_that_fires_is_delivered(hooks, tmp_path, worker):
     with database.open_writer(db) as conn:
         database.add_alert_rule(conn, AlertMetric.ZSCORE, "BTCUSDT", "ETHUSDT", AlertOp.GT, -1e9)
     deliveries.start_deliveries(settings(db, ALERT_WEBHOOK_URL=f"{hooks.url}/ok/rules"))
-    c = Controls(
-        db_target=db,
-        symbols=("BTCUSDT", "ETHUSDT"),
-        pair=("BTCUSDT", "ETHUSDT"),
-        timeframe="1s",
-        lookback_min=60,
-        end_ms=None,
-        min_volume=0.0,
-        method="kalman",
-        hedge_window=60,
-        z_window=60,
-        entry=2.0,
-        exit=0.0,
-        stop=4.0,
-        max_hold=None,
-        fee_bps=4.0,
-        slippage_bps=0.0,
-        capital=10_000.0,
-        in_sample=False,
-    )
+    c = sidebar_controls(db, symbols=("BTCUSDT", "ETHUSDT"))
     [fired] = check_alerts(c)
     [row] = settled(db, DeliveryChannel.WEBHOOK, 1)
     assert row.status is DeliveryStatus.DELIVERED and row.notice_kind is NoticeKind.ALERT and row.message == fired
