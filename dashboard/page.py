@@ -37,6 +37,7 @@ from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
+from dashboard.tab_watchlist import tab_watchlist
 from dashboard.widgets import guard, guarded, log_outage
 from service.window import reader
 
@@ -58,6 +59,7 @@ TAB_TABLE = (
     Tab("Pair Analytics", tab_pair, live=True),
     Tab("Backtest", tab_backtest, live=True),
     Tab("Scanner", tab_scanner, live=False),
+    Tab("Watchlist", tab_watchlist, live=True),
     Tab("Portfolio", tab_portfolio, live=True),
     Tab("Alerts", tab_alerts, live=True),
     Tab("Data Management", tab_data, live=False),

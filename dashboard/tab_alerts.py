@@ -7,6 +7,7 @@ import streamlit as st
 import analytics
 import database
 from core import numbers
+from dashboard.alert_deliveries import delivery_section
 from dashboard.widgets import show_flash
 from service.alerts import rule_text
 from service.controls import Controls, fmt_time
@@ -100,3 +101,4 @@ def tab_alerts(c: Controls) -> None:
             fired_at=history["fired_at"].map(fmt_time), value=history["value"].map(numbers.significant)
         )
         st.dataframe(shown.rename(columns=numbers.header), width="stretch", hide_index=True)
+    delivery_section(c)

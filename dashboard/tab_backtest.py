@@ -15,6 +15,8 @@ import database
 import visualizations as viz
 from core import numbers
 from core.clock import time_left
+from dashboard import section_research
+from dashboard.costs import cost_breakdown
 from dashboard.widgets import (
     download,
     guard,
@@ -33,8 +35,9 @@ from service.controls import (
     fmt_time,
     fmt_value,
 )
+from service.costs import run_backtest, run_sweep, window_costs
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, all_closes, load_window, pair_closes, pair_of, run_backtest
+from service.window import Window, all_closes, pair_closes, pair_of
 
 TILES_PER_ROW = 5  # a signed 5-digit P&L in USDT fits its tile at 1280 px
 
@@ -115,13 +118,15 @@ def tab_backtest(c: Controls) -> None:
         c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
         f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}"
     )
-    window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
-    result = run_backtest(window)
+    reads = read_or_last("backtest", c, lambda conn: window_costs(conn, c, cache=session_cache()))
+    window = reads.window
+    result = run_backtest(window, reads.costs)
     with guard("Verdict"):  # the pair's verdict and warnings come before its P&L (the tests Pair Analytics shows)
         verdict_banner(pair_of(window, c.pair), all_closes(window), c)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
+    cost_breakdown(result, c)
     plot(
         viz.spread_zscore_figure(
             result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop, trades=result.trades
@@ -140,6 +145,8 @@ def tab_backtest(c: Controls) -> None:
     st.caption(" · ".join(result.notes))
     with guard("Threshold sweep"):
         sweep_section(window, c)
+    section_research.sweep_verdict(window, c)
+    section_research.backtest_research(window, c)
 
 
 def sweep_section(window: Window, c: Controls) -> None:
@@ -151,18 +158,16 @@ def sweep_section(window: Window, c: Controls) -> None:
     )
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
-        x, y = pair_closes(window, c.pair)
         bar, began = st.progress(0.0, text="Sweeping entry × exit…"), time.monotonic()
 
         def swept(share: float) -> None:
             bar.progress(share, text=with_time_left(f"Swept {share:.0%} of the cells", time_left(began, share)))
 
-        grid = analytics.parameter_sweep(
-            x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric, progress=swept
-        )
+        grid = run_sweep(window, SWEEP_ENTRIES, SWEEP_EXITS, metric, progress=swept)
         bar.empty()
         why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
-        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
+        n_bars = len(pair_closes(window, c.pair)[0])
+        st.session_state["_sweep"] = (signature, grid, database.now_ms(), n_bars, why)
     stored = st.session_state.get("_sweep")
     if stored is None or stored[0] != signature:
         st.caption(

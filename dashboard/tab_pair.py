@@ -14,6 +14,10 @@ import database
 import visualizations as viz
 from core import numbers
 from core.symbols import base_asset
+from core.vocabulary import WatchSource
+from dashboard import section_research
+from dashboard.costs import funding_outlook
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from service.exports import export_name, pair_frame, window_csv
@@ -97,6 +101,13 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
                     f"relation as they did (5 % critical value {change.critical_value:.1f}×)"
                 )
                 if change.ended
+                else (
+                    f"May have stopped: the last third strays {change.ratio:.2f}× as far as the first two thirds, "
+                    f"beyond the {100 * analytics.CAUTION_LEVEL:.0f} % caution level {change.caution_value:.2f}× "
+                    f"(reached by {100 * analytics.CAUTION_LEVEL:.0f} % of spreads that kept up), within the 5 % "
+                    f"critical value {change.critical_value:.1f}×"
+                )
+                if change.caution
                 else (
                     f"Kept up: the last third strays {change.ratio:.2f}× as far as the first two thirds "
                     f"(5 % critical value {change.critical_value:.1f}×)"
@@ -193,6 +204,7 @@ def tab_pair(c: Controls) -> None:
             fmt_value(pair.latest("correlation"), "{:.3f}"),
             help="return correlation over the last hedge window of bars; the matrix below is over the whole window",
         )
+        watch_button(c, pair.x_symbol, pair.y_symbol, WatchSource.PAIR, key="pair_watch")
         if c.in_sample_hedge:
             st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
         plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop), "pair_spread")
@@ -215,12 +227,15 @@ def tab_pair(c: Controls) -> None:
             "prices and the static (whole-window OLS) residual; the trading spread above uses the "
             f"{c.method} hedge, which adapts, so its own half-life is descriptive only."
         )
+        with guard("Next funding"):
+            funding_outlook(c, pair)
         download(
             "Download pair analytics (CSV)",
             functools.partial(window_csv, c, pair_frame),
             export_name(c, "pair"),
             "dl_pair_tab",
         )
+        section_research.suggested_bands(window, c)  # after the pair is ready (else its guard repeats the warm-up)
     left, right = st.columns(2)
     with left, guard("Correlation matrix"):
         plot(

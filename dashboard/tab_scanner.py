@@ -12,16 +12,19 @@ import analytics
 import database
 from config import Settings
 from core.symbols import FUTURES_QUOTES
-from core.vocabulary import FeedKind
+from core.vocabulary import FeedKind, WatchSource
 from dashboard.navigation import open_view
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import guard, show_flash, with_time_left
 from data_feed import BinanceArchive, BinanceRest
-from service.controls import Controls, fmt_value
+from service.controls import Controls, fmt_duration, fmt_value
 from service.exports import readable
+from service.research import cost_bps
 from service.scan_jobs import (
     ScanJob,
     ScanRequest,
     ScanView,
+    by_edge,
     echoes_of,
     filtered,
     history_job,
@@ -41,6 +44,9 @@ SHOWN = {  # the trust columns first: at 1280 px the right end of the table is o
     "oos_confirmed": "holds out of sample",
     "oos_pvalue": "out-of-sample p",
     "qvalue": "q (BH)",
+    "edge_per_day": "edge/day after costs",
+    "covers_cost": "covers costs",
+    "trade_hours": "trade cycle",
     "echoes": "echoes",
     "selected": "selected",
     "pvalue": "p (both ways)",
@@ -51,6 +57,7 @@ SHOWN = {  # the trust columns first: at 1280 px the right end of the table is o
     "crossings_per_day": "crossings/day",
     "hurst": "Hurst",
 }
+NO_EDGE_MARK = "no ✗"  # the OU-optimal band expects no full cycle within the window: costs eat the edge
 NOISY_MARK = " ⚠"  # after a symbol whose returns bounce (its pairs' half-life and crossings are bounce-robust)
 
 
@@ -91,6 +98,9 @@ def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFr
     for col in ("p (both ways)", "q (BH)", "out-of-sample p"):
         out[col] = [("< 0.0001" if v < 1e-4 else f"{v:.4f}") if pd.notna(v) else "—" for v in out[col]]
     out["spread σ (% of y)"] = [fmt_value(v * 100, "{:.3f}") for v in out["spread σ (% of y)"]]
+    out["edge/day after costs"] = [fmt_value(v * 100, "{:.3f} %") for v in out["edge/day after costs"]]
+    out["trade cycle"] = [fmt_duration(v * 3_600) if pd.notna(v) else "—" for v in out["trade cycle"]]
+    out["covers costs"] = ["yes" if v else NO_EDGE_MARK for v in out["covers costs"]]
     for col in ("holds out of sample", "selected"):
         if col in out:
             out[col] = ["yes" if v else "no" for v in out[col]]
@@ -118,6 +128,8 @@ def results(j: ScanJob, c: Controls) -> None:
     )
     hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life", format="%.0f")
     rows = filtered(j.table, view=view, half_life=hl)
+    if st.toggle("Sort by edge after costs", True, key="scan_by_edge", help="else by the evidence, best first"):
+        rows = by_edge(rows)
     if rows.empty:
         st.info(
             "No pair passes these filters."
@@ -140,6 +152,7 @@ def results(j: ScanJob, c: Controls) -> None:
         )
         if st.button(f"Open {pick['y']} / {pick['x']} in Pair Analytics", type="primary", key="scan_open"):
             open_view(pair_view(str(pick["x"]), str(pick["y"]), j.request.days, st.session_state["view_symbols"]))
+        watch_button(c, str(pick["x"]), str(pick["y"]), WatchSource.SCANNER, key="scan_watch")
     else:
         st.caption("Select a row to see its verdict and open that pair in Pair Analytics and Backtest.")
     st.dataframe(
@@ -213,7 +226,7 @@ def tab_scanner(c: Controls, settings: Settings, _refresh: float | None) -> None
     quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")
-    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr))
+    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr), cost_bps=cost_bps(c))
     run, simulate = st.columns(2)
     run.button(
         "Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,), icon=":material/travel_explore:"

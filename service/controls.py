@@ -77,10 +77,13 @@ class Controls:
     exit: float
     stop: float | None
     max_hold: int | None
-    fee_bps: float
+    fee_bps: float  # the taker fee
     slippage_bps: float
     capital: float
     in_sample: bool
+    maker_fee_bps: float
+    stand_in_spread_bps: float
+    liquidity: str
 
     @property
     def source_timeframe(self) -> str:

@@ -12,7 +12,8 @@ import pandas as pd
 import database
 from core import numbers
 from service.controls import Controls, tick_decimals
-from service.window import Window, load_window, pair_of, reader, run_backtest
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader
 
 
 def with_time_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -67,18 +68,33 @@ def readable(frame: pd.DataFrame, *, ticks: Collection[str] = (), money: Collect
 
 
 def pair_frame(window: Window) -> pd.DataFrame:
-    """Pair analytics per bar: timestamp, prices (at their ticks), β, α, spread, z-score, correlation."""
+    """Pair analytics per bar: timestamp, prices (at their ticks), β, α, spread, z-score, correlation, then the
+    backtest's legs and its P&L by source in USDT (price P&L per leg, fees, spread cost, slippage, funding, net)."""
     pair = pair_of(window, window.controls.pair)
-    return readable(with_time_columns(pair.to_frame()), ticks=(pair.x_symbol, pair.y_symbol))
+    result = run_backtest(window)
+    bars = result.legs.join(result.bar_pnl.rename(columns={"net": "net_pnl"}))
+    money = (*(str(col) for col in result.bar_pnl.columns if col != "net"), "net_pnl")
+    ticks = (pair.x_symbol, pair.y_symbol, *map(str, result.legs.columns))
+    return readable(with_time_columns(pair.to_frame().join(bars)), ticks=ticks, money=money)
 
 
-TRADE_PRICES = ("entry_price_x", "entry_price_y", "exit_price_x", "exit_price_y", "qty_x", "qty_y", "exit_qty_x")
+TRADE_PRICES = (
+    "entry_price_x",
+    "entry_price_y",
+    "exit_price_x",
+    "exit_price_y",
+    "qty_x",
+    "qty_y",
+    "exit_qty_x",
+    "unhedged_x",
+)
+TRADE_MONEY = ("price_pnl_x", "price_pnl_y", "gross_pnl", "fees", "spread_cost", "slippage", "funding", "net_pnl")
 
 
 def trades_frame(window: Window) -> pd.DataFrame:
     """The backtest's trade log: prices and sizes at their tick and step, P&L and costs in USDT, holding in
     seconds."""
-    return readable(run_backtest(window).trades, ticks=TRADE_PRICES, money=("gross_pnl", "fees", "slippage", "net_pnl"))
+    return readable(run_backtest(window).trades, ticks=TRADE_PRICES, money=TRADE_MONEY)
 
 
 def window_csv(c: Controls, build: Callable[[Window], pd.DataFrame]) -> bytes:

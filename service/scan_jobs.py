@@ -30,7 +30,8 @@ SCAN_TTL_S = 900.0  # a finished scan is re-run in the background after 15 minut
 @dataclass(frozen=True)
 class ScanRequest:
     """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
-    ("" = any), the minimum median daily quote volume and the false discovery rate."""
+    ("" = any), the minimum median daily quote volume, the false discovery rate and the cost per leg per fill the
+    edge after costs pays."""
 
     db_target: str
     days: int = 7
@@ -38,6 +39,7 @@ class ScanRequest:
     min_daily_volume: float = 0.0
     fdr: float = 0.05
     end_ms: int | None = None
+    cost_bps: float = analytics.SCAN_COST_BPS  # per leg per fill: what the edge after costs pays
 
 
 @dataclass
@@ -220,7 +222,11 @@ def _run(j: ScanJob) -> None:
             j.stage, j.fraction = "the full test of the best-screened pairs", 0.5 + 0.45 * share
 
         table = analytics.scan_pairs(
-            closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2), progress=confirming
+            closes,
+            fdr=j.request.fdr,
+            min_overlap=min(1_440, len(closes) // 2),
+            cost_bps=j.request.cost_bps,
+            progress=confirming,
         )
         summary = analytics.scan_summary(table)
         notes += [f"{k}: {why.detail}" for k, why in summary.excluded.items()]
@@ -282,6 +288,12 @@ def filtered(
         rows = table
     hl = rows["half_life"]
     return rows.loc[(hl >= half_life[0]) & (hl <= half_life[1]) | (np.isnan(hl) & (half_life[0] <= 0))]
+
+
+def by_edge(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows sorted by the edge per day after costs, best first (pairs without one last, in their scan order):
+    the default order a trader reads."""
+    return rows.sort_values("edge_per_day", ascending=False, na_position="last", kind="stable")
 
 
 def echoes_of(table: pd.DataFrame, group: int) -> pd.DataFrame:
