@@ -42,7 +42,7 @@ def suggested_bands(window: Window, c: Controls) -> None:
     with guard("Suggested bands"):
         edge = pair_edge(window)
         theta = edge.fit.theta
-        cols = st.columns(5)
+        cols = st.columns([0.8, 1.3, 1.2, 1.3, 1.0])  # the spread band and the edge's label fit at 1280 px
         cols[0].metric("Band (z)", f"±{edge.entry_z:.2f}")
         cols[1].metric(
             "Band (spread)", f"{theta - edge.bands.half_width:.4g} / {theta + edge.bands.half_width:.4g}",
@@ -50,7 +50,7 @@ def suggested_bands(window: Window, c: Controls) -> None:
         )  # fmt: skip
         cols[2].metric("Expected trade cycle", fmt_duration(edge.trade_seconds), help="entry → exit → entry")
         cols[3].metric(
-            "Edge per day after costs",
+            "Edge/day after costs",
             f"{100 * edge.edge_per_day:.3f} %",
             help=f"{edge.edge_per_day * c.capital:,.2f} USDT a day on {c.capital:,.0f} of gross notional",
         )

@@ -1086,7 +1086,7 @@ def test_pair_analytics_suggests_the_optimal_bands(at):
     found = metrics(at)
     assert re.fullmatch(r"±\d+\.\d\d", found["Band (z)"]), found
     assert found["Covers its costs"] in {"yes", "no"} and found["Expected trade cycle"] != "—"
-    assert found["Edge per day after costs"].endswith(" %")
+    assert found["Edge/day after costs"].endswith(" %")
     assert any("Bertram's (2010) return-maximising band" in c.value for c in at.main.caption)
 
 

@@ -27,6 +27,7 @@ TABS = {
     "Pair Analytics": "Window:",
     "Backtest": "Window:",
     "Scanner": "Run scan",
+    "Watchlist": "Watched pairs are evaluated",
     "Portfolio": "Open positions",
     "Alerts": "Rules",
     "Data Management": "Database statistics",
