@@ -60,7 +60,13 @@ def walk_forward(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
         raise _short(window, exc) from None
     equity = result.oos_equity.iloc[:: max(1, len(result.oos_equity) // EQUITY_POINTS)]
     summary = {
-        "in_sample": {"annual_return": result.is_annual_return, "sharpe": result.is_sharpe},
+        "in_sample": {
+            "annual_return": result.is_annual_return,
+            "sharpe": result.is_sharpe,
+            "pnl": float(result.is_pnl.sum()),
+            "trades": result.is_trades,
+            "fees": result.is_fees,
+        },
         "out_of_sample": {
             "annual_return": result.oos_annual_return,
             "sharpe": result.oos_sharpe,

@@ -225,8 +225,9 @@ class SweepOverfitting:
     overfitting: OverfittingResult
 
     def words(self) -> str:
-        """The verdict a trader reads."""
-        return (
+        """The verdict a trader reads (saying first when even the best cell lost money: no luck to discount)."""
+        losing = "Every cell lost money after costs. " if self.sharpe <= 0 else ""
+        return losing + (
             f"After {self.deflated.n_trials} tries, the chance this Sharpe is real: {100 * self.deflated.dsr:.0f} %. "
             f"Chance the best cell of one half of the data is no better than the median in the other half (PBO): "
             f"{100 * self.overfitting.pbo:.0f} %."
@@ -277,7 +278,9 @@ class WalkForwardWindow:
     bands: OUBands | None  # with BandChoice.OPTIMAL
     is_pnl: float  # money, formation bars, same levels (in sample)
     oos_pnl: float  # money, trading bars (out of sample)
+    is_trades: int
     oos_trades: int
+    is_fees: float  # fees and slippage paid, money
     oos_fees: float
     note: str = ""
 
@@ -299,7 +302,9 @@ class WalkForwardResult:
     efficiency: float  # oos_annual_return / is_annual_return (NaN when the in-sample return is not positive)
     oos_sharpe: float  # annualised, per-bar P&L over capital (NaN when flat)
     is_sharpe: float
+    is_trades: int
     oos_trades: int
+    is_fees: float
     oos_fees: float
 
 

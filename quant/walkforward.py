@@ -166,7 +166,7 @@ def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult
             oos_parts.append(pd.Series(np.zeros(t1 - t0), index=t_index))
             windows.append(
                 WalkForwardWindow(
-                    f0, f1, t0, t1, beta, alpha, None, math.nan, math.nan, None, 0.0, 0.0, 0, 0.0, str(exc)
+                    f0, f1, t0, t1, beta, alpha, None, math.nan, math.nan, None, 0.0, 0.0, 0, 0, 0.0, 0.0, str(exc)
                 )
             )
             continue
@@ -181,7 +181,7 @@ def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult
         windows.append(
             WalkForwardWindow(
                 f0, f1, t0, t1, beta, alpha, fit, entry, exit_, bands, float(is_pnl[0].sum()), float(oos[0].sum()),
-                oos[1], oos[2],
+                is_pnl[1], oos[1], is_pnl[2], oos[2],
             )
         )  # fmt: skip
     oos_pnl = pd.concat(oos_parts).rename("pnl")
@@ -200,6 +200,8 @@ def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult
         efficiency=oos_ann / is_ann if is_ann > 0 else math.nan,
         oos_sharpe=oos_sharpe,
         is_sharpe=is_sharpe,
+        is_trades=sum(w.is_trades for w in windows),
         oos_trades=sum(w.oos_trades for w in windows),
+        is_fees=sum(w.is_fees for w in windows),
         oos_fees=sum(w.oos_fees for w in windows),
     )

@@ -77,8 +77,7 @@ def _trade_paths(bands: A.OUBands, theta: float, mu: float, sigma: float, years:
         while True:
             k = np.searchsorted(above, t)
             if k == above.size:
-                break  # open at the end: booked when it completes, as in the renewal-reward law
-                break
+                break  # a trade still open at the end is left out: the renewal-reward law counts whole cycles
             sold = int(above[k])
             total += path[sold] - path[t] - bands.cost
             k = np.searchsorted(below, sold)

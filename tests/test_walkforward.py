@@ -41,6 +41,8 @@ def test_out_of_sample_money_reconciles(ou_pair) -> None:
     assert result.oos_equity.iloc[-1] - result.capital == pytest.approx(sum(w.oos_pnl for w in result.windows))
     assert result.oos_trades == sum(w.oos_trades for w in result.windows) > 50
     assert result.oos_fees == pytest.approx(sum(w.oos_fees for w in result.windows))
+    assert result.is_trades == sum(w.is_trades for w in result.windows) > 3 * result.oos_trades  # 3× the bars
+    assert result.is_fees == pytest.approx(sum(w.is_fees for w in result.windows))
     # every out-of-sample bar lies in a trading window, none in a formation window of its own step
     assert len(result.oos_pnl) == 12 * 1_000 and result.oos_pnl.index.is_unique
     for w in result.windows:
