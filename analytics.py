@@ -41,8 +41,15 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/walkforward.py``  WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
                             sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
+* ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+* ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
+* ``quant/breakalarm.py``   spread_break_alarm, break_evidence, break_alarm_fit, break_alarm_state/_update:
+                            the cointegration-break alarm (BreakAlarmFit, BreakAlarmState in results.py).
+* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time;
+                            rolling_tail: the rolling hedge's β, α, spread and z of the last bars, in numpy.
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -56,7 +63,7 @@ from __future__ import annotations
 
 import logging
 
-from core.vocabulary import AlertMetric, AlertOp
+from core.vocabulary import AlertMetric, AlertOp, Liquidity
 from quant.alerts import (
     evaluate_alert,
 )
@@ -75,6 +82,16 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
+from quant.breakalarm import (
+    BREAK_ALARM_OFF,
+    BREAK_ALARM_ON,
+    break_alarm_fit,
+    break_alarm_state,
+    break_alarm_update,
+    break_evidence,
+    spread_break_alarm,
+)
+from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -112,8 +129,11 @@ from quant.pair import (
     pair_tests,
     pair_warmup,
 )
+from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
+    BreakAlarmFit,
+    BreakAlarmState,
     CriticalValues,
     DeflatedSharpe,
     EngleGrangerResult,
@@ -136,6 +156,7 @@ from quant.results import (
 )
 from quant.scan import SCAN_COLUMNS, SCAN_COST_BPS, ScanSummary, scan_pairs, scan_summary
 from quant.scan_screen import ExclusionReason, ScanExclusion
+from quant.signals import SignalBands, SignalState, TailSeries, rolling_tail, step_signal
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -154,7 +175,9 @@ from quant.stationarity import (
 )
 from quant.sweep_overfit import sweep_overfitting, sweep_returns
 from quant.verdict import (
+    CAUTION_TEXT,
     ENDED_TEXT,
+    SHORT_RECENT_TEXT,
     PairVerdict,
     Verdict,
     ending_text,
@@ -224,15 +247,21 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_OFF",
+    "BREAK_ALARM_ON",
+    "CAUTION_LEVEL",
+    "CAUTION_TEXT",
     "ENDED_TEXT",
     "EXPANDING_REFIT_GROWTH",
     "HEDGE_METHODS",
     "KALMAN_MEMORY",
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
+    "QUOTE_MAX_AGE_S",
     "SCAN_COLUMNS",
     "SCAN_COST_BPS",
     "SECONDS_PER_YEAR",
+    "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
     "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
@@ -245,6 +274,10 @@ __all__ = [
     "BacktestResult",
     "BandChoice",
     "BandObjective",
+    "BreakAlarmFit",
+    "BreakAlarmState",
+    "CostBreakdown",
+    "CostModel",
     "CriticalValues",
     "DeflatedSharpe",
     "EngleGrangerResult",
@@ -256,6 +289,8 @@ __all__ = [
     "InsufficientData",
     "JohansenResult",
     "LagCriterion",
+    "LegMarket",
+    "Liquidity",
     "OUBands",
     "OUFit",
     "OverfittingResult",
@@ -267,10 +302,13 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SignalBands",
+    "SignalState",
     "SpreadEdge",
     "StabilityResult",
     "StaticFit",
     "SweepOverfitting",
+    "TailSeries",
     "Verdict",
     "WalkForwardParams",
     "WalkForwardResult",
@@ -281,6 +319,10 @@ __all__ = [
     "backtest_mean_reversion",
     "backtest_pairs",
     "beta_stability",
+    "break_alarm_fit",
+    "break_alarm_state",
+    "break_alarm_update",
+    "break_evidence",
     "cagr",
     "calculate_hedge_ratio",
     "calculate_spread",
@@ -297,6 +339,7 @@ __all__ = [
     "fit_hedge",
     "fmt_break_p",
     "fmt_p",
+    "funding_payments",
     "half_life",
     "half_life_fit",
     "hurst_exponent",
@@ -320,14 +363,17 @@ __all__ = [
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "rolling_tail",
     "round_trip_cost",
     "scan_pairs",
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_break_alarm",
     "spread_edge",
     "stability_text",
     "static_fit",
+    "step_signal",
     "summary_statistics",
     "sweep_overfitting",
     "sweep_returns",

@@ -17,7 +17,8 @@ from api.errors import ApiError
 from api.market import TS_FORMAT
 from config import Settings
 from service.alerts import alert_fires, rule_text
-from service.window import Window, load_window, pair_of, reader, run_backtest, run_tests
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader, run_tests
 
 
 def _num(value: Any) -> float | None:
@@ -134,6 +135,9 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
             ],
             "equity": _series(result.equity),
             "metrics": {k: jsonable(v) for k, v in result.metrics.items()},
+            "breakdown": analytics.to_json(result.breakdown),
+            "refused": [{str(k): jsonable(v) for k, v in row.items()} for row in result.refused.to_dict("records")],
+            "notes": result.notes,
         },
         "last": last,
         "alerts": fired,

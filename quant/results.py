@@ -127,6 +127,8 @@ class PersistenceChangeResult:
     critical_value: float  # the ratio's 5 % critical value at the formation's persistence
     pvalue: float  # interpolated between 1 % and 50 % (clipped to them)
     ended: bool  # ratio > critical_value: mean reversion appears to have stopped
+    caution_value: float  # the ratio's 20 % critical value (persistence.CAUTION_LEVEL)
+    caution: bool  # ratio > caution_value: it may have stopped (fires on 20 % of spreads that did not; ended ⊂ caution)
     split: int  # bars in the formation; the recent part is bars split..nobs − 1
     nobs: int
     formation_ar1: float  # least-squares AR(1) of the formation residual
@@ -306,6 +308,32 @@ class WalkForwardResult:
     oos_trades: int
     is_fees: float
     oos_fees: float
+
+
+@dataclass(frozen=True)
+class BreakAlarmFit:
+    """The OU model of a spread's formation window that the break alarm holds it to
+    (:func:`quant.breakalarm.break_alarm_fit`)."""
+
+    mean: float  # the formation mean μ
+    ar1: float  # median-unbiased AR(1) φ < 1
+    sigma: float  # innovation σ of s_t − μ = φ·(s_{t−1} − μ) + ε_t
+    sigma_eq: float  # the stationary σ, σ / √(1 − φ²)
+    half_life: float  # bars, −ln 2 / ln φ
+    formation_bars: int
+
+
+@dataclass(frozen=True)
+class BreakAlarmState:
+    """Where the alarm of one spread stands after its latest bar, to add the next bar in O(1)."""
+
+    fit: BreakAlarmFit
+    bars: int  # bars seen, the formation included
+    last: float  # the latest value (NaN after a hole)
+    weighted: float  # the EWMA of squared moves: weighted sum and sum of weights (the next bar's σ² is their ratio)
+    weights: float
+    evidence: float
+    standing: bool
 
 
 class StaticFit(NamedTuple):

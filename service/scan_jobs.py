@@ -72,6 +72,14 @@ class HistoryJob:
     report: collector.HistoryReport | None = None
     error: str = ""
     running: bool = True
+    started: float = field(default_factory=time.monotonic)
+    done: str = ""  # what a finished load without a report (the simulated universe) did
+
+    def left_s(self) -> float | None:
+        """Seconds left at the rate so far (None before the first 5 %)."""
+        if self.fraction < 0.05:
+            return None
+        return (time.monotonic() - self.started) * (1 - self.fraction) / self.fraction
 
 
 _HISTORY: dict[str, HistoryJob] = {}
@@ -108,6 +116,37 @@ def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, arch
             j.running = False
 
     threading.Thread(target=run, name="universe-history", daemon=True).start()
+    return j
+
+
+def start_simulated_history(db_target: str, symbols: int = 200, days: int = 7) -> HistoryJob:
+    """Store a simulated universe (collector.store_simulated_history) in the background, with progress: ~20 s for
+    200 symbols × 7 days, too long to block the page."""
+    with _LOCK:
+        current = _HISTORY.get(db_target)
+        if current is not None and current.running:
+            return current
+        j = _HISTORY[db_target] = HistoryJob("simulated", days, stage="simulating the market")
+
+    def run() -> None:
+        try:
+
+            def progress(fraction: float, stage: str) -> None:
+                j.fraction, j.stage = fraction, stage
+
+            planted = collector.store_simulated_history(db_target, symbols=symbols, days=days, progress=progress)
+            j.done = (
+                f"Stored {days} day{'' if days == 1 else 's'} of 1-minute bars for {symbols} simulated symbols "
+                f"({len(planted)} planted "
+                "cointegrated pairs)."
+            )
+        except Exception as exc:  # shown in the tab; never takes the dashboard down
+            log.exception("simulated history failed")
+            j.error = str(exc)
+        finally:
+            j.running = False
+
+    threading.Thread(target=run, name="simulated-history", daemon=True).start()
     return j
 
 
@@ -271,3 +310,33 @@ def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
         f"as {summary.pairs_groups} discoveries ({summary.pairs_echoes} echoes folded under them)."
         + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
     )
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """A scanned pair's reading for a trader: selected or not, one headline, and its warnings."""
+
+    selected: bool
+    headline: str
+    warnings: tuple[str, ...]
+
+
+def row_verdict(row: pd.Series, fdr: float) -> RowVerdict:
+    """What the scan says of one pair (a row of its table): the headline from the full test, the false discovery
+    control and the out-of-sample test, warned where the pair falls short or a leg's returns bounce."""
+    warnings = []
+    if not row["confirmed"]:
+        warnings.append("not confirmed by the full Engle–Granger test (screened only)")
+    elif row["qvalue"] > fdr:
+        warnings.append(f"not significant after the false discovery control (q {row['qvalue']:.3f} > {fdr:g})")
+    if not row["oos_confirmed"]:
+        warnings.append("does not hold out of sample (the last 30 % of the window)")
+    bounce = "'s returns bounce: half-life and crossings are bounce-robust estimates"
+    warnings += [f"{row[leg]}{bounce}" for leg in ("x", "y") if row[f"noisy_{leg}"]]
+    if row["selected"]:
+        headline = "Selected: cointegrated after the false discovery control, and holds out of sample"
+    elif not row["lead"] and row["group"] > 0:
+        headline = "An echo of a discovery: it shares a leg with a selected pair"
+    else:
+        headline = "Not selected: no evidence of a tradable cointegration"
+    return RowVerdict(bool(row["selected"]), headline, tuple(warnings))

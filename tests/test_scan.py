@@ -114,7 +114,9 @@ def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
         names[1]: A.ExclusionReason.STOPPED_TRADING,
         names[2]: A.ExclusionReason.CONSTANT,
     }
-    assert "listed recently" in excluded[names[0]].detail and "stopped trading" in excluded[names[1]].detail
+    short = excluded[names[0]].detail
+    assert "history only since" in short and "collected or listed recently" in short
+    assert "stopped trading" in excluded[names[1]].detail
     assert "constant" in excluded[names[2]].detail
     tested = set(table["x"]) | set(table["y"])
     assert names[3] in tested and not {names[0], names[1], names[2]} & tested
