@@ -39,7 +39,7 @@ def bands(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
         **analytics.to_json(edge),
         "entry_z": edge.entry_z,
         "covers_cost": edge.covers_cost,
-        "cost_bps": research.cost_bps(window.controls),
+        "cost_bps": edge.cost_bps,
         "units": "spread = y − α − β·x in y's quote currency; μ per year, σ per √year (365-day years); "
         "edge_per_day a fraction of the gross notional p_y + |β|·p_x, both sides traded, after costs",
     }
@@ -65,14 +65,16 @@ def walk_forward(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
             "sharpe": result.is_sharpe,
             "pnl": float(result.is_pnl.sum()),
             "trades": result.is_trades,
-            "fees": result.is_fees,
+            "costs": result.is_costs,
+            "funding": result.is_funding,
         },
         "out_of_sample": {
             "annual_return": result.oos_annual_return,
             "sharpe": result.oos_sharpe,
             "pnl": float(result.oos_pnl.sum()),
             "trades": result.oos_trades,
-            "fees": result.oos_fees,
+            "costs": result.oos_costs,
+            "funding": result.oos_funding,
         },
         "efficiency": result.efficiency,
         "windows": list(result.windows),

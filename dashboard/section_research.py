@@ -13,7 +13,7 @@ import analytics
 import visualizations as viz
 from dashboard.widgets import guard, plot
 from service.controls import Controls, fmt_duration, fmt_value
-from service.research import cost_bps, optimal_band_backtest, pair_edge, run_walk_forward, sweep_odds
+from service.research import optimal_band_backtest, pair_edge, run_walk_forward, sweep_odds
 from service.window import Window
 
 LEVEL_LABELS = {
@@ -28,10 +28,11 @@ def edge_caption(edge: analytics.SpreadEdge, c: Controls) -> str:
     return (
         f"Bertram's (2010) return-maximising band for the exact-MLE OU fit of the whole window's static (OLS) spread "
         f"(half-life {fmt_duration(edge.fit.half_life_years * analytics.SECONDS_PER_YEAR)}, stationary σ "
-        f"{edge.fit.stationary_sd:.4g}), after a round trip of {edge.cost:.4g} per unit of spread: "
-        f"{cost_bps(c):g} bps per leg per fill (fee {c.fee_bps:g} + slippage {c.slippage_bps:g} + stand-in "
-        f"half-spread {analytics.STAND_IN_HALF_SPREAD_BPS:g}). The edge trades both sides (long at −band, short at "
-        "+band, each closed at the other side); in-sample: the fit uses the whole window."
+        f"{edge.fit.stationary_sd:.4g}), after a round trip of {edge.cost:.4g} USDT per unit of spread: "
+        f"{edge.cost_bps:.3g} bps per leg per fill (the backtest's fee and slippage, and each leg's median recorded "
+        f"half-spread, else the stand-in {c.stand_in_spread_bps:g} bps; funding left out). The edge trades both "
+        "sides (long at −band, short at +band, each closed at the other side); in-sample: the fit uses the whole "
+        "window."
     )
 
 
@@ -113,28 +114,29 @@ def walk_forward_table(result: analytics.WalkForwardResult) -> pd.DataFrame:
     is_bars = sum(w.formation_end - w.formation_start for w in result.windows)
     oos_bars = len(result.oos_pnl)
 
-    def side(annual: float, sharpe: float, pnl: float, trades: int, fees: float, bars: int) -> list[str]:
+    def side(annual: float, sharpe: float, pnl: float, trades: int, paid: tuple[float, float], bars: int) -> list[str]:
         return [
             f"{pnl:+,.2f} USDT",
             f"{trades:,}",
-            f"{fees:,.2f} USDT",
+            f"{paid[0]:,.2f} USDT",
+            f"{paid[1]:+,.2f} USDT",
             f"{bars:,} bars ({fmt_duration(bars * result.bar_seconds)})",
             fmt_value(100 * annual, "{:+,.1f} %"),
             fmt_value(sharpe, "{:.2f}"),
         ]
 
     is_side = side(
-        result.is_annual_return, result.is_sharpe, float(result.is_pnl.sum()), result.is_trades, result.is_fees,
-        is_bars,
+        result.is_annual_return, result.is_sharpe, float(result.is_pnl.sum()), result.is_trades,
+        (result.is_costs, result.is_funding), is_bars,
     )  # fmt: skip
     oos_side = side(
-        result.oos_annual_return, result.oos_sharpe, float(result.oos_pnl.sum()), result.oos_trades, result.oos_fees,
-        oos_bars,
+        result.oos_annual_return, result.oos_sharpe, float(result.oos_pnl.sum()), result.oos_trades,
+        (result.oos_costs, result.oos_funding), oos_bars,
     )  # fmt: skip
     return pd.DataFrame(
         {"in sample (formation windows)": is_side, "out of sample (trading windows)": oos_side},
-        index=["P&L after costs", "trades", "fees and slippage", "time covered", "annualised return",
-               "Sharpe (annualised)"],
+        index=["P&L after costs", "trades", "fees, spread and slippage", "funding (+ received)", "time covered",
+               "annualised return", "Sharpe (annualised)"],
     )  # fmt: skip
 
 

@@ -203,6 +203,11 @@ class SpreadEdge:
     bar_seconds: float
 
     @property
+    def cost_bps(self) -> float:
+        """The round trip's cost per leg per fill, in bps of the unit's gross notional."""
+        return self.cost / (2e-4 * self.notional)
+
+    @property
     def entry_z(self) -> float:
         """The band's distance from the mean in stationary standard deviations."""
         return self.bands.half_width / self.fit.stationary_sd
@@ -282,16 +287,19 @@ class WalkForwardWindow:
     oos_pnl: float  # money, trading bars (out of sample)
     is_trades: int
     oos_trades: int
-    is_fees: float  # fees and slippage paid, money
-    oos_fees: float
+    is_costs: float  # fees, spread and slippage paid, money
+    oos_costs: float
+    is_funding: float  # funding, money, + received
+    oos_funding: float
     note: str = ""
 
 
 @dataclass(frozen=True)
 class WalkForwardResult:
     """A walk-forward (:func:`quant.walkforward.walk_forward`): its windows, the out-of-sample trading windows stitched
-    into one per-bar P&L and equity curve (money, after fees and slippage; bars outside a trading window are flat and
-    left out), the in-sample P&L of the same levels on the formation windows, and the walk-forward efficiency."""
+    into one per-bar P&L and equity curve (money, after fees, spread, slippage and funding; bars outside a trading
+    window are flat and left out), the in-sample P&L of the same levels on the formation windows, and the
+    walk-forward efficiency."""
 
     windows: tuple[WalkForwardWindow, ...]
     oos_pnl: pd.Series = field(compare=False)
@@ -306,8 +314,10 @@ class WalkForwardResult:
     is_sharpe: float
     is_trades: int
     oos_trades: int
-    is_fees: float
-    oos_fees: float
+    is_costs: float
+    oos_costs: float
+    is_funding: float
+    oos_funding: float
 
 
 @dataclass(frozen=True)

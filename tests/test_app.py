@@ -1099,7 +1099,8 @@ def test_backtest_shows_walk_forward_and_the_sweep_odds(at):
     assert_clean(at)
     table = at.table[-1].value
     assert list(table.columns) == ["in sample (formation windows)", "out of sample (trading windows)"]
-    assert {"P&L after costs", "trades", "fees and slippage", "time covered", "annualised return"} <= set(table.index)
+    shown = {"P&L after costs", "trades", "fees, spread and slippage", "funding (+ received)", "time covered"}
+    assert shown <= set(table.index)
     assert table.loc["time covered"].str.contains(r"bars \(").all() and not table.isin(["—"]).any().any()
     assert any("Walk-forward efficiency" in m.value for m in at.main.markdown)
     at.button(key="run_odds").click().run()
