@@ -8,11 +8,16 @@ Screenshots go to the test's temp dir (pair_bands, backtest_odds, walk_forward, 
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from browser_probe import CHROMIUM, CHROMIUM_ARGS
 from test_browser import server as server  # the shared fixture: streamlit on a free port, seeded database
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+# Streamlit shows its status widget only while a script run is in progress (tests/browser_probe.py's SAMPLE_JS)
+IDLE_JS = """() => { const s = document.querySelector('[data-testid="stStatusWidget"]');
+                    return !s || s.offsetParent === null; }"""
 
 
 def no_errors(page, where: str) -> None:
@@ -25,7 +30,11 @@ def shoot(page, anchor, path) -> None:
     """A screenshot of the viewport scrolled so that `anchor` is at its top (Streamlit scrolls its own container, so
     a full-page shot would show only the first screen)."""
     anchor.first.evaluate("e => e.scrollIntoView({block: 'start'})")
-    page.wait_for_timeout(500)
+    # a shot between reruns (a rerunning page is drawn faded); under load the live fragments may keep it busy, and
+    # the shot is still worth taking
+    with contextlib.suppress(Exception):
+        page.wait_for_function(IDLE_JS, timeout=15_000)
+    page.wait_for_timeout(300)
     page.screenshot(path=str(path))
 
 
