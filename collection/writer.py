@@ -41,7 +41,7 @@ RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
 RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
 RETENTION_FIRST_S = 5.0  # the first retention pass, once the collector has settled
 RETENTION_EVERY_S = 3600.0  # then hourly: a UTC day expires once a day, per symbol
-QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after it ended (clocks differ)
+QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after its stream passed it
 T = TypeVar("T")
 
 
