@@ -73,7 +73,7 @@ class QuoteBook:
             self.quotes += 1
             self._behind[q.symbol] = q.received_at - q.timestamp if q.received_at else 0  # 0: no receive time
             hole = self._broken.pop(q.symbol, None)
-            if hole is not None:
+            if hole is not None and q.timestamp > hole[0]:
                 self._holes.append(QuoteHole(q.symbol, hole[0], q.timestamp, hole[1]))
             current = self._open.get(q.symbol)
             if second <= self._done.get(q.symbol, -1) or (current is not None and second < current.second):
@@ -111,6 +111,13 @@ class QuoteBook:
                 self._carry.pop(symbol, None)
                 if last is not None and symbol not in self._broken:
                     self._broken[symbol] = (last.timestamp, note)
+
+    def resume_after(self, last_seconds: dict[str, int], note: str) -> None:
+        """Quotes resume after stored ones (a restart): each symbol's span from the end of its last stored second
+        to its first quote here is a hole, recorded when that quote arrives."""
+        with self._lock:
+            for symbol, second in last_seconds.items():
+                self._broken[symbol] = (second + SECOND_MS, note)
 
     def take(self) -> tuple[list[QuoteBar], list[QuoteHole]]:
         """The finished bars and the holes found since the last take."""

@@ -67,6 +67,8 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
     try:
         for cursor in database.load_cursors(conn, id_space(p)).values():
             p.tracks[cursor.symbol] = SymbolTrack(cursor.last_id, cursor.last_ts)
+        if p.quotes is not None:  # the quotes a stop or a crash missed are a gap, as the trades are
+            p.quotes.resume_after(database.last_quote_seconds(conn, p.symbols), "collector restarted")
         if not p.unrepairable_reason():  # repairs a stop or a crash interrupted resume now
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))

@@ -127,6 +127,36 @@ def test_quotes_become_one_second_bars_and_a_disconnect_is_a_quote_gap(fb, db_pa
     assert c.stats().quotes == 1300 and c.stats().written == 0  # quotes never enter the ticks table
 
 
+def test_a_restart_is_a_quote_gap_from_the_last_stored_second(fb, db_path):
+    """The quotes a stopped collector missed are a gap, as its trades are: from the end of the last stored second
+    to the first quote the restarted collector receives."""
+
+    def public_subscribed() -> bool:
+        return any(r == "public" and s for r, s in fb.subscriptions())
+
+    c = costs_collector(fb, db_path, funding=False).start(SYMS)
+    try:
+        assert wait_until(public_subscribed)
+        fb.stream_quotes(SYMS, count=100, rate_per_s=200).wait(20)
+        assert wait_until(lambda: c.stats().quotes == 200, 10)
+    finally:
+        c.stop()
+    last = made_quotes(fb, "BTCUSDT")[-1].timestamp // 1000 * 1000
+    assert db.quote_bars(db_path, "BTCUSDT").index[-1].value // 10**6 == last  # the stop stored its open second
+    assert wait_until(lambda: not public_subscribed() and fb.now_ms() >= last + 1000, 10)
+    c = costs_collector(fb, db_path, funding=False).start(SYMS)
+    try:
+        assert wait_until(public_subscribed)
+        fb.stream_quotes(SYMS, count=20, rate_per_s=200).wait(20)
+        with contextlib.closing(db.open_reader(db_path)) as conn:
+            assert wait_until(lambda: len(db.quote_gaps(conn, SYMS)) == 2, 10)
+            hole = db.quote_gaps(conn, ["BTCUSDT"])[0]
+    finally:
+        c.stop()
+    first = made_quotes(fb, "BTCUSDT", 100)[0].timestamp
+    assert (hole.from_ts, hole.to_ts, hole.note) == (last + 1000, first, "collector restarted")
+
+
 def test_a_restarted_collector_resumes_funding_after_the_last_stored_settlement(fb, db_path):
     """Stopped, then started again after five 4-hourly settlements passed: the new collector asks only for what
     follows the last stored settlement (one request a symbol, five rows written, not the history again), the store
