@@ -16,6 +16,7 @@ from collection.queue import TickQueue
 from collection.quotes import QuoteBook
 from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch, RulesBatch
 from collection.repair import run_repairs
+from collection.retention_pass import run_retention
 from collection.writer import run_writer
 from config import parse_symbols
 from core.clock import now_ms
@@ -136,6 +137,8 @@ class Collector:
             raise RuntimeError(p.last_error)
         if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours or (p.record_funding and p.rest.available):
             self._spawn("collector-repair", lambda: run_repairs(p))
+        if p.retention is not None:  # passes run in a process of their own, beside the writer
+            self._spawn("collector-retention", lambda: run_retention(p))
         p.feed.set_callback(p.queue.put)
         p.feed.set_event_callback(self._handle_event)
         p.feed.set_side_callback(p.take_side)
@@ -164,17 +167,17 @@ class Collector:
             if p.state is CollectorState.FAILED:  # the writer stopped it: make sure the feed is down too
                 for feed in (p.feed, *self.side_feeds):
                     feed.disconnect()
+                self._join(timeout)  # (the writer may be disconnecting it at this moment)
             return
-        p.state = CollectorState.STOPPING
+        if p.state is not CollectorState.FAILED:  # (the writer may have failed a moment ago: that stays the news)
+            p.state = CollectorState.STOPPING
         p.feed.disconnect()
         for side in self.side_feeds:
             side.disconnect()
         p.stop.set()
         p.queue.ready.set()
         p.repair_wake.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.1, deadline - time.monotonic()))
+        self._join(timeout)
         if p.state is not CollectorState.FAILED:
             p.state = CollectorState.STOPPED
         log.info(
@@ -183,6 +186,12 @@ class Collector:
             p.counters.duplicates,
             p.queue.dropped,
         )
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.1, deadline - time.monotonic()))
 
     def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
         """Store a bounded slice of an imported file through this collector's writer, between its live batches

@@ -77,7 +77,7 @@ class Pipeline:
     repair_gaps: bool
     backfill_minutes: int
     backfill_kline_hours: int
-    retention: Retention | None = None  # TICK_RETENTION_DAYS > 0: the writer moves old days to Parquet
+    retention: Retention | None = None  # TICK_RETENTION_DAYS > 0: passes move old days to Parquet (retention_pass)
     symbols: tuple[str, ...] = ()
     state: CollectorState = CollectorState.IDLE
     last_error: str = ""

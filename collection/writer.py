@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import database
-from collection.pipeline import Pipeline, Retention, SymbolTrack
+from collection.pipeline import Pipeline, SymbolTrack
 from collection.records import (
     BackfillProgress,
     BackfillState,
@@ -39,8 +39,6 @@ BUSY_WAIT_MAX_S = 120.0  # a lock held longer than this stops the writer
 RECONNECT_EVERY_S = 1.0  # a lost server session: how often to try a new one
 RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
 RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
-RETENTION_FIRST_S = 5.0  # the first retention pass, once the collector has settled
-RETENTION_EVERY_S = 3600.0  # then hourly: a UTC day expires once a day, per symbol
 QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after its stream passed it
 T = TypeVar("T")
 
@@ -157,15 +155,11 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
 def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand) -> None:
     next_flush = time.monotonic() + p.flush_interval_s
     next_side = next_flush
-    next_retention = time.monotonic() + RETENTION_FIRST_S
     while True:
         stopping = p.stop.is_set()
         if time.monotonic() >= next_side or stopping:
             _write_quotes(p, conn, final=stopping)
             next_side = time.monotonic() + p.flush_interval_s
-        if p.retention is not None and time.monotonic() >= next_retention and not stopping:
-            _retain(conn, p.retention)
-            next_retention = time.monotonic() + RETENTION_EVERY_S
         did_work = _write_side(p, conn, hand)
         queued, now = len(p.queue.items), time.monotonic()
         draining = p.state is CollectorState.DRAINING
@@ -204,18 +198,6 @@ def _write_quotes(p: Pipeline, conn: database.Connection, final: bool = False) -
     if p.marks:
         marks = [p.marks.pop(symbol) for symbol in list(p.marks)]
         _patiently(p, conn, lambda: database.write_mark_prices(conn, marks, p.funding_intervals))
-
-
-def _retain(conn: database.Connection, retention: Retention) -> None:
-    """Move expired symbol-days to the Parquet cold tier (between batches: the queue buffers meanwhile). A failure
-    (cold folder full or unwritable) leaves the days in the database and is retried at the next pass."""
-    try:
-        report = database.apply_retention(conn, retention.keep_days, retention.cold_dir, now_ms())
-    except (OSError, *database.DATABASE_ERRORS) as exc:
-        log.warning("retention pass failed, nothing dropped: %s", exc)
-        return
-    if report.files:
-        log.info("retention (keep %d days): %s", retention.keep_days, report)
 
 
 def storable(t: Tick) -> bool:
