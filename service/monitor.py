@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 import analytics
@@ -26,7 +27,7 @@ from core.vocabulary import SignalKind
 from service.controls import BAR_SECONDS
 from service.pair_trading import LegPrice, PositionRefused, close_pair, open_pair
 from service.watchlist import closed_end, warmup_bars, watch_controls
-from service.window import load_window, reader, writer
+from service.window import Window, load_window, reader, writer
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +99,36 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class PairBars:
+    """A watched pair's aligned closes and, per aligned bar, the open time (epoch ms) of each leg's latest bar with a
+    trade (a bar without one repeats the price before it: that leg lags)."""
+
+    closes: pd.DataFrame
+    traded: pd.DataFrame
+
+
+def pair_bars(window: Window, pair: tuple[str, str]) -> PairBars:
+    """The pair's aligned closes from a window, with each leg's last traded bar per aligned bar."""
+    closes = window.closes(pair)
+    at = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
+    traded = {}
+    for symbol in pair:
+        bars = window.bars[symbol]
+        stamps = pd.DatetimeIndex(bars.index).as_unit("ms").asi8
+        real = ~bars["filled"].to_numpy(dtype=bool) if "filled" in bars.columns else np.ones(stamps.size, dtype=bool)
+        last = np.maximum.accumulate(np.where(real, stamps, np.iinfo(np.int64).min))
+        traded[symbol] = last[np.searchsorted(stamps, at, side="right") - 1]
+    return PairBars(closes, pd.DataFrame(traded, index=closes.index))
+
+
+@dataclass(frozen=True)
 class Decision:
-    """A pair's new signals over a pass's bars, the state after them, and the closes they were decided on."""
+    """A pair's new signals over a pass's bars, the state after them, and the bars they were decided on."""
 
     plan: Plan
     signals: tuple[database.NewSignal, ...]
     rearm: bool
-    closes: pd.DataFrame
+    bars: PairBars | None
 
 
 def _first_bar(watch: database.Watch, end: int, firsts: dict[str, int]) -> int:
@@ -147,10 +171,12 @@ def _state(conn: database.Connection, watch: database.Watch) -> analytics.Signal
     return analytics.SignalState(rearm=watch.rearm)
 
 
-def decide(plan: Plan, closes: pd.DataFrame, state: analytics.SignalState) -> Decision:
-    """Step the pair's band state over its new bars (the aligned bars in [start, end) of `closes`)."""
+def decide(plan: Plan, bars: PairBars, state: analytics.SignalState) -> Decision:
+    """Step the pair's band state over its new bars (the aligned bars in [start, end) of `bars`)."""
     spec = plan.watch.spec
-    closes = closes.loc[: pd.Timestamp(plan.end - 1, unit="ms", tz="UTC")]
+    until = pd.Timestamp(plan.end - 1, unit="ms", tz="UTC")
+    bars = PairBars(bars.closes.loc[:until], bars.traded.loc[:until])
+    closes = bars.closes
     stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
     first = int(stamps.searchsorted(plan.start))
     new = []
@@ -159,7 +185,7 @@ def decide(plan: Plan, closes: pd.DataFrame, state: analytics.SignalState) -> De
             tail = tail_of(closes, spec, len(stamps) - first)
         except (analytics.InsufficientData, ValueError) as exc:  # too few bars yet: no decision possible on them
             log.debug("watch #%d: %s", plan.watch.id, exc)
-            return Decision(plan, (), state.rearm, closes)
+            return Decision(plan, (), state.rearm, bars)
         bands = analytics.SignalBands(spec.entry, spec.exit, spec.stop, spec.max_hold_bars)
         x, y = closes[spec.symbol_x].to_numpy(), closes[spec.symbol_y].to_numpy()
         for k, i in enumerate(range(first, len(stamps))):
@@ -167,13 +193,13 @@ def decide(plan: Plan, closes: pd.DataFrame, state: analytics.SignalState) -> De
             if kind is not None:
                 values = (tail.zscore[k], tail.spread[k], tail.beta[k], x[i], y[i])
                 new.append(database.NewSignal(int(stamps[i]), kind, *(float(v) for v in values)))
-    return Decision(plan, tuple(new), state.rearm, closes)
+    return Decision(plan, tuple(new), state.rearm, bars)
 
 
-def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, pd.DataFrame]:
+def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, PairBars]:
     """Aligned closes per watched pair: pairs of one timeframe with few new bars share one window read (each symbol
     resampled once); a pair catching up a backlog reads its own."""
-    out: dict[int, pd.DataFrame] = {}
+    out: dict[int, PairBars] = {}
     shared: dict[str, list[Plan]] = {}
     for plan in plans:
         if plan.bars <= SHARED_BARS:
@@ -182,7 +208,7 @@ def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> di
         bars = plan.bars + warmup_bars(plan.watch.spec) + 2
         window = load_window(conn, watch_controls(db_target, plan.watch, plan.end, bars))
         with contextlib.suppress(analytics.InsufficientData):
-            out[plan.watch.id] = window.closes(plan.watch.pair)
+            out[plan.watch.id] = pair_bars(window, plan.watch.pair)
     for group in shared.values():
         end = max(p.end for p in group)
         tf_ms = group[0].tf_ms
@@ -191,7 +217,7 @@ def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> di
         window = load_window(conn, watch_controls(db_target, group[0].watch, end, bars, symbols))
         for plan in group:
             with contextlib.suppress(analytics.InsufficientData):
-                out[plan.watch.id] = window.closes(plan.watch.pair)
+                out[plan.watch.id] = pair_bars(window, plan.watch.pair)
     return out
 
 
@@ -200,17 +226,20 @@ def _record(conn: database.Connection, decision: Decision) -> PairPass:
     plan, watch = decision.plan, decision.plan.watch
     stored = database.record_signals(conn, watch.id, decision.signals, plan.end - plan.tf_ms, decision.rearm)
     opened = closed = 0
-    if watch.spec.auto_trade and len(decision.closes):
-        opened, closed = _fill_due(conn, watch, decision.closes, plan.start)
+    if watch.spec.auto_trade and decision.bars is not None and len(decision.bars.closes):
+        opened, closed = _fill_due(conn, watch, decision.bars, plan.start)
     return PairPass(watch.id, plan.bars, len(stored), opened, closed)
 
 
-def _fill_due(conn: database.Connection, watch: database.Watch, closes: pd.DataFrame, first_ms: int) -> tuple[int, int]:
+def _fill_due(conn: database.Connection, watch: database.Watch, bars: PairBars, first_ms: int) -> tuple[int, int]:
     """Fill the pair's trading signals whose fill bar (the bar after the signal) is one of this pass's new bars
     (from `first_ms` on), at that bar's close, in bar order: an entry opens a position unless one is open or that
     signal opened one, an exit closes the open position it follows. The store refuses a second open of a signal and
-    a second close, so a re-run fills nothing twice."""
+    a second close, so a re-run fills nothing twice. Each leg's price is dated by its last traded bar, so a leg
+    that has not traded lately is flagged."""
     opened = closed = 0
+    closes = bars.closes
+    traded_x, traded_y = (bars.traded[s].to_numpy() for s in watch.pair)
     stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
     x, y = closes[watch.spec.symbol_x].to_numpy(), closes[watch.spec.symbol_y].to_numpy()
     since = int(stamps[max(0, int(stamps.searchsorted(first_ms)) - 1)])
@@ -222,7 +251,7 @@ def _fill_due(conn: database.Connection, watch: database.Watch, closes: pd.DataF
         if stamps[at] < first_ms:
             continue  # filled by an earlier pass
         fill_ms = int(stamps[at])
-        leg_x, leg_y = LegPrice(float(x[at]), fill_ms), LegPrice(float(y[at]), fill_ms)
+        leg_x, leg_y = LegPrice(float(x[at]), int(traded_x[at])), LegPrice(float(y[at]), int(traded_y[at]))
         if signal.kind.is_entry:
             side = database.PaperSide.LONG if signal.kind is SignalKind.ENTRY_LONG else database.PaperSide.SHORT
             try:
@@ -259,11 +288,11 @@ def evaluate_all(db_target: str, final: bool = False) -> MonitorPass:
     with reader(db_target) as conn:
         watches = database.list_watches(conn)
         plans = plan_pass(conn, watches, final) if watches else []
-        closes = _windows(conn, db_target, plans)
+        bars = _windows(conn, db_target, plans)
         decisions = [
-            decide(p, closes[p.watch.id], _state(conn, p.watch))
-            if p.watch.id in closes
-            else Decision(p, (), p.watch.rearm, pd.DataFrame())
+            decide(p, bars[p.watch.id], _state(conn, p.watch))
+            if p.watch.id in bars
+            else Decision(p, (), p.watch.rearm, None)
             for p in plans
         ]
     if not decisions:

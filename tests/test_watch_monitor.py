@@ -145,3 +145,19 @@ def test_whole_steps_and_the_imbalance_bound():
         pair_trading.size_legs(db.PaperSide.LONG, 10_000.0, 0.04, 75_000.0, 3_000.0, coarse, PAIR)
     with pytest.raises(pair_trading.PositionRefused, match="less than one quantity step"):
         pair_trading.size_legs(db.PaperSide.LONG, 1.0, 0.04, 75_000.0, 3_000.0, rules, PAIR)
+
+
+def test_a_leg_that_lags_is_flagged(tmp_path):
+    """x stops trading 20 s before y: a position opened by hand, or by the monitor from a signal, is flagged."""
+    path = str(tmp_path / "lag.db")
+    ticks = pair_path(60, END_MS, 60_000).ticks()
+    write(path, [t for t in ticks if t.symbol == PAIR[1] or t.timestamp < END_MS - 20_000])
+    watch = watchlist.add_watch(path, dataclasses.replace(SPEC, auto_trade=False))
+    opened = pair_trading.open_by_hand(path, watch.id, db.PaperSide.LONG, 0.04)
+    assert opened.opening.leg_status is db.LegStatus.LAGGING
+    with contextlib.closing(db.open_reader(path)) as conn:
+        window = load_window(conn, watchlist.watch_controls(path, watch, END_MS, 60))
+    bars = monitor.pair_bars(window, watch.pair)
+    last = bars.traded.iloc[-1]
+    assert last[PAIR[1]] == ms(bars.closes.index[-1:])[0]  # y traded in the last bar
+    assert last[PAIR[0]] < END_MS - 20_000  # x's price is carried from a bar before it stopped
