@@ -30,8 +30,19 @@ from storage.connection import (
     session_lost,
     store_info,
 )
+from storage.contracts import contract_rules, write_contract_rules
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
+from storage.deliveries import DeliveryAttempt, list_delivery_attempts, record_delivery_attempt
+from storage.funding import (
+    NextFunding,
+    funding_gaps,
+    funding_rates,
+    last_funding_time,
+    next_funding,
+    write_funding_rates,
+    write_mark_prices,
+)
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
 from storage.pair_positions import (
     LegStatus,
@@ -45,6 +56,7 @@ from storage.pair_positions import (
 )
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
+from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gaps, write_quote_bars
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
@@ -91,15 +103,18 @@ __all__ = [
     "AlertRule",
     "Connection",
     "DamagedDatabase",
+    "DeliveryAttempt",
     "Gap",
     "IdCursor",
     "LegStatus",
     "NewSignal",
+    "NextFunding",
     "PairClosing",
     "PairOpening",
     "PairPosition",
     "PaperPosition",
     "PaperSide",
+    "QuoteGap",
     "RepairLocks",
     "RetentionReport",
     "SignalEvent",
@@ -118,6 +133,7 @@ __all__ = [
     "close_paper_position",
     "cold_path",
     "cold_tier_usage",
+    "contract_rules",
     "csv_chunks",
     "database_exists",
     "database_size_bytes",
@@ -129,14 +145,18 @@ __all__ = [
     "error_line",
     "export_day",
     "export_ticks_csv",
+    "funding_gaps",
+    "funding_rates",
     "get_backfill",
     "get_pair_position",
     "get_signal",
     "get_watch",
     "is_busy",
     "is_unreachable",
+    "last_funding_time",
     "last_prices",
     "list_alert_rules",
+    "list_delivery_attempts",
     "list_gaps",
     "list_pair_positions",
     "list_paper_positions",
@@ -145,16 +165,21 @@ __all__ = [
     "load_cursors",
     "migrate",
     "neutralise_cell",
+    "next_funding",
     "now_ms",
     "open_gaps",
     "open_pair_position",
     "open_paper_position",
     "open_reader",
     "open_writer",
+    "quote_bars",
+    "quote_gaps",
     "read_bars",
     "read_ticks",
     "record_alert_check",
+    "record_delivery_attempt",
     "record_gap",
+    "record_quote_gaps",
     "record_signals",
     "reopen",
     "repair_locks",
@@ -169,5 +194,9 @@ __all__ = [
     "update_gap",
     "update_watch",
     "write_bars",
+    "write_contract_rules",
+    "write_funding_rates",
+    "write_mark_prices",
+    "write_quote_bars",
     "write_ticks",
 ]

@@ -27,7 +27,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
-from api import alerts, ingest, market, pair, params, scanner, uploads, watchlist
+from api import alerts, deliveries, ingest, market, pair, params, research, scanner, uploads, watchlist
 from api.errors import ApiError
 from api.live import Broadcaster
 from config import Settings
@@ -104,9 +104,13 @@ ENDPOINTS = (
     Endpoint("GET", "/api/analytics/pair", lambda s, c: pair.pair(s, c.query)),
     Endpoint("GET", "/api/analytics/corr_matrix", lambda s, c: pair.corr_matrix(s, c.query)),
     Endpoint("GET", "/api/analytics/pair_export", lambda s, c: pair.pair_export(s, c.query), render=as_csv),
+    Endpoint("GET", "/api/research/bands", lambda s, c: research.bands(s, c.query)),
+    Endpoint("GET", "/api/research/walkforward", lambda s, c: research.walk_forward(s, c.query)),
+    Endpoint("GET", "/api/research/dsr", lambda s, c: research.deflated_sharpe(s, c.query)),
     Endpoint("GET", "/api/alerts", lambda s, c: alerts.list_rules(s)),
     Endpoint("POST", "/api/alerts", lambda s, c: alerts.add_rule(s, c.body), Body.JSON),
     Endpoint("DELETE", "/api/alerts/{rule_id}", lambda s, c: alerts.delete_rule(s, c.path["rule_id"])),
+    Endpoint("GET", "/api/deliveries", lambda s, c: deliveries.deliveries(s, c.query)),
     Endpoint("POST", "/api/upload_ndjson", lambda s, c: uploads.upload_ticks(s, c.file, c.filename), Body.FORM),
     Endpoint(
         "POST",

@@ -28,6 +28,7 @@ from dashboard.sidebar import (
     refresh_every,
     status_panel,
 )
+from dashboard.style import apply_style
 from dashboard.tab_alerts import tab_alerts
 from dashboard.tab_backtest import tab_backtest
 from dashboard.tab_charts import tab_charts
@@ -89,6 +90,7 @@ def wait_for_database(db_target: str) -> None:
 def main() -> None:
     """Build the page: settings, sidebar, live status, lazy tabs."""
     st.set_page_config(page_title="Binance Analytics", page_icon="📈", layout="wide")
+    apply_style()
     try:
         settings = load_settings()
     except ConfigError as exc:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import analytics
 import database
-from core.vocabulary import SignalKind, WatchSource
+from core.vocabulary import Liquidity, SignalKind, WatchSource
 from service.controls import BAR_SECONDS, Controls
 from service.window import load_window, pair_of, reader, writer
 
@@ -158,6 +158,9 @@ def watch_controls(
         max_hold=s.max_hold_bars,
         fee_bps=s.fee_bps,
         slippage_bps=s.cost_bps,
+        maker_fee_bps=s.fee_bps,
+        stand_in_spread_bps=0.0,  # the watch's cost_bps is its whole cost per fill beside the fee
+        liquidity=Liquidity.TAKER,
         capital=s.capital,
         in_sample=False,
     )
