@@ -42,7 +42,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
                             sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
-                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals;
+                            leg_prices and fill_costs price one fill at the quotes (the paper positions' fills).
 * ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -83,6 +84,7 @@ from quant.bars import (
     to_time_index,
 )
 from quant.breakalarm import (
+    BREAK_ALARM_MIN_FORMATION,
     BREAK_ALARM_OFF,
     BREAK_ALARM_ON,
     break_alarm_fit,
@@ -91,7 +93,17 @@ from quant.breakalarm import (
     break_evidence,
     spread_break_alarm,
 )
-from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
+from quant.costs import (
+    QUOTE_MAX_AGE_S,
+    CostBreakdown,
+    CostModel,
+    LegMarket,
+    LegPrices,
+    fill_costs,
+    funding_payments,
+    leg_prices,
+    notional_problem,
+)
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -247,6 +259,7 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_MIN_FORMATION",
     "BREAK_ALARM_OFF",
     "BREAK_ALARM_ON",
     "CAUTION_LEVEL",
@@ -290,6 +303,7 @@ __all__ = [
     "JohansenResult",
     "LagCriterion",
     "LegMarket",
+    "LegPrices",
     "Liquidity",
     "OUBands",
     "OUFit",
@@ -335,6 +349,7 @@ __all__ = [
     "engle_granger",
     "evaluate_alert",
     "expected_max_sharpe",
+    "fill_costs",
     "fill_fraction",
     "fit_hedge",
     "fmt_break_p",
@@ -345,9 +360,11 @@ __all__ = [
     "hurst_exponent",
     "hurst_fit",
     "johansen",
+    "leg_prices",
     "mask_holes",
     "max_drawdown",
     "not_enough_data",
+    "notional_problem",
     "ou_band_stats",
     "ou_fit",
     "ou_optimal_thresholds",
