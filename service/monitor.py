@@ -237,19 +237,23 @@ def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> di
 
 
 def _record(conn: database.Connection, db_target: str, decision: Decision) -> PairPass:
-    """Store a decision's signals (an alarm event only where it changes the stored alarm) and the pair's new state,
-    hand each new signal to the delivery worker, then fill its due paper trades (auto-trade pairs)."""
+    """Store a decision's signals (an alarm event only where it changes the stored alarm), hand each new one to the
+    delivery worker, fill its due paper trades (auto-trade pairs), then move the pair's cursor and state: whoever
+    reads the cursor finds every fill up to it done."""
     plan, watch = decision.plan, decision.plan.watch
     signals = [s for s in decision.signals if not s.kind.is_alarm]
     alarms = [s for s in decision.signals if s.kind.is_alarm]
     if alarms:
         signals = sorted([*signals, *watch_alarm.changes(conn, watch.id, alarms)], key=lambda s: s.bar_ms)
-    stored = database.record_signals(conn, watch.id, signals, plan.end - plan.tf_ms, decision.rearm)
+    # the cursor stays where it was until the bars' fills are done (after a crash between, they are evaluated again:
+    # their signals and fills are stored once)
+    stored = database.record_signals(conn, watch.id, signals, plan.start - plan.tf_ms, watch.rearm)
     for _, signal in stored:
         notify(notice_of(watch, signal))
     opened = closed = 0
     if watch.spec.auto_trade and decision.bars is not None and len(decision.bars.closes):
         opened, closed = _fill_due(conn, db_target, watch, decision.bars, plan.start)
+    database.record_signals(conn, watch.id, (), plan.end - plan.tf_ms, decision.rearm)
     return PairPass(watch.id, plan.bars, len(stored), opened, closed)
 
 

@@ -19,7 +19,6 @@ from service.controls import BAR_SECONDS
 from service.window import load_window, reader
 
 MAX_CHECK_BARS = 86_400  # the comparison covers at most this many bars (the monitor's own backlog bound)
-SETTLE_BARS = 10  # round trips closed in the last bars evaluated are left out: their fills may still be under way
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,7 @@ class Totals:
 
 @dataclass(frozen=True)
 class PaperVsBacktest:
-    """Closed signal-opened paper positions and the backtest's closed trades over the same bars (those closed
-    SETTLE_BARS bars or more before the last bar evaluated)."""
+    """Closed signal-opened paper positions and the backtest's closed trades over the same bars."""
 
     paper: Totals
     backtest: Totals
@@ -53,8 +51,7 @@ def paper_vs_backtest(db_target: str, watch_id: int) -> PaperVsBacktest | None:
         if watch is None or watch.evaluated_ms is None:
             return None
         tf_ms = BAR_SECONDS[watch.spec.timeframe] * 1000
-        end = watch.evaluated_ms + tf_ms
-        horizon = end - SETTLE_BARS * tf_ms
+        end = watch.evaluated_ms + tf_ms  # every fill up to here is done (the monitor moves its cursor after them)
         firsts = {s.symbol: s.first_ts for s in database.symbol_summaries(conn) if s.first_ts is not None}
         if not all(s in firsts for s in watch.pair):
             return None
@@ -64,7 +61,7 @@ def paper_vs_backtest(db_target: str, watch_id: int) -> PaperVsBacktest | None:
         positions = [
             p
             for p in database.list_pair_positions(conn, watch.id, limit=None)
-            if p.closing is not None and p.closing.closed_at <= horizon and p.opening.entry_signal_id is not None
+            if p.closing is not None and p.closing.closed_at <= end and p.opening.entry_signal_id is not None
         ]
     x, y = watch.pair
     try:
@@ -78,7 +75,7 @@ def paper_vs_backtest(db_target: str, watch_id: int) -> PaperVsBacktest | None:
     views = [pair_trading.view_of(db_target, p).pnl for p in positions if p.opening.opened_at > start]
     trades = result.trades[result.trades["exit_reason"] != "end"]
     fills = pd.DatetimeIndex(trades["exit_time"]).as_unit("ms").asi8 + tf_ms  # a fill's time is its bar's end
-    trades = trades[fills <= horizon]
+    trades = trades[fills <= end]
     paper = Totals(
         len(views),
         sum(v.gross for v in views),
