@@ -59,7 +59,8 @@ def test_the_watchlist_live_with_a_position_from_a_signal(server, tmp_path):  # 
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.goto(server)
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            page.get_by_role("button", name="Start", exact=True).click()
+            sidebar = page.get_by_test_id("stSidebarUserContent")  # the header has a Stop button while a run goes on
+            sidebar.get_by_role("button", name="Start", exact=True).click()
             page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
             page.get_by_role("tab", name="Watchlist").click()
             row = page.get_by_text(f"#{watch['id']} ETHUSDT / BTCUSDT · z", exact=False).first
@@ -89,6 +90,6 @@ def test_the_watchlist_live_with_a_position_from_a_signal(server, tmp_path):  # 
             assert paper == backtest, f"paper and backtest differ: {found.group(0)}"
             assert page.locator("[data-testid='stException']").count() == 0
             assert page.locator("[data-testid='stAlertContentError']").count() == 0
-            page.get_by_role("button", name="Stop", exact=True).click()
+            sidebar.get_by_role("button", name="Stop", exact=True).click()
         finally:
             browser.close()
