@@ -107,9 +107,10 @@ def tab_watchlist(c: Controls) -> None:
     """Live watchlist, actions per pair, two-leg positions and the latest signals."""
     show_flash()
     st.caption(
-        "Watched pairs are evaluated by the server on every new stored bar (entry, exit, stop, max-hold), with or "
-        "without a tab open; auto-trade pairs open and close two-leg paper positions at the bar after a signal, "
-        "as the backtest fills. Add one from a Scanner row, from Pair Analytics, or here with the sidebar's pair."
+        "Watched pairs are evaluated by the server on every new closed bar (both legs traded after it: entry, exit, "
+        "stop, max-hold, break alarm), with or without a tab open; auto-trade pairs open and close two-leg paper "
+        "positions at the bar after a signal, as the backtest fills. The table's z is the newest bar's, which may "
+        "not be closed yet. Add a pair from a Scanner row, from Pair Analytics, or here with the sidebar's pair."
     )
     if c.pair is not None:
         watch_button(c, c.pair[0], c.pair[1], WatchSource.MANUAL, key="wl_add")
