@@ -24,7 +24,7 @@ from service.controls import (
     fmt_time,
     fmt_value,
 )
-from service.costs import run_backtest, run_sweep
+from service.costs import run_backtest, run_sweep, window_costs
 from service.exports import export_name, trades_frame, window_csv
 from service.window import Window, load_window, pair_closes
 
@@ -92,8 +92,8 @@ def tab_backtest(c: Controls) -> None:
         c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
         f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}"
     )
-    window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
-    result = run_backtest(window)
+    window, costs = read_or_last("backtest", c, lambda conn: _window_and_costs(conn, c))
+    result = run_backtest(window, costs)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
@@ -115,18 +115,24 @@ def tab_backtest(c: Controls) -> None:
     )
     st.caption(" · ".join(result.notes))
     with guard("Threshold sweep"):
-        sweep_section(window, c)
+        sweep_section(window, costs, c)
 
 
-def sweep_section(window: Window, c: Controls) -> None:
+def _window_and_costs(conn: database.Connection, c: Controls) -> tuple[Window, analytics.CostModel]:
+    """The visible window and the pair's recorded costs over it, kept together through a database outage."""
+    window = load_window(conn, c, cache=session_cache())
+    return window, window_costs(window)
+
+
+def sweep_section(window: Window, costs: analytics.CostModel, c: Controls) -> None:
     """Entry × exit sweep heatmap, computed on click (it runs one backtest per cell) and kept for these settings."""
     st.subheader("Entry × exit sweep")
     left, right, _ = st.columns([2, 1, 3], vertical_alignment="bottom")
     metric = left.selectbox("Sweep metric", SWEEP_METRICS, key="sweep_metric", persist_state="page")
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
-        grid = run_sweep(window, SWEEP_ENTRIES, SWEEP_EXITS, metric)
-        why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
+        grid = run_sweep(window, SWEEP_ENTRIES, SWEEP_EXITS, metric, costs)
+        why = run_backtest(window, costs).metrics_reasons.get(metric) if grid.isna().all().all() else None
         n_bars = len(pair_closes(window, c.pair)[0])
         st.session_state["_sweep"] = (signature, grid, database.now_ms(), n_bars, why)
     stored = st.session_state.get("_sweep")

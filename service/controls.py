@@ -12,6 +12,7 @@ import pandas as pd
 import analytics
 import database
 from core.numbers import significant
+from core.vocabulary import Liquidity
 
 BAR_SECONDS = analytics.TIMEFRAMES  # timeframe -> bar length in seconds
 
@@ -83,7 +84,7 @@ class Controls:
     in_sample: bool
     maker_fee_bps: float
     stand_in_spread_bps: float
-    liquidity: str
+    liquidity: Liquidity
 
     @property
     def source_timeframe(self) -> str:

@@ -33,25 +33,40 @@ def pair_costs(window: Window, x_symbol: str, y_symbol: str) -> analytics.CostMo
         taker_fee_bps=c.fee_bps,
         maker_fee_bps=c.maker_fee_bps,
         stand_in_half_spread_bps=c.stand_in_spread_bps,
-        liquidity=analytics.Liquidity(c.liquidity),
+        liquidity=c.liquidity,
         x=_leg_market(c, x_symbol, start, end),
         y=_leg_market(c, y_symbol, start, end),
     )
 
 
-def run_backtest(window: Window) -> analytics.BacktestResult:
-    """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters, paying the
-    pair's recorded costs (stand-in spread where no quotes were recorded)."""
+def window_costs(window: Window) -> analytics.CostModel:
+    """The selected pair's cost model over the window, read once where a view keeps its reads through a database
+    outage (the Backtest tab) and handed to run_backtest and run_sweep."""
     x, y = pair_closes(window, window.controls.pair)
-    costs = pair_costs(window, str(x.name), str(y.name))
-    return analytics.backtest_pairs(x, y, window.controls.backtest_params(), costs)
+    return pair_costs(window, str(x.name), str(y.name))
 
 
-def run_sweep(window: Window, entries: tuple[float, ...], exits: tuple[float, ...], metric: str) -> pd.DataFrame:
+def run_backtest(window: Window, costs: analytics.CostModel | None = None) -> analytics.BacktestResult:
+    """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters, paying the
+    pair's recorded costs (read here unless given; stand-in spread where no quotes were recorded)."""
+    x, y = pair_closes(window, window.controls.pair)
+    model = pair_costs(window, str(x.name), str(y.name)) if costs is None else costs
+    return analytics.backtest_pairs(x, y, window.controls.backtest_params(), model)
+
+
+def run_sweep(
+    window: Window,
+    entries: tuple[float, ...],
+    exits: tuple[float, ...],
+    metric: str,
+    costs: analytics.CostModel | None = None,
+) -> pd.DataFrame:
     """analytics.parameter_sweep of the selected pair with the same costs as run_backtest."""
     x, y = pair_closes(window, window.controls.pair)
-    params, costs = window.controls.backtest_params(), pair_costs(window, str(x.name), str(y.name))
-    return analytics.parameter_sweep(x, y, params, entries, exits, metric=metric, costs=costs)
+    model = pair_costs(window, str(x.name), str(y.name)) if costs is None else costs
+    return analytics.parameter_sweep(
+        x, y, window.controls.backtest_params(), entries, exits, metric=metric, costs=model
+    )
 
 
 @dataclass(frozen=True)

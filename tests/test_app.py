@@ -347,7 +347,7 @@ def controls(db_path: str, **changes) -> Controls:
         in_sample=False,
         maker_fee_bps=2.0,
         stand_in_spread_bps=1.0,
-        liquidity="taker",
+        liquidity=A.Liquidity.TAKER,
     )
     return dataclasses.replace(base, **changes)
 

@@ -13,6 +13,7 @@ from app_fixtures import PAIR, seed_database
 import database
 from config import load_settings
 from core.contracts import ContractRules
+from core.vocabulary import Liquidity
 from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
 from service import costs, paper
 from service.controls import Controls
@@ -104,7 +105,7 @@ def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
         in_sample=False,
         maker_fee_bps=2.0,
         stand_in_spread_bps=1.0,
-        liquidity="taker",
+        liquidity=Liquidity.TAKER,
     )
 
 
