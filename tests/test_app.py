@@ -223,6 +223,9 @@ def test_backtest_shows_the_pnl_by_source_and_pair_analytics_the_next_funding(at
     (table,) = [d.value for d in at.dataframe if "source" in d.value.columns]
     assert list(table["source"])[-1] == "net P&L"
     assert table["USDT"].iloc[:-1].sum() == pytest.approx(table["USDT"].iloc[-1], abs=1e-6)
+    tiles, by_source = metrics(at), table.set_index("source")["USDT"]  # the tiles are the net P&L's
+    assert tiles["Total P&L (USDT)"] == f"{by_source['net P&L']:+,.2f}"
+    assert tiles["Fees paid (USDT)"] == f"{-by_source['fees']:,.2f}"
     assert any("Stand-in cost" in w.value for w in at.main.warning)  # the fixture recorded no quotes
     with contextlib.closing(database.open_writer(seeded)) as conn:
         settles = database.now_ms() + 3_600_000
