@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant.costs import CostBreakdown, CostModel, pair_market
+from quant.costs import CostBreakdown, CostModel, charged_costs, pair_market
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
 from quant.metrics import (
     annualization_factor,
@@ -297,17 +297,6 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     return xs, ys, hedge, spread, hedge.beta_series.ffill().to_numpy()
 
 
-def _cost_model(params: BacktestParams, costs: CostModel | None) -> CostModel:
-    """The costs a backtest charges: the given model (whose taker fee must be params.fee_bps), else params' fee."""
-    if costs is None:
-        return CostModel(taker_fee_bps=params.fee_bps)
-    if costs.taker_fee_bps != params.fee_bps:
-        raise ValueError(
-            f"fee_bps ({params.fee_bps:g}) and the cost model's taker fee ({costs.taker_fee_bps:g}) disagree: give one"
-        )
-    return costs
-
-
 def _cost_notes(breakdown: CostBreakdown, costs: CostModel, refused: pd.DataFrame) -> list[str]:
     """What the costs were made of: quoted vs stand-in fills, funding, refused trades."""
     fills = breakdown.fills_x + breakdown.fills_y
@@ -342,7 +331,7 @@ def backtest_pairs(
     """
     params = params or BacktestParams()
     xs, ys, hedge, spread, beta = _prepare(x, y, params)
-    model = _cost_model(params, costs)
+    model = charged_costs(params.fee_bps, costs)
     zscore = calculate_zscore(spread, params.z_window)
     z = zscore.to_numpy()
     px, py = xs.to_numpy(), ys.to_numpy()
@@ -506,7 +495,7 @@ def parameter_sweep(
     windows = [params.z_window] if z_windows is None else [int(w) for w in z_windows]
     xs, ys, _, spread, beta = _prepare(x, y, params)
     px, py = xs.to_numpy(), ys.to_numpy()
-    market = pair_market(xs.index, px, py, params.bar_seconds, _cost_model(params, costs))
+    market = pair_market(xs.index, px, py, params.bar_seconds, charged_costs(params.fee_bps, costs))
     rows, keys = [], []
     for zw in windows:
         base = replace(params, z_window=zw)
