@@ -76,6 +76,7 @@ from feed.records import (
     Quote,
     QuoteBar,
     RestStats,
+    SideStream,
     SymbolInfo,
     Tick,
 )
@@ -120,6 +121,7 @@ __all__ = [
     "QuoteBar",
     "ReplayFeed",
     "RestStats",
+    "SideStream",
     "SimulatedFeed",
     "SimulatedMarket",
     "SymbolInfo",

@@ -33,8 +33,10 @@ from storage.connection import (
 from storage.contracts import contract_rules, write_contract_rules
 from storage.csv_export import csv_chunks, dataframe_to_csv, export_ticks_csv, neutralise_cell, tick_csv_chunks
 from storage.cursors import IdCursor, load_cursors
+from storage.deliveries import DeliveryAttempt, list_delivery_attempts, record_delivery_attempt
 from storage.funding import (
     NextFunding,
+    funding_gaps,
     funding_rates,
     last_funding_time,
     next_funding,
@@ -42,9 +44,19 @@ from storage.funding import (
     write_mark_prices,
 )
 from storage.gaps import Gap, get_backfill, list_gaps, open_gaps, record_gap, save_backfill, update_gap
+from storage.pair_positions import (
+    LegStatus,
+    PairClosing,
+    PairOpening,
+    PairPosition,
+    close_pair_position,
+    get_pair_position,
+    list_pair_positions,
+    open_pair_position,
+)
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
-from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gap, write_quote_bars
+from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gaps, write_quote_bars
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
@@ -67,6 +79,20 @@ from storage.ticks import (
     symbol_summaries,
     write_ticks,
 )
+from storage.watchlist import (
+    NewSignal,
+    SignalEvent,
+    Watch,
+    WatchSpec,
+    add_watch,
+    delete_watch,
+    get_signal,
+    get_watch,
+    list_signals,
+    list_watches,
+    record_signals,
+    update_watch,
+)
 
 __all__ = [
     "BAR_COLUMNS",
@@ -77,22 +103,33 @@ __all__ = [
     "AlertRule",
     "Connection",
     "DamagedDatabase",
+    "DeliveryAttempt",
     "Gap",
     "IdCursor",
+    "LegStatus",
+    "NewSignal",
     "NextFunding",
+    "PairClosing",
+    "PairOpening",
+    "PairPosition",
     "PaperPosition",
     "PaperSide",
     "QuoteGap",
     "RepairLocks",
     "RetentionReport",
+    "SignalEvent",
     "StoreInfo",
     "SymbolSummary",
+    "Watch",
+    "WatchSpec",
     "WriteResult",
     "add_alert_rule",
+    "add_watch",
     "alert_history",
     "apply_retention",
     "bar_series",
     "clear_all",
+    "close_pair_position",
     "close_paper_position",
     "cold_path",
     "cold_tier_usage",
@@ -102,26 +139,36 @@ __all__ = [
     "database_size_bytes",
     "dataframe_to_csv",
     "delete_alert_rule",
+    "delete_watch",
     "describe_target",
     "ensure_database",
     "error_line",
     "export_day",
     "export_ticks_csv",
+    "funding_gaps",
     "funding_rates",
     "get_backfill",
+    "get_pair_position",
+    "get_signal",
+    "get_watch",
     "is_busy",
     "is_unreachable",
     "last_funding_time",
     "last_prices",
     "list_alert_rules",
+    "list_delivery_attempts",
     "list_gaps",
+    "list_pair_positions",
     "list_paper_positions",
+    "list_signals",
+    "list_watches",
     "load_cursors",
     "migrate",
     "neutralise_cell",
     "next_funding",
     "now_ms",
     "open_gaps",
+    "open_pair_position",
     "open_paper_position",
     "open_reader",
     "open_writer",
@@ -130,8 +177,10 @@ __all__ = [
     "read_bars",
     "read_ticks",
     "record_alert_check",
+    "record_delivery_attempt",
     "record_gap",
-    "record_quote_gap",
+    "record_quote_gaps",
+    "record_signals",
     "reopen",
     "repair_locks",
     "same_target",
@@ -143,6 +192,7 @@ __all__ = [
     "symbol_summaries",
     "tick_csv_chunks",
     "update_gap",
+    "update_watch",
     "write_bars",
     "write_contract_rules",
     "write_funding_rates",

@@ -92,7 +92,7 @@ def _fired(conn: database.Connection, x: str, y: str, last: dict[str, float | No
     return out
 
 
-def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Window]:
+def pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Window]:
     """The pair's (x, y) from the query and the window the query asks for."""
     x, y = _pair_args(q)
     c = params.controls(q, settings, (x, y), (x, y))
@@ -103,7 +103,7 @@ def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Wi
 def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     """`/api/analytics/pair`: hedge, stationarity, spread/zscore/corr, backtest and alerts; shortages as
     `{"error": ...}` (the seed's frontend shows it)."""
-    x, y, window = _pair_window(settings, q)
+    x, y, window = pair_window(settings, q)
     c = window.controls
     with reader(settings.db_target) as conn:
         try:
@@ -162,7 +162,7 @@ def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
 
 def pair_export(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     """CSV `ts,spread,zscore,corr` of the pair over the window (every bar, not only the last 500)."""
-    _, _, window = _pair_window(settings, q)
+    _, _, window = pair_window(settings, q)
     try:
         series = pair_of(window, window.controls.pair)
     except analytics.InsufficientData as exc:

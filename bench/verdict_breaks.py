@@ -1,6 +1,7 @@
 """Benchmark of a cointegration that ended (issue 23): does the verdict notice a spread that stopped mean-reverting
-over the last third of the window, how often does its change-in-persistence test fire on spreads that did not stop,
-and are slow half-lives right — as Markdown tables (the β band coverage is bench/pair_statistics.py's table).
+over the last third of the window, how often do its change-in-persistence test (5 %) and that test's caution (20 %)
+fire on spreads that did not stop, and are slow half-lives right — as Markdown tables (the β band coverage is
+bench/pair_statistics.py's table).
 
 Usage:  python bench/verdict_breaks.py [--pairs N]     the tables README shows
         python bench/verdict_breaks.py --calibrate      re-simulate quant/persistence.py's tables and print them
@@ -58,24 +59,42 @@ def progress(label: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 # ---------------------------------------------------------------------------------------------- the verdict
 
 
+def first_kind(verdict: A.PairVerdict) -> str:
+    """Which last-third warning comes first: 'ended' (the 5 % test), 'caution' (its 20 % level), 'short' (too few
+    half-lives in the last third to tell), or '' (none)."""
+    first = verdict.warnings[0] if verdict.warnings else ""
+    for kind, text in (("ended", A.ENDED_TEXT), ("caution", A.CAUTION_TEXT), ("short", A.SHORT_RECENT_TEXT)):
+        if first.startswith(text):
+            return kind
+    return ""
+
+
 def verdict_counts(n: int, half_life: float, pairs: int, seed: int, *, ended: bool) -> dict[str, int]:
-    """The pipeline's verdict on `pairs` pairs: how many are Cointegrated, Cointegrated without any warning, would
-    have been Cointegrated without a warning before this test (no other warning), and how often the test fired."""
-    out = dict.fromkeys(("cointegrated", "clean", "clean_before", "fired", "ended"), 0)
+    """The pipeline's verdict on `pairs` pairs: how often the 5 % test and its 20 % caution fire and the
+    too-few-half-lives note shows, how many are ENDED and Cointegrated, and how many read Cointegrated with no
+    warning at all ('clean'), with none but the note ('clean_tests': the two tests alone), with none but the caution
+    or the note ('clean_5': the 5 % test alone), and would have before the last-third warnings ('clean_before')."""
+    keys = ("cointegrated", "clean", "clean_tests", "clean_5", "clean_before", "fired", "caution", "short", "ended")
+    out = dict.fromkeys(keys, 0)
     for k in range(pairs):
         x, y = broken_pair(n, half_life, seed=seed + k, ended=ended)
         series = A.pair_series(x, y, method="rolling", window=60)
         tests = A.pair_tests(series)
         verdict = A.pair_verdict(series, tests)
         change = tests.persistence_change
-        fired = change is not None and change.ended
-        others = verdict.warnings[1:] if fired else verdict.warnings  # the test's warning comes first
+        kind = first_kind(verdict)
+        others = verdict.warnings[1:] if kind else verdict.warnings  # the last-third warning comes first
         eg, hl = tests.engle_granger, tests.half_life
         was_cointegrated = eg is not None and eg.pvalue < A.SIGNIFICANCE and hl is not None and hl.mean_reverts
-        out["cointegrated"] += verdict.verdict is A.Verdict.COINTEGRATED
-        out["clean"] += verdict.verdict is A.Verdict.COINTEGRATED and not verdict.warnings
+        cointegrated = verdict.verdict is A.Verdict.COINTEGRATED
+        out["cointegrated"] += cointegrated
+        out["clean"] += cointegrated and not verdict.warnings
+        out["clean_tests"] += cointegrated and not others and kind in ("", "short")
+        out["clean_5"] += cointegrated and not others
         out["clean_before"] += was_cointegrated and not others
-        out["fired"] += fired
+        out["fired"] += change is not None and change.ended
+        out["caution"] += change is not None and change.caution
+        out["short"] += kind == "short"
         out["ended"] += verdict.verdict is A.Verdict.ENDED
     return out
 
@@ -83,37 +102,45 @@ def verdict_counts(n: int, half_life: float, pairs: int, seed: int, *, ended: bo
 def ended_table(pairs: int) -> None:
     print(f"\n### Spread that becomes a random walk over the last third ({pairs} pairs a cell)\n")
     print(
-        "| bars | half-life | recent third spans | test fired | verdict ENDED | Cointegrated | Cointegrated "
-        "without a warning (before this test) | Cointegrated without a warning |\n|---|---|---|---|---|---|---|---|"
+        "| bars | half-life | recent third spans | 5 % test fired | 20 % caution fired | verdict ENDED | "
+        "Cointegrated | Cointegrated without a warning: before the last-third warnings | with the 5 % test | with "
+        "the 5 % test and the 20 % caution | with every warning (also the too-few-half-lives note) |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|"
     )
     for n in WINDOWS:
         for hl in ENDED_HALF_LIVES:
             c = progress(f"ended n={n} hl={hl}", verdict_counts, n, hl, pairs, seed=23_000, ended=True)
             print(
                 f"| {n:,} | {hl:.0f} | {n // 3 / hl:.0f} half-lives | {rate(c['fired'], pairs)} | "
-                f"{rate(c['ended'], pairs)} | {rate(c['cointegrated'], pairs)} | {rate(c['clean_before'], pairs)} | "
+                f"{rate(c['caution'], pairs)} | {rate(c['ended'], pairs)} | {rate(c['cointegrated'], pairs)} | "
+                f"{rate(c['clean_before'], pairs)} | {rate(c['clean_5'], pairs)} | {rate(c['clean_tests'], pairs)} | "
                 f"**{rate(c['clean'], pairs)}** |"
             )
 
 
 def stationary_verdict_table(pairs: int) -> None:
-    print(f"\n### The same pairs without the ending: what the test costs ({pairs} pairs a cell)\n")
+    print(f"\n### The same pairs without the ending: what the warnings cost ({pairs} pairs a cell)\n")
     print(
-        "| bars | half-life | test fired | verdict ENDED | Cointegrated (before this test) | Cointegrated |\n"
-        "|---|---|---|---|---|---|"
+        "| bars | half-life | 5 % test fired (stated 5 %) | 20 % caution fired (stated 20 %) | too-few-half-lives "
+        "note shown | verdict ENDED | Cointegrated (before the last-third test) | Cointegrated | Cointegrated "
+        "without a warning |\n|---|---|---|---|---|---|---|---|---|"
     )
     for n in WINDOWS:
         for hl in ENDED_HALF_LIVES:
             c = progress(f"stationary n={n} hl={hl}", verdict_counts, n, hl, pairs, seed=24_000, ended=False)
             before = c["cointegrated"] + c["ended"]
             print(
-                f"| {n:,} | {hl:.0f} | {rate(c['fired'], pairs)} | {rate(c['ended'], pairs)} | "
-                f"{rate(before, pairs)} | {rate(c['cointegrated'], pairs)} |"
+                f"| {n:,} | {hl:.0f} | {rate(c['fired'], pairs)} | {rate(c['caution'], pairs)} | "
+                f"{rate(c['short'], pairs)} | {rate(c['ended'], pairs)} | {rate(before, pairs)} | "
+                f"{rate(c['cointegrated'], pairs)} | {rate(c['clean'], pairs)} |"
             )
 
 
 def size_table(pairs: int) -> None:
-    print(f"\n### Change-in-persistence test on spreads that did not change (nominal 5 %; {pairs} pairs a cell)\n")
+    print(
+        "\n### Change-in-persistence test on spreads that did not change: fired at 5 % / at the 20 % caution "
+        f"(stated 5 % / 20 %; {pairs} pairs a cell)\n"
+    )
     print(
         "| innovations | bars | "
         + " | ".join(f"half-life {hl:.0f}" for hl in NULL_HALF_LIVES)
@@ -124,11 +151,13 @@ def size_table(pairs: int) -> None:
         for n in WINDOWS:
             cells = []
             for hl in (*NULL_HALF_LIVES, math.inf):
-                fired = 0
+                fired = caution = 0
                 for k in range(pairs):
                     x, y = broken_pair(n, hl, seed=25_000 + k, ended=False, tails=tails)
-                    fired += A.persistence_change(x, y).ended
-                cells.append(rate(fired, pairs))
+                    change = A.persistence_change(x, y)
+                    fired += change.ended
+                    caution += change.caution
+                cells.append(f"{rate(fired, pairs)} / {rate(caution, pairs)}")
             print(f"| {label} | {n:,} | " + " | ".join(cells) + " |")
 
 

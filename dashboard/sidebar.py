@@ -146,7 +146,7 @@ def switch_to_simulated(settings: Settings) -> None:
     st.session_state["_full_rerun"] = True
 
 
-def visible_collector() -> collector.Collector | None:
+def visible_collector() -> collector.RunningCollector | None:
     """The process's running collector, else the one this session started if it is still around (e.g. a finished
     replay draining, or a failed writer whose error must stay visible)."""
     running = collector.current_collector()

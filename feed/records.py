@@ -45,6 +45,14 @@ class EventKind(StrEnum):
 EVENT_KINDS: tuple[str, ...] = tuple(EventKind)
 
 
+class SideStream(StrEnum):
+    """Binance streams carrying no trades, each on its own connection: best bid/ask (the /public route) and the
+    mark price with the current funding rate (the /market route)."""
+
+    BOOK_TICKER = "bookTicker"
+    MARK_PRICE = "markPrice@1s"
+
+
 class FeedState(StrEnum):
     """A feed's state in its :class:`FeedStats` (``finished``: a finite feed delivered everything)."""
 
@@ -99,6 +107,7 @@ class FeedStats:
     source: str = ""
     frames: int = 0
     ticks: int = 0
+    side_records: int = 0  # quotes and mark-price updates delivered (SideStream feeds, the simulated market)
     parse_errors: int = 0
     unknown_events: int = 0
     skipped: int = 0
@@ -162,7 +171,8 @@ class FundingRate:
 
 @dataclass(frozen=True, slots=True)
 class Quote:
-    """One best bid/ask update (``<symbol>@bookTicker``): exchange time (ms, ``T`` else ``E``), prices and sizes."""
+    """One best bid/ask update (``<symbol>@bookTicker``): exchange time (ms, ``T`` else ``E``), prices and sizes,
+    local receive time and the book's update id."""
 
     symbol: str
     timestamp: int
@@ -171,6 +181,7 @@ class Quote:
     ask: float
     ask_size: float
     received_at: int
+    update_id: int = 0  # the book's update id ``u`` (increasing per symbol; 0 where a source has none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,6 +155,14 @@ def median_unbiased_ar1(phi: Any, n: Any, *, residual: bool = True) -> Any:
 
 # The recent part is the last n // RECENT_PARTS bars; the hedge is fitted on the bars before it (the formation).
 RECENT_PARTS = 3
+# The test's two levels: at 5 % (quant.vocabulary.SIGNIFICANCE) the verdict says the mean reversion stopped; at
+# CAUTION_LEVEL (20 %, a stated false-alarm rate four times higher) it cautions that it may have. An ending whose
+# last third spans 33–40 half-lives passes the 5 % test unflagged on ~7–8 % of pairs, the 20 % caution on ≤ ~1 %.
+CAUTION_LEVEL = 0.2
+# Below this many half-lives in the last third no level of the test separates an ending from a slow reversion
+# (measured: even a 30 % test leaves ~10 % of endings unflagged at 11–12 half-lives, ≤ 1 % at 33–40), so the verdict
+# says the window is too short to tell instead of testing.
+MIN_RECENT_HALF_LIVES = 20.0
 
 # Critical values of ln(ratio) (:func:`recent_deviation`) under the null "an AR(1) spread throughout", at each level
 # of BREAK_LEVELS, as a piecewise-linear function of u = ln(max(−z, 1)) through BREAK_KNOTS, z = τ·(φ̂ − 1) the

@@ -16,6 +16,7 @@ from statsmodels.tsa.vector_ar.vecm import coint_johansen
 from quant import unitroot
 from quant.persistence import (
     BREAK_LEVELS,
+    CAUTION_LEVEL,
     RECENT_PARTS,
     ar1_ols,
     break_critical,
@@ -239,7 +240,9 @@ def persistence_change(x: Any, y: Any) -> PersistenceChangeResult:
     spread's last third may stray by chance depends on its persistence (a slow spread's last third holds few
     half-lives), so the critical value is a function of the formation's AR(1), fitted by simulation so that the
     size is 5 % at every persistence (:data:`quant.persistence.BREAK_LOG_CRIT`; measured 3–7 % on 1,000–10,000
-    bars for half-lives 3–100, bench/verdict_breaks.py). InsufficientData below BREAK_MIN_BARS bars."""
+    bars for half-lives 3–100, bench/verdict_breaks.py). `caution` is the same test at 20 %
+    (:data:`quant.persistence.CAUTION_LEVEL`), the verdict's stated-rate caution. InsufficientData below
+    BREAK_MIN_BARS bars."""
     xs, ys = aligned_pair(x, y, MIN_STAT_OBS)
     if len(xs) < BREAK_MIN_BARS:
         raise InsufficientData(
@@ -251,13 +254,16 @@ def persistence_change(x: Any, y: Any) -> PersistenceChangeResult:
     z, ratio = recent_deviation(xv, yv)
     if not np.isfinite(z) or not ratio > 0:
         raise InsufficientData("the first two thirds' residual is constant; the last-third test is undefined")
-    crit = float(np.exp(break_critical(z)[BREAK_LEVELS.index(SIGNIFICANCE)]))
+    levels = np.exp(break_critical(z))
+    crit, caution = float(levels[BREAK_LEVELS.index(SIGNIFICANCE)]), float(levels[BREAK_LEVELS.index(CAUTION_LEVEL)])
     split = xv.size - xv.size // RECENT_PARTS
     return PersistenceChangeResult(
         ratio=float(ratio),
         critical_value=crit,
         pvalue=break_pvalue(z, float(ratio)),
         ended=bool(ratio > crit),
+        caution_value=caution,
+        caution=bool(ratio > caution),
         split=split,
         nobs=int(xv.size),
         formation_ar1=float(1.0 + z / split),

@@ -7,8 +7,11 @@ Engle–Granger rejecting at 5 % with a mean-reverting static residual is Cointe
 persistence test (also a 5 % test, null "stationary throughout") finds that the mean reversion stopped over the
 last third: Engle–Granger on the whole window then rests on the earlier bars, and the verdict is ENDED, said first
 in the headline and in the first warning. A cointegration that ended still passes Engle–Granger on a third to a half
-of windows (issue 23), so a pair that is tradable now needs both. Without Engle–Granger's evidence the test is only
-a reason line (a pair of random walks has no mean reversion to lose).
+of windows (issue 23), so a pair that is tradable now needs both. Where the 5 % test does not fire, the first
+warning of a Cointegrated pair is a caution when the same test passes its 20 % level (a rate the warning states), or,
+when the last third spans fewer than MIN_RECENT_HALF_LIVES half-lives, a note that the window cannot tell an ending
+from a slow reversion. Without Engle–Granger's evidence the test is only a reason line (a pair of random walks has
+no mean reversion to lose).
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from quant.results import PairSeries, PairTests, PersistenceChangeResult, StabilityResult
+from quant.persistence import CAUTION_LEVEL, MIN_RECENT_HALF_LIVES
+from quant.results import HalfLifeResult, PairSeries, PairTests, PersistenceChangeResult, StabilityResult
 from quant.vocabulary import LOW_R_SQUARED, SIGNIFICANCE, PairTest
 
 
@@ -89,18 +93,65 @@ def ending_text(change: PersistenceChangeResult) -> str:
     )
 
 
+CAUTION_TEXT = "caution: the mean reversion may have stopped in the last third"
+SHORT_RECENT_TEXT = "the last third is too short to tell whether the mean reversion continued"
+
+
+def caution_text(change: PersistenceChangeResult) -> str:
+    """The change-in-persistence test at its 20 % level in words, with the rate it fires at on spreads that still
+    revert (so a trader can weigh it)."""
+    recent = change.nobs - change.split
+    return (
+        f"{CAUTION_TEXT} (its last {recent:,} bars): the spread strays {change.ratio:.2f}× as far from the first two "
+        f"thirds' relation as it did during them, beyond the {change.caution_value:.2f}× that "
+        f"{100 * CAUTION_LEVEL:.0f} % of spreads still reverting at their pace reach ({fmt_break_p(change.pvalue)}); "
+        f"this caution fires on {100 * CAUTION_LEVEL:.0f} % of pairs whose mean reversion did not stop"
+    )
+
+
+def recent_half_lives(change: PersistenceChangeResult, hl: HalfLifeResult) -> float:
+    """How many of the window's half-lives the last third spans (0 without mean reversion)."""
+    return (change.nobs - change.split) / hl.bars if hl.mean_reverts and hl.bars > 0 else 0.0
+
+
+def short_recent_text(change: PersistenceChangeResult, hl: HalfLifeResult) -> str:
+    """Why the last-third test cannot vouch for a slow spread: too few half-lives in the last third."""
+    return (
+        f"{SHORT_RECENT_TEXT}: its {change.nobs - change.split:,} bars span {recent_half_lives(change, hl):.0f} "
+        f"half-lives, fewer than the {MIN_RECENT_HALF_LIVES:.0f} the last-third test needs to tell a spread that "
+        "stopped reverting from a slow one (it misses over half of such endings); shown for every pair this slow, "
+        "reverting or not"
+    )
+
+
+def _ending_warning(tests: PairTests) -> str | None:
+    """The first warning of a pair Engle–Granger finds cointegrated, about its last third: the mean reversion
+    stopped (5 % test), may have stopped (the 20 % caution), or the last third spans too few half-lives to tell."""
+    change, hl = tests.persistence_change, tests.half_life
+    if change is None:
+        return None
+    if change.ended:
+        return ending_text(change)
+    if change.caution:
+        return caution_text(change)
+    if hl is not None and recent_half_lives(change, hl) < MIN_RECENT_HALF_LIVES:
+        return short_recent_text(change, hl)
+    return None
+
+
 def _warnings(series: PairSeries, tests: PairTests) -> list[str]:
-    """What should make a trader wary even of a significant test, most serious first: mean reversion that stopped
-    in the last third (when Engle–Granger rejects: without evidence of mean reversion there is none to have
-    stopped, and the test's null, a stationary spread, is not the question), a weak fit, an implausible β, an
-    unstable β, a half-life too long for the window, tests that disagree."""
+    """What should make a trader wary even of a significant test, most serious first: mean reversion that stopped,
+    may have stopped, or cannot be checked in the last third (:func:`_ending_warning`; when Engle–Granger rejects:
+    without evidence of mean reversion there is none to have stopped, and the test's null, a stationary spread, is
+    not the question), a weak fit, an implausible β, an unstable β, a half-life too long for the window, tests that
+    disagree."""
     out: list[str] = []
     eg = tests.engle_granger
     if eg is None:
         return out
-    change = tests.persistence_change
-    if change is not None and change.ended and eg.pvalue < SIGNIFICANCE:
-        out.append(ending_text(change))
+    ending = _ending_warning(tests)
+    if ending is not None and eg.pvalue < SIGNIFICANCE:
+        out.append(ending)
     if eg.r_squared < LOW_R_SQUARED:
         out.append(
             f"low R² {eg.r_squared:.2f}: the legs share little of their variance, so the spread is "

@@ -11,7 +11,15 @@ import pandas as pd
 import analytics
 import database
 from service.controls import BAR_SECONDS, Controls
-from service.window import Window, pair_closes
+from service.window import Window, load_window, pair_closes
+
+
+@dataclass(frozen=True)
+class WindowCosts:
+    """A view's reads for the backtest: the window and the selected pair's cost model (None without a pair)."""
+
+    window: Window
+    costs: analytics.CostModel | None
 
 
 def _leg_market(c: Controls, symbol: str, start: pd.Timestamp, end: pd.Timestamp) -> analytics.LegMarket:
@@ -33,40 +41,33 @@ def pair_costs(window: Window, x_symbol: str, y_symbol: str) -> analytics.CostMo
         taker_fee_bps=c.fee_bps,
         maker_fee_bps=c.maker_fee_bps,
         stand_in_half_spread_bps=c.stand_in_spread_bps,
-        liquidity=c.liquidity,
+        liquidity=analytics.Liquidity(c.liquidity),
         x=_leg_market(c, x_symbol, start, end),
         y=_leg_market(c, y_symbol, start, end),
     )
 
 
-def window_costs(window: Window) -> analytics.CostModel:
-    """The selected pair's cost model over the window, read once where a view keeps its reads through a database
-    outage (the Backtest tab) and handed to run_backtest and run_sweep."""
-    x, y = pair_closes(window, window.controls.pair)
-    return pair_costs(window, str(x.name), str(y.name))
-
-
 def run_backtest(window: Window, costs: analytics.CostModel | None = None) -> analytics.BacktestResult:
     """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters, paying the
-    pair's recorded costs (read here unless given; stand-in spread where no quotes were recorded)."""
+    pair's recorded costs (stand-in spread where no quotes were recorded); `costs` read already (with the window:
+    kept through a database outage) or read here."""
     x, y = pair_closes(window, window.controls.pair)
-    model = pair_costs(window, str(x.name), str(y.name)) if costs is None else costs
-    return analytics.backtest_pairs(x, y, window.controls.backtest_params(), model)
+    if costs is None:
+        costs = pair_costs(window, str(x.name), str(y.name))
+    return analytics.backtest_pairs(x, y, window.controls.backtest_params(), costs)
 
 
-def run_sweep(
-    window: Window,
-    entries: tuple[float, ...],
-    exits: tuple[float, ...],
-    metric: str,
-    costs: analytics.CostModel | None = None,
-) -> pd.DataFrame:
+def window_costs(conn: database.Connection, c: Controls, cache: dict | None = None) -> WindowCosts:
+    """The visible window and the selected pair's cost model, read together (one view's reads)."""
+    window = load_window(conn, c, cache=cache)
+    return WindowCosts(window, pair_costs(window, *c.pair) if c.pair is not None else None)
+
+
+def run_sweep(window: Window, entries: tuple[float, ...], exits: tuple[float, ...], metric: str) -> pd.DataFrame:
     """analytics.parameter_sweep of the selected pair with the same costs as run_backtest."""
     x, y = pair_closes(window, window.controls.pair)
-    model = pair_costs(window, str(x.name), str(y.name)) if costs is None else costs
-    return analytics.parameter_sweep(
-        x, y, window.controls.backtest_params(), entries, exits, metric=metric, costs=model
-    )
+    params, costs = window.controls.backtest_params(), pair_costs(window, str(x.name), str(y.name))
+    return analytics.parameter_sweep(x, y, params, entries, exits, metric=metric, costs=costs)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from feed.funding import funding_gaps as settlement_gaps
 from storage.connection import open_reader
 from storage.sql import Connection, bound_ms, transaction
 
@@ -95,6 +96,21 @@ def funding_rates(
         pd.to_datetime(frame.pop("funding_time"), unit="ms", utc=True), name="funding_time"
     ).as_unit("ns")
     return frame.set_index(index).astype(float)
+
+
+def funding_gaps(db_target: str, symbol: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Where a symbol's stored settlements are further apart than Binance's longest interval (8 h): (the settlement
+    before, the one after) of each hole, the settlements between them missing from the store."""
+    with contextlib.closing(open_reader(db_target)) as conn:
+        rows = conn.execute(
+            "SELECT funding_time FROM funding_rates WHERE symbol=? ORDER BY funding_time", (symbol,)
+        ).fetchall()
+    times = [int(r[0]) for r in rows]
+    return [(_utc(a), _utc(b)) for a, b in settlement_gaps(times)]
+
+
+def _utc(ms: int) -> pd.Timestamp:
+    return pd.Timestamp(ms, unit="ms", tz="UTC")
 
 
 def last_funding_time(conn: Connection, symbol: str) -> int | None:

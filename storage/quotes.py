@@ -12,7 +12,7 @@ import pandas as pd
 
 from core.clock import now_ms
 from storage.connection import open_reader
-from storage.sql import Connection, bound_ms, in_clause, inserted_id, transaction
+from storage.sql import Connection, bound_ms, in_clause, transaction
 
 if TYPE_CHECKING:
     from data_feed import QuoteBar
@@ -65,14 +65,17 @@ def quote_bars(
     return frame.set_index(index).astype(float)
 
 
-def record_quote_gap(conn: Connection, symbol: str, from_ts: int, to_ts: int, note: str) -> int:
-    """Record a span without quotes for a symbol and return its id."""
-    return inserted_id(
-        conn.execute(
-            "INSERT INTO quote_gaps(symbol, from_ts, to_ts, detected_at, note) VALUES (?,?,?,?,?) RETURNING id",
-            (symbol, from_ts, to_ts, now_ms(), note),
+def record_quote_gaps(conn: Connection, gaps: Sequence[tuple[str, int, int, str]]) -> int:
+    """Record spans without quotes — (symbol, from_ts, to_ts, why) each — in one transaction; returns how many."""
+    if not gaps:
+        return 0
+    stamp = now_ms()
+    with transaction(conn):
+        conn.executemany(
+            "INSERT INTO quote_gaps(symbol, from_ts, to_ts, detected_at, note) VALUES (?,?,?,?,?)",
+            [(symbol, lo, hi, stamp, note) for symbol, lo, hi, note in gaps],
         )
-    )
+    return len(gaps)
 
 
 def quote_gaps(conn: Connection, symbols: Sequence[str] | None = None, limit: int = 500) -> list[QuoteGap]:

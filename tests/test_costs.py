@@ -360,3 +360,39 @@ def test_backtest_reconciles_with_an_independent_simulator(rehedge: int | None) 
     assert m["total_return"] == pytest.approx(total, abs=1e-9) and m["expectancy"] == pytest.approx(np.mean(nets))
     assert m["win_rate"] == pytest.approx(np.mean(np.array(nets) > 0))
     assert m["total_fees"] == pytest.approx(res.trades["fees"].sum(), abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------- walk-forward
+
+
+def _walk(**kw) -> A.WalkForwardParams:
+    base = {"formation_bars": 1_500, "trading_bars": 500, "purge_bars": 5, "bands": A.BandChoice.FIXED, "fee_bps": 4.0}
+    return A.WalkForwardParams(**{**base, **kw, "bar_seconds": 60.0})
+
+
+def test_walk_forward_pays_the_backtests_cost_model() -> None:
+    """Fixed levels (so the trades do not depend on the costs): a stand-in half-spread of h bps costs h/fee of the
+    fees (both charged on the fill notionals), funding is linear in the rate, and a minimum notional no trade reaches
+    refuses every trade."""
+    x, y = _pair(4_000)
+    free = A.walk_forward(x, y, _walk())
+    assert free.oos_pnl.equals(A.walk_forward(x, y, _walk(), A.CostModel(taker_fee_bps=4.0)).oos_pnl)
+    assert free.oos_trades > 10
+    spread = A.walk_forward(x, y, _walk(), A.CostModel(stand_in_half_spread_bps=1.0))
+    assert spread.oos_trades == free.oos_trades
+    # the spread is h/fee of the fees at the close; the fee itself moves by at most fee·h of the turnover (1e-4 of it)
+    assert spread.oos_fees == pytest.approx(free.oos_fees * 1.25, abs=1e-4 * free.oos_fees)
+    assert spread.oos_pnl.sum() == pytest.approx(free.oos_pnl.sum() - free.oos_fees / 4.0, abs=1e-4 * free.oos_fees)
+    hours = pd.date_range(x.index[0].ceil("h"), x.index[-1], freq="h")
+
+    def funded(rate: float) -> float:
+        funding = _funding(list(hours), [rate] * len(hours), [3_000.0] * len(hours))
+        return float(A.walk_forward(x, y, _walk(), A.CostModel(x=A.LegMarket(funding=funding))).oos_pnl.sum())
+
+    once, twice = funded(1e-4) - free.oos_pnl.sum(), funded(2e-4) - free.oos_pnl.sum()
+    assert once != 0 and twice == pytest.approx(2 * once, rel=1e-9)
+    rules = A.LegMarket(rules=ContractRules("Y", 0.01, 0.001, 1e9))
+    refused = A.walk_forward(x, y, _walk(), A.CostModel(y=rules))
+    assert refused.oos_trades == 0 and refused.oos_pnl.abs().sum() == 0
+    with pytest.raises(ValueError, match="disagree"):
+        A.walk_forward(x, y, _walk(), A.CostModel(taker_fee_bps=5.0))

@@ -16,7 +16,7 @@ import pytest
 
 import database as db
 from core.contracts import ContractRules
-from core.vocabulary import IdSpace
+from core.vocabulary import DeliveryChannel, DeliveryStatus, IdSpace
 from data_feed import FundingRate, MarkPrice, QuoteBar, Tick, iter_ticks_from_file
 from storage.schema import MIGRATIONS
 
@@ -264,6 +264,26 @@ def test_gaps_and_alerts_round_trip(db_target):
     assert db.alert_history(conn).message.tolist() == ["z 2.5 > 2"]
     db.delete_alert_rule(conn, rule)
     assert db.list_alert_rules(conn) == [] and db.alert_history(conn).empty
+
+
+def test_delivery_attempts_round_trip_newest_first(db_target):
+    conn = db.open_writer(db_target)
+    made = [
+        db.DeliveryAttempt(
+            0, "d1-slack", "alert", "slack", "https://hooks.slack.com/…", "z > 2", 1, s, h, e, 12, T0 + i
+        )
+        for i, (s, h, e) in enumerate([("failed", 503, "HTTP 503"), ("dead", None, "no answer within 1 s")])
+    ]
+    ids = [db.record_delivery_attempt(conn, a) for a in made]
+    assert ids[1] > ids[0]
+    rows = db.list_delivery_attempts(conn)
+    assert rows == [dataclasses.replace(a, id=i) for a, i in zip(made[::-1], ids[::-1], strict=True)]
+    assert rows[0].status is DeliveryStatus.DEAD and rows[0].channel is DeliveryChannel.SLACK
+    assert db.list_delivery_attempts(conn, status=DeliveryStatus.DEAD) == rows[:1]
+    assert db.list_delivery_attempts(conn, limit=1) == rows[:1]
+    db.clear_all(conn)
+    assert db.list_delivery_attempts(conn) == []
+    conn.close()
 
 
 def test_failed_batch_leaves_nothing_half_written(db_target):
@@ -536,7 +556,7 @@ def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
     bars = [QuoteBar("BTCUSDT", T0 + 1000 * i, 60_000.0 + i, 60_000.2 + i, 1.5, 2.5, 0.1) for i in range(5)]
     assert db.write_quote_bars(conn, [*bars, QuoteBar("ETHUSDT", T0, 3_000.0, 3_000.01, 9.0, 8.0, 0.005)]) == 6
     db.write_quote_bars(conn, [dataclasses.replace(bars[2], bid=60_001.9, half_spread=0.15)])  # completed later
-    gap = db.record_quote_gap(conn, "BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
+    assert db.record_quote_gaps(conn, [("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")]) == 1
     conn.close()
     frame = db.quote_bars(db_target, "BTCUSDT", pd.Timestamp(T0 + 1000, unit="ms", tz="UTC"))
     assert list(frame.columns) == ["bid", "ask", "bid_size", "ask_size", "half_spread"]
@@ -546,8 +566,8 @@ def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
     assert db.quote_bars(db_target, "BTCUSDT", end=pd.Timestamp(T0, unit="ms", tz="UTC")).empty
     with contextlib.closing(db.open_reader(db_target)) as reader:
         gaps = db.quote_gaps(reader, ["BTCUSDT"])
-    assert [(g.id, g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
-        (gap, "BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
+    assert [(g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
+        ("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
     ]
 
 

@@ -14,7 +14,8 @@ from universe_fixtures import VOL, found_pairs, market_universe, null_universe, 
 
 import analytics as A
 from quant import unitroot
-from quant.scan import _iv_statistics, _standardise, noisy_spread, robust_hurst, symbol_noise
+from quant.scan_describe import noisy_spread, robust_hurst
+from quant.scan_screen import iv_statistics, standardise, symbol_noise
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +142,8 @@ def test_screen_statistics_equal_the_per_pair_formula() -> None:
     rng = np.random.default_rng(3)
     walks = np.cumsum(rng.normal(0, 1, (900, 5)), axis=0)
     walks[:, 1] = walks[:, 0] + ou(rng, 900, 5.0, 3.0) + rng.normal(0, 2.0, 900)
-    z = _standardise(walks)
-    u_on_v, v_on_u, corr = _iv_statistics(z, np.array([1, 3]))
+    z = standardise(walks)
+    u_on_v, v_on_u, corr = iv_statistics(z, np.array([1, 3]))
 
     def direct(zy: np.ndarray, zx: np.ndarray) -> float:
         c = float(zy @ zx) / zy.size
@@ -166,10 +167,10 @@ def test_screen_keeps_its_size_under_bounce() -> None:
     """40 independent walks, half with bounce 5× their increment sd: a lag-0 Dickey–Fuller screen rejects nearly
     every pair with a bouncing leg at 0.1 %; the screen rejects about as often as its level says."""
     u = null_universe(40, 7_000, seed=77, kinds=("normal",), bounce_share=0.5)
-    z = _standardise(u.prices.to_numpy())
+    z = standardise(u.prices.to_numpy())
     bars = 8
-    means = _standardise(z[z.shape[0] % bars :].reshape(-1, bars, z.shape[1]).mean(axis=1))
-    a, b, _ = _iv_statistics(means, np.arange(40))
+    means = standardise(z[z.shape[0] % bars :].reshape(-1, bars, z.shape[1]).mean(axis=1))
+    a, b, _ = iv_statistics(means, np.arange(40))
     upper = np.triu_indices(40, 1)
     p = unitroot.pvalues(np.maximum(a, b)[upper], 2)
     assert (p < 0.001).mean() <= 0.005 and (p < 0.05).mean() <= 0.1
