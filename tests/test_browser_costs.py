@@ -21,6 +21,11 @@ from service.controls import fmt_time
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
+IDLE_JS = """() => {
+  const status = document.querySelector('[data-testid="stStatusWidget"]');
+  return !status || status.offsetParent === null;
+}"""  # Streamlit shows its status widget only while a script run is in progress (tests/browser_probe.py)
+
 SPAN_MS = 30 * 60_000
 HALF_SPREAD = {PAIR[0]: 0.05, PAIR[1]: 0.005}  # one tick wide (0.1 and 0.01 USDT)
 NEXT_FUNDING = {PAIR[0]: (1e-4, 8.0), PAIR[1]: (-5e-5, 4.0)}  # rate, interval (h)
@@ -75,6 +80,7 @@ def _section(page, heading: str, column: str, path: str) -> tuple[str, str]:
     grid.wait_for(timeout=30_000)
     page.wait_for_timeout(1_000)  # the grid is drawn on a canvas after its DOM copy
     title.evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_function(IDLE_JS, timeout=30_000)  # no script run in progress: nothing greyed as stale
     page.wait_for_timeout(500)
     page.screenshot(path=path)
     assert page.locator("[data-testid='stException']").count() == 0, f"exception near {heading}"
@@ -92,7 +98,9 @@ def test_backtest_breakdown_and_next_funding_in_chromium(costs_server, tmp_path)
             page.goto(url)
             page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
             page.get_by_role("tab", name="Backtest").click()
-            shown, rows = _section(page, "P&L by source", "spread cost", str(tmp_path / "backtest_pnl_by_source.png"))
+            shown, rows = _section(
+                page, "P&L by source", "price P&L, BTCUSDT (x)", str(tmp_path / "backtest_pnl_by_source.png")
+            )
             assert "fills priced at the recorded best bid/ask" in shown and "Stand-in cost" not in shown
             for source in ("price P&L, BTCUSDT (x)", "fees", "spread cost", "funding, ETHUSDT (y)", "net P&L"):
                 assert source in rows
