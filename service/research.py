@@ -48,11 +48,12 @@ def pair_edge(window: Window) -> analytics.SpreadEdge:
 
 def optimal_band_backtest(window: Window, edge: analytics.SpreadEdge) -> analytics.BacktestResult:
     """The sidebar's backtest with the optimal band instead of the fixed z levels: enter at ±entry_z, exit on the other
-    side at ∓entry_z (Bertram's cycle traded both ways); the backtest's rolling z-score stands in for the OU z."""
+    side at ∓entry_z (Bertram's cycle traded both ways), paying the pair's recorded costs; the backtest's rolling
+    z-score stands in for the OU z."""
     c = window.controls
     x, y = pair_closes(window, c.pair)
     params = dataclasses.replace(c.backtest_params(), entry=edge.entry_z, exit=-edge.entry_z, stop=None)
-    return analytics.backtest_pairs(x, y, params)
+    return analytics.backtest_pairs(x, y, params, pair_costs(window, str(x.name), str(y.name)))
 
 
 def walk_forward_params(c: Controls, n_bars: int, bands: analytics.BandChoice) -> analytics.WalkForwardParams:
@@ -85,4 +86,5 @@ def sweep_odds(window: Window) -> analytics.SweepOverfitting:
     """The Backtest tab's entry × exit sweep (SWEEP_ENTRIES × SWEEP_EXITS, the sidebar's other settings): its best cell
     by Sharpe, deflated for every cell tried, and the sweep's PBO."""
     x, y = pair_closes(window, window.controls.pair)
-    return analytics.sweep_overfitting(x, y, window.controls.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS)
+    costs = pair_costs(window, str(x.name), str(y.name))
+    return analytics.sweep_overfitting(x, y, window.controls.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, costs)

@@ -396,3 +396,14 @@ def test_walk_forward_pays_the_backtests_cost_model() -> None:
     assert refused.oos_trades == 0 and refused.oos_pnl.abs().sum() == 0
     with pytest.raises(ValueError, match="disagree"):
         A.walk_forward(x, y, _walk(), A.CostModel(taker_fee_bps=5.0))
+
+
+def test_sweep_overfitting_judges_the_cells_after_costs() -> None:
+    x, y = _pair()
+    costs = A.CostModel(stand_in_half_spread_bps=2.0)
+    returns = A.sweep_returns(x, y, _params(), [1.5, 2.0], [0.0], costs)
+    for entry in (1.5, 2.0):
+        single = A.backtest_pairs(x, y, _params(entry=entry, exit=0.0), costs)
+        np.testing.assert_allclose(returns[f"{entry:g}/0"], single.pnl / single.params.capital, rtol=0, atol=1e-15)
+    free = A.sweep_returns(x, y, _params(), [1.5, 2.0], [0.0])
+    assert (free.sum() > returns.sum()).all()  # the half-spread is paid on every fill
