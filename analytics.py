@@ -43,6 +43,7 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
                             quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals;
+                            pair_market, pair_cost_bps (a unit of spread's cost per fill, for the OU band);
                             leg_prices and fill_costs price one fill at the quotes (the paper positions' fills).
 * ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
@@ -99,10 +100,13 @@ from quant.costs import (
     CostModel,
     LegMarket,
     LegPrices,
+    PairMarket,
     fill_costs,
     funding_payments,
     leg_prices,
     notional_problem,
+    pair_cost_bps,
+    pair_market,
 )
 from quant.hedge import (
     HedgeResult,
@@ -120,7 +124,6 @@ from quant.metrics import (
     sortino_ratio,
 )
 from quant.ou_bands import (
-    STAND_IN_HALF_SPREAD_BPS,
     ou_band_stats,
     ou_fit,
     ou_optimal_thresholds,
@@ -276,7 +279,6 @@ __all__ = [
     "SECONDS_PER_YEAR",
     "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
-    "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
     "TIMEFRAMES",
     "AdfResult",
@@ -309,6 +311,7 @@ __all__ = [
     "OUFit",
     "OverfittingResult",
     "PairAnalytics",
+    "PairMarket",
     "PairSeries",
     "PairTest",
     "PairTests",
@@ -369,6 +372,8 @@ __all__ = [
     "ou_fit",
     "ou_optimal_thresholds",
     "pair_analytics",
+    "pair_cost_bps",
+    "pair_market",
     "pair_series",
     "pair_tests",
     "pair_verdict",
