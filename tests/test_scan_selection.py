@@ -108,8 +108,9 @@ def test_echoes_of_a_planted_leg_are_folded_under_one_lead() -> None:
 
 def test_null_universes_with_bounce_heavy_tails_and_garch_select_almost_nothing() -> None:
     """20 null universes (60 independent walks: normal, Student-t 3 and GARCH increments; 30 % bounce at 5× the
-    increment sd; 10 % on a one-tick grid): at FDR 5 % a universe selects anything at most ~5 % of the time. The
-    selection the issue measured (a screen p-value past the confirmation cap) selected hundreds in every one."""
+    increment sd; 10 % on a one-tick grid): at FDR 5 % a universe selects anything at most ~5 % of the time, so at
+    most 1 of the 20 may (measured: none; bench/scan_selection.py --study null: none of 100 universes of 100 walks).
+    The selection the issue measured (a screen p-value past the confirmation cap) selected hundreds in every one."""
     with_any, sent = 0, []
     for seed in range(20):
         u = null_universe(60, 5_000, seed=1_000 + seed, tick_share=0.1)
@@ -118,7 +119,7 @@ def test_null_universes_with_bounce_heavy_tails_and_garch_select_almost_nothing(
         with_any += bool(table["selected"].any())
         sent.append(summary.pairs_sent)
         assert set(summary.noisy) >= {name for name in u.bounce if summary.noise[name].autocorr < -0.2}
-    assert with_any <= 2, with_any
+    assert with_any <= 1, with_any
     assert max(sent) <= 30, sent  # the screen is not flooded by bounce pairs
 
 
