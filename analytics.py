@@ -33,9 +33,23 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/verdict.py``      Verdict, PairVerdict, pair_verdict: the one overall reading of a pair.
 * ``quant/scan.py``         scan_pairs, ScanSummary, ScanExclusion (an ExclusionReason and its sentence); the screen,
                             the full test and the selection in quant/scan_screen, scan_describe, scan_select.
+* ``quant/ou_bands.py``     ou_fit (exact-MLE OU), ou_band_stats, ou_optimal_thresholds (Bertram's 2010 bands),
+                            round_trip_cost, spread_edge (the edge per day after costs).
+* ``quant/overfitting.py``  deflated_sharpe_ratio, expected_max_sharpe, trials_deflated_sharpe,
+                            probability_of_overfitting.
+* ``quant/sweep_overfit.py`` sweep_returns, sweep_overfitting: a sweep's best cell, deflated Sharpe and PBO.
+* ``quant/walkforward.py``  WalkForwardParams, walk_forward, walk_forward_windows: formation/trading windows, out of
+                            sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
+* ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+* ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
+* ``quant/breakalarm.py``   spread_break_alarm, break_evidence, break_alarm_fit, break_alarm_state/_update:
+                            the cointegration-break alarm (BreakAlarmFit, BreakAlarmState in results.py).
+* ``quant/signals.py``      SignalBands, SignalState, step_signal: the backtest's band rules one bar at a time;
+                            rolling_tail: the rolling hedge's β, α, spread and z of the last bars, in numpy.
 
 Seed-compatible API: the Streamlit seed's README documents ``Analytics.resample_ohlcv``,
 ``Analytics.calculate_hedge_ratio`` and ``Analytics.backtest_mean_reversion``. The ``Analytics`` namespace class
@@ -49,7 +63,7 @@ from __future__ import annotations
 
 import logging
 
-from core.vocabulary import AlertMetric, AlertOp
+from core.vocabulary import AlertMetric, AlertOp, Liquidity
 from quant.alerts import (
     evaluate_alert,
 )
@@ -68,6 +82,16 @@ from quant.bars import (
     resample_ohlcv,
     to_time_index,
 )
+from quant.breakalarm import (
+    BREAK_ALARM_OFF,
+    BREAK_ALARM_ON,
+    break_alarm_fit,
+    break_alarm_state,
+    break_alarm_update,
+    break_evidence,
+    spread_break_alarm,
+)
+from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -83,6 +107,20 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from quant.ou_bands import (
+    STAND_IN_HALF_SPREAD_BPS,
+    ou_band_stats,
+    ou_fit,
+    ou_optimal_thresholds,
+    round_trip_cost,
+    spread_edge,
+)
+from quant.overfitting import (
+    deflated_sharpe_ratio,
+    expected_max_sharpe,
+    probability_of_overfitting,
+    trials_deflated_sharpe,
+)
 from quant.pair import (
     PairAnalytics,
     beta_stability,
@@ -94,20 +132,31 @@ from quant.pair import (
 from quant.persistence import CAUTION_LEVEL
 from quant.results import (
     AdfResult,
+    BreakAlarmFit,
+    BreakAlarmState,
     CriticalValues,
+    DeflatedSharpe,
     EngleGrangerResult,
     HalfLifeResult,
     HurstResult,
     JohansenResult,
+    OUBands,
+    OUFit,
+    OverfittingResult,
     PairSeries,
     PairTests,
     PersistenceChangeResult,
+    SpreadEdge,
     StabilityResult,
     StaticFit,
+    SweepOverfitting,
+    WalkForwardResult,
+    WalkForwardWindow,
     to_json,
 )
-from quant.scan import SCAN_COLUMNS, ScanSummary, scan_pairs, scan_summary
+from quant.scan import SCAN_COLUMNS, SCAN_COST_BPS, ScanSummary, scan_pairs, scan_summary
 from quant.scan_screen import ExclusionReason, ScanExclusion
+from quant.signals import SignalBands, SignalState, TailSeries, rolling_tail, step_signal
 from quant.stationarity import (
     adf_test,
     correlation_matrix,
@@ -124,6 +173,7 @@ from quant.stationarity import (
     static_fit,
     summary_statistics,
 )
+from quant.sweep_overfit import sweep_overfitting, sweep_returns
 from quant.verdict import (
     CAUTION_TEXT,
     ENDED_TEXT,
@@ -148,11 +198,14 @@ from quant.vocabulary import (
     SIGNIFICANCE,
     STATIC_METHODS,
     TIMEFRAMES,
+    BandChoice,
+    BandObjective,
     HedgeMethod,
     InsufficientData,
     LagCriterion,
     PairTest,
 )
+from quant.walkforward import WalkForwardParams, walk_forward, walk_forward_windows
 
 logger = logging.getLogger(__name__)
 
@@ -194,6 +247,8 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_OFF",
+    "BREAK_ALARM_ON",
     "CAUTION_LEVEL",
     "CAUTION_TEXT",
     "ENDED_TEXT",
@@ -202,10 +257,13 @@ __all__ = [
     "KALMAN_MEMORY",
     "KALMAN_WARMUP",
     "MIN_STAT_OBS",
+    "QUOTE_MAX_AGE_S",
     "SCAN_COLUMNS",
+    "SCAN_COST_BPS",
     "SECONDS_PER_YEAR",
     "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
+    "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
     "TIMEFRAMES",
     "AdfResult",
@@ -214,7 +272,14 @@ __all__ = [
     "Analytics",
     "BacktestParams",
     "BacktestResult",
+    "BandChoice",
+    "BandObjective",
+    "BreakAlarmFit",
+    "BreakAlarmState",
+    "CostBreakdown",
+    "CostModel",
     "CriticalValues",
+    "DeflatedSharpe",
     "EngleGrangerResult",
     "ExclusionReason",
     "HalfLifeResult",
@@ -224,6 +289,11 @@ __all__ = [
     "InsufficientData",
     "JohansenResult",
     "LagCriterion",
+    "LegMarket",
+    "Liquidity",
+    "OUBands",
+    "OUFit",
+    "OverfittingResult",
     "PairAnalytics",
     "PairSeries",
     "PairTest",
@@ -232,29 +302,44 @@ __all__ = [
     "PersistenceChangeResult",
     "ScanExclusion",
     "ScanSummary",
+    "SignalBands",
+    "SignalState",
+    "SpreadEdge",
     "StabilityResult",
     "StaticFit",
+    "SweepOverfitting",
+    "TailSeries",
     "Verdict",
+    "WalkForwardParams",
+    "WalkForwardResult",
+    "WalkForwardWindow",
     "adf_test",
     "align_closes",
     "annualization_factor",
     "backtest_mean_reversion",
     "backtest_pairs",
     "beta_stability",
+    "break_alarm_fit",
+    "break_alarm_state",
+    "break_alarm_update",
+    "break_evidence",
     "cagr",
     "calculate_hedge_ratio",
     "calculate_spread",
     "calculate_zscore",
     "calmar_ratio",
     "correlation_matrix",
+    "deflated_sharpe_ratio",
     "distribution",
     "ending_text",
     "engle_granger",
     "evaluate_alert",
+    "expected_max_sharpe",
     "fill_fraction",
     "fit_hedge",
     "fmt_break_p",
     "fmt_p",
+    "funding_payments",
     "half_life",
     "half_life_fit",
     "hurst_exponent",
@@ -263,6 +348,9 @@ __all__ = [
     "mask_holes",
     "max_drawdown",
     "not_enough_data",
+    "ou_band_stats",
+    "ou_fit",
+    "ou_optimal_thresholds",
     "pair_analytics",
     "pair_series",
     "pair_tests",
@@ -270,17 +358,28 @@ __all__ = [
     "pair_warmup",
     "parameter_sweep",
     "persistence_change",
+    "probability_of_overfitting",
     "resample_bars",
     "resample_ohlcv",
     "returns",
     "rolling_correlation",
+    "rolling_tail",
+    "round_trip_cost",
     "scan_pairs",
     "scan_summary",
     "sharpe_ratio",
     "sortino_ratio",
+    "spread_break_alarm",
+    "spread_edge",
     "stability_text",
     "static_fit",
+    "step_signal",
     "summary_statistics",
+    "sweep_overfitting",
+    "sweep_returns",
     "to_json",
     "to_time_index",
+    "trials_deflated_sharpe",
+    "walk_forward",
+    "walk_forward_windows",
 ]

@@ -12,10 +12,12 @@ import sys
 from collection.cli import build_parser, main, status_line
 from collection.collector import Collector
 from collection.imports import ImportPlan, ImportRefused, store_import, validate_import
+from collection.isolated import CollectorProcess
 from collection.queue import TickQueue
 from collection.records import BackfillProgress, CollectorState, CollectorStats
 from collection.rest_history import REST_SAFETY_MS, utc_day
 from collection.service import (
+    RunningCollector,
     current_collector,
     last_stop_ms,
     make_collector,
@@ -29,11 +31,13 @@ __all__ = [
     "REST_SAFETY_MS",
     "BackfillProgress",
     "Collector",
+    "CollectorProcess",
     "CollectorState",
     "CollectorStats",
     "HistoryReport",
     "ImportPlan",
     "ImportRefused",
+    "RunningCollector",
     "TickQueue",
     "build_parser",
     "current_collector",
@@ -52,4 +56,8 @@ __all__ = [
 ]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # The headless process's composition root: the watch monitor (service layer, above this one) evaluates the
+    # watched pairs beside the collector. Only this entry block may reach upward (tests/test_layering.py).
+    from service.monitor import WatchMonitor
+
+    sys.exit(main(companions=(WatchMonitor,)))

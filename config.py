@@ -6,6 +6,7 @@ what is accepted. `SETTINGS_DOC` drives the README's table so documentation and 
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import os
@@ -17,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from core.symbols import DEFAULT_QUOTE, FUTURES_QUOTES, parse_symbols
-from core.vocabulary import FeedKind, StreamKind, Timeframe
+from core.vocabulary import FeedKind, Liquidity, StreamKind, Timeframe
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 __all__ = [
@@ -42,6 +43,7 @@ class Settings:
     db_target: str  # the database target: DATABASE_URL when set, else the CRYPTO_DB_PATH file
     database_url: str
     ws_url: str
+    ws_public_url: str
     rest_url: str
     data_feed: FeedKind
     stream: StreamKind
@@ -63,15 +65,31 @@ class Settings:
     archive_repair: bool
     backfill_minutes: int
     backfill_kline_hours: int
+    record_quotes: bool
+    record_funding: bool
+    funding_history_days: int
     tick_retention_days: int
     cold_dir: str
     fee_bps: float
+    maker_fee_bps: float
+    stand_in_spread_bps: float
+    liquidity: Liquidity
     slippage_bps: float
     max_upload_mb: int
     api_cors_origins: tuple[str, ...]
     api_token: str
     api_allowed_hosts: tuple[str, ...]
     log_level: str
+    alert_webhook_url: str = dataclasses.field(repr=False)  # secrets: never in a repr, a log line or an error message
+    alert_telegram_token: str = dataclasses.field(repr=False)
+    alert_telegram_chat_id: str
+    alert_discord_url: str = dataclasses.field(repr=False)
+    alert_slack_url: str = dataclasses.field(repr=False)
+    telegram_api_url: str
+    alert_retries: int
+    alert_timeout_s: float
+    alert_backoff_s: float
+    alert_queue_max: int
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -207,6 +225,45 @@ def _hosts(raw: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _webhook(raw: str) -> str:
+    """An http(s) URL of a webhook (its path and query may hold a secret, so the value is never shown); empty = off."""
+    value = raw.strip()
+    if not value:
+        return ""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ValueError("expected an http(s):// URL with a valid host and port") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or (port is not None and not 0 < port < 65536):
+        raise ValueError("expected an http(s):// URL with a host name, e.g. https://hooks.slack.com/services/...")
+    if parts.fragment or parts.username is not None:
+        raise ValueError("expected a URL without a fragment or user name")
+    return value
+
+
+def _telegram_token(raw: str) -> str:
+    """A Telegram bot token as @BotFather gives it (digits, a colon, letters, digits, _ and -); empty = off."""
+    value = raw.strip()
+    if value and not re.fullmatch(r"[0-9]{1,20}:[A-Za-z0-9_-]{10,100}", value):
+        raise ValueError("expected a bot token as @BotFather gives it, <digits>:<letters, digits, _ and ->")
+    return value
+
+
+def _chat_id(raw: str) -> str:
+    """A Telegram chat: a numeric id (negative for groups) or a public @channelname; empty = off."""
+    value = raw.strip()
+    if value and not re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}", value):
+        raise ValueError("expected a numeric chat id (e.g. -1001234567890) or @channelname")
+    return value
+
+
+# Variables whose values are secrets: a bad one is reported without its value.
+SECRET_VARS = frozenset(
+    {"API_TOKEN", "ALERT_WEBHOOK_URL", "ALERT_TELEGRAM_TOKEN", "ALERT_DISCORD_URL", "ALERT_SLACK_URL"}
+)
+
+
 # (env var, Settings field, default, parser, description) - the README's table is generated from this.
 SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
     ("CRYPTO_DB_PATH", "db_target", "crypto_ticks.db", _db_path, "SQLite database file (created on first use)"),
@@ -224,6 +281,14 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         "wss://fstream.binance.com/market",
         _url(("wss", "ws")),
         "base of the routed market-data WebSocket path; the feed connects to `{BINANCE_WS_URL}/stream?streams=...`",
+    ),
+    (
+        "BINANCE_WS_PUBLIC_URL",
+        "ws_public_url",
+        "wss://fstream.binance.com/public",
+        _url(("wss", "ws")),
+        "base of the routed high-frequency WebSocket path that carries `<symbol>@bookTicker` (RECORD_QUOTES: its own "
+        "connection)",
     ),
     (
         "BINANCE_REST_URL",
@@ -335,6 +400,30 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         "on start, fetch this many hours of 1-minute klines into ohlc_data (0 = off)",
     ),
     (
+        "RECORD_QUOTES",
+        "record_quotes",
+        "false",
+        _bool,
+        "also record best bid/ask (`<symbol>@bookTicker`, binance feed; quotes around the trades for the simulated "
+        "feed) into 1-second quote bars (table quote_bars), the backtest's spread cost",
+    ),
+    (
+        "RECORD_FUNDING",
+        "record_funding",
+        "false",
+        _bool,
+        "also record funding: settlements over REST `fundingRate` on start and after each settlement, the live "
+        "`<symbol>@markPrice@1s` rate and next settlement (binance feed); settlements every 8 h for the simulated feed",
+    ),
+    (
+        "FUNDING_HISTORY_DAYS",
+        "funding_history_days",
+        "30",
+        _number(int, 0, 3650),
+        "with RECORD_FUNDING, fetch this many days of funding settlements on the first start (later starts resume "
+        "after the last stored one)",
+    ),
+    (
         "TICK_RETENTION_DAYS",
         "tick_retention_days",
         "0",
@@ -349,8 +438,30 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         _text,
         "folder of the Parquet cold tier: COLD_DIR/SYMBOL/SYMBOL-ticks-YYYY-MM-DD.parquet (zstd, ~5 bytes per trade)",
     ),
-    ("FEE_BPS", "fee_bps", "4", _number(float, 0, 1000), "backtest fee per leg per fill, basis points"),
-    ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "backtest slippage per fill, basis points"),
+    (
+        "FEE_BPS",
+        "fee_bps",
+        "4",
+        _number(float, 0, 1000),
+        "taker fee per leg per fill, basis points of the fill notional (backtest, sweep, paper fills)",
+    ),
+    ("MAKER_FEE_BPS", "maker_fee_bps", "2", _number(float, 0, 1000), "maker fee per fill when LIQUIDITY=maker, bps"),
+    (
+        "STAND_IN_SPREAD_BPS",
+        "stand_in_spread_bps",
+        "1",
+        _number(float, 0, 1000),
+        "half-spread charged per fill (bps of the price) where a symbol has no recorded quotes; the screens say when "
+        "it was used",
+    ),
+    (
+        "LIQUIDITY",
+        "liquidity",
+        "taker",
+        _choice(Liquidity),
+        "backtest fills: taker (cross the spread, taker fee) or maker (fill at the touch, maker fee; optimistic)",
+    ),
+    ("SLIPPAGE_BPS", "slippage_bps", "0", _number(float, 0, 1000), "extra adverse price move per fill, basis points"),
     ("MAX_UPLOAD_MB", "max_upload_mb", "200", _number(int, 1, 2000), "largest accepted upload"),
     (
         "API_CORS_ORIGINS",
@@ -377,6 +488,77 @@ SETTINGS_DOC: tuple[tuple[str, str, str, Callable[[str], Any], str], ...] = (
         "the dashboard, is refused (421), so a DNS-rebinding page cannot reach the server",
     ),
     ("LOG_LEVEL", "log_level", "INFO", _choice(LOG_LEVELS, str.upper), "logging level"),
+    (
+        "ALERT_WEBHOOK_URL",
+        "alert_webhook_url",
+        "",
+        _webhook,
+        "deliver every alert, signal and break alarm as a JSON POST `{kind, subject, text, created_at}` to this URL "
+        "(secret: never logged or shown; empty = off)",
+    ),
+    (
+        "ALERT_TELEGRAM_TOKEN",
+        "alert_telegram_token",
+        "",
+        _telegram_token,
+        "Telegram bot token: deliver to ALERT_TELEGRAM_CHAT_ID through the Bot API's sendMessage (secret; empty = off)",
+    ),
+    (
+        "ALERT_TELEGRAM_CHAT_ID",
+        "alert_telegram_chat_id",
+        "",
+        _chat_id,
+        "the Telegram chat the bot writes to (numeric id or @channel); set with ALERT_TELEGRAM_TOKEN",
+    ),
+    (
+        "ALERT_DISCORD_URL",
+        "alert_discord_url",
+        "",
+        _webhook,
+        'Discord channel webhook URL (`{"content": ...}`; secret; empty = off)',
+    ),
+    (
+        "ALERT_SLACK_URL",
+        "alert_slack_url",
+        "",
+        _webhook,
+        'Slack incoming-webhook URL (`{"text": ...}`; secret; empty = off)',
+    ),
+    (
+        "TELEGRAM_API_URL",
+        "telegram_api_url",
+        "https://api.telegram.org",
+        _url(("https", "http")),
+        "Telegram Bot API base (`{TELEGRAM_API_URL}/bot<token>/sendMessage`); a local Bot API server or a test's",
+    ),
+    (
+        "ALERT_RETRIES",
+        "alert_retries",
+        "4",
+        _number(int, 0, 20),
+        "retries of a failed delivery (connection refused, timeout, HTTP 429 or 5xx) before its dead letter",
+    ),
+    (
+        "ALERT_TIMEOUT_S",
+        "alert_timeout_s",
+        "10",
+        _number(float, 0.1, 120),
+        "longest wait for a target's answer per attempt, seconds",
+    ),
+    (
+        "ALERT_BACKOFF_S",
+        "alert_backoff_s",
+        "2",
+        _number(float, 0, 3600),
+        "wait before the first retry, seconds; doubled for each further retry",
+    ),
+    (
+        "ALERT_QUEUE_MAX",
+        "alert_queue_max",
+        "1000",
+        _number(int, 1, 1_000_000),
+        "notifications waiting for delivery at most; when full, a new one is recorded as a dead letter at once",
+    ),
 )
 
 
@@ -390,9 +572,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         try:
             values[field] = parse(default if raw is None or raw.strip() == "" else raw)
         except ValueError as exc:
-            problems.append(f"{var}={_redact(raw)!r}: {exc}")
+            shown = "<secret>" if var in SECRET_VARS and raw else repr(_redact(raw))
+            problems.append(f"{var}={shown}: {exc}")
     if not problems and values["data_feed"] == "replay" and not values["replay_file"]:
         problems.append("REPLAY_FILE='': DATA_FEED=replay needs REPLAY_FILE set to a file to replay")
+    if not problems and bool(values["alert_telegram_token"]) != bool(values["alert_telegram_chat_id"]):
+        problems.append(
+            "ALERT_TELEGRAM_TOKEN and ALERT_TELEGRAM_CHAT_ID: Telegram delivery needs both (or neither) set"
+        )
     if problems:
         raise ConfigError("invalid configuration: " + "; ".join(problems))
     if values["database_url"]:

@@ -5,8 +5,9 @@ ONE parsing path shared by the live WebSocket feed, the replay feed, the REST cl
 This module only re-exports its public names, so ``from data_feed import ...`` keeps working. Where each piece lives:
 
 * ``feed.records``: ``Tick``, ``FeedEvent``, ``FeedStats``, ``SymbolInfo``, ``KlineBar``, ``OhlcvBar``,
-  ``ParseReport``, ``RestStats``, ``ArchiveStats``, the ``EventKind`` and ``FeedState`` StrEnums and the constants
-  (``DEFAULT_*_BASE``, upload and stream limits, ``EVENT_KINDS``, ``KLINE_INTERVALS``).
+  ``FundingRate``, ``Quote``, ``MarkPrice``, ``QuoteBar``, ``ParseReport``, ``RestStats``, ``ArchiveStats``, the
+  ``EventKind`` and ``FeedState`` StrEnums and the constants (``DEFAULT_*_BASE``, upload and stream limits,
+  ``EVENT_KINDS``, ``KLINE_INTERVALS``).
 * ``feed.errors``: ``TickFileError``, ``BinanceRestError``, ``ArchiveError``, ``UnknownSymbolError``.
 * ``feed.values``: the field validators every parser shares; the symbol rule is ``core.symbols`` (``validate_symbol``,
   ``SYMBOL_PATTERN``, re-exported here).
@@ -67,10 +68,15 @@ from feed.records import (
     FeedEvent,
     FeedState,
     FeedStats,
+    FundingRate,
     KlineBar,
+    MarkPrice,
     OhlcvBar,
     ParseReport,
+    Quote,
+    QuoteBar,
     RestStats,
+    SideStream,
     SymbolInfo,
     Tick,
 )
@@ -104,13 +110,18 @@ __all__ = [
     "Frame",
     "FrameKind",
     "FrameRecorder",
+    "FundingRate",
     "KlineBar",
+    "MarkPrice",
     "NoArchive",
     "NoRest",
     "OhlcvBar",
     "ParseReport",
+    "Quote",
+    "QuoteBar",
     "ReplayFeed",
     "RestStats",
+    "SideStream",
     "SimulatedFeed",
     "SimulatedMarket",
     "SymbolInfo",

@@ -17,7 +17,8 @@ from api.errors import ApiError
 from api.market import TS_FORMAT
 from config import Settings
 from service.alerts import alert_fires, rule_text
-from service.window import Window, load_window, pair_of, reader, run_backtest, run_tests
+from service.costs import run_backtest
+from service.window import Window, load_window, pair_of, reader, run_tests
 
 
 def _num(value: Any) -> float | None:
@@ -91,7 +92,7 @@ def _fired(conn: database.Connection, x: str, y: str, last: dict[str, float | No
     return out
 
 
-def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Window]:
+def pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Window]:
     """The pair's (x, y) from the query and the window the query asks for."""
     x, y = _pair_args(q)
     c = params.controls(q, settings, (x, y), (x, y))
@@ -102,7 +103,7 @@ def _pair_window(settings: Settings, q: Mapping[str, str]) -> tuple[str, str, Wi
 def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
     """`/api/analytics/pair`: hedge, stationarity, spread/zscore/corr, backtest and alerts; shortages as
     `{"error": ...}` (the seed's frontend shows it)."""
-    x, y, window = _pair_window(settings, q)
+    x, y, window = pair_window(settings, q)
     c = window.controls
     with reader(settings.db_target) as conn:
         try:
@@ -134,6 +135,9 @@ def pair(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
             ],
             "equity": _series(result.equity),
             "metrics": {k: jsonable(v) for k, v in result.metrics.items()},
+            "breakdown": analytics.to_json(result.breakdown),
+            "refused": [{str(k): jsonable(v) for k, v in row.items()} for row in result.refused.to_dict("records")],
+            "notes": result.notes,
         },
         "last": last,
         "alerts": fired,
@@ -158,7 +162,7 @@ def corr_matrix(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
 
 def pair_export(settings: Settings, q: Mapping[str, str]) -> Iterator[str]:
     """CSV `ts,spread,zscore,corr` of the pair over the window (every bar, not only the last 500)."""
-    _, _, window = _pair_window(settings, q)
+    _, _, window = pair_window(settings, q)
     try:
         series = pair_of(window, window.controls.pair)
     except analytics.InsufficientData as exc:

@@ -130,4 +130,7 @@ def controls(
         slippage_bps=settings.slippage_bps,
         capital=number(q, "capital", 10_000.0, 1.0, 1e12),
         in_sample=False,
+        maker_fee_bps=settings.maker_fee_bps,
+        stand_in_spread_bps=settings.stand_in_spread_bps,
+        liquidity=settings.liquidity,
     )

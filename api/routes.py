@@ -27,7 +27,7 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import database
-from api import alerts, ingest, market, pair, params, scanner, uploads
+from api import alerts, deliveries, ingest, market, pair, params, research, scanner, uploads, watchlist
 from api.errors import ApiError
 from api.live import Broadcaster
 from config import Settings
@@ -92,7 +92,8 @@ class Endpoint:
     render: Callable[[Any, Call], Response] = as_json
 
 
-# Every endpoint of SEED_API.md plus ingest stop/status, gaps, the raw ticks and the market scanner: one row each.
+# Every endpoint of SEED_API.md plus ingest stop/status, gaps, the raw ticks, the market scanner, the watchlist, its
+# signals and paper positions: one row each.
 ENDPOINTS = (
     Endpoint("GET", "/api/symbols", lambda s, c: market.symbols(s)),
     Endpoint("GET", "/api/resampled/{symbol}", lambda s, c: market.resampled(s, c.path["symbol"], c.query)),
@@ -103,9 +104,13 @@ ENDPOINTS = (
     Endpoint("GET", "/api/analytics/pair", lambda s, c: pair.pair(s, c.query)),
     Endpoint("GET", "/api/analytics/corr_matrix", lambda s, c: pair.corr_matrix(s, c.query)),
     Endpoint("GET", "/api/analytics/pair_export", lambda s, c: pair.pair_export(s, c.query), render=as_csv),
+    Endpoint("GET", "/api/research/bands", lambda s, c: research.bands(s, c.query)),
+    Endpoint("GET", "/api/research/walkforward", lambda s, c: research.walk_forward(s, c.query)),
+    Endpoint("GET", "/api/research/dsr", lambda s, c: research.deflated_sharpe(s, c.query)),
     Endpoint("GET", "/api/alerts", lambda s, c: alerts.list_rules(s)),
     Endpoint("POST", "/api/alerts", lambda s, c: alerts.add_rule(s, c.body), Body.JSON),
     Endpoint("DELETE", "/api/alerts/{rule_id}", lambda s, c: alerts.delete_rule(s, c.path["rule_id"])),
+    Endpoint("GET", "/api/deliveries", lambda s, c: deliveries.deliveries(s, c.query)),
     Endpoint("POST", "/api/upload_ndjson", lambda s, c: uploads.upload_ticks(s, c.file, c.filename), Body.FORM),
     Endpoint(
         "POST",
@@ -121,6 +126,21 @@ ENDPOINTS = (
     Endpoint("GET", "/api/gaps", lambda s, c: ingest.gaps(s, dict(c.query))),
     Endpoint("GET", "/api/scanner", lambda s, c: scanner.latest(s, c.query)),
     Endpoint("POST", "/api/scanner/run", lambda s, c: scanner.run(s, c.query)),
+    Endpoint("GET", "/api/watchlist", lambda s, c: watchlist.list_watches(s)),
+    Endpoint("POST", "/api/watchlist", lambda s, c: watchlist.add_watch(s, c.body), Body.JSON),
+    Endpoint(
+        "PUT",
+        "/api/watchlist/{watch_id}",
+        lambda s, c: watchlist.update_watch(s, c.path["watch_id"], c.body),
+        Body.JSON,
+    ),
+    Endpoint("DELETE", "/api/watchlist/{watch_id}", lambda s, c: watchlist.delete_watch(s, c.path["watch_id"])),
+    Endpoint("GET", "/api/signals", lambda s, c: watchlist.list_signals(s, c.query)),
+    Endpoint("GET", "/api/positions", lambda s, c: watchlist.list_positions(s, c.query)),
+    Endpoint("POST", "/api/positions", lambda s, c: watchlist.open_position(s, c.body), Body.JSON),
+    Endpoint(
+        "POST", "/api/positions/{position_id}/close", lambda s, c: watchlist.close_position(s, c.path["position_id"])
+    ),
 )
 
 

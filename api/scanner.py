@@ -13,7 +13,8 @@ from api.errors import ApiError
 from api.pair import jsonable
 from config import Settings
 from core.symbols import DEFAULT_QUOTE
-from service.scan_jobs import ScanJob, ScanRequest, ScanView, filtered, job, start_scan
+from service.research import leg_cost_bps
+from service.scan_jobs import ScanJob, ScanRequest, ScanView, by_edge, filtered, job, start_scan
 
 FDRS = (0.01, 0.05, 0.1)
 
@@ -33,6 +34,7 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
         quote=quote,
         min_daily_volume=params.number(q, "min_volume", 0.0, 0.0, 1e18),
         fdr=fdr,
+        cost_bps=leg_cost_bps(settings.fee_bps, settings.slippage_bps),
     )
 
 
@@ -67,7 +69,7 @@ def summary(s: analytics.ScanSummary) -> dict[str, Any]:
 def _view(j: ScanJob | None, limit: int, shown: ScanView = ScanView.LEADS) -> dict[str, Any]:
     if j is None:
         return {"state": "none", "pairs": []}
-    rows = [] if j.table is None else filtered(j.table, view=shown).head(limit).to_dict("records")
+    rows = [] if j.table is None else by_edge(filtered(j.table, view=shown)).head(limit).to_dict("records")
     return {
         "state": "running" if j.running else "done",
         "stage": j.stage,

@@ -151,7 +151,7 @@ def middleware(settings: Settings | None) -> list[Middleware]:
         Middleware(
             CORSMiddleware,
             allow_origins=list(settings.api_cors_origins),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=["Authorization", "Content-Type"],
         ),
         Middleware(OriginGuard, settings=settings),

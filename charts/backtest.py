@@ -27,6 +27,7 @@ from charts.theme import (
 )
 
 _SWEEP_BEST = {"total_fees": "min", "n_trades": None, "exposure": None, "avg_holding_bars": None}
+_SWEEP_MONEY = ("total_return", "pct_return", "expectancy")  # metrics whose negative cells lost money
 
 
 def _label(value: Any) -> str:
@@ -47,6 +48,8 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     if z.size == 0 or np.isnan(z).all():
         return empty_figure(f"{NO_DATA}: {why or 'no sweep results'}", title=title)
     lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+    direction = _SWEEP_BEST.get(metric, "max")
+    all_lose = metric in _SWEEP_MONEY and hi < 0  # no cell is "best": the least loss is drawn pale, never green
     diverging = lo < 0 < hi
     xs = [_label(c) for c in grid.columns]
     ys = [_label(i) for i in grid.index]
@@ -55,7 +58,7 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
             z,
             xs,
             ys,
-            colorscale="RdYlGn" if diverging else "Viridis",
+            colorscale="Reds_r" if all_lose else "RdYlGn" if diverging else "Viridis",
             zmin=None,
             zmax=None,
             zmid=0.0 if diverging else None,
@@ -67,11 +70,11 @@ def sweep_heatmap(grid: pd.DataFrame, metric: str, why: str | None = None) -> go
     multi = isinstance(grid.index, pd.MultiIndex)
     fig.update_yaxes(title_text="z window · entry z" if multi else "entry z", type="category")
     fig.update_layout(hovermode="closest")
-    direction = _SWEEP_BEST.get(metric, "max")
     if direction:
         flat = np.nanargmax(z) if direction == "max" else np.nanargmin(z)
         row, col = np.unravel_index(flat, z.shape)
-        title += f" (best {fmt_cell(z[row, col])} at entry {ys[row]} / exit {xs[col]})"
+        where = f"{fmt_cell(z[row, col])} at entry {ys[row]} / exit {xs[col]}"
+        title += f": every cell loses (least loss {where})" if all_lose else f" (best {where})"
     return finish(fig, title=title, uirevision="sweep", height=max(320, 120 + 40 * len(ys)))
 
 

@@ -25,6 +25,7 @@ from charts.theme import (
     TIME_TITLE,
     apply_dark,
 )
+from core.numbers import compact
 
 FrameLike = pd.DataFrame | pd.Series | Mapping[str, pd.Series]
 
@@ -176,7 +177,26 @@ def ref_lines(fig: go.Figure, lines: Sequence[RefLine], *, vertical: bool = Fals
 
 def fmt_cell(value: float) -> str:
     """Compact number for in-cell labels; blank for NaN so missing cells stay empty."""
-    return "" if value is None or not np.isfinite(value) else f"{value:.3g}"
+    return "" if value is None or not np.isfinite(value) else compact(float(value), 3)
+
+
+ROBUST_QUANTILES = (0.005, 0.995)  # the y range a trader reads: the bulk of the data, not its spikes
+SPIKE_RATIO = 3.0  # the full range must be this many times the robust one before spikes are cut
+
+
+def robust_range(values: pd.Series | np.ndarray, margin: float = 0.1) -> list[float] | None:
+    """A y range over the bulk of `values` (0.5–99.5 % quantiles plus `margin` of their span) when spikes (a Kalman
+    filter's warm-up, a bad print) would otherwise stretch the axis over SPIKE_RATIO times that; None when the data
+    have no such spikes (Plotly's autorange is right then)."""
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size < 20:
+        return None
+    lo, hi = np.quantile(arr, ROBUST_QUANTILES)
+    span = hi - lo
+    if span <= 0 or arr.max() - arr.min() <= SPIKE_RATIO * span:
+        return None
+    return [float(lo - margin * span), float(hi + margin * span)]
 
 
 def heatmap_trace(

@@ -21,6 +21,7 @@ from charts.common import (
     is_empty,
     line_trace,
     ref_lines,
+    robust_range,
     series_line,
     time_axes,
 )
@@ -174,6 +175,9 @@ def spread_zscore_figure(
             fig.add_trace(series_line(s, label, color), row=row, col=1)
             panels.append((row, s))
         fig.update_yaxes(title_text=label, row=row, col=1)
+    if panels and panels[0][0] == 1:  # the spread's y range over its bulk: a Kalman warm-up spike (−300) is cut, not
+        # the 7 days of spread flattened under it (a y range only: the x axis stays free for the user's zoom)
+        fig.update_yaxes(range=robust_range(panels[0][1].to_numpy()), row=1, col=1)
     levels: dict[float, RefLine] = {}  # keyed by level: exit 0 gives one line, a later kind wins a tie
     for value, kind, color, dash in (
         (stop, "stop", STOP_COLOR, "dashdot"),

@@ -147,25 +147,27 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
         row=price_row,
         col=1,
     )
-    fig.update_yaxes(title_text=f"Price ({quote})" if quote else "Price", row=price_row, col=1)
+    fig.update_yaxes(
+        title_text=f"Price ({quote})" if quote else "Price", hoverformat=",.8~g", row=price_row, col=1
+    )  # the candle hover's open/high/low/close in plain digits with separators (d3's default wrote 75.0376k)
     if volume_row is None or "volume" not in bars.columns:
         return
-    fig.add_trace(
-        go.Bar(
-            x=x,
-            y=bars["volume"].to_numpy(dtype=np.float64),
-            name=f"{symbol} volume",
-            marker=dict(
-                color=(close >= opens).astype(np.int8),
-                colorscale=[[0, DOWN_DIM], [1, UP_DIM]],
-                cmin=0,
-                cmax=1,
-                line=dict(width=0),
+    # one trace per direction, each of one colour: a per-bar colour array reaches plotly.js as a typed array, which
+    # it checks as a colour on every redraw and warns about ("Invalid color specifier: Int8Array") thousands of times
+    volume = bars["volume"].to_numpy(dtype=np.float64)
+    up = close >= opens
+    for mask, colour, direction in ((up, UP_DIM, "up"), (~up, DOWN_DIM, "down")):
+        fig.add_trace(
+            go.Bar(
+                x=x[mask],
+                y=volume[mask],
+                name=f"{symbol} volume ({direction})",
+                marker=dict(color=colour, line=dict(width=0)),
             ),
-        ),
-        row=volume_row,
-        col=1,
-    )
+            row=volume_row,
+            col=1,
+        )
+    fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text=f"Volume ({base})" if base else "Volume", row=volume_row, col=1)
 
 

@@ -2,5 +2,7 @@
 
 records (typed messages and status), queue (the socket → writer hand-off), pipeline (state the threads share),
 rest_history (what Binance REST still serves), writer (the one write connection), repair (gaps and catch-ups),
-backfill (history on start), collector (lifecycle and stats), service (one collector per process), cli (headless).
+backfill (history on start), retention_pass (retention passes, each in a process of its own), collector (lifecycle
+and stats), isolated (the dashboard's collector in a process of its own), service (one collector per process), cli
+(headless).
 """

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 from collection.imports import ImportRefused, store_import, validate_import
 from collection.records import CollectorState, CollectorStats
@@ -255,9 +256,19 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+class Companion(Protocol):
+    """A job running beside the collector on its database (collector.py's entry block passes the watch monitor):
+    started once the collector runs, stopped after it has flushed, so it sees every stored tick."""
+
+    def start(self) -> object: ...
+
+    def stop(self) -> None: ...
+
+
+def main(argv: Sequence[str] | None = None, companions: Sequence[Callable[[str], Companion]] = ()) -> int:
     """Run the collector until SIGINT/SIGTERM, --duration, or the end of a replay; flush and exit 0. Start-up
-    errors go to the user's terminal (logging may not be configured yet) with exit status 2.
+    errors go to the user's terminal (logging may not be configured yet) with exit status 2. Each of `companions`
+    is built on the collector's database and runs beside it.
     `main([NAME, ...])` runs a subcommand of COMMANDS instead: `import` files (see build_import_parser), `export`
     stored ticks to CSV (build_export_parser), move old ticks to Parquet once (`retention`), upgrade the schema now
     (`migrate`)."""
@@ -297,6 +308,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         collector.stop()
         print(f"collector.py: {str(exc) or type(exc).__name__}", file=sys.stderr)  # never an empty reason
         return 2
+    running = [make(collector.db_target) for make in companions]
+    for companion in running:
+        companion.start()
     deadline = time.monotonic() + args.duration if args.duration else None
     next_status = time.monotonic() + args.status_interval
     while not stop.is_set():
@@ -306,6 +320,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info(status_line(collector.stats()))
             next_status += args.status_interval
     collector.stop()
+    for companion in running:
+        companion.stop()
     log.info(status_line(collector.stats()))
     if feed.recorder is not None:
         feed.recorder.close()

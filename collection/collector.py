@@ -6,18 +6,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 import database
 from collection.pipeline import Pipeline, Retention
 from collection.queue import TickQueue
-from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch
+from collection.quotes import QuoteBook
+from collection.records import BackfillProgress, CollectorState, CollectorStats, ImportBatch, RulesBatch
 from collection.repair import run_repairs
+from collection.retention_pass import run_retention
 from collection.writer import run_writer
 from config import parse_symbols
 from core.clock import now_ms
+from core.contracts import ContractRules
 from core.symbols import DEFAULT_QUOTE, UNIVERSE
 from data_feed import (
     BinanceArchive,
@@ -28,6 +31,7 @@ from data_feed import (
     FeedEvent,
     NoArchive,
     NoRest,
+    SymbolInfo,
     Tick,
     UnknownSymbolError,
 )
@@ -57,6 +61,10 @@ class Collector:
         on_event: Callable[[FeedEvent], None] | None = None,
         universe_quote: str = DEFAULT_QUOTE,
         retention: Retention | None = None,
+        record_quotes: bool = False,
+        record_funding: bool = False,
+        funding_days: int = 0,
+        side_feeds: Sequence[DataFeed] = (),
     ) -> None:
         # Null clients stand in for "none": the code asks `.available`, never checks for None.
         rest_client: BinanceRest = rest if rest is not None else NoRest(f"no REST endpoint for the {feed.kind} feed")
@@ -79,6 +87,10 @@ class Collector:
             backfill_kline_hours if rest_client.available else 0,
             retention,
         )
+        self.pipe.quotes = QuoteBook() if record_quotes else None
+        self.pipe.record_funding = record_funding
+        self.pipe.funding_days = funding_days
+        self.side_feeds = tuple(side_feeds)  # the bookTicker and markPrice streams' own connections (binance feed)
         # Clients and queue never change after construction; the mutable state lives in the pipeline.
         p = self.pipe
         self.db_target, self.feed, self.rest, self.archive, self.queue = p.db_target, p.feed, p.rest, p.archive, p.queue
@@ -123,11 +135,18 @@ class Collector:
         p.writer_ready.wait()  # set once the database is open, or failed: checking and upgrading a file take a while
         if p.state is CollectorState.FAILED:
             raise RuntimeError(p.last_error)
-        if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours:
+        if p.repair_gaps or p.backfill_minutes or p.backfill_kline_hours or (p.record_funding and p.rest.available):
             self._spawn("collector-repair", lambda: run_repairs(p))
+        if p.retention is not None:  # passes run in a process of their own, beside the writer
+            self._spawn("collector-retention", lambda: run_retention(p))
         p.feed.set_callback(p.queue.put)
         p.feed.set_event_callback(self._handle_event)
+        p.feed.set_side_callback(p.take_side)
         p.feed.connect(p.symbols)
+        for side in self.side_feeds:
+            side.set_side_callback(p.take_side)
+            side.set_event_callback(self._handle_side_event)
+            side.connect(p.symbols)
         p.state = CollectorState.RUNNING
         log.info(
             "collector started: %s feed, symbols %s, db %s",
@@ -146,16 +165,19 @@ class Collector:
         p = self.pipe
         if p.stop.is_set():
             if p.state is CollectorState.FAILED:  # the writer stopped it: make sure the feed is down too
-                p.feed.disconnect()
+                for feed in (p.feed, *self.side_feeds):
+                    feed.disconnect()
+                self._join(timeout)  # (the writer may be disconnecting it at this moment)
             return
-        p.state = CollectorState.STOPPING
+        if p.state is not CollectorState.FAILED:  # (the writer may have failed a moment ago: that stays the news)
+            p.state = CollectorState.STOPPING
         p.feed.disconnect()
+        for side in self.side_feeds:
+            side.disconnect()
         p.stop.set()
         p.queue.ready.set()
         p.repair_wake.set()
-        deadline = time.monotonic() + timeout
-        for thread in self._threads:
-            thread.join(max(0.1, deadline - time.monotonic()))
+        self._join(timeout)
         if p.state is not CollectorState.FAILED:
             p.state = CollectorState.STOPPED
         log.info(
@@ -164,6 +186,12 @@ class Collector:
             p.counters.duplicates,
             p.queue.dropped,
         )
+
+    def _join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.1, deadline - time.monotonic()))
 
     def import_ticks(self, ticks: list[Tick], timeout_s: float = 120.0) -> ImportBatch:
         """Store a bounded slice of an imported file through this collector's writer, between its live batches
@@ -206,15 +234,32 @@ class Collector:
         (the feed then reports its own connection errors)."""
         quick = BinanceRest(self.rest.base_url, timeout_s=5.0, max_retries=0)
         try:
+            infos = quick.symbol_info(self.symbols)
             self.symbol_rules = {
-                s: {"tick_size": i.tick_size, "step_size": i.step_size, "status": i.status}
-                for s, i in quick.symbol_info(self.symbols).items()
+                s: {
+                    "tick_size": i.tick_size,
+                    "step_size": i.step_size,
+                    "min_notional": i.min_notional,
+                    "status": i.status,
+                }
+                for s, i in infos.items()
             }
+            self.pipe.push(RulesBatch(contract_rules(infos.values())))
         except UnknownSymbolError:
             raise
         except BinanceRestError as exc:
             self.pipe.last_error = f"symbols not validated: {exc}"
             log.warning("could not validate symbols over REST (%s); subscribing anyway", exc)
+
+    def _handle_side_event(self, event: FeedEvent) -> None:
+        """A quote or mark-price stream's event: a disconnect or a stall is a hole in the quotes (recorded when they
+        resume); trouble is the collector's last error, as for trades."""
+        if event.kind in (EventKind.DISCONNECTED, EventKind.STALLED) and self.pipe.quotes is not None:
+            self.pipe.quotes.break_stream([event.symbol] if event.symbol else None, f"{event.kind}: {event.message}")
+        if event.kind.is_trouble:
+            self.pipe.last_error = f"{event.kind}: {event.message}"
+        if self._on_event is not None:
+            self._on_event(event)
 
     def _handle_event(self, event: FeedEvent) -> None:
         p = self.pipe
@@ -259,12 +304,27 @@ class Collector:
             gaps_repaired=c.gaps_repaired,
             gaps_unrepairable=c.gaps_unrepairable,
             repaired_ticks=c.repaired_ticks,
+            quotes=p.quotes.quotes if p.quotes is not None else 0,
+            quote_bars=c.quote_bars,
+            quote_gaps=c.quote_gaps,
+            settlements=c.settlements,
             backfill=dict(p.backfill_progress),
             symbol_rules=dict(self.symbol_rules),
             last_error=p.last_error,
             feed=p.feed.get_stats(),
             started_at=self.started_at,
         )
+
+
+def contract_rules(infos: Iterable[SymbolInfo]) -> list[ContractRules]:
+    """The contract rules of the symbols whose exchangeInfo filters make a usable set (tick and step positive)."""
+    out = []
+    for info in infos:
+        try:
+            out.append(ContractRules(info.symbol, info.tick_size, info.step_size, info.min_notional))
+        except ValueError as exc:
+            log.warning("contract rules not stored: %s", exc)
+    return out
 
 
 def _percentiles(values: list[int]) -> dict[str, float]:

@@ -15,11 +15,13 @@ from dataclasses import dataclass, field, replace
 
 import database
 from collection.queue import TickQueue
-from collection.records import BackfillProgress, CollectorState, GapJob, SideItem
+from collection.quotes import QuoteBook
+from collection.records import BackfillProgress, CollectorState, FundingBatch, GapJob, SideItem
 from core.vocabulary import StreamKind
-from data_feed import BinanceArchive, BinanceRest, DataFeed
+from data_feed import BinanceArchive, BinanceRest, DataFeed, FundingRate, MarkPrice, Quote
 
 CATCHUP_DELAY_S = 1.0  # after a (re)connect, give live ticks this long to reveal the hole
+SETTLEMENT_DELAY_S = 5.0  # after a settlement passed, give REST this long to publish its row
 RETRY_MAX_S = 60.0  # a repair hit by transient failures is retried at most this far apart
 
 
@@ -47,6 +49,9 @@ class Counters:
     gaps_repaired: int = 0
     gaps_unrepairable: int = 0
     repaired_ticks: int = 0
+    quote_bars: int = 0
+    quote_gaps: int = 0
+    settlements: int = 0
     rate_marks: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=64))
     latencies: deque[int] = field(default_factory=lambda: deque(maxlen=100_000))
 
@@ -72,7 +77,7 @@ class Pipeline:
     repair_gaps: bool
     backfill_minutes: int
     backfill_kline_hours: int
-    retention: Retention | None = None  # TICK_RETENTION_DAYS > 0: the writer moves old days to Parquet
+    retention: Retention | None = None  # TICK_RETENTION_DAYS > 0: passes move old days to Parquet (retention_pass)
     symbols: tuple[str, ...] = ()
     state: CollectorState = CollectorState.IDLE
     last_error: str = ""
@@ -88,6 +93,30 @@ class Pipeline:
     repair_wake: threading.Event = field(default_factory=threading.Event)
     writer_ready: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
+    quotes: QuoteBook | None = None  # RECORD_QUOTES: bookTicker updates become 1-second bars here
+    record_funding: bool = False  # RECORD_FUNDING: settlements over REST, the markPrice stream's next settlement
+    funding_days: int = 0  # how far back the first funding fetch of a symbol goes
+    marks: dict[str, MarkPrice] = field(default_factory=dict)  # latest markPrice update per symbol, not yet written
+    next_funding_ms: dict[str, int] = field(default_factory=dict)  # next settlement per symbol, as last streamed
+    settled: dict[str, float] = field(default_factory=dict)  # symbol: when to fetch the settlement that just passed
+    funding_intervals: dict[str, float] = field(default_factory=dict)  # fundingInfo: adjusted intervals (hours)
+
+    def take_side(self, record: Quote | MarkPrice | FundingRate) -> None:
+        """A feed's side record (its socket thread): a quote goes into the quote bars, a mark-price update is kept
+        as the symbol's latest (a next funding time that moved on means a settlement passed: fetch it shortly), a
+        settlement (the simulated market's) goes to the writer."""
+        if isinstance(record, Quote):
+            if self.quotes is not None:
+                self.quotes.add(record)
+        elif isinstance(record, MarkPrice):
+            before = self.next_funding_ms.get(record.symbol)
+            if before is not None and record.next_funding_time > before and self.record_funding:
+                self.settled.setdefault(record.symbol, time.monotonic() + SETTLEMENT_DELAY_S)
+                self.repair_wake.set()
+            self.next_funding_ms[record.symbol] = record.next_funding_time
+            self.marks[record.symbol] = record
+        else:
+            self.push(FundingBatch([record]))
 
     def push(self, item: SideItem) -> None:
         """Hand a batch from the repair thread to the writer and wake it."""
@@ -137,4 +166,4 @@ class Pipeline:
 
     def idle(self) -> bool:
         """No tick, repair or side batch is waiting."""
-        return not self.queue.items and not self.repairs and not self.side and not self.deferred
+        return not self.queue.items and not self.repairs and not self.side and not self.deferred and not self.marks

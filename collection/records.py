@@ -6,8 +6,9 @@ import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
+from core.contracts import ContractRules
 from core.vocabulary import BackfillStatus, FeedKind, GapStatus
-from data_feed import FeedStats, Tick
+from data_feed import FeedStats, FundingRate, Tick
 
 
 class CollectorState(StrEnum):
@@ -84,7 +85,21 @@ class ImportBatch:
     done: threading.Event = field(default_factory=threading.Event)
 
 
-SideItem = RepairBatch | BarBatch | BackfillState | ImportBatch
+@dataclass
+class FundingBatch:
+    """Funding settlements to store (REST pages, the simulated market's settlements)."""
+
+    rates: list[FundingRate]
+
+
+@dataclass
+class RulesBatch:
+    """Contract rules read from exchangeInfo when the collector validated its symbols."""
+
+    rules: list[ContractRules]
+
+
+SideItem = RepairBatch | BarBatch | BackfillState | ImportBatch | FundingBatch | RulesBatch
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,10 @@ class CollectorStats:
     gaps_repaired: int
     gaps_unrepairable: int
     repaired_ticks: int
+    quotes: int  # best bid/ask updates received (RECORD_QUOTES)
+    quote_bars: int  # 1-second quote bars written
+    quote_gaps: int  # spans without quotes recorded (disconnects, stalls)
+    settlements: int  # funding settlements written (RECORD_FUNDING)
     backfill: dict[str, BackfillProgress]
     symbol_rules: dict[str, dict]
     last_error: str

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import database
 from collection.backfill import backfill_steps
+from collection.funding import due_settlement, funding_steps, settlements_since_stored
 from collection.pipeline import CATCHUP_DELAY_S, Pipeline
 from collection.records import GapJob, GapOutcome, RepairBatch
 from collection.rest_history import (
@@ -47,19 +48,27 @@ def run_repairs(p: Pipeline) -> None:
 
 def _repair_loop(p: Pipeline) -> None:
     backfill = backfill_steps(p)
+    funding = funding_steps(p)
     while not p.stop.is_set():
         try:
             p.due_retries()
             catchup = None if p.repairs else _due_catchup(p)  # a due catch-up waits for queued repairs, never lost
+            settled = None if p.repairs or catchup else due_settlement(p)
             if p.repairs:
                 repair_gap(p, p.repairs.popleft())
             elif catchup is not None:
                 _catch_up(p, catchup)
+            elif settled is not None:
+                for _ in settlements_since_stored(p, settled):
+                    pass
             elif backfill is not None:
                 if next(backfill, StopIteration) is StopIteration:
                     backfill = None
+            elif funding is not None:
+                if next(funding, StopIteration) is StopIteration:
+                    funding = None
             else:
-                p.repair_wake.wait(0.2 if p.catchups or p.deferred else 0.5)
+                p.repair_wake.wait(0.2 if p.catchups or p.deferred or p.settled else 0.5)
                 p.repair_wake.clear()
         except Exception as exc:
             p.last_error = f"repair failed: {exc}"

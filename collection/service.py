@@ -1,5 +1,6 @@
 """Building a collector from the settings, and the one collector of a process (the dashboard shares it across
-browser tabs and Streamlit reruns)."""
+browser tabs and Streamlit reruns). That one runs in a child process of its own (collection.isolated), so the
+server's work never starves its exchange socket; `python collector.py` runs a `Collector` in its own process."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collection.collector import WRITER_THREAD, Collector
+from collection.isolated import CollectorProcess, start_collector_process
 from collection.pipeline import Retention
 from collection.records import CollectorState
 from config import ConfigError, Settings
@@ -22,6 +24,7 @@ from data_feed import (
     DataFeed,
     FrameRecorder,
     ReplayFeed,
+    SideStream,
     SimulatedFeed,
     TickFileError,
     detect_tick_format,
@@ -47,8 +50,8 @@ def _binance_feed(settings: Settings, options: FeedOptions) -> DataFeed:
     )
 
 
-def _simulated_feed(_: Settings, options: FeedOptions) -> DataFeed:
-    return SimulatedFeed(speed=options.speed or 1.0)
+def _simulated_feed(settings: Settings, options: FeedOptions) -> DataFeed:
+    return SimulatedFeed(speed=options.speed or 1.0, quotes=settings.record_quotes, funding=settings.record_funding)
 
 
 def _replay_feed(settings: Settings, options: FeedOptions) -> DataFeed:
@@ -92,8 +95,21 @@ def make_feed(
     return factory(settings, FeedOptions(replay_file, speed, record))
 
 
+def side_feeds(settings: Settings) -> list[DataFeed]:
+    """The live feed's extra connections the settings ask for: bookTicker on the /public route (RECORD_QUOTES) and
+    markPrice@1s on the /market route (RECORD_FUNDING), each with the trade feed's stall watchdog."""
+    wanted = [(settings.record_quotes, settings.ws_public_url, SideStream.BOOK_TICKER)]
+    wanted.append((settings.record_funding, settings.ws_url, SideStream.MARK_PRICE))
+    return [
+        BinanceFuturesFeed(url, stream=stream, stall_first_s=settings.stall_first_s, stall_idle_s=settings.stall_idle_s)
+        for on, url, stream in wanted
+        if on
+    ]
+
+
 def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = None) -> Collector:
-    """A collector wired with the settings' batching, REST and archive repair and backfill choices."""
+    """A collector wired with the settings' batching, REST and archive repair, backfill, quote and funding
+    choices."""
     live = feed.kind is FeedKind.BINANCE
     rest = BinanceRest(settings.rest_url, max_weight_per_min=settings.rest_max_weight_per_min) if live else None
     archive = BinanceArchive(settings.archive_url) if live and settings.archive_repair else None
@@ -110,17 +126,29 @@ def make_collector(settings: Settings, feed: DataFeed, db_target: str | None = N
         archive=archive,
         universe_quote=settings.universe_quote,
         retention=Retention(settings.tick_retention_days, settings.cold_dir) if settings.tick_retention_days else None,
+        record_quotes=settings.record_quotes,
+        record_funding=settings.record_funding,
+        funding_days=settings.funding_history_days,
+        side_feeds=side_feeds(settings) if live else (),
     )
 
 
+def build_collector(settings: Settings, feed_kind: str, replay_file: str | None) -> Collector:
+    """The dashboard's collector, as its own process builds it (start_service)."""
+    return make_collector(settings, make_feed(settings, feed_kind, replay_file=replay_file))
+
+
+RunningCollector = Collector | CollectorProcess  # a collector of this process, or the handle on one in its own
+
 _SERVICE_LOCK = threading.Lock()
-_latest: list[Collector] = []  # the last one started here, so a failed one stays visible and stoppable
+_latest: list[RunningCollector] = []  # the last one started here, so a failed one stays visible and stoppable
 _stopped_at: list[int] = [0]  # when a collector of this process last stopped (epoch ms)
 
 
-def current_collector() -> Collector | None:
-    """The process's running collector, found through its live writer thread (survives module reloads); else
-    one whose writer failed, so every browser session sees the error and Stop still reaches its feed."""
+def current_collector() -> RunningCollector | None:
+    """The process's running collector, found through its live writer thread, or the relay thread of the one in
+    its own process (survives module reloads); else one whose writer failed, so every browser session sees the
+    error and Stop still reaches its feed."""
     for thread in threading.enumerate():
         found = getattr(thread, "collector", None)
         if thread.name == WRITER_THREAD and found is not None and found.state is not CollectorState.STOPPED:
@@ -137,20 +165,16 @@ def last_stop_ms() -> int:
 
 def start_service(
     settings: Settings, feed_kind: str, symbols: Sequence[str], *, replay_file: str | None = None
-) -> Collector:
-    """Start the process-wide collector (stopping a previous one first); shared by every browser session."""
+) -> CollectorProcess:
+    """Start the process-wide collector in a child process (stopping a previous one first); shared by every
+    browser session. Returns once it runs; what refuses its start (an unknown symbol, a bad replay file, an unusable
+    database) is raised here."""
     with _SERVICE_LOCK:
         previous = current_collector()
         if previous is not None:
             previous.stop()
             _stopped_at[0] = now_ms()
-        feed = make_feed(settings, feed_kind, replay_file=replay_file)
-        collector = make_collector(settings, feed)
-        try:
-            collector.start(symbols)
-        except BaseException:
-            collector.stop()
-            raise
+        collector = start_collector_process(build_collector, settings, feed_kind, symbols, replay_file)
         _latest[:] = [collector]
         return collector
 
@@ -166,5 +190,7 @@ def stop_service() -> None:
             _latest.clear()  # a stopped collector is not kept alive; a failed one stays visible
 
 
-# One exit hook for the process (not one per Start, which kept every stopped Collector alive).
+# One exit hook for the process (not one per Start, which kept every stopped Collector alive). Exit hooks run last
+# registered first: multiprocessing's, which joins the collector's process, was registered before (isolated imports
+# multiprocessing.util), so this one has stopped that process by then.
 atexit.register(stop_service)

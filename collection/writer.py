@@ -12,16 +12,18 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import database
-from collection.pipeline import Pipeline, Retention, SymbolTrack
+from collection.pipeline import Pipeline, SymbolTrack
 from collection.records import (
     BackfillProgress,
     BackfillState,
     BarBatch,
     CollectorState,
+    FundingBatch,
     GapJob,
     IdGap,
     ImportBatch,
     RepairBatch,
+    RulesBatch,
 )
 from collection.rest_history import OLDER_THAN_REST, beyond_rest
 from core.clock import now_ms
@@ -37,8 +39,7 @@ BUSY_WAIT_MAX_S = 120.0  # a lock held longer than this stops the writer
 RECONNECT_EVERY_S = 1.0  # a lost server session: how often to try a new one
 RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
 RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
-RETENTION_FIRST_S = 5.0  # the first retention pass, once the collector has settled
-RETENTION_EVERY_S = 3600.0  # then hourly: a UTC day expires once a day, per symbol
+QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after it ended (clocks differ)
 T = TypeVar("T")
 
 
@@ -151,12 +152,12 @@ def _reconnect(p: Pipeline, conn: database.Connection, cause: Exception) -> None
 
 def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand) -> None:
     next_flush = time.monotonic() + p.flush_interval_s
-    next_retention = time.monotonic() + RETENTION_FIRST_S
+    next_side = next_flush
     while True:
         stopping = p.stop.is_set()
-        if p.retention is not None and time.monotonic() >= next_retention and not stopping:
-            _retain(conn, p.retention)
-            next_retention = time.monotonic() + RETENTION_EVERY_S
+        if time.monotonic() >= next_side or stopping:
+            _write_quotes(p, conn, final=stopping)
+            next_side = time.monotonic() + p.flush_interval_s
         did_work = _write_side(p, conn, hand)
         queued, now = len(p.queue.items), time.monotonic()
         draining = p.state is CollectorState.DRAINING
@@ -174,16 +175,27 @@ def _loop(p: Pipeline, conn: database.Connection, batch_size: int, hand: InHand)
         p.queue.ready.clear()
 
 
-def _retain(conn: database.Connection, retention: Retention) -> None:
-    """Move expired symbol-days to the Parquet cold tier (between batches: the queue buffers meanwhile). A failure
-    (cold folder full or unwritable) leaves the days in the database and is retried at the next pass."""
-    try:
-        report = database.apply_retention(conn, retention.keep_days, retention.cold_dir, now_ms())
-    except (OSError, *database.DATABASE_ERRORS) as exc:
-        log.warning("retention pass failed, nothing dropped: %s", exc)
-        return
-    if report.files:
-        log.info("retention (keep %d days): %s", retention.keep_days, report)
+def _write_quotes(p: Pipeline, conn: database.Connection, final: bool = False) -> None:
+    """Store the finished quote bars and the holes found since the last time, and the latest mark-price update per
+    symbol (one row each: the next settlement), in the writer's rhythm; at a stop the open seconds are finished at
+    their last quote."""
+    book = p.quotes
+    if book is not None:
+        if final:
+            book.break_stream(None, "collector stopped")
+        else:
+            book.finish_before(now_ms() - QUOTE_SETTLE_MS)
+        bars, holes = book.take()
+        if bars:
+            _patiently(p, conn, lambda: database.write_quote_bars(conn, bars))
+            p.counters.quote_bars += len(bars)
+        rows = [(h.symbol, h.from_ts, h.to_ts, h.note) for h in holes]
+        p.counters.quote_gaps += _patiently(p, conn, lambda: database.record_quote_gaps(conn, rows))
+        for hole in holes:
+            log.warning("quote gap in %s: %d ms without quotes (%s)", hole.symbol, hole.to_ts - hole.from_ts, hole.note)
+    if p.marks:
+        marks = [p.marks.pop(symbol) for symbol in list(p.marks)]
+        _patiently(p, conn, lambda: database.write_mark_prices(conn, marks, p.funding_intervals))
 
 
 def storable(t: Tick) -> bool:
@@ -344,6 +356,10 @@ def _write_side(p: Pipeline, conn: database.Connection, hand: InHand) -> bool:
         )
     elif isinstance(item, ImportBatch):
         _write_import(p, conn, item)
+    elif isinstance(item, FundingBatch):
+        p.counters.settlements += _patiently(p, conn, lambda: database.write_funding_rates(conn, item.rates))
+    elif isinstance(item, RulesBatch):
+        _patiently(p, conn, lambda: database.write_contract_rules(conn, item.rules))
     elif isinstance(item, BackfillState):
         _patiently(
             p,

@@ -91,6 +91,46 @@ class AlertMetric(enum.StrEnum):
         return {"zscore": "z-score", "spread": "spread", "price": "price"}[self.value]
 
 
+class BandKind(enum.StrEnum):
+    """How a watched pair's entry/exit/stop bands are chosen: fixed z levels (the OU-optimal kind comes later)."""
+
+    FIXED_Z = "fixed_z"
+
+
+class WatchSource(enum.StrEnum):
+    """Where a watched pair was added from."""
+
+    SCANNER = "scanner"
+    PAIR = "pair"
+    MANUAL = "manual"
+
+
+class SignalKind(enum.StrEnum):
+    """A signal event of a watched pair on a bar: enter long/short the spread, leave it (exit band, stop, maximum
+    holding time), or the cointegration-break alarm turning on or off."""
+
+    ENTRY_LONG = "entry_long"
+    ENTRY_SHORT = "entry_short"
+    EXIT = "exit"
+    STOP = "stop"
+    MAX_HOLD = "max_hold"
+    BREAK = "break"
+    BREAK_CLEARED = "break_cleared"
+
+    @property
+    def is_entry(self) -> bool:
+        return self in (SignalKind.ENTRY_LONG, SignalKind.ENTRY_SHORT)
+
+    @property
+    def is_exit(self) -> bool:
+        """The signal closes a position (exit band, stop or maximum holding time)."""
+        return self in (SignalKind.EXIT, SignalKind.STOP, SignalKind.MAX_HOLD)
+
+    @property
+    def is_alarm(self) -> bool:
+        return self in (SignalKind.BREAK, SignalKind.BREAK_CLEARED)
+
+
 class Timeframe(enum.StrEnum):
     """Bar sizes the platform stores and shows (pandas offset aliases), finest first."""
 
@@ -115,3 +155,42 @@ class Timeframe(enum.StrEnum):
 
 
 _TIMEFRAME_SECONDS = {"1s": 1, "5s": 5, "10s": 10, "30s": 30, "1min": 60, "5min": 300, "15min": 900, "1h": 3600}
+
+
+class Liquidity(enum.StrEnum):
+    """How simulated orders fill (the LIQUIDITY setting, the backtest's cost model): TAKER crosses the spread (buy at
+    the ask, sell at the bid) and pays the taker fee; MAKER rests at the touch (buy at the bid, sell at the ask:
+    optimistic, every order assumed filled) and pays the maker fee."""
+
+    TAKER = "taker"
+    MAKER = "maker"
+
+
+class NoticeKind(enum.StrEnum):
+    """What a delivered notification reports (a column of the delivery_attempts table)."""
+
+    ALERT = "alert"  # an alert rule fired (service.alerts)
+    SIGNAL = "signal"  # a watched pair's entry, exit or stop signal
+    ALARM = "alarm"  # a watched pair's cointegration-break alarm
+
+
+class DeliveryChannel(enum.StrEnum):
+    """Where a notification is sent, each with its own message format (service.deliveries.FORMATS)."""
+
+    WEBHOOK = "webhook"  # a generic JSON POST
+    TELEGRAM = "telegram"  # Bot API sendMessage
+    DISCORD = "discord"  # a Discord channel webhook
+    SLACK = "slack"  # a Slack incoming webhook
+
+    @property
+    def label(self) -> str:
+        return {"webhook": "Webhook", "telegram": "Telegram", "discord": "Discord", "slack": "Slack"}[self.value]
+
+
+class DeliveryStatus(enum.StrEnum):
+    """The outcome of one delivery attempt: delivered; failed (another attempt follows); dead (the last attempt
+    failed, or the failure cannot be retried: the row is the notification's dead letter)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DEAD = "dead"

@@ -5,7 +5,7 @@ sidebar's widgets exist (a live tab is a fragment, whose own rerun would not red
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import streamlit as st
 
@@ -31,9 +31,18 @@ def request_jump(symbols: Sequence[str], first_ms: int, last_ms: int, timeframe:
     st.session_state["_jump"] = StoredHistory(tuple(symbols), first_ms, last_ms, timeframe)
 
 
+def open_view(state: Mapping[str, object]) -> None:
+    """From a button inside a fragment (the Scanner's Open): set these sidebar widgets and the tab in a whole-app
+    rerun. A callback's changes to them would not survive: the fragment's rerun does not redraw the sidebar, and the
+    next full run takes the widgets' values back from the browser."""
+    st.session_state["_open_view"] = dict(state)
+    st.rerun(scope="app")
+
+
 def apply_jump() -> None:
-    """At the top of a run: apply a requested jump and say what changed (a toast), above all when the window
-    stops following live data."""
+    """At the top of a run, before the widgets exist: apply a requested view (open_view), then a requested jump,
+    saying what changed (a toast), above all when the window stops following live data."""
+    st.session_state.update(st.session_state.pop("_open_view", {}))
     history: StoredHistory | None = st.session_state.pop("_jump", None)
     if history is None:
         return

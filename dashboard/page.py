@@ -28,6 +28,7 @@ from dashboard.sidebar import (
     refresh_every,
     status_panel,
 )
+from dashboard.style import apply_style
 from dashboard.tab_alerts import tab_alerts
 from dashboard.tab_backtest import tab_backtest
 from dashboard.tab_charts import tab_charts
@@ -36,6 +37,7 @@ from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
+from dashboard.tab_watchlist import tab_watchlist
 from dashboard.widgets import guard, guarded, log_outage
 from service.window import reader
 
@@ -57,6 +59,7 @@ TAB_TABLE = (
     Tab("Pair Analytics", tab_pair, live=True),
     Tab("Backtest", tab_backtest, live=True),
     Tab("Scanner", tab_scanner, live=False),
+    Tab("Watchlist", tab_watchlist, live=True),
     Tab("Portfolio", tab_portfolio, live=True),
     Tab("Alerts", tab_alerts, live=True),
     Tab("Data Management", tab_data, live=False),
@@ -87,6 +90,7 @@ def wait_for_database(db_target: str) -> None:
 def main() -> None:
     """Build the page: settings, sidebar, live status, lazy tabs."""
     st.set_page_config(page_title="Binance Analytics", page_icon="📈", layout="wide")
+    apply_style()
     try:
         settings = load_settings()
     except ConfigError as exc:

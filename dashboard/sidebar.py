@@ -146,7 +146,7 @@ def switch_to_simulated(settings: Settings) -> None:
     st.session_state["_full_rerun"] = True
 
 
-def visible_collector() -> collector.Collector | None:
+def visible_collector() -> collector.RunningCollector | None:
     """The process's running collector, else the one this session started if it is still around (e.g. a finished
     replay draining, or a failed writer whose error must stay visible)."""
     running = collector.current_collector()
@@ -459,6 +459,9 @@ def analytics_controls(settings: Settings, stored: Sequence[str]) -> Controls:
         slippage_bps=float(st.session_state["slippage_bps"]),
         capital=float(st.session_state["capital"]),
         in_sample=bool(st.session_state["in_sample"]),
+        maker_fee_bps=settings.maker_fee_bps,
+        stand_in_spread_bps=settings.stand_in_spread_bps,
+        liquidity=settings.liquidity,
     )
 
 

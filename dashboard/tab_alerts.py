@@ -6,6 +6,7 @@ import streamlit as st
 
 import analytics
 import database
+from dashboard.alert_deliveries import delivery_section
 from dashboard.widgets import show_flash
 from service.alerts import rule_text
 from service.controls import Controls, fmt_time
@@ -92,3 +93,4 @@ def tab_alerts(c: Controls) -> None:
         st.caption("No alert has fired yet.")
     else:
         st.dataframe(history.assign(fired_at=history["fired_at"].map(fmt_time)), width="stretch", hide_index=True)
+    delivery_section(c)

@@ -12,7 +12,10 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
-from dashboard.widgets import download, guard, plot, read_or_last, session_cache
+from core import numbers
+from dashboard import section_research
+from dashboard.costs import cost_breakdown
+from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import (
     BACKTEST_METRICS,
     SWEEP_ENTRIES,
@@ -23,24 +26,35 @@ from service.controls import (
     fmt_time,
     fmt_value,
 )
+from service.costs import run_backtest, run_sweep, window_costs
 from service.exports import export_name, trades_frame, window_csv
-from service.window import Window, load_window, pair_closes, run_backtest
+from service.window import Window, all_closes, pair_closes, pair_of
+
+TILES_PER_ROW = 5  # a signed 5-digit P&L in USDT fits its tile at 1280 px
+
+
+ANNUALISED = ("sharpe", "sortino", "calmar", "cagr")  # extrapolated from the window to a year
 
 
 def backtest_metrics(result: analytics.BacktestResult) -> None:
     """Metric tiles; withheld ones show '—' with the reason."""
-    cols = st.columns(7)
+    span = numbers.duration(len(result.equity) * result.params.bar_seconds)
+    annualised = f"annualised from {span} of data"
+    cols = st.columns(TILES_PER_ROW)
     for i, (name, label, spec) in enumerate(BACKTEST_METRICS):
         value = result.metrics.get(name)
-        cols[i % 7].metric(label, fmt_value(value, spec), help=result.metrics_reasons.get(name))
+        why = result.metrics_reasons.get(name) or (annualised if name in ANNUALISED else None)
+        cols[i % TILES_PER_ROW].metric(label, fmt_value(value, spec), help=why)
     labels = {name: label for name, label, _ in BACKTEST_METRICS}
     withheld: dict[str, list[str]] = {}
     for name, why in result.metrics_reasons.items():
         if name in labels:
             withheld.setdefault(why, []).append(labels[name])
     st.caption(
-        f"Annualisation: {result.ann_factor:,.0f} bars per year ({result.params.bar_seconds:g} s bars, "
-        "365-day year). " + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
+        f"Over this window the strategy returned {fmt_value(result.metrics.get('pct_return'), '{:+.2f}%')}. "
+        f"Sharpe, Sortino, Calmar and CAGR are **{annualised}** ({result.ann_factor:,.0f} bars per year, "
+        f"{result.params.bar_seconds:g} s bars, 365-day year): a short sample extrapolated to a year, not a forecast. "
+        + " ".join(f"Withheld {', '.join(names)}: {why}." for why, names in withheld.items())
     )
 
 
@@ -90,11 +104,15 @@ def tab_backtest(c: Controls) -> None:
         c.describe() + f" · entry ±{c.entry:g}, exit {c.exit:g}, stop {fmt_value(c.stop, '{:g}')}, "
         f"fees {c.fee_bps:g} bps, slippage {c.slippage_bps:g} bps, capital {c.capital:,.0f}"
     )
-    window = read_or_last("backtest", c, lambda conn: load_window(conn, c, cache=session_cache()))
-    result = run_backtest(window)
+    reads = read_or_last("backtest", c, lambda conn: window_costs(conn, c, cache=session_cache()))
+    window = reads.window
+    result = run_backtest(window, reads.costs)
+    with guard("Verdict"):  # the pair's verdict and warnings come before its P&L (the tests Pair Analytics shows)
+        verdict_banner(pair_of(window, c.pair), all_closes(window), c)
     if c.in_sample_hedge:
         st.warning("IN-SAMPLE backtest: the hedge ratio is fitted on the whole window (look-ahead). Research only.")
     backtest_metrics(result)
+    cost_breakdown(result, c)
     plot(
         viz.spread_zscore_figure(
             result.spread, result.zscore, entry=c.entry, exit=c.exit, stop=c.stop, trades=result.trades
@@ -113,6 +131,8 @@ def tab_backtest(c: Controls) -> None:
     st.caption(" · ".join(result.notes))
     with guard("Threshold sweep"):
         sweep_section(window, c)
+    section_research.sweep_verdict(window, c)
+    section_research.backtest_research(window, c)
 
 
 def sweep_section(window: Window, c: Controls) -> None:
@@ -122,10 +142,10 @@ def sweep_section(window: Window, c: Controls) -> None:
     metric = left.selectbox("Sweep metric", SWEEP_METRICS, key="sweep_metric", persist_state="page")
     signature = (dataclasses.replace(c, entry=0.0, exit=0.0), metric)
     if right.button("Run sweep", key="run_sweep", icon=":material/grid_on:"):
-        x, y = pair_closes(window, c.pair)
-        grid = analytics.parameter_sweep(x, y, c.backtest_params(), SWEEP_ENTRIES, SWEEP_EXITS, metric=metric)
+        grid = run_sweep(window, SWEEP_ENTRIES, SWEEP_EXITS, metric)
         why = run_backtest(window).metrics_reasons.get(metric) if grid.isna().all().all() else None
-        st.session_state["_sweep"] = (signature, grid, database.now_ms(), len(x), why)
+        n_bars = len(pair_closes(window, c.pair)[0])
+        st.session_state["_sweep"] = (signature, grid, database.now_ms(), n_bars, why)
     stored = st.session_state.get("_sweep")
     if stored is None or stored[0] != signature:
         st.caption(

@@ -12,7 +12,12 @@ import streamlit as st
 import analytics
 import database
 import visualizations as viz
+from core import numbers
 from core.symbols import base_asset
+from core.vocabulary import WatchSource
+from dashboard import section_research
+from dashboard.costs import funding_outlook
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import download, guard, plot, read_or_last, session_cache, verdict_banner
 from service.controls import BAR_SECONDS, TESTS_TTL_S, Controls, fmt_time, fmt_value
 from service.exports import export_name, pair_frame, window_csv
@@ -135,8 +140,8 @@ def verdicts(tests: analytics.PairTests, bar_seconds: int) -> pd.DataFrame:
 
 
 def fmt_bars(bars: float, bar_seconds: int) -> str:
-    """A number of bars with its duration ('42.0 bars (42 s)')."""
-    return f"{bars:,.1f} bars ({bars * bar_seconds:,.0f} s)"
+    """A number of bars with its duration in its natural unit ('42.0 bars (42 s)', '13.7 bars (14 min)')."""
+    return f"{bars:,.1f} bars ({numbers.duration(bars * bar_seconds)})"
 
 
 def quality_frame(window: Window, gaps: Sequence[database.Gap]) -> pd.DataFrame:
@@ -199,6 +204,7 @@ def tab_pair(c: Controls) -> None:
             fmt_value(pair.latest("correlation"), "{:.3f}"),
             help="return correlation over the last hedge window of bars; the matrix below is over the whole window",
         )
+        watch_button(c, pair.x_symbol, pair.y_symbol, WatchSource.PAIR, key="pair_watch")
         if c.in_sample_hedge:
             st.warning("IN-SAMPLE hedge: fitted on the whole window (look-ahead) — research only.")
         plot(viz.spread_zscore_figure(pair.spread, pair.zscore, entry=c.entry, exit=c.exit, stop=c.stop), "pair_spread")
@@ -221,12 +227,15 @@ def tab_pair(c: Controls) -> None:
             "prices and the static (whole-window OLS) residual; the trading spread above uses the "
             f"{c.method} hedge, which adapts, so its own half-life is descriptive only."
         )
+        with guard("Next funding"):
+            funding_outlook(c, pair)
         download(
             "Download pair analytics (CSV)",
             functools.partial(window_csv, c, pair_frame),
             export_name(c, "pair"),
             "dl_pair_tab",
         )
+        section_research.suggested_bands(window, c)  # after the pair is ready (else its guard repeats the warm-up)
     left, right = st.columns(2)
     with left, guard("Correlation matrix"):
         plot(

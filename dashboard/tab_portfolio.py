@@ -14,23 +14,29 @@ from service.controls import Controls, fmt_price, fmt_time, fmt_value
 from service.window import reader
 
 
-def _open(db_target: str) -> None:
+def paper_costs(c: Controls) -> paper.PaperCosts:
+    """The taker fee and stand-in spread of the sidebar's settings."""
+    return paper.PaperCosts(c.fee_bps, c.stand_in_spread_bps)
+
+
+def _open(c: Controls) -> None:
     """Open a paper position from the form (button callback)."""
     symbol, notional = st.session_state.get("pf_symbol"), float(st.session_state["pf_notional"])
     try:
         if not symbol:
             raise paper.PaperRefused("Choose a symbol first.")
-        fill = paper.open_position(db_target, symbol, database.PaperSide(st.session_state["pf_side"]), notional)
+        side = database.PaperSide(st.session_state["pf_side"])
+        fill = paper.open_position(c.db_target, symbol, side, notional, paper_costs(c))
     except paper.PaperRefused as exc:
         st.session_state["flash"].append(("error", str(exc)))
         return
     st.session_state["flash"].append(("success", fill.message(notional)))
 
 
-def _close(db_target: str, position: database.PaperPosition) -> None:
+def _close(c: Controls, position: database.PaperPosition) -> None:
     """Close a paper position (button callback)."""
     try:
-        fill = paper.close_position(db_target, position)
+        fill = paper.close_position(c.db_target, position, paper_costs(c))
     except paper.PaperRefused as exc:
         st.session_state["flash"].append(("error", str(exc)))
         return
@@ -52,7 +58,7 @@ def tab_portfolio(c: Controls) -> None:
             "Side", [side.value for side in database.PaperSide], key="pf_side", horizontal=True, persist_state="page"
         )
         cols[2].number_input("Size (USDT)", 100.0, 1e9, key="pf_notional", step=100.0, persist_state="page")
-        cols[3].button("Open position", key="pf_open", type="primary", on_click=_open, args=(c.db_target,))
+        cols[3].button("Open position", key="pf_open", type="primary", on_click=_open, args=(c,))
     open_pos = [p for p in positions if p.closed_at is None]
     closed = [p for p in positions if p.closed_at is not None]
     unrealised = sum(p.unrealized_pnl(prices[p.symbol][1]) for p in open_pos if p.symbol in prices)
@@ -74,7 +80,7 @@ def tab_portfolio(c: Controls) -> None:
             f"now {fmt_value(price, '{:,.2f}')} · unrealised "
             f"**{fmt_value(p.unrealized_pnl(price), '{:+,.2f}')}** · opened {fmt_time(p.opened_at)}"
         )
-        cols[1].button("Close", key=f"pf_close_{p.id}", on_click=_close, args=(c.db_target, p))
+        cols[1].button("Close", key=f"pf_close_{p.id}", on_click=_close, args=(c, p))
     st.subheader("History")
     if closed:
         st.dataframe(

@@ -9,51 +9,57 @@ import pandas as pd
 import streamlit as st
 
 import analytics
-import collector
 import database
 from config import Settings
+from core import numbers
 from core.symbols import FUTURES_QUOTES
-from core.vocabulary import FeedKind
+from core.vocabulary import FeedKind, WatchSource
+from dashboard.navigation import open_view
+from dashboard.watch_actions import watch_button
 from dashboard.widgets import guard, show_flash
 from data_feed import BinanceArchive, BinanceRest
-from service.controls import Controls, fmt_value
+from service.controls import Controls, fmt_duration, fmt_value
+from service.exports import readable
+from service.research import cost_bps
 from service.scan_jobs import (
     ScanJob,
     ScanRequest,
     ScanView,
+    by_edge,
     echoes_of,
     filtered,
     history_job,
     job,
     pair_view,
     refresh_if_stale,
+    row_verdict,
     start_history,
     start_scan,
+    start_simulated_history,
     summary_line,
 )
 
-SHOWN = {
+SHOWN = {  # the trust columns first: at 1280 px the right end of the table is off-screen
     "x": "x",
     "y": "y",
+    "oos_confirmed": "holds out of sample",
+    "oos_pvalue": "out-of-sample p",
+    "qvalue": "q (BH)",
+    "edge_per_day": "edge/day after costs",
+    "covers_cost": "covers costs",
+    "trade_hours": "trade cycle",
     "echoes": "echoes",
     "selected": "selected",
-    "beta": "β (y on x)",
     "pvalue": "p (both ways)",
-    "qvalue": "q (BH)",
+    "beta": "β (y on x)",
     "half_life": "half-life (bars)",
     "correlation": "return corr.",
     "spread_vol": "spread σ (% of y)",
     "crossings_per_day": "crossings/day",
     "hurst": "Hurst",
-    "oos_pvalue": "out-of-sample p",
-    "oos_confirmed": "holds out of sample",
 }
+NO_EDGE_MARK = "no ✗"  # the OU-optimal band expects no full cycle within the window: costs eat the edge
 NOISY_MARK = " ⚠"  # after a symbol whose returns bounce (its pairs' half-life and crossings are bounce-robust)
-
-
-def open_pair(x: str, y: str, days: int) -> None:
-    """Button callback: make (x, y) the analysed pair and switch to Pair Analytics (see scanner.pair_view)."""
-    st.session_state.update(pair_view(x, y, days, st.session_state["view_symbols"]))
 
 
 def load_history(db_target: str, quote: str, days: int, settings: Settings) -> None:
@@ -67,19 +73,9 @@ def run_scan(req: ScanRequest) -> None:
 
 
 def simulate_history(db_target: str) -> None:
-    """Button callback: store a simulated 200-symbol, 7-day universe (offline stand-in for the exchange's history)."""
-    try:
-        planted = collector.store_simulated_history(db_target)
-    except Exception as exc:
-        st.session_state["flash"].append(("error", f"Could not store the simulated universe: {exc}"))
-    else:
-        st.session_state["flash"].append(
-            (
-                "success",
-                f"Stored 7 days of 1-minute bars for 200 simulated symbols "
-                f"({len(planted)} planted cointegrated pairs).",
-            )
-        )
+    """Button callback: store a simulated 200-symbol, 7-day universe in the background (offline stand-in for the
+    exchange's history; history_status shows its progress)."""
+    start_simulated_history(db_target)
 
 
 def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFrame:
@@ -103,6 +99,9 @@ def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFr
     for col in ("p (both ways)", "q (BH)", "out-of-sample p"):
         out[col] = [("< 0.0001" if v < 1e-4 else f"{v:.4f}") if pd.notna(v) else "—" for v in out[col]]
     out["spread σ (% of y)"] = [fmt_value(v * 100, "{:.3f}") for v in out["spread σ (% of y)"]]
+    out["edge/day after costs"] = [fmt_value(v * 100, "{:.3f} %") for v in out["edge/day after costs"]]
+    out["trade cycle"] = [fmt_duration(v * 3_600) if pd.notna(v) else "—" for v in out["trade cycle"]]
+    out["covers costs"] = ["yes" if v else NO_EDGE_MARK for v in out["covers costs"]]
     for col in ("holds out of sample", "selected"):
         if col in out:
             out[col] = ["yes" if v else "no" for v in out[col]]
@@ -130,6 +129,8 @@ def results(j: ScanJob, c: Controls) -> None:
     )
     hl = right.slider("Half-life (bars)", 0.0, 1_000.0, (0.0, 1_000.0), key="scan_half_life")
     rows = filtered(j.table, view=view, half_life=hl)
+    if st.toggle("Sort by edge after costs", True, key="scan_by_edge", help="else by the evidence, best first"):
+        rows = by_edge(rows)
     if rows.empty:
         st.info(
             "No pair passes these filters."
@@ -142,7 +143,20 @@ def results(j: ScanJob, c: Controls) -> None:
             )
         )
         return
-    event = st.dataframe(
+    selection = st.session_state.get("scan_table")  # the row ticked at the last run: its verdict goes first
+    chosen = [r for r in (selection.selection.rows if selection is not None else []) if r < len(rows)]
+    if chosen:
+        pick = rows.iloc[chosen[0]]
+        verdict = row_verdict(pick, j.request.fdr)
+        (st.success if verdict.selected else st.warning)(
+            "\n".join([f"**{pick['y']} / {pick['x']}: {verdict.headline}**", *(f"- ⚠ {w}" for w in verdict.warnings)])
+        )
+        if st.button(f"Open {pick['y']} / {pick['x']} in Pair Analytics", type="primary", key="scan_open"):
+            open_view(pair_view(str(pick["x"]), str(pick["y"]), j.request.days, st.session_state["view_symbols"]))
+        watch_button(c, str(pick["x"]), str(pick["y"]), WatchSource.SCANNER, key="scan_watch")
+    else:
+        st.caption("Select a row to see its verdict and open that pair in Pair Analytics and Backtest.")
+    st.dataframe(
         table_view(rows, view),
         hide_index=True,
         width="stretch",
@@ -150,18 +164,6 @@ def results(j: ScanJob, c: Controls) -> None:
         selection_mode="single-row",
         key="scan_table",
     )
-    chosen = event.selection.rows if event is not None else []
-    if chosen:
-        pick = rows.iloc[chosen[0]]
-        st.button(
-            f"Open {pick['y']} / {pick['x']} in Pair Analytics",
-            type="primary",
-            key="scan_open",
-            on_click=open_pair,
-            args=(str(pick["x"]), str(pick["y"]), j.request.days),
-        )
-    else:
-        st.caption("Select a row to open that pair in Pair Analytics and Backtest.")
     if view is ScanView.LEADS and summary.pairs_echoes:
         with st.expander(f"Echoes ({summary.pairs_echoes}): pairs sharing a leg with a discovery"):
             st.caption(
@@ -179,7 +181,7 @@ def results(j: ScanJob, c: Controls) -> None:
                 )
     st.download_button(
         "Scan results (CSV)",
-        data=lambda: database.dataframe_to_csv(rows),
+        data=lambda: database.dataframe_to_csv(readable(rows)),
         file_name="scan.csv",
         mime="text/csv",
         key="dl_scan",
@@ -193,9 +195,16 @@ def history_status(db_target: str) -> None:
     if h is None:
         return
     if h.running:
-        st.progress(h.fraction, text=f"Loading {h.days} days of 1-minute history ({h.quote}): {h.stage}")
+        left = h.left_s()
+        what = "a simulated universe" if h.quote == "simulated" else f"{h.days} days of 1-minute history ({h.quote})"
+        st.progress(
+            h.fraction,
+            text=f"Storing {what}: {h.stage}" + (f" — about {numbers.duration(left)} left" if left is not None else ""),
+        )
     elif h.error:
         st.error(f"The history load failed: {h.error}")
+    elif h.done:
+        st.success(h.done)
     elif h.report is not None:
         r = h.report
         st.caption(
@@ -219,7 +228,7 @@ def tab_scanner(c: Controls, settings: Settings, _refresh: float | None) -> None
     quote = cols[1].selectbox("Quote asset", quotes, key="scan_quote", format_func=lambda q: q or "any")
     volume = cols[2].number_input("Min daily volume (quote)", 0.0, 1e12, 0.0, step=100_000.0, key="scan_volume")
     fdr = cols[3].select_slider("False discovery rate", [0.01, 0.05, 0.1], 0.05, key="scan_fdr")
-    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr))
+    req = ScanRequest(c.db_target, int(days), quote, float(volume), float(fdr), cost_bps=cost_bps(c))
     run, simulate = st.columns(2)
     run.button(
         "Run scan", type="primary", key="scan_run", on_click=run_scan, args=(req,), icon=":material/travel_explore:"

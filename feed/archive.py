@@ -1,6 +1,6 @@
-"""``BinanceArchive``: the data.binance.vision daily archive (sha256-verified, streamed through a temporary file):
-aggTrades for trade-id gaps older than the REST window, 1-minute klines for the scanner's history; ``NoArchive``
-when repair is off.
+"""``BinanceArchive``: the data.binance.vision archive (sha256-verified, streamed through a temporary file): daily
+aggTrades for trade-id gaps older than the REST window, daily 1-minute klines for the scanner's history, monthly
+funding settlements joined with the monthly mark-price klines; ``NoArchive`` when repair is off.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any, ClassVar
 from core.symbols import validate_symbol
 from feed.errors import ArchiveError, TickFileError
 from feed.files import FileFormat, detect_tick_format, iter_ticks_from_file, parse_ohlcv_csv
-from feed.records import DEFAULT_ARCHIVE_BASE, ArchiveStats, OhlcvBar, Tick
+from feed.funding import join_marks, parse_funding_archive
+from feed.records import DEFAULT_ARCHIVE_BASE, MAX_UPLOAD_BYTES, ArchiveStats, FundingRate, OhlcvBar, Tick
 from feed.rest import network_failure
 from feed.values import preview
 
@@ -69,6 +70,46 @@ class BinanceArchive:
         """Address of the daily 1-minute klines zip of a symbol (checksum: the same URL plus ``.CHECKSUM``)."""
         symbol = validate_symbol(symbol)
         return f"{self.base_url}/data/futures/um/daily/klines/{symbol}/1m/{symbol}-1m-{day.isoformat()}.zip"
+
+    def monthly_url(self, kind: str, symbol: str, month: dt.date) -> str:
+        """Address of a monthly file: ``fundingRate`` (``SYMBOL-fundingRate-YYYY-MM.zip``) or ``markPriceKlines``
+        (1-minute, ``1m/SYMBOL-1m-YYYY-MM.zip``); checksums are the same URL plus ``.CHECKSUM``."""
+        symbol = validate_symbol(symbol)
+        base = f"{self.base_url}/data/futures/um/monthly/{kind}/{symbol}"
+        stamp = f"{month.year:04d}-{month.month:02d}"
+        if kind == "fundingRate":
+            return f"{base}/{symbol}-fundingRate-{stamp}.zip"
+        if kind == "markPriceKlines":
+            return f"{base}/1m/{symbol}-1m-{stamp}.zip"
+        raise ValueError(f"no monthly archive of kind {kind!r} (fundingRate or markPriceKlines)")
+
+    def funding_month(self, symbol: str, month: dt.date) -> list[FundingRate]:
+        """The funding settlements of one calendar month (the archive has no daily funding files) with their
+        interval and, joined from the month's 1-minute markPriceKlines at the settlement minute, their mark price;
+        both files sha256-verified. A mark file Binance has not published leaves the mark prices None."""
+        url = self.monthly_url("fundingRate", symbol, month)
+        name = url.rsplit("/", 1)[-1]
+        with self._verified(url, name) as path, open(path, "rb") as fh:
+            data = fh.read()
+        try:
+            rows = parse_funding_archive(symbol, data, name)
+        except ValueError as exc:
+            raise self._error(f"{url}: {exc}", url) from None
+        marks: dict[int, float] = {}
+        mark_url = self.monthly_url("markPriceKlines", symbol, month)
+        mark_name = mark_url.rsplit("/", 1)[-1]
+        try:
+            with self._verified(mark_url, mark_name) as path, open(path, "rb") as fh:
+                bars = parse_ohlcv_csv(fh.read(), strict=True, name=mark_name, max_bytes=MAX_UPLOAD_BYTES)
+            marks = {bar.ts: bar.open for bar in bars}
+        except ArchiveError as exc:
+            if not exc.missing:
+                raise
+        except TickFileError as exc:
+            raise self._error(f"{mark_url}: {exc}", mark_url) from None
+        with self._lock:
+            self._counts["files"] += 1 + bool(marks)
+        return join_marks(symbol, rows, marks)
 
     def klines_1m(self, symbol: str, day: dt.date) -> list[OhlcvBar]:
         """The 1-minute klines of one UTC day (≤ 1,440 bars, ~100 KB), sha256-verified like the aggTrades files."""

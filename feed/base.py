@@ -16,7 +16,9 @@ from typing import Any, ClassVar
 from core.clock import now_ms
 from core.vocabulary import FeedKind, StreamKind
 from feed.recorder import FrameRecorder
-from feed.records import EventKind, FeedEvent, FeedStats, Tick
+from feed.records import EventKind, FeedEvent, FeedStats, FundingRate, MarkPrice, Quote, Tick
+
+SideRecord = Quote | MarkPrice | FundingRate  # what a feed may deliver besides ticks
 
 log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
@@ -56,6 +58,7 @@ class DataFeed(abc.ABC):
     def __init__(self) -> None:
         self._callback: Callable[[Tick], None] | None = None
         self._event_callback: Callable[[FeedEvent], None] | None = None
+        self._side_callback: Callable[[SideRecord], None] | None = None
         self._lock = threading.RLock()
         self._stats = FeedStats(kind=self.kind)
         self._ratelog = _RateLimitedLog(log)
@@ -63,6 +66,12 @@ class DataFeed(abc.ABC):
     def set_callback(self, callback: Callable[[Tick], None]) -> None:
         """Receive every tick (called on the feed's thread; must be cheap, e.g. append to a queue)."""
         self._callback = callback
+
+    def set_side_callback(self, callback: Callable[[SideRecord], None]) -> None:
+        """Receive quotes, mark-price updates and funding settlements, from feeds that carry them (a Binance
+        bookTicker or markPrice stream, the simulated market with quotes or funding on); same rules as the tick
+        callback."""
+        self._side_callback = callback
 
     def set_event_callback(self, callback: Callable[[FeedEvent], None]) -> None:
         """Receive FeedEvents (connected, stalled, rotated, ...)."""
@@ -110,6 +119,18 @@ class DataFeed(abc.ABC):
         except Exception:  # broad on purpose: a failing consumer must not kill the socket thread
             stats.callback_errors += 1
             self._ratelog(logging.ERROR, "callback", "tick callback failed", exc_info=True)
+
+    def _deliver_side(self, record: SideRecord) -> None:
+        """Count and hand one side record to the side callback (caller holds ``self._lock``)."""
+        self._stats.side_records += 1
+        callback = self._side_callback
+        if callback is None:
+            return
+        try:
+            callback(record)
+        except Exception:  # broad on purpose: a failing consumer must not kill the socket thread
+            self._stats.callback_errors += 1
+            self._ratelog(logging.ERROR, "side-callback", "quote/mark callback failed", exc_info=True)
 
 
 def join_thread(thread: threading.Thread, timeout: float) -> None:

@@ -28,6 +28,9 @@ from feed.records import (
     STREAMS_PER_CONNECTION,
     EventKind,
     FeedState,
+    MarkPrice,
+    Quote,
+    SideStream,
 )
 from feed.values import describe_exc, preview
 from feed.ws_link import AttemptLimiter, Link, LinkOptions, Role, Slot
@@ -88,8 +91,11 @@ class BinanceFuturesFeed(DataFeed):
         connect_window_s: float = 300.0,
     ) -> None:
         super().__init__()
-        if stream not in ID_KEYS:
-            raise ValueError(f"stream {stream!r} is not supported: use 'aggTrade' (default) or 'trade'")
+        if stream not in ID_KEYS and stream not in tuple(SideStream):
+            raise ValueError(
+                f"stream {stream!r} is not supported: use 'aggTrade' (default) or 'trade', or a side stream "
+                f"({', '.join(SideStream)})"
+            )
         if not ws_base_url.startswith(("ws://", "wss://")):
             raise ValueError(f"WebSocket base URL {ws_base_url!r} must start with ws:// or wss://")
         if not 1 <= max_streams_per_connection <= MAX_STREAMS_PER_CONNECTION or url_streams_max < 1:
@@ -107,7 +113,8 @@ class BinanceFuturesFeed(DataFeed):
             if not value > 0:
                 raise ValueError(f"{name} must be positive, got {value!r}")
         self.ws_base_url = ws_base_url.rstrip("/")
-        self.stream: StreamKind = StreamKind(stream)
+        self.stream: StreamKind | None = StreamKind(stream) if stream in ID_KEYS else None
+        self.wire_stream = str(stream)  # the trade stream, or the side stream a quote/mark-price feed carries
         self.recorder = recorder
         self._stall_first_s = stall_first_s
         self._stall_idle_s = stall_idle_s
@@ -123,6 +130,7 @@ class BinanceFuturesFeed(DataFeed):
         self._rng = random.Random()
         self._stop = threading.Event()
         self._last_ts: dict[str, int] = {}  # exchange time of the last delivered id per symbol
+        self._last_side: dict[str, int] = {}  # update id (quotes) or event time (mark prices) last delivered
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._slots: list[Slot] = []
@@ -132,8 +140,8 @@ class BinanceFuturesFeed(DataFeed):
         self._stalled: set[str] = set()
 
     def stream_name(self, symbol: str) -> str:
-        """Wire name of a symbol's stream, e.g. ``btcusdt@aggTrade``."""
-        return f"{symbol.lower()}@{self.stream}"
+        """Wire name of a symbol's stream, e.g. ``btcusdt@aggTrade`` or ``btcusdt@bookTicker``."""
+        return f"{symbol.lower()}@{self.wire_stream}"
 
     # ------------------------------------------------------------------------------------------------ public API
     def connect(self, symbols: Sequence[str]) -> None:
@@ -198,12 +206,24 @@ class BinanceFuturesFeed(DataFeed):
                     self._apply(frame)
                 elif link.role is Role.STANDBY:
                     link.buffer.append(frame)
+            elif kind is FrameKind.QUOTE or kind is FrameKind.MARK:
+                record = frame.quote or frame.mark
+                assert record is not None  # decode_frame sets the quote (QUOTE) or the mark (MARK)
+                link.last_seen[record.symbol] = time.monotonic()
+                if link.role is Role.ACTIVE:
+                    self._apply_side(record)
+                elif link.role is Role.STANDBY:
+                    link.buffer.append(frame)
             else:
                 self._on_other_frame(link, frame, raw)
 
     def _apply(self, frame: Frame) -> None:
         """De-duplicate by per-symbol id and deliver a tick, or account a placeholder (lock held)."""
         stats = self._stats
+        side = frame.quote or frame.mark
+        if side is not None:  # a standby link's buffered quote or mark price, merged at a switch
+            self._apply_side(side)
+            return
         tick = frame.tick
         if tick is not None:  # a TICK frame
             last = stats.last_ids.get(tick.symbol)
@@ -232,6 +252,17 @@ class BinanceFuturesFeed(DataFeed):
         kept.append(trade_id)
         if len(kept) > 2 * _PLACEHOLDER_IDS_KEPT:
             del kept[:-_PLACEHOLDER_IDS_KEPT]
+
+    def _apply_side(self, record: Quote | MarkPrice) -> None:
+        """Deliver a quote or mark-price update once: one the overlap of two links sent twice (an update id, or a
+        mark price's event time, not beyond the last delivered) is dropped and counted (lock held)."""
+        order = record.update_id if isinstance(record, Quote) else record.timestamp
+        last = self._last_side.get(record.symbol)
+        if last is not None and order <= last and order:
+            self._stats.duplicates_dropped += 1
+            return
+        self._last_side[record.symbol] = order
+        self._deliver_side(record)
 
     def _on_other_frame(self, link: Link, frame: Frame, raw: bytes | str) -> None:
         """Replies, subscribe errors, unknown events and malformed frames: count and log (lock held)."""

@@ -12,8 +12,8 @@ from typing import Any
 
 from core.symbols import validate_symbol
 from core.vocabulary import IdSpace
-from feed.records import Tick
-from feed.values import json_loads, make_tick, parse_number, preview
+from feed.records import MarkPrice, Quote, Tick
+from feed.values import json_loads, make_tick, parse_epoch_ms, parse_integer, parse_number, preview
 
 
 # ===================================================================================================== frame decoding
@@ -22,9 +22,11 @@ class FrameKind(enum.Enum):
 
     TICK = "tick"
     PLACEHOLDER = "placeholder"  # trade row with price 0 (NA / insurance-fund): consumes an id, not a trade
+    QUOTE = "quote"  # bookTicker: best bid/ask (Frame.quote)
+    MARK = "mark"  # markPriceUpdate: mark price, current funding rate, next funding time (Frame.mark)
     REPLY = "reply"  # {"result": ..., "id": N}
     ERROR_REPLY = "error_reply"  # {"error": {"code", "msg"}, "id": N}
-    OTHER = "other"  # valid JSON, not a trade (bookTicker, depth, unknown event types, ...)
+    OTHER = "other"  # valid JSON, none of the above (depth, unknown event types, ...)
     MALFORMED = "malformed"  # not JSON, truncated, or a trade with missing/bad fields
 
 
@@ -34,6 +36,8 @@ class Frame:
 
     kind: FrameKind
     tick: Tick | None = None
+    quote: Quote | None = None
+    mark: MarkPrice | None = None
     symbol: str | None = None
     trade_id: int | None = None
     request_id: Any = None
@@ -60,12 +64,50 @@ def decode_frame(raw: bytes | str, received_at: int) -> Frame:
         payload = message
     event = payload.get("e")
     space = _SPACES.get(event) if type(event) is str else None
-    if space is None:
-        return Frame(FrameKind.OTHER, detail=str(event) if event is not None else "no event type")
     try:
-        return trade_frame(payload["s"], payload, space, received_at)
+        if space is not None:
+            return trade_frame(payload["s"], payload, space, received_at)
+        if event == "bookTicker":
+            return Frame(FrameKind.QUOTE, quote=quote_record(payload, received_at))
+        if event == "markPriceUpdate":
+            return Frame(FrameKind.MARK, mark=mark_record(payload))
     except (KeyError, TypeError, ValueError) as exc:
         return Frame(FrameKind.MALFORMED, detail=f"bad {event} frame ({describe_field_error(exc)}): {preview(raw)}")
+    return Frame(FrameKind.OTHER, detail=str(event) if event is not None else "no event type")
+
+
+def quote_record(payload: dict, received_at: int) -> Quote:
+    """A bookTicker payload (``b``/``B`` best bid and size, ``a``/``A`` best ask and size, transaction time ``T``,
+    else event time ``E``, update id ``u``) as a Quote; a crossed or non-positive book is refused."""
+    bid, ask = parse_number(payload["b"], "bid"), parse_number(payload["a"], "ask")
+    if not 0 < bid <= ask:
+        raise ValueError(f"bid {bid} and ask {ask} are not a book (0 < bid <= ask)")
+    stamp = payload["T"] if "T" in payload else payload["E"]
+    return Quote(
+        validate_symbol(payload["s"]),
+        parse_epoch_ms(stamp, "T"),
+        bid,
+        parse_number(payload["B"], "bid size"),
+        ask,
+        parse_number(payload["A"], "ask size"),
+        received_at,
+        parse_integer(payload.get("u", 0), "update id"),
+    )
+
+
+def mark_record(payload: dict) -> MarkPrice:
+    """A markPriceUpdate payload (``p`` mark price, ``r`` current funding rate, ``T`` next funding time, ``E``
+    event time) as a MarkPrice."""
+    mark = parse_number(payload["p"], "mark price")
+    if not mark > 0:
+        raise ValueError(f"mark price {mark} is not positive")
+    return MarkPrice(
+        validate_symbol(payload["s"]),
+        parse_epoch_ms(payload["E"], "E"),
+        mark,
+        parse_number(payload["r"], "funding rate"),
+        parse_integer(payload["T"], "next funding time"),
+    )
 
 
 def trade_frame(symbol: Any, payload: dict, space: IdSpace, received_at: int) -> Frame:

@@ -26,7 +26,7 @@ from feed.errors import TickFileError
 from feed.file_formats import FileFormat
 from feed.files import BAR_FORMATS, detect_tick_format, iter_ticks_from_file
 from feed.parquet import verify_parquet
-from feed.records import EventKind, FeedState, ParseReport, Tick
+from feed.records import EventKind, FeedState, FundingRate, MarkPrice, ParseReport, Quote, Tick
 from feed.values import describe_exc
 
 log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
@@ -53,6 +53,10 @@ def _sim_market_params(symbol: str) -> tuple[float, float, float]:
     tick = 10.0 ** (math.floor(math.log10(level)) - 4)
     step = 0.001 if level >= 100 else 0.01 if level >= 10 else 0.1 if level >= 1 else 1.0
     return level, tick, step
+
+
+FUNDING_EVERY_MS = 8 * 3_600_000  # the simulated market settles funding at 00, 08 and 16 UTC
+FUNDING_HISTORY_MS = 7 * 86_400_000  # settlements handed out at connect, so a fresh store has some at once
 
 
 def _round_to(value: float, increment: float) -> float:
@@ -89,7 +93,9 @@ class SimulatedMarket:
         self.start_ms = now_ms() if start_ms is None else start_ms
         self.beta = beta
         self.half_life_s = half_life_s
+        self.seed = seed
         self._rng = random.Random(seed)
+        self._quote_rng = random.Random(f"{seed}:quotes")
         self._rate = rate_per_symbol * len(self.symbols)
         self._vol = vol_per_sqrt_s
         self._kappa = math.log(2) / half_life_s
@@ -126,6 +132,38 @@ class SimulatedMarket:
         self._next_id[symbol] = trade_id + 1
         ts = self.start_ms + int(self.elapsed_s * 1000)
         return Tick(symbol, trade_id, ts, price, size, self._rng.random() < 0.5, ts, IdSpace.SIMULATED)
+
+    def quote_at(self, tick: Tick) -> Quote:
+        """The best bid/ask a trade met: it printed at the bid (a seller took it) or at the ask, the book one to
+        a few ticks wide (drawn from its own generator: the trades are the same with or without quotes)."""
+        _, tick_size, step = self._params[tick.symbol]
+        width = tick_size * (1 + min(4, int(self._quote_rng.expovariate(1.0))))
+        bid = tick.price if tick.is_buyer_maker else _round_to(tick.price - width, tick_size)
+        ask = _round_to(bid + width, tick_size)
+        sizes = [step * self._quote_rng.randint(1, 2000) for _ in range(2)]
+        return Quote(tick.symbol, tick.timestamp, bid, _round_to(sizes[0], step), ask, _round_to(sizes[1], step), 0)
+
+    @staticmethod
+    def funding_rate_at(seed: int, symbol: str, settlement_ms: int) -> float:
+        """The funding rate of one settlement (about +0.01 %, a deterministic draw per symbol and time)."""
+        return round(random.Random(f"{seed}:{symbol}:{settlement_ms}").gauss(1e-4, 5e-5), 8)
+
+    def settlements(self, after_ms: int, until_ms: int) -> list[FundingRate]:
+        """Every symbol's settlements in (after_ms, until_ms], at the symbol's price level, every 8 h."""
+        first = after_ms - after_ms % FUNDING_EVERY_MS + FUNDING_EVERY_MS
+        return [
+            FundingRate(s, t, self.funding_rate_at(self.seed, s, t), self._params[s][0], FUNDING_EVERY_MS / 3_600_000)
+            for t in range(first, until_ms + 1, FUNDING_EVERY_MS)
+            for s in self.symbols
+        ]
+
+    def mark_price(self, symbol: str, now_ms: int) -> MarkPrice:
+        """The mark price (the fair price now) with the next settlement's rate and time."""
+        due = now_ms - now_ms % FUNDING_EVERY_MS + FUNDING_EVERY_MS
+        price = _round_to(math.exp(self._log_price[symbol]), self._params[symbol][1])
+        if self.pair is not None and symbol == self.pair[1]:
+            price = _round_to(self.alpha + self.beta * math.exp(self._log_price[self.pair[0]]), self._params[symbol][1])
+        return MarkPrice(symbol, now_ms, price, self.funding_rate_at(self.seed, symbol, due), due)
 
     def _price(self, symbol: str) -> float:
         """Current fair price: random walk, or alpha + beta*A + OU spread for the pair's second leg."""
@@ -223,7 +261,9 @@ class SimulatedFeed(_ProducerFeed):
     """Offline market for demos and tests, labelled SIMULATED (see SimulatedMarket for the price model).
 
     Exchange time starts at ``start_ms`` (default: now) and runs ``speed`` times faster than the wall clock, so
-    ``speed > 1`` compresses time for tests. ``received_at`` is the wall-clock delivery time.
+    ``speed > 1`` compresses time for tests. ``received_at`` is the wall-clock delivery time. With ``quotes`` each
+    trade comes with the best bid/ask it met; with ``funding`` the last week's settlements (every 8 h) come first,
+    then each new one, and a mark-price update per symbol every simulated second (side callback).
     """
 
     kind = FeedKind.SIMULATED
@@ -238,6 +278,8 @@ class SimulatedFeed(_ProducerFeed):
         half_life_s: float = 120.0,
         spread_std: float | None = None,
         start_ms: int | None = None,
+        quotes: bool = False,
+        funding: bool = False,
     ) -> None:
         super().__init__()
         if speed <= 0:
@@ -251,6 +293,8 @@ class SimulatedFeed(_ProducerFeed):
             start_ms=start_ms,
         )
         self.speed = speed
+        self.quotes = quotes
+        self.funding = funding
         self.market: SimulatedMarket | None = None
 
     def _prepare(self, symbols: Sequence[str]) -> None:
@@ -267,6 +311,8 @@ class SimulatedFeed(_ProducerFeed):
     def _produce(self) -> None:
         market = cast(SimulatedMarket, self.market)  # set by _prepare, which runs first
         started = time.monotonic()
+        funded = market.start_ms - FUNDING_HISTORY_MS  # settlements up to here were handed out
+        second = -1
         while True:
             tick = market.next_tick()
             if not self._sleep_until(started + market.elapsed_s / self.speed):
@@ -275,6 +321,15 @@ class SimulatedFeed(_ProducerFeed):
                 self._stats.frames += 1
                 self._stats.last_ids[tick.symbol] = tick.trade_id
                 self._deliver(dataclasses.replace(tick, received_at=now_ms()))
+                if self.quotes:
+                    self._deliver_side(dataclasses.replace(market.quote_at(tick), received_at=now_ms()))
+                if self.funding and tick.timestamp // 1000 != second:  # once a simulated second, as @markPrice@1s
+                    second = tick.timestamp // 1000
+                    for settlement in market.settlements(funded, tick.timestamp):
+                        self._deliver_side(settlement)
+                    funded = tick.timestamp
+                    for symbol in market.symbols:
+                        self._deliver_side(market.mark_price(symbol, tick.timestamp))
 
 
 # ======================================================================================================= replay feed

@@ -45,6 +45,14 @@ class EventKind(StrEnum):
 EVENT_KINDS: tuple[str, ...] = tuple(EventKind)
 
 
+class SideStream(StrEnum):
+    """Binance streams carrying no trades, each on its own connection: best bid/ask (the /public route) and the
+    mark price with the current funding rate (the /market route)."""
+
+    BOOK_TICKER = "bookTicker"
+    MARK_PRICE = "markPrice@1s"
+
+
 class FeedState(StrEnum):
     """A feed's state in its :class:`FeedStats` (``finished``: a finite feed delivered everything)."""
 
@@ -99,6 +107,7 @@ class FeedStats:
     source: str = ""
     frames: int = 0
     ticks: int = 0
+    side_records: int = 0  # quotes and mark-price updates delivered (SideStream feeds, the simulated market)
     parse_errors: int = 0
     unknown_events: int = 0
     skipped: int = 0
@@ -145,6 +154,60 @@ class SymbolInfo:
     step_size: float
     contract_type: str
     quote_asset: str = ""
+    min_notional: float = 0.0  # MIN_NOTIONAL filter's `notional` (quote units); 0 when the filter is absent
+
+
+@dataclass(frozen=True, slots=True)
+class FundingRate:
+    """One funding settlement of a USD-M perpetual: settlement time (epoch ms), the rate paid (positive: longs pay
+    shorts), the mark price it was charged at (None where unknown) and the hours since the previous settlement."""
+
+    symbol: str
+    funding_time: int
+    rate: float
+    mark_price: float | None
+    interval_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """One best bid/ask update (``<symbol>@bookTicker``): exchange time (ms, ``T`` else ``E``), prices and sizes,
+    local receive time and the book's update id."""
+
+    symbol: str
+    timestamp: int
+    bid: float
+    bid_size: float
+    ask: float
+    ask_size: float
+    received_at: int
+    update_id: int = 0  # the book's update id ``u`` (increasing per symbol; 0 where a source has none)
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """One ``<symbol>@markPrice@1s`` update: the current (next settlement's) funding rate ``r``, the next funding
+    time ``T`` and the mark price ``p`` at event time ``E`` (epoch ms)."""
+
+    symbol: str
+    timestamp: int
+    mark_price: float
+    rate: float
+    next_funding_time: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteBar:
+    """One second of quotes of a symbol: the last bid/ask and sizes in it and the time-weighted half-spread
+    ((ask − bid)/2, price units) over the part of the second a quote was known; ``second`` is its start (epoch ms)."""
+
+    symbol: str
+    second: int
+    bid: float
+    ask: float
+    bid_size: float
+    ask_size: float
+    half_spread: float
 
 
 @dataclass(frozen=True, slots=True)

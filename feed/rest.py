@@ -1,5 +1,6 @@
-"""``BinanceRest``: urllib client for exchangeInfo / aggTrades / klines / time with a client-side weight budget
-(``_WeightBudget``) and ``Retry-After`` handling of HTTP 429/418; ``NoRest`` for feeds without REST.
+"""``BinanceRest``: urllib client for exchangeInfo / aggTrades / klines / fundingRate / fundingInfo / time with
+client-side weight budgets (``_WeightBudget``) and ``Retry-After`` handling of HTTP 429/418; ``NoRest`` for feeds
+without REST.
 """
 
 from __future__ import annotations
@@ -22,18 +23,23 @@ from core.symbols import DEFAULT_QUOTE, validate_symbol
 from core.vocabulary import IdSpace
 from feed.errors import BinanceRestError, UnknownSymbolError
 from feed.frames import FrameKind, describe_field_error, trade_frame
-from feed.records import DEFAULT_REST_BASE, KLINE_INTERVALS, KlineBar, RestStats, SymbolInfo, Tick
-from feed.values import describe_exc, json_loads, preview
+from feed.funding import funding_rows
+from feed.records import DEFAULT_REST_BASE, KLINE_INTERVALS, FundingRate, KlineBar, RestStats, SymbolInfo, Tick
+from feed.values import describe_exc, json_loads, parse_number, preview
 
 log = logging.getLogger("data_feed")  # one logger name for the whole feed layer, as before the split
 
 
 # ======================================================================================================== REST client
 class _WeightBudget:
-    """Client-side request-weight budget over a sliding minute, plus server-imposed blocks (Retry-After)."""
+    """Client-side request-weight budget over a sliding window (a minute unless told), plus server-imposed blocks
+    (Retry-After)."""
 
-    def __init__(self, limit: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self, limit: int, clock: Callable[[], float], sleep: Callable[[float], None], window_s: float = 60.0
+    ) -> None:
         self._limit = limit
+        self._window_s = window_s
         self._clock = clock
         self._sleep = sleep
         self._spent: deque[tuple[float, int]] = deque()
@@ -56,12 +62,12 @@ class _WeightBudget:
 
     def _delay(self, weight: int) -> float:
         now = self._clock()
-        while self._spent and now - self._spent[0][0] >= 60.0:
+        while self._spent and now - self._spent[0][0] >= self._window_s:
             self._spent.popleft()
         if now < self._blocked_until:
             return self._blocked_until - now
         if self._spent and sum(w for _, w in self._spent) + weight > self._limit:
-            return self._spent[0][0] + 60.0 - now
+            return self._spent[0][0] + self._window_s - now
         minute = int(now // 60)
         if self._server_used and self._server_used[0] == minute and self._server_used[1] + weight > self._limit:
             return (minute + 1) * 60.0 - now
@@ -79,10 +85,12 @@ class _WeightBudget:
 class BinanceRest:
     """Binance USD-M public market-data REST client (urllib; no extra dependency).
 
-    Keeps a client-side weight budget (``max_weight_per_min``, default half of Binance's 2400) and sleeps before
-    exceeding it; on HTTP 429/418 honours ``Retry-After`` (bounded by ``max_retries`` and ``max_retry_wait_s``),
-    retries timeouts, connection errors and 5xx with backoff, and raises ``BinanceRestError`` with a clear message
-    for everything else (Binance ``{"code","msg"}`` bodies, non-JSON bodies). Thread-safe.
+    Keeps a client-side weight budget (``max_weight_per_min``, default half of Binance's 2400) and one for the
+    funding endpoints (``max_funding_requests_per_5min``: fundingRate and fundingInfo share 500 per 5 min per IP)
+    and sleeps before exceeding them; on HTTP 429/418 honours ``Retry-After`` (bounded by ``max_retries`` and
+    ``max_retry_wait_s``), retries timeouts, connection errors and 5xx with backoff, and raises
+    ``BinanceRestError`` with a clear message for everything else (Binance ``{"code","msg"}`` bodies, non-JSON
+    bodies). Thread-safe.
     """
 
     available: ClassVar[bool] = True
@@ -93,6 +101,7 @@ class BinanceRest:
         *,
         timeout_s: float = 10.0,
         max_weight_per_min: int = 1200,
+        max_funding_requests_per_5min: int = 400,
         max_retries: int = 3,
         max_retry_wait_s: float = 120.0,
         retry_backoff_s: float = 1.0,
@@ -114,6 +123,7 @@ class BinanceRest:
         }
         self._sleep = sleep
         self._budget = _WeightBudget(max_weight_per_min, clock, sleep)
+        self._funding_budget = _WeightBudget(max_funding_requests_per_5min, clock, sleep, window_s=300.0)
         self._lock = threading.Lock()
         self._counts = {"requests": 0, "retries": 0, "rate_limited": 0}
         self._used_weight: int | None = None
@@ -223,6 +233,34 @@ class BinanceRest:
                 raise BinanceRestError(f"bad kline row {preview(str(row))}: {exc}", path="/fapi/v1/klines") from None
         return bars
 
+    def funding_rates(
+        self, symbol: str, start_time: int | None = None, end_time: int | None = None, limit: int = 1000
+    ) -> list[FundingRate]:
+        """``GET /fapi/v1/fundingRate`` (the funding budget): settlements in time order with their rate and mark
+        price; their interval_hours is NaN until ``feed.funding.with_intervals`` derives it from the spacing."""
+        symbol = validate_symbol(symbol)
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be 1..1000, got {limit}")
+        path = "/fapi/v1/fundingRate"
+        params = _params(symbol=symbol, startTime=start_time, endTime=end_time, limit=limit)
+        payload = self._get(path, params, weight=1, budget=self._funding_budget)
+        try:
+            return funding_rows(symbol, payload, f"GET {path}")
+        except ValueError as exc:
+            raise BinanceRestError(str(exc), path=path) from None
+
+    def funding_intervals(self) -> dict[str, float]:
+        """``GET /fapi/v1/fundingInfo`` (the funding budget): the current funding interval in hours of each symbol
+        whose interval was adjusted (a symbol not listed settles every DEFAULT_INTERVAL_HOURS)."""
+        path = "/fapi/v1/fundingInfo"
+        out = {}
+        for row in _rows(self._get(path, {}, weight=1, budget=self._funding_budget), path):
+            try:
+                out[validate_symbol(row["symbol"])] = parse_number(row["fundingIntervalHours"], "fundingIntervalHours")
+            except (KeyError, TypeError, ValueError) as exc:
+                raise BinanceRestError(f"bad fundingInfo row {preview(str(row))}: {exc}", path=path) from None
+        return out
+
     def server_time(self) -> int:
         """``GET /fapi/v1/time`` (weight 1): Binance's clock in epoch ms."""
         reply = self._get("/fapi/v1/time", {}, weight=1)
@@ -243,11 +281,13 @@ class BinanceRest:
             )
 
     # ------------------------------------------------------------------------------------------------ transport
-    def _get(self, path: str, params: dict[str, Any], *, weight: int) -> Any:
-        """GET with budget, retries and error mapping; returns the decoded JSON body."""
+    def _get(self, path: str, params: dict[str, Any], *, weight: int, budget: _WeightBudget | None = None) -> Any:
+        """GET with budget (and an endpoint's own one), retries and error mapping; returns the decoded JSON body."""
         url = f"{self.base_url}{path}" + (f"?{urllib.parse.urlencode(params)}" if params else "")
         attempt = 0
         while True:
+            if budget is not None:
+                self._note_wait(budget.acquire(1))
             self._note_wait(self._budget.acquire(weight))
             status, headers, body, failure = self._fetch(url)
             if headers is not None:
@@ -377,7 +417,8 @@ def _retry_after_s(headers: Any) -> float:
 
 
 def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInfo]:
-    """SymbolInfo per symbol from an exchangeInfo document (PRICE_FILTER tickSize, LOT_SIZE stepSize)."""
+    """SymbolInfo per symbol from an exchangeInfo document (PRICE_FILTER tickSize, LOT_SIZE stepSize,
+    MIN_NOTIONAL notional)."""
     result = {}
     for entry in info.get("symbols", []):
         filters = {f.get("filterType"): f for f in entry.get("filters", []) if type(f) is dict}
@@ -389,6 +430,7 @@ def symbol_infos_from_exchange_info(info: dict[str, Any]) -> dict[str, SymbolInf
                 step_size=float(filters.get("LOT_SIZE", {}).get("stepSize", "nan")),
                 contract_type=entry.get("contractType", ""),
                 quote_asset=str(entry.get("quoteAsset", "")),
+                min_notional=float(filters.get("MIN_NOTIONAL", {}).get("notional", 0.0)),
             )
         except (KeyError, TypeError, ValueError):
             log.warning("exchangeInfo entry without usable symbol/filters skipped: %s", preview(str(entry)))
@@ -406,7 +448,7 @@ class NoRest(BinanceRest):
         self.base_url = ""
         self.reason = reason
 
-    def _get(self, path: str, params: dict[str, Any], *, weight: int) -> Any:
+    def _get(self, path: str, params: dict[str, Any], *, weight: int, budget: _WeightBudget | None = None) -> Any:
         raise BinanceRestError(self.reason, path=path)
 
     def get_stats(self) -> RestStats:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quant.costs import CostBreakdown, CostModel, pair_market
 from quant.hedge import HedgeResult, calculate_spread, calculate_zscore, fit_hedge
 from quant.metrics import (
     annualization_factor,
@@ -21,6 +22,7 @@ from quant.metrics import (
     sharpe_ratio,
     sortino_ratio,
 )
+from quant.simulate import Simulation, fill_bars, holding_bars, simulate
 from quant.stationarity import static_fit
 from quant.validation import aligned_pair, as_series, check_choice, check_values, check_window
 from quant.vocabulary import HEDGE_METHODS, KALMAN_MEMORY, STATIC_METHODS
@@ -41,7 +43,9 @@ class BacktestParams:
     max-hold exit, re-entry waits until |z| ≤ entry. ``rehedge_bars`` re-sizes the x leg to the current causal beta
     every that many bars while in a trade (None: legs fixed at entry). ``in_sample=True`` fits a static hedge on
     the whole sample (look-ahead, labelled in the result). Annualised ratios need ``min_span_days`` of data and
-    trade ratios ``min_trades`` closed trades; otherwise they are withheld with a reason.
+    trade ratios ``min_trades`` closed trades; otherwise they are withheld with a reason. ``fee_bps`` is the taker
+    fee when no :class:`CostModel` is given (a cost model carries its own fees and must agree); ``slippage_bps``
+    moves every fill against the order on top of the spread.
     """
 
     entry: float = 2.0
@@ -117,6 +121,9 @@ class BacktestResult:
     hedge: HedgeResult
     spread: pd.Series
     zscore: pd.Series
+    breakdown: CostBreakdown  # the totals by source (price P&L per leg, fees, spread, slippage, funding, net)
+    bar_pnl: pd.DataFrame  # the same per bar (columns as CostBreakdown's money fields, and `net`)
+    refused: pd.DataFrame  # trades not placed: signal_time, side, reason (contract steps, minimum notional)
 
 
 def _find_trades(
@@ -179,96 +186,31 @@ def _find_trades(
     )
 
 
-def _fill_bars(n: int, sig_out: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Exit fill bars: the bar after the exit signal, or the last bar for positions closed at the end."""
-    return np.where(codes == 3, n - 1, sig_out + 1)
-
-
-def _holding_bars(entries: np.ndarray, exits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Bars holding a position (entry fill ≤ t < exit fill) and the trade number of each."""
-    lengths = exits - entries
-    k = np.repeat(np.arange(entries.size), lengths)
-    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return entries[k] + offsets, k
-
-
-def _simulate(
-    px: np.ndarray, py: np.ndarray, beta: np.ndarray, trades: tuple[np.ndarray, ...], params: BacktestParams
-) -> dict[str, np.ndarray]:
-    """Money accounting of the signal trades: two legs on fixed notional `capital`, marked to market at closes.
-
-    Long spread = long Q units of y and short beta·Q units of x with Q = capital / (p_y + |beta|·p_x) at the entry
-    fill (gross notional = capital, no compounding); beta is the causal value at the signal bar, then at each
-    re-hedge bar the one at the bar before. Costs = |Δqty|·price·(fee + slippage) bps on every leg change.
-    """
-    sig_in, side, sig_out, codes = trades
-    n = px.size
-    entries = sig_in + 1
-    exits = _fill_bars(n, sig_out, codes)
-    signed_qty = side * params.capital / (py[entries] + np.abs(beta[sig_in]) * px[entries])
-    held, k = _holding_bars(entries, exits)
-    anchor = entries[k]
-    if params.rehedge_bars is not None:
-        anchor = anchor + (held - anchor) // params.rehedge_bars * params.rehedge_bars
-    qx, qy = np.zeros(n), np.zeros(n)
-    qy[held] = signed_qty[k]
-    qx[held] = -signed_qty[k] * beta[anchor - 1]
-    gross = np.zeros(n)
-    gross[1:] = qx[:-1] * np.diff(px) + qy[:-1] * np.diff(py)
-    # turnover happens only at entry fills, exit fills and re-hedge bars (distinct bars)
-    rebar = held[(anchor == held) & (held != entries[k])]
-    rebar = rebar[qx[rebar] != qx[rebar - 1]]
-    entry_turn = np.abs(qx[entries]) * px[entries] + np.abs(qy[entries]) * py[entries]
-    exit_turn = np.abs(qx[exits - 1]) * px[exits] + np.abs(qy[exits - 1]) * py[exits]
-    rehedge_turn = np.abs(qx[rebar] - qx[rebar - 1]) * px[rebar]
-    turnover = np.zeros(n)
-    turnover[entries], turnover[exits], turnover[rebar] = entry_turn, exit_turn, rehedge_turn
-    fee_rate, slip_rate = params.fee_bps * 1e-4, params.slippage_bps * 1e-4
-    net = gross - turnover * (fee_rate + slip_rate)
-    trade_of_rebar = np.searchsorted(entries, rebar, side="right") - 1
-    trade_turn = entry_turn + exit_turn + np.bincount(trade_of_rebar, rehedge_turn, minlength=entries.size)
-    bounds = np.column_stack([entries, exits + 1]).ravel()
-    trade_gross = np.add.reduceat(np.append(gross, 0.0), bounds)[::2] if entries.size else np.zeros(0)
-    trade_fees, trade_slippage = trade_turn * fee_rate, trade_turn * slip_rate
-    return {
-        "entries": entries,
-        "exits": exits,
-        "qx": qx,
-        "qy": qy,
-        "net": net,
-        "n_held": held.size,
-        "equity": params.capital + np.cumsum(net),
-        "trade_gross": trade_gross,
-        "trade_fees": trade_fees,
-        "trade_slippage": trade_slippage,
-        "trade_net": trade_gross - trade_fees - trade_slippage,
-        "trade_rehedges": np.bincount(trade_of_rebar, minlength=entries.size),
-    }
-
-
 def _metrics(
-    sim: dict[str, np.ndarray], params: BacktestParams, wanted: str | None = None
+    sim: Simulation, params: BacktestParams, wanted: str | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Trade and return metrics; annualised ones need min_span_days, trade ratios min_trades, else withheld.
 
     With `wanted` (the sweep), only that one of the costlier annualised ratios is computed.
     """
-    equity, net, trade_net = sim["equity"], sim["net"], sim["trade_net"]
+    equity, net, trade_net = sim.equity, sim.bar.net, sim.per_trade.net
     n = equity.size
     ann = annualization_factor(params.bar_seconds)
     n_trades = int(trade_net.size)
-    holding = (sim["exits"] - sim["entries"]).astype(np.float64)
+    holding = (sim.exits - sim.entries).astype(np.float64)
     span_days = n * params.bar_seconds / 86_400
     total = float(equity[-1] - params.capital)
     metrics: dict[str, Any] = {
         "total_return": total,
         "pct_return": 100.0 * total / params.capital,
         "n_trades": n_trades,
-        "exposure": float(sim["n_held"] / n),
+        "exposure": float(sim.n_held / n),
         "max_drawdown": max_drawdown_values(np.concatenate([[params.capital], equity])),
-        "total_fees": float(sim["trade_fees"].sum()),
-        "total_slippage": float(sim["trade_slippage"].sum()),
-        "rehedges": int(sim["trade_rehedges"].sum()),
+        "total_fees": sim.breakdown.fees,
+        "total_slippage": sim.breakdown.slippage,
+        "total_spread_cost": sim.breakdown.spread_cost,
+        "total_funding": sim.breakdown.funding,
+        "rehedges": int(sim.rehedges.sum()),
         "n_bars": n,
         "span_days": span_days,
         "ann_factor": ann,
@@ -355,29 +297,68 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     return xs, ys, hedge, spread, hedge.beta_series.ffill().to_numpy()
 
 
-def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> BacktestResult:
+def _cost_model(params: BacktestParams, costs: CostModel | None) -> CostModel:
+    """The costs a backtest charges: the given model (whose taker fee must be params.fee_bps), else params' fee."""
+    if costs is None:
+        return CostModel(taker_fee_bps=params.fee_bps)
+    if costs.taker_fee_bps != params.fee_bps:
+        raise ValueError(
+            f"fee_bps ({params.fee_bps:g}) and the cost model's taker fee ({costs.taker_fee_bps:g}) disagree: give one"
+        )
+    return costs
+
+
+def _cost_notes(breakdown: CostBreakdown, costs: CostModel, refused: pd.DataFrame) -> list[str]:
+    """What the costs were made of: quoted vs stand-in fills, funding, refused trades."""
+    fills = breakdown.fills_x + breakdown.fills_y
+    notes = [
+        f"{costs.liquidity} fills at the next bar's best bid/ask, fee {costs.fee_bps:g} bps of the fill notional; "
+        f"{fills - breakdown.stand_in_fills} of {fills} fills priced from recorded quotes (x "
+        f"{breakdown.quoted_fills_x}/{breakdown.fills_x}, y {breakdown.quoted_fills_y}/{breakdown.fills_y})"
+    ]
+    if breakdown.stand_in_fills:
+        notes.append(
+            f"STAND-IN COST: {breakdown.stand_in_fills} fills had no recorded quote and were priced at the bar close "
+            f"± a stand-in half-spread of {costs.stand_in_half_spread_bps:g} bps"
+        )
+    for leg, market in (("x", costs.x), ("y", costs.y)):
+        if market.funding is None or market.funding.empty:
+            notes.append(f"no funding settlements recorded for leg {leg}: its funding is 0")
+    if len(refused):
+        notes.append(f"{len(refused)} trades refused by the contract rules (first: {refused['reason'].iloc[0]})")
+    return notes
+
+
+def backtest_pairs(
+    x: Any, y: Any, params: BacktestParams | None = None, costs: CostModel | None = None
+) -> BacktestResult:
     """Cost-aware, look-ahead-free z-score backtest of the spread y − (alpha_t + beta_t·x) in money.
 
-    Signals at the close of bar t fill at the close of bar t+1 (close-only data: the first price after the
-    signal); hedge ratios are causal unless ``params.in_sample``. The trade log's net P&L sums to the equity
-    curve's final P&L (a position open at the end is closed at the last close, reason "end").
+    Signals at the close of bar t fill at bar t+1 (close-only data: the first price after the signal) at that bar's
+    best bid/ask where `costs` holds quotes, else at its close ± the stand-in half-spread; funding is charged per leg
+    at each settlement the position is open across; quantities are whole contract steps. Hedge ratios are causal
+    unless ``params.in_sample``. The trade log's net P&L sums to the equity curve's final P&L (a position open at the
+    end is closed at the last bar, reason "end").
     """
     params = params or BacktestParams()
     xs, ys, hedge, spread, beta = _prepare(x, y, params)
+    model = _cost_model(params, costs)
     zscore = calculate_zscore(spread, params.z_window)
     z = zscore.to_numpy()
     px, py = xs.to_numpy(), ys.to_numpy()
-    trades = _find_trades(z, params.entry, params.exit, params.stop, params.max_hold_bars, params.warmup)
-    sim = _simulate(px, py, beta, trades, params)
+    market = pair_market(xs.index, px, py, params.bar_seconds, model)
+    found = _find_trades(z, params.entry, params.exit, params.stop, params.max_hold_bars, params.warmup)
+    sim = simulate(px, py, beta, found, market, params.capital, params.rehedge_bars, params.slippage_bps)
     metrics, reasons = _metrics(sim, params)
-    sig_in, side, sig_out, codes = trades
-    entries, exits = sim["entries"], sim["exits"]
+    sig_in, side, sig_out, codes = sim.trades
+    entries, exits = sim.entries, sim.exits
     index = xs.index
-    holding_bars = exits - entries
+    bars_held = exits - entries
     if isinstance(index, pd.DatetimeIndex):
         holding_time = index[exits] - index[entries]
     else:
-        holding_time = pd.to_timedelta(holding_bars * params.bar_seconds, unit="s")
+        holding_time = pd.to_timedelta(bars_held * params.bar_seconds, unit="s")
+    per = sim.per_trade
     log = pd.DataFrame(
         {
             "entry_time": index[entries],
@@ -390,25 +371,37 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
             "entry_price_y": py[entries],
             "exit_price_x": px[exits],
             "exit_price_y": py[exits],
-            "qty_x": sim["qx"][entries],
-            "qty_y": sim["qy"][entries],
-            "exit_qty_x": sim["qx"][exits - 1],
-            "gross_pnl": sim["trade_gross"],
-            "fees": sim["trade_fees"],
-            "slippage": sim["trade_slippage"],
-            "net_pnl": sim["trade_net"],
-            "holding_bars": holding_bars,
+            "qty_x": sim.qx[entries],
+            "qty_y": sim.qy[entries],
+            "exit_qty_x": sim.qx[exits - 1],
+            "unhedged_x": sim.unhedged_x,
+            "price_pnl_x": per.price_pnl_x,
+            "price_pnl_y": per.price_pnl_y,
+            "gross_pnl": per.price_pnl_x + per.price_pnl_y,
+            "fees": per.fees,
+            "spread_cost": per.spread_cost,
+            "slippage": per.slippage,
+            "funding": per.funding_x + per.funding_y,
+            "net_pnl": per.net,
+            "holding_bars": bars_held,
             "holding_time": np.asarray(holding_time),
             "exit_reason": _EXIT_REASONS[codes],
-            "rehedges": sim["trade_rehedges"],
+            "rehedges": sim.rehedges,
         }
     )
-    held, k = _holding_bars(entries, exits)
+    held, k = holding_bars(entries, exits)
     positions = np.zeros(len(xs), dtype=np.int64)
     positions[held] = side[k].astype(np.int64)
+    refused = pd.DataFrame(
+        {
+            "signal_time": index[[r.signal_bar for r in sim.refused]],
+            "side": ["long" if r.side > 0 else "short" for r in sim.refused],
+            "reason": [r.reason for r in sim.refused],
+        }
+    )
     notes = [
-        f"fills at the close of the bar after the signal; fees {params.fee_bps} bps + slippage "
-        f"{params.slippage_bps} bps per leg per fill; gross notional per trade = capital {params.capital:g}",
+        *_cost_notes(sim.breakdown, model, refused),
+        f"slippage {params.slippage_bps:g} bps per fill; gross notional per trade = capital {params.capital:g}",
         "entry_zscore/exit_zscore are the z values at the signal bars",
     ]
     if params.in_sample:
@@ -426,10 +419,10 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
             )
     return BacktestResult(
         trades=log,
-        equity=pd.Series(sim["equity"], index=index, name="equity"),
+        equity=pd.Series(sim.equity, index=index, name="equity"),
         positions=pd.Series(positions, index=index, name="position"),
-        pnl=pd.Series(sim["net"], index=index, name="pnl"),
-        legs=pd.DataFrame({"qty_x": sim["qx"], "qty_y": sim["qy"]}, index=index),
+        pnl=pd.Series(sim.bar.net, index=index, name="pnl"),
+        legs=pd.DataFrame({"qty_x": sim.qx, "qty_y": sim.qy}, index=index),
         metrics=metrics,
         metrics_reasons=reasons,
         ann_factor=metrics["ann_factor"],
@@ -438,6 +431,9 @@ def backtest_pairs(x: Any, y: Any, params: BacktestParams | None = None) -> Back
         hedge=hedge,
         spread=spread,
         zscore=zscore,
+        breakdown=sim.breakdown,
+        bar_pnl=sim.bar.frame(index),
+        refused=refused,
     )
 
 
@@ -463,10 +459,10 @@ def backtest_mean_reversion(
     check_values(zs, "zscore", 3, allow_nan=True, constant_ok=True)
     z, sv = zs.to_numpy(), s.to_numpy()
     sig_in, side, sig_out, codes = _find_trades(z, entry_th, exit_th, stop_th, max_hold_bars, 0)
-    entries, exits = sig_in + 1, _fill_bars(len(s), sig_out, codes)
+    entries, exits = sig_in + 1, fill_bars(len(s), sig_out, codes)
     if np.isnan(sv[entries]).any() or np.isnan(sv[exits]).any():
         raise ValueError("spread is NaN at a fill bar where the z-score is defined")
-    held, k = _holding_bars(entries, exits)
+    held, k = holding_bars(entries, exits)
     positions = np.zeros(len(s), dtype=np.int64)
     positions[held] = side[k].astype(np.int64)
     trades = pd.DataFrame(
@@ -494,10 +490,12 @@ def parameter_sweep(
     exits: Any,
     z_windows: Any = None,
     metric: str = "sharpe",
+    costs: CostModel | None = None,
 ) -> pd.DataFrame:
     """Grid of one backtest metric over entry × exit (rows entry, columns exit; rows (z_window, entry) when
     z_windows is given). The hedge is fitted once; cells with exit ≥ entry, stop ≤ entry, or a withheld metric
-    are NaN. Brute-force grids overfit: judge the chosen cell out of sample."""
+    are NaN. Every cell pays the same `costs` as :func:`backtest_pairs`. Brute-force grids overfit: judge the
+    chosen cell out of sample."""
     metric = check_choice(metric, "sweep metric", _SWEEP_METRICS)
     params = params or BacktestParams()
     entries_l, exits_l = [float(e) for e in entries], [float(e) for e in exits]
@@ -508,6 +506,7 @@ def parameter_sweep(
     windows = [params.z_window] if z_windows is None else [int(w) for w in z_windows]
     xs, ys, _, spread, beta = _prepare(x, y, params)
     px, py = xs.to_numpy(), ys.to_numpy()
+    market = pair_market(xs.index, px, py, params.bar_seconds, _cost_model(params, costs))
     rows, keys = [], []
     for zw in windows:
         base = replace(params, z_window=zw)
@@ -521,7 +520,8 @@ def parameter_sweep(
                     continue
                 cell = replace(base, entry=entry, exit=exit_)
                 trades = _find_trades(z, entry, exit_, params.stop, params.max_hold_bars, cell.warmup)
-                value = _metrics(_simulate(px, py, beta, trades, cell), cell, wanted=metric)[0][metric]
+                sim = simulate(px, py, beta, trades, market, cell.capital, cell.rehedge_bars, cell.slippage_bps)
+                value = _metrics(sim, cell, wanted=metric)[0][metric]
                 row.append(np.nan if value is None else float(value))
             rows.append(row)
             keys.append((zw, entry))

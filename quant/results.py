@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from quant.hedge import HedgeResult
-from quant.vocabulary import LagCriterion, PairTest
+from quant.vocabulary import BandObjective, LagCriterion, PairTest
 
 
 @dataclass(frozen=True)
@@ -132,6 +132,203 @@ class PersistenceChangeResult:
     split: int  # bars in the formation; the recent part is bars split..nobs − 1
     nobs: int
     formation_ar1: float  # least-squares AR(1) of the formation residual
+
+
+@dataclass(frozen=True)
+class OUFit:
+    """Exact maximum-likelihood Ornstein–Uhlenbeck fit dX = μ(θ − X)dt + σ dW of a spread
+    (:func:`quant.ou_bands.ou_fit`): θ in the spread's units, μ per year, σ per √year (365-day years of 24/7 bars)."""
+
+    theta: float
+    mu: float
+    sigma: float
+    bar_years: float  # one bar as a fraction of a year (1 min = 1/525,600)
+    nobs: int
+    ar1: float  # the bar-to-bar coefficient e^(−μ·bar_years)
+
+    @property
+    def stationary_sd(self) -> float:
+        """The spread's long-run standard deviation σ/√(2μ), in its own units."""
+        return self.sigma / math.sqrt(2.0 * self.mu)
+
+    @property
+    def half_life_years(self) -> float:
+        """ln 2 / μ: the time a deviation takes to halve, in years."""
+        return math.log(2.0) / self.mu
+
+
+@dataclass(frozen=True)
+class OUBands:
+    """Bertram's (2010) optimal symmetric band of an OU spread (:func:`quant.ou_bands.ou_optimal_thresholds`), in the
+    units of the inputs: go long at `entry` (below θ), exit at `exit` = 2θ − entry (and, symmetrically, short at
+    `exit`, cover at `entry`). A trade cycle runs entry → exit → entry; its length T (years when μ is per year) and the
+    return per unit time R = (exit − entry − cost)/T (spread units per year, one unit of spread held)."""
+
+    entry: float
+    exit: float
+    expected_trade_length: float
+    trade_length_variance: float
+    expected_return: float
+    return_variance: float
+    sharpe: float  # (E[R] − r_f/E[T]) / √Var[R], Bertram's definition
+    objective: BandObjective
+    cost: float
+    risk_free: float
+
+    @property
+    def half_width(self) -> float:
+        """Distance of either band from θ."""
+        return (self.exit - self.entry) / 2.0
+
+    @property
+    def two_sided_return(self) -> float:
+        """Expected return per unit time when both sides are traded (long entry → exit, then short exit → entry):
+        each half cycle earns exit − entry − cost in half the time, twice Bertram's one-sided figure."""
+        return 2.0 * self.expected_return
+
+
+@dataclass(frozen=True)
+class SpreadEdge:
+    """What a spread offers a trader after costs (:func:`quant.ou_bands.spread_edge`): its OU fit, Bertram's
+    return-maximising band for the round-trip cost, and that band's expected return per day when both sides are
+    traded, as a share of the gross notional of one unit of spread (p_y + |β|·p_x)."""
+
+    fit: OUFit
+    bands: OUBands
+    cost: float  # one round trip of one unit of spread, in spread units
+    notional: float  # p_y + |β|·p_x at the last bar
+    edge_per_day: float  # both sides, after costs, fraction of notional per day
+    trade_seconds: float  # expected length of a full cycle (entry → exit → entry)
+    span_seconds: float  # the data the fit used
+    bar_seconds: float
+
+    @property
+    def entry_z(self) -> float:
+        """The band's distance from the mean in stationary standard deviations."""
+        return self.bands.half_width / self.fit.stationary_sd
+
+    @property
+    def covers_cost(self) -> bool:
+        """The edge is positive and the model expects at least one full trade cycle within the span it was fitted
+        on (otherwise the band is too wide to trade: the costs eat every band the data has seen pay)."""
+        return self.edge_per_day > 0 and self.trade_seconds <= self.span_seconds
+
+
+@dataclass(frozen=True)
+class SweepOverfitting:
+    """How much a sweep's best cell owes to luck (:func:`quant.sweep_overfit.sweep_overfitting`): the cell, its raw
+    annualised Sharpe ratio, its deflated Sharpe ratio with every cell counted as a trial, and the PBO of picking the
+    best cell by Sharpe."""
+
+    entry: float
+    exit: float
+    sharpe: float  # annualised, per-bar P&L over capital
+    deflated: DeflatedSharpe
+    overfitting: OverfittingResult
+
+    def words(self) -> str:
+        """The verdict a trader reads."""
+        return (
+            f"After {self.deflated.n_trials} tries, the chance this Sharpe is real: {100 * self.deflated.dsr:.0f} %. "
+            f"Chance the best cell of one half of the data is no better than the median in the other half (PBO): "
+            f"{100 * self.overfitting.pbo:.0f} %."
+        )
+
+
+@dataclass(frozen=True)
+class DeflatedSharpe:
+    """Bailey & López de Prado's (2014) deflated Sharpe ratio (:func:`quant.overfitting.deflated_sharpe_ratio`), per
+    observation: `sr0` the Sharpe ratio the best of `n_trials` skill-less trials would reach by luck, `dsr` the
+    probability that the true Sharpe ratio exceeds it (the chance the observed Sharpe is real)."""
+
+    sharpe: float
+    sr0: float
+    dsr: float
+    n_trials: int
+    n_obs: int
+
+
+@dataclass(frozen=True)
+class OverfittingResult:
+    """The probability of backtest overfitting by combinatorially symmetric cross-validation (Bailey, Borwein, López
+    de Prado & Zhu 2015; :func:`quant.overfitting.probability_of_overfitting`): of the ways to split the sample into
+    halves, the share where the configuration best in one half ranks at or below the median in the other."""
+
+    pbo: float
+    logits: tuple[float, ...]  # ln(ω/(1 − ω)) of the in-sample best's out-of-sample relative rank ω, per split
+    n_configs: int
+    n_blocks: int  # S: the sample is cut into S blocks, S/2 of them in-sample per split
+    n_splits: int  # C(S, S/2)
+
+
+@dataclass(frozen=True)
+class WalkForwardWindow:
+    """One walk-forward step (:func:`quant.walkforward.walk_forward`): what was fitted on its formation bars only, and
+    how its levels did in sample (on the formation) and out of sample (on the trading bars). Bars are positions in
+    the pair's aligned index; `trade_end` is exclusive."""
+
+    formation_start: int
+    formation_end: int  # exclusive; the purge gap follows
+    trade_start: int
+    trade_end: int
+    beta: float  # static OLS y = α + β·x on the formation
+    alpha: float
+    ou: OUFit | None  # None when the formation spread did not mean-revert (the window then stays flat)
+    entry_z: float  # in units of the formation spread's stationary sd around its OU mean
+    exit_z: float
+    bands: OUBands | None  # with BandChoice.OPTIMAL
+    is_pnl: float  # money, formation bars, same levels (in sample)
+    oos_pnl: float  # money, trading bars (out of sample)
+    oos_trades: int
+    oos_fees: float
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class WalkForwardResult:
+    """A walk-forward (:func:`quant.walkforward.walk_forward`): its windows, the out-of-sample trading windows stitched
+    into one per-bar P&L and equity curve (money, after fees and slippage; bars outside a trading window are flat and
+    left out), the in-sample P&L of the same levels on the formation windows, and the walk-forward efficiency."""
+
+    windows: tuple[WalkForwardWindow, ...]
+    oos_pnl: pd.Series = field(compare=False)
+    oos_equity: pd.Series = field(compare=False)
+    is_pnl: pd.Series = field(compare=False)  # per formation bar of every window, concatenated (bars repeat)
+    capital: float
+    bar_seconds: float
+    is_annual_return: float  # fraction of capital per 365-day year, simple (fixed notional, no compounding)
+    oos_annual_return: float
+    efficiency: float  # oos_annual_return / is_annual_return (NaN when the in-sample return is not positive)
+    oos_sharpe: float  # annualised, per-bar P&L over capital (NaN when flat)
+    is_sharpe: float
+    oos_trades: int
+    oos_fees: float
+
+
+@dataclass(frozen=True)
+class BreakAlarmFit:
+    """The OU model of a spread's formation window that the break alarm holds it to
+    (:func:`quant.breakalarm.break_alarm_fit`)."""
+
+    mean: float  # the formation mean μ
+    ar1: float  # median-unbiased AR(1) φ < 1
+    sigma: float  # innovation σ of s_t − μ = φ·(s_{t−1} − μ) + ε_t
+    sigma_eq: float  # the stationary σ, σ / √(1 − φ²)
+    half_life: float  # bars, −ln 2 / ln φ
+    formation_bars: int
+
+
+@dataclass(frozen=True)
+class BreakAlarmState:
+    """Where the alarm of one spread stands after its latest bar, to add the next bar in O(1)."""
+
+    fit: BreakAlarmFit
+    bars: int  # bars seen, the formation included
+    last: float  # the latest value (NaN after a hole)
+    weighted: float  # the EWMA of squared moves: weighted sum and sum of weights (the next bar's σ² is their ratio)
+    weights: float
+    evidence: float
+    standing: bool
 
 
 class StaticFit(NamedTuple):

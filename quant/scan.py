@@ -39,6 +39,7 @@ from quant.vocabulary import InsufficientData
 
 SUMMARY_ATTR = "scan"  # the result's attrs key of its ScanSummary
 CONFIRM_SECONDS = 60.0  # default time budget of the full tests (pairs past it are reported left unconfirmed)
+SCAN_COST_BPS = 5.0  # per leg per fill: the backtest's default taker fee (4 bps) + the stand-in half-spread (1 bps)
 SCAN_COLUMNS = (
     "x",
     "y",
@@ -64,6 +65,9 @@ SCAN_COLUMNS = (
     "hurst",
     "oos_pvalue",
     "oos_confirmed",
+    "edge_per_day",
+    "trade_hours",
+    "covers_cost",
     "n_bars",
 )
 
@@ -118,6 +122,7 @@ def scan_pairs(
     screen_p: float = 0.05,
     confirm_seconds: float = CONFIRM_SECONDS,
     max_confirm: int | None = None,
+    cost_bps: float = SCAN_COST_BPS,
 ) -> pd.DataFrame:
     """Scan every pair of `prices` (aligned closes: a sorted UTC DatetimeIndex, one column per symbol, NaN before a
     symbol trades) for cointegration. Returns one row per tested pair (columns :data:`SCAN_COLUMNS`), best first,
@@ -146,6 +151,11 @@ def scan_pairs(
     * ``noisy_x``/``noisy_y``: the leg's 1-bar returns bounce (:class:`SymbolNoise`, every symbol's in the summary's
       ``noise``); such a pair's half_life (in bars), crossings_per_day and hurst come from
       :func:`quant.scan_describe.noisy_spread`. spread_vol is a share of y's mean price.
+    * Edge after costs (confirmed pairs): ``edge_per_day`` is the expected return per day, as a share of the gross
+      notional p_y + |β|·p_x, of Bertram's OU-optimal band on the formation residual traded both ways, after a round
+      trip at `cost_bps` per leg per fill (:func:`quant.ou_bands.spread_edge`; NaN when the residual does not
+      mean-revert bar to bar); ``trade_hours`` its expected cycle; ``covers_cost`` is False when no cycle is
+      expected within the formation window (the band that would pay is too wide to trade).
     """
     check_prices(prices)
     if not 0 <= validation_fraction < 1:
@@ -154,6 +164,8 @@ def scan_pairs(
         raise ValueError(f"fdr must be in (0, 1) and screen_p in (0, 1], got {fdr}, {screen_p}")
     if min_overlap < 100:
         raise ValueError(f"min_overlap must be at least 100 bars, got {min_overlap}")
+    if not cost_bps > 0:
+        raise ValueError(f"cost_bps must be > 0 (fees, half-spread and slippage per leg per fill), got {cost_bps}")
     if not confirm_seconds > 0 or (max_confirm is not None and max_confirm < 0):
         raise ValueError(f"confirm_seconds must be > 0 and max_confirm ≥ 0, got {confirm_seconds}, {max_confirm}")
     u = prepare_universe(prices, validation_fraction, min_overlap)
@@ -176,7 +188,7 @@ def scan_pairs(
     def full_test(i: int, j: int, s: int) -> ConfirmedPair:
         """The full test of symbols i and j on their common formation rows from s (y = i on x = j)."""
         xf, yf, xv, yv = u.formation[s:, j], u.formation[s:, i], u.validation[:, j], u.validation[:, i]
-        return describe_pair(xf, yf, xv, yv, bar_seconds, bool(noisy[i] or noisy[j]))
+        return describe_pair(xf, yf, xv, yv, bar_seconds, bool(noisy[i] or noisy[j]), cost_bps)
 
     began = time.monotonic()
     for k in candidates.tolist():
@@ -184,6 +196,8 @@ def scan_pairs(
             break
         described[k] = full_test(int(first[k]), int(second[k]), int(start[k]))
     chosen = select_pairs(u, pairs, screen, described, fdr, full_test)
+    span_hours = u.formation.shape[0] * bar_seconds / 3_600
+    chosen.table["covers_cost"] = (chosen.table["edge_per_day"] > 0) & (chosen.table["trade_hours"] <= span_hours)
     table = chosen.table.loc[:, list(SCAN_COLUMNS)]
     spent = time.monotonic() - began
     table.attrs[SUMMARY_ATTR] = ScanSummary(

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from quant import unitroot
+from quant.ou_bands import spread_edge
 from quant.persistence import median_unbiased_ar1
 from quant.stationarity import half_life, hurst_exponent
 from quant.vocabulary import InsufficientData
@@ -36,6 +37,8 @@ class ConfirmedPair:
     crossings_per_day: float
     hurst: float
     oos_pvalue: float
+    edge_per_day: float  # OU-optimal band, both sides, after the round trip: share of gross notional per day
+    trade_hours: float  # that band's expected cycle (entry → exit → entry)
 
     @property
     def pvalue(self) -> float:
@@ -148,12 +151,32 @@ def _crossings(centred: np.ndarray, days: float) -> float:
     return float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days)
 
 
+def _edge(
+    resid: np.ndarray, x: float, y: float, beta: float, bar_seconds: float, cost_bps: float
+) -> tuple[float, float]:
+    """(edge per day, expected cycle in hours) of the residual's OU-optimal band (:func:`quant.ou_bands.spread_edge`);
+    NaN when the residual does not mean-revert bar to bar or no band within reach pays the round trip."""
+    try:
+        edge = spread_edge(resid, x, y, beta, bar_seconds, cost_bps)
+    except ValueError:  # InsufficientData included
+        return math.nan, math.nan
+    return edge.edge_per_day, edge.trade_seconds / 3_600
+
+
 def describe_pair(
-    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, bar_seconds: float, noisy: bool
+    x: np.ndarray,
+    y: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    bar_seconds: float,
+    noisy: bool,
+    cost_bps: float,
 ) -> ConfirmedPair:
     """The confirmed pair's Engle–Granger in both orientations, oriented y on x where that p is the smaller, and what
     a trader ranks by: half-life, spread volatility (share of y), mean crossings per day, Hurst, and the out-of-sample
-    ADF of the validation window's residual under the formation's (α, β) (no estimation there: plain ADF values).
+    ADF of the validation window's residual under the formation's (α, β) (no estimation there: plain ADF values),
+    and the edge after costs: the OU-optimal band's expected return per day for a round trip at `cost_bps` per leg
+    per fill (:func:`_edge`).
     A `noisy` pair (a leg flagged as bouncing) reads half-life, crossings and Hurst off :func:`noisy_spread`: a
     bounce makes the raw spread cross its mean every few bars and look faster than it reverts."""
     forward, reverse = _eg(x, y), _eg(y, x)
@@ -181,6 +204,7 @@ def describe_pair(
     if xv.size >= MIN_VALIDATION and np.isfinite(xv).all() and np.isfinite(yv).all():
         fit = unitroot.adf_fit(yv - alpha - beta * xv, constant=True)
         oos_pvalue = unitroot.pvalue(fit.statistic)
+    edge, cycle = _edge(resid, float(x[-1]), float(y[-1]), beta, bar_seconds, cost_bps)
     return ConfirmedPair(
         swap=bool(swap),
         beta=beta,
@@ -193,4 +217,6 @@ def describe_pair(
         crossings_per_day=crossings,
         hurst=hurst,
         oos_pvalue=oos_pvalue,
+        edge_per_day=edge,
+        trade_hours=cycle,
     )

@@ -114,8 +114,9 @@ def prepare_universe(prices: pd.DataFrame, validation_fraction: float, min_overl
         elif n_form - valid[0] < min_overlap:
             excluded[name] = ScanExclusion(
                 ExclusionReason.LISTED_RECENTLY,
-                f"{max(n_form - valid[0], 0):,} bars of history in the formation window, "
-                f"fewer than the {min_overlap:,} a test needs (listed recently)",
+                f"history only since {prices.index[valid[0]]:%Y-%m-%d %H:%M} UTC: {max(n_form - valid[0], 0):,} "
+                f"bars in the formation window, fewer than the {min_overlap:,} a test needs (collected or listed "
+                "recently)",
             )
         elif (col[valid[0] : n_form] <= 0).any():
             excluded[name] = ScanExclusion(ExclusionReason.NON_POSITIVE, "non-positive prices")

@@ -41,6 +41,23 @@ class LagCriterion(enum.StrEnum):
     AIC = "aic"
 
 
+class BandObjective(enum.StrEnum):
+    """What Bertram's (2010) optimal OU band maximises: the expected return per unit time, or its Sharpe ratio for a
+    given risk-free rate."""
+
+    RETURN = "return"
+    SHARPE = "sharpe"
+
+
+class BandChoice(enum.StrEnum):
+    """How a walk-forward window sets its entry/exit levels from its formation window: the fixed z levels given,
+    Bertram's OU-optimal band, or the best cell of an entry × exit sweep (by in-sample net return)."""
+
+    FIXED = "fixed"
+    OPTIMAL = "optimal"
+    SWEEP = "sweep"
+
+
 HEDGE_METHODS: tuple[str, ...] = tuple(HedgeMethod)
 STATIC_METHODS: tuple[str, ...] = tuple(m for m in HedgeMethod if m.is_static)
 ALERT_OPS: tuple[str, ...] = tuple(AlertOp)

@@ -9,7 +9,10 @@ from collections.abc import Sequence
 
 import analytics
 import database
+from core.vocabulary import NoticeKind
 from service.controls import Controls
+from service.deliveries import notify
+from service.webhooks import Notice
 from service.window import load_window, pair_of, reader, writer
 
 PRICE = analytics.AlertMetric.PRICE
@@ -53,7 +56,8 @@ def alert_values(
 
 
 def check_alerts(c: Controls, cache: dict | None = None) -> list[str]:
-    """Evaluate every enabled rule on new data, store values and firings; return the messages that fired."""
+    """Evaluate every enabled rule on new data, store values and firings, hand each firing to the delivery worker
+    (service.deliveries: webhooks, when configured); return the messages that fired."""
     with reader(c.db_target) as conn:
         rules = [r for r in database.list_alert_rules(conn) if r.enabled]
         values = alert_values(conn, rules, c, cache) if rules else {}
@@ -65,4 +69,6 @@ def check_alerts(c: Controls, cache: dict | None = None) -> list[str]:
                 message = f"{rule_text(rule)} (now {value:.6g})" if alert_fires(rule, value) else None
                 database.record_alert_check(conn, rule.id, value, message)
                 fired += [message] if message else []
+                if message:
+                    notify(Notice(NoticeKind.ALERT, rule_text(rule), message))
     return fired

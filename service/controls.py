@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +11,7 @@ import pandas as pd
 
 import analytics
 import database
-from core.numbers import significant
+from core.numbers import duration, significant
 
 BAR_SECONDS = analytics.TIMEFRAMES  # timeframe -> bar length in seconds
 
@@ -41,7 +41,7 @@ SWEEP_EXITS = (-0.5, 0.0, 0.5, 1.0)
 SWEEP_METRICS = ("pct_return", "total_return", "sharpe", "win_rate", "max_drawdown", "profit_factor", "n_trades")
 
 
-BACKTEST_METRICS = (
+BACKTEST_METRICS: tuple[tuple[str, str, str | Callable[[float], str]], ...] = (
     ("total_return", "Total P&L (USDT)", "{:+,.2f}"),
     ("pct_return", "Return", "{:+.2f}%"),
     ("n_trades", "Trades", "{:,}"),
@@ -51,7 +51,7 @@ BACKTEST_METRICS = (
     ("max_drawdown", "Max drawdown", "{:.2%}"),
     ("total_fees", "Fees paid (USDT)", "{:,.2f}"),
     ("exposure", "Time in market", "{:.1%}"),
-    ("avg_holding_seconds", "Avg holding", "{:,.0f} s"),
+    ("avg_holding_seconds", "Avg holding", duration),
     ("sharpe", "Sharpe (ann.)", "{:.2f}"),
     ("sortino", "Sortino (ann.)", "{:.2f}"),
     ("calmar", "Calmar", "{:.2f}"),
@@ -77,10 +77,13 @@ class Controls:
     exit: float
     stop: float | None
     max_hold: int | None
-    fee_bps: float
+    fee_bps: float  # the taker fee
     slippage_bps: float
     capital: float
     in_sample: bool
+    maker_fee_bps: float
+    stand_in_spread_bps: float
+    liquidity: str
 
     @property
     def source_timeframe(self) -> str:
@@ -177,11 +180,14 @@ def tick_decimals(prices: Sequence[float] | np.ndarray, most: int = 8) -> int:
     return most
 
 
-def fmt_value(value: float | None, spec: str | int = 4) -> str:
+def fmt_value(value: float | None, spec: str | int | Callable[[float], str] = 4) -> str:
     """A number, or '—' when it is missing or not finite; an int spec means that many significant digits in
-    plain notation with thousands separators (12,150 and 0.00001230, never 1.215e+04)."""
+    plain notation with thousands separators (12,150 and 0.00001230, never 1.215e+04); a function (one of
+    core.numbers') formats it itself."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
+    if callable(spec):
+        return spec(value)
     return spec.format(value) if isinstance(spec, str) else significant(value, spec)
 
 

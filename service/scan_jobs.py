@@ -30,7 +30,8 @@ SCAN_TTL_S = 900.0  # a finished scan is re-run in the background after 15 minut
 @dataclass(frozen=True)
 class ScanRequest:
     """What to scan: the database, the days of 1-minute history up to `end_ms` (None = now), the quote asset
-    ("" = any), the minimum median daily quote volume and the false discovery rate."""
+    ("" = any), the minimum median daily quote volume, the false discovery rate and the cost per leg per fill the
+    edge after costs pays."""
 
     db_target: str
     days: int = 7
@@ -38,6 +39,7 @@ class ScanRequest:
     min_daily_volume: float = 0.0
     fdr: float = 0.05
     end_ms: int | None = None
+    cost_bps: float = analytics.SCAN_COST_BPS  # per leg per fill: what the edge after costs pays
 
 
 @dataclass
@@ -70,6 +72,14 @@ class HistoryJob:
     report: collector.HistoryReport | None = None
     error: str = ""
     running: bool = True
+    started: float = field(default_factory=time.monotonic)
+    done: str = ""  # what a finished load without a report (the simulated universe) did
+
+    def left_s(self) -> float | None:
+        """Seconds left at the rate so far (None before the first 5 %)."""
+        if self.fraction < 0.05:
+            return None
+        return (time.monotonic() - self.started) * (1 - self.fraction) / self.fraction
 
 
 _HISTORY: dict[str, HistoryJob] = {}
@@ -106,6 +116,37 @@ def start_history(db_target: str, quote: str, days: int, rest: BinanceRest, arch
             j.running = False
 
     threading.Thread(target=run, name="universe-history", daemon=True).start()
+    return j
+
+
+def start_simulated_history(db_target: str, symbols: int = 200, days: int = 7) -> HistoryJob:
+    """Store a simulated universe (collector.store_simulated_history) in the background, with progress: ~20 s for
+    200 symbols × 7 days, too long to block the page."""
+    with _LOCK:
+        current = _HISTORY.get(db_target)
+        if current is not None and current.running:
+            return current
+        j = _HISTORY[db_target] = HistoryJob("simulated", days, stage="simulating the market")
+
+    def run() -> None:
+        try:
+
+            def progress(fraction: float, stage: str) -> None:
+                j.fraction, j.stage = fraction, stage
+
+            planted = collector.store_simulated_history(db_target, symbols=symbols, days=days, progress=progress)
+            j.done = (
+                f"Stored {days} day{'' if days == 1 else 's'} of 1-minute bars for {symbols} simulated symbols "
+                f"({len(planted)} planted "
+                "cointegrated pairs)."
+            )
+        except Exception as exc:  # shown in the tab; never takes the dashboard down
+            log.exception("simulated history failed")
+            j.error = str(exc)
+        finally:
+            j.running = False
+
+    threading.Thread(target=run, name="simulated-history", daemon=True).start()
     return j
 
 
@@ -173,7 +214,9 @@ def _run(j: ScanJob) -> None:
         if closes.shape[1] < 2:
             raise analytics.InsufficientData("; ".join(notes) or "fewer than 2 symbols with 1-minute bars")
         j.stage, j.fraction = f"testing {closes.shape[1] * (closes.shape[1] - 1) // 2:,} pairs", 0.4
-        table = analytics.scan_pairs(closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2))
+        table = analytics.scan_pairs(
+            closes, fdr=j.request.fdr, min_overlap=min(1_440, len(closes) // 2), cost_bps=j.request.cost_bps
+        )
         summary = analytics.scan_summary(table)
         notes += [f"{k}: {why.detail}" for k, why in summary.excluded.items()]
         notes += [f"{k}: {summary.noise[k]}" for k in summary.noisy]
@@ -236,6 +279,12 @@ def filtered(
     return rows.loc[(hl >= half_life[0]) & (hl <= half_life[1]) | (np.isnan(hl) & (half_life[0] <= 0))]
 
 
+def by_edge(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows sorted by the edge per day after costs, best first (pairs without one last, in their scan order):
+    the default order a trader reads."""
+    return rows.sort_values("edge_per_day", ascending=False, na_position="last", kind="stable")
+
+
 def echoes_of(table: pd.DataFrame, group: int) -> pd.DataFrame:
     """The pairs folded under a group's lead (selected or not), best first."""
     return table.loc[(table["group"] == group) & ~table["lead"]]
@@ -261,3 +310,33 @@ def summary_line(summary: analytics.ScanSummary, fdr: float) -> str:
         f"as {summary.pairs_groups} discoveries ({summary.pairs_echoes} echoes folded under them)."
         + (f" {noisy} symbols bounce (marked ⚠)." if noisy else "")
     )
+
+
+@dataclass(frozen=True)
+class RowVerdict:
+    """A scanned pair's reading for a trader: selected or not, one headline, and its warnings."""
+
+    selected: bool
+    headline: str
+    warnings: tuple[str, ...]
+
+
+def row_verdict(row: pd.Series, fdr: float) -> RowVerdict:
+    """What the scan says of one pair (a row of its table): the headline from the full test, the false discovery
+    control and the out-of-sample test, warned where the pair falls short or a leg's returns bounce."""
+    warnings = []
+    if not row["confirmed"]:
+        warnings.append("not confirmed by the full Engle–Granger test (screened only)")
+    elif row["qvalue"] > fdr:
+        warnings.append(f"not significant after the false discovery control (q {row['qvalue']:.3f} > {fdr:g})")
+    if not row["oos_confirmed"]:
+        warnings.append("does not hold out of sample (the last 30 % of the window)")
+    bounce = "'s returns bounce: half-life and crossings are bounce-robust estimates"
+    warnings += [f"{row[leg]}{bounce}" for leg in ("x", "y") if row[f"noisy_{leg}"]]
+    if row["selected"]:
+        headline = "Selected: cointegrated after the false discovery control, and holds out of sample"
+    elif not row["lead"] and row["group"] > 0:
+        headline = "An echo of a discovery: it shares a leg with a selected pair"
+    else:
+        headline = "Not selected: no evidence of a tradable cointegration"
+    return RowVerdict(bool(row["selected"]), headline, tuple(warnings))

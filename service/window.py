@@ -131,14 +131,17 @@ class Window:
         return found
 
     def closes(self, symbols: Sequence[str] | None = None, min_volume: float = 0.0) -> pd.DataFrame:
-        """Closes of the symbols on their common bar times."""
-        return analytics.align_closes(self.require(symbols), min_volume)
+        """Closes of the symbols on their common bar times, without the bars inside holes in the data: a stopped
+        collector is a stretch without data, not a flat price that the statistics would read as zero returns (a
+        spread with no variance, then a jump in z when the data resumes)."""
+        bars = {s: b.dropna(subset=["close"]) for s, b in self.drawable(symbols).items()}
+        return analytics.align_closes(bars, min_volume)
 
-    def drawable(self) -> dict[str, pd.DataFrame]:
-        """The analysed symbols' bars for charts: holes in the data (HOLE_S or longer without a trade) blanked, so
-        they are drawn as gaps rather than flat lines at the last price."""
+    def drawable(self, symbols: Sequence[str] | None = None) -> dict[str, pd.DataFrame]:
+        """The symbols' bars with holes in the data (HOLE_S or longer without a trade) blanked, so charts draw them
+        as gaps rather than flat lines at the last price."""
         min_bars = max(2, math.ceil(HOLE_S / BAR_SECONDS[self.controls.bar_timeframe]))
-        return {s: analytics.mask_holes(b, min_bars) for s, b in self.require().items()}
+        return {s: analytics.mask_holes(b, min_bars) for s, b in self.require(symbols).items()}
 
     def drawable_closes(self) -> pd.DataFrame:
         """Closes of `drawable` bars on the union of their times (NaN where a symbol has a hole or no bar)."""
@@ -311,9 +314,3 @@ def all_closes(window: Window) -> pd.DataFrame | None:
     with contextlib.suppress(ValueError):
         return window.closes(None, window.controls.min_volume)
     return None
-
-
-def run_backtest(window: Window) -> analytics.BacktestResult:
-    """The z-score pairs backtest of the selected pair over the window with the sidebar's parameters."""
-    x, y = pair_closes(window, window.controls.pair)
-    return analytics.backtest_pairs(x, y, window.controls.backtest_params())

@@ -53,16 +53,17 @@ def open_paper_position(conn: Connection, symbol: str, side: PaperSide, notional
     )
 
 
-def close_paper_position(conn: Connection, position_id: int, price: float) -> float:
-    """Close an open paper position at `price`, store and return the realised P&L. Read and update are one
-    transaction and the update requires the position still open, so two tabs cannot close it twice."""
+def close_paper_position(conn: Connection, position_id: int, price: float, fees: float = 0.0) -> float:
+    """Close an open paper position at `price`, store and return the realised P&L less `fees` (quote units). Read
+    and update are one transaction and the update requires the position still open, so two tabs cannot close it
+    twice."""
     with transaction(conn):
         row = conn.execute(
             f"SELECT {_POSITION_COLUMNS} FROM paper_positions WHERE id=? AND closed_at IS NULL", (position_id,)
         ).fetchone()
         if row is None:
             raise ValueError(f"paper position {position_id} is not open (already closed, or no such position)")
-        pnl = _position(row).unrealized_pnl(price)
+        pnl = _position(row).unrealized_pnl(price) - fees
         cur = conn.execute(
             "UPDATE paper_positions SET exit_price=?, closed_at=?, realized_pnl=? WHERE id=? AND closed_at IS NULL",
             (price, now_ms(), pnl, position_id),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from storage.sql import Connection
 from storage.sqlite_upgrade import upgrade, user_version
 
-SCHEMA_VERSION = 5  # = len(MIGRATIONS)
+SCHEMA_VERSION = 8  # = len(MIGRATIONS)
 TABLES = (
     "ticks",
     "ohlc_data",
@@ -16,6 +16,15 @@ TABLES = (
     "backfill_state",
     "paper_positions",
     "id_cursors",
+    "funding_rates",
+    "funding_now",
+    "quote_bars",
+    "quote_gaps",
+    "contract_rules",
+    "delivery_attempts",
+    "watchlist",
+    "signal_events",
+    "pair_positions",
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -163,6 +172,140 @@ MIGRATIONS: tuple[str, ...] = (
         WHERE symbol IS NOT NULL;
     DROP TABLE symbol_stats;
     ALTER TABLE symbol_stats_v5 RENAME TO symbol_stats
+    """,
+    # v6: what a trade really costs on a perpetual (issue 26): funding settlements (rate, mark price, interval: never
+    # assumed 8 h), the live markPrice stream's next settlement, 1-second quote bars from bookTicker and the spans
+    # without quotes, and each symbol's contract rules from exchangeInfo.
+    """
+    CREATE TABLE funding_rates(
+        symbol TEXT NOT NULL,
+        funding_time INTEGER NOT NULL,
+        rate REAL NOT NULL,
+        mark_price REAL,
+        interval_hours REAL NOT NULL,
+        PRIMARY KEY (symbol, funding_time)
+    ) WITHOUT ROWID;
+    CREATE TABLE funding_now(
+        symbol TEXT NOT NULL PRIMARY KEY,
+        rate REAL NOT NULL,
+        next_funding_time INTEGER NOT NULL,
+        mark_price REAL NOT NULL,
+        interval_hours REAL,
+        as_of INTEGER NOT NULL
+    );
+    CREATE TABLE quote_bars(
+        symbol TEXT NOT NULL,
+        timestamp INTEGER NOT NULL,
+        bid REAL NOT NULL,
+        ask REAL NOT NULL,
+        bid_size REAL NOT NULL,
+        ask_size REAL NOT NULL,
+        half_spread REAL NOT NULL,
+        PRIMARY KEY (symbol, timestamp)
+    ) WITHOUT ROWID;
+    CREATE TABLE quote_gaps(
+        id INTEGER PRIMARY KEY,
+        symbol TEXT NOT NULL,
+        from_ts INTEGER NOT NULL,
+        to_ts INTEGER NOT NULL,
+        detected_at INTEGER NOT NULL,
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX ix_quote_gaps_symbol ON quote_gaps(symbol);
+    CREATE TABLE contract_rules(
+        symbol TEXT NOT NULL PRIMARY KEY,
+        tick_size REAL NOT NULL,
+        step_size REAL NOT NULL,
+        min_notional REAL NOT NULL,
+        updated_at INTEGER NOT NULL
+    )
+    """,
+    # v7: every attempt to deliver a notification to a webhook, Telegram, Discord or Slack (dead letters included).
+    """
+    CREATE TABLE delivery_attempts(
+        id INTEGER PRIMARY KEY,
+        delivery_id TEXT NOT NULL,
+        notice_kind TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        message TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        http_status INTEGER,
+        error TEXT NOT NULL DEFAULT '',
+        elapsed_ms INTEGER NOT NULL,
+        attempted_at INTEGER NOT NULL
+    );
+    CREATE INDEX ix_delivery_attempts_status ON delivery_attempts(status, id)
+    """,
+    # v8: the watchlist (pairs followed with their hedge, windows and bands), the signal events the monitor writes on
+    # each new bar (one per watched pair, bar and kind: a restart never writes one twice) and two-leg paper positions
+    # (at most one open per watched pair: two tabs or API clients cannot open it twice).
+    """
+    CREATE TABLE watchlist(
+        id INTEGER PRIMARY KEY,
+        symbol_x TEXT NOT NULL,
+        symbol_y TEXT NOT NULL,
+        timeframe TEXT NOT NULL,
+        hedge_method TEXT NOT NULL,
+        hedge_window INTEGER NOT NULL,
+        z_window INTEGER NOT NULL,
+        band_kind TEXT NOT NULL,
+        entry REAL NOT NULL,
+        exit REAL NOT NULL,
+        stop REAL,
+        max_hold_bars INTEGER,
+        capital REAL NOT NULL CHECK (capital > 0),
+        fee_bps REAL NOT NULL CHECK (fee_bps >= 0),
+        cost_bps REAL NOT NULL CHECK (cost_bps >= 0),
+        auto_trade INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        evaluated_ms INTEGER,
+        rearm INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE UNIQUE INDEX ux_watchlist_pair ON watchlist(symbol_x, symbol_y, timeframe);
+    CREATE TABLE signal_events(
+        id INTEGER PRIMARY KEY,
+        watch_id INTEGER NOT NULL,
+        bar_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        zscore REAL,
+        spread REAL,
+        beta REAL,
+        price_x REAL NOT NULL,
+        price_y REAL NOT NULL,
+        recorded_at INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX ux_signal_events_bar ON signal_events(watch_id, bar_ms, kind);
+    CREATE TABLE pair_positions(
+        id INTEGER PRIMARY KEY,
+        watch_id INTEGER NOT NULL,
+        symbol_x TEXT NOT NULL,
+        symbol_y TEXT NOT NULL,
+        side TEXT NOT NULL CHECK (side IN ('LONG', 'SHORT')),
+        qty_x REAL NOT NULL,
+        qty_y REAL NOT NULL,
+        beta REAL NOT NULL,
+        entry_price_x REAL NOT NULL CHECK (entry_price_x > 0),
+        entry_price_y REAL NOT NULL CHECK (entry_price_y > 0),
+        opened_at INTEGER NOT NULL,
+        entry_fees REAL NOT NULL,
+        entry_spread REAL NOT NULL,
+        leg_status TEXT NOT NULL,
+        imbalance REAL NOT NULL,
+        entry_signal_id INTEGER,
+        exit_price_x REAL,
+        exit_price_y REAL,
+        closed_at INTEGER,
+        exit_fees REAL,
+        exit_spread REAL,
+        exit_signal_id INTEGER,
+        close_reason TEXT,
+        realized_pnl REAL
+    );
+    CREATE UNIQUE INDEX ux_pair_positions_open ON pair_positions(watch_id) WHERE closed_at IS NULL;
+    CREATE UNIQUE INDEX ux_pair_positions_signal ON pair_positions(entry_signal_id)
     """,
 )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import pandas as pd
 import psycopg
 
 from core.vocabulary import IdSpace
@@ -221,6 +222,15 @@ def apply_migrations(
                 execute(statement)
         record(target)
         log.info("database schema v%d applied (the migrations commit together)", target)
+
+
+def bound_ms(when: Any, default: int) -> int:
+    """Epoch ms of a read's time bound (a pandas Timestamp or anything it takes; naive is UTC), `default` for
+    None."""
+    if when is None:
+        return default
+    stamp = pd.Timestamp(when)
+    return int((stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).value // 1_000_000)
 
 
 def is_postgres(target: str) -> bool:

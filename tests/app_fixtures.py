@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from scipy.signal import lfilter
 
 import database
 from data_feed import Tick
+from service.controls import Controls
 
 PAIR = ("BTCUSDT", "ETHUSDT")
 BETA = 0.04
@@ -84,3 +86,31 @@ def seed_database(
     finally:
         conn.close()
     return written
+
+
+def sidebar_controls(db_target: str, **changes: object) -> Controls:
+    """The sidebar's default controls on `db_target` (the BTCUSDT/ETHUSDT pair, 1 s bars, an hour), with `changes`."""
+    base = Controls(
+        db_target=db_target,
+        symbols=PAIR,
+        pair=PAIR,
+        timeframe="1s",
+        lookback_min=60,
+        end_ms=None,
+        min_volume=0.0,
+        method="kalman",
+        hedge_window=60,
+        z_window=60,
+        entry=2.0,
+        exit=0.0,
+        stop=4.0,
+        max_hold=None,
+        fee_bps=4.0,
+        slippage_bps=0.0,
+        capital=10_000.0,
+        in_sample=False,
+        maker_fee_bps=2.0,
+        stand_in_spread_bps=1.0,
+        liquidity="taker",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]

@@ -147,3 +147,31 @@ def drag_zoom(page: Any, refreshes: int = 10, timeout_s: float = 60.0) -> ZoomCh
             seen = now["redraws"]
             after.append(now["range"])
     return ZoomCheck(first["range"], after, seen - start)
+
+
+class ConsoleLog:
+    """Every browser console warning and error (and uncaught page error) of a page from now on."""
+
+    def __init__(self, page: Any) -> None:
+        self.messages: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda exc: self.messages.append(f"pageerror: {exc}"))
+
+    def _console(self, msg: Any) -> None:
+        if msg.type in ("warning", "error"):
+            self.messages.append(f"{msg.type}: {msg.text[:300]}")
+
+    def count(self) -> int:
+        return len(self.messages)
+
+
+# The metric tiles (main area and sidebar) whose value text overflows its box (drawn with an ellipsis).
+CUT_TILES_JS = """() => [...document.querySelectorAll('[data-testid="stMetricValue"]')]
+  .filter(v => v.offsetParent !== null)
+  .filter(v => [v, ...v.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1))
+  .map(v => v.closest('[data-testid="stMetric"]').innerText.replace(/\\s+/g, ' '))"""
+
+
+def cut_tiles(page: Any) -> list[str]:
+    """The visible metric tiles whose value is cut off (label and value text), empty when every one fits."""
+    return page.evaluate(CUT_TILES_JS)

@@ -37,6 +37,14 @@ The same port serves the data.binance.vision daily archive (no weight spent): ``
 built once per symbol-day and rebuilt if the day's history grows) and ``...zip.CHECKSUM`` (the sha256sum line). Today
 and future days (by ``now_ms()``), days without trades and unknown symbols are 404, as are other ``/data/`` paths.
 
+Funding and quotes (tests/fake_funding.py renders them): ``generate_funding(symbol, ((8, n), (4, m), (1, k)))`` makes
+settlements whose interval changes over time; REST ``/fapi/v1/fundingRate`` (startTime/endTime/limit <= 1000,
+``fundingTime`` a few ms late as real stamps are) and ``/fapi/v1/fundingInfo`` (symbols whose interval is not 8 h)
+share ``funding_request_limit`` requests per 5 minutes (429 beyond); the archive serves ``/data/futures/um/monthly/
+fundingRate/<SYM>/<SYM>-fundingRate-YYYY-MM.zip`` and ``.../monthly/markPriceKlines/<SYM>/1m/<SYM>-1m-YYYY-MM.zip``
+(with CHECKSUMs) for months that are over. ``stream_quotes`` pushes ``<sym>@bookTicker`` on ``/public``,
+``send_mark_price`` one ``<sym>@markPrice@1s`` update on ``/market``; exchangeInfo carries MIN_NOTIONAL.
+
 Scripted faults (thread-safe, usable mid-stream): ``drop_connections(abrupt=True)`` (TCP close, no close frame) /
 ``drop_connections(abrupt=False)`` (close frame), ``stall(seconds)`` (socket open, nothing sent), ``silence(symbols)``
 (ACKed but silent subscriptions until ``unsilence()``), ``inject_garbage(every)`` (truncated, non-JSON, unknown-event
@@ -80,7 +88,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import fake_funding
 import websockets
+from fake_funding import FakeSettlement
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.http11 import Request, Response
 from websockets.protocol import State
@@ -124,6 +134,11 @@ _KLINES_PATH = re.compile(
     r"/data/futures/um/daily/klines/([A-Z0-9]{2,20})/1m/\1-1m-"
     r"(\d{4}-\d{2}-\d{2})\.zip(\.CHECKSUM)?"
 )
+_MONTHLY_PATH = re.compile(
+    r"/data/futures/um/monthly/(fundingRate|markPriceKlines)/([A-Z0-9]{2,20})/(?:1m/)?\2-(?:fundingRate|1m)-"
+    r"(\d{4})-(\d{2})\.zip(\.CHECKSUM)?"
+)
+_FUNDING_PATHS = ("/fapi/v1/fundingRate", "/fapi/v1/fundingInfo")  # share one request limit per 5 minutes
 _KLINES_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
     "taker_buy_quote_volume,ignore\n"
@@ -364,6 +379,10 @@ class FakeBinance:
         self._garbage_turn = 0
         self._archive_faults: dict[tuple[str, dt.date], str] = {}  # (symbol, day): "missing" | "corrupt"
         self._archives: dict[tuple[str, dt.date], tuple[tuple[int, int], bytes, str]] = {}  # ((lo, hi), zip, sum)
+        self._funding: dict[str, list[FakeSettlement]] = {}
+        self.funding_request_limit = 500  # fundingRate + fundingInfo requests per 5 minutes (Binance's limit)
+        self._funding_requests: deque[float] = deque()
+        self._quotes: dict[str, list[tuple[int, int, str, str, str, str]]] = {}  # (T, u, bid, B, ask, A)
         self._clients: set[_Client] = set()  # loop thread only
         self._jobs: set[asyncio.Task] = set()
         self._background: set[asyncio.Future] = set()
@@ -479,6 +498,50 @@ class FakeBinance:
         job = StreamJob(symbols, count, rate_per_s)
         self._call(lambda: self._jobs.add(asyncio.ensure_future(self._run_job(job))))
         return job
+
+    def generate_funding(
+        self, symbol: str, schedule: Iterable[tuple[int, int]] = ((8, 90),), *, start_ms: int | None = None
+    ) -> list[FakeSettlement]:
+        """Make funding settlements in (interval hours, count) runs, by default ending at the last whole hour
+        before now; returns them (the exchange's full funding history of the symbol)."""
+        runs = list(schedule)
+        with self._lock:
+            book = self._book(symbol)
+            if start_ms is None:
+                now = self.now_ms()
+                start_ms = now - now % fake_funding.HOUR_MS - sum(h * n for h, n in runs) * fake_funding.HOUR_MS
+            made = fake_funding.make_settlements(symbol, self.seed, start_ms, runs, book.price, book.price_decimals)
+            self._funding[symbol] = sorted(self._funding.get(symbol, []) + made, key=lambda f: f.time_ms)
+            return list(self._funding[symbol])
+
+    def funding(self, symbol: str) -> list[FakeSettlement]:
+        """Every funding settlement of the symbol so far."""
+        with self._lock:
+            return list(self._funding.get(symbol, []))
+
+    def stream_quotes(
+        self, symbols: Iterable[str], *, count: int | None = 1000, rate_per_s: float | None = None
+    ) -> StreamJob:
+        """Make ``count`` best bid/ask updates per symbol (around its last trade price, one to three ticks wide) at
+        ``rate_per_s`` and push each to the ``/public`` connections subscribed to its ``@bookTicker``."""
+        symbols = list(symbols)
+        with self._lock:
+            for symbol in symbols:
+                self._book(symbol)
+        job = StreamJob(symbols, count, rate_per_s)
+        self._call(lambda: self._jobs.add(asyncio.ensure_future(self._run_job(job, self._make_quotes))))
+        return job
+
+    def quotes(self, symbol: str) -> list[tuple[int, int, str, str, str, str]]:
+        """Every quote made for the symbol: (time ms, update id, bid, bid qty, ask, ask qty)."""
+        with self._lock:
+            return list(self._quotes.get(symbol, []))
+
+    def send_mark_price(self, symbol: str, mark: str, rate: str, next_funding_ms: int) -> int:
+        """Push one markPriceUpdate to the ``/market`` connections subscribed to ``<symbol>@markPrice@1s``;
+        returns how many got it."""
+        payload = fake_funding.mark_price_update(symbol, self.now_ms(), mark, rate, next_funding_ms)
+        return self._call(lambda: self._push(symbol, "markPrice@1s", "market", [payload]))
 
     def _book(self, symbol: str) -> _Book:
         book = self._books.get(symbol)
@@ -822,7 +885,7 @@ class FakeBinance:
                     self._spawn(client.conn.close(1000, "connection age limit"))
 
     # ---------------------------------------------------------------------------------------------- publishing
-    async def _run_job(self, job: StreamJob) -> None:
+    async def _run_job(self, job: StreamJob, make: Callable[[list[str], int], None] | None = None) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
@@ -834,7 +897,7 @@ class FakeBinance:
                     if n <= 0:
                         await asyncio.sleep(min(0.005, 1.0 / job.rate_per_s))
                         continue
-                self._make_and_publish(job.symbols, n)
+                (make or self._make_and_publish)(job.symbols, n)
                 job.made += n
                 await self._drain()
         except Exception as exc:
@@ -850,6 +913,53 @@ class FakeBinance:
                 book = self._books[symbol]
                 first = book.make(n, max(now, book.times[-1] if book.times else now), 0)
             self._publish(book, first, first + n)
+
+    def _make_quotes(self, symbols: list[str], n: int) -> None:
+        """Make n quotes per symbol now and push them (one write per subscribed client)."""
+        now = self.now_ms()
+        for symbol in symbols:
+            with self._lock:
+                book = self._books[symbol]
+                made = self._quotes.setdefault(symbol, [])
+                payloads = []
+                for _ in range(n):
+                    bid = book.price - book._tick * book._rng.randint(0, 2)
+                    ask = bid + book._tick * book._rng.randint(1, 3)
+                    quote = (
+                        max(now, made[-1][0]) if made else now,
+                        made[-1][1] + book._rng.randint(1, 5) if made else book.first_id,
+                        f"{bid:.{book.price_decimals}f}",
+                        f"{book._step * book._rng.randint(1, 500):.{book.qty_decimals}f}",
+                        f"{ask:.{book.price_decimals}f}",
+                        f"{book._step * book._rng.randint(1, 500):.{book.qty_decimals}f}",
+                    )
+                    made.append(quote)
+                    payloads.append(fake_funding.book_ticker(symbol, quote[1], quote[0], *quote[2:]))
+            self._push(symbol, "bookTicker", "public", payloads)
+
+    def _push(self, symbol: str, stream: str, route: str, payloads: list[bytes]) -> int:
+        """Write side-stream payloads (quotes, mark prices) to every open, unpaused client of `route` subscribed to
+        ``<symbol>@<stream>`` (loop thread); returns how many clients got them."""
+        name = f"{symbol.lower()}@{stream}"
+        now = asyncio.get_running_loop().time()
+        with self._lock:
+            silent = self._silent
+        if silent is None or symbol in silent:
+            return 0
+        targets = [
+            c
+            for c in self._clients
+            if c.route == route and name in c.streams and c.conn.state is State.OPEN and c.paused_until <= now
+        ]
+        for client in targets:
+            if client.combined:
+                frames = [_ws_frame(f'{{"stream":"{name}","data":'.encode() + p + b"}") for p in payloads]
+            else:
+                frames = [_ws_frame(p) for p in payloads]
+            client.conn.transport.write(b"".join(frames))
+            client.frames += len(frames)
+            self._stats.frames_sent += len(frames)
+        return len(targets)
 
     def _publish(self, book: _Book, lo: int, hi: int) -> None:
         """Write trades lo..hi-1 to every client that should get them (one transport write per client)."""
@@ -931,6 +1041,8 @@ class FakeBinance:
         endpoint = _REST_ENDPOINTS.get(url.path)
         weight = endpoint[1](params) if endpoint else 1
         used, retry_after = self._spend_weight(weight)
+        if retry_after is None and url.path in _FUNDING_PATHS:
+            retry_after = self._spend_funding_request()
         if retry_after is not None:
             _send_json(
                 handler,
@@ -995,8 +1107,49 @@ class FakeBinance:
             self._weight_used += weight
             return self._weight_used, None
 
+    def _spend_funding_request(self) -> int | None:
+        """fundingRate and fundingInfo share funding_request_limit requests per 5 minutes: None, or the seconds
+        until another is allowed."""
+        now = time.monotonic()
+        with self._lock:
+            calls = self._funding_requests
+            while calls and now - calls[0] >= 300.0:
+                calls.popleft()
+            if len(calls) >= self.funding_request_limit:
+                return max(1, math.ceil(calls[0] + 300.0 - now))
+            calls.append(now)
+            return None
+
+    def _monthly_file(self, kind: str, symbol: str, month: dt.date) -> tuple[bytes, str] | None:
+        """(zip bytes, CHECKSUM text) of a monthly fundingRate or markPriceKlines file; None for a month not over
+        yet (by now_ms()), without settlements, or marked archive_missing (its first day)."""
+        lo, hi = fake_funding.month_span(month)
+        with self._lock:
+            rows = [f for f in self._funding.get(symbol, []) if lo <= f.time_ms < hi]
+            missing = self._archive_faults.get((symbol, month)) == "missing"
+        if hi > self.now_ms() or not rows or missing:
+            return None
+        stamp = f"{month.year:04d}-{month.month:02d}"
+        if kind == "fundingRate":
+            name, text = f"{symbol}-fundingRate-{stamp}", fake_funding.funding_csv(rows)
+        else:
+            name, text = f"{symbol}-1m-{stamp}", fake_funding.mark_klines_csv(rows, month)
+        data = _zip_text(name, text)
+        return data, fake_funding.checksum(data, f"{name}.zip")
+
     def _serve_archive(self, handler: BaseHTTPRequestHandler, path: str) -> None:
-        """A daily aggTrades or 1-minute klines zip or its CHECKSUM; 404 (S3-style XML) for anything not published."""
+        """A daily aggTrades or 1-minute klines zip, a monthly fundingRate or markPriceKlines zip, or its CHECKSUM;
+        404 (S3-style XML) for anything not published."""
+        monthly = _MONTHLY_PATH.fullmatch(path)
+        if monthly:
+            kind, symbol, year, month, want_sum = monthly.groups()
+            built = self._monthly_file(kind, symbol, dt.date(int(year), int(month), 1)) if 0 < int(month) < 13 else None
+            if built is None:
+                _send_raw(handler, 404, _NO_SUCH_KEY, "application/xml", {})
+            else:
+                body, ctype = (built[1].encode(), "text/plain") if want_sum else (built[0], "application/zip")
+                _send_raw(handler, 200, body, ctype, {})
+            return
         klines = _KLINES_PATH.fullmatch(path)
         if klines:
             built = self._klines_file(klines.group(1), dt.date.fromisoformat(klines.group(2)))
@@ -1148,6 +1301,25 @@ class FakeBinance:
             bars = _aggregate_klines(book, lo, hi, KLINE_MS[interval])
         return bars[:limit] if start is not None else bars[-limit:]
 
+    def _rest_funding_rate(self, params: dict[str, str]) -> list[dict]:
+        """Settlements at or after startTime (else the latest ones up to endTime), at most `limit` (default 100,
+        at most 1000), in time order."""
+        book = self._rest_book(params)
+        limit = _int_param(params, "limit", 100)
+        if not 1 <= limit <= 1000:
+            raise _ApiError(-1130, "Data sent for parameter 'limit' is not valid.")
+        start, end = _int_param(params, "startTime", None), _int_param(params, "endTime", None)
+        with self._lock:
+            rows = [f for f in self._funding.get(book.symbol, []) if end is None or f.rest_time_ms <= end]
+        chosen = [f for f in rows if f.rest_time_ms >= start][:limit] if start is not None else rows[-limit:]
+        return fake_funding.rest_rows(book.symbol, chosen)
+
+    def _rest_funding_info(self, params: dict[str, str]) -> list[dict]:
+        """The symbols whose current interval is not the default 8 h."""
+        with self._lock:
+            latest = {s: f[-1].interval_hours for s, f in self._funding.items() if f}
+        return [fake_funding.info_row(s, h) for s, h in sorted(latest.items()) if h != 8]
+
     def _rest_book(self, params: dict[str, str]) -> _Book:
         symbol = params.get("symbol")
         if not symbol:
@@ -1170,6 +1342,8 @@ _REST_ENDPOINTS: dict[str, tuple[Callable[[FakeBinance, dict[str, str]], Any], C
     "/fapi/v1/exchangeInfo": (FakeBinance._rest_exchange_info, lambda p: 1),
     "/fapi/v1/aggTrades": (FakeBinance._rest_agg_trades, lambda p: 20),
     "/fapi/v1/klines": (FakeBinance._rest_klines, _kline_weight),
+    "/fapi/v1/fundingRate": (FakeBinance._rest_funding_rate, lambda p: 1),
+    "/fapi/v1/fundingInfo": (FakeBinance._rest_funding_info, lambda p: 1),
 }
 
 

@@ -18,12 +18,16 @@ import websocket
 from app_fixtures import seed_database
 from pg_cluster import database_env
 from served import free_port, serve
+from waiting import wait_until
 
 import collector
 import config
 import data_feed
 import database
+from core.vocabulary import DeliveryStatus, NoticeKind
+from service import deliveries
 from service.links import signed_link
+from service.webhooks import Notice
 
 pytestmark = pytest.mark.timeout(240)
 PAIR = {"x": "btcusdt", "y": "ethusdt"}
@@ -163,7 +167,12 @@ def test_pair_analytics_every_hedge_method(url, method):
     assert list(body["zscore"])[-1] == list(body["spread"])[-1]
     equity = list(body["backtest"]["equity"].values())
     assert 9_000 < equity[-1] < 11_000  # USDT on 10,000 capital, not z-units
-    assert all("net_pnl" in t and "fees" in t for t in body["backtest"]["trades"])
+    assert all(
+        {"net_pnl", "fees", "spread_cost", "funding", "price_pnl_x"} <= set(t) for t in body["backtest"]["trades"]
+    )
+    breakdown = body["backtest"]["breakdown"]  # the P&L by source; no quotes recorded: every fill is a stand-in
+    assert breakdown["net"] == pytest.approx(equity[-1] - 10_000, abs=1e-6)
+    assert breakdown["quoted_fills_x"] == 0 and any("STAND-IN COST" in n for n in body["backtest"]["notes"])
     assert body["last"]["zscore"] == pytest.approx(list(body["zscore"].values())[-1])
     assert body["alerts"] == []
     assert body["verdict"]["verdict"] and body["verdict"]["headline"] and isinstance(body["verdict"]["reasons"], list)
@@ -233,6 +242,67 @@ def test_alert_bad_rules(url, rule, param):
 def test_alert_bad_body_and_id(url):
     refused(requests.post(f"{url}/api/alerts", data="{not json", timeout=30), 400, "body")
     refused(requests.delete(f"{url}/api/alerts/abc", timeout=30), 400, "id")
+
+
+def test_deliveries_listing_and_its_errors(url, db):
+    attempt = database.DeliveryAttempt(
+        0,
+        "abc-slack",
+        "alert",
+        "slack",
+        "https://hooks.slack.com/…",
+        "price BTCUSDT > 1",
+        1,
+        "dead",
+        500,
+        "HTTP 500",
+        9,
+        1,
+    )
+    with contextlib.closing(database.open_writer(db)) as conn:
+        stored = database.record_delivery_attempt(conn, attempt)
+    body = requests.get(f"{url}/api/deliveries", timeout=30).json()
+    assert body["worker"] == {"running": False, "targets": [], "queued": 0, "scheduled": 0}  # no target configured
+    assert body["deliveries"][0] == {**dataclasses.asdict(attempt), "id": stored}
+    dead = requests.get(f"{url}/api/deliveries", params={"status": "DEAD", "limit": 1}, timeout=30).json()
+    assert [d["id"] for d in dead["deliveries"]] == [stored]
+    assert requests.get(f"{url}/api/deliveries", params={"status": "delivered"}, timeout=30).json()["deliveries"] == []
+    refused(requests.get(f"{url}/api/deliveries", params={"status": "lost"}, timeout=30), 400, "status")
+    refused(requests.get(f"{url}/api/deliveries", params={"limit": "0"}, timeout=30), 400, "limit")
+    refused(requests.get(f"{url}/api/deliveries", params={"limit": "5000"}, timeout=30), 400, "limit")
+
+
+def test_deliveries_never_show_a_webhook_secret(db, tmp_path):
+    """A server configured with webhooks shows its targets and their attempts redacted, in its answers and its log."""
+    secret, token = "T0001/B0002/apisecretXYZ", "123456:AAapiTOKENsecret_value"
+    env = {
+        "DATA_FEED": "simulated",
+        **database_env(db),
+        "ALERT_SLACK_URL": f"http://127.0.0.1:{free_port()}/{secret}",
+        "ALERT_TELEGRAM_TOKEN": token,
+        "ALERT_TELEGRAM_CHAT_ID": "-100123",
+        "TELEGRAM_API_URL": f"http://127.0.0.1:{free_port()}",
+        "ALERT_RETRIES": "0",
+        "LOG_LEVEL": "DEBUG",
+    }
+    with serve(tmp_path / "server.log", env) as u:
+        worker = deliveries.start_deliveries(config.load_settings(env))  # this process, the same targets
+        assert worker is not None
+        try:
+            worker.submit(Notice(NoticeKind.ALARM, "ETHUSDT/BTCUSDT", "cointegration break"))
+            assert wait_until(lambda: len(deliveries.recent_attempts(db, status=DeliveryStatus.DEAD)) >= 2, 30)
+        finally:
+            deliveries.stop_deliveries()
+        answer = requests.get(f"{u}/api/deliveries", timeout=30)
+        body = answer.json()
+        assert body["worker"]["running"] and len(body["worker"]["targets"]) == 2
+        assert {d["channel"] for d in body["deliveries"] if d["message"] == "cointegration break"} == {
+            "slack",
+            "telegram",
+        }
+    shown = answer.text + (tmp_path / "server.log").read_text()
+    for hidden in (secret, "apisecret", token, token.split(":")[1]):
+        assert hidden not in shown
 
 
 def test_upload_ndjson_all_or_nothing(url, db):
@@ -483,4 +553,35 @@ def test_scanner_run_and_results(url, db):
     refused(requests.get(f"{url}/api/scanner", params={"days": "99"}, timeout=30), 400, "days")
     refused(
         requests.post(f"{url}/api/scanner/run", headers={"Origin": "http://evil.example"}, timeout=30), 403, "Origin"
+    )
+
+
+def test_research_bands_walk_forward_and_dsr(url):
+    bands = requests.get(f"{url}/api/research/bands", params=PAIR, timeout=60).json()
+    assert bands["bands"]["entry"] < bands["fit"]["theta"] < bands["bands"]["exit"], bands
+    assert bands["entry_z"] > 0 and isinstance(bands["covers_cost"], bool) and bands["cost_bps"] > 0
+    assert bands["trade_seconds"] > 0 and bands["fit"]["bar_years"] > 0 and "units" in bands
+    walk = requests.get(f"{url}/api/research/walkforward", params={**PAIR, "bands": "fixed"}, timeout=60).json()
+    assert walk["bands"] == "fixed" and len(walk["windows"]) >= 2, walk
+    assert set(walk["in_sample"]) == {"annual_return", "sharpe"} and walk["out_of_sample"]["trades"] >= 0
+    assert all(w["formation_end"] <= w["trade_start"] for w in walk["windows"])
+    assert list(walk["equity"].values())[-1] == pytest.approx(10_000 + walk["out_of_sample"]["pnl"], abs=1e-6)
+    dsr = requests.get(f"{url}/api/research/dsr", params=PAIR, timeout=120).json()
+    assert dsr["deflated"]["n_trials"] == 19 and 0 <= dsr["deflated"]["dsr"] <= 1
+    assert 0 <= dsr["overfitting"]["pbo"] <= 1 and "logits" not in dsr["overfitting"]
+    assert "After 19 tries, the chance this Sharpe is real" in dsr["words"]
+
+
+@pytest.mark.parametrize("path", ["bands", "walkforward", "dsr"])
+def test_research_bad_parameters(url, path):
+    refused(requests.get(f"{url}/api/research/{path}", params={"y": "ethusdt"}, timeout=30), 400, "x")
+    refused(
+        requests.get(f"{url}/api/research/{path}", params={**PAIR, "timeframe": "abc"}, timeout=30), 400, "timeframe"
+    )
+    refused(requests.get(f"{url}/api/research/{path}", params={"x": "btcusdt", "y": "solusdt"}, timeout=30), 409, "x")
+
+
+def test_research_walk_forward_refuses_unknown_levels(url):
+    refused(
+        requests.get(f"{url}/api/research/walkforward", params={**PAIR, "bands": "magic"}, timeout=30), 400, "bands"
     )

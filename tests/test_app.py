@@ -22,17 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import PAIR, seed_database
+from app_fixtures import PAIR, seed_database, sidebar_controls
 from pg_cluster import database_env
 from streamlit.testing.v1 import AppTest
+from waiting import wait_until
 
 import analytics as A
 import collector
+import config
 import database
 from core.vocabulary import IdSpace
 from dashboard import page
-from data_feed import Tick
-from service import alerts, exports, uploads
+from data_feed import MarkPrice, Tick
+from service import alerts, deliveries, exports, uploads, window as service_window
 from service.controls import Controls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -217,6 +219,24 @@ def test_every_tab_renders(at, tab, min_charts):
     assert len(figures(at)) >= min_charts
 
 
+def test_backtest_shows_the_pnl_by_source_and_pair_analytics_the_next_funding(at, seeded):
+    show(at, "Backtest")
+    assert_clean(at)
+    (table,) = [d.value for d in at.dataframe if "source" in d.value.columns]
+    assert list(table["source"])[-1] == "net P&L"
+    assert table["USDT"].iloc[:-1].sum() == pytest.approx(table["USDT"].iloc[-1], abs=1e-6)
+    assert any("Stand-in cost" in w.value for w in at.main.warning)  # the fixture recorded no quotes
+    with contextlib.closing(database.open_writer(seeded)) as conn:
+        settles = database.now_ms() + 3_600_000
+        database.write_mark_prices(conn, [MarkPrice(PAIR[1], database.now_ms(), 3_000.0, 1e-4, settles)], {})
+    show(at, "Pair Analytics")
+    assert_clean(at)
+    (funding,) = [d.value for d in at.dataframe if "cash, long spread" in d.value.columns]
+    row = funding.set_index("leg").loc[PAIR[1]]
+    assert row["funding rate (%)"] == pytest.approx(0.01) and row["cash, long spread"] < 0  # a long y leg pays
+    assert row["cash, short spread"] == pytest.approx(-row["cash, long spread"])
+
+
 def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     show(at, "Charts")
     specs = figures(at)
@@ -308,27 +328,7 @@ def test_download_buttons_are_offered(at):
 
 def controls(db_path: str, **changes) -> Controls:
     """Controls as the sidebar defaults make them, for the CSV builders."""
-    base = Controls(
-        db_target=db_path,
-        symbols=PAIR,
-        pair=PAIR,
-        timeframe="1s",
-        lookback_min=60,
-        end_ms=None,
-        min_volume=0.0,
-        method="kalman",
-        hedge_window=60,
-        z_window=60,
-        entry=2.0,
-        exit=0.0,
-        stop=4.0,
-        max_hold=None,
-        fee_bps=4.0,
-        slippage_bps=0.0,
-        capital=10_000.0,
-        in_sample=False,
-    )
-    return dataclasses.replace(base, **changes)
+    return sidebar_controls(db_path, **changes)
 
 
 def test_csv_builders_columns_and_rows(seeded):
@@ -347,21 +347,49 @@ def test_csv_builders_columns_and_rows(seeded):
         "filled",
     ]
     assert set(bars["symbol"]) == set(PAIR) and bars.groupby("symbol")["trades"].sum().eq(N_PER_SYMBOL).all()
-    pair = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.pair_frame)))
+    pair_csv = exports.window_csv(c, exports.pair_frame)
+    pair = pd.read_csv(io.BytesIO(pair_csv), dtype=str)
     assert list(pair.columns) == [
         "timestamp",
-        "time_utc",
+        "time (UTC)",
         "BTCUSDT",
         "ETHUSDT",
-        "beta",
-        "alpha",
+        "β",
+        "α",
         "spread",
-        "zscore",
+        "z-score",
         "correlation",
+        "quantity x",
+        "quantity y",
+        "price P&L x (USDT)",
+        "price P&L y (USDT)",
+        "fees (USDT)",
+        "spread cost (USDT)",
+        "slippage (USDT)",
+        "funding x (USDT)",
+        "funding y (USDT)",
+        "net P&L (USDT)",
     ]
     assert len(pair) == (bars["symbol"] == "BTCUSDT").sum()
+    digits = [v.lstrip("-").replace(".", "").lstrip("0") for v in pair["β"].dropna()]
+    assert digits and all(len(d) <= 8 for d in digits)  # 8 significant digits, never 17 of binary noise
     trades = pd.read_csv(io.BytesIO(exports.window_csv(c, exports.trades_frame)))
-    assert {"entry_time", "exit_time", "side", "net_pnl", "fees", "exit_reason"} <= set(trades.columns)
+    assert {
+        "entry time (UTC)",
+        "exit time (UTC)",
+        "side",
+        "net P&L (USDT)",
+        "fees (USDT)",
+        "spread cost (USDT)",
+        "funding (USDT)",
+        "exit reason",
+    } <= set(trades.columns)
+    assert not [col for col in trades.columns if "_" in col], "snake_case header"
+    assert pd.api.types.is_numeric_dtype(trades["holding (s)"])  # seconds, never "0 days 00:01:08"
+    assert (trades["holding (s)"] == trades["holding bars"] * 1.0).all()  # 1 s bars
+    # the pair CSV's per-bar P&L by source adds up to the trade log's net P&L (both rounded to 1e-4 USDT)
+    net = pd.to_numeric(pair["net P&L (USDT)"]).sum()
+    assert net == pytest.approx(trades["net P&L (USDT)"].sum(), abs=1e-4 * (len(pair) + len(trades)))
     assert len(trades) > 0
     minute = pd.read_csv(io.BytesIO(exports.window_csv(controls(seeded, timeframe="1min"), exports.bars_frame)))
     assert 2 * 29 <= len(minute) <= 2 * 31
@@ -491,6 +519,35 @@ def test_alert_rule_fires_once_with_toast_and_history(at, seeded):
     conn.close()
     at.button(key=f"alert_del_{rules[0].id}").click().run()
     assert len(at.dataframe[0].value) == 1
+
+
+def test_alert_deliveries_section_shows_attempts_without_secrets(at, seeded):
+    """A fired rule is handed to the delivery worker; its attempts (here to a closed port) show in the Alerts tab's
+    Deliveries section with the target redacted, and the webhook's secret path appears nowhere on the page."""
+    secret = "T0001/B0002/pagesecretXYZ"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**database_env(seeded), "ALERT_SLACK_URL": f"http://127.0.0.1:{port}/{secret}", "ALERT_RETRIES": "0"}
+    deliveries.start_deliveries(config.load_settings(env))
+    try:
+        show(at, "Alerts")
+        assert any("No delivery attempt yet" in c.value for c in at.caption)
+        at.selectbox(key="alert_metric").set_value("price")
+        at.selectbox(key="alert_x").set_value("BTCUSDT")
+        at.selectbox(key="alert_op").set_value(">")
+        at.number_input(key="alert_threshold").set_value(1.0)
+        at.button(key="alert_add").click().run()
+        assert wait_until(lambda: deliveries.recent_attempts(seeded), timeout=30)
+        at.run()
+        [table] = [d.value for d in at.dataframe if "channel" in d.value.columns]
+        assert table["status"].tolist() == ["dead"] and table["target"].tolist() == [f"http://127.0.0.1:{port}/…"]
+        assert "price BTCUSDT > 1" in table["message"].iloc[0]
+        assert any(f"http://127.0.0.1:{port}/…" in c.value for c in at.caption)
+        page_text = " ".join([c.value for c in at.caption] + [d.value.to_csv() for d in at.dataframe])
+        assert secret not in page_text and "pagesecret" not in page_text
+    finally:
+        deliveries.stop_deliveries()
 
 
 def test_alert_fires_only_on_transition():
@@ -1000,3 +1057,50 @@ def test_a_server_outage_keeps_each_views_last_data_on_screen(pg_server, monkeyp
     assert_clean(test)
     assert not [w for w in test.main.warning if "unreachable" in w.value]
     assert [f["layout"].get("title") for f in figures(test)] == shown
+
+
+def test_pair_statistics_skip_a_hole_in_the_data_instead_of_reading_it_as_a_flat_price(db_path):
+    """A 30-minute hole (the collector was stopped) between two traded stretches: the pair's closes hold no bar
+    inside it (they held 1,800 forward-filled flat bars: a spread without variance, then a jump in z that the
+    backtest traded), and the z-score where the data resumes stays in the range of the traded stretches."""
+    end = database.now_ms()
+    seed_database(db_path, 600, 10 * 60_000, end_ms=end)
+    seed_database(db_path, 600, 10 * 60_000, end_ms=end - 40 * 60_000, seed=9, id_sign=-1)
+    c = controls(db_path, lookback_min=60, method="ols", z_window=60)
+    with contextlib.closing(database.open_reader(db_path)) as conn:
+        window = service_window.load_window(conn, c)
+    x, _ = service_window.pair_closes(window, PAIR)
+    times = pd.DatetimeIndex(x.index).as_unit("ms").asi8
+    hole_start, hole_end = end - 40 * 60_000, end - 10 * 60_000
+    assert not ((times > hole_start + 60_000) & (times < hole_end - 60_000)).any()
+    assert np.diff(times).max() >= 29 * 60_000
+    z = service_window.pair_of(window, PAIR).zscore.dropna()
+    resumed = z[pd.DatetimeIndex(z.index).as_unit("ms").asi8 >= hole_end - 60_000]
+    assert resumed.abs().max() < 10, resumed.abs().max()
+
+
+def test_pair_analytics_suggests_the_optimal_bands(at):
+    show(at, "Pair Analytics")
+    assert_clean(at)
+    found = metrics(at)
+    assert re.fullmatch(r"±\d+\.\d\d", found["Band (z)"]), found
+    assert found["Covers its costs"] in {"yes", "no"} and found["Expected trade cycle"] != "—"
+    assert found["Edge per day after costs"].endswith(" %")
+    assert any("Bertram's (2010) return-maximising band" in c.value for c in at.main.caption)
+
+
+def test_backtest_shows_walk_forward_and_the_sweep_odds(at):
+    show(at, "Backtest")
+    at.toggle(key="bt_optimal").set_value(True).run()
+    assert_clean(at)
+    assert any("Entry ±" in m.value and "USDT" in m.value for m in at.main.markdown)
+    at.button(key="run_wf").click().run()
+    assert_clean(at)
+    table = at.table[-1].value
+    assert list(table.columns) == ["in sample (formation windows)", "out of sample (trading windows)"]
+    assert "annualised return" in table.index
+    assert any("Walk-forward efficiency" in m.value for m in at.main.markdown)
+    at.button(key="run_odds").click().run()
+    assert_clean(at)
+    words = [m.value for m in at.main.markdown if "the chance this Sharpe is real" in m.value]
+    assert len(words) == 1 and "After 19 tries" in words[0] and "raw Sharpe" in words[0], words

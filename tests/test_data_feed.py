@@ -739,7 +739,7 @@ def test_real_aggtrade_recording_and_exchange_info(shared_data):
     text = (shared_data / "cryptofeed_sample" / "BINANCE_FUTURES.0").read_text()
     document, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
     infos = symbol_infos_from_exchange_info(document)
-    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.01, 0.001, "PERPETUAL", "USDT")
+    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.01, 0.001, "PERPETUAL", "USDT", 5.0)
 
 
 def test_real_message_samples_classify(shared_data):

@@ -15,8 +15,9 @@ import pandas as pd
 import pytest
 
 import database as db
-from core.vocabulary import IdSpace
-from data_feed import Tick, iter_ticks_from_file
+from core.contracts import ContractRules
+from core.vocabulary import DeliveryChannel, DeliveryStatus, IdSpace
+from data_feed import FundingRate, MarkPrice, QuoteBar, Tick, iter_ticks_from_file
 from storage.schema import MIGRATIONS
 
 T0 = 1_723_161_000_000
@@ -265,6 +266,26 @@ def test_gaps_and_alerts_round_trip(db_target):
     assert db.list_alert_rules(conn) == [] and db.alert_history(conn).empty
 
 
+def test_delivery_attempts_round_trip_newest_first(db_target):
+    conn = db.open_writer(db_target)
+    made = [
+        db.DeliveryAttempt(
+            0, "d1-slack", "alert", "slack", "https://hooks.slack.com/…", "z > 2", 1, s, h, e, 12, T0 + i
+        )
+        for i, (s, h, e) in enumerate([("failed", 503, "HTTP 503"), ("dead", None, "no answer within 1 s")])
+    ]
+    ids = [db.record_delivery_attempt(conn, a) for a in made]
+    assert ids[1] > ids[0]
+    rows = db.list_delivery_attempts(conn)
+    assert rows == [dataclasses.replace(a, id=i) for a, i in zip(made[::-1], ids[::-1], strict=True)]
+    assert rows[0].status is DeliveryStatus.DEAD and rows[0].channel is DeliveryChannel.SLACK
+    assert db.list_delivery_attempts(conn, status=DeliveryStatus.DEAD) == rows[:1]
+    assert db.list_delivery_attempts(conn, limit=1) == rows[:1]
+    db.clear_all(conn)
+    assert db.list_delivery_attempts(conn) == []
+    conn.close()
+
+
 def test_failed_batch_leaves_nothing_half_written(db_target):
     conn = db.open_writer(db_target)
     bad = [*random_ticks(10), Tick("BTCUSDT", 99, T0, None, 1.0, False, T0)]  # NOT NULL price
@@ -314,7 +335,7 @@ def test_v4_symbol_totals_are_kept_and_their_symbol_can_no_longer_be_null(db_pat
     )
     conn.close()
     conn = db.open_writer(db_path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION == 5
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
     assert [dataclasses.astuple(s) for s in db.symbol_summaries(conn)] == [
         ("BTCUSDT", 3, T0, T0 + 2, 7, T0 + 9),
         ("ETHUSDT", 1, T0, T0, None, None),
@@ -471,6 +492,95 @@ def test_retention_moves_old_days_to_parquet_and_keeps_bars(db_target, tmp_path)
     assert db.write_ticks(conn, back).total_inserted == 200  # a cold day imports back
     assert db.apply_retention(conn, 1, cold, now).ticks_removed == 200  # and leaves again
     assert db.apply_retention(conn, 1, cold, now).files == []  # nothing left to move
+
+
+H_MS = 3_600_000
+
+
+def test_funding_settlements_are_stored_once_and_read_as_a_utc_frame(db_target):
+    """One row per (symbol, settlement): a settlement seen again (REST then the archive's month) replaces the rate
+    but never loses a known mark price; reads are bounded [start, end), ascending, tz-aware UTC."""
+    conn = db.open_writer(db_target)
+    t0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+    stamps = [t0, t0 + 8 * H_MS, t0 + 12 * H_MS, t0 + 13 * H_MS]  # 8 h, then 4 h, then 1 h intervals
+    rates = [
+        FundingRate("BTCUSDT", ts, r, m, h)
+        for ts, r, m, h in zip(stamps, [1e-4, -2e-4, 3e-4, 5e-5], [60_000.0, 61_000.0, None, 59_000.0], [8, 8, 4, 1])
+    ]
+    assert db.write_funding_rates(conn, [*rates, FundingRate("ETHUSDT", t0, 2e-4, 3_000.0, 8)]) == 5
+    db.write_funding_rates(conn, [FundingRate("BTCUSDT", t0, 1e-4, None, 8)])  # the archive has no mark price
+    conn.close()
+    frame = db.funding_rates(db_target, "BTCUSDT")
+    assert list(frame.columns) == ["rate", "mark_price", "interval_hours"]
+    assert frame.index.name == "funding_time" and str(frame.index.tz) == "UTC"
+    assert list(frame.index.asi8 // 1_000_000) == stamps
+    assert frame.rate.tolist() == [1e-4, -2e-4, 3e-4, 5e-5]
+    assert frame.mark_price.iloc[0] == 60_000.0 and np.isnan(frame.mark_price.iloc[2])
+    assert frame.interval_hours.tolist() == [8.0, 8.0, 4.0, 1.0]
+    window = db.funding_rates(
+        db_target, "BTCUSDT", pd.Timestamp(t0 + 8 * H_MS, unit="ms", tz="UTC"), pd.Timestamp("2024-01-01 13:00")
+    )
+    assert list(window.index.asi8 // 1_000_000) == stamps[1:3]  # the end is exclusive; a naive bound is UTC
+    empty = db.funding_rates(db_target, "SOLUSDT")
+    assert empty.empty and list(empty.columns) == ["rate", "mark_price", "interval_hours"]
+    assert empty.index.name == "funding_time" and str(empty.index.tz) == "UTC"
+
+
+def test_next_funding_keeps_the_latest_mark_price_update(db_target):
+    """The live markPrice stream's current rate and next settlement per symbol; its interval comes from the stream's
+    writer where known, else from the latest stored settlement; an older update never overwrites a newer one."""
+    assert db.next_funding(db_target, "BTCUSDT") is None
+    conn = db.open_writer(db_target)
+    t0 = 1_704_067_200_000
+    db.write_funding_rates(conn, [FundingRate("BTCUSDT", t0, 1e-4, 60_000.0, 4)])
+    newer = MarkPrice("BTCUSDT", t0 + 5_000, 60_100.0, 2e-4, t0 + 4 * H_MS)
+    older = MarkPrice("BTCUSDT", t0 + 4_000, 60_050.0, 1.5e-4, t0 + 4 * H_MS)
+    db.write_mark_prices(conn, [newer, older], {})
+    db.write_mark_prices(conn, [older], {})
+    got = db.next_funding(db_target, "BTCUSDT")
+    assert got == db.NextFunding(
+        "BTCUSDT",
+        2e-4,
+        pd.Timestamp(t0 + 4 * H_MS, unit="ms", tz="UTC"),
+        60_100.0,
+        4.0,
+        pd.Timestamp(t0 + 5_000, unit="ms", tz="UTC"),
+    )
+    db.write_mark_prices(conn, [MarkPrice("BTCUSDT", t0 + 6_000, 60_000.0, 1e-4, t0 + 4 * H_MS)], {"BTCUSDT": 1.0})
+    assert db.next_funding(db_target, "BTCUSDT").interval_hours == 1.0
+    conn.close()
+
+
+def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
+    conn = db.open_writer(db_target)
+    bars = [QuoteBar("BTCUSDT", T0 + 1000 * i, 60_000.0 + i, 60_000.2 + i, 1.5, 2.5, 0.1) for i in range(5)]
+    assert db.write_quote_bars(conn, [*bars, QuoteBar("ETHUSDT", T0, 3_000.0, 3_000.01, 9.0, 8.0, 0.005)]) == 6
+    db.write_quote_bars(conn, [dataclasses.replace(bars[2], bid=60_001.9, half_spread=0.15)])  # completed later
+    assert db.record_quote_gaps(conn, [("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")]) == 1
+    conn.close()
+    frame = db.quote_bars(db_target, "BTCUSDT", pd.Timestamp(T0 + 1000, unit="ms", tz="UTC"))
+    assert list(frame.columns) == ["bid", "ask", "bid_size", "ask_size", "half_spread"]
+    assert frame.index.name == "time" and str(frame.index.tz) == "UTC"
+    assert list(frame.index.asi8 // 1_000_000) == [T0 + 1000 * i for i in range(1, 5)]
+    assert frame.bid.iloc[1] == 60_001.9 and frame.half_spread.iloc[1] == 0.15 and frame.ask_size.iloc[0] == 2.5
+    assert db.quote_bars(db_target, "BTCUSDT", end=pd.Timestamp(T0, unit="ms", tz="UTC")).empty
+    with contextlib.closing(db.open_reader(db_target)) as reader:
+        gaps = db.quote_gaps(reader, ["BTCUSDT"])
+    assert [(g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
+        ("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
+    ]
+
+
+def test_contract_rules_are_replaced_when_read_again(db_target):
+    assert db.contract_rules(db_target, "BTCUSDT") is None
+    conn = db.open_writer(db_target)
+    db.write_contract_rules(
+        conn, [ContractRules("BTCUSDT", 0.1, 0.001, 100.0), ContractRules("ETHUSDT", 0.01, 0.001, 20)]
+    )
+    db.write_contract_rules(conn, [ContractRules("BTCUSDT", 0.1, 0.001, 50.0)])
+    conn.close()
+    assert db.contract_rules(db_target, "BTCUSDT") == ContractRules("BTCUSDT", 0.1, 0.001, 50.0)
+    assert db.contract_rules(db_target, "ETHUSDT") == ContractRules("ETHUSDT", 0.01, 0.001, 20.0)
 
 
 # The modules that know which backend they talk to: the one that opens connections, the backends themselves (with

@@ -263,7 +263,8 @@ def test_rest_ping_time_and_exchange_info(fb):
         btc["contractType"],
         filters["PRICE_FILTER"]["tickSize"],
         filters["LOT_SIZE"]["stepSize"],
-    ) == ("TRADING", "PERPETUAL", "0.10", "0.001")
+        filters["MIN_NOTIONAL"]["notional"],
+    ) == ("TRADING", "PERPETUAL", "0.10", "0.001", "100")
     assert symbols["OLDUSDT"]["status"] == "SETTLING"
 
 

@@ -45,6 +45,10 @@ ALLOWED: dict[str, set[str]] = {
     # app.py serves both: the Streamlit page script, the API's routes and its middleware.
     "app": {"core", "config", "collector", "service", "dashboard", "api"},
 }
+# The `if __name__ == "__main__":` block of an entry-point script is its process's composition root: it may import
+# these layers besides its own layer's (collector.py's starts the watch monitor of the service layer beside the
+# collector). Nothing else in the file may, and no module imports the block.
+ENTRY_BLOCKS: dict[str, set[str]] = {"collector.py": {"service"}}
 # Only the storage layer talks SQL: everything above it goes through database.py's functions and types.
 SQL_LIBRARIES = {"sqlite3", "psycopg"}
 # third-party imports a pure layer must not use
@@ -79,9 +83,28 @@ def _files(layer: str) -> list[Path]:
     return [p for p in out if p.exists()]
 
 
-def _imports(path: Path) -> set[str]:
-    """Top-level names of every absolute import in a file (relative imports stay inside its package)."""
+def _is_entry_block(node: ast.AST) -> bool:
+    """`if __name__ == "__main__":` at a module's top level."""
+    test = node.test if isinstance(node, ast.If) else None
+    return (
+        isinstance(test, ast.Compare)
+        and isinstance(test.left, ast.Name)
+        and test.left.id == "__name__"
+        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
+    )
+
+
+def _module_tree(path: Path, entry_block: bool = False) -> ast.Module:
+    """A file's syntax tree without its entry block (`entry_block=True`: only that block)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree.body = [node for node in tree.body if _is_entry_block(node) == entry_block]
+    return tree
+
+
+def _imports(path: Path, entry_block: bool = False) -> set[str]:
+    """Top-level names of every absolute import in a file outside its entry block (`entry_block=True`: inside it);
+    relative imports stay inside its package."""
+    tree = _module_tree(path, entry_block)
     names = {
         alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
     }
@@ -112,6 +135,20 @@ def test_layer_imports_only_layers_below_it(layer: str) -> None:
                 problems.append(f"{path.relative_to(ROOT)} imports {name} ({target} layer)")
             if name in FORBIDDEN_LIBRARIES.get(layer, set()):
                 problems.append(f"{path.relative_to(ROOT)} imports {name}, which the {layer} layer must not use")
+    assert not problems, "; ".join(problems)
+
+
+def test_entry_blocks_import_only_their_composition_layers() -> None:
+    owner, problems = _module_layer(), []
+    for layer in LAYER_FILES:
+        for path in _files(layer):
+            name = str(path.relative_to(ROOT))
+            allowed = ALLOWED[layer] | ENTRY_BLOCKS.get(name, set())
+            problems += [
+                f"{name}'s entry block imports {imported} ({owner[imported]} layer)"
+                for imported in _imports(path, entry_block=True)
+                if owner.get(imported, layer) not in allowed | {layer}
+            ]
     assert not problems, "; ".join(problems)
 
 
@@ -202,7 +239,7 @@ def test_no_import_circle() -> None:
     deps: dict[str, set[str]] = {}
     for me, path in modules.items():
         found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(_module_tree(path)):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 found |= {
                     f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module

@@ -114,7 +114,9 @@ def test_listings_delistings_and_halts_are_handled_with_notes() -> None:
         names[1]: A.ExclusionReason.STOPPED_TRADING,
         names[2]: A.ExclusionReason.CONSTANT,
     }
-    assert "listed recently" in excluded[names[0]].detail and "stopped trading" in excluded[names[1]].detail
+    short = excluded[names[0]].detail
+    assert "history only since" in short and "collected or listed recently" in short
+    assert "stopped trading" in excluded[names[1]].detail
     assert "constant" in excluded[names[2]].detail
     tested = set(table["x"]) | set(table["y"])
     assert names[3] in tested and not {names[0], names[1], names[2]} & tested
@@ -139,3 +141,24 @@ def test_bad_input_is_refused_with_a_reason(call, message: str) -> None:
     prices, _ = synthetic_universe(6, 3_000, n_planted=1, seed=6)
     with pytest.raises(ValueError, match=message):
         call(prices)
+
+
+def test_edge_after_costs_is_the_ou_band_of_the_formation_residual(universe) -> None:
+    prices, _, table = universe
+    row = table.iloc[0]
+    formation = prices.iloc[: A.scan_summary(table).formation_bars]
+    x, y = formation[row["x"]], formation[row["y"]]
+    edge = A.spread_edge(y - row["alpha"] - row["beta"] * x, x.iloc[-1], y.iloc[-1], row["beta"], 60.0, A.SCAN_COST_BPS)
+    assert row["edge_per_day"] == pytest.approx(edge.edge_per_day, rel=1e-9) and row["edge_per_day"] > 0
+    assert row["trade_hours"] == pytest.approx(edge.trade_seconds / 3_600, rel=1e-9)
+    assert row["covers_cost"] == edge.covers_cost
+    confirmed = table.loc[table["confirmed"]]
+    assert (
+        confirmed["edge_per_day"].notna().mean() > 0.9 and table.loc[~table["confirmed"], "edge_per_day"].isna().all()
+    )
+    # a dearer round trip buys a wider band, a longer cycle and a smaller edge, and marks more pairs
+    dear = A.scan_pairs(prices, cost_bps=25.0)
+    joined = table.merge(dear, on=["x", "y"], suffixes=("", "_dear")).loc[lambda t: t["confirmed"]]
+    both = joined.dropna(subset=["edge_per_day", "edge_per_day_dear"])
+    assert len(both) > 10 and (both["edge_per_day_dear"] < both["edge_per_day"]).all()
+    assert (~joined["covers_cost_dear"]).sum() > (~joined["covers_cost"]).sum()

@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fake_binance import DEFAULT_SYMBOLS
 from streamlit.testing.v1 import AppTest
 
 import analytics
 import collector
-from dashboard.tab_scanner import NOISY_MARK
+from dashboard.tab_scanner import NO_EDGE_MARK, NOISY_MARK
 from service import scan_jobs as scanner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -195,3 +196,28 @@ def test_the_tab_folds_echoes_under_their_discovery_and_marks_bouncing_legs() ->
     assert marked == set(analytics.scan_summary(table).noisy) == u.bounce
     discoveries = scanner.filtered(table, view=scanner.ScanView.SELECTED)
     assert set(discoveries.index) == set(table.index[table["group"] > 0])
+    ranked = scanner.by_edge(scanner.filtered(table, view=scanner.ScanView.CONFIRMED))  # the default order
+    edges = ranked["edge_per_day"].dropna().to_numpy()
+    assert (np.diff(edges) <= 0).all() and ranked["edge_per_day"].isna().to_numpy()[len(edges) :].all()
+    shown = table_view(ranked, scanner.ScanView.CONFIRMED)
+    assert {"edge/day after costs", "trade cycle", "covers costs"} <= set(shown.columns)
+    assert shown["edge/day after costs"].iloc[0].endswith(" %")
+    assert set(shown["covers costs"]) <= {"yes", NO_EDGE_MARK}
+
+
+def test_the_simulated_universe_is_stored_in_the_background_with_progress(tmp_path) -> None:
+    path = str(tmp_path / "sim.db")
+    j = scanner.start_simulated_history(path, symbols=40, days=1)
+    assert scanner.start_simulated_history(path, symbols=40, days=1) is j  # one load per database at a time
+    seen: set[str] = set()
+    deadline = time.monotonic() + 60
+    while j.running:
+        assert time.monotonic() < deadline, "the simulated universe was not stored"
+        seen.add(j.stage)
+        time.sleep(0.01)
+    assert not j.error and j.fraction == 1.0 and j.done.startswith("Stored 1 day of 1-minute bars for 40")
+    assert any("of 40 symbols stored" in s for s in seen) and j.left_s() is not None and j.left_s() <= 0.0 + 1e-9
+    import database
+
+    with database.open_reader(path) as conn:
+        assert len(database.stored_symbols(conn)) == 40

@@ -1,17 +1,25 @@
-"""The service layer's own actions, as both UIs call them: paper positions and signed links (no Streamlit, no HTTP)."""
+"""The service layer's own actions, as both UIs call them: paper positions, the costs a backtest pays, signed links
+(no Streamlit, no HTTP)."""
 
 from __future__ import annotations
 
 import time
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
+from app_fixtures import PAIR, seed_database
 
 import database
 from config import load_settings
-from data_feed import Tick
-from service import paper
+from core.contracts import ContractRules
+from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
+from service import costs, paper
+from service.controls import Controls
 from service.links import signed_link, verify_link
+from service.window import load_window, pair_of, reader
+
+FREE = paper.PaperCosts(taker_fee_bps=0.0, stand_in_spread_bps=0.0)
 
 
 def _store_price(db: str, symbol: str, price: float) -> None:
@@ -22,21 +30,43 @@ def _store_price(db: str, symbol: str, price: float) -> None:
 def test_paper_open_and_close_at_the_latest_price(tmp_path) -> None:
     db = str(tmp_path / "ticks.db")
     with pytest.raises(paper.PaperRefused, match="No stored price for BTCUSDT yet"):
-        paper.open_position(db, "BTCUSDT", database.PaperSide.LONG, 1000.0)
+        paper.open_position(db, "BTCUSDT", database.PaperSide.LONG, 1000.0, FREE)
     _store_price(db, "BTCUSDT", 50_000.0)
-    opened = paper.open_position(db, "BTCUSDT", database.PaperSide.SHORT, 1000.0)
+    opened = paper.open_position(db, "BTCUSDT", database.PaperSide.SHORT, 1000.0, FREE)
     assert opened.side is database.PaperSide.SHORT and opened.price == 50_000.0 and opened.realized_pnl is None
-    assert opened.message(1000.0) == "Opened SHORT BTCUSDT worth 1,000 USDT at 50,000.00."
+    assert opened.message(1000.0) == (
+        "Opened SHORT BTCUSDT worth 1,000 USDT at 50,000.00 (the last trade ± the stand-in spread; fee 0.00 USDT)."
+    )
     with database.open_reader(db) as conn:
         (position,) = database.list_paper_positions(conn)
     assert position.side is database.PaperSide.SHORT and position.quantity == pytest.approx(0.02)
-    closed = paper.close_position(db, position)
+    closed = paper.close_position(db, position, FREE)
     assert closed.realized_pnl == pytest.approx(0.0)
     # A second close (another tab, another API client) is refused in the user's words, and stores nothing.
     with pytest.raises(paper.PaperRefused, match="is not open"):
-        paper.close_position(db, position)
+        paper.close_position(db, position, FREE)
     with database.open_reader(db) as conn:
         assert [p.realized_pnl for p in database.list_paper_positions(conn)] == [pytest.approx(0.0)]
+
+
+def test_paper_fills_cross_the_spread_and_pay_the_taker_fee(tmp_path) -> None:
+    db = str(tmp_path / "ticks.db")
+    _store_price(db, "BTCUSDT", 50_000.0)
+    costs = paper.PaperCosts(taker_fee_bps=5.0, stand_in_spread_bps=2.0)
+    stand_in = paper.open_position(db, "BTCUSDT", database.PaperSide.LONG, 1000.0, costs)
+    assert stand_in.price == pytest.approx(50_010.0) and not stand_in.quoted and stand_in.fee == pytest.approx(0.5)
+    second = (int(time.time()) - 1) * 1000
+    with database.open_writer(db) as conn:
+        database.write_quote_bars(conn, [QuoteBar("BTCUSDT", second, 49_990.0, 50_020.0, 1.0, 1.0, 15.0)])
+    opened = paper.open_position(db, "BTCUSDT", database.PaperSide.LONG, 1000.0, costs)
+    assert opened.price == 50_020.0 and opened.quoted  # a buy pays the ask
+    with database.open_reader(db) as conn:
+        position = next(p for p in database.list_paper_positions(conn) if p.id == opened.position_id)
+    closed = paper.close_position(db, position, costs)  # a long sells at the bid
+    qty = 1000.0 / 50_020.0
+    fees = qty * (50_020.0 + 49_990.0) * 5e-4
+    assert closed.price == 49_990.0 and closed.realized_pnl == pytest.approx(-30.0 * qty - fees, abs=1e-9)
+    assert "P&L -1.60 USDT after fees" in closed.message()
 
 
 def test_signed_link_opens_its_own_export_only(monkeypatch) -> None:
@@ -50,3 +80,81 @@ def test_signed_link_opens_its_own_export_only(monkeypatch) -> None:
     assert not verify_link("GET", "/api/bars", parts.query, "s3cret")
     assert not verify_link("GET", parts.path, parts.query.replace("end=2", "end=3"), "s3cret")
     assert not verify_link("GET", parts.path, parts.query, "other-token")
+
+
+def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
+    return Controls(
+        db_target=db,
+        symbols=PAIR,
+        pair=PAIR,
+        timeframe="1s",
+        lookback_min=lookback_min,
+        end_ms=end_ms,
+        min_volume=0.0,
+        method="rolling",
+        hedge_window=120,
+        z_window=60,
+        entry=1.5,
+        exit=0.0,
+        stop=None,
+        max_hold=None,
+        fee_bps=4.0,
+        slippage_bps=0.0,
+        capital=10_000.0,
+        in_sample=False,
+        maker_fee_bps=2.0,
+        stand_in_spread_bps=1.0,
+        liquidity="taker",
+    )
+
+
+def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) -> None:
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    c = _costs_controls(db, 20, end_ms)
+    with reader(db) as conn:
+        window = load_window(conn, c)
+    closes = window.closes(PAIR)
+    bars = [
+        QuoteBar(s, int(t.value // 1_000_000), p - 0.5, p + 0.5, 1.0, 1.0, 0.5)
+        for s in PAIR
+        for t, p in closes[s].items()
+    ]
+    minutes = range(end_ms - 19 * 60_000, end_ms, 60_000)
+    with database.open_writer(db) as conn:
+        database.write_quote_bars(conn, bars)
+        database.write_funding_rates(
+            conn, [FundingRate(s, m, 1e-4 if s == PAIR[0] else -2e-4, None, 1.0) for s in PAIR for m in minutes]
+        )
+        database.write_contract_rules(
+            conn, [ContractRules(PAIR[0], 0.1, 0.001, 5.0), ContractRules(PAIR[1], 0.01, 0.01, 5.0)]
+        )
+    res = costs.run_backtest(window)
+    b = res.breakdown
+    assert len(res.trades) > 2 and b.stand_in_fills == 0 and b.fills_x > 0
+    assert b.funding_x != 0 and b.funding_y != 0  # marks unknown: priced at the bar close
+    steps = res.trades["qty_y"] / 0.01
+    assert (steps - steps.round()).abs().max() < 1e-6
+    np.testing.assert_allclose(
+        res.trades["spread_cost"],
+        0.5 * (res.trades["qty_x"].abs() + res.trades["exit_qty_x"].abs() + 2 * res.trades["qty_y"].abs()),
+        rtol=1e-9,
+    )
+
+
+def test_next_funding_flows_per_leg(tmp_path) -> None:
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    c = _costs_controls(db, 20, end_ms)
+    with reader(db) as conn:
+        pair = pair_of(load_window(conn, c), PAIR)
+    settles = end_ms + 3_600_000
+    with database.open_writer(db) as conn:
+        database.write_mark_prices(conn, [MarkPrice(PAIR[1], end_ms, 3_000.0, 1e-4, settles)], {PAIR[1]: 4.0})
+    x_leg, y_leg = costs.next_funding_flows(c, pair)
+    assert x_leg.next is None and x_leg.cash is None  # no markPrice update stored for x
+    assert y_leg.next is not None and y_leg.next.interval_hours == 4.0
+    assert y_leg.quantity > 0 and y_leg.cash == pytest.approx(-y_leg.quantity * 3_000.0 * 1e-4)
+    assert x_leg.quantity == pytest.approx(-float(pair.hedge.beta) * y_leg.quantity)

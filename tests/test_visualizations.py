@@ -271,9 +271,10 @@ def test_candlestick_figure_big_input() -> None:
     _assert_time_figure(fig, point_budget=viz.MAX_CANDLES)
     candles = [t for t in fig.data if isinstance(t, go.Candlestick)]
     volume = [t for t in fig.data if isinstance(t, go.Bar)]
-    assert len(candles) == 1 and len(volume) == 1
-    assert len(candles[0].x) <= viz.MAX_CANDLES and len(volume[0].x) == len(candles[0].x)
-    assert volume[0].yaxis != candles[0].yaxis, "volume must live in its own panel"
+    assert len(candles) == 1 and len(volume) == 2  # rising and falling bars, one colour each
+    assert len(candles[0].x) <= viz.MAX_CANDLES and sum(len(v.x) for v in volume) == len(candles[0].x)
+    assert all(isinstance(v.marker.color, str) for v in volume), "a colour array makes plotly.js warn at every draw"
+    assert volume[0].yaxis == volume[1].yaxis != candles[0].yaxis, "volume must live in its own panel"
     titles = {ax.title.text for ax in _yaxes(fig)}
     assert {"Price (USDT)", "Volume (BTC)"} <= titles
     assert all(ax.rangeslider.visible is False for ax in _xaxes(fig))
@@ -468,6 +469,16 @@ def test_sweep_heatmap_axes_and_blank_nan_cells() -> None:
     fig.to_json()
 
 
+def test_a_sweep_where_every_cell_loses_says_so_and_calls_no_cell_best() -> None:
+    grid = pd.DataFrame([[-1.03, -2.5], [-4.0, np.nan]], index=[1.5, 2.0], columns=[0.0, 0.5])
+    fig = viz.sweep_heatmap(grid, "pct_return")
+    title = fig.layout.title.text
+    assert "every cell loses (least loss -1.03 at entry 1.5 / exit 0)" in title and "best" not in title
+    rgb = [tuple(map(int, colour[4:-1].split(","))) for _, colour in fig.data[0].colorscale]
+    assert all(r >= g + 10 and r >= b + 10 for r, g, b in rgb[:-1]), rgb  # reds to white: no green, no yellow
+    assert "best" in viz.sweep_heatmap(grid.abs(), "pct_return").layout.title.text
+
+
 def test_sweep_heatmap_with_z_window_rows() -> None:
     rows = pd.MultiIndex.from_tuples([(30, 1.5), (30, 2.0), (60, 1.5), (60, 2.0)], names=["z_window", "entry"])
     grid = pd.DataFrame(np.arange(8, dtype=float).reshape(4, 2), index=rows, columns=[0.0, 0.5])
@@ -559,3 +570,15 @@ def test_hover_values_are_rounded_not_raw_floats(big_closes, big_z, trades) -> N
     ]
     scatters = [t for f in figures for t in f.data if t.type == "scatter"]
     assert scatters and all(t.yhoverformat == ",.6~g" for t in scatters)
+
+
+def test_a_warm_up_spike_does_not_set_the_spread_charts_y_range() -> None:
+    index = pd.date_range("2026-01-01", periods=2_000, freq="1min", tz="UTC")
+    spread = pd.Series(np.sin(np.arange(2_000) / 30.0), index=index)
+    spiked = spread.copy()
+    spiked.iloc[:5] = -300.0  # the Kalman filter's first bars
+    fig = viz.spread_zscore_figure(spiked, spread, entry=2.0, exit=0.0)
+    lo, hi = fig.layout.yaxis.range
+    assert -1.5 < lo < -0.9 and 0.9 < hi < 1.5  # the spread's bulk, with a margin; the spike is cut
+    assert fig.layout.yaxis2.range is None  # the z-score panel keeps its levels in view (autorange)
+    assert viz.spread_zscore_figure(spread, spread, entry=2.0, exit=0.0).layout.yaxis.range is None  # no spike
