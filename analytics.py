@@ -42,7 +42,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
                             sample, with purge and embargo.
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
-                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals.
+                            quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals;
+                            pair_market, pair_cost_bps (a unit of spread's cost per fill, for the OU band).
 * ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -91,7 +92,16 @@ from quant.breakalarm import (
     break_evidence,
     spread_break_alarm,
 )
-from quant.costs import QUOTE_MAX_AGE_S, CostBreakdown, CostModel, LegMarket, funding_payments
+from quant.costs import (
+    QUOTE_MAX_AGE_S,
+    CostBreakdown,
+    CostModel,
+    LegMarket,
+    PairMarket,
+    funding_payments,
+    pair_cost_bps,
+    pair_market,
+)
 from quant.hedge import (
     HedgeResult,
     calculate_hedge_ratio,
@@ -108,7 +118,6 @@ from quant.metrics import (
     sortino_ratio,
 )
 from quant.ou_bands import (
-    STAND_IN_HALF_SPREAD_BPS,
     ou_band_stats,
     ou_fit,
     ou_optimal_thresholds,
@@ -263,7 +272,6 @@ __all__ = [
     "SECONDS_PER_YEAR",
     "SHORT_RECENT_TEXT",
     "SIGNIFICANCE",
-    "STAND_IN_HALF_SPREAD_BPS",
     "STATIC_METHODS",
     "TIMEFRAMES",
     "AdfResult",
@@ -295,6 +303,7 @@ __all__ = [
     "OUFit",
     "OverfittingResult",
     "PairAnalytics",
+    "PairMarket",
     "PairSeries",
     "PairTest",
     "PairTests",
@@ -352,6 +361,8 @@ __all__ = [
     "ou_fit",
     "ou_optimal_thresholds",
     "pair_analytics",
+    "pair_cost_bps",
+    "pair_market",
     "pair_series",
     "pair_tests",
     "pair_verdict",

@@ -56,7 +56,7 @@ from storage.pair_positions import (
 )
 from storage.paper import PaperPosition, PaperSide, close_paper_position, list_paper_positions, open_paper_position
 from storage.postgres import RepairLocks
-from storage.quotes import QuoteGap, quote_bars, quote_gaps, record_quote_gaps, write_quote_bars
+from storage.quotes import QuoteGap, last_quote_seconds, quote_bars, quote_gaps, record_quote_gaps, write_quote_bars
 from storage.retention import RetentionReport, apply_retention, cold_path, cold_tier_usage, export_day
 from storage.schema import SCHEMA_VERSION, clear_all, migrate
 from storage.sql import (
@@ -155,6 +155,7 @@ __all__ = [
     "is_unreachable",
     "last_funding_time",
     "last_prices",
+    "last_quote_seconds",
     "list_alert_rules",
     "list_delivery_attempts",
     "list_gaps",

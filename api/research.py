@@ -39,7 +39,7 @@ def bands(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
         **analytics.to_json(edge),
         "entry_z": edge.entry_z,
         "covers_cost": edge.covers_cost,
-        "cost_bps": research.cost_bps(window.controls),
+        "cost_bps": edge.cost_bps,
         "units": "spread = y − α − β·x in y's quote currency; μ per year, σ per √year (365-day years); "
         "edge_per_day a fraction of the gross notional p_y + |β|·p_x, both sides traded, after costs",
     }
@@ -60,13 +60,21 @@ def walk_forward(settings: Settings, q: Mapping[str, str]) -> dict[str, Any]:
         raise _short(window, exc) from None
     equity = result.oos_equity.iloc[:: max(1, len(result.oos_equity) // EQUITY_POINTS)]
     summary = {
-        "in_sample": {"annual_return": result.is_annual_return, "sharpe": result.is_sharpe},
+        "in_sample": {
+            "annual_return": result.is_annual_return,
+            "sharpe": result.is_sharpe,
+            "pnl": float(result.is_pnl.sum()),
+            "trades": result.is_trades,
+            "costs": result.is_costs,
+            "funding": result.is_funding,
+        },
         "out_of_sample": {
             "annual_return": result.oos_annual_return,
             "sharpe": result.oos_sharpe,
             "pnl": float(result.oos_pnl.sum()),
             "trades": result.oos_trades,
-            "fees": result.oos_fees,
+            "costs": result.oos_costs,
+            "funding": result.oos_funding,
         },
         "efficiency": result.efficiency,
         "windows": list(result.windows),

@@ -34,7 +34,7 @@ def request(settings: Settings, q: Mapping[str, str]) -> ScanRequest:
         quote=quote,
         min_daily_volume=params.number(q, "min_volume", 0.0, 0.0, 1e18),
         fdr=fdr,
-        cost_bps=leg_cost_bps(settings.fee_bps, settings.slippage_bps),
+        cost_bps=leg_cost_bps(settings.fee_bps, settings.slippage_bps, settings.stand_in_spread_bps),
     )
 
 

@@ -14,8 +14,9 @@ from fake_binance import FakeBinance
 
 
 def _serve(conn, options: dict) -> None:
-    """Child process: run the server; answer ("stream", ...), ("stop_stream",), ("history", sym) or any FakeBinance
-    method call ("call", name, args, kwargs) until ("close",)."""
+    """Child process: run the server; answer ("stream", ...), ("stream_quotes", ...), ("stop_quotes", timeout),
+    ("stop_stream",), ("history", sym) or any FakeBinance method call ("call", name, args, kwargs) until
+    ("close",)."""
     logging.basicConfig(level=logging.WARNING)
     job = None
     with FakeBinance(**options) as fb:
@@ -30,6 +31,12 @@ def _serve(conn, options: dict) -> None:
             if command == "stream":
                 job = fb.stream_trades(message[1], count=message[2], rate_per_s=message[3])
                 reply: Any = True
+            elif command == "stream_quotes":
+                quote_job = fb.stream_quotes(message[1], count=message[2], rate_per_s=message[3])
+                reply = True
+            elif command == "stop_quotes":
+                quote_job.stop()
+                reply = quote_job.wait(message[1]).done
             elif command == "wait_stream":
                 reply = job.wait(message[1]).done if job is not None else True
             elif command == "stop_stream":
@@ -42,7 +49,7 @@ def _serve(conn, options: dict) -> None:
             else:
                 _, name, args, kwargs = message
                 result = getattr(fb, name)(*args, **kwargs)
-                reply = result if isinstance(result, (bool, int, float, str, type(None))) else None
+                reply = result if isinstance(result, (bool, int, float, str, list, tuple, type(None))) else None
             conn.send(reply)
 
 

@@ -2,9 +2,10 @@
 half-spread weighted by how long each quote stood in it; spans without quotes (a disconnect, a stall) are gaps.
 
 The feed's socket thread adds quotes; the writer takes the finished bars and gaps in batches. A second is finished
-when a later quote arrives, or when it is over by the writer's clock (the quote standing at its end is carried into
-the next second, exactly as if it had been re-sent); a break in the stream ends the open second at its last quote
-and carries nothing across the hole."""
+when a later quote arrives, or when it is over by the writer's clock moved back by how late the symbol's last quote
+was read (a socket thread behind its stream never finds a second finished before it read all of it); the quote
+standing at its end is carried into the next second, exactly as if it had been re-sent. A break in the stream ends
+the open second at its last quote and carries nothing across the hole."""
 
 from __future__ import annotations
 
@@ -59,6 +60,7 @@ class QuoteBook:
         self._carry: dict[str, Quote] = {}  # the quote standing at the end of a symbol's last finished second
         self._broken: dict[str, tuple[int, str]] = {}  # symbol: (last quote time before a break, why)
         self._done: dict[str, int] = {}  # symbol: its last finished second (a bar is never written twice)
+        self._behind: dict[str, int] = {}  # symbol: how long after its exchange time its last quote was read (ms)
         self._bars: list[QuoteBar] = []
         self._holes: list[QuoteHole] = []
         self.quotes = 0
@@ -69,8 +71,9 @@ class QuoteBook:
         second = q.timestamp - q.timestamp % SECOND_MS
         with self._lock:
             self.quotes += 1
+            self._behind[q.symbol] = q.received_at - q.timestamp if q.received_at else 0  # 0: no receive time
             hole = self._broken.pop(q.symbol, None)
-            if hole is not None:
+            if hole is not None and q.timestamp > hole[0]:
                 self._holes.append(QuoteHole(q.symbol, hole[0], q.timestamp, hole[1]))
             current = self._open.get(q.symbol)
             if second <= self._done.get(q.symbol, -1) or (current is not None and second < current.second):
@@ -88,9 +91,11 @@ class QuoteBook:
             current.quote = q
 
     def finish_before(self, cutoff_ms: int) -> None:
-        """Finish every open second that ended at or before `cutoff_ms` (the quote standing carries on)."""
+        """Finish every open second that ended at or before `cutoff_ms` (local clock) less how late its symbol's
+        last quote was read: its stream has then moved past it (the quote standing carries on)."""
         with self._lock:
-            for current in [c for c in self._open.values() if c.second + SECOND_MS <= cutoff_ms]:
+            ended = [c for c in self._open.values() if c.second + SECOND_MS <= cutoff_ms - self._behind[c.quote.symbol]]
+            for current in ended:
                 self._finish(current, current.second + SECOND_MS, carry=True)
 
     def break_stream(self, symbols: list[str] | None, note: str) -> None:
@@ -106,6 +111,13 @@ class QuoteBook:
                 self._carry.pop(symbol, None)
                 if last is not None and symbol not in self._broken:
                     self._broken[symbol] = (last.timestamp, note)
+
+    def resume_after(self, last_seconds: dict[str, int], note: str) -> None:
+        """Quotes resume after stored ones (a restart): each symbol's span from the end of its last stored second
+        to its first quote here is a hole, recorded when that quote arrives."""
+        with self._lock:
+            for symbol, second in last_seconds.items():
+                self._broken[symbol] = (second + SECOND_MS, note)
 
     def take(self) -> tuple[list[QuoteBar], list[QuoteHole]]:
         """The finished bars and the holes found since the last take."""

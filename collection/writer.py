@@ -39,7 +39,7 @@ BUSY_WAIT_MAX_S = 120.0  # a lock held longer than this stops the writer
 RECONNECT_EVERY_S = 1.0  # a lost server session: how often to try a new one
 RECONNECT_MAX_S = 300.0  # a server unreachable this long stops the writer
 RECONNECT_LOG_EVERY_S = 30.0  # while it is, say so this often (not at every try)
-QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after it ended (clocks differ)
+QUOTE_SETTLE_MS = 2000  # a second of quotes is finished by the clock this long after its stream passed it
 T = TypeVar("T")
 
 
@@ -65,6 +65,8 @@ def run_writer(p: Pipeline, batch_size: int) -> None:
     try:
         for cursor in database.load_cursors(conn, id_space(p)).values():
             p.tracks[cursor.symbol] = SymbolTrack(cursor.last_id, cursor.last_ts)
+        if p.quotes is not None:  # the quotes a stop or a crash missed are a gap, as the trades are
+            p.quotes.resume_after(database.last_quote_seconds(conn, p.symbols), "collector restarted")
         if not p.unrepairable_reason():  # repairs a stop or a crash interrupted resume now
             for gap in database.open_gaps(conn, p.symbols):
                 p.repairs.append(GapJob(gap.id, gap.symbol, gap.first_missing_id, gap.last_missing_id, gap.from_ts))

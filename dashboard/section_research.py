@@ -13,7 +13,7 @@ import analytics
 import visualizations as viz
 from dashboard.widgets import guard, plot
 from service.controls import Controls, fmt_duration, fmt_value
-from service.research import cost_bps, optimal_band_backtest, pair_edge, run_walk_forward, sweep_odds
+from service.research import optimal_band_backtest, pair_edge, run_walk_forward, sweep_odds
 from service.window import Window
 
 LEVEL_LABELS = {
@@ -28,10 +28,11 @@ def edge_caption(edge: analytics.SpreadEdge, c: Controls) -> str:
     return (
         f"Bertram's (2010) return-maximising band for the exact-MLE OU fit of the whole window's static (OLS) spread "
         f"(half-life {fmt_duration(edge.fit.half_life_years * analytics.SECONDS_PER_YEAR)}, stationary σ "
-        f"{edge.fit.stationary_sd:.4g}), after a round trip of {edge.cost:.4g} per unit of spread: "
-        f"{cost_bps(c):g} bps per leg per fill (fee {c.fee_bps:g} + slippage {c.slippage_bps:g} + stand-in "
-        f"half-spread {analytics.STAND_IN_HALF_SPREAD_BPS:g}). The edge trades both sides (long at −band, short at "
-        "+band, each closed at the other side); in-sample: the fit uses the whole window."
+        f"{edge.fit.stationary_sd:.4g}), after a round trip of {edge.cost:.4g} USDT per unit of spread: "
+        f"{edge.cost_bps:.3g} bps per leg per fill (the backtest's fee and slippage, and each leg's median recorded "
+        f"half-spread, else the stand-in {c.stand_in_spread_bps:g} bps; funding left out). The edge trades both "
+        "sides (long at −band, short at +band, each closed at the other side); in-sample: the fit uses the whole "
+        "window."
     )
 
 
@@ -45,9 +46,11 @@ def suggested_bands(window: Window, c: Controls) -> None:
         cols = st.columns(5)
         cols[0].metric("Band (z)", f"±{edge.entry_z:.2f}")
         cols[1].metric(
-            "Band (spread)", f"{theta - edge.bands.half_width:.4g} / {theta + edge.bands.half_width:.4g}",
-            help=f"the spread y − α − β·x around its OU mean {theta:.4g}",
-        )  # fmt: skip
+            "Band (spread, USDT)",
+            f"±{edge.bands.half_width:.4g}",
+            help=f"around the OU mean {theta:.4g} of the spread y − α − β·x (in y's price units): enter at "
+            f"{theta - edge.bands.half_width:.6g} or {theta + edge.bands.half_width:.6g}, exit at the other",
+        )
         cols[2].metric("Expected trade cycle", fmt_duration(edge.trade_seconds), help="entry → exit → entry")
         cols[3].metric(
             "Edge per day after costs",
@@ -106,28 +109,35 @@ def backtest_research(window: Window, c: Controls) -> None:
 
 
 def walk_forward_table(result: analytics.WalkForwardResult) -> pd.DataFrame:
-    """In-sample vs out-of-sample, side by side."""
-    oos_pnl = float(result.oos_pnl.sum())
-    is_pnl = float(result.is_pnl.sum())
+    """In-sample vs out-of-sample, side by side, with the time each side covers (the annualised figures of a short
+    window are extrapolations: the P&L is what was earned)."""
+    is_bars = sum(w.formation_end - w.formation_start for w in result.windows)
+    oos_bars = len(result.oos_pnl)
+
+    def side(annual: float, sharpe: float, pnl: float, trades: int, paid: tuple[float, float], bars: int) -> list[str]:
+        return [
+            f"{pnl:+,.2f} USDT",
+            f"{trades:,}",
+            f"{paid[0]:,.2f} USDT",
+            f"{paid[1]:+,.2f} USDT",
+            f"{bars:,} bars ({fmt_duration(bars * result.bar_seconds)})",
+            fmt_value(100 * annual, "{:+,.1f} %"),
+            fmt_value(sharpe, "{:.2f}"),
+        ]
+
+    is_side = side(
+        result.is_annual_return, result.is_sharpe, float(result.is_pnl.sum()), result.is_trades,
+        (result.is_costs, result.is_funding), is_bars,
+    )  # fmt: skip
+    oos_side = side(
+        result.oos_annual_return, result.oos_sharpe, float(result.oos_pnl.sum()), result.oos_trades,
+        (result.oos_costs, result.oos_funding), oos_bars,
+    )  # fmt: skip
     return pd.DataFrame(
-        {
-            "in sample (formation windows)": [
-                fmt_value(100 * result.is_annual_return, "{:+,.1f} %"),
-                fmt_value(result.is_sharpe, "{:.2f}"),
-                f"{is_pnl:+,.2f} USDT",
-                "—",
-                "—",
-            ],
-            "out of sample (trading windows)": [
-                fmt_value(100 * result.oos_annual_return, "{:+,.1f} %"),
-                fmt_value(result.oos_sharpe, "{:.2f}"),
-                f"{oos_pnl:+,.2f} USDT",
-                f"{result.oos_trades:,}",
-                f"{result.oos_fees:,.2f} USDT",
-            ],
-        },
-        index=["annualised return", "Sharpe (annualised)", "P&L", "trades", "fees and slippage"],
-    )
+        {"in sample (formation windows)": is_side, "out of sample (trading windows)": oos_side},
+        index=["P&L after costs", "trades", "fees, spread and slippage", "funding (+ received)", "time covered",
+               "annualised return", "Sharpe (annualised)"],
+    )  # fmt: skip
 
 
 def walk_forward_report(result: analytics.WalkForwardResult) -> None:
@@ -139,6 +149,10 @@ def walk_forward_report(result: analytics.WalkForwardResult) -> None:
         f"**Walk-forward efficiency {efficiency}** (out-of-sample annualised return ÷ in-sample) over "
         f"{len(result.windows)} windows of {first.formation_end - first.formation_start:,} formation and "
         f"{first.trade_end - first.trade_start:,} trading bars."
+    )
+    st.caption(
+        "Out-of-sample equity: the trading windows' P&L after costs stitched end to end (formation bars, purge and "
+        "embargo gaps left out; flat stretches are bars without a position)."
     )
     plot(viz.equity_drawdown_figure(result.oos_equity), "wf_equity")
     skipped = [w.note for w in result.windows if w.note]

@@ -126,7 +126,7 @@ class BacktestResult:
     refused: pd.DataFrame  # trades not placed: signal_time, side, reason (contract steps, minimum notional)
 
 
-def _find_trades(
+def find_trades(
     z: np.ndarray, entry: float, exit_: float, stop: float | None, max_hold: int | None, start: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Signal state machine: (entry signal bar, side, exit signal bar, reason code) per round trip.
@@ -297,13 +297,14 @@ def _prepare(x: Any, y: Any, params: BacktestParams) -> tuple[pd.Series, pd.Seri
     return xs, ys, hedge, spread, hedge.beta_series.ffill().to_numpy()
 
 
-def _cost_model(params: BacktestParams, costs: CostModel | None) -> CostModel:
-    """The costs a backtest charges: the given model (whose taker fee must be params.fee_bps), else params' fee."""
+def cost_model(fee_bps: float, costs: CostModel | None) -> CostModel:
+    """The costs a backtest (or walk-forward) charges: the given model (whose taker fee must be `fee_bps`), else a
+    model of that fee alone."""
     if costs is None:
-        return CostModel(taker_fee_bps=params.fee_bps)
-    if costs.taker_fee_bps != params.fee_bps:
+        return CostModel(taker_fee_bps=fee_bps)
+    if costs.taker_fee_bps != fee_bps:
         raise ValueError(
-            f"fee_bps ({params.fee_bps:g}) and the cost model's taker fee ({costs.taker_fee_bps:g}) disagree: give one"
+            f"fee_bps ({fee_bps:g}) and the cost model's taker fee ({costs.taker_fee_bps:g}) disagree: give one"
         )
     return costs
 
@@ -342,12 +343,12 @@ def backtest_pairs(
     """
     params = params or BacktestParams()
     xs, ys, hedge, spread, beta = _prepare(x, y, params)
-    model = _cost_model(params, costs)
+    model = cost_model(params.fee_bps, costs)
     zscore = calculate_zscore(spread, params.z_window)
     z = zscore.to_numpy()
     px, py = xs.to_numpy(), ys.to_numpy()
     market = pair_market(xs.index, px, py, params.bar_seconds, model)
-    found = _find_trades(z, params.entry, params.exit, params.stop, params.max_hold_bars, params.warmup)
+    found = find_trades(z, params.entry, params.exit, params.stop, params.max_hold_bars, params.warmup)
     sim = simulate(px, py, beta, found, market, params.capital, params.rehedge_bars, params.slippage_bps)
     metrics, reasons = _metrics(sim, params)
     sig_in, side, sig_out, codes = sim.trades
@@ -458,7 +459,7 @@ def backtest_mean_reversion(
     check_values(s, "spread", 3, allow_nan=True, constant_ok=True)
     check_values(zs, "zscore", 3, allow_nan=True, constant_ok=True)
     z, sv = zs.to_numpy(), s.to_numpy()
-    sig_in, side, sig_out, codes = _find_trades(z, entry_th, exit_th, stop_th, max_hold_bars, 0)
+    sig_in, side, sig_out, codes = find_trades(z, entry_th, exit_th, stop_th, max_hold_bars, 0)
     entries, exits = sig_in + 1, fill_bars(len(s), sig_out, codes)
     if np.isnan(sv[entries]).any() or np.isnan(sv[exits]).any():
         raise ValueError("spread is NaN at a fill bar where the z-score is defined")
@@ -506,7 +507,7 @@ def parameter_sweep(
     windows = [params.z_window] if z_windows is None else [int(w) for w in z_windows]
     xs, ys, _, spread, beta = _prepare(x, y, params)
     px, py = xs.to_numpy(), ys.to_numpy()
-    market = pair_market(xs.index, px, py, params.bar_seconds, _cost_model(params, costs))
+    market = pair_market(xs.index, px, py, params.bar_seconds, cost_model(params.fee_bps, costs))
     rows, keys = [], []
     for zw in windows:
         base = replace(params, z_window=zw)
@@ -519,7 +520,7 @@ def parameter_sweep(
                     row.append(np.nan)
                     continue
                 cell = replace(base, entry=entry, exit=exit_)
-                trades = _find_trades(z, entry, exit_, params.stop, params.max_hold_bars, cell.warmup)
+                trades = find_trades(z, entry, exit_, params.stop, params.max_hold_bars, cell.warmup)
                 sim = simulate(px, py, beta, trades, market, cell.capital, cell.rehedge_bars, cell.slippage_bps)
                 value = _metrics(sim, cell, wanted=metric)[0][metric]
                 row.append(np.nan if value is None else float(value))

@@ -252,3 +252,17 @@ def fill_costs(
         slippage=size * touch * slip,
         fees=size * touch * (1.0 + direction * slip) * costs.fee_bps * 1e-4,
     )
+
+
+def pair_cost_bps(market: PairMarket, beta: float, slippage_bps: float) -> float:
+    """What one fill of a unit of spread (1 y, β x) costs in bps of its gross notional at the last bar: the fee and
+    slippage plus each leg's median half-spread over the bars (recorded quotes, else the stand-in; earned by maker
+    fills), weighted by the legs' notionals. The round trip the OU-optimal band pays (quant.ou_bands.round_trip_cost);
+    funding is left out (it depends on how long the trade is held). Never below 0."""
+    lean = 1.0 if market.costs.liquidity is Liquidity.TAKER else -1.0
+    legs = []
+    for prices in (market.x, market.y):
+        half = float(np.median(prices.half / prices.mid)) if prices.mid.size else 0.0
+        legs.append((market.costs.fee_bps + slippage_bps + lean * half * 1e4, float(prices.mid[-1])))
+    (bps_x, px), (bps_y, py) = legs
+    return max(0.0, (bps_y * py + bps_x * abs(beta) * px) / (py + abs(beta) * px))

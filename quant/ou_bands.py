@@ -25,8 +25,6 @@ from quant.vocabulary import MIN_STAT_OBS, SECONDS_PER_YEAR, BandObjective, Insu
 _TERMS = np.arange(1, 800)
 _ODD = 2 * np.arange(1, 400) - 1
 MAX_BAND_SDS = 20.0  # a band wider than this many stationary sds never trades in practice (and overflows the series)
-# the half-spread a fill pays where no quotes were recorded, bps per leg per fill (liquid USD-M perps: 0.1–1 bps)
-STAND_IN_HALF_SPREAD_BPS = 1.0
 
 
 def ou_fit(spread: Any, bar_seconds: float) -> OUFit:

@@ -203,6 +203,11 @@ class SpreadEdge:
     bar_seconds: float
 
     @property
+    def cost_bps(self) -> float:
+        """The round trip's cost per leg per fill, in bps of the unit's gross notional."""
+        return self.cost / (2e-4 * self.notional)
+
+    @property
     def entry_z(self) -> float:
         """The band's distance from the mean in stationary standard deviations."""
         return self.bands.half_width / self.fit.stationary_sd
@@ -227,8 +232,9 @@ class SweepOverfitting:
     overfitting: OverfittingResult
 
     def words(self) -> str:
-        """The verdict a trader reads."""
-        return (
+        """The verdict a trader reads (saying first when even the best cell lost money: no luck to discount)."""
+        losing = "Every cell lost money after costs. " if self.sharpe <= 0 else ""
+        return losing + (
             f"After {self.deflated.n_trials} tries, the chance this Sharpe is real: {100 * self.deflated.dsr:.0f} %. "
             f"Chance the best cell of one half of the data is no better than the median in the other half (PBO): "
             f"{100 * self.overfitting.pbo:.0f} %."
@@ -279,16 +285,21 @@ class WalkForwardWindow:
     bands: OUBands | None  # with BandChoice.OPTIMAL
     is_pnl: float  # money, formation bars, same levels (in sample)
     oos_pnl: float  # money, trading bars (out of sample)
+    is_trades: int
     oos_trades: int
-    oos_fees: float
+    is_costs: float  # fees, spread and slippage paid, money
+    oos_costs: float
+    is_funding: float  # funding, money, + received
+    oos_funding: float
     note: str = ""
 
 
 @dataclass(frozen=True)
 class WalkForwardResult:
     """A walk-forward (:func:`quant.walkforward.walk_forward`): its windows, the out-of-sample trading windows stitched
-    into one per-bar P&L and equity curve (money, after fees and slippage; bars outside a trading window are flat and
-    left out), the in-sample P&L of the same levels on the formation windows, and the walk-forward efficiency."""
+    into one per-bar P&L and equity curve (money, after fees, spread, slippage and funding; bars outside a trading
+    window are flat and left out), the in-sample P&L of the same levels on the formation windows, and the
+    walk-forward efficiency."""
 
     windows: tuple[WalkForwardWindow, ...]
     oos_pnl: pd.Series = field(compare=False)
@@ -301,8 +312,12 @@ class WalkForwardResult:
     efficiency: float  # oos_annual_return / is_annual_return (NaN when the in-sample return is not positive)
     oos_sharpe: float  # annualised, per-bar P&L over capital (NaN when flat)
     is_sharpe: float
+    is_trades: int
     oos_trades: int
-    oos_fees: float
+    is_costs: float
+    oos_costs: float
+    is_funding: float
+    oos_funding: float
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,27 @@ import numpy as np
 import pandas as pd
 
 from quant.backtest import BacktestParams, backtest_pairs
+from quant.costs import CostModel
 from quant.metrics import annualization_factor
 from quant.overfitting import probability_of_overfitting, trials_deflated_sharpe
 from quant.results import SweepOverfitting
 
 
 def sweep_returns(
-    x: Any, y: Any, params: BacktestParams, entries: Sequence[float], exits: Sequence[float]
+    x: Any,
+    y: Any,
+    params: BacktestParams,
+    entries: Sequence[float],
+    exits: Sequence[float],
+    costs: CostModel | None = None,
 ) -> pd.DataFrame:
-    """Per-bar returns (net P&L over capital) of the backtest of every valid (entry, exit) cell (exit < entry), one
-    column per cell named "entry/exit"."""
+    """Per-bar returns (net P&L over capital, paying `costs` as :func:`quant.backtest.backtest_pairs`) of the backtest
+    of every valid (entry, exit) cell (exit < entry), one column per cell named "entry/exit"."""
     columns = {}
     for entry in entries:
         for exit_ in exits:
             if exit_ < entry:
-                result = backtest_pairs(x, y, replace(params, entry=float(entry), exit=float(exit_)))
+                result = backtest_pairs(x, y, replace(params, entry=float(entry), exit=float(exit_)), costs)
                 columns[f"{entry:g}/{exit_:g}"] = (result.pnl / params.capital).to_numpy()
     if len(columns) < 2:
         raise ValueError("the sweep needs at least two cells with exit < entry")
@@ -37,11 +43,16 @@ def sweep_returns(
 
 
 def sweep_overfitting(
-    x: Any, y: Any, params: BacktestParams, entries: Sequence[float], exits: Sequence[float]
+    x: Any,
+    y: Any,
+    params: BacktestParams,
+    entries: Sequence[float],
+    exits: Sequence[float],
+    costs: CostModel | None = None,
 ) -> SweepOverfitting:
-    """The best cell (by Sharpe) of the entry × exit sweep, its annualised Sharpe ratio, deflated Sharpe ratio and the
-    sweep's PBO (:func:`quant.overfitting.probability_of_overfitting`)."""
-    returns = sweep_returns(x, y, params, entries, exits)
+    """The best cell (by Sharpe) of the entry × exit sweep paying `costs`, its annualised Sharpe ratio, deflated Sharpe
+    ratio and the sweep's PBO (:func:`quant.overfitting.probability_of_overfitting`)."""
+    returns = sweep_returns(x, y, params, entries, exits, costs)
     deflated = trials_deflated_sharpe(returns)
     values = returns.to_numpy()
     sd = values.std(axis=0, ddof=1)

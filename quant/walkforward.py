@@ -5,11 +5,12 @@ out-of-sample equity curve after costs, beside the in-sample result of the same 
 Why: a backtest whose levels were picked on the bars it reports on is in-sample; only bars never used by any fit
 say what the rule would have earned.
 
-Trades go through the backtest's public state machine (:func:`quant.backtest.backtest_mean_reversion`: signals at a
-bar's close fill at the next close) on the spread y − (α + β·x) with the formation's (α, β), z = (s − θ)/sd from
-the formation's OU fit. Money follows the backtest's cost model: one unit of spread is Q = capital / (p_y + |β|·p_x)
-at the entry fill (gross notional = capital, no compounding), each fill of each leg pays fee + slippage bps on its
-notional; a position open at a window's end is closed at its last bar.
+Trades go through the backtest's state machine (:func:`quant.backtest.find_trades`: signals at a bar's close fill at
+the next close) on the spread y − (α + β·x) with the formation's (α, β), z = (s − θ)/sd from the formation's OU fit,
+and its money accounting (:func:`quant.simulate.simulate`): the legs sized to a gross notional of `capital` at the
+entry fill in whole contract steps (no compounding, no re-hedging inside a window), every fill at the recorded
+bid/ask (else the close ± the stand-in half-spread) plus slippage, the fee on the fill notional, funding at each
+settlement a leg is open across; a position open at a window's end is closed at its last bar.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from quant.backtest import backtest_mean_reversion
+from quant.backtest import cost_model, find_trades
+from quant.costs import CostModel, PairMarket, pair_cost_bps, pair_market
 from quant.metrics import annualization_factor
 from quant.ou_bands import ou_fit, ou_optimal_thresholds, round_trip_cost
 from quant.results import OUBands, OUFit, WalkForwardResult, WalkForwardWindow
+from quant.simulate import simulate
 from quant.stationarity import static_fit
 from quant.validation import aligned_pair, check_window
 from quant.vocabulary import MIN_STAT_OBS, BandChoice, InsufficientData
@@ -68,11 +71,6 @@ class WalkForwardParams:
         annualization_factor(self.bar_seconds)
         BandChoice(self.bands)
 
-    @property
-    def cost_bps(self) -> float:
-        """What each fill of each leg pays, in bps of its notional."""
-        return self.fee_bps + self.slippage_bps
-
 
 def walk_forward_windows(n: int, params: WalkForwardParams) -> list[tuple[int, int, int, int]]:
     """(formation start, formation end, trade start, trade end) of every full window over n bars, ends exclusive."""
@@ -88,42 +86,48 @@ def walk_forward_windows(n: int, params: WalkForwardParams) -> list[tuple[int, i
     return out
 
 
-def _window_pnl(
-    px: np.ndarray, py: np.ndarray, index: pd.Index, beta: float, alpha: float, center: float, scale: float,
+@dataclass(frozen=True)
+class _Money:
+    """What one run of the z-rule over some bars earned: per-bar net P&L, round trips, costs paid (fees, spread,
+    slippage) and funding (+ received), money."""
+
+    pnl: np.ndarray
+    trades: int
+    costs: float
+    funding: float
+
+
+def _window_money(
+    market: PairMarket, px: np.ndarray, py: np.ndarray, beta: float, alpha: float, center: float, scale: float,
     entry: float, exit_: float, params: WalkForwardParams,
-) -> tuple[np.ndarray, int, float]:  # fmt: skip
-    """Per-bar money P&L of the z-rule on these bars with fixed (α, β) and z = (s − center)/scale: (P&L, trades,
-    fees and slippage paid)."""
-    spread = pd.Series(py - alpha - beta * px, index=index)
-    trades, _ = backtest_mean_reversion(spread, (spread - center) / scale, entry, exit_)
-    entries, exits = index.get_indexer(pd.Index(trades["entry_time"])), index.get_indexer(pd.Index(trades["exit_time"]))
-    qty = np.zeros(px.size)
-    costs = np.zeros(px.size)
-    rate = params.cost_bps * 1e-4
-    for e, x_, side in zip(entries, exits, np.where(trades["side"] == "long", 1.0, -1.0), strict=True):
-        units = params.capital / (py[e] + abs(beta) * px[e])
-        qty[e:x_] = side * units
-        costs[e] += rate * units * (py[e] + abs(beta) * px[e])
-        costs[x_] += rate * units * (py[x_] + abs(beta) * px[x_])
-    s = spread.to_numpy()
-    pnl = np.zeros(px.size)
-    pnl[1:] = qty[:-1] * np.diff(s)
-    return pnl - costs, len(trades), float(costs.sum())
+) -> _Money:  # fmt: skip
+    """The z-rule on these bars with fixed (α, β) and z = (y − α − β·x − center)/scale, traded and paid for as the
+    backtest does (:func:`quant.backtest.find_trades`, :func:`quant.simulate.simulate` with the legs fixed at entry)."""
+    z = (py - alpha - beta * px - center) / scale
+    found = find_trades(z, entry, exit_, None, None, 0)
+    sim = simulate(px, py, np.full(px.size, beta), found, market, params.capital, None, params.slippage_bps)
+    paid = sim.breakdown
+    return _Money(sim.bar.net, int(sim.entries.size), paid.fees + paid.spread_cost + paid.slippage, paid.funding)
 
 
 def _levels(
-    fit: OUFit, px: np.ndarray, py: np.ndarray, index: pd.Index, beta: float, alpha: float, params: WalkForwardParams
-) -> tuple[float, float, OUBands | None]:
-    """The window's (entry z, exit z, bands) from its formation bars."""
+    fit: OUFit, market: PairMarket, px: np.ndarray, py: np.ndarray, beta: float, alpha: float,
+    params: WalkForwardParams,
+) -> tuple[float, float, OUBands | None]:  # fmt: skip
+    """The window's (entry z, exit z, bands) from its formation bars (`market` their prices under the cost model)."""
     scale = fit.stationary_sd
     if params.bands is BandChoice.FIXED:
         return params.entry, params.exit, None
     if params.bands is BandChoice.OPTIMAL:
-        cost = round_trip_cost(float(px[-1]), float(py[-1]), beta, params.cost_bps)
-        bands = ou_optimal_thresholds(fit.theta, fit.mu, fit.sigma, cost)
+        cost_bps = pair_cost_bps(market, beta, params.slippage_bps)
+        bands = ou_optimal_thresholds(
+            fit.theta, fit.mu, fit.sigma, round_trip_cost(float(px[-1]), float(py[-1]), beta, cost_bps)
+        )
         return bands.half_width / scale, -bands.half_width / scale, bands
     cells = [(e, x) for e in SWEEP_ENTRIES for x in SWEEP_EXITS if x < e]
-    scores = [float(_window_pnl(px, py, index, beta, alpha, fit.theta, scale, e, x, params)[0].sum()) for e, x in cells]
+    scores = [
+        float(_window_money(market, px, py, beta, alpha, fit.theta, scale, e, x, params).pnl.sum()) for e, x in cells
+    ]
     entry, exit_ = cells[int(np.argmax(scores))]
     return entry, exit_, None
 
@@ -138,12 +142,15 @@ def _annual(pnl: np.ndarray, params: WalkForwardParams) -> tuple[float, float]:
     return float(r.mean() * ann), float(r.mean() / sd * math.sqrt(ann)) if sd > 0 else math.nan
 
 
-def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult:
+def walk_forward(x: Any, y: Any, params: WalkForwardParams, costs: CostModel | None = None) -> WalkForwardResult:
     """Walk-forward test of the pair y on x: per window, static OLS (α, β) and the exact-MLE OU fit of the spread on
     the formation bars only, levels from them (:class:`WalkForwardParams`), traded in sample on the formation bars
-    and out of sample on the trading bars; the trading windows' P&L stitched into one equity curve. Walk-forward
-    efficiency = out-of-sample annualised return ÷ in-sample annualised return."""
+    and out of sample on the trading bars, paying `costs` as :func:`quant.backtest.backtest_pairs` does (fills at the
+    recorded bid/ask or the stand-in half-spread, fees, slippage, funding, contract steps; None: `params.fee_bps`
+    alone); the trading windows' P&L stitched into one equity curve. Walk-forward efficiency = out-of-sample
+    annualised return ÷ in-sample annualised return."""
     params.validate()
+    model = cost_model(params.fee_bps, costs)
     xs, ys = aligned_pair(x, y, 3)
     bounds = walk_forward_windows(len(xs), params)
     if not bounds:
@@ -159,29 +166,32 @@ def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult
         fx, fy = xs.iloc[f0:f1], ys.iloc[f0:f1]
         fit_static = static_fit(fx, fy)
         beta, alpha = fit_static.beta, fit_static.alpha
-        tx, ty, t_index = px_all[t0:t1], py_all[t0:t1], index[t0:t1]
+        t_index = index[t0:t1]
         try:
             fit = ou_fit(fy - alpha - beta * fx, params.bar_seconds)
         except InsufficientData as exc:
             oos_parts.append(pd.Series(np.zeros(t1 - t0), index=t_index))
             windows.append(
                 WalkForwardWindow(
-                    f0, f1, t0, t1, beta, alpha, None, math.nan, math.nan, None, 0.0, 0.0, 0, 0.0, str(exc)
+                    f0, f1, t0, t1, beta, alpha, None, math.nan, math.nan, None, 0.0, 0.0, 0, 0, 0.0, 0.0, 0.0, 0.0,
+                    str(exc),
                 )
-            )
+            )  # fmt: skip
             continue
-        entry, exit_, bands = _levels(fit, fx.to_numpy(), fy.to_numpy(), fx.index, beta, alpha, params)
+        f_px, f_py = px_all[f0:f1], py_all[f0:f1]
+        f_market = pair_market(fx.index, f_px, f_py, params.bar_seconds, model)
+        entry, exit_, bands = _levels(fit, f_market, f_px, f_py, beta, alpha, params)
         scale = fit.stationary_sd
-        is_pnl = _window_pnl(
-            fx.to_numpy(), fy.to_numpy(), fx.index, beta, alpha, fit.theta, scale, entry, exit_, params
-        )
-        oos = _window_pnl(tx, ty, t_index, beta, alpha, fit.theta, scale, entry, exit_, params)
-        is_parts.append(is_pnl[0])
-        oos_parts.append(pd.Series(oos[0], index=t_index))
+        is_money = _window_money(f_market, f_px, f_py, beta, alpha, fit.theta, scale, entry, exit_, params)
+        t_px, t_py = px_all[t0:t1], py_all[t0:t1]
+        t_market = pair_market(t_index, t_px, t_py, params.bar_seconds, model)
+        oos = _window_money(t_market, t_px, t_py, beta, alpha, fit.theta, scale, entry, exit_, params)
+        is_parts.append(is_money.pnl)
+        oos_parts.append(pd.Series(oos.pnl, index=t_index))
         windows.append(
             WalkForwardWindow(
-                f0, f1, t0, t1, beta, alpha, fit, entry, exit_, bands, float(is_pnl[0].sum()), float(oos[0].sum()),
-                oos[1], oos[2],
+                f0, f1, t0, t1, beta, alpha, fit, entry, exit_, bands, float(is_money.pnl.sum()), float(oos.pnl.sum()),
+                is_money.trades, oos.trades, is_money.costs, oos.costs, is_money.funding, oos.funding,
             )
         )  # fmt: skip
     oos_pnl = pd.concat(oos_parts).rename("pnl")
@@ -200,6 +210,10 @@ def walk_forward(x: Any, y: Any, params: WalkForwardParams) -> WalkForwardResult
         efficiency=oos_ann / is_ann if is_ann > 0 else math.nan,
         oos_sharpe=oos_sharpe,
         is_sharpe=is_sharpe,
+        is_trades=sum(w.is_trades for w in windows),
         oos_trades=sum(w.oos_trades for w in windows),
-        oos_fees=sum(w.oos_fees for w in windows),
+        is_costs=sum(w.is_costs for w in windows),
+        oos_costs=sum(w.oos_costs for w in windows),
+        is_funding=sum(w.is_funding for w in windows),
+        oos_funding=sum(w.oos_funding for w in windows),
     )

@@ -65,6 +65,18 @@ def quote_bars(
     return frame.set_index(index).astype(float)
 
 
+def last_quote_seconds(conn: Connection, symbols: Sequence[str]) -> dict[str, int]:
+    """The latest stored quote bar's second (epoch ms) of each of these symbols that has any: where a restarted
+    collector's quotes resume, the span up to its first quote being a gap."""
+    if not symbols:
+        return {}
+    rows = conn.execute(
+        f"SELECT symbol, max(timestamp) FROM quote_bars WHERE symbol IN ({in_clause(symbols)}) GROUP BY symbol",
+        tuple(symbols),
+    ).fetchall()
+    return {symbol: int(second) for symbol, second in rows}
+
+
 def record_quote_gaps(conn: Connection, gaps: Sequence[tuple[str, int, int, str]]) -> int:
     """Record spans without quotes — (symbol, from_ts, to_ts, why) each — in one transaction; returns how many."""
     if not gaps:

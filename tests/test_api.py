@@ -563,7 +563,9 @@ def test_research_bands_walk_forward_and_dsr(url):
     assert bands["trade_seconds"] > 0 and bands["fit"]["bar_years"] > 0 and "units" in bands
     walk = requests.get(f"{url}/api/research/walkforward", params={**PAIR, "bands": "fixed"}, timeout=60).json()
     assert walk["bands"] == "fixed" and len(walk["windows"]) >= 2, walk
-    assert set(walk["in_sample"]) == {"annual_return", "sharpe"} and walk["out_of_sample"]["trades"] >= 0
+    assert set(walk["in_sample"]) == set(walk["out_of_sample"])
+    assert set(walk["in_sample"]) == {"annual_return", "sharpe", "pnl", "trades", "costs", "funding"}
+    assert walk["out_of_sample"]["trades"] >= 0
     assert all(w["formation_end"] <= w["trade_start"] for w in walk["windows"])
     assert list(walk["equity"].values())[-1] == pytest.approx(10_000 + walk["out_of_sample"]["pnl"], abs=1e-6)
     dsr = requests.get(f"{url}/api/research/dsr", params=PAIR, timeout=120).json()

@@ -1084,6 +1084,7 @@ def test_pair_analytics_suggests_the_optimal_bands(at):
     assert_clean(at)
     found = metrics(at)
     assert re.fullmatch(r"±\d+\.\d\d", found["Band (z)"]), found
+    assert re.fullmatch(r"±[\d.]+(e[-+]\d+)?", found["Band (spread, USDT)"]), found  # short enough to show whole
     assert found["Covers its costs"] in {"yes", "no"} and found["Expected trade cycle"] != "—"
     assert found["Edge per day after costs"].endswith(" %")
     assert any("Bertram's (2010) return-maximising band" in c.value for c in at.main.caption)
@@ -1098,7 +1099,9 @@ def test_backtest_shows_walk_forward_and_the_sweep_odds(at):
     assert_clean(at)
     table = at.table[-1].value
     assert list(table.columns) == ["in sample (formation windows)", "out of sample (trading windows)"]
-    assert "annualised return" in table.index
+    shown = {"P&L after costs", "trades", "fees, spread and slippage", "funding (+ received)", "time covered"}
+    assert shown <= set(table.index)
+    assert table.loc["time covered"].str.contains(r"bars \(").all() and not table.isin(["—"]).any().any()
     assert any("Walk-forward efficiency" in m.value for m in at.main.markdown)
     at.button(key="run_odds").click().run()
     assert_clean(at)

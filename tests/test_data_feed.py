@@ -135,9 +135,9 @@ def test_zero_price_trade_rows_are_placeholders_not_ticks():
             "code 2: Invalid request: invalid stream",
         ),
         (
-            '{"stream":"btcusdt@bookTicker","data":{"e":"bookTicker","u":1,"s":"BTCUSDT"}}',
+            '{"stream":"btcusdt@depth","data":{"e":"depthUpdate","u":1,"s":"BTCUSDT"}}',
             FrameKind.OTHER,
-            "bookTicker",
+            "depthUpdate",
         ),
         ('{"lastUpdateId":1,"bids":[],"asks":[]}', FrameKind.OTHER, "no event type"),
     ],
@@ -146,6 +146,25 @@ def test_control_and_other_frames(raw, kind, detail):
     frame = decode_frame(raw, 0)
     assert frame.kind is kind
     assert frame.detail == detail
+
+
+def test_book_ticker_and_mark_price_frames_are_records():
+    book = {"e": "bookTicker", "u": 400900217, "s": "BNBUSDT", "b": "25.35190000", "B": "31.21000000"}
+    book |= {"a": "25.36520000", "A": "40.66000000", "T": 1568014460891, "E": 1568014460893}
+    frame = decode_frame(json.dumps({"stream": "bnbusdt@bookTicker", "data": book}), 7)
+    assert frame.kind is FrameKind.QUOTE and frame.quote == data_feed.Quote(
+        "BNBUSDT", 1568014460891, 25.3519, 31.21, 25.3652, 40.66, 7, 400900217
+    )
+    mark = {"e": "markPriceUpdate", "E": 1562305380000, "s": "BTCUSDT", "p": "11794.15000000", "i": "11784.6"}
+    mark |= {"P": "11784.25", "r": "0.00038167", "T": 1562306400000}
+    frame = decode_frame(json.dumps(mark), 0)
+    assert frame.kind is FrameKind.MARK and frame.mark == data_feed.MarkPrice(
+        "BTCUSDT", 1562305380000, 11794.15, 0.00038167, 1562306400000
+    )
+    crossed = decode_frame(json.dumps(book | {"b": "25.4"}), 0)
+    assert crossed.kind is FrameKind.MALFORMED and "not a book" in crossed.detail
+    partial = decode_frame(json.dumps({k: v for k, v in book.items() if k != "A"}), 0)
+    assert partial.kind is FrameKind.MALFORMED and "missing field 'A'" in partial.detail
 
 
 @pytest.mark.parametrize(
@@ -535,7 +554,7 @@ def rest(fb):
 def test_rest_symbol_info_and_unknown_symbols(fb, rest):
     fb.add_symbol("OLDUSDT", status="SETTLING")
     infos = rest.symbol_info(["btcusdt", "ETHUSDT"])
-    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.1, 0.001, "PERPETUAL", "USDT")
+    assert infos["BTCUSDT"] == data_feed.SymbolInfo("BTCUSDT", "TRADING", 0.1, 0.001, "PERPETUAL", "USDT", 100.0)
     assert list(infos) == PAIR
     with pytest.raises(UnknownSymbolError) as info:
         rest.symbol_info(["BTCUSDT", "NOPEUSDT", "OLDUSDT", "bad-name"])
@@ -746,7 +765,7 @@ def test_real_message_samples_classify(shared_data):
     samples = [json.loads(line) for line in (shared_data / "ws_message_samples.jsonl").read_text().splitlines()]
     kinds = [decode_frame(s["raw"], 0).kind for s in samples]
     assert kinds.count(FrameKind.TICK) == 4
-    assert kinds.count(FrameKind.OTHER) == 3
+    assert kinds.count(FrameKind.OTHER) == 2 and kinds.count(FrameKind.QUOTE) == 1  # the real bookTicker is a quote
     assert kinds.count(FrameKind.REPLY) == 1 and kinds.count(FrameKind.ERROR_REPLY) == 2
 
 

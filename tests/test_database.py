@@ -566,9 +566,11 @@ def test_quote_bars_are_one_row_per_second_and_read_in_a_window(db_target):
     assert db.quote_bars(db_target, "BTCUSDT", end=pd.Timestamp(T0, unit="ms", tz="UTC")).empty
     with contextlib.closing(db.open_reader(db_target)) as reader:
         gaps = db.quote_gaps(reader, ["BTCUSDT"])
+        last = db.last_quote_seconds(reader, ["BTCUSDT", "ETHUSDT", "SOLUSDT"])
     assert [(g.symbol, g.from_ts, g.to_ts, g.note) for g in gaps] == [
         ("BTCUSDT", T0 + 5_000, T0 + 9_000, "disconnected")
     ]
+    assert last == {"BTCUSDT": T0 + 4_000, "ETHUSDT": T0}  # where a restarted collector's quotes resume
 
 
 def test_contract_rules_are_replaced_when_read_again(db_target):

@@ -4,6 +4,7 @@ parameters on 1-minute bars of a 24/7 year, and bad input."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -77,8 +78,7 @@ def _trade_paths(bands: A.OUBands, theta: float, mu: float, sigma: float, years:
         while True:
             k = np.searchsorted(above, t)
             if k == above.size:
-                break  # open at the end: booked when it completes, as in the renewal-reward law
-                break
+                break  # a trade still open at the end is left out: the renewal-reward law counts whole cycles
             sold = int(above[k])
             total += path[sold] - path[t] - bands.cost
             k = np.searchsorted(below, sold)
@@ -167,3 +167,18 @@ def test_spread_edge_weighs_the_band_against_the_round_trip() -> None:
     assert not dear.covers_cost
     with pytest.raises(ValueError, match="cost_bps must be > 0"):
         A.spread_edge(spread, 60_000.0, 2_500.0, 0.04, 60.0, 0.0)
+    assert cheap.cost_bps == pytest.approx(1.0) and dear.cost_bps == pytest.approx(18.0)
+
+
+def test_pair_cost_bps_weighs_each_legs_measured_half_spread() -> None:
+    index = time_index(4, 60)
+    px, py = np.full(4, 60_000.0), np.full(4, 2_500.0)
+    half = np.array([1.0, 3.0, 2.0, 2.0]) * 1e-4 * px  # median 2 bps
+    quotes = pd.DataFrame({"bid": px - half, "ask": px + half}, index=index)
+    costs = A.CostModel(taker_fee_bps=4.0, maker_fee_bps=2.0, stand_in_half_spread_bps=1.0, x=A.LegMarket(quotes))
+    market = A.pair_market(index, px, py, 60.0, costs)
+    # y pays the stand-in 1 bps, x its measured 2 bps, weighted by notional (2,500 and 0.04 × 60,000 = 2,400)
+    expected = ((4.0 + 0.5 + 1.0) * 2_500 + (4.0 + 0.5 + 2.0) * 2_400) / 4_900
+    assert A.pair_cost_bps(market, 0.04, 0.5) == pytest.approx(expected)
+    maker = A.pair_market(index, px, py, 60.0, dataclasses.replace(costs, liquidity=A.Liquidity.MAKER))
+    assert A.pair_cost_bps(maker, -0.04, 0.0) == pytest.approx(((2.0 - 1.0) * 2_500 + (2.0 - 2.0) * 2_400) / 4_900)

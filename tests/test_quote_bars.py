@@ -73,6 +73,21 @@ def test_a_second_finished_by_the_clock_carries_its_quote_and_is_never_rewritten
     assert book.late == 1
 
 
+def test_a_stream_read_late_keeps_its_seconds_open_until_it_is_read_past_them():
+    """Quotes read 5 s after their exchange time (a busy socket thread): a second ended 2 s ago by the clock is
+    still being read, so it stays open and its last quote is in its bar; it is finished once the reading is past."""
+    book = QuoteBook()
+    book.add(Quote("ETHUSDT", T0 + 200, 3000.0, 1, 3000.2, 1, T0 + 5_200, 1))
+    book.finish_before(T0 + 5_300 - 2_000)  # the writer, 2 s after the second ended by the clock
+    book.add(Quote("ETHUSDT", T0 + 900, 3000.0, 1, 3000.6, 1, T0 + 5_900, 2))
+    book.finish_before(T0 + 5_950 - 2_000)
+    assert book.take() == ([], []) and book.late == 0
+    book.finish_before(T0 + 8_000 - 2_000)  # the stream is read 2 s past the second: it is finished
+    bars, _ = book.take()
+    assert [(b.second, b.ask) for b in bars] == [(T0, 3000.6)]
+    assert bars[0].half_spread == pytest.approx((700 * 0.1 + 100 * 0.3) / 800)
+
+
 def test_a_break_is_a_hole_and_carries_nothing_across_it():
     book = QuoteBook()
     book.add(Quote("BTCUSDT", T0 + 100, 100.0, 1, 100.2, 1, 0, 1))

@@ -235,7 +235,21 @@ def _frames_file() -> bytes:
     return _csv(
         '1723161255000000000 {"lastUpdateId":1,"E":1,"T":1,"bids":[],"asks":[]}',
         _frame_line(1_723_161_255_088_176_367, agg, "btcusdt@aggTrade"),
-        _frame_line(1_723_161_255_089_000_000, {"e": "bookTicker", "s": "BTCUSDT"}, "btcusdt@bookTicker"),
+        _frame_line(
+            1_723_161_255_089_000_000,
+            {
+                "e": "bookTicker",
+                "u": 1,
+                "E": T0,
+                "T": T0,
+                "s": "BTCUSDT",
+                "b": "61800.2",
+                "B": "1.5",
+                "a": "61800.3",
+                "A": "2",
+            },
+            "btcusdt@bookTicker",
+        ),
         _frame_line(1_723_161_255_090_000_000, placeholder, "btcusdt@trade"),
         _frame_line(1_723_161_255_091_999_999, {**agg, "a": 9, "p": "61800.40"}),
     )

@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 from app_fixtures import PAIR, seed_database
 
+import analytics
 import database
 from config import load_settings
 from core.contracts import ContractRules
 from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
-from service import costs, paper
+from service import costs, paper, research
 from service.controls import Controls
 from service.links import signed_link, verify_link
-from service.window import load_window, pair_of, reader
+from service.window import load_window, pair_closes, pair_of, reader
 
 FREE = paper.PaperCosts(taker_fee_bps=0.0, stand_in_spread_bps=0.0)
 
@@ -141,6 +142,40 @@ def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) ->
         0.5 * (res.trades["qty_x"].abs() + res.trades["exit_qty_x"].abs() + 2 * res.trades["qty_y"].abs()),
         rtol=1e-9,
     )
+
+
+def test_research_pays_the_stored_quotes_and_funding(tmp_path) -> None:
+    """The walk-forward, the OU band's edge and the sweep's odds pay what the backtest pays (issue 27)."""
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    c = _costs_controls(db, 20, end_ms)
+    with reader(db) as conn:
+        window = load_window(conn, c)
+    before_edge = research.pair_edge(window)
+    fixed = analytics.BandChoice.FIXED
+    before = research.run_walk_forward(window, fixed)
+    closes = window.closes(PAIR)
+    bars = [
+        QuoteBar(s, int(t.value // 1_000_000), p - 0.5, p + 0.5, 1.0, 1.0, 0.5)
+        for s in PAIR
+        for t, p in closes[s].items()
+    ]
+    minutes = range(end_ms - 19 * 60_000, end_ms, 60_000)
+    with database.open_writer(db) as conn:
+        database.write_quote_bars(conn, bars)
+        database.write_funding_rates(conn, [FundingRate(s, m, 1e-4, None, 1.0) for s in PAIR for m in minutes])
+    walk = research.run_walk_forward(window, fixed)
+    assert walk.oos_trades == before.oos_trades > 0 and walk.oos_funding != 0 and before.oos_funding == 0
+    assert walk.oos_costs != pytest.approx(before.oos_costs)
+    at_band = research.optimal_band_backtest(window, before_edge).breakdown
+    assert at_band.stand_in_fills == 0 and at_band.funding != 0  # the backtest at the band pays them too
+    # the band's round trip: the fee and each leg's recorded half-spread of 0.5 USDT, not the 1 bps stand-in
+    edge = research.pair_edge(window)
+    x, y = pair_closes(window, PAIR)
+    beta = (edge.notional - float(y.iloc[-1])) / float(x.iloc[-1])  # notional = p_y + |β|·p_x
+    assert before_edge.cost_bps == pytest.approx(4.0 + 1.0)
+    assert edge.cost_bps == pytest.approx(4.0 + 0.5e4 * (1 + beta) / edge.notional, rel=0.05)
 
 
 def test_next_funding_flows_per_leg(tmp_path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
 from analytics_fixtures import cointegrated_pair, random_walk_pair
 
@@ -40,7 +41,10 @@ def test_out_of_sample_money_reconciles(ou_pair) -> None:
     assert len(result.windows) == 12
     assert result.oos_equity.iloc[-1] - result.capital == pytest.approx(sum(w.oos_pnl for w in result.windows))
     assert result.oos_trades == sum(w.oos_trades for w in result.windows) > 50
-    assert result.oos_fees == pytest.approx(sum(w.oos_fees for w in result.windows))
+    assert result.oos_costs > 0 and result.oos_costs == pytest.approx(sum(w.oos_costs for w in result.windows))
+    assert result.is_trades == sum(w.is_trades for w in result.windows) > 3 * result.oos_trades  # 3× the bars
+    assert result.is_costs == pytest.approx(sum(w.is_costs for w in result.windows))
+    assert result.oos_funding == result.is_funding == 0.0  # no settlements recorded
     # every out-of-sample bar lies in a trading window, none in a formation window of its own step
     assert len(result.oos_pnl) == 12 * 1_000 and result.oos_pnl.index.is_unique
     for w in result.windows:
@@ -86,6 +90,39 @@ def test_a_sweep_on_random_walks_does_worse_out_of_sample() -> None:
         result = A.walk_forward(x, y, _params(bands=A.BandChoice.SWEEP, fee_bps=0.0))
         ratios.append(result.oos_annual_return - result.is_annual_return)
     assert np.mean(ratios) < 0  # the in-sample best cell is the maximum of noisy trials
+
+
+def _quoted(closes: pd.Series, half_bps: float) -> A.LegMarket:
+    """A leg whose recorded 1-second quotes sit `half_bps` either side of every close (stamped at the bar's open:
+    complete by its close)."""
+    half = closes.to_numpy() * half_bps * 1e-4
+    return A.LegMarket(quotes=pd.DataFrame({"bid": closes - half, "ask": closes + half}, index=closes.index))
+
+
+def test_walk_forward_pays_the_backtests_costs(ou_pair) -> None:
+    x, y = ou_pair
+    fixed = _params(bands=A.BandChoice.FIXED, entry=1.5, exit=0.0)
+    bare = A.walk_forward(x, y, fixed)
+    stand_in = A.walk_forward(x, y, fixed, A.CostModel(taker_fee_bps=0.5, stand_in_half_spread_bps=2.0))
+    quoted = A.walk_forward(x, y, fixed, A.CostModel(taker_fee_bps=0.5, x=_quoted(x, 2.0), y=_quoted(y, 2.0)))
+    assert stand_in.oos_trades == bare.oos_trades > 20  # fixed levels: the costs change what is paid, not the trades
+    # a half-spread of 2 bps per fill beside the 0.5 bps fee: 5× the fee alone (the fee paid on the touch price)
+    assert stand_in.oos_costs == pytest.approx(5 * bare.oos_costs, rel=1e-3)
+    assert float(bare.oos_pnl.sum() - stand_in.oos_pnl.sum()) == pytest.approx(stand_in.oos_costs - bare.oos_costs)
+    assert quoted.oos_costs == pytest.approx(stand_in.oos_costs, rel=1e-9)  # the recorded quotes are what is paid
+    np.testing.assert_allclose(quoted.oos_pnl, stand_in.oos_pnl, atol=1e-9)
+    # funding: an 8-hourly-like settlement every 10 minutes on the y leg, 0.1 % a time (a long y pays)
+    settlements = y.index[::600][1:]
+    funding = pd.DataFrame({"rate": 1e-3, "mark_price": y.loc[settlements].to_numpy()}, index=settlements)
+    funded = A.walk_forward(x, y, fixed, A.CostModel(taker_fee_bps=0.5, y=A.LegMarket(funding=funding)))
+    assert funded.oos_funding != 0 and funded.is_funding != 0
+    assert float(funded.oos_pnl.sum() - bare.oos_pnl.sum()) == pytest.approx(funded.oos_funding)
+    # the OU-optimal band is priced with the same costs: dearer fills, a wider band
+    cheap = A.walk_forward(x, y, _params())
+    dear = A.walk_forward(x, y, _params(), A.CostModel(taker_fee_bps=0.5, stand_in_half_spread_bps=2.0))
+    assert all(d.entry_z > c.entry_z for c, d in zip(cheap.windows, dear.windows, strict=True))
+    with pytest.raises(ValueError, match="disagree"):
+        A.walk_forward(x, y, fixed, A.CostModel(taker_fee_bps=4.0))
 
 
 def test_walk_forward_refuses_bad_input(ou_pair) -> None:

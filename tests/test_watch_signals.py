@@ -8,7 +8,7 @@ import pytest
 
 import analytics
 from core.vocabulary import SignalKind
-from quant.backtest import _find_trades
+from quant.backtest import find_trades
 
 REASONS = {SignalKind.EXIT: 0, SignalKind.STOP: 1, SignalKind.MAX_HOLD: 2}
 
@@ -42,7 +42,7 @@ def test_step_signal_reproduces_the_backtest_state_machine(seed, bands):
     for t in range(1, z.size):  # an AR(1) z-score with NaN holes, crossing every band often
         z[t] = 0.9 * z[t - 1] + rng.normal(0, 0.8)
     z[rng.random(z.size) < 0.03] = np.nan
-    sig_in, side, sig_out, codes = _find_trades(z, bands.entry, bands.exit, bands.stop, bands.max_hold_bars, 0)
+    sig_in, side, sig_out, codes = find_trades(z, bands.entry, bands.exit, bands.stop, bands.max_hold_bars, 0)
     expected = [
         (int(i), int(s), int(o), int(c))
         for i, s, o, c in zip(sig_in, side, sig_out, codes, strict=True)
