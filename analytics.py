@@ -43,7 +43,8 @@ Layout: this module is a facade; the implementation lives in the ``quant`` packa
 * ``quant/metrics.py``      annualization_factor, Sharpe, Sortino, CAGR, max drawdown, Calmar.
 * ``quant/costs.py``        funding_payments, CostModel (fees, stand-in half-spread, Liquidity), LegMarket (a leg's
                             quotes, funding and contract rules), CostBreakdown: what a pair trade pays on perpetuals;
-                            pair_market, pair_cost_bps (a unit of spread's cost per fill, for the OU band).
+                            pair_market, pair_cost_bps (a unit of spread's cost per fill, for the OU band);
+                            leg_prices and fill_costs price one fill at the quotes (the paper positions' fills).
 * ``quant/simulate.py``     the backtest's money accounting: whole-step legs, bid/ask fills, fees, funding per trade.
 * ``quant/backtest.py``     BacktestParams, BacktestResult, backtest_pairs, backtest_mean_reversion, parameter_sweep.
 * ``quant/alerts.py``       evaluate_alert.
@@ -84,6 +85,7 @@ from quant.bars import (
     to_time_index,
 )
 from quant.breakalarm import (
+    BREAK_ALARM_MIN_FORMATION,
     BREAK_ALARM_OFF,
     BREAK_ALARM_ON,
     break_alarm_fit,
@@ -97,8 +99,12 @@ from quant.costs import (
     CostBreakdown,
     CostModel,
     LegMarket,
+    LegPrices,
     PairMarket,
+    fill_costs,
     funding_payments,
+    leg_prices,
+    notional_problem,
     pair_cost_bps,
     pair_market,
 )
@@ -256,6 +262,7 @@ class Analytics:
 
 __all__ = [
     "ALERT_OPS",
+    "BREAK_ALARM_MIN_FORMATION",
     "BREAK_ALARM_OFF",
     "BREAK_ALARM_ON",
     "CAUTION_LEVEL",
@@ -298,6 +305,7 @@ __all__ = [
     "JohansenResult",
     "LagCriterion",
     "LegMarket",
+    "LegPrices",
     "Liquidity",
     "OUBands",
     "OUFit",
@@ -344,6 +352,7 @@ __all__ = [
     "engle_granger",
     "evaluate_alert",
     "expected_max_sharpe",
+    "fill_costs",
     "fill_fraction",
     "fit_hedge",
     "fmt_break_p",
@@ -354,9 +363,11 @@ __all__ = [
     "hurst_exponent",
     "hurst_fit",
     "johansen",
+    "leg_prices",
     "mask_holes",
     "max_drawdown",
     "not_enough_data",
+    "notional_problem",
     "ou_band_stats",
     "ou_fit",
     "ou_optimal_thresholds",

@@ -57,7 +57,9 @@ __all__ = [
 
 if __name__ == "__main__":
     # The headless process's composition root: the watch monitor (service layer, above this one) evaluates the
-    # watched pairs beside the collector. Only this entry block may reach upward (tests/test_layering.py).
+    # watched pairs beside the collector, the delivery worker sends their signals and alarms to the configured
+    # webhooks. Only this entry block may reach upward (tests/test_layering.py).
+    from service.deliveries import HeadlessDeliveries
     from service.monitor import WatchMonitor
 
-    sys.exit(main(companions=(WatchMonitor,)))
+    sys.exit(main(companions=(HeadlessDeliveries, WatchMonitor)))

@@ -120,6 +120,8 @@ def list_watches(settings: Settings) -> list[dict[str, Any]]:
                 "in_position_since_ms": row.in_position_since_ms,
                 "last_signal": signal_json(row.last_signal) if row.last_signal else None,
                 "problem": row.problem,
+                "next_funding_ms": int(nf.at.value // 1_000_000) if (nf := row.next_funding) else None,
+                "next_funding_cash": nf.cash if nf else None,
             }
         )
     return out
@@ -173,11 +175,15 @@ def position_json(view: pair_trading.PositionView) -> dict[str, Any]:
         **dataclasses.asdict(p.opening),
         **(dataclasses.asdict(p.closing) if p.closing else {}),
         "open": p.is_open,
+        "unhedged_x": p.opening.unhedged_x,
         "pnl": {
             "price_x": view.pnl.price_x,
             "price_y": view.pnl.price_y,
+            "gross": view.pnl.gross,
             "fees": view.pnl.fees,
             "spread": view.pnl.spread,
+            "funding_x": view.pnl.funding_x,
+            "funding_y": view.pnl.funding_y,
             "net": view.pnl.net,
         },
     }
@@ -191,13 +197,6 @@ def list_positions(settings: Settings, query: Mapping[str, str]) -> list[dict[st
     return [position_json(v) for v in pair_trading.position_views(settings.db_target, watch_id, open_only)]
 
 
-def _view(position: database.PairPosition) -> dict[str, Any]:
-    o = position.opening
-    return position_json(
-        pair_trading.PositionView(position, pair_trading.breakdown(position, o.entry_price_x, o.entry_price_y))
-    )
-
-
 def open_position(settings: Settings, body: Any) -> dict[str, Any]:
     """Open `{"watch_id", "side": "LONG"|"SHORT", "beta"?}` now at the latest stored prices."""
     if not isinstance(body, dict):
@@ -209,7 +208,11 @@ def open_position(settings: Settings, body: Any) -> dict[str, Any]:
         raise ApiError(400, "side", f"side={body.get('side')!r}: expected LONG or SHORT") from None
     beta = _field(body, "beta", float) if body.get("beta") is not None else None
     try:
-        return _view(pair_trading.open_by_hand(settings.db_target, watch_id, side, beta))
+        return position_json(
+            pair_trading.view_of(
+                settings.db_target, pair_trading.open_by_hand(settings.db_target, watch_id, side, beta)
+            )
+        )
     except pair_trading.PositionRefused as exc:
         raise _refused(exc, "watch_id") from None
 
@@ -217,6 +220,7 @@ def open_position(settings: Settings, body: Any) -> dict[str, Any]:
 def close_position(settings: Settings, raw_id: str) -> dict[str, Any]:
     """Close a position now at the latest stored prices: once — a second close is a 409."""
     try:
-        return _view(pair_trading.close_by_hand(settings.db_target, _id(raw_id, "position_id")))
+        closed = pair_trading.close_by_hand(settings.db_target, _id(raw_id, "position_id"))
+        return position_json(pair_trading.view_of(settings.db_target, closed))
     except pair_trading.PositionRefused as exc:
         raise _refused(exc, "position_id") from None

@@ -94,7 +94,18 @@ def funding_frame(closes: pd.Series, mean: float, rng: np.random.Generator) -> p
     index = pd.DatetimeIndex(times, name="funding_time")
     marks = closes.reindex(index, method="ffill").to_numpy()
     rates = rng.normal(mean, 5e-5, len(index))
-    return pd.DataFrame({"rate": rates, "mark_price": marks, "interval_hours": 8.0}, index=index)
+    hours = np.diff(index.asi8, prepend=index.asi8[0] - 8 * 3_600 * 10**9) / 3_600e9
+    return pd.DataFrame({"rate": rates, "mark_price": marks, "interval_hours": hours}, index=index)
+
+
+def funding_line(res: A.BacktestResult) -> str:
+    """Funding per leg and why it nets out (or not): time in the market and the trades' sides."""
+    b, sides = res.breakdown, res.trades["side"]
+    return (
+        f"Funding by leg: x {b.funding_x:+,.2f}, y {b.funding_y:+,.2f} USDT; in the market "
+        f"{res.metrics['exposure']:.0%} of the bars; {int((sides == 'long').sum())} of {len(sides)} trades long the "
+        "spread."
+    )
 
 
 def simulated_sample() -> list[str]:
@@ -123,6 +134,8 @@ def simulated_sample() -> list[str]:
         "",
         HEADER,
         *(row(label, res) for label, res in runs),
+        "",
+        funding_line(runs[-1][1]),
     ]
 
 

@@ -143,11 +143,12 @@ def steady_table(trials: int) -> None:
     bars = np.array([run.bars_to_track for run in steps])
     q = np.quantile(bars, [0.1, 0.25, 0.5, 0.75, 0.9])
     print(
-        "| bars to come within 10 % of the new β: median | 10 / 25 / 75 / 90 % | never | coverage |\n|---|---|---|---|"
+        "| bars to come within 10 % of the new β: median | 10 / 25 / 75 / 90 % | never | coverage | coverage from "
+        "the step on |\n|---|---|---|---|---|"
     )
     print(
         f"| {q[2]:.0f} | {q[0]:.0f} / {q[1]:.0f} / {q[3]:.0f} / {q[4]:.0f} | {int(np.isinf(bars).sum())} | "
-        f"{mean_se([run.coverage for run in steps])} |"
+        f"{mean_se([run.coverage for run in steps])} | {mean_se([run.coverage_after for run in steps])} |"
     )
 
 

@@ -257,8 +257,9 @@ COMMANDS = {
 
 
 class Companion(Protocol):
-    """A job running beside the collector on its database (collector.py's entry block passes the watch monitor):
-    started once the collector runs, stopped after it has flushed, so it sees every stored tick."""
+    """A job running beside the collector on its database (collector.py's entry block passes the delivery worker
+    and the watch monitor): started in order once the collector runs, stopped in reverse order after it has
+    flushed, so each sees every stored tick and what the ones after it produce."""
 
     def start(self) -> object: ...
 
@@ -320,7 +321,7 @@ def main(argv: Sequence[str] | None = None, companions: Sequence[Callable[[str],
             log.info(status_line(collector.stats()))
             next_status += args.status_interval
     collector.stop()
-    for companion in running:
+    for companion in reversed(running):
         companion.stop()
     log.info(status_line(collector.stats()))
     if feed.recorder is not None:

@@ -11,16 +11,17 @@ from service.controls import Controls, fmt_time
 from service.costs import next_funding_flows
 
 
-def breakdown_frame(b: analytics.CostBreakdown) -> pd.DataFrame:
-    """The P&L by source as signed USDT rows (costs negative), ending with the net."""
+def breakdown_frame(b: analytics.CostBreakdown, pair: tuple[str, str]) -> pd.DataFrame:
+    """The P&L by source as signed USDT rows (costs negative), each leg named by its symbol, ending with the net."""
+    x, y = f"{pair[0]} (x)", f"{pair[1]} (y)"
     rows = [
-        ("price P&L, x leg", b.price_pnl_x),
-        ("price P&L, y leg", b.price_pnl_y),
+        (f"price P&L, {x}", b.price_pnl_x),
+        (f"price P&L, {y}", b.price_pnl_y),
         ("fees", -b.fees),
         ("spread cost", -b.spread_cost),
         ("slippage", -b.slippage),
-        ("funding, x leg", b.funding_x),
-        ("funding, y leg", b.funding_y),
+        (f"funding, {x}", b.funding_x),
+        (f"funding, {y}", b.funding_y),
         ("net P&L", b.net),
     ]
     return pd.DataFrame(rows, columns=["source", "USDT"])
@@ -31,8 +32,9 @@ def cost_breakdown(result: analytics.BacktestResult, c: Controls) -> None:
     b = result.breakdown
     st.subheader("P&L by source")
     st.dataframe(
-        breakdown_frame(b),
+        breakdown_frame(b, c.pair or ("x", "y")),  # run_backtest refused a missing pair: the names only label
         hide_index=True,
+        width="content",
         column_config={"USDT": st.column_config.NumberColumn(format="%+,.2f")},
     )
     fills = b.fills_x + b.fills_y
@@ -60,7 +62,7 @@ def funding_outlook(c: Controls, pair: analytics.PairSeries) -> None:
         rows.append(
             {
                 "leg": leg.symbol,
-                "quantity (long spread)": leg.quantity,
+                "quantity in base (long spread)": leg.quantity,
                 "funding rate (%)": None if n is None else 100 * n.rate,
                 "settles (UTC)": None if n is None else fmt_time(int(n.next_funding_time.value // 1_000_000)),
                 "interval (h)": None if n is None else n.interval_hours,
@@ -73,13 +75,19 @@ def funding_outlook(c: Controls, pair: analytics.PairSeries) -> None:
         pd.DataFrame(rows),
         hide_index=True,
         column_config={
-            "quantity (long spread)": st.column_config.NumberColumn(format="%+,.6g"),
+            "quantity in base (long spread)": st.column_config.NumberColumn(format="%+,.6g"),
             "funding rate (%)": st.column_config.NumberColumn(format="%+.4f"),
             "cash, long spread": st.column_config.NumberColumn(format="%+,.4f USDT"),
             "cash, short spread": st.column_config.NumberColumn(format="%+,.4f USDT"),
         },
     )
+    cash = [leg.cash for leg in legs if leg.cash is not None]
+    both = (
+        f" Both legs at their next settlements: {sum(cash):+,.4f} USDT long spread, {-sum(cash):+,.4f} USDT short."
+        if len(cash) == len(legs)
+        else ""
+    )
     st.caption(
         f"A position of {c.capital:,.0f} USDT gross at the latest closes and β; positive cash is received. "
-        "A leg pays −quantity × mark × rate at the settlement."
+        f"A leg pays −quantity × mark × rate at the settlement.{both}"
     )

@@ -73,6 +73,8 @@ TRADE_LOG_FIRST = (
     "side",
     "net_pnl",
     "fees",
+    "spread_cost",
+    "funding",
     "holding_time",
     "exit_reason",
     "entry_zscore",
@@ -92,8 +94,10 @@ def trade_log(trades: pd.DataFrame) -> None:
         "exit_time": st.column_config.DatetimeColumn("exit (UTC)", format="YYYY-MM-DD HH:mm:ss"),
         "net_pnl": st.column_config.NumberColumn("net P&L", format="%+,.2f USDT"),
         "fees": st.column_config.NumberColumn(format="%,.2f USDT"),
-        "gross_pnl": money,
-        "slippage": money,
+        "spread_cost": st.column_config.NumberColumn("spread cost", format="%,.2f USDT"),
+        "funding": st.column_config.NumberColumn(format="%+,.2f USDT"),
+        **{c: money for c in ("gross_pnl", "price_pnl_x", "price_pnl_y")},
+        "slippage": st.column_config.NumberColumn(format="%,.2f USDT"),
         "holding_time": "held",
         "exit_reason": "exit reason",
         "entry_zscore": st.column_config.NumberColumn("entry z", format="%+.2f"),
@@ -102,7 +106,7 @@ def trade_log(trades: pd.DataFrame) -> None:
         **{
             c: st.column_config.NumberColumn(format="%,.6g")
             for c in map(str, order)
-            if c.startswith(("entry_price", "exit_price", "qty", "exit_qty"))
+            if c.startswith(("entry_price", "exit_price", "qty", "exit_qty", "unhedged"))
         },
     }
     for name in map(str, order):  # every other column under its human header too (gross P&L (USDT), holding bars…)

@@ -1,5 +1,6 @@
-"""The Watchlist tab (live): watched pairs with their latest z, spread, β, verdict and paper position; their two-leg
-positions with the P&L broken down like the backtest's; the latest signals the watch monitor wrote."""
+"""The Watchlist tab (live): watched pairs with their latest z, spread, β, verdict, break alarm, next funding and paper
+position; their two-leg positions with the P&L broken down like the backtest's (legs, fees, spread, funding); the
+latest signals the watch monitor wrote."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import database
 from core.vocabulary import WatchSource
 from dashboard.watch_actions import close_position, open_position, remove_watch, watch_button
 from dashboard.widgets import show_flash
-from service import pair_trading, watchlist
+from service import pair_trading, paper_check, watchlist
 from service.controls import Controls, fmt_duration, fmt_time, fmt_value
 from service.window import reader
 
@@ -32,11 +33,28 @@ def _row(r: watchlist.WatchRow, now_ms: int) -> dict:
         "bands": f"±{s.entry:g} / {s.exit:g}" + (f" / stop {s.stop:g}" if s.stop is not None else ""),
         "position": r.position.opening.side if r.position else "—",
         "in position": fmt_duration(max(0, now_ms - since) / 1000) if since is not None else "—",
-        "last signal": f"{last.kind} at {fmt_time(last.bar_ms)}" if last else "—",
-        "break alarm": "⚠ on" if r.alarm else "",
+        "last signal": f"{last.kind.replace('_', ' ')} at {fmt_time(last.bar_ms)}" if last else "—",
+        "break alarm": "⚠ on" if r.alarm else "off",
+        "next funding": _next_funding(r.next_funding),
         "auto-trade": s.auto_trade,
         "note": r.problem,
     }
+
+
+def _next_funding(nf: watchlist.NextFundingOf | None) -> str:
+    if nf is None:
+        return "—"
+    at = fmt_time(int(nf.at.value // 1_000_000))
+    return at if nf.cash is None else f"{at} ({nf.cash:+,.2f} USDT)"
+
+
+def pnl_line(v: pair_trading.PositionView) -> str:
+    """A position's P&L broken down like a backtest trade, in one line."""
+    p = v.pnl
+    return (
+        f"net {p.net:+,.2f} USDT: y leg {p.price_y:+,.2f}, x leg {p.price_x:+,.2f}, fees {-p.fees:+,.2f}, "
+        f"spread {-p.spread:+,.2f}, funding {p.funding:+,.2f}"
+    )
 
 
 def _positions(views: list[pair_trading.PositionView]) -> pd.DataFrame:
@@ -54,7 +72,10 @@ def _positions(views: list[pair_trading.PositionView]) -> pd.DataFrame:
                 "P&L x leg": v.pnl.price_x,
                 "fees": -v.pnl.fees,
                 "spread cost": -v.pnl.spread,
+                "funding y": v.pnl.funding_y,
+                "funding x": v.pnl.funding_x,
                 "net P&L": v.pnl.net,
+                "unhedged x": v.position.opening.unhedged_x,
                 "legs": v.position.opening.leg_status,
                 "reason": v.position.closing.close_reason if v.position.closing else "",
             }
@@ -63,13 +84,33 @@ def _positions(views: list[pair_trading.PositionView]) -> pd.DataFrame:
     )
 
 
+def _totals(t: paper_check.Totals) -> str:
+    return (
+        f"{t.trades} closed, net {t.net:+,.2f} USDT (legs {t.gross:+,.2f}, fees {t.fees:,.2f}, spread "
+        f"{t.spread:,.2f}, funding {t.funding:+,.2f})"
+    )
+
+
+def _check(db_target: str, watch: database.Watch) -> None:
+    """One auto-trade pair's closed paper positions against the backtest of the bars the monitor evaluated."""
+    check = paper_check.paper_vs_backtest(db_target, watch.id)
+    pair = f"#{watch.id} {watch.spec.symbol_y} / {watch.spec.symbol_x}"
+    if check is None:
+        st.caption(f"{pair}: not evaluated far enough for a backtest yet.")
+        return
+    st.markdown(
+        f"{pair} over {check.bars:,} bars — paper: {_totals(check.paper)} · backtest: {_totals(check.backtest)}"
+    )
+
+
 def tab_watchlist(c: Controls) -> None:
     """Live watchlist, actions per pair, two-leg positions and the latest signals."""
     show_flash()
     st.caption(
-        "Watched pairs are evaluated by the server on every new stored bar (entry, exit, stop, max-hold), with or "
-        "without a tab open; auto-trade pairs open and close two-leg paper positions at the bar after a signal, "
-        "as the backtest fills. Add one from a Scanner row, from Pair Analytics, or here with the sidebar's pair."
+        "Watched pairs are evaluated by the server on every new closed bar (both legs traded after it: entry, exit, "
+        "stop, max-hold, break alarm), with or without a tab open; auto-trade pairs open and close two-leg paper "
+        "positions at the bar after a signal, as the backtest fills. The table's z is the newest bar's, which may "
+        "not be closed yet. Add a pair from a Scanner row, from Pair Analytics, or here with the sidebar's pair."
     )
     if c.pair is not None:
         watch_button(c, c.pair[0], c.pair[1], WatchSource.MANUAL, key="wl_add")
@@ -78,6 +119,8 @@ def tab_watchlist(c: Controls) -> None:
         st.info("No watched pairs yet.")
         return
     now = database.now_ms()
+    views = pair_trading.position_views(c.db_target)
+    held = {v.position.opening.watch_id: v for v in views if v.position.is_open}
     st.dataframe(
         pd.DataFrame([_row(r, now) for r in rows]),
         hide_index=True,
@@ -87,7 +130,10 @@ def tab_watchlist(c: Controls) -> None:
     for r in rows:
         w, p = r.watch, r.position
         cols = st.columns([4, 1, 1, 1], vertical_alignment="center")
-        cols[0].markdown(f"**#{w.id} {w.spec.symbol_y} / {w.spec.symbol_x}** · z {fmt_value(r.zscore, '{:+.2f}')}")
+        line = f"**#{w.id} {w.spec.symbol_y} / {w.spec.symbol_x}** · z {fmt_value(r.zscore, '{:+.2f}')}"
+        if w.id in held:
+            line += f" · {held[w.id].position.opening.side} #{held[w.id].position.id}: {pnl_line(held[w.id])}"
+        cols[0].markdown(line)
         if p is None:
             for col, side in zip(cols[1:3], database.PaperSide, strict=True):
                 col.button(
@@ -101,16 +147,24 @@ def tab_watchlist(c: Controls) -> None:
             cols[1].button("Close", key=f"wl_close_{p.id}", on_click=close_position, args=(c.db_target, p.id))
         cols[3].button("Remove", key=f"wl_remove_{w.id}", on_click=remove_watch, args=(c.db_target, w.id))
     st.subheader("Two-leg paper positions")
-    views = pair_trading.position_views(c.db_target)
     if views:
         st.dataframe(_positions(views), hide_index=True, width="stretch")
         closed = [v for v in views if not v.position.is_open]
         st.caption(
-            f"Open P&L is marked at the latest stored prices (fees and spread of the entry only). Realised over "
-            f"{len(closed)} closed: {sum(v.pnl.net for v in closed):+,.2f} USDT."
+            "Each leg fills at its recorded best bid/ask, else at the price ± the watch's stand-in half-spread, and "
+            "pays the fee; funding is booked per leg at each settlement held across; legs are whole contract steps "
+            "(unhedged x: what rounding left unhedged). Open P&L is marked at the latest stored prices (fees and "
+            f"spread of the entry only). Realised over {len(closed)} closed: "
+            f"{sum(v.pnl.net for v in closed):+,.2f} USDT."
         )
     else:
         st.caption("No two-leg positions yet.")
+    if any(r.watch.spec.auto_trade for r in rows) and st.toggle(
+        "Compare the paper positions with the backtest of the same bars", key="wl_check"
+    ):
+        for r in rows:
+            if r.watch.spec.auto_trade:
+                _check(c.db_target, r.watch)
     st.subheader("Latest signals")
     with reader(c.db_target) as conn:
         signals = database.list_signals(conn, limit=50)

@@ -55,6 +55,18 @@ class CostModel:
         return self.taker_fee_bps if self.liquidity is Liquidity.TAKER else self.maker_fee_bps
 
 
+def charged_costs(fee_bps: float, costs: CostModel | None) -> CostModel:
+    """The costs a simulation (backtest, sweep, walk-forward) charges: the given model, whose taker fee must be the
+    simulation's `fee_bps`, else that fee alone."""
+    if costs is None:
+        return CostModel(taker_fee_bps=fee_bps)
+    if costs.taker_fee_bps != fee_bps:
+        raise ValueError(
+            f"fee_bps ({fee_bps:g}) and the cost model's taker fee ({costs.taker_fee_bps:g}) disagree: give one"
+        )
+    return costs
+
+
 @dataclass(frozen=True)
 class CostBreakdown:
     """A backtest's P&L by source, in USDT: price P&L per leg (marked at the mid of each fill), fees, spread cost

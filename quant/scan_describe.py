@@ -14,6 +14,7 @@ from scipy.signal import lfilter
 
 from quant import unitroot
 from quant.ou_bands import spread_edge
+from quant.persistence import median_unbiased_ar1
 from quant.stationarity import half_life, hurst_exponent
 from quant.vocabulary import InsufficientData
 
@@ -65,10 +66,12 @@ def _eg(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, np.nd
 
 @dataclass(frozen=True)
 class NoisySpread:
-    """A spread read as an AR(1) signal plus white noise (bid/ask bounce) from its autocovariances at lags ≥ 1, which
-    the noise does not reach: γ_k = σ²_s·φ^k for k ≥ 1, so φ = (γ_{1+K}/γ₁)^(1/K) (K ≈ the half-life, found by two
-    refinements from γ₂/γ₁: the ratio over one lag alone is too noisy for slow spreads), signal variance γ₁/φ and
-    noise variance γ₀ − γ₁/φ."""
+    """A spread read as an AR(1) signal plus white noise (bid/ask bounce). The noise variance is −cov(Δs_t, Δs_{t−1})
+    (the signal's own share, −σ²_s·(1 − φ)², is negligible at the half-lives a bounce hides); φ comes from the
+    regression of s_t on s_{t−K} over every lag-K pair, K ≈ the half-life (found from γ₂/γ₁ and refined), with the
+    noise variance taken out of the regressor's and the estimate median-unbiased as a plain AR(1) of n/K values,
+    then φ = φ_K^(1/K). The ratio over one lag alone is too noisy for slow spreads, and a ratio of sample
+    autocovariances at lag K is biased short by the mean's estimation (a 180-bar half-life read as 35–80 %)."""
 
     phi: float
     signal_var: float
@@ -93,27 +96,41 @@ class NoisySpread:
         return np.asarray(lfilter([gain], [1.0, -(1 - gain) * self.phi], centred))
 
 
+_UNREADABLE = NoisySpread(math.nan, math.nan, math.nan)
+_MIN_SPANS = 20  # K is at most n/20: the regression on s_{t−K} keeps at least 20 spans of K bars
+
+
 def noisy_spread(centred: np.ndarray) -> NoisySpread:
     """:class:`NoisySpread` of a centred spread."""
     n = centred.size
-
-    def acov(k: int) -> float:
-        return float(centred[k:] @ centred[: n - k]) / n
-
-    g0, g1 = acov(0), acov(1)
-    if g1 <= 0:
-        return NoisySpread(math.nan, math.nan, math.nan)
-    phi = acov(2) / g1
-    for _ in range(2):
-        lag = round(-math.log(2.0) / math.log(phi)) if 0 < phi < 1 else 10
-        lag = int(min(max(lag, 1), n // 20))
-        ratio = acov(1 + lag) / g1
-        if ratio <= 0:
-            break
-        phi = ratio ** (1.0 / lag)
+    diff = np.diff(centred)
+    noise = max(-float(diff[1:] @ diff[:-1]) / diff.size, 0.0)
+    signal = float(centred @ centred) / n - noise
+    g1 = float(centred[1:] @ centred[:-1]) / n
+    if g1 <= 0 or signal <= 0:
+        return _UNREADABLE
+    phi = float(centred[2:] @ centred[:-2]) / n / g1
     if phi <= 0:
-        return NoisySpread(math.nan, math.nan, math.nan)
-    return NoisySpread(phi, g1 / phi, max(g0 - g1 / phi, 0.0))
+        return _UNREADABLE
+    for corrected in (False, False, True, True):  # K from the plain ratios first, then the corrected regression
+        lag = round(-math.log(2.0) / math.log(phi)) if 0 < phi < 1 else 10
+        lag = int(min(max(lag, 1), n // _MIN_SPANS))
+        if not corrected:
+            ratio = float(centred[1 + lag :] @ centred[: n - 1 - lag]) / n / g1
+            if ratio <= 0:  # the lag-K autocovariance is lost in the noise: keep the shorter lag's reading
+                break
+            phi = ratio ** (1.0 / lag)
+            continue
+        lagged, current = centred[:-lag], centred[lag:]
+        lc = lagged - lagged.mean()
+        regressor = float(lc @ lc) - lagged.size * noise
+        fitted = float((current - current.mean()) @ lc) / regressor if regressor > 0 else math.nan
+        if not fitted > 0:  # as above
+            break
+        if fitted >= 1:
+            return NoisySpread(1.0, signal, noise)
+        phi = float(median_unbiased_ar1(fitted, n / lag, residual=False)) ** (1.0 / lag)
+    return NoisySpread(phi, signal, noise)
 
 
 def robust_hurst(centred: np.ndarray, noise_var: float, max_lag: int = 100) -> float:

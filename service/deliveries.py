@@ -15,6 +15,7 @@ is still waiting is recorded as dead letters too ("stopped before delivery"): no
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import logging
@@ -25,7 +26,7 @@ import uuid
 from dataclasses import dataclass
 
 import database
-from config import Settings
+from config import Settings, load_settings
 from core.clock import now_ms
 from core.vocabulary import DeliveryStatus
 from service.webhooks import Answer, Notice, Target, delivery_targets, message_body, post
@@ -201,6 +202,21 @@ def start_deliveries(settings: Settings) -> Deliverer | None:
                 queue_max=settings.alert_queue_max,
             ).start()
         return _RUNNING
+
+
+class HeadlessDeliveries:
+    """The delivery worker as a companion of the headless collector (collector.py's entry block): the configured
+    targets, recording attempts in the collector's database; started before the watch monitor, stopped after its
+    last pass, so its signals are delivered too."""
+
+    def __init__(self, db_target: str) -> None:
+        self.db_target = db_target
+
+    def start(self) -> Deliverer | None:
+        return start_deliveries(dataclasses.replace(load_settings(), db_target=self.db_target))
+
+    def stop(self) -> None:
+        stop_deliveries()
 
 
 def stop_deliveries() -> None:

@@ -1,6 +1,8 @@
 """The watch monitor: evaluates every watched pair on each new closed bar in the store — entry, exit, stop and
-max-hold signals from its z-score bands — writes the signal events with their inputs, and (for pairs with auto_trade)
-opens and closes their two-leg paper positions at the bar after each signal, as the backtest fills.
+max-hold signals from its z-score bands, and its cointegration-break alarm (service.watch_alarm) — writes the signal
+events with their inputs, hands each new one to the delivery worker (service.deliveries: the webhooks), and (for
+pairs with auto_trade) opens and closes their two-leg paper positions at the bar after each signal, as the backtest
+fills.
 
 It reads only the store, so it runs beside whatever writes it: `python collector.py` and the dashboard's server each
 start one (collector.py's entry block, app.py's lifespan); nothing depends on a browser tab. Its state is in the store
@@ -18,15 +20,19 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 import analytics
 import database
-from core.vocabulary import SignalKind
-from service.controls import BAR_SECONDS
+from core.vocabulary import NoticeKind, SignalKind
+from service import watch_alarm
+from service.controls import BAR_SECONDS, fmt_time
+from service.deliveries import notify
 from service.pair_trading import LegPrice, PositionRefused, close_pair, open_pair
 from service.watchlist import closed_end, warmup_bars, watch_controls
-from service.window import load_window, reader, writer
+from service.webhooks import Notice
+from service.window import Window, load_window, reader, writer
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +104,38 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class PairBars:
+    """A watched pair's aligned closes and each leg's bars (to date its prices when a fill needs them)."""
+
+    closes: pd.DataFrame
+    legs: dict[str, pd.DataFrame]
+
+    def traded_ms(self, symbol: str) -> np.ndarray:
+        """Per aligned bar, the open time (epoch ms) of the leg's latest bar with a trade (a bar without one repeats
+        the price before it: that leg lags)."""
+        bars = self.legs[symbol]
+        stamps = pd.DatetimeIndex(bars.index).as_unit("ms").asi8
+        real = ~bars["filled"].to_numpy(dtype=bool) if "filled" in bars.columns else np.ones(stamps.size, dtype=bool)
+        last = np.maximum.accumulate(np.where(real, stamps, np.iinfo(np.int64).min))
+        at = pd.DatetimeIndex(self.closes.index).as_unit("ms").asi8
+        return last[np.searchsorted(stamps, at, side="right") - 1]
+
+
+def pair_bars(window: Window, pair: tuple[str, str]) -> PairBars:
+    """The pair's aligned closes from a window, with its legs' bars."""
+    return PairBars(window.closes(pair), {s: window.bars[s] for s in pair})
+
+
+@dataclass(frozen=True)
 class Decision:
-    """A pair's new signals over a pass's bars, the state after them, and the closes they were decided on."""
+    """A pair's new signals over a pass's bars, the state after them (band state, break alarm), and the bars they
+    were decided on."""
 
     plan: Plan
     signals: tuple[database.NewSignal, ...]
     rearm: bool
-    closes: pd.DataFrame
+    bars: PairBars | None
+    alarm: watch_alarm.AlarmTrack | None = None
 
 
 def _first_bar(watch: database.Watch, end: int, firsts: dict[str, int]) -> int:
@@ -147,33 +178,43 @@ def _state(conn: database.Connection, watch: database.Watch) -> analytics.Signal
     return analytics.SignalState(rearm=watch.rearm)
 
 
-def decide(plan: Plan, closes: pd.DataFrame, state: analytics.SignalState) -> Decision:
-    """Step the pair's band state over its new bars (the aligned bars in [start, end) of `closes`)."""
+def decide(
+    plan: Plan, bars: PairBars, state: analytics.SignalState, alarm: watch_alarm.AlarmTrack | None = None
+) -> Decision:
+    """Step the pair's band state, and its break alarm when it has one, over its new bars (the aligned bars in
+    [start, end) of `bars`)."""
     spec = plan.watch.spec
-    closes = closes.loc[: pd.Timestamp(plan.end - 1, unit="ms", tz="UTC")]
+    until = pd.Timestamp(plan.end - 1, unit="ms", tz="UTC")
+    bars = PairBars(bars.closes.loc[:until], bars.legs)
+    closes = bars.closes
     stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
     first = int(stamps.searchsorted(plan.start))
-    new = []
+    x, y = closes[spec.symbol_x].to_numpy(), closes[spec.symbol_y].to_numpy()
+    new: list[database.NewSignal] = []
+    z = np.full(len(stamps) - first, np.nan)
     if first < len(stamps):
         try:
             tail = tail_of(closes, spec, len(stamps) - first)
         except (analytics.InsufficientData, ValueError) as exc:  # too few bars yet: no decision possible on them
             log.debug("watch #%d: %s", plan.watch.id, exc)
-            return Decision(plan, (), state.rearm, closes)
-        bands = analytics.SignalBands(spec.entry, spec.exit, spec.stop, spec.max_hold_bars)
-        x, y = closes[spec.symbol_x].to_numpy(), closes[spec.symbol_y].to_numpy()
-        for k, i in enumerate(range(first, len(stamps))):
-            state, kind = analytics.step_signal(state, float(tail.zscore[k]), bands)
-            if kind is not None:
-                values = (tail.zscore[k], tail.spread[k], tail.beta[k], x[i], y[i])
-                new.append(database.NewSignal(int(stamps[i]), kind, *(float(v) for v in values)))
-    return Decision(plan, tuple(new), state.rearm, closes)
+        else:
+            z = tail.zscore
+            bands = analytics.SignalBands(spec.entry, spec.exit, spec.stop, spec.max_hold_bars)
+            for k, i in enumerate(range(first, len(stamps))):
+                state, kind = analytics.step_signal(state, float(tail.zscore[k]), bands)
+                if kind is not None:
+                    values = (tail.zscore[k], tail.spread[k], tail.beta[k], x[i], y[i])
+                    new.append(database.NewSignal(int(stamps[i]), kind, *(float(v) for v in values)))
+    if alarm is not None:
+        alarm, alarms = watch_alarm.step_alarm(alarm, stamps[first:], x[first:], y[first:], z)
+        new = sorted([*new, *alarms], key=lambda s: s.bar_ms)
+    return Decision(plan, tuple(new), state.rearm, bars, alarm)
 
 
-def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, pd.DataFrame]:
+def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, PairBars]:
     """Aligned closes per watched pair: pairs of one timeframe with few new bars share one window read (each symbol
     resampled once); a pair catching up a backlog reads its own."""
-    out: dict[int, pd.DataFrame] = {}
+    out: dict[int, PairBars] = {}
     shared: dict[str, list[Plan]] = {}
     for plan in plans:
         if plan.bars <= SHARED_BARS:
@@ -182,7 +223,7 @@ def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> di
         bars = plan.bars + warmup_bars(plan.watch.spec) + 2
         window = load_window(conn, watch_controls(db_target, plan.watch, plan.end, bars))
         with contextlib.suppress(analytics.InsufficientData):
-            out[plan.watch.id] = window.closes(plan.watch.pair)
+            out[plan.watch.id] = pair_bars(window, plan.watch.pair)
     for group in shared.values():
         end = max(p.end for p in group)
         tf_ms = group[0].tf_ms
@@ -191,49 +232,78 @@ def _windows(conn: database.Connection, db_target: str, plans: list[Plan]) -> di
         window = load_window(conn, watch_controls(db_target, group[0].watch, end, bars, symbols))
         for plan in group:
             with contextlib.suppress(analytics.InsufficientData):
-                out[plan.watch.id] = window.closes(plan.watch.pair)
+                out[plan.watch.id] = pair_bars(window, plan.watch.pair)
     return out
 
 
-def _record(conn: database.Connection, decision: Decision) -> PairPass:
-    """Store a decision's signals and the pair's new state, then fill its due paper trades (auto-trade pairs)."""
+def _record(conn: database.Connection, db_target: str, decision: Decision) -> PairPass:
+    """Store a decision's signals (an alarm event only where it changes the stored alarm), hand each new one to the
+    delivery worker, fill its due paper trades (auto-trade pairs), then move the pair's cursor and state: whoever
+    reads the cursor finds every fill up to it done."""
     plan, watch = decision.plan, decision.plan.watch
-    stored = database.record_signals(conn, watch.id, decision.signals, plan.end - plan.tf_ms, decision.rearm)
+    signals = [s for s in decision.signals if not s.kind.is_alarm]
+    alarms = [s for s in decision.signals if s.kind.is_alarm]
+    if alarms:
+        signals = sorted([*signals, *watch_alarm.changes(conn, watch.id, alarms)], key=lambda s: s.bar_ms)
+    # the cursor stays where it was until the bars' fills are done (after a crash between, they are evaluated again:
+    # their signals and fills are stored once)
+    stored = database.record_signals(conn, watch.id, signals, plan.start - plan.tf_ms, watch.rearm)
+    for _, signal in stored:
+        notify(notice_of(watch, signal))
     opened = closed = 0
-    if watch.spec.auto_trade and len(decision.closes):
-        opened, closed = _fill_due(conn, watch, decision.closes, plan.start)
+    if watch.spec.auto_trade and decision.bars is not None and len(decision.bars.closes):
+        opened, closed = _fill_due(conn, db_target, watch, decision.bars, plan.start)
+    database.record_signals(conn, watch.id, (), plan.end - plan.tf_ms, decision.rearm)
     return PairPass(watch.id, plan.bars, len(stored), opened, closed)
 
 
-def _fill_due(conn: database.Connection, watch: database.Watch, closes: pd.DataFrame, first_ms: int) -> tuple[int, int]:
+def notice_of(watch: database.Watch, signal: database.NewSignal) -> Notice:
+    """A stored signal as a notification for the webhooks: what happened to which pair, on which bar, with its
+    inputs."""
+    pair = f"{watch.spec.symbol_y}/{watch.spec.symbol_x}"
+    inputs = (("z", signal.zscore), ("spread", signal.spread), ("β", signal.beta))
+    shown = ", ".join(f"{name} {value:.6g}" for name, value in inputs if value is not None and math.isfinite(value))
+    text = (
+        f"{pair} ({watch.spec.timeframe} bars, watch #{watch.id}): {signal.kind} at {fmt_time(signal.bar_ms)} UTC — "
+        f"{shown + ', ' if shown else ''}x {signal.price_x:.8g}, y {signal.price_y:.8g}"
+    )
+    return Notice(NoticeKind.ALARM if signal.kind.is_alarm else NoticeKind.SIGNAL, pair, text)
+
+
+def _fill_due(
+    conn: database.Connection, db_target: str, watch: database.Watch, bars: PairBars, first_ms: int
+) -> tuple[int, int]:
     """Fill the pair's trading signals whose fill bar (the bar after the signal) is one of this pass's new bars
-    (from `first_ms` on), at that bar's close, in bar order: an entry opens a position unless one is open or that
-    signal opened one, an exit closes the open position it follows. The store refuses a second open of a signal and
-    a second close, so a re-run fills nothing twice."""
+    (from `first_ms` on), at that bar's close (its end is the fill's time), in bar order: an entry opens a position
+    unless one is open or that signal opened one, an exit closes the open position it follows. The store refuses a
+    second open of a signal and a second close, so a re-run fills nothing twice. Each leg's price is dated by its
+    last traded bar, so a leg that has not traded lately is flagged."""
     opened = closed = 0
+    closes, tf_ms = bars.closes, BAR_SECONDS[watch.spec.timeframe] * 1000
     stamps = pd.DatetimeIndex(closes.index).as_unit("ms").asi8
     x, y = closes[watch.spec.symbol_x].to_numpy(), closes[watch.spec.symbol_y].to_numpy()
     since = int(stamps[max(0, int(stamps.searchsorted(first_ms)) - 1)])
     signals = sorted(database.list_signals(conn, watch.id, None, since, TRADING_KINDS), key=lambda s: s.bar_ms)
+    traded_x, traded_y = (bars.traded_ms(s) for s in watch.pair) if signals else (stamps, stamps)
     for signal in signals:
         at = int(stamps.searchsorted(signal.bar_ms, side="right"))
         if at >= len(stamps):
             break  # its fill bar has not closed yet
         if stamps[at] < first_ms:
             continue  # filled by an earlier pass
-        fill_ms = int(stamps[at])
-        leg_x, leg_y = LegPrice(float(x[at]), fill_ms), LegPrice(float(y[at]), fill_ms)
+        fill_ms = int(stamps[at]) + tf_ms
+        legs = LegPrice(float(x[at]), int(traded_x[at])), LegPrice(float(y[at]), int(traded_y[at]))
         if signal.kind.is_entry:
             side = database.PaperSide.LONG if signal.kind is SignalKind.ENTRY_LONG else database.PaperSide.SHORT
             try:
                 beta = signal.beta if signal.beta is not None else math.nan
-                opened += open_pair(conn, watch, side, beta, leg_x, leg_y, fill_ms, signal.id) is not None
+                opened += open_pair(conn, db_target, watch, side, beta, legs, fill_ms, signal.id) is not None
             except PositionRefused as exc:
                 log.warning("watch #%d: entry signal #%d not traded: %s", watch.id, signal.id, exc)
             continue
         for position in database.list_pair_positions(conn, watch.id, open_only=True):
-            if position.opening.opened_at <= signal.bar_ms:
-                closed += close_pair(conn, watch, position, leg_x, leg_y, fill_ms, str(signal.kind), signal.id)
+            if position.opening.opened_at <= signal.bar_ms + tf_ms:  # open by the signal bar's end
+                closed += close_pair(conn, db_target, watch, position, legs, fill_ms, str(signal.kind), signal.id)
     return opened, closed
 
 
@@ -259,18 +329,45 @@ def evaluate_all(db_target: str, final: bool = False) -> MonitorPass:
     with reader(db_target) as conn:
         watches = database.list_watches(conn)
         plans = plan_pass(conn, watches, final) if watches else []
-        closes = _windows(conn, db_target, plans)
+        bars = _windows(conn, db_target, plans)
+        alarms = _alarms(conn, db_target, [p for p in plans if p.watch.id in bars])
         decisions = [
-            decide(p, closes[p.watch.id], _state(conn, p.watch))
-            if p.watch.id in closes
-            else Decision(p, (), p.watch.rearm, pd.DataFrame())
+            decide(p, bars[p.watch.id], _state(conn, p.watch), alarms.get(p.watch.id))
+            if p.watch.id in bars
+            else Decision(p, (), p.watch.rearm, None)
             for p in plans
         ]
     if not decisions:
         return MonitorPass((), time.perf_counter() - started)
     with writer(db_target) as wconn:
-        passes = tuple(_record(wconn, d) for d in decisions)
+        passes = tuple(_record(wconn, db_target, d) for d in decisions)
+    for d in decisions:  # the alarms' states move on once their bars are stored
+        if d.alarm is not None:
+            watch_alarm.TRACKS[(db_target, d.plan.watch.id)] = d.alarm
+    watched = {w.id for w in watches}
+    for key in [k for k in watch_alarm.TRACKS if k[0] == db_target and k[1] not in watched]:
+        del watch_alarm.TRACKS[key]  # a pair no longer watched
     return MonitorPass(passes, time.perf_counter() - started)
+
+
+def _alarms(conn: database.Connection, db_target: str, plans: list[Plan]) -> dict[int, watch_alarm.AlarmTrack]:
+    """Each pair's break alarm as of its first new bar: this process's state when it has stepped up to there, else
+    rebuilt from the store (None before its formation has ended)."""
+    out, firsts = {}, None
+    for plan in plans:
+        track = watch_alarm.TRACKS.get((db_target, plan.watch.id))
+        if track is None or track.through_ms != plan.start - plan.tf_ms:
+            if firsts is None:
+                firsts = {s.symbol: s.first_ts for s in database.symbol_summaries(conn) if s.first_ts is not None}
+            if not all(s in firsts for s in plan.watch.pair):
+                continue
+            fend = watch_alarm.formation_end(plan.watch, max(firsts[s] for s in plan.watch.pair), plan.end)
+            track = None
+            if fend < plan.end:
+                track = watch_alarm.build_track(conn, db_target, plan.watch, fend, max(plan.start, fend))
+        if track is not None:
+            out[plan.watch.id] = track
+    return out
 
 
 class WatchMonitor:

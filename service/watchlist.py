@@ -9,6 +9,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import pandas as pd
+
 import analytics
 import database
 from core.vocabulary import Liquidity, SignalKind, WatchSource
@@ -49,7 +51,8 @@ def check_spec(spec: WatchSpec) -> WatchSpec:
 
 def backtest_params(spec: WatchSpec) -> analytics.BacktestParams:
     """The backtest a watched pair's signals and paper positions reproduce: its hedge, windows and bands, its
-    notional and costs (the stand-in cost as slippage), legs fixed for the life of a trade (no re-hedging)."""
+    notional and fee (its stand-in half-spread is in the cost model, service.costs.pair_costs of watch_controls'
+    window), no slippage, legs fixed for the life of a trade (no re-hedging)."""
     return analytics.BacktestParams(
         entry=spec.entry,
         exit=spec.exit,
@@ -60,7 +63,7 @@ def backtest_params(spec: WatchSpec) -> analytics.BacktestParams:
         hedge_window=spec.hedge_window,
         capital=spec.capital,
         fee_bps=spec.fee_bps,
-        slippage_bps=spec.cost_bps,
+        slippage_bps=0.0,
         rehedge_bars=None,
         bar_seconds=float(BAR_SECONDS[spec.timeframe]),
     )
@@ -83,7 +86,7 @@ def spec_from_controls(c: Controls, source: WatchSource = WatchSource.PAIR) -> W
         max_hold_bars=c.max_hold,
         capital=c.capital,
         fee_bps=c.fee_bps,
-        cost_bps=c.slippage_bps,
+        cost_bps=c.stand_in_spread_bps,
         source=source,
     )
 
@@ -157,9 +160,9 @@ def watch_controls(
         stop=s.stop,
         max_hold=s.max_hold_bars,
         fee_bps=s.fee_bps,
-        slippage_bps=s.cost_bps,
+        slippage_bps=0.0,
         maker_fee_bps=s.fee_bps,
-        stand_in_spread_bps=0.0,  # the watch's cost_bps is its whole cost per fill beside the fee
+        stand_in_spread_bps=s.cost_bps,  # charged where a leg has no recorded quote, as the paper fills do
         liquidity=Liquidity.TAKER,
         capital=s.capital,
         in_sample=False,
@@ -190,9 +193,37 @@ def warmup_bars(spec: WatchSpec) -> int:
 
 
 @dataclass(frozen=True)
+class NextFundingOf:
+    """A watched pair's next funding settlement (the earlier of its legs', as the markPrice stream states it) and
+    what it would pay the open position at the current rates and marks (USDT, + received; None when flat)."""
+
+    at: pd.Timestamp
+    cash: float | None
+
+
+def next_funding_of(
+    watch: database.Watch,
+    position: database.PairPosition | None,
+    nexts: Mapping[str, database.NextFunding | None],
+) -> NextFundingOf | None:
+    """The pair's next settlement from each symbol's (`nexts`: database.next_funding per symbol), None before the
+    markPrice stream has stated one for either leg."""
+    legs = {s: n for s in watch.pair if (n := nexts.get(s)) is not None}
+    if not legs:
+        return None
+    cash = None
+    if position is not None:
+        o = position.opening
+        held = ((o.symbol_x, o.qty_x), (o.symbol_y, o.qty_y))
+        cash = sum(-qty * legs[s].mark_price * legs[s].rate for s, qty in held if s in legs) + 0.0
+    return NextFundingOf(min(n.next_funding_time for n in legs.values()), cash)
+
+
+@dataclass(frozen=True)
 class WatchRow:
     """One line of the live watchlist: the pair's latest z, spread and β, its verdict, the paper position side and
-    since when (epoch ms), the latest signal, and why the numbers are missing when they are."""
+    since when (epoch ms), the latest signal, whether the break alarm stands, why the numbers are missing when they
+    are, and the next funding settlement."""
 
     watch: database.Watch
     zscore: float
@@ -203,6 +234,7 @@ class WatchRow:
     last_signal: database.SignalEvent | None
     alarm: bool
     problem: str = ""
+    next_funding: NextFundingOf | None = None
 
     @property
     def in_position_since_ms(self) -> int | None:
@@ -214,7 +246,9 @@ def watch_rows(db_target: str, with_verdict: bool = True) -> list[WatchRow]:
     rows = []
     with reader(db_target) as conn:
         positions = {p.opening.watch_id: p for p in database.list_pair_positions(conn, open_only=True)}
-        for watch in database.list_watches(conn):
+        watches = database.list_watches(conn)
+        nexts = {s: database.next_funding(db_target, s) for s in {s for w in watches for s in w.pair}}
+        for watch in watches:
             signals = database.list_signals(conn, watch.id, limit=50)
             alarms = [s for s in signals if s.kind.is_alarm]
             z = spread = beta = math.nan
@@ -236,6 +270,7 @@ def watch_rows(db_target: str, with_verdict: bool = True) -> list[WatchRow]:
                     signals[0] if signals else None,
                     bool(alarms) and alarms[0].kind is SignalKind.BREAK,
                     problem,
+                    next_funding_of(watch, positions.get(watch.id), nexts),
                 )
             )
     return rows

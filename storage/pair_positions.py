@@ -23,8 +23,9 @@ class LegStatus(enum.StrEnum):
 @dataclass(frozen=True)
 class PairOpening:
     """Both legs' fills of a new position: signed quantities (a long spread is long y, short x), the hedge ratio
-    it was sized with, fill prices, costs (fees, spread) of the entry, how the legs filled and the notional
-    imbalance between them (|x notional − β·y-sized x notional| / that target, after rounding to whole steps)."""
+    it was sized with, the mid each leg filled around (a fill is the mid ± the half-spread), costs (fees, spread) of
+    the entry, how the legs filled and the imbalance between them (|x − (−β·y)| / |β·y|, after rounding to whole
+    steps)."""
 
     watch_id: int
     symbol_x: str
@@ -42,10 +43,16 @@ class PairOpening:
     imbalance: float
     entry_signal_id: int | None = None
 
+    @property
+    def unhedged_x(self) -> float:
+        """Units of x the whole-step rounding left unhedged: −β·qty_y − qty_x (the backtest's unhedged_x)."""
+        return -self.beta * self.qty_y - self.qty_x
+
 
 @dataclass(frozen=True)
 class PairClosing:
-    """Both legs' exit fills, their costs, why it closed (a signal kind's text, or "manual") and the realised P&L."""
+    """Both legs' exit fills (the mids, as at the opening), their costs, why it closed (a signal kind's text, or
+    "manual") and the realised P&L (price P&L of both legs + funding − fees − spread cost)."""
 
     exit_price_x: float
     exit_price_y: float

@@ -158,10 +158,11 @@ _SIGNAL_SELECT = (
 
 def record_signals(
     conn: Connection, watch_id: int, signals: Sequence[NewSignal], evaluated_ms: int, rearm: bool
-) -> list[int]:
+) -> list[tuple[int, NewSignal]]:
     """Store a watched pair's new signals, the last bar evaluated and the re-entry state (all or nothing); a signal
-    already stored for that bar and kind (a restart re-evaluating bars) is skipped. Returns the ids stored now."""
-    ids = []
+    already stored for that bar and kind (a restart re-evaluating bars) is skipped. Returns those stored now, with
+    their ids (what is new, to be delivered)."""
+    ids: list[tuple[int, NewSignal]] = []
     with transaction(conn):
         for s in signals:
             row = conn.execute(
@@ -169,7 +170,7 @@ def record_signals(
                 "recorded_at) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (watch_id, bar_ms, kind) DO NOTHING RETURNING id",
                 (watch_id, s.bar_ms, str(s.kind), s.zscore, s.spread, s.beta, s.price_x, s.price_y, now_ms()),
             ).fetchone()
-            ids += [int(row[0])] if row else []
+            ids += [(int(row[0]), s)] if row else []
         conn.execute(
             "UPDATE watchlist SET evaluated_ms=?, rearm=? WHERE id=? AND (evaluated_ms IS NULL OR evaluated_ms < ?)",
             (evaluated_ms, int(rearm), watch_id, evaluated_ms),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
@@ -88,7 +89,7 @@ def seed_database(
     return written
 
 
-def sidebar_controls(db_target: str, **changes: object) -> Controls:
+def sidebar_controls(db_target: str, **changes: Any) -> Controls:
     """The sidebar's default controls on `db_target` (the BTCUSDT/ETHUSDT pair, 1 s bars, an hour), with `changes`."""
     base = Controls(
         db_target=db_target,
@@ -113,4 +114,4 @@ def sidebar_controls(db_target: str, **changes: object) -> Controls:
         stand_in_spread_bps=1.0,
         liquidity="taker",
     )
-    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+    return dataclasses.replace(base, **changes)

@@ -40,6 +40,7 @@ def test_watchlist_crud_and_live_values(url):
     refused(requests.post(f"{url}/api/watchlist", json=WATCH, timeout=30), 409, "body")
     (row,) = [w for w in requests.get(f"{url}/api/watchlist", timeout=60).json() if w["id"] == watch["id"]]
     assert row["zscore"] is not None and row["beta"] is not None and row["problem"] == ""
+    assert row["next_funding_ms"] is None and row["next_funding_cash"] is None  # no markPrice stream stored
     assert row["verdict"] in ("cointegrated", "ended", "not_cointegrated", "not_enough_data")
     changed = requests.put(f"{url}/api/watchlist/{watch['id']}", json={"entry": 2.5, "stop": 4.0}, timeout=30).json()
     assert (changed["entry"], changed["stop"], changed["hedge_window"]) == (2.5, 4.0, 120)
@@ -87,7 +88,9 @@ def test_positions_open_list_and_close_once(url):
     )
     refused(requests.delete(f"{url}/api/watchlist/{watch['id']}", timeout=30), 409, "watch_id")
     listed = requests.get(f"{url}/api/positions", params={"watch_id": watch["id"], "open": 1}, timeout=30).json()
-    assert [p["id"] for p in listed] == [position["id"]] and set(listed[0]["pnl"]) >= {"price_x", "fees", "net"}
+    assert [p["id"] for p in listed] == [position["id"]]
+    assert set(listed[0]["pnl"]) >= {"price_x", "price_y", "fees", "spread", "funding_x", "funding_y", "net"}
+    assert listed[0]["unhedged_x"] == pytest.approx(-position["beta"] * position["qty_y"] - position["qty_x"])
     barrier, answers = threading.Barrier(2), []
 
     def close() -> None:  # two API clients closing the same position at once

@@ -224,9 +224,11 @@ def _steps(q: float, step: float) -> float:
     return math.copysign(round(n * step, 12), q) if n else 0.0
 
 
-def _independent(x: pd.Series, y: pd.Series, res: A.BacktestResult, setup: dict) -> tuple[float, list[float]]:
+def _independent(
+    x: pd.Series, y: pd.Series, res: A.BacktestResult, setup: dict
+) -> tuple[float, list[float], np.ndarray]:
     """A plain per-bar loop: the same signals (z, beta), its own fills, fees, steps and funding. Returns the final
-    P&L and each round trip's net."""
+    P&L, each round trip's net and the P&L after each bar (cash plus the legs marked at the close)."""
     p = res.params
     z, beta = res.zscore.to_numpy(), res.hedge.beta_series.ffill().to_numpy()
     px, py = x.to_numpy(), y.to_numpy()
@@ -250,7 +252,7 @@ def _independent(x: pd.Series, y: pd.Series, res: A.BacktestResult, setup: dict)
             return None
         return bids[i], asks[i]
 
-    cash, pos, trade_nets, trade_start = 0.0, {"x": 0.0, "y": 0.0}, [], 0.0
+    cash, pos, trade_nets, trade_start, marked = 0.0, {"x": 0.0, "y": 0.0}, [], 0.0, []
     state, entry_bar = 0, -1
     pending: int | None = None  # side to enter (+1/−1) or 0 to exit at this bar
 
@@ -293,14 +295,14 @@ def _independent(x: pd.Series, y: pd.Series, res: A.BacktestResult, setup: dict)
             fill("x", t, -pos["x"])
             fill("y", t, -pos["y"])
             trade_nets.append(cash - trade_start)
-            break
+        marked.append(cash + pos["x"] * px[t] + pos["y"] * py[t])
         if t < p.warmup or math.isnan(z[t]):
             continue
         if state == 0 and abs(z[t]) > p.entry and t < n - 2:
             pending = -1 if z[t] > 0 else 1
         elif (state == -1 and z[t] <= p.exit) or (state == 1 and z[t] >= -p.exit):
             pending = 0
-    return cash, trade_nets
+    return cash, trade_nets, np.array(marked)
 
 
 @pytest.mark.parametrize("rehedge", [None, 7])
@@ -339,7 +341,7 @@ def test_backtest_reconciles_with_an_independent_simulator(rehedge: int | None) 
         "step_y": 0.001,
         "min_notional_x": 5.0,
     }
-    total, nets = _independent(x, y, res, setup)
+    total, nets, marked = _independent(x, y, res, setup)
     assert len(nets) == len(res.trades) > 10 and res.refused.empty
     assert (
         res.breakdown.funding != 0 and 0 < res.breakdown.stand_in_fills < res.breakdown.fills_x + res.breakdown.fills_y
@@ -349,3 +351,31 @@ def test_backtest_reconciles_with_an_independent_simulator(rehedge: int | None) 
     b = res.breakdown
     assert b.net == pytest.approx(b.gross - b.fees - b.spread_cost - b.slippage + b.funding, abs=1e-9)
     np.testing.assert_allclose(res.bar_pnl["net"].cumsum() + res.params.capital, res.equity, atol=1e-9)
+    # Sharpe and the tiles are the net P&L's: recomputed here from the independent loop's marked equity
+    np.testing.assert_allclose(res.equity, res.params.capital + marked, rtol=0, atol=1e-9)
+    equity = res.params.capital + marked
+    r = np.diff(equity) / equity[:-1]
+    m = res.metrics
+    assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(res.ann_factor), rel=1e-9)
+    assert m["total_return"] == pytest.approx(total, abs=1e-9) and m["expectancy"] == pytest.approx(np.mean(nets))
+    assert m["win_rate"] == pytest.approx(np.mean(np.array(nets) > 0))
+    assert m["total_fees"] == pytest.approx(res.trades["fees"].sum(), abs=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------------- walk-forward
+
+
+def _walk(**kw) -> A.WalkForwardParams:
+    base = {"formation_bars": 1_500, "trading_bars": 500, "purge_bars": 5, "bands": A.BandChoice.FIXED, "fee_bps": 4.0}
+    return A.WalkForwardParams(**{**base, **kw, "bar_seconds": 60.0})
+
+
+def test_sweep_overfitting_judges_the_cells_after_costs() -> None:
+    x, y = _pair()
+    costs = A.CostModel(stand_in_half_spread_bps=2.0)
+    returns = A.sweep_returns(x, y, _params(), [1.5, 2.0], [0.0], costs)
+    for entry in (1.5, 2.0):
+        single = A.backtest_pairs(x, y, _params(entry=entry, exit=0.0), costs)
+        np.testing.assert_allclose(returns[f"{entry:g}/0"], single.pnl / single.params.capital, rtol=0, atol=1e-15)
+    free = A.sweep_returns(x, y, _params(), [1.5, 2.0], [0.0])
+    assert (free.sum() > returns.sum()).all()  # the half-spread is paid on every fill

@@ -17,13 +17,13 @@ from quant import kalman
 pytestmark = pytest.mark.filterwarnings("error")
 
 
-def _fading_memory_loglik(h: np.ndarray, y: np.ndarray, memory: float, skip: int) -> np.ndarray:
+def _fading_memory_loglik(h: np.ndarray, y: np.ndarray, memory: float, skip: int, span: float) -> np.ndarray:
     """Profile log-likelihood through each bar of the fading-memory filter, state [β, α], H = [h_t, 1], written as a
     matrix-form filter: predicted covariance P/λ (λ = 1 − 1/memory), r = 1 from the diffuse prior, then r profiled
-    out over the bars from `skip` on."""
-    lam = 1.0 - 1.0 / memory
+    out over the bars from `skip` on, each bar's terms discounted by 1 − 1/span a bar."""
+    lam, keep = 1.0 - 1.0 / memory, 1.0 - 1.0 / span
     theta, cov = np.zeros(2), kalman._DIFFUSE * np.eye(2)
-    sq_sum = log_sum = 0.0
+    sq_sum = log_sum = count = 0.0
     out = np.full(h.size, np.nan)
     for t in range(h.size):
         hm = np.array([h[t], 1.0])
@@ -34,26 +34,28 @@ def _fading_memory_loglik(h: np.ndarray, y: np.ndarray, memory: float, skip: int
         theta = theta + gain * e
         cov = pred - np.outer(gain, hm @ pred)
         if t >= skip:
-            sq_sum += e * e / f
-            log_sum += math.log(f)
-            count = t - skip + 1
+            sq_sum = keep * sq_sum + e * e / f
+            log_sum = keep * log_sum + math.log(f)
+            count = keep * count + 1.0
             out[t] = -0.5 * count * math.log(sq_sum / count) - 0.5 * log_sum
     return out
 
 
 def test_memory_likelihood_is_the_fading_memory_filters_own() -> None:
     """memory_loglik (exponentially weighted sums, one lfilter per memory) equals the prediction-error decomposition of
-    a loop-form fading-memory filter, bar by bar, for short and long memories."""
+    a loop-form fading-memory filter, bar by bar, for short and long memories, with every bar alike and with older
+    bars discounted."""
     rng = np.random.default_rng(5)
     n = 1_500
     h = np.cumsum(rng.normal(0.0, 0.1, n)) + rng.normal(size=n)
     y = 0.3 + (0.5 + np.cumsum(rng.normal(0.0, 0.01, n))) * h + rng.normal(size=n)
     memories = np.array([30.0, 300.0, 3_000.0])
     start = 200
-    fast = kalman.memory_loglik(h, y, memories, start)
-    for row, memory in zip(fast, memories):
-        ref = _fading_memory_loglik(h, y, memory, kalman._SKIP)[start:]
-        np.testing.assert_allclose(row, ref, rtol=1e-7)
+    for span in (math.inf, 400.0):
+        fast = kalman.memory_loglik(h, y, memories, start, span=span)
+        for row, memory in zip(fast, memories):
+            ref = _fading_memory_loglik(h, y, memory, kalman._SKIP, span)[start:]
+            np.testing.assert_allclose(row, ref, rtol=1e-7, err_msg=f"memory {memory}, span {span}")
 
 
 def test_learned_memory_refines_between_grid_points() -> None:

@@ -14,7 +14,8 @@ from universe_fixtures import VOL, found_pairs, market_universe, null_universe, 
 
 import analytics as A
 from quant import unitroot
-from quant.scan_describe import noisy_spread, robust_hurst
+from quant.scan import SCAN_COST_BPS
+from quant.scan_describe import describe_pair, noisy_spread, robust_hurst
 from quant.scan_screen import iv_statistics, standardise, symbol_noise
 
 
@@ -108,8 +109,9 @@ def test_echoes_of_a_planted_leg_are_folded_under_one_lead() -> None:
 
 def test_null_universes_with_bounce_heavy_tails_and_garch_select_almost_nothing() -> None:
     """20 null universes (60 independent walks: normal, Student-t 3 and GARCH increments; 30 % bounce at 5× the
-    increment sd; 10 % on a one-tick grid): at FDR 5 % a universe selects anything at most ~5 % of the time. The
-    selection the issue measured (a screen p-value past the confirmation cap) selected hundreds in every one."""
+    increment sd; 10 % on a one-tick grid): at FDR 5 % a universe selects anything at most ~5 % of the time, so at
+    most 1 of the 20 may (measured: none; bench/scan_selection.py --study null: none of 100 universes of 100 walks).
+    The selection the issue measured (a screen p-value past the confirmation cap) selected hundreds in every one."""
     with_any, sent = 0, []
     for seed in range(20):
         u = null_universe(60, 5_000, seed=1_000 + seed, tick_share=0.1)
@@ -118,7 +120,7 @@ def test_null_universes_with_bounce_heavy_tails_and_garch_select_almost_nothing(
         with_any += bool(table["selected"].any())
         sent.append(summary.pairs_sent)
         assert set(summary.noisy) >= {name for name in u.bounce if summary.noise[name].autocorr < -0.2}
-    assert with_any <= 2, with_any
+    assert with_any <= 1, with_any
     assert max(sent) <= 30, sent  # the screen is not flooded by bounce pairs
 
 
@@ -197,6 +199,24 @@ def test_noisy_spread_recovers_the_signal() -> None:
         assert math.sqrt(model.signal_var) == pytest.approx(0.005, rel=0.15)
         assert robust_hurst(observed - observed.mean(), model.noise_var) < 0.5
     assert math.isnan(noisy_spread(rng.normal(0, 1, 5_000) * 0 + np.tile([1.0, -1.0], 2_500)).phi)
+
+
+@pytest.mark.parametrize(("n", "half_life"), [(3_600, 80.0), (3_600, 180.0), (7_056, 180.0)])
+@pytest.mark.parametrize("bounce", [0.0, 0.003])
+def test_half_lives_of_slow_pairs_are_right_in_median(n: int, half_life: float, bounce: float) -> None:
+    """Issue 23: the scanner read slow pairs (80–180 bars) 20–50 % short, and a bouncing pair's autocovariance
+    ratio 20–40 % short on 3,600–7,056 bars (the mean's estimation). describe_pair, as the scan calls it (a leg
+    with a 0.3 % bounce flagged noisy), on y = 0.5·x·e^s with s an AR(1) of sd 0.2 %: the median half-life of 200
+    pairs is within ±20 % of the truth (measured 0.97–1.16; the median of 100 pairs moves by ~±0.1. On 1,000 bars,
+    5.5 half-lives of a 180-bar spread, the bouncing reading is 0.65×; the plain one 1.0×)."""
+    bars = []
+    for seed in range(200):
+        rng = np.random.default_rng([23, n, seed])
+        x = 60_000.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
+        y = 0.5 * x * np.exp(ou(rng, n, half_life, 0.002) + rng.normal(0.0, bounce, n))
+        bars.append(describe_pair(x, y, x[:0], y[:0], 60.0, bounce > 0, SCAN_COST_BPS).half_life)
+    ratio = float(np.median(bars)) / half_life
+    assert 0.8 <= ratio <= 1.2, f"median half-life {ratio:.2f} × the truth (n {n:,}, half-life {half_life}, {bounce})"
 
 
 def test_the_summary_and_columns_describe_the_selection(bounce_market) -> None:

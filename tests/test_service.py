@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 from app_fixtures import PAIR, seed_database
 
@@ -14,6 +16,7 @@ import analytics
 import database
 from config import load_settings
 from core.contracts import ContractRules
+from core.vocabulary import Liquidity
 from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
 from service import costs, paper, research
 from service.controls import Controls
@@ -105,7 +108,7 @@ def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
         in_sample=False,
         maker_fee_bps=2.0,
         stand_in_spread_bps=1.0,
-        liquidity="taker",
+        liquidity=Liquidity.TAKER,
     )
 
 
@@ -193,3 +196,45 @@ def test_next_funding_flows_per_leg(tmp_path) -> None:
     assert y_leg.next is not None and y_leg.next.interval_hours == 4.0
     assert y_leg.quantity > 0 and y_leg.cash == pytest.approx(-y_leg.quantity * 3_000.0 * 1e-4)
     assert x_leg.quantity == pytest.approx(-float(pair.hedge.beta) * y_leg.quantity)
+
+
+def test_a_zero_signal_round_trip_on_recorded_quotes_costs_two_half_spreads_per_leg_plus_fees(tmp_path) -> None:
+    """Quotes recorded for every second with a still mid and a changing spread; each trade enters and exits on the
+    next bar (max hold 1), so its net P&L is exactly −(both half-spreads of each leg × its quantity + the fees)."""
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    c = dataclasses.replace(_costs_controls(db, 20, end_ms), max_hold=1)
+    with reader(db) as conn:
+        window = load_window(conn, c)
+    closes = window.closes(PAIR)
+    rng = np.random.default_rng(4)
+    mids = {PAIR[0]: 60_000.0, PAIR[1]: 3_000.0}
+    book = {
+        (s, int(t.value // 1_000_000)): (mids[s] - h, mids[s] + h)
+        for s in PAIR
+        for t, h in zip(closes.index, mids[s] * rng.uniform(0.5e-4, 3e-4, len(closes)), strict=True)
+    }
+    with database.open_writer(db) as conn:
+        database.write_quote_bars(
+            conn, [QuoteBar(s, ms, b, a, 1.0, 1.0, (a - b) / 2) for (s, ms), (b, a) in book.items()]
+        )
+    t = costs.run_backtest(window).trades
+    assert len(t) > 5 and (t["holding_bars"] == 1).all()
+
+    def paid(symbol: str, qty: float, at: pd.Timestamp, sign: float) -> tuple[float, float]:
+        """(half-spread × |qty|, fee) of a fill of `sign`·qty at the quote recorded in that bar's second."""
+        bid, ask = book[(symbol, int(at.value // 1_000_000))]
+        price = ask if sign * qty > 0 else bid
+        return abs(qty) * (ask - bid) / 2, abs(qty) * price * 4e-4
+
+    for _, row in t.iterrows():
+        fills = [
+            paid(symbol, row[q], row[when], sign)
+            for symbol, q in ((PAIR[0], "qty_x"), (PAIR[1], "qty_y"))
+            for when, sign in (("entry_time", 1.0), ("exit_time", -1.0))
+        ]
+        spread, fees = sum(f[0] for f in fills), sum(f[1] for f in fills)
+        assert row["spread_cost"] == pytest.approx(spread, abs=1e-9) and row["fees"] == pytest.approx(fees, abs=1e-9)
+        assert row["gross_pnl"] == pytest.approx(0.0, abs=1e-9)  # the mid never moved
+        assert row["net_pnl"] == pytest.approx(-(spread + fees), abs=1e-9)

@@ -27,5 +27,6 @@ def test_watch_from_pair_analytics_then_open_and_close_a_position(at):  # noqa: 
     assert any(s.value.startswith("Closed #") for s in at.success)
     positions = at.dataframe[1].value
     assert positions["closed"].iloc[0] != "open" and positions["reason"].iloc[0] == "manual"
-    net = positions["P&L y leg"] + positions["P&L x leg"] + positions["fees"] + positions["spread cost"]
+    parts = ("P&L y leg", "P&L x leg", "fees", "spread cost", "funding y", "funding x")
+    net = sum(positions[column] for column in parts)
     assert abs(net.iloc[0] - positions["net P&L"].iloc[0]) < 1e-9
