@@ -155,6 +155,9 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.locator("[data-testid='stDataFrame']").first.wait_for(timeout=180_000)
             page.wait_for_timeout(SETTLE_MS)
             look("3_scanner")
+            said = page.get_by_text("sent to the full test").first.inner_text()  # issue 23: what was tested and kept
+            for words in ("pairs of", "tested on", "confirmed", "left unconfirmed", "selected", "bounce (marked ⚠)"):
+                assert words in said, (words, said)
             select_first_row(page)
             opener = page.get_by_role("button", name="in Pair Analytics")
             opener.wait_for(timeout=30_000)
