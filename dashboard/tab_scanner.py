@@ -46,6 +46,7 @@ SHOWN = {  # the trust columns first: at 1280 px the right end of the table is o
     "qvalue": "q (BH)",
     "edge_per_day": "edge/day after costs",
     "covers_cost": "covers costs",
+    "dsr": "chance real (DSR)",
     "trade_hours": "trade cycle",
     "echoes": "echoes",
     "selected": "selected",
@@ -101,6 +102,7 @@ def table_view(rows: pd.DataFrame, view: ScanView = ScanView.LEADS) -> pd.DataFr
     out["edge/day after costs"] = [fmt_value(v * 100, "{:.3f} %") for v in out["edge/day after costs"]]
     out["trade cycle"] = [fmt_duration(v * 3_600) if pd.notna(v) else "—" for v in out["trade cycle"]]
     out["covers costs"] = ["yes" if v else NO_EDGE_MARK for v in out["covers costs"]]
+    out["chance real (DSR)"] = [fmt_value(v * 100, "{:.0f} %") for v in out["chance real (DSR)"]]
     for col in ("holds out of sample", "selected"):
         if col in out:
             out[col] = ["yes" if v else "no" for v in out[col]]

@@ -10,10 +10,13 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from scipy import stats
 from scipy.signal import lfilter
 
 from quant import unitroot
 from quant.ou_bands import spread_edge
+from quant.overfitting import deflated_sharpe_ratio
 from quant.persistence import median_unbiased_ar1
 from quant.stationarity import half_life, hurst_exponent
 from quant.vocabulary import InsufficientData
@@ -39,6 +42,7 @@ class ConfirmedPair:
     oos_pvalue: float
     edge_per_day: float  # OU-optimal band, both sides, after the round trip: share of gross notional per day
     trade_hours: float  # that band's expected cycle (entry → exit → entry)
+    dsr: float  # the chance the band's in-sample Sharpe is real after every pair tested (:func:`pick_dsr`)
 
     @property
     def pvalue(self) -> float:
@@ -151,16 +155,49 @@ def _crossings(centred: np.ndarray, days: float) -> float:
     return float(np.count_nonzero(np.diff(np.sign(centred)) != 0) / days)
 
 
+def band_pnl(resid: np.ndarray, theta: float, half_width: float, cost: float) -> np.ndarray:
+    """Per-bar P&L (spread units, one unit of spread) of trading a symmetric band both ways on `resid`, as the edge
+    reads it (Bertram's cycle): long at or below θ − h, short at or above θ + h, held until the other side. A signal
+    at a bar's close fills at the next close (the backtest's rule), and each unit of position change pays half the
+    round trip `cost`."""
+    signal = np.where(resid <= theta - half_width, 1.0, np.where(resid >= theta + half_width, -1.0, np.nan))
+    held = pd.Series(signal).ffill().fillna(0.0).to_numpy()
+    position = np.concatenate(([0.0], held[:-1]))  # held from each close: the previous close's signal
+    pnl = np.zeros(resid.size)
+    pnl[1:] = position[:-1] * np.diff(resid)
+    return pnl - cost / 2.0 * np.abs(np.diff(position, prepend=0.0))
+
+
+def pick_dsr(pnl: np.ndarray, n_trials: int) -> float:
+    """The deflated Sharpe ratio (Bailey & López de Prado 2014) of a pick's per-bar P&L when `n_trials` pairs were
+    tested to find it: its per-bar Sharpe against the best that many skill-less trials reach by luck. The trials'
+    Sharpe variance is the estimator's own under no skill, 1/(n − 1) (the scan does not trade every pair it tests).
+    NaN when the P&L is flat or too short."""
+    n = pnl.size
+    if n < 3 or not np.ptp(pnl) > 0:
+        return math.nan
+    sharpe = float(pnl.mean() / pnl.std(ddof=1))
+    try:
+        found = deflated_sharpe_ratio(
+            sharpe, max(n_trials, 1), 1.0 / (n - 1), n, float(stats.skew(pnl)), float(stats.kurtosis(pnl, fisher=False))
+        )
+    except ValueError:  # skew and kurtosis leave the estimator's variance non-positive
+        return math.nan
+    return found.dsr
+
+
 def _edge(
-    resid: np.ndarray, x: float, y: float, beta: float, bar_seconds: float, cost_bps: float
-) -> tuple[float, float]:
-    """(edge per day, expected cycle in hours) of the residual's OU-optimal band (:func:`quant.ou_bands.spread_edge`);
-    NaN when the residual does not mean-revert bar to bar or no band within reach pays the round trip."""
+    resid: np.ndarray, x: float, y: float, beta: float, bar_seconds: float, cost_bps: float, n_trials: int
+) -> tuple[float, float, float]:
+    """(edge per day, expected cycle in hours, deflated Sharpe) of the residual's OU-optimal band
+    (:func:`quant.ou_bands.spread_edge`, :func:`band_pnl`, :func:`pick_dsr`); NaN when the residual does not
+    mean-revert bar to bar or no band within reach pays the round trip."""
     try:
         edge = spread_edge(resid, x, y, beta, bar_seconds, cost_bps)
     except ValueError:  # InsufficientData included
-        return math.nan, math.nan
-    return edge.edge_per_day, edge.trade_seconds / 3_600
+        return math.nan, math.nan, math.nan
+    pnl = band_pnl(resid, edge.fit.theta, edge.bands.half_width, edge.cost)
+    return edge.edge_per_day, edge.trade_seconds / 3_600, pick_dsr(pnl, n_trials)
 
 
 def describe_pair(
@@ -171,12 +208,13 @@ def describe_pair(
     bar_seconds: float,
     noisy: bool,
     cost_bps: float,
+    n_trials: int,
 ) -> ConfirmedPair:
     """The confirmed pair's Engle–Granger in both orientations, oriented y on x where that p is the smaller, and what
     a trader ranks by: half-life, spread volatility (share of y), mean crossings per day, Hurst, and the out-of-sample
     ADF of the validation window's residual under the formation's (α, β) (no estimation there: plain ADF values),
     and the edge after costs: the OU-optimal band's expected return per day for a round trip at `cost_bps` per leg
-    per fill (:func:`_edge`).
+    per fill (:func:`_edge`), with the deflated Sharpe of trading it in sample after `n_trials` pairs were tested.
     A `noisy` pair (a leg flagged as bouncing) reads half-life, crossings and Hurst off :func:`noisy_spread`: a
     bounce makes the raw spread cross its mean every few bars and look faster than it reverts."""
     forward, reverse = _eg(x, y), _eg(y, x)
@@ -204,7 +242,7 @@ def describe_pair(
     if xv.size >= MIN_VALIDATION and np.isfinite(xv).all() and np.isfinite(yv).all():
         fit = unitroot.adf_fit(yv - alpha - beta * xv, constant=True)
         oos_pvalue = unitroot.pvalue(fit.statistic)
-    edge, cycle = _edge(resid, float(x[-1]), float(y[-1]), beta, bar_seconds, cost_bps)
+    edge, cycle, dsr = _edge(resid, float(x[-1]), float(y[-1]), beta, bar_seconds, cost_bps, n_trials)
     return ConfirmedPair(
         swap=bool(swap),
         beta=beta,
@@ -219,4 +257,5 @@ def describe_pair(
         oos_pvalue=oos_pvalue,
         edge_per_day=edge,
         trade_hours=cycle,
+        dsr=dsr,
     )

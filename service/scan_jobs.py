@@ -332,6 +332,9 @@ class RowVerdict:
     warnings: tuple[str, ...]
 
 
+DSR_WARN = 0.95  # a pick whose deflated Sharpe is below this gets a warning
+
+
 def row_verdict(row: pd.Series, fdr: float) -> RowVerdict:
     """What the scan says of one pair (a row of its table): the headline from the full test, the false discovery
     control and the out-of-sample test, warned where the pair falls short or a leg's returns bounce."""
@@ -342,6 +345,11 @@ def row_verdict(row: pd.Series, fdr: float) -> RowVerdict:
         warnings.append(f"not significant after the false discovery control (q {row['qvalue']:.3f} > {fdr:g})")
     if not row["oos_confirmed"]:
         warnings.append("does not hold out of sample (the last 30 % of the window)")
+    if row["confirmed"] and pd.notna(row["dsr"]) and row["dsr"] < DSR_WARN:
+        warnings.append(
+            f"deflated for every pair the scan tested, the chance its band's in-sample Sharpe is real is only "
+            f"{row['dsr']:.0%} (DSR)"
+        )
     bounce = "'s returns bounce: half-life and crossings are bounce-robust estimates"
     warnings += [f"{row[leg]}{bounce}" for leg in ("x", "y") if row[f"noisy_{leg}"]]
     if row["selected"]:

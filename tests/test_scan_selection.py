@@ -214,7 +214,7 @@ def test_half_lives_of_slow_pairs_are_right_in_median(n: int, half_life: float, 
         rng = np.random.default_rng([23, n, seed])
         x = 60_000.0 * np.exp(np.cumsum(rng.normal(0.0, 1e-3, n)))
         y = 0.5 * x * np.exp(ou(rng, n, half_life, 0.002) + rng.normal(0.0, bounce, n))
-        bars.append(describe_pair(x, y, x[:0], y[:0], 60.0, bounce > 0, SCAN_COST_BPS).half_life)
+        bars.append(describe_pair(x, y, x[:0], y[:0], 60.0, bounce > 0, SCAN_COST_BPS, 1).half_life)
     ratio = float(np.median(bars)) / half_life
     assert 0.8 <= ratio <= 1.2, f"median half-life {ratio:.2f} × the truth (n {n:,}, half-life {half_life}, {bounce})"
 

@@ -203,6 +203,13 @@ def test_the_tab_folds_echoes_under_their_discovery_and_marks_bouncing_legs() ->
     assert {"edge/day after costs", "trade cycle", "covers costs"} <= set(shown.columns)
     assert shown["edge/day after costs"].iloc[0].endswith(" %")
     assert set(shown["covers costs"]) <= {"yes", NO_EDGE_MARK}
+    assert shown["chance real (DSR)"].iloc[0].endswith(" %")
+    lead = ranked.iloc[0]
+    low, high = lead.copy(), lead.copy()
+    low["dsr"], high["dsr"] = 0.3, 0.99
+    [warned] = [w for w in scanner.row_verdict(low, 0.05).warnings if "DSR" in w]
+    assert "30%" in warned and "every pair the scan tested" in warned
+    assert not [w for w in scanner.row_verdict(high, 0.05).warnings if "DSR" in w]
 
 
 def test_the_simulated_universe_is_stored_in_the_background_with_progress(tmp_path) -> None:
