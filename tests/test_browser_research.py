@@ -49,7 +49,7 @@ def test_research_sections_in_chromium(server, tmp_path):
             page.get_by_role("tab", name="Pair Analytics").click()
             bands = page.get_by_text("Suggested bands (OU-optimal, after costs)")
             bands.wait_for(timeout=60_000)
-            for label in ("Band (z)", "Band (spread, USDT)", "Expected trade cycle", "Edge per day after costs"):
+            for label in ("Band (z)", "Band (spread, USDT)", "Expected trade cycle", "Edge/day after costs"):
                 page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
             no_errors(page, "Pair Analytics")
             shoot(page, bands, tmp_path / "pair_bands.png")
