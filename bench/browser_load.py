@@ -8,6 +8,7 @@ app.py` with an empty database and the simulated feed started with the sidebar's
   (`[data-testid="stStatusWidget"]`, the "Stop" control) is visible;
 - the same share from the tab's click to the end of the settle (a full script run, which shows it): the sampler's
   control;
+- charts: the live Plotly charts shown (each redrawn with `Plotly.react` at every refresh);
 - console: browser console warnings and errors logged meanwhile.
 
 Each tab is sampled `--runs` times (rounds over all tabs in the same browser); the table gives the median and range.
@@ -58,6 +59,8 @@ START_JS = """ms => {
   }, ms);
 }"""
 STOP_JS = "() => { clearInterval(window.__loadTimer); return window.__load; }"
+# The live charts (Plotly figures redrawn at each refresh) on the open tab.
+CHARTS_JS = "() => [...document.querySelectorAll('.live-plot')].filter(h => h.offsetParent !== null).length"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class TabLoad:
     shown: int
     switch_shown: float  # share of samples showing the indicator from the tab click to the end of the settle
     console: int
+    charts: int
     load1: float
 
     @property
@@ -91,6 +95,7 @@ def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: 
     page.wait_for_timeout(seconds * 1000)
     cpu1, t1 = renderer_cpu_seconds(), time.monotonic()
     idle = page.evaluate(STOP_JS)
+    charts = page.evaluate(CHARTS_JS)
     return TabLoad(
         tab=tab,
         cores=(cpu1 - cpu0) / (t1 - t0),
@@ -98,6 +103,7 @@ def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: 
         shown=idle["shown"],
         switch_shown=switch["shown"] / max(switch["samples"], 1),
         console=console.count() - before,
+        charts=charts,
         load1=os.getloadavg()[0],
     )
 
@@ -142,14 +148,15 @@ def main() -> None:
     loads = run(args.runs, args.seconds, args.every_ms, args.width, args.collect)
     shown_head = f"running indicator shown (% of {args.every_ms} ms samples)"
     switch_head = "shown from the tab click to 3 s after (a full run)"
-    print(f"| tab | renderer CPU (cores) | {shown_head} | {switch_head} | console messages |")
-    print("|---|---:|---:|---:|---:|")
+    print(f"| tab | renderer CPU (cores) | {shown_head} | {switch_head} | live charts | console messages |")
+    print("|---|---:|---:|---:|---:|---:|")
     for tab in TABS:
         mine = [m for m in loads if m.tab == tab]
         cores = spread([m.cores for m in mine], ".2f")
         shown = spread([m.shown_share * 100 for m in mine], ".1f")
         switch = spread([m.switch_shown * 100 for m in mine], ".0f")
-        print(f"| {tab} | {cores} | {shown} % | {switch} % | {sum(m.console for m in mine)} |")
+        charts, console = max(m.charts for m in mine), sum(m.console for m in mine)
+        print(f"| {tab} | {cores} | {shown} % | {switch} % | {charts} | {console} |")
     load1 = [m.load1 for m in loads]
     print(
         f"\n{args.runs} round(s) of {args.seconds:.0f} s a tab at {args.width} px; 1-minute load average "
