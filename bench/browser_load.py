@@ -14,7 +14,7 @@ app.py` with an empty database and the simulated feed started with the sidebar's
 Each tab is sampled `--runs` times (rounds over all tabs in the same browser); the table gives the median and range.
 Targets: Charts' renderer < 0.3 cores, the indicator never shown during fragment refreshes.
 
-    python bench/browser_load.py                 # 3 rounds of 30 s a tab, ~16 min
+    python bench/browser_load.py                 # 3 rounds of 30 s a tab, ~17 min (2 rounds: 12 min)
     python bench/browser_load.py --runs 1 --seconds 5 --collect 5   # a quick look
 """
 
