@@ -29,24 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from browser_probe import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, renderer_cpu_seconds
+from browser_probe import CHROMIUM, CHROMIUM_ARGS, TAB_MARKERS, ConsoleLog, renderer_cpu_seconds
 from playwright.sync_api import sync_playwright
 from served import serve
 
 from dashboard.page import TABS
 
-# tab -> text that shows it has rendered (as tests/test_browser_walk.py waits for it)
-MARKERS = {
-    "Dashboard": "Window:",
-    "Charts": "Window:",
-    "Pair Analytics": "Window:",
-    "Backtest": "Window:",
-    "Scanner": "Run scan",
-    "Watchlist": "Watched pairs are evaluated",
-    "Portfolio": "Open positions",
-    "Alerts": "Rules",
-    "Data Management": "Database statistics",
-}
 SETTLE_MS = 3_000  # after a tab switch (a full script run, which shows the indicator) before sampling starts
 
 # A timer in the page: every `ms`, is Streamlit's status widget visible? Read back by STOP_JS.
@@ -86,7 +74,7 @@ def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: 
     settle, then sample it untouched for `seconds`."""
     page.evaluate(START_JS, every_ms)
     page.get_by_role("tab", name=tab).click()
-    page.get_by_text(MARKERS[tab], exact=False).first.wait_for(timeout=60_000)
+    page.get_by_text(TAB_MARKERS[tab], exact=False).first.wait_for(timeout=60_000)
     page.wait_for_timeout(SETTLE_MS)
     switch = page.evaluate(STOP_JS)
     before = console.count()

@@ -176,3 +176,17 @@ def cut_tiles(page: Any) -> list[str]:
     """The visible metric tiles whose value or label is cut off (their label and value text), empty when every one
     fits."""
     return page.evaluate(CUT_TILES_JS)
+
+
+# tab -> text that shows it has rendered (on an empty database a live tab may still be warming up)
+TAB_MARKERS = {
+    "Dashboard": "Window:",
+    "Charts": "Window:",
+    "Pair Analytics": "Window:",
+    "Backtest": "Window:",
+    "Scanner": "Run scan",
+    "Watchlist": "Watched pairs are evaluated",
+    "Portfolio": "Open positions",
+    "Alerts": "Rules",
+    "Data Management": "Database statistics",
+}

@@ -16,22 +16,10 @@ import time
 from pathlib import Path
 
 import pytest
-from browser_probe import CHROMIUM, CHROMIUM_ARGS, ConsoleLog, cut_tiles
+from browser_probe import CHROMIUM, CHROMIUM_ARGS, TAB_MARKERS, ConsoleLog, cut_tiles
 from served import serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-# tab -> text that shows it has rendered (on an empty database a live tab may still be warming up)
-TABS = {
-    "Dashboard": "Window:",
-    "Charts": "Window:",
-    "Pair Analytics": "Window:",
-    "Backtest": "Window:",
-    "Scanner": "Run scan",
-    "Watchlist": "Watched pairs are evaluated",
-    "Portfolio": "Open positions",
-    "Alerts": "Rules",
-    "Data Management": "Database statistics",
-}
 SETTLE_MS = 2_500  # a tab is watched this long (two refreshes) for console messages
 
 
@@ -133,19 +121,21 @@ def test_a_new_user_walks_from_an_empty_database_to_a_scanned_pair(empty_server,
             page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=60_000)
             started = time.monotonic()
             choose(page, "Timeframe", "1min")
-            open_tab(page, "Portfolio", TABS["Portfolio"])  # while the first minute is collected: a paper position
+            open_tab(
+                page, "Portfolio", TAB_MARKERS["Portfolio"]
+            )  # while the first minute is collected: a paper position
             page.get_by_role("button", name="Open position").click()
             page.get_by_text("Opened LONG BTCUSDT").first.wait_for(timeout=30_000)
-            open_tab(page, "Alerts", TABS["Alerts"])  # and an alert rule
+            open_tab(page, "Alerts", TAB_MARKERS["Alerts"])  # and an alert rule
             page.get_by_role("button", name="Add rule").click()
             page.get_by_text("#1 ").first.wait_for(timeout=30_000)
             page.wait_for_timeout(max(0.0, 60.0 - (time.monotonic() - started)) * 1000)  # a minute of collection
             step("collector started, 1-minute bars, a paper position and an alert rule, a minute collected")
             assert sidebar_value(page, "Timeframe") == "1min"  # kept through the tab changes and the actions
-            for tab, marker in TABS.items():
+            for tab, marker in TAB_MARKERS.items():
                 open_tab(page, tab, marker)
                 look(f"1_start_{tab.replace(' ', '_')}")
-            open_tab(page, "Scanner", TABS["Scanner"])
+            open_tab(page, "Scanner", TAB_MARKERS["Scanner"])
             page.get_by_role("button", name="Store a simulated universe").click()
             page.get_by_text("Storing a simulated universe").first.wait_for(timeout=30_000)  # a progress bar
             look("2_universe_storing")

@@ -10,13 +10,12 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import pandas as pd
 import pytest
-from app_fixtures import PAIR, seed_database
+from app_fixtures import PAIR, seed_database, sidebar_controls
 
 import analytics
 import database
 from config import load_settings
 from core.contracts import ContractRules
-from core.vocabulary import Liquidity
 from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
 from service import costs, paper, research
 from service.controls import Controls
@@ -87,28 +86,8 @@ def test_signed_link_opens_its_own_export_only(monkeypatch) -> None:
 
 
 def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
-    return Controls(
-        db_target=db,
-        symbols=PAIR,
-        pair=PAIR,
-        timeframe="1s",
-        lookback_min=lookback_min,
-        end_ms=end_ms,
-        min_volume=0.0,
-        method="rolling",
-        hedge_window=120,
-        z_window=60,
-        entry=1.5,
-        exit=0.0,
-        stop=None,
-        max_hold=None,
-        fee_bps=4.0,
-        slippage_bps=0.0,
-        capital=10_000.0,
-        in_sample=False,
-        maker_fee_bps=2.0,
-        stand_in_spread_bps=1.0,
-        liquidity=Liquidity.TAKER,
+    return sidebar_controls(
+        db, lookback_min=lookback_min, end_ms=end_ms, method="rolling", hedge_window=120, entry=1.5, stop=None
     )
 
 
