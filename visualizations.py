@@ -29,7 +29,6 @@ from charts.common import FrameLike, empty_figure
 from charts.downsample import envelope_downsample, minmax_downsample, rebucket_candles, to_epoch_ms
 from charts.pair import correlation_heatmap, hedge_ratio_figure, rolling_correlation_figure, spread_zscore_figure
 from charts.prices import (
-    candlestick_figure,
     compact_price_figure,
     distribution_figure,
     multi_candlestick_figure,
@@ -105,7 +104,6 @@ __all__ = [
     "Z_COLOR",
     "FrameLike",
     "apply_dark",
-    "candlestick_figure",
     "compact_price_figure",
     "correlation_heatmap",
     "create_backtest_chart",

@@ -8,14 +8,17 @@ app.py` with an empty database and the simulated feed started with the sidebar's
   (`[data-testid="stStatusWidget"]`, the "Stop" control) is visible;
 - the same share from the tab's click to the end of the settle (a full script run, which shows it): the sampler's
   control;
-- charts: the live Plotly charts shown (each redrawn with `Plotly.react` at every refresh);
+- charts: the live Plotly charts the tab holds, and how many of them are in view (only those are redrawn with
+  `Plotly.react` when a refresh brings a new figure; the others when they are scrolled into view);
 - console: browser console warnings and errors logged meanwhile.
 
 Each tab is sampled `--runs` times (rounds over all tabs in the same browser); the table gives the median and range.
+`--where bottom` samples each tab scrolled to its end instead of its top (a user reading the lower charts).
 Targets: Charts' renderer < 0.3 cores, the indicator never shown during fragment refreshes.
 
     python bench/browser_load.py                 # 3 rounds of 30 s a tab, ~17 min (2 rounds: 12 min)
     python bench/browser_load.py --runs 1 --seconds 5 --collect 5   # a quick look
+    python bench/browser_load.py --tabs Charts --where bottom        # one tab, read from its end
 """
 
 from __future__ import annotations
@@ -47,8 +50,25 @@ START_JS = """ms => {
   }, ms);
 }"""
 STOP_JS = "() => { clearInterval(window.__loadTimer); return window.__load; }"
-# The live charts (Plotly figures redrawn at each refresh) on the open tab.
-CHARTS_JS = "() => [...document.querySelectorAll('.live-plot')].filter(h => h.offsetParent !== null).length"
+# The live charts on the open tab: how many, and how many of them intersect the viewport.
+CHARTS_JS = """() => {
+  const shown = [...document.querySelectorAll('.live-plot')].filter(h => h.offsetParent !== null);
+  const inView = shown.filter(h => {
+    const r = h.getBoundingClientRect();
+    return r.bottom > 0 && r.top < innerHeight;
+  });
+  return {shown: shown.length, inView: inView.length};
+}"""
+# Scroll the open tab to its end (Streamlit scrolls its own container, so window.scrollTo would not move it).
+BOTTOM_JS = """() => {
+  const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
+  const items = panel ? panel.querySelectorAll('[data-testid=stElementContainer]') : [];
+  if (items.length) items[items.length - 1].scrollIntoView({block: 'end'});
+}"""
+TOP_JS = """() => {
+  const panel = [...document.querySelectorAll('[role=tabpanel]')].find(p => p.offsetParent !== null);
+  if (panel) panel.scrollIntoView({block: 'start'});
+}"""
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,7 @@ class TabLoad:
     switch_shown: float  # share of samples showing the indicator from the tab click to the end of the settle
     console: int
     charts: int
+    in_view: int
     load1: float
 
     @property
@@ -69,13 +90,15 @@ class TabLoad:
         return self.shown / self.samples if self.samples else 0.0
 
 
-def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: int) -> TabLoad:
-    """Open `tab` (sampling the indicator through the switch, a full script run: the sampler's control), let it
-    settle, then sample it untouched for `seconds`."""
+def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: int, where: str) -> TabLoad:
+    """Open `tab` (sampling the indicator through the switch, a full script run: the sampler's control), scroll
+    it to `where` (top or bottom), let it settle, then sample it untouched for `seconds`."""
     page.evaluate(START_JS, every_ms)
     page.get_by_role("tab", name=tab).click()
     page.get_by_text(TAB_MARKERS[tab], exact=False).first.wait_for(timeout=60_000)
     page.wait_for_timeout(SETTLE_MS)
+    page.evaluate(BOTTOM_JS if where == "bottom" else TOP_JS)
+    page.wait_for_timeout(500)
     switch = page.evaluate(STOP_JS)
     before = console.count()
     page.evaluate(START_JS, every_ms)
@@ -91,14 +114,17 @@ def measure(page: Any, console: ConsoleLog, tab: str, seconds: float, every_ms: 
         shown=idle["shown"],
         switch_shown=switch["shown"] / max(switch["samples"], 1),
         console=console.count() - before,
-        charts=charts,
+        charts=charts["shown"],
+        in_view=charts["inView"],
         load1=os.getloadavg()[0],
     )
 
 
-def run(runs: int, seconds: float, every_ms: int, width: int, collect_s: float) -> list[TabLoad]:
-    """Serve the app on an empty database, Start the simulated feed, collect for `collect_s`, then measure every
-    tab `runs` times."""
+def run(
+    runs: int, seconds: float, every_ms: int, width: int, collect_s: float, tabs: list[str], where: str
+) -> list[TabLoad]:
+    """Serve the app on an empty database, Start the simulated feed, collect for `collect_s`, then measure each of
+    `tabs` `runs` times."""
     out: list[TabLoad] = []
     with tempfile.TemporaryDirectory() as tmp:
         env = {"DATA_FEED": "simulated", "CRYPTO_DB_PATH": str(Path(tmp) / "ticks.db")}
@@ -113,7 +139,7 @@ def run(runs: int, seconds: float, every_ms: int, width: int, collect_s: float) 
                 page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=60_000)
                 page.wait_for_timeout(collect_s * 1000)
                 for _ in range(runs):
-                    out.extend(measure(page, console, tab, seconds, every_ms) for tab in TABS)
+                    out.extend(measure(page, console, tab, seconds, every_ms, where) for tab in tabs)
             finally:
                 browser.close()
     return out
@@ -132,22 +158,26 @@ def main() -> None:
     parser.add_argument("--every-ms", type=int, default=100, help="running-indicator sampling interval")
     parser.add_argument("--collect", type=float, default=60.0, help="seconds collected before the first tab")
     parser.add_argument("--width", type=int, default=1280, help="browser viewport width (px)")
+    parser.add_argument("--tabs", nargs="+", choices=TABS, default=list(TABS), help="the tabs to sample")
+    parser.add_argument("--where", choices=("top", "bottom"), default="top", help="where each tab is read from")
     args = parser.parse_args()
-    loads = run(args.runs, args.seconds, args.every_ms, args.width, args.collect)
+    loads = run(args.runs, args.seconds, args.every_ms, args.width, args.collect, args.tabs, args.where)
     shown_head = f"running indicator shown (% of {args.every_ms} ms samples)"
     switch_head = "shown from the tab click to 3 s after (a full run)"
-    print(f"| tab | renderer CPU (cores) | {shown_head} | {switch_head} | live charts | console messages |")
+    print(f"| tab | renderer CPU (cores) | {shown_head} | {switch_head} | live charts (in view) | console messages |")
     print("|---|---:|---:|---:|---:|---:|")
-    for tab in TABS:
+    for tab in args.tabs:
         mine = [m for m in loads if m.tab == tab]
         cores = spread([m.cores for m in mine], ".2f")
         shown = spread([m.shown_share * 100 for m in mine], ".1f")
         switch = spread([m.switch_shown * 100 for m in mine], ".0f")
-        charts, console = max(m.charts for m in mine), sum(m.console for m in mine)
-        print(f"| {tab} | {cores} | {shown} % | {switch} % | {charts} | {console} |")
+        charts, in_view = max(m.charts for m in mine), max(m.in_view for m in mine)
+        console = sum(m.console for m in mine)
+        print(f"| {tab} | {cores} | {shown} % | {switch} % | {charts} ({in_view}) | {console} |")
     load1 = [m.load1 for m in loads]
     print(
-        f"\n{args.runs} round(s) of {args.seconds:.0f} s a tab at {args.width} px; 1-minute load average "
+        f"\n{args.runs} round(s) of {args.seconds:.0f} s a tab at {args.width} px, read from its {args.where}; "
+        f"1-minute load average "
         f"{min(load1):.2f}–{max(load1):.2f} on {os.cpu_count()} cores while sampling."
     )
 

@@ -176,13 +176,6 @@ def _add_candles(fig: go.Figure, bars: pd.DataFrame, symbol: str, *, price_row: 
     fig.update_yaxes(title_text=f"Volume ({base})" if base else "Volume", row=volume_row, col=1)
 
 
-def candlestick_figure(
-    bars: pd.DataFrame, symbol: str, *, show_volume: bool = True, max_candles: int = MAX_CANDLES
-) -> go.Figure:
-    """Candlesticks with a separate volume panel for one symbol (price in quote currency, volume in base units)."""
-    return multi_candlestick_figure({symbol: bars}, show_volume=show_volume, max_candles=max_candles)
-
-
 def _normalize(frame: pd.DataFrame, mode: str) -> pd.DataFrame:
     """Each column relative to its first valid value: "rebased" (start = 100) or "pct" (% change since start)."""
     if mode not in ("rebased", "pct"):

@@ -7,9 +7,11 @@ moment, a drag in progress is cut off, and `uirevision` has no previous graph to
 identity is its key alone, and its JavaScript is called again with the new data on the same DOM element.
 
 The page loads plotly.js once, from the copy inside the installed `plotly` package (served by app.py at
-`PLOTLY_JS_PATH`, so no network access). The script coalesces updates to one per animation frame, applies none
-while the user is dragging on the chart (the newest one is applied when the drag ends) and none while the tab is
-hidden.
+`PLOTLY_JS_PATH`, so no network access). The script coalesces updates to one per animation frame and skips a figure
+identical to the one drawn. It applies none while the user is dragging on the chart (the newest one is applied when
+the drag ends), none while the browser tab is hidden, and, once a chart has been drawn, none while it is scrolled
+out of view (an IntersectionObserver applies the newest one as soon as it scrolls into view):
+a tab's cost in the browser follows the charts a user sees, not the charts the tab holds (issue 25).
 """
 
 from __future__ import annotations
@@ -46,12 +48,17 @@ function loadPlotly() {
 
 function flush(holder) {
   const s = holder.__live;
-  if (s.busy || s.dragging || !s.pending || document.hidden) return;
+  if (!window.Plotly || s.busy || s.dragging || !s.pending || document.hidden || (s.drawn && !s.visible)) return;
   const next = s.pending;
   s.pending = null;
+  if (next.json === s.drawn) return;
   s.busy = true;
-  holder.style.minHeight = "";
-  window.Plotly.react(holder, next.figure.data || [], next.figure.layout || {}, next.config)
+  s.drawn = next.json;
+  Promise.resolve()
+    .then(() => {
+      const figure = JSON.parse(next.json);
+      return window.Plotly.react(holder, figure.data || [], figure.layout || {}, next.config);
+    })
     .catch((err) => console.error("live chart", err))
     .finally(() => { s.busy = false; if (s.pending) schedule(holder); });
 }
@@ -70,25 +77,34 @@ export default function (component) {
     holder.className = "live-plot";
     holder.style.width = "100%";
     parentElement.appendChild(holder);
-    holder.__live = { pending: null, busy: false, dragging: false, frame: 0 };
+    holder.__live = { pending: null, busy: false, dragging: false, frame: 0, drawn: null, visible: true };
     const s = holder.__live;
+    holder.__seen = new IntersectionObserver((entries) => {
+      s.visible = entries[entries.length - 1].isIntersecting;
+      if (s.visible) schedule(holder);
+    });
+    holder.__seen.observe(holder);
     holder.addEventListener("pointerdown", () => { s.dragging = true; }, true);
     const release = () => { if (s.dragging) { s.dragging = false; schedule(holder); } };
     window.addEventListener("pointerup", release, true);
     window.addEventListener("pointercancel", release, true);
-    document.addEventListener("visibilitychange", () => schedule(holder));
     holder.__release = release;
+    holder.__shown = () => schedule(holder);
+    document.addEventListener("visibilitychange", holder.__shown);
   }
-  const figure = JSON.parse(data.figure);
-  holder.style.height = ((figure.layout && figure.layout.height) || 450) + "px";
-  holder.__live.pending = { figure, config: data.config };
+  const height = data.height || 450;
+  holder.style.height = height + "px";
+  holder.__live.pending = { json: data.figure, config: data.config };
   loadPlotly().then(() => schedule(holder)).catch((err) => {
     holder.textContent = String(err);
   });
   return () => {
     window.removeEventListener("pointerup", holder.__release, true);
     window.removeEventListener("pointercancel", holder.__release, true);
+    document.removeEventListener("visibilitychange", holder.__shown);
+    holder.__seen.disconnect();
     if (window.Plotly) window.Plotly.purge(holder);
+    holder.remove();
   };
 }
 """.replace("__PLOTLY_URL__", PLOTLY_JS_PATH)
@@ -112,7 +128,7 @@ def live_chart(fig: go.Figure, key: str, config: dict[str, Any]) -> None:
     """Draw `fig` under `key`, updating the chart already on the page in place."""
     _component(
         key=key,
-        data={"figure": fig.to_json(), "config": {**config, "responsive": True}},
+        data={"figure": fig.to_json(), "height": fig.layout.height, "config": {**config, "responsive": True}},
         width="stretch",
         height="content",
     )

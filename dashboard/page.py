@@ -31,31 +31,35 @@ from dashboard.sidebar import (
 from dashboard.style import apply_style
 from dashboard.tab_alerts import tab_alerts
 from dashboard.tab_backtest import tab_backtest
-from dashboard.tab_charts import tab_charts
+from dashboard.tab_charts import charts_options, charts_statistics, tab_charts
 from dashboard.tab_dashboard import tab_dashboard
 from dashboard.tab_data import tab_data
 from dashboard.tab_pair import tab_pair
 from dashboard.tab_portfolio import tab_portfolio
 from dashboard.tab_scanner import tab_scanner
 from dashboard.tab_watchlist import tab_watchlist
-from dashboard.widgets import guard, guarded, log_outage
+from dashboard.widgets import guard, guarded, live_view, log_outage
+from service.controls import SLOW_VIEW_S, Controls
 from service.window import reader
 
 
 @dataclass(frozen=True)
 class Tab:
-    """A row of the tab table. A live tab is redrawn by itself at every refresh (`draw(controls)` as a fragment);
-    the others are drawn once per full run of the page (`draw(controls, settings, refresh)`)."""
+    """A row of the tab table. A live tab is redrawn by itself at every refresh (`draw(controls)` as a fragment),
+    under its `options` widgets (drawn once per full run) and above its `slow` part, redrawn every SLOW_VIEW_S (or at
+    the refresh, if slower); the other tabs are drawn once per full run (`draw(controls, settings, refresh)`)."""
 
     label: str
     draw: Callable[..., None]
     live: bool
+    options: Callable[[], None] | None = None
+    slow: Callable[[Controls], None] | None = None
 
 
 # The tabs, in order: adding one is one row (and its dashboard/tab_NAME.py).
 TAB_TABLE = (
     Tab("Dashboard", tab_dashboard, live=True),
-    Tab("Charts", tab_charts, live=True),
+    Tab("Charts", tab_charts, live=True, options=charts_options, slow=charts_statistics),
     Tab("Pair Analytics", tab_pair, live=True),
     Tab("Backtest", tab_backtest, live=True),
     Tab("Scanner", tab_scanner, live=False),
@@ -133,7 +137,12 @@ def main() -> None:
             continue
         with tab:
             if row.live:
-                st.fragment(guarded(row.label, row.draw), run_every=refresh)(controls)
+                if row.options is not None:
+                    row.options()
+                st.fragment(live_view(row.label, row.draw), run_every=refresh)(controls)
+                if row.slow is not None:
+                    slow_every = None if refresh is None else max(refresh, SLOW_VIEW_S)
+                    st.fragment(live_view(row.label, row.slow), run_every=slow_every)(controls)
             else:
                 with guard(row.label):
                     row.draw(controls, settings, refresh)

@@ -10,8 +10,8 @@ import streamlit as st
 import analytics
 import visualizations as viz
 from dashboard.widgets import guard, plot, read_or_last, session_cache
-from service.controls import Controls, fmt_price, fmt_value, tick_decimals
-from service.window import Window, load_window
+from service.controls import SLOW_VIEW_S, Controls, fmt_price, fmt_value, tick_decimals
+from service.window import NotYet, Window, load_window
 
 
 def traded(bars: pd.DataFrame) -> pd.DataFrame:
@@ -80,28 +80,60 @@ def statistics_view(table: pd.DataFrame, decimals: dict[str, int]) -> pd.DataFra
     )
 
 
+# Candles of this many symbols share a chart, stacked on one time axis: a pair's legs zoom and pan together, and one
+# Plotly graph of two symbols costs the browser about half of two graphs of one (0.23 against 0.34 renderer cores
+# for the whole tab at a 1 s refresh); more symbols make more charts, so those scrolled out of view cost nothing.
+CANDLE_SYMBOLS_PER_CHART = 2
+
+
+def charts_options() -> None:
+    """The tab's chart options, drawn outside its live part (a widget redrawn every second costs the browser more
+    than a chart; changing one reruns the page)."""
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.toggle("Volume panels", key="show_volume", persist_state="page")
+    right.radio(
+        "Normalised comparison",
+        ["rebased", "pct"],
+        key="norm_mode",
+        horizontal=True,
+        persist_state="page",
+        format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get,
+    )
+
+
 def tab_charts(c: Controls) -> None:
-    """Candles with volume, normalised comparison, statistics with rolling volatility, distributions."""
+    """The live part, redrawn at every refresh: candles with volume and the normalised comparison."""
     st.caption(c.describe())
     window = read_or_last("charts", c, lambda conn: load_window(conn, c, cache=session_cache()))
-    found = window.require()
-    st.toggle("Volume panels", key="show_volume", persist_state="page")
-    for symbol, bars in window.drawable().items():
+    window.require()
+    drawable = list(window.drawable().items())
+    for start in range(0, len(drawable), CANDLE_SYMBOLS_PER_CHART):
+        shown = dict(drawable[start : start + CANDLE_SYMBOLS_PER_CHART])
         plot(
-            viz.candlestick_figure(bars, symbol, show_volume=st.session_state["show_volume"]), f"chart_candles_{symbol}"
+            viz.multi_candlestick_figure(shown, show_volume=st.session_state["show_volume"]),
+            "chart_candles_" + "_".join(shown),
         )
     with guard("Normalised comparison"):
-        st.radio(
-            "Scale",
-            ["rebased", "pct"],
-            key="norm_mode",
-            horizontal=True,
-            persist_state="page",
-            format_func={"rebased": "Rebased to 100", "pct": "% change since window start"}.get,
-        )
         plot(viz.normalized_price_figure(window.drawable_closes(), st.session_state["norm_mode"]), "chart_normalized")
+
+
+def charts_statistics(c: Controls) -> None:
+    """The slow part, redrawn every SLOW_VIEW_S: statistics with rolling volatility, distributions (statistics of a
+    window of hundreds of bars move little in a second; redrawing them every second cost the browser ~0.1 core:
+    0.40 → 0.31 renderer cores for the tab, bench/browser_load.py)."""
+    try:  # the session's bar cache makes this second read of the window incremental
+        window = read_or_last(
+            "charts_statistics", c, lambda conn: load_window(conn, c, cache=session_cache()), notice=False
+        )
+        found = window.require()
+    except NotYet:
+        return  # the live part above says what is missing (and any outage notice)
     with guard("Statistics"):
         st.subheader("Time-series statistics")
+        st.caption(
+            f"Statistics, volatility and distributions are redrawn every {SLOW_VIEW_S:g} s (or at the refresh, "
+            "if slower); the charts above at every refresh."
+        )
         view = statistics_view(
             statistics_table(window),
             {symbol: tick_decimals(traded(bars)["close"].to_numpy()) for symbol, bars in found.items()},

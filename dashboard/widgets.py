@@ -37,10 +37,11 @@ def log_outage(exc: BaseException) -> None:
 T = TypeVar("T")
 
 
-def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T]) -> T:
+def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T], *, notice: bool = True) -> T:
     """A view's reads on a fresh reader, remembered per session; while the database server is unreachable, the last
-    reads of this view with the same settings come back instead (with a notice of their time), so its charts, and
-    a zoom on them, stay on screen through a restart or failover. Memory: one visible window per view."""
+    reads of this view with the same settings come back instead (with a notice of their time, unless `notice` is
+    False: a tab's second part under the first's notice), so its charts, and a zoom on them, stay on screen through
+    a restart or failover. Memory: one visible window per view."""
     kept: dict[str, tuple[Controls, int, Any]] = st.session_state.setdefault("_last_reads", {})
     try:
         with reader(c.db_target) as conn:
@@ -49,11 +50,12 @@ def read_or_last(view: str, c: Controls, read: Callable[[database.Connection], T
         if not database.is_unreachable(exc) or view not in kept or kept[view][0] != c:
             raise
         log_outage(exc)
-        st.warning(
-            f"The database server is unreachable ({database.error_line(exc)}): showing the data read at "
-            f"{fmt_time(kept[view][1])}; retrying at every refresh.",
-            icon=":material/cloud_off:",
-        )
+        if notice:
+            st.warning(
+                f"The database server is unreachable ({database.error_line(exc)}): showing the data read at "
+                f"{fmt_time(kept[view][1])}; retrying at every refresh.",
+                icon=":material/cloud_off:",
+            )
         return kept[view][2]
     kept[view] = (c, database.now_ms(), value)
     return value
@@ -101,6 +103,26 @@ def guarded(title: str, body: Callable[..., None]) -> Callable[..., None]:
     def run(*args: Any) -> None:
         with guard(title):
             body(*args)
+
+    return run
+
+
+def live_view(title: str, body: Callable[[Controls], None]) -> Callable[[Controls], None]:
+    """A live tab's body (`guarded`) with a spinner and the time spent while it is drawn the first time for these
+    settings: a long window's read, fits and tests take seconds then, and later refreshes reuse the session's caches.
+    Streamlit shows a spinner only after 0.5 s (as a transient, which takes no place among the tab's elements), so a
+    fast draw shows none."""
+    view = guarded(title, body)
+
+    @functools.wraps(body)
+    def run(c: Controls) -> None:
+        drawn = st.session_state.setdefault("_first_drawn", {})
+        if drawn.get(title) == c:
+            view(c)
+            return
+        with st.spinner(f"Reading the window and computing the {title} tab…", show_time=True):
+            view(c)
+        drawn[title] = c
 
     return run
 

@@ -23,6 +23,7 @@ FINE_WINDOW_MINUTES = 360  # windows up to 6 h read the stored 1s bars; longer o
 
 
 TESTS_TTL_S = 15.0  # the statistical tests are refreshed (in the background) this often
+SLOW_VIEW_S = 10.0  # a tab's slow part (statistics, distributions) is redrawn this often, or at the refresh if slower
 
 
 HOLE_S = 60  # a minute or more without a trade is drawn as a gap, not a flat line

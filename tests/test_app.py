@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 from app_fixtures import PAIR, seed_database, sidebar_controls
 from pg_cluster import database_env
 from streamlit.testing.v1 import AppTest
@@ -210,7 +211,7 @@ def test_dashboard_shows_price_cards_pair_and_compact_chart(at):
 
 @pytest.mark.parametrize(
     "tab, min_charts",
-    [("Charts", 6), ("Pair Analytics", 5), ("Backtest", 2), ("Portfolio", 0), ("Alerts", 0), ("Data Management", 0)],
+    [("Charts", 5), ("Pair Analytics", 5), ("Backtest", 2), ("Portfolio", 0), ("Alerts", 0), ("Data Management", 0)],
 )
 def test_every_tab_renders(at, tab, min_charts):
     show(at, tab)
@@ -241,6 +242,8 @@ def test_charts_tab_candles_volume_normalised_statistics_distributions(at):
     show(at, "Charts")
     specs = figures(at)
     assert {t["type"] for t in specs[0]["data"]} == {"candlestick", "bar"}
+    # the pair's two legs in one chart on one time axis: they zoom together (and cost the browser one graph)
+    assert sum(t["type"] == "candlestick" for t in specs[0]["data"]) == 2
     assert any("Rebased" in (s["layout"].get("yaxis", {}).get("title") or {}).get("text", "") for s in specs)
     table = at.dataframe[0].value  # one column per symbol: no header cut, each in its tick decimals
     assert {"BTCUSDT", "ETHUSDT"} <= set(table.columns) and {"high", "low", "σ price", "volume", "bars"} <= set(
@@ -283,6 +286,25 @@ def test_regression_method_changes_the_hedge(at):
     assert ("Not cointegrated" in banner[0]) == eg.startswith("No evidence")
     show(at, "Dashboard")
     assert any("Engle–Granger p" in b.value for b in (*at.main.success, *at.main.warning))
+
+
+def test_a_tab_waits_with_a_spinner_on_its_first_draw_only(seeded, monkeypatch):
+    """A live tab's first draw for new settings (a long window's read, fits, tests) runs under a spinner with its
+    time; its refreshes with the same settings reuse the caches and show none (issue 25: an empty tab for 7.7 s)."""
+    spun: list[str] = []
+    real = st.spinner
+    monkeypatch.setattr(st, "spinner", lambda text, **kw: spun.append(text) or real(text, **kw))
+    use_database(monkeypatch, seeded)
+    monkeypatch.setenv("DATA_FEED", "simulated")
+    test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
+    assert spun == ["Reading the window and computing the Dashboard tab…"]
+    test.run()
+    show(test, "Pair Analytics")
+    test.run()
+    assert spun[1:] == ["Reading the window and computing the Pair Analytics tab…"]
+    test.selectbox(key="method").set_value("ols").run()
+    assert_clean(test)
+    assert spun[2:] == ["Reading the window and computing the Pair Analytics tab…"]
 
 
 def test_in_sample_option_is_labelled_and_pause_stops_refresh(at):

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # tab -> (text that shows the tab has rendered, charts it must draw)
 TABS = {
     "Dashboard": ("Corr. (", 1),
-    "Charts": ("Time-series statistics", 6),
+    "Charts": ("Time-series statistics", 5),
     "Pair Analytics": ("Cointegration and mean reversion", 5),
     "Backtest": ("Trade log", 2),
     "Portfolio": ("Open positions", 0),
@@ -103,3 +103,47 @@ def test_every_tab_in_chromium(server, tmp_path):
         finally:
             browser.close()
     assert len(list(shots.glob("*.png"))) == len(TABS)
+
+
+# Every drawn live chart on the open tab: its redraws since the probe was first installed on it, whether it is in
+# the viewport, and its first trace's point count.
+REDRAWS_JS = """() => [...document.querySelectorAll('.live-plot.js-plotly-plot')]
+  .filter(h => h.offsetParent !== null)
+  .map(h => {
+    if (!h.__count) { h.__count = {redraws: 0}; h.on('plotly_afterplot', () => { h.__count.redraws += 1; }); }
+    const r = h.getBoundingClientRect();
+    return {redraws: h.__count.redraws, inView: r.bottom > 0 && r.top < innerHeight};
+  })"""
+
+
+def test_charts_out_of_view_are_redrawn_when_scrolled_to(server):
+    """Issue 25: the Charts tab cost the browser 0.54 cores idle, redrawing all six figures every second. A chart
+    scrolled out of view now keeps its last drawing until it comes into view, then shows the newest figure at once;
+    the charts in view are redrawn at every refresh."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(server)
+            page.get_by_role("button", name="Start", exact=True).click()
+            page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
+            page.get_by_role("tab", name="Charts").click()
+            page.wait_for_function(
+                "() => document.querySelectorAll('.live-plot .main-svg').length >= 5", timeout=60_000
+            )
+            page.wait_for_timeout(2_000)
+            page.evaluate(REDRAWS_JS)  # the probes start counting here
+            page.wait_for_timeout(6_000)
+            charts = page.evaluate(REDRAWS_JS)
+            shown = [c for c in charts if c["inView"]]
+            hidden = [i for i, c in enumerate(charts) if not c["inView"]]
+            assert shown and hidden, charts
+            assert all(c["redraws"] >= 3 for c in shown), charts  # a live chart in view: every refresh
+            assert all(charts[i]["redraws"] == 0 for i in hidden), charts
+            page.locator(".live-plot.js-plotly-plot").nth(hidden[0]).scroll_into_view_if_needed()
+            page.wait_for_timeout(3_000)
+            after = page.evaluate(REDRAWS_JS)
+            assert after[hidden[0]]["inView"] and after[hidden[0]]["redraws"] >= 2, after
+        finally:
+            browser.close()

@@ -267,7 +267,7 @@ def test_symbol_colours_are_stable_and_distinct() -> None:
 
 
 def test_candlestick_figure_big_input() -> None:
-    fig = viz.candlestick_figure(_bars(BIG), "BTCUSDT")
+    fig = viz.multi_candlestick_figure({"BTCUSDT": _bars(BIG)})
     _assert_time_figure(fig, point_budget=viz.MAX_CANDLES)
     candles = [t for t in fig.data if isinstance(t, go.Candlestick)]
     volume = [t for t in fig.data if isinstance(t, go.Bar)]
@@ -284,12 +284,12 @@ def test_candlestick_figure_big_input() -> None:
 def test_volume_bars_are_a_bar_wide_even_when_a_direction_has_one_bar() -> None:
     bars = _bars(2).set_axis(pd.date_range("2024-01-01", periods=2, freq="1min", tz="UTC"))
     bars[["open", "close"]] = [[100.0, 101.0], [101.0, 100.0]]  # one rising, one falling minute
-    volume = [t for t in viz.candlestick_figure(bars, "BTCUSDT").data if isinstance(t, go.Bar)]
+    volume = [t for t in viz.multi_candlestick_figure({"BTCUSDT": bars}).data if isinstance(t, go.Bar)]
     assert [len(v.x) for v in volume] == [1, 1] and all(v.width == pytest.approx(30_000) for v in volume)
 
 
 def test_candlestick_without_volume_panel() -> None:
-    fig = viz.candlestick_figure(_bars(300), "ETHUSDT", show_volume=False)
+    fig = viz.multi_candlestick_figure({"ETHUSDT": _bars(300)}, show_volume=False)
     assert [type(t) for t in fig.data] == [go.Candlestick]
     _assert_time_figure(fig)
 
@@ -526,8 +526,8 @@ def test_seed_spread_and_backtest_aliases(big_z: pd.Series, trades: pd.DataFrame
 EMPTY_SERIES = pd.Series([], dtype=float, index=pd.DatetimeIndex([], tz="UTC"))
 NAN_SERIES = pd.Series(np.nan, index=_index(10))
 EMPTY_BUILDERS: dict[str, Callable[[], go.Figure]] = {
-    "candles": lambda: viz.candlestick_figure(pd.DataFrame(), "BTCUSDT"),
-    "candles_none": lambda: viz.candlestick_figure(None, "BTCUSDT"),
+    "candles": lambda: viz.multi_candlestick_figure({"BTCUSDT": pd.DataFrame()}),
+    "candles_none": lambda: viz.multi_candlestick_figure({"BTCUSDT": None}),
     "ohlc_alias": lambda: viz.create_ohlc_chart(pd.DataFrame(columns=["symbol", "open", "high", "low", "close"])),
     "normalized": lambda: viz.normalized_price_figure(pd.DataFrame()),
     "normalized_nan": lambda: viz.normalized_price_figure(NAN_SERIES.to_frame("BTCUSDT")),
@@ -564,7 +564,7 @@ def test_empty_input_gives_no_data_figure(name: str) -> None:
 def test_every_builder_uses_the_dark_template(big_closes: pd.DataFrame) -> None:
     figs = [
         viz.normalized_price_figure(big_closes),
-        viz.candlestick_figure(_bars(100), "BTCUSDT"),
+        viz.multi_candlestick_figure({"BTCUSDT": _bars(100)}),
         viz.empty_figure(),
         viz.correlation_heatmap(big_closes.corr()),
     ]
