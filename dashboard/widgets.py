@@ -108,20 +108,23 @@ def guarded(title: str, body: Callable[..., None]) -> Callable[..., None]:
 
 
 def live_view(title: str, body: Callable[[Controls], None]) -> Callable[[Controls], None]:
-    """A live tab's body (`guarded`) with a spinner and the time spent while it is drawn the first time for these
-    settings: a long window's read, fits and tests take seconds then, and later refreshes reuse the session's caches.
-    Streamlit shows a spinner only after 0.5 s (as a transient, which takes no place among the tab's elements), so a
-    fast draw shows none."""
+    """A live tab's body (`guarded`) under a line that says it is working while the tab is drawn the first time for
+    these settings: a long window's read, fits and tests take seconds then, and later refreshes reuse the session's
+    caches. The line's placeholder is drawn at every run (empty after the first), so the tab's elements keep their
+    places. Not `st.spinner`, and `*args` as in `guarded`: with either, a tab clicked during the first run of a page
+    on an empty database lost the sidebar's widget values far more often (a Streamlit race that exists without them
+    too, on a page with data: README, Known limits)."""
     view = guarded(title, body)
 
     @functools.wraps(body)
-    def run(c: Controls) -> None:
+    def run(*args: Any) -> None:
+        c = args[0]
         drawn = st.session_state.setdefault("_first_drawn", {})
-        if drawn.get(title) == c:
-            view(c)
-            return
-        with st.spinner(f"Reading the window and computing the {title} tab…", show_time=True):
-            view(c)
+        working = st.empty()
+        if drawn.get(title) != c:
+            working.caption(f":material/hourglass_top: Reading the window and computing the {title} tab…")
+        view(*args)
+        working.empty()
         drawn[title] = c
 
     return run

@@ -288,23 +288,42 @@ def test_regression_method_changes_the_hedge(at):
     assert any("Engle–Granger p" in b.value for b in (*at.main.success, *at.main.warning))
 
 
-def test_a_tab_waits_with_a_spinner_on_its_first_draw_only(seeded, monkeypatch):
-    """A live tab's first draw for new settings (a long window's read, fits, tests) runs under a spinner with its
-    time; its refreshes with the same settings reuse the caches and show none (issue 25: an empty tab for 7.7 s)."""
-    spun: list[str] = []
-    real = st.spinner
-    monkeypatch.setattr(st, "spinner", lambda text, **kw: spun.append(text) or real(text, **kw))
+def test_a_tab_says_it_is_working_on_its_first_draw_only(seeded, monkeypatch):
+    """A live tab's first draw for new settings (a long window's read, fits, tests) shows a line saying it is
+    working; its refreshes with the same settings reuse the caches and show none (issue 25: an empty tab for 7.7 s)."""
+    said: list[str] = []
+    real = st.empty
+
+    class Slot:
+        """An st.empty() placeholder that records the captions written into it."""
+
+        def __init__(self) -> None:
+            self.slot = real()
+
+        def caption(self, text: str, **kwargs: object) -> object:
+            said.append(text)
+            return self.slot.caption(text, **kwargs)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.slot, name)
+
+    monkeypatch.setattr(st, "empty", Slot)
     use_database(monkeypatch, seeded)
     monkeypatch.setenv("DATA_FEED", "simulated")
+    working = [
+        f":material/hourglass_top: Reading the window and computing the {tab} tab…"
+        for tab in ("Dashboard", "Pair Analytics")
+    ]
     test = AppTest.from_file(str(ROOT / "dashboard" / "page.py"), default_timeout=60).run()
-    assert spun == ["Reading the window and computing the Dashboard tab…"]
+    assert [s for s in said if "Reading the window" in s] == working[:1]
     test.run()
     show(test, "Pair Analytics")
     test.run()
-    assert spun[1:] == ["Reading the window and computing the Pair Analytics tab…"]
+    assert [s for s in said if "Reading the window" in s] == working
     test.selectbox(key="method").set_value("ols").run()
     assert_clean(test)
-    assert spun[2:] == ["Reading the window and computing the Pair Analytics tab…"]
+    assert [s for s in said if "Reading the window" in s] == [*working, working[1]]
+    assert not [c for c in test.main.caption if "Reading the window" in c.value]  # gone once drawn
 
 
 def test_in_sample_option_is_labelled_and_pause_stops_refresh(at):
