@@ -111,9 +111,9 @@ def live_view(title: str, body: Callable[[Controls], None]) -> Callable[[Control
     """A live tab's body (`guarded`) under a line that says it is working while the tab is drawn the first time for
     these settings: a long window's read, fits and tests take seconds then, and later refreshes reuse the session's
     caches. The line's placeholder is drawn at every run (empty after the first), so the tab's elements keep their
-    places. Not `st.spinner`, and `*args` as in `guarded`: with either, a tab clicked during the first run of a page
-    on an empty database lost the sidebar's widget values far more often (a Streamlit race that exists without them
-    too, on a page with data: README, Known limits)."""
+    places. It uses no `st.spinner` and takes `*args` as `guarded` does: with a spinner, or with a wrapper typed
+    `(c: Controls)`, a tab clicked during the first run of a page on an empty database lost the sidebar's widget
+    values far more often (a Streamlit race that exists without them too, on a page with data: README, Known limit)."""
     view = guarded(title, body)
 
     @functools.wraps(body)
