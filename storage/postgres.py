@@ -496,7 +496,11 @@ def add_partition(raw: psycopg.Connection, day: int) -> None:
     name = f"ticks_d{int(day)}"
     if raw.execute("SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(%s)", (name,)).fetchone():
         return
-    with contextlib.suppress(psycopg.errors.DuplicateTable, psycopg.errors.UniqueViolation):  # a race
+    # IF NOT EXISTS is not race-free: a session creating the same table at the same moment loses with one of these
+    # (DuplicateObject names the table's row type: 'type "ticks_d…" already exists')
+    with contextlib.suppress(
+        psycopg.errors.DuplicateTable, psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation
+    ):
         raw.execute(f"CREATE TABLE IF NOT EXISTS {name} (LIKE ticks INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
     with contextlib.suppress(psycopg.errors.WrongObjectType):  # "already a partition": another won
         raw.execute(

@@ -242,6 +242,46 @@ def in_thread(work) -> threading.Thread:
     return thread
 
 
+def test_collectors_creating_the_same_day_partition_at_once_all_succeed(pg_server):
+    """Two collectors on one server reach a new UTC day together: both create the day's table. CREATE TABLE IF NOT
+    EXISTS is not race-free in PostgreSQL: the loser may get 'type "ticks_d…" already exists' (DuplicateObject, from
+    the table's row type), which failed its batch (seen once in CI). Every racer now finds the partition in place."""
+    from storage.postgres import add_partition
+
+    url = pg_server.create_database()
+    db.open_writer(url).close()  # the schema
+    racers = 4
+    sessions = [psycopg.connect(url, autocommit=True) for _ in range(racers)]
+    failures: list[BaseException] = []
+    try:
+        for day in range(30_000, 30_040):
+            start = threading.Barrier(racers)
+
+            def race(raw: psycopg.Connection, day: int = day, start: threading.Barrier = start) -> None:
+                start.wait(10)
+                try:
+                    add_partition(raw, day)
+                except Exception as exc:
+                    failures.append(exc)
+
+            threads = [in_thread(lambda raw=raw: race(raw)) for raw in sessions]
+            for thread in threads:
+                thread.join(30)
+        assert not failures, failures[:3]
+        attached = (
+            sessions[0]
+            .execute(
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ticks'::regclass "
+                "AND inhrelid::regclass::text LIKE 'ticks_d300%'"
+            )
+            .fetchone()
+        )
+        assert attached == (40,)
+    finally:
+        for raw in sessions:
+            raw.close()
+
+
 def test_a_new_day_partition_never_waits_for_a_long_read(pg_server):
     """At UTC midnight the first batch of a new day needs its partition. CREATE TABLE … PARTITION OF locks the whole
     ticks table exclusively, so it waited for any open read of ticks (a streamed export running for minutes) while
