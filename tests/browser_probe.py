@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,22 @@ RANGE_JS = """() => {
   const xs = gd.data.length ? gd.data[0].x : [];
   return {range: gd._fullLayout.xaxis.range.map(String), redraws: gd.__probe.redraws, points: xs ? xs.length : 0};
 }"""
+
+
+@contextmanager
+def chromium_page(url: str, *, width: int = 1440, height: int = 1000, **options: Any) -> Iterator[Any]:
+    """A page of headless Chromium (Debian's, through the pip playwright package) opened at `url`; the browser is
+    closed when the block ends, whatever happened in it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height}, **options)
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
 
 
 def descendants(pid: int) -> list[int]:

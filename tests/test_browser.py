@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from app_fixtures import seed_database
-from browser_probe import CHROMIUM, CHROMIUM_ARGS, drag_zoom, sample_tab
+from browser_probe import CHROMIUM, chromium_page, drag_zoom, sample_tab
 from served import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,47 +61,41 @@ def download_first_line(page, label: str) -> str:
 
 
 def test_every_tab_in_chromium(server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000}, accept_downloads=True)
-            page.goto(server)
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            page.get_by_role("button", name="Start", exact=True).click()
-            page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
-            page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
-            for i, (tab, (marker, charts)) in enumerate(TABS.items()):
-                page.get_by_role("tab", name=tab).click()
-                page.get_by_text(marker, exact=False).first.wait_for(timeout=30_000)
-                if charts:
-                    page.wait_for_function(
-                        "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
-                        arg=charts,
-                        timeout=30_000,
-                    )
-                page.wait_for_timeout(500)
-                assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
-                assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
-                page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
-            page.get_by_role("tab", name="Dashboard").click()
-            page.get_by_text("Corr. (").first.wait_for(timeout=30_000)
-            page.wait_for_selector(".live-plot .main-svg", timeout=30_000)  # drawn once; from now on it
-            page.wait_for_timeout(1_000)  # must never be blank again
-            watched = sample_tab(page, 6.0)
-            assert watched.charts >= 1 and watched.blank == 0, watched
-            zoom = drag_zoom(page, refreshes=4)
-            assert zoom.redraws >= 4 and zoom.kept, zoom  # the chart was redrawn with new data, zoom kept
-            page.get_by_role("tab", name="Data Management").click()
-            page.get_by_text("Database statistics").first.wait_for(timeout=30_000)
-            header = download_first_line(page, "OHLC bars (CSV)")
-            assert header == "symbol,timestamp,time_utc,open,high,low,close,volume,trades,filled"
-            page.get_by_role("button", name="Stop", exact=True).click()
-            page.get_by_text("Collector stopped").wait_for(timeout=30_000)
-        finally:
-            browser.close()
+    with chromium_page(server, accept_downloads=True) as page:
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        page.get_by_role("button", name="Start", exact=True).click()
+        page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
+        page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
+        for i, (tab, (marker, charts)) in enumerate(TABS.items()):
+            page.get_by_role("tab", name=tab).click()
+            page.get_by_text(marker, exact=False).first.wait_for(timeout=30_000)
+            if charts:
+                page.wait_for_function(
+                    "n => document.querySelectorAll('.js-plotly-plot .main-svg').length >= n",
+                    arg=charts,
+                    timeout=30_000,
+                )
+            page.wait_for_timeout(500)
+            assert page.locator("[data-testid='stException']").count() == 0, f"exception on {tab}"
+            assert page.locator("[data-testid='stAlertContentError']").count() == 0, f"error on {tab}"
+            page.screenshot(path=str(shots / f"{i}_{tab.replace(' ', '_')}.png"))
+        page.get_by_role("tab", name="Dashboard").click()
+        page.get_by_text("Corr. (").first.wait_for(timeout=30_000)
+        page.wait_for_selector(".live-plot .main-svg", timeout=30_000)  # drawn once; from now on it
+        page.wait_for_timeout(1_000)  # must never be blank again
+        watched = sample_tab(page, 6.0)
+        assert watched.charts >= 1 and watched.blank == 0, watched
+        zoom = drag_zoom(page, refreshes=4)
+        assert zoom.redraws >= 4 and zoom.kept, zoom  # the chart was redrawn with new data, zoom kept
+        page.get_by_role("tab", name="Data Management").click()
+        page.get_by_text("Database statistics").first.wait_for(timeout=30_000)
+        header = download_first_line(page, "OHLC bars (CSV)")
+        assert header == "symbol,timestamp,time_utc,open,high,low,close,volume,trades,filled"
+        page.get_by_role("button", name="Stop", exact=True).click()
+        page.get_by_text("Collector stopped").wait_for(timeout=30_000)
     assert len(list(shots.glob("*.png"))) == len(TABS)
 
 
@@ -120,30 +114,22 @@ def test_charts_out_of_view_are_redrawn_when_scrolled_to(server):
     """Issue 25: the Charts tab cost the browser 0.54 cores idle, redrawing all six figures every second. A chart
     scrolled out of view now keeps its last drawing until it comes into view, then shows the newest figure at once;
     the charts in view are redrawn at every refresh."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(server)
-            page.get_by_role("button", name="Start", exact=True).click()
-            page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
-            page.get_by_role("tab", name="Charts").click()
-            page.wait_for_function(
-                "() => document.querySelectorAll('.live-plot .main-svg').length >= 5", timeout=60_000
-            )
-            page.wait_for_timeout(2_000)
-            page.evaluate(REDRAWS_JS)  # the probes start counting here
-            page.wait_for_timeout(6_000)
-            charts = page.evaluate(REDRAWS_JS)
-            shown = [c for c in charts if c["inView"]]
-            hidden = [i for i, c in enumerate(charts) if not c["inView"]]
-            assert shown and hidden, charts
-            assert all(c["redraws"] >= 3 for c in shown), charts  # a live chart in view: every refresh
-            assert all(charts[i]["redraws"] == 0 for i in hidden), charts
-            page.locator(".live-plot.js-plotly-plot").nth(hidden[0]).scroll_into_view_if_needed()
-            page.wait_for_timeout(3_000)
-            after = page.evaluate(REDRAWS_JS)
-            assert after[hidden[0]]["inView"] and after[hidden[0]]["redraws"] >= 2, after
-        finally:
-            browser.close()
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with chromium_page(server) as page:
+        page.get_by_role("button", name="Start", exact=True).click()
+        page.get_by_text("Last tick age: BTCUSDT").wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Charts").click()
+        page.wait_for_function("() => document.querySelectorAll('.live-plot .main-svg').length >= 5", timeout=60_000)
+        page.wait_for_timeout(2_000)
+        page.evaluate(REDRAWS_JS)  # the probes start counting here
+        page.wait_for_timeout(6_000)
+        charts = page.evaluate(REDRAWS_JS)
+        shown = [c for c in charts if c["inView"]]
+        hidden = [i for i, c in enumerate(charts) if not c["inView"]]
+        assert shown and hidden, charts
+        assert all(c["redraws"] >= 3 for c in shown), charts  # a live chart in view: every refresh
+        assert all(charts[i]["redraws"] == 0 for i in hidden), charts
+        page.locator(".live-plot.js-plotly-plot").nth(hidden[0]).scroll_into_view_if_needed()
+        page.wait_for_timeout(3_000)
+        after = page.evaluate(REDRAWS_JS)
+        assert after[hidden[0]]["inView"] and after[hidden[0]]["redraws"] >= 2, after

@@ -12,7 +12,7 @@ import os
 
 import pytest
 from app_fixtures import PAIR, pair_path, seed_database
-from browser_probe import CHROMIUM, CHROMIUM_ARGS
+from browser_probe import CHROMIUM, chromium_page
 from served import serve
 
 import database
@@ -90,26 +90,20 @@ def _section(page, heading: str, column: str, path: str) -> tuple[str, str]:
 
 def test_backtest_breakdown_and_next_funding_in_chromium(costs_server, tmp_path):
     url, end_ms = costs_server
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(url)
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            page.get_by_role("tab", name="Backtest").click()
-            shown, rows = _section(
-                page, "P&L by source", "price P&L, BTCUSDT (x)", str(tmp_path / "backtest_pnl_by_source.png")
-            )
-            assert "fills priced at the recorded best bid/ask" in shown and "Stand-in cost" not in shown
-            for source in ("price P&L, BTCUSDT (x)", "fees", "spread cost", "funding, ETHUSDT (y)", "net P&L"):
-                assert source in rows
-            page.get_by_role("tab", name="Pair Analytics").click()
-            shown, cells = _section(
-                page, "Next funding settlement", "cash, long spread", str(tmp_path / "pair_next_funding.png")
-            )
-            settles = {fmt_time(_next_settlement(end_ms, hours)) for _, hours in NEXT_FUNDING.values()}
-            assert all(symbol in cells for symbol in PAIR) and all(t in cells for t in settles)
-            assert "positive cash is received" in shown and "Both legs at their next settlements" in shown
-        finally:
-            browser.close()
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with chromium_page(url) as page:
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        page.get_by_role("tab", name="Backtest").click()
+        shown, rows = _section(
+            page, "P&L by source", "price P&L, BTCUSDT (x)", str(tmp_path / "backtest_pnl_by_source.png")
+        )
+        assert "fills priced at the recorded best bid/ask" in shown and "Stand-in cost" not in shown
+        for source in ("price P&L, BTCUSDT (x)", "fees", "spread cost", "funding, ETHUSDT (y)", "net P&L"):
+            assert source in rows
+        page.get_by_role("tab", name="Pair Analytics").click()
+        shown, cells = _section(
+            page, "Next funding settlement", "cash, long spread", str(tmp_path / "pair_next_funding.png")
+        )
+        settles = {fmt_time(_next_settlement(end_ms, hours)) for _, hours in NEXT_FUNDING.values()}
+        assert all(symbol in cells for symbol in PAIR) and all(t in cells for t in settles)
+        assert "positive cash is received" in shown and "Both legs at their next settlements" in shown

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from browser_probe import CHROMIUM, CHROMIUM_ARGS
+from browser_probe import chromium_page
 from test_browser import server as server  # the shared fixture: streamlit on a free port, seeded database
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -39,39 +39,33 @@ def shoot(page, anchor, path) -> None:
 
 
 def test_research_sections_in_chromium(server, tmp_path):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(server)
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            page.get_by_role("tab", name="Pair Analytics").click()
-            bands = page.get_by_text("Suggested bands (OU-optimal, after costs)")
-            bands.wait_for(timeout=60_000)
-            for label in ("Band (z)", "Band (spread, USDT)", "Expected trade cycle", "Edge/day after costs"):
-                page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
-            no_errors(page, "Pair Analytics")
-            shoot(page, bands, tmp_path / "pair_bands.png")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with chromium_page(server) as page:
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        page.get_by_role("tab", name="Pair Analytics").click()
+        bands = page.get_by_text("Suggested bands (OU-optimal, after costs)")
+        bands.wait_for(timeout=60_000)
+        for label in ("Band (z)", "Band (spread, USDT)", "Expected trade cycle", "Edge/day after costs"):
+            page.get_by_text(label, exact=True).first.wait_for(timeout=30_000)
+        no_errors(page, "Pair Analytics")
+        shoot(page, bands, tmp_path / "pair_bands.png")
 
-            page.get_by_role("tab", name="Backtest").click()
-            page.get_by_text("Backtest at the optimal bands").click()
-            page.get_by_text("In-sample: the band comes from an OU fit of the whole window").wait_for(timeout=60_000)
-            page.get_by_role("button", name="Run walk-forward").click()
-            page.get_by_text("Walk-forward efficiency").wait_for(timeout=90_000)
-            for words in ("in sample (formation windows)", "out of sample (trading windows)", "P&L after costs"):
-                page.get_by_text(words, exact=True).first.wait_for(timeout=30_000)
-            page.wait_for_function(  # the backtest's equity curve and the stitched out-of-sample one, both drawn
-                "() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => (g._fullData || []).some("
-                "t => t.name === 'Equity' && t.y && t.y.length > 1)).length >= 2",
-                timeout=30_000,
-            )
-            page.get_by_role("button", name="Judge the best sweep cell").click()
-            page.get_by_text("the chance this Sharpe is real").wait_for(timeout=120_000)
-            page.get_by_text("(PBO)").wait_for(timeout=30_000)
-            no_errors(page, "Backtest")
-            shoot(page, page.get_by_text("Entry × exit sweep", exact=True), tmp_path / "backtest_odds.png")
-            shoot(page, page.get_by_text("Optimal bands and walk-forward"), tmp_path / "walk_forward.png")
-            shoot(page, page.get_by_text("Walk-forward efficiency"), tmp_path / "walk_forward_equity.png")
-        finally:
-            browser.close()
+        page.get_by_role("tab", name="Backtest").click()
+        page.get_by_text("Backtest at the optimal bands").click()
+        page.get_by_text("In-sample: the band comes from an OU fit of the whole window").wait_for(timeout=60_000)
+        page.get_by_role("button", name="Run walk-forward").click()
+        page.get_by_text("Walk-forward efficiency").wait_for(timeout=90_000)
+        for words in ("in sample (formation windows)", "out of sample (trading windows)", "P&L after costs"):
+            page.get_by_text(words, exact=True).first.wait_for(timeout=30_000)
+        page.wait_for_function(  # the backtest's equity curve and the stitched out-of-sample one, both drawn
+            "() => [...document.querySelectorAll('.js-plotly-plot')].filter(g => (g._fullData || []).some("
+            "t => t.name === 'Equity' && t.y && t.y.length > 1)).length >= 2",
+            timeout=30_000,
+        )
+        page.get_by_role("button", name="Judge the best sweep cell").click()
+        page.get_by_text("the chance this Sharpe is real").wait_for(timeout=120_000)
+        page.get_by_text("(PBO)").wait_for(timeout=30_000)
+        no_errors(page, "Backtest")
+        shoot(page, page.get_by_text("Entry × exit sweep", exact=True), tmp_path / "backtest_odds.png")
+        shoot(page, page.get_by_text("Optimal bands and walk-forward"), tmp_path / "walk_forward.png")
+        shoot(page, page.get_by_text("Walk-forward efficiency"), tmp_path / "walk_forward_equity.png")

@@ -16,7 +16,7 @@ import time
 
 import pytest
 import requests
-from browser_probe import CHROMIUM, CHROMIUM_ARGS
+from browser_probe import chromium_page
 from test_browser import server  # noqa: F401 — the fixture, used by name
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
@@ -49,47 +49,41 @@ def changes(read, timeout_s: float) -> bool:
 
 
 def test_the_watchlist_live_with_a_position_from_a_signal(server, tmp_path):  # noqa: F811 — the imported fixture
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
     watch = requests.post(f"{server}/api/watchlist", json=WATCH, timeout=30).json()
     shots = tmp_path / "screenshots"
     shots.mkdir()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(server)
-            page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
-            sidebar = page.get_by_test_id("stSidebarUserContent")  # the header has a Stop button while a run goes on
-            sidebar.get_by_role("button", name="Start", exact=True).click()
-            page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
-            page.get_by_role("tab", name="Watchlist").click()
-            row = page.get_by_text(f"#{watch['id']} ETHUSDT / BTCUSDT · z", exact=False).first
-            row.wait_for(timeout=60_000)
-            assert changes(row.inner_text, 30), "the watched pair's line never changed: the watchlist is not live"
-            held = page.get_by_text(HELD).first
-            held.wait_for(timeout=90_000)
-            match = HELD.search(held.inner_text())
-            assert match is not None
-            [position] = requests.get(f"{server}/api/positions", params={"open": 1}, timeout=30).json()
-            assert position["id"] == int(match.group(2)) and position["side"] == match.group(1)
-            assert position["entry_signal_id"] is not None  # opened by the monitor from an entry signal
-            page.screenshot(path=str(shots / "0_watchlist_position.png"), full_page=True)
-            page.get_by_text("Compare the paper positions with the backtest of the same bars").click()
-            line = page.get_by_text(CHECK).first
-            line.wait_for(timeout=60_000)
-            deadline = time.monotonic() + 90
-            while True:  # until at least one round trip has closed
-                found = CHECK.search(line.inner_text())
-                assert found is not None
-                if int(found.group(1)) >= 1 or time.monotonic() > deadline:
-                    break
-                time.sleep(2)
-            page.screenshot(path=str(shots / "1_watchlist_vs_backtest.png"), full_page=True)
-            paper, backtest = found.group(1, 2, 3), found.group(4, 5, 6)
-            assert int(paper[0]) >= 1, f"no closed paper position within 90 s: {found.group(0)}"
-            assert paper == backtest, f"paper and backtest differ: {found.group(0)}"
-            assert page.locator("[data-testid='stException']").count() == 0
-            assert page.locator("[data-testid='stAlertContentError']").count() == 0
-            sidebar.get_by_role("button", name="Stop", exact=True).click()
-        finally:
-            browser.close()
+    with chromium_page(server, width=1600, height=1200) as page:
+        page.wait_for_selector(".js-plotly-plot .main-svg", timeout=60_000)
+        sidebar = page.get_by_test_id("stSidebarUserContent")  # the header has a Stop button while a run goes on
+        sidebar.get_by_role("button", name="Start", exact=True).click()
+        page.get_by_text("SIMULATED FEED").wait_for(timeout=30_000)
+        page.get_by_role("tab", name="Watchlist").click()
+        row = page.get_by_text(f"#{watch['id']} ETHUSDT / BTCUSDT · z", exact=False).first
+        row.wait_for(timeout=60_000)
+        assert changes(row.inner_text, 30), "the watched pair's line never changed: the watchlist is not live"
+        held = page.get_by_text(HELD).first
+        held.wait_for(timeout=90_000)
+        match = HELD.search(held.inner_text())
+        assert match is not None
+        [position] = requests.get(f"{server}/api/positions", params={"open": 1}, timeout=30).json()
+        assert position["id"] == int(match.group(2)) and position["side"] == match.group(1)
+        assert position["entry_signal_id"] is not None  # opened by the monitor from an entry signal
+        page.screenshot(path=str(shots / "0_watchlist_position.png"), full_page=True)
+        page.get_by_text("Compare the paper positions with the backtest of the same bars").click()
+        line = page.get_by_text(CHECK).first
+        line.wait_for(timeout=60_000)
+        deadline = time.monotonic() + 90
+        while True:  # until at least one round trip has closed
+            found = CHECK.search(line.inner_text())
+            assert found is not None
+            if int(found.group(1)) >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        page.screenshot(path=str(shots / "1_watchlist_vs_backtest.png"), full_page=True)
+        paper, backtest = found.group(1, 2, 3), found.group(4, 5, 6)
+        assert int(paper[0]) >= 1, f"no closed paper position within 90 s: {found.group(0)}"
+        assert paper == backtest, f"paper and backtest differ: {found.group(0)}"
+        assert page.locator("[data-testid='stException']").count() == 0
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0
+        sidebar.get_by_role("button", name="Stop", exact=True).click()
