@@ -20,7 +20,7 @@ from data_feed import FundingRate, MarkPrice, QuoteBar, Tick
 from service import costs, paper, research
 from service.controls import Controls
 from service.links import signed_link, verify_link
-from service.window import load_window, pair_closes, pair_of, reader
+from service.window import Window, load_window, pair_closes, pair_of, reader
 
 FREE = paper.PaperCosts(taker_fee_bps=0.0, stand_in_spread_bps=0.0)
 
@@ -91,13 +91,9 @@ def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
     )
 
 
-def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) -> None:
-    db = str(tmp_path / "ticks.db")
-    end_ms = (int(time.time()) // 60 - 5) * 60_000
-    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
-    c = _costs_controls(db, 20, end_ms)
-    with reader(db) as conn:
-        window = load_window(conn, c)
+def _store_quotes_and_funding(db: str, window: Window, end_ms: int, rates: tuple[float, float]) -> None:
+    """Quote bars half a USDT either side of every close of the pair, and a funding settlement every minute of the
+    last 19 (rates for x and y), as a collector with quotes and funding on would have stored them."""
     closes = window.closes(PAIR)
     bars = [
         QuoteBar(s, int(t.value // 1_000_000), p - 0.5, p + 0.5, 1.0, 1.0, 0.5)
@@ -108,8 +104,19 @@ def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) ->
     with database.open_writer(db) as conn:
         database.write_quote_bars(conn, bars)
         database.write_funding_rates(
-            conn, [FundingRate(s, m, 1e-4 if s == PAIR[0] else -2e-4, None, 1.0) for s in PAIR for m in minutes]
+            conn, [FundingRate(s, m, rate, None, 1.0) for s, rate in zip(PAIR, rates, strict=True) for m in minutes]
         )
+
+
+def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) -> None:
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    c = _costs_controls(db, 20, end_ms)
+    with reader(db) as conn:
+        window = load_window(conn, c)
+    _store_quotes_and_funding(db, window, end_ms, (1e-4, -2e-4))
+    with database.open_writer(db) as conn:
         database.write_contract_rules(
             conn, [ContractRules(PAIR[0], 0.1, 0.001, 5.0), ContractRules(PAIR[1], 0.01, 0.01, 5.0)]
         )
@@ -137,16 +144,7 @@ def test_research_pays_the_stored_quotes_and_funding(tmp_path) -> None:
     before_edge = research.pair_edge(window)
     fixed = analytics.BandChoice.FIXED
     before = research.run_walk_forward(window, fixed)
-    closes = window.closes(PAIR)
-    bars = [
-        QuoteBar(s, int(t.value // 1_000_000), p - 0.5, p + 0.5, 1.0, 1.0, 0.5)
-        for s in PAIR
-        for t, p in closes[s].items()
-    ]
-    minutes = range(end_ms - 19 * 60_000, end_ms, 60_000)
-    with database.open_writer(db) as conn:
-        database.write_quote_bars(conn, bars)
-        database.write_funding_rates(conn, [FundingRate(s, m, 1e-4, None, 1.0) for s in PAIR for m in minutes])
+    _store_quotes_and_funding(db, window, end_ms, (1e-4, 1e-4))
     walk = research.run_walk_forward(window, fixed)
     assert walk.oos_trades == before.oos_trades > 0 and walk.oos_funding != 0 and before.oos_funding == 0
     assert walk.oos_costs != pytest.approx(before.oos_costs)
