@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
@@ -91,6 +92,16 @@ def _costs_controls(db: str, lookback_min: int, end_ms: int) -> Controls:
     )
 
 
+def _costs_window(tmp_path: Path) -> tuple[str, int, Window]:
+    """A database with 20 minutes of the seeded pair ending 5 minutes ago, and the window of the cost tests over it
+    (rolling hedge of 120 bars, entry ±1.5, no stop): the database, the window's end and the window."""
+    db = str(tmp_path / "ticks.db")
+    end_ms = (int(time.time()) // 60 - 5) * 60_000
+    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
+    with reader(db) as conn:
+        return db, end_ms, load_window(conn, _costs_controls(db, 20, end_ms))
+
+
 def _store_quotes_and_funding(db: str, window: Window, end_ms: int, rates: tuple[float, float]) -> None:
     """Quote bars half a USDT either side of every close of the pair, and a funding settlement every minute of the
     last 19 (rates for x and y), as a collector with quotes and funding on would have stored them."""
@@ -109,12 +120,7 @@ def _store_quotes_and_funding(db: str, window: Window, end_ms: int, rates: tuple
 
 
 def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) -> None:
-    db = str(tmp_path / "ticks.db")
-    end_ms = (int(time.time()) // 60 - 5) * 60_000
-    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
-    c = _costs_controls(db, 20, end_ms)
-    with reader(db) as conn:
-        window = load_window(conn, c)
+    db, end_ms, window = _costs_window(tmp_path)
     _store_quotes_and_funding(db, window, end_ms, (1e-4, -2e-4))
     with database.open_writer(db) as conn:
         database.write_contract_rules(
@@ -135,12 +141,7 @@ def test_backtest_pays_the_stored_quotes_funding_and_contract_steps(tmp_path) ->
 
 def test_research_pays_the_stored_quotes_and_funding(tmp_path) -> None:
     """The walk-forward, the OU band's edge and the sweep's odds pay what the backtest pays (issue 27)."""
-    db = str(tmp_path / "ticks.db")
-    end_ms = (int(time.time()) // 60 - 5) * 60_000
-    seed_database(db, 3000, 20 * 60_000, end_ms=end_ms)
-    c = _costs_controls(db, 20, end_ms)
-    with reader(db) as conn:
-        window = load_window(conn, c)
+    db, end_ms, window = _costs_window(tmp_path)
     before_edge = research.pair_edge(window)
     fixed = analytics.BandChoice.FIXED
     before = research.run_walk_forward(window, fixed)
